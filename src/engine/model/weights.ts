@@ -1,0 +1,66 @@
+/**
+ * The canonical weights of a model, named and shaped as in TransformerLens
+ * (HookedTransformer state dict), with one deliberate difference: the unembedding is held
+ * as `W_U_T [vocab, d_model]` (rows are token directions). Tied checkpoints such as GPT-2 store
+ * it that way (W_U = W_E^T), and the analyses read whole token rows; keeping it transposed avoids
+ * a 150 MB copy for GPT-2 small.
+ *
+ * Every array is float32. Tensors may be views into the checkpoint's file buffer (no copy).
+ */
+import type { Tensor } from '../tensor.js';
+import type { ModelConfig } from './config.js';
+
+export interface LayerNormWeights {
+  /** [d_model] */
+  w: Tensor;
+  /** [d_model] */
+  b: Tensor;
+}
+
+export interface BlockWeights {
+  ln1: LayerNormWeights;
+  /** [head, d_model, d_head] */
+  W_Q: Tensor;
+  /** [head, d_model, d_head] */
+  W_K: Tensor;
+  /** [head, d_model, d_head] */
+  W_V: Tensor;
+  /** [head, d_head] */
+  b_Q: Tensor;
+  /** [head, d_head] */
+  b_K: Tensor;
+  /** [head, d_head] */
+  b_V: Tensor;
+  /** [head, d_head, d_model] */
+  W_O: Tensor;
+  /** [d_model] */
+  b_O: Tensor;
+  ln2: LayerNormWeights;
+  /** [d_model, d_mlp] */
+  W_in: Tensor;
+  /** [d_mlp] */
+  b_in: Tensor;
+  /** [d_mlp, d_model] */
+  W_out: Tensor;
+  /** [d_model] */
+  b_out: Tensor;
+}
+
+export interface ModelWeights {
+  /** [vocab, d_model] */
+  W_E: Tensor;
+  /** [n_ctx, d_model] */
+  W_pos: Tensor;
+  blocks: BlockWeights[];
+  ln_final: LayerNormWeights;
+  /** The unembedding, transposed: [vocab, d_model]. W_U[:, t] in TransformerLens is W_U_T row t. */
+  W_U_T: Tensor;
+  /** [vocab] (zeros for GPT-2, which has no unembedding bias). */
+  b_U: Tensor;
+}
+
+/** A model ready to run: its shape, its canonical weights and where it came from. */
+export interface CanonicalModel {
+  config: ModelConfig;
+  weights: ModelWeights;
+}

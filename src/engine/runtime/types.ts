@@ -1,0 +1,67 @@
+/**
+ * The contract of the instrumented forward pass. Implemented by `InstrumentedModel`
+ * (runtime/instrumented-model.ts) in-thread, and proxied by the worker client.
+ */
+import type { ActivationCache, HookName } from '../hooks.js';
+import type { Tensor } from '../tensor.js';
+
+export type DeviceRequest = 'auto' | 'cpu' | 'cuda' | 'dml' | 'coreml' | 'webgpu';
+
+export interface ForwardOptions {
+  /** Hook points to return; 'all' for every one. Only these leave the graph. Default: ['logits']. */
+  hooks?: readonly HookName[] | 'all';
+  /** Called as each layer finishes with that layer's requested hooks. */
+  onLayer?: (layer: number, hooks: ActivationCache) => void;
+  signal?: AbortSignal;
+}
+
+export interface ForwardResult {
+  cache: ActivationCache;
+  /** The execution provider actually used. */
+  provider: string;
+  /** Wall time of the forward alone (no model load), in milliseconds. */
+  elapsedMs: number;
+}
+
+/**
+ * A head-output (hook_z) replacement: for variant `b` of a batch, head `head` of `layer` at
+ * `positions` (all positions when omitted) takes the values of `value` ([pos, d_head] for the
+ * full prompt; rows not in `positions` are ignored).
+ */
+export interface ZPatch {
+  layer: number;
+  head: number;
+  positions?: readonly number[];
+  /** [pos, d_head] */
+  value: Tensor;
+}
+
+/** Replace a residual-stream or sublayer output at chosen positions. */
+export interface StreamPatch {
+  layer: number;
+  /** Which activation of `layer` to overwrite. */
+  hook: 'hook_resid_pre' | 'hook_attn_out' | 'hook_mlp_out';
+  positions?: readonly number[];
+  /** [pos, d_model] */
+  value: Tensor;
+}
+
+/** One variant of a batched intervention run. */
+export interface InterventionVariant {
+  zPatches?: readonly ZPatch[];
+  streamPatches?: readonly StreamPatch[];
+}
+
+export interface InterventionRequest {
+  ids: readonly number[];
+  /**
+   * Start at this layer from a given residual stream instead of the embeddings
+   * (`resid_pre` of `startLayer`, [pos, d_model]); layers below are not run.
+   */
+  startLayer?: number;
+  startResid?: Tensor;
+  variants: readonly InterventionVariant[];
+  /** Hooks to return per variant (default ['logits']). */
+  hooks?: readonly HookName[] | 'all';
+  signal?: AbortSignal;
+}

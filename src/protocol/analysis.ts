@@ -1,0 +1,234 @@
+/**
+ * The analysis result: what the engine's `analyze()` returns, what the CLI prints as JSON,
+ * what the host sends to webviews and what Export Analysis writes. Large arrays are typed
+ * arrays (they cross worker and webview boundaries as transferable buffers); `toJSON` helpers in
+ * `./json.ts` turn them into plain number arrays for export.
+ *
+ * Shapes are named in brackets, batch dimension dropped, TransformerLens order.
+ */
+
+/** One token of the prompt as the model sees it. */
+export interface TokenInfo {
+  id: number;
+  /** The decoded text of this token (a leading space is part of it, as in GPT-2: " mat"). */
+  text: string;
+  /** Character offsets [start, end) of this token in the prompt text. */
+  start: number;
+  end: number;
+}
+
+/** One candidate next token. */
+export interface Prediction {
+  tokenId: number;
+  token: string;
+  prob: number;
+  logit: number;
+}
+
+export type HeadLabel = 'previous-token' | 'duplicate-token' | 'induction' | 'diffuse' | 'no evidence';
+
+/**
+ * The prompt's own head-class scores. `null` means undefined on this prompt
+ * (e.g. duplicate and induction scores on a prompt with no repeated token).
+ */
+export interface HeadScores {
+  previous: number | null;
+  duplicate: number | null;
+  induction: number | null;
+}
+
+/** Everything the UI shows about one attention head. */
+export interface HeadSummary {
+  layer: number;
+  head: number;
+  /** TransformerLens-style head name, e.g. "L9H6". */
+  name: string;
+  label: HeadLabel;
+  scores: HeadScores;
+  /** Mean over queries of the attention distribution's entropy, in nats. */
+  entropy: number;
+  /** `entropy` divided by its maximum log(query + 1), averaged over queries; in [0, 1]. */
+  entropyNormalized: number;
+  /** Mean over queries of the largest attention weight. */
+  concentration: number;
+  /** Mean over positions of the norm of the head's output z @ W_O. */
+  valueNorm: number;
+  /** Direct logit attribution of this head to the trace's metric at the traced position. */
+  dla: number;
+}
+
+/** The prompt-independent head census (TransformerLens head-detector scores on repeated random tokens). */
+export interface CensusEntry {
+  layer: number;
+  head: number;
+  previous: number;
+  duplicate: number;
+  induction: number;
+  label: HeadLabel;
+}
+
+export interface HeadCensus {
+  /** Number of sequences and their layout (BOS, R of `halfLength` random tokens, R again). */
+  batch: number;
+  halfLength: number;
+  seed: number;
+  threshold: number;
+  entries: CensusEntry[];
+}
+
+export type ComponentKind = 'head' | 'mlp' | 'embed' | 'pos_embed' | 'bias';
+
+/** One component's direct contribution to the traced metric. */
+export interface TraceComponent {
+  /** "L9H6", "mlp3", "embed", "pos_embed" or "bias". */
+  name: string;
+  kind: ComponentKind;
+  layer?: number;
+  head?: number;
+  value: number;
+}
+
+export interface TracePathNode {
+  layer: number;
+  head: number;
+  value: number;
+}
+
+export interface TracePathEdge {
+  from: { layer: number; head: number };
+  to: { layer: number; head: number };
+  /** Product of the magnitudes of the two ends, normalised to the largest edge (for stroke width). */
+  weight: number;
+}
+
+/** Direct logit attribution (TransformerLens `apply_ln_to_stack` semantics). */
+export interface CircuitTrace {
+  /** Query position that was traced (default: the last). */
+  position: number;
+  targetId: number;
+  target: string;
+  contrastId: number | null;
+  contrast: string | null;
+  /** 'logit' traces the target logit, 'logit_diff' the target minus the contrast. */
+  metric: 'logit' | 'logit_diff';
+  /** [layer, head] */
+  heads: Float32Array;
+  /** [layer] */
+  mlp: Float32Array;
+  embed: number;
+  posEmbed: number;
+  /** Sum of every bias term's contribution (b_O, b_out, ln_final bias, b_U); for logit_diff, its difference. */
+  bias: number;
+  /** Sum of every component; equals the centred final logit (or logit difference). */
+  total: number;
+  /** The model's own value of the metric (the logit, or logit difference), for comparison with `total`. */
+  actual: number;
+  /** Every component sorted by |value|, largest first. */
+  components: TraceComponent[];
+  /** Per head, the split of its contribution by source position: [layer, head, key]. */
+  headBySource: Float32Array;
+  /** Top-N heads per layer by |contribution|. */
+  topPath: TracePathNode[][];
+  edges: TracePathEdge[];
+}
+
+/** The logit lens at one depth of the residual stream. */
+export interface LensLayer {
+  /** "resid_pre 0" ... "resid_pre L-1", then "resid_post L-1" (the final residual stream). */
+  label: string;
+  /** Top guesses at the traced position. */
+  top: Prediction[];
+  /** Target token's probability and rank (0 = top) at this depth. */
+  targetProb: number;
+  targetRank: number;
+}
+
+export interface LogitLens {
+  position: number;
+  targetId: number;
+  layers: LensLayer[];
+  /** When asked for: top-1 guess at every position, [depth][position]. */
+  perPosition: Prediction[][] | null;
+}
+
+/** Aggregate token-to-token attention for the arc diagram. */
+export interface TokenFlow {
+  /** Attention summed over every layer and head: [query, key]. */
+  total: Float32Array;
+  /** When asked for, per layer (summed over heads): [layer, query, key]. */
+  perLayer: Float32Array | null;
+}
+
+export interface ModelInfo {
+  /** Registry name or path the user chose. */
+  id: string;
+  displayName: string;
+  nLayers: number;
+  nHeads: number;
+  dModel: number;
+  dHead: number;
+  dVocab: number;
+  nCtx: number;
+}
+
+export interface AnalysisResult {
+  model: ModelInfo;
+  /** The execution provider actually used (e.g. "cpu", "cuda"). */
+  device: string;
+  prompt: string;
+  tokens: TokenInfo[];
+  /** Top-k next tokens at the traced position. */
+  predictions: Prediction[];
+  /** When asked for: top-k at every position, [position][k]. */
+  predictionsPerPosition: Prediction[][] | null;
+  /** One per head, layer-major. */
+  heads: HeadSummary[];
+  /** Attention patterns: [layer, head, query, key]. */
+  attention: Float32Array;
+  census: HeadCensus | null;
+  trace: CircuitTrace;
+  lens: LogitLens;
+  flow: TokenFlow;
+  /** Label threshold used for head classes. */
+  threshold: number;
+  elapsedMs: number;
+}
+
+/** What streams while an analysis runs: one message per finished layer. */
+export interface AnalysisLayerUpdate {
+  layer: number;
+  nLayers: number;
+  /** This layer's attention patterns: [head, query, key]. */
+  pattern: Float32Array;
+}
+
+export type PatchKind = 'heads-last' | 'heads-all' | 'resid' | 'attn' | 'mlp' | 'single';
+
+export interface PatchBaseline {
+  logitDiff: number;
+  prob: number;
+}
+
+export interface PatchEntry {
+  layer: number;
+  head?: number;
+  position?: number;
+  logitDiff: number;
+  prob: number;
+  /** (patched − corrupted) / (clean − corrupted) on the logit difference (the target logit without a contrast). */
+  recovery: number;
+}
+
+export interface PatchSweepResult {
+  kind: PatchKind;
+  targetId: number;
+  target: string;
+  contrastId: number | null;
+  contrast: string | null;
+  cleanTokens: TokenInfo[];
+  corruptTokens: TokenInfo[];
+  clean: PatchBaseline;
+  corrupt: PatchBaseline;
+  entries: PatchEntry[];
+  elapsedMs: number;
+}
