@@ -1,0 +1,93 @@
+/**
+ * The engine's API as seen by its callers (the extension host, the CLI, tests), and the
+ * requests that cross into the engine's worker thread. Everything here is structured-clone safe.
+ */
+import type { AnalysisLayerUpdate, AnalysisResult, PatchKind, PatchSweepResult, TokenInfo } from './analysis.js';
+
+/** Where a model comes from. */
+export type ModelSpec =
+  /** The built-in model organism, generated into `dir` (the extension's storage) on first use. */
+  | { kind: 'organism'; dir: string }
+  /** A local folder in Hugging Face layout (config.json, model.safetensors, tokenizer.json). */
+  | { kind: 'folder'; path: string }
+  /** A Hugging Face Hub repo, downloaded into (or found in) the Hugging Face cache. */
+  | { kind: 'hub'; repo: string; revision?: string };
+
+export type Device = 'auto' | 'cpu' | 'cuda' | 'dml' | 'coreml' | 'webgpu';
+
+export interface LoadOptions {
+  device: Device;
+  maxTokens: number;
+  /** Forbid network use (HF_HUB_OFFLINE). */
+  offline: boolean;
+  /** Hugging Face cache folder; default from HF_HUB_CACHE / HF_HOME / ~/.cache/huggingface/hub. */
+  cacheDir?: string;
+  /** Hub endpoint (HF_ENDPOINT); default https://huggingface.co. */
+  endpoint?: string;
+}
+
+export interface LoadedModelInfo {
+  id: string;
+  displayName: string;
+  nLayers: number;
+  nHeads: number;
+  dModel: number;
+  dHead: number;
+  dVocab: number;
+  nCtx: number;
+  /** Execution provider actually in use, and why it differs from the request if it does. */
+  device: string;
+  deviceNote: string | null;
+  loadMs: number;
+}
+
+export interface DownloadProgress {
+  file: string;
+  bytesDone: number;
+  bytesTotal: number;
+}
+
+/** A token given as text (must encode to exactly one token) or as an id. */
+export type TokenRef = { text: string } | { id: number };
+
+export interface AnalyzeRequest {
+  /** Prompt text, or token ids. */
+  prompt?: string;
+  ids?: number[];
+  /** Traced position (default: last). */
+  position?: number;
+  /** Target token of the circuit trace (default: the top prediction). */
+  target?: TokenRef;
+  /** Contrast token: trace target − contrast (logit difference). */
+  contrast?: TokenRef;
+  topK?: number;
+  /** Include the head census (computed once per model and cached). */
+  census?: boolean;
+  /** Label threshold for head classes (default 0.35). */
+  threshold?: number;
+  /** Also compute top predictions and lens guesses at every position, and per-layer flow. */
+  perPosition?: boolean;
+}
+
+export interface PatchRequest {
+  clean?: string;
+  corrupt?: string;
+  cleanIds?: number[];
+  corruptIds?: number[];
+  target: TokenRef;
+  contrast?: TokenRef;
+  kind: PatchKind;
+  /** Query position for 'heads-last' (default: last). */
+  position?: number;
+  /** For kind 'single': the one component to patch. */
+  component?: { hook: 'z' | 'resid_pre' | 'attn_out' | 'mlp_out'; layer: number; head?: number; position?: number };
+}
+
+/** The engine as its callers use it; implemented in-thread (Engine) and across a worker (EngineWorkerClient). */
+export interface EngineApi {
+  loadModel(spec: ModelSpec, options: LoadOptions, hooks?: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void }): Promise<LoadedModelInfo>;
+  tokenize(text: string): Promise<TokenInfo[]>;
+  analyze(request: AnalyzeRequest, hooks?: { signal?: AbortSignal; onLayer?: (u: AnalysisLayerUpdate) => void }): Promise<AnalysisResult>;
+  patch(request: PatchRequest, hooks?: { signal?: AbortSignal; onLayer?: (layer: number) => void }): Promise<PatchSweepResult>;
+  dispose(): Promise<void>;
+}
