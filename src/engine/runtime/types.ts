@@ -65,3 +65,15 @@ export interface InterventionRequest {
   hooks?: readonly HookName[] | 'all';
   signal?: AbortSignal;
 }
+
+/** A loaded model that can run instrumented forwards. Implemented by runtime/instrumented-model.ts. */
+export interface ForwardRunner {
+  readonly config: import('../model/config.js').ModelConfig;
+  readonly weights: import('../model/weights.js').ModelWeights;
+  /** Execution provider actually in use ("cpu", "cuda", ...). */
+  readonly provider: string;
+  forward(ids: readonly number[], options?: ForwardOptions): Promise<ForwardResult>;
+  /** Runs every variant of the request (batched) and returns one result per variant, in order. */
+  intervene(request: InterventionRequest): Promise<ForwardResult[]>;
+  dispose(): Promise<void>;
+}
