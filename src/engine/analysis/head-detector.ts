@@ -1,0 +1,55 @@
+/**
+ * TransformerLens's head detector (`transformer_lens.head_detector`), the standard probes:
+ * a 0/1 detection pattern [query, key] per head class, and the "mul" score
+ *
+ *   score = Σ (attn ⊙ detection) / Σ attn
+ *
+ * with TransformerLens's defaults exclude_bos = False and exclude_current_token = False (so the
+ * denominator is the whole causal pattern, one unit of attention per query).
+ *
+ * Detection patterns, as TransformerLens builds them from the tokens t:
+ *   previous-token:  D[i, i−1] = 1                                  (the sub-diagonal)
+ *   duplicate-token: D[i, j] = 1 for j < i with t[j] = t[i]          (earlier same tokens)
+ *   induction:       D[i, j+1] = 1 for j < i with t[j] = t[i], j + 1 ≤ i
+ *                    (the duplicate pattern shifted one key to the right, then lower-triangular)
+ */
+import type { Tensor } from '../tensor.js';
+
+export type DetectorKind = 'previous' | 'duplicate' | 'induction';
+
+/** The detection pattern [query, key] (row-major, n × n) of one head class for the given tokens. */
+export function detectionPattern(kind: DetectorKind, ids: readonly number[]): Uint8Array {
+  const n = ids.length;
+  const out = new Uint8Array(n * n);
+  for (let i = 0; i < n; i++) {
+    if (kind === 'previous') {
+      if (i >= 1) out[i * n + i - 1] = 1;
+      continue;
+    }
+    for (let j = 0; j < i; j++) {
+      if (ids[j] !== ids[i]) continue;
+      // Induction: j < i, so the key j + 1 never lies after the query (j + 1 ≤ i always holds).
+      out[i * n + (kind === 'duplicate' ? j : j + 1)] = 1;
+    }
+  }
+  return out;
+}
+
+/** TransformerLens's "mul" score of one head: Σ attn ⊙ D / Σ attn. */
+export function detectionScore(pattern: Tensor /* [head, query, key] */, head: number, detection: Uint8Array /* [query, key] */): number {
+  const [nHeads, nq, nk] = pattern.shape;
+  if (pattern.shape.length !== 3 || nHeads === undefined || nq === undefined || nq !== nk || detection.length !== nq * nq) {
+    throw new Error(`detectionScore: pattern [${pattern.shape.join(', ')}] does not match a ${Math.sqrt(detection.length)}-token detection pattern`);
+  }
+  if (!Number.isInteger(head) || head < 0 || head >= nHeads) throw new RangeError(`head ${head} outside 0..${nHeads - 1}`);
+  const n = nq;
+  const base = head * n * n;
+  let hit = 0;
+  let total = 0;
+  for (let i = 0; i < n * n; i++) {
+    const a = pattern.data[base + i]!;
+    total += a;
+    if (detection[i] === 1) hit += a;
+  }
+  return total > 0 ? hit / total : 0;
+}

@@ -1,0 +1,109 @@
+/**
+ * Per-head descriptive metrics of one prompt's attention: how spread out each head's attention is
+ * (entropy), how peaked (concentration), how much it writes (value-weighted norm), and which
+ * (query, key) pairs it attends to most.
+ *
+ * Patterns are `[head, query, key]` (one layer's `attn.hook_pattern`), causal: row q has weight
+ * only on keys 0..q.
+ */
+import type { Tensor } from '../tensor.js';
+
+export interface AttentionStats {
+  /** Mean over all queries of −Σ p log p, in nats. Query 0 (a single key) contributes 0. */
+  entropy: number;
+  /**
+   * Mean over queries q ≥ 1 of entropy / log(q + 1), in [0, 1]. Query 0 is left out because it
+   * has one key and its maximum entropy log 1 = 0 leaves the ratio undefined; a one-token prompt
+   * gives 0.
+   */
+  entropyNormalized: number;
+  /** Mean over all queries of the largest attention weight. */
+  concentration: number;
+}
+
+function checkPattern(pattern: Tensor, head: number): { nHeads: number; n: number } {
+  const [nHeads, nq, nk] = pattern.shape;
+  if (pattern.shape.length !== 3 || nHeads === undefined || nq === undefined || nk === undefined || nq !== nk) {
+    throw new Error(`expected an attention pattern [head, query, key], got [${pattern.shape.join(', ')}]`);
+  }
+  if (!Number.isInteger(head) || head < 0 || head >= nHeads) throw new RangeError(`head ${head} outside 0..${nHeads - 1}`);
+  return { nHeads, n: nq };
+}
+
+/** Entropy, normalised entropy and concentration of one head's attention. */
+export function attentionStats(pattern: Tensor /* [head, query, key] */, head: number): AttentionStats {
+  const { n } = checkPattern(pattern, head);
+  const base = head * n * n;
+  const d = pattern.data;
+  let entropySum = 0;
+  let normalizedSum = 0;
+  let maxSum = 0;
+  for (let q = 0; q < n; q++) {
+    const rowStart = base + q * n;
+    let h = 0;
+    let max = 0;
+    for (let k = 0; k <= q; k++) {
+      const p = d[rowStart + k]!;
+      if (p > 0) h -= p * Math.log(p);
+      if (p > max) max = p;
+    }
+    entropySum += h;
+    maxSum += max;
+    if (q >= 1) normalizedSum += h / Math.log(q + 1);
+  }
+  return {
+    entropy: entropySum / n,
+    entropyNormalized: n > 1 ? normalizedSum / (n - 1) : 0,
+    concentration: maxSum / n,
+  };
+}
+
+/**
+ * Mean over positions of ‖z[pos, head] @ W_O[head]‖ for every head of a layer: how strongly each
+ * head writes into the residual stream (its bias b_O is shared by all heads and left out).
+ * Returns [head].
+ */
+export function valueWeightedNorms(z: Tensor /* [pos, head, d_head] */, W_O: Tensor /* [head, d_head, d_model] */): Float64Array {
+  const [nPos, nHeads, dHead] = z.shape;
+  const [wHeads, wDHead, dModel] = W_O.shape;
+  if (nPos === undefined || nHeads === undefined || dHead === undefined || wHeads !== nHeads || wDHead !== dHead || dModel === undefined) {
+    throw new Error(`valueWeightedNorms: z [${z.shape.join(', ')}] does not match W_O [${W_O.shape.join(', ')}]`);
+  }
+  const out = new Float64Array(nHeads);
+  const written = new Float64Array(dModel);
+  for (let h = 0; h < nHeads; h++) {
+    let normSum = 0;
+    for (let p = 0; p < nPos; p++) {
+      written.fill(0);
+      const zBase = (p * nHeads + h) * dHead;
+      for (let e = 0; e < dHead; e++) {
+        const ze = z.data[zBase + e]!;
+        if (ze === 0) continue;
+        const wBase = (h * dHead + e) * dModel;
+        for (let m = 0; m < dModel; m++) written[m]! += ze * W_O.data[wBase + m]!;
+      }
+      let sq = 0;
+      for (let m = 0; m < dModel; m++) sq += written[m]! * written[m]!;
+      normSum += Math.sqrt(sq);
+    }
+    out[h] = nPos > 0 ? normSum / nPos : 0;
+  }
+  return out;
+}
+
+export interface AttentionPair {
+  query: number;
+  key: number;
+  weight: number;
+}
+
+/** The k strongest (query, key) attention weights of one head, strongest first (ties: earlier query, then earlier key). */
+export function topAttentionPairs(pattern: Tensor /* [head, query, key] */, head: number, k: number): AttentionPair[] {
+  const { n } = checkPattern(pattern, head);
+  const want = Math.max(0, Math.floor(k));
+  const pairs: AttentionPair[] = [];
+  const base = head * n * n;
+  for (let q = 0; q < n; q++) for (let key = 0; key <= q; key++) pairs.push({ query: q, key, weight: pattern.data[base + q * n + key]! });
+  pairs.sort((a, b) => b.weight - a.weight || a.query - b.query || a.key - b.key);
+  return pairs.slice(0, want);
+}

@@ -1,0 +1,81 @@
+/**
+ * Turning an AnalyzeRequest's prompt and token references into token ids, with the typed errors a
+ * user can act on: an empty prompt, a prompt longer than the model or the configured limit, a
+ * target "token" that is really several tokens.
+ */
+import type { TokenInfo } from '../../protocol/analysis.js';
+import type { TokenRef } from '../../protocol/engine.js';
+import { EngineError } from '../errors.js';
+import type { PromptTokenizer } from '../tokenizer/types.js';
+
+export interface ResolvedPrompt {
+  /** The prompt text (for ids, their decoding). */
+  prompt: string;
+  ids: number[];
+  tokens: TokenInfo[];
+}
+
+export interface PromptLimits {
+  /** The user's token limit. */
+  maxTokens: number;
+  /** The model's context length. */
+  nCtx: number;
+  dVocab: number;
+}
+
+export function resolvePrompt(tokenizer: PromptTokenizer, input: { prompt?: string; ids?: readonly number[] }, limits: PromptLimits): ResolvedPrompt {
+  if (input.prompt !== undefined && input.ids !== undefined) {
+    throw new EngineError('BAD_ARGUMENT', 'Give either a prompt text or token ids, not both.');
+  }
+  let resolved: ResolvedPrompt;
+  if (input.ids !== undefined) {
+    const ids = [...input.ids];
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= limits.dVocab) {
+        throw new EngineError('BAD_ARGUMENT', `Token id ${id} is outside the model's vocabulary (0..${limits.dVocab - 1}).`);
+      }
+    }
+    // Offsets index the concatenated token texts, which is what `prompt` holds.
+    const tokens: TokenInfo[] = [];
+    let offset = 0;
+    for (const id of ids) {
+      const text = tokenizer.tokenText(id);
+      tokens.push({ id, text, start: offset, end: offset + text.length });
+      offset += text.length;
+    }
+    resolved = { prompt: tokens.map((t) => t.text).join(''), ids, tokens };
+  } else {
+    const prompt = input.prompt ?? '';
+    const encoded = prompt.length === 0 ? { ids: [], texts: [], offsets: [] } : tokenizer.encode(prompt);
+    const tokens = encoded.ids.map((id, i): TokenInfo => {
+      const [start, end] = encoded.offsets[i] ?? [0, 0];
+      return { id, text: encoded.texts[i] ?? tokenizer.tokenText(id), start, end };
+    });
+    resolved = { prompt, ids: [...encoded.ids], tokens };
+  }
+  if (resolved.ids.length === 0) throw new EngineError('EMPTY_PROMPT', 'The prompt is empty.', 'Type some text (or give token ids) to analyse.');
+  const limit = Math.min(limits.maxTokens, limits.nCtx);
+  if (resolved.ids.length > limit) {
+    const which = limits.maxTokens < limits.nCtx ? `the token limit of ${limits.maxTokens}` : `the model's context of ${limits.nCtx} tokens`;
+    throw new EngineError('PROMPT_TOO_LONG', `The prompt is ${resolved.ids.length} tokens, more than ${which}.`, limits.maxTokens < limits.nCtx ? 'Shorten the prompt or raise the maximum token setting.' : 'Shorten the prompt.');
+  }
+  return resolved;
+}
+
+/** The id a TokenRef names; text must encode to exactly one token. */
+export function resolveTokenRef(tokenizer: PromptTokenizer, ref: TokenRef, dVocab: number, role: 'target' | 'contrast'): number {
+  if ('id' in ref) {
+    if (!Number.isInteger(ref.id) || ref.id < 0 || ref.id >= dVocab) {
+      throw new EngineError('BAD_ARGUMENT', `The ${role} token id ${ref.id} is outside the model's vocabulary (0..${dVocab - 1}).`);
+    }
+    return ref.id;
+  }
+  const encoded = ref.text.length === 0 ? { ids: [] as number[], texts: [] as string[] } : tokenizer.encode(ref.text);
+  if (encoded.ids.length === 1) return encoded.ids[0]!;
+  const shown = encoded.ids.map((id, i) => `${JSON.stringify(encoded.texts[i] ?? tokenizer.tokenText(id))} (${id})`).join(' + ');
+  throw new EngineError(
+    'NOT_SINGLE_TOKEN',
+    `The ${role} ${JSON.stringify(ref.text)} is ${encoded.ids.length} tokens${encoded.ids.length > 0 ? `: ${shown}` : ''}; it must be exactly one.`,
+    'Pick a single token (GPT-2 tokens usually carry their leading space, e.g. " mat"), or give its id.',
+  );
+}
