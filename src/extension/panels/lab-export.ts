@@ -1,0 +1,44 @@
+/**
+ * Saves what a Lab view exports: PNG bytes or SVG text drawn by the webview (already validated),
+ * or the Lab's data as JSON, serialised here from the host's own copy of the results (the
+ * webview never sends the data back). The user picks the file in a save dialog.
+ */
+import * as vscode from 'vscode';
+import type { AnalysisResult, PatchSweepResult } from '../../protocol/analysis.js';
+import type { ExportMessage } from '../../protocol/webview-messages.js';
+import { labJson } from './lab-json.js';
+
+const FILTERS: Record<ExportMessage['format'], Record<string, string[]>> = {
+  png: { 'PNG image': ['png'] },
+  svg: { 'SVG image': ['svg'] },
+  json: { JSON: ['json'] },
+};
+
+/** The bytes to write for one export; throws with a message for the user when there is nothing to export. */
+export function exportBytes(message: ExportMessage, analysis: AnalysisResult | null, patch: PatchSweepResult | null): Uint8Array {
+  switch (message.format) {
+    case 'png':
+      if (!(message.data instanceof Uint8Array)) throw new Error('The PNG export carried no image.');
+      return message.data;
+    case 'svg':
+      if (typeof message.data !== 'string') throw new Error('The SVG export carried no document.');
+      return new TextEncoder().encode(message.data);
+    case 'json':
+      return new TextEncoder().encode(labJson(message.view, analysis, patch));
+  }
+}
+
+/** Asks where to save and writes the file; returns its URI, or undefined when the user cancelled. */
+export async function saveLabExport(message: ExportMessage, analysis: AnalysisResult | null, patch: PatchSweepResult | null): Promise<vscode.Uri | undefined> {
+  const bytes = exportBytes(message, analysis, patch);
+  const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+  const name = `circuit-trace-${message.view}.${message.format}`;
+  const target = await vscode.window.showSaveDialog({
+    title: `Export ${message.view} as ${message.format.toUpperCase()}`,
+    filters: FILTERS[message.format],
+    ...(folder ? { defaultUri: vscode.Uri.joinPath(folder, name) } : {}),
+  });
+  if (!target) return undefined;
+  await vscode.workspace.fs.writeFile(target, bytes);
+  return target;
+}
