@@ -1,0 +1,135 @@
+/**
+ * The problems shown in a `.prompt` file: parse errors, and the rules that need the model's
+ * tokenizer (a target or contrast that is not one token, a corrupted prompt of another token
+ * length, a prompt over circuitTrace.maxTokens, a token id outside the vocabulary).
+ * Pure: no vscode import; the extension turns these into vscode.Diagnostics.
+ */
+import type { TokenInfo } from '../../protocol/analysis.js';
+import type { PromptEntry, PromptFile, SourceRange, TokenValue } from './parser.js';
+import { quoteToken } from '../format/token-text.js';
+
+export type RuleSeverity = 'error' | 'warning' | 'information';
+
+export type RuleCode =
+  | 'parse'
+  | 'not-single-token'
+  | 'token-id-out-of-range'
+  | 'corrupt-length-mismatch'
+  | 'prompt-too-long'
+  | 'corrupt-too-long';
+
+export interface RuleDiagnostic {
+  range: SourceRange;
+  severity: RuleSeverity;
+  message: string;
+  code: RuleCode;
+}
+
+/** How the model's tokenizer split each text of one prompt (absent: that text does not exist). */
+export interface PromptTokenization {
+  text: TokenInfo[];
+  target?: TokenInfo[];
+  contrast?: TokenInfo[];
+  corrupt?: TokenInfo[];
+}
+
+export interface TokenLimits {
+  maxTokens: number;
+  /** Vocabulary size, to check token ids. */
+  dVocab: number;
+  /** Shown in messages, e.g. "GPT-2 small". */
+  modelName: string;
+}
+
+export function parseDiagnostics(file: PromptFile): RuleDiagnostic[] {
+  return file.errors.map((e) => ({ range: e.range, severity: 'error', message: e.message, code: 'parse' }));
+}
+
+function describeTokens(tokens: readonly TokenInfo[]): string {
+  return tokens.map((t) => quoteToken(t.text)).join(' + ');
+}
+
+function tokenRule(
+  directive: 'target' | 'contrast',
+  value: TokenValue | null,
+  tokens: TokenInfo[] | undefined,
+  limits: TokenLimits,
+): RuleDiagnostic | null {
+  if (!value) return null;
+  if (value.kind === 'id') {
+    if (value.id >= limits.dVocab) {
+      return {
+        range: value.range,
+        severity: 'error',
+        code: 'token-id-out-of-range',
+        message: `@${directive} token id ${value.id} is outside ${limits.modelName}'s vocabulary (ids 0–${limits.dVocab - 1}).`,
+      };
+    }
+    return null;
+  }
+  if (!tokens || tokens.length === 1) return null;
+  const how = tokens.length === 0 ? 'encodes to no token at all' : `is ${tokens.length} tokens for ${limits.modelName}: ${describeTokens(tokens)}`;
+  return {
+    range: value.range,
+    severity: 'error',
+    code: 'not-single-token',
+    message: `@${directive} ${quoteToken(value.text)} must be a single token, but it ${how}. Use a single token (often the first one, with its leading space) or a token id.`,
+  };
+}
+
+/** The tokenizer-dependent rules for one prompt. */
+export function tokenDiagnostics(prompt: PromptEntry, tokenization: PromptTokenization, limits: TokenLimits): RuleDiagnostic[] {
+  const out: RuleDiagnostic[] = [];
+  const textLength = tokenization.text.length;
+  if (prompt.textRange && textLength > limits.maxTokens) {
+    out.push({
+      range: prompt.textRange,
+      severity: 'error',
+      code: 'prompt-too-long',
+      message: `This prompt is ${textLength} tokens long for ${limits.modelName}, over the limit of ${limits.maxTokens} (setting circuitTrace.maxTokens). Shorten it or raise the limit.`,
+    });
+  }
+  for (const directive of ['target', 'contrast'] as const) {
+    const rule = tokenRule(directive, prompt[directive], tokenization[directive], limits);
+    if (rule) out.push(rule);
+  }
+  if (prompt.corrupt && tokenization.corrupt) {
+    const corruptLength = tokenization.corrupt.length;
+    if (corruptLength !== textLength) {
+      out.push({
+        range: prompt.corrupt.range,
+        severity: 'error',
+        code: 'corrupt-length-mismatch',
+        message: `The corrupted prompt is ${corruptLength} tokens long but the prompt is ${textLength} tokens long; activation patching needs both to have the same token length.`,
+      });
+    } else if (corruptLength > limits.maxTokens) {
+      out.push({
+        range: prompt.corrupt.range,
+        severity: 'error',
+        code: 'corrupt-too-long',
+        message: `The corrupted prompt is ${corruptLength} tokens long, over the limit of ${limits.maxTokens} (setting circuitTrace.maxTokens).`,
+      });
+    }
+  }
+  return out;
+}
+
+/** Every distinct string of a prompt that the tokenizer rules need encoded. */
+export function stringsToTokenize(prompt: PromptEntry): string[] {
+  const strings = [prompt.text];
+  if (prompt.target?.kind === 'text') strings.push(prompt.target.text);
+  if (prompt.contrast?.kind === 'text') strings.push(prompt.contrast.text);
+  if (prompt.corrupt) strings.push(prompt.corrupt.text);
+  return [...new Set(strings)];
+}
+
+/** Assembles a prompt's tokenization from a lookup of already-encoded strings. */
+export function tokenizationOf(prompt: PromptEntry, encoded: ReadonlyMap<string, TokenInfo[]>): PromptTokenization | null {
+  const text = encoded.get(prompt.text);
+  if (!text) return null;
+  const result: PromptTokenization = { text };
+  if (prompt.target?.kind === 'text') result.target = encoded.get(prompt.target.text);
+  if (prompt.contrast?.kind === 'text') result.contrast = encoded.get(prompt.contrast.text);
+  if (prompt.corrupt) result.corrupt = encoded.get(prompt.corrupt.text);
+  return result;
+}
