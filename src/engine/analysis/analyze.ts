@@ -7,11 +7,11 @@ import type { AnalysisLayerUpdate, AnalysisResult, HeadSummary, ModelInfo, Predi
 import type { AnalyzeRequest } from '../../protocol/engine.js';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { layerHook, type HookName } from '../hooks.js';
-import type { ForwardRunner } from '../runtime/types.js';
 import { tensor, type Tensor } from '../tensor.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
 import { circuitTrace, circuitTraceHooks, requireHook } from './circuit-trace.js';
 import { classifyHead, DEFAULT_HEAD_THRESHOLD, headScores, repeatStructure } from './head-classes.js';
+import type { AnalysisRunner } from './analysis-runner.js';
 import { HeadCensusCache, type CensusSettings } from './head-census.js';
 import { attentionStats, valueWeightedNorms } from './head-metrics.js';
 import { logitLens, logitLensHooks } from './logit-lens.js';
@@ -52,7 +52,7 @@ function checkSettings(request: AnalyzeRequest, dVocab: number): { topK: number;
   return { topK: Math.min(topK, dVocab), threshold };
 }
 
-export async function analyze(runner: ForwardRunner, tokenizer: PromptTokenizer, request: AnalyzeRequest, options: AnalyzeOptions): Promise<AnalysisResult> {
+export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer, request: AnalyzeRequest, options: AnalyzeOptions): Promise<AnalysisResult> {
   const started = performance.now();
   const { config, weights } = runner;
   const { nLayers, nHeads, dVocab } = config;

@@ -19,7 +19,7 @@ import type { CensusEntry, HeadCensus } from '../../protocol/analysis.js';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { layerHook, type HookName } from '../hooks.js';
 import type { ModelConfig } from '../model/config.js';
-import type { ForwardRunner } from '../runtime/types.js';
+import type { AnalysisRunner } from './analysis-runner.js';
 import { classifyHead, DEFAULT_HEAD_THRESHOLD } from './head-classes.js';
 import { detectionPattern, detectionScore } from './head-detector.js';
 import { mulberry32, randomInt } from './seeded-random.js';
@@ -82,7 +82,7 @@ export interface CensusScores {
 }
 
 /** Runs the probe and scores every head. `batch` forwards of 2N + 1 tokens, patterns only. */
-export async function computeCensusScores(runner: ForwardRunner, settings: Pick<CensusSettings, 'batch' | 'halfLength' | 'seed'>, signal?: AbortSignal): Promise<CensusScores> {
+export async function computeCensusScores(runner: AnalysisRunner, settings: Pick<CensusSettings, 'batch' | 'halfLength' | 'seed'>, signal?: AbortSignal): Promise<CensusScores> {
   const { nLayers, nHeads } = runner.config;
   const sequences = censusSequences(settings, runner.config);
   const hooks: HookName[] = [];
@@ -134,9 +134,9 @@ export function labelCensus(scores: CensusScores, threshold: number): HeadCensus
  * cancelled one is forgotten so that the next request retries.
  */
 export class HeadCensusCache {
-  private readonly byRunner = new WeakMap<ForwardRunner, Map<string, Promise<CensusScores>>>();
+  private readonly byRunner = new WeakMap<AnalysisRunner, Map<string, Promise<CensusScores>>>();
 
-  async get(runner: ForwardRunner, settings: Partial<CensusSettings> = {}, signal?: AbortSignal): Promise<HeadCensus> {
+  async get(runner: AnalysisRunner, settings: Partial<CensusSettings> = {}, signal?: AbortSignal): Promise<HeadCensus> {
     const full: CensusSettings = { ...DEFAULT_CENSUS_SETTINGS, ...settings };
     const key = `${full.batch}/${full.halfLength}/${full.seed}`;
     let perRunner = this.byRunner.get(runner);
@@ -157,7 +157,7 @@ export class HeadCensusCache {
   }
 
   /** Whether scores for this model and layout are already computed or under way. */
-  has(runner: ForwardRunner, settings: Partial<CensusSettings> = {}): boolean {
+  has(runner: AnalysisRunner, settings: Partial<CensusSettings> = {}): boolean {
     const full: CensusSettings = { ...DEFAULT_CENSUS_SETTINGS, ...settings };
     return this.byRunner.get(runner)?.has(`${full.batch}/${full.halfLength}/${full.seed}`) ?? false;
   }

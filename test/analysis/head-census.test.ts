@@ -1,0 +1,112 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AnalysisRunner } from '../../src/engine/analysis/analysis-runner.js';
+import { censusSequences, censusTokenRange, computeCensusScores, DEFAULT_CENSUS_SETTINGS, HeadCensusCache, labelCensus } from '../../src/engine/analysis/head-census.js';
+import { EngineError } from '../../src/engine/errors.js';
+import type { ActivationCache, HookName } from '../../src/engine/hooks.js';
+import type { ModelConfig } from '../../src/engine/model/config.js';
+import type { ModelWeights } from '../../src/engine/model/weights.js';
+import type { ForwardOptions, ForwardResult } from '../../src/engine/runtime/types.js';
+import { duplicateHead, inductionHead, patternOf, previousHead, uniformHead, type RowFn } from './helpers/synthetic-patterns.js';
+
+const GPT2_SHAPE = { dVocab: 50257, nCtx: 1024, bosTokenId: 50256 };
+
+test('census sequences: BOS, then R, then R again; seeded, distinct within R, inside the safe range', () => {
+  const settings = { batch: 8, halfLength: 20, seed: 99 };
+  const seqs = censusSequences(settings, GPT2_SHAPE);
+  assert.equal(seqs.length, 8);
+  const [lo, hi] = censusTokenRange(50257);
+  for (const s of seqs) {
+    assert.equal(s.length, 41);
+    assert.equal(s[0], 50256);
+    assert.deepEqual(s.slice(1, 21), s.slice(21));
+    const block = s.slice(1, 21);
+    assert.equal(new Set(block).size, 20);
+    for (const id of block) assert.ok(id >= lo && id < hi && id !== 50256);
+  }
+  assert.notDeepEqual(seqs[0], seqs[1]);
+  assert.deepEqual(censusSequences(settings, GPT2_SHAPE), seqs);
+  assert.notDeepEqual(censusSequences({ ...settings, seed: 100 }, GPT2_SHAPE), seqs);
+  // No BOS: R R only. Tiny vocabulary: the whole range.
+  const tiny = censusSequences({ batch: 1, halfLength: 5, seed: 1 }, { dVocab: 16, nCtx: 16, bosTokenId: null });
+  assert.equal(tiny[0]!.length, 10);
+  assert.deepEqual(censusTokenRange(16), [0, 16]);
+  assert.throws(() => censusSequences({ batch: 1, halfLength: 20, seed: 1 }, { dVocab: 16, nCtx: 64, bosTokenId: null }), EngineError);
+  assert.throws(() => censusSequences({ batch: 1, halfLength: 20, seed: 1 }, { ...GPT2_SHAPE, nCtx: 40 }), EngineError);
+});
+
+/**
+ * A runner whose layer-l head-h attention is a fixed rule applied to whatever tokens it is given,
+ * so the census must find the rule; it answers only the pattern hooks and counts its forwards.
+ */
+class RuleRunner implements AnalysisRunner {
+  readonly provider = 'rules';
+  readonly config: ModelConfig;
+  readonly weights = {} as ModelWeights; // the census reads no weights
+  forwards = 0;
+  requested: HookName[][] = [];
+  constructor(private readonly layers: RowFn[][]) {
+    this.config = { modelType: 'rules', nLayers: layers.length, nHeads: layers[0]!.length, dModel: 4, dHead: 2, dMlp: 16, dVocab: 50257, nCtx: 1024, eps: 1e-5, actFn: 'gelu_new', bosTokenId: 50256 };
+  }
+  async forward(ids: readonly number[], options: ForwardOptions = {}): Promise<ForwardResult> {
+    this.forwards++;
+    const hooks = options.hooks === 'all' || options.hooks === undefined ? [] : [...options.hooks];
+    this.requested.push(hooks);
+    const cache: ActivationCache = new Map();
+    this.layers.forEach((heads, l) => cache.set(`blocks.${l}.attn.hook_pattern`, patternOf(heads, ids.length, ids)));
+    return { cache, provider: this.provider, elapsedMs: 0 };
+  }
+}
+
+test('the census finds each rule head with TransformerLens scores and labels it; other heads stay below threshold', async () => {
+  const runner = new RuleRunner([
+    [previousHead, uniformHead],
+    [inductionHead, duplicateHead],
+  ]);
+  const settings = { batch: 3, halfLength: 10, seed: 5 };
+  const scores = await computeCensusScores(runner, settings);
+  assert.equal(runner.forwards, 3);
+  assert.deepEqual(runner.requested[0], ['blocks.0.attn.hook_pattern', 'blocks.1.attn.hook_pattern']);
+  const census = labelCensus(scores, 0.35);
+  const N = 10;
+  const ceilingPrev = (2 * N) / (2 * N + 1);
+  const ceilingHalf = N / (2 * N + 1);
+  const entry = (l: number, h: number) => census.entries.find((e) => e.layer === l && e.head === h)!;
+  const close = (a: number, b: number): void => assert.ok(Math.abs(a - b) < 1e-6, `${a} vs ${b}`);
+  close(entry(0, 0).previous, ceilingPrev);
+  assert.equal(entry(0, 0).label, 'previous-token');
+  close(entry(1, 0).induction, ceilingHalf);
+  assert.equal(entry(1, 0).label, 'induction');
+  close(entry(1, 1).duplicate, ceilingHalf);
+  assert.equal(entry(1, 1).label, 'duplicate-token');
+  assert.equal(entry(0, 1).label, 'diffuse');
+  assert.deepEqual({ batch: census.batch, halfLength: census.halfLength, seed: census.seed, threshold: census.threshold }, { ...settings, threshold: 0.35 });
+  // A higher threshold than the half ceiling leaves the induction head unlabelled.
+  assert.equal(labelCensus(scores, 0.6).entries.find((e) => e.layer === 1 && e.head === 0)!.label, 'diffuse');
+});
+
+test('HeadCensusCache computes once per runner and layout, relabels per threshold, and retries after a failure', async () => {
+  const cache = new HeadCensusCache();
+  const runner = new RuleRunner([[previousHead, inductionHead]]);
+  const [a, b] = await Promise.all([cache.get(runner), cache.get(runner)]);
+  assert.equal(runner.forwards, DEFAULT_CENSUS_SETTINGS.batch);
+  assert.deepEqual(a, b);
+  const relabelled = await cache.get(runner, { threshold: 0.99 });
+  assert.equal(runner.forwards, DEFAULT_CENSUS_SETTINGS.batch);
+  assert.equal(relabelled.threshold, 0.99);
+  assert.equal(relabelled.entries[0]!.label, 'diffuse');
+  assert.equal(a.entries[0]!.label, 'previous-token');
+  await cache.get(runner, { seed: 7 });
+  assert.equal(runner.forwards, 2 * DEFAULT_CENSUS_SETTINGS.batch);
+  const other = new RuleRunner([[previousHead, inductionHead]]);
+  await cache.get(other);
+  assert.equal(other.forwards, DEFAULT_CENSUS_SETTINGS.batch);
+
+  const controller = new AbortController();
+  controller.abort();
+  const third = new RuleRunner([[previousHead]]);
+  await assert.rejects(cache.get(third, {}, controller.signal), (e: unknown) => e instanceof EngineError && e.code === 'CANCELLED');
+  assert.equal(cache.has(third), false);
+  await cache.get(third);
+  assert.equal(third.forwards, DEFAULT_CENSUS_SETTINGS.batch);
+});
