@@ -1,0 +1,222 @@
+/**
+ * Brings one repo file into the cache: resumable download into blobs/{etag}.incomplete, checksum
+ * against the Hub's metadata, then an atomic rename to blobs/{etag} and a link from the snapshot.
+ * An interruption at any point leaves either nothing, a resumable `.incomplete`, or a verified blob.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileDownloadInfo } from '@huggingface/hub';
+import type { DownloadProgress } from '../../../protocol/engine.js';
+import { EngineError } from '../../errors.js';
+import { blobPath, incompleteBlobPath, placeBlobInSnapshot, snapshotFolder } from './cache-layout.js';
+import { cancelledError, describeNetworkError, isAbortError, retryHint, type HubErrorContext } from './hub-errors.js';
+
+/** A repo file as the Hub's paths-info describes it. */
+export interface HubFile {
+  /** Repo-relative path, `/`-separated (e.g. `model.safetensors`). */
+  path: string;
+  /** Size of the contents in bytes. */
+  size: number;
+  /** sha256 of the contents; present for LFS files (and then the blob's name). */
+  lfsSha256?: string;
+  /** Git blob sha1: of the contents for regular files (then the blob's name), of the pointer for LFS files. */
+  gitOid?: string;
+}
+
+export interface BlobDownloadContext {
+  cacheDir: string;
+  repo: string;
+  /** The commit being downloaded; every file is fetched at this commit. */
+  commit: string;
+  /** Hub base URL without trailing slash. */
+  endpoint: string;
+  /** fetch already bound to the cancellation signal. */
+  fetch: typeof fetch;
+  accessToken?: string;
+  signal?: AbortSignal;
+  onProgress?: (progress: DownloadProgress) => void;
+  errors: HubErrorContext;
+}
+
+/** The digest a file must have, as huggingface_hub names its blobs. */
+interface ExpectedDigest {
+  /** The blob's file name: sha256 for LFS files, git blob sha1 otherwise. */
+  etag: string;
+  kind: 'sha256' | 'git-sha1';
+  start(): Hash;
+}
+
+function expectedDigest(file: HubFile, repo: string): ExpectedDigest {
+  if (file.lfsSha256) return { etag: file.lfsSha256.toLowerCase(), kind: 'sha256', start: () => createHash('sha256') };
+  if (file.gitOid) {
+    // Git names a blob by sha1("blob <size>\0" + contents).
+    return { etag: file.gitOid.toLowerCase(), kind: 'git-sha1', start: () => createHash('sha1').update(`blob ${file.size}\0`) };
+  }
+  throw new EngineError('DOWNLOAD_FAILED', `The Hub gave no hash for ${file.path} of ${repo}, so it cannot be verified.`, 'Check that HF_ENDPOINT points at a Hugging Face Hub.');
+}
+
+async function sizeOf(path: string): Promise<number | null> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return null;
+  }
+}
+
+async function hashExistingBytes(path: string, hash: Hash): Promise<void> {
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+}
+
+/** Reports progress at the start, at the end and every ~0.1% in between (at most ~1000 calls per file). */
+function progressReporter(file: HubFile, onProgress: BlobDownloadContext['onProgress']): (bytesDone: number) => void {
+  const step = Math.max(1, Math.floor(file.size / 1000));
+  let last = -1;
+  return (bytesDone) => {
+    if (!onProgress) return;
+    if (last >= 0 && bytesDone !== file.size && bytesDone - last < step) return;
+    if (bytesDone === last) return;
+    last = bytesDone;
+    onProgress({ file: file.path, bytesDone, bytesTotal: file.size });
+  };
+}
+
+/**
+ * Requests the file body from `offset` on. This is the one hand-written HTTP request of the
+ * downloader: the library's `downloadFile` returns a Blob whose `slice()` does send a Range
+ * header, but it never checks that the reply is a 206 for that range (a proxy or mirror that
+ * ignores Range would silently append the whole file to the partial one) and it turns HTTP
+ * errors into bare strings. Here the reply is checked: 206 with the right Content-Range continues
+ * the partial file; 200 means the range was ignored and the download starts again from byte 0.
+ */
+async function requestFrom(url: string, offset: number, file: HubFile, context: BlobDownloadContext): Promise<{ response: Response; offset: number }> {
+  const headers: Record<string, string> = {
+    // Byte offsets must count bytes of the file itself, not of a compressed transfer.
+    'Accept-Encoding': 'identity',
+    ...(context.accessToken ? { Authorization: `Bearer ${context.accessToken}` } : {}),
+    // Open-ended range: everything from the first byte the partial file lacks.
+    ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}),
+  };
+  const response = await context.fetch(url, { headers });
+  if (offset > 0 && response.status === 206) {
+    const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(response.headers.get('content-range') ?? '');
+    if (range && Number(range[1]) === offset && Number(range[2]) === file.size - 1 && (range[3] === '*' || Number(range[3]) === file.size)) {
+      return { response, offset };
+    }
+    await response.body?.cancel();
+    throw new EngineError('DOWNLOAD_FAILED', `The server answered the resume of ${file.path} with the wrong range (${response.headers.get('content-range') ?? 'none'}).`, retryHint(context.errors));
+  }
+  if (response.status === 200) return { response, offset: 0 };
+  await response.body?.cancel();
+  if (response.status === 404) {
+    throw new EngineError('MODEL_FILE_MISSING', `${file.path} of ${context.repo} (commit ${context.commit}) is not on the Hub any more.`, 'Load the model again to pick up the current revision.');
+  }
+  throw new EngineError('DOWNLOAD_FAILED', `The Hub answered HTTP ${response.status} when downloading ${file.path} of ${context.repo}.`, retryHint(context.errors));
+}
+
+/** Appends the response body to the partial file, feeding `hash`; returns the final size. */
+async function appendBody(response: Response, partialPath: string, offset: number, hash: Hash, file: HubFile, context: BlobDownloadContext, report: (bytes: number) => void): Promise<number> {
+  if (!response.body) throw new EngineError('DOWNLOAD_FAILED', `The Hub sent no body for ${file.path}.`, retryHint(context.errors));
+  const handle = await open(partialPath, offset > 0 ? 'a' : 'w');
+  const reader = response.body.getReader();
+  let done = offset;
+  try {
+    for (;;) {
+      if (context.signal?.aborted) throw cancelledError();
+      const chunk = await reader.read();
+      if (chunk.done) break;
+      if (done + chunk.value.byteLength > file.size) {
+        throw new EngineError('CHECKSUM_MISMATCH', `The server sent more than the ${file.size} bytes of ${file.path} of ${context.repo}.`, 'Load the model again to download it afresh.');
+      }
+      let written = 0;
+      while (written < chunk.value.byteLength) {
+        written += (await handle.write(chunk.value, written, chunk.value.byteLength - written)).bytesWritten;
+      }
+      hash.update(chunk.value);
+      done += chunk.value.byteLength;
+      report(done);
+    }
+    await handle.sync(); // the rename that follows must not publish bytes still in flight to disk
+  } catch (error) {
+    await reader.cancel().catch(() => undefined);
+    if (context.signal?.aborted || isAbortError(error)) throw cancelledError();
+    if (error instanceof EngineError) {
+      if (error.code === 'CHECKSUM_MISMATCH') await rm(partialPath, { force: true });
+      throw error;
+    }
+    throw new EngineError('DOWNLOAD_FAILED', `Downloading ${file.path} of ${context.repo} stopped after ${done} of ${file.size} bytes: ${describeNetworkError(error)}.`, retryHint(context.errors));
+  } finally {
+    await handle.close();
+  }
+  if (done !== file.size) {
+    throw new EngineError('DOWNLOAD_FAILED', `The connection closed after ${done} of ${file.size} bytes of ${file.path} of ${context.repo}.`, retryHint(context.errors));
+  }
+  return done;
+}
+
+/**
+ * Makes snapshots/{commit}/{file.path} exist with verified contents, downloading (or resuming)
+ * only what the cache lacks.
+ * @returns the snapshot file's path
+ */
+export async function fetchFileIntoSnapshot(context: BlobDownloadContext, file: HubFile): Promise<string> {
+  const snapshotFile = join(snapshotFolder(context.cacheDir, context.repo, context.commit), ...file.path.split('/'));
+  const report = progressReporter(file, context.onProgress);
+  if ((await sizeOf(snapshotFile)) === file.size) {
+    report(file.size);
+    return snapshotFile;
+  }
+  const digest = expectedDigest(file, context.repo);
+  const blob = blobPath(context.cacheDir, context.repo, digest.etag);
+  if ((await sizeOf(blob)) === file.size) {
+    // Another revision already holds these bytes (blobs are content-addressed).
+    await placeBlobInSnapshot(blob, snapshotFile, { newBlob: false });
+    report(file.size);
+    return snapshotFile;
+  }
+
+  const partial = incompleteBlobPath(context.cacheDir, context.repo, digest.etag);
+  await mkdir(dirname(partial), { recursive: true });
+  let offset = (await sizeOf(partial)) ?? 0;
+  if (offset > file.size) {
+    await rm(partial, { force: true }); // not a prefix of this file: start over
+    offset = 0;
+  }
+  let hash = digest.start();
+  if (offset > 0) await hashExistingBytes(partial, hash);
+  report(offset);
+
+  if (offset < file.size) {
+    if (context.signal?.aborted) throw cancelledError();
+    // The library's file-info call resolves the download URL (following the Hub's redirect to
+    // its CDN) and reports the size the Hub will serve, which must match paths-info.
+    const info = await fileDownloadInfo({ repo: context.repo, path: file.path, revision: context.commit, hubUrl: context.endpoint, fetch: context.fetch, accessToken: context.accessToken });
+    if (!info) {
+      throw new EngineError('MODEL_FILE_MISSING', `${file.path} of ${context.repo} (commit ${context.commit}) is not on the Hub.`, 'Load the model again to pick up the current revision.');
+    }
+    if (info.size !== file.size) {
+      throw new EngineError('DOWNLOAD_FAILED', `The Hub reports two sizes for ${file.path} of ${context.repo} (${info.size} and ${file.size} bytes).`, retryHint(context.errors));
+    }
+    const started = await requestFrom(info.url, offset, file, context);
+    if (started.offset !== offset) {
+      offset = started.offset; // the server ignored the range: the body is the whole file
+      hash = digest.start();
+      report(0);
+    }
+    await appendBody(started.response, partial, offset, hash, file, context, report);
+  }
+
+  const actual = hash.digest('hex');
+  if (actual !== digest.etag) {
+    await rm(partial, { force: true });
+    throw new EngineError(
+      'CHECKSUM_MISMATCH',
+      `${file.path} of ${context.repo} is corrupt: its ${digest.kind} is ${actual}, the Hub says ${digest.etag}. The damaged download was deleted.`,
+      'Load the model again to download it afresh; if this repeats, a proxy or the HF_ENDPOINT mirror is altering the file.',
+    );
+  }
+  await rename(partial, blob);
+  await placeBlobInSnapshot(blob, snapshotFile, { newBlob: true });
+  return snapshotFile;
+}
