@@ -14,7 +14,7 @@ interface Waiting {
 }
 
 export class LatestWinsQueue {
-  private running: { controller: AbortController; done: Promise<void> } | null = null;
+  private running: { controller: AbortController } | null = null;
   private waiting: Waiting | null = null;
   private generation = 0;
 
@@ -42,21 +42,23 @@ export class LatestWinsQueue {
         if (external?.aborted) controller.abort();
         const onExternalAbort = (): void => controller.abort();
         external?.addEventListener('abort', onExternalAbort, { once: true });
-        const done = (async () => {
+        this.running = { controller };
+        void (async () => {
+          let outcome: { ok: true; value: T } | { ok: false; error: unknown };
           try {
             if (controller.signal.aborted) throw new EngineError('CANCELLED', 'The run was cancelled.');
-            resolve(await task(controller.signal));
+            outcome = { ok: true, value: await task(controller.signal) };
           } catch (error) {
-            reject(error);
+            outcome = { ok: false, error };
           } finally {
             external?.removeEventListener('abort', onExternalAbort);
           }
-        })();
-        this.running = { controller, done };
-        void done.then(() => {
-          if (this.running?.done === done) this.running = null;
+          // Settle the queue before the caller hears back, so `busy` is already accurate then.
+          if (this.running?.controller === controller) this.running = null;
           this.startWaiting();
-        });
+          if (outcome.ok) resolve(outcome.value);
+          else reject(outcome.error);
+        })();
       };
       if (this.running) {
         this.waiting = { start, reject };
