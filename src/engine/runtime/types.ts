@@ -13,6 +13,10 @@ export interface ForwardOptions {
   /** Called as each layer finishes with that layer's requested hooks. */
   onLayer?: (layer: number, hooks: ActivationCache) => void;
   signal?: AbortSignal;
+  /** Positions whose logits are computed (default: all). The `logits` hook is then [n, vocab]. */
+  logitPositions?: readonly number[];
+  /** Also return every layer's keys and values (see ForwardResult.keysValues). */
+  keepKeysValues?: boolean;
 }
 
 export interface ForwardResult {
@@ -21,6 +25,17 @@ export interface ForwardResult {
   provider: string;
   /** Wall time of the forward alone (no model load), in milliseconds. */
   elapsedMs: number;
+  /**
+   * With `keepKeysValues`: each layer's keys and values of every position, [head, pos, d_head]
+   * (internal layout of the attention graph), to run later passes against them.
+   */
+  keysValues?: KeysValues[];
+}
+
+/** Keys and values of one layer: [head, pos, d_head] each. */
+export interface KeysValues {
+  k: Float32Array;
+  v: Float32Array;
 }
 
 /**
@@ -63,6 +78,17 @@ export interface InterventionRequest {
   variants: readonly InterventionVariant[];
   /** Hooks to return per variant (default ['logits']). */
   hooks?: readonly HookName[] | 'all';
+  /** Positions whose logits are computed (default: all run positions). */
+  logitPositions?: readonly number[];
+  /**
+   * Incremental pass: run only query positions `queryFrom`.. (the last ones) at every layer from
+   * `startLayer` on, attending to the given keys/values of positions 0..queryFrom-1 (one entry per
+   * layer, from a cached run with `keepKeysValues`). Exact when nothing before `queryFrom` changes.
+   * Hook tensors then cover only the run positions; `startResid` and patches still use full-prompt
+   * positions (rows before `queryFrom` are ignored).
+   */
+  queryFrom?: number;
+  past?: readonly KeysValues[];
   signal?: AbortSignal;
 }
 

@@ -1,0 +1,98 @@
+/**
+ * Loads a model folder in Hugging Face layout: config.json, model.safetensors (or a sharded
+ * model.safetensors.index.json with its shards) and tokenizer.json, into the canonical model and
+ * a tokenizer. F32 weights stay zero-copy views of the file buffers.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EngineError } from '../errors.js';
+import { tensor, type Tensor } from '../tensor.js';
+import { loadTokenizer } from '../tokenizer/tokenizer.js';
+import type { PromptTokenizer } from '../tokenizer/types.js';
+import { adapterFor } from './adapters/index.js';
+import { readSafetensors, readShardedIndex, type SafetensorsFile } from './safetensors.js';
+import type { TensorSource } from './tensor-source.js';
+import type { CanonicalModel } from './weights.js';
+
+export interface LoadedFolder {
+  model: CanonicalModel;
+  tokenizer: PromptTokenizer;
+  /** Raw config.json. */
+  rawConfig: Record<string, unknown>;
+  /** Bytes of weights read. */
+  weightBytes: number;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function missing(folder: string, file: string): EngineError {
+  return new EngineError('MODEL_FILE_MISSING', `The model folder ${folder} has no ${file}.`, 'A model folder needs config.json, model.safetensors (or model.safetensors.index.json with its shards) and tokenizer.json; download the model again.');
+}
+
+export async function loadModelFolder(folder: string): Promise<LoadedFolder> {
+  if (!(await stat(folder).then((s) => s.isDirectory(), () => false))) {
+    throw new EngineError('MODEL_NOT_FOUND', `No model folder at ${folder}.`, 'Choose a folder that holds config.json, model.safetensors and tokenizer.json.');
+  }
+  const configPath = join(folder, 'config.json');
+  const tokenizerPath = join(folder, 'tokenizer.json');
+  if (!(await exists(configPath))) throw missing(folder, 'config.json');
+  if (!(await exists(tokenizerPath))) throw missing(folder, 'tokenizer.json');
+
+  let rawConfig: Record<string, unknown>;
+  try {
+    const parsed: unknown = JSON.parse(await readFile(configPath, 'utf8'));
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
+    rawConfig = parsed as Record<string, unknown>;
+  } catch (error) {
+    throw new EngineError('BAD_CONFIG', `${configPath} is not valid JSON: ${(error as Error).message}.`);
+  }
+  // Fail on an unknown architecture before reading gigabytes of weights.
+  const adapter = adapterFor(rawConfig['model_type']);
+
+  const files: SafetensorsFile[] = [];
+  let weightBytes = 0;
+  const single = join(folder, 'model.safetensors');
+  const indexPath = join(folder, 'model.safetensors.index.json');
+  if (await exists(single)) {
+    const buffer = await readFile(single);
+    weightBytes += buffer.byteLength;
+    files.push(readSafetensors(buffer, single));
+  } else if (await exists(indexPath)) {
+    const index = readShardedIndex(await readFile(indexPath, 'utf8'), indexPath);
+    for (const shard of index.shardFiles) {
+      const path = join(folder, shard);
+      if (!(await exists(path))) throw missing(folder, shard);
+      const buffer = await readFile(path);
+      weightBytes += buffer.byteLength;
+      files.push(readSafetensors(buffer, path));
+    }
+  } else {
+    throw missing(folder, 'model.safetensors');
+  }
+
+  const model = adapter.adapt(rawConfig, tensorSource(files));
+  const tokenizer = loadTokenizer(await readFile(tokenizerPath, 'utf8'));
+  return { model, tokenizer, rawConfig, weightBytes };
+}
+
+/** One TensorSource over several safetensors files (the shards of a checkpoint). */
+export function tensorSource(files: readonly SafetensorsFile[]): TensorSource {
+  const owner = new Map<string, SafetensorsFile>();
+  for (const file of files) for (const name of file.tensors.keys()) owner.set(name, file);
+  return {
+    names: () => [...owner.keys()],
+    shape: (name) => owner.get(name)?.tensors.get(name)?.shape,
+    get: (name): Tensor => {
+      const file = owner.get(name);
+      if (!file) throw new EngineError('MISSING_TENSOR', `The checkpoint has no tensor "${name}".`);
+      const t = file.get(name);
+      return tensor(t.float32(), t.shape);
+    },
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * A small builder for ONNX graphs. Weights are not copied into the protobuf: each initializer is
+ * declared as ONNX external data that points at an in-memory buffer handed to onnxruntime-node
+ * through `SessionOptions.externalData`, so the float32 arrays of the checkpoint (often zero-copy
+ * views of the safetensors file) are given to ONNX Runtime as they are.
+ */
+import { AttributeType, DataType, onnxModelType } from './onnx-proto.js';
+
+type Dim = number | string;
+type AttrValue = number | number[] | string | { floats: number[] } | { float: number };
+
+interface NodeMessage {
+  input: string[];
+  output: string[];
+  name: string;
+  op_type: string;
+  attribute: Array<Record<string, unknown>>;
+  domain: string;
+}
+
+export interface ExternalWeight {
+  /** Virtual file name matched by SessionOptions.externalData. */
+  path: string;
+  data: Uint8Array;
+}
+
+export interface BuiltGraph {
+  model: Uint8Array;
+  /** Initializers' data, for SessionOptions.externalData (mode 'initializers'). */
+  externalData: ExternalWeight[];
+  /** Weights fed as graph inputs on every run (mode 'inputs'), by input name. */
+  weightFeeds: Map<string, { data: Float32Array; dims: number[] }>;
+}
+
+/**
+ * How weights reach ONNX Runtime: as initializers (ONNX Runtime copies them into its own memory
+ * and may pre-pack them), or as graph inputs fed on every run from the JavaScript arrays
+ * (onnxruntime-node wraps input buffers without copying, so the weights exist once in memory).
+ */
+export type WeightMode = 'initializers' | 'inputs';
+
+export const OPSET = 17;
+
+export class GraphBuilder {
+  private readonly nodes: NodeMessage[] = [];
+  private readonly initializers: Array<Record<string, unknown>> = [];
+  private readonly inputs: Array<Record<string, unknown>> = [];
+  private readonly outputs: Array<Record<string, unknown>> = [];
+  private readonly external: ExternalWeight[] = [];
+  private readonly weightFeeds = new Map<string, { data: Float32Array; dims: number[] }>();
+  private counter = 0;
+
+  constructor(private readonly name: string, private readonly weightMode: WeightMode = 'initializers') {}
+
+  /** A fresh intermediate value name with a readable prefix. */
+  fresh(prefix: string): string {
+    return `${prefix}__${this.counter++}`;
+  }
+
+  input(name: string, elemType: 'float' | 'int64', dims: readonly Dim[]): string {
+    this.inputs.push(valueInfo(name, elemType, dims));
+    return name;
+  }
+
+  output(name: string, elemType: 'float' | 'int64', dims: readonly Dim[]): void {
+    this.outputs.push(valueInfo(name, elemType, dims));
+  }
+
+  /** A float32 initializer backed by `data` without copying it (ONNX external data in memory). */
+  weight(name: string, data: Float32Array, dims: readonly number[]): string {
+    const size = dims.reduce((a, b) => a * b, 1);
+    if (size !== data.length) throw new Error(`weight ${name}: dims [${dims.join(',')}] need ${size} values, got ${data.length}`);
+    if (this.weightMode === 'inputs') {
+      this.inputs.push(valueInfo(name, 'float', dims));
+      this.weightFeeds.set(name, { data, dims: [...dims] });
+      return name;
+    }
+    const path = `w${this.external.length}.bin`;
+    this.external.push({ path, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+    this.initializers.push({
+      name,
+      dims,
+      data_type: DataType.FLOAT,
+      data_location: 1, // EXTERNAL
+      external_data: [
+        { key: 'location', value: path },
+        { key: 'offset', value: '0' },
+        { key: 'length', value: String(data.byteLength) },
+      ],
+    });
+    return name;
+  }
+
+  /** A small constant stored inline in the protobuf. */
+  constFloat(values: readonly number[], dims: readonly number[] = [values.length]): string {
+    const name = this.fresh('const');
+    this.initializers.push({ name, dims, data_type: DataType.FLOAT, float_data: values });
+    return name;
+  }
+
+  constInt64(values: readonly number[], dims: readonly number[] = [values.length]): string {
+    const name = this.fresh('const');
+    this.initializers.push({ name, dims, data_type: DataType.INT64, int64_data: values });
+    return name;
+  }
+
+  /** Adds a node; returns its output names (fresh ones unless given). */
+  op(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, outputs?: readonly string[] | number): string[] {
+    const outs = Array.isArray(outputs)
+      ? [...outputs]
+      : Array.from({ length: typeof outputs === 'number' ? outputs : 1 }, () => this.fresh(opType));
+    this.nodes.push({
+      input: [...inputs],
+      output: outs,
+      name: this.fresh(`n_${opType}`),
+      op_type: opType,
+      attribute: Object.entries(attrs).map(([name, v]) => attribute(name, v)),
+      domain: '',
+    });
+    return outs;
+  }
+
+  /** Single-output convenience form of `op`. */
+  op1(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, output?: string): string {
+    return this.op(opType, inputs, attrs, output === undefined ? 1 : [output])[0]!;
+  }
+
+  build(): BuiltGraph {
+    const type = onnxModelType();
+    const message = type.fromObject({
+      ir_version: 8,
+      producer_name: 'circuit-trace',
+      producer_version: '0.1.0',
+      opset_import: [{ domain: '', version: OPSET }],
+      graph: { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
+    });
+    return { model: type.encode(message).finish(), externalData: this.external, weightFeeds: this.weightFeeds };
+  }
+}
+
+function valueInfo(name: string, elemType: 'float' | 'int64', dims: readonly Dim[]): Record<string, unknown> {
+  return {
+    name,
+    type: {
+      tensor_type: {
+        elem_type: elemType === 'float' ? DataType.FLOAT : DataType.INT64,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) },
+      },
+    },
+  };
+}
+
+function attribute(name: string, v: AttrValue): Record<string, unknown> {
+  if (typeof v === 'number') return { name, type: AttributeType.INT, i: v };
+  if (typeof v === 'string') return { name, type: AttributeType.STRING, s: new TextEncoder().encode(v) };
+  if (Array.isArray(v)) return { name, type: AttributeType.INTS, ints: v };
+  if ('floats' in v) return { name, type: AttributeType.FLOATS, floats: v.floats };
+  return { name, type: AttributeType.FLOAT, f: v.float };
+}

@@ -1,0 +1,339 @@
+/**
+ * The instrumented forward pass on ONNX Runtime. One session per transformer block plus one for
+ * ln_final + unembedding (see onnx/gpt2-graphs.ts for why), run in sequence; only the requested
+ * hook points are fetched from each session. Embedding lookups are row gathers in JavaScript.
+ *
+ * `run()` of onnxruntime-node blocks the calling thread: construct this inside the engine's worker
+ * thread, never on the extension host's thread.
+ */
+import * as ort from 'onnxruntime-node';
+import { EngineError, throwIfCancelled } from '../errors.js';
+import { allHookNames, parseHookName, type ActivationCache, type HookName, type LayerHook } from '../hooks.js';
+import type { ModelConfig } from '../model/config.js';
+import type { CanonicalModel, ModelWeights } from '../model/weights.js';
+import { buildBlockGraph, buildFinalGraph, MASKED, type BlockOutput } from '../onnx/gpt2-graphs.js';
+import type { BuiltGraph, WeightMode } from '../onnx/graph-builder.js';
+import { tensor, type Tensor } from '../tensor.js';
+import { chooseDevice } from './devices.js';
+import type {
+  DeviceRequest, ForwardOptions, ForwardResult, ForwardRunner, InterventionRequest, InterventionVariant, KeysValues,
+} from './types.js';
+
+export interface RuntimeOptions {
+  device?: DeviceRequest;
+  /** Intra-op threads (default: ONNX Runtime's choice, one per core). */
+  threads?: number;
+  /** How weights reach ONNX Runtime (see WeightMode); default 'inputs'. */
+  weightMode?: WeightMode;
+}
+
+/** Which block output carries each per-layer hook (resid_pre is the block's input). */
+const LAYER_HOOK_OUTPUT: Record<Exclude<LayerHook, 'hook_resid_pre'>, BlockOutput> = {
+  'attn.hook_pattern': 'pattern',
+  'attn.hook_z': 'z',
+  hook_attn_out: 'attn_out',
+  hook_resid_mid: 'resid_mid',
+  hook_mlp_out: 'mlp_out',
+  hook_resid_post: 'resid_post',
+};
+
+interface HookPlan {
+  global: Set<string>;
+  /** Per layer, the hooks wanted. */
+  layers: Array<Set<LayerHook>>;
+}
+
+export class InstrumentedModel implements ForwardRunner {
+  private constructor(
+    readonly config: ModelConfig,
+    readonly weights: ModelWeights,
+    readonly provider: string,
+    /** Why `provider` differs from the request, if it does. */
+    readonly deviceNote: string | null,
+    private readonly blocks: ort.InferenceSession[],
+    private readonly final: ort.InferenceSession,
+    /** Per session (blocks, then final): weight tensors fed on every run in 'inputs' mode. */
+    private readonly weightFeeds: Array<Record<string, ort.Tensor>>,
+  ) {}
+
+  static async create(model: CanonicalModel, options: RuntimeOptions = {}): Promise<InstrumentedModel> {
+    const choice = chooseDevice(options.device ?? 'cpu', ort.listSupportedBackends());
+    const mode = options.weightMode ?? 'inputs';
+    const graphs: BuiltGraph[] = model.weights.blocks.map((w, l) => buildBlockGraph(model.config, w, l, mode));
+    graphs.push(buildFinalGraph(model.config, model.weights, mode));
+    const weightFeeds = graphs.map((g) => Object.fromEntries([...g.weightFeeds].map(([name, w]) => [name, new ort.Tensor('float32', w.data, w.dims)])));
+
+    let note = choice.note;
+    for (const provider of choice.providers) {
+      try {
+        const sessions = await Promise.all(graphs.map((g) => ort.InferenceSession.create(g.model, {
+          executionProviders: [provider],
+          graphOptimizationLevel: 'all',
+          ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+          externalData: g.externalData.map((e) => ({ path: e.path, data: e.data })),
+        })));
+        const final = sessions.pop()!;
+        return new InstrumentedModel(model.config, model.weights, provider, note, sessions, final, weightFeeds);
+      } catch (error) {
+        if (provider === 'cpu') throw new EngineError('INTERNAL', `ONNX Runtime could not create the model: ${(error as Error).message}`);
+        note = `The ${provider} execution provider failed to start (${(error as Error).message.split('\n')[0]}); using the CPU.`;
+      }
+    }
+    throw new EngineError('DEVICE_UNAVAILABLE', 'No execution provider could run the model.');
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([...this.blocks, this.final].map((s) => s.release()));
+  }
+
+  async forward(ids: readonly number[], options: ForwardOptions = {}): Promise<ForwardResult> {
+    const [result] = await this.run({
+      ids,
+      variants: [{}],
+      hooks: options.hooks ?? ['logits'],
+      ...(options.logitPositions ? { logitPositions: options.logitPositions } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    }, options.onLayer, options.keepKeysValues ?? false);
+    return result!;
+  }
+
+  async intervene(request: InterventionRequest): Promise<ForwardResult[]> {
+    return this.run(request, undefined, false);
+  }
+
+  private checkIds(ids: readonly number[]): void {
+    if (ids.length === 0) throw new EngineError('EMPTY_PROMPT', 'The prompt is empty.', 'Select some text to analyse.');
+    if (ids.length > this.config.nCtx) {
+      throw new EngineError('PROMPT_TOO_LONG', `The prompt has ${ids.length} tokens; this model's context holds ${this.config.nCtx}.`, 'Shorten the prompt.');
+    }
+    for (const id of ids) {
+      if (!Number.isInteger(id) || id < 0 || id >= this.config.dVocab) {
+        throw new EngineError('BAD_ARGUMENT', `Token id ${id} is outside the vocabulary (0..${this.config.dVocab - 1}).`);
+      }
+    }
+  }
+
+  private planHooks(hooks: readonly HookName[] | 'all'): HookPlan {
+    const names = hooks === 'all' ? allHookNames(this.config.nLayers) : hooks;
+    const plan: HookPlan = { global: new Set(), layers: Array.from({ length: this.config.nLayers }, () => new Set<LayerHook>()) };
+    for (const name of names) {
+      const parsed = parseHookName(name, this.config.nLayers);
+      if (!parsed) throw new EngineError('BAD_ARGUMENT', `"${name}" is not a hook point of this model.`, 'Use TransformerLens names such as blocks.0.attn.hook_pattern, or "all".');
+      if (parsed.layer === null) plan.global.add(parsed.hook);
+      else plan.layers[parsed.layer]!.add(parsed.hook);
+    }
+    return plan;
+  }
+
+  /**
+   * Runs `variants.length` copies of the prompt as one batch, each with its own patches.
+   * Returns one result per variant.
+   */
+  private async run(request: InterventionRequest, onLayer: ForwardOptions['onLayer'], keepKV: boolean): Promise<ForwardResult[]> {
+    const started = performance.now();
+    const { config } = this;
+    const { nHeads: H, dModel: D, dHead: Dh, nLayers } = config;
+    const ids = request.ids;
+    this.checkIds(ids);
+    const B = request.variants.length;
+    if (B === 0) return [];
+    const P = ids.length;
+    const plan = this.planHooks(request.hooks ?? ['logits']);
+    const startLayer = request.startLayer ?? 0;
+    if (!Number.isInteger(startLayer) || startLayer < 0 || startLayer > nLayers) throw new EngineError('BAD_ARGUMENT', `startLayer ${startLayer} is outside 0..${nLayers}.`);
+    const q0 = request.queryFrom ?? 0;
+    if (q0 < 0 || q0 >= P) throw new EngineError('BAD_ARGUMENT', `queryFrom ${q0} must be within the prompt (0..${P - 1}).`);
+    if (q0 > 0 && (!request.past || request.past.length < nLayers)) throw new EngineError('BAD_ARGUMENT', 'queryFrom needs the cached keys and values of every layer (past).');
+    const Q = P - q0; // query positions run
+    const caches: ActivationCache[] = Array.from({ length: B }, () => new Map());
+    const keysValues: KeysValues[] = [];
+
+    // Residual stream entering `startLayer`, for every variant: [b, q, d_model].
+    let resid: Float32Array = new Float32Array(B * Q * D);
+    if (request.startResid) {
+      if (request.startResid.data.length !== P * D) throw new EngineError('BAD_ARGUMENT', `startResid must be [${P}, ${D}].`);
+      for (let b = 0; b < B; b++) resid.set(request.startResid.data.subarray(q0 * D), b * Q * D);
+    } else {
+      if (startLayer !== 0) throw new EngineError('BAD_ARGUMENT', 'startLayer > 0 needs startResid.');
+      const embed = new Float32Array(P * D);
+      const posEmbed = new Float32Array(P * D);
+      const WE = this.weights.W_E.data, Wpos = this.weights.W_pos.data;
+      for (let p = 0; p < P; p++) {
+        embed.set(WE.subarray(ids[p]! * D, (ids[p]! + 1) * D), p * D);
+        posEmbed.set(Wpos.subarray(p * D, (p + 1) * D), p * D);
+      }
+      const resid0 = new Float32Array(Q * D);
+      for (let i = 0; i < Q * D; i++) resid0[i] = embed[q0 * D + i]! + posEmbed[q0 * D + i]!;
+      for (let b = 0; b < B; b++) {
+        resid.set(resid0, b * Q * D);
+        if (plan.global.has('hook_embed')) caches[b]!.set('hook_embed', tensor(embed.slice(q0 * D), [Q, D]));
+        if (plan.global.has('hook_pos_embed')) caches[b]!.set('hook_pos_embed', tensor(posEmbed.slice(q0 * D), [Q, D]));
+      }
+    }
+
+    // Additive causal mask [q, P]: query i (absolute q0 + i) sees keys 0..q0 + i.
+    const mask = new Float32Array(Q * P);
+    for (let i = 0; i < Q; i++) for (let j = q0 + i + 1; j < P; j++) mask[i * P + j] = MASKED;
+    const maskTensor = new ort.Tensor('float32', mask, [Q, P]);
+
+    for (let layer = startLayer; layer < nLayers; layer++) {
+      throwIfCancelled(request.signal);
+      resid = applyResidPatches(resid, request.variants, layer, q0, Q, D);
+      const wanted = plan.layers[layer]!;
+      if (wanted.has('hook_resid_pre')) splitBatch(resid, [Q, D], caches, `blocks.${layer}.hook_resid_pre`, true);
+
+      const feeds = this.blockFeeds(request, layer, resid, maskTensor, B, q0, Q);
+      const fetches = new Set<BlockOutput>(['resid_post']);
+      for (const hook of wanted) if (hook !== 'hook_resid_pre') fetches.add(LAYER_HOOK_OUTPUT[hook]);
+      if (keepKV) { fetches.add('k'); fetches.add('v'); }
+      const out = await this.blocks[layer]!.run({ ...feeds, ...this.weightFeeds[layer] }, [...fetches]);
+
+      for (const hook of wanted) {
+        if (hook === 'hook_resid_pre') continue;
+        const t = out[LAYER_HOOK_OUTPUT[hook]]!;
+        const shape = t.dims.slice(1) as number[];
+        splitBatch(t.data as Float32Array, shape, caches, `blocks.${layer}.${hook}`, false);
+      }
+      if (keepKV) keysValues.push({ k: out['k']!.data as Float32Array, v: out['v']!.data as Float32Array });
+      resid = out['resid_post']!.data as Float32Array;
+      if (onLayer) onLayer(layer, caches[0]!);
+    }
+
+    if (plan.global.has('logits') || plan.global.has('ln_final.hook_scale')) {
+      throwIfCancelled(request.signal);
+      const positions = (request.logitPositions ?? Array.from({ length: Q }, (_, i) => q0 + i)).map((p) => p - q0);
+      if (positions.some((p) => p < 0 || p >= Q)) throw new EngineError('BAD_ARGUMENT', 'logitPositions must be run positions of the prompt.');
+      const fetches: string[] = [];
+      if (plan.global.has('logits')) fetches.push('logits');
+      if (plan.global.has('ln_final.hook_scale')) fetches.push('scale');
+      const out = await this.final.run({
+        resid: new ort.Tensor('float32', resid, [B, Q, D]),
+        logit_pos: new ort.Tensor('int64', BigInt64Array.from(positions.map(BigInt)), [positions.length]),
+        ...this.weightFeeds[nLayers],
+      }, fetches);
+      if (out['logits']) splitBatch(out['logits'].data as Float32Array, [positions.length, config.dVocab], caches, 'logits', false);
+      if (out['scale']) splitBatch(out['scale'].data as Float32Array, [Q, 1], caches, 'ln_final.hook_scale', false);
+    }
+
+    const elapsedMs = performance.now() - started;
+    return caches.map((cache, b) => ({
+      cache,
+      provider: this.provider,
+      elapsedMs,
+      ...(keepKV && b === 0 ? { keysValues } : {}),
+    }));
+  }
+
+  private zeroCache = new Map<number, Float32Array>();
+  /** Shared all-zero buffers for unpatched runs (never written to). */
+  private zeros(n: number): Float32Array {
+    let z = this.zeroCache.get(n);
+    if (!z) { z = new Float32Array(n); this.zeroCache.set(n, z); }
+    return z;
+  }
+
+  private blockFeeds(request: InterventionRequest, layer: number, resid: Float32Array, mask: ort.Tensor, B: number, q0: number, Q: number): Record<string, ort.Tensor> {
+    const { nHeads: H, dModel: D, dHead: Dh } = this.config;
+    const f32 = (data: Float32Array, dims: number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
+    let pastK = this.zeros(0), pastV = this.zeros(0);
+    if (q0 > 0) {
+      const kv = request.past![layer]!;
+      // Past keys/values [head, P_total, d_head] -> first q0 positions, repeated for every variant.
+      pastK = new Float32Array(B * H * q0 * Dh);
+      pastV = new Float32Array(B * H * q0 * Dh);
+      const Ptot = kv.k.length / (H * Dh);
+      for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
+        pastK.set(kv.k.subarray(h * Ptot * Dh, (h * Ptot + q0) * Dh), (b * H + h) * q0 * Dh);
+        pastV.set(kv.v.subarray(h * Ptot * Dh, (h * Ptot + q0) * Dh), (b * H + h) * q0 * Dh);
+      }
+    }
+    const z = zPatchArrays(request.variants, layer, B, H, q0, Q, Dh);
+    const attn = streamPatchArrays(request.variants, layer, 'hook_attn_out', B, q0, Q, D);
+    const mlp = streamPatchArrays(request.variants, layer, 'hook_mlp_out', B, q0, Q, D);
+    return {
+      resid_pre: f32(resid, [B, Q, D]),
+      past_k: f32(pastK, [B, H, q0, Dh]),
+      past_v: f32(pastV, [B, H, q0, Dh]),
+      attn_mask: mask,
+      z_patch: f32(z?.patch ?? this.zeros(B * H * Q * Dh), [B, H, Q, Dh]),
+      z_sel: f32(z?.sel ?? this.zeros(B * H * Q), [B, H, Q, 1]),
+      attn_patch: f32(attn?.patch ?? this.zeros(B * Q * D), [B, Q, D]),
+      attn_sel: f32(attn?.sel ?? this.zeros(B * Q), [B, Q, 1]),
+      mlp_patch: f32(mlp?.patch ?? this.zeros(B * Q * D), [B, Q, D]),
+      mlp_sel: f32(mlp?.sel ?? this.zeros(B * Q), [B, Q, 1]),
+    };
+  }
+}
+
+/** Splits a batched [b, ...shape] array into each variant's cache (views; `copy` when the source is reused). */
+function splitBatch(data: Float32Array, shape: readonly number[], caches: ActivationCache[], name: string, copy: boolean): void {
+  const size = shape.reduce((a, b) => a * b, 1);
+  caches.forEach((cache, b) => {
+    const part = data.subarray(b * size, (b + 1) * size);
+    cache.set(name as HookName, tensor(copy ? part.slice() : part, shape));
+  });
+}
+
+function selectedPositions(positions: readonly number[] | undefined, q0: number, Q: number): number[] {
+  const all = positions ?? Array.from({ length: q0 + Q }, (_, i) => i);
+  return all.filter((p) => p >= q0 && p < q0 + Q);
+}
+
+/** z patches of one layer as [b, head, q, d_head] values and [b, head, q, 1] selectors, or null if none. */
+function zPatchArrays(variants: readonly InterventionVariant[], layer: number, B: number, H: number, q0: number, Q: number, Dh: number): { patch: Float32Array; sel: Float32Array } | null {
+  let patch: Float32Array | null = null, sel: Float32Array | null = null;
+  variants.forEach((variant, b) => {
+    for (const zp of variant.zPatches ?? []) {
+      if (zp.layer !== layer) continue;
+      if (zp.head < 0 || zp.head >= H) throw new EngineError('BAD_ARGUMENT', `Head ${zp.head} does not exist (0..${H - 1}).`);
+      patch ??= new Float32Array(B * H * Q * Dh);
+      sel ??= new Float32Array(B * H * Q);
+      checkPatchShape(zp.value, q0 + Q, Dh, `z patch L${layer}H${zp.head}`);
+      for (const p of selectedPositions(zp.positions, q0, Q)) {
+        const row = (b * H + zp.head) * Q + (p - q0);
+        patch.set(zp.value.data.subarray(p * Dh, (p + 1) * Dh), row * Dh);
+        sel[row] = 1;
+      }
+    }
+  });
+  return patch && sel ? { patch, sel } : null;
+}
+
+function streamPatchArrays(variants: readonly InterventionVariant[], layer: number, hook: 'hook_attn_out' | 'hook_mlp_out', B: number, q0: number, Q: number, D: number): { patch: Float32Array; sel: Float32Array } | null {
+  let patch: Float32Array | null = null, sel: Float32Array | null = null;
+  variants.forEach((variant, b) => {
+    for (const sp of variant.streamPatches ?? []) {
+      if (sp.layer !== layer || sp.hook !== hook) continue;
+      patch ??= new Float32Array(B * Q * D);
+      sel ??= new Float32Array(B * Q);
+      checkPatchShape(sp.value, q0 + Q, D, `${hook} patch at layer ${layer}`);
+      for (const p of selectedPositions(sp.positions, q0, Q)) {
+        patch.set(sp.value.data.subarray(p * D, (p + 1) * D), (b * Q + p - q0) * D);
+        sel[b * Q + p - q0] = 1;
+      }
+    }
+  });
+  return patch && sel ? { patch, sel } : null;
+}
+
+/**
+ * The batched residual stream [b, q, d_model] with `layer`'s resid_pre patches applied. Copies
+ * before writing, because the input may be the previous layer's cached hook_resid_post.
+ */
+function applyResidPatches(resid: Float32Array, variants: readonly InterventionVariant[], layer: number, q0: number, Q: number, D: number): Float32Array {
+  const patched = variants.some((v) => v.streamPatches?.some((sp) => sp.layer === layer && sp.hook === 'hook_resid_pre'));
+  if (!patched) return resid;
+  resid = resid.slice();
+  variants.forEach((variant, b) => {
+    for (const sp of variant.streamPatches ?? []) {
+      if (sp.layer !== layer || sp.hook !== 'hook_resid_pre') continue;
+      checkPatchShape(sp.value, q0 + Q, D, `resid_pre patch at layer ${layer}`);
+      for (const p of selectedPositions(sp.positions, q0, Q)) resid.set(sp.value.data.subarray(p * D, (p + 1) * D), (b * Q + p - q0) * D);
+    }
+  });
+  return resid;
+}
+
+function checkPatchShape(value: Tensor, P: number, width: number, what: string): void {
+  if (value.data.length !== P * width) throw new EngineError('BAD_ARGUMENT', `${what}: expected [${P}, ${width}] values, got ${value.data.length}.`);
+}
