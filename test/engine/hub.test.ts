@@ -133,6 +133,9 @@ describe('downloadModel', () => {
       const repoDir = join(cacheDir, repoFolderName(REPO));
       const partial = join(repoDir, 'blobs', `${weights.sha256}.incomplete`);
       hub.cutConnectionOnce(REPO, 'model.safetensors', 70_000);
+      // Pieces with pauses, so bytes reach the client before the cut (a client may drop data it
+      // had not read yet when the connection dies).
+      hub.throttleFile(REPO, 'model.safetensors', { chunkBytes: 8192, delayMs: 2 });
 
       await assert.rejects(downloadModel(REPO, options(hub, cacheDir)), engineErrorWith('DOWNLOAD_FAILED', 'model.safetensors'));
       const kept = (await stat(partial)).size;
@@ -142,6 +145,7 @@ describe('downloadModel', () => {
       assert.equal(await exists(join(repoDir, 'refs', 'main')), false, 'the ref is written only for a complete snapshot');
       assert.equal(await resolveCachedSnapshot(REPO, { cacheDir }), null);
 
+      hub.throttleFile(REPO, 'model.safetensors', null);
       hub.clearLog();
       const folder = await downloadModel(REPO, options(hub, cacheDir));
       const transfers = hub.bodyRequests('model.safetensors');
@@ -153,6 +157,27 @@ describe('downloadModel', () => {
       assert.equal(hub.bodyRequests('config.json').length, 0, 'finished files are not fetched again');
       assert.deepEqual(await readFile(join(folder, 'model.safetensors')), weights.content);
       assert.equal(await exists(partial), false);
+    });
+  });
+
+  test('a server that ignores the resume range (200, whole body) restarts the file from byte 0 correctly', async () => {
+    await withHub([{ id: REPO, files: tinyModelFiles({ weightBytes: 50_000 }) }], async (hub, cacheDir) => {
+      const weights = hub.fileOf(REPO, 'model.safetensors');
+      // An interrupted earlier download left the first 20 000 bytes.
+      const blobs = join(cacheDir, repoFolderName(REPO), 'blobs');
+      await mkdir(blobs, { recursive: true });
+      await writeFile(join(blobs, `${weights.sha256}.incomplete`), weights.content.subarray(0, 20_000));
+      hub.ignoreResumeRanges(REPO, 'model.safetensors');
+      const progress: DownloadProgress[] = [];
+      const folder = await downloadModel(REPO, options(hub, cacheDir, { onProgress: (p) => progress.push({ ...p }) }));
+      const transfer = hub.bodyRequests('model.safetensors')[0];
+      assert.equal(transfer?.range, 'bytes=20000-');
+      assert.equal(transfer?.status, 200);
+      assert.deepEqual(await readFile(join(folder, 'model.safetensors')), weights.content);
+      const reports = progress.filter((p) => p.file === 'model.safetensors').map((p) => p.bytesDone);
+      assert.equal(reports[0], 0, 'progress starts at 0: the discarded partial is not counted');
+      assert.deepEqual(reports, [...reports].sort((a, b) => a - b));
+      assert.equal(reports.at(-1), weights.content.byteLength);
     });
   });
 

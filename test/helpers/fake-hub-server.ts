@@ -13,8 +13,8 @@
  * Hub's X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound).
  *
  * Fault injection: cut the connection after N body bytes of a file (once), serve altered bytes
- * for a file (its sha256 no longer matches), slow a file down (small chunks with pauses), and a
- * log of every request with its Range header and the body bytes actually sent.
+ * for a file (its sha256 no longer matches), slow a file down (small chunks with pauses), ignore
+ * resume ranges, and a log of every request with its Range header and the body bytes actually sent.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -85,6 +85,7 @@ export class FakeHubServer {
   private readonly cuts = new Map<string, number>();
   private readonly corrupted = new Set<string>();
   private readonly throttles = new Map<string, { chunkBytes: number; delayMs: number }>();
+  private readonly rangeIgnored = new Set<string>();
   private server: Server | null = null;
   private port = 0;
 
@@ -144,6 +145,16 @@ export class FakeHubServer {
     this.fileOf(repo, path);
     if (options) this.throttles.set(`${repo}/${path}`, options);
     else this.throttles.delete(`${repo}/${path}`);
+  }
+
+  /**
+   * Answer resume requests (ranges not starting at byte 0) for this file with 200 and the whole
+   * body, as some caching proxies do; the 1-byte size probe is still answered with 206.
+   */
+  ignoreResumeRanges(repo: string, path: string, ignore = true): void {
+    this.fileOf(repo, path);
+    if (ignore) this.rangeIgnored.add(`${repo}/${path}`);
+    else this.rangeIgnored.delete(`${repo}/${path}`);
   }
 
   /** Requests that transferred contents of `path` (excluding the 1-byte `Range: bytes=0-0` size probes). */
@@ -287,7 +298,8 @@ export class FakeHubServer {
     let start = 0;
     let end = size - 1;
     let status = 200;
-    if (record.range !== null) {
+    const ignoreRange = this.rangeIgnored.has(key) && record.range !== null && !record.range.startsWith('bytes=0-');
+    if (record.range !== null && !ignoreRange) {
       const range = /^bytes=(\d+)-(\d*)$/.exec(record.range);
       const from = range ? Number(range[1]) : NaN;
       if (!range || !(from < size)) {

@@ -185,9 +185,10 @@ export async function fetchFileIntoSnapshot(context: BlobDownloadContext, file: 
   }
   let hash = digest.start();
   if (offset > 0) await hashExistingBytes(partial, hash);
-  report(offset);
 
-  if (offset < file.size) {
+  if (offset === file.size) {
+    report(offset); // finished earlier but not yet verified: only the checks below remain
+  } else {
     if (context.signal?.aborted) throw cancelledError();
     // The library's file-info call resolves the download URL (following the Hub's redirect to
     // its CDN) and reports the size the Hub will serve, which must match paths-info.
@@ -202,8 +203,10 @@ export async function fetchFileIntoSnapshot(context: BlobDownloadContext, file: 
     if (started.offset !== offset) {
       offset = started.offset; // the server ignored the range: the body is the whole file
       hash = digest.start();
-      report(0);
     }
+    // Reported only now that the server has confirmed where the body starts, so progress
+    // never goes backwards.
+    report(offset);
     await appendBody(started.response, partial, offset, hash, file, context, report);
   }
 
