@@ -132,7 +132,7 @@ export class InstrumentedModel implements ForwardRunner {
   private async run(request: InterventionRequest, onLayer: ForwardOptions['onLayer'], keepKV: boolean): Promise<ForwardResult[]> {
     const started = performance.now();
     const { config } = this;
-    const { nHeads: H, dModel: D, dHead: Dh, nLayers } = config;
+    const { dModel: D, nLayers } = config;
     const ids = request.ids;
     this.checkIds(ids);
     const B = request.variants.length;
