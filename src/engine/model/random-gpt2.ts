@@ -4,7 +4,7 @@
  * analysis path can run without downloading a model.
  *
  * Weights are N(0, 0.02) as in GPT-2's initialisation (output projections scaled by
- * 1/sqrt(2 * n_layers)), LayerNorm gains 1 + 0.1 N and all biases 0.02 N, so that tests notice a
+ * 1/sqrt(2 * n_layers), position embeddings N(0, 0.01) as in OpenAI's code), LayerNorm gains 1 + 0.1 N and all biases 0.02 N, so that tests notice a
  * bias or gain that is dropped or misplaced. Each tensor draws from its own stream, seeded by the
  * seed and the tensor's name: the same seed gives the same bytes, and changing the number of
  * layers does not change the layers that remain.
