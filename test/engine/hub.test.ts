@@ -253,6 +253,16 @@ describe('downloadModel', () => {
     });
   });
 
+  test('two concurrent loads of one model share the download instead of corrupting each other', async () => {
+    await withHub([{ id: REPO, files: tinyModelFiles({ weightBytes: 100_000 }) }], async (hub, cacheDir) => {
+      hub.throttleFile(REPO, 'model.safetensors', { chunkBytes: 8192, delayMs: 2 });
+      const [a, b] = await Promise.all([downloadModel(REPO, options(hub, cacheDir)), downloadModel(REPO, options(hub, cacheDir))]);
+      assert.equal(a, b);
+      assert.deepEqual(await readFile(join(a, 'model.safetensors')), hub.fileOf(REPO, 'model.safetensors').content);
+      assert.equal(hub.bodyRequests('model.safetensors').length, 1);
+    });
+  });
+
   test('an already-aborted signal fails with CANCELLED before any request', async () => {
     await withHub([{ id: REPO, files: tinyModelFiles() }], async (hub, cacheDir) => {
       await assert.rejects(downloadModel(REPO, options(hub, cacheDir, { signal: AbortSignal.abort() })), engineErrorWith('CANCELLED'));
@@ -284,6 +294,19 @@ describe('downloadModel', () => {
     await hub.close(); // nothing listens on the port any more: connection refused
     assert.equal(await downloadModel(REPO, options(hub, cacheDir)), folder);
     await assert.rejects(downloadModel(REPO, options(hub, await tempCache())), engineErrorWith('DOWNLOAD_FAILED', hub.endpoint, 'offline'));
+  });
+
+  test('an unwritable cache is reported as a cache problem, not a network one', async () => {
+    await withHub([{ id: REPO, files: tinyModelFiles() }], async (hub, cacheDir) => {
+      await mkdir(join(cacheDir, '..'), { recursive: true });
+      await writeFile(cacheDir, 'a file where the cache folder should be');
+      await assert.rejects(downloadModel(REPO, options(hub, cacheDir)), (error) => {
+        assert.ok(isEngineError(error) && error.code === 'DOWNLOAD_FAILED', String(error));
+        assert.match(error.message, /Hugging Face cache failed/);
+        assert.match(error.message, /HF_HUB_CACHE/);
+        return true;
+      });
+    });
   });
 
   test('a sharded checkpoint brings its index and every shard', async () => {

@@ -155,20 +155,38 @@ async function appendBody(response: Response, partialPath: string, offset: numbe
   return done;
 }
 
+/** Blob downloads running in this process, by blob path: two loads of one model must not append to one partial file. */
+const blobsInFlight = new Map<string, Promise<string>>();
+
 /**
  * Makes snapshots/{commit}/{file.path} exist with verified contents, downloading (or resuming)
- * only what the cache lacks.
+ * only what the cache lacks. A second call for the same blob waits for the first, then finds
+ * its result (or resumes its partial file if it failed).
  * @returns the snapshot file's path
  */
 export async function fetchFileIntoSnapshot(context: BlobDownloadContext, file: HubFile): Promise<string> {
+  const digest = expectedDigest(file, context.repo);
+  const blob = blobPath(context.cacheDir, context.repo, digest.etag);
+  for (let running = blobsInFlight.get(blob); running; running = blobsInFlight.get(blob)) {
+    await running.catch(() => undefined);
+    if (context.signal?.aborted) throw cancelledError();
+  }
+  const download = fetchFileUnshared(context, file, digest, blob);
+  blobsInFlight.set(blob, download);
+  try {
+    return await download;
+  } finally {
+    if (blobsInFlight.get(blob) === download) blobsInFlight.delete(blob);
+  }
+}
+
+async function fetchFileUnshared(context: BlobDownloadContext, file: HubFile, digest: ExpectedDigest, blob: string): Promise<string> {
   const snapshotFile = join(snapshotFolder(context.cacheDir, context.repo, context.commit), ...file.path.split('/'));
   const report = progressReporter(file, context.onProgress);
   if ((await sizeOf(snapshotFile)) === file.size) {
     report(file.size);
     return snapshotFile;
   }
-  const digest = expectedDigest(file, context.repo);
-  const blob = blobPath(context.cacheDir, context.repo, digest.etag);
   if ((await sizeOf(blob)) === file.size) {
     // Another revision already holds these bytes (blobs are content-addressed).
     await placeBlobInSnapshot(blob, snapshotFile, { newBlob: false });

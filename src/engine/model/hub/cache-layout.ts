@@ -13,6 +13,7 @@
  * A snapshot file only ever appears after its blob is complete and verified, so "the file exists in
  * the snapshot" means "the file is good".
  */
+import { randomUUID } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -118,7 +119,7 @@ export async function writeRef(cacheDir: string, repo: string, revision: string,
   if (revision === commit) return;
   const path = refPath(cacheDir, repo, revision);
   await mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.${process.pid}.${Date.now()}.tmp`;
+  const temporary = `${path}.${randomUUID()}.tmp`; // unique: concurrent loads each write their own
   await writeFile(temporary, commit, 'utf8');
   await rename(temporary, path);
 }
@@ -204,7 +205,7 @@ export async function placeBlobInSnapshot(blob: string, snapshotFile: string, op
     await rename(blob, snapshotFile);
     return;
   }
-  const temporary = `${snapshotFile}.${process.pid}.tmp`;
+  const temporary = `${snapshotFile}.${randomUUID()}.tmp`;
   await copyFile(blob, temporary, fsConstants.COPYFILE_FICLONE);
   await rename(temporary, snapshotFile);
 }

@@ -9,6 +9,7 @@
  * Unlike huggingface_hub, refs/{revision} is updated only once the new snapshot is complete, so
  * an interrupted update leaves the previous snapshot usable offline.
  */
+import { readFile } from 'node:fs/promises';
 import { modelInfo, pathsInfo, type PathInfo } from '@huggingface/hub';
 import type { DownloadProgress } from '../../../protocol/engine.js';
 import { EngineError, throwIfCancelled } from '../../errors.js';
@@ -16,7 +17,6 @@ import { fetchFileIntoSnapshot, type BlobDownloadContext, type HubFile } from '.
 import { assertRepoId, assertRevision, inspectCachedSnapshot, isCommitHash, missingModelFiles, resolveHubCacheDir, snapshotFolder, writeRef } from './cache-layout.js';
 import { cancelledError, toEngineError, type HubErrorContext } from './hub-errors.js';
 import { CONFIG_FILE, OPTIONAL_FILES, parseShardList, SINGLE_WEIGHTS_FILE, TOKENIZER_FILE, WEIGHTS_INDEX_FILE } from './model-files.js';
-import { readFile } from 'node:fs/promises';
 
 export const DEFAULT_HUB_ENDPOINT = 'https://huggingface.co';
 

@@ -54,6 +54,15 @@ export function toEngineError(error: unknown, context: HubErrorContext): EngineE
     }
     return new EngineError('DOWNLOAD_FAILED', `The Hub answered HTTP ${error.statusCode} for ${where}: ${error.message}`, retryHint(context));
   }
+  const fsError = error as { syscall?: unknown; path?: unknown; code?: unknown; message?: unknown };
+  if (typeof fsError.syscall === 'string' && typeof fsError.path === 'string') {
+    // A local filesystem failure (full disk, permissions), not a network one.
+    return new EngineError(
+      'DOWNLOAD_FAILED',
+      `Writing ${where} into the Hugging Face cache failed: ${String(fsError.message)}.`,
+      'Free some disk space or choose a writable cache folder (HF_HUB_CACHE or the cache setting), then load the model again.',
+    );
+  }
   if (error instanceof TypeError && error.message.includes('access token must start with')) {
     return new EngineError('BAD_ARGUMENT', 'The Hugging Face access token (HF_TOKEN) is malformed: it must start with "hf_".', 'Copy a token from huggingface.co/settings/tokens.');
   }
