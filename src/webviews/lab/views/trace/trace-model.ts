@@ -1,0 +1,58 @@
+/**
+ * The circuit trace view's data: a layers × (heads + MLP) grid of direct contributions, the
+ * embedding / positional embedding / bias strip, one shared diverging extent centred at zero,
+ * the top path as segments between cell centres, and a head's split by source token.
+ */
+import type { CircuitTrace } from '../../../../protocol/analysis.js';
+import { symmetricExtent } from '../../shared/colour.js';
+
+export interface TraceGrid {
+  rows: number;
+  /** nHeads head columns, then the MLP column. */
+  cols: number;
+  /** [layer, nHeads + 1]: heads, then MLP. */
+  values: Float32Array;
+  /** The strip under the grid: embed, pos_embed, bias. */
+  extras: { name: string; value: number }[];
+  /** Largest |value| over everything drawn (the scale's end). */
+  maxAbs: number;
+}
+
+export function traceGrid(trace: CircuitTrace, nLayers: number, nHeads: number): TraceGrid {
+  const cols = nHeads + 1;
+  const values = new Float32Array(nLayers * cols);
+  for (let l = 0; l < nLayers; l++) {
+    for (let h = 0; h < nHeads; h++) values[l * cols + h] = trace.heads[l * nHeads + h]!;
+    values[l * cols + nHeads] = trace.mlp[l]!;
+  }
+  const extras = [
+    { name: 'embed', value: trace.embed },
+    { name: 'pos', value: trace.posEmbed },
+    { name: 'bias', value: trace.bias },
+  ];
+  const maxAbs = symmetricExtent([...values, ...extras.map((e) => e.value)]);
+  return { rows: nLayers, cols, values, extras, maxAbs };
+}
+
+export interface PathSegment {
+  from: { row: number; col: number };
+  to: { row: number; col: number };
+  weight: number;
+}
+
+/** The top path's edges as grid segments (row = layer, col = head). */
+export function pathSegments(trace: CircuitTrace): PathSegment[] {
+  return trace.edges.map((e) => ({ from: { row: e.from.layer, col: e.from.head }, to: { row: e.to.layer, col: e.to.head }, weight: e.weight }));
+}
+
+/** One head's contribution split by source (key) position: a view of headBySource [layer, head, key]. */
+export function sourceSplit(trace: CircuitTrace, nHeads: number, nTokens: number, layer: number, head: number): Float32Array {
+  const start = (layer * nHeads + head) * nTokens;
+  return trace.headBySource.subarray(start, start + nTokens);
+}
+
+/** What the metric measures, in words: "logit of ' Mary'" or "logit ' Mary' − ' John'". */
+export function metricDescription(trace: CircuitTrace): string {
+  if (trace.metric === 'logit_diff' && trace.contrast !== null) return `logit ${JSON.stringify(trace.target)} − ${JSON.stringify(trace.contrast)}`;
+  return `logit of ${JSON.stringify(trace.target)}`;
+}
