@@ -1,0 +1,65 @@
+/**
+ * The extension's settings (contributes.configuration in package.json), read and validated.
+ * Pure: takes a getter so it is unit tested without VS Code; the extension passes
+ * `vscode.workspace.getConfiguration('circuitTrace').get`.
+ */
+import type { Device } from '../protocol/engine.js';
+
+export const SETTINGS_SECTION = 'circuitTrace';
+
+export const DEVICES: readonly Device[] = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'];
+
+export interface Settings {
+  /** Raw model setting: '' (automatic), 'organism', a Hub id (owner/name[@revision]) or a folder path. */
+  model: string;
+  device: Device;
+  maxTokens: number;
+  topK: number;
+  /** Hugging Face cache folder override; '' means the standard Hugging Face cache. */
+  cacheFolder: string;
+  offline: boolean;
+  streamAnimation: boolean;
+  headThreshold: number;
+}
+
+export const DEFAULT_SETTINGS: Settings = {
+  model: '',
+  device: 'auto',
+  maxTokens: 64,
+  topK: 10,
+  cacheFolder: '',
+  offline: false,
+  streamAnimation: true,
+  headThreshold: 0.35,
+};
+
+/** Setting keys whose change means the model must be (re)loaded. */
+export const MODEL_SETTINGS: readonly (keyof Settings)[] = ['model', 'device', 'maxTokens', 'cacheFolder', 'offline'];
+
+function integerIn(value: unknown, min: number, max: number, fallback: number): number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max ? value : fallback;
+}
+
+function numberIn(value: unknown, min: number, max: number, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max ? value : fallback;
+}
+
+/** Reads every setting; a value of the wrong type or out of range falls back to its default. */
+export function readSettings(get: (key: string) => unknown): Settings {
+  const device = get('device');
+  return {
+    model: typeof get('model') === 'string' ? (get('model') as string).trim() : DEFAULT_SETTINGS.model,
+    device: (DEVICES as readonly unknown[]).includes(device) ? (device as Device) : DEFAULT_SETTINGS.device,
+    maxTokens: integerIn(get('maxTokens'), 1, 4096, DEFAULT_SETTINGS.maxTokens),
+    topK: integerIn(get('topK'), 1, 100, DEFAULT_SETTINGS.topK),
+    cacheFolder: typeof get('cacheFolder') === 'string' ? (get('cacheFolder') as string).trim() : DEFAULT_SETTINGS.cacheFolder,
+    offline: typeof get('offline') === 'boolean' ? (get('offline') as boolean) : DEFAULT_SETTINGS.offline,
+    streamAnimation: typeof get('streamAnimation') === 'boolean' ? (get('streamAnimation') as boolean) : DEFAULT_SETTINGS.streamAnimation,
+    headThreshold: numberIn(get('headThreshold'), 0, 1, DEFAULT_SETTINGS.headThreshold),
+  };
+}
+
+/** Which settings differ between two readings. */
+export function changedSettings(before: Settings, after: Settings): (keyof Settings)[] {
+  return (Object.keys(after) as (keyof Settings)[]).filter((key) => before[key] !== after[key]);
+}
