@@ -309,6 +309,15 @@ describe('downloadModel', () => {
     });
   });
 
+  test('an access token goes to every Hub request as a Bearer token; a malformed one is BAD_ARGUMENT', async () => {
+    await withHub([{ id: REPO, files: tinyModelFiles() }], async (hub, cacheDir) => {
+      await downloadModel(REPO, options(hub, cacheDir, { accessToken: 'hf_local_test_token' }));
+      assert.ok(hub.requests.length > 0);
+      for (const request of hub.requests) assert.equal(request.authorization, 'Bearer hf_local_test_token', request.url);
+      await assert.rejects(downloadModel(REPO, options(hub, await tempCache(), { accessToken: 'not-a-token' })), engineErrorWith('BAD_ARGUMENT', 'hf_'));
+    });
+  });
+
   test('a sharded checkpoint brings its index and every shard', async () => {
     await withHub([{ id: REPO, files: tinyModelFiles({ sharded: true }) }], async (hub, cacheDir) => {
       const folder = await downloadModel(REPO, options(hub, cacheDir));
