@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AnalysisRunner } from '../../src/engine/analysis/analysis-runner.js';
-import { censusSequences, censusTokenRange, computeCensusScores, DEFAULT_CENSUS_SETTINGS, HeadCensusCache, labelCensus } from '../../src/engine/analysis/head-census.js';
+import { censusSequences, censusTokenRange, computeCensusScores, DEFAULT_CENSUS_SETTINGS, fitCensusSettings, HeadCensusCache, labelCensus } from '../../src/engine/analysis/head-census.js';
 import { EngineError } from '../../src/engine/errors.js';
 import type { ActivationCache, HookName } from '../../src/engine/hooks.js';
 import type { ModelConfig } from '../../src/engine/model/config.js';
@@ -109,4 +109,16 @@ test('HeadCensusCache computes once per runner and layout, relabels per threshol
   assert.equal(cache.has(third), false);
   await cache.get(third);
   assert.equal(third.forwards, DEFAULT_CENSUS_SETTINGS.batch);
+});
+
+test('the census block shrinks to fit a small context or vocabulary and reports the layout it used', async () => {
+  assert.equal(fitCensusSettings({ halfLength: 20 }, { dVocab: 50257, nCtx: 16, bosTokenId: 50256 }).halfLength, 7);
+  assert.equal(fitCensusSettings({ halfLength: 20 }, { dVocab: 50257, nCtx: 16, bosTokenId: null }).halfLength, 8);
+  assert.equal(fitCensusSettings({ halfLength: 20 }, { dVocab: 6, nCtx: 1024, bosTokenId: 5 }).halfLength, 5);
+  assert.equal(fitCensusSettings({ halfLength: 20 }, GPT2_SHAPE).halfLength, 20);
+  assert.throws(() => fitCensusSettings({ halfLength: 20 }, { dVocab: 50257, nCtx: 4, bosTokenId: 50256 }), EngineError);
+  const runner = new RuleRunner([[previousHead]]);
+  (runner.config as { nCtx: number }).nCtx = 9;
+  const census = await new HeadCensusCache().get(runner, { batch: 1 });
+  assert.equal(census.halfLength, 4);
 });

@@ -1,7 +1,8 @@
 /**
  * The head census: prompt-independent head classes from TransformerLens's standard probes.
  *
- * Probe: `batch` sequences, each BOS (the model's bosTokenId, 50256 for GPT-2; omitted for a model
+ * Probe: `batch` sequences (default 8, N = 20; N shrinks to fit a small model, see
+ * fitCensusSettings), each BOS (the model's bosTokenId, 50256 for GPT-2; omitted for a model
  * without one) followed by R, `halfLength` random tokens, and then R again. R is drawn with a seeded
  * PRNG (mulberry32) without replacement from a safe id range: [256, min(vocab, 50000)) for a
  * GPT-2-sized vocabulary (skipping the raw byte tokens and the rarest late merges), [0, vocab) for
@@ -38,6 +39,19 @@ export const DEFAULT_CENSUS_SETTINGS: Readonly<CensusSettings> = { batch: 8, hal
 /** [lo, hi) of the token ids the probe draws from. */
 export function censusTokenRange(dVocab: number): [number, number] {
   return dVocab > 1024 ? [256, Math.min(dVocab, 50000)] : [0, dVocab];
+}
+
+/**
+ * The layout actually probed on a model: the block length shrinks to what the model's context
+ * (BOS + 2N ≤ n_ctx) and vocabulary (N distinct ids in the safe range) allow; the census reports it.
+ */
+export function fitCensusSettings<S extends Pick<CensusSettings, 'halfLength'>>(settings: S, config: Pick<ModelConfig, 'dVocab' | 'nCtx' | 'bosTokenId'>): S {
+  const bos = config.bosTokenId;
+  const [lo, hi] = censusTokenRange(config.dVocab);
+  const available = hi - lo - (bos !== null && bos >= lo && bos < hi ? 1 : 0);
+  const halfLength = Math.min(settings.halfLength, Math.floor((config.nCtx - (bos === null ? 0 : 1)) / 2), available);
+  if (halfLength < 2) throw new EngineError('BAD_ARGUMENT', `The model's context (${config.nCtx}) or vocabulary (${config.dVocab}) is too small for the head census.`);
+  return { ...settings, halfLength };
 }
 
 /** The probe's token sequences: batch × (BOS?, R, R). */
@@ -84,7 +98,8 @@ export interface CensusScores {
 /** Runs the probe and scores every head. `batch` forwards of 2N + 1 tokens, patterns only. */
 export async function computeCensusScores(runner: AnalysisRunner, settings: Pick<CensusSettings, 'batch' | 'halfLength' | 'seed'>, signal?: AbortSignal): Promise<CensusScores> {
   const { nLayers, nHeads } = runner.config;
-  const sequences = censusSequences(settings, runner.config);
+  const fitted = fitCensusSettings(settings, runner.config);
+  const sequences = censusSequences(fitted, runner.config);
   const hooks: HookName[] = [];
   for (let l = 0; l < nLayers; l++) hooks.push(layerHook(l, 'attn.hook_pattern'));
   const previous = new Float64Array(nLayers * nHeads);
@@ -105,7 +120,7 @@ export async function computeCensusScores(runner: AnalysisRunner, settings: Pick
       }
     }
   }
-  return { ...pick(settings), nLayers, nHeads, previous, duplicate, induction };
+  return { ...pick(fitted), nLayers, nHeads, previous, duplicate, induction };
 }
 
 function pick(s: Pick<CensusSettings, 'batch' | 'halfLength' | 'seed'>): { batch: number; halfLength: number; seed: number } {
@@ -137,7 +152,7 @@ export class HeadCensusCache {
   private readonly byRunner = new WeakMap<AnalysisRunner, Map<string, Promise<CensusScores>>>();
 
   async get(runner: AnalysisRunner, settings: Partial<CensusSettings> = {}, signal?: AbortSignal): Promise<HeadCensus> {
-    const full: CensusSettings = { ...DEFAULT_CENSUS_SETTINGS, ...settings };
+    const full = fitCensusSettings({ ...DEFAULT_CENSUS_SETTINGS, ...settings }, runner.config);
     const key = `${full.batch}/${full.halfLength}/${full.seed}`;
     let perRunner = this.byRunner.get(runner);
     if (!perRunner) {
@@ -158,7 +173,7 @@ export class HeadCensusCache {
 
   /** Whether scores for this model and layout are already computed or under way. */
   has(runner: AnalysisRunner, settings: Partial<CensusSettings> = {}): boolean {
-    const full: CensusSettings = { ...DEFAULT_CENSUS_SETTINGS, ...settings };
+    const full = fitCensusSettings({ ...DEFAULT_CENSUS_SETTINGS, ...settings }, runner.config);
     return this.byRunner.get(runner)?.has(`${full.batch}/${full.halfLength}/${full.seed}`) ?? false;
   }
 }

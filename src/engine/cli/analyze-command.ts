@@ -1,0 +1,235 @@
+/**
+ * `circuit-trace analyze`: loads a model, analyses one prompt and prints the result, as JSON with
+ * `--json` (stable field names, for scripts and tests) or as a short human-readable report.
+ *
+ *   circuit-trace analyze --model M (--prompt TEXT | --ids 1,2,3)
+ *     [--target TOKEN | --target-id ID] [--contrast TOKEN | --contrast-id ID] [--position P]
+ *     [--census] [--top-k K] [--threshold T] [--max-tokens N] [--device D] [--offline] [--json]
+ */
+import type { AnalysisResult, HeadScores, LensLayer, Prediction, TokenInfo } from '../../protocol/analysis.js';
+import type { AnalyzeRequest, Device, LoadedModelInfo, LoadOptions, ModelSpec, TokenRef } from '../../protocol/engine.js';
+import type { AnalysisRunner } from '../analysis/analysis-runner.js';
+import { analyze } from '../analysis/analyze.js';
+import { EngineError } from '../errors.js';
+import type { ForwardRunner } from '../runtime/types.js';
+import type { PromptTokenizer } from '../tokenizer/types.js';
+import type { CliCommand, CliFlags, CliIo } from './command.js';
+
+export const DEFAULT_CLI_MAX_TOKENS = 1024;
+
+const DEVICES: readonly Device[] = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'];
+const KNOWN_FLAGS = [
+  'model', 'prompt', 'ids', 'target', 'target-id', 'contrast', 'contrast-id', 'position',
+  'census', 'top-k', 'threshold', 'max-tokens', 'device', 'offline', 'json',
+] as const;
+
+/** A loaded model as the CLI needs it. */
+export interface CliLoadedModel {
+  runner: AnalysisRunner & Pick<ForwardRunner, 'dispose'>;
+  tokenizer: PromptTokenizer;
+  info: LoadedModelInfo;
+}
+
+/** Model resolution and loading, injected so that the command can be tested without model files. */
+export interface AnalyzeCommandDeps {
+  /** The --model argument (folder path, hub repo id or `organism`) as a ModelSpec. */
+  resolveModelArg: (arg: string) => ModelSpec | Promise<ModelSpec>;
+  loadModel: (spec: ModelSpec, options: LoadOptions) => Promise<CliLoadedModel>;
+}
+
+/** The `--json` document. */
+export interface AnalyzeCliOutput {
+  model: LoadedModelInfo;
+  device: string;
+  prompt: string;
+  tokens: TokenInfo[];
+  position: number;
+  predictions: Prediction[];
+  threshold: number;
+  heads: Array<{
+    layer: number;
+    head: number;
+    name: string;
+    label: string;
+    scores: HeadScores;
+    entropy: number;
+    entropyNormalized: number;
+    concentration: number;
+    valueNorm: number;
+    dla: number;
+  }>;
+  /** With --census: one entry per head. */
+  census: Array<{ layer: number; head: number; previous: number; duplicate: number; induction: number; label: string }> | null;
+  censusProbe: { batch: number; halfLength: number; seed: number } | null;
+  trace: {
+    metric: 'logit' | 'logit_diff';
+    targetId: number;
+    target: string;
+    contrastId: number | null;
+    contrast: string | null;
+    total: number;
+    actual: number;
+    /** Every component, largest |value| first. */
+    components: Array<{ name: string; value: number }>;
+    topPath: Array<Array<{ layer: number; head: number; value: number }>>;
+  };
+  /** One entry per depth: resid_pre 0 .. resid_pre L−1, resid_post L−1. */
+  lens: LensLayer[];
+  elapsedMs: number;
+}
+
+function stringFlag(flags: CliFlags, name: string): string | undefined {
+  const v = flags.get(name);
+  if (v === true) throw new EngineError('BAD_ARGUMENT', `--${name} needs a value.`);
+  return v;
+}
+
+function intFlag(flags: CliFlags, name: string, min: number): number | undefined {
+  const v = stringFlag(flags, name);
+  if (v === undefined) return undefined;
+  if (!/^-?\d+$/.test(v.trim()) || Number(v) < min) throw new EngineError('BAD_ARGUMENT', `--${name} must be an integer ≥ ${min}, got "${v}".`);
+  return Number(v);
+}
+
+function tokenFlag(flags: CliFlags, textName: string, idName: string): TokenRef | undefined {
+  const text = stringFlag(flags, textName);
+  const id = intFlag(flags, idName, 0);
+  if (text !== undefined && id !== undefined) throw new EngineError('BAD_ARGUMENT', `Give --${textName} or --${idName}, not both.`);
+  if (id !== undefined) return { id };
+  return text !== undefined ? { text } : undefined;
+}
+
+/** The AnalyzeRequest and load options that the flags describe. */
+export function parseAnalyzeFlags(flags: CliFlags): { model: string; request: AnalyzeRequest; load: LoadOptions; json: boolean } {
+  for (const name of flags.keys()) {
+    if (!(KNOWN_FLAGS as readonly string[]).includes(name)) {
+      throw new EngineError('BAD_ARGUMENT', `Unknown flag --${name}.`, `analyze takes ${KNOWN_FLAGS.map((f) => `--${f}`).join(', ')}.`);
+    }
+  }
+  const model = stringFlag(flags, 'model');
+  if (!model) throw new EngineError('BAD_ARGUMENT', 'analyze needs --model.', 'Give a model folder, a Hugging Face repo id, or "organism".');
+  const prompt = stringFlag(flags, 'prompt');
+  const idsText = stringFlag(flags, 'ids');
+  if ((prompt === undefined) === (idsText === undefined)) throw new EngineError('BAD_ARGUMENT', 'analyze needs exactly one of --prompt TEXT or --ids 1,2,3.');
+  const request: AnalyzeRequest = {};
+  if (prompt !== undefined) request.prompt = prompt;
+  if (idsText !== undefined) {
+    const parts = idsText.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    if (!parts.every((s) => /^\d+$/.test(s))) throw new EngineError('BAD_ARGUMENT', `--ids must be comma-separated token ids, got "${idsText}".`);
+    request.ids = parts.map(Number);
+  }
+  const target = tokenFlag(flags, 'target', 'target-id');
+  if (target) request.target = target;
+  const contrast = tokenFlag(flags, 'contrast', 'contrast-id');
+  if (contrast) request.contrast = contrast;
+  const position = intFlag(flags, 'position', 0);
+  if (position !== undefined) request.position = position;
+  const topK = intFlag(flags, 'top-k', 1);
+  if (topK !== undefined) request.topK = topK;
+  const threshold = stringFlag(flags, 'threshold');
+  if (threshold !== undefined) {
+    const t = Number(threshold);
+    if (threshold.trim() === '' || !Number.isFinite(t) || t < 0 || t > 1) throw new EngineError('BAD_ARGUMENT', `--threshold must be a number in [0, 1], got "${threshold}".`);
+    request.threshold = t;
+  }
+  if (flags.has('census')) request.census = true;
+  const device = stringFlag(flags, 'device') ?? 'auto';
+  if (!(DEVICES as readonly string[]).includes(device)) throw new EngineError('BAD_ARGUMENT', `--device must be one of ${DEVICES.join(', ')}, got "${device}".`);
+  const load: LoadOptions = {
+    device: device as Device,
+    maxTokens: intFlag(flags, 'max-tokens', 1) ?? DEFAULT_CLI_MAX_TOKENS,
+    offline: flags.has('offline'),
+  };
+  return { model, request, load, json: flags.has('json') };
+}
+
+export function analyzeCliOutput(result: AnalysisResult, info: LoadedModelInfo): AnalyzeCliOutput {
+  return {
+    model: info,
+    device: result.device,
+    prompt: result.prompt,
+    tokens: result.tokens,
+    position: result.trace.position,
+    predictions: result.predictions,
+    threshold: result.threshold,
+    heads: result.heads.map((h) => ({
+      layer: h.layer,
+      head: h.head,
+      name: h.name,
+      label: h.label,
+      scores: h.scores,
+      entropy: h.entropy,
+      entropyNormalized: h.entropyNormalized,
+      concentration: h.concentration,
+      valueNorm: h.valueNorm,
+      dla: h.dla,
+    })),
+    census: result.census
+      ? result.census.entries.map((e) => ({ layer: e.layer, head: e.head, previous: e.previous, duplicate: e.duplicate, induction: e.induction, label: e.label }))
+      : null,
+    censusProbe: result.census ? { batch: result.census.batch, halfLength: result.census.halfLength, seed: result.census.seed } : null,
+    trace: {
+      metric: result.trace.metric,
+      targetId: result.trace.targetId,
+      target: result.trace.target,
+      contrastId: result.trace.contrastId,
+      contrast: result.trace.contrast,
+      total: result.trace.total,
+      actual: result.trace.actual,
+      components: result.trace.components.map((c) => ({ name: c.name, value: c.value })),
+      topPath: result.trace.topPath.map((nodes) => nodes.map((n) => ({ layer: n.layer, head: n.head, value: n.value }))),
+    },
+    lens: result.lens.layers,
+    elapsedMs: result.elapsedMs,
+  };
+}
+
+const fmt = (x: number, digits = 3): string => (x >= 0 ? ' ' : '') + x.toFixed(digits);
+
+/** The human-readable report. */
+export function formatAnalysis(out: AnalyzeCliOutput): string {
+  const lines: string[] = [];
+  lines.push(`${out.model.displayName} on ${out.device}, ${out.tokens.length} tokens, ${out.elapsedMs.toFixed(0)} ms`);
+  lines.push(`tokens: ${out.tokens.map((t) => JSON.stringify(t.text)).join(' ')}`);
+  lines.push(`predictions at position ${out.position}:`);
+  for (const p of out.predictions) lines.push(`  ${JSON.stringify(p.token).padEnd(16)} p=${p.prob.toFixed(4)}  logit=${p.logit.toFixed(3)}`);
+  const metric = out.trace.metric === 'logit' ? `logit of ${JSON.stringify(out.trace.target)}` : `logit(${JSON.stringify(out.trace.target)}) − logit(${JSON.stringify(out.trace.contrast)})`;
+  lines.push(`circuit trace of the ${metric}: total ${out.trace.total.toFixed(4)} (model ${out.trace.actual.toFixed(4)})`);
+  for (const c of out.trace.components.slice(0, 10)) lines.push(`  ${c.name.padEnd(10)} ${fmt(c.value)}`);
+  const labelled = out.heads.filter((h) => h.label !== 'diffuse' && h.label !== 'no evidence');
+  lines.push(`head classes on this prompt (threshold ${out.threshold}): ${labelled.length === 0 ? 'none' : labelled.map((h) => `${h.name} ${h.label}`).join(', ')}`);
+  if (out.census) {
+    const found = out.census.filter((e) => e.label !== 'diffuse' && e.label !== 'no evidence');
+    lines.push(`head census: ${found.length === 0 ? 'none' : found.map((e) => `L${e.layer}H${e.head} ${e.label}`).join(', ')}`);
+  }
+  lines.push('logit lens (top guess, target rank):');
+  for (const layer of out.lens) lines.push(`  ${layer.label.padEnd(14)} ${JSON.stringify(layer.top[0]?.token ?? '').padEnd(16)} rank ${layer.targetRank}`);
+  return lines.join('\n') + '\n';
+}
+
+async function runAnalyze(deps: AnalyzeCommandDeps, flags: CliFlags, io: CliIo): Promise<void> {
+  const { model, request, load, json } = parseAnalyzeFlags(flags);
+  const spec = await deps.resolveModelArg(model);
+  const loaded = await deps.loadModel(spec, load);
+  try {
+    const { info } = loaded;
+    const result = await analyze(loaded.runner, loaded.tokenizer, request, {
+      modelInfo: { id: info.id, displayName: info.displayName, nLayers: info.nLayers, nHeads: info.nHeads, dModel: info.dModel, dHead: info.dHead, dVocab: info.dVocab, nCtx: info.nCtx },
+      maxTokens: load.maxTokens,
+    });
+    const out = analyzeCliOutput(result, info);
+    io.stdout(json ? JSON.stringify(out, null, 2) + '\n' : formatAnalysis(out));
+  } finally {
+    await loaded.runner.dispose();
+  }
+}
+
+export function createAnalyzeCommand(deps: AnalyzeCommandDeps): CliCommand {
+  return {
+    name: 'analyze',
+    usage:
+      'analyze --model M (--prompt TEXT | --ids 1,2,3) [--target TOKEN | --target-id ID] [--contrast TOKEN | --contrast-id ID] ' +
+      '[--position P] [--census] [--top-k K] [--threshold T] [--max-tokens N] [--device D] [--offline] [--json]',
+    run: (flags, io) => runAnalyze(deps, flags, io),
+  };
+}
