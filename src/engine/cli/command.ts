@@ -3,6 +3,8 @@
  * `run` receives the parsed flags and writes to the given streams; it throws EngineError for bad
  * input (main turns it into a one-line message and a non-zero exit).
  */
+import { EngineError } from '../errors.js';
+
 export interface CliIo {
   stdout: (text: string) => void;
   stderr: (text: string) => void;
@@ -22,7 +24,7 @@ export function parseFlags(args: readonly string[]): CliFlags {
   const flags: CliFlags = new Map();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    if (!arg.startsWith('--')) throw new Error(`unexpected argument "${arg}"`);
+    if (!arg.startsWith('--')) throw new EngineError('BAD_ARGUMENT', `Unexpected argument "${arg}"; flags look like --name value.`);
     const eq = arg.indexOf('=');
     if (eq > 0) {
       flags.set(arg.slice(2, eq), arg.slice(eq + 1));

@@ -1,0 +1,19 @@
+/**
+ * The methods the engine's worker thread serves (see src/engine/worker/rpc.ts for the wire
+ * protocol: request/reply by id, events, cancellation, transfers). Each method mirrors EngineApi.
+ */
+import type { AnalysisLayerUpdate, AnalysisResult, PatchSweepResult, TokenInfo } from './analysis.js';
+import type { AnalyzeRequest, DownloadProgress, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from './engine.js';
+
+export interface EngineWorkerApi {
+  /** Load (or download, then load) a model; replaces the current one. Streams download progress. */
+  loadModel: { args: { spec: ModelSpec; options: LoadOptions }; result: LoadedModelInfo; event: DownloadProgress };
+  /** Tokens of a text with their offsets. */
+  tokenize: { args: { text: string }; result: TokenInfo[] };
+  /** Full analysis; streams each layer's attention patterns. */
+  analyze: { args: AnalyzeRequest; result: AnalysisResult; event: AnalysisLayerUpdate };
+  /** Activation-patching sweep; streams the index of each finished layer. */
+  patch: { args: PatchRequest; result: PatchSweepResult; event: { layer: number } };
+  /** Release the model. */
+  dispose: { args: Record<string, never>; result: null };
+}
