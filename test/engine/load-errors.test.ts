@@ -1,0 +1,104 @@
+/** Bad model folders and bad inputs give typed errors whose message says what to do. */
+import { describe, test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EngineError } from '../../src/engine/errors.js';
+import { loadModelFolder } from '../../src/engine/model/load-folder.js';
+import { InstrumentedModel } from '../../src/engine/runtime/instrumented-model.js';
+import { randomModelFolder, type RandomModelFixture } from '../helpers/model-fixtures.js';
+
+function copyFixture(fixture: RandomModelFixture): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ct-bad-'));
+  cpSync(fixture.dir, dir, { recursive: true });
+  return dir;
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: string, messagePart?: RegExp): Promise<void> {
+  await assert.rejects(promise, (error: unknown) => {
+    assert.ok(error instanceof EngineError, `expected EngineError, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    if (messagePart) assert.match(error.message, messagePart);
+    return true;
+  });
+}
+
+describe('model folder errors', () => {
+  let fixture: RandomModelFixture;
+  before(async () => { fixture = await randomModelFolder('tiny', 11); });
+
+  test('a folder that does not exist', async () => {
+    await rejectsWith(loadModelFolder('/nonexistent/model'), 'MODEL_NOT_FOUND', /config\.json/);
+  });
+
+  for (const file of ['config.json', 'tokenizer.json', 'model.safetensors']) {
+    test(`a folder without ${file}`, async () => {
+      const dir = copyFixture(fixture);
+      rmSync(join(dir, file));
+      await rejectsWith(loadModelFolder(dir), 'MODEL_FILE_MISSING', new RegExp(file.replace('.', '\\.')));
+    });
+  }
+
+  test('an unknown architecture names the supported ones', async () => {
+    const dir = copyFixture(fixture);
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, model_type: 'llama' }));
+    await rejectsWith(loadModelFolder(dir), 'UNKNOWN_ARCHITECTURE', /llama.*Supported model types: gpt2/s);
+  });
+
+  test('a truncated safetensors file', async () => {
+    const dir = copyFixture(fixture);
+    const path = join(dir, 'model.safetensors');
+    truncateSync(path, Math.floor(statSync(path).size / 2));
+    await rejectsWith(loadModelFolder(dir), 'CORRUPT_WEIGHTS', /truncated|past the end|beyond/i);
+  });
+
+  test('config.json that disagrees with the weights', async () => {
+    const dir = copyFixture(fixture);
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, n_embd: 128, n_head: 4 }));
+    await rejectsWith(loadModelFolder(dir), 'WRONG_SHAPE', /expected/);
+  });
+
+  test('a config.json that is not JSON', async () => {
+    const dir = copyFixture(fixture);
+    writeFileSync(join(dir, 'config.json'), '{ not json');
+    await rejectsWith(loadModelFolder(dir), 'BAD_CONFIG');
+  });
+});
+
+describe('prompt errors in the forward pass', () => {
+  let model: InstrumentedModel;
+  before(async () => {
+    const fixture = await randomModelFolder('tiny', 11);
+    model = await InstrumentedModel.create((await loadModelFolder(fixture.dir)).model, { device: 'cpu' });
+  });
+
+  test('an empty prompt', async () => {
+    await rejectsWith(model.forward([]), 'EMPTY_PROMPT');
+  });
+  test('a prompt longer than the context', async () => {
+    await rejectsWith(model.forward(Array.from({ length: 129 }, () => 1)), 'PROMPT_TOO_LONG', /128/);
+  });
+  test('a token id outside the vocabulary', async () => {
+    await rejectsWith(model.forward([1, 50257]), 'BAD_ARGUMENT', /50257/);
+  });
+  test('an unknown hook name', async () => {
+    await rejectsWith(model.forward([1, 2], { hooks: ['blocks.7.attn.hook_z'] }), 'BAD_ARGUMENT', /hook point/);
+  });
+  test('a cancelled run', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await rejectsWith(model.forward([1, 2], { signal: controller.signal }), 'CANCELLED');
+  });
+  test('a device that is not available falls back to the CPU and says why', async () => {
+    const fixture = await randomModelFolder('tiny', 11);
+    const m = await InstrumentedModel.create((await loadModelFolder(fixture.dir)).model, { device: 'cuda' });
+    assert.equal(m.provider, 'cpu');
+    assert.match(m.deviceNote ?? '', /CUDA/);
+    const { provider } = await m.forward([1, 2]);
+    assert.equal(provider, 'cpu');
+    await m.dispose();
+  });
+});
