@@ -1,0 +1,325 @@
+/**
+ * The ONNX engine's intervention paths (InstrumentedModel.intervene) against the independent float64
+ * reference forward with its intervention callback (test/helpers/reference-gpt2.ts): z patches,
+ * resid_pre / attn_out / mlp_out patches, several variants in one batch, starting at a layer from a
+ * given residual stream, and incremental passes (queryFrom + cached keys/values). Every hook point
+ * must match within 1e-4 (absolute, or relative to the tensor's largest magnitude where that
+ * exceeds 1); attention patterns within 1e-5.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EngineError } from '../../src/engine/errors.js';
+import { allHookNames, type ActivationCache, type HookName } from '../../src/engine/hooks.js';
+import { loadModelFolder } from '../../src/engine/model/load-folder.js';
+import { InstrumentedModel } from '../../src/engine/runtime/instrumented-model.js';
+import type { InterventionVariant, StreamPatch, ZPatch } from '../../src/engine/runtime/types.js';
+import { tensor, type Tensor } from '../../src/engine/tensor.js';
+import { referenceGpt2Forward, type ReferenceTensor } from '../helpers/reference-gpt2.js';
+import { randomModelFolder, withinTolerance, type RandomModelFixture } from '../helpers/model-fixtures.js';
+
+const CONFIG = { n_layer: 2, n_head: 4, n_embd: 64, layer_norm_epsilon: 1e-5 };
+const H = 4, D = 64, DH = 16;
+const CLEAN = [464, 3797, 3332, 319, 262, 2603, 13, 383, 3797, 3332];
+const CORRUPT = [464, 3290, 3332, 319, 262, 2603, 13, 383, 3290, 1110];
+const P = CLEAN.length;
+
+/** A patch as the reference applies it: which hook, which positions, which head (hook_z only). */
+interface RefPatch {
+  hook: string;
+  positions?: readonly number[];
+  head?: number;
+  /** Full-prompt value: [pos, d_head] for hook_z, [pos, d_model] otherwise. */
+  value: Float32Array;
+}
+
+/** Reference forward of `ids` with `patches` applied through the intervention callback. */
+function referenceWith(fixture: RandomModelFixture, ids: readonly number[], patches: readonly RefPatch[]): Map<string, ReferenceTensor> {
+  return referenceGpt2Forward(fixture.tensors, CONFIG, ids, {
+    intervene: (name, original) => {
+      // Return a patched copy: mutating in place would also rewrite the previous layer's cached
+      // hook_resid_post, which is the same tensor as this layer's hook_resid_pre in the reference.
+      let t: ReferenceTensor | undefined;
+      for (const patch of patches) {
+        if (patch.hook !== name) continue;
+        t ??= { shape: [...original.shape], data: original.data.slice() };
+        const positions = patch.positions ?? Array.from({ length: P }, (_, i) => i);
+        for (const p of positions) {
+          if (patch.head !== undefined) {
+            // hook_z [pos, head, d_head]; the patch value is [pos, d_head].
+            for (let e = 0; e < DH; e++) t.data[(p * H + patch.head) * DH + e] = patch.value[p * DH + e]!;
+          } else {
+            for (let i = 0; i < D; i++) t.data[p * D + i] = patch.value[p * D + i]!;
+          }
+        }
+      }
+      return t;
+    },
+  });
+}
+
+/** Head `head` of a [pos, head, d_head] hook_z as [pos, d_head] float32. */
+function headOf(z: ReferenceTensor, head: number): Float32Array {
+  const out = new Float32Array(P * DH);
+  for (let p = 0; p < P; p++) for (let e = 0; e < DH; e++) out[p * DH + e] = z.data[(p * H + head) * DH + e]!;
+  return out;
+}
+
+const f32 = (t: ReferenceTensor): Float32Array => Float32Array.from(t.data);
+
+/**
+ * The reference tensor restricted to query positions `from`.. (the rows an incremental pass runs),
+ * and to `logitRows` for logits.
+ */
+function referenceRows(name: string, t: ReferenceTensor, from: number, logitRows?: readonly number[]): Float64Array {
+  if (name === 'logits' && logitRows) {
+    const V = t.shape[1]!;
+    const out = new Float64Array(logitRows.length * V);
+    logitRows.forEach((p, i) => out.set(t.data.subarray(p * V, (p + 1) * V), i * V));
+    return out;
+  }
+  if (name.endsWith('hook_pattern')) {
+    // [head, query, key] -> queries from..P-1
+    const [h, q, k] = t.shape as [number, number, number];
+    const out = new Float64Array(h * (q - from) * k);
+    for (let i = 0; i < h; i++) out.set(t.data.subarray((i * q + from) * k, (i + 1) * q * k), i * (q - from) * k);
+    return out;
+  }
+  const rowSize = t.data.length / t.shape[0]!;
+  return t.data.subarray(from * rowSize);
+}
+
+/** Asserts that every hook of `engine` matches the reference (rows from `from`). */
+function assertMatches(engine: ActivationCache, reference: Map<string, ReferenceTensor>, names: readonly HookName[], from = 0, logitRows?: readonly number[], what = ''): void {
+  for (const name of names) {
+    const a = engine.get(name);
+    const e = reference.get(name);
+    assert.ok(a, `${what}: engine returned ${name}`);
+    assert.ok(e, `${what}: reference has ${name}`);
+    const expected = referenceRows(name, e, from, logitRows);
+    const tol = name.endsWith('hook_pattern') ? 1e-5 : 1e-4;
+    const { ok, diff } = withinTolerance(a.data, expected, tol);
+    assert.ok(ok, `${what}: ${name} differs from the reference by ${diff.toExponential(3)} (tolerance ${tol})`);
+  }
+}
+
+/** Hooks of layers >= `from` plus the final ones: what a run starting at layer `from` returns. */
+function hooksFrom(from: number): HookName[] {
+  return allHookNames(CONFIG.n_layer).filter((name) => {
+    const m = /^blocks\.(\d+)\./.exec(name);
+    return m ? Number(m[1]) >= from : name === 'logits' || name === 'ln_final.hook_scale';
+  });
+}
+
+describe('InstrumentedModel.intervene against the reference forward (tiny random GPT-2)', () => {
+  let fixture: RandomModelFixture;
+  let model: InstrumentedModel;
+  let clean: Map<string, ReferenceTensor>;
+  let corrupt: Map<string, ReferenceTensor>;
+  const cleanValue = (hook: string): Float32Array => f32(clean.get(hook)!);
+  const cleanTensor = (hook: string, width: number): Tensor => tensor(cleanValue(hook), [P, width]);
+
+  before(async () => {
+    fixture = await randomModelFolder('tiny', 11);
+    const loaded = await loadModelFolder(fixture.dir);
+    model = await InstrumentedModel.create(loaded.model, { device: 'cpu' });
+    clean = referenceGpt2Forward(fixture.tensors, CONFIG, CLEAN);
+    corrupt = referenceGpt2Forward(fixture.tensors, CONFIG, CORRUPT);
+  });
+  after(() => model.dispose());
+
+  test('the clean and corrupted prompts differ (so that patches have something to change)', () => {
+    const { diff } = withinTolerance(clean.get('logits')!.data, corrupt.get('logits')!.data, 0);
+    assert.ok(diff > 1e-2, `logits differ by ${diff}`);
+  });
+
+  test('an empty variant is the plain forward', async () => {
+    const [result] = await model.intervene({ ids: CORRUPT, variants: [{}], hooks: 'all' });
+    assertMatches(result!.cache, corrupt, allHookNames(2), 0, undefined, 'empty variant');
+  });
+
+  test('a z patch of one head at chosen positions', async () => {
+    const value = headOf(clean.get('blocks.0.attn.hook_z')!, 2);
+    const [result] = await model.intervene({
+      ids: CORRUPT,
+      variants: [{ zPatches: [{ layer: 0, head: 2, positions: [1, 8], value: tensor(value, [P, DH]) }] }],
+      hooks: 'all',
+    });
+    const ref = referenceWith(fixture, CORRUPT, [{ hook: 'blocks.0.attn.hook_z', head: 2, positions: [1, 8], value }]);
+    assertMatches(result!.cache, ref, allHookNames(2), 0, undefined, 'z at positions');
+    // The patch took effect: the result is not the unpatched corrupted run.
+    assert.ok(withinTolerance(result!.cache.get('logits')!.data, corrupt.get('logits')!.data, 0).diff > 1e-3);
+  });
+
+  test('a z patch of one head at every position (positions omitted)', async () => {
+    const value = headOf(clean.get('blocks.1.attn.hook_z')!, 3);
+    const [result] = await model.intervene({
+      ids: CORRUPT,
+      variants: [{ zPatches: [{ layer: 1, head: 3, value: tensor(value, [P, DH]) }] }],
+      hooks: 'all',
+    });
+    const ref = referenceWith(fixture, CORRUPT, [{ hook: 'blocks.1.attn.hook_z', head: 3, value }]);
+    assertMatches(result!.cache, ref, allHookNames(2), 0, undefined, 'z at all positions');
+  });
+
+  for (const hook of ['hook_resid_pre', 'hook_attn_out', 'hook_mlp_out'] as const) {
+    for (const layer of [0, 1]) {
+      test(`a ${hook} patch at layer ${layer}`, async () => {
+        const name = `blocks.${layer}.${hook}`;
+        const positions = [3, 9];
+        const [result] = await model.intervene({
+          ids: CORRUPT,
+          variants: [{ streamPatches: [{ layer, hook, positions, value: cleanTensor(name, D) }] }],
+          hooks: 'all',
+        });
+        const ref = referenceWith(fixture, CORRUPT, [{ hook: name, positions, value: cleanValue(name) }]);
+        assertMatches(result!.cache, ref, allHookNames(2), 0, undefined, name);
+      });
+    }
+  }
+
+  test('several variants in one batch each get only their own patches', async () => {
+    const z = headOf(clean.get('blocks.1.attn.hook_z')!, 0);
+    const variants: InterventionVariant[] = [
+      { zPatches: [{ layer: 1, head: 0, positions: [9], value: tensor(z, [P, DH]) }] },
+      {},
+      { streamPatches: [{ layer: 0, hook: 'hook_mlp_out', positions: [5], value: cleanTensor('blocks.0.hook_mlp_out', D) }] },
+      {
+        zPatches: [{ layer: 1, head: 0, positions: [2], value: tensor(z, [P, DH]) }],
+        streamPatches: [
+          { layer: 1, hook: 'hook_resid_pre', positions: [1], value: cleanTensor('blocks.1.hook_resid_pre', D) },
+          { layer: 1, hook: 'hook_attn_out', positions: [7, 8], value: cleanTensor('blocks.1.hook_attn_out', D) },
+        ],
+      },
+    ];
+    const expected: RefPatch[][] = [
+      [{ hook: 'blocks.1.attn.hook_z', head: 0, positions: [9], value: z }],
+      [],
+      [{ hook: 'blocks.0.hook_mlp_out', positions: [5], value: cleanValue('blocks.0.hook_mlp_out') }],
+      [
+        { hook: 'blocks.1.hook_resid_pre', positions: [1], value: cleanValue('blocks.1.hook_resid_pre') },
+        { hook: 'blocks.1.attn.hook_z', head: 0, positions: [2], value: z },
+        { hook: 'blocks.1.hook_attn_out', positions: [7, 8], value: cleanValue('blocks.1.hook_attn_out') },
+      ],
+    ];
+    const results = await model.intervene({ ids: CORRUPT, variants, hooks: 'all' });
+    assert.equal(results.length, variants.length);
+    results.forEach((result, b) => {
+      assertMatches(result.cache, referenceWith(fixture, CORRUPT, expected[b]!), allHookNames(2), 0, undefined, `variant ${b}`);
+    });
+  });
+
+  test('starting at layer 1 from the corrupted resid_pre equals the full run, with and without patches', async () => {
+    const startResid = tensor(f32(corrupt.get('blocks.1.hook_resid_pre')!), [P, D]);
+    const z = headOf(clean.get('blocks.1.attn.hook_z')!, 1);
+    const results = await model.intervene({
+      ids: CORRUPT,
+      startLayer: 1,
+      startResid,
+      variants: [{}, { zPatches: [{ layer: 1, head: 1, positions: [4], value: tensor(z, [P, DH]) }] }],
+      hooks: 'all',
+    });
+    const names = hooksFrom(1);
+    assert.deepEqual([...results[0]!.cache.keys()].sort(), [...names].sort(), 'a run from layer 1 returns only the hooks it ran');
+    assertMatches(results[0]!.cache, corrupt, names, 0, undefined, 'from layer 1');
+    assertMatches(results[1]!.cache, referenceWith(fixture, CORRUPT, [{ hook: 'blocks.1.attn.hook_z', head: 1, positions: [4], value: z }]), names, 0, undefined, 'from layer 1, patched');
+  });
+
+  test('a run starting after the last layer is the unembedding of startResid', async () => {
+    const startResid = tensor(f32(corrupt.get('blocks.1.hook_resid_post')!), [P, D]);
+    const [result] = await model.intervene({ ids: CORRUPT, startLayer: 2, startResid, variants: [{}], hooks: ['logits', 'ln_final.hook_scale'] });
+    assertMatches(result!.cache, corrupt, ['logits', 'ln_final.hook_scale'], 0, undefined, 'from layer 2');
+  });
+
+  test('logitPositions picks the rows of the logits', async () => {
+    const [result] = await model.intervene({ ids: CORRUPT, variants: [{}], hooks: ['logits'], logitPositions: [P - 1, 2] });
+    assert.deepEqual(result!.cache.get('logits')!.shape, [2, 50257]);
+    assertMatches(result!.cache, corrupt, ['logits'], 0, [P - 1, 2], 'logitPositions');
+  });
+
+  describe('incremental passes against cached keys and values', () => {
+    let past: NonNullable<Awaited<ReturnType<InstrumentedModel['forward']>>['keysValues']>;
+    before(async () => {
+      const run = await model.forward(CORRUPT, { keepKeysValues: true, hooks: ['logits'] });
+      assert.ok(run.keysValues, 'keepKeysValues returns keys and values');
+      past = run.keysValues;
+      assert.equal(past.length, 2);
+      // [head, pos, d_head] per layer.
+      for (const kv of past) {
+        assert.equal(kv.k.length, H * P * DH);
+        assert.equal(kv.v.length, H * P * DH);
+      }
+    });
+
+    test('without patches, positions queryFrom.. equal the full run', async () => {
+      for (const from of [1, 5, P - 1]) {
+        const [result] = await model.intervene({ ids: CORRUPT, variants: [{}], hooks: 'all', queryFrom: from, past });
+        const cache = result!.cache;
+        assert.deepEqual(cache.get('blocks.0.attn.hook_pattern')!.shape, [H, P - from, P]);
+        assert.deepEqual(cache.get('blocks.1.attn.hook_z')!.shape, [P - from, H, DH]);
+        assert.deepEqual(cache.get('logits')!.shape, [P - from, 50257]);
+        // hook_embed and hook_pos_embed also cover the run positions only.
+        assertMatches(cache, corrupt, allHookNames(2), from, undefined, `queryFrom ${from}`);
+      }
+    });
+
+    test('single-position patches at queryFrom, batched, with logits at the last position', async () => {
+      const from = 6;
+      const z = headOf(clean.get('blocks.0.attn.hook_z')!, 3);
+      const variants: InterventionVariant[] = [
+        { zPatches: [{ layer: 0, head: 3, positions: [from], value: tensor(z, [P, DH]) }] },
+        { streamPatches: [{ layer: 0, hook: 'hook_resid_pre', positions: [from], value: cleanTensor('blocks.0.hook_resid_pre', D) }] },
+        { streamPatches: [{ layer: 1, hook: 'hook_mlp_out', positions: [P - 1], value: cleanTensor('blocks.1.hook_mlp_out', D) }] },
+        // Rows before queryFrom are ignored: this patch is outside the run.
+        { streamPatches: [{ layer: 0, hook: 'hook_attn_out', positions: [2], value: cleanTensor('blocks.0.hook_attn_out', D) }] },
+      ];
+      const expected: RefPatch[][] = [
+        [{ hook: 'blocks.0.attn.hook_z', head: 3, positions: [from], value: z }],
+        [{ hook: 'blocks.0.hook_resid_pre', positions: [from], value: cleanValue('blocks.0.hook_resid_pre') }],
+        [{ hook: 'blocks.1.hook_mlp_out', positions: [P - 1], value: cleanValue('blocks.1.hook_mlp_out') }],
+        [],
+      ];
+      const results = await model.intervene({ ids: CORRUPT, variants, hooks: 'all', queryFrom: from, past, logitPositions: [P - 1] });
+      results.forEach((result, b) => {
+        assertMatches(result.cache, referenceWith(fixture, CORRUPT, expected[b]!), allHookNames(2), from, [P - 1], `variant ${b}`);
+      });
+    });
+
+    test('starting at layer 1 from the corrupted resid_pre, one-token pass with z and stream patches', async () => {
+      const startResid = tensor(f32(corrupt.get('blocks.1.hook_resid_pre')!), [P, D]);
+      const variants: InterventionVariant[] = [0, 1, 2, 3].map((head): InterventionVariant => ({
+        zPatches: [{ layer: 1, head, positions: [P - 1], value: tensor(headOf(clean.get('blocks.1.attn.hook_z')!, head), [P, DH]) } satisfies ZPatch],
+      }));
+      variants.push({ streamPatches: [{ layer: 1, hook: 'hook_resid_pre', positions: [P - 1], value: cleanTensor('blocks.1.hook_resid_pre', D) } satisfies StreamPatch] });
+      const results = await model.intervene({ ids: CORRUPT, startLayer: 1, startResid, variants, hooks: 'all', queryFrom: P - 1, past, logitPositions: [P - 1] });
+      results.forEach((result, b) => {
+        const patch: RefPatch = b < 4
+          ? { hook: 'blocks.1.attn.hook_z', head: b, positions: [P - 1], value: headOf(clean.get('blocks.1.attn.hook_z')!, b) }
+          : { hook: 'blocks.1.hook_resid_pre', positions: [P - 1], value: cleanValue('blocks.1.hook_resid_pre') };
+        assertMatches(result.cache, referenceWith(fixture, CORRUPT, [patch]), hooksFrom(1), P - 1, [P - 1], `variant ${b}`);
+      });
+    });
+  });
+
+  describe('bad requests get typed errors', () => {
+    const code = (c: string) => (error: unknown): boolean => error instanceof EngineError && error.code === c;
+    test('a head that does not exist', async () => {
+      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{ zPatches: [{ layer: 0, head: 4, value: tensor(new Float32Array(P * DH), [P, DH]) }] }] }), code('BAD_ARGUMENT'));
+    });
+    test('a patch value of the wrong size', async () => {
+      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{ streamPatches: [{ layer: 0, hook: 'hook_mlp_out', value: tensor(new Float32Array(D), [1, D]) }] }] }), code('BAD_ARGUMENT'));
+    });
+    test('queryFrom without cached keys and values', async () => {
+      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{}], queryFrom: 3 }), code('BAD_ARGUMENT'));
+    });
+    test('startLayer without startResid', async () => {
+      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{}], startLayer: 1 }), code('BAD_ARGUMENT'));
+    });
+    test('logit positions outside the run', async () => {
+      const run = await model.forward(CORRUPT, { keepKeysValues: true });
+      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{}], queryFrom: 5, past: run.keysValues!, logitPositions: [2] }), code('BAD_ARGUMENT'));
+    });
+    test('no variants gives no results', async () => {
+      assert.deepEqual(await model.intervene({ ids: CORRUPT, variants: [] }), []);
+    });
+  });
+});
