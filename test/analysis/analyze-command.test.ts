@@ -70,6 +70,7 @@ test('flag errors are typed and say what to give', async () => {
   assert.throws(() => parseAnalyzeFlags(parseFlags(['--model', 'm'])), /exactly one of --prompt/);
   assert.throws(() => parseAnalyzeFlags(parseFlags(['--model', 'm', '--prompt', 'a', '--ids', '1'])), /exactly one/);
   assert.throws(() => parseAnalyzeFlags(parseFlags(['--model', 'm', '--ids', '1,x'])), /comma-separated/);
+  assert.equal(parseAnalyzeFlags(parseFlags(['--model', 'm', '--ids', '1', '--cache-dir', '/tmp/hf'])).load.cacheDir, '/tmp/hf');
   assert.throws(() => parseAnalyzeFlags(parseFlags(['--model', 'm', '--ids', '1', '--target', 'a', '--target-id', '2'])), /not both/);
   assert.throws(() => parseAnalyzeFlags(parseFlags(['--model', 'm', '--ids', '1', '--top-k', '0'])), /top-k/);
   assert.throws(() => parseAnalyzeFlags(parseFlags(['--model', 'm', '--ids', '1', '--device', 'tpu'])), /--device/);
@@ -78,7 +79,8 @@ test('flag errors are typed and say what to give', async () => {
   assert.throws(() => parseAnalyzeFlags(parseFlags(['--model', 'm', '--prompt'])), /--prompt needs a value/);
   const parsed = parseAnalyzeFlags(parseFlags(['--model', 'm', '--ids', '1, 2', '--position', '0', '--threshold', '0.5']));
   assert.deepEqual(parsed.request, { ids: [1, 2], position: 0, threshold: 0.5 });
-  assert.deepEqual(parsed.load, { device: 'auto', maxTokens: 1024, offline: false });
+  const envOffline = ['1', 'on', 'yes', 'true'].includes((process.env['HF_HUB_OFFLINE'] ?? '').toLowerCase());
+  assert.deepEqual(parsed.load, { device: 'cpu', maxTokens: 1024, offline: envOffline });
   // Analysis errors surface as EngineErrors, and the model is still released.
   const h = harness();
   await assert.rejects(h.run(['--model', 'm', '--prompt', 'w1', '--target', ' x3']), code('NOT_SINGLE_TOKEN'));

@@ -7,7 +7,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { analyze } from '../../src/engine/analysis/analyze.js';
 import { circuitTrace, circuitTraceHooks } from '../../src/engine/analysis/circuit-trace.js';
+import { jsLensUnembed, runnerLensUnembed } from '../../src/engine/analysis/lens-unembed.js';
 import { logitLens, logitLensHooks } from '../../src/engine/analysis/logit-lens.js';
+import { mulberry32 } from '../../src/engine/analysis/seeded-random.js';
 import { InstrumentedModel } from '../../src/engine/runtime/instrumented-model.js';
 import type { ModelInfo } from '../../src/protocol/analysis.js';
 import { randomGpt2, ReferenceRunner } from './helpers/random-gpt2.js';
@@ -49,7 +51,7 @@ test('on the engine’s activations, DLA sums to the logit and to the logit diff
 test('on the engine’s activations, the last lens depth equals the engine’s logits at every position', async () => {
   const { cache } = await engine.forward(ids, { hooks: [...logitLensHooks(L), 'logits'] });
   const logits = cache.get('logits')!.data;
-  const lens = logitLens({ cache, config: engine.config, weights: engine.weights, position: 9, targetId: 5, topK: V, perPosition: true, tokenText: text });
+  const lens = await logitLens({ cache, config: engine.config, weights: engine.weights, position: 9, targetId: 5, topK: V, perPosition: true, tokenText: text });
   for (const p of lens.layers.at(-1)!.top) assert.ok(Math.abs(p.logit - logits[9 * V + p.tokenId]!) < 1e-4);
   lens.perPosition!.at(-1)!.forEach((p, pos) => assert.ok(Math.abs(p.logit - logits[pos * V + p.tokenId]!) < 1e-4));
 });
@@ -80,4 +82,14 @@ test('analyze on the engine agrees with analyze on the float64 reference', async
     assert.equal(layer.targetRank, b.lens.layers[d]!.targetRank);
     close(layer.targetProb, b.lens.layers[d]!.targetProb, 1e-5, `lens ${d}`);
   });
+});
+
+test('the lens unembedding on the runtime equals the float64 JavaScript one, also past n_ctx vectors (split runs)', async () => {
+  const random = mulberry32(17);
+  const count = 40; // > n_ctx 32
+  const rows = Float32Array.from({ length: count * 16 }, () => 4 * random() - 2);
+  const onRuntime = await runnerLensUnembed(engine)(rows, count);
+  const inJs = await jsLensUnembed(engine.config, engine.weights)(rows, count);
+  assert.equal(onRuntime.length, count);
+  for (let i = 0; i < count; i++) for (let t = 0; t < V; t++) assert.ok(Math.abs(onRuntime[i]![t]! - inJs[i]![t]!) < 1e-4, `vector ${i} token ${t}`);
 });

@@ -48,6 +48,29 @@ test('valueWeightedNorms is the mean norm of z @ W_O per head', () => {
   close(norms[1]!, 2.5);
 });
 
+test('valueWeightedNorms (through the cached W_O Gram matrices) equals the direct ‖z @ W_O‖ on random data', () => {
+  let seed = 1;
+  const rand = (): number => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 2 - 1;
+  const [P, H, Dh, D] = [5, 3, 4, 7];
+  const z = tensor(Float32Array.from({ length: P * H * Dh }, rand), [P, H, Dh]);
+  const W_O = tensor(Float32Array.from({ length: H * Dh * D }, rand), [H, Dh, D]);
+  const norms = valueWeightedNorms(z, W_O);
+  for (let h = 0; h < H; h++) {
+    let sum = 0;
+    for (let p = 0; p < P; p++) {
+      let sq = 0;
+      for (let m = 0; m < D; m++) {
+        let v = 0;
+        for (let e = 0; e < Dh; e++) v += z.data[(p * H + h) * Dh + e]! * W_O.data[(h * Dh + e) * D + m]!;
+        sq += v * v;
+      }
+      sum += Math.sqrt(sq);
+    }
+    close(norms[h]!, sum / P, 1e-9);
+  }
+  assert.deepEqual(valueWeightedNorms(z, W_O), norms);
+});
+
 test('topAttentionPairs lists the strongest causal (query, key) pairs of the selected head', () => {
   const pattern = patternOf([(q) => Array.from({ length: q + 1 }, () => 1 / (q + 1)), (q) => oneHot(q, 0)], 3);
   assert.deepEqual(topAttentionPairs(pattern, 1, 3), [

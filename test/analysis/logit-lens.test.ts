@@ -22,7 +22,7 @@ test('lens depths are resid_pre 0 .. L−1 then resid_post L−1', () => {
 test('the last lens depth reproduces the model’s logits: top-k, probabilities and the target’s rank at every position', async () => {
   const { cache } = await runner.forward(ids, { hooks: [...logitLensHooks(2), 'logits'] });
   const logits = cache.get('logits')!.data;
-  const lens = logitLens({ cache, config: runner.config, weights: runner.weights, position: 4, targetId: 9, topK: 5, perPosition: true, tokenText: text });
+  const lens = await logitLens({ cache, config: runner.config, weights: runner.weights, position: 4, targetId: 9, topK: 5, perPosition: true, tokenText: text });
   const last = lens.layers.at(-1)!;
   const row = logits.subarray(4 * 40, 5 * 40);
   const probs = softmax(row);
@@ -42,7 +42,7 @@ test('the last lens depth reproduces the model’s logits: top-k, probabilities 
   });
 });
 
-test('each depth recomputes ln_final statistics from its own residual (a 10× residual gives the same lens)', () => {
+test('each depth recomputes ln_final statistics from its own residual (a 10× residual gives the same lens)', async () => {
   const d = 8;
   const x = Float32Array.from({ length: d }, () => random() * 2 - 1);
   const cache: ActivationCache = new Map();
@@ -51,7 +51,7 @@ test('each depth recomputes ln_final statistics from its own residual (a 10× re
   cache.set('blocks.1.hook_resid_post', tensor(x, [1, d]));
   // A misleading final scale: if the lens reused it, depth 0 would come out ten times too sharp.
   cache.set('ln_final.hook_scale', tensor(Float32Array.from([1e-3]), [1, 1]));
-  const lens = logitLens({ cache, config: runner.config, weights: runner.weights, position: 0, targetId: 3, topK: 40, perPosition: false, tokenText: text });
+  const lens = await logitLens({ cache, config: runner.config, weights: runner.weights, position: 0, targetId: 3, topK: 40, perPosition: false, tokenText: text });
   assert.equal(lens.perPosition, null);
   const [a, b, c] = lens.layers.map((l) => l.top);
   for (let i = 0; i < 40; i++) {

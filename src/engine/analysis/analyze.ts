@@ -14,6 +14,7 @@ import { classifyHead, DEFAULT_HEAD_THRESHOLD, headScores, repeatStructure } fro
 import type { AnalysisRunner } from './analysis-runner.js';
 import { HeadCensusCache, type CensusSettings } from './head-census.js';
 import { attentionStats, valueWeightedNorms } from './head-metrics.js';
+import { runnerLensUnembed } from './lens-unembed.js';
 import { logitLens, logitLensHooks } from './logit-lens.js';
 import { topPredictions } from './predictions.js';
 import { resolvePrompt, resolveTokenRef } from './prompt-input.js';
@@ -123,7 +124,11 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
     }
   }
 
-  const lens = logitLens({ cache, config, weights, position, targetId, topK, perPosition: request.perPosition === true, tokenText });
+  const lens = await logitLens({
+    cache, config, weights, position, targetId, topK, perPosition: request.perPosition === true, tokenText,
+    ...(runner.intervene ? { unembed: runnerLensUnembed({ config, intervene: runner.intervene.bind(runner) }) } : {}),
+    ...(signal ? { signal } : {}),
+  });
   throwIfCancelled(signal);
   const flow = tokenFlow(patterns, request.perPosition === true);
 

@@ -59,6 +59,36 @@ export function attentionStats(pattern: Tensor /* [head, query, key] */, head: n
 }
 
 /**
+ * Gram matrices G[h] = W_O[h] W_O[h]^T ([head, d_head, d_head], float64), so that
+ * ‖z @ W_O[h]‖² = z^T G[h] z costs d_head² per position instead of d_head · d_model. Computed once
+ * per weight tensor (the weights of a loaded model never change) and kept while the tensor lives.
+ */
+const gramCache = new WeakMap<Tensor, Float64Array>();
+
+export function outputGram(W_O: Tensor /* [head, d_head, d_model] */): Float64Array {
+  const cached = gramCache.get(W_O);
+  if (cached) return cached;
+  const [nHeads, dHead, dModel] = W_O.shape;
+  if (nHeads === undefined || dHead === undefined || dModel === undefined) throw new Error(`outputGram: W_O must be [head, d_head, d_model], got [${W_O.shape.join(', ')}]`);
+  const W = W_O.data;
+  const gram = new Float64Array(nHeads * dHead * dHead);
+  for (let h = 0; h < nHeads; h++) {
+    for (let a = 0; a < dHead; a++) {
+      const rowA = (h * dHead + a) * dModel;
+      for (let b = a; b < dHead; b++) {
+        const rowB = (h * dHead + b) * dModel;
+        let s = 0;
+        for (let m = 0; m < dModel; m++) s += W[rowA + m]! * W[rowB + m]!;
+        gram[(h * dHead + a) * dHead + b] = s;
+        gram[(h * dHead + b) * dHead + a] = s;
+      }
+    }
+  }
+  gramCache.set(W_O, gram);
+  return gram;
+}
+
+/**
  * Mean over positions of ‖z[pos, head] @ W_O[head]‖ for every head of a layer: how strongly each
  * head writes into the residual stream (its bias b_O is shared by all heads and left out).
  * Returns [head].
@@ -69,22 +99,23 @@ export function valueWeightedNorms(z: Tensor /* [pos, head, d_head] */, W_O: Ten
   if (nPos === undefined || nHeads === undefined || dHead === undefined || wHeads !== nHeads || wDHead !== dHead || dModel === undefined) {
     throw new Error(`valueWeightedNorms: z [${z.shape.join(', ')}] does not match W_O [${W_O.shape.join(', ')}]`);
   }
+  const gram = outputGram(W_O);
   const out = new Float64Array(nHeads);
-  const written = new Float64Array(dModel);
   for (let h = 0; h < nHeads; h++) {
     let normSum = 0;
     for (let p = 0; p < nPos; p++) {
-      written.fill(0);
       const zBase = (p * nHeads + h) * dHead;
-      for (let e = 0; e < dHead; e++) {
-        const ze = z.data[zBase + e]!;
-        if (ze === 0) continue;
-        const wBase = (h * dHead + e) * dModel;
-        for (let m = 0; m < dModel; m++) written[m]! += ze * W_O.data[wBase + m]!;
-      }
       let sq = 0;
-      for (let m = 0; m < dModel; m++) sq += written[m]! * written[m]!;
-      normSum += Math.sqrt(sq);
+      for (let a = 0; a < dHead; a++) {
+        const za = z.data[zBase + a]!;
+        if (za === 0) continue;
+        const gRow = (h * dHead + a) * dHead;
+        let s = 0;
+        for (let b = 0; b < dHead; b++) s += gram[gRow + b]! * z.data[zBase + b]!;
+        sq += za * s;
+      }
+      // Rounding can leave a tiny negative for a zero output.
+      normSum += Math.sqrt(Math.max(0, sq));
     }
     out[h] = nPos > 0 ? normSum / nPos : 0;
   }

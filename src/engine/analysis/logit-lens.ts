@@ -7,17 +7,15 @@
  * b_U. The last depth therefore reproduces the model's own logits.
  */
 import type { LensLayer, LogitLens, Prediction } from '../../protocol/analysis.js';
-import { EngineError } from '../errors.js';
+import { EngineError, throwIfCancelled } from '../errors.js';
 import { layerHook, type ActivationCache, type HookName } from '../hooks.js';
 import type { ModelConfig } from '../model/config.js';
 import type { ModelWeights } from '../model/weights.js';
-import type { Tensor } from '../tensor.js';
 import { requireHook } from './circuit-trace.js';
-import { applyLayerNorm } from './layer-norm.js';
+import { jsLensUnembed, type LensUnembed } from './lens-unembed.js';
 import { topPredictions } from './predictions.js';
 import { logSumExp } from './softmax.js';
 import { rankOf } from './top-k.js';
-import { unembed } from './unembed.js';
 
 export interface LogitLensInput {
   cache: ActivationCache;
@@ -29,6 +27,9 @@ export interface LogitLensInput {
   /** Also the top-1 guess at every position and depth. */
   perPosition: boolean;
   tokenText: (id: number) => string;
+  /** How vectors become logits (default: float64 JavaScript, jsLensUnembed). */
+  unembed?: LensUnembed;
+  signal?: AbortSignal;
 }
 
 /** Residual-stream hooks of every lens depth, in depth order. */
@@ -46,33 +47,39 @@ export function logitLensLabels(nLayers: number): string[] {
   return labels;
 }
 
-/** Logits [vocab] (float64) of the residual vector at `positions` of one depth, ln_final recomputed per vector. */
-export function lensLogits(resid: Tensor /* [pos, d_model] */, positions: readonly number[], config: ModelConfig, weights: ModelWeights): Float64Array[] {
+export async function logitLens(input: LogitLensInput): Promise<LogitLens> {
+  const { cache, config, weights, position, targetId, topK, perPosition, tokenText, signal } = input;
+  const unembedRows = input.unembed ?? jsLensUnembed(config, weights);
   const { dModel } = config;
-  const normalised = positions.map((p) => applyLayerNorm(resid.data.subarray(p * dModel, (p + 1) * dModel), weights.ln_final, config.eps));
-  return unembed(normalised, weights);
-}
-
-export function logitLens(input: LogitLensInput): LogitLens {
-  const { cache, config, weights, position, targetId, topK, perPosition, tokenText } = input;
   const hooks = logitLensHooks(config.nLayers);
   const labels = logitLensLabels(config.nLayers);
-  const nPos = requireHook(cache, hooks[0]!).shape[0] ?? 0;
+  const resids = hooks.map((hook) => requireHook(cache, hook).data); // per depth: [pos, d_model]
+  const nPos = (resids[0]?.length ?? 0) / dModel;
   if (!Number.isInteger(position) || position < 0 || position >= nPos) throw new EngineError('BAD_ARGUMENT', `Position ${position} is outside the prompt (0..${nPos - 1}).`);
   if (!Number.isInteger(targetId) || targetId < 0 || targetId >= config.dVocab) throw new EngineError('BAD_ARGUMENT', `Token id ${targetId} is outside the vocabulary (0..${config.dVocab - 1}).`);
-  const positions = perPosition ? Array.from({ length: nPos }, (_, p) => p) : [position];
-  const layers: LensLayer[] = [];
-  const perDepth: Prediction[][] | null = perPosition ? [] : null;
-  hooks.forEach((hook, depth) => {
-    const rows = lensLogits(requireHook(cache, hook), positions, config, weights);
-    const traced = rows[perPosition ? position : 0]!;
-    layers.push({
-      label: labels[depth]!,
-      top: topPredictions(traced, topK, tokenText),
-      targetProb: Math.exp(traced[targetId]! - logSumExp(traced)),
-      targetRank: rankOf(traced, targetId),
-    });
-    if (perDepth) perDepth.push(rows.map((row) => topPredictions(row, 1, tokenText)[0]!));
+
+  const layerAt = (depth: number, row: ArrayLike<number>): LensLayer => ({
+    label: labels[depth]!,
+    top: topPredictions(row, topK, tokenText),
+    targetProb: Math.exp(row[targetId]! - logSumExp(row)),
+    targetRank: rankOf(row, targetId),
   });
+  const layers: LensLayer[] = [];
+  if (!perPosition) {
+    // One batch: the traced position's vector at every depth.  [depth, d_model]
+    const rows = new Float32Array(resids.length * dModel);
+    resids.forEach((r, depth) => rows.set(r.subarray(position * dModel, (position + 1) * dModel), depth * dModel));
+    const logits = await unembedRows(rows, resids.length, signal);
+    logits.forEach((row, depth) => layers.push(layerAt(depth, row)));
+    return { position, targetId, layers, perPosition: null };
+  }
+  // Depth by depth, every position (one depth's logits at a time bounds the memory).
+  const perDepth: Prediction[][] = [];
+  for (let depth = 0; depth < resids.length; depth++) {
+    throwIfCancelled(signal);
+    const logits = await unembedRows(resids[depth]!, nPos, signal);
+    layers.push(layerAt(depth, logits[position]!));
+    perDepth.push(logits.map((row) => topPredictions(row, 1, tokenText)[0]!));
+  }
   return { position, targetId, layers, perPosition: perDepth };
 }

@@ -4,23 +4,25 @@
  *
  *   circuit-trace analyze --model M (--prompt TEXT | --ids 1,2,3)
  *     [--target TOKEN | --target-id ID] [--contrast TOKEN | --contrast-id ID] [--position P]
- *     [--census] [--top-k K] [--threshold T] [--max-tokens N] [--device D] [--offline] [--json]
+ *     [--census] [--top-k K] [--threshold T] [--max-tokens N] [--device D] [--offline] [--cache-dir DIR] [--json]
+ *
+ * Model resolution and load flags (--device default cpu, --max-tokens default 1024, --offline or
+ * HF_HUB_OFFLINE, --cache-dir) are the shared ones of model-arg.ts.
  */
 import type { AnalysisResult, HeadScores, LensLayer, Prediction, TokenInfo } from '../../protocol/analysis.js';
-import type { AnalyzeRequest, Device, LoadedModelInfo, LoadOptions, ModelSpec, TokenRef } from '../../protocol/engine.js';
+import type { AnalyzeRequest, LoadedModelInfo, LoadOptions, ModelSpec, TokenRef } from '../../protocol/engine.js';
 import type { AnalysisRunner } from '../analysis/analysis-runner.js';
 import { analyze } from '../analysis/analyze.js';
 import { EngineError } from '../errors.js';
 import type { ForwardRunner } from '../runtime/types.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
+import { loadModel } from '../model/load-model.js';
 import type { CliCommand, CliFlags, CliIo } from './command.js';
+import { idsFlag, loadOptionsFromFlags, resolveModelArg, stringFlag } from './model-arg.js';
 
-export const DEFAULT_CLI_MAX_TOKENS = 1024;
-
-const DEVICES: readonly Device[] = ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu'];
 const KNOWN_FLAGS = [
   'model', 'prompt', 'ids', 'target', 'target-id', 'contrast', 'contrast-id', 'position',
-  'census', 'top-k', 'threshold', 'max-tokens', 'device', 'offline', 'json',
+  'census', 'top-k', 'threshold', 'max-tokens', 'device', 'offline', 'cache-dir', 'json',
 ] as const;
 
 /** A loaded model as the CLI needs it. */
@@ -33,7 +35,7 @@ export interface CliLoadedModel {
 /** Model resolution and loading, injected so that the command can be tested without model files. */
 export interface AnalyzeCommandDeps {
   /** The --model argument (folder path, hub repo id or `organism`) as a ModelSpec. */
-  resolveModelArg: (arg: string) => ModelSpec | Promise<ModelSpec>;
+  resolveModelArg: (arg: string) => ModelSpec;
   loadModel: (spec: ModelSpec, options: LoadOptions) => Promise<CliLoadedModel>;
 }
 
@@ -78,13 +80,8 @@ export interface AnalyzeCliOutput {
   elapsedMs: number;
 }
 
-function stringFlag(flags: CliFlags, name: string): string | undefined {
-  const v = flags.get(name);
-  if (v === true) throw new EngineError('BAD_ARGUMENT', `--${name} needs a value.`);
-  return v;
-}
-
-function intFlag(flags: CliFlags, name: string, min: number): number | undefined {
+/** An optional integer flag (undefined when absent). */
+function optionalIntFlag(flags: CliFlags, name: string, min: number): number | undefined {
   const v = stringFlag(flags, name);
   if (v === undefined) return undefined;
   if (!/^-?\d+$/.test(v.trim()) || Number(v) < min) throw new EngineError('BAD_ARGUMENT', `--${name} must be an integer ≥ ${min}, got "${v}".`);
@@ -93,7 +90,7 @@ function intFlag(flags: CliFlags, name: string, min: number): number | undefined
 
 function tokenFlag(flags: CliFlags, textName: string, idName: string): TokenRef | undefined {
   const text = stringFlag(flags, textName);
-  const id = intFlag(flags, idName, 0);
+  const id = optionalIntFlag(flags, idName, 0);
   if (text !== undefined && id !== undefined) throw new EngineError('BAD_ARGUMENT', `Give --${textName} or --${idName}, not both.`);
   if (id !== undefined) return { id };
   return text !== undefined ? { text } : undefined;
@@ -109,22 +106,18 @@ export function parseAnalyzeFlags(flags: CliFlags): { model: string; request: An
   const model = stringFlag(flags, 'model');
   if (!model) throw new EngineError('BAD_ARGUMENT', 'analyze needs --model.', 'Give a model folder, a Hugging Face repo id, or "organism".');
   const prompt = stringFlag(flags, 'prompt');
-  const idsText = stringFlag(flags, 'ids');
-  if ((prompt === undefined) === (idsText === undefined)) throw new EngineError('BAD_ARGUMENT', 'analyze needs exactly one of --prompt TEXT or --ids 1,2,3.');
+  const ids = idsFlag(flags, 'ids');
+  if ((prompt === undefined) === (ids === undefined)) throw new EngineError('BAD_ARGUMENT', 'analyze needs exactly one of --prompt TEXT or --ids 1,2,3.');
   const request: AnalyzeRequest = {};
   if (prompt !== undefined) request.prompt = prompt;
-  if (idsText !== undefined) {
-    const parts = idsText.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-    if (!parts.every((s) => /^\d+$/.test(s))) throw new EngineError('BAD_ARGUMENT', `--ids must be comma-separated token ids, got "${idsText}".`);
-    request.ids = parts.map(Number);
-  }
+  if (ids !== undefined) request.ids = ids;
   const target = tokenFlag(flags, 'target', 'target-id');
   if (target) request.target = target;
   const contrast = tokenFlag(flags, 'contrast', 'contrast-id');
   if (contrast) request.contrast = contrast;
-  const position = intFlag(flags, 'position', 0);
+  const position = optionalIntFlag(flags, 'position', 0);
   if (position !== undefined) request.position = position;
-  const topK = intFlag(flags, 'top-k', 1);
+  const topK = optionalIntFlag(flags, 'top-k', 1);
   if (topK !== undefined) request.topK = topK;
   const threshold = stringFlag(flags, 'threshold');
   if (threshold !== undefined) {
@@ -133,14 +126,7 @@ export function parseAnalyzeFlags(flags: CliFlags): { model: string; request: An
     request.threshold = t;
   }
   if (flags.has('census')) request.census = true;
-  const device = stringFlag(flags, 'device') ?? 'auto';
-  if (!(DEVICES as readonly string[]).includes(device)) throw new EngineError('BAD_ARGUMENT', `--device must be one of ${DEVICES.join(', ')}, got "${device}".`);
-  const load: LoadOptions = {
-    device: device as Device,
-    maxTokens: intFlag(flags, 'max-tokens', 1) ?? DEFAULT_CLI_MAX_TOKENS,
-    offline: flags.has('offline'),
-  };
-  return { model, request, load, json: flags.has('json') };
+  return { model, request, load: loadOptionsFromFlags(flags), json: flags.has('json') };
 }
 
 export function analyzeCliOutput(result: AnalysisResult, info: LoadedModelInfo): AnalyzeCliOutput {
@@ -209,7 +195,7 @@ export function formatAnalysis(out: AnalyzeCliOutput): string {
 
 async function runAnalyze(deps: AnalyzeCommandDeps, flags: CliFlags, io: CliIo): Promise<void> {
   const { model, request, load, json } = parseAnalyzeFlags(flags);
-  const spec = await deps.resolveModelArg(model);
+  const spec = deps.resolveModelArg(model);
   const loaded = await deps.loadModel(spec, load);
   try {
     const { info } = loaded;
@@ -229,7 +215,10 @@ export function createAnalyzeCommand(deps: AnalyzeCommandDeps): CliCommand {
     name: 'analyze',
     usage:
       'analyze --model M (--prompt TEXT | --ids 1,2,3) [--target TOKEN | --target-id ID] [--contrast TOKEN | --contrast-id ID] ' +
-      '[--position P] [--census] [--top-k K] [--threshold T] [--max-tokens N] [--device D] [--offline] [--json]',
+      '[--position P] [--census] [--top-k K] [--threshold T] [--max-tokens N] [--device D] [--offline] [--cache-dir DIR] [--json]',
     run: (flags, io) => runAnalyze(deps, flags, io),
   };
 }
+
+/** The registered command: models resolved and loaded as every CLI command does. */
+export const analyzeCommand: CliCommand = createAnalyzeCommand({ resolveModelArg, loadModel });
