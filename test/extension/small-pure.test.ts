@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { escapeMarkdown, formatBytes, formatPercent, formatSigned, markdownCode, quoteToken } from '../../src/extension/format/token-text.js';
 import { ResultCache } from '../../src/extension/result-cache.js';
 import { analysisKey } from '../../src/extension/analysis-key.js';
+import { parseTokenInput } from '../../src/extension/token-input.js';
 
 test('token text formatting', () => {
   assert.equal(quoteToken(' Mary'), '" Mary"');
@@ -42,4 +43,17 @@ test('analysis key changes with the prompt, the traced tokens and the model', ()
   assert.notEqual(base, analysisKey({ prompt: 'x', target: { text: ' y' }, contrast: { id: 1 } }, 'gpt2'));
   assert.notEqual(base, analysisKey({ prompt: 'x', target: { text: ' y' } }, 'organism'));
   assert.notEqual(analysisKey({ prompt: 'x', target: { id: 1 } }, 'm'), analysisKey({ prompt: 'x', target: { text: '1' } }, 'm'));
+});
+
+
+test('token input: JSON string, id, empty, and helpful errors', () => {
+  assert.deepEqual(parseTokenInput('" Mary"'), { ok: true, value: { text: ' Mary' } });
+  assert.deepEqual(parseTokenInput('  5335 '), { ok: true, value: { id: 5335 } });
+  assert.deepEqual(parseTokenInput(''), { ok: true, value: undefined });
+  const bare = parseTokenInput('Mary');
+  assert.equal(bare.ok, false);
+  assert.match(bare.ok ? '' : bare.message, /" Mary"/);
+  assert.equal(parseTokenInput('" Mary').ok, false);
+  assert.equal(parseTokenInput('""').ok, false);
+  assert.equal(parseTokenInput('99999999999999999999').ok, false);
 });
