@@ -1,0 +1,35 @@
+/**
+ * The naive method of activation patching, kept as the known answer the fast sweep must equal and
+ * as the benchmark's baseline: every site is a full re-run of the corrupted prompt from the
+ * embeddings, all positions, with that one activation replaced by its clean value. No cached
+ * residual streams, no incremental passes, no batching, no shared-prefix shortcut.
+ */
+import type { PatchEntry, PatchSweepResult } from '../../protocol/analysis.js';
+import type { PatchRequest } from '../../protocol/engine.js';
+import { throwIfCancelled } from '../errors.js';
+import type { HookName } from '../hooks.js';
+import type { ForwardRunner } from '../runtime/types.js';
+import type { PromptTokenizer } from '../tokenizer/types.js';
+import { patchEntry } from './patch-metric.js';
+import { siteHookName } from './patch-sites.js';
+import { CleanPatchValues } from './patch-values.js';
+import { measureRun, prepareSweep, sweepResult } from './run-patch-sweep.js';
+
+export async function runNaivePatchSweep(runner: ForwardRunner, tokenizer: PromptTokenizer, request: PatchRequest, options: { signal?: AbortSignal; maxTokens?: number } = {}): Promise<PatchSweepResult> {
+  const started = performance.now();
+  const { signal } = options;
+  const prepared = prepareSweep(runner, tokenizer, request, options.maxTokens);
+  const { inputs, sites, tokens, last } = prepared;
+  const hooks = new Set<HookName>(['logits', ...sites.map(siteHookName)]);
+  const cleanRun = await runner.forward(inputs.clean.ids, { hooks: [...hooks], logitPositions: [last], ...(signal ? { signal } : {}) });
+  const corruptRun = await runner.forward(inputs.corrupt.ids, { hooks: ['logits'], logitPositions: [last], ...(signal ? { signal } : {}) });
+  const baselines = { clean: measureRun(cleanRun, tokens), corrupt: measureRun(corruptRun, tokens) };
+  const values = new CleanPatchValues(cleanRun.cache, runner.config.nHeads);
+  const entries: PatchEntry[] = [];
+  for (const site of sites) {
+    throwIfCancelled(signal);
+    const [result] = await runner.intervene({ ids: inputs.corrupt.ids, variants: [values.variant(site)], hooks: ['logits'], logitPositions: [last], ...(signal ? { signal } : {}) });
+    entries.push(patchEntry(site, measureRun(result!, tokens), baselines));
+  }
+  return sweepResult(request, prepared, tokenizer, baselines.clean, baselines.corrupt, entries, performance.now() - started);
+}

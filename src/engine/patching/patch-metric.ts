@@ -1,0 +1,64 @@
+/**
+ * The metrics of activation patching, read from the logits at the last position:
+ *  - the logit difference target − contrast (the IOI convention), or the target logit alone when
+ *    there is no contrast;
+ *  - the probability of the target (softmax over the whole vocabulary);
+ *  - the normalised recovery (patched − corrupted) / (clean − corrupted) on the logit difference:
+ *    0 means the patch had no effect, 1 that it restored the clean value.
+ */
+import type { PatchBaseline, PatchEntry } from '../../protocol/analysis.js';
+
+export interface PatchMetricTokens {
+  targetId: number;
+  /** null: the metric is the target logit alone. */
+  contrastId: number | null;
+}
+
+/**
+ * Below this |clean − corrupted| (in logits) the recovery is undefined and reported as NaN:
+ * dividing by a difference at the level of float32 noise would give huge meaningless ratios.
+ * NaN keeps the field a number for typed consumers, and JSON.stringify writes it as `null`, so
+ * exported JSON stays valid.
+ */
+export const RECOVERY_MIN_DENOMINATOR = 1e-6;
+
+/** The logit difference and target probability of one row of logits ([vocab]). */
+export function measureLogits(logits: Float32Array, tokens: PatchMetricTokens): PatchBaseline {
+  const target = logits[tokens.targetId];
+  if (target === undefined) throw new RangeError(`target id ${tokens.targetId} is outside logits of ${logits.length}`);
+  let logitDiff: number = target;
+  if (tokens.contrastId !== null) {
+    const contrast = logits[tokens.contrastId];
+    if (contrast === undefined) throw new RangeError(`contrast id ${tokens.contrastId} is outside logits of ${logits.length}`);
+    logitDiff = target - contrast;
+  }
+  // Softmax of the target with the max subtracted, summed in float64.
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
+  let sum = 0;
+  for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
+  return { logitDiff, prob: Math.exp(target - max) / sum };
+}
+
+/** (patched − corrupted) / (clean − corrupted); NaN when the denominator is below RECOVERY_MIN_DENOMINATOR. */
+export function recovery(patched: number, clean: number, corrupt: number): number {
+  const denominator = clean - corrupt;
+  if (!(Math.abs(denominator) >= RECOVERY_MIN_DENOMINATOR)) return NaN;
+  return (patched - corrupt) / denominator;
+}
+
+/** A sweep entry: the site's coordinates and its metrics against the two baselines. */
+export function patchEntry(
+  site: { layer: number; head?: number; position?: number },
+  patched: PatchBaseline,
+  baselines: { clean: PatchBaseline; corrupt: PatchBaseline },
+): PatchEntry {
+  return {
+    layer: site.layer,
+    ...(site.head !== undefined ? { head: site.head } : {}),
+    ...(site.position !== undefined ? { position: site.position } : {}),
+    logitDiff: patched.logitDiff,
+    prob: patched.prob,
+    recovery: recovery(patched.logitDiff, baselines.clean.logitDiff, baselines.corrupt.logitDiff),
+  };
+}

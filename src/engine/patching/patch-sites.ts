@@ -1,0 +1,88 @@
+/**
+ * The components an experiment patches, one site per entry of the sweep, in the order the entries
+ * are reported: layer-major, then head or position.
+ */
+import type { PatchKind } from '../../protocol/analysis.js';
+import type { PatchRequest } from '../../protocol/engine.js';
+import { EngineError } from '../errors.js';
+
+/** Which activation a site replaces: a head's hook_z, or a residual-stream / sublayer output. */
+export type PatchHook = NonNullable<PatchRequest['component']>['hook'];
+export const PATCH_HOOKS: readonly PatchHook[] = ['z', 'resid_pre', 'attn_out', 'mlp_out'];
+
+export interface PatchSite {
+  hook: PatchHook;
+  layer: number;
+  /** For 'z' only. */
+  head?: number;
+  /** One position, or every position when omitted. */
+  position?: number;
+}
+
+export interface SiteDims {
+  nLayers: number;
+  nHeads: number;
+  /** Prompt length in tokens. */
+  nPos: number;
+}
+
+const PER_POSITION_HOOK: Partial<Record<PatchKind, PatchHook>> = { resid: 'resid_pre', attn: 'attn_out', mlp: 'mlp_out' };
+
+export function patchSites(kind: PatchKind, dims: SiteDims, options: { position?: number; component?: PatchRequest['component'] } = {}): PatchSite[] {
+  const { nLayers, nHeads, nPos } = dims;
+  const sites: PatchSite[] = [];
+  switch (kind) {
+    case 'heads-last': {
+      const position = options.position ?? nPos - 1;
+      checkPosition(position, nPos, 'The patched position');
+      for (let layer = 0; layer < nLayers; layer++) for (let head = 0; head < nHeads; head++) sites.push({ hook: 'z', layer, head, position });
+      return sites;
+    }
+    case 'heads-all':
+      for (let layer = 0; layer < nLayers; layer++) for (let head = 0; head < nHeads; head++) sites.push({ hook: 'z', layer, head });
+      return sites;
+    case 'resid':
+    case 'attn':
+    case 'mlp': {
+      const hook = PER_POSITION_HOOK[kind]!;
+      for (let layer = 0; layer < nLayers; layer++) for (let position = 0; position < nPos; position++) sites.push({ hook, layer, position });
+      return sites;
+    }
+    case 'single':
+      return [checkComponent(options.component, dims)];
+    default:
+      throw new EngineError('BAD_ARGUMENT', `Unknown patching kind "${String(kind)}".`, 'Use heads-last, heads-all, resid, attn, mlp or single.');
+  }
+}
+
+function checkPosition(position: number, nPos: number, what: string): void {
+  if (!Number.isInteger(position) || position < 0 || position >= nPos) {
+    throw new EngineError('BAD_ARGUMENT', `${what} ${position} is outside the prompt (0..${nPos - 1}).`);
+  }
+}
+
+function checkComponent(component: PatchRequest['component'], dims: SiteDims): PatchSite {
+  if (!component) throw new EngineError('BAD_ARGUMENT', 'A single-component patch needs the component to patch.', 'Give its hook (z, resid_pre, attn_out or mlp_out), layer, and head for z.');
+  const { hook, layer, head, position } = component;
+  if (!PATCH_HOOKS.includes(hook)) throw new EngineError('BAD_ARGUMENT', `Unknown component hook "${String(hook)}".`, `Use one of ${PATCH_HOOKS.join(', ')}.`);
+  if (!Number.isInteger(layer) || layer < 0 || layer >= dims.nLayers) throw new EngineError('BAD_ARGUMENT', `Layer ${layer} does not exist (0..${dims.nLayers - 1}).`);
+  const site: PatchSite = { hook, layer };
+  if (hook === 'z') {
+    if (head === undefined) throw new EngineError('BAD_ARGUMENT', 'Patching a head output (z) needs the head.');
+    if (!Number.isInteger(head) || head < 0 || head >= dims.nHeads) throw new EngineError('BAD_ARGUMENT', `Head ${head} does not exist (0..${dims.nHeads - 1}).`);
+    site.head = head;
+  } else if (head !== undefined) {
+    throw new EngineError('BAD_ARGUMENT', `A ${hook} patch takes no head; only z patches are per head.`);
+  }
+  if (position !== undefined) {
+    checkPosition(position, dims.nPos, 'The patched position');
+    site.position = position;
+  }
+  return site;
+}
+
+/** The TransformerLens hook name a site's value comes from, e.g. blocks.3.attn.hook_z. */
+export function siteHookName(site: Pick<PatchSite, 'hook' | 'layer'>): `blocks.${number}.${'attn.hook_z' | 'hook_resid_pre' | 'hook_attn_out' | 'hook_mlp_out'}` {
+  const suffix = site.hook === 'z' ? 'attn.hook_z' : site.hook === 'resid_pre' ? 'hook_resid_pre' : site.hook === 'attn_out' ? 'hook_attn_out' : 'hook_mlp_out';
+  return `blocks.${site.layer}.${suffix}`;
+}

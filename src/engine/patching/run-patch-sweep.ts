@@ -1,0 +1,152 @@
+/**
+ * Activation patching sweeps: run the corrupted prompt with one activation replaced by its value
+ * from the clean run, for every component of the chosen kind, and measure how much of the clean
+ * prediction comes back.
+ *
+ * Exact, and fast from the structure of the computation (see batch-plan.ts):
+ *  - the clean and corrupted prompts are run once each and cached (the clean run keeps the patched
+ *    activations, the corrupted run its resid_pre of every layer and its keys and values);
+ *  - a patch at layer L starts at layer L from the corrupted resid_pre (layers below are untouched);
+ *  - a patch at position p runs only positions p.. against the corrupted keys and values of the
+ *    positions before it (a one-token pass for the last position);
+ *  - the sites of a layer run as variants of batched engine calls, with logits at the last
+ *    position only.
+ * Results stream per layer (`onLayer` after each layer's patches are done) and the sweep can be
+ * cancelled between engine calls (EngineError CANCELLED).
+ */
+import type { PatchBaseline, PatchEntry, PatchSweepResult } from '../../protocol/analysis.js';
+import type { PatchRequest } from '../../protocol/engine.js';
+import { throwIfCancelled } from '../errors.js';
+import { layerHook, type HookName } from '../hooks.js';
+import type { ForwardResult, ForwardRunner } from '../runtime/types.js';
+import type { Tensor } from '../tensor.js';
+import type { PromptTokenizer } from '../tokenizer/types.js';
+import { planBatches, type BatchPlan } from './batch-plan.js';
+import { firstDifference, resolvePatchInputs, type PatchInputs } from './patch-inputs.js';
+import { measureLogits, patchEntry, type PatchMetricTokens } from './patch-metric.js';
+import { patchSites, siteHookName, type PatchSite } from './patch-sites.js';
+import { CleanPatchValues } from './patch-values.js';
+
+export interface PatchSweepOptions {
+  signal?: AbortSignal;
+  /** Called when every patch of `layer` is done (layers in ascending order). */
+  onLayer?: (layer: number) => void;
+  /** The user's token limit (default: the model's context). */
+  maxTokens?: number;
+  /**
+   * Skip what the clean and corrupted prompts' shared first tokens make provably unchanged
+   * (default true; see batch-plan.ts). Off, every site is run.
+   */
+  skipSharedPrefix?: boolean;
+  /** Batch planning knobs (see batch-plan.ts), for benchmarks and tests. */
+  callCostRows?: number;
+  memoryBudgetBytes?: number;
+}
+
+/** What both the fast sweep and the naive one share: resolved inputs, sites and metric tokens. */
+export interface PreparedSweep {
+  inputs: PatchInputs;
+  sites: PatchSite[];
+  tokens: PatchMetricTokens;
+  /** The last position, where the metric is read. */
+  last: number;
+}
+
+export function prepareSweep(runner: ForwardRunner, tokenizer: PromptTokenizer, request: PatchRequest, maxTokens: number | undefined): PreparedSweep {
+  const { config } = runner;
+  const inputs = resolvePatchInputs(tokenizer, request, { maxTokens: maxTokens ?? config.nCtx, nCtx: config.nCtx, dVocab: config.dVocab });
+  const nPos = inputs.clean.ids.length;
+  const sites = patchSites(request.kind, { nLayers: config.nLayers, nHeads: config.nHeads, nPos }, {
+    ...(request.position !== undefined ? { position: request.position } : {}),
+    ...(request.component !== undefined ? { component: request.component } : {}),
+  });
+  return { inputs, sites, tokens: { targetId: inputs.targetId, contrastId: inputs.contrastId }, last: nPos - 1 };
+}
+
+/** The metrics of a run's (or variant's) logits at the one position it computed. */
+export function measureRun(result: ForwardResult, tokens: PatchMetricTokens): PatchBaseline {
+  const logits = result.cache.get('logits');
+  if (!logits || logits.shape[0] !== 1) throw new Error('patching: expected the logits of exactly one position');
+  return measureLogits(logits.data, tokens);
+}
+
+export function sweepResult(request: PatchRequest, prepared: PreparedSweep, tokenizer: PromptTokenizer, clean: PatchBaseline, corrupt: PatchBaseline, entries: PatchEntry[], elapsedMs: number): PatchSweepResult {
+  const { inputs } = prepared;
+  return {
+    kind: request.kind,
+    targetId: inputs.targetId,
+    target: tokenizer.tokenText(inputs.targetId),
+    contrastId: inputs.contrastId,
+    contrast: inputs.contrastId === null ? null : tokenizer.tokenText(inputs.contrastId),
+    cleanTokens: inputs.clean.tokens,
+    corruptTokens: inputs.corrupt.tokens,
+    clean,
+    corrupt,
+    entries,
+    elapsedMs,
+  };
+}
+
+export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptTokenizer, request: PatchRequest, options: PatchSweepOptions = {}): Promise<PatchSweepResult> {
+  const started = performance.now();
+  const { signal } = options;
+  throwIfCancelled(signal);
+  const prepared = prepareSweep(runner, tokenizer, request, options.maxTokens);
+  const { inputs, sites, tokens, last } = prepared;
+  const nPos = last + 1;
+  const plan: BatchPlan = planBatches(sites, runner.config, {
+    nPos,
+    firstDifference: options.skipSharedPrefix === false ? 0 : firstDifference(inputs.clean.ids, inputs.corrupt.ids),
+    ...(options.callCostRows !== undefined ? { callCostRows: options.callCostRows } : {}),
+    ...(options.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
+  });
+
+  // The two cached runs. The clean run keeps what the patches copy; the corrupted run keeps each
+  // starting layer's resid_pre and, for incremental passes, every layer's keys and values.
+  const run = plan.batches.map((b) => b.sites).flat();
+  const cleanHooks = new Set<HookName>(['logits']);
+  for (const i of run) cleanHooks.add(siteHookName(sites[i]!));
+  const startLayers = [...new Set(plan.batches.map((b) => b.layer))];
+  const cleanRun = await runner.forward(inputs.clean.ids, { hooks: [...cleanHooks], logitPositions: [last], ...(signal ? { signal } : {}) });
+  const corruptRun = await runner.forward(inputs.corrupt.ids, {
+    hooks: ['logits', ...startLayers.map((l) => layerHook(l, 'hook_resid_pre'))],
+    logitPositions: [last],
+    keepKeysValues: plan.batches.some((b) => b.queryFrom > 0),
+    ...(signal ? { signal } : {}),
+  });
+  const baselines = { clean: measureRun(cleanRun, tokens), corrupt: measureRun(corruptRun, tokens) };
+  const values = new CleanPatchValues(cleanRun.cache, runner.config.nHeads);
+
+  const entries: Array<PatchEntry | undefined> = new Array(sites.length);
+  for (const i of plan.unchanged) entries[i] = patchEntry(sites[i]!, baselines.corrupt, baselines);
+
+  const layers = [...new Set(sites.map((s) => s.layer))].sort((a, b) => a - b);
+  for (const layer of layers) {
+    for (const batch of plan.batches) {
+      if (batch.layer !== layer) continue;
+      throwIfCancelled(signal);
+      const startResid: Tensor = corruptRun.cache.get(layerHook(layer, 'hook_resid_pre'))!;
+      const results = await runner.intervene({
+        ids: inputs.corrupt.ids,
+        startLayer: layer,
+        startResid,
+        variants: batch.sites.map((i) => values.variant(sites[i]!)),
+        hooks: ['logits'],
+        logitPositions: [last],
+        ...(batch.queryFrom > 0 ? { queryFrom: batch.queryFrom, past: corruptRun.keysValues! } : {}),
+        ...(signal ? { signal } : {}),
+      });
+      results.forEach((result, k) => {
+        const i = batch.sites[k]!;
+        entries[i] = patchEntry(sites[i]!, measureRun(result, tokens), baselines);
+      });
+    }
+    options.onLayer?.(layer);
+  }
+  throwIfCancelled(signal);
+  const complete = entries.map((e, i) => {
+    if (!e) throw new Error(`patching: site ${i} was never run`);
+    return e;
+  });
+  return sweepResult(request, prepared, tokenizer, baselines.clean, baselines.corrupt, complete, performance.now() - started);
+}
