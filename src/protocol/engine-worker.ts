@@ -16,4 +16,6 @@ export interface EngineWorkerApi {
   patch: { args: PatchRequest; result: PatchSweepResult; event: { layer: number } };
   /** Release the model. */
   dispose: { args: Record<string, never>; result: null };
+  /** Test hook: ends the worker abruptly; refused unless CIRCUIT_TRACE_TEST_HOOKS=1 in its environment. */
+  crashForTests: { args: Record<string, never>; result: null };
 }

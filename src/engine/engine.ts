@@ -1,0 +1,71 @@
+/**
+ * The engine in the current thread: one loaded model at a time, with analyses and patching.
+ * Implements the EngineApi of src/protocol/engine.ts. It blocks its thread while ONNX Runtime runs,
+ * so the extension host uses it only through the worker (worker/engine-client.ts); the CLI and
+ * tests may use it directly.
+ */
+import type { AnalysisLayerUpdate, AnalysisResult, ModelInfo, PatchSweepResult, TokenInfo } from '../protocol/analysis.js';
+import type { AnalyzeRequest, DownloadProgress, EngineApi, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from '../protocol/engine.js';
+import { analyze } from './analysis/analyze.js';
+import { HeadCensusCache } from './analysis/head-census.js';
+import { EngineError } from './errors.js';
+import { loadModel, type LoadedModel } from './model/load-model.js';
+import { runPatchSweep } from './patching/index.js';
+
+export class Engine implements EngineApi {
+  private loaded: LoadedModel | null = null;
+  private options: LoadOptions | null = null;
+  private readonly censusCache = new HeadCensusCache();
+
+  /** The loaded model; throws a typed error before loadModel. */
+  model(): LoadedModel {
+    if (!this.loaded) throw new EngineError('BAD_ARGUMENT', 'No model is loaded.', 'Select a model first.');
+    return this.loaded;
+  }
+
+  async loadModel(spec: ModelSpec, options: LoadOptions, hooks: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void } = {}): Promise<LoadedModelInfo> {
+    const next = await loadModel(spec, options, hooks);
+    const previous = this.loaded;
+    this.loaded = next;
+    this.options = options;
+    await previous?.runner.dispose();
+    return next.info;
+  }
+
+  async tokenize(text: string): Promise<TokenInfo[]> {
+    const { tokenizer } = this.model();
+    if (text.length === 0) return [];
+    const encoded = tokenizer.encode(text);
+    return encoded.ids.map((id, i) => ({ id, text: encoded.texts[i] ?? tokenizer.tokenText(id), start: encoded.offsets[i]?.[0] ?? 0, end: encoded.offsets[i]?.[1] ?? 0 }));
+  }
+
+  modelInfo(): ModelInfo {
+    const { info } = this.model();
+    return { id: info.id, displayName: info.displayName, nLayers: info.nLayers, nHeads: info.nHeads, dModel: info.dModel, dHead: info.dHead, dVocab: info.dVocab, nCtx: info.nCtx };
+  }
+
+  async analyze(request: AnalyzeRequest, hooks: { signal?: AbortSignal; onLayer?: (u: AnalysisLayerUpdate) => void } = {}): Promise<AnalysisResult> {
+    const { runner, tokenizer } = this.model();
+    return analyze(runner, tokenizer, request, {
+      modelInfo: this.modelInfo(),
+      censusCache: this.censusCache,
+      maxTokens: this.options?.maxTokens ?? runner.config.nCtx,
+      ...(hooks.signal ? { signal: hooks.signal } : {}),
+      ...(hooks.onLayer ? { onLayer: hooks.onLayer } : {}),
+    });
+  }
+
+  async patch(request: PatchRequest, hooks: { signal?: AbortSignal; onLayer?: (layer: number) => void } = {}): Promise<PatchSweepResult> {
+    const { runner, tokenizer } = this.model();
+    return runPatchSweep(runner, tokenizer, request, {
+      maxTokens: this.options?.maxTokens ?? runner.config.nCtx,
+      ...(hooks.signal ? { signal: hooks.signal } : {}),
+      ...(hooks.onLayer ? { onLayer: hooks.onLayer } : {}),
+    });
+  }
+
+  async dispose(): Promise<void> {
+    await this.loaded?.runner.dispose();
+    this.loaded = null;
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * Entry of the engine's worker thread: an in-thread Engine served over the typed RPC layer.
+ * ONNX Runtime's blocking run() happens here, never on the extension host's thread.
+ */
+import type { EngineWorkerApi } from '../../protocol/engine-worker.js';
+import { Engine } from '../engine.js';
+import { EngineError } from '../errors.js';
+import { serveRpc, withTransfer } from './rpc.js';
+
+const engine = new Engine();
+
+serveRpc<EngineWorkerApi>({
+  loadModel: ({ spec, options }, { signal, emit }) => engine.loadModel(spec, options, { signal, onProgress: (p) => emit(p) }),
+  tokenize: ({ text }) => engine.tokenize(text),
+  analyze: async (request, { signal, emit }) => {
+    // Each layer's pattern is a fresh copy, so it can be moved to the caller without copying again.
+    const result = await engine.analyze(request, { signal, onLayer: (u) => emit(u, [u.pattern.buffer as ArrayBuffer]) });
+    return withTransfer(result);
+  },
+  patch: (request, { signal, emit }) => engine.patch(request, { signal, onLayer: (layer) => emit({ layer }) }),
+  dispose: async () => {
+    await engine.dispose();
+    return null;
+  },
+  crashForTests: () => {
+    if (process.env['CIRCUIT_TRACE_TEST_HOOKS'] !== '1') throw new EngineError('BAD_ARGUMENT', 'crashForTests is a test hook.');
+    // An abrupt end, as a native crash inside ONNX Runtime would be.
+    process.exit(70);
+  },
+});
