@@ -68,6 +68,7 @@ export function activate(context: vscode.ExtensionContext): void {
     session.onDidChange(() => {
       headsTree.message = headsView.summary();
       historyView.refresh();
+      void vscode.commands.executeCommand('setContext', 'circuitTrace.hasAnalysis', session.current !== undefined);
     }),
   );
 

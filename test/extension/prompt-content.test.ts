@@ -26,11 +26,11 @@ function tokens(...texts: string[]): TokenInfo[] {
 const LIMITS = { maxTokens: 5, dVocab: 1000, modelName: 'GPT-2 small' };
 
 test('diagnostics: a multi-token target shows how it tokenizes', () => {
-  const p = onlyPrompt('## a\nWhen Marie left\n@target " Marie"\n');
-  const d = tokenDiagnostics(p, { text: tokens('When', ' Marie', ' left'), target: tokens(' Mar', 'ie') }, LIMITS);
+  const p = onlyPrompt('## a\nWhen Maryam left\n@target " Maryam"\n');
+  const d = tokenDiagnostics(p, { text: tokens('When', ' Maryam', ' left'), target: tokens(' Mary', 'am') }, LIMITS);
   assert.equal(d.length, 1);
   assert.equal(d[0]?.code, 'not-single-token');
-  assert.match(d[0]?.message ?? '', /2 tokens for GPT-2 small: " Mar" \+ "ie"/);
+  assert.match(d[0]?.message ?? '', /2 tokens for GPT-2 small: " Mary" \+ "am"/);
   assert.deepEqual(d[0]?.range, p.target?.range);
 });
 

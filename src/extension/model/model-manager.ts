@@ -381,18 +381,20 @@ export class ModelManager implements vscode.Disposable {
 
   updateStatus(): void {
     const active = this.active();
+    // The organism's full name is long for the status bar.
+    const short = active.choice.kind === 'organism' ? 'Organism' : active.displayName;
     const loaded = this.current();
     if (this.loading) {
-      this.statusItem.text = `$(sync~spin) ${active.displayName}`;
+      this.statusItem.text = `$(sync~spin) ${short}`;
       this.statusItem.tooltip = `Circuit Trace: loading ${active.displayName}…`;
     } else if (loaded) {
-      this.statusItem.text = `$(circuit-board) ${active.displayName} · ${loaded.info.device}`;
+      this.statusItem.text = `$(circuit-board) ${short} · ${loaded.info.device}`;
       this.statusItem.tooltip = new vscode.MarkdownString(
         `**Circuit Trace model:** ${active.displayName} (${active.id})\n\n${loaded.info.nLayers} layers × ${loaded.info.nHeads} heads · device ${loaded.info.device}${loaded.info.deviceNote ? ` (${loaded.info.deviceNote})` : ''}${active.fallbackReason ? `\n\n$(warning) ${active.fallbackReason}` : ''}\n\nClick to select another model.`,
         true,
       );
     } else {
-      this.statusItem.text = `$(circuit-board) ${active.displayName} · ${this.settings().device}`;
+      this.statusItem.text = `$(circuit-board) ${short} · ${this.settings().device}`;
       this.statusItem.tooltip = `Circuit Trace model: ${active.displayName} (${active.id}), loaded on first analysis. Device setting: ${this.settings().device}. Click to select another model.`;
     }
   }

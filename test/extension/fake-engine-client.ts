@@ -1,0 +1,102 @@
+/**
+ * Stands in for src/engine/worker/engine-client.ts in the activation test: an EngineApi that
+ * answers from a tiny word tokenizer and builds a consistent AnalysisResult for any prompt
+ * (tokens with real offsets, causal attention that sums to one per row, predictions at every
+ * position), and records what it was asked.
+ */
+import type { AnalysisLayerUpdate, AnalysisResult, PatchSweepResult, Prediction, TokenInfo } from '../../src/protocol/analysis.js';
+import type { AnalyzeRequest, DownloadProgress, EngineApi, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from '../../src/protocol/engine.js';
+import { EngineError } from '../../src/engine/errors.js';
+import { makeResult } from './fixtures.js';
+
+export const engineCalls: { method: string; args: unknown }[] = [];
+
+/** Words with their leading space, like GPT-2 tokens; ids from a string hash. */
+export function fakeTokenize(text: string): TokenInfo[] {
+  return [...text.matchAll(/\s?\S+/g)].map((m) => {
+    const t = m[0];
+    let id = 0;
+    for (const ch of t) id = (id * 31 + ch.charCodeAt(0)) % 50000;
+    return { id, text: t, start: m.index ?? 0, end: (m.index ?? 0) + t.length };
+  });
+}
+
+function prediction(token: string, prob: number): Prediction {
+  return { token, tokenId: fakeTokenize(token)[0]?.id ?? 0, prob, logit: Math.log(prob) };
+}
+
+const N_LAYERS = 2;
+const N_HEADS = 2;
+
+/** An analysis of any prompt: the top prediction after every token is the next word " next<i>". */
+export function fakeAnalysis(prompt: string, modelId: string): AnalysisResult {
+  const tokens = fakeTokenize(prompt);
+  const n = tokens.length;
+  if (n === 0) throw new EngineError('EMPTY_PROMPT', 'The prompt is empty.');
+  const attention = new Float32Array(N_LAYERS * N_HEADS * n * n); // [layer, head, query, key]
+  for (let lh = 0; lh < N_LAYERS * N_HEADS; lh++) {
+    for (let q = 0; q < n; q++) for (let k = 0; k <= q; k++) attention[(lh * n + q) * n + k] = 1 / (q + 1);
+  }
+  const perPosition = tokens.map((_, i) => [prediction(` next${i}`, 0.446), prediction(' other', 0.2)]);
+  const base = makeResult();
+  return {
+    ...base,
+    model: { ...base.model, id: modelId, nLayers: N_LAYERS, nHeads: N_HEADS },
+    prompt,
+    tokens,
+    predictions: perPosition[n - 1] as Prediction[],
+    predictionsPerPosition: perPosition,
+    attention,
+    trace: { ...base.trace, position: n - 1, headBySource: new Float32Array(N_LAYERS * N_HEADS * n) },
+    flow: { total: new Float32Array(n * n), perLayer: null },
+  };
+}
+
+export function createEngineClient(_options: { workerPath: string }): EngineApi & { onCrash(listener: (error: Error) => void): { dispose(): void } } {
+  let loaded: LoadedModelInfo | null = null;
+  return {
+    onCrash: () => ({ dispose: () => {} }),
+    async loadModel(spec: ModelSpec, options: LoadOptions, hooks?: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void }): Promise<LoadedModelInfo> {
+      engineCalls.push({ method: 'loadModel', args: { spec, options } });
+      if (hooks?.signal?.aborted) throw new EngineError('CANCELLED', 'cancelled');
+      const id = spec.kind === 'organism' ? 'organism' : spec.kind === 'hub' ? spec.repo : spec.path;
+      loaded = { id, displayName: spec.kind === 'organism' ? 'Fake organism' : id, nLayers: N_LAYERS, nHeads: N_HEADS, dModel: 8, dHead: 4, dVocab: 50257, nCtx: 64, device: 'cpu', deviceNote: null, loadMs: 1 };
+      return loaded;
+    },
+    async tokenize(text: string): Promise<TokenInfo[]> {
+      engineCalls.push({ method: 'tokenize', args: text });
+      return fakeTokenize(text);
+    },
+    async analyze(request: AnalyzeRequest, hooks?: { signal?: AbortSignal; onLayer?: (u: AnalysisLayerUpdate) => void }): Promise<AnalysisResult> {
+      engineCalls.push({ method: 'analyze', args: request });
+      if (!loaded) throw new EngineError('INTERNAL', 'analyze before loadModel');
+      const result = fakeAnalysis(request.prompt ?? '', loaded.id);
+      const n = result.tokens.length;
+      for (let layer = 0; layer < N_LAYERS; layer++) {
+        if (hooks?.signal?.aborted) throw new EngineError('CANCELLED', 'cancelled');
+        hooks?.onLayer?.({ layer, nLayers: N_LAYERS, pattern: result.attention.slice(layer * N_HEADS * n * n, (layer + 1) * N_HEADS * n * n) });
+      }
+      return result;
+    },
+    async patch(request: PatchRequest): Promise<PatchSweepResult> {
+      engineCalls.push({ method: 'patch', args: request });
+      const clean = fakeTokenize(request.clean ?? '');
+      const corrupt = fakeTokenize(request.corrupt ?? '');
+      if (clean.length !== corrupt.length) throw new EngineError('LENGTH_MISMATCH', `clean ${clean.length} vs corrupt ${corrupt.length} tokens`);
+      return {
+        kind: request.kind,
+        targetId: 1,
+        target: ' next',
+        contrastId: null,
+        contrast: null,
+        cleanTokens: clean,
+        corruptTokens: corrupt,
+        clean: { logitDiff: 2, prob: 0.5 },
+        corrupt: { logitDiff: 0, prob: 0.1 },
+        entries: [{ layer: 1, head: 0, logitDiff: 1.5, prob: 0.4, recovery: 0.75 }],
+        elapsedMs: 1,
+      };
+    },
+    async dispose(): Promise<void> {},
+  };
+}
