@@ -1,0 +1,58 @@
+/**
+ * `circuit-trace organism --out DIR [--seed N]` writes the built-in model organism, and
+ * `circuit-trace random-model --preset tiny|small [--seed N] --out DIR` a seeded random GPT-2,
+ * each as a Hugging Face GPT-2 folder (config.json, model.safetensors, tokenizer.json) that
+ * `--model DIR` loads like any downloaded model. No network is used.
+ */
+import { resolve } from 'node:path';
+import { EngineError } from '../errors.js';
+import { writeHfFolder } from '../model/hf-folder-writer.js';
+import { generateRandomGpt2, GPT2_PRESETS } from '../model/random-gpt2.js';
+import { ORGANISM_HEADS, ORGANISM_SEED, writeOrganismFolder } from '../organism/index.js';
+import { loadGpt2TokenizerJson } from '../tokenizer/gpt2-tokenizer-json.js';
+import type { CliCommand, CliFlags } from './command.js';
+import { intFlag, stringFlag } from './model-arg.js';
+
+function outDir(flags: CliFlags, command: string): string {
+  const out = stringFlag(flags, 'out');
+  if (!out) throw new EngineError('BAD_ARGUMENT', `${command} needs --out DIR.`, 'Name the folder to write the model into, e.g. --out ./my-model.');
+  return resolve(out);
+}
+
+function checkKnownFlags(flags: CliFlags, known: readonly string[], command: string): void {
+  for (const name of flags.keys()) {
+    if (!known.includes(name)) throw new EngineError('BAD_ARGUMENT', `${command} has no --${name} flag.`, `Its flags are ${known.map((k) => `--${k}`).join(', ')}.`);
+  }
+}
+
+export const organismCommand: CliCommand = {
+  name: 'organism',
+  usage: 'organism --out DIR [--seed N]      write the built-in model organism (a hand-built GPT-2 with known circuits)',
+  async run(flags, io) {
+    checkKnownFlags(flags, ['out', 'seed'], 'organism');
+    const dir = outDir(flags, 'organism');
+    const seed = intFlag(flags, 'seed', ORGANISM_SEED, 0);
+    const files = await writeOrganismFolder(dir, seed);
+    io.stdout(`Wrote the model organism (seed ${seed}) to ${dir}: ${files.join(', ')}\n`);
+    for (const h of ORGANISM_HEADS) if (h.role !== 'idle') io.stdout(`  L${h.layer}H${h.head} ${h.role}: ${h.summary}\n`);
+    io.stdout(`Load it with --model ${dir}\n`);
+  },
+};
+
+export const randomModelCommand: CliCommand = {
+  name: 'random-model',
+  usage: `random-model --preset ${Object.keys(GPT2_PRESETS).join('|')} [--seed N] --out DIR   write a GPT-2 with seeded random weights`,
+  async run(flags, io) {
+    checkKnownFlags(flags, ['preset', 'seed', 'out'], 'random-model');
+    const preset = stringFlag(flags, 'preset');
+    if (preset === undefined || !Object.hasOwn(GPT2_PRESETS, preset)) {
+      throw new EngineError('BAD_ARGUMENT', `random-model needs --preset ${Object.keys(GPT2_PRESETS).join(' or ')}${preset === undefined ? '' : ` (got "${preset}")`}.`);
+    }
+    const dir = outDir(flags, 'random-model');
+    const seed = intFlag(flags, 'seed', 0, 0);
+    const model = generateRandomGpt2({ preset: preset as keyof typeof GPT2_PRESETS }, seed);
+    const files = await writeHfFolder(dir, { config: model.config, tensors: model.tensors, tokenizerJson: loadGpt2TokenizerJson() });
+    const c = model.modelConfig;
+    io.stdout(`Wrote a random GPT-2 (${preset}: ${c.nLayers} layers, ${c.nHeads} heads, d_model ${c.dModel}; seed ${seed}) to ${dir}: ${files.join(', ')}\n`);
+  },
+};
