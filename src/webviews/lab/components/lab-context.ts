@@ -1,0 +1,35 @@
+/** What every view gets from the Lab: the state, the palette, and the actions that reach the host. */
+import { createContext } from 'preact';
+import { useContext } from 'preact/hooks';
+import type { PatchRequest } from '../../../protocol/engine.js';
+import type { ExportFormat, LabPanelContent, LabSelection, LabViewId, TraceMetric } from '../../../protocol/webview-messages.js';
+import type { Palette } from '../shared/colour.js';
+import type { LabState } from '../state/lab-state.js';
+
+export interface LabActions {
+  /** Select in this panel and every other (sent to the host). */
+  select(selection: LabSelection): void;
+  openView(view: LabViewId): void;
+  /** Switch the trace metric; asks the host for the other trace when it is not held. */
+  setTraceMetric(metric: TraceMetric): void;
+  runPatch(request: PatchRequest): Promise<void>;
+  /** Send an export to the host (which asks where to save it). */
+  exportView(view: LabPanelContent, format: ExportFormat, data?: Uint8Array | string): Promise<void>;
+  /** A view has drawn the current result (for data-render-ms). */
+  reportDrawn(view: LabViewId): void;
+  log(level: 'info' | 'warn' | 'error', message: string): void;
+}
+
+export interface LabContextValue {
+  state: LabState;
+  palette: Palette;
+  actions: LabActions;
+}
+
+export const LabContext = createContext<LabContextValue | null>(null);
+
+export function useLab(): LabContextValue {
+  const value = useContext(LabContext);
+  if (!value) throw new Error('useLab outside the Lab');
+  return value;
+}
