@@ -12,6 +12,7 @@ export class HeadsViewProvider implements vscode.TreeDataProvider<HeadNode> {
   private readonly emitter = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.emitter.event;
   private historyId: string | undefined;
+  private shown: AnalysisSession['current'];
   private groups: HeadGroup[] = [];
 
   constructor(private readonly session: AnalysisSession) {
@@ -20,7 +21,9 @@ export class HeadsViewProvider implements vscode.TreeDataProvider<HeadNode> {
 
   private update(): void {
     const current = this.session.current;
-    if (current?.historyId === this.historyId) return;
+    // The same history entry can be recomputed (another threshold): compare the analyses themselves.
+    if (current === this.shown) return;
+    this.shown = current;
     this.historyId = current?.historyId;
     this.groups = current ? groupHeads(current.result.heads) : [];
     this.emitter.fire();
