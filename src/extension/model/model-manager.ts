@@ -230,8 +230,10 @@ export class ModelManager implements vscode.Disposable {
         'Select another model, or trust the workspace.',
       );
     }
+    if (options.background && (!this.loading || this.loading.key !== key) && (await this.needsDownload(active.choice))) return undefined;
+    // Another caller may have started (or finished) this very load while the cache was inspected.
+    if (this.loaded?.key === key) return this.loaded.model;
     if (!this.loading || this.loading.key !== key) {
-      if (options.background && (await this.needsDownload(active.choice))) return undefined;
       this.loading?.controller.abort();
       const controller = new AbortController();
       const promise = this.load(active, loadOptions, key, controller.signal);
