@@ -1,32 +1,18 @@
 /**
- * Saves what a Lab view exports: PNG bytes or SVG text drawn by the webview (already validated),
- * or the Lab's data as JSON, serialised here from the host's own copy of the results (the
- * webview never sends the data back). The user picks the file in a save dialog.
+ * Saves what a Lab view exports (bytes from lab-export-data.ts: the webview's PNG or SVG, or the
+ * Lab's data as JSON serialised from the host's own copy of the results; the webview never sends
+ * the data back). The user picks the file in a save dialog.
  */
 import * as vscode from 'vscode';
 import type { AnalysisResult, PatchSweepResult } from '../../protocol/analysis.js';
 import type { ExportMessage } from '../../protocol/webview-messages.js';
-import { labJson } from './lab-json.js';
+import { exportBytes } from './lab-export-data.js';
 
 const FILTERS: Record<ExportMessage['format'], Record<string, string[]>> = {
   png: { 'PNG image': ['png'] },
   svg: { 'SVG image': ['svg'] },
   json: { JSON: ['json'] },
 };
-
-/** The bytes to write for one export; throws with a message for the user when there is nothing to export. */
-export function exportBytes(message: ExportMessage, analysis: AnalysisResult | null, patch: PatchSweepResult | null): Uint8Array {
-  switch (message.format) {
-    case 'png':
-      if (!(message.data instanceof Uint8Array)) throw new Error('The PNG export carried no image.');
-      return message.data;
-    case 'svg':
-      if (typeof message.data !== 'string') throw new Error('The SVG export carried no document.');
-      return new TextEncoder().encode(message.data);
-    case 'json':
-      return new TextEncoder().encode(labJson(message.view, analysis, patch));
-  }
-}
 
 /** Asks where to save and writes the file; returns its URI, or undefined when the user cancelled. */
 export async function saveLabExport(message: ExportMessage, analysis: AnalysisResult | null, patch: PatchSweepResult | null): Promise<vscode.Uri | undefined> {
