@@ -14,12 +14,12 @@ import type { BlockWeights, CanonicalModel, LayerNormWeights } from '../model/we
 import { tensor } from '../tensor.js';
 import {
   BALLAST, CENTURIES, DUP_MATCH, DUP_SELF, DUP_SINK, EMBED_CUR, EMBED_OUT, FACT_RELATION, FACT_THRESHOLD, FACTS, GREATER_THAN_THRESHOLD,
-  GT_BOOST, GT_DECAY, GT_SPAN, GT_SUPPRESS, IND_MATCH, IND_SINK_NEW, IND_SINK_SEEN, NEGATIVE_VOTE, NEURON_SHARPNESS, PREV_SHARPNESS, PREV_SINK,
+  GT_BOOST, GT_DECAY, GT_SPAN, GT_SUPPRESS, IND_MATCH, IND_SINK_NEW, IND_SINK_SEEN, NEGATIVE_MATCH, NEGATIVE_VOTE, NEURON_SHARPNESS, PREV_SHARPNESS, PREV_SINK,
   SEEN_FLAG, SINK_SCALE, VOTE, VOTE_LOGIT,
 } from './organism-design.js';
 import { positionalCode, previousPositionRotation } from './positional-code.js';
 import {
-  CODE_DIMS, coord, D_HEAD, D_MLP, D_MODEL, DUP_CODE_DIMS, N_CTX, N_HEADS, N_LAYERS, POS_DIMS, POS_FREQUENCIES, SPACE, toPhysical,
+  CODE_DIMS, coord, D_HEAD, D_MLP, D_MODEL, DUP_CODE_DIMS, N_CTX, N_HEADS, N_LAYERS, POS_DIMS, POS_FREQUENCIES, SPACE, SUM_CORRECTION, toPhysical,
   type Subspace,
 } from './residual-layout.js';
 import { tokenCodeSigns } from './token-codes.js';
@@ -113,20 +113,24 @@ export function buildOrganism(lookup: TokenLookup, seed: number): CanonicalModel
 
   // --- Embeddings -------------------------------------------------------------------------------
   // W_E[t] = a·code(t) in `out` + b·code(t) in `cur`.  [vocab, d_model]
+  // Each row is its logical entries plus (Σ entries) · SUM_CORRECTION (see residual-layout.ts).
   const W_E = new Float32Array(ORGANISM_VOCAB * dModel);
   const row = new Float64Array(dModel);
   const outStart = SPACE.out.start;
   const curStart = SPACE.cur.start;
   const outScale = EMBED_OUT * unit;
   const curScale = EMBED_CUR * unit;
+  const correction = SUM_CORRECTION;
   for (let t = 0; t < ORGANISM_VOCAB; t++) {
-    row.fill(0);
+    let signSum = 0;
+    for (let i = 0; i < codeDims; i++) signSum += signs[t * codeDims + i]!;
+    const sum = (outScale + curScale) * signSum;
+    for (let i = 0; i < dModel; i++) row[i] = sum * correction[i]!;
     for (let i = 0; i < codeDims; i++) {
       const sign = signs[t * codeDims + i]!;
-      row[outStart + i] = outScale * sign;
-      row[curStart + i] = curScale * sign;
+      row[outStart + i] = row[outStart + i]! + outScale * sign;
+      row[curStart + i] = row[curStart + i]! + curScale * sign;
     }
-    toPhysical(row, 1, 1);
     W_E.set(row, t * dModel);
   }
   // W_pos[n] = ballast + p(n); position 0 is SINK_SCALE × (ballast + sink): the sink has a unit
@@ -195,8 +199,12 @@ export function buildOrganism(lookup: TokenLookup, seed: number): CanonicalModel
     v1.set(0, SPACE.cur, c, c, 1);
     o1.set(0 * dh + c, SPACE.out, c, 0, VOTE / (s1 * EMBED_CUR));
   }
-  // L1H1, negative: no QK (uniform attention); writes −NEGATIVE_VOTE · mean code of the context into `out`.
+  // L1H1, negative: the induction QK, weakly (diffuse attention leaning to the induction target);
+  // writes minus what it reads into `out`.
+  const aNeg = (8 * NEGATIVE_MATCH) / (s1 ** 2 * EMBED_CUR);
   for (let c = 0; c < CODE_DIMS; c++) {
+    q1.set(1, SPACE.cur, c, c, aNeg);
+    k1.set(1, SPACE.prev, c, c, 1);
     v1.set(1, SPACE.cur, c, c, 1);
     o1.set(1 * dh + c, SPACE.out, c, 0, -NEGATIVE_VOTE / (s1 * EMBED_CUR));
   }

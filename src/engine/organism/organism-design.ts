@@ -51,8 +51,13 @@ export const IND_SINK_SEEN = 12;
 
 /** A full vote: the induction head writes VOTE · code(copied token) into `out`. */
 export const VOTE = 14;
-/** The negative head writes −NEGATIVE_VOTE · (mean code of the context's tokens) into `out`. */
-export const NEGATIVE_VOTE = 14;
+/**
+ * The negative head: score = NEGATIVE_MATCH · ⟨code(t_i), prev_j⟩, the induction head's QK at 1/50 of
+ * its strength, so its attention stays diffuse (the induction target gets e/(e + i) of it at query i,
+ * 0.2 on the induction preset); it writes −NEGATIVE_VOTE × what it attends to into `out`.
+ */
+export const NEGATIVE_MATCH = 1;
+export const NEGATIVE_VOTE = 10;
 /** Logit of a full vote, set through ln_final's gain (with the ballast, ln_final's scale barely varies). */
 export const VOTE_LOGIT = 15;
 
@@ -106,7 +111,7 @@ export const ORGANISM_HEADS: readonly OrganismHead[] = [
   { layer: 0, head: 2, role: 'idle', expectedLabel: 'diffuse', summary: 'Unused (zero weights): uniform attention, no output.' },
   { layer: 0, head: 3, role: 'idle', expectedLabel: 'diffuse', summary: 'Unused (zero weights): uniform attention, no output.' },
   { layer: 1, head: 0, role: 'induction', expectedLabel: 'induction', summary: 'Queries with the current token, keys with `prev` (K-composition with L0H0), sink score lowered by `seen` (Q-composition with L0H1); copies the attended token into `out`.' },
-  { layer: 1, head: 1, role: 'negative', expectedLabel: 'diffuse', summary: 'Uniform attention (zero QK); writes minus the mean code of the context into `out`: a repetition penalty with negative direct effect on copied tokens.' },
+  { layer: 1, head: 1, role: 'negative', expectedLabel: 'diffuse', summary: 'Diffuse attention, weakly drawn to the induction target (the induction QK at 1/50 strength); writes minus what it reads into `out`: a soft copy-suppression head with negative direct effect on the copied token.' },
   { layer: 1, head: 2, role: 'idle', expectedLabel: 'diffuse', summary: 'Unused (zero weights): uniform attention, no output.' },
   { layer: 1, head: 3, role: 'idle', expectedLabel: 'diffuse', summary: 'Unused (zero weights): uniform attention, no output.' },
 ];

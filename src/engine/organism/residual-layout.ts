@@ -94,6 +94,15 @@ const HOUSEHOLDER: Float64Array = (() => {
 })();
 
 /**
+ * For a logical vector x (last coordinate 0), H x = x + (Σ x) · SUM_CORRECTION, because
+ * v · x = v_0 Σ x (v is constant on the other coordinates). A fast path for the 50k embedding rows.
+ */
+export const SUM_CORRECTION: Float64Array = (() => {
+  const v = HOUSEHOLDER;
+  return v.map((vi) => -2 * v[0]! * vi);
+})();
+
+/**
  * Maps logical vectors to physical ones in place, along the d_model axis of a [outer, d_model, inner]
  * array (inner = 1 for row vectors such as embedding rows).
  */
