@@ -48,6 +48,12 @@ function userSettings(theme: Theme, extra: Record<string, unknown>): Record<stri
     'editor.codeLens': true,
     'editor.minimap.enabled': false,
     'editor.hover.delay': 300,
+    // Typing in tests must produce exactly the typed text: no auto-closed quotes, no suggestions taking Enter.
+    'editor.autoClosingQuotes': 'never',
+    'editor.autoClosingBrackets': 'never',
+    'editor.quickSuggestions': { other: false, comments: false, strings: false },
+    'editor.suggestOnTriggerCharacters': false,
+    'editor.acceptSuggestionOnEnter': 'off',
     'files.autoSave': 'off',
     ...extra,
   };

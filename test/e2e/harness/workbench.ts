@@ -154,12 +154,19 @@ export async function clearNotifications(page: Page): Promise<void> {
   await runCommand(page, 'Notifications: Clear All Notifications');
 }
 
-/** Opens the Problems panel and returns each problem row's accessible text. */
-export async function problems(page: Page): Promise<string[]> {
+/** Opens the Problems panel and waits for a problem matching the pattern; returns its text. */
+export async function waitForProblem(page: Page, pattern: RegExp, timeout = 30_000): Promise<string> {
   await runCommand(page, 'View: Focus Problems (Errors, Warnings, Infos)');
   const rows = page.locator('.markers-panel .monaco-list-row');
-  await rows.first().waitFor();
-  return (await rows.evaluateAll((elements) => elements.map((e) => e.getAttribute('aria-label') ?? e.textContent ?? ''))).map(visibleText);
+  const deadline = Date.now() + timeout;
+  let seen: string[] = [];
+  while (Date.now() < deadline) {
+    seen = (await rows.evaluateAll((elements) => elements.map((e) => e.getAttribute('aria-label') ?? e.textContent ?? ''))).map(visibleText);
+    const match = seen.find((text) => pattern.test(text));
+    if (match !== undefined) return match;
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`no problem matches ${pattern}; the Problems panel lists:\n${seen.join('\n')}`);
 }
 
 /** Opens a view container from the activity bar by its title (e.g. "Circuit Trace"). */
