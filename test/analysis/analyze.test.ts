@@ -81,12 +81,17 @@ test('analyze honours target, contrast, position, perPosition, census and thresh
   assert.ok(censusCache.has(runner, { batch: 2, halfLength: 5 }));
 });
 
-test('analyze requests only the hooks it reads', async () => {
-  let asked: unknown;
-  const spy = { ...runner, config: runner.config, weights: runner.weights, provider: runner.provider, forward: (ids: readonly number[], o?: Parameters<typeof runner.forward>[1]) => ((asked = o?.hooks), runner.forward(ids, o)) };
-  await analyze(spy, tokenizer, { ids: [1, 2] }, { modelInfo });
-  assert.deepEqual(asked, analysisHooks(L));
-  assert.ok(!(asked as string[]).some((h) => h.endsWith('hook_attn_out') || h.endsWith('hook_resid_mid')));
+test('analyze requests only the hooks it reads, and logits only at the traced position unless every position is shown', async () => {
+  const asked: Array<Parameters<typeof runner.forward>[1]> = [];
+  const spy = { config: runner.config, weights: runner.weights, provider: runner.provider, forward: (ids: readonly number[], o?: Parameters<typeof runner.forward>[1]) => (asked.push(o), runner.forward(ids, o)) };
+  const single = await analyze(spy, tokenizer, { ids: [1, 2, 3], position: 1 }, { modelInfo });
+  assert.deepEqual(asked[0]!.hooks, analysisHooks(L));
+  assert.ok(!(asked[0]!.hooks as string[]).some((h) => h.endsWith('hook_attn_out') || h.endsWith('hook_resid_mid')));
+  assert.deepEqual(asked[0]!.logitPositions, [1]);
+  const every = await analyze(spy, tokenizer, { ids: [1, 2, 3], position: 1, perPosition: true }, { modelInfo });
+  assert.equal(asked[1]!.logitPositions, undefined);
+  assert.deepEqual(single.predictions, every.predictions);
+  assert.deepEqual(single.trace, every.trace);
 });
 
 test('analyze rejects bad requests with typed errors before running the model', async () => {

@@ -16,6 +16,7 @@ import { HeadCensusCache, type CensusSettings } from './head-census.js';
 import { attentionStats, valueWeightedNorms } from './head-metrics.js';
 import { runnerLensUnembed } from './lens-unembed.js';
 import { logitLens, logitLensHooks } from './logit-lens.js';
+import { logitsRow } from './logits-row.js';
 import { topPredictions } from './predictions.js';
 import { resolvePrompt, resolveTokenRef } from './prompt-input.js';
 import { tokenFlow } from './token-flow.js';
@@ -75,8 +76,11 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
   throwIfCancelled(signal);
 
   const onLayer = options.onLayer;
+  const perPosition = request.perPosition === true;
   const { cache, provider } = await runner.forward(ids, {
     hooks: analysisHooks(nLayers),
+    // The unembedding of every position is the largest matmul of a short prompt; skip what is not shown.
+    ...(perPosition ? {} : { logitPositions: [position] }),
     ...(signal ? { signal } : {}),
     ...(onLayer
       ? {
@@ -90,11 +94,10 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
   });
   throwIfCancelled(signal);
 
-  const logits = requireHook(cache, 'logits'); // [pos, vocab]
-  const logitsAt = (p: number): Float32Array => logits.data.subarray(p * dVocab, (p + 1) * dVocab);
+  const logitsAt = (p: number): Float32Array => logitsRow(cache, p, n); // [vocab]
   const predictions = topPredictions(logitsAt(position), topK, tokenText);
   const targetId = requestedTarget ?? predictions[0]!.tokenId;
-  const predictionsPerPosition: Prediction[][] | null = request.perPosition ? tokens.map((_, p) => topPredictions(logitsAt(p), topK, tokenText)) : null;
+  const predictionsPerPosition: Prediction[][] | null = perPosition ? tokens.map((_, p) => topPredictions(logitsAt(p), topK, tokenText)) : null;
 
   const patterns: Tensor[] = []; // per layer: [head, query, key]
   for (let l = 0; l < nLayers; l++) patterns.push(requireHook(cache, layerHook(l, 'attn.hook_pattern')));
@@ -125,12 +128,12 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
   }
 
   const lens = await logitLens({
-    cache, config, weights, position, targetId, topK, perPosition: request.perPosition === true, tokenText,
+    cache, config, weights, position, targetId, topK, perPosition, tokenText,
     ...(runner.intervene ? { unembed: runnerLensUnembed({ config, intervene: runner.intervene.bind(runner) }) } : {}),
     ...(signal ? { signal } : {}),
   });
   throwIfCancelled(signal);
-  const flow = tokenFlow(patterns, request.perPosition === true);
+  const flow = tokenFlow(patterns, perPosition);
 
   const census = request.census ? await (options.censusCache ?? defaultCensusCache).get(runner, { ...options.censusSettings, threshold }, signal) : null;
 

@@ -19,6 +19,8 @@
  * plus ln_final.b · u and b_U[t] (− b_U[contrast]), which sit after the LayerNorm and are neither
  * centred nor scaled.
  *
+ * `logits` may hold every position or only the traced one (see logits-row.ts).
+ *
  * Split by source position: head h's output at the query is Σ_k attn[h, q, k] · v[k, h] @ W_O[h],
  * with v recomputed from the cached `blocks.L.hook_resid_pre` through ln1, W_V and b_V, so the
  * parts over keys k sum to the head's total (up to float32 rounding of the cached activations).
@@ -30,6 +32,7 @@ import type { ModelConfig } from '../model/config.js';
 import type { ModelWeights } from '../model/weights.js';
 import type { Tensor } from '../tensor.js';
 import { applyLayerNorm } from './layer-norm.js';
+import { logitsRow } from './logits-row.js';
 
 export const DEFAULT_TOP_PATH_WIDTH = 3;
 
@@ -74,13 +77,13 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
   const { cache, config, weights, position: pos, targetId, contrastId, tokenText } = input;
   const { nLayers, nHeads, dModel, dHead, eps } = config;
   const topN = input.topN ?? DEFAULT_TOP_PATH_WIDTH;
-  const logits = requireHook(cache, 'logits'); // [pos, vocab]
-  const [nPos, vocab] = logits.shape;
-  if (nPos === undefined || vocab === undefined) throw new EngineError('INTERNAL', 'logits must be [pos, vocab]');
+  const nPos = requireHook(cache, 'hook_embed').shape[0] ?? 0;
+  const vocab = config.dVocab;
   if (!Number.isInteger(pos) || pos < 0 || pos >= nPos) throw new EngineError('BAD_ARGUMENT', `Position ${pos} is outside the prompt (0..${nPos - 1}).`);
   for (const id of [targetId, contrastId]) {
     if (id !== null && (!Number.isInteger(id) || id < 0 || id >= vocab)) throw new EngineError('BAD_ARGUMENT', `Token id ${id} is outside the vocabulary (0..${vocab - 1}).`);
   }
+  const logits = logitsRow(cache, pos, nPos); // [vocab]
 
   // u = W_U[:, t] − W_U[:, c]; ũ = w ⊙ u − mean(w ⊙ u).  [d_model]
   const Wu = weights.W_U_T.data;
@@ -155,7 +158,7 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
   for (const c of components) if (c.kind === 'head' || c.kind === 'mlp') total += c.value;
   components.sort((a, b) => Math.abs(b.value) - Math.abs(a.value));
 
-  const actual = logits.data[pos * vocab + targetId]! - (contrastId === null ? 0 : logits.data[pos * vocab + contrastId]!);
+  const actual = logits[targetId]! - (contrastId === null ? 0 : logits[contrastId]!);
   const { topPath, edges } = topHeadPath(heads, nLayers, nHeads, topN);
   return {
     position: pos,

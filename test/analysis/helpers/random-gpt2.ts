@@ -163,12 +163,18 @@ export class ReferenceRunner implements AnalysisRunner {
     for (const name of wanted) {
       const value = reference.get(name);
       if (!value) throw new Error(`reference forward has no ${name}`);
-      const data = Float32Array.from(value.data);
       if (name === 'logits') {
+        // Only the asked-for positions, as the engine does with `logitPositions`.
         const vocab = this.config.dVocab;
-        for (let i = 0; i < data.length; i++) data[i] = value.data[i]! + this.weights.b_U.data[i % vocab]!;
+        const positions = options.logitPositions ?? ids.map((_, p) => p);
+        const data = new Float32Array(positions.length * vocab);
+        positions.forEach((p, r) => {
+          for (let t = 0; t < vocab; t++) data[r * vocab + t] = value.data[p * vocab + t]! + this.weights.b_U.data[t]!;
+        });
+        cache.set(name, tensor(data, [positions.length, vocab]));
+        continue;
       }
-      cache.set(name, tensor(data, value.shape));
+      cache.set(name, tensor(Float32Array.from(value.data), value.shape));
     }
     if (options.onLayer) {
       for (let l = 0; l < this.config.nLayers; l++) {
