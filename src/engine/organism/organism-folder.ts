@@ -81,6 +81,11 @@ export async function ensureOrganism(dir: string): Promise<string> {
     if (error instanceof EngineError) throw error;
     throw new EngineError('INTERNAL', `Could not write the model organism into ${dirname(dir)}: ${(error as Error).message}`, 'Check that the folder is writable and the disk is not full.');
   }
+  // Another process may have finished first while this one was writing: keep its folder.
+  if (await isOrganismFolder(dir)) {
+    await rm(temp, { recursive: true, force: true });
+    return dir;
+  }
   // Move an old or broken folder out of the way (rename over a non-empty folder fails).
   const stale = join(dirname(dir), `.${basename(dir)}.old-${tag}`);
   const hadOld = await rename(dir, stale).then(() => true, () => false);
