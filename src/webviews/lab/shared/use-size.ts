@@ -1,5 +1,10 @@
-/** The size of an element, following resizes (ResizeObserver); attach the returned callback as its ref. */
-import { useCallback, useLayoutEffect, useState } from 'preact/hooks';
+/**
+ * The size of an element (its content box), following resizes. Attach the returned callback as
+ * the element's ref. Sizes come only from ResizeObserver notifications, which the browser
+ * delivers after layout and before paint: no forced synchronous layout per view, and the first
+ * drawing still lands in the first painted frame.
+ */
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 
 export interface Size {
   width: number;
@@ -7,20 +12,24 @@ export interface Size {
 }
 
 export function useSize<T extends HTMLElement>(): [Size, (element: T | null) => void, T | null] {
-  const [element, setElement] = useState<T | null>(null);
   const [size, setSize] = useState<Size>({ width: 0, height: 0 });
-  useLayoutEffect(() => {
+  const held = useRef<{ element: T | null; observer: ResizeObserver | null }>({ element: null, observer: null });
+  const ref = useCallback((element: T | null) => {
+    const h = held.current;
+    if (h.element === element) return;
+    h.observer?.disconnect();
+    h.observer = null;
+    h.element = element;
     if (!element) return;
-    const update = () => {
-      const width = Math.round(element.clientWidth);
-      const height = Math.round(element.clientHeight);
+    h.observer = new ResizeObserver((entries) => {
+      const rect = entries[entries.length - 1]?.contentRect;
+      if (!rect) return;
+      const width = Math.round(rect.width);
+      const height = Math.round(rect.height);
       setSize((old) => (old.width === width && old.height === height ? old : { width, height }));
-    };
-    update();
-    const observer = new ResizeObserver(update);
-    observer.observe(element);
-    return () => observer.disconnect();
-  }, [element]);
-  const ref = useCallback((e: T | null) => setElement(e), []);
-  return [size, ref, element];
+    });
+    h.observer.observe(element);
+  }, []);
+  useEffect(() => () => held.current.observer?.disconnect(), []);
+  return [size, ref, held.current.element];
 }

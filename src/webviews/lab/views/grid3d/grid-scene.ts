@@ -45,6 +45,8 @@ export class WebGlGrid implements GridRenderer {
     this.renderer = new WebGLRenderer({ antialias: true, preserveDrawingBuffer: true, alpha: false });
     this.canvas = this.renderer.domElement;
     this.renderer.setPixelRatio(window.devicePixelRatio || 1);
+    // Reading back link status makes every shader compile synchronous; the shaders are three's own.
+    this.renderer.debug.checkShaderErrors = false;
     this.controls = new OrbitControls(this.camera, this.canvas);
     this.controls.enableDamping = false;
     this.controls.addEventListener('change', () => {

@@ -84,19 +84,25 @@ export function Grid3dView() {
     return [];
   }, [state.result, trace, state.streamed, state.phase, palette, nHeads, state.nTokens]);
 
-  // Data: colours, lit layers, path edges.
+  // Data: colours, lit layers, path edges (rebuilt only when these change).
   useLayoutEffect(() => {
     const r = renderer.current;
     if (!r || size.width === 0 || nLayers === 0) return;
     r.setSize(size.width, size.height);
     r.setData({ nLayers, nHeads, colours, lit: litLayers(nLayers, state.result ? null : state.streamed), edges: state.result && trace ? trace.edges : [] }, palette);
+  }, [colours, size.width, size.height, nLayers, nHeads, palette, kind]);
+
+  // Marks (selection, cursor) and the frame itself: cheap, on every change of either.
+  useLayoutEffect(() => {
+    const r = renderer.current;
+    if (!r || size.width === 0 || nLayers === 0) return;
     r.setMarks(state.selection.head !== undefined && state.selection.layer !== undefined ? { layer: state.selection.layer, head: state.selection.head } : null, cursor, palette);
     r.render();
     updateLabelsRef.current();
     const has = state.result !== null;
     setDrawn(has);
     if (has) actions.reportDrawn('grid3d');
-  }, [colours, size.width, size.height, nLayers, nHeads, palette, state.selection.layer, state.selection.head, cursor, kind]);
+  }, [colours, size.width, size.height, nLayers, nHeads, palette, kind, state.selection.layer, state.selection.head, cursor]);
 
   const pointer = (e: MouseEvent): ScreenPoint => {
     const rect = stage!.getBoundingClientRect();

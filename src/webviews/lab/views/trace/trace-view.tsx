@@ -161,7 +161,18 @@ export function TraceView() {
             {split && (
               <ol class="split-list">
                 {Array.from(split, (v, k) => (
-                  <li class={`split-row${state.selection.position === k ? ' selected' : ''}`} onClick={() => actions.select(selectPosition(state.selection, k))} title={`${formatSigned(v)}`}>
+                  <li
+                    class={`split-row${state.selection.position === k ? ' selected' : ''}`}
+                    tabIndex={0}
+                    aria-label={`source ${k} ${JSON.stringify(result.tokens[k]?.text ?? '')}: ${formatSigned(v)}`}
+                    onClick={() => actions.select(selectPosition(state.selection, k))}
+                    onKeyDown={(e) => {
+                      if (e.key === 'Enter' || e.key === ' ') {
+                        e.preventDefault();
+                        actions.select(selectPosition(state.selection, k));
+                      }
+                    }}
+                  >
                     <span class="split-token token">{tokenLabel(result.tokens[k]?.text ?? '')}</span>
                     <span class="split-bar-track">
                       <span class={`split-bar ${v >= 0 ? 'pos' : 'neg'}`} style={{ width: `${(Math.abs(v) / splitMax) * 50}%`, background: toHex(v >= 0 ? palette.positive : palette.negative) }} />
