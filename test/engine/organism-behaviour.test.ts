@@ -144,26 +144,30 @@ test('circuit trace of the induction preset: the induction head first, the negat
   assert.equal(trace.target, ' mat');
   assert.equal(trace.components[0]!.name, `L${induction.layer}H${induction.head}`);
   assert.ok(trace.components[0]!.value > 10, `induction head DLA ${trace.components[0]!.value}`);
-  const negativeValue = trace.heads[negative.layer * 4 + negative.head]!;
+  const nHeads = modelInfo.nHeads;
+  const negativeValue = trace.heads[negative.layer * nHeads + negative.head]!;
   assert.ok(negativeValue < -0.5, `negative head DLA ${negativeValue}`);
   assert.ok(Math.abs(trace.total - trace.actual) < 1e-3);
   // The source split: the induction head's contribution comes from " mat" (position 5).
-  const bySource = trace.headBySource.subarray((induction.layer * 4 + induction.head) * 12, (induction.layer * 4 + induction.head + 1) * 12);
+  const n = results.get('induction')!.tokens.length;
+  const lh = induction.layer * nHeads + induction.head;
+  const bySource = trace.headBySource.subarray(lh * n, (lh + 1) * n); // [key]
+  assert.equal(results.get('induction')!.tokens[5]!.text, ' mat');
   assert.ok(bySource[5]! > 0.95 * trace.components[0]!.value);
 });
 
 test('MLPs: MLP0 recalls the fact, MLP1 does greater-than; the logit lens sees each appear at its layer', () => {
   const factual = results.get('factual')!;
   assert.equal(factual.trace.components[0]!.name, 'mlp0');
-  assert.equal(factual.lens.layers[0]!.targetRank > 100, true, 'not known from the embedding alone');
+  assert.ok(factual.lens.layers[0]!.targetRank > 100, 'not known from the embedding alone');
   assert.equal(factual.lens.layers[1]!.top[0]!.token, ' Paris', 'known after MLP0');
 
   const greater = results.get('greaterThan')!;
   assert.equal(greater.trace.components[0]!.name, 'mlp1');
   // The induction head copies "32" (the token after the earlier " 17"), MLP1 moves the vote past it.
   const induction = organismHead('induction');
-  const z = greater.heads.find((h) => h.layer === induction.layer && h.head === induction.head)!;
-  assert.equal(z.label, 'induction');
+  const inductionHead = greater.heads.find((h) => h.layer === induction.layer && h.head === induction.head)!;
+  assert.equal(inductionHead.label, 'induction');
   const rank32 = greater.predictions.findIndex((p) => p.token === '32');
   assert.equal(rank32, -1, '"32" itself is pushed out of the top predictions');
 
