@@ -112,8 +112,13 @@ export function CanvasHeatmap(props: CanvasHeatmapProps) {
       ctx.strokeRect(layout.x0 + props.highlightCol * layout.cellWidth, layout.y0, layout.cellWidth, layout.rows * layout.cellHeight);
     }
     if (props.highlightCell && props.highlightCell.row < layout.rows && props.highlightCell.col < layout.cols) {
+      // A background-coloured halo under the accent, so the outline reads on a cell of the accent's own hue.
       const r = cellRect(layout, props.highlightCell.row, props.highlightCell.col);
+      ctx.lineWidth = 4.5;
+      ctx.strokeStyle = css(p.background);
+      ctx.strokeRect(r.x - 1, r.y - 1, r.width + 2, r.height + 2);
       ctx.lineWidth = 2.5;
+      ctx.strokeStyle = css(p.accent);
       ctx.strokeRect(r.x - 1, r.y - 1, r.width + 2, r.height + 2);
     }
     if (cursor) {

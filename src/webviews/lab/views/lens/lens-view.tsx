@@ -42,7 +42,7 @@ export function LensView() {
         scales: { x: { time: false }, prob: { range: [0, 1] }, rank: { distr: 3, dir: -1, range: (_u, _min, max) => [1, Math.max(10, max)] } },
         axes: [
           { stroke: fg, grid, ticks: grid, values: (_u, ticks) => ticks.map((t) => result.lens.layers[t]?.label.replace('resid_', '') ?? '') },
-          { scale: 'prob', stroke: fg, grid, ticks: grid, values: (_u, ticks) => ticks.map((t) => `${Math.round(t * 100)}%`), size: 44 },
+          { scale: 'prob', stroke: fg, grid, ticks: grid, values: (_u, ticks) => ticks.map((t) => `${Math.round(t * 100)}%`), size: 54 },
           { scale: 'rank', side: 1, stroke: fg, grid: { show: false }, ticks: grid, size: 44 },
         ],
         series: [
