@@ -113,25 +113,27 @@ export function buildOrganism(lookup: TokenLookup, seed: number): CanonicalModel
 
   // --- Embeddings -------------------------------------------------------------------------------
   // W_E[t] = a·code(t) in `out` + b·code(t) in `cur`.  [vocab, d_model]
-  // Each row is its logical entries plus (Σ entries) · SUM_CORRECTION (see residual-layout.ts).
+  // Each row is its logical entries plus (Σ entries) · SUM_CORRECTION (see residual-layout.ts),
+  // a correction that is the same on every dimension but the last: the row is mostly one fill.
   const W_E = new Float32Array(ORGANISM_VOCAB * dModel);
-  const row = new Float64Array(dModel);
   const outStart = SPACE.out.start;
   const curStart = SPACE.cur.start;
   const outScale = EMBED_OUT * unit;
   const curScale = EMBED_CUR * unit;
-  const correction = SUM_CORRECTION;
+  const shared = SUM_CORRECTION[0]!;
+  const last = SUM_CORRECTION[dModel - 1]!;
   for (let t = 0; t < ORGANISM_VOCAB; t++) {
+    const base = t * dModel;
     let signSum = 0;
     for (let i = 0; i < codeDims; i++) signSum += signs[t * codeDims + i]!;
     const sum = (outScale + curScale) * signSum;
-    for (let i = 0; i < dModel; i++) row[i] = sum * correction[i]!;
+    W_E.fill(sum * shared, base, base + dModel - 1);
+    W_E[base + dModel - 1] = sum * last;
     for (let i = 0; i < codeDims; i++) {
       const sign = signs[t * codeDims + i]!;
-      row[outStart + i] = row[outStart + i]! + outScale * sign;
-      row[curStart + i] = row[curStart + i]! + curScale * sign;
+      W_E[base + outStart + i] = sum * shared + outScale * sign;
+      W_E[base + curStart + i] = sum * shared + curScale * sign;
     }
-    W_E.set(row, t * dModel);
   }
   // W_pos[n] = ballast + p(n); position 0 is SINK_SCALE × (ballast + sink): the sink has a unit
   // vector where other positions have their positional code, so every position's norm is the same

@@ -95,7 +95,8 @@ const HOUSEHOLDER: Float64Array = (() => {
 
 /**
  * For a logical vector x (last coordinate 0), H x = x + (Σ x) · SUM_CORRECTION, because
- * v · x = v_0 Σ x (v is constant on the other coordinates). A fast path for the 50k embedding rows.
+ * v · x = v_0 Σ x (v is constant on the other coordinates); SUM_CORRECTION is therefore constant on
+ * every coordinate but the last. A fast path for the 50k embedding rows.
  */
 export const SUM_CORRECTION: Float64Array = (() => {
   const v = HOUSEHOLDER;
