@@ -15,7 +15,7 @@ import { mulberry32, randomInt } from '../../src/engine/analysis/seeded-random.j
 import { layerHook } from '../../src/engine/hooks.js';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load-model.js';
 import { readSafetensors } from '../../src/engine/model/safetensors.js';
-import { ORGANISM_HEADS, organismHead } from '../../src/engine/organism/index.js';
+import { ORGANISM_DISPLAY_NAME, ORGANISM_HEADS, organismHead } from '../../src/engine/organism/index.js';
 import type { AnalysisResult, ModelInfo } from '../../src/protocol/analysis.js';
 import { referenceGpt2Forward, type ReferenceWeightTensor } from '../helpers/reference-gpt2.js';
 
@@ -99,6 +99,7 @@ test('induction without BOS: only the first token (the attention sink) is lost, 
 });
 
 test('every preset gets its documented prediction', () => {
+  assert.equal(model.info.displayName, ORGANISM_DISPLAY_NAME);
   for (const [name, { answer }] of Object.entries(PRESETS) as Array<[keyof typeof PRESETS, { answer: string }]>) {
     const top = results.get(name)!.predictions[0]!;
     assert.equal(top.token, answer, `${name}: predicted ${JSON.stringify(top.token)}`);
