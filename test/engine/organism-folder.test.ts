@@ -87,9 +87,15 @@ test('ensureOrganism replaces an incomplete folder or one from another version',
   await ensureOrganism(dir);
   assert.equal(await isOrganismFolder(dir), true);
 
-  writeFileSync(join(dir, 'organism.json'), JSON.stringify({ name: 'circuit-trace-organism', version: ORGANISM_VERSION - 1, seed: ORGANISM_SEED }));
-  writeFileSync(join(dir, 'model.safetensors'), 'truncated');
-  assert.equal(await isOrganismFolder(dir), false);
+  const reference = filesOf(join(root, 'a'));
+  const marker = JSON.parse(reference.get('organism.json')!.toString('utf8')) as Record<string, unknown>;
+  writeFileSync(join(dir, 'organism.json'), JSON.stringify({ ...marker, version: ORGANISM_VERSION - 1 }));
+  assert.equal(await isOrganismFolder(dir), false, 'an older version');
+  await ensureOrganism(dir);
+  assert.equal(await isOrganismFolder(dir), true);
+
+  writeFileSync(join(dir, 'model.safetensors'), reference.get('model.safetensors')!.subarray(0, 1000));
+  assert.equal(await isOrganismFolder(dir), false, 'truncated weights');
   await ensureOrganism(dir);
   assert.equal(await isOrganismFolder(dir), true);
   assert.ok(filesOf(dir).get('model.safetensors')!.equals(filesOf(join(root, 'a')).get('model.safetensors')!));

@@ -27,6 +27,8 @@ export interface OrganismMarker {
   name: 'circuit-trace-organism';
   version: number;
   seed: number;
+  /** Size of model.safetensors, so that a truncated copy is noticed and regenerated. */
+  weightsBytes: number;
 }
 
 const utf8 = new TextEncoder();
@@ -45,7 +47,8 @@ export async function writeOrganismFolder(dir: string, seed: number = ORGANISM_S
   // and recent transformers versions no longer save it. Leaving it out saves 4 MB per layer.
   const tensors = gpt2HfTensorsFromCanonical(model.weights, model.config).filter((t) => !t.name.endsWith('.attn.bias'));
   const written = await writeHfFolder(dir, { config: gpt2HfConfig(model.config), tensors, tokenizerJson });
-  const marker: OrganismMarker = { name: 'circuit-trace-organism', version: ORGANISM_VERSION, seed };
+  const weightsBytes = (await stat(join(dir, 'model.safetensors'))).size;
+  const marker: OrganismMarker = { name: 'circuit-trace-organism', version: ORGANISM_VERSION, seed, weightsBytes };
   // Written last: its presence says the folder is complete.
   await writeFile(join(dir, ORGANISM_MARKER), `${JSON.stringify(marker, null, 2)}\n`);
   return [...written, ORGANISM_MARKER];
@@ -53,12 +56,16 @@ export async function writeOrganismFolder(dir: string, seed: number = ORGANISM_S
 
 /** Whether `dir` holds a complete organism of the current version and the default seed. */
 export async function isOrganismFolder(dir: string): Promise<boolean> {
+  const sizes = new Map<string, number>();
   for (const file of REQUIRED_FILES) {
-    if (!(await stat(join(dir, file)).then((s) => s.isFile() && s.size > 0, () => false))) return false;
+    const size = await stat(join(dir, file)).then((s) => (s.isFile() ? s.size : 0), () => 0);
+    if (size === 0) return false;
+    sizes.set(file, size);
   }
   try {
     const marker = JSON.parse(await readFile(join(dir, ORGANISM_MARKER), 'utf8')) as Partial<OrganismMarker>;
-    return marker.name === 'circuit-trace-organism' && marker.version === ORGANISM_VERSION && marker.seed === ORGANISM_SEED;
+    return marker.name === 'circuit-trace-organism' && marker.version === ORGANISM_VERSION && marker.seed === ORGANISM_SEED
+      && marker.weightsBytes === sizes.get('model.safetensors');
   } catch {
     return false;
   }
