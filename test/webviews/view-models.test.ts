@@ -5,7 +5,7 @@ import { concentration, edgeCurve, headColours, headPosition, litLayers, topPath
 import { averageOverHeads, censusPatternFor, detectionPattern, detectionScore, headPattern, layerBlock } from '../../src/webviews/lab/views/heatmap/attention-model.js';
 import { metricDescription, pathSegments, sourceSplit, traceGrid } from '../../src/webviews/lab/views/trace/trace-model.js';
 import { lensTable, settlingDepth, targetSeries } from '../../src/webviews/lab/views/lens/lens-model.js';
-import { arcPath, arcWidth, flowArcs, tokenXs, touches } from '../../src/webviews/lab/views/flow/flow-model.js';
+import { arcPath, arcWidth, flowArcs, focusSummary, tokenXs, touches } from '../../src/webviews/lab/views/flow/flow-model.js';
 import { predictionBars, predictionsAt } from '../../src/webviews/lab/views/predictions/predictions-model.js';
 import { formatProb, formatSigned, tokenLabel, truncateLabel } from '../../src/webviews/lab/shared/format.js';
 import { syntheticResult } from './synthetic-result.js';
@@ -149,6 +149,8 @@ test('flow arcs: thresholded, capped, normalised to the strongest, weakest first
   assert.deepEqual(skipped.map((a) => [a.key, a.query]), [[1, 2]]);
   assert.equal(flowArcs(total, n, 2, { threshold: 0, maxArcs: 1, skipFirstKey: false }).length, 1);
   assert.ok(touches(arcs[0]!, 0) && !touches({ key: 1, query: 2, value: 1, weight: 1 }, 0));
+  assert.equal(focusSummary(arcs, 1, ['a', 'b', 'c']), 'token 1 "b" · attends most to 0 "a" (0.950) · most attended by 2 "c" (0.700)');
+  assert.equal(focusSummary([], 1, ['a', 'b']), 'token 1 "b"');
 });
 
 test('flow geometry: tokens spread evenly; the widest arc reaches the maximum height', () => {

@@ -71,3 +71,18 @@ export function arcWidth(weight: number, maxWidth = 6): number {
 export function touches(arc: FlowArc, token: number): boolean {
   return arc.key === token || arc.query === token;
 }
+
+/** What the focused token attends to most and what attends to it most (the isolated arcs, in words). */
+export function focusSummary(arcs: readonly FlowArc[], token: number, texts: readonly string[]): string {
+  let out: FlowArc | null = null;
+  let into: FlowArc | null = null;
+  for (const a of arcs) {
+    if (a.query === token && (!out || a.value > out.value)) out = a;
+    if (a.key === token && (!into || a.value > into.value)) into = a;
+  }
+  const name = (i: number) => `${i} ${JSON.stringify(texts[i] ?? '')}`;
+  const parts = [`token ${name(token)}`];
+  if (out) parts.push(`attends most to ${name(out.key)} (${out.value.toFixed(3)})`);
+  if (into) parts.push(`most attended by ${name(into.query)} (${into.value.toFixed(3)})`);
+  return parts.join(' · ');
+}

@@ -11,9 +11,10 @@ import { toHex } from '../../shared/colour.js';
 import { tokenLabel, truncateLabel } from '../../shared/format.js';
 import { useSize } from '../../shared/use-size.js';
 import { selectPosition } from '../../state/selection.js';
-import { arcPath, arcWidth, DEFAULT_FLOW_OPTIONS, flowArcs, tokenXs, touches } from './flow-model.js';
+import { arcPath, arcWidth, DEFAULT_FLOW_OPTIONS, flowArcs, focusSummary, tokenXs, touches } from './flow-model.js';
 
 const LABEL_SPACE = 64;
+
 const SIDE = 16;
 
 export function FlowView() {
@@ -63,7 +64,7 @@ export function FlowView() {
     <ViewFrame
       view="flow"
       drawn={drawn && result !== null}
-      subtitle={result ? `${arcs.length} arcs ≥ ${threshold.toFixed(3)} mean attention` : ''}
+      subtitle={result ? (focus !== null ? focusSummary(arcs, focus, result.tokens.map((t) => t.text)) : `${arcs.length} arcs ≥ ${threshold.toFixed(3)} mean attention`) : ''}
       controls={
         <>
           <label class="control">
@@ -90,9 +91,7 @@ export function FlowView() {
                     stroke={toHex(focus !== null && on ? palette.positive : palette.foreground)}
                     stroke-opacity={on ? 0.25 + 0.7 * a.weight : 0.05}
                     stroke-width={arcWidth(a.weight)}
-                  >
-                    <title>{`${a.key} ${JSON.stringify(result.tokens[a.key]?.text)} ← ${a.query} ${JSON.stringify(result.tokens[a.query]?.text)}: ${a.value.toFixed(3)}`}</title>
-                  </path>
+                  />
                 );
               })}
             </g>
