@@ -114,7 +114,7 @@ test('trace grid: heads then MLP per layer, the strip, one symmetric extent, pat
   assert.equal(split.length, 6);
   const sum = split.reduce((a, b) => a + b, 0);
   assert.ok(Math.abs(sum - r.trace.heads[5]!) < 1e-5, 'the split sums to the head');
-  assert.equal(metricDescription(r.trace), 'logit of " mat"');
+  assert.equal(metricDescription(r.trace), 'logit " mat"');
   assert.equal(metricDescription(syntheticResult({ contrast: true }).trace), 'logit " mat" − " floor"');
 });
 

@@ -64,7 +64,7 @@ export function FlowView() {
     <ViewFrame
       view="flow"
       drawn={drawn && result !== null}
-      subtitle={result ? (focus !== null ? focusSummary(arcs, focus, result.tokens.map((t) => t.text)) : `${arcs.length} arcs ≥ ${threshold.toFixed(3)} mean attention`) : ''}
+      subtitle={result ? `${arcs.length} arcs ≥ ${threshold.toFixed(3)} mean attention${focus !== null ? ` · ${focusSummary(arcs, focus, result.tokens.map((t) => t.text))}` : ''}` : ''}
       controls={
         <>
           <label class="control">

@@ -51,8 +51,8 @@ export function sourceSplit(trace: CircuitTrace, nHeads: number, nTokens: number
   return trace.headBySource.subarray(start, start + nTokens);
 }
 
-/** What the metric measures, in words: "logit of ' Mary'" or "logit ' Mary' − ' John'". */
+/** What the metric measures, in words: `logit " Mary"` or `logit " Mary" − " John"`. */
 export function metricDescription(trace: CircuitTrace): string {
   if (trace.metric === 'logit_diff' && trace.contrast !== null) return `logit ${JSON.stringify(trace.target)} − ${JSON.stringify(trace.contrast)}`;
-  return `logit of ${JSON.stringify(trace.target)}`;
+  return `logit ${JSON.stringify(trace.target)}`;
 }
