@@ -1,0 +1,92 @@
+/**
+ * Activation patching benchmark (called by scripts/bench.ts): on the GPT-2-small-shaped random
+ * model with 16-token prompts, the 144-head sweep at the last position, at all positions, and the
+ * layer × position residual sweep, each timed as the whole experiment (clean and corrupted runs
+ * included, model load excluded), next to the naive method (a full corrupted re-run per patch) in
+ * the same process. Both methods' entries are compared, so a speedup is only reported for equal
+ * results.
+ *
+ * The prompts differ from the first token on, so the shared-prefix shortcut has nothing to skip;
+ * an extra row shows the residual sweep on prompts that differ in one token only.
+ *
+ * Standalone: `node --import tsx scripts/bench/patching.ts` (BENCH_RUNS sets the fast method's runs).
+ */
+import { pathToFileURL } from 'node:url';
+import type { PatchKind, PatchSweepResult } from '../../src/protocol/analysis.js';
+import type { PatchRequest } from '../../src/protocol/engine.js';
+import { generateRandomGpt2 } from '../../src/engine/model/random-gpt2.js';
+import { runNaivePatchSweep, runPatchSweep } from '../../src/engine/patching/index.js';
+import { InstrumentedModel } from '../../src/engine/runtime/instrumented-model.js';
+import { loadGpt2TokenizerJson } from '../../src/engine/tokenizer/gpt2-tokenizer-json.js';
+import { loadTokenizer } from '../../src/engine/tokenizer/tokenizer.js';
+import { markdownTable, median, type BenchReport } from './stats.js';
+
+const TOKENS = 16;
+const FAST_RUNS = Number(process.env['BENCH_RUNS'] ?? 7);
+/** The naive method takes seconds per sweep; a few runs suffice for its median. */
+const NAIVE_RUNS = Math.max(1, Math.min(3, FAST_RUNS));
+
+async function timeRuns(fn: () => Promise<PatchSweepResult>, runs: number, warmup: number): Promise<{ ms: number; result: PatchSweepResult }> {
+  let result: PatchSweepResult | undefined;
+  for (let i = 0; i < warmup; i++) result = await fn();
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    result = await fn();
+    times.push(performance.now() - t0);
+  }
+  return { ms: median(times), result: result! };
+}
+
+/** Largest difference of the logit differences and probabilities of two sweeps' entries. */
+function maxDifference(a: PatchSweepResult, b: PatchSweepResult): number {
+  if (a.entries.length !== b.entries.length) return Infinity;
+  let diff = 0;
+  a.entries.forEach((e, i) => {
+    const n = b.entries[i]!;
+    diff = Math.max(diff, Math.abs(e.logitDiff - n.logitDiff), Math.abs(e.prob - n.prob));
+  });
+  return diff;
+}
+
+export async function benchPatching(report: BenchReport): Promise<void> {
+  const random = generateRandomGpt2({ preset: 'small' }, 1234);
+  const model = await InstrumentedModel.create({ config: random.modelConfig, weights: random.weights }, { device: 'cpu' });
+  const tokenizer = loadTokenizer(loadGpt2TokenizerJson());
+  try {
+    const clean = Array.from({ length: TOKENS }, (_, i) => (i * 7919 + 13) % 50000);
+    const corrupt = Array.from({ length: TOKENS }, (_, i) => (i * 104729 + 71) % 50000);
+    const oneTokenDifferent = clean.map((id, i) => (i === TOKENS / 2 ? (id + 1) % 50000 : id));
+    const request = (kind: PatchKind, corruptIds = corrupt): PatchRequest => ({ cleanIds: clean, corruptIds, target: { id: 11 }, contrast: { id: 13 }, kind });
+
+    const rows: Array<Record<string, string | number>> = [];
+    const cases: Array<{ label: string; request: PatchRequest; naive: boolean }> = [
+      { label: '144 heads, last position', request: request('heads-last'), naive: true },
+      { label: '144 heads, all positions', request: request('heads-all'), naive: true },
+      { label: `resid_pre, 12 layers × ${TOKENS} positions`, request: request('resid'), naive: true },
+      { label: `resid_pre, 12 layers × ${TOKENS} positions, prompts differing in one token`, request: request('resid', oneTokenDifferent), naive: false },
+    ];
+    for (const c of cases) {
+      const fast = await timeRuns(() => runPatchSweep(model, tokenizer, c.request), FAST_RUNS, 2);
+      const sites = fast.result.entries.length;
+      if (!c.naive) {
+        rows.push({ experiment: c.label, method: 'cached + incremental + batched', sites, 'median ms': Math.round(fast.ms), speedup: '', 'max |Δ| vs naive': '' });
+        continue;
+      }
+      const naive = await timeRuns(() => runNaivePatchSweep(model, tokenizer, c.request), NAIVE_RUNS, 0);
+      const diff = maxDifference(fast.result, naive.result);
+      rows.push({ experiment: c.label, method: 'naive: full corrupted re-run per patch', sites, 'median ms': Math.round(naive.ms), speedup: '1×', 'max |Δ| vs naive': '' });
+      rows.push({ experiment: c.label, method: 'cached + incremental + batched', sites, 'median ms': Math.round(fast.ms), speedup: `${(naive.ms / fast.ms).toFixed(1)}×`, 'max |Δ| vs naive': diff.toExponential(1) });
+    }
+    report(`Activation patching, GPT-2-small-shaped model, ${TOKENS}-token prompts (whole experiment: clean and corrupted runs included; fast method median of ${FAST_RUNS}, naive median of ${NAIVE_RUNS})`, rows);
+  } finally {
+    await model.dispose();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  benchPatching((section, rows) => console.log(`\n## ${section}\n${markdownTable(rows)}`)).catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,168 @@
+/**
+ * `circuit-trace patch`: an activation-patching sweep from the command line, as JSON with `--json`
+ * (stable field names, for scripts and tests) or as a short report.
+ *
+ *   circuit-trace patch --model M (--clean TEXT | --clean-ids 1,2,3) (--corrupt TEXT | --corrupt-ids 4,5,6)
+ *     (--target TOKEN | --target-id ID) [--contrast TOKEN | --contrast-id ID]
+ *     --kind heads-last|heads-all|resid|attn|mlp|single [--position P]
+ *     [--hook z|resid_pre|attn_out|mlp_out --layer L [--head H]]   (for --kind single)
+ *     [--device D] [--max-tokens N] [--offline] [--cache-dir DIR] [--json]
+ *
+ * `--position` is the patched position of heads-last (default: the last) and of a single component
+ * (default: every position). In the JSON, a recovery that is undefined (clean and corrupted runs
+ * agree on the metric) is `null`.
+ */
+import type { PatchBaseline, PatchEntry, PatchKind, PatchSweepResult, TokenInfo } from '../../protocol/analysis.js';
+import type { LoadedModelInfo, PatchRequest, TokenRef } from '../../protocol/engine.js';
+import { EngineError } from '../errors.js';
+import { loadModel } from '../model/load-model.js';
+import { runPatchSweep } from '../patching/index.js';
+import { PATCH_HOOKS, type PatchHook } from '../patching/patch-sites.js';
+import type { CliCommand, CliFlags } from './command.js';
+import { idsFlag, loadOptionsFromFlags, resolveModelArg, stringFlag } from './model-arg.js';
+
+const KINDS: readonly PatchKind[] = ['heads-last', 'heads-all', 'resid', 'attn', 'mlp', 'single'];
+const KNOWN_FLAGS = [
+  'model', 'clean', 'corrupt', 'clean-ids', 'corrupt-ids', 'target', 'target-id', 'contrast', 'contrast-id',
+  'kind', 'position', 'hook', 'layer', 'head', 'device', 'max-tokens', 'offline', 'cache-dir', 'json',
+] as const;
+
+/** The `--json` document. */
+export interface PatchCliOutput {
+  model: LoadedModelInfo;
+  kind: PatchKind;
+  targetId: number;
+  target: string;
+  contrastId: number | null;
+  contrast: string | null;
+  /** 'logit_diff' (target − contrast) or 'logit' (the target alone, without a contrast). */
+  metric: 'logit_diff' | 'logit';
+  cleanTokens: TokenInfo[];
+  corruptTokens: TokenInfo[];
+  clean: PatchBaseline;
+  corrupt: PatchBaseline;
+  entries: PatchEntry[];
+  /** The whole experiment, clean and corrupted runs included, model load excluded. */
+  elapsedMs: number;
+}
+
+function optionalInt(flags: CliFlags, name: string): number | undefined {
+  const v = stringFlag(flags, name);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v.trim())) throw new EngineError('BAD_ARGUMENT', `--${name} must be a non-negative integer (got "${v}").`);
+  return Number(v);
+}
+
+function tokenFlag(flags: CliFlags, textName: string, idName: string): TokenRef | undefined {
+  const text = stringFlag(flags, textName);
+  const id = optionalInt(flags, idName);
+  if (text !== undefined && id !== undefined) throw new EngineError('BAD_ARGUMENT', `Give --${textName} or --${idName}, not both.`);
+  if (id !== undefined) return { id };
+  return text !== undefined ? { text } : undefined;
+}
+
+function promptFlags(flags: CliFlags, role: 'clean' | 'corrupt'): Pick<PatchRequest, 'clean' | 'cleanIds'> | Pick<PatchRequest, 'corrupt' | 'corruptIds'> {
+  const text = stringFlag(flags, role);
+  const ids = idsFlag(flags, `${role}-ids`);
+  if ((text === undefined) === (ids === undefined)) throw new EngineError('BAD_ARGUMENT', `patch needs exactly one of --${role} TEXT or --${role}-ids 1,2,3.`);
+  if (role === 'clean') return text !== undefined ? { clean: text } : { cleanIds: ids! };
+  return text !== undefined ? { corrupt: text } : { corruptIds: ids! };
+}
+
+/** The PatchRequest the flags describe. */
+export function parsePatchFlags(flags: CliFlags): PatchRequest {
+  for (const name of flags.keys()) {
+    if (!(KNOWN_FLAGS as readonly string[]).includes(name)) {
+      throw new EngineError('BAD_ARGUMENT', `Unknown flag --${name}.`, `patch takes ${KNOWN_FLAGS.map((f) => `--${f}`).join(', ')}.`);
+    }
+  }
+  const kind = stringFlag(flags, 'kind');
+  if (kind === undefined || !(KINDS as readonly string[]).includes(kind)) {
+    throw new EngineError('BAD_ARGUMENT', kind === undefined ? 'patch needs --kind.' : `Unknown --kind "${kind}".`, `Use one of ${KINDS.join(', ')}.`);
+  }
+  const target = tokenFlag(flags, 'target', 'target-id');
+  if (!target) throw new EngineError('BAD_ARGUMENT', 'patch needs --target TOKEN or --target-id ID.', 'The target is the token whose prediction the patches should restore.');
+  const contrast = tokenFlag(flags, 'contrast', 'contrast-id');
+  const position = optionalInt(flags, 'position');
+  const request: PatchRequest = {
+    ...promptFlags(flags, 'clean'),
+    ...promptFlags(flags, 'corrupt'),
+    target,
+    ...(contrast ? { contrast } : {}),
+    kind: kind as PatchKind,
+  };
+  const componentFlags = ['hook', 'layer', 'head'].filter((f) => flags.has(f));
+  if (kind === 'single') {
+    const hook = stringFlag(flags, 'hook');
+    const layer = optionalInt(flags, 'layer');
+    if (hook === undefined || layer === undefined) throw new EngineError('BAD_ARGUMENT', '--kind single needs --hook and --layer (and --head for z).', `--hook is one of ${PATCH_HOOKS.join(', ')}.`);
+    if (!(PATCH_HOOKS as readonly string[]).includes(hook)) throw new EngineError('BAD_ARGUMENT', `Unknown --hook "${hook}".`, `Use one of ${PATCH_HOOKS.join(', ')}.`);
+    const head = optionalInt(flags, 'head');
+    request.component = { hook: hook as PatchHook, layer, ...(head !== undefined ? { head } : {}), ...(position !== undefined ? { position } : {}) };
+  } else {
+    if (componentFlags.length > 0) throw new EngineError('BAD_ARGUMENT', `${componentFlags.map((f) => `--${f}`).join(', ')} only apply to --kind single.`);
+    if (position !== undefined) {
+      if (kind !== 'heads-last') throw new EngineError('BAD_ARGUMENT', `--position applies to --kind heads-last and single, not ${kind}.`);
+      request.position = position;
+    }
+  }
+  return request;
+}
+
+export function patchCliOutput(result: PatchSweepResult, info: LoadedModelInfo): PatchCliOutput {
+  return {
+    model: info,
+    kind: result.kind,
+    targetId: result.targetId,
+    target: result.target,
+    contrastId: result.contrastId,
+    contrast: result.contrast,
+    metric: result.contrastId === null ? 'logit' : 'logit_diff',
+    cleanTokens: result.cleanTokens,
+    corruptTokens: result.corruptTokens,
+    clean: result.clean,
+    corrupt: result.corrupt,
+    entries: result.entries,
+    elapsedMs: result.elapsedMs,
+  };
+}
+
+const site = (e: PatchEntry): string => `L${e.layer}${e.head !== undefined ? `H${e.head}` : ''}${e.position !== undefined ? ` @${e.position}` : ''}`;
+const num = (x: number, digits = 3): string => (Number.isNaN(x) ? '—' : x.toFixed(digits));
+
+/** The human-readable report: baselines and the components with the largest recovery. */
+export function formatPatch(out: PatchCliOutput): string {
+  const metric = out.metric === 'logit' ? `logit(${JSON.stringify(out.target)})` : `logit(${JSON.stringify(out.target)}) − logit(${JSON.stringify(out.contrast)})`;
+  const lines = [
+    `${out.model.displayName} on ${out.model.device}: ${out.kind} patching, ${out.entries.length} components, ${out.cleanTokens.length} tokens, ${out.elapsedMs.toFixed(0)} ms`,
+    `metric: ${metric} at the last position`,
+    `clean    ${num(out.clean.logitDiff)}  p(target)=${out.clean.prob.toExponential(3)}`,
+    `corrupt  ${num(out.corrupt.logitDiff)}  p(target)=${out.corrupt.prob.toExponential(3)}`,
+    'largest recovery ((patched − corrupted) / (clean − corrupted)):',
+  ];
+  const ranked = [...out.entries].sort((a, b) => (Number.isNaN(b.recovery) ? -Infinity : Math.abs(b.recovery)) - (Number.isNaN(a.recovery) ? -Infinity : Math.abs(a.recovery)));
+  for (const e of ranked.slice(0, 10)) lines.push(`  ${site(e).padEnd(12)} recovery ${num(e.recovery).padStart(7)}  metric ${num(e.logitDiff)}  p=${e.prob.toExponential(3)}`);
+  return lines.join('\n') + '\n';
+}
+
+export const patchCommand: CliCommand = {
+  name: 'patch',
+  usage:
+    'patch --model M (--clean TEXT | --clean-ids 1,2,3) (--corrupt TEXT | --corrupt-ids 4,5,6) (--target TOKEN | --target-id ID) ' +
+    '[--contrast TOKEN | --contrast-id ID] --kind heads-last|heads-all|resid|attn|mlp|single [--position P] ' +
+    '[--hook z|resid_pre|attn_out|mlp_out --layer L [--head H]] [--device D] [--max-tokens N] [--offline] [--json]',
+  async run(flags, io) {
+    // Check every flag before loading a model.
+    const request = parsePatchFlags(flags);
+    const spec = resolveModelArg(flags.get('model'));
+    const options = loadOptionsFromFlags(flags);
+    const loaded = await loadModel(spec, options);
+    try {
+      const result = await runPatchSweep(loaded.runner, loaded.tokenizer, request, { maxTokens: options.maxTokens });
+      const out = patchCliOutput(result, loaded.info);
+      io.stdout(flags.has('json') ? JSON.stringify(out, null, 2) + '\n' : formatPatch(out));
+    } finally {
+      await loaded.runner.dispose();
+    }
+  },
+};
