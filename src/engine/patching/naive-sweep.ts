@@ -13,7 +13,7 @@ import type { PromptTokenizer } from '../tokenizer/types.js';
 import { patchEntry } from './patch-metric.js';
 import { siteHookName } from './patch-sites.js';
 import { CleanPatchValues } from './patch-values.js';
-import { measureRun, prepareSweep, sweepResult } from './run-patch-sweep.js';
+import { measureRuns, prepareSweep, sweepResult } from './run-patch-sweep.js';
 
 export async function runNaivePatchSweep(runner: ForwardRunner, tokenizer: PromptTokenizer, request: PatchRequest, options: { signal?: AbortSignal; maxTokens?: number } = {}): Promise<PatchSweepResult> {
   const started = performance.now();
@@ -23,13 +23,15 @@ export async function runNaivePatchSweep(runner: ForwardRunner, tokenizer: Promp
   const hooks = new Set<HookName>(['logits', ...sites.map(siteHookName)]);
   const cleanRun = await runner.forward(inputs.clean.ids, { hooks: [...hooks], logitPositions: [last], ...(signal ? { signal } : {}) });
   const corruptRun = await runner.forward(inputs.corrupt.ids, { hooks: ['logits'], logitPositions: [last], ...(signal ? { signal } : {}) });
-  const baselines = { clean: measureRun(cleanRun, tokens), corrupt: measureRun(corruptRun, tokens) };
+  const [clean, corrupt] = await measureRuns([cleanRun, corruptRun], tokens);
+  const baselines = { clean: clean!, corrupt: corrupt! };
   const values = new CleanPatchValues(cleanRun.cache, runner.config.nHeads);
   const entries: PatchEntry[] = [];
   for (const site of sites) {
     throwIfCancelled(signal);
     const [result] = await runner.intervene({ ids: inputs.corrupt.ids, variants: [values.variant(site)], hooks: ['logits'], logitPositions: [last], ...(signal ? { signal } : {}) });
-    entries.push(patchEntry(site, measureRun(result!, tokens), baselines));
+    const [measured] = await measureRuns([result!], tokens);
+    entries.push(patchEntry(site, measured!, baselines));
   }
   return sweepResult(request, prepared, tokenizer, baselines.clean, baselines.corrupt, entries, performance.now() - started);
 }

@@ -22,22 +22,29 @@ export interface PatchMetricTokens {
  */
 export const RECOVERY_MIN_DENOMINATOR = 1e-6;
 
-/** The logit difference and target probability of one row of logits ([vocab]). */
-export function measureLogits(logits: Float32Array, tokens: PatchMetricTokens): PatchBaseline {
+/** The target logit minus the contrast logit (the target logit alone without a contrast) of one row of logits ([vocab]). */
+export function logitDifference(logits: Float32Array, tokens: PatchMetricTokens): number {
   const target = logits[tokens.targetId];
   if (target === undefined) throw new RangeError(`target id ${tokens.targetId} is outside logits of ${logits.length}`);
-  let logitDiff: number = target;
-  if (tokens.contrastId !== null) {
-    const contrast = logits[tokens.contrastId];
-    if (contrast === undefined) throw new RangeError(`contrast id ${tokens.contrastId} is outside logits of ${logits.length}`);
-    logitDiff = target - contrast;
-  }
+  if (tokens.contrastId === null) return target;
+  const contrast = logits[tokens.contrastId];
+  if (contrast === undefined) throw new RangeError(`contrast id ${tokens.contrastId} is outside logits of ${logits.length}`);
+  return target - contrast;
+}
+
+/**
+ * The logit difference and target probability of one row of logits ([vocab]), all in JavaScript
+ * (float64). The sweeps compute probabilities in batches on ONNX Runtime instead
+ * (batch-probability.ts); this is the plain definition they are tested against.
+ */
+export function measureLogits(logits: Float32Array, tokens: PatchMetricTokens): PatchBaseline {
+  const logitDiff = logitDifference(logits, tokens);
   // Softmax of the target with the max subtracted, summed in float64.
   let max = -Infinity;
   for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
-  return { logitDiff, prob: Math.exp(target - max) / sum };
+  return { logitDiff, prob: Math.exp(logits[tokens.targetId]! - max) / sum };
 }
 
 /** (patched − corrupted) / (clean − corrupted); NaN when the denominator is below RECOVERY_MIN_DENOMINATOR. */

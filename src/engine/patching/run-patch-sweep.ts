@@ -23,7 +23,8 @@ import type { Tensor } from '../tensor.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
 import { planBatches, type BatchPlan } from './batch-plan.js';
 import { firstDifference, resolvePatchInputs, type PatchInputs } from './patch-inputs.js';
-import { measureLogits, patchEntry, type PatchMetricTokens } from './patch-metric.js';
+import { targetProbabilities } from './batch-probability.js';
+import { logitDifference, patchEntry, type PatchMetricTokens } from './patch-metric.js';
 import { patchSites, siteHookName, type PatchSite } from './patch-sites.js';
 import { CleanPatchValues } from './patch-values.js';
 
@@ -63,11 +64,18 @@ export function prepareSweep(runner: ForwardRunner, tokenizer: PromptTokenizer, 
   return { inputs, sites, tokens: { targetId: inputs.targetId, contrastId: inputs.contrastId }, last: nPos - 1 };
 }
 
-/** The metrics of a run's (or variant's) logits at the one position it computed. */
-export function measureRun(result: ForwardResult, tokens: PatchMetricTokens): PatchBaseline {
+/** The logits of a run (or variant) at the one position it computed: [vocab]. */
+function lastLogits(result: ForwardResult): Float32Array {
   const logits = result.cache.get('logits');
   if (!logits || logits.shape[0] !== 1) throw new Error('patching: expected the logits of exactly one position');
-  return measureLogits(logits.data, tokens);
+  return logits.data;
+}
+
+/** The metrics of runs' (or variants') logits, the probabilities computed as one batch (see batch-probability.ts). */
+export async function measureRuns(results: readonly ForwardResult[], tokens: PatchMetricTokens): Promise<PatchBaseline[]> {
+  const rows = results.map(lastLogits);
+  const probs = await targetProbabilities(rows, tokens.targetId);
+  return rows.map((row, i) => ({ logitDiff: logitDifference(row, tokens), prob: probs[i]! }));
 }
 
 export function sweepResult(request: PatchRequest, prepared: PreparedSweep, tokenizer: PromptTokenizer, clean: PatchBaseline, corrupt: PatchBaseline, entries: PatchEntry[], elapsedMs: number): PatchSweepResult {
@@ -114,7 +122,8 @@ export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptToke
     keepKeysValues: plan.batches.some((b) => b.queryFrom > 0),
     ...(signal ? { signal } : {}),
   });
-  const baselines = { clean: measureRun(cleanRun, tokens), corrupt: measureRun(corruptRun, tokens) };
+  const [clean, corrupt] = await measureRuns([cleanRun, corruptRun], tokens);
+  const baselines = { clean: clean!, corrupt: corrupt! };
   const values = new CleanPatchValues(cleanRun.cache, runner.config.nHeads);
 
   const entries: Array<PatchEntry | undefined> = new Array(sites.length);
@@ -136,9 +145,10 @@ export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptToke
         ...(batch.queryFrom > 0 ? { queryFrom: batch.queryFrom, past: corruptRun.keysValues! } : {}),
         ...(signal ? { signal } : {}),
       });
-      results.forEach((result, k) => {
+      const measured = await measureRuns(results, tokens);
+      measured.forEach((m, k) => {
         const i = batch.sites[k]!;
-        entries[i] = patchEntry(sites[i]!, measureRun(result, tokens), baselines);
+        entries[i] = patchEntry(sites[i]!, m, baselines);
       });
     }
     options.onLayer?.(layer);
