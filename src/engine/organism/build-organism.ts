@@ -86,9 +86,9 @@ class Logical {
   }
   /** The physical float32 tensor of the given shape. */
   physical(shape: number[]): ReturnType<typeof tensor> {
-    const copy = Float64Array.from(this.data);
+    const copy = this.data.slice();
     toPhysical(copy, this.outer, this.inner);
-    return tensor(Float32Array.from(copy), shape);
+    return tensor(new Float32Array(copy), shape);
   }
 }
 
