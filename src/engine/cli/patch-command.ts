@@ -128,7 +128,11 @@ export function patchCliOutput(result: PatchSweepResult, info: LoadedModelInfo):
 }
 
 const site = (e: PatchEntry): string => `L${e.layer}${e.head !== undefined ? `H${e.head}` : ''}${e.position !== undefined ? ` @${e.position}` : ''}`;
-const num = (x: number, digits = 3): string => (Number.isNaN(x) ? '—' : x.toFixed(digits));
+function num(x: number, digits = 3): string {
+  if (Number.isNaN(x)) return '—';
+  const s = x.toFixed(digits);
+  return Number(s) === 0 ? s.replace('-', '') : s; // no "-0.000"
+}
 
 /** The human-readable report: baselines and the components with the largest recovery. */
 export function formatPatch(out: PatchCliOutput): string {
