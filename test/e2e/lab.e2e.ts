@@ -9,7 +9,12 @@ import { openSession, sessionTest, themesToRun, type Session } from './harness/s
 import { ANALYSIS_VIEWS, INDUCTION, clickCodeLens, labFrame, labRenderMs, labView, openPresets, predictionLens, waitForViewsDrawn } from './harness/circuit-trace.js';
 import { elementPixels } from './harness/webview.js';
 import { recordMeasurement } from './harness/measurements.js';
-import { visibleText } from './harness/workbench.js';
+import { runCommand, visibleText } from './harness/workbench.js';
+
+/** A view's text as the user reads it, line by line (table cells tab-separated). */
+async function viewLines(lab: Frame, view: string): Promise<string[]> {
+  return visibleText(await labView(lab, view).innerText()).split('\n').map((line) => line.trim()).filter(Boolean);
+}
 
 for (const theme of themesToRun()) {
   describe(`the Lab (${theme} theme)`, () => {
@@ -55,11 +60,41 @@ for (const theme of themesToRun()) {
       assert.ok(pixels.colours >= 8, `the heatmap has ${pixels.colours} colours`);
     });
 
-    for (const view of ['trace', 'lens', 'flow', 'predictions'] as const) {
-      sessionTest(`the ${view} view shows the top token " mat"`, () => session, async () => {
-        const text = visibleText(await labView(lab, view).innerText());
-        assert.ok(text.includes(INDUCTION.topToken.trim()), `${view} view text: ${text.slice(0, 400)}`);
-      });
-    }
+    sessionTest('the predictions view ranks " mat" first', () => session, async () => {
+      const lines = await viewLines(lab, 'predictions');
+      // Rows read rank, token, probability: "1", "mat", "77.8%".
+      const first = lines.indexOf('1');
+      assert.ok(first >= 0, `predictions: ${lines.join(' | ')}`);
+      assert.equal(lines[first + 1], INDUCTION.topToken.trim(), `predictions: ${lines.join(' | ')}`);
+      assert.match(lines[first + 2] ?? '', /^\d+(\.\d+)?%$/);
+    });
+
+    sessionTest('the circuit trace explains the logit of " mat"', () => session, async () => {
+      const text = (await viewLines(lab, 'trace')).join('\n');
+      assert.match(text, /logit " mat"/, text.slice(0, 300));
+    });
+
+    sessionTest('the logit lens ends on " mat" at the last position', () => session, async () => {
+      const lines = await viewLines(lab, 'lens');
+      assert.ok(lines.some((line) => /target " mat"/.test(line)), `lens: ${lines.slice(0, 3).join(' | ')}`);
+      // The table's last depth row (the final residual stream): its last cell is the model's answer.
+      const rows = lines.filter((line) => /^resid_(pre|post|mid) \d+\t/.test(line));
+      const lastCell = rows.at(-1)?.split('\t').at(-1)?.trim() ?? '';
+      assert.match(lastCell, /^mat\d/, `last lens row: ${rows.at(-1)}`);
+    });
+
+    sessionTest('the token flow draws arcs between the prompt\'s tokens, " mat" among them', () => session, async () => {
+      const lines = await viewLines(lab, 'flow');
+      const arcs = Number(/(\d+) arcs/.exec(lines.join(' '))?.[1] ?? 0);
+      assert.ok(arcs > 0, `flow: ${lines.slice(0, 3).join(' | ')}`);
+      assert.ok(lines.includes(INDUCTION.topToken.trim()), `flow labels: ${lines.join(' | ')}`);
+    });
+
+    sessionTest('each view, and the Lab maximised, as pictures', () => session, async (session) => {
+      for (const view of ANALYSIS_VIEWS) await session.elementScreenshot(labView(lab, view), `view-${view}`);
+      await runCommand(session.page, 'View: Toggle Maximize Editor Group');
+      await session.screenshot('lab-maximized');
+      await runCommand(session.page, 'View: Toggle Maximize Editor Group');
+    });
   });
 }

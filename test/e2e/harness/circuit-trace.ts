@@ -4,7 +4,7 @@
  * carries data-render-ms, the time from a result's arrival to every view drawn).
  */
 import type { Frame, Locator, Page } from 'playwright-core';
-import { codeLensAbove, openFile, visibleText } from './workbench.js';
+import { clickCodeLensAbove, codeLensAbove, openFile, visibleText } from './workbench.js';
 import { webviewFrame } from './webview.js';
 
 /** The induction preset of test/e2e/workspace/presets.prompt and what the organism answers. */
@@ -27,7 +27,7 @@ export async function openPresets(page: Page): Promise<void> {
 
 /** Clicks a CodeLens ("Analyze", "Patch") above the prompt whose text is given. */
 export async function clickCodeLens(page: Page, promptText: string, title: string): Promise<void> {
-  await (await codeLensAbove(page, promptText, title)).click();
+  await clickCodeLensAbove(page, promptText, title);
 }
 
 /** Waits for the CodeLens that shows a finished run's top prediction (`→ " mat" 91.2%`) and returns its text. */

@@ -6,7 +6,7 @@
 import { cpSync, mkdirSync, mkdtempSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { launchChromium } from './browser.js';
 import { startCodeServer, type CodeServer } from './code-server.js';
 import { e2eEnvironment } from './environment.js';
@@ -75,6 +75,8 @@ export interface Session {
   readonly workspaceDir: string;
   /** Saves a full-window screenshot as test-output/e2e/<theme>/<name>-<NN>-<step>.png and returns its path. */
   screenshot(step: string): Promise<string>;
+  /** Saves a screenshot of one element (in a webview too), named like screenshot(). */
+  elementScreenshot(element: Locator, step: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -118,6 +120,10 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: WORKBENCH_TIMEOUT_MS });
 
     let shots = 0;
+    const shotPath = (step: string) => {
+      shots += 1;
+      return join(shotDir, `${options.name}-${String(shots).padStart(2, '0')}-${step.replace(/[^a-z0-9-]+/gi, '-').toLowerCase()}.png`);
+    };
     const server = codeServer;
     const openedBrowser = browser;
     return {
@@ -126,9 +132,13 @@ export async function openSession(options: SessionOptions): Promise<Session> {
       theme: options.theme,
       workspaceDir,
       async screenshot(step: string) {
-        shots += 1;
-        const file = join(shotDir, `${options.name}-${String(shots).padStart(2, '0')}-${step.replace(/[^a-z0-9-]+/gi, '-').toLowerCase()}.png`);
+        const file = shotPath(step);
         await page.screenshot({ path: file });
+        return file;
+      },
+      async elementScreenshot(element: Locator, step: string) {
+        const file = shotPath(step);
+        await element.screenshot({ path: file });
         return file;
       },
       async close() {

@@ -69,7 +69,8 @@ export function editorLine(page: Page, text: string): Locator {
 export async function codeLensAbove(page: Page, lineText: string, title: string): Promise<Locator> {
   const line = editorLine(page, lineText).first();
   await line.waitFor();
-  const lenses = page.locator('.editor-instance .monaco-editor .codelens-decoration');
+  // Monaco keeps the widgets of scrolled-away lenses in the DOM, hidden.
+  const lenses = page.locator('.editor-instance .monaco-editor .codelens-decoration').filter({ visible: true });
   await lenses.first().waitFor();
   const lineBox = await line.boundingBox();
   if (!lineBox) throw new Error(`line "${lineText}" is not visible`);
@@ -79,12 +80,40 @@ export async function codeLensAbove(page: Page, lineText: string, title: string)
     const box = await lenses.nth(i).boundingBox();
     if (!box) continue;
     const bottom = box.y + box.height;
-    if (bottom <= lineBox.y + 1 && (!best || bottom > best.bottom)) best = { index: i, bottom };
+    // A prompt's lenses sit right above its header line, which is right above its text: within
+    // a few lines. Further up they belong to the previous prompt.
+    const nearEnough = bottom >= lineBox.y - 3 * lineBox.height;
+    if (bottom <= lineBox.y + 1 && nearEnough && (!best || bottom > best.bottom)) best = { index: i, bottom };
   }
   if (!best) throw new Error(`no CodeLens above "${lineText}"`);
   const link = lenses.nth(best.index).locator('a').filter({ hasText: title }).first();
   await link.waitFor();
-  return link;
+  // Pin the element itself: Monaco re-renders lenses after edits (with new ids), and a
+  // positional locator could then resolve to another prompt's lens.
+  const id = await link.getAttribute('id');
+  return id ? page.locator(`.codelens-decoration a[id="${id}"]`) : link;
+}
+
+/**
+ * Clicks a CodeLens once it has stopped re-rendering: a lens replaced between mouse down and
+ * up swallows the click. Retries when the lens was replaced under the pointer.
+ */
+export async function clickCodeLensAbove(page: Page, lineText: string, title: string): Promise<void> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const first = await codeLensAbove(page, lineText, title);
+      const id = await first.getAttribute('id');
+      await page.waitForTimeout(400);
+      const again = await codeLensAbove(page, lineText, title);
+      if ((await again.getAttribute('id')) !== id) continue; // still re-rendering
+      await again.click({ timeout: 3000 });
+      return;
+    } catch (error) {
+      lastError = error;
+    }
+  }
+  throw lastError instanceof Error ? lastError : new Error(`could not click the "${title}" CodeLens above "${lineText}"`);
 }
 
 /** Every CodeLens title drawn above the line, in order. */
@@ -92,6 +121,23 @@ export async function codeLensTitlesAbove(page: Page, lineText: string): Promise
   const anyLens = await codeLensAbove(page, lineText, '');
   const decoration = anyLens.locator('xpath=..');
   return (await decoration.locator('a').allInnerTexts()).map(visibleText);
+}
+
+/** Polls the CodeLenses above a line until their titles satisfy the predicate (they update after edits). */
+export async function waitForCodeLensTitles(page: Page, lineText: string, accept: (titles: string[]) => boolean, timeout = 30_000): Promise<string[]> {
+  const deadline = Date.now() + timeout;
+  let titles: string[] = [];
+  while (Date.now() < deadline) {
+    titles = await codeLensTitlesAbove(page, lineText).catch((): string[] => []); // no lens at all counts as none
+    if (accept(titles)) return titles;
+    await page.waitForTimeout(250);
+  }
+  throw new Error(`the CodeLenses above "${lineText}" stayed ${titles.length > 0 ? titles.join(' | ') : 'absent'}`);
+}
+
+/** Gives the keyboard back to the active editor (after a panel or the palette had it). */
+export async function focusEditor(page: Page): Promise<void> {
+  await runCommand(page, 'View: Focus Active Editor Group');
 }
 
 /** Puts the caret on the line and selects it from its first to its last character. */
