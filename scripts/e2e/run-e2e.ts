@@ -19,7 +19,7 @@ import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { environmentVariables, prepareEnvironment } from '../../test/e2e/harness/environment.js';
 import { CODE_SERVER_VERSION, E2E_CACHE, E2E_OUTPUT, REPO_ROOT } from '../../test/e2e/harness/paths.js';
-import { MEASUREMENTS_FILE, readMeasurements } from '../../test/e2e/harness/measurements.js';
+import { readMeasurements } from '../../test/e2e/harness/measurements.js';
 import { startProcessGroup } from '../../test/e2e/harness/process-group.js';
 import { recordSuiteBenchmarks, type SuiteTimings } from './record-benchmarks.js';
 
@@ -48,8 +48,9 @@ async function main(): Promise<number> {
   const started = performance.now();
   const codeServerWasCached = existsSync(join(E2E_CACHE, `code-server-${CODE_SERVER_VERSION}`, '.provided'));
 
+  // Each run's screenshots, logs and measurements replace the previous run's.
+  rmSync(E2E_OUTPUT, { recursive: true, force: true });
   mkdirSync(E2E_OUTPUT, { recursive: true });
-  rmSync(MEASUREMENTS_FILE, { force: true });
   const runDir = mkdtempSync(join(tmpdir(), 'circuit-trace-e2e-'));
   try {
     const env = await prepareEnvironment(runDir, { reuseVsix });
