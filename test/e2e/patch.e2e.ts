@@ -5,10 +5,20 @@
  */
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { organismHead } from '../../src/engine/organism/organism-design.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { openSession, sessionTest, themesToRun, type Session } from './harness/session.js';
 import { INDUCTION, clickCodeLens, labFrame, labView, openPresets, waitForViewsDrawn } from './harness/circuit-trace.js';
 import { visibleText } from './harness/workbench.js';
+import { REPO_ROOT } from './harness/paths.js';
+
+/** The head that models/organism/README.md's head table documents as the induction head, e.g. "L1H0". */
+function documentedInductionHead(): string {
+  const readme = readFileSync(join(REPO_ROOT, 'models', 'organism', 'README.md'), 'utf8');
+  const row = /^\|\s*\*\*(L\d+H\d+)\*\*\s*\|\s*induction\s*\|/m.exec(readme);
+  if (!row?.[1]) throw new Error('models/organism/README.md documents no induction head in its head table');
+  return row[1];
+}
 
 for (const theme of themesToRun()) {
   describe(`activation patching (${theme} theme)`, () => {
@@ -27,10 +37,11 @@ for (const theme of themesToRun()) {
       const lab = await labFrame(page);
       await waitForViewsDrawn(lab, ['patching']);
       await session.screenshot('patch-sweep');
-      const induction = organismHead('induction');
-      const ranking = labView(lab, 'patching').locator('[data-rank="1"]').first();
-      const first = visibleText(await ranking.innerText());
-      assert.ok(first.includes(`L${induction.layer}H${induction.head}`), `the strongest component is ${first}`);
+      // The sorted bar chart is an ordered list, strongest component first.
+      const strongest = labView(lab, 'patching').getByRole('list', { name: /strongest components/ }).getByRole('listitem');
+      await strongest.first().waitFor();
+      const ranking = (await strongest.allInnerTexts()).map((row) => visibleText(row).trim().split(/\s+/)[0] ?? '');
+      assert.equal(ranking[0], documentedInductionHead(), `ranking: ${ranking.join(', ')}`);
     });
   });
 }
