@@ -11,6 +11,7 @@
  *
  * Standalone: `node --import tsx scripts/bench/patching.ts` (BENCH_RUNS sets the fast method's runs).
  */
+import { loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import type { PatchKind, PatchSweepResult } from '../../src/protocol/analysis.js';
 import type { PatchRequest } from '../../src/protocol/engine.js';
@@ -60,6 +61,7 @@ export async function benchPatching(report: BenchReport): Promise<void> {
     const request = (kind: PatchKind, corruptIds = corrupt): PatchRequest => ({ cleanIds: clean, corruptIds, target: { id: 11 }, contrast: { id: 13 }, kind });
 
     const rows: Array<Record<string, string | number>> = [];
+    const loadBefore = loadavg()[0]!;
     const cases: Array<{ label: string; request: PatchRequest; naive: boolean }> = [
       { label: '144 heads, last position', request: request('heads-last'), naive: true },
       { label: '144 heads, all positions', request: request('heads-all'), naive: true },
@@ -78,7 +80,7 @@ export async function benchPatching(report: BenchReport): Promise<void> {
       rows.push({ experiment: c.label, method: 'naive: full corrupted re-run per patch', sites, 'median ms': Math.round(naive.ms), speedup: '1×', 'max |Δ| vs naive': '' });
       rows.push({ experiment: c.label, method: 'cached + incremental + batched', sites, 'median ms': Math.round(fast.ms), speedup: `${(naive.ms / fast.ms).toFixed(1)}×`, 'max |Δ| vs naive': diff.toExponential(1) });
     }
-    report(`Activation patching, GPT-2-small-shaped model, ${TOKENS}-token prompts (whole experiment: clean and corrupted runs included; fast method median of ${FAST_RUNS}, naive median of ${NAIVE_RUNS})`, rows);
+    report(`Activation patching, GPT-2-small-shaped model, ${TOKENS}-token prompts (whole experiment: clean and corrupted runs included; fast method median of ${FAST_RUNS}, naive median of ${NAIVE_RUNS}; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after)`, rows);
   } finally {
     await model.dispose();
   }
