@@ -2,7 +2,7 @@
  * The engine's API as seen by its callers (the extension host, the CLI, tests), and the
  * requests that cross into the engine's worker thread. Everything here is structured-clone safe.
  */
-import type { AnalysisLayerUpdate, AnalysisResult, PatchKind, PatchSweepResult, TokenInfo } from './analysis.js';
+import type { AnalysisLayerUpdate, AnalysisResult, ModelInfo, PatchKind, PatchSweepResult, TokenInfo } from './analysis.js';
 
 /** Where a model comes from. */
 export type ModelSpec =
@@ -26,15 +26,7 @@ export interface LoadOptions {
   endpoint?: string;
 }
 
-export interface LoadedModelInfo {
-  id: string;
-  displayName: string;
-  nLayers: number;
-  nHeads: number;
-  dModel: number;
-  dHead: number;
-  dVocab: number;
-  nCtx: number;
+export interface LoadedModelInfo extends ModelInfo {
   /** Execution provider actually in use, and why it differs from the request if it does. */
   device: string;
   deviceNote: string | null;

@@ -14,26 +14,10 @@
  *                    (the duplicate pattern shifted one key to the right, then lower-triangular)
  */
 import type { Tensor } from '../tensor.js';
+import { detectionPattern, type DetectorKind } from '../../protocol/detection-pattern.js';
 
-export type DetectorKind = 'previous' | 'duplicate' | 'induction';
+export { detectionPattern, type DetectorKind };
 
-/** The detection pattern [query, key] (row-major, n × n) of one head class for the given tokens. */
-export function detectionPattern(kind: DetectorKind, ids: readonly number[]): Uint8Array {
-  const n = ids.length;
-  const out = new Uint8Array(n * n);
-  for (let i = 0; i < n; i++) {
-    if (kind === 'previous') {
-      if (i >= 1) out[i * n + i - 1] = 1;
-      continue;
-    }
-    for (let j = 0; j < i; j++) {
-      if (ids[j] !== ids[i]) continue;
-      // Induction: j < i, so the key j + 1 never lies after the query (j + 1 ≤ i always holds).
-      out[i * n + (kind === 'duplicate' ? j : j + 1)] = 1;
-    }
-  }
-  return out;
-}
 
 /** TransformerLens's "mul" score of one head: Σ attn ⊙ D / Σ attn. */
 export function detectionScore(pattern: Tensor /* [head, query, key] */, head: number, detection: Uint8Array /* [query, key] */): number {

@@ -4,9 +4,11 @@
  * label, or for the class the head matches best on this prompt.
  */
 import type { AnalysisResult } from '../../../../protocol/analysis.js';
+import { detectionPattern, type DetectorKind } from '../../../../protocol/detection-pattern.js';
+
+export { detectionPattern, type DetectorKind };
 
 export type AttentionMode = 'head' | 'layer' | 'census';
-export type DetectorKind = 'previous' | 'duplicate' | 'induction';
 
 /** One head's pattern [query, key] as a view into attention [layer, head, query, key] (no copy). */
 export function headPattern(attention: Float32Array, nHeads: number, nTokens: number, layer: number, head: number): Float32Array {
@@ -31,27 +33,6 @@ export function averageOverHeads(layerPatterns: Float32Array, nHeads: number, nT
 export function layerBlock(attention: Float32Array, nHeads: number, nTokens: number, layer: number): Float32Array {
   const size = nHeads * nTokens * nTokens;
   return attention.subarray(layer * size, (layer + 1) * size);
-}
-
-/**
- * TransformerLens's detection pattern [query, key] for a head class, from the token ids:
- * previous-token D[i, i−1]; duplicate-token D[i, j] for earlier j with t[j] = t[i];
- * induction D[i, j+1] for earlier j with t[j] = t[i].
- */
-export function detectionPattern(kind: DetectorKind, ids: readonly number[]): Uint8Array {
-  const n = ids.length;
-  const out = new Uint8Array(n * n);
-  for (let i = 0; i < n; i++) {
-    if (kind === 'previous') {
-      if (i >= 1) out[i * n + i - 1] = 1;
-      continue;
-    }
-    for (let j = 0; j < i; j++) {
-      if (ids[j] !== ids[i]) continue;
-      out[i * n + (kind === 'duplicate' ? j : j + 1)] = 1;
-    }
-  }
-  return out;
 }
 
 /** TransformerLens's "mul" score: Σ attn ⊙ D / Σ attn (0 when the pattern is all zeros). */
