@@ -58,14 +58,16 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
 
   // --- attention -------------------------------------------------------------------------
   const x1 = layerNorm(g, resid, w.ln1.w.data, w.ln1.b.data, D, config.eps, `ln1`);
-  const x1h = g.op1('Unsqueeze', [x1, g.constInt64([1])]); // [b, 1, q, d]
-  const proj = (name: string, W: Float32Array, bias: Float32Array): string => {
-    const m = g.op1('MatMul', [x1h, g.weight(`W_${name}`, W, [H, D, Dh])]); // [b, head, q, d_head]
-    return g.op1('Add', [m, g.weight(`b_${name}`, bias, [H, 1, Dh])]);
-  };
-  const q = proj('Q', w.W_Q.data, w.b_Q.data);
-  const kNew = proj('K', w.W_K.data, w.b_K.data);
-  const vNew = proj('V', w.W_V.data, w.b_V.data);
+  // One GEMM for Q, K and V of every head: x [b, q, d] @ W_QKV [d, 3 * head * d_head]. Far better
+  // shaped than per-head products, above all for the one-position passes of activation patching.
+  const qkvFlat = g.op1('Add', [g.op1('MatMul', [x1, g.weight('W_QKV', fuseQkv(w, H, D, Dh), [D, 3 * H * Dh])]), g.weight('b_QKV', fuseQkvBias(w, H, Dh), [3 * H * Dh])]);
+  const qkv5 = g.op1('Reshape', [qkvFlat, g.constInt64([0, 0, 3, H, Dh])]); // [b, q, 3, head, d_head]
+  const qkvT = g.op1('Transpose', [qkv5], { perm: [2, 0, 3, 1, 4] }); // [3, b, head, q, d_head]
+  const [qS, kS, vS] = g.op('Split', [qkvT], { axis: 0 }, 3);
+  const axis0 = g.constInt64([0]);
+  const q = g.op1('Squeeze', [qS!, axis0]); // [b, head, q, d_head]
+  const kNew = g.op1('Squeeze', [kS!, axis0]);
+  const vNew = g.op1('Squeeze', [vS!, axis0]);
   const k = g.op1('Concat', [pastK, kNew], { axis: 2 }, 'k'); // [b, head, P + q, d_head]
   const v = g.op1('Concat', [pastV, vNew], { axis: 2 }, 'v');
   const kT = g.op1('Transpose', [k], { perm: [0, 1, 3, 2] });
@@ -111,6 +113,29 @@ export function buildFinalGraph(config: ModelConfig, weights: ModelWeights, mode
   g.output('scale', 'float', ['b', 'p', 1]);
   g.output('logits', 'float', ['b', 'n', V]);
   return g.build();
+}
+
+/**
+ * W_Q, W_K, W_V [head, d_model, d_head] side by side as one [d_model, 3 * head * d_head] matrix
+ * (column (which * head + h) * d_head + j), the layout of GPT-2's c_attn.
+ */
+function fuseQkv(w: BlockWeights, H: number, D: number, Dh: number): Float32Array {
+  const fused = new Float32Array(D * 3 * H * Dh);
+  const width = 3 * H * Dh;
+  [w.W_Q.data, w.W_K.data, w.W_V.data].forEach((W, which) => {
+    for (let h = 0; h < H; h++) {
+      for (let i = 0; i < D; i++) {
+        fused.set(W.subarray((h * D + i) * Dh, (h * D + i + 1) * Dh), i * width + (which * H + h) * Dh);
+      }
+    }
+  });
+  return fused;
+}
+
+function fuseQkvBias(w: BlockWeights, H: number, Dh: number): Float32Array {
+  const fused = new Float32Array(3 * H * Dh);
+  [w.b_Q.data, w.b_K.data, w.b_V.data].forEach((b, which) => fused.set(b, which * H * Dh));
+  return fused;
 }
 
 function layerNorm(g: GraphBuilder, x: string, w: Float32Array, b: Float32Array, D: number, eps: number, name: string): string {
