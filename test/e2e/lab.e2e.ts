@@ -92,7 +92,12 @@ for (const theme of themesToRun()) {
 
     sessionTest('each view, and the Lab maximised, as pictures', () => session, async (session) => {
       for (const view of ANALYSIS_VIEWS) await session.elementScreenshot(labView(lab, view), `view-${view}`);
+      // The Lab's editor group, not the prompt file's, is the one to maximise.
+      await session.page.locator('.tabs-container .tab', { hasText: 'Circuit Trace Lab' }).first().click();
       await runCommand(session.page, 'View: Toggle Maximize Editor Group');
+      await waitForViewsDrawn(lab, ANALYSIS_VIEWS);
+      await session.page.waitForTimeout(500); // the views redraw at the new size
+      await labView(lab, 'grid3d').scrollIntoViewIfNeeded(); // the per-view pictures scrolled the Lab
       await session.screenshot('lab-maximized');
       await runCommand(session.page, 'View: Toggle Maximize Editor Group');
     });
