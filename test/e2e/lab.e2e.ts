@@ -34,6 +34,7 @@ for (const theme of themesToRun()) {
       await clickCodeLens(page, INDUCTION.prompt, 'Analyze');
       lab = await labFrame(page);
       await waitForViewsDrawn(lab, ANALYSIS_VIEWS);
+      await predictionLens(page, INDUCTION.prompt); // the editor side has caught up too
       await session.screenshot('lab-all-views');
       const renderMs = await labRenderMs(lab);
       recordMeasurement({ name: 'lab-render-ms', value: renderMs, unit: 'ms', theme, context: `induction preset (organism)` });
