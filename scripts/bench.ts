@@ -45,7 +45,7 @@ async function main(): Promise<void> {
     }
 
     // Memory, in a fresh process so the figures are the engine's own.
-    const probe = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/bench/memory-probe.ts', dir], { encoding: 'utf8' });
+    const probe = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'scripts/bench/memory-probe.ts', dir], { encoding: 'utf8' });
     if (probe.status !== 0) throw new Error(`memory probe failed: ${probe.stderr}`);
     const mem = JSON.parse(probe.stdout) as { baseline: number; afterLoad: number; peak: number; weightBytes: number };
 

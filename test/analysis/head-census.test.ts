@@ -5,7 +5,7 @@ import { censusSequences, censusTokenRange, computeCensusScores, DEFAULT_CENSUS_
 import { EngineError } from '../../src/engine/errors.js';
 import type { ActivationCache, HookName } from '../../src/engine/hooks.js';
 import type { ModelConfig } from '../../src/engine/model/config.js';
-import type { ModelWeights } from '../../src/engine/model/weights.js';
+import type { AnalysisWeights } from '../../src/engine/model/weights.js';
 import type { ForwardOptions, ForwardResult } from '../../src/engine/runtime/types.js';
 import { duplicateHead, inductionHead, patternOf, previousHead, uniformHead, type RowFn } from './helpers/synthetic-patterns.js';
 
@@ -42,7 +42,7 @@ test('census sequences: BOS, then R, then R again; seeded, distinct within R, in
 class RuleRunner implements AnalysisRunner {
   readonly provider = 'rules';
   readonly config: ModelConfig;
-  readonly weights = {} as ModelWeights; // the census reads no weights
+  readonly weights = {} as AnalysisWeights; // the census reads no weights
   forwards = 0;
   requested: HookName[][] = [];
   constructor(private readonly layers: RowFn[][]) {

@@ -29,7 +29,7 @@ import type { CircuitTrace, TraceComponent, TracePathEdge, TracePathNode } from 
 import { EngineError } from '../errors.js';
 import { layerHook, type ActivationCache, type HookName } from '../hooks.js';
 import type { ModelConfig } from '../model/config.js';
-import type { ModelWeights } from '../model/weights.js';
+import type { AnalysisWeights } from '../model/weights.js';
 import type { Tensor } from '../tensor.js';
 import { applyLayerNorm } from './layer-norm.js';
 import { logitsRow } from './logits-row.js';
@@ -39,7 +39,7 @@ export const DEFAULT_TOP_PATH_WIDTH = 3;
 export interface CircuitTraceInput {
   cache: ActivationCache;
   config: ModelConfig;
-  weights: ModelWeights;
+  weights: AnalysisWeights;
   /** Traced query position. */
   position: number;
   targetId: number;

@@ -12,7 +12,7 @@
  */
 import { EngineError } from '../errors.js';
 import type { ModelConfig } from '../model/config.js';
-import type { ModelWeights } from '../model/weights.js';
+import type { AnalysisWeights } from '../model/weights.js';
 import type { ForwardRunner } from '../runtime/types.js';
 import { tensor } from '../tensor.js';
 import { applyLayerNorm } from './layer-norm.js';
@@ -21,7 +21,7 @@ import { unembed } from './unembed.js';
 /** Logits [vocab] of each of the `count` vectors in `rows` ([count, d_model], row-major). */
 export type LensUnembed = (rows: Float32Array, count: number, signal?: AbortSignal) => Promise<ArrayLike<number>[]>;
 
-export function jsLensUnembed(config: ModelConfig, weights: ModelWeights): LensUnembed {
+export function jsLensUnembed(config: ModelConfig, weights: AnalysisWeights): LensUnembed {
   const { dModel } = config;
   return async (rows, count) => {
     const normalised: Float64Array[] = [];

@@ -10,7 +10,7 @@ import type { LensLayer, LogitLens, Prediction } from '../../protocol/analysis.j
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { layerHook, type ActivationCache, type HookName } from '../hooks.js';
 import type { ModelConfig } from '../model/config.js';
-import type { ModelWeights } from '../model/weights.js';
+import type { AnalysisWeights } from '../model/weights.js';
 import { requireHook } from './circuit-trace.js';
 import { jsLensUnembed, type LensUnembed } from './lens-unembed.js';
 import { topPredictions } from './predictions.js';
@@ -20,7 +20,7 @@ import { rankOf } from './top-k.js';
 export interface LogitLensInput {
   cache: ActivationCache;
   config: ModelConfig;
-  weights: ModelWeights;
+  weights: AnalysisWeights;
   position: number;
   targetId: number;
   topK: number;

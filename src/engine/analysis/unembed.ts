@@ -4,10 +4,10 @@
  * unembedded in one pass over W_U_T, which for GPT-2 is 150 MB and would otherwise be streamed
  * from memory once per vector.
  */
-import type { ModelWeights } from '../model/weights.js';
+import type { AnalysisWeights } from '../model/weights.js';
 
 /** Logits [vocab] (float64) of each normalised vector [d_model]. */
-export function unembed(vectors: readonly Float64Array[], weights: Pick<ModelWeights, 'W_U_T' | 'b_U'>): Float64Array[] {
+export function unembed(vectors: readonly Float64Array[], weights: Pick<AnalysisWeights, 'W_U_T' | 'b_U'>): Float64Array[] {
   const [vocab, dModel] = weights.W_U_T.shape;
   if (vocab === undefined || dModel === undefined) throw new Error('unembed: W_U_T must be [vocab, d_model]');
   for (const v of vectors) if (v.length !== dModel) throw new Error(`unembed: a vector of ${v.length} against d_model ${dModel}`);

@@ -64,3 +64,13 @@ export interface CanonicalModel {
   config: ModelConfig;
   weights: ModelWeights;
 }
+
+/**
+ * The weights the analyses read once a model is running. The rest (W_Q, W_K, W_in, W_out, ...) live
+ * only inside ONNX Runtime's sessions, so that a loaded model holds them once, not twice.
+ */
+export type AnalysisBlockWeights = Pick<BlockWeights, 'ln1' | 'W_V' | 'b_V' | 'W_O' | 'b_O' | 'b_out'>;
+
+export interface AnalysisWeights extends Omit<ModelWeights, 'blocks'> {
+  blocks: AnalysisBlockWeights[];
+}

@@ -97,7 +97,7 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   return g.build();
 }
 
-export function buildFinalGraph(config: ModelConfig, weights: ModelWeights, mode: WeightMode = 'initializers'): BuiltGraph {
+export function buildFinalGraph(config: ModelConfig, weights: Pick<ModelWeights, 'ln_final' | 'W_U_T' | 'b_U'>, mode: WeightMode = 'initializers'): BuiltGraph {
   const g = new GraphBuilder('final', mode);
   const { dModel: D, dVocab: V } = config;
   const resid = g.input('resid', 'float', ['b', 'p', D]);

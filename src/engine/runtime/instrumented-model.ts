@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { allHookNames, parseHookName, type ActivationCache, type HookName, type LayerHook } from '../hooks.js';
 import type { ModelConfig } from '../model/config.js';
-import type { CanonicalModel, ModelWeights } from '../model/weights.js';
+import type { AnalysisWeights, CanonicalModel, ModelWeights } from '../model/weights.js';
 import { buildBlockGraph, buildFinalGraph, MASKED, type BlockOutput } from '../onnx/gpt2-graphs.js';
 import type { BuiltGraph, WeightMode } from '../onnx/graph-builder.js';
 import { tensor, type Tensor } from '../tensor.js';
@@ -23,7 +23,13 @@ export interface RuntimeOptions {
   device?: DeviceRequest;
   /** Intra-op threads (default: ONNX Runtime's choice, one per core). */
   threads?: number;
-  /** How weights reach ONNX Runtime (see WeightMode); default 'inputs'. */
+  /**
+   * How the blocks' weights reach ONNX Runtime (see WeightMode). Default 'initializers': ONNX
+   * Runtime pre-packs them for its GEMM kernels once, which the many small calls of a forward and
+   * of patching sweeps need. The unembedding is always fed as an input: it is the same memory as the
+   * token embedding, which the engine keeps for embedding lookups and the analyses, and a pre-packed
+   * copy would add 150 MB for GPT-2 small to save a few milliseconds per call.
+   */
   weightMode?: WeightMode;
 }
 
@@ -46,7 +52,7 @@ interface HookPlan {
 export class InstrumentedModel implements ForwardRunner {
   private constructor(
     readonly config: ModelConfig,
-    readonly weights: ModelWeights,
+    readonly weights: AnalysisWeights,
     readonly provider: string,
     /** Why `provider` differs from the request, if it does. */
     readonly deviceNote: string | null,
@@ -58,22 +64,32 @@ export class InstrumentedModel implements ForwardRunner {
 
   static async create(model: CanonicalModel, options: RuntimeOptions = {}): Promise<InstrumentedModel> {
     const choice = chooseDevice(options.device ?? 'cpu', ort.listSupportedBackends());
-    const mode = options.weightMode ?? 'inputs';
-    const graphs: BuiltGraph[] = model.weights.blocks.map((w, l) => buildBlockGraph(model.config, w, l, mode));
-    graphs.push(buildFinalGraph(model.config, model.weights, mode));
-    const weightFeeds = graphs.map((g) => Object.fromEntries([...g.weightFeeds].map(([name, w]) => [name, new ort.Tensor('float32', w.data, w.dims)])));
-
+    const mode = options.weightMode ?? 'initializers';
     let note = choice.note;
     for (const provider of choice.providers) {
       try {
-        const sessions = await Promise.all(graphs.map((g) => ort.InferenceSession.create(g.model, {
-          executionProviders: [provider],
-          graphOptimizationLevel: 'all',
-          ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
-          externalData: g.externalData.map((e) => ({ path: e.path, data: e.data })),
-        })));
+        const sessions: ort.InferenceSession[] = [];
+        const weightFeeds: Array<Record<string, ort.Tensor>> = [];
+        // With initializers, ONNX Runtime holds its own copy of the blocks' weights; keep only what
+        // the analyses read, in arrays of their own, so the checkpoint's file buffers can be freed.
+        // The final graph takes the unembedding from these (it is fed as an input, not copied).
+        const weights = mode === 'initializers' ? retainForAnalyses(model.weights) : model.weights;
+        // One graph at a time, so that each graph's temporary arrays (the fused QKV matrix) are
+        // garbage before the next is built: this keeps the peak memory of a load low.
+        for (let l = 0; l <= model.config.nLayers; l++) {
+          const graph: BuiltGraph = l < model.config.nLayers
+            ? buildBlockGraph(model.config, model.weights.blocks[l]!, l, mode)
+            : buildFinalGraph(model.config, weights, 'inputs');
+          sessions.push(await ort.InferenceSession.create(graph.model, {
+            executionProviders: [provider],
+            graphOptimizationLevel: 'all',
+            ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+            externalData: graph.externalData.map((e) => ({ path: e.path, data: e.data })),
+          }));
+          weightFeeds.push(Object.fromEntries([...graph.weightFeeds].map(([name, w]) => [name, new ort.Tensor('float32', w.data, w.dims)])));
+        }
         const final = sessions.pop()!;
-        return new InstrumentedModel(model.config, model.weights, provider, note, sessions, final, weightFeeds);
+        return new InstrumentedModel(model.config, weights, provider, note, sessions, final, weightFeeds);
       } catch (error) {
         if (provider === 'cpu') throw new EngineError('INTERNAL', `ONNX Runtime could not create the model: ${(error as Error).message}`);
         note = `The ${provider} execution provider failed to start (${(error as Error).message.split('\n')[0]}); using the CPU.`;
@@ -263,6 +279,34 @@ export class InstrumentedModel implements ForwardRunner {
       mlp_sel: f32(mlp?.sel ?? this.zeros(B * Q), [B, Q, 1]),
     };
   }
+}
+
+/**
+ * The weights the analyses read (AnalysisWeights), each in an array of its own: a tensor that is a
+ * view into a larger buffer (a whole safetensors file) is copied, so that buffer can be freed.
+ * Tensors that are one object (GPT-2's tied W_U_T and W_E) stay one object.
+ */
+function retainForAnalyses(weights: ModelWeights): AnalysisWeights {
+  const copies = new Map<Tensor, Tensor>();
+  const own = (t: Tensor): Tensor => {
+    let copy = copies.get(t);
+    if (!copy) {
+      copy = t.data.byteLength === t.data.buffer.byteLength ? t : tensor(t.data.slice(), t.shape);
+      copies.set(t, copy);
+    }
+    return copy;
+  };
+  const ln = (n: { w: Tensor; b: Tensor }): { w: Tensor; b: Tensor } => ({ w: own(n.w), b: own(n.b) });
+  return {
+    W_E: own(weights.W_E),
+    W_pos: own(weights.W_pos),
+    W_U_T: own(weights.W_U_T),
+    b_U: own(weights.b_U),
+    ln_final: ln(weights.ln_final),
+    blocks: weights.blocks.map((b) => ({
+      ln1: ln(b.ln1), W_V: own(b.W_V), b_V: own(b.b_V), W_O: own(b.W_O), b_O: own(b.b_O), b_out: own(b.b_out),
+    })),
+  };
 }
 
 /** Splits a batched [b, ...shape] array into each variant's cache (views; `copy` when the source is reused). */

@@ -95,7 +95,8 @@ export interface InterventionRequest {
 /** A loaded model that can run instrumented forwards. Implemented by runtime/instrumented-model.ts. */
 export interface ForwardRunner {
   readonly config: import('../model/config.js').ModelConfig;
-  readonly weights: import('../model/weights.js').ModelWeights;
+  /** The weights the analyses read (see AnalysisWeights). */
+  readonly weights: import('../model/weights.js').AnalysisWeights;
   /** Execution provider actually in use ("cpu", "cuda", ...). */
   readonly provider: string;
   forward(ids: readonly number[], options?: ForwardOptions): Promise<ForwardResult>;

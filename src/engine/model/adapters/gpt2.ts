@@ -10,7 +10,6 @@
 import { EngineError } from '../../errors.js';
 import { tensor, type Tensor } from '../../tensor.js';
 import type { ModelConfig } from '../config.js';
-import type { TensorSource } from '../tensor-source.js';
 import type { BlockWeights, CanonicalModel } from '../weights.js';
 import type { ArchitectureAdapter } from './adapter.js';
 
