@@ -16,6 +16,9 @@ export interface SuiteTimings {
   testsSeconds: number;
   totalSeconds: number;
   passed: boolean;
+  /** Number of tests run and the titles of those that failed. */
+  tests: number;
+  failures: string[];
 }
 
 const SUITE_HEADING = 'End-to-end suite (npm run test:e2e)';
@@ -41,7 +44,7 @@ export function recordSuiteBenchmarks(file: string, timings: SuiteTimings, measu
   const date = new Date().toISOString().slice(0, 10);
   const kind = timings.codeServerCached ? 'warm' : 'cold';
   const s = (seconds: number) => `${seconds.toFixed(0)} s`;
-  const row = `| ${kind} | ${s(timings.provideSeconds)} | ${s(timings.packageSeconds)} | ${s(timings.installSeconds)} | ${s(timings.testsSeconds)} | **${s(timings.totalSeconds)}** | ${timings.passed ? 'passed' : 'FAILED'} | ${commit}, ${date} |`;
+  const row = `| ${kind} | ${s(timings.provideSeconds)} | ${s(timings.packageSeconds)} | ${s(timings.installSeconds)} | ${s(timings.testsSeconds)} | **${s(timings.totalSeconds)}** | ${timings.passed ? `all ${timings.tests} passed` : `${timings.tests - timings.failures.length} of ${timings.tests} passed; failed: ${[...new Set(timings.failures)].join('; ')}`} | ${commit}, ${date} |`;
   const other = existingRow(file, SUITE_HEADING, kind === 'warm' ? 'cold' : 'warm');
   const rows = [row, other].filter((r): r is string => r !== undefined).sort();
   writeBenchmarksSection(file, SUITE_HEADING, [

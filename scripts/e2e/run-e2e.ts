@@ -13,7 +13,7 @@
  *   --record   writes the suite's timings and the Lab's render time to docs/benchmarks.md
  *   CIRCUIT_TRACE_E2E_THEMES=dark   runs one theme only
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -34,6 +34,16 @@ function parseArguments(argv: string[]): { reuseVsix: boolean; record: boolean; 
     else files.push(arg);
   }
   return { reuseVsix, record, files };
+}
+
+/** Test counts and the titles of failed tests, from the TAP reporter's file. */
+function tapSummary(file: string): { tests: number; failures: string[] } {
+  if (!existsSync(file)) return { tests: 0, failures: [] };
+  const tap = readFileSync(file, 'utf8');
+  const tests = Number(/^# tests (\d+)$/m.exec(tap)?.[1] ?? 0);
+  // Tests sit inside one describe per file and theme: their lines are indented once.
+  const failures = [...tap.matchAll(/^ {4}not ok \d+ - (.*)$/gm)].map((m) => m[1] ?? '');
+  return { tests, failures };
 }
 
 function defaultTestFiles(): string[] {
@@ -59,7 +69,11 @@ async function main(): Promise<number> {
 
     const testsStarted = performance.now();
     const tests = startProcessGroup(process.execPath, [
-      '--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=1', ...testFiles,
+      '--import', 'tsx', '--test', '--test-concurrency=1',
+      // spec for the reader, TAP to a file for the summary recorded in docs/benchmarks.md.
+      '--test-reporter=spec', '--test-reporter-destination=stdout',
+      '--test-reporter=tap', `--test-reporter-destination=${join(E2E_OUTPUT, 'results.tap')}`,
+      ...testFiles,
     ], { cwd: REPO_ROOT, env: { ...process.env, ...environmentVariables(env) }, stdio: 'inherit' });
     const code = await tests.exited;
     await tests.stop(0);
@@ -71,6 +85,7 @@ async function main(): Promise<number> {
       testsSeconds,
       totalSeconds: (performance.now() - started) / 1000,
       passed: code === 0,
+      ...tapSummary(join(E2E_OUTPUT, 'results.tap')),
     };
     writeFileSync(join(E2E_OUTPUT, 'timings.json'), `${JSON.stringify({ ...timings, measurements: readMeasurements() }, null, 2)}\n`);
     console.log(`e2e: tests ${testsSeconds.toFixed(1)} s, whole suite ${timings.totalSeconds.toFixed(1)} s; screenshots in ${relative(REPO_ROOT, E2E_OUTPUT)}/`);
