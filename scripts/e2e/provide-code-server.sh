@@ -28,6 +28,15 @@ step() {
 }
 step_done() { local now; now=$(date +%s); log "  done in $((now - step_started_at))s"; }
 
+# Two runs at once (the e2e suite and `npm run demo`, say) take turns: the second waits here
+# and then finds everything provided.
+mkdir -p "$cache_root"
+exec 9>"$cache_root/.provide.lock"
+if ! flock -n 9; then
+  log "another run is providing code-server; waiting for it"
+  flock 9
+fi
+
 # ---- Debian packages --------------------------------------------------------------
 # chromium: the browser playwright-core drives (playwright's own browser download is not reachable).
 # lib*-dev: headers for code-server's native modules (kerberos, native-keymap, keytar-like secrets).
