@@ -49,7 +49,7 @@ export function recordSuiteBenchmarks(file: string, timings: SuiteTimings, measu
   const rows = [row, other].filter((r): r is string => r !== undefined).sort();
   writeBenchmarksSection(file, SUITE_HEADING, [
     `The whole end-to-end suite, install included: \`npm run test:e2e -- --record\` on ${machine()}.`,
-    'cold: code-server installed from scratch (npm registry and Debian packages, warm npm cache); warm: code-server cached in `.e2e-cache/`.',
+    'cold: code-server installed from scratch into an empty cache (its npm packages from the local npm cache; the Debian packages were already installed, which on a bare machine adds about 15 s for apt); warm: code-server cached in `.e2e-cache/`.',
     'Provide: code-server, Chromium and Debian packages; package: production build and the linux-x64 VSIX; install: `code-server --install-extension`; tests: every `test/e2e/*.e2e.ts`, in both themes.',
     '',
     '| Run | Provide | Package | Install | Tests | Total | Result | Commit, date |',
