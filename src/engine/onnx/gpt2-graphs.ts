@@ -108,7 +108,13 @@ export function buildFinalGraph(config: ModelConfig, weights: Pick<ModelWeights,
   const shape = g.op1('Shape', [picked]);
   const bn = g.op1('Slice', [shape, g.constInt64([0]), g.constInt64([2])]);
   const flat = g.op1('Reshape', [picked, g.constInt64([-1, D])]); // [b*n, d]
-  const logitsFlat = g.op1('Gemm', [flat, g.weight('W_U_T', weights.W_U_T.data, [V, D]), g.weight('b_U', weights.b_U.data, [V])], { transB: 1 });
+  // logits^T = W_U_T @ flat^T: the large [vocab, d_model] matrix is the GEMM's A operand, which the
+  // kernel reads as it is; as B (flat @ W_U_T^T) it would be transposed and packed on every call,
+  // because it is fed as an input rather than a pre-packed initializer.
+  const logitsT = g.op1('Gemm', [g.weight('W_U_T', weights.W_U_T.data, [V, D]), flat], { transB: 1 }); // [vocab, b*n]
+  const logitsNoBias = g.op1('Transpose', [logitsT], { perm: [1, 0] });
+  // GPT-2 has no unembedding bias: skip adding 50 257 zeros to every row.
+  const logitsFlat = weights.b_U.data.some((x) => x !== 0) ? g.op1('Add', [logitsNoBias, g.weight('b_U', weights.b_U.data, [V])]) : logitsNoBias;
   g.op1('Reshape', [logitsFlat, g.op1('Concat', [bn, g.constInt64([V])], { axis: 0 })], {}, 'logits');
   g.output('scale', 'float', ['b', 'p', 1]);
   g.output('logits', 'float', ['b', 'n', V]);

@@ -83,6 +83,9 @@ export class InstrumentedModel implements ForwardRunner {
           sessions.push(await ort.InferenceSession.create(graph.model, {
             executionProviders: [provider],
             graphOptimizationLevel: 'all',
+            // Each session has its own intra-op thread pool. Spinning pools of sessions that just
+            // finished would steal the cores from the next block's session, so workers sleep instead.
+            extra: { session: { intra_op: { allow_spinning: '0' } } },
             ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
             externalData: graph.externalData.map((e) => ({ path: e.path, data: e.data })),
           }));

@@ -42,6 +42,17 @@ function PatchForm() {
     setContrast((v) => v || (r.trace.contrast ?? ''));
   }, [r]);
 
+  // A sweep run from elsewhere (the Patch CodeLens) shows what it ran, so it can be rerun or varied.
+  const patch = state.patch;
+  useEffect(() => {
+    if (!patch) return;
+    setClean(patch.cleanTokens.map((t) => t.text).join(''));
+    setCorrupt(patch.corruptTokens.map((t) => t.text).join(''));
+    setTarget(patch.target);
+    setContrast(patch.contrast ?? '');
+    if (patch.kind !== 'single') setKind(patch.kind);
+  }, [patch]);
+
   const submit = async (e: Event) => {
     e.preventDefault();
     setError(null);
