@@ -19,9 +19,8 @@ import type { PatchRequest } from '../../protocol/engine.js';
 import { throwIfCancelled } from '../errors.js';
 import { layerHook, type HookName } from '../hooks.js';
 import type { ForwardResult, ForwardRunner } from '../runtime/types.js';
-import type { Tensor } from '../tensor.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
-import { planBatches, type BatchPlan } from './batch-plan.js';
+import { bytesPerVariant, DEFAULT_MEMORY_BUDGET_BYTES, planBatches, type BatchPlan } from './batch-plan.js';
 import { firstDifference, resolvePatchInputs, type PatchInputs } from './patch-inputs.js';
 import { targetProbabilities } from './batch-probability.js';
 import { logitDifference, patchEntry, type PatchMetricTokens } from './patch-metric.js';
@@ -129,29 +128,46 @@ export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptToke
   const entries: Array<PatchEntry | undefined> = new Array(sites.length);
   for (const i of plan.unchanged) entries[i] = patchEntry(sites[i]!, baselines.corrupt, baselines);
 
-  const layers = [...new Set(sites.map((s) => s.layer))].sort((a, b) => a - b);
-  for (const layer of layers) {
-    for (const batch of plan.batches) {
-      if (batch.layer !== layer) continue;
+  // Batches that share a first changed position run together as one wavefront, whatever their
+  // layers: each variant joins at its own layer, so every layer's weights are read once per call
+  // instead of once per starting layer (small batches are bound by reading weights, not arithmetic).
+  const layersLeft = new Map<number, number>();
+  for (const batch of plan.batches) layersLeft.set(batch.layer, (layersLeft.get(batch.layer) ?? 0) + 1);
+  const byQueryFrom = new Map<number, typeof plan.batches>();
+  for (const batch of plan.batches) byQueryFrom.set(batch.queryFrom, [...(byQueryFrom.get(batch.queryFrom) ?? []), batch]);
+  for (const [queryFrom, batches] of [...byQueryFrom].sort((a, b) => a[0] - b[0])) {
+    const budget = options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES;
+    const perCall = Math.max(1, Math.floor(budget / bytesPerVariant(runner.config, nPos - queryFrom, nPos)));
+    const siteList = batches.flatMap((b) => b.sites);
+    for (let from = 0; from < siteList.length; from += perCall) {
       throwIfCancelled(signal);
-      const startResid: Tensor = corruptRun.cache.get(layerHook(layer, 'hook_resid_pre'))!;
+      const chunk = siteList.slice(from, from + perCall);
       const results = await runner.intervene({
         ids: inputs.corrupt.ids,
-        startLayer: layer,
-        startResid,
-        variants: batch.sites.map((i) => values.variant(sites[i]!)),
+        variants: chunk.map((i) => {
+          const site = sites[i]!;
+          return { ...values.variant(site), startLayer: site.layer, startResid: corruptRun.cache.get(layerHook(site.layer, 'hook_resid_pre'))! };
+        }),
         hooks: ['logits'],
         logitPositions: [last],
-        ...(batch.queryFrom > 0 ? { queryFrom: batch.queryFrom, past: corruptRun.keysValues! } : {}),
+        ...(queryFrom > 0 ? { queryFrom, past: corruptRun.keysValues! } : {}),
         ...(signal ? { signal } : {}),
       });
       const measured = await measureRuns(results, tokens);
       measured.forEach((m, k) => {
-        const i = batch.sites[k]!;
+        const i = chunk[k]!;
         entries[i] = patchEntry(sites[i]!, m, baselines);
       });
     }
-    options.onLayer?.(layer);
+    // A layer's results are complete once every group holding its sites has run.
+    for (const batch of batches) {
+      const left = layersLeft.get(batch.layer)! - 1;
+      layersLeft.set(batch.layer, left);
+      if (left === 0) {
+        throwIfCancelled(signal);
+        options.onLayer?.(batch.layer);
+      }
+    }
   }
   throwIfCancelled(signal);
   const complete = entries.map((e, i) => {

@@ -158,8 +158,6 @@ export class InstrumentedModel implements ForwardRunner {
     if (B === 0) return [];
     const P = ids.length;
     const plan = this.planHooks(request.hooks ?? ['logits']);
-    const startLayer = request.startLayer ?? 0;
-    if (!Number.isInteger(startLayer) || startLayer < 0 || startLayer > nLayers) throw new EngineError('BAD_ARGUMENT', `startLayer ${startLayer} is outside 0..${nLayers}.`);
     const q0 = request.queryFrom ?? 0;
     if (q0 < 0 || q0 >= P) throw new EngineError('BAD_ARGUMENT', `queryFrom ${q0} must be within the prompt (0..${P - 1}).`);
     if (q0 > 0 && (!request.past || request.past.length < nLayers)) throw new EngineError('BAD_ARGUMENT', 'queryFrom needs the cached keys and values of every layer (past).');
@@ -167,27 +165,21 @@ export class InstrumentedModel implements ForwardRunner {
     const caches: ActivationCache[] = Array.from({ length: B }, () => new Map());
     const keysValues: KeysValues[] = [];
 
-    // Residual stream entering `startLayer`, for every variant: [b, q, d_model].
-    let resid: Float32Array = new Float32Array(B * Q * D);
-    if (request.startResid) {
-      if (request.startResid.data.length !== P * D) throw new EngineError('BAD_ARGUMENT', `startResid must be [${P}, ${D}].`);
-      for (let b = 0; b < B; b++) resid.set(request.startResid.data.subarray(q0 * D), b * Q * D);
-    } else {
-      if (startLayer !== 0) throw new EngineError('BAD_ARGUMENT', 'startLayer > 0 needs startResid.');
-      const embed = new Float32Array(P * D);
-      const posEmbed = new Float32Array(P * D);
-      const WE = this.weights.W_E.data, Wpos = this.weights.W_pos.data;
-      for (let p = 0; p < P; p++) {
-        embed.set(WE.subarray(ids[p]! * D, (ids[p]! + 1) * D), p * D);
-        posEmbed.set(Wpos.subarray(p * D, (p + 1) * D), p * D);
+    // Where each variant starts, and the residual stream it starts from ([q, d_model] rows).
+    const starts = request.variants.map((v) => v.startLayer ?? request.startLayer ?? 0);
+    let embedded: Float32Array | null = null;
+    const initialRows = (b: number): Float32Array => {
+      const own = request.variants[b]!.startResid ?? request.startResid;
+      if (own) {
+        if (own.data.length !== P * D) throw new EngineError('BAD_ARGUMENT', `startResid must be [${P}, ${D}].`);
+        return own.data.subarray(q0 * D);
       }
-      const resid0 = new Float32Array(Q * D);
-      for (let i = 0; i < Q * D; i++) resid0[i] = embed[q0 * D + i]! + posEmbed[q0 * D + i]!;
-      for (let b = 0; b < B; b++) {
-        resid.set(resid0, b * Q * D);
-        if (plan.global.has('hook_embed')) caches[b]!.set('hook_embed', tensor(embed.slice(q0 * D), [Q, D]));
-        if (plan.global.has('hook_pos_embed')) caches[b]!.set('hook_pos_embed', tensor(posEmbed.slice(q0 * D), [Q, D]));
-      }
+      if (starts[b] !== 0) throw new EngineError('BAD_ARGUMENT', 'A start layer above 0 needs startResid.');
+      embedded ??= this.embed(ids, q0, plan, caches, starts);
+      return embedded;
+    };
+    for (const s0 of starts) {
+      if (!Number.isInteger(s0) || s0 < 0 || s0 > nLayers) throw new EngineError('BAD_ARGUMENT', `startLayer ${s0} is outside 0..${nLayers}.`);
     }
 
     // Additive causal mask [q, P]: query i (absolute q0 + i) sees keys 0..q0 + i.
@@ -195,13 +187,30 @@ export class InstrumentedModel implements ForwardRunner {
     for (let i = 0; i < Q; i++) for (let j = q0 + i + 1; j < P; j++) mask[i * P + j] = MASKED;
     const maskTensor = new ort.Tensor('float32', mask, [Q, P]);
 
-    for (let layer = startLayer; layer < nLayers; layer++) {
+    // The batch is a wavefront: a variant joins at its start layer, so variants that start at
+    // different layers share every layer's weights in one call. `active` lists the batch's rows.
+    let active: number[] = [];
+    let resid: Float32Array = new Float32Array(0);
+    const join = (layer: number): void => {
+      const joiners = starts.flatMap((s0, b) => (s0 === layer ? [b] : []));
+      if (joiners.length === 0) return;
+      const grown = new Float32Array((active.length + joiners.length) * Q * D);
+      grown.set(resid);
+      joiners.forEach((b, k) => grown.set(initialRows(b), (active.length + k) * Q * D));
+      resid = grown;
+      active = [...active, ...joiners];
+    };
+    const first = Math.min(...starts);
+    for (let layer = first; layer < nLayers; layer++) {
       throwIfCancelled(request.signal);
-      resid = applyResidPatches(resid, request.variants, layer, q0, Q, D);
+      join(layer);
+      const rows = active.map((b) => caches[b]!);
+      const variants = active.map((b) => request.variants[b]!);
+      resid = applyResidPatches(resid, variants, layer, q0, Q, D);
       const wanted = plan.layers[layer]!;
-      if (wanted.has('hook_resid_pre')) splitBatch(resid, [Q, D], caches, `blocks.${layer}.hook_resid_pre`, true);
+      if (wanted.has('hook_resid_pre')) splitBatch(resid, [Q, D], rows, `blocks.${layer}.hook_resid_pre`, true);
 
-      const feeds = this.blockFeeds(request, layer, resid, maskTensor, B, q0, Q);
+      const feeds = this.blockFeeds({ ...request, variants }, layer, resid, maskTensor, active.length, q0, Q);
       const fetches = new Set<BlockOutput>(['resid_post']);
       for (const hook of wanted) if (hook !== 'hook_resid_pre') fetches.add(LAYER_HOOK_OUTPUT[hook]);
       if (keepKV) { fetches.add('k'); fetches.add('v'); }
@@ -211,27 +220,29 @@ export class InstrumentedModel implements ForwardRunner {
         if (hook === 'hook_resid_pre') continue;
         const t = out[LAYER_HOOK_OUTPUT[hook]]!;
         const shape = t.dims.slice(1) as number[];
-        splitBatch(t.data as Float32Array, shape, caches, `blocks.${layer}.${hook}`, false);
+        splitBatch(t.data as Float32Array, shape, rows, `blocks.${layer}.${hook}`, false);
       }
       if (keepKV) keysValues.push({ k: out['k']!.data as Float32Array, v: out['v']!.data as Float32Array });
       resid = out['resid_post']!.data as Float32Array;
-      if (onLayer) onLayer(layer, caches[0]!);
+      if (onLayer) onLayer(layer, rows[0]!);
     }
+    join(nLayers);
 
     if (plan.global.has('logits') || plan.global.has('ln_final.hook_scale')) {
       throwIfCancelled(request.signal);
+      const rows = active.map((b) => caches[b]!);
       const positions = (request.logitPositions ?? Array.from({ length: Q }, (_, i) => q0 + i)).map((p) => p - q0);
       if (positions.some((p) => p < 0 || p >= Q)) throw new EngineError('BAD_ARGUMENT', 'logitPositions must be run positions of the prompt.');
       const fetches: string[] = [];
       if (plan.global.has('logits')) fetches.push('logits');
       if (plan.global.has('ln_final.hook_scale')) fetches.push('scale');
       const out = await this.final.run({
-        resid: new ort.Tensor('float32', resid, [B, Q, D]),
+        resid: new ort.Tensor('float32', resid, [active.length, Q, D]),
         logit_pos: new ort.Tensor('int64', BigInt64Array.from(positions.map(BigInt)), [positions.length]),
         ...this.weightFeeds[nLayers],
       }, fetches);
-      if (out['logits']) splitBatch(out['logits'].data as Float32Array, [positions.length, config.dVocab], caches, 'logits', false);
-      if (out['scale']) splitBatch(out['scale'].data as Float32Array, [Q, 1], caches, 'ln_final.hook_scale', false);
+      if (out['logits']) splitBatch(out['logits'].data as Float32Array, [positions.length, config.dVocab], rows, 'logits', false);
+      if (out['scale']) splitBatch(out['scale'].data as Float32Array, [Q, 1], rows, 'ln_final.hook_scale', false);
     }
 
     const elapsedMs = performance.now() - started;
@@ -241,6 +252,29 @@ export class InstrumentedModel implements ForwardRunner {
       elapsedMs,
       ...(keepKV && b === 0 ? { keysValues } : {}),
     }));
+  }
+
+  /**
+   * The embedding rows [q, d_model] of positions q0.. (token + position embedding, gathered in
+   * JavaScript), recording hook_embed / hook_pos_embed for the variants that start at layer 0.
+   */
+  private embed(ids: readonly number[], q0: number, plan: HookPlan, caches: ActivationCache[], starts: readonly number[]): Float32Array {
+    const D = this.config.dModel, P = ids.length, Q = P - q0;
+    const embed = new Float32Array(Q * D);
+    const posEmbed = new Float32Array(Q * D);
+    const WE = this.weights.W_E.data, Wpos = this.weights.W_pos.data;
+    for (let p = q0; p < P; p++) {
+      embed.set(WE.subarray(ids[p]! * D, (ids[p]! + 1) * D), (p - q0) * D);
+      posEmbed.set(Wpos.subarray(p * D, (p + 1) * D), (p - q0) * D);
+    }
+    const resid0 = new Float32Array(Q * D);
+    for (let i = 0; i < Q * D; i++) resid0[i] = embed[i]! + posEmbed[i]!;
+    caches.forEach((cache, b) => {
+      if (starts[b] !== 0) return;
+      if (plan.global.has('hook_embed')) cache.set('hook_embed', tensor(embed.slice(), [Q, D]));
+      if (plan.global.has('hook_pos_embed')) cache.set('hook_pos_embed', tensor(posEmbed.slice(), [Q, D]));
+    });
+    return resid0;
   }
 
   private zeroCache = new Map<number, Float32Array>();

@@ -65,6 +65,13 @@ export interface StreamPatch {
 export interface InterventionVariant {
   zPatches?: readonly ZPatch[];
   streamPatches?: readonly StreamPatch[];
+  /**
+   * This variant's own start layer and residual stream (default: the request's). Variants that
+   * start at different layers run as one wavefront: each joins the batch at its layer, so every
+   * layer's weights are read once for all of them.
+   */
+  startLayer?: number;
+  startResid?: Tensor;
 }
 
 export interface InterventionRequest {
