@@ -1,8 +1,9 @@
 /**
  * Run in a fresh process by the benchmark (with --expose-gc): loads a model folder into the engine
  * as the extension does, and prints its resident memory once loaded and its peak during load
- * (process.resourceUsage().maxRSS), as JSON.
+ * (VmHWM), as JSON.
  */
+import { readFileSync } from 'node:fs';
 import { loadModelFolder } from '../../src/engine/model/load-folder.js';
 import { InstrumentedModel } from '../../src/engine/runtime/instrumented-model.js';
 
@@ -24,9 +25,23 @@ async function probe(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 50));
   gc?.();
   const afterLoad = process.memoryUsage().rss;
-  const peak = process.resourceUsage().maxRSS * 1024;
+  const peak = peakRss();
   process.stdout.write(JSON.stringify({ baseline, afterLoad, peak, weightBytes, collected: gc !== undefined }) + '\n');
   await model.dispose();
+}
+
+/**
+ * This process's peak resident memory. Linux's VmHWM belongs to this address space; getrusage's
+ * maxRSS survives exec, so a child spawned by a big parent would report the parent's peak.
+ */
+function peakRss(): number {
+  try {
+    const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (hwm) return Number(hwm[1]) * 1024;
+  } catch {
+    // Not Linux: fall back to getrusage.
+  }
+  return process.resourceUsage().maxRSS * 1024;
 }
 
 probe().catch((error: unknown) => {
