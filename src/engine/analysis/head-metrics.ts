@@ -100,19 +100,24 @@ export function valueWeightedNorms(z: Tensor /* [pos, head, d_head] */, W_O: Ten
     throw new Error(`valueWeightedNorms: z [${z.shape.join(', ')}] does not match W_O [${W_O.shape.join(', ')}]`);
   }
   const gram = outputGram(W_O);
+  const zData = z.data;
   const out = new Float64Array(nHeads);
+  const row = new Float64Array(dHead);
   for (let h = 0; h < nHeads; h++) {
     let normSum = 0;
+    const gHead = h * dHead * dHead;
     for (let p = 0; p < nPos; p++) {
       const zBase = (p * nHeads + h) * dHead;
+      for (let a = 0; a < dHead; a++) row[a] = zData[zBase + a]!;
+      // |z W_O|^2 = z G z^T with G = W_O W_O^T symmetric: the diagonal once, each pair a < b twice.
       let sq = 0;
       for (let a = 0; a < dHead; a++) {
-        const za = z.data[zBase + a]!;
+        const za = row[a]!;
         if (za === 0) continue;
-        const gRow = (h * dHead + a) * dHead;
-        let s = 0;
-        for (let b = 0; b < dHead; b++) s += gram[gRow + b]! * z.data[zBase + b]!;
-        sq += za * s;
+        const gRow = gHead + a * dHead;
+        let s = 0.5 * gram[gRow + a]! * za;
+        for (let b = a + 1; b < dHead; b++) s += gram[gRow + b]! * row[b]!;
+        sq += 2 * za * s;
       }
       // Rounding can leave a tiny negative for a zero output.
       normSum += Math.sqrt(Math.max(0, sq));
