@@ -9,7 +9,7 @@
  * Model resolution and load flags (--device default cpu, --max-tokens default 1024, --offline or
  * HF_HUB_OFFLINE, --cache-dir) are the shared ones of model-arg.ts.
  */
-import type { AnalysisResult, HeadScores, LensLayer, Prediction, TokenInfo } from '../../protocol/analysis.js';
+import type { AnalysisResult, HeadSummary, LensLayer, Prediction, TokenInfo } from '../../protocol/analysis.js';
 import type { AnalyzeRequest, LoadedModelInfo, LoadOptions, ModelSpec, TokenRef } from '../../protocol/engine.js';
 import type { AnalysisRunner } from '../analysis/analysis-runner.js';
 import { analyze } from '../analysis/analyze.js';
@@ -48,18 +48,7 @@ export interface AnalyzeCliOutput {
   position: number;
   predictions: Prediction[];
   threshold: number;
-  heads: Array<{
-    layer: number;
-    head: number;
-    name: string;
-    label: string;
-    scores: HeadScores;
-    entropy: number;
-    entropyNormalized: number;
-    concentration: number;
-    valueNorm: number;
-    dla: number;
-  }>;
+  heads: HeadSummary[];
   /** With --census: one entry per head. */
   census: Array<{ layer: number; head: number; previous: number; duplicate: number; induction: number; label: string }> | null;
   censusProbe: { batch: number; halfLength: number; seed: number } | null;

@@ -12,7 +12,7 @@
  * (default: every position). In the JSON, a recovery that is undefined (clean and corrupted runs
  * agree on the metric) is `null`.
  */
-import type { PatchBaseline, PatchEntry, PatchKind, PatchSweepResult, TokenInfo } from '../../protocol/analysis.js';
+import type { PatchEntry, PatchKind, PatchSweepResult } from '../../protocol/analysis.js';
 import type { LoadedModelInfo, PatchRequest, TokenRef } from '../../protocol/engine.js';
 import { EngineError } from '../errors.js';
 import { loadModel } from '../model/load-model.js';
@@ -28,22 +28,10 @@ const KNOWN_FLAGS = [
 ] as const;
 
 /** The `--json` document. */
-export interface PatchCliOutput {
+export interface PatchCliOutput extends PatchSweepResult {
   model: LoadedModelInfo;
-  kind: PatchKind;
-  targetId: number;
-  target: string;
-  contrastId: number | null;
-  contrast: string | null;
   /** 'logit_diff' (target − contrast) or 'logit' (the target alone, without a contrast). */
   metric: 'logit_diff' | 'logit';
-  cleanTokens: TokenInfo[];
-  corruptTokens: TokenInfo[];
-  clean: PatchBaseline;
-  corrupt: PatchBaseline;
-  entries: PatchEntry[];
-  /** The whole experiment, clean and corrupted runs included, model load excluded. */
-  elapsedMs: number;
 }
 
 function optionalInt(flags: CliFlags, name: string): number | undefined {
