@@ -181,6 +181,8 @@ test('formatting', () => {
   assert.equal(formatProb(0.00000001), '<0.01%');
   assert.equal(formatSigned(-0.04567), '−0.0457');
   assert.equal(formatSigned(1.234), '+1.23');
+  assert.equal(formatSigned(2.57e-7), '0', 'float noise is not shown in exponent notation');
+  assert.equal(formatSigned(0), '0');
   assert.equal(tokenLabel(' mat'), ' mat');
   assert.equal(tokenLabel('\n'), '\\n');
   assert.equal(tokenLabel('  '), '␣␣');

@@ -35,8 +35,10 @@ export function formatProb(p: number): string {
 export function formatSigned(v: number): string {
   if (!Number.isFinite(v)) return '–';
   const abs = Math.abs(v);
-  const digits = abs === 0 ? '0' : abs >= 100 ? abs.toFixed(0) : abs >= 1 ? abs.toPrecision(3) : abs.toPrecision(3);
-  return (v < 0 ? '−' : v > 0 ? '+' : '') + digits;
+  // Below 1e-4 (float noise next to contributions of order 1) show 0 rather than "2.57e-7".
+  if (abs < 1e-4) return '0';
+  const digits = abs >= 100 ? abs.toFixed(0) : abs.toPrecision(3);
+  return (v < 0 ? '−' : '+') + digits;
 }
 
 /** A score in [0, 1] or null (undefined on this prompt). */
