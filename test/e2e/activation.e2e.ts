@@ -2,49 +2,38 @@
  * The packaged VSIX in a real VS Code: installed, activated by opening a .prompt file, its
  * commands in the palette and its CodeLenses above every preset.
  */
-import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { openSession, sessionTest, themesToRun, type Session } from './harness/session.js';
+import { describeInThemes, sessionTest } from './harness/session.js';
 import { codeLensTitlesAbove, editorLine, openFile, paletteTitles } from './harness/workbench.js';
 
 const INDUCTION_PROMPT = 'The cat sat on the mat. The cat sat on the';
 
-for (const theme of themesToRun()) {
-  describe(`activation (${theme} theme)`, () => {
-    let session: Session;
-    before(async () => {
-      session = await openSession({ theme, name: 'activation' });
-    });
-    after(async () => {
-      await session?.close();
-    });
-
-    sessionTest('the workbench opens the sample workspace', () => session, async (session) => {
-      const explorer = await session.page.locator('.explorer-folders-view .monaco-list-row').allInnerTexts();
-      assert.ok(explorer.some((row) => row.includes('presets.prompt')), `explorer rows: ${explorer.join(', ')}`);
-      await session.screenshot('workbench');
-    });
-
-    sessionTest('opening presets.prompt shows it as a Prompt file with Analyze and Patch CodeLenses above each preset', () => session, async (session) => {
-      const { page } = session;
-      await openFile(page, 'presets.prompt');
-      // The language mode in the status bar comes from the extension's contributed language.
-      await page.locator('#status\\.editor\\.mode').filter({ hasText: /prompt/i }).waitFor();
-      const lenses = await codeLensTitlesAbove(page, INDUCTION_PROMPT);
-      assert.ok(lenses.includes('Analyze'), `CodeLenses above the induction prompt: ${lenses.join(' | ')}`);
-      assert.ok(lenses.includes('Patch'), `CodeLenses above the induction prompt: ${lenses.join(' | ')}`);
-      // The prompt without a corrupted counterpart offers Analyze only.
-      const duplicate = await codeLensTitlesAbove(page, 'The password is SWORDFISH. Again, the password is');
-      assert.ok(duplicate.includes('Analyze') && !duplicate.includes('Patch'), `CodeLenses above the duplicate-token prompt: ${duplicate.join(' | ')}`);
-      assert.equal(await editorLine(page, INDUCTION_PROMPT).count(), 1);
-      await session.screenshot('prompt-file-codelens');
-    });
-
-    sessionTest('the command palette offers the Circuit Trace commands', () => session, async (session) => {
-      const titles = await paletteTitles(session.page, 'Circuit Trace:');
-      for (const expected of ['Circuit Trace: Analyze Selection', 'Circuit Trace: Open Lab']) {
-        assert.ok(titles.includes(expected), `palette offers: ${titles.join(' | ')}`);
-      }
-    });
+describeInThemes('activation', 'activation', (current) => {
+  sessionTest('the workbench opens the sample workspace', current, async (session) => {
+    const explorer = await session.page.locator('.explorer-folders-view .monaco-list-row').allInnerTexts();
+    assert.ok(explorer.some((row) => row.includes('presets.prompt')), `explorer rows: ${explorer.join(', ')}`);
+    await session.screenshot('workbench');
   });
-}
+
+  sessionTest('opening presets.prompt shows it as a Prompt file with Analyze and Patch CodeLenses above each preset', current, async (session) => {
+    const { page } = session;
+    await openFile(page, 'presets.prompt');
+    // The language mode in the status bar comes from the extension's contributed language.
+    await page.locator('#status\\.editor\\.mode').filter({ hasText: /prompt/i }).waitFor();
+    const lenses = await codeLensTitlesAbove(page, INDUCTION_PROMPT);
+    assert.ok(lenses.includes('Analyze'), `CodeLenses above the induction prompt: ${lenses.join(' | ')}`);
+    assert.ok(lenses.includes('Patch'), `CodeLenses above the induction prompt: ${lenses.join(' | ')}`);
+    // The prompt without a corrupted counterpart offers Analyze only.
+    const duplicate = await codeLensTitlesAbove(page, 'The password is SWORDFISH. Again, the password is');
+    assert.ok(duplicate.includes('Analyze') && !duplicate.includes('Patch'), `CodeLenses above the duplicate-token prompt: ${duplicate.join(' | ')}`);
+    assert.equal(await editorLine(page, INDUCTION_PROMPT).count(), 1);
+    await session.screenshot('prompt-file-codelens');
+  });
+
+  sessionTest('the command palette offers the Circuit Trace commands', current, async (session) => {
+    const titles = await paletteTitles(session.page, 'Circuit Trace:');
+    for (const expected of ['Circuit Trace: Analyze Selection', 'Circuit Trace: Open Lab']) {
+      assert.ok(titles.includes(expected), `palette offers: ${titles.join(' | ')}`);
+    }
+  });
+});

@@ -3,9 +3,8 @@
  * a malformed directive. Each gets a clear notification or diagnostic, and the extension keeps
  * working afterwards.
  */
-import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { openSession, sessionTest, themesToRun, type Session } from './harness/session.js';
+import { describeInThemes, sessionTest, type Session } from './harness/session.js';
 import { INDUCTION, clickCodeLens, openPresets, predictionLens } from './harness/circuit-trace.js';
 import { clearNotifications, editorLine, focusEditor, runCommand, waitForNotification, waitForProblem } from './harness/workbench.js';
 
@@ -25,59 +24,49 @@ async function appendToDocument(session: Session, text: string): Promise<void> {
   await page.keyboard.press('Home'); // scrolls a long line back to its start
 }
 
-for (const theme of themesToRun()) {
-  describe(`bad input (${theme} theme)`, () => {
-    let session: Session;
-    before(async () => {
-      session = await openSession({ theme, name: 'bad-input' });
-    });
-    after(async () => {
-      await session?.close();
-    });
-
-    sessionTest('"Analyze Selection" with an empty selection outside any prompt says what to select', () => session, async (session) => {
-      const { page } = session;
-      await openPresets(page);
-      // The caret on the file's first comment line, nothing selected.
-      await editorLine(page, '// The five preset prompts').first().click();
-      await runCommand(page, 'Circuit Trace: Analyze Selection');
-      const message = await waitForNotification(page, /Circuit Trace/);
-      assert.match(message, /select|cursor/i, message);
-      await session.screenshot('empty-selection-notification');
-      await clearNotifications(page);
-    });
-
-    sessionTest('a prompt over the token limit gets a diagnostic, and analysing it anyway says why it cannot run', () => session, async (session) => {
-      const { page } = session;
-      await appendToDocument(session, `\n## Too long\n${LONG_PROMPT}`);
-      await waitForProblem(page, /tokens long.*over the limit of \d+/);
-      await focusEditor(page);
-      await page.keyboard.press('Home');
-      await session.screenshot('over-long-prompt-diagnostic');
-      // Selecting the text and analysing it anyway gets a notification that says what is wrong.
-      await page.keyboard.press('Shift+End');
-      await runCommand(page, 'Circuit Trace: Analyze Selection');
-      const message = await waitForNotification(page, /Circuit Trace/);
-      assert.match(message, /tokens|too long|limit/i, message);
-      await session.screenshot('over-long-prompt-notification');
-      await clearNotifications(page);
-    });
-
-    sessionTest('a malformed directive gets a diagnostic that says how to write it', () => session, async (session) => {
-      const { page } = session;
-      await appendToDocument(session, '\n## Broken directive\nThe dog sat on the\n@target');
-      await waitForProblem(page, /@target needs a value/);
-      await session.screenshot('malformed-directive-diagnostic');
-    });
-
-    sessionTest('the extension still works: Analyze on the induction preset still predicts " mat"', () => session, async (session) => {
-      const { page } = session;
-      await focusEditor(page);
-      await page.keyboard.press('Control+Home');
-      await clickCodeLens(page, INDUCTION.prompt, 'Analyze');
-      const lens = await predictionLens(page, INDUCTION.prompt);
-      assert.match(lens, /^→ " mat" /, lens);
-      await session.screenshot('still-working');
-    });
+describeInThemes('bad input', 'bad-input', (current) => {
+  sessionTest('"Analyze Selection" with an empty selection outside any prompt says what to select', current, async (session) => {
+    const { page } = session;
+    await openPresets(page);
+    // The caret on the file's first comment line, nothing selected.
+    await editorLine(page, '// The five preset prompts').first().click();
+    await runCommand(page, 'Circuit Trace: Analyze Selection');
+    const message = await waitForNotification(page, /Circuit Trace/);
+    assert.match(message, /select|cursor/i, message);
+    await session.screenshot('empty-selection-notification');
+    await clearNotifications(page);
   });
-}
+
+  sessionTest('a prompt over the token limit gets a diagnostic, and analysing it anyway says why it cannot run', current, async (session) => {
+    const { page } = session;
+    await appendToDocument(session, `\n## Too long\n${LONG_PROMPT}`);
+    await waitForProblem(page, /tokens long.*over the limit of \d+/);
+    await focusEditor(page);
+    await page.keyboard.press('Home');
+    await session.screenshot('over-long-prompt-diagnostic');
+    // Selecting the text and analysing it anyway gets a notification that says what is wrong.
+    await page.keyboard.press('Shift+End');
+    await runCommand(page, 'Circuit Trace: Analyze Selection');
+    const message = await waitForNotification(page, /Circuit Trace/);
+    assert.match(message, /tokens|too long|limit/i, message);
+    await session.screenshot('over-long-prompt-notification');
+    await clearNotifications(page);
+  });
+
+  sessionTest('a malformed directive gets a diagnostic that says how to write it', current, async (session) => {
+    const { page } = session;
+    await appendToDocument(session, '\n## Broken directive\nThe dog sat on the\n@target');
+    await waitForProblem(page, /@target needs a value/);
+    await session.screenshot('malformed-directive-diagnostic');
+  });
+
+  sessionTest('the extension still works: Analyze on the induction preset still predicts " mat"', current, async (session) => {
+    const { page } = session;
+    await focusEditor(page);
+    await page.keyboard.press('Control+Home');
+    await clickCodeLens(page, INDUCTION.prompt, 'Analyze');
+    const lens = await predictionLens(page, INDUCTION.prompt);
+    assert.match(lens, /^→ " mat" /, lens);
+    await session.screenshot('still-working');
+  });
+});

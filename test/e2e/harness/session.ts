@@ -5,7 +5,7 @@
  */
 import { cpSync, mkdirSync, mkdtempSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { launchChromium } from './browser.js';
 import { startCodeServer, type CodeServer } from './code-server.js';
@@ -167,4 +167,33 @@ export function sessionTest(title: string, session: () => Session, body: (sessio
       throw error;
     }
   });
+}
+
+/**
+ * One describe block per theme being run, each with its own code-server session, opened (then
+ * `prepare`d) before its tests and closed after them. `body` declares the tests; `current()` is
+ * the open session.
+ */
+export function describeInThemes(
+  title: string,
+  name: string,
+  body: (current: () => Session, theme: Theme) => void,
+  prepare?: (session: Session) => Promise<void>,
+): void {
+  for (const theme of themesToRun()) {
+    describe(`${title} (${theme} theme)`, () => {
+      let session: Session | undefined;
+      before(async () => {
+        session = await openSession({ theme, name });
+        await prepare?.(session);
+      });
+      after(async () => {
+        await session?.close();
+      });
+      body(() => {
+        if (!session) throw new Error(`${title}: the ${theme} session did not open`);
+        return session;
+      }, theme);
+    });
+  }
 }
