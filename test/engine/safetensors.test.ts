@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineError } from '../../src/engine/errors.js';
-import { bf16ToF32, f16ToF32, readSafetensors, readShardedIndex } from '../../src/engine/model/safetensors.js';
+import { bf16ToF32, f16ToF32, openSafetensors, readSafetensors, readShardedIndex } from '../../src/engine/model/safetensors.js';
 import { f32ToBf16, f32ToF16, writeSafetensors, writeSafetensorsFile } from '../../src/engine/model/safetensors-writer.js';
 
 /** Builds a safetensors image by hand: an exact header string followed by raw data bytes. */
@@ -275,6 +275,46 @@ test('writeSafetensorsFile writes the same bytes as writeSafetensors', async () 
     const onDisk = readFileSync(path);
     assert.equal(written, onDisk.length);
     assert.deepEqual(new Uint8Array(onDisk), writeSafetensors(tensors, { format: 'pt' }));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('openSafetensors reads the header from disk and each tensor into a buffer of its own', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'st-'));
+  try {
+    const values = new Float32Array([0, 1.5, -3.25, 1e-8, 7, 8]);
+    const image = writeSafetensors([
+      { name: 'w', dtype: 'F32', shape: [2, 3], data: values },
+      { name: 'h', dtype: 'F16', shape: [6], data: values },
+      { name: 'e', dtype: 'F32', shape: [2], data: new Float32Array([4, 5]) },
+    ], { format: 'pt' });
+    const path = join(dir, 'm.safetensors');
+    writeFileSync(path, image);
+    const fromDisk = openSafetensors(path);
+    const fromBuffer = readSafetensors(image, path);
+    assert.deepEqual(fromDisk.metadata, { format: 'pt' });
+    assert.deepEqual([...fromDisk.tensors.keys()], [...fromBuffer.tensors.keys()]);
+    for (const name of fromDisk.tensors.keys()) {
+      const data = fromDisk.get(name).float32();
+      assert.deepEqual([...data], [...fromBuffer.get(name).float32()], name);
+      assert.deepEqual(fromDisk.get(name).shape, fromBuffer.get(name).shape);
+      if (fromDisk.get(name).dtype === 'F32') assert.equal(data.byteLength, data.buffer.byteLength, `${name} owns its buffer`);
+    }
+    assert.deepEqual([...fromDisk.get('w').bytes()], [...fromBuffer.get('w').bytes()]);
+    assertEngineError(() => fromDisk.get('missing'), 'MISSING_TENSOR', /no tensor "missing"/);
+
+    // The header is checked against the file's size when opened...
+    truncateSync(path, image.length - 4);
+    assertEngineError(() => openSafetensors(path, 'cut'), 'CORRUPT_WEIGHTS', /cut: truncated: "h" ends at data byte 44 but the data section has only 40 bytes/);
+    // ...and a file cut after it was opened fails when the missing bytes are read.
+    writeFileSync(path, image);
+    const opened = openSafetensors(path, 'later');
+    truncateSync(path, image.length - 4);
+    assert.deepEqual([...opened.get('w').float32()], [...values], 'bytes before the cut still read');
+    assertEngineError(() => opened.get('h').float32(), 'CORRUPT_WEIGHTS', /later: truncated: the file ended 4 bytes before/);
+    writeFileSync(path, new Uint8Array(5));
+    assertEngineError(() => openSafetensors(path, 'tiny'), 'CORRUPT_WEIGHTS', /tiny: truncated: 5 bytes/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,7 +1,8 @@
 /**
  * Loads a model folder in Hugging Face layout: config.json, model.safetensors (or a sharded
  * model.safetensors.index.json with its shards) and tokenizer.json, into the canonical model and
- * a tokenizer. F32 weights stay zero-copy views of the file buffers.
+ * a tokenizer. Only the safetensors headers are read up front; each tensor is then read into a
+ * buffer of its own as the adapter asks for it, so the checkpoint never sits in memory twice.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { tensor, type Tensor } from '../tensor.js';
 import { loadTokenizer } from '../tokenizer/tokenizer.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
 import { adapterFor } from './adapters/index.js';
-import { readSafetensors, readShardedIndex, type SafetensorsFile } from './safetensors.js';
+import { openSafetensors, readShardedIndex, type SafetensorsFile } from './safetensors.js';
 import type { TensorSource } from './tensor-source.js';
 import type { CanonicalModel } from './weights.js';
 
@@ -60,17 +61,15 @@ export async function loadModelFolder(folder: string): Promise<LoadedFolder> {
   const single = join(folder, 'model.safetensors');
   const indexPath = join(folder, 'model.safetensors.index.json');
   if (await exists(single)) {
-    const buffer = await readFile(single);
-    weightBytes += buffer.byteLength;
-    files.push(readSafetensors(buffer, single));
+    weightBytes += (await stat(single)).size;
+    files.push(openSafetensors(single));
   } else if (await exists(indexPath)) {
     const index = readShardedIndex(await readFile(indexPath, 'utf8'), indexPath);
     for (const shard of index.shardFiles) {
       const path = join(folder, shard);
       if (!(await exists(path))) throw missing(folder, shard);
-      const buffer = await readFile(path);
-      weightBytes += buffer.byteLength;
-      files.push(readSafetensors(buffer, path));
+      weightBytes += (await stat(path)).size;
+      files.push(openSafetensors(path));
     }
   } else {
     throw missing(folder, 'model.safetensors');

@@ -8,11 +8,15 @@
  *
  * Nothing is copied at parse time: each entry only records where its bytes are. Float data is
  * produced on request: F32 as a zero-copy view into the file buffer when the byte offset allows
- * it, F16/BF16/F64 converted into a fresh Float32Array. Tensors of other dtypes (I64 position
+ * it, F16/BF16/F64 converted into a fresh Float32Array. `openSafetensors` reads only the header
+ * of a file on disk and each tensor's bytes, when asked, into a buffer of their own, so that the
+ * memory of tensors nobody keeps can be freed one by one (a whole-file buffer is freed only when
+ * no tensor is left in it). Tensors of other dtypes (I64 position
  * ids, BOOL masks, ...) are listed and only fail when their float data is asked for.
  *
  * Also reads `model.safetensors.index.json`, the map of a sharded checkpoint.
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { EngineError } from '../errors.js';
 
 /** Dtype names as they appear in safetensors headers, with their element size in bytes. */
@@ -32,16 +36,17 @@ export interface SafetensorsTensor {
   /** The dtype string of the header, e.g. "F32", "BF16", "I64". */
   readonly dtype: string;
   readonly shape: readonly number[];
-  /** Byte offset of the tensor's data from the start of the file buffer. */
+  /** Byte offset of the tensor's data from the start of the file. */
   readonly byteOffset: number;
   readonly byteLength: number;
   /**
-   * The values as float32, row-major in `shape`. Aligned F32 data is a view into the file buffer
-   * (no copy: writing to it writes the buffer); anything else is a fresh array on every call.
+   * The values as float32, row-major in `shape`. From a file buffer, aligned F32 data is a view into
+   * it (no copy: writing to it writes the buffer); anything else, and anything read from disk, is a
+   * fresh array on every call.
    * Throws UNSUPPORTED_DTYPE for dtypes that are not F32/F16/BF16/F64.
    */
   float32(): Float32Array;
-  /** The raw bytes of the tensor, a view into the file buffer. */
+  /** The raw bytes of the tensor: a view into the file buffer, or a fresh read from disk. */
   bytes(): Uint8Array;
 }
 
@@ -76,25 +81,74 @@ function corrupt(label: string, problem: string): EngineError {
   );
 }
 
+/** Reads `length` bytes of a safetensors file from byte `offset` (offsets are checked beforehand). */
+type ByteReader = (offset: number, length: number) => Uint8Array;
+
 /** Parses the header of a safetensors file held in `buffer`. `fileLabel` names it in errors. */
 export function readSafetensors(buffer: Uint8Array, fileLabel: string): SafetensorsFile {
   if (buffer.byteLength < 8) {
     throw corrupt(fileLabel, `truncated: ${buffer.byteLength} bytes is shorter than the 8-byte header length`);
   }
-  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  const lengthLow = view.getUint32(0, true);
-  const lengthHigh = view.getUint32(4, true);
-  // A u64 header length above 2^53 cannot be a real header, and needs no exact value to reject.
-  const headerLength = lengthHigh * 2 ** 32 + lengthLow;
+  const headerLength = headerLengthOf(buffer.subarray(0, 8));
   if (8 + headerLength > buffer.byteLength) {
     throw corrupt(fileLabel, `truncated: the header claims ${headerLength} bytes but the file has only ${buffer.byteLength - 8} after the length`);
   }
-  const dataStart = 8 + headerLength;
-  const dataLength = buffer.byteLength - dataStart;
+  return parseFile(buffer.subarray(8, 8 + headerLength), buffer.byteLength, fileLabel, (offset, length) => buffer.subarray(offset, offset + length));
+}
+
+/**
+ * Opens the safetensors file at `path`, reading its header now and each tensor's bytes when they
+ * are asked for, into a fresh buffer each time. `fileLabel` names it in errors (default: the path).
+ */
+export function openSafetensors(path: string, fileLabel = path): SafetensorsFile {
+  const fd = openSync(path, 'r');
+  let fileSize: number, headerBytes: Uint8Array;
+  try {
+    fileSize = fstatSync(fd).size;
+    if (fileSize < 8) throw corrupt(fileLabel, `truncated: ${fileSize} bytes is shorter than the 8-byte header length`);
+    const headerLength = headerLengthOf(readExactly(fd, 0, 8, fileLabel));
+    if (8 + headerLength > fileSize) {
+      throw corrupt(fileLabel, `truncated: the header claims ${headerLength} bytes but the file has only ${fileSize - 8} after the length`);
+    }
+    headerBytes = readExactly(fd, 8, headerLength, fileLabel);
+  } finally {
+    closeSync(fd);
+  }
+  return parseFile(headerBytes, fileSize, fileLabel, (offset, length) => {
+    const tensorFd = openSync(path, 'r');
+    try {
+      return readExactly(tensorFd, offset, length, fileLabel);
+    } finally {
+      closeSync(tensorFd);
+    }
+  });
+}
+
+/** `length` bytes from `offset` of an open file, in a buffer of their own; CORRUPT_WEIGHTS if the file ends first. */
+function readExactly(fd: number, offset: number, length: number, label: string): Uint8Array {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = readSync(fd, out, done, length - done, offset + done);
+    if (n === 0) throw corrupt(label, `truncated: the file ended ${length - done} bytes before the data at byte ${offset + length}`);
+    done += n;
+  }
+  return out;
+}
+
+/** The little-endian u64 header length (a value above 2^53 cannot be a real header and needs no exact value to reject). */
+function headerLengthOf(first8: Uint8Array): number {
+  const view = new DataView(first8.buffer, first8.byteOffset, 8);
+  return view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
+}
+
+function parseFile(headerBytes: Uint8Array, fileSize: number, fileLabel: string, read: ByteReader): SafetensorsFile {
+  const dataStart = 8 + headerBytes.byteLength;
+  const dataLength = fileSize - dataStart;
 
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buffer.subarray(8, dataStart)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch (error) {
     throw corrupt(fileLabel, `the header is not valid JSON (${error instanceof Error ? error.message : String(error)})`);
   }
@@ -108,7 +162,7 @@ export function readSafetensors(buffer: Uint8Array, fileLabel: string): Safetens
       continue;
     }
     const entry = parseTensorInfo(name, info, fileLabel, dataLength);
-    tensors.set(name, makeTensor(buffer, name, entry.dtype, entry.shape, dataStart + entry.begin, entry.end - entry.begin, fileLabel));
+    tensors.set(name, makeTensor(read, name, entry.dtype, entry.shape, dataStart + entry.begin, entry.end - entry.begin, fileLabel));
   }
 
   return {
@@ -175,7 +229,7 @@ function isNonNegativeInteger(value: unknown): value is number {
 }
 
 function makeTensor(
-  buffer: Uint8Array,
+  read: ByteReader,
   name: string,
   dtype: string,
   shape: readonly number[],
@@ -189,9 +243,9 @@ function makeTensor(
     shape,
     byteOffset,
     byteLength,
-    bytes: () => buffer.subarray(byteOffset, byteOffset + byteLength),
+    bytes: () => read(byteOffset, byteLength),
     float32: () => {
-      const bytes = buffer.subarray(byteOffset, byteOffset + byteLength);
+      const bytes = read(byteOffset, byteLength);
       switch (dtype) {
         case 'F32': return f32View(bytes);
         case 'F16': return f16ToF32(u16View(bytes));
