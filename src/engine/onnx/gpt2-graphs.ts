@@ -10,23 +10,23 @@
  *
  * Block graph I/O (b = batch of variants, q = query positions run, P = cached past positions):
  *   in   resid_pre  [b, q, d_model]
- *        past_k     [b, head, P, d_head]      keys of earlier positions (P may be 0)
- *        past_v     [b, head, P, d_head]
+ *        past_k     [head, P, d_head]         keys of earlier positions, shared by every variant (P may be 0)
+ *        past_v     [head, P, d_head]
  *        attn_mask  [q, P + q]                additive causal mask (0 or -1e9)
- *        z_patch    [b, head, q, d_head]      replacement values for hook_z
- *        z_sel      [b, head, q, 1]           1 where z_patch replaces z, else 0
- *        attn_patch [b, q, d_model], attn_sel [b, q, 1]   same for hook_attn_out
- *        mlp_patch  [b, q, d_model], mlp_sel  [b, q, 1]   same for hook_mlp_out
+ *        z_patch    [b, head, q, d_head]      replacement values for hook_z (or any shape that
+ *        z_sel      [b, head, q, 1] bool      broadcasts to these, e.g. [1, 1, 1, 1] for none)
+ *        attn_patch [b, q, d_model], attn_sel [b, q, 1] bool   same for hook_attn_out
+ *        mlp_patch  [b, q, d_model], mlp_sel  [b, q, 1] bool   same for hook_mlp_out
  *   out  pattern    [b, head, q, P + q]       hook_pattern
  *        z          [b, q, head, d_head]      hook_z (TransformerLens layout)
  *        attn_out, resid_mid, mlp_out, resid_post  [b, q, d_model]
- *        k, v       [b, head, P + q, d_head]  keys and values of every position (for caching)
+ *        k, v       [b, head, q, d_head]      keys and values of the positions run (for caching)
  *
  * Final graph:
  *   in   resid      [b, p, d_model]
  *        logit_pos  [n] int64                 positions whose logits are wanted
  *   out  scale      [b, p, 1]                 ln_final.hook_scale = sqrt(var + eps)
- *        logits     [b, n, vocab]
+ *        logits     [b * n, vocab]            variant-major rows
  */
 import type { ModelConfig } from '../model/config.js';
 import type { BlockWeights, ModelWeights } from '../model/weights.js';
@@ -41,59 +41,78 @@ export type BlockOutput = (typeof BLOCK_OUTPUTS)[number];
 /** Masked attention scores: large enough that exp() underflows to exactly 0 in float32. */
 export const MASKED = -1e9;
 
+/** Slice's "to the end" bound. */
+const TO_END = Number.MAX_SAFE_INTEGER;
+
 export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'initializers'): BuiltGraph {
   const g = new GraphBuilder(`block${layer}`, mode);
   const { nHeads: H, dModel: D, dHead: Dh, dMlp: M } = config;
 
   const resid = g.input('resid_pre', 'float', ['b', 'q', D]);
-  const pastK = g.input('past_k', 'float', ['b', H, 'P', Dh]);
-  const pastV = g.input('past_v', 'float', ['b', H, 'P', Dh]);
+  const pastK = g.input('past_k', 'float', [H, 'P', Dh]);
+  const pastV = g.input('past_v', 'float', [H, 'P', Dh]);
   const mask = g.input('attn_mask', 'float', ['q', 'T']);
-  const zPatch = g.input('z_patch', 'float', ['b', H, 'q', Dh]);
-  const zSel = g.input('z_sel', 'float', ['b', H, 'q', 1]);
-  const attnPatch = g.input('attn_patch', 'float', ['b', 'q', D]);
-  const attnSel = g.input('attn_sel', 'float', ['b', 'q', 1]);
-  const mlpPatch = g.input('mlp_patch', 'float', ['b', 'q', D]);
-  const mlpSel = g.input('mlp_sel', 'float', ['b', 'q', 1]);
+  // Patch inputs only need to broadcast against what they replace, so an unpatched run feeds one element.
+  const zPatch = g.input('z_patch', 'float', ['zb', 'zh', 'zq', 'zd']);
+  const zSel = g.input('z_sel', 'bool', ['zb', 'zh', 'zq', 1]);
+  const attnPatch = g.input('attn_patch', 'float', ['ab', 'aq', 'ad']);
+  const attnSel = g.input('attn_sel', 'bool', ['ab', 'aq', 1]);
+  const mlpPatch = g.input('mlp_patch', 'float', ['mb', 'mq', 'md']);
+  const mlpSel = g.input('mlp_sel', 'bool', ['mb', 'mq', 1]);
+
+  // Runtime dims: [b, q], b * q and P, for reshapes (an explicit size, not -1, because P may be 0).
+  const bq = g.op1('Slice', [g.op1('Shape', [resid]), g.constInt64([0]), g.constInt64([2])]);
+  const rows = g.op1('ReduceProd', [bq], { keepdims: 1 });
+  const P = g.op1('Slice', [g.op1('Shape', [pastK]), g.constInt64([1]), g.constInt64([2])]);
+  // allowzero: a 0 in these shapes is P = 0, not "keep the input's dimension".
+  const headsFirst = (x: string, last: string): string => g.op1('Reshape', [g.op1('Transpose', [x], { perm: [1, 0, 2, 3] }), g.op1('Concat', [g.constInt64([H]), rows, last], { axis: 0 })], { allowzero: 1 });
+  const headsBack = (x: string, last: string): string => g.op1('Transpose', [g.op1('Reshape', [x, g.op1('Concat', [g.constInt64([H]), bq, last], { axis: 0 })], { allowzero: 1 })], { perm: [1, 0, 2, 3] });
+  // The stream's matrix products run on [b * q, d] rows: 2-D, so that bias additions fuse into Gemm.
+  const asRows = (x: string, width: number): string => g.op1('Reshape', [x, g.constInt64([-1, width])]);
+  const asStream = (x: string): string => g.op1('Reshape', [x, g.op1('Concat', [bq, g.constInt64([D])], { axis: 0 })]);
 
   // --- attention -------------------------------------------------------------------------
-  const x1 = layerNorm(g, resid, w.ln1.w.data, w.ln1.b.data, D, config.eps, `ln1`);
-  // One GEMM for Q, K and V of every head: x [b, q, d] @ W_QKV [d, 3 * head * d_head]. Far better
+  const x1 = asRows(layerNorm(g, resid, w.ln1.w.data, w.ln1.b.data, D, config.eps, 'ln1'), D);
+  // One GEMM for Q, K and V of every head: x [b*q, d] @ W_QKV [d, 3 * head * d_head]. Far better
   // shaped than per-head products, above all for the one-position passes of activation patching.
-  const qkvFlat = g.op1('Add', [g.op1('MatMul', [x1, g.weight('W_QKV', fuseQkv(w, H, D, Dh), [D, 3 * H * Dh])]), g.weight('b_QKV', fuseQkvBias(w, H, Dh), [3 * H * Dh])]);
-  const qkv5 = g.op1('Reshape', [qkvFlat, g.constInt64([0, 0, 3, H, Dh])]); // [b, q, 3, head, d_head]
+  const qkvFlat = g.op1('Gemm', [x1, g.weight('W_QKV', fuseQkv(w, H, D, Dh), [D, 3 * H * Dh]), g.weight('b_QKV', fuseQkvBias(w, H, Dh), [3 * H * Dh])]);
+  const qkv5 = g.op1('Reshape', [qkvFlat, g.op1('Concat', [bq, g.constInt64([3, H, Dh])], { axis: 0 })]); // [b, q, 3, head, d_head]
   const qkvT = g.op1('Transpose', [qkv5], { perm: [2, 0, 3, 1, 4] }); // [3, b, head, q, d_head]
   const [qS, kS, vS] = g.op('Split', [qkvT], { axis: 0 }, 3);
   const axis0 = g.constInt64([0]);
   const q = g.op1('Squeeze', [qS!, axis0]); // [b, head, q, d_head]
-  const kNew = g.op1('Squeeze', [kS!, axis0]);
-  const vNew = g.op1('Squeeze', [vS!, axis0]);
-  const k = g.op1('Concat', [pastK, kNew], { axis: 2 }, 'k'); // [b, head, P + q, d_head]
-  const v = g.op1('Concat', [pastV, vNew], { axis: 2 }, 'v');
-  const kT = g.op1('Transpose', [k], { perm: [0, 1, 3, 2] });
-  const scores = g.op1('Mul', [g.op1('MatMul', [q, kT]), g.constFloat([1 / Math.sqrt(Dh)], [])]);
-  const pattern = g.op1('Softmax', [g.op1('Add', [scores, mask])], { axis: -1 }, 'pattern'); // [b, head, q, T]
-  const zHeads = blend(g, g.op1('MatMul', [pattern, v]), zPatch, zSel); // [b, head, q, d_head]
-  const z = g.op1('Transpose', [zHeads], { perm: [0, 2, 1, 3] }, 'z'); // [b, q, head, d_head]
-  const zFlat = g.op1('Reshape', [z, g.constInt64([0, 0, H * Dh])]); // [b, q, head*d_head]
-  const attnRaw = g.op1('Add', [g.op1('MatMul', [zFlat, g.weight('W_O', w.W_O.data, [H * Dh, D])]), g.weight('b_O', w.b_O.data, [D])]);
-  const attnOut = blend(g, attnRaw, attnPatch, attnSel, 'attn_out');
+  const kNew = g.op1('Squeeze', [kS!, axis0], {}, 'k');
+  const vNew = g.op1('Squeeze', [vS!, axis0], {}, 'v');
+  const scale = g.constFloat([1 / Math.sqrt(Dh)], []);
+  // Scores against the variant's own positions [b, head, q, q], and against the shared past as one
+  // product per head, [head, b*q, d_head] @ [head, d_head, P]: the past is never copied per variant.
+  const selfScores = g.op1('Mul', [g.op1('MatMul', [q, g.op1('Transpose', [kNew], { perm: [0, 1, 3, 2] })]), scale]);
+  const pastScoresH = g.op1('Mul', [g.op1('MatMul', [headsFirst(q, g.constInt64([Dh])), g.op1('Transpose', [pastK], { perm: [0, 2, 1] })]), scale]);
+  const scores = g.op1('Concat', [headsBack(pastScoresH, P), selfScores], { axis: 3 }); // [b, head, q, P + q]
+  const pattern = g.op1('Softmax', [g.op1('Add', [scores, mask])], { axis: -1 }, 'pattern');
+  const axis3 = g.constInt64([3]);
+  const patternPast = g.op1('Slice', [pattern, g.constInt64([0]), P, axis3]); // [b, head, q, P]
+  const patternSelf = g.op1('Slice', [pattern, P, g.constInt64([TO_END]), axis3]); // [b, head, q, q]
+  const zPast = headsBack(g.op1('MatMul', [headsFirst(patternPast, P), pastV]), g.constInt64([Dh]));
+  const zHeads = g.op1('Add', [zPast, g.op1('MatMul', [patternSelf, vNew])]); // [b, head, q, d_head]
+  const z = g.op1('Transpose', [g.op1('Where', [zSel, zPatch, zHeads])], { perm: [0, 2, 1, 3] }, 'z'); // [b, q, head, d_head]
+  const attnRaw = g.op1('Gemm', [asRows(z, H * Dh), g.weight('W_O', w.W_O.data, [H * Dh, D]), g.weight('b_O', w.b_O.data, [D])]);
+  const attnOut = g.op1('Where', [attnSel, attnPatch, asStream(attnRaw)], {}, 'attn_out');
   const residMid = g.op1('Add', [resid, attnOut], {}, 'resid_mid');
 
   // --- MLP -------------------------------------------------------------------------------
-  const x2 = layerNorm(g, residMid, w.ln2.w.data, w.ln2.b.data, D, config.eps, 'ln2');
-  const pre = g.op1('Add', [g.op1('MatMul', [x2, g.weight('W_in', w.W_in.data, [D, M])]), g.weight('b_in', w.b_in.data, [M])]);
-  const post = activation(g, pre, config.actFn);
-  const mlpRaw = g.op1('Add', [g.op1('MatMul', [post, g.weight('W_out', w.W_out.data, [M, D])]), g.weight('b_out', w.b_out.data, [D])]);
-  const mlpOut = blend(g, mlpRaw, mlpPatch, mlpSel, 'mlp_out');
+  const x2 = asRows(layerNorm(g, residMid, w.ln2.w.data, w.ln2.b.data, D, config.eps, 'ln2'), D);
+  const pre = g.op1('MatMul', [x2, g.weight('W_in', w.W_in.data, [D, M])]); // bias added with the activation
+  const post = activation(g, pre, g.weight('b_in', w.b_in.data, [M]), config.actFn);
+  const mlpRaw = g.op1('Gemm', [post, g.weight('W_out', w.W_out.data, [M, D]), g.weight('b_out', w.b_out.data, [D])]);
+  const mlpOut = g.op1('Where', [mlpSel, mlpPatch, asStream(mlpRaw)], {}, 'mlp_out');
   g.op1('Add', [residMid, mlpOut], {}, 'resid_post');
 
   g.output('pattern', 'float', ['b', H, 'q', 'T']);
   g.output('z', 'float', ['b', 'q', H, Dh]);
   for (const name of ['attn_out', 'resid_mid', 'mlp_out', 'resid_post']) g.output(name, 'float', ['b', 'q', D]);
-  g.output('k', 'float', ['b', H, 'T', Dh]);
-  g.output('v', 'float', ['b', H, 'T', Dh]);
-  void k; void v;
+  g.output('k', 'float', ['b', H, 'q', Dh]);
+  g.output('v', 'float', ['b', H, 'q', Dh]);
   return g.build();
 }
 
@@ -105,19 +124,13 @@ export function buildFinalGraph(config: ModelConfig, weights: Pick<ModelWeights,
   const [y, , invStd] = g.op('LayerNormalization', [resid, g.weight('ln_final_w', weights.ln_final.w.data, [D]), g.weight('ln_final_b', weights.ln_final.b.data, [D])], { axis: -1, epsilon: { float: config.eps } }, 3);
   g.op1('Reciprocal', [invStd!], {}, 'scale');
   const picked = g.op1('Gather', [y!, positions], { axis: 1 }); // [b, n, d]
-  const shape = g.op1('Shape', [picked]);
-  const bn = g.op1('Slice', [shape, g.constInt64([0]), g.constInt64([2])]);
   const flat = g.op1('Reshape', [picked, g.constInt64([-1, D])]); // [b*n, d]
-  // logits^T = W_U_T @ flat^T: the large [vocab, d_model] matrix is the GEMM's A operand, which the
-  // kernel reads as it is; as B (flat @ W_U_T^T) it would be transposed and packed on every call,
-  // because it is fed as an input rather than a pre-packed initializer.
-  const logitsT = g.op1('Gemm', [g.weight('W_U_T', weights.W_U_T.data, [V, D]), flat], { transB: 1 }); // [vocab, b*n]
-  const logitsNoBias = g.op1('Transpose', [logitsT], { perm: [1, 0] });
+  // logits = flat @ W_U_T^T, straight into the output (a reshape of a graph output is a copy).
   // GPT-2 has no unembedding bias: skip adding 50 257 zeros to every row.
-  const logitsFlat = weights.b_U.data.some((x) => x !== 0) ? g.op1('Add', [logitsNoBias, g.weight('b_U', weights.b_U.data, [V])]) : logitsNoBias;
-  g.op1('Reshape', [logitsFlat, g.op1('Concat', [bn, g.constInt64([V])], { axis: 0 })], {}, 'logits');
+  const bias = weights.b_U.data.some((x) => x !== 0) ? [g.weight('b_U', weights.b_U.data, [V])] : [];
+  g.op1('Gemm', [flat, g.weight('W_U_T', weights.W_U_T.data, [V, D]), ...bias], { transB: 1 }, 'logits');
   g.output('scale', 'float', ['b', 'p', 1]);
-  g.output('logits', 'float', ['b', 'n', V]);
+  g.output('logits', 'float', ['bn', V]);
   return g.build();
 }
 
@@ -148,21 +161,11 @@ function layerNorm(g: GraphBuilder, x: string, w: Float32Array, b: Float32Array,
   return g.op1('LayerNormalization', [x, g.weight(`${name}_w`, w, [D]), g.weight(`${name}_b`, b, [D])], { axis: -1, epsilon: { float: eps } });
 }
 
-/** x where sel = 0, patch where sel = 1: x + sel * (patch - x). */
-function blend(g: GraphBuilder, x: string, patch: string, sel: string, output?: string): string {
-  return g.op1('Add', [x, g.op1('Mul', [sel, g.op1('Sub', [patch, x])])], {}, output);
-}
-
-function activation(g: GraphBuilder, x: string, fn: ModelConfig['actFn']): string {
-  if (fn === 'relu') return g.op1('Relu', [x]);
-  if (fn === 'gelu') {
-    // exact GELU: 0.5 x (1 + erf(x / sqrt 2))
-    const erf = g.op1('Erf', [g.op1('Mul', [x, g.constFloat([Math.SQRT1_2], [])])]);
-    return g.op1('Mul', [g.op1('Mul', [x, g.constFloat([0.5], [])]), g.op1('Add', [erf, g.constFloat([1], [])])]);
-  }
-  // gelu_new (GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-  const x3 = g.op1('Mul', [g.op1('Mul', [x, x]), x]);
-  const inner = g.op1('Mul', [g.op1('Add', [x, g.op1('Mul', [x3, g.constFloat([0.044715], [])])]), g.constFloat([Math.sqrt(2 / Math.PI)], [])]);
-  const t = g.op1('Add', [g.op1('Tanh', [inner]), g.constFloat([1], [])]);
-  return g.op1('Mul', [g.op1('Mul', [x, g.constFloat([0.5], [])]), t]);
+/** The MLP's activation of pre + bias, as one fused kernel where ONNX Runtime has one. */
+function activation(g: GraphBuilder, pre: string, bias: string, fn: ModelConfig['actFn']): string {
+  // gelu_new (GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), which is FastGelu's formula.
+  if (fn === 'gelu_new') return g.contrib1('FastGelu', [pre, bias]);
+  // exact GELU, 0.5 x (1 + erf(x / sqrt 2)), with the bias added in the same pass.
+  if (fn === 'gelu') return g.contrib1('BiasGelu', [pre, bias]);
+  return g.op1('Relu', [g.op1('Add', [pre, bias])]);
 }

@@ -7,6 +7,10 @@
 import { AttributeType, DataType, onnxModelType } from './onnx-proto.js';
 
 type Dim = number | string;
+type ElemType = 'float' | 'int64' | 'bool';
+
+/** ONNX Runtime's contrib operator domain (fused kernels such as FastGelu). */
+export const MS_DOMAIN = 'com.microsoft';
 type AttrValue = number | number[] | string | { floats: number[] } | { float: number };
 
 interface NodeMessage {
@@ -48,6 +52,7 @@ export class GraphBuilder {
   private readonly outputs: Array<Record<string, unknown>> = [];
   private readonly external: ExternalWeight[] = [];
   private readonly weightFeeds = new Map<string, { data: Float32Array; dims: number[] }>();
+  private readonly domains = new Set<string>();
   private counter = 0;
 
   constructor(private readonly name: string, private readonly weightMode: WeightMode = 'initializers') {}
@@ -57,12 +62,12 @@ export class GraphBuilder {
     return `${prefix}__${this.counter++}`;
   }
 
-  input(name: string, elemType: 'float' | 'int64', dims: readonly Dim[]): string {
+  input(name: string, elemType: ElemType, dims: readonly Dim[]): string {
     this.inputs.push(valueInfo(name, elemType, dims));
     return name;
   }
 
-  output(name: string, elemType: 'float' | 'int64', dims: readonly Dim[]): void {
+  output(name: string, elemType: ElemType, dims: readonly Dim[]): void {
     this.outputs.push(valueInfo(name, elemType, dims));
   }
 
@@ -105,7 +110,7 @@ export class GraphBuilder {
   }
 
   /** Adds a node; returns its output names (fresh ones unless given). */
-  op(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, outputs?: readonly string[] | number): string[] {
+  op(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, outputs?: readonly string[] | number, domain = ''): string[] {
     const outs = Array.isArray(outputs)
       ? [...outputs]
       : Array.from({ length: typeof outputs === 'number' ? outputs : 1 }, () => this.fresh(opType));
@@ -115,8 +120,9 @@ export class GraphBuilder {
       name: this.fresh(`n_${opType}`),
       op_type: opType,
       attribute: Object.entries(attrs).map(([name, v]) => attribute(name, v)),
-      domain: '',
+      domain,
     });
+    if (domain !== '') this.domains.add(domain);
     return outs;
   }
 
@@ -125,25 +131,32 @@ export class GraphBuilder {
     return this.op(opType, inputs, attrs, output === undefined ? 1 : [output])[0]!;
   }
 
+  /** Single-output form of `op` for an ONNX Runtime contrib operator (domain com.microsoft). */
+  contrib1(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, output?: string): string {
+    return this.op(opType, inputs, attrs, output === undefined ? 1 : [output], MS_DOMAIN)[0]!;
+  }
+
   build(): BuiltGraph {
     const type = onnxModelType();
     const message = type.fromObject({
       ir_version: 8,
       producer_name: 'circuit-trace',
       producer_version: '0.1.0',
-      opset_import: [{ domain: '', version: OPSET }],
+      opset_import: [{ domain: '', version: OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
       graph: { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
     });
     return { model: type.encode(message).finish(), externalData: this.external, weightFeeds: this.weightFeeds };
   }
 }
 
-function valueInfo(name: string, elemType: 'float' | 'int64', dims: readonly Dim[]): Record<string, unknown> {
+const ELEM_TYPES: Record<ElemType, number> = { float: DataType.FLOAT, int64: DataType.INT64, bool: DataType.BOOL };
+
+function valueInfo(name: string, elemType: ElemType, dims: readonly Dim[]): Record<string, unknown> {
   return {
     name,
     type: {
       tensor_type: {
-        elem_type: elemType === 'float' ? DataType.FLOAT : DataType.INT64,
+        elem_type: ELEM_TYPES[elemType],
         shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) },
       },
     },

@@ -49,6 +49,6 @@ export function onnxModelType(): protobuf.Type {
 }
 
 /** ONNX TensorProto.DataType values we use. */
-export const DataType = { FLOAT: 1, INT64: 7 } as const;
+export const DataType = { FLOAT: 1, INT64: 7, BOOL: 9 } as const;
 /** ONNX AttributeProto.AttributeType values we use. */
 export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;

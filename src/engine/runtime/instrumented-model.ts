@@ -222,7 +222,7 @@ export class InstrumentedModel implements ForwardRunner {
         const shape = t.dims.slice(1) as number[];
         splitBatch(t.data as Float32Array, shape, rows, `blocks.${layer}.${hook}`, false);
       }
-      if (keepKV) keysValues.push({ k: out['k']!.data as Float32Array, v: out['v']!.data as Float32Array });
+      if (keepKV) keysValues.push(firstVariantKeysValues(out['k']!.data as Float32Array, out['v']!.data as Float32Array, request.past?.[layer], this.config, q0, Q));
       resid = out['resid_post']!.data as Float32Array;
       if (onLayer) onLayer(layer, rows[0]!);
     }
@@ -288,34 +288,61 @@ export class InstrumentedModel implements ForwardRunner {
   private blockFeeds(request: InterventionRequest, layer: number, resid: Float32Array, mask: ort.Tensor, B: number, q0: number, Q: number): Record<string, ort.Tensor> {
     const { nHeads: H, dModel: D, dHead: Dh } = this.config;
     const f32 = (data: Float32Array, dims: number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
-    let pastK = this.zeros(0), pastV = this.zeros(0);
-    if (q0 > 0) {
-      const kv = request.past![layer]!;
-      // Past keys/values [head, P_total, d_head] -> first q0 positions, repeated for every variant.
-      pastK = new Float32Array(B * H * q0 * Dh);
-      pastV = new Float32Array(B * H * q0 * Dh);
-      const Ptot = kv.k.length / (H * Dh);
-      for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
-        pastK.set(kv.k.subarray(h * Ptot * Dh, (h * Ptot + q0) * Dh), (b * H + h) * q0 * Dh);
-        pastV.set(kv.v.subarray(h * Ptot * Dh, (h * Ptot + q0) * Dh), (b * H + h) * q0 * Dh);
-      }
-    }
+    const bool = (data: Uint8Array, dims: number[]): ort.Tensor => new ort.Tensor('bool', data, dims);
+    // Past keys/values [head, P_total, d_head] -> their first q0 positions, fed once for all variants.
+    const past = q0 > 0 ? request.past![layer]! : null;
+    const pastK = past ? firstPositions(past.k, H, q0, Dh) : this.zeros(0);
+    const pastV = past ? firstPositions(past.v, H, q0, Dh) : this.zeros(0);
     const z = zPatchArrays(request.variants, layer, B, H, q0, Q, Dh);
     const attn = streamPatchArrays(request.variants, layer, 'hook_attn_out', B, q0, Q, D);
     const mlp = streamPatchArrays(request.variants, layer, 'hook_mlp_out', B, q0, Q, D);
+    // Unpatched sites: one element that broadcasts (select nothing), not a zero array per variant.
+    const none = { patch: f32(this.zeros(1), [1, 1, 1, 1]), sel: bool(NO_SELECTION, [1, 1, 1, 1]) };
+    const noneStream = { patch: f32(this.zeros(1), [1, 1, 1]), sel: bool(NO_SELECTION, [1, 1, 1]) };
     return {
       resid_pre: f32(resid, [B, Q, D]),
-      past_k: f32(pastK, [B, H, q0, Dh]),
-      past_v: f32(pastV, [B, H, q0, Dh]),
+      past_k: f32(pastK, [H, q0, Dh]),
+      past_v: f32(pastV, [H, q0, Dh]),
       attn_mask: mask,
-      z_patch: f32(z?.patch ?? this.zeros(B * H * Q * Dh), [B, H, Q, Dh]),
-      z_sel: f32(z?.sel ?? this.zeros(B * H * Q), [B, H, Q, 1]),
-      attn_patch: f32(attn?.patch ?? this.zeros(B * Q * D), [B, Q, D]),
-      attn_sel: f32(attn?.sel ?? this.zeros(B * Q), [B, Q, 1]),
-      mlp_patch: f32(mlp?.patch ?? this.zeros(B * Q * D), [B, Q, D]),
-      mlp_sel: f32(mlp?.sel ?? this.zeros(B * Q), [B, Q, 1]),
+      z_patch: z ? f32(z.patch, [B, H, Q, Dh]) : none.patch,
+      z_sel: z ? bool(z.sel, [B, H, Q, 1]) : none.sel,
+      attn_patch: attn ? f32(attn.patch, [B, Q, D]) : noneStream.patch,
+      attn_sel: attn ? bool(attn.sel, [B, Q, 1]) : noneStream.sel,
+      mlp_patch: mlp ? f32(mlp.patch, [B, Q, D]) : noneStream.patch,
+      mlp_sel: mlp ? bool(mlp.sel, [B, Q, 1]) : noneStream.sel,
     };
   }
+}
+
+/** A selector that selects nothing (ONNX bool is one byte). */
+const NO_SELECTION = new Uint8Array(1);
+
+/** The first `n` positions of a [head, P_total, d_head] array, as [head, n, d_head]. */
+function firstPositions(kv: Float32Array, H: number, n: number, Dh: number): Float32Array {
+  const total = kv.length / (H * Dh);
+  if (n === total) return kv;
+  const out = new Float32Array(H * n * Dh);
+  for (let h = 0; h < H; h++) out.set(kv.subarray(h * total * Dh, (h * total + n) * Dh), h * n * Dh);
+  return out;
+}
+
+/**
+ * The first variant's keys and values of every position, [head, P, d_head]: the positions run
+ * (block output [b, head, Q, d_head]) after the cached first q0 positions, if any.
+ */
+function firstVariantKeysValues(k: Float32Array, v: Float32Array, past: KeysValues | undefined, config: ModelConfig, q0: number, Q: number): KeysValues {
+  const { nHeads: H, dHead: Dh } = config;
+  const join = (run: Float32Array, cached: Float32Array | undefined): Float32Array => {
+    if (q0 === 0) return run.slice(0, H * Q * Dh);
+    const P = q0 + Q, total = cached!.length / (H * Dh);
+    const out = new Float32Array(H * P * Dh);
+    for (let h = 0; h < H; h++) {
+      out.set(cached!.subarray(h * total * Dh, (h * total + q0) * Dh), h * P * Dh);
+      out.set(run.subarray(h * Q * Dh, (h + 1) * Q * Dh), (h * P + q0) * Dh);
+    }
+    return out;
+  };
+  return { k: join(k, past?.k), v: join(v, past?.v) };
 }
 
 /**
@@ -361,14 +388,14 @@ function selectedPositions(positions: readonly number[] | undefined, q0: number,
 }
 
 /** z patches of one layer as [b, head, q, d_head] values and [b, head, q, 1] selectors, or null if none. */
-function zPatchArrays(variants: readonly InterventionVariant[], layer: number, B: number, H: number, q0: number, Q: number, Dh: number): { patch: Float32Array; sel: Float32Array } | null {
-  let patch: Float32Array | null = null, sel: Float32Array | null = null;
+function zPatchArrays(variants: readonly InterventionVariant[], layer: number, B: number, H: number, q0: number, Q: number, Dh: number): { patch: Float32Array; sel: Uint8Array } | null {
+  let patch: Float32Array | null = null, sel: Uint8Array | null = null;
   variants.forEach((variant, b) => {
     for (const zp of variant.zPatches ?? []) {
       if (zp.layer !== layer) continue;
       if (zp.head < 0 || zp.head >= H) throw new EngineError('BAD_ARGUMENT', `Head ${zp.head} does not exist (0..${H - 1}).`);
       patch ??= new Float32Array(B * H * Q * Dh);
-      sel ??= new Float32Array(B * H * Q);
+      sel ??= new Uint8Array(B * H * Q);
       checkPatchShape(zp.value, q0 + Q, Dh, `z patch L${layer}H${zp.head}`);
       for (const p of selectedPositions(zp.positions, q0, Q)) {
         const row = (b * H + zp.head) * Q + (p - q0);
@@ -380,13 +407,13 @@ function zPatchArrays(variants: readonly InterventionVariant[], layer: number, B
   return patch && sel ? { patch, sel } : null;
 }
 
-function streamPatchArrays(variants: readonly InterventionVariant[], layer: number, hook: 'hook_attn_out' | 'hook_mlp_out', B: number, q0: number, Q: number, D: number): { patch: Float32Array; sel: Float32Array } | null {
-  let patch: Float32Array | null = null, sel: Float32Array | null = null;
+function streamPatchArrays(variants: readonly InterventionVariant[], layer: number, hook: 'hook_attn_out' | 'hook_mlp_out', B: number, q0: number, Q: number, D: number): { patch: Float32Array; sel: Uint8Array } | null {
+  let patch: Float32Array | null = null, sel: Uint8Array | null = null;
   variants.forEach((variant, b) => {
     for (const sp of variant.streamPatches ?? []) {
       if (sp.layer !== layer || sp.hook !== hook) continue;
       patch ??= new Float32Array(B * Q * D);
-      sel ??= new Float32Array(B * Q);
+      sel ??= new Uint8Array(B * Q);
       checkPatchShape(sp.value, q0 + Q, D, `${hook} patch at layer ${layer}`);
       for (const p of selectedPositions(sp.positions, q0, Q)) {
         patch.set(sp.value.data.subarray(p * D, (p + 1) * D), (b * Q + p - q0) * D);
