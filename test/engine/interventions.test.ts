@@ -262,6 +262,28 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
       }
     });
 
+    test('variants with their own prompts run as one batch, each with its own keys and values', async () => {
+      const [ownClean, plain] = await model.intervene({ ids: CORRUPT, variants: [{ ids: CLEAN }, {}], hooks: 'all', keepKeysValues: true });
+      assertMatches(ownClean!.cache, clean, allHookNames(2), 0, undefined, 'variant with the clean prompt');
+      assertMatches(plain!.cache, corrupt, allHookNames(2), 0, undefined, 'variant with the request prompt');
+      // The corrupted variant's keys and values are the plain forward's; the clean one's differ.
+      plain!.keysValues!.forEach((kv, l) => {
+        assert.deepEqual([...kv.k], [...past[l]!.k], `layer ${l} keys`);
+        assert.deepEqual([...kv.v], [...past[l]!.v], `layer ${l} values`);
+      });
+      assert.ok(withinTolerance(ownClean!.keysValues![1]!.k, past[1]!.k, 0).diff > 1e-3);
+      // With queryFrom, keysValues still cover every position: the cached ones, then the run ones.
+      const [incremental] = await model.intervene({ ids: CORRUPT, variants: [{}], hooks: ['logits'], queryFrom: 4, past, keepKeysValues: true });
+      incremental!.keysValues!.forEach((kv, l) => assert.ok(withinTolerance(kv.k, past[l]!.k, 1e-5).ok, `layer ${l} incremental keys`));
+    });
+
+    test("a variant's own prompt is checked", async () => {
+      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{ ids: CLEAN.slice(1) }] }), (e: unknown) => e instanceof EngineError && /own prompt has 9 tokens; the request's has 10/.test(e.message));
+      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{ ids: CLEAN, startLayer: 1, startResid: cleanTensor('blocks.1.hook_resid_pre', D) }] }), (e: unknown) => e instanceof EngineError && /starts from its embeddings/.test(e.message));
+      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{ ids: CLEAN }], queryFrom: 3, past }), (e: unknown) => e instanceof EngineError && /differs from the request's at position 1, before queryFrom 3/.test(e.message));
+      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{ startLayer: 1, startResid: cleanTensor('blocks.1.hook_resid_pre', D) }], keepKeysValues: true }), (e: unknown) => e instanceof EngineError && /keepKeysValues needs every variant to start at layer 0/.test(e.message));
+    });
+
     test('single-position patches at queryFrom, batched, with logits at the last position', async () => {
       const from = 6;
       const z = headOf(clean.get('blocks.0.attn.hook_z')!, 3);

@@ -44,6 +44,17 @@ describe('patching metrics', () => {
       // Float32 sums over 50 257 terms: a few parts per million.
       assert.ok(Math.abs(probs[i]! - want) <= 2e-5 * want, `row ${i}: ${probs[i]} vs ${want}`);
     });
+    // Rows that are views of one batched array, in another order than they lie in it (variants
+    // join a wavefront at their own layers), are read in place and answered in the rows' order.
+    const stacked = new Float32Array(rows.length * V);
+    rows.forEach((row, i) => stacked.set(row, i * V));
+    const order = rows.map((_, i) => rows.length - 1 - i);
+    const views = order.map((i) => stacked.subarray(i * V, (i + 1) * V));
+    const viewProbs = await targetProbabilities(views, 123);
+    order.forEach((i, k) => assert.equal(viewProbs[k], probs[i], `view ${k} is row ${i}`));
+    // Views that overlap or leave gaps are copied, with the same answers.
+    const gappy = [stacked.subarray(0, V), stacked.subarray(2 * V, 3 * V)];
+    assert.deepEqual([...await targetProbabilities(gappy, 123)], [probs[0], probs[2]]);
     assert.equal((await targetProbabilities([], 0)).length, 0);
     await assert.rejects(targetProbabilities(rows, V), RangeError);
   });

@@ -18,7 +18,7 @@ import type { PatchBaseline, PatchEntry, PatchSweepResult } from '../../protocol
 import type { PatchRequest } from '../../protocol/engine.js';
 import { throwIfCancelled } from '../errors.js';
 import { layerHook, type HookName } from '../hooks.js';
-import type { ForwardResult, ForwardRunner } from '../runtime/types.js';
+import type { ForwardResult, ForwardRunner, InterventionVariant } from '../runtime/types.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
 import { bytesPerVariant, DEFAULT_MEMORY_BUDGET_BYTES, planBatches, type BatchPlan } from './batch-plan.js';
 import { firstDifference, resolvePatchInputs, type PatchInputs } from './patch-inputs.js';
@@ -108,25 +108,48 @@ export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptToke
     ...(options.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
   });
 
-  // The two cached runs. The clean run keeps what the patches copy; the corrupted run keeps each
-  // starting layer's resid_pre and, for incremental passes, every layer's keys and values.
+  // The two cached runs, as one batch of two prompts (every layer's weights read once for both).
+  // The clean run keeps what the patches copy; the corrupted run keeps each starting layer's
+  // resid_pre and, for incremental passes, every layer's keys and values. Neither computes logits:
+  // their final residual streams join the first patched batch at the unembedding instead, so the
+  // [vocab, d_model] matrix is read once for baselines and patches together.
+  const { nLayers } = runner.config;
+  const finalResid = layerHook(nLayers - 1, 'hook_resid_post');
   const run = plan.batches.map((b) => b.sites).flat();
-  const cleanHooks = new Set<HookName>(['logits']);
-  for (const i of run) cleanHooks.add(siteHookName(sites[i]!));
-  const startLayers = [...new Set(plan.batches.map((b) => b.layer))];
-  const cleanRun = await runner.forward(inputs.clean.ids, { hooks: [...cleanHooks], logitPositions: [last], ...(signal ? { signal } : {}) });
-  const corruptRun = await runner.forward(inputs.corrupt.ids, {
-    hooks: ['logits', ...startLayers.map((l) => layerHook(l, 'hook_resid_pre'))],
-    logitPositions: [last],
+  const cachedHooks = new Set<HookName>([finalResid]);
+  for (const i of run) cachedHooks.add(siteHookName(sites[i]!));
+  for (const layer of new Set(plan.batches.map((b) => b.layer))) cachedHooks.add(layerHook(layer, 'hook_resid_pre'));
+  const [cleanRun, corruptRun] = await runner.intervene({
+    ids: inputs.corrupt.ids,
+    variants: [{ ids: inputs.clean.ids }, {}],
+    hooks: [...cachedHooks],
     keepKeysValues: plan.batches.some((b) => b.queryFrom > 0),
     ...(signal ? { signal } : {}),
-  });
-  const [clean, corrupt] = await measureRuns([cleanRun, corruptRun], tokens);
-  const baselines = { clean: clean!, corrupt: corrupt! };
+  }) as [ForwardResult, ForwardResult];
   const values = new CleanPatchValues(cleanRun.cache, runner.config.nHeads);
+  const baselineVariants: InterventionVariant[] = [cleanRun, corruptRun].map((r) => ({ startLayer: nLayers, startResid: r.cache.get(finalResid)! }));
 
   const entries: Array<PatchEntry | undefined> = new Array(sites.length);
-  for (const i of plan.unchanged) entries[i] = patchEntry(sites[i]!, baselines.corrupt, baselines);
+  let baselines: { clean: PatchBaseline; corrupt: PatchBaseline } | null = null;
+  /** Runs patched variants (and, the first time, the two baselines) and returns their metrics. */
+  const runVariants = async (variants: InterventionVariant[], queryFrom: number): Promise<PatchBaseline[]> => {
+    const withBaselines = baselines === null;
+    const results = await runner.intervene({
+      ids: inputs.corrupt.ids,
+      variants: withBaselines ? [...baselineVariants, ...variants] : variants,
+      hooks: ['logits'],
+      logitPositions: [last],
+      ...(queryFrom > 0 ? { queryFrom, past: corruptRun.keysValues! } : {}),
+      ...(signal ? { signal } : {}),
+    });
+    const measured = await measureRuns(results, tokens);
+    if (withBaselines) baselines = { clean: measured[0]!, corrupt: measured[1]! };
+    return withBaselines ? measured.slice(2) : measured;
+  };
+  const baselinesNow = async (): Promise<{ clean: PatchBaseline; corrupt: PatchBaseline }> => {
+    if (baselines === null) await runVariants([], 0);
+    return baselines!;
+  };
 
   // Batches that share a first changed position run together as one wavefront, whatever their
   // layers: each variant joins at its own layer, so every layer's weights are read once per call
@@ -142,21 +165,14 @@ export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptToke
     for (let from = 0; from < siteList.length; from += perCall) {
       throwIfCancelled(signal);
       const chunk = siteList.slice(from, from + perCall);
-      const results = await runner.intervene({
-        ids: inputs.corrupt.ids,
-        variants: chunk.map((i) => {
-          const site = sites[i]!;
-          return { ...values.variant(site), startLayer: site.layer, startResid: corruptRun.cache.get(layerHook(site.layer, 'hook_resid_pre'))! };
-        }),
-        hooks: ['logits'],
-        logitPositions: [last],
-        ...(queryFrom > 0 ? { queryFrom, past: corruptRun.keysValues! } : {}),
-        ...(signal ? { signal } : {}),
-      });
-      const measured = await measureRuns(results, tokens);
+      const measured = await runVariants(chunk.map((i) => {
+        const site = sites[i]!;
+        return { ...values.variant(site), startLayer: site.layer, startResid: corruptRun.cache.get(layerHook(site.layer, 'hook_resid_pre'))! };
+      }), queryFrom);
+      const both = await baselinesNow();
       measured.forEach((m, k) => {
         const i = chunk[k]!;
-        entries[i] = patchEntry(sites[i]!, m, baselines);
+        entries[i] = patchEntry(sites[i]!, m, both);
       });
     }
     // A layer's results are complete once every group holding its sites has run.
@@ -170,9 +186,11 @@ export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptToke
     }
   }
   throwIfCancelled(signal);
+  const both = await baselinesNow();
+  for (const i of plan.unchanged) entries[i] = patchEntry(sites[i]!, both.corrupt, both);
   const complete = entries.map((e, i) => {
     if (!e) throw new Error(`patching: site ${i} was never run`);
     return e;
   });
-  return sweepResult(request, prepared, tokenizer, baselines.clean, baselines.corrupt, complete, performance.now() - started);
+  return sweepResult(request, prepared, tokenizer, both.clean, both.corrupt, complete, performance.now() - started);
 }

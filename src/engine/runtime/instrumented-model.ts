@@ -117,7 +117,7 @@ export class InstrumentedModel implements ForwardRunner {
   }
 
   async intervene(request: InterventionRequest): Promise<ForwardResult[]> {
-    return this.run(request, undefined, false);
+    return this.run(request, undefined, request.keepKeysValues ?? false);
   }
 
   private checkIds(ids: readonly number[]): void {
@@ -163,11 +163,27 @@ export class InstrumentedModel implements ForwardRunner {
     if (q0 > 0 && (!request.past || request.past.length < nLayers)) throw new EngineError('BAD_ARGUMENT', 'queryFrom needs the cached keys and values of every layer (past).');
     const Q = P - q0; // query positions run
     const caches: ActivationCache[] = Array.from({ length: B }, () => new Map());
-    const keysValues: KeysValues[] = [];
+    // With keepKV: per variant, per layer, its keys and values of every position.
+    const keysValues: KeysValues[][] = Array.from({ length: B }, () => []);
 
     // Where each variant starts, and the residual stream it starts from ([q, d_model] rows).
     const starts = request.variants.map((v) => v.startLayer ?? request.startLayer ?? 0);
-    let embedded: Float32Array | null = null;
+    for (const s0 of starts) {
+      if (!Number.isInteger(s0) || s0 < 0 || s0 > nLayers) throw new EngineError('BAD_ARGUMENT', `startLayer ${s0} is outside 0..${nLayers}.`);
+    }
+    if (keepKV && starts.some((s0) => s0 !== 0)) throw new EngineError('BAD_ARGUMENT', 'keepKeysValues needs every variant to start at layer 0.');
+    const promptOf = (b: number): readonly number[] => request.variants[b]!.ids ?? ids;
+    request.variants.forEach((variant, b) => {
+      if (!variant.ids) return;
+      this.checkIds(variant.ids);
+      if (variant.ids.length !== P) throw new EngineError('BAD_ARGUMENT', `A variant's own prompt has ${variant.ids.length} tokens; the request's has ${P}.`, 'Variants of one batch run prompts of the same length.');
+      if (starts[b] !== 0 || variant.startResid || request.startResid) throw new EngineError('BAD_ARGUMENT', "A variant's own prompt starts from its embeddings: no startLayer or startResid.");
+      for (let p = 0; p < q0; p++) {
+        if (variant.ids[p] !== ids[p]) throw new EngineError('BAD_ARGUMENT', `A variant's own prompt differs from the request's at position ${p}, before queryFrom ${q0}, where the cached keys and values are the request's.`);
+      }
+    });
+    // Embedding rows per distinct prompt, recording hook_embed / hook_pos_embed for its variants.
+    const embedded = new Map<readonly number[], Float32Array>();
     const initialRows = (b: number): Float32Array => {
       const own = request.variants[b]!.startResid ?? request.startResid;
       if (own) {
@@ -175,12 +191,15 @@ export class InstrumentedModel implements ForwardRunner {
         return own.data.subarray(q0 * D);
       }
       if (starts[b] !== 0) throw new EngineError('BAD_ARGUMENT', 'A start layer above 0 needs startResid.');
-      embedded ??= this.embed(ids, q0, plan, caches, starts);
-      return embedded;
+      const prompt = promptOf(b);
+      let rows = embedded.get(prompt);
+      if (!rows) {
+        const recordIn = caches.filter((_, v) => starts[v] === 0 && promptOf(v) === prompt && !(request.variants[v]!.startResid ?? request.startResid));
+        rows = this.embed(prompt, q0, plan, recordIn);
+        embedded.set(prompt, rows);
+      }
+      return rows;
     };
-    for (const s0 of starts) {
-      if (!Number.isInteger(s0) || s0 < 0 || s0 > nLayers) throw new EngineError('BAD_ARGUMENT', `startLayer ${s0} is outside 0..${nLayers}.`);
-    }
 
     // Additive causal mask [q, P]: query i (absolute q0 + i) sees keys 0..q0 + i.
     const mask = new Float32Array(Q * P);
@@ -222,7 +241,9 @@ export class InstrumentedModel implements ForwardRunner {
         const shape = t.dims.slice(1) as number[];
         splitBatch(t.data as Float32Array, shape, rows, `blocks.${layer}.${hook}`, false);
       }
-      if (keepKV) keysValues.push(firstVariantKeysValues(out['k']!.data as Float32Array, out['v']!.data as Float32Array, request.past?.[layer], this.config, q0, Q));
+      if (keepKV) {
+        active.forEach((b, row) => keysValues[b]!.push(variantKeysValues(out['k']!.data as Float32Array, out['v']!.data as Float32Array, row, request.past?.[layer], this.config, q0, Q)));
+      }
       resid = out['resid_post']!.data as Float32Array;
       if (onLayer) onLayer(layer, rows[0]!);
     }
@@ -250,15 +271,15 @@ export class InstrumentedModel implements ForwardRunner {
       cache,
       provider: this.provider,
       elapsedMs,
-      ...(keepKV && b === 0 ? { keysValues } : {}),
+      ...(keepKV ? { keysValues: keysValues[b]! } : {}),
     }));
   }
 
   /**
    * The embedding rows [q, d_model] of positions q0.. (token + position embedding, gathered in
-   * JavaScript), recording hook_embed / hook_pos_embed for the variants that start at layer 0.
+   * JavaScript), recording hook_embed / hook_pos_embed in `caches`.
    */
-  private embed(ids: readonly number[], q0: number, plan: HookPlan, caches: ActivationCache[], starts: readonly number[]): Float32Array {
+  private embed(ids: readonly number[], q0: number, plan: HookPlan, caches: readonly ActivationCache[]): Float32Array {
     const D = this.config.dModel, P = ids.length, Q = P - q0;
     const embed = new Float32Array(Q * D);
     const posEmbed = new Float32Array(Q * D);
@@ -269,8 +290,7 @@ export class InstrumentedModel implements ForwardRunner {
     }
     const resid0 = new Float32Array(Q * D);
     for (let i = 0; i < Q * D; i++) resid0[i] = embed[i]! + posEmbed[i]!;
-    caches.forEach((cache, b) => {
-      if (starts[b] !== 0) return;
+    caches.forEach((cache) => {
       if (plan.global.has('hook_embed')) cache.set('hook_embed', tensor(embed.slice(), [Q, D]));
       if (plan.global.has('hook_pos_embed')) cache.set('hook_pos_embed', tensor(posEmbed.slice(), [Q, D]));
     });
@@ -327,13 +347,15 @@ function firstPositions(kv: Float32Array, H: number, n: number, Dh: number): Flo
 }
 
 /**
- * The first variant's keys and values of every position, [head, P, d_head]: the positions run
- * (block output [b, head, Q, d_head]) after the cached first q0 positions, if any.
+ * One batch row's keys and values of every position, [head, P, d_head]: the positions run (block
+ * output [b, head, Q, d_head]) after the cached first q0 positions, if any.
  */
-function firstVariantKeysValues(k: Float32Array, v: Float32Array, past: KeysValues | undefined, config: ModelConfig, q0: number, Q: number): KeysValues {
+function variantKeysValues(k: Float32Array, v: Float32Array, row: number, past: KeysValues | undefined, config: ModelConfig, q0: number, Q: number): KeysValues {
   const { nHeads: H, dHead: Dh } = config;
-  const join = (run: Float32Array, cached: Float32Array | undefined): Float32Array => {
-    if (q0 === 0) return run.slice(0, H * Q * Dh);
+  const size = H * Q * Dh;
+  const join = (batch: Float32Array, cached: Float32Array | undefined): Float32Array => {
+    const run = batch.subarray(row * size, (row + 1) * size);
+    if (q0 === 0) return run.slice();
     const P = q0 + Q, total = cached!.length / (H * Dh);
     const out = new Float32Array(H * P * Dh);
     for (let h = 0; h < H; h++) {

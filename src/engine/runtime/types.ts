@@ -72,6 +72,12 @@ export interface InterventionVariant {
    */
   startLayer?: number;
   startResid?: Tensor;
+  /**
+   * This variant's own prompt, of the request's length (default: the request's `ids`), run from
+   * its embeddings; with `queryFrom` it must match the request's before that position. One batch
+   * can so run a clean and a corrupted prompt together.
+   */
+  ids?: readonly number[];
 }
 
 export interface InterventionRequest {
@@ -96,6 +102,8 @@ export interface InterventionRequest {
    */
   queryFrom?: number;
   past?: readonly KeysValues[];
+  /** Return each variant's keys and values of every layer (ForwardResult.keysValues); every variant must start at layer 0. */
+  keepKeysValues?: boolean;
   signal?: AbortSignal;
 }
 
