@@ -23,14 +23,20 @@ function compareAll(engine: Map<string, { data: Float32Array }>, reference: Map<
   }
 }
 
-for (const weightMode of ['inputs', 'initializers'] as const) {
-  describe(`tiny random GPT-2 (weights as ${weightMode})`, () => {
+const WEIGHT_PATHS = [
+  { label: 'weights as inputs', options: { weightMode: 'inputs' } },
+  { label: 'weights as initializers from memory', options: { weightMode: 'initializers', initializerFiles: 'never' } },
+  { label: 'weights as initializers from temporary files', options: { weightMode: 'initializers', initializerFiles: 'always' } },
+] as const;
+
+for (const { label, options } of WEIGHT_PATHS) {
+  describe(`tiny random GPT-2 (${label})`, () => {
     let fixture: RandomModelFixture;
     let model: InstrumentedModel;
     before(async () => {
       fixture = await randomModelFolder('tiny', 7);
       const loaded = await loadModelFolder(fixture.dir);
-      model = await InstrumentedModel.create(loaded.model, { device: 'cpu', weightMode });
+      model = await InstrumentedModel.create(loaded.model, { device: 'cpu', ...options });
     });
     after(() => model.dispose());
 
