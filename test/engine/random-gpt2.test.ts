@@ -12,6 +12,7 @@ import { bf16ToF32, f16ToF32, readSafetensors, readShardedIndex } from '../../sr
 import { f32ToBf16, f32ToF16, writeSafetensors } from '../../src/engine/model/safetensors-writer.js';
 import { loadGpt2TokenizerJson } from '../../src/engine/tokenizer/gpt2-tokenizer-json.js';
 import { loadTokenizer } from '../../src/engine/tokenizer/tokenizer.js';
+import { loadModelFolder } from '../../src/engine/model/load-folder.js';
 
 const tiny = generateRandomGpt2({ preset: 'tiny' }, 1234);
 const byName = new Map(tiny.tensors.map((t) => [t.name, t]));
@@ -233,3 +234,19 @@ test('bad generator options and untied weights are refused with typed errors', (
   const misshapen = { ...small.weights, W_pos: tensor(new Float32Array(20), [5, 4]) };
   assert.throws(() => gpt2HfTensorsFromCanonical(misshapen, small.modelConfig), code('WRONG_SHAPE'));
 });
+
+test('the GPT-2 adapter runs c_attn as it is (W_QKV) and builds W_Q/W_K/W_V only when read', withTempDir(async (dir) => {
+  await writeHfFolder(dir, { config: tiny.config, tensors: tiny.tensors, tokenizerJson: loadGpt2TokenizerJson() });
+  const { model } = await loadModelFolder(dir);
+  const block = model.weights.blocks[1]!;
+  const canonical = tiny.weights.blocks[1]!;
+  const cAttn = get('h.1.attn.c_attn.weight');
+  assert.deepEqual(block.W_QKV?.data, cAttn.data, 'W_QKV is c_attn');
+  assert.deepEqual(block.W_QKV?.shape, cAttn.shape);
+  assert.deepEqual(block.W_Q.data, canonical.W_Q.data);
+  assert.deepEqual(block.W_K.data, canonical.W_K.data);
+  assert.deepEqual(block.W_V.data, canonical.W_V.data);
+  assert.equal(block.W_Q, block.W_Q, 'built once');
+  // A copy with other W_Q does not carry the fusion of the old ones.
+  assert.equal({ ...block, W_Q: canonical.W_K }.W_QKV, undefined);
+}));

@@ -44,6 +44,14 @@ export interface BlockWeights {
   W_out: Tensor;
   /** [d_model] */
   b_out: Tensor;
+  /**
+   * W_Q, W_K and W_V side by side, [d_model, 3 * head * d_head] (column (which * head + h) * d_head
+   * + j), when the checkpoint stores them so (GPT-2's c_attn): the engine's graph then uses this
+   * array as it is instead of building it, and an adapter may compute W_Q/W_K/W_V only when read.
+   * Adapters define it non-enumerable, so that a copy with other W_Q/W_K/W_V ({ ...block, W_Q })
+   * drops it rather than carrying a fusion of the old ones.
+   */
+  W_QKV?: Tensor;
 }
 
 export interface ModelWeights {

@@ -75,7 +75,7 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   const x1 = asRows(layerNorm(g, resid, w.ln1.w.data, w.ln1.b.data, D, config.eps, 'ln1'), D);
   // One GEMM for Q, K and V of every head: x [b*q, d] @ W_QKV [d, 3 * head * d_head]. Far better
   // shaped than per-head products, above all for the one-position passes of activation patching.
-  const qkvFlat = g.op1('Gemm', [x1, g.weight('W_QKV', fuseQkv(w, H, D, Dh), [D, 3 * H * Dh]), g.weight('b_QKV', fuseQkvBias(w, H, Dh), [3 * H * Dh])]);
+  const qkvFlat = g.op1('Gemm', [x1, g.weight('W_QKV', w.W_QKV?.data ?? fuseQkv(w, H, D, Dh), [D, 3 * H * Dh]), g.weight('b_QKV', fuseQkvBias(w, H, Dh), [3 * H * Dh])]);
   const qkv5 = g.op1('Reshape', [qkvFlat, g.op1('Concat', [bq, g.constInt64([3, H, Dh])], { axis: 0 })]); // [b, q, 3, head, d_head]
   const qkvT = g.op1('Transpose', [qkv5], { perm: [2, 0, 3, 1, 4] }); // [3, b, head, q, d_head]
   const [qS, kS, vS] = g.op('Split', [qkvT], { axis: 0 }, 3);

@@ -39,23 +39,32 @@ export const gpt2Adapter: ArchitectureAdapter = {
       const p = `h.${l}.`;
       const cAttnW = get(`${p}attn.c_attn.weight`, [D, 3 * D]); // [d_model, 3 d_model]
       const cAttnB = get(`${p}attn.c_attn.bias`, [3 * D]);
-      const split = (which: 0 | 1 | 2): { W: Tensor; b: Tensor } => {
-        // W[h, i, j] = c_attn[i, which*D + h*Dh + j]   ->   [head, d_model, d_head]
-        const W = new Float32Array(H * D * Dh);
-        const src = cAttnW.data;
-        for (let h = 0; h < H; h++) {
-          for (let i = 0; i < D; i++) {
-            const from = i * 3 * D + which * D + h * Dh;
-            W.set(src.subarray(from, from + Dh), (h * D + i) * Dh);
+      // W[h, i, j] = c_attn[i, which*D + h*Dh + j]   ->   [head, d_model, d_head]. Computed when first
+      // read: the engine runs c_attn as it is (W_QKV) and keeps only W_V, so W_Q and W_K are never
+      // built, and loading allocates (and frees) nothing beside the checkpoint's own tensors.
+      const splitW = (which: 0 | 1 | 2): (() => Tensor) => {
+        let W: Tensor | undefined;
+        return () => {
+          if (W) return W;
+          const data = new Float32Array(H * D * Dh);
+          const src = cAttnW.data;
+          for (let h = 0; h < H; h++) {
+            for (let i = 0; i < D; i++) {
+              const from = i * 3 * D + which * D + h * Dh;
+              data.set(src.subarray(from, from + Dh), (h * D + i) * Dh);
+            }
           }
-        }
-        const b = cAttnB.data.slice(which * D, (which + 1) * D); // [head, d_head]
-        return { W: tensor(W, [H, D, Dh]), b: tensor(b, [H, Dh]) };
+          return (W = tensor(data, [H, D, Dh]));
+        };
       };
-      const q = split(0), k = split(1), v = split(2);
-      blocks.push({
+      const splitB = (which: 0 | 1 | 2): Tensor => tensor(cAttnB.data.slice(which * D, (which + 1) * D), [H, Dh]); // [head, d_head]
+      const q = splitW(0), k = splitW(1), v = splitW(2);
+      const block: BlockWeights = {
         ln1: { w: get(`${p}ln_1.weight`, [D]), b: get(`${p}ln_1.bias`, [D]) },
-        W_Q: q.W, W_K: k.W, W_V: v.W, b_Q: q.b, b_K: k.b, b_V: v.b,
+        get W_Q() { return q(); },
+        get W_K() { return k(); },
+        get W_V() { return v(); },
+        b_Q: splitB(0), b_K: splitB(1), b_V: splitB(2),
         // c_proj rows are indexed by h*Dh + j, so [d_model, d_model] is [head, d_head, d_model] as is.
         W_O: tensor(get(`${p}attn.c_proj.weight`, [D, D]).data, [H, Dh, D]),
         b_O: get(`${p}attn.c_proj.bias`, [D]),
@@ -64,7 +73,10 @@ export const gpt2Adapter: ArchitectureAdapter = {
         b_in: get(`${p}mlp.c_fc.bias`, [M]),
         W_out: get(`${p}mlp.c_proj.weight`, [M, D]),
         b_out: get(`${p}mlp.c_proj.bias`, [D]),
-      });
+      };
+      // Not enumerable: a copy with other W_Q/W_K/W_V ({ ...block, W_Q }) must not carry it.
+      Object.defineProperty(block, 'W_QKV', { value: cAttnW, enumerable: false });
+      blocks.push(block);
     }
     const hasLmHead = names.has('lm_head.weight');
     const W_U_T = hasLmHead ? source.get('lm_head.weight') : W_E;
