@@ -14,6 +14,7 @@ import { loadModelFolder } from '../../src/engine/model/load-folder.js';
 import { InstrumentedModel } from '../../src/engine/runtime/instrumented-model.js';
 import type { InterventionVariant, StreamPatch, ZPatch } from '../../src/engine/runtime/types.js';
 import { tensor, type Tensor } from '../../src/engine/tensor.js';
+import { measureLogits } from '../../src/engine/patching/patch-metric.js';
 import { referenceGpt2Forward, type ReferenceTensor } from '../helpers/reference-gpt2.js';
 import { randomModelFolder, withinTolerance, type RandomModelFixture } from '../helpers/model-fixtures.js';
 
@@ -275,6 +276,25 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
       // With queryFrom, keysValues still cover every position: the cached ones, then the run ones.
       const [incremental] = await model.intervene({ ids: CORRUPT, variants: [{}], hooks: ['logits'], queryFrom: 4, past, keepKeysValues: true });
       incremental!.keysValues!.forEach((kv, l) => assert.ok(withinTolerance(kv.k, past[l]!.k, 1e-5).ok, `layer ${l} incremental keys`));
+    });
+
+    test('scoreTokens: each variant gets its tokens\' logits and probabilities at each logit position', async () => {
+      const request = { ids: CORRUPT, variants: [{}, { ids: CLEAN }], logitPositions: [3, P - 1] };
+      const full = await model.intervene({ ...request, hooks: ['logits'] });
+      const scored = await model.intervene({ ...request, hooks: [], scoreTokens: [2603, 13, 2603] });
+      scored.forEach((result, b) => {
+        assert.equal(result.cache.has('logits'), false, 'the logits stay in ONNX Runtime');
+        const logits = full[b]!.cache.get('logits')!.data;
+        const V = logits.length / 2;
+        [2603, 13, 2603].forEach((token, k) => {
+          for (let row = 0; row < 2; row++) {
+            assert.equal(result.tokenScores!.logits[row * 3 + k], logits[row * V + token]);
+            const want = measureLogits(logits.subarray(row * V, (row + 1) * V), { targetId: token, contrastId: null }).prob;
+            assert.ok(Math.abs(result.tokenScores!.probs[row * 3 + k]! - want) <= 2e-5 * want, `variant ${b}, row ${row}, token ${token}`);
+          }
+        });
+      });
+      await assert.rejects(model.intervene({ ...request, scoreTokens: [50257] }), (e: unknown) => e instanceof EngineError && /Scored token id 50257 is outside the vocabulary/.test(e.message));
     });
 
     test("a variant's own prompt is checked", async () => {

@@ -5,7 +5,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bytesPerVariant, firstChangedPosition, planBatches } from '../../src/engine/patching/batch-plan.js';
-import { targetProbabilities } from '../../src/engine/patching/batch-probability.js';
 import { firstDifference } from '../../src/engine/patching/patch-inputs.js';
 import { measureLogits, patchEntry, recovery, RECOVERY_MIN_DENOMINATOR } from '../../src/engine/patching/patch-metric.js';
 import { patchSites, siteHookName, type PatchSite } from '../../src/engine/patching/patch-sites.js';
@@ -28,35 +27,6 @@ describe('patching metrics', () => {
     const logits = Float32Array.from([1000, 999, -1000]);
     const m = measureLogits(logits, { targetId: 0, contrastId: null });
     assert.ok(Math.abs(m.prob - 1 / (1 + Math.exp(-1))) < 1e-12);
-  });
-
-  test('batched probabilities on ONNX Runtime equal the float64 definition', async () => {
-    const V = 50257;
-    let seed = 7;
-    const random = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
-    const rows = [0.5, 3, 20].map((spread) => Float32Array.from({ length: V }, () => (random() - 0.5) * spread));
-    rows[2]![123] = 200; // a dominant logit: its probability is 1 in float32
-    rows.push(Float32Array.from({ length: V }, (_, i) => (i === 123 ? 5 : 0)));
-    const probs = await targetProbabilities(rows, 123);
-    assert.equal(probs.length, rows.length);
-    rows.forEach((row, i) => {
-      const want = measureLogits(row, { targetId: 123, contrastId: null }).prob;
-      // Float32 sums over 50 257 terms: a few parts per million.
-      assert.ok(Math.abs(probs[i]! - want) <= 2e-5 * want, `row ${i}: ${probs[i]} vs ${want}`);
-    });
-    // Rows that are views of one batched array, in another order than they lie in it (variants
-    // join a wavefront at their own layers), are read in place and answered in the rows' order.
-    const stacked = new Float32Array(rows.length * V);
-    rows.forEach((row, i) => stacked.set(row, i * V));
-    const order = rows.map((_, i) => rows.length - 1 - i);
-    const views = order.map((i) => stacked.subarray(i * V, (i + 1) * V));
-    const viewProbs = await targetProbabilities(views, 123);
-    order.forEach((i, k) => assert.equal(viewProbs[k], probs[i], `view ${k} is row ${i}`));
-    // Views that overlap or leave gaps are copied, with the same answers.
-    const gappy = [stacked.subarray(0, V), stacked.subarray(2 * V, 3 * V)];
-    assert.deepEqual([...await targetProbabilities(gappy, 123)], [probs[0], probs[2]]);
-    assert.equal((await targetProbabilities([], 0)).length, 0);
-    await assert.rejects(targetProbabilities(rows, V), RangeError);
   });
 
   test('recovery: 0 is no effect, 1 full restoration, NaN for a vanishing denominator', () => {

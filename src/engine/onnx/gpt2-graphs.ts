@@ -23,10 +23,16 @@
  *        k, v       [b, head, q, d_head]      keys and values of the positions run (for caching)
  *
  * Final graph:
- *   in   resid      [b, p, d_model]
- *        logit_pos  [n] int64                 positions whose logits are wanted
- *   out  scale      [b, p, 1]                 ln_final.hook_scale = sqrt(var + eps)
- *        logits     [b * n, vocab]            variant-major rows
+ *   in   resid        [b, p, d_model]
+ *        logit_pos    [n] int64               positions whose logits are wanted
+ *        score_rows   [m] int64               rows of `logits` to score (none for a plain forward)
+ *        score_tokens [t] int64               tokens to score them on
+ *   out  scale        [b, p, 1]               ln_final.hook_scale = sqrt(var + eps)
+ *        logits       [b * n, vocab]          variant-major rows
+ *        token_logits [m, t]                  logits[score_rows][:, score_tokens]
+ *        token_probs  [m, t]                  softmax(logits[score_rows])[:, score_tokens]
+ * The scores let activation patching read two numbers per variant instead of copying out (and
+ * softmaxing in a second session) a whole vocabulary row each: with m = 0 they cost nothing.
  */
 import type { ModelConfig } from '../model/config.js';
 import type { BlockWeights, ModelWeights } from '../model/weights.js';
@@ -128,9 +134,15 @@ export function buildFinalGraph(config: ModelConfig, weights: Pick<ModelWeights,
   // logits = flat @ W_U_T^T, straight into the output (a reshape of a graph output is a copy).
   // GPT-2 has no unembedding bias: skip adding 50 257 zeros to every row.
   const bias = weights.b_U.data.some((x) => x !== 0) ? [g.weight('b_U', weights.b_U.data, [V])] : [];
-  g.op1('Gemm', [flat, g.weight('W_U_T', weights.W_U_T.data, [V, D]), ...bias], { transB: 1 }, 'logits');
+  const logits = g.op1('Gemm', [flat, g.weight('W_U_T', weights.W_U_T.data, [V, D]), ...bias], { transB: 1 }, 'logits');
+  const rows = g.op1('Gather', [logits, g.input('score_rows', 'int64', ['m'])], { axis: 0 }); // [m, vocab]
+  const tokens = g.input('score_tokens', 'int64', ['t']);
+  g.op1('Gather', [rows, tokens], { axis: 1 }, 'token_logits');
+  g.op1('Gather', [g.op1('Softmax', [rows], { axis: -1 }), tokens], { axis: 1 }, 'token_probs');
   g.output('scale', 'float', ['b', 'p', 1]);
   g.output('logits', 'float', ['bn', V]);
+  g.output('token_logits', 'float', ['m', 't']);
+  g.output('token_probs', 'float', ['m', 't']);
   return g.build();
 }
 

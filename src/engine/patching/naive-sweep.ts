@@ -13,24 +13,24 @@ import type { PromptTokenizer } from '../tokenizer/types.js';
 import { patchEntry } from './patch-metric.js';
 import { siteHookName } from './patch-sites.js';
 import { CleanPatchValues } from './patch-values.js';
-import { measureRuns, prepareSweep, sweepResult } from './run-patch-sweep.js';
+import { measureRuns, prepareSweep, scoredTokens, sweepResult } from './run-patch-sweep.js';
 
 export async function runNaivePatchSweep(runner: ForwardRunner, tokenizer: PromptTokenizer, request: PatchRequest, options: { signal?: AbortSignal; maxTokens?: number } = {}): Promise<PatchSweepResult> {
   const started = performance.now();
   const { signal } = options;
   const prepared = prepareSweep(runner, tokenizer, request, options.maxTokens);
   const { inputs, sites, tokens, last } = prepared;
-  const hooks = new Set<HookName>(['logits', ...sites.map(siteHookName)]);
-  const cleanRun = await runner.forward(inputs.clean.ids, { hooks: [...hooks], logitPositions: [last], ...(signal ? { signal } : {}) });
-  const corruptRun = await runner.forward(inputs.corrupt.ids, { hooks: ['logits'], logitPositions: [last], ...(signal ? { signal } : {}) });
-  const [clean, corrupt] = await measureRuns([cleanRun, corruptRun], tokens);
+  const scoring = { logitPositions: [last], scoreTokens: scoredTokens(tokens), ...(signal ? { signal } : {}) };
+  const [cleanRun] = await runner.intervene({ ids: inputs.clean.ids, variants: [{}], hooks: [...new Set<HookName>(sites.map(siteHookName))], ...scoring });
+  const [corruptRun] = await runner.intervene({ ids: inputs.corrupt.ids, variants: [{}], hooks: [], ...scoring });
+  const [clean, corrupt] = measureRuns([cleanRun!, corruptRun!], tokens);
   const baselines = { clean: clean!, corrupt: corrupt! };
-  const values = new CleanPatchValues(cleanRun.cache, runner.config.nHeads);
+  const values = new CleanPatchValues(cleanRun!.cache, runner.config.nHeads);
   const entries: PatchEntry[] = [];
   for (const site of sites) {
     throwIfCancelled(signal);
-    const [result] = await runner.intervene({ ids: inputs.corrupt.ids, variants: [values.variant(site)], hooks: ['logits'], logitPositions: [last], ...(signal ? { signal } : {}) });
-    const [measured] = await measureRuns([result!], tokens);
+    const [result] = await runner.intervene({ ids: inputs.corrupt.ids, variants: [values.variant(site)], hooks: [], ...scoring });
+    const [measured] = measureRuns([result!], tokens);
     entries.push(patchEntry(site, measured!, baselines));
   }
   return sweepResult(request, prepared, tokenizer, baselines.clean, baselines.corrupt, entries, performance.now() - started);

@@ -34,8 +34,8 @@ export function logitDifference(logits: Float32Array, tokens: PatchMetricTokens)
 
 /**
  * The logit difference and target probability of one row of logits ([vocab]), all in JavaScript
- * (float64). The sweeps compute probabilities in batches on ONNX Runtime instead
- * (batch-probability.ts); this is the plain definition they are tested against.
+ * (float64). The sweeps read both from the engine's token scores instead (the final graph's
+ * softmax, next to the logits); this is the plain definition they are tested against.
  */
 export function measureLogits(logits: Float32Array, tokens: PatchMetricTokens): PatchBaseline {
   const logitDiff = logitDifference(logits, tokens);

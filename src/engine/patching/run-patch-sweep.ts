@@ -22,7 +22,6 @@ import type { ForwardResult, ForwardRunner, InterventionVariant } from '../runti
 import type { PromptTokenizer } from '../tokenizer/types.js';
 import { bytesPerVariant, DEFAULT_MEMORY_BUDGET_BYTES, planBatches, type BatchPlan } from './batch-plan.js';
 import { firstDifference, resolvePatchInputs, type PatchInputs } from './patch-inputs.js';
-import { targetProbabilities } from './batch-probability.js';
 import { logitDifference, patchEntry, type PatchMetricTokens } from './patch-metric.js';
 import { patchSites, siteHookName, type PatchSite } from './patch-sites.js';
 import { CleanPatchValues } from './patch-values.js';
@@ -63,18 +62,23 @@ export function prepareSweep(runner: ForwardRunner, tokenizer: PromptTokenizer, 
   return { inputs, sites, tokens: { targetId: inputs.targetId, contrastId: inputs.contrastId }, last: nPos - 1 };
 }
 
-/** The logits of a run (or variant) at the one position it computed: [vocab]. */
-function lastLogits(result: ForwardResult): Float32Array {
-  const logits = result.cache.get('logits');
-  if (!logits || logits.shape[0] !== 1) throw new Error('patching: expected the logits of exactly one position');
-  return logits.data;
+/** The tokens a sweep scores: the target, then the contrast if there is one. */
+export function scoredTokens(tokens: PatchMetricTokens): number[] {
+  return tokens.contrastId === null ? [tokens.targetId] : [tokens.targetId, tokens.contrastId];
 }
 
-/** The metrics of runs' (or variants') logits, the probabilities computed as one batch (see batch-probability.ts). */
-export async function measureRuns(results: readonly ForwardResult[], tokens: PatchMetricTokens): Promise<PatchBaseline[]> {
-  const rows = results.map(lastLogits);
-  const probs = await targetProbabilities(rows, tokens.targetId);
-  return rows.map((row, i) => ({ logitDiff: logitDifference(row, tokens), prob: probs[i]! }));
+/**
+ * The metrics of runs (or variants) from their token scores at the one position they computed
+ * (requested with `scoreTokens: scoredTokens(tokens)`): the softmax is ONNX Runtime's, over the
+ * whole vocabulary, next to the logits.
+ */
+export function measureRuns(results: readonly ForwardResult[], tokens: PatchMetricTokens): PatchBaseline[] {
+  const width = scoredTokens(tokens).length;
+  return results.map((result) => {
+    const scores = result.tokenScores;
+    if (!scores || scores.logits.length !== width) throw new Error('patching: expected the scores of the target (and contrast) at exactly one position');
+    return { logitDiff: width === 2 ? scores.logits[0]! - scores.logits[1]! : scores.logits[0]!, prob: scores.probs[0]! };
+  });
 }
 
 export function sweepResult(request: PatchRequest, prepared: PreparedSweep, tokenizer: PromptTokenizer, clean: PatchBaseline, corrupt: PatchBaseline, entries: PatchEntry[], elapsedMs: number): PatchSweepResult {
@@ -137,12 +141,13 @@ export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptToke
     const results = await runner.intervene({
       ids: inputs.corrupt.ids,
       variants: withBaselines ? [...baselineVariants, ...variants] : variants,
-      hooks: ['logits'],
+      hooks: [],
       logitPositions: [last],
+      scoreTokens: scoredTokens(tokens),
       ...(queryFrom > 0 ? { queryFrom, past: corruptRun.keysValues! } : {}),
       ...(signal ? { signal } : {}),
     });
-    const measured = await measureRuns(results, tokens);
+    const measured = measureRuns(results, tokens);
     if (withBaselines) baselines = { clean: measured[0]!, corrupt: measured[1]! };
     return withBaselines ? measured.slice(2) : measured;
   };

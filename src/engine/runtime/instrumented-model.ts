@@ -17,7 +17,7 @@ import { tensor, type Tensor } from '../tensor.js';
 import { chooseDevice } from './devices.js';
 import { InitializerFolder, type InitializerFiles } from './initializer-files.js';
 import type {
-  DeviceRequest, ForwardOptions, ForwardResult, ForwardRunner, InterventionRequest, InterventionVariant, KeysValues,
+  DeviceRequest, ForwardOptions, ForwardResult, ForwardRunner, InterventionRequest, InterventionVariant, KeysValues, TokenScores,
 } from './types.js';
 
 export interface RuntimeOptions {
@@ -262,7 +262,12 @@ export class InstrumentedModel implements ForwardRunner {
     }
     join(nLayers);
 
-    if (plan.global.has('logits') || plan.global.has('ln_final.hook_scale')) {
+    const scoreTokens = request.scoreTokens ?? [];
+    for (const t of scoreTokens) {
+      if (!Number.isInteger(t) || t < 0 || t >= config.dVocab) throw new EngineError('BAD_ARGUMENT', `Scored token id ${t} is outside the vocabulary (0..${config.dVocab - 1}).`);
+    }
+    const scores: Array<TokenScores | undefined> = new Array(B);
+    if (plan.global.has('logits') || plan.global.has('ln_final.hook_scale') || request.scoreTokens) {
       throwIfCancelled(request.signal);
       const rows = active.map((b) => caches[b]!);
       const positions = (request.logitPositions ?? Array.from({ length: Q }, (_, i) => q0 + i)).map((p) => p - q0);
@@ -270,13 +275,25 @@ export class InstrumentedModel implements ForwardRunner {
       const fetches: string[] = [];
       if (plan.global.has('logits')) fetches.push('logits');
       if (plan.global.has('ln_final.hook_scale')) fetches.push('scale');
+      const scoreRows = request.scoreTokens ? active.length * positions.length : 0;
+      if (request.scoreTokens) fetches.push('token_logits', 'token_probs');
+      const int64 = (values: readonly number[]): ort.Tensor => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), [values.length]);
       const out = await this.final.run({
         resid: new ort.Tensor('float32', resid, [active.length, Q, D]),
-        logit_pos: new ort.Tensor('int64', BigInt64Array.from(positions.map(BigInt)), [positions.length]),
+        logit_pos: int64(positions),
+        score_rows: int64(Array.from({ length: scoreRows }, (_, i) => i)),
+        score_tokens: int64(scoreTokens),
         ...this.weightFeeds[nLayers],
       }, fetches);
       if (out['logits']) splitBatch(out['logits'].data as Float32Array, [positions.length, config.dVocab], rows, 'logits', false);
       if (out['scale']) splitBatch(out['scale'].data as Float32Array, [Q, 1], rows, 'ln_final.hook_scale', false);
+      if (request.scoreTokens) {
+        const size = positions.length * scoreTokens.length;
+        const logits = out['token_logits']!.data as Float32Array, probs = out['token_probs']!.data as Float32Array;
+        active.forEach((b, row) => {
+          scores[b] = { logits: logits.slice(row * size, (row + 1) * size), probs: probs.slice(row * size, (row + 1) * size) };
+        });
+      }
     }
 
     const elapsedMs = performance.now() - started;
@@ -285,6 +302,7 @@ export class InstrumentedModel implements ForwardRunner {
       provider: this.provider,
       elapsedMs,
       ...(keepKV ? { keysValues: keysValues[b]! } : {}),
+      ...(scores[b] ? { tokenScores: scores[b] } : {}),
     }));
   }
 

@@ -30,6 +30,14 @@ export interface ForwardResult {
    * (internal layout of the attention graph), to run later passes against them.
    */
   keysValues?: KeysValues[];
+  /** With `scoreTokens`: per logit position (row) and scored token (column), [n, t] row-major. */
+  tokenScores?: TokenScores;
+}
+
+/** Logits and probabilities of chosen tokens, [position, token] row-major. */
+export interface TokenScores {
+  logits: Float32Array;
+  probs: Float32Array;
 }
 
 /** Keys and values of one layer: [head, pos, d_head] each. */
@@ -104,6 +112,12 @@ export interface InterventionRequest {
   past?: readonly KeysValues[];
   /** Return each variant's keys and values of every layer (ForwardResult.keysValues); every variant must start at layer 0. */
   keepKeysValues?: boolean;
+  /**
+   * Score these tokens at every logit position of every variant (ForwardResult.tokenScores): their
+   * logits and softmax probabilities over the whole vocabulary, computed where the logits are.
+   * Without 'logits' among the hooks, the logits themselves then never leave ONNX Runtime.
+   */
+  scoreTokens?: readonly number[];
   signal?: AbortSignal;
 }
 
