@@ -68,11 +68,7 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
 
   // Runtime dims: [b, q], b * q and P, for reshapes (an explicit size, not -1, because P may be 0).
   const bq = g.op1('Slice', [g.op1('Shape', [resid]), g.constInt64([0]), g.constInt64([2])]);
-  const rows = g.op1('ReduceProd', [bq], { keepdims: 1 });
   const P = g.op1('Slice', [g.op1('Shape', [pastK]), g.constInt64([1]), g.constInt64([2])]);
-  // allowzero: a 0 in these shapes is P = 0, not "keep the input's dimension".
-  const headsFirst = (x: string, last: string): string => g.op1('Reshape', [g.op1('Transpose', [x], { perm: [1, 0, 2, 3] }), g.op1('Concat', [g.constInt64([H]), rows, last], { axis: 0 })], { allowzero: 1 });
-  const headsBack = (x: string, last: string): string => g.op1('Transpose', [g.op1('Reshape', [x, g.op1('Concat', [g.constInt64([H]), bq, last], { axis: 0 })], { allowzero: 1 })], { perm: [1, 0, 2, 3] });
   // The stream's matrix products run on [b * q, d] rows: 2-D, so that bias additions fuse into Gemm.
   const asRows = (x: string, width: number): string => g.op1('Reshape', [x, g.constInt64([-1, width])]);
   const asStream = (x: string): string => g.op1('Reshape', [x, g.op1('Concat', [bq, g.constInt64([D])], { axis: 0 })]);
@@ -89,18 +85,7 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   const q = g.op1('Squeeze', [qS!, axis0]); // [b, head, q, d_head]
   const kNew = g.op1('Squeeze', [kS!, axis0], {}, 'k');
   const vNew = g.op1('Squeeze', [vS!, axis0], {}, 'v');
-  const scale = g.constFloat([1 / Math.sqrt(Dh)], []);
-  // Scores against the variant's own positions [b, head, q, q], and against the shared past as one
-  // product per head, [head, b*q, d_head] @ [head, d_head, P]: the past is never copied per variant.
-  const selfScores = g.op1('Mul', [g.op1('MatMul', [q, g.op1('Transpose', [kNew], { perm: [0, 1, 3, 2] })]), scale]);
-  const pastScoresH = g.op1('Mul', [g.op1('MatMul', [headsFirst(q, g.constInt64([Dh])), g.op1('Transpose', [pastK], { perm: [0, 2, 1] })]), scale]);
-  const scores = g.op1('Concat', [headsBack(pastScoresH, P), selfScores], { axis: 3 }); // [b, head, q, P + q]
-  const pattern = g.op1('Softmax', [g.op1('Add', [scores, mask])], { axis: -1 }, 'pattern');
-  const axis3 = g.constInt64([3]);
-  const patternPast = g.op1('Slice', [pattern, g.constInt64([0]), P, axis3]); // [b, head, q, P]
-  const patternSelf = g.op1('Slice', [pattern, P, g.constInt64([TO_END]), axis3]); // [b, head, q, q]
-  const zPast = headsBack(g.op1('MatMul', [headsFirst(patternPast, P), pastV]), g.constInt64([Dh]));
-  const zHeads = g.op1('Add', [zPast, g.op1('MatMul', [patternSelf, vNew])]); // [b, head, q, d_head]
+  const [, zHeads] = attention(g, { q, k: kNew, v: vNew, pastK, pastV, mask, bq, P, H, Dh });
   const z = g.op1('Transpose', [g.op1('Where', [zSel, zPatch, zHeads])], { perm: [0, 2, 1, 3] }, 'z'); // [b, q, head, d_head]
   const attnRaw = g.op1('Gemm', [asRows(z, H * Dh), g.weight('W_O', w.W_O.data, [H * Dh, D]), g.weight('b_O', w.b_O.data, [D])]);
   const attnOut = g.op1('Where', [attnSel, attnPatch, asStream(attnRaw)], {}, 'attn_out');
@@ -120,6 +105,63 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   g.output('k', 'float', ['b', H, 'q', Dh]);
   g.output('v', 'float', ['b', H, 'q', Dh]);
   return g.build();
+}
+
+interface AttentionInputs {
+  /** [b, head, q, d_head] queries, keys and values of the positions run */
+  q: string; k: string; v: string;
+  /** [head, P, d_head] keys and values of the cached positions, shared by every variant */
+  pastK: string; pastV: string;
+  /** [q, P + q] additive causal mask */
+  mask: string;
+  /** [b, q] and [P] as int64 tensors */
+  bq: string; P: string;
+  H: number; Dh: number;
+}
+
+/**
+ * Attention of the positions run over the cached ones and themselves: returns the graph output
+ * `pattern` [b, head, q, P + q] and z [b, head, q, d_head]. Three branches, of which one runs: a
+ * plain forward (P = 0) is one masked softmax; with a past, its scores are one product per head,
+ * [head, b*q, d_head] @ [head, d_head, P], so the past is never copied per variant; and when one
+ * position is run (the incremental passes of patching), its scores against itself are a dot
+ * product per head rather than thousands of 1 x 1 matrix products.
+ */
+function attention(g: GraphBuilder, a: AttentionInputs): [string, string] {
+  const { H, Dh } = a;
+  const scale = g.constFloat([1 / Math.sqrt(Dh)], []);
+  const noPast = g.op1('Equal', [a.P, g.constInt64([0])]);
+  const qShape = g.op1('Shape', [a.q]);
+  const oneQuery = g.op1('Equal', [g.op1('Slice', [qShape, g.constInt64([2]), g.constInt64([3])]), g.constInt64([1])]);
+  const softmax = (sub: GraphBuilder, scores: string): string => sub.op1('Softmax', [sub.op1('Add', [scores, a.mask])], { axis: -1 });
+  const [pattern, z] = g.ifElse(noPast, ['pattern', g.fresh('z')], (sub) => {
+    const p = softmax(sub, sub.op1('Mul', [sub.op1('MatMul', [a.q, sub.op1('Transpose', [a.k], { perm: [0, 1, 3, 2] })]), scale]));
+    return [p, sub.op1('MatMul', [p, a.v])];
+  }, (sub) => {
+    const rows = sub.op1('ReduceProd', [a.bq], { keepdims: 1 });
+    // [b, head, ...] <-> [head, b*q, last]; allowzero: a 0 in these shapes means 0, not "as before".
+    const headsFirst = (b: GraphBuilder, x: string, last: string): string => b.op1('Reshape', [b.op1('Transpose', [x], { perm: [1, 0, 2, 3] }), b.op1('Concat', [b.constInt64([H]), rows, last], { axis: 0 })], { allowzero: 1 });
+    const headsBack = (b: GraphBuilder, x: string, last: string): string => b.op1('Transpose', [b.op1('Reshape', [x, b.op1('Concat', [b.constInt64([H]), a.bq, last], { axis: 0 })], { allowzero: 1 })], { perm: [1, 0, 2, 3] });
+    const pastScores = headsBack(sub, sub.op1('Mul', [sub.op1('MatMul', [headsFirst(sub, a.q, sub.constInt64([Dh])), sub.op1('Transpose', [a.pastK], { perm: [0, 2, 1] })]), scale]), a.P);
+    const axis3 = sub.constInt64([3]);
+    return sub.ifElse(oneQuery, [sub.fresh('pattern'), sub.fresh('z')], (one) => {
+      // q = 1: the score of a position against itself is a dot product per (variant, head).
+      const self = one.op1('Mul', [one.op1('ReduceSum', [one.op1('Mul', [a.q, a.k]), one.constInt64([-1])], { keepdims: 1 }), scale]); // [b, head, 1, 1]
+      const p = softmax(one, one.op1('Concat', [pastScores, self], { axis: 3 }));
+      const pPast = one.op1('Slice', [p, one.constInt64([0]), a.P, axis3]);
+      const pSelf = one.op1('Slice', [p, a.P, one.constInt64([TO_END]), axis3]);
+      const zPast = headsBack(one, one.op1('MatMul', [headsFirst(one, pPast, a.P), a.pastV]), one.constInt64([Dh]));
+      return [p, one.op1('Add', [zPast, one.op1('Mul', [pSelf, a.v])])];
+    }, (many) => {
+      const self = many.op1('Mul', [many.op1('MatMul', [a.q, many.op1('Transpose', [a.k], { perm: [0, 1, 3, 2] })]), scale]); // [b, head, q, q]
+      const p = softmax(many, many.op1('Concat', [pastScores, self], { axis: 3 }));
+      const pPast = many.op1('Slice', [p, many.constInt64([0]), a.P, axis3]);
+      const pSelf = many.op1('Slice', [p, a.P, many.constInt64([TO_END]), axis3]);
+      const zPast = headsBack(many, many.op1('MatMul', [headsFirst(many, pPast, a.P), a.pastV]), many.constInt64([Dh]));
+      return [p, many.op1('Add', [zPast, many.op1('MatMul', [pSelf, a.v])])];
+    }) as [string, string];
+  }) as [string, string];
+  return [pattern!, z!];
 }
 
 export function buildFinalGraph(config: ModelConfig, weights: Pick<ModelWeights, 'ln_final' | 'W_U_T' | 'b_U'>, mode: WeightMode = 'initializers'): BuiltGraph {

@@ -11,7 +11,7 @@ type ElemType = 'float' | 'int64' | 'bool';
 
 /** ONNX Runtime's contrib operator domain (fused kernels such as FastGelu). */
 export const MS_DOMAIN = 'com.microsoft';
-type AttrValue = number | number[] | string | { floats: number[] } | { float: number };
+type AttrValue = number | number[] | string | { floats: number[] } | { float: number } | { graph: Record<string, unknown> };
 
 interface NodeMessage {
   input: string[];
@@ -50,16 +50,46 @@ export class GraphBuilder {
   private readonly initializers: Array<Record<string, unknown>> = [];
   private readonly inputs: Array<Record<string, unknown>> = [];
   private readonly outputs: Array<Record<string, unknown>> = [];
-  private readonly external: ExternalWeight[] = [];
-  private readonly weightFeeds = new Map<string, { data: Float32Array; dims: number[] }>();
-  private readonly domains = new Set<string>();
-  private counter = 0;
+  private readonly domains: Set<string>;
+  /** Shared with subgraphs: ONNX names must be unique across a model's graphs. */
+  private readonly counter: { next: number };
+  private readonly external: ExternalWeight[];
+  private readonly weightFeeds: Map<string, { data: Float32Array; dims: number[] }>;
 
-  constructor(private readonly name: string, private readonly weightMode: WeightMode = 'initializers') {}
+  constructor(private readonly name: string, private readonly weightMode: WeightMode = 'initializers', parent?: GraphBuilder) {
+    this.counter = parent?.counter ?? { next: 0 };
+    this.domains = parent?.domains ?? new Set();
+    this.external = parent?.external ?? [];
+    this.weightFeeds = parent?.weightFeeds ?? new Map();
+  }
 
   /** A fresh intermediate value name with a readable prefix. */
   fresh(prefix: string): string {
-    return `${prefix}__${this.counter++}`;
+    return `${prefix}__${this.counter.next++}`;
+  }
+
+  /**
+   * An If node named `outputs`: `thenBranch` and `elseBranch` build subgraphs (which may read any
+   * value of this graph) returning as many float values; only the taken branch runs.
+   */
+  ifElse(cond: string, outputs: readonly string[], thenBranch: (sub: GraphBuilder) => string[], elseBranch: (sub: GraphBuilder) => string[]): string[] {
+    const count = outputs.length;
+    const branch = (label: string, build: (sub: GraphBuilder) => string[]): { graph: Record<string, unknown> } => {
+      const sub = new GraphBuilder(this.fresh(label), this.weightMode, this);
+      const outs = build(sub);
+      if (outs.length !== count) throw new Error(`If branch ${label} returns ${outs.length} values, expected ${count}`);
+      // A branch output must be produced in the branch: pass outer values through Identity.
+      const made = new Set(sub.nodes.flatMap((n) => n.output));
+      const named = outs.map((o) => (made.has(o) ? o : sub.op1('Identity', [o])));
+      for (const o of named) sub.output(o, 'float', null);
+      return { graph: sub.graphObject() };
+    };
+    return this.op('If', [cond], { then_branch: branch('then', thenBranch), else_branch: branch('else', elseBranch) }, outputs);
+  }
+
+  /** This graph as a GraphProto object (the body of `build()`, or a subgraph attribute). */
+  private graphObject(): Record<string, unknown> {
+    return { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs };
   }
 
   input(name: string, elemType: ElemType, dims: readonly Dim[]): string {
@@ -67,7 +97,8 @@ export class GraphBuilder {
     return name;
   }
 
-  output(name: string, elemType: ElemType, dims: readonly Dim[]): void {
+  /** Declares a graph output; `dims` null leaves its shape unstated (subgraph outputs). */
+  output(name: string, elemType: ElemType, dims: readonly Dim[] | null): void {
     this.outputs.push(valueInfo(name, elemType, dims));
   }
 
@@ -143,7 +174,7 @@ export class GraphBuilder {
       producer_name: 'circuit-trace',
       producer_version: '0.1.0',
       opset_import: [{ domain: '', version: OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],
-      graph: { name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs },
+      graph: this.graphObject(),
     });
     return { model: type.encode(message).finish(), externalData: this.external, weightFeeds: this.weightFeeds };
   }
@@ -151,13 +182,13 @@ export class GraphBuilder {
 
 const ELEM_TYPES: Record<ElemType, number> = { float: DataType.FLOAT, int64: DataType.INT64, bool: DataType.BOOL };
 
-function valueInfo(name: string, elemType: ElemType, dims: readonly Dim[]): Record<string, unknown> {
+function valueInfo(name: string, elemType: ElemType, dims: readonly Dim[] | null): Record<string, unknown> {
   return {
     name,
     type: {
       tensor_type: {
         elem_type: ELEM_TYPES[elemType],
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) },
+        ...(dims === null ? {} : { shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) } }),
       },
     },
   };
@@ -168,5 +199,6 @@ function attribute(name: string, v: AttrValue): Record<string, unknown> {
   if (typeof v === 'string') return { name, type: AttributeType.STRING, s: new TextEncoder().encode(v) };
   if (Array.isArray(v)) return { name, type: AttributeType.INTS, ints: v };
   if ('floats' in v) return { name, type: AttributeType.FLOATS, floats: v.floats };
+  if ('graph' in v) return { name, type: AttributeType.GRAPH, g: v.graph };
   return { name, type: AttributeType.FLOAT, f: v.float };
 }

@@ -8,7 +8,7 @@ const SCHEMA = `
 syntax = "proto3";
 package onnx;
 message AttributeProto {
-  string name = 1; float f = 2; int64 i = 3; bytes s = 4; TensorProto t = 5;
+  string name = 1; float f = 2; int64 i = 3; bytes s = 4; TensorProto t = 5; GraphProto g = 6;
   repeated float floats = 7; repeated int64 ints = 8; int32 type = 20;
 }
 message ValueInfoProto { string name = 1; TypeProto type = 2; }
@@ -51,4 +51,4 @@ export function onnxModelType(): protobuf.Type {
 /** ONNX TensorProto.DataType values we use. */
 export const DataType = { FLOAT: 1, INT64: 7, BOOL: 9 } as const;
 /** ONNX AttributeProto.AttributeType values we use. */
-export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, FLOATS: 6, INTS: 7 } as const;
+export const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, GRAPH: 5, FLOATS: 6, INTS: 7 } as const;

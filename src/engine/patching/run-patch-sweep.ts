@@ -22,7 +22,7 @@ import type { ForwardResult, ForwardRunner, InterventionVariant } from '../runti
 import type { PromptTokenizer } from '../tokenizer/types.js';
 import { bytesPerVariant, DEFAULT_MEMORY_BUDGET_BYTES, planBatches, type BatchPlan } from './batch-plan.js';
 import { firstDifference, resolvePatchInputs, type PatchInputs } from './patch-inputs.js';
-import { logitDifference, patchEntry, type PatchMetricTokens } from './patch-metric.js';
+import { patchEntry, type PatchMetricTokens } from './patch-metric.js';
 import { patchSites, siteHookName, type PatchSite } from './patch-sites.js';
 import { CleanPatchValues } from './patch-values.js';
 
