@@ -6,11 +6,15 @@ export function median(values: readonly number[]): number {
   return n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
 }
 
-/** Runs `fn` `warmup` times unmeasured, then `runs` times, and returns the median milliseconds. */
-export async function timeMedian(fn: () => Promise<unknown>, runs: number, warmup = 2): Promise<number> {
+/**
+ * Runs `fn` `warmup` times unmeasured, then `runs` times, and returns the median milliseconds.
+ * `before`, if given, runs untimed before each measured run.
+ */
+export async function timeMedian(fn: () => Promise<unknown>, runs: number, warmup = 2, before?: () => void): Promise<number> {
   for (let i = 0; i < warmup; i++) await fn();
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
+    before?.();
     const t0 = performance.now();
     await fn();
     times.push(performance.now() - t0);
