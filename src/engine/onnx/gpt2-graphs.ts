@@ -144,22 +144,19 @@ function attention(g: GraphBuilder, a: AttentionInputs): [string, string] {
     const headsBack = (b: GraphBuilder, x: string, last: string): string => b.op1('Transpose', [b.op1('Reshape', [x, b.op1('Concat', [b.constInt64([H]), a.bq, last], { axis: 0 })], { allowzero: 1 })], { perm: [1, 0, 2, 3] });
     const pastScores = headsBack(sub, sub.op1('Mul', [sub.op1('MatMul', [headsFirst(sub, a.q, sub.constInt64([Dh])), sub.op1('Transpose', [a.pastK], { perm: [0, 2, 1] })]), scale]), a.P);
     const axis3 = sub.constInt64([3]);
-    return sub.ifElse(oneQuery, [sub.fresh('pattern'), sub.fresh('z')], (one) => {
+    // Softmax over [past, self] scores; z = pattern_past @ V_past (one product per head) + self part.
+    const withPast = (b: GraphBuilder, self: string, selfZ: (pSelf: string) => string): string[] => {
+      const p = softmax(b, b.op1('Concat', [pastScores, self], { axis: 3 }));
+      const pPast = b.op1('Slice', [p, b.constInt64([0]), a.P, axis3]); // [b, head, q, P]
+      const pSelf = b.op1('Slice', [p, a.P, b.constInt64([TO_END]), axis3]); // [b, head, q, q]
+      const zPast = headsBack(b, b.op1('MatMul', [headsFirst(b, pPast, a.P), a.pastV]), b.constInt64([Dh]));
+      return [p, b.op1('Add', [zPast, selfZ(pSelf)])];
+    };
+    return sub.ifElse(oneQuery, [sub.fresh('pattern'), sub.fresh('z')],
       // q = 1: the score of a position against itself is a dot product per (variant, head).
-      const self = one.op1('Mul', [one.op1('ReduceSum', [one.op1('Mul', [a.q, a.k]), one.constInt64([-1])], { keepdims: 1 }), scale]); // [b, head, 1, 1]
-      const p = softmax(one, one.op1('Concat', [pastScores, self], { axis: 3 }));
-      const pPast = one.op1('Slice', [p, one.constInt64([0]), a.P, axis3]);
-      const pSelf = one.op1('Slice', [p, a.P, one.constInt64([TO_END]), axis3]);
-      const zPast = headsBack(one, one.op1('MatMul', [headsFirst(one, pPast, a.P), a.pastV]), one.constInt64([Dh]));
-      return [p, one.op1('Add', [zPast, one.op1('Mul', [pSelf, a.v])])];
-    }, (many) => {
-      const self = many.op1('Mul', [many.op1('MatMul', [a.q, many.op1('Transpose', [a.k], { perm: [0, 1, 3, 2] })]), scale]); // [b, head, q, q]
-      const p = softmax(many, many.op1('Concat', [pastScores, self], { axis: 3 }));
-      const pPast = many.op1('Slice', [p, many.constInt64([0]), a.P, axis3]);
-      const pSelf = many.op1('Slice', [p, a.P, many.constInt64([TO_END]), axis3]);
-      const zPast = headsBack(many, many.op1('MatMul', [headsFirst(many, pPast, a.P), a.pastV]), many.constInt64([Dh]));
-      return [p, many.op1('Add', [zPast, many.op1('MatMul', [pSelf, a.v])])];
-    }) as [string, string];
+      (one) => withPast(one, one.op1('Mul', [one.op1('ReduceSum', [one.op1('Mul', [a.q, a.k]), one.constInt64([-1])], { keepdims: 1 }), scale]), (pSelf) => one.op1('Mul', [pSelf, a.v])),
+      (many) => withPast(many, many.op1('Mul', [many.op1('MatMul', [a.q, many.op1('Transpose', [a.k], { perm: [0, 1, 3, 2] })]), scale]), (pSelf) => many.op1('MatMul', [pSelf, a.v])),
+    ) as [string, string];
   }) as [string, string];
   return [pattern!, z!];
 }
