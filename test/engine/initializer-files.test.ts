@@ -4,7 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../../src/engine/onnx/graph-builder.js';
@@ -37,6 +38,7 @@ test('a graph written to files runs as it does from memory, and the folder is re
   const graph = smallGraph(A, b);
   const folder = new InitializerFolder('always');
   const modelPath = folder.write(graph, 'block0');
+  assert.ok(modelPath, 'written');
   const binPath = join(dirname(modelPath), 'block0.bin');
   // Each initializer starts at a multiple of the alignment, holding the bytes it was given.
   const type = onnxModelType();
@@ -63,4 +65,26 @@ test('a graph written to files runs as it does from memory, and the folder is re
   assert.equal(folder.remove(), true);
   assert.equal(existsSync(dirname(modelPath)), false, 'the temporary folder is gone');
   assert.equal(folder.remove(), true, 'removing twice is harmless');
+});
+
+test('where the folder cannot be written, write says so, leaves nothing, and later graphs stay in memory', () => {
+  const graph = smallGraph(new Float32Array(6), new Float32Array(3));
+  const parent = mkdtempSync(join(tmpdir(), 'ct-readonly-'));
+  try {
+    chmodSync(parent, 0o500);
+    const folder = new InitializerFolder('always', parent);
+    if (process.getuid?.() === 0) {
+      // root writes through permissions: use a parent that does not exist instead.
+      const missing = new InitializerFolder('always', join(parent, 'missing'));
+      assert.equal(missing.write(graph, 'block0'), null);
+      assert.equal(missing.wants(graph), false, 'after a failure every graph loads from memory');
+    } else {
+      assert.equal(folder.write(graph, 'block0'), null);
+      assert.equal(folder.wants(graph), false, 'after a failure every graph loads from memory');
+    }
+    assert.deepEqual(readdirSync(parent), [], 'nothing left behind');
+  } finally {
+    chmodSync(parent, 0o700);
+    rmSync(parent, { recursive: true, force: true });
+  }
 });

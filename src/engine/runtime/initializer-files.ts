@@ -11,7 +11,7 @@
  * unmapping returns it whole. The price is writing the weights once per load (a few hundred ms
  * for GPT-2 small, into the page cache).
  */
-import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onnxModelType } from '../onnx/onnx-proto.js';
@@ -29,25 +29,45 @@ export const AUTO_MIN_BYTES = 4 * 1024 * 1024;
 interface StringEntry { key: string; value: string }
 interface InitializerMessage { name: string; external_data?: StringEntry[] }
 
-/** A temporary folder of model and weight files, one pair per graph, removed by `remove()`. */
+/**
+ * A temporary folder of model and weight files, one pair per graph, removed by `remove()`. Files
+ * are an optimisation only: when the folder cannot be written (no space, read-only), `write`
+ * returns null and the graph is loaded from memory, as are the ones after it.
+ */
 export class InitializerFolder {
   private dir: string | null = null;
+  private failed = false;
 
-  constructor(private readonly policy: InitializerFiles) {}
+  constructor(private readonly policy: InitializerFiles, private readonly parent: string = tmpdir()) {}
 
   /** Whether `graph` should be loaded from files under this policy. */
   wants(graph: BuiltGraph): boolean {
-    if (this.policy === 'never' || graph.externalData.length === 0) return false;
+    if (this.failed || this.policy === 'never' || graph.externalData.length === 0) return false;
     if (this.policy === 'always') return true;
     return graph.externalData.reduce((n, e) => n + e.data.byteLength, 0) >= AUTO_MIN_BYTES;
   }
 
   /**
    * Writes `graph` as `<name>.onnx` with its initializers in `<name>.bin` at aligned offsets, and
-   * returns the model's path (external data paths are relative to it).
+   * returns the model's path (external data paths are relative to it); null if that could not be
+   * done, leaving nothing behind.
    */
-  write(graph: BuiltGraph, name: string): string {
-    this.dir ??= mkdtempSync(join(tmpdir(), 'circuit-trace-'));
+  write(graph: BuiltGraph, name: string): string | null {
+    try {
+      const bytes = graph.externalData.reduce((n, e) => n + e.data.byteLength + INITIALIZER_ALIGNMENT, 0);
+      // Keep clear of filling the disk: ask for twice the room the file takes.
+      const { bavail, bsize } = statfsSync(this.parent);
+      if (bavail * bsize < 2 * bytes) throw new Error(`${this.parent} has too little free space`);
+      return this.writeFiles(graph, name);
+    } catch {
+      this.failed = true;
+      this.remove();
+      return null;
+    }
+  }
+
+  private writeFiles(graph: BuiltGraph, name: string): string {
+    this.dir ??= mkdtempSync(join(this.parent, 'circuit-trace-'));
     const binName = `${name}.bin`;
     const placed = new Map<string, { offset: number; length: number }>();
     const fd = openSync(join(this.dir, binName), 'w');

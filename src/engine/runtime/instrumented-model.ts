@@ -96,8 +96,9 @@ export class InstrumentedModel implements ForwardRunner {
             extra: { session: { intra_op: { allow_spinning: '0' } } },
             ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
           };
-          sessions[l] = folder.wants(graph)
-            ? await ort.InferenceSession.create(folder.write(graph, l < nLayers ? `block${l}` : 'final'), sessionOptions)
+          const modelPath = folder.wants(graph) ? folder.write(graph, l < nLayers ? `block${l}` : 'final') : null;
+          sessions[l] = modelPath !== null
+            ? await ort.InferenceSession.create(modelPath, sessionOptions)
             : await ort.InferenceSession.create(graph.model, { ...sessionOptions, externalData: graph.externalData.map((e) => ({ path: e.path, data: e.data })) });
           weightFeeds[l] = Object.fromEntries([...graph.weightFeeds].map(([name, w]) => [name, new ort.Tensor('float32', w.data, w.dims)]));
         }
