@@ -50,9 +50,14 @@ function maxDifference(a: PatchSweepResult, b: PatchSweepResult): number {
   return diff;
 }
 
-export async function benchPatching(report: BenchReport): Promise<void> {
+/** The seeded GPT-2-small-shaped model, loaded; the generator's arrays are garbage once it returns. */
+async function randomSmallModel(): Promise<InstrumentedModel> {
   const random = generateRandomGpt2({ preset: 'small' }, 1234);
-  const model = await InstrumentedModel.create({ config: random.modelConfig, weights: random.weights }, { device: 'cpu' });
+  return InstrumentedModel.create({ config: random.modelConfig, weights: random.weights }, { device: 'cpu' });
+}
+
+export async function benchPatching(report: BenchReport): Promise<void> {
+  const model = await randomSmallModel();
   const tokenizer = loadTokenizer(loadGpt2TokenizerJson());
   try {
     const clean = Array.from({ length: TOKENS }, (_, i) => (i * 7919 + 13) % 50000);
@@ -69,7 +74,7 @@ export async function benchPatching(report: BenchReport): Promise<void> {
       { label: `resid_pre, 12 layers × ${TOKENS} positions, prompts differing in one token`, request: request('resid', oneTokenDifferent), naive: false },
     ];
     for (const c of cases) {
-      const fast = await timeRuns(() => runPatchSweep(model, tokenizer, c.request), FAST_RUNS, 2);
+      const fast = await timeRuns(() => runPatchSweep(model, tokenizer, c.request), FAST_RUNS, 3);
       const sites = fast.result.entries.length;
       if (!c.naive) {
         rows.push({ experiment: c.label, method: 'cached + incremental + batched', sites, 'median ms': Math.round(fast.ms), speedup: '', 'max |Δ| vs naive': '' });

@@ -1,8 +1,8 @@
 /**
  * A small builder for ONNX graphs. Weights are not copied into the protobuf: each initializer is
- * declared as ONNX external data that points at an in-memory buffer handed to onnxruntime-node
- * through `SessionOptions.externalData`, so the float32 arrays of the checkpoint (often zero-copy
- * views of the safetensors file) are given to ONNX Runtime as they are.
+ * declared as ONNX external data that names a buffer of the checkpoint's float32 arrays, handed to
+ * onnxruntime-node through `SessionOptions.externalData` as it is, or written by
+ * runtime/initializer-files.ts into a file that ONNX Runtime maps.
  */
 import { AttributeType, DataType, onnxModelType } from './onnx-proto.js';
 
