@@ -1,5 +1,5 @@
 /**
- * The final graph's token scores (gpt2-graphs.ts: score_rows / score_tokens): the logits of chosen
+ * The final graph's token scores (gpt2-graphs.ts: score / score_tokens): the logits of chosen
  * tokens and their softmax probabilities over the whole vocabulary, against the float64
  * definition (measureLogits), including rows whose softmax is dominated by one logit.
  */
@@ -37,7 +37,7 @@ test('token scores equal the float64 softmax of the logits they come from', asyn
     const feeds: Record<string, ort.Tensor> = {
       resid: new ort.Tensor('float32', Float32Array.from({ length: 2 * 3 * D }, random), [2, 3, D]),
       logit_pos: int64([0, 2]),
-      score_rows: int64([0, 1, 2, 3]),
+      score: new ort.Tensor('bool', Uint8Array.of(1), []),
       score_tokens: int64([123, 7]),
     };
     for (const [name, w] of graph.weightFeeds) feeds[name] = new ort.Tensor('float32', w.data, w.dims);
@@ -56,7 +56,8 @@ test('token scores equal the float64 softmax of the logits they come from', asyn
       }
     }
     // Scoring nothing is an empty result, not an error: the plain forward feeds no rows.
-    const none = await (await session).run({ ...feeds, score_rows: int64([]) }, ['token_probs']);
+    const none = await (await session).run({ ...feeds, score: new ort.Tensor('bool', Uint8Array.of(0), []) }, ['token_logits', 'token_probs']);
+    assert.deepEqual(none['token_logits']!.dims, [0, 2]);
     assert.deepEqual(none['token_probs']!.dims, [0, 2]);
   }
 });

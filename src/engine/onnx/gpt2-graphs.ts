@@ -25,14 +25,16 @@
  * Final graph:
  *   in   resid        [b, p, d_model]
  *        logit_pos    [n] int64               positions whose logits are wanted
- *        score_rows   [m] int64               rows of `logits` to score (none for a plain forward)
+ *        score        [] bool                 whether to score every row of `logits` (not for a plain forward)
  *        score_tokens [t] int64               tokens to score them on
  *   out  scale        [b, p, 1]               ln_final.hook_scale = sqrt(var + eps)
  *        logits       [b * n, vocab]          variant-major rows
- *        token_logits [m, t]                  logits[score_rows][:, score_tokens]
- *        token_probs  [m, t]                  softmax(logits[score_rows])[:, score_tokens]
+ *        token_logits [b * n, t] or [0, t]    logits[:, score_tokens]
+ *        token_probs  [b * n, t] or [0, t]    softmax(logits)[:, score_tokens]
  * The scores let activation patching read two numbers per variant instead of copying out (and
- * softmaxing in a second session) a whole vocabulary row each: with m = 0 they cost nothing.
+ * softmaxing in a second session) a whole vocabulary row each. They sit in an If so that a plain
+ * forward skips the softmax, and so that scoring reads the logits in place (selecting rows with
+ * a Gather would copy them: 29 MB for a 144-head sweep).
  */
 import type { ModelConfig } from '../model/config.js';
 import type { BlockWeights, ModelWeights } from '../model/weights.js';
@@ -174,10 +176,15 @@ export function buildFinalGraph(config: ModelConfig, weights: Pick<ModelWeights,
   // GPT-2 has no unembedding bias: skip adding 50 257 zeros to every row.
   const bias = weights.b_U.data.some((x) => x !== 0) ? [g.weight('b_U', weights.b_U.data, [V])] : [];
   const logits = g.op1('Gemm', [flat, g.weight('W_U_T', weights.W_U_T.data, [V, D]), ...bias], { transB: 1 }, 'logits');
-  const rows = g.op1('Gather', [logits, g.input('score_rows', 'int64', ['m'])], { axis: 0 }); // [m, vocab]
   const tokens = g.input('score_tokens', 'int64', ['t']);
-  g.op1('Gather', [rows, tokens], { axis: 1 }, 'token_logits');
-  g.op1('Gather', [g.op1('Softmax', [rows], { axis: -1 }), tokens], { axis: 1 }, 'token_probs');
+  g.ifElse(g.input('score', 'bool', []), ['token_logits', 'token_probs'], (sub) => [
+    sub.op1('Gather', [logits, tokens], { axis: 1 }),
+    sub.op1('Gather', [sub.op1('Softmax', [logits], { axis: -1 }), tokens], { axis: 1 }),
+  ], (sub) => {
+    // No rows: [0, t] for both, from an empty slice of the logits.
+    const none = sub.op1('Slice', [logits, sub.constInt64([0]), sub.constInt64([0]), sub.constInt64([0])]);
+    return [sub.op1('Gather', [none, tokens], { axis: 1 }), sub.op1('Gather', [none, tokens], { axis: 1 })];
+  });
   g.output('scale', 'float', ['b', 'p', 1]);
   g.output('logits', 'float', ['bn', V]);
   g.output('token_logits', 'float', ['m', 't']);

@@ -276,13 +276,12 @@ export class InstrumentedModel implements ForwardRunner {
       const fetches: string[] = [];
       if (plan.global.has('logits')) fetches.push('logits');
       if (plan.global.has('ln_final.hook_scale')) fetches.push('scale');
-      const scoreRows = request.scoreTokens ? active.length * positions.length : 0;
       if (request.scoreTokens) fetches.push('token_logits', 'token_probs');
       const int64 = (values: readonly number[]): ort.Tensor => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), [values.length]);
       const out = await this.final.run({
         resid: new ort.Tensor('float32', resid, [active.length, Q, D]),
         logit_pos: int64(positions),
-        score_rows: int64(Array.from({ length: scoreRows }, (_, i) => i)),
+        score: new ort.Tensor('bool', Uint8Array.of(request.scoreTokens ? 1 : 0), []),
         score_tokens: int64(scoreTokens),
         ...this.weightFeeds[nLayers],
       }, fetches);
