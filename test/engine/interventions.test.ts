@@ -225,6 +225,34 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
     assertMatches(results[1]!.cache, referenceWith(fixture, CORRUPT, [{ hook: 'blocks.1.attn.hook_z', head: 1, positions: [4], value: z }]), names, 0, undefined, 'from layer 1, patched');
   });
 
+
+  test('results never alias the caller\'s arrays: writing to a returned hook leaves startResid and patch values as they were', async () => {
+    const startResid = tensor(f32(corrupt.get('blocks.1.hook_resid_pre')!), [P, D]);
+    const patchResid = tensor(cleanValue('blocks.1.hook_resid_pre'), [P, D]);
+    const before = { start: startResid.data.slice(), patch: patchResid.data.slice() };
+    const [plain, patched] = await model.intervene({
+      ids: CORRUPT,
+      startLayer: 1,
+      startResid,
+      variants: [{}, { streamPatches: [{ layer: 1, hook: 'hook_resid_pre', positions: [3], value: patchResid }] }],
+      hooks: ['blocks.1.hook_resid_pre', 'blocks.1.hook_resid_post'],
+    });
+    for (const result of [plain!, patched!]) {
+      const residPre = result.cache.get('blocks.1.hook_resid_pre')!.data;
+      assert.notEqual(residPre.buffer, startResid.data.buffer);
+      assert.notEqual(residPre.buffer, patchResid.data.buffer);
+      residPre.fill(123);
+    }
+    assert.deepEqual(startResid.data, before.start);
+    assert.deepEqual(patchResid.data, before.patch);
+  });
+
+  test('hook_resid_pre of a layer is the previous layer\'s hook_resid_post, shared rather than copied', async () => {
+    const [result] = await model.intervene({ ids: CORRUPT, variants: [{}], hooks: ['blocks.0.hook_resid_post', 'blocks.1.hook_resid_pre'] });
+    const post = result!.cache.get('blocks.0.hook_resid_post')!.data, pre = result!.cache.get('blocks.1.hook_resid_pre')!.data;
+    assert.equal(pre.buffer, post.buffer);
+    assert.deepEqual(pre, post);
+  });
   test('a run starting after the last layer is the unembedding of startResid', async () => {
     const startResid = tensor(f32(corrupt.get('blocks.1.hook_resid_post')!), [P, D]);
     const [result] = await model.intervene({ ids: CORRUPT, startLayer: 2, startResid, variants: [{}], hooks: ['logits', 'ln_final.hook_scale'] });

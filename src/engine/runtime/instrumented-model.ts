@@ -241,7 +241,10 @@ export class InstrumentedModel implements ForwardRunner {
       const variants = active.map((b) => request.variants[b]!);
       resid = applyResidPatches(resid, variants, layer, q0, Q, D);
       const wanted = plan.layers[layer]!;
-      if (wanted.has('hook_resid_pre')) splitBatch(resid, [Q, D], rows, `blocks.${layer}.hook_resid_pre`, true);
+      // Views, not copies: `resid` is this run's own array (the joined batch, a patched copy or the
+      // previous block's output), never the caller's, and nothing writes to it afterwards. So
+      // hook_resid_pre of layer L and hook_resid_post of L - 1 share their values, as in PyTorch.
+      if (wanted.has('hook_resid_pre')) splitBatch(resid, [Q, D], rows, `blocks.${layer}.hook_resid_pre`);
 
       const feeds = this.blockFeeds({ ...request, variants }, layer, resid, maskTensor, active.length, q0, Q);
       const fetches = new Set<BlockOutput>(['resid_post']);
@@ -253,7 +256,7 @@ export class InstrumentedModel implements ForwardRunner {
         if (hook === 'hook_resid_pre') continue;
         const t = out[LAYER_HOOK_OUTPUT[hook]]!;
         const shape = t.dims.slice(1) as number[];
-        splitBatch(t.data as Float32Array, shape, rows, `blocks.${layer}.${hook}`, false);
+        splitBatch(t.data as Float32Array, shape, rows, `blocks.${layer}.${hook}`);
       }
       if (keepKV) {
         active.forEach((b, row) => keysValues[b]!.push(variantKeysValues(out['k']!.data as Float32Array, out['v']!.data as Float32Array, row, request.past?.[layer], this.config, q0, Q)));
@@ -285,8 +288,8 @@ export class InstrumentedModel implements ForwardRunner {
         score_tokens: int64(scoreTokens),
         ...this.weightFeeds[nLayers],
       }, fetches);
-      if (out['logits']) splitBatch(out['logits'].data as Float32Array, [positions.length, config.dVocab], rows, 'logits', false);
-      if (out['scale']) splitBatch(out['scale'].data as Float32Array, [Q, 1], rows, 'ln_final.hook_scale', false);
+      if (out['logits']) splitBatch(out['logits'].data as Float32Array, [positions.length, config.dVocab], rows, 'logits');
+      if (out['scale']) splitBatch(out['scale'].data as Float32Array, [Q, 1], rows, 'ln_final.hook_scale');
       if (request.scoreTokens) {
         const size = positions.length * scoreTokens.length;
         const logits = out['token_logits']!.data as Float32Array, probs = out['token_probs']!.data as Float32Array;
@@ -321,9 +324,10 @@ export class InstrumentedModel implements ForwardRunner {
     }
     const resid0 = new Float32Array(Q * D);
     for (let i = 0; i < Q * D; i++) resid0[i] = embed[i]! + posEmbed[i]!;
+    // Variants of one prompt share these arrays, as they share views of every batched output.
     caches.forEach((cache) => {
-      if (plan.global.has('hook_embed')) cache.set('hook_embed', tensor(embed.slice(), [Q, D]));
-      if (plan.global.has('hook_pos_embed')) cache.set('hook_pos_embed', tensor(posEmbed.slice(), [Q, D]));
+      if (plan.global.has('hook_embed')) cache.set('hook_embed', tensor(embed, [Q, D]));
+      if (plan.global.has('hook_pos_embed')) cache.set('hook_pos_embed', tensor(posEmbed, [Q, D]));
     });
     return resid0;
   }
@@ -426,12 +430,12 @@ function retainForAnalyses(weights: ModelWeights): AnalysisWeights {
   };
 }
 
-/** Splits a batched [b, ...shape] array into each variant's cache (views; `copy` when the source is reused). */
-function splitBatch(data: Float32Array, shape: readonly number[], caches: ActivationCache[], name: string, copy: boolean): void {
+/** Splits a batched [b, ...shape] array into each variant's cache, as views into it. */
+function splitBatch(data: Float32Array, shape: readonly number[], caches: ActivationCache[], name: string): void {
   const size = shape.reduce((a, b) => a * b, 1);
   caches.forEach((cache, b) => {
     const part = data.subarray(b * size, (b + 1) * size);
-    cache.set(name as HookName, tensor(copy ? part.slice() : part, shape));
+    cache.set(name as HookName, tensor(part, shape));
   });
 }
 
