@@ -55,5 +55,9 @@ export function parseHookName(name: string, nLayers: number): { layer: number; h
   return { layer, hook: m[2] as LayerHook };
 }
 
-/** The activations of one forward pass, by hook name. Only requested hooks are present. */
+/**
+ * The activations of one forward pass, by hook name. Only requested hooks are present. Read-only:
+ * tensors may share memory (a layer's hook_resid_pre is the previous layer's hook_resid_post, and
+ * variants of a batch are views into one array).
+ */
 export type ActivationCache = Map<HookName, Tensor>;
