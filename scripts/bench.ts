@@ -25,6 +25,9 @@ const sections: Array<{ title: string; rows: BenchRow[] }> = [];
 const notes: string[] = [];
 /** The original Circuit Trace's figures on this machine (from the issue tracker), for comparison. */
 const PYTORCH_FORWARD_MS: Record<16 | 64, number> = { 16: 41, 64: 97 };
+/** The same for the 144-head patching sweep at 16 tokens: naive re-runs, and the incremental last-position sweep. */
+const PYTORCH_NAIVE_SWEEP_MS = 6000;
+const PYTORCH_INCREMENTAL_SWEEP_MS = 250;
 const report = (title: string, rows: BenchRow[]): void => {
   sections.push({ title, rows });
   console.log(`\n## ${title}\n${markdownTable(rows)}`);
@@ -55,9 +58,17 @@ async function main(): Promise<void> {
     const loaded = await loadModelFolder(dir);
     const model = await InstrumentedModel.create(loaded.model, { device: 'cpu' });
     const forwardRows: BenchRow[] = [];
+    const faults = new Map<number, { faults: number; systemMs: number }>();
     for (const n of [16, 64]) {
       const ids = Array.from({ length: n }, (_, i) => (i * 7919 + 13) % 50000);
+      // Minor page faults and system time over the same runs: onnxruntime-node copies every fetched
+      // output into a new ArrayBuffer, and memory freed by the previous runs' collections has often
+      // gone back to the system, so the copies fault it in again.
+      const usage0 = process.resourceUsage();
       const all = await timeMedian(() => model.forward(ids, { hooks: 'all' }), RUNS);
+      const usage1 = process.resourceUsage();
+      const perRun = (a: number, b: number): number => (b - a) / (RUNS + 2); // timeMedian's two warm-up runs included
+      faults.set(n, { faults: perRun(usage0.minorPageFault, usage1.minorPageFault), systemMs: perRun(usage0.systemCPUTime, usage1.systemCPUTime) / 1000 });
       // The same with the garbage of earlier runs collected before each run (untimed): what the
       // forward costs without V8's collections, which its 30 MB of results per run set off.
       const gc = (globalThis as { gc?: () => void }).gc;
@@ -76,9 +87,12 @@ async function main(): Promise<void> {
       `${at(16, 'all hooks + logits (ms)').toFixed(1)} ms at 16 tokens (${(PYTORCH_FORWARD_MS[16] / at(16, 'all hooks + logits (ms)')).toFixed(2)}× its speed), ` +
       `${at(64, 'all hooks + logits (ms)').toFixed(1)} ms at 64 (${(PYTORCH_FORWARD_MS[64] / at(64, 'all hooks + logits (ms)')).toFixed(2)}×). ` +
       `At 64 tokens the work is about 16 GFLOP of matrix products (twelve blocks of 0.9 and the unembedding at every position, 4.9, some 26 ms on its own), ` +
-      `some 85 ms at the 190 GFLOP/s this machine's GEMMs reach; the rest is the blocks' smaller kernels (LayerNorms, softmax, GELU, reshapes) and ` +
-      `thread wake-ups between sessions. A run's results (every hook and the logits: 30 MB at 64 tokens) also set off V8's collections, whose ` +
-      `concurrent marking shares the two cores with ONNX Runtime: the second column collects them between runs, untimed ` +
+      `some 80 ms at the 200 GFLOP/s this machine's GEMMs reach at best (the blocks' reach 170 to 190 at 64 rows); the rest is the blocks' smaller ` +
+      `kernels (LayerNorms, attention, GELU, patch selects: about 1 ms a block in ONNX Runtime's profile) and moving the results. onnxruntime-node ` +
+      `copies every fetched output into a new ArrayBuffer (30 MB at 64 tokens with every hook and the logits); the memory that V8's collections free ` +
+      `goes partly back to the system, so the copies fault it in again (${faults.get(64)!.faults.toFixed(0)} minor page faults and ` +
+      `${faults.get(64)!.systemMs.toFixed(1)} ms of system time per run here), and the collections' concurrent work shares the two cores with ONNX ` +
+      `Runtime: the second column collects the earlier runs' results before each run, untimed ` +
       `(${at(64, 'the same, earlier results collected first (ms)').toFixed(1)} ms at 64 tokens). The analyses ask only for the logits they read (last-position column: ${at(64, 'last-position logits only (ms)').toFixed(1)} ms).`,
     );
     report('Model load and memory, GPT-2-small-shaped model', [
@@ -120,16 +134,27 @@ async function main(): Promise<void> {
     await benchOrganism(report);
     await benchPatching(report);
     const patchRows = sections.find((x) => x.title.startsWith('Activation patching'))?.rows ?? [];
-    const fast = patchRows.find((r) => r['experiment'] === '144 heads, last position' && String(r['method']).startsWith('cached'));
-    if (fast) {
+    const row = (method: string): BenchRow | undefined =>
+      patchRows.find((r) => r['experiment'] === '144 heads, last position' && String(r['method']).startsWith(method));
+    const fast = row('cached'), naive = row('naive');
+    if (fast && naive) {
+      const fastMs = Number(fast['median ms']), naiveMs = Number(naive['median ms']);
+      // What exactness needs for this sweep (GPT-2 small, 16 tokens), in GFLOP: one position through
+      // a block is 2 × (768·2304 + 768·768 + 2·768·3072) FLOP; the head at layer L runs 12 − L blocks.
+      const perRowBlock = 2 * (768 * 2304 + 768 * 768 + 2 * 768 * 3072) / 1e9;
+      const passes = 12 * 78 * perRowBlock, unembed = 2 * 146 * 768 * 50257 / 1e9, cached = 2 * 16 * 12 * perRowBlock;
+      const total = passes + unembed + cached;
       notes.push(
-        `Patching, against PyTorch eager on this machine (Debian python3-torch, OpenBLAS, 2 threads): its naive 144-head sweep takes about 6.0 s at 16 tokens ` +
-        `and its incremental last-position sweep about 0.25 s; ours takes ${fast['median ms']} ms for the same experiment, clean and corrupted runs included. ` +
+        `Patching, against PyTorch eager on this machine (Debian python3-torch, OpenBLAS, 2 threads): its naive 144-head sweep takes about ${PYTORCH_NAIVE_SWEEP_MS / 1000} s at 16 tokens ` +
+        `and its incremental last-position sweep about ${PYTORCH_INCREMENTAL_SWEEP_MS / 1000} s; ours takes ${fastMs} ms for the same experiment, clean and corrupted runs included: ` +
+        `${(naiveMs / fastMs).toFixed(1)}× our own naive sweep in the same run (whose re-runs are themselves ${(PYTORCH_NAIVE_SWEEP_MS / naiveMs).toFixed(1)}× faster than PyTorch's, ` +
+        `${(naiveMs / 144).toFixed(0)} ms each), ${(PYTORCH_NAIVE_SWEEP_MS / fastMs).toFixed(0)}× PyTorch's naive sweep. ` +
         'The clean and corrupted runs go as one batch of two prompts; each patched variant joins the batch at its layer and runs one position against the ' +
         'corrupted keys and values; their final residual streams and the two baselines are unembedded together, and the final graph returns only the ' +
         'target and contrast logits and the target\'s probability (softmax over the whole vocabulary). The arithmetic left is what exactness needs: ' +
-        '144 × 768 × 50 257 multiply-adds of unembedding for the probabilities, the one-position passes through the layers above each patch, and the two ' +
-        '16-token runs, about 27 GFLOP, some 140 ms at the 190 GFLOP/s this machine\'s GEMMs reach.',
+        `${unembed.toFixed(1)} GFLOP of unembedding (146 rows × 768 × 50 257) for the probabilities, ${passes.toFixed(1)} for the one-position passes through the layers ` +
+        `above each patch and ${cached.toFixed(1)} for the two 16-token runs, ${total.toFixed(0)} GFLOP in all: ${(total / 0.2).toFixed(0)} ms at the 200 GFLOP/s ` +
+        'this machine\'s GEMMs reach at best, before the per-call cost of streaming each block\'s 28 MB of weights from memory (about 0.8 ms a call, 24 calls).',
       );
     }
   } finally {
