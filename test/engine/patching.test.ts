@@ -102,6 +102,9 @@ describe('activation patching on a tiny random GPT-2', () => {
       { name: 'no shared-prefix shortcut, one call per site', options: { skipSharedPrefix: false, callCostRows: 0 } },
       { name: 'one batch per layer', options: { callCostRows: 1e9 } },
       { name: 'memory budget of one variant per call', options: { memoryBudgetBytes: 1 } },
+      // Head sweeps run packed by default (one sequence per block call); the other path too.
+      { name: 'head sweeps unpacked', options: { packed: false } },
+      { name: 'unpacked, no shared-prefix shortcut', options: { packed: false, skipSharedPrefix: false } },
     ];
     for (const { name, request } of requests) {
       test(name, async () => {

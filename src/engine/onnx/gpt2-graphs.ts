@@ -13,8 +13,15 @@
  *        past_k     [head, P, d_head]         keys of earlier positions, shared by every variant (P may be 0)
  *        past_v     [head, P, d_head]
  *        attn_mask  [q, P + q]                additive causal mask (0 or -1e9)
+ *        prefix_rows [1] int64                K > 0: packed rows (b = 1) that attend to the first K
+ *                                             rows of the call and to themselves only; the mask is
+ *                                             then [q, K + 1], the last column a row's own key
  *        z_patch    [b, head, q, d_head]      replacement values for hook_z (or any shape that
  *        z_sel      [b, head, q, 1] bool      broadcasts to these, e.g. [1, 1, 1, 1] for none)
+ *        z_src      [q] int64                 per query row, the row of this call whose hook_z a
+ *        z_src_sel  [b, head, q, 1] bool      routed patch copies (where z_src_sel; z_sel must be set
+ *                                             there too): the values of a patch computed in the same
+ *                                             call, for packed runs ([1] and [1, 1, 1, 1] for none)
  *        attn_patch [b, q, d_model], attn_sel [b, q, 1] bool   same for hook_attn_out
  *        mlp_patch  [b, q, d_model], mlp_sel  [b, q, 1] bool   same for hook_mlp_out
  *   out  pattern    [b, head, q, P + q]       hook_pattern
@@ -41,7 +48,7 @@ import type { BlockWeights, ModelWeights } from '../model/weights.js';
 import { GraphBuilder, type BuiltGraph, type WeightMode } from './graph-builder.js';
 
 export const BLOCK_INPUTS = [
-  'resid_pre', 'past_k', 'past_v', 'attn_mask', 'z_patch', 'z_sel', 'attn_patch', 'attn_sel', 'mlp_patch', 'mlp_sel',
+  'resid_pre', 'past_k', 'past_v', 'attn_mask', 'prefix_rows', 'z_patch', 'z_sel', 'z_src', 'z_src_sel', 'attn_patch', 'attn_sel', 'mlp_patch', 'mlp_sel',
 ] as const;
 export const BLOCK_OUTPUTS = ['pattern', 'z', 'attn_out', 'resid_mid', 'mlp_out', 'resid_post', 'k', 'v'] as const;
 export type BlockOutput = (typeof BLOCK_OUTPUTS)[number];
@@ -60,9 +67,12 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   const pastK = g.input('past_k', 'float', [H, 'P', Dh]);
   const pastV = g.input('past_v', 'float', [H, 'P', Dh]);
   const mask = g.input('attn_mask', 'float', ['q', 'T']);
+  const prefixRows = g.input('prefix_rows', 'int64', [1]);
   // Patch inputs only need to broadcast against what they replace, so an unpatched run feeds one element.
   const zPatch = g.input('z_patch', 'float', ['zb', 'zh', 'zq', 'zd']);
   const zSel = g.input('z_sel', 'bool', ['zb', 'zh', 'zq', 1]);
+  const zSrc = g.input('z_src', 'int64', ['sq']);
+  const zSrcSel = g.input('z_src_sel', 'bool', ['sb', 'sh', 'sq', 1]);
   const attnPatch = g.input('attn_patch', 'float', ['ab', 'aq', 'ad']);
   const attnSel = g.input('attn_sel', 'bool', ['ab', 'aq', 1]);
   const mlpPatch = g.input('mlp_patch', 'float', ['mb', 'mq', 'md']);
@@ -87,8 +97,11 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   const q = g.op1('Squeeze', [qS!, axis0]); // [b, head, q, d_head]
   const kNew = g.op1('Squeeze', [kS!, axis0], {}, 'k');
   const vNew = g.op1('Squeeze', [vS!, axis0], {}, 'v');
-  const [, zHeads] = attention(g, { q, k: kNew, v: vNew, pastK, pastV, mask, bq, P, H, Dh });
-  const z = g.op1('Transpose', [g.op1('Where', [zSel, zPatch, zHeads])], { perm: [0, 2, 1, 3] }, 'z'); // [b, q, head, d_head]
+  const [, zHeads] = attention(g, { q, k: kNew, v: vNew, pastK, pastV, mask, prefixRows, bq, P, H, Dh });
+  // Patch values: fed, or routed from another query row of this call (unpatched values of that row).
+  // Unrouted, the Gather takes one row and the inner Where stays that small.
+  const zValues = g.op1('Where', [zSrcSel, g.op1('Gather', [zHeads, zSrc], { axis: 2 }), zPatch]);
+  const z = g.op1('Transpose', [g.op1('Where', [zSel, zValues, zHeads])], { perm: [0, 2, 1, 3] }, 'z'); // [b, q, head, d_head]
   const attnRaw = g.op1('Gemm', [asRows(z, H * Dh), g.weight('W_O', w.W_O.data, [H * Dh, D]), g.weight('b_O', w.b_O.data, [D])]);
   const attnOut = g.op1('Where', [attnSel, attnPatch, asStream(attnRaw)], {}, 'attn_out');
   const residMid = g.op1('Add', [resid, attnOut], {}, 'resid_mid');
@@ -114,8 +127,10 @@ interface AttentionInputs {
   q: string; k: string; v: string;
   /** [head, P, d_head] keys and values of the cached positions, shared by every variant */
   pastK: string; pastV: string;
-  /** [q, P + q] additive causal mask */
+  /** [q, P + q] additive causal mask ([q, K + 1] for packed rows) */
   mask: string;
+  /** [1]: K > 0 for packed rows attending to the first K rows of the call and to themselves */
+  prefixRows: string;
   /** [b, q] and [P] as int64 tensors */
   bq: string; P: string;
   H: number; Dh: number;
@@ -123,20 +138,48 @@ interface AttentionInputs {
 
 /**
  * Attention of the positions run over the cached ones and themselves: returns the graph output
- * `pattern` [b, head, q, P + q] and z [b, head, q, d_head]. Three branches, of which one runs: a
+ * `pattern` [b, head, q, P + q] and z [b, head, q, d_head]. Four branches, of which one runs: a
  * plain forward (P = 0) is one masked softmax; with a past, its scores are one product per head,
- * [head, b*q, d_head] @ [head, d_head, P], so the past is never copied per variant; and when one
+ * [head, b*q, d_head] @ [head, d_head, P], so the past is never copied per variant; when one
  * position is run (the incremental passes of patching), its scores against itself are a dot
- * product per head rather than thousands of 1 x 1 matrix products.
+ * product per head rather than thousands of 1 x 1 matrix products; and packed rows (prefix_rows >
+ * 0) attend to the call's first rows and to themselves (prefixAttention).
  */
 function attention(g: GraphBuilder, a: AttentionInputs): [string, string] {
-  const { H, Dh } = a;
+  const { Dh } = a;
   const scale = g.constFloat([1 / Math.sqrt(Dh)], []);
+  const softmax = (sub: GraphBuilder, scores: string): string => sub.op1('Softmax', [sub.op1('Add', [scores, a.mask])], { axis: -1 });
+  const packed = g.op1('Greater', [a.prefixRows, g.constInt64([0])]);
+  const [pattern, z] = g.ifElse(packed, ['pattern', g.fresh('z')],
+    (sub) => prefixAttention(sub, a, scale, softmax),
+    (sub) => causalOrPastAttention(sub, a, scale, softmax));
+  return [pattern!, z!];
+}
+
+/**
+ * Packed rows (b = 1) that each attend to the first K rows of the call (the prompts a packed run
+ * carries) and to themselves: scores [head, q, K] plus one dot product per row for its own key,
+ * instead of a dense [head, q, q] product that the mask would mostly discard.
+ */
+function prefixAttention(g: GraphBuilder, a: AttentionInputs, scale: string, softmax: (sub: GraphBuilder, scores: string) => string): string[] {
+  const axis2 = g.constInt64([2]), axis3 = g.constInt64([3]), start = g.constInt64([0]);
+  const kPrefix = g.op1('Slice', [a.k, start, a.prefixRows, axis2]); // [1, head, K, d_head]
+  const vPrefix = g.op1('Slice', [a.v, start, a.prefixRows, axis2]);
+  const prefixScores = g.op1('Mul', [g.op1('MatMul', [a.q, g.op1('Transpose', [kPrefix], { perm: [0, 1, 3, 2] })]), scale]);
+  const ownScore = g.op1('Mul', [g.op1('ReduceSum', [g.op1('Mul', [a.q, a.k]), g.constInt64([-1])], { keepdims: 1 }), scale]);
+  const p = softmax(g, g.op1('Concat', [prefixScores, ownScore], { axis: 3 })); // [1, head, q, K + 1]
+  const pPrefix = g.op1('Slice', [p, start, a.prefixRows, axis3]);
+  const pOwn = g.op1('Slice', [p, a.prefixRows, g.constInt64([TO_END]), axis3]);
+  return [p, g.op1('Add', [g.op1('MatMul', [pPrefix, vPrefix]), g.op1('Mul', [pOwn, a.v])])];
+}
+
+/** Attention of runs that are not packed: plain causal (P = 0), or against cached keys and values. */
+function causalOrPastAttention(g: GraphBuilder, a: AttentionInputs, scale: string, softmax: (sub: GraphBuilder, scores: string) => string): string[] {
+  const { H, Dh } = a;
   const noPast = g.op1('Equal', [a.P, g.constInt64([0])]);
   const qShape = g.op1('Shape', [a.q]);
   const oneQuery = g.op1('Equal', [g.op1('Slice', [qShape, g.constInt64([2]), g.constInt64([3])]), g.constInt64([1])]);
-  const softmax = (sub: GraphBuilder, scores: string): string => sub.op1('Softmax', [sub.op1('Add', [scores, a.mask])], { axis: -1 });
-  const [pattern, z] = g.ifElse(noPast, ['pattern', g.fresh('z')], (sub) => {
+  return g.ifElse(noPast, [g.fresh('pattern'), g.fresh('z')], (sub) => {
     const p = softmax(sub, sub.op1('Mul', [sub.op1('MatMul', [a.q, sub.op1('Transpose', [a.k], { perm: [0, 1, 3, 2] })]), scale]));
     return [p, sub.op1('MatMul', [p, a.v])];
   }, (sub) => {
@@ -158,9 +201,8 @@ function attention(g: GraphBuilder, a: AttentionInputs): [string, string] {
       // q = 1: the score of a position against itself is a dot product per (variant, head).
       (one) => withPast(one, one.op1('Mul', [one.op1('ReduceSum', [one.op1('Mul', [a.q, a.k]), one.constInt64([-1])], { keepdims: 1 }), scale]), (pSelf) => one.op1('Mul', [pSelf, a.v])),
       (many) => withPast(many, many.op1('Mul', [many.op1('MatMul', [a.q, many.op1('Transpose', [a.k], { perm: [0, 1, 3, 2] })]), scale]), (pSelf) => many.op1('MatMul', [pSelf, a.v])),
-    ) as [string, string];
-  }) as [string, string];
-  return [pattern!, z!];
+    );
+  });
 }
 
 export function buildFinalGraph(config: ModelConfig, weights: Pick<ModelWeights, 'ln_final' | 'W_U_T' | 'b_U'>, mode: WeightMode = 'initializers'): BuiltGraph {

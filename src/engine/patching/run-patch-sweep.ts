@@ -10,7 +10,10 @@
  *  - a patch at position p runs only positions p.. against the corrupted keys and values of the
  *    positions before it (a one-token pass for the last position);
  *  - the sites of a layer run as variants of batched engine calls, with logits at the last
- *    position only.
+ *    position only;
+ *  - head sweeps that fit go further as one packed run (runPackedHeadSweep): the clean and
+ *    corrupted prompts and every patched site are rows of one sequence per block call, so each
+ *    layer's weights are read once for all of them and the patch values come from the same call.
  * Results stream per layer (`onLayer` after each layer's patches are done) and the sweep can be
  * cancelled between engine calls (EngineError CANCELLED).
  */
@@ -18,9 +21,10 @@ import type { PatchBaseline, PatchEntry, PatchSweepResult } from '../../protocol
 import type { PatchRequest } from '../../protocol/engine.js';
 import { throwIfCancelled } from '../errors.js';
 import { layerHook, type HookName } from '../hooks.js';
-import type { ForwardResult, ForwardRunner, InterventionVariant } from '../runtime/types.js';
+import type { ForwardResult, ForwardRunner, InterventionVariant, PackedBranch, TokenScores } from '../runtime/types.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
-import { bytesPerVariant, DEFAULT_MEMORY_BUDGET_BYTES, planBatches, type BatchPlan } from './batch-plan.js';
+import type { ModelConfig } from '../model/config.js';
+import { bytesPerVariant, DEFAULT_MEMORY_BUDGET_BYTES, firstChangedPosition, planBatches, type BatchPlan } from './batch-plan.js';
 import { firstDifference, resolvePatchInputs, type PatchInputs } from './patch-inputs.js';
 import { patchEntry, type PatchMetricTokens } from './patch-metric.js';
 import { patchSites, siteHookName, type PatchSite } from './patch-sites.js';
@@ -40,6 +44,11 @@ export interface PatchSweepOptions {
   /** Batch planning knobs (see batch-plan.ts), for benchmarks and tests. */
   callCostRows?: number;
   memoryBudgetBytes?: number;
+  /**
+   * Run head sweeps as one packed run (default true; see runPackedHeadSweep) when they fit the
+   * memory budget. Off, they run as cached runs plus batched incremental passes like other kinds.
+   */
+  packed?: boolean;
 }
 
 /** What both the fast sweep and the naive one share: resolved inputs, sites and metric tokens. */
@@ -72,7 +81,7 @@ export function scoredTokens(tokens: PatchMetricTokens): number[] {
  * (requested with `scoreTokens: scoredTokens(tokens)`): the softmax is ONNX Runtime's, over the
  * whole vocabulary, next to the logits.
  */
-export function measureRuns(results: readonly ForwardResult[], tokens: PatchMetricTokens): PatchBaseline[] {
+export function measureRuns(results: ReadonlyArray<Pick<ForwardResult, 'tokenScores'>>, tokens: PatchMetricTokens): PatchBaseline[] {
   const width = scoredTokens(tokens).length;
   return results.map((result) => {
     const scores = result.tokenScores;
@@ -111,6 +120,13 @@ export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptToke
     ...(options.callCostRows !== undefined ? { callCostRows: options.callCostRows } : {}),
     ...(options.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
   });
+
+  // Identical prompts (patching clean into clean) run once, so their two baselines are one number.
+  const samePrompts = inputs.clean.ids.length === inputs.corrupt.ids.length && inputs.clean.ids.every((id, i) => id === inputs.corrupt.ids[i]);
+  const packedBranches = options.packed === false ? null : headBranches(sites, plan, firstDifference(inputs.clean.ids, inputs.corrupt.ids), options.skipSharedPrefix === false, nPos, samePrompts ? 0 : 1);
+  if (packedBranches && packedRunBytes(runner.config, nPos, packedBranches) <= (options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES)) {
+    return runPackedHeadSweep(runner, request, prepared, tokenizer, plan, packedBranches, options, started);
+  }
 
   // The two cached runs, as one batch of two prompts (every layer's weights read once for both).
   // The clean run keeps what the patches copy; the corrupted run keeps each starting layer's
@@ -193,6 +209,68 @@ export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptToke
   throwIfCancelled(signal);
   const both = await baselinesNow();
   for (const i of plan.unchanged) entries[i] = patchEntry(sites[i]!, both.corrupt, both);
+  const complete = entries.map((e, i) => {
+    if (!e) throw new Error(`patching: site ${i} was never run`);
+    return e;
+  });
+  return sweepResult(request, prepared, tokenizer, both.clean, both.corrupt, complete, performance.now() - started);
+}
+
+/** Most rows a packed run may have: its attention is dense over them (see runPackedHeadSweep). */
+const PACKED_MAX_ROWS = 512;
+
+/**
+ * The packed run's branches for a sweep whose sites are all heads (null otherwise, or when the
+ * packed sequence would be too long): each site patches the corrupted prompt (prompt `corrupt`: 1,
+ * or 0 when it is the clean prompt itself) from its first changed position, at its layer, with the
+ * clean prompt's (prompt 0) values of its head.
+ */
+function headBranches(sites: readonly PatchSite[], plan: BatchPlan, firstDiff: number, noShortcut: boolean, nPos: number, corrupt: 0 | 1): PackedBranch[] | null {
+  const run = plan.batches.flatMap((b) => b.sites);
+  if (run.length === 0 || run.some((i) => sites[i]!.hook !== 'z')) return null;
+  const branches = run.map((i): PackedBranch => {
+    const site = sites[i]!;
+    const from = firstChangedPosition(site, noShortcut ? 0 : firstDiff, nPos)!;
+    return { prompt: corrupt, from, layer: site.layer, zFrom: { prompt: 0, heads: [site.head!], ...(site.position !== undefined ? { positions: [site.position] } : {}) } };
+  });
+  const rows = branches.reduce((n, b) => n + nPos - b.from, (corrupt + 1) * nPos);
+  return rows <= PACKED_MAX_ROWS ? branches : null;
+}
+
+/** Rough peak float32 working set of a packed run (cf. bytesPerVariant): rows, dense attention, scored logits. */
+function packedRunBytes(config: Pick<ModelConfig, 'dModel' | 'dMlp' | 'nHeads' | 'dVocab'>, nPos: number, branches: readonly PackedBranch[]): number {
+  const { dModel: D, dMlp: M, nHeads: H, dVocab: V } = config;
+  const N = branches.reduce((n, b) => n + nPos - b.from, 2 * nPos); // two prompts at most
+  return 4 * (N * (14 * D + 2 * M) + 3 * H * N * N + 2 * (branches.length + 2) * V);
+}
+
+/**
+ * A head sweep as one packed run (PackedRunRequest): the clean and corrupted prompts and every
+ * patched site run as rows of one sequence per block call, each site's rows joining at its layer
+ * from the corrupted prompt's residual stream there and taking its head's values from the clean
+ * prompt's rows of the same call. Against cached runs plus incremental passes this saves a block
+ * call per layer (the weights of each layer are read once, not twice) and the prompts' small
+ * products; the results are the same (the patching tests run both against the naive method).
+ */
+async function runPackedHeadSweep(runner: ForwardRunner, request: PatchRequest, prepared: PreparedSweep, tokenizer: PromptTokenizer, plan: BatchPlan, branches: PackedBranch[], options: PatchSweepOptions, started: number): Promise<PatchSweepResult> {
+  const { inputs, sites, tokens } = prepared;
+  const { signal } = options;
+  const corrupt = branches[0]!.prompt;
+  const result = await runner.runPacked({
+    prompts: corrupt === 0 ? [inputs.clean.ids] : [inputs.clean.ids, inputs.corrupt.ids],
+    branches,
+    scoreTokens: scoredTokens(tokens),
+    ...(signal ? { signal } : {}),
+  });
+  const measure = (scores: TokenScores): PatchBaseline => measureRuns([{ tokenScores: scores }], tokens)[0]!;
+  const both = { clean: measure(result.prompts[0]!), corrupt: measure(result.prompts[corrupt]!) };
+  const entries: Array<PatchEntry | undefined> = new Array(sites.length);
+  plan.batches.flatMap((b) => b.sites).forEach((i, k) => { entries[i] = patchEntry(sites[i]!, measure(result.branches[k]!), both); });
+  for (const i of plan.unchanged) entries[i] = patchEntry(sites[i]!, both.corrupt, both);
+  for (const layer of [...new Set(plan.batches.map((b) => b.layer))].sort((a, b) => a - b)) {
+    throwIfCancelled(signal);
+    options.onLayer?.(layer);
+  }
   const complete = entries.map((e, i) => {
     if (!e) throw new Error(`patching: site ${i} was never run`);
     return e;

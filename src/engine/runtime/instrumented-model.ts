@@ -17,8 +17,9 @@ import { tensor, type Tensor } from '../tensor.js';
 import { chooseDevice } from './devices.js';
 import { InitializerFolder, type InitializerFiles } from './initializer-files.js';
 import type {
-  DeviceRequest, ForwardOptions, ForwardResult, ForwardRunner, InterventionRequest, InterventionVariant, KeysValues, TokenScores,
+  DeviceRequest, ForwardOptions, ForwardResult, ForwardRunner, InterventionRequest, InterventionVariant, KeysValues, PackedRunRequest, PackedRunResult, TokenScores,
 } from './types.js';
+import { packedLayout, packedMask, packedRouting, rowsAt } from './packed-layout.js';
 
 export interface RuntimeOptions {
   device?: DeviceRequest;
@@ -132,6 +133,84 @@ export class InstrumentedModel implements ForwardRunner {
 
   async intervene(request: InterventionRequest): Promise<ForwardResult[]> {
     return this.run(request, undefined, request.keepKeysValues ?? false);
+  }
+
+  async runPacked(request: PackedRunRequest): Promise<PackedRunResult> {
+    const started = performance.now();
+    const { nLayers, nHeads: H, dModel: D, dHead: Dh } = this.config;
+    for (const ids of request.prompts) this.checkIds(ids);
+    const scoreTokens = this.checkScoreTokens(request.scoreTokens);
+    const layout = packedLayout(request, this.config);
+    const { P } = layout;
+    const f32 = (data: Float32Array, dims: number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
+    const bool = (data: Uint8Array, dims: number[]): ort.Tensor => new ort.Tensor('bool', data, dims);
+    const noHooks = this.planHooks([]);
+
+    // The prompts' embeddings, then at each layer the branches joining there, copied from their
+    // prompt's rows (its resid_pre of that layer) before the call.
+    let resid: Float32Array = new Float32Array(request.prompts.length * P * D);
+    request.prompts.forEach((ids, i) => resid.set(this.embed(ids, 0, noHooks, []), i * P * D));
+    for (let layer = 0; layer < nLayers; layer++) {
+      throwIfCancelled(request.signal);
+      const N = rowsAt(layout, layer);
+      if (N * D > resid.length) {
+        const grown = new Float32Array(N * D);
+        grown.set(resid);
+        for (const { branch, row } of layout.branches) {
+          if (branch.layer === layer) grown.set(resid.subarray((branch.prompt * P + branch.from) * D, (branch.prompt + 1) * P * D), row * D);
+        }
+        resid = grown;
+      }
+      const routing = packedRouting(layout, layer, H);
+      const mask = packedMask(layout, layer);
+      const none = unpatchedFeeds();
+      const out = await this.blocks[layer]!.run({
+        ...none,
+        resid_pre: f32(resid, [1, N, D]),
+        past_k: f32(this.zeros(0), [H, 0, Dh]),
+        past_v: f32(this.zeros(0), [H, 0, Dh]),
+        attn_mask: f32(mask.mask, mask.dims),
+        prefix_rows: new ort.Tensor('int64', BigInt64Array.of(BigInt(layout.mode === 'prefix' ? layout.nPrompts * P : 0)), [1]),
+        ...(routing ? {
+          z_sel: bool(routing.sel, [1, H, N, 1]),
+          z_src: new ort.Tensor('int64', routing.src, [N]),
+          z_src_sel: bool(routing.sel, [1, H, N, 1]),
+        } : {}),
+        ...this.weightFeeds[layer],
+      }, ['resid_post']);
+      resid = out['resid_post']!.data as Float32Array;
+    }
+
+    throwIfCancelled(request.signal);
+    // The last position of every prompt, then of every branch in request order.
+    const lastRows = [
+      ...request.prompts.map((_, i) => i * P + P - 1),
+      ...[...layout.branches].sort((a, b) => a.index - b.index).map(({ row, branch }) => row + P - 1 - branch.from),
+    ];
+    const int64 = (values: readonly number[]): ort.Tensor => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), [values.length]);
+    const out = await this.final.run({
+      resid: f32(resid, [1, rowsAt(layout, nLayers - 1), D]),
+      logit_pos: int64(lastRows),
+      score: new ort.Tensor('bool', Uint8Array.of(1), []),
+      score_tokens: int64(scoreTokens),
+      ...this.weightFeeds[nLayers],
+    }, ['token_logits', 'token_probs']);
+    const logits = out['token_logits']!.data as Float32Array, probs = out['token_probs']!.data as Float32Array;
+    const t = scoreTokens.length;
+    const scores = lastRows.map((_, r): TokenScores => ({ logits: logits.slice(r * t, (r + 1) * t), probs: probs.slice(r * t, (r + 1) * t) }));
+    return {
+      prompts: scores.slice(0, request.prompts.length),
+      branches: scores.slice(request.prompts.length),
+      provider: this.provider,
+      elapsedMs: performance.now() - started,
+    };
+  }
+
+  private checkScoreTokens(tokens: readonly number[]): readonly number[] {
+    for (const t of tokens) {
+      if (!Number.isInteger(t) || t < 0 || t >= this.config.dVocab) throw new EngineError('BAD_ARGUMENT', `Scored token id ${t} is outside the vocabulary (0..${this.config.dVocab - 1}).`);
+    }
+    return tokens;
   }
 
   private checkIds(ids: readonly number[]): void {
@@ -266,10 +345,7 @@ export class InstrumentedModel implements ForwardRunner {
     }
     join(nLayers);
 
-    const scoreTokens = request.scoreTokens ?? [];
-    for (const t of scoreTokens) {
-      if (!Number.isInteger(t) || t < 0 || t >= config.dVocab) throw new EngineError('BAD_ARGUMENT', `Scored token id ${t} is outside the vocabulary (0..${config.dVocab - 1}).`);
-    }
+    const scoreTokens = this.checkScoreTokens(request.scoreTokens ?? []);
     const scores: Array<TokenScores | undefined> = new Array(B);
     if (plan.global.has('logits') || plan.global.has('ln_final.hook_scale') || request.scoreTokens) {
       throwIfCancelled(request.signal);
@@ -351,26 +427,42 @@ export class InstrumentedModel implements ForwardRunner {
     const z = zPatchArrays(request.variants, layer, B, H, q0, Q, Dh);
     const attn = streamPatchArrays(request.variants, layer, 'hook_attn_out', B, q0, Q, D);
     const mlp = streamPatchArrays(request.variants, layer, 'hook_mlp_out', B, q0, Q, D);
-    // Unpatched sites: one element that broadcasts (select nothing), not a zero array per variant.
-    const none = { patch: f32(this.zeros(1), [1, 1, 1, 1]), sel: bool(NO_SELECTION, [1, 1, 1, 1]) };
-    const noneStream = { patch: f32(this.zeros(1), [1, 1, 1]), sel: bool(NO_SELECTION, [1, 1, 1]) };
     return {
+      ...unpatchedFeeds(),
       resid_pre: f32(resid, [B, Q, D]),
       past_k: f32(pastK, [H, q0, Dh]),
       past_v: f32(pastV, [H, q0, Dh]),
       attn_mask: mask,
-      z_patch: z ? f32(z.patch, [B, H, Q, Dh]) : none.patch,
-      z_sel: z ? bool(z.sel, [B, H, Q, 1]) : none.sel,
-      attn_patch: attn ? f32(attn.patch, [B, Q, D]) : noneStream.patch,
-      attn_sel: attn ? bool(attn.sel, [B, Q, 1]) : noneStream.sel,
-      mlp_patch: mlp ? f32(mlp.patch, [B, Q, D]) : noneStream.patch,
-      mlp_sel: mlp ? bool(mlp.sel, [B, Q, 1]) : noneStream.sel,
+      ...(z ? { z_patch: f32(z.patch, [B, H, Q, Dh]), z_sel: bool(z.sel, [B, H, Q, 1]) } : {}),
+      ...(attn ? { attn_patch: f32(attn.patch, [B, Q, D]), attn_sel: bool(attn.sel, [B, Q, 1]) } : {}),
+      ...(mlp ? { mlp_patch: f32(mlp.patch, [B, Q, D]), mlp_sel: bool(mlp.sel, [B, Q, 1]) } : {}),
     };
   }
 }
 
-/** A selector that selects nothing (ONNX bool is one byte). */
+/**
+ * The block's patch inputs when nothing is patched or routed: one element each, which broadcasts
+ * and selects nothing (not a zero array per variant).
+ */
+function unpatchedFeeds(): Record<string, ort.Tensor> {
+  const zero = (dims: number[]): ort.Tensor => new ort.Tensor('float32', NO_VALUE, dims);
+  const nothing = (dims: number[]): ort.Tensor => new ort.Tensor('bool', NO_SELECTION, dims);
+  return {
+    z_patch: zero([1, 1, 1, 1]), z_sel: nothing([1, 1, 1, 1]),
+    z_src: NO_ROUTE, z_src_sel: nothing([1, 1, 1, 1]),
+    prefix_rows: NOT_PACKED,
+    attn_patch: zero([1, 1, 1]), attn_sel: nothing([1, 1, 1]),
+    mlp_patch: zero([1, 1, 1]), mlp_sel: nothing([1, 1, 1]),
+  };
+}
+
+/** A selector that selects nothing (ONNX bool is one byte), and the value it does not select. */
 const NO_SELECTION = new Uint8Array(1);
+const NO_VALUE = new Float32Array(1);
+/** z_src when nothing is routed: one row, which the unset z_src_sel never picks. */
+const NO_ROUTE = new ort.Tensor('int64', new BigInt64Array(1), [1]);
+/** prefix_rows of runs that are not packed. */
+const NOT_PACKED = new ort.Tensor('int64', new BigInt64Array(1), [1]);
 
 /** The first `n` positions of a [head, P_total, d_head] array, as [head, n, d_head]. */
 function firstPositions(kv: Float32Array, H: number, n: number, Dh: number): Float32Array {

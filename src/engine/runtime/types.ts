@@ -121,6 +121,46 @@ export interface InterventionRequest {
   signal?: AbortSignal;
 }
 
+/**
+ * A packed run (activation patching's fast path): prompts of one length and patched copies of
+ * their last positions ("branches") run as the rows of one sequence per block call, each row
+ * attending only to what its own run would see (an additive mask over the packed rows). So one
+ * call per layer serves the prompts and every branch, every branch's patch values can come from a
+ * prompt row computed in the same call, and each layer's weights are read once for all of them.
+ * Exact for models whose blocks see positions only through the residual stream (GPT-2's absolute
+ * position embeddings).
+ */
+export interface PackedRunRequest {
+  /** Prompts of one length, run in full from their embeddings (e.g. a sweep's clean and corrupted prompts). */
+  prompts: ReadonlyArray<readonly number[]>;
+  branches: readonly PackedBranch[];
+  /** Tokens scored at the last position of every prompt and branch: logits and whole-vocabulary probabilities. */
+  scoreTokens: readonly number[];
+  signal?: AbortSignal;
+}
+
+/**
+ * Prompt `prompt` from position `from` on, joining the run at `layer` from the prompt's resid_pre
+ * there: it attends to the prompt's positions before `from` (as the prompt computes them in the same
+ * run) and to its own positions, and at `layer` its hook_z of `zFrom.heads` at `zFrom.positions`
+ * (default: from..) takes prompt `zFrom.prompt`'s values there. The same as running the whole
+ * prompt with that patch, when nothing before `from` changes.
+ */
+export interface PackedBranch {
+  prompt: number;
+  from: number;
+  layer: number;
+  zFrom: { prompt: number; heads: readonly number[]; positions?: readonly number[] };
+}
+
+export interface PackedRunResult {
+  /** Token scores at the last position of each prompt, then of each branch: [t] each. */
+  prompts: TokenScores[];
+  branches: TokenScores[];
+  provider: string;
+  elapsedMs: number;
+}
+
 /** A loaded model that can run instrumented forwards. Implemented by runtime/instrumented-model.ts. */
 export interface ForwardRunner {
   readonly config: import('../model/config.js').ModelConfig;
@@ -131,5 +171,7 @@ export interface ForwardRunner {
   forward(ids: readonly number[], options?: ForwardOptions): Promise<ForwardResult>;
   /** Runs every variant of the request (batched) and returns one result per variant, in order. */
   intervene(request: InterventionRequest): Promise<ForwardResult[]>;
+  /** Runs prompts and patched branches as one packed sequence per block call (see PackedRunRequest). */
+  runPacked(request: PackedRunRequest): Promise<PackedRunResult>;
   dispose(): Promise<void>;
 }

@@ -1,0 +1,113 @@
+/**
+ * Where the rows of a packed run sit (see PackedRunRequest in types.ts), and what each row may attend
+ * to. Prompt i's positions are rows i·P … i·P + P − 1 of every call; each branch's positions
+ * from … P − 1 are appended at its layer, branches in the order they join. Rows never move, so a
+ * call's resid_post is the next call's resid_pre with the next layer's branches appended.
+ */
+import { EngineError } from '../errors.js';
+import { MASKED } from '../onnx/gpt2-graphs.js';
+import type { PackedBranch, PackedRunRequest } from './types.js';
+
+export interface PackedLayout {
+  /** Prompt length. */
+  P: number;
+  nPrompts: number;
+  /** The branches in join order (by layer, then as requested), with their first row and their index in the request. */
+  branches: Array<{ branch: PackedBranch; index: number; row: number }>;
+  /**
+   * 'prefix' when every branch is one row (its prompt's last position): every row then attends to
+   * the prompts' rows and to itself only, and the mask is [rows, prompt rows + 1] (see the block
+   * graph's prefix_rows). 'dense' otherwise: a [rows, rows] mask over every row of the call.
+   */
+  mode: 'prefix' | 'dense';
+}
+
+/** Validates a packed request against the model's shape and lays out its rows. */
+export function packedLayout(request: PackedRunRequest, shape: { nLayers: number; nHeads: number }): PackedLayout {
+  const { prompts } = request;
+  if (prompts.length === 0) throw new EngineError('BAD_ARGUMENT', 'A packed run needs at least one prompt.');
+  const P = prompts[0]!.length;
+  if (prompts.some((ids) => ids.length !== P)) throw new EngineError('BAD_ARGUMENT', `The prompts of a packed run must have one length; they have ${prompts.map((ids) => ids.length).join(', ')} tokens.`);
+  const order = request.branches.map((branch, index) => ({ branch, index }));
+  for (const { branch, index } of order) {
+    const where = `Branch ${index}`;
+    const promptIndex = (i: number): boolean => Number.isInteger(i) && i >= 0 && i < prompts.length;
+    if (!promptIndex(branch.prompt) || !promptIndex(branch.zFrom.prompt)) throw new EngineError('BAD_ARGUMENT', `${where} names a prompt outside 0..${prompts.length - 1}.`);
+    if (!Number.isInteger(branch.from) || branch.from < 0 || branch.from >= P) throw new EngineError('BAD_ARGUMENT', `${where} starts at position ${branch.from}, outside the prompt (0..${P - 1}).`);
+    if (!Number.isInteger(branch.layer) || branch.layer < 0 || branch.layer >= shape.nLayers) throw new EngineError('BAD_ARGUMENT', `${where} joins at layer ${branch.layer}, outside 0..${shape.nLayers - 1}.`);
+    for (const h of branch.zFrom.heads) {
+      if (!Number.isInteger(h) || h < 0 || h >= shape.nHeads) throw new EngineError('BAD_ARGUMENT', `${where}: head ${h} does not exist (0..${shape.nHeads - 1}).`);
+    }
+    for (const p of branch.zFrom.positions ?? []) {
+      if (!Number.isInteger(p) || p < branch.from || p >= P) throw new EngineError('BAD_ARGUMENT', `${where}: patch position ${p} is outside the positions it runs (${branch.from}..${P - 1}).`);
+    }
+  }
+  order.sort((a, b) => a.branch.layer - b.branch.layer || a.index - b.index);
+  let row = prompts.length * P;
+  const branches = order.map(({ branch, index }) => {
+    const placed = { branch, index, row };
+    row += P - branch.from;
+    return placed;
+  });
+  return { P, nPrompts: prompts.length, branches, mode: branches.every(({ branch }) => branch.from === P - 1) ? 'prefix' : 'dense' };
+}
+
+/** The branches in the call of `layer` (joined at or below it). */
+export function branchesAt(layout: PackedLayout, layer: number): PackedLayout['branches'] {
+  return layout.branches.filter((b) => b.branch.layer <= layer);
+}
+
+/** Rows in the call of `layer`. */
+export function rowsAt(layout: PackedLayout, layer: number): number {
+  return branchesAt(layout, layer).reduce((n, b) => n + layout.P - b.branch.from, layout.nPrompts * layout.P);
+}
+
+/**
+ * The additive attention mask of `layer`'s call: a prompt's position sees its prompt's positions up
+ * to itself; a branch's position sees its prompt's positions before `from` and its own positions up
+ * to itself. Everything else is MASKED, whose exp() is exactly 0. Dense: [rows, rows]. Prefix:
+ * [rows, K + 1] over the K prompt rows and then each row's own key (a prompt row finds its own key
+ * among the K, so its last column is masked).
+ */
+export function packedMask(layout: PackedLayout, layer: number): { mask: Float32Array; dims: [number, number] } {
+  const { P } = layout;
+  const N = rowsAt(layout, layer);
+  const K = layout.nPrompts * P;
+  const width = layout.mode === 'prefix' ? K + 1 : N;
+  const mask = new Float32Array(N * width).fill(MASKED);
+  const open = (row: number, from: number, to: number): void => void mask.fill(0, row * width + from, row * width + to);
+  for (let i = 0; i < layout.nPrompts; i++) {
+    for (let p = 0; p < P; p++) open(i * P + p, i * P, i * P + p + 1);
+  }
+  for (const { branch, row } of branchesAt(layout, layer)) {
+    for (let k = 0; k < P - branch.from; k++) {
+      open(row + k, branch.prompt * P, branch.prompt * P + branch.from);
+      if (layout.mode === 'prefix') open(row + k, K, K + 1);
+      else open(row + k, row, row + k + 1);
+    }
+  }
+  return { mask, dims: [N, width] };
+}
+
+/**
+ * The hook_z routing of `layer`'s call (block inputs z_src [rows] and z_src_sel [1, head, rows, 1]):
+ * for the branches joining at this layer, their patched heads at their patched positions take the
+ * row of prompt `zFrom.prompt` at the same position. Null when no branch joins here.
+ */
+export function packedRouting(layout: PackedLayout, layer: number, nHeads: number): { src: BigInt64Array; sel: Uint8Array } | null {
+  const joining = layout.branches.filter((b) => b.branch.layer === layer);
+  if (joining.length === 0) return null;
+  const { P } = layout;
+  const N = rowsAt(layout, layer);
+  const src = BigInt64Array.from({ length: N }, (_, r) => BigInt(r));
+  const sel = new Uint8Array(nHeads * N);
+  for (const { branch, row } of joining) {
+    const positions = branch.zFrom.positions ?? Array.from({ length: P - branch.from }, (_, k) => branch.from + k);
+    for (const p of positions) {
+      const r = row + p - branch.from;
+      src[r] = BigInt(branch.zFrom.prompt * P + p);
+      for (const h of branch.zFrom.heads) sel[h * N + r] = 1;
+    }
+  }
+  return { src, sel };
+}
