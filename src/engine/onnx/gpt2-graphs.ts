@@ -146,13 +146,39 @@ interface AttentionInputs {
  * 0) attend to the call's first rows and to themselves (prefixAttention).
  */
 function attention(g: GraphBuilder, a: AttentionInputs): [string, string] {
-  const { Dh } = a;
+  const { H, Dh } = a;
   const scale = g.constFloat([1 / Math.sqrt(Dh)], []);
   const softmax = (sub: GraphBuilder, scores: string): string => sub.op1('Softmax', [sub.op1('Add', [scores, a.mask])], { axis: -1 });
   const packed = g.op1('Greater', [a.prefixRows, g.constInt64([0])]);
-  const [pattern, z] = g.ifElse(packed, ['pattern', g.fresh('z')],
-    (sub) => prefixAttention(sub, a, scale, softmax),
-    (sub) => causalOrPastAttention(sub, a, scale, softmax));
+  const plain = g.op1('And', [g.op1('Equal', [a.P, g.constInt64([0])]), g.op1('Not', [packed])]);
+  const qShape = g.op1('Shape', [a.q]);
+  const oneQuery = g.op1('Equal', [g.op1('Slice', [qShape, g.constInt64([2]), g.constInt64([3])]), g.constInt64([1])]);
+  // The plain forward's branch sits at the top level: every If level costs ONNX Runtime a copy of
+  // the pattern and z it returns, and the forward is the path that runs most.
+  const [pattern, z] = g.ifElse(plain, ['pattern', g.fresh('z')], (sub) => {
+    const p = softmax(sub, sub.op1('Mul', [sub.op1('MatMul', [a.q, sub.op1('Transpose', [a.k], { perm: [0, 1, 3, 2] })]), scale]));
+    return [p, sub.op1('MatMul', [p, a.v])];
+  }, (sub) => sub.ifElse(packed, [sub.fresh('pattern'), sub.fresh('z')], (pk) => prefixAttention(pk, a, scale, softmax), (past) => {
+    const rows = past.op1('ReduceProd', [a.bq], { keepdims: 1 });
+    // [b, head, ...] <-> [head, b*q, last]; allowzero: a 0 in these shapes means 0, not "as before".
+    const headsFirst = (b: GraphBuilder, x: string, last: string): string => b.op1('Reshape', [b.op1('Transpose', [x], { perm: [1, 0, 2, 3] }), b.op1('Concat', [b.constInt64([H]), rows, last], { axis: 0 })], { allowzero: 1 });
+    const headsBack = (b: GraphBuilder, x: string, last: string): string => b.op1('Transpose', [b.op1('Reshape', [x, b.op1('Concat', [b.constInt64([H]), a.bq, last], { axis: 0 })], { allowzero: 1 })], { perm: [1, 0, 2, 3] });
+    const pastScores = headsBack(past, past.op1('Mul', [past.op1('MatMul', [headsFirst(past, a.q, past.constInt64([Dh])), past.op1('Transpose', [a.pastK], { perm: [0, 2, 1] })]), scale]), a.P);
+    const axis3 = past.constInt64([3]);
+    // Softmax over [past, self] scores; z = pattern_past @ V_past (one product per head) + self part.
+    const withPast = (b: GraphBuilder, self: string, selfZ: (pSelf: string) => string): string[] => {
+      const p = softmax(b, b.op1('Concat', [pastScores, self], { axis: 3 }));
+      const pPast = b.op1('Slice', [p, b.constInt64([0]), a.P, axis3]); // [b, head, q, P]
+      const pSelf = b.op1('Slice', [p, a.P, b.constInt64([TO_END]), axis3]); // [b, head, q, q]
+      const zPast = headsBack(b, b.op1('MatMul', [headsFirst(b, pPast, a.P), a.pastV]), b.constInt64([Dh]));
+      return [p, b.op1('Add', [zPast, selfZ(pSelf)])];
+    };
+    return past.ifElse(oneQuery, [past.fresh('pattern'), past.fresh('z')],
+      // q = 1: the score of a position against itself is a dot product per (variant, head).
+      (one) => withPast(one, one.op1('Mul', [one.op1('ReduceSum', [one.op1('Mul', [a.q, a.k]), one.constInt64([-1])], { keepdims: 1 }), scale]), (pSelf) => one.op1('Mul', [pSelf, a.v])),
+      (many) => withPast(many, many.op1('Mul', [many.op1('MatMul', [a.q, many.op1('Transpose', [a.k], { perm: [0, 1, 3, 2] })]), scale]), (pSelf) => many.op1('MatMul', [pSelf, a.v])),
+    );
+  }));
   return [pattern!, z!];
 }
 
@@ -171,38 +197,6 @@ function prefixAttention(g: GraphBuilder, a: AttentionInputs, scale: string, sof
   const pPrefix = g.op1('Slice', [p, start, a.prefixRows, axis3]);
   const pOwn = g.op1('Slice', [p, a.prefixRows, g.constInt64([TO_END]), axis3]);
   return [p, g.op1('Add', [g.op1('MatMul', [pPrefix, vPrefix]), g.op1('Mul', [pOwn, a.v])])];
-}
-
-/** Attention of runs that are not packed: plain causal (P = 0), or against cached keys and values. */
-function causalOrPastAttention(g: GraphBuilder, a: AttentionInputs, scale: string, softmax: (sub: GraphBuilder, scores: string) => string): string[] {
-  const { H, Dh } = a;
-  const noPast = g.op1('Equal', [a.P, g.constInt64([0])]);
-  const qShape = g.op1('Shape', [a.q]);
-  const oneQuery = g.op1('Equal', [g.op1('Slice', [qShape, g.constInt64([2]), g.constInt64([3])]), g.constInt64([1])]);
-  return g.ifElse(noPast, [g.fresh('pattern'), g.fresh('z')], (sub) => {
-    const p = softmax(sub, sub.op1('Mul', [sub.op1('MatMul', [a.q, sub.op1('Transpose', [a.k], { perm: [0, 1, 3, 2] })]), scale]));
-    return [p, sub.op1('MatMul', [p, a.v])];
-  }, (sub) => {
-    const rows = sub.op1('ReduceProd', [a.bq], { keepdims: 1 });
-    // [b, head, ...] <-> [head, b*q, last]; allowzero: a 0 in these shapes means 0, not "as before".
-    const headsFirst = (b: GraphBuilder, x: string, last: string): string => b.op1('Reshape', [b.op1('Transpose', [x], { perm: [1, 0, 2, 3] }), b.op1('Concat', [b.constInt64([H]), rows, last], { axis: 0 })], { allowzero: 1 });
-    const headsBack = (b: GraphBuilder, x: string, last: string): string => b.op1('Transpose', [b.op1('Reshape', [x, b.op1('Concat', [b.constInt64([H]), a.bq, last], { axis: 0 })], { allowzero: 1 })], { perm: [1, 0, 2, 3] });
-    const pastScores = headsBack(sub, sub.op1('Mul', [sub.op1('MatMul', [headsFirst(sub, a.q, sub.constInt64([Dh])), sub.op1('Transpose', [a.pastK], { perm: [0, 2, 1] })]), scale]), a.P);
-    const axis3 = sub.constInt64([3]);
-    // Softmax over [past, self] scores; z = pattern_past @ V_past (one product per head) + self part.
-    const withPast = (b: GraphBuilder, self: string, selfZ: (pSelf: string) => string): string[] => {
-      const p = softmax(b, b.op1('Concat', [pastScores, self], { axis: 3 }));
-      const pPast = b.op1('Slice', [p, b.constInt64([0]), a.P, axis3]); // [b, head, q, P]
-      const pSelf = b.op1('Slice', [p, a.P, b.constInt64([TO_END]), axis3]); // [b, head, q, q]
-      const zPast = headsBack(b, b.op1('MatMul', [headsFirst(b, pPast, a.P), a.pastV]), b.constInt64([Dh]));
-      return [p, b.op1('Add', [zPast, selfZ(pSelf)])];
-    };
-    return sub.ifElse(oneQuery, [sub.fresh('pattern'), sub.fresh('z')],
-      // q = 1: the score of a position against itself is a dot product per (variant, head).
-      (one) => withPast(one, one.op1('Mul', [one.op1('ReduceSum', [one.op1('Mul', [a.q, a.k]), one.constInt64([-1])], { keepdims: 1 }), scale]), (pSelf) => one.op1('Mul', [pSelf, a.v])),
-      (many) => withPast(many, many.op1('Mul', [many.op1('MatMul', [a.q, many.op1('Transpose', [a.k], { perm: [0, 1, 3, 2] })]), scale]), (pSelf) => many.op1('MatMul', [pSelf, a.v])),
-    );
-  });
 }
 
 export function buildFinalGraph(config: ModelConfig, weights: Pick<ModelWeights, 'ln_final' | 'W_U_T' | 'b_U'>, mode: WeightMode = 'initializers'): BuiltGraph {
