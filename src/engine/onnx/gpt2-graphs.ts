@@ -90,13 +90,11 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   // One GEMM for Q, K and V of every head: x [b*q, d] @ W_QKV [d, 3 * head * d_head]. Far better
   // shaped than per-head products, above all for the one-position passes of activation patching.
   const qkvFlat = g.op1('Gemm', [x1, g.weight('W_QKV', w.W_QKV?.data ?? fuseQkv(w, H, D, Dh), [D, 3 * H * Dh]), g.weight('b_QKV', fuseQkvBias(w, H, Dh), [3 * H * Dh])]);
-  const qkv5 = g.op1('Reshape', [qkvFlat, g.op1('Concat', [bq, g.constInt64([3, H, Dh])], { axis: 0 })]); // [b, q, 3, head, d_head]
-  const qkvT = g.op1('Transpose', [qkv5], { perm: [2, 0, 3, 1, 4] }); // [3, b, head, q, d_head]
-  const [qS, kS, vS] = g.op('Split', [qkvT], { axis: 0 }, 3);
-  const axis0 = g.constInt64([0]);
-  const q = g.op1('Squeeze', [qS!, axis0]); // [b, head, q, d_head]
-  const kNew = g.op1('Squeeze', [kS!, axis0], {}, 'k');
-  const vNew = g.op1('Squeeze', [vS!, axis0], {}, 'v');
+  // [b*q, 3*head*d_head] -> [b, q, 3*head, d_head] (a free reshape) -> [b, 3*head, q, d_head] ->
+  // split into Q, K and V [b, head, q, d_head]: contiguous blocks, with no squeeze to copy again.
+  const byHead = g.op1('Concat', [bq, g.constInt64([3 * H, Dh])], { axis: 0 });
+  const qkvT = g.op1('Transpose', [g.op1('Reshape', [qkvFlat, byHead])], { perm: [0, 2, 1, 3] });
+  const [q, kNew, vNew] = g.op('Split', [qkvT], { axis: 1 }, [g.fresh('q'), 'k', 'v']) as [string, string, string];
   const [, zHeads] = attention(g, { q, k: kNew, v: vNew, pastK, pastV, mask, prefixRows, bq, P, H, Dh });
   // Patch values: fed, or routed from another query row of this call (unpatched values of that row).
   // Unrouted, the Gather takes one row and the inner Where stays that small.
