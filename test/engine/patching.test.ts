@@ -222,6 +222,17 @@ describe('activation patching on a tiny random GPT-2', () => {
       assert.deepEqual(seen, [0], 'no layer after the cancel');
     });
 
+    test('a packed head sweep streams its layers in order, and a cancel between its block calls stops it', async () => {
+      const layers: number[] = [];
+      await runPatchSweep(model, tokenizer, base, { onLayer: (l) => layers.push(l) });
+      assert.deepEqual(layers, [0, 1]);
+      // Aborted once the packed run is under way (after its first check, before its second block call).
+      const during = new AbortController();
+      const run = model.runPacked({ prompts: [CLEAN, CORRUPT], branches: [{ prompt: 1, from: P - 1, layer: 0, zFrom: { prompt: 0, heads: [0] } }], scoreTokens: [TARGET.id], signal: during.signal });
+      during.abort();
+      await assert.rejects(run, code('CANCELLED'));
+    });
+
     test('text prompts and text tokens', async () => {
       const result = await runPatchSweep(model, tokenizer, { clean: 'The cat sat on the mat. The cat sat', corrupt: 'The dog sat on the mat. The dog sat', target: { text: ' on' }, contrast: { text: ' down' }, kind: 'heads-last' });
       assert.equal(result.cleanTokens.length, 10);
