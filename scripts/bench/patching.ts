@@ -27,16 +27,28 @@ const FAST_RUNS = Number(process.env['BENCH_RUNS'] ?? 7);
 /** The naive method takes seconds per sweep; a few runs suffice for its median. */
 const NAIVE_RUNS = Math.max(1, Math.min(3, FAST_RUNS));
 
-async function timeRuns(fn: () => Promise<PatchSweepResult>, runs: number, warmup: number): Promise<{ ms: number; result: PatchSweepResult }> {
-  let result: PatchSweepResult | undefined;
-  for (let i = 0; i < warmup; i++) result = await fn();
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    result = await fn();
-    times.push(performance.now() - t0);
+interface Timed { ms: number; result: PatchSweepResult }
+
+/**
+ * Times several methods of one experiment interleaved: after each method's warm-up runs, their
+ * timed runs are spread over the same rounds, so that a slower spell of this shared machine falls
+ * on all of them alike and their ratio is not an accident of which ran when. Medians per method.
+ */
+async function timeInterleaved(methods: ReadonlyArray<{ fn: () => Promise<PatchSweepResult>; runs: number; warmup: number }>): Promise<Timed[]> {
+  const results: Array<PatchSweepResult | undefined> = methods.map(() => undefined);
+  const times: number[][] = methods.map(() => []);
+  for (const [m, { fn, warmup }] of methods.entries()) for (let i = 0; i < warmup; i++) results[m] = await fn();
+  const rounds = Math.max(...methods.map((m) => m.runs));
+  for (let round = 0; round < rounds; round++) {
+    for (const [m, { fn, runs }] of methods.entries()) {
+      // Method m runs in the rounds where floor(round · runs / rounds) steps up: `runs` of them, evenly spread.
+      if (Math.floor(((round + 1) * runs) / rounds) === Math.floor((round * runs) / rounds)) continue;
+      const t0 = performance.now();
+      results[m] = await fn();
+      times[m]!.push(performance.now() - t0);
+    }
   }
-  return { ms: median(times), result: result! };
+  return methods.map((_, m) => ({ ms: median(times[m]!), result: results[m]! }));
 }
 
 /** Largest difference of the logit differences and probabilities of two sweeps' entries. */
@@ -78,10 +90,13 @@ export async function benchPatching(report: BenchReport): Promise<void> {
       { label: `resid_pre, 12 layers × ${TOKENS} positions, prompts differing in one token`, request: request('resid', oneTokenDifferent), naive: false, methods: [{ method: INCREMENTAL, options: {} }] },
     ];
     for (const c of cases) {
-      const fast = [];
-      for (const { method, options } of c.methods) fast.push({ method, ...(await timeRuns(() => runPatchSweep(model, tokenizer, c.request, options), FAST_RUNS, 3)) });
+      const timed = await timeInterleaved([
+        ...c.methods.map(({ options }) => ({ fn: () => runPatchSweep(model, tokenizer, c.request, options), runs: FAST_RUNS, warmup: 3 })),
+        ...(c.naive ? [{ fn: () => runNaivePatchSweep(model, tokenizer, c.request), runs: NAIVE_RUNS, warmup: 0 }] : []),
+      ]);
+      const fast = c.methods.map(({ method }, i) => ({ method, ...timed[i]! }));
       const sites = fast[0]!.result.entries.length;
-      const naive = c.naive ? await timeRuns(() => runNaivePatchSweep(model, tokenizer, c.request), NAIVE_RUNS, 0) : null;
+      const naive = c.naive ? timed[c.methods.length]! : null;
       if (naive) rows.push({ experiment: c.label, method: 'naive: full corrupted re-run per patch', sites, 'median ms': Math.round(naive.ms), speedup: '1×', 'max |Δ| vs naive': '' });
       for (const f of fast) {
         rows.push({
@@ -91,7 +106,7 @@ export async function benchPatching(report: BenchReport): Promise<void> {
         });
       }
     }
-    report(`Activation patching, GPT-2-small-shaped model, ${TOKENS}-token prompts (whole experiment: clean and corrupted runs included; fast method median of ${FAST_RUNS}, naive median of ${NAIVE_RUNS}; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after)`, rows);
+    report(`Activation patching, GPT-2-small-shaped model, ${TOKENS}-token prompts (whole experiment: clean and corrupted runs included; fast methods median of ${FAST_RUNS}, naive median of ${NAIVE_RUNS}, interleaved; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after)`, rows);
   } finally {
     await model.dispose();
   }
