@@ -40,15 +40,7 @@ async function main(): Promise<void> {
     // The generator's arrays (500 MB) are garbage once the folder is written: the engine is measured alone.
     const paramBytes = await writeRandomSmallFolder(dir);
 
-    // Load from the local folder: read + parse + adapt + build the ONNX sessions.
-    const loadTimes: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const t0 = performance.now();
-      const loaded = await loadModelFolder(dir);
-      const m = await InstrumentedModel.create(loaded.model, { device: 'cpu' });
-      loadTimes.push(performance.now() - t0);
-      await m.dispose();
-    }
+    const loadTimes = await timeLoads(dir, 3);
 
     // Memory, in a fresh process so the figures are the engine's own.
     const probe = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'scripts/bench/memory-probe.ts', dir], { encoding: 'utf8' });
@@ -164,6 +156,24 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   writeReport();
+}
+
+/**
+ * Times loading from the local folder (read + parse + adapt + build the ONNX sessions), `runs`
+ * times. A function of its own so that the models it loads are garbage when it returns: a suspended
+ * async function can keep its finished loop's last values reachable, and a stale tokenizer on the
+ * heap makes every later collection (and so every timed forward) slower.
+ */
+async function timeLoads(dir: string, runs: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const loaded = await loadModelFolder(dir);
+    const m = await InstrumentedModel.create(loaded.model, { device: 'cpu' });
+    times.push(performance.now() - t0);
+    await m.dispose();
+  }
+  return times;
 }
 
 /** Writes the seeded GPT-2-small-shaped model to `dir`; returns its parameters' fp32 size (without GPT-2's causal-mask buffers). */
