@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describeInThemes, sessionTest } from './harness/session.js';
-import { codeLensTitlesAbove, editorLine, openFile, paletteTitles } from './harness/workbench.js';
+import { waitForCodeLensTitles, editorLine, openFile, paletteTitles } from './harness/workbench.js';
 
 const INDUCTION_PROMPT = 'The cat sat on the mat. The cat sat on the';
 
@@ -20,12 +20,12 @@ describeInThemes('activation', 'activation', (current) => {
     await openFile(page, 'presets.prompt');
     // The language mode in the status bar comes from the extension's contributed language.
     await page.locator('#status\\.editor\\.mode').filter({ hasText: /prompt/i }).waitFor();
-    const lenses = await codeLensTitlesAbove(page, INDUCTION_PROMPT);
-    assert.ok(lenses.includes('Analyze'), `CodeLenses above the induction prompt: ${lenses.join(' | ')}`);
+    // Lenses appear once the provider has answered: poll until the induction prompt has its Analyze lens.
+    const lenses = await waitForCodeLensTitles(page, INDUCTION_PROMPT, (titles) => titles.includes('Analyze'));
     assert.ok(lenses.includes('Patch'), `CodeLenses above the induction prompt: ${lenses.join(' | ')}`);
     // The prompt without a corrupted counterpart offers Analyze only.
-    const duplicate = await codeLensTitlesAbove(page, 'The password is SWORDFISH. Again, the password is');
-    assert.ok(duplicate.includes('Analyze') && !duplicate.includes('Patch'), `CodeLenses above the duplicate-token prompt: ${duplicate.join(' | ')}`);
+    const duplicate = await waitForCodeLensTitles(page, 'The password is SWORDFISH. Again, the password is', (titles) => titles.includes('Analyze'));
+    assert.ok(!duplicate.includes('Patch'), `CodeLenses above the duplicate-token prompt: ${duplicate.join(' | ')}`);
     assert.equal(await editorLine(page, INDUCTION_PROMPT).count(), 1);
     await session.screenshot('prompt-file-codelens');
   });

@@ -12,25 +12,29 @@ const PRESET_NAMES = ['IOI', 'Induction', 'Factual recall', 'Greater-than', 'Dup
 
 describeInThemes('the Circuit Trace explorer', 'explorer', (current) => {
   sessionTest('Models lists the built-in organism', current, async (session) => {
-    const rows = await paneRows(await sideBarPane(session.page, 'Models'));
-    assert.ok(rows.some((row) => /organism/i.test(row)), `Models: ${rows.join(' | ')}`);
+    const hasOrganism = (rows: string[]): boolean => rows.some((row) => /organism/i.test(row));
+    const rows = await paneRows(await sideBarPane(session.page, 'Models'), hasOrganism);
+    assert.ok(hasOrganism(rows), `Models: ${rows.join(' | ')}`);
   });
 
   sessionTest('Presets lists the five presets', current, async (session) => {
-    const rows = await paneRows(await sideBarPane(session.page, 'Presets'));
+    const allPresets = (rows: string[]): boolean => PRESET_NAMES.every((name) => rows.some((row) => row.includes(name)));
+    const rows = await paneRows(await sideBarPane(session.page, 'Presets'), allPresets);
     for (const name of PRESET_NAMES) assert.ok(rows.some((row) => row.includes(name)), `Presets: ${rows.join(' | ')}`);
   });
 
   sessionTest('Heads lists the analysed heads, the induction head among them', current, async (session) => {
     const induction = organismHead('induction');
-    const rows = await paneRows(await sideBarPane(session.page, 'Heads'));
     const label = `L${induction.layer}H${induction.head}`;
-    assert.ok(rows.some((row) => row.includes(label)), `Heads: ${rows.join(' | ')}`);
+    const hasInduction = (rows: string[]): boolean => rows.some((row) => row.includes(label));
+    const rows = await paneRows(await sideBarPane(session.page, 'Heads'), hasInduction);
+    assert.ok(hasInduction(rows), `Heads: ${rows.join(' | ')}`);
   });
 
   sessionTest('History lists the analysis', current, async (session) => {
-    const rows = await paneRows(await sideBarPane(session.page, 'History'));
-    assert.ok(rows.some((row) => /Induction|The cat sat/.test(row)), `History: ${rows.join(' | ')}`);
+    const hasAnalysis = (rows: string[]): boolean => rows.some((row) => /Induction|The cat sat/.test(row));
+    const rows = await paneRows(await sideBarPane(session.page, 'History'), hasAnalysis);
+    assert.ok(hasAnalysis(rows), `History: ${rows.join(' | ')}`);
     await session.screenshot('explorer-views');
   });
 }, async (session) => {

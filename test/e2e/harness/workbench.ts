@@ -199,7 +199,14 @@ export async function hoverWord(page: Page, lineText: string, word: string, occu
   await page.mouse.move(x, y, { steps: 4 });
   const hover = page.locator('.monaco-hover:not(.hidden) .monaco-hover-content, .monaco-hover:not(.hidden) .hover-contents').first();
   await hover.waitFor();
-  return visibleText(await hover.innerText());
+  // VS Code shows "Loading..." while a hover provider is still answering: wait for the answer.
+  const deadline = Date.now() + 15_000;
+  let text = visibleText(await hover.innerText());
+  while (/^\s*Loading/i.test(text) && Date.now() < deadline) {
+    await page.waitForTimeout(100);
+    text = visibleText(await hover.innerText());
+  }
+  return text;
 }
 
 /** Waits for a notification toast whose message matches, and returns its text. */
@@ -245,9 +252,18 @@ export async function sideBarPane(page: Page, title: string): Promise<Locator> {
   return pane;
 }
 
-/** The visible rows of a side-bar pane's tree, as text. */
-export async function paneRows(pane: Locator): Promise<string[]> {
+/**
+ * The visible rows of a side-bar pane's tree, as text, once they satisfy `accept` (a tree fills
+ * in steps, so its first row is not yet all of it); the last rows seen when the time is up.
+ */
+export async function paneRows(pane: Locator, accept: (rows: string[]) => boolean = () => true, timeout = 15_000): Promise<string[]> {
   const rows = pane.locator('.pane-body .monaco-list-row');
-  await rows.first().waitFor();
-  return (await rows.allInnerTexts()).map(visibleText);
+  await rows.first().waitFor({ timeout });
+  const deadline = Date.now() + timeout;
+  let seen = (await rows.allInnerTexts()).map(visibleText);
+  while (!accept(seen) && Date.now() < deadline) {
+    await pane.page().waitForTimeout(200);
+    seen = (await rows.allInnerTexts()).map(visibleText);
+  }
+  return seen;
 }
