@@ -114,16 +114,17 @@ export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptToke
   const prepared = prepareSweep(runner, tokenizer, request, options.maxTokens);
   const { inputs, sites, tokens, last } = prepared;
   const nPos = last + 1;
+  const differFrom = firstDifference(inputs.clean.ids, inputs.corrupt.ids); // nPos for identical prompts
+  const shortcutFrom = options.skipSharedPrefix === false ? 0 : differFrom;
   const plan: BatchPlan = planBatches(sites, runner.config, {
     nPos,
-    firstDifference: options.skipSharedPrefix === false ? 0 : firstDifference(inputs.clean.ids, inputs.corrupt.ids),
+    firstDifference: shortcutFrom,
     ...(options.callCostRows !== undefined ? { callCostRows: options.callCostRows } : {}),
     ...(options.memoryBudgetBytes !== undefined ? { memoryBudgetBytes: options.memoryBudgetBytes } : {}),
   });
 
   // Identical prompts (patching clean into clean) run once, so their two baselines are one number.
-  const samePrompts = inputs.clean.ids.length === inputs.corrupt.ids.length && inputs.clean.ids.every((id, i) => id === inputs.corrupt.ids[i]);
-  const packedBranches = options.packed === false ? null : headBranches(sites, plan, firstDifference(inputs.clean.ids, inputs.corrupt.ids), options.skipSharedPrefix === false, nPos, samePrompts ? 0 : 1);
+  const packedBranches = options.packed === false ? null : headBranches(sites, plan, shortcutFrom, nPos, differFrom === nPos ? 0 : 1);
   if (packedBranches && packedRunBytes(runner.config, nPos, packedBranches) <= (options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES)) {
     return runPackedHeadSweep(runner, request, prepared, tokenizer, plan, packedBranches, options, started);
   }
@@ -207,7 +208,15 @@ export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptToke
     }
   }
   throwIfCancelled(signal);
-  const both = await baselinesNow();
+  return finishSweep(request, prepared, tokenizer, plan, entries, await baselinesNow(), started);
+}
+
+/**
+ * The sweep's result once its run sites have entries: the sites a patch provably leaves unchanged
+ * get the corrupted run's metrics.
+ */
+function finishSweep(request: PatchRequest, prepared: PreparedSweep, tokenizer: PromptTokenizer, plan: BatchPlan, entries: Array<PatchEntry | undefined>, both: { clean: PatchBaseline; corrupt: PatchBaseline }, started: number): PatchSweepResult {
+  const { sites } = prepared;
   for (const i of plan.unchanged) entries[i] = patchEntry(sites[i]!, both.corrupt, both);
   const complete = entries.map((e, i) => {
     if (!e) throw new Error(`patching: site ${i} was never run`);
@@ -225,22 +234,27 @@ const PACKED_MAX_ROWS = 512;
  * or 0 when it is the clean prompt itself) from its first changed position, at its layer, with the
  * clean prompt's (prompt 0) values of its head.
  */
-function headBranches(sites: readonly PatchSite[], plan: BatchPlan, firstDiff: number, noShortcut: boolean, nPos: number, corrupt: 0 | 1): PackedBranch[] | null {
+function headBranches(sites: readonly PatchSite[], plan: BatchPlan, shortcutFrom: number, nPos: number, corrupt: 0 | 1): PackedBranch[] | null {
   const run = plan.batches.flatMap((b) => b.sites);
   if (run.length === 0 || run.some((i) => sites[i]!.hook !== 'z')) return null;
   const branches = run.map((i): PackedBranch => {
     const site = sites[i]!;
-    const from = firstChangedPosition(site, noShortcut ? 0 : firstDiff, nPos)!;
+    const from = firstChangedPosition(site, shortcutFrom, nPos)!;
     return { prompt: corrupt, from, layer: site.layer, zFrom: { prompt: 0, heads: [site.head!], ...(site.position !== undefined ? { positions: [site.position] } : {}) } };
   });
-  const rows = branches.reduce((n, b) => n + nPos - b.from, (corrupt + 1) * nPos);
-  return rows <= PACKED_MAX_ROWS ? branches : null;
+  return packedRows(nPos, branches) <= PACKED_MAX_ROWS ? branches : null;
+}
+
+/** Rows of a packed run's last call: both prompts' (one when the corrupted prompt is the clean one), then every branch's. */
+function packedRows(nPos: number, branches: readonly PackedBranch[]): number {
+  const prompts = branches.some((b) => b.prompt === 1) ? 2 : 1;
+  return branches.reduce((n, b) => n + nPos - b.from, prompts * nPos);
 }
 
 /** Rough peak float32 working set of a packed run (cf. bytesPerVariant): rows, dense attention, scored logits. */
 function packedRunBytes(config: Pick<ModelConfig, 'dModel' | 'dMlp' | 'nHeads' | 'dVocab'>, nPos: number, branches: readonly PackedBranch[]): number {
   const { dModel: D, dMlp: M, nHeads: H, dVocab: V } = config;
-  const N = branches.reduce((n, b) => n + nPos - b.from, 2 * nPos); // two prompts at most
+  const N = packedRows(nPos, branches);
   return 4 * (N * (14 * D + 2 * M) + 3 * H * N * N + 2 * (branches.length + 2) * V);
 }
 
@@ -262,18 +276,15 @@ async function runPackedHeadSweep(runner: ForwardRunner, request: PatchRequest, 
     scoreTokens: scoredTokens(tokens),
     ...(signal ? { signal } : {}),
   });
-  const measure = (scores: TokenScores): PatchBaseline => measureRuns([{ tokenScores: scores }], tokens)[0]!;
-  const both = { clean: measure(result.prompts[0]!), corrupt: measure(result.prompts[corrupt]!) };
+  const measure = (scores: readonly TokenScores[]): PatchBaseline[] => measureRuns(scores.map((tokenScores) => ({ tokenScores })), tokens);
+  const prompts = measure(result.prompts);
+  const both = { clean: prompts[0]!, corrupt: prompts[corrupt]! };
   const entries: Array<PatchEntry | undefined> = new Array(sites.length);
-  plan.batches.flatMap((b) => b.sites).forEach((i, k) => { entries[i] = patchEntry(sites[i]!, measure(result.branches[k]!), both); });
-  for (const i of plan.unchanged) entries[i] = patchEntry(sites[i]!, both.corrupt, both);
+  const patched = measure(result.branches);
+  plan.batches.flatMap((b) => b.sites).forEach((i, k) => { entries[i] = patchEntry(sites[i]!, patched[k]!, both); });
   for (const layer of [...new Set(plan.batches.map((b) => b.layer))].sort((a, b) => a - b)) {
     throwIfCancelled(signal);
     options.onLayer?.(layer);
   }
-  const complete = entries.map((e, i) => {
-    if (!e) throw new Error(`patching: site ${i} was never run`);
-    return e;
-  });
-  return sweepResult(request, prepared, tokenizer, both.clean, both.corrupt, complete, performance.now() - started);
+  return finishSweep(request, prepared, tokenizer, plan, entries, both, started);
 }

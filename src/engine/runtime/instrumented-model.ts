@@ -101,7 +101,7 @@ export class InstrumentedModel implements ForwardRunner {
           sessions[l] = modelPath !== null
             ? await ort.InferenceSession.create(modelPath, sessionOptions)
             : await ort.InferenceSession.create(graph.model, { ...sessionOptions, externalData: graph.externalData.map((e) => ({ path: e.path, data: e.data })) });
-          weightFeeds[l] = Object.fromEntries([...graph.weightFeeds].map(([name, w]) => [name, new ort.Tensor('float32', w.data, w.dims)]));
+          weightFeeds[l] = Object.fromEntries([...graph.weightFeeds].map(([name, w]) => [name, f32(w.data, w.dims)]));
         }
         const final = sessions.pop()!;
         return new InstrumentedModel(model.config, weights, provider, note, sessions, final, weightFeeds, folder.remove() ? null : folder);
@@ -142,8 +142,6 @@ export class InstrumentedModel implements ForwardRunner {
     const scoreTokens = this.checkScoreTokens(request.scoreTokens);
     const layout = packedLayout(request, this.config);
     const { P } = layout;
-    const f32 = (data: Float32Array, dims: number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
-    const bool = (data: Uint8Array, dims: number[]): ort.Tensor => new ort.Tensor('bool', data, dims);
     const noHooks = this.planHooks([]);
 
     // The prompts' embeddings, then at each layer the branches joining there, copied from their
@@ -170,7 +168,7 @@ export class InstrumentedModel implements ForwardRunner {
         past_k: f32(this.zeros(0), [H, 0, Dh]),
         past_v: f32(this.zeros(0), [H, 0, Dh]),
         attn_mask: f32(mask.mask, mask.dims),
-        prefix_rows: new ort.Tensor('int64', BigInt64Array.of(BigInt(layout.mode === 'prefix' ? layout.nPrompts * P : 0)), [1]),
+        prefix_rows: int64([layout.mode === 'prefix' ? layout.nPrompts * P : 0]),
         ...(routing ? {
           z_sel: bool(routing.sel, [1, H, N, 1]),
           z_src: new ort.Tensor('int64', routing.src, [N]),
@@ -187,11 +185,10 @@ export class InstrumentedModel implements ForwardRunner {
       ...request.prompts.map((_, i) => i * P + P - 1),
       ...[...layout.branches].sort((a, b) => a.index - b.index).map(({ row, branch }) => row + P - 1 - branch.from),
     ];
-    const int64 = (values: readonly number[]): ort.Tensor => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), [values.length]);
     const out = await this.final.run({
       resid: f32(resid, [1, rowsAt(layout, nLayers - 1), D]),
       logit_pos: int64(lastRows),
-      score: new ort.Tensor('bool', Uint8Array.of(1), []),
+      score: flag(true),
       score_tokens: int64(scoreTokens),
       ...this.weightFeeds[nLayers],
     }, ['token_logits', 'token_probs']);
@@ -297,7 +294,7 @@ export class InstrumentedModel implements ForwardRunner {
     // Additive causal mask [q, P]: query i (absolute q0 + i) sees keys 0..q0 + i.
     const mask = new Float32Array(Q * P);
     for (let i = 0; i < Q; i++) for (let j = q0 + i + 1; j < P; j++) mask[i * P + j] = MASKED;
-    const maskTensor = new ort.Tensor('float32', mask, [Q, P]);
+    const maskTensor = f32(mask, [Q, P]);
 
     // The batch is a wavefront: a variant joins at its start layer, so variants that start at
     // different layers share every layer's weights in one call. `active` lists the batch's rows.
@@ -356,11 +353,10 @@ export class InstrumentedModel implements ForwardRunner {
       if (plan.global.has('logits')) fetches.push('logits');
       if (plan.global.has('ln_final.hook_scale')) fetches.push('scale');
       if (request.scoreTokens) fetches.push('token_logits', 'token_probs');
-      const int64 = (values: readonly number[]): ort.Tensor => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), [values.length]);
       const out = await this.final.run({
-        resid: new ort.Tensor('float32', resid, [active.length, Q, D]),
+        resid: f32(resid, [active.length, Q, D]),
         logit_pos: int64(positions),
-        score: new ort.Tensor('bool', Uint8Array.of(request.scoreTokens ? 1 : 0), []),
+        score: flag(request.scoreTokens !== undefined),
         score_tokens: int64(scoreTokens),
         ...this.weightFeeds[nLayers],
       }, fetches);
@@ -418,8 +414,6 @@ export class InstrumentedModel implements ForwardRunner {
 
   private blockFeeds(request: InterventionRequest, layer: number, resid: Float32Array, mask: ort.Tensor, B: number, q0: number, Q: number): Record<string, ort.Tensor> {
     const { nHeads: H, dModel: D, dHead: Dh } = this.config;
-    const f32 = (data: Float32Array, dims: number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
-    const bool = (data: Uint8Array, dims: number[]): ort.Tensor => new ort.Tensor('bool', data, dims);
     // Past keys/values [head, P_total, d_head] -> their first q0 positions, fed once for all variants.
     const past = q0 > 0 ? request.past![layer]! : null;
     const pastK = past ? firstPositions(past.k, H, q0, Dh) : this.zeros(0);
@@ -445,8 +439,8 @@ export class InstrumentedModel implements ForwardRunner {
  * and selects nothing (not a zero array per variant).
  */
 function unpatchedFeeds(): Record<string, ort.Tensor> {
-  const zero = (dims: number[]): ort.Tensor => new ort.Tensor('float32', NO_VALUE, dims);
-  const nothing = (dims: number[]): ort.Tensor => new ort.Tensor('bool', NO_SELECTION, dims);
+  const zero = (dims: number[]): ort.Tensor => f32(NO_VALUE, dims);
+  const nothing = (dims: number[]): ort.Tensor => bool(NO_SELECTION, dims);
   return {
     z_patch: zero([1, 1, 1, 1]), z_sel: nothing([1, 1, 1, 1]),
     z_src: NO_ROUTE, z_src_sel: nothing([1, 1, 1, 1]),
@@ -455,6 +449,13 @@ function unpatchedFeeds(): Record<string, ort.Tensor> {
     mlp_patch: zero([1, 1, 1]), mlp_sel: nothing([1, 1, 1]),
   };
 }
+
+const f32 = (data: Float32Array, dims: readonly number[]): ort.Tensor => new ort.Tensor('float32', data, dims);
+/** ONNX bool tensors hold one byte per element. */
+const bool = (data: Uint8Array, dims: readonly number[]): ort.Tensor => new ort.Tensor('bool', data, dims);
+const int64 = (values: readonly number[]): ort.Tensor => new ort.Tensor('int64', BigInt64Array.from(values, BigInt), [values.length]);
+/** A scalar bool input. */
+const flag = (on: boolean): ort.Tensor => bool(Uint8Array.of(on ? 1 : 0), []);
 
 /** A selector that selects nothing (ONNX bool is one byte), and the value it does not select. */
 const NO_SELECTION = new Uint8Array(1);
