@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Tokenizer } from '@huggingface/tokenizers';
 import { encode as referenceEncode } from 'gpt-3-encoder';
 import { EngineError } from '../../src/engine/errors.js';
 import { BYTE_TO_CHAR, CHAR_TO_BYTE } from '../../src/engine/tokenizer/byte-level.js';
 import { buildGpt2TokenizerJson, GPT2_END_OF_TEXT_ID, loadGpt2TokenizerJson } from '../../src/engine/tokenizer/gpt2-tokenizer-json.js';
+import { compactBpeModel } from '../../src/engine/tokenizer/compact-bpe-model.js';
 import { loadTokenizer } from '../../src/engine/tokenizer/tokenizer.js';
 import type { Tokenized } from '../../src/engine/tokenizer/types.js';
 
@@ -172,4 +174,36 @@ test('a tokenizer that changes the text (prefix space) still gets ordered spans 
   assert.deepEqual(t.texts, [' Hello', ' world']);
   // The added space is not in the prompt: the first token's span is its visible word.
   assert.deepEqual(t.offsets, [[0, 5], [5, 11]]);
+});
+
+test("the installed tokenizer library's BPE tables are made compact, and it then tokenizes and decodes as before", () => {
+  // loadTokenizer's own tokenizer (the one every test above checks against the reference BPE).
+  assert.equal((tokenizer as unknown as { tablesCompacted: boolean }).tablesCompacted, true, 'the library still has the tables compact-bpe-model.ts expects');
+  const plain = new Tokenizer(structuredClone(gpt2Json) as unknown as ConstructorParameters<typeof Tokenizer>[0], { clean_up_tokenization_spaces: false });
+  const compacted = new Tokenizer(structuredClone(gpt2Json) as unknown as ConstructorParameters<typeof Tokenizer>[0], { clean_up_tokenization_spaces: false });
+  assert.equal(compactBpeModel(compacted), true);
+  const tables = (compacted as unknown as { model: Record<string, unknown> }).model;
+  assert.ok(!(tables['tokens_to_ids'] instanceof Map) && !(tables['bpe_ranks'] instanceof Map) && !Array.isArray(tables['vocab']), 'the Maps and the vocabulary array are replaced');
+  assert.equal('merges' in tables, false, 'the merge list the ranks were built from is dropped');
+  for (const text of [...PROMPTS, 'Hi<|endoftext|> there', 'unknownwordzzqx']) {
+    const ids = plain.encode(text, { add_special_tokens: false }).ids;
+    assert.deepEqual(compacted.encode(text, { add_special_tokens: false }).ids, ids, `ids of ${JSON.stringify(text)}`);
+    assert.equal(compacted.decode(ids, { clean_up_tokenization_spaces: false }), plain.decode(ids, { clean_up_tokenization_spaces: false }));
+  }
+  for (let id = 0; id <= GPT2_END_OF_TEXT_ID + 1; id++) {
+    const token = plain.id_to_token(id);
+    assert.equal(compacted.id_to_token(id), token, `id_to_token(${id})`);
+    if (token !== undefined) assert.equal(compacted.token_to_id(token), id, `token_to_id(${JSON.stringify(token)})`);
+  }
+});
+
+test('compactBpeModel leaves a model it does not recognise as it is', () => {
+  const odd = { model: { tokens_to_ids: new Map([['a', 0]]), vocab: ['a'], bpe_ranks: { '["a","b"]': 0 }, merges: [['a', 'b']] } };
+  assert.equal(compactBpeModel(odd as unknown as Tokenizer), false);
+  assert.ok(odd.model.tokens_to_ids instanceof Map);
+  assert.deepEqual(odd.model.merges, [['a', 'b']]);
+  const badValue = { model: { tokens_to_ids: new Map([['a', 0.5]]), vocab: ['a'], bpe_ranks: new Map(), merges: [] } };
+  assert.equal(compactBpeModel(badValue as unknown as Tokenizer), false);
+  assert.ok(badValue.model.tokens_to_ids instanceof Map);
+  assert.equal(compactBpeModel({} as Tokenizer), false);
 });

@@ -15,6 +15,7 @@
 import { Tokenizer } from '@huggingface/tokenizers';
 import { EngineError } from '../errors.js';
 import { byteLevelToBytes } from './byte-level.js';
+import { compactBpeModel } from './compact-bpe-model.js';
 import type { PromptTokenizer, Tokenized } from './types.js';
 
 type JsonObject = Record<string, unknown>;
@@ -86,8 +87,9 @@ export function loadTokenizer(tokenizerJson: object | string): PromptTokenizer {
   const { json, added, vocabSize } = validate(parsed);
   // The library keeps the model config it is given, whose vocabulary object and merges list it has
   // copied into maps of its own by the time the constructor returns. It gets a copy of that config,
-  // whose two big entries are dropped afterwards: 5 MB less of the heap that every garbage
-  // collection of the engine's thread marks (and the forward's results set one off every run).
+  // whose two big entries are dropped afterwards, and its own maps are then made compact: together
+  // some 14 MB and 200 000 objects less of the heap that every full garbage collection of the
+  // engine's thread marks (and the forward's results set one off nearly every run).
   const model = { ...(json.model as JsonObject) };
   let library: Tokenizer;
   try {
@@ -98,7 +100,7 @@ export function loadTokenizer(tokenizerJson: object | string): PromptTokenizer {
   }
   delete model.vocab;
   delete model.merges;
-  return new ByteLevelPromptTokenizer(library, added, vocabSize);
+  return new ByteLevelPromptTokenizer(library, added, vocabSize, compactBpeModel(library));
 }
 
 class ByteLevelPromptTokenizer implements PromptTokenizer {
@@ -113,6 +115,8 @@ class ByteLevelPromptTokenizer implements PromptTokenizer {
     private readonly library: Tokenizer,
     added: readonly AddedTokenInfo[],
     readonly vocabSize: number,
+    /** Whether the library's vocabulary and merge tables were moved into compact ones (compact-bpe-model.ts). */
+    readonly tablesCompacted: boolean,
   ) {
     for (const token of added) this.addedContent.set(token.id, token.content);
   }
