@@ -178,6 +178,33 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
     }
   }
 
+  test('a row patched twice takes the later patch, for hook_z and the stream hooks alike', async () => {
+    const zeros = (width: number): Tensor => tensor(new Float32Array(P * width), [P, width]);
+    const z = headOf(clean.get('blocks.0.attn.hook_z')!, 1);
+    const [result] = await model.intervene({
+      ids: CORRUPT,
+      variants: [{
+        zPatches: [
+          { layer: 0, head: 1, positions: [4], value: zeros(DH) },
+          { layer: 0, head: 1, positions: [4, 6], value: tensor(z, [P, DH]) },
+        ],
+        streamPatches: [
+          { layer: 1, hook: 'hook_mlp_out', positions: [5], value: zeros(D) },
+          { layer: 1, hook: 'hook_mlp_out', positions: [5], value: cleanTensor('blocks.1.hook_mlp_out', D) },
+          { layer: 1, hook: 'hook_attn_out', positions: [3], value: cleanTensor('blocks.1.hook_attn_out', D) },
+          { layer: 1, hook: 'hook_attn_out', positions: [3], value: zeros(D) },
+        ],
+      }],
+      hooks: 'all',
+    });
+    const ref = referenceWith(fixture, CORRUPT, [
+      { hook: 'blocks.0.attn.hook_z', head: 1, positions: [4, 6], value: z },
+      { hook: 'blocks.1.hook_attn_out', positions: [3], value: new Float32Array(P * D) },
+      { hook: 'blocks.1.hook_mlp_out', positions: [5], value: cleanValue('blocks.1.hook_mlp_out') },
+    ]);
+    assertMatches(result!.cache, ref, allHookNames(2), 0, undefined, 'duplicate patches');
+  });
+
   test('several variants in one batch each get only their own patches', async () => {
     const z = headOf(clean.get('blocks.1.attn.hook_z')!, 0);
     const variants: InterventionVariant[] = [

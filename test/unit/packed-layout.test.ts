@@ -64,12 +64,16 @@ test('routing: the joining branches\' patched heads take the source prompt\'s ro
     { prompt: 1, from: 2, layer: 0, zFrom: { prompt: 0, heads: [0, 1] } },
   ];
   const layout = packedLayout({ prompts: PROMPTS, branches, scoreTokens: [] }, SHAPE);
-  const at0 = packedRouting(layout, 0, 2)!;
-  assert.deepEqual([...at0.src].map(Number), [0, 1, 2, 3, 4, 5, 2]);
-  assert.deepEqual([...at0.sel], [0, 0, 0, 0, 0, 0, 1, /* head 1 */ 0, 0, 0, 0, 0, 0, 1]);
-  const at1 = packedRouting(layout, 1, 2)!;
+  // (0, row, head) triples, three numbers a row.
+  const triples = (index: BigInt64Array): number[][] => Array.from({ length: index.length / 3 }, (_, i) => [...index.subarray(3 * i, 3 * i + 3)].map(Number));
+  const at0 = packedRouting(layout, 0);
+  // row 6 is the layer-0 branch's position 2; both its heads take clean row 2
+  assert.deepEqual(triples(at0.to), [[0, 6, 0], [0, 6, 1]]);
+  assert.deepEqual(triples(at0.from), [[0, 2, 0], [0, 2, 1]]);
+  const at1 = packedRouting(layout, 1);
   // rows 7, 8 are the layer-1 branch's positions 1 and 2; only position 2 of head 1 is routed
-  assert.deepEqual([...at1.src].map(Number), [0, 1, 2, 3, 4, 5, 6, 7, 2]);
-  assert.deepEqual([...at1.sel], [0, 0, 0, 0, 0, 0, 0, 0, 0, /* head 1 */ 0, 0, 0, 0, 0, 0, 0, 0, 1]);
-  assert.equal(packedRouting(packedLayout({ prompts: PROMPTS, branches: [], scoreTokens: [] }, SHAPE), 0, 2), null);
+  assert.deepEqual(triples(at1.to), [[0, 8, 1]]);
+  assert.deepEqual(triples(at1.from), [[0, 2, 1]]);
+  const none = packedRouting(packedLayout({ prompts: PROMPTS, branches: [], scoreTokens: [] }, SHAPE), 0);
+  assert.equal(none.from.length + none.to.length, 0);
 });

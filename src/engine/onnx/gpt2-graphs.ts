@@ -9,25 +9,28 @@
  * Embedding lookups happen in JavaScript (a row gather is cheaper than a session run).
  *
  * Block graph I/O (b = batch of variants, q = query positions run, P = cached past positions):
- *   in   resid_pre  [b, q, d_model]
- *        past_k     [head, P, d_head]         keys of earlier positions, shared by every variant (P may be 0)
- *        past_v     [head, P, d_head]
- *        attn_mask  [q, P + q]                additive causal mask (0 or -1e9)
+ *   in   resid_pre   [b, q, d_model]
+ *        past_k      [P, head, d_head]        keys of earlier positions, shared by every variant (P may be 0)
+ *        past_v      [P, head, d_head]
+ *        attn_mask   [q, P + q]               additive causal mask (0 or -1e9)
  *        prefix_rows [1] int64                K > 0: packed rows (b = 1) that attend to the first K
  *                                             rows of the call and to themselves only; the mask is
  *                                             then [q, K + 1], the last column a row's own key
- *        z_patch    [b, head, q, d_head]      replacement values for hook_z (or any shape that
- *        z_sel      [b, head, q, 1] bool      broadcasts to these, e.g. [1, 1, 1, 1] for none)
- *        z_src      [q] int64                 per query row, the row of this call whose hook_z a
- *        z_src_sel  [b, head, q, 1] bool      routed patch copies (where z_src_sel; z_sel must be set
- *                                             there too): the values of a patch computed in the same
- *                                             call, for packed runs ([1] and [1, 1, 1, 1] for none)
- *        attn_patch [b, q, d_model], attn_sel [b, q, 1] bool   same for hook_attn_out
- *        mlp_patch  [b, q, d_model], mlp_sel  [b, q, 1] bool   same for hook_mlp_out
- *   out  pattern    [b, head, q, P + q]       hook_pattern
- *        z          [b, q, head, d_head]      hook_z (TransformerLens layout)
+ *        z_index     [k, 3] int64             (variant, query row, head) of hook_z rows to replace
+ *        z_patch     [k, d_head]              their values
+ *        z_route_from, z_route_to [r, 3] int64  packed runs: hook_z rows (0, row, head) that take the
+ *                                             unpatched values of another row of the same call
+ *        attn_index  [k, 2] int64             (variant, query row) of hook_attn_out rows to replace
+ *        attn_patch  [k, d_model]             their values
+ *        mlp_index   [k, 2] int64, mlp_patch [k, d_model]   the same for hook_mlp_out
+ *   out  pattern     [b, head, q, P + q]      hook_pattern
+ *        z           [b, q, head, d_head]     hook_z (TransformerLens layout)
  *        attn_out, resid_mid, mlp_out, resid_post  [b, q, d_model]
- *        k, v       [b, head, q, d_head]      keys and values of the positions run (for caching)
+ *        k, v        [b, q, head * d_head]    keys and values of the positions run (for caching):
+ *                                             [b, q, head, d_head] in memory, hook_k's layout
+ * Patches are lists of rows written by ScatterND: a run that patches nothing feeds empty lists
+ * ([0, 3] and [0, d_head], say), and each costs it one copy of the tensor rather than a select over
+ * every element against a broadcast mask.
  *
  * Final graph:
  *   in   resid        [b, p, d_model]
@@ -48,7 +51,7 @@ import type { BlockWeights, ModelWeights } from '../model/weights.js';
 import { GraphBuilder, type BuiltGraph, type WeightMode } from './graph-builder.js';
 
 export const BLOCK_INPUTS = [
-  'resid_pre', 'past_k', 'past_v', 'attn_mask', 'prefix_rows', 'z_patch', 'z_sel', 'z_src', 'z_src_sel', 'attn_patch', 'attn_sel', 'mlp_patch', 'mlp_sel',
+  'resid_pre', 'past_k', 'past_v', 'attn_mask', 'prefix_rows', 'z_index', 'z_patch', 'z_route_from', 'z_route_to', 'attn_index', 'attn_patch', 'mlp_index', 'mlp_patch',
 ] as const;
 export const BLOCK_OUTPUTS = ['pattern', 'z', 'attn_out', 'resid_mid', 'mlp_out', 'resid_post', 'k', 'v'] as const;
 export type BlockOutput = (typeof BLOCK_OUTPUTS)[number];
@@ -64,23 +67,22 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   const { nHeads: H, dModel: D, dHead: Dh, dMlp: M } = config;
 
   const resid = g.input('resid_pre', 'float', ['b', 'q', D]);
-  const pastK = g.input('past_k', 'float', [H, 'P', Dh]);
-  const pastV = g.input('past_v', 'float', [H, 'P', Dh]);
+  const pastK = g.input('past_k', 'float', ['P', H, Dh]);
+  const pastV = g.input('past_v', 'float', ['P', H, Dh]);
   const mask = g.input('attn_mask', 'float', ['q', 'T']);
   const prefixRows = g.input('prefix_rows', 'int64', [1]);
-  // Patch inputs only need to broadcast against what they replace, so an unpatched run feeds one element.
-  const zPatch = g.input('z_patch', 'float', ['zb', 'zh', 'zq', 'zd']);
-  const zSel = g.input('z_sel', 'bool', ['zb', 'zh', 'zq', 1]);
-  const zSrc = g.input('z_src', 'int64', ['sq']);
-  const zSrcSel = g.input('z_src_sel', 'bool', ['sb', 'sh', 'sq', 1]);
-  const attnPatch = g.input('attn_patch', 'float', ['ab', 'aq', 'ad']);
-  const attnSel = g.input('attn_sel', 'bool', ['ab', 'aq', 1]);
-  const mlpPatch = g.input('mlp_patch', 'float', ['mb', 'mq', 'md']);
-  const mlpSel = g.input('mlp_sel', 'bool', ['mb', 'mq', 1]);
+  const zIndex = g.input('z_index', 'int64', ['zk', 3]);
+  const zPatch = g.input('z_patch', 'float', ['zk', Dh]);
+  const routeFrom = g.input('z_route_from', 'int64', ['rk', 3]);
+  const routeTo = g.input('z_route_to', 'int64', ['rk', 3]);
+  const attnIndex = g.input('attn_index', 'int64', ['ak', 2]);
+  const attnPatch = g.input('attn_patch', 'float', ['ak', D]);
+  const mlpIndex = g.input('mlp_index', 'int64', ['mk', 2]);
+  const mlpPatch = g.input('mlp_patch', 'float', ['mk', D]);
 
   // Runtime dims: [b, q], b * q and P, for reshapes (an explicit size, not -1, because P may be 0).
   const bq = g.op1('Slice', [g.op1('Shape', [resid]), g.constInt64([0]), g.constInt64([2])]);
-  const P = g.op1('Slice', [g.op1('Shape', [pastK]), g.constInt64([1]), g.constInt64([2])]);
+  const P = g.op1('Slice', [g.op1('Shape', [pastK]), g.constInt64([0]), g.constInt64([1])]);
   // The stream's matrix products run on [b * q, d] rows: 2-D, so that bias additions fuse into Gemm.
   const asRows = (x: string, width: number): string => g.op1('Reshape', [x, g.constInt64([-1, width])]);
   const asStream = (x: string): string => g.op1('Reshape', [x, g.op1('Concat', [bq, g.constInt64([D])], { axis: 0 })]);
@@ -90,18 +92,15 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   // One GEMM for Q, K and V of every head: x [b*q, d] @ W_QKV [d, 3 * head * d_head]. Far better
   // shaped than per-head products, above all for the one-position passes of activation patching.
   const qkvFlat = g.op1('Gemm', [x1, g.weight('W_QKV', w.W_QKV?.data ?? fuseQkv(w, H, D, Dh), [D, 3 * H * Dh]), g.weight('b_QKV', fuseQkvBias(w, H, Dh), [3 * H * Dh])]);
-  // [b*q, 3*head*d_head] -> [b, q, 3*head, d_head] (a free reshape) -> [b, 3*head, q, d_head] ->
-  // split into Q, K and V [b, head, q, d_head]: contiguous blocks, with no squeeze to copy again.
-  const byHead = g.op1('Concat', [bq, g.constInt64([3 * H, Dh])], { axis: 0 });
-  const qkvT = g.op1('Transpose', [g.op1('Reshape', [qkvFlat, byHead])], { perm: [0, 2, 1, 3] });
-  const [q, kNew, vNew] = g.op('Split', [qkvT], { axis: 1 }, [g.fresh('q'), 'k', 'v']) as [string, string, string];
-  const [, zHeads] = attention(g, { q, k: kNew, v: vNew, pastK, pastV, mask, prefixRows, bq, P, H, Dh });
-  // Patch values: fed, or routed from another query row of this call (unpatched values of that row).
-  // Unrouted, the Gather takes one row and the inner Where stays that small.
-  const zValues = g.op1('Where', [zSrcSel, g.op1('Gather', [zHeads, zSrc], { axis: 2 }), zPatch]);
-  const z = g.op1('Transpose', [g.op1('Where', [zSel, zValues, zHeads])], { perm: [0, 2, 1, 3] }, 'z'); // [b, q, head, d_head]
+  // [b*q, 3*head*d_head] -> [b, q, 3*head*d_head] (a free reshape) -> Q, K, V [b, q, head*d_head],
+  // the layout ONNX's Attention operator reads and writes.
+  const qkv = g.op1('Reshape', [qkvFlat, g.op1('Concat', [bq, g.constInt64([3 * H * Dh])], { axis: 0 })]);
+  const [q, kNew, vNew] = g.op('Split', [qkv, g.constInt64([H * Dh, H * Dh, H * Dh])], { axis: 2 }, [g.fresh('q'), 'k', 'v']) as [string, string, string];
+  const zFlat = attention(g, { q, k: kNew, v: vNew, pastK, pastV, mask, prefixRows, routeFrom, routeTo, bq, P, H, Dh });
+  const byHead = g.op1('Reshape', [zFlat, g.op1('Concat', [bq, g.constInt64([H, Dh])], { axis: 0 })]);
+  const z = g.op1('ScatterND', [byHead, zIndex, zPatch], {}, 'z'); // [b, q, head, d_head]
   const attnRaw = g.op1('Gemm', [asRows(z, H * Dh), g.weight('W_O', w.W_O.data, [H * Dh, D]), g.weight('b_O', w.b_O.data, [D])]);
-  const attnOut = g.op1('Where', [attnSel, attnPatch, asStream(attnRaw)], {}, 'attn_out');
+  const attnOut = g.op1('ScatterND', [asStream(attnRaw), attnIndex, attnPatch], {}, 'attn_out');
   const residMid = g.op1('Add', [resid, attnOut], {}, 'resid_mid');
 
   // --- MLP -------------------------------------------------------------------------------
@@ -109,26 +108,28 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   const pre = g.op1('MatMul', [x2, g.weight('W_in', w.W_in.data, [D, M])]); // bias added with the activation
   const post = activation(g, pre, g.weight('b_in', w.b_in.data, [M]), config.actFn);
   const mlpRaw = g.op1('Gemm', [post, g.weight('W_out', w.W_out.data, [M, D]), g.weight('b_out', w.b_out.data, [D])]);
-  const mlpOut = g.op1('Where', [mlpSel, mlpPatch, asStream(mlpRaw)], {}, 'mlp_out');
+  const mlpOut = g.op1('ScatterND', [asStream(mlpRaw), mlpIndex, mlpPatch], {}, 'mlp_out');
   g.op1('Add', [residMid, mlpOut], {}, 'resid_post');
 
   g.output('pattern', 'float', ['b', H, 'q', 'T']);
   g.output('z', 'float', ['b', 'q', H, Dh]);
   for (const name of ['attn_out', 'resid_mid', 'mlp_out', 'resid_post']) g.output(name, 'float', ['b', 'q', D]);
-  g.output('k', 'float', ['b', H, 'q', Dh]);
-  g.output('v', 'float', ['b', H, 'q', Dh]);
+  g.output('k', 'float', ['b', 'q', H * Dh]);
+  g.output('v', 'float', ['b', 'q', H * Dh]);
   return g.build();
 }
 
 interface AttentionInputs {
-  /** [b, head, q, d_head] queries, keys and values of the positions run */
+  /** [b, q, head * d_head] queries, keys and values of the positions run */
   q: string; k: string; v: string;
-  /** [head, P, d_head] keys and values of the cached positions, shared by every variant */
+  /** [P, head, d_head] keys and values of the cached positions, shared by every variant */
   pastK: string; pastV: string;
   /** [q, P + q] additive causal mask ([q, K + 1] for packed rows) */
   mask: string;
   /** [1]: K > 0 for packed rows attending to the first K rows of the call and to themselves */
   prefixRows: string;
+  /** [r, 3]: packed runs' hook_z rows (0, row, head) routed from other rows of the call */
+  routeFrom: string; routeTo: string;
   /** [b, q] and [P] as int64 tensors */
   bq: string; P: string;
   H: number; Dh: number;
@@ -136,65 +137,101 @@ interface AttentionInputs {
 
 /**
  * Attention of the positions run over the cached ones and themselves: returns the graph output
- * `pattern` [b, head, q, P + q] and z [b, head, q, d_head]. Four branches, of which one runs: a
- * plain forward (P = 0) is one masked softmax; with a past, its scores are one product per head,
- * [head, b*q, d_head] @ [head, d_head, P], so the past is never copied per variant; when one
+ * `pattern` [b, head, q, P + q] and z as [b, q, head * d_head]. Of its branches one runs: a plain
+ * forward (no past, nothing routed) is ONNX's Attention operator, which also hands back the pattern
+ * (its softmax output) and takes and gives [b, q, head * d_head] rows, so that neither Q, K, V nor
+ * z is transposed. The others work per head: with a past, scores are one product per head,
+ * [head, b*q, d_head] @ [head, d_head, P], so the past is never copied per variant, and when one
  * position is run (the incremental passes of patching), its scores against itself are a dot
- * product per head rather than thousands of 1 x 1 matrix products; and packed rows (prefix_rows >
- * 0) attend to the call's first rows and to themselves (prefixAttention).
+ * product per head rather than thousands of 1 x 1 matrix products; packed rows attend to the
+ * call's first rows and to themselves (prefix_rows > 0, prefixAttention) or under a dense mask;
+ * and z rows routed within a packed call are copied there.
  */
-function attention(g: GraphBuilder, a: AttentionInputs): [string, string] {
+function attention(g: GraphBuilder, a: AttentionInputs): string {
   const { H, Dh } = a;
-  const scale = g.constFloat([1 / Math.sqrt(Dh)], []);
-  const softmax = (sub: GraphBuilder, scores: string): string => sub.op1('Softmax', [sub.op1('Add', [scores, a.mask])], { axis: -1 });
-  const packed = g.op1('Greater', [a.prefixRows, g.constInt64([0])]);
-  const plain = g.op1('And', [g.op1('Equal', [a.P, g.constInt64([0])]), g.op1('Not', [packed])]);
-  const qShape = g.op1('Shape', [a.q]);
-  const oneQuery = g.op1('Equal', [g.op1('Slice', [qShape, g.constInt64([2]), g.constInt64([3])]), g.constInt64([1])]);
+  const scale = 1 / Math.sqrt(Dh);
+  const zero = g.constInt64([0]);
+  const prefix = g.op1('Greater', [a.prefixRows, zero]);
+  const noPast = g.op1('Equal', [a.P, zero]);
+  const routes = g.op1('Slice', [g.op1('Shape', [a.routeTo]), zero, g.constInt64([1])]);
+  const plain = g.op1('And', [g.op1('And', [noPast, g.op1('Equal', [routes, zero])]), g.op1('Not', [prefix])]);
   // The plain forward's branch sits at the top level: every If level costs ONNX Runtime a copy of
   // the pattern and z it returns, and the forward is the path that runs most.
-  const [pattern, z] = g.ifElse(plain, ['pattern', g.fresh('z')], (sub) => {
-    const p = softmax(sub, sub.op1('Mul', [sub.op1('MatMul', [a.q, sub.op1('Transpose', [a.k], { perm: [0, 1, 3, 2] })]), scale]));
-    return [p, sub.op1('MatMul', [p, a.v])];
-  }, (sub) => sub.ifElse(packed, [sub.fresh('pattern'), sub.fresh('z')], (pk) => prefixAttention(pk, a, scale, softmax), (past) => {
-    const rows = past.op1('ReduceProd', [a.bq], { keepdims: 1 });
-    // [b, head, ...] <-> [head, b*q, last]; allowzero: a 0 in these shapes means 0, not "as before".
-    const headsFirst = (b: GraphBuilder, x: string, last: string): string => b.op1('Reshape', [b.op1('Transpose', [x], { perm: [1, 0, 2, 3] }), b.op1('Concat', [b.constInt64([H]), rows, last], { axis: 0 })], { allowzero: 1 });
-    const headsBack = (b: GraphBuilder, x: string, last: string): string => b.op1('Transpose', [b.op1('Reshape', [x, b.op1('Concat', [b.constInt64([H]), a.bq, last], { axis: 0 })], { allowzero: 1 })], { perm: [1, 0, 2, 3] });
-    const pastScores = headsBack(past, past.op1('Mul', [past.op1('MatMul', [headsFirst(past, a.q, past.constInt64([Dh])), past.op1('Transpose', [a.pastK], { perm: [0, 2, 1] })]), scale]), a.P);
-    const axis3 = past.constInt64([3]);
-    // Softmax over [past, self] scores; z = pattern_past @ V_past (one product per head) + self part.
-    const withPast = (b: GraphBuilder, self: string, selfZ: (pSelf: string) => string): string[] => {
-      const p = softmax(b, b.op1('Concat', [pastScores, self], { axis: 3 }));
-      const pPast = b.op1('Slice', [p, b.constInt64([0]), a.P, axis3]); // [b, head, q, P]
-      const pSelf = b.op1('Slice', [p, a.P, b.constInt64([TO_END]), axis3]); // [b, head, q, q]
-      const zPast = headsBack(b, b.op1('MatMul', [headsFirst(b, pPast, a.P), a.pastV]), b.constInt64([Dh]));
-      return [p, b.op1('Add', [zPast, selfZ(pSelf)])];
-    };
-    return past.ifElse(oneQuery, [past.fresh('pattern'), past.fresh('z')],
-      // q = 1: the score of a position against itself is a dot product per (variant, head).
-      (one) => withPast(one, one.op1('Mul', [one.op1('ReduceSum', [one.op1('Mul', [a.q, a.k]), one.constInt64([-1])], { keepdims: 1 }), scale]), (pSelf) => one.op1('Mul', [pSelf, a.v])),
-      (many) => withPast(many, many.op1('Mul', [many.op1('MatMul', [a.q, many.op1('Transpose', [a.k], { perm: [0, 1, 3, 2] })]), scale]), (pSelf) => many.op1('MatMul', [pSelf, a.v])),
-    );
-  }));
-  return [pattern!, z!];
+  const [, z] = g.ifElse(plain, ['pattern', g.fresh('z')], (sub) => {
+    const [zRows, , , p] = sub.op('Attention', [a.q, a.k, a.v, a.mask], { q_num_heads: H, kv_num_heads: H, scale: { float: scale }, qk_matmul_output_mode: 3 }, [sub.fresh('z'), '', '', sub.fresh('pattern')]);
+    return [p!, zRows!];
+  }, (other) => {
+    const scaleConst = other.constFloat([scale], []);
+    const softmax = (sub: GraphBuilder, scores: string): string => sub.op1('Softmax', [sub.op1('Add', [scores, a.mask])], { axis: -1 });
+    // The other branches work per head: [b, q, head * d_head] -> [b, head, q, d_head] and back.
+    const headsOf = (x: string): string => other.op1('Transpose', [other.op1('Reshape', [x, other.op1('Concat', [a.bq, other.constInt64([H, Dh])], { axis: 0 })])], { perm: [0, 2, 1, 3] });
+    const h: HeadsInputs = { q: headsOf(a.q), k: headsOf(a.k), v: headsOf(a.v) };
+    const [p, zHeads] = other.ifElse(prefix, [other.fresh('pattern'), other.fresh('z')],
+      (pk) => prefixAttention(pk, a, h, scaleConst, softmax),
+      (rest) => rest.ifElse(noPast, [rest.fresh('pattern'), rest.fresh('z')], (dense) => {
+        // Packed rows under a dense mask [q, q]: masked attention over every row of the call.
+        const pDense = softmax(dense, dense.op1('Mul', [dense.op1('MatMul', [h.q, dense.op1('Transpose', [h.k], { perm: [0, 1, 3, 2] })]), scaleConst]));
+        return [pDense, dense.op1('MatMul', [pDense, h.v])];
+      }, (past) => pastAttention(past, a, h, scaleConst, softmax)));
+    // Routed rows (packed runs) take the unpatched values of their source rows, in the
+    // [b, row, head, d_head] layout of the indices; then back to [b, q, head * d_head].
+    const byRow = other.op1('Transpose', [zHeads!], { perm: [0, 2, 1, 3] });
+    const routed = other.op1('ScatterND', [byRow, a.routeTo, other.op1('GatherND', [byRow, a.routeFrom])]);
+    return [p!, other.op1('Reshape', [routed, other.op1('Concat', [a.bq, other.constInt64([H * Dh])], { axis: 0 })])];
+  });
+  return z!;
+}
+
+/** Queries, keys and values of the positions run, [b, head, q, d_head]. */
+interface HeadsInputs { q: string; k: string; v: string }
+
+/**
+ * Attention over cached positions and the positions run: pattern [b, head, q, P + q] and z
+ * [b, head, q, d_head].
+ */
+function pastAttention(past: GraphBuilder, a: AttentionInputs, h: HeadsInputs, scale: string, softmax: (sub: GraphBuilder, scores: string) => string): string[] {
+  const { H, Dh } = a;
+  const rows = past.op1('ReduceProd', [a.bq], { keepdims: 1 });
+  // [b, head, ...] <-> [head, b*q, last]; allowzero: a 0 in these shapes means 0, not "as before".
+  const headsFirst = (b: GraphBuilder, x: string, last: string): string => b.op1('Reshape', [b.op1('Transpose', [x], { perm: [1, 0, 2, 3] }), b.op1('Concat', [b.constInt64([H]), rows, last], { axis: 0 })], { allowzero: 1 });
+  const headsBack = (b: GraphBuilder, x: string, last: string): string => b.op1('Transpose', [b.op1('Reshape', [x, b.op1('Concat', [b.constInt64([H]), a.bq, last], { axis: 0 })], { allowzero: 1 })], { perm: [1, 0, 2, 3] });
+  // The cache [P, head, d_head] as keys [head, d_head, P] and values [head, P, d_head].
+  const pastKeys = past.op1('Transpose', [a.pastK], { perm: [1, 2, 0] });
+  const pastValues = past.op1('Transpose', [a.pastV], { perm: [1, 0, 2] });
+  const pastScores = headsBack(past, past.op1('Mul', [past.op1('MatMul', [headsFirst(past, h.q, past.constInt64([Dh])), pastKeys]), scale]), a.P);
+  const axis3 = past.constInt64([3]);
+  // Softmax over [past, self] scores; z = pattern_past @ V_past (one product per head) + self part.
+  const withPast = (b: GraphBuilder, self: string, selfZ: (pSelf: string) => string): string[] => {
+    const p = softmax(b, b.op1('Concat', [pastScores, self], { axis: 3 }));
+    const pPast = b.op1('Slice', [p, b.constInt64([0]), a.P, axis3]); // [b, head, q, P]
+    const pSelf = b.op1('Slice', [p, a.P, b.constInt64([TO_END]), axis3]); // [b, head, q, q]
+    const zPast = headsBack(b, b.op1('MatMul', [headsFirst(b, pPast, a.P), pastValues]), b.constInt64([Dh]));
+    return [p, b.op1('Add', [zPast, selfZ(pSelf)])];
+  };
+  const oneQuery = past.op1('Equal', [past.op1('Slice', [a.bq, past.constInt64([1]), past.constInt64([2])]), past.constInt64([1])]);
+  return past.ifElse(oneQuery, [past.fresh('pattern'), past.fresh('z')],
+    // q = 1: the score of a position against itself is a dot product per (variant, head).
+    (one) => withPast(one, one.op1('Mul', [one.op1('ReduceSum', [one.op1('Mul', [h.q, h.k]), one.constInt64([-1])], { keepdims: 1 }), scale]), (pSelf) => one.op1('Mul', [pSelf, h.v])),
+    (many) => withPast(many, many.op1('Mul', [many.op1('MatMul', [h.q, many.op1('Transpose', [h.k], { perm: [0, 1, 3, 2] })]), scale]), (pSelf) => many.op1('MatMul', [pSelf, h.v])),
+  );
 }
 
 /**
  * Packed rows (b = 1) that each attend to the first K rows of the call (the prompts a packed run
  * carries) and to themselves: scores [head, q, K] plus one dot product per row for its own key,
- * instead of a dense [head, q, q] product that the mask would mostly discard.
+ * instead of a dense [head, q, q] product that the mask would mostly discard. Returns pattern
+ * [1, head, q, K + 1] and z [1, head, q, d_head].
  */
-function prefixAttention(g: GraphBuilder, a: AttentionInputs, scale: string, softmax: (sub: GraphBuilder, scores: string) => string): string[] {
+function prefixAttention(g: GraphBuilder, a: AttentionInputs, h: HeadsInputs, scale: string, softmax: (sub: GraphBuilder, scores: string) => string): string[] {
   const axis2 = g.constInt64([2]), axis3 = g.constInt64([3]), start = g.constInt64([0]);
-  const kPrefix = g.op1('Slice', [a.k, start, a.prefixRows, axis2]); // [1, head, K, d_head]
-  const vPrefix = g.op1('Slice', [a.v, start, a.prefixRows, axis2]);
-  const prefixScores = g.op1('Mul', [g.op1('MatMul', [a.q, g.op1('Transpose', [kPrefix], { perm: [0, 1, 3, 2] })]), scale]);
-  const ownScore = g.op1('Mul', [g.op1('ReduceSum', [g.op1('Mul', [a.q, a.k]), g.constInt64([-1])], { keepdims: 1 }), scale]);
+  const kPrefix = g.op1('Slice', [h.k, start, a.prefixRows, axis2]); // [1, head, K, d_head]
+  const vPrefix = g.op1('Slice', [h.v, start, a.prefixRows, axis2]);
+  const prefixScores = g.op1('Mul', [g.op1('MatMul', [h.q, g.op1('Transpose', [kPrefix], { perm: [0, 1, 3, 2] })]), scale]);
+  const ownScore = g.op1('Mul', [g.op1('ReduceSum', [g.op1('Mul', [h.q, h.k]), g.constInt64([-1])], { keepdims: 1 }), scale]);
   const p = softmax(g, g.op1('Concat', [prefixScores, ownScore], { axis: 3 })); // [1, head, q, K + 1]
   const pPrefix = g.op1('Slice', [p, start, a.prefixRows, axis3]);
   const pOwn = g.op1('Slice', [p, a.prefixRows, g.constInt64([TO_END]), axis3]);
-  return [p, g.op1('Add', [g.op1('MatMul', [pPrefix, vPrefix]), g.op1('Mul', [pOwn, a.v])])];
+  return [p, g.op1('Add', [g.op1('MatMul', [pPrefix, vPrefix]), g.op1('Mul', [pOwn, h.v])])];
 }
 
 export function buildFinalGraph(config: ModelConfig, weights: Pick<ModelWeights, 'ln_final' | 'W_U_T' | 'b_U'>, mode: WeightMode = 'initializers'): BuiltGraph {

@@ -43,7 +43,8 @@ export interface BuiltGraph {
  */
 export type WeightMode = 'initializers' | 'inputs';
 
-export const OPSET = 17;
+/** ONNX opset of the graphs: 23 for the Attention operator (ONNX Runtime 1.22 and later runs it). */
+export const OPSET = 23;
 
 export class GraphBuilder {
   private readonly nodes: NodeMessage[] = [];
@@ -170,7 +171,7 @@ export class GraphBuilder {
   build(): BuiltGraph {
     const type = onnxModelType();
     const message = type.fromObject({
-      ir_version: 8,
+      ir_version: 11,
       producer_name: 'circuit-trace',
       producer_version: '0.1.0',
       opset_import: [{ domain: '', version: OPSET }, ...[...this.domains].map((domain) => ({ domain, version: 1 }))],

@@ -67,7 +67,12 @@ export class InstrumentedModel implements ForwardRunner {
     private readonly weightFeeds: Array<Record<string, ort.Tensor>>,
     /** Initializer files the system would not delete while the sessions held them (Windows). */
     private readonly leftoverFiles: InitializerFolder | null,
-  ) {}
+  ) {
+    this.unpatched = unpatchedFeeds(config);
+  }
+
+  /** The block inputs of a call that patches, routes and caches nothing. */
+  private readonly unpatched: Record<string, ort.Tensor>;
 
   static async create(model: CanonicalModel, options: RuntimeOptions = {}): Promise<InstrumentedModel> {
     const choice = chooseDevice(options.device ?? 'cpu', ort.listSupportedBackends());
@@ -95,6 +100,10 @@ export class InstrumentedModel implements ForwardRunner {
             // Each session has its own intra-op thread pool. Spinning pools of sessions that just
             // finished would steal the cores from the next block's session, so workers sleep instead.
             extra: { session: { intra_op: { allow_spinning: '0' } } },
+            // Errors only: ONNX's shape inference for the Attention operator gives its pattern
+            // output a last dimension of 0 when the sequence length is not known statically, and
+            // ONNX Runtime would warn of the mismatch on every run (the values are right; tested).
+            logSeverityLevel: 3,
             ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
           };
           const modelPath = folder.wants(graph) ? folder.write(graph, l < nLayers ? `block${l}` : 'final') : null;
@@ -137,7 +146,7 @@ export class InstrumentedModel implements ForwardRunner {
 
   async runPacked(request: PackedRunRequest): Promise<PackedRunResult> {
     const started = performance.now();
-    const { nLayers, nHeads: H, dModel: D, dHead: Dh } = this.config;
+    const { nLayers, dModel: D } = this.config;
     for (const ids of request.prompts) this.checkIds(ids);
     const scoreTokens = this.checkScoreTokens(request.scoreTokens);
     const layout = packedLayout(request, this.config);
@@ -159,21 +168,15 @@ export class InstrumentedModel implements ForwardRunner {
         }
         resid = grown;
       }
-      const routing = packedRouting(layout, layer, H);
+      const routing = packedRouting(layout, layer);
       const mask = packedMask(layout, layer);
-      const none = unpatchedFeeds();
       const out = await this.blocks[layer]!.run({
-        ...none,
+        ...this.unpatched,
         resid_pre: f32(resid, [1, N, D]),
-        past_k: f32(this.zeros(0), [H, 0, Dh]),
-        past_v: f32(this.zeros(0), [H, 0, Dh]),
         attn_mask: f32(mask.mask, mask.dims),
         prefix_rows: int64([layout.mode === 'prefix' ? layout.nPrompts * P : 0]),
-        ...(routing ? {
-          z_sel: bool(routing.sel, [1, H, N, 1]),
-          z_src: new ort.Tensor('int64', routing.src, [N]),
-          z_src_sel: bool(routing.sel, [1, H, N, 1]),
-        } : {}),
+        z_route_from: indexTensor(routing.from, 3),
+        z_route_to: indexTensor(routing.to, 3),
         ...this.weightFeeds[layer],
       }, ['resid_post']);
       resid = out['resid_post']!.data as Float32Array;
@@ -404,49 +407,39 @@ export class InstrumentedModel implements ForwardRunner {
     return resid0;
   }
 
-  private zeroCache = new Map<number, Float32Array>();
-  /** Shared all-zero buffers for unpatched runs (never written to). */
-  private zeros(n: number): Float32Array {
-    let z = this.zeroCache.get(n);
-    if (!z) { z = new Float32Array(n); this.zeroCache.set(n, z); }
-    return z;
-  }
-
   private blockFeeds(request: InterventionRequest, layer: number, resid: Float32Array, mask: ort.Tensor, B: number, q0: number, Q: number): Record<string, ort.Tensor> {
     const { nHeads: H, dModel: D, dHead: Dh } = this.config;
-    // Past keys/values [head, P_total, d_head] -> their first q0 positions, fed once for all variants.
+    // Past keys/values [P_total, head, d_head] -> their first q0 positions, fed once for all variants.
     const past = q0 > 0 ? request.past![layer]! : null;
-    const pastK = past ? firstPositions(past.k, H, q0, Dh) : this.zeros(0);
-    const pastV = past ? firstPositions(past.v, H, q0, Dh) : this.zeros(0);
-    const z = zPatchArrays(request.variants, layer, B, H, q0, Q, Dh);
-    const attn = streamPatchArrays(request.variants, layer, 'hook_attn_out', B, q0, Q, D);
-    const mlp = streamPatchArrays(request.variants, layer, 'hook_mlp_out', B, q0, Q, D);
+    const z = zPatchRows(request.variants, layer, H, q0, Q, Dh);
+    const attn = streamPatchRows(request.variants, layer, 'hook_attn_out', q0, Q, D);
+    const mlp = streamPatchRows(request.variants, layer, 'hook_mlp_out', q0, Q, D);
     return {
-      ...unpatchedFeeds(),
+      ...this.unpatched,
       resid_pre: f32(resid, [B, Q, D]),
-      past_k: f32(pastK, [H, q0, Dh]),
-      past_v: f32(pastV, [H, q0, Dh]),
+      ...(past ? { past_k: f32(past.k.subarray(0, q0 * H * Dh), [q0, H, Dh]), past_v: f32(past.v.subarray(0, q0 * H * Dh), [q0, H, Dh]) } : {}),
       attn_mask: mask,
-      ...(z ? { z_patch: f32(z.patch, [B, H, Q, Dh]), z_sel: bool(z.sel, [B, H, Q, 1]) } : {}),
-      ...(attn ? { attn_patch: f32(attn.patch, [B, Q, D]), attn_sel: bool(attn.sel, [B, Q, 1]) } : {}),
-      ...(mlp ? { mlp_patch: f32(mlp.patch, [B, Q, D]), mlp_sel: bool(mlp.sel, [B, Q, 1]) } : {}),
+      ...(z ? { z_index: indexTensor(z.index, 3), z_patch: f32(z.values, [z.index.length / 3, Dh]) } : {}),
+      ...(attn ? { attn_index: indexTensor(attn.index, 2), attn_patch: f32(attn.values, [attn.index.length / 2, D]) } : {}),
+      ...(mlp ? { mlp_index: indexTensor(mlp.index, 2), mlp_patch: f32(mlp.values, [mlp.index.length / 2, D]) } : {}),
     };
   }
 }
 
 /**
- * The block's patch inputs when nothing is patched or routed: one element each, which broadcasts
- * and selects nothing (not a zero array per variant).
+ * The block's inputs when nothing is cached, patched or routed: no past positions, empty patch and
+ * routing lists, not packed.
  */
-function unpatchedFeeds(): Record<string, ort.Tensor> {
-  const zero = (dims: number[]): ort.Tensor => f32(NO_VALUE, dims);
-  const nothing = (dims: number[]): ort.Tensor => bool(NO_SELECTION, dims);
+function unpatchedFeeds(config: ModelConfig): Record<string, ort.Tensor> {
+  const { nHeads: H, dModel: D, dHead: Dh } = config;
+  const none = (...dims: number[]): ort.Tensor => f32(new Float32Array(0), [0, ...dims]);
   return {
-    z_patch: zero([1, 1, 1, 1]), z_sel: nothing([1, 1, 1, 1]),
-    z_src: NO_ROUTE, z_src_sel: nothing([1, 1, 1, 1]),
+    past_k: none(H, Dh), past_v: none(H, Dh),
     prefix_rows: NOT_PACKED,
-    attn_patch: zero([1, 1, 1]), attn_sel: nothing([1, 1, 1]),
-    mlp_patch: zero([1, 1, 1]), mlp_sel: nothing([1, 1, 1]),
+    z_index: indexTensor(NO_ROWS, 3), z_patch: none(Dh),
+    z_route_from: indexTensor(NO_ROWS, 3), z_route_to: indexTensor(NO_ROWS, 3),
+    attn_index: indexTensor(NO_ROWS, 2), attn_patch: none(D),
+    mlp_index: indexTensor(NO_ROWS, 2), mlp_patch: none(D),
   };
 }
 
@@ -457,39 +450,23 @@ const int64 = (values: readonly number[]): ort.Tensor => new ort.Tensor('int64',
 /** A scalar bool input. */
 const flag = (on: boolean): ort.Tensor => bool(Uint8Array.of(on ? 1 : 0), []);
 
-/** A selector that selects nothing (ONNX bool is one byte), and the value it does not select. */
-const NO_SELECTION = new Uint8Array(1);
-const NO_VALUE = new Float32Array(1);
-/** z_src when nothing is routed: one row, which the unset z_src_sel never picks. */
-const NO_ROUTE = new ort.Tensor('int64', new BigInt64Array(1), [1]);
-/** prefix_rows of runs that are not packed. */
+/** An empty row list, and prefix_rows of runs that are not packed. */
+const NO_ROWS = new BigInt64Array(0);
 const NOT_PACKED = new ort.Tensor('int64', new BigInt64Array(1), [1]);
-
-/** The first `n` positions of a [head, P_total, d_head] array, as [head, n, d_head]. */
-function firstPositions(kv: Float32Array, H: number, n: number, Dh: number): Float32Array {
-  const total = kv.length / (H * Dh);
-  if (n === total) return kv;
-  const out = new Float32Array(H * n * Dh);
-  for (let h = 0; h < H; h++) out.set(kv.subarray(h * total * Dh, (h * total + n) * Dh), h * n * Dh);
-  return out;
-}
+/** Row indices for ScatterND / GatherND: `width` coordinates a row. */
+const indexTensor = (index: BigInt64Array, width: number): ort.Tensor => new ort.Tensor('int64', index, [index.length / width, width]);
 
 /**
- * One batch row's keys and values of every position, [head, P, d_head]: the positions run (block
- * output [b, head, Q, d_head]) after the cached first q0 positions, if any.
+ * One batch row's keys and values of every position, [P, head, d_head]: the cached first q0
+ * positions, if any, then the positions run (block output [b, Q, head * d_head]).
  */
 function variantKeysValues(k: Float32Array, v: Float32Array, row: number, past: KeysValues | undefined, config: ModelConfig, q0: number, Q: number): KeysValues {
-  const { nHeads: H, dHead: Dh } = config;
-  const size = H * Q * Dh;
+  const width = config.nHeads * config.dHead;
   const join = (batch: Float32Array, cached: Float32Array | undefined): Float32Array => {
-    const run = batch.subarray(row * size, (row + 1) * size);
-    if (q0 === 0) return run.slice();
-    const P = q0 + Q, total = cached!.length / (H * Dh);
-    const out = new Float32Array(H * P * Dh);
-    for (let h = 0; h < H; h++) {
-      out.set(cached!.subarray(h * total * Dh, (h * total + q0) * Dh), h * P * Dh);
-      out.set(run.subarray(h * Q * Dh, (h + 1) * Q * Dh), (h * P + q0) * Dh);
-    }
+    const run = batch.subarray(row * Q * width, (row + 1) * Q * width);
+    const out = new Float32Array((q0 + Q) * width);
+    if (q0 > 0) out.set(cached!.subarray(0, q0 * width));
+    out.set(run, q0 * width);
     return out;
   };
   return { k: join(k, past?.k), v: join(v, past?.v) };
@@ -537,41 +514,54 @@ function selectedPositions(positions: readonly number[] | undefined, q0: number,
   return all.filter((p) => p >= q0 && p < q0 + Q);
 }
 
-/** z patches of one layer as [b, head, q, d_head] values and [b, head, q, 1] selectors, or null if none. */
-function zPatchArrays(variants: readonly InterventionVariant[], layer: number, B: number, H: number, q0: number, Q: number, Dh: number): { patch: Float32Array; sel: Uint8Array } | null {
-  let patch: Float32Array | null = null, sel: Uint8Array | null = null;
+/** Patched rows of one layer: their coordinates ([k, width] int64, row-major) and values ([k, size]). */
+interface PatchRows { index: BigInt64Array; values: Float32Array }
+
+/**
+ * Rows keyed by their coordinates, so that a row patched twice is written once with its last value
+ * (ScatterND leaves the order of duplicate indices open).
+ */
+function collectRows(rows: Map<string, { at: number[]; value: Float32Array }>, size: number): PatchRows | null {
+  if (rows.size === 0) return null;
+  const width = rows.values().next().value!.at.length;
+  const index = new BigInt64Array(rows.size * width);
+  const values = new Float32Array(rows.size * size);
+  [...rows.values()].forEach(({ at, value }, i) => {
+    at.forEach((c, j) => { index[i * width + j] = BigInt(c); });
+    values.set(value, i * size);
+  });
+  return { index, values };
+}
+
+/** hook_z patches of one layer as rows (variant, query row, head) of d_head values, or null if none. */
+function zPatchRows(variants: readonly InterventionVariant[], layer: number, H: number, q0: number, Q: number, Dh: number): PatchRows | null {
+  const rows = new Map<string, { at: number[]; value: Float32Array }>();
   variants.forEach((variant, b) => {
     for (const zp of variant.zPatches ?? []) {
       if (zp.layer !== layer) continue;
       if (zp.head < 0 || zp.head >= H) throw new EngineError('BAD_ARGUMENT', `Head ${zp.head} does not exist (0..${H - 1}).`);
-      patch ??= new Float32Array(B * H * Q * Dh);
-      sel ??= new Uint8Array(B * H * Q);
       checkPatchShape(zp.value, q0 + Q, Dh, `z patch L${layer}H${zp.head}`);
       for (const p of selectedPositions(zp.positions, q0, Q)) {
-        const row = (b * H + zp.head) * Q + (p - q0);
-        patch.set(zp.value.data.subarray(p * Dh, (p + 1) * Dh), row * Dh);
-        sel[row] = 1;
+        rows.set(`${b},${p},${zp.head}`, { at: [b, p - q0, zp.head], value: zp.value.data.subarray(p * Dh, (p + 1) * Dh) });
       }
     }
   });
-  return patch && sel ? { patch, sel } : null;
+  return collectRows(rows, Dh);
 }
 
-function streamPatchArrays(variants: readonly InterventionVariant[], layer: number, hook: 'hook_attn_out' | 'hook_mlp_out', B: number, q0: number, Q: number, D: number): { patch: Float32Array; sel: Uint8Array } | null {
-  let patch: Float32Array | null = null, sel: Uint8Array | null = null;
+/** hook_attn_out or hook_mlp_out patches of one layer as rows (variant, query row) of d_model values, or null if none. */
+function streamPatchRows(variants: readonly InterventionVariant[], layer: number, hook: 'hook_attn_out' | 'hook_mlp_out', q0: number, Q: number, D: number): PatchRows | null {
+  const rows = new Map<string, { at: number[]; value: Float32Array }>();
   variants.forEach((variant, b) => {
     for (const sp of variant.streamPatches ?? []) {
       if (sp.layer !== layer || sp.hook !== hook) continue;
-      patch ??= new Float32Array(B * Q * D);
-      sel ??= new Uint8Array(B * Q);
       checkPatchShape(sp.value, q0 + Q, D, `${hook} patch at layer ${layer}`);
       for (const p of selectedPositions(sp.positions, q0, Q)) {
-        patch.set(sp.value.data.subarray(p * D, (p + 1) * D), (b * Q + p - q0) * D);
-        sel[b * Q + p - q0] = 1;
+        rows.set(`${b},${p}`, { at: [b, p - q0], value: sp.value.data.subarray(p * D, (p + 1) * D) });
       }
     }
   });
-  return patch && sel ? { patch, sel } : null;
+  return collectRows(rows, D);
 }
 
 /**

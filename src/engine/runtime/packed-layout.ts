@@ -90,24 +90,24 @@ export function packedMask(layout: PackedLayout, layer: number): { mask: Float32
 }
 
 /**
- * The hook_z routing of `layer`'s call (block inputs z_src [rows] and z_src_sel [1, head, rows, 1]):
- * for the branches joining at this layer, their patched heads at their patched positions take the
- * row of prompt `zFrom.prompt` at the same position. Null when no branch joins here.
+ * The hook_z routing of `layer`'s call (block inputs z_route_from and z_route_to, [r, 3] each): for
+ * the branches joining at this layer, each patched head at each patched position is a row
+ * (0, row, head) that takes the values of row (0, source row, head), where the source row is prompt
+ * `zFrom.prompt`'s at the same position. Empty lists when no branch joins here.
  */
-export function packedRouting(layout: PackedLayout, layer: number, nHeads: number): { src: BigInt64Array; sel: Uint8Array } | null {
-  const joining = layout.branches.filter((b) => b.branch.layer === layer);
-  if (joining.length === 0) return null;
+export function packedRouting(layout: PackedLayout, layer: number): { from: BigInt64Array; to: BigInt64Array } {
   const { P } = layout;
-  const N = rowsAt(layout, layer);
-  const src = BigInt64Array.from({ length: N }, (_, r) => BigInt(r));
-  const sel = new Uint8Array(nHeads * N);
-  for (const { branch, row } of joining) {
+  const from: bigint[] = [], to: bigint[] = [];
+  for (const { branch, row } of layout.branches) {
+    if (branch.layer !== layer) continue;
     const positions = branch.zFrom.positions ?? Array.from({ length: P - branch.from }, (_, k) => branch.from + k);
-    for (const p of positions) {
-      const r = row + p - branch.from;
-      src[r] = BigInt(branch.zFrom.prompt * P + p);
-      for (const h of branch.zFrom.heads) sel[h * N + r] = 1;
+    // Distinct rows only: ScatterND leaves the order of duplicate indices open.
+    for (const p of new Set(positions)) {
+      for (const h of new Set(branch.zFrom.heads)) {
+        from.push(0n, BigInt(branch.zFrom.prompt * P + p), BigInt(h));
+        to.push(0n, BigInt(row + p - branch.from), BigInt(h));
+      }
     }
   }
-  return { src, sel };
+  return { from: BigInt64Array.from(from), to: BigInt64Array.from(to) };
 }

@@ -26,8 +26,8 @@ export interface ForwardResult {
   /** Wall time of the forward alone (no model load), in milliseconds. */
   elapsedMs: number;
   /**
-   * With `keepKeysValues`: each layer's keys and values of every position, [head, pos, d_head]
-   * (internal layout of the attention graph), to run later passes against them.
+   * With `keepKeysValues`: each layer's keys and values of every position, [pos, head, d_head],
+   * to run later passes against them.
    */
   keysValues?: KeysValues[];
   /** With `scoreTokens`: per logit position (row) and scored token (column), [n, t] row-major. */
@@ -40,7 +40,7 @@ export interface TokenScores {
   probs: Float32Array;
 }
 
-/** Keys and values of one layer: [head, pos, d_head] each. */
+/** Keys and values of one layer: [pos, head, d_head] each (TransformerLens's hook_k / hook_v layout). */
 export interface KeysValues {
   k: Float32Array;
   v: Float32Array;
