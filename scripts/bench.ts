@@ -49,7 +49,9 @@ async function main(): Promise<void> {
     const loadTimes = await timeLoads(dir, 3);
 
     // Memory, in a fresh process so the figures are the engine's own.
-    const probe = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', 'scripts/bench/memory-probe.ts', dir], { encoding: 'utf8' });
+    // The bundled probe beside the bundled bench (scripts/bench/run.mjs), or the source under tsx.
+    const probeScript = process.env['BENCH_MEMORY_PROBE'] ? [process.env['BENCH_MEMORY_PROBE']] : ['--import', 'tsx', 'scripts/bench/memory-probe.ts'];
+    const probe = spawnSync(process.execPath, ['--expose-gc', ...probeScript, dir], { encoding: 'utf8' });
     if (probe.status !== 0) throw new Error(`memory probe failed: ${probe.stderr}`);
     const mem = JSON.parse(probe.stdout) as { baseline: number; afterLoad: number; peak: number; weightBytes: number };
 

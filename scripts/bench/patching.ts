@@ -12,7 +12,7 @@
  * Standalone: `node --import tsx scripts/bench/patching.ts` (BENCH_RUNS sets the fast method's runs).
  */
 import { loadavg } from 'node:os';
-import { pathToFileURL } from 'node:url';
+import { basename } from 'node:path';
 import type { PatchKind, PatchSweepResult } from '../../src/protocol/analysis.js';
 import type { PatchRequest } from '../../src/protocol/engine.js';
 import { generateRandomGpt2 } from '../../src/engine/model/random-gpt2.js';
@@ -112,7 +112,8 @@ export async function benchPatching(report: BenchReport): Promise<void> {
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+// Run as a script of its own (not when bundled into the whole benchmark, whose import.meta.url this shares).
+if (basename(process.argv[1] ?? '') === 'patching.ts') {
   benchPatching((section, rows) => console.log(`\n## ${section}\n${markdownTable(rows)}`)).catch((error: unknown) => {
     console.error(error);
     process.exitCode = 1;
