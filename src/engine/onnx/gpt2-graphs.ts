@@ -13,6 +13,9 @@
  *        past_k      [P, head, d_head]        keys of earlier positions, shared by every variant (P may be 0)
  *        past_v      [P, head, d_head]
  *        attn_mask   [q, P + q]               additive causal mask (0 or -1e9)
+ *        plain       [] bool                  true when the call has no past, no routed rows and no
+ *                                             prefix rows (the caller knows; working it out in the
+ *                                             graph took eight small nodes a block)
  *        prefix_rows [1] int64                K > 0: packed rows (b = 1) that attend to the first K
  *                                             rows of the call and to themselves only; the mask is
  *                                             then [q, K + 1], the last column a row's own key
@@ -51,7 +54,7 @@ import type { BlockWeights, ModelWeights } from '../model/weights.js';
 import { GraphBuilder, type BuiltGraph, type WeightMode } from './graph-builder.js';
 
 export const BLOCK_INPUTS = [
-  'resid_pre', 'past_k', 'past_v', 'attn_mask', 'prefix_rows', 'z_index', 'z_patch', 'z_route_from', 'z_route_to', 'attn_index', 'attn_patch', 'mlp_index', 'mlp_patch',
+  'resid_pre', 'past_k', 'past_v', 'attn_mask', 'plain', 'prefix_rows', 'z_index', 'z_patch', 'z_route_from', 'z_route_to', 'attn_index', 'attn_patch', 'mlp_index', 'mlp_patch',
 ] as const;
 export const BLOCK_OUTPUTS = ['pattern', 'z', 'attn_out', 'resid_mid', 'mlp_out', 'resid_post', 'k', 'v'] as const;
 export type BlockOutput = (typeof BLOCK_OUTPUTS)[number];
@@ -70,6 +73,7 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   const pastK = g.input('past_k', 'float', ['P', H, Dh]);
   const pastV = g.input('past_v', 'float', ['P', H, Dh]);
   const mask = g.input('attn_mask', 'float', ['q', 'T']);
+  const plain = g.input('plain', 'bool', []);
   const prefixRows = g.input('prefix_rows', 'int64', [1]);
   const zIndex = g.input('z_index', 'int64', ['zk', 3]);
   const zPatch = g.input('z_patch', 'float', ['zk', Dh]);
@@ -80,9 +84,8 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   const mlpIndex = g.input('mlp_index', 'int64', ['mk', 2]);
   const mlpPatch = g.input('mlp_patch', 'float', ['mk', D]);
 
-  // Runtime dims: [b, q], b * q and P, for reshapes (an explicit size, not -1, because P may be 0).
+  // Runtime dims [b, q], for reshapes.
   const bq = g.op1('Slice', [g.op1('Shape', [resid]), g.constInt64([0]), g.constInt64([2])]);
-  const P = g.op1('Slice', [g.op1('Shape', [pastK]), g.constInt64([0]), g.constInt64([1])]);
   // The stream's matrix products run on [b * q, d] rows: 2-D, so that bias additions fuse into Gemm.
   const asRows = (x: string, width: number): string => g.op1('Reshape', [x, g.constInt64([-1, width])]);
   const asStream = (x: string): string => g.op1('Reshape', [x, g.op1('Concat', [bq, g.constInt64([D])], { axis: 0 })]);
@@ -96,7 +99,7 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   // the layout ONNX's Attention operator reads and writes.
   const qkv = g.op1('Reshape', [qkvFlat, g.op1('Concat', [bq, g.constInt64([3 * H * Dh])], { axis: 0 })]);
   const [q, kNew, vNew] = g.op('Split', [qkv, g.constInt64([H * Dh, H * Dh, H * Dh])], { axis: 2 }, [g.fresh('q'), 'k', 'v']) as [string, string, string];
-  const zFlat = attention(g, { q, k: kNew, v: vNew, pastK, pastV, mask, prefixRows, routeFrom, routeTo, bq, P, H, Dh });
+  const zFlat = attention(g, plain, { q, k: kNew, v: vNew, pastK, pastV, mask, prefixRows, routeFrom, routeTo, bq, H, Dh });
   const byHead = g.op1('Reshape', [zFlat, g.op1('Concat', [bq, g.constInt64([H, Dh])], { axis: 0 })]);
   const z = g.op1('ScatterND', [byHead, zIndex, zPatch], {}, 'z'); // [b, q, head, d_head]
   const attnRaw = g.op1('Gemm', [asRows(z, H * Dh), g.weight('W_O', w.W_O.data, [H * Dh, D]), g.weight('b_O', w.b_O.data, [D])]);
@@ -130,8 +133,8 @@ interface AttentionInputs {
   prefixRows: string;
   /** [r, 3]: packed runs' hook_z rows (0, row, head) routed from other rows of the call */
   routeFrom: string; routeTo: string;
-  /** [b, q] and [P] as int64 tensors */
-  bq: string; P: string;
+  /** [b, q] as an int64 tensor */
+  bq: string;
   H: number; Dh: number;
 }
 
@@ -147,20 +150,20 @@ interface AttentionInputs {
  * call's first rows and to themselves (prefix_rows > 0, prefixAttention) or under a dense mask;
  * and z rows routed within a packed call are copied there.
  */
-function attention(g: GraphBuilder, a: AttentionInputs): string {
+function attention(g: GraphBuilder, plain: string, a: AttentionInputs): string {
   const { H, Dh } = a;
   const scale = 1 / Math.sqrt(Dh);
-  const zero = g.constInt64([0]);
-  const prefix = g.op1('Greater', [a.prefixRows, zero]);
-  const noPast = g.op1('Equal', [a.P, zero]);
-  const routes = g.op1('Slice', [g.op1('Shape', [a.routeTo]), zero, g.constInt64([1])]);
-  const plain = g.op1('And', [g.op1('And', [noPast, g.op1('Equal', [routes, zero])]), g.op1('Not', [prefix])]);
   // The plain forward's branch sits at the top level: every If level costs ONNX Runtime a copy of
   // the pattern and z it returns, and the forward is the path that runs most.
   const [, z] = g.ifElse(plain, ['pattern', g.fresh('z')], (sub) => {
     const [zRows, , , p] = sub.op('Attention', [a.q, a.k, a.v, a.mask], { q_num_heads: H, kv_num_heads: H, scale: { float: scale }, qk_matmul_output_mode: 3 }, [sub.fresh('z'), '', '', sub.fresh('pattern')]);
     return [p!, zRows!];
   }, (other) => {
+    const zero = other.constInt64([0]);
+    const prefix = other.op1('Greater', [a.prefixRows, zero]);
+    // Cached positions P, as a [1] tensor (an explicit size for reshapes, not -1, because P may be 0).
+    const P = other.op1('Slice', [other.op1('Shape', [a.pastK]), zero, other.constInt64([1])]);
+    const noPast = other.op1('Equal', [P, zero]);
     const scaleConst = other.constFloat([scale], []);
     const softmax = (sub: GraphBuilder, scores: string): string => sub.op1('Softmax', [sub.op1('Add', [scores, a.mask])], { axis: -1 });
     // The other branches work per head: [b, q, head * d_head] -> [b, head, q, d_head] and back.
@@ -172,7 +175,7 @@ function attention(g: GraphBuilder, a: AttentionInputs): string {
         // Packed rows under a dense mask [q, q]: masked attention over every row of the call.
         const pDense = softmax(dense, dense.op1('Mul', [dense.op1('MatMul', [h.q, dense.op1('Transpose', [h.k], { perm: [0, 1, 3, 2] })]), scaleConst]));
         return [pDense, dense.op1('MatMul', [pDense, h.v])];
-      }, (past) => pastAttention(past, a, h, scaleConst, softmax)));
+      }, (past) => pastAttention(past, a, P, h, scaleConst, softmax)));
     // Routed rows (packed runs) take the unpatched values of their source rows, in the
     // [b, row, head, d_head] layout of the indices; then back to [b, q, head * d_head].
     const byRow = other.op1('Transpose', [zHeads!], { perm: [0, 2, 1, 3] });
@@ -189,7 +192,7 @@ interface HeadsInputs { q: string; k: string; v: string }
  * Attention over cached positions and the positions run: pattern [b, head, q, P + q] and z
  * [b, head, q, d_head].
  */
-function pastAttention(past: GraphBuilder, a: AttentionInputs, h: HeadsInputs, scale: string, softmax: (sub: GraphBuilder, scores: string) => string): string[] {
+function pastAttention(past: GraphBuilder, a: AttentionInputs, P: string, h: HeadsInputs, scale: string, softmax: (sub: GraphBuilder, scores: string) => string): string[] {
   const { H, Dh } = a;
   const rows = past.op1('ReduceProd', [a.bq], { keepdims: 1 });
   // [b, head, ...] <-> [head, b*q, last]; allowzero: a 0 in these shapes means 0, not "as before".
@@ -198,14 +201,14 @@ function pastAttention(past: GraphBuilder, a: AttentionInputs, h: HeadsInputs, s
   // The cache [P, head, d_head] as keys [head, d_head, P] and values [head, P, d_head].
   const pastKeys = past.op1('Transpose', [a.pastK], { perm: [1, 2, 0] });
   const pastValues = past.op1('Transpose', [a.pastV], { perm: [1, 0, 2] });
-  const pastScores = headsBack(past, past.op1('Mul', [past.op1('MatMul', [headsFirst(past, h.q, past.constInt64([Dh])), pastKeys]), scale]), a.P);
+  const pastScores = headsBack(past, past.op1('Mul', [past.op1('MatMul', [headsFirst(past, h.q, past.constInt64([Dh])), pastKeys]), scale]), P);
   const axis3 = past.constInt64([3]);
   // Softmax over [past, self] scores; z = pattern_past @ V_past (one product per head) + self part.
   const withPast = (b: GraphBuilder, self: string, selfZ: (pSelf: string) => string): string[] => {
     const p = softmax(b, b.op1('Concat', [pastScores, self], { axis: 3 }));
-    const pPast = b.op1('Slice', [p, b.constInt64([0]), a.P, axis3]); // [b, head, q, P]
-    const pSelf = b.op1('Slice', [p, a.P, b.constInt64([TO_END]), axis3]); // [b, head, q, q]
-    const zPast = headsBack(b, b.op1('MatMul', [headsFirst(b, pPast, a.P), pastValues]), b.constInt64([Dh]));
+    const pPast = b.op1('Slice', [p, b.constInt64([0]), P, axis3]); // [b, head, q, P]
+    const pSelf = b.op1('Slice', [p, P, b.constInt64([TO_END]), axis3]); // [b, head, q, q]
+    const zPast = headsBack(b, b.op1('MatMul', [headsFirst(b, pPast, P), pastValues]), b.constInt64([Dh]));
     return [p, b.op1('Add', [zPast, selfZ(pSelf)])];
   };
   const oneQuery = past.op1('Equal', [past.op1('Slice', [a.bq, past.constInt64([1]), past.constInt64([2])]), past.constInt64([1])]);

@@ -174,6 +174,7 @@ export class InstrumentedModel implements ForwardRunner {
         ...this.unpatched,
         resid_pre: f32(resid, [1, N, D]),
         attn_mask: f32(mask.mask, mask.dims),
+        plain: flag(layout.mode !== 'prefix' && routing.to.length === 0),
         prefix_rows: int64([layout.mode === 'prefix' ? layout.nPrompts * P : 0]),
         z_route_from: indexTensor(routing.from, 3),
         z_route_to: indexTensor(routing.to, 3),
@@ -417,7 +418,7 @@ export class InstrumentedModel implements ForwardRunner {
     return {
       ...this.unpatched,
       resid_pre: f32(resid, [B, Q, D]),
-      ...(past ? { past_k: f32(past.k.subarray(0, q0 * H * Dh), [q0, H, Dh]), past_v: f32(past.v.subarray(0, q0 * H * Dh), [q0, H, Dh]) } : {}),
+      ...(past ? { plain: flag(false), past_k: f32(past.k.subarray(0, q0 * H * Dh), [q0, H, Dh]), past_v: f32(past.v.subarray(0, q0 * H * Dh), [q0, H, Dh]) } : {}),
       attn_mask: mask,
       ...(z ? { z_index: indexTensor(z.index, 3), z_patch: f32(z.values, [z.index.length / 3, Dh]) } : {}),
       ...(attn ? { attn_index: indexTensor(attn.index, 2), attn_patch: f32(attn.values, [attn.index.length / 2, D]) } : {}),
@@ -435,6 +436,7 @@ function unpatchedFeeds(config: ModelConfig): Record<string, ort.Tensor> {
   const none = (...dims: number[]): ort.Tensor => f32(new Float32Array(0), [0, ...dims]);
   return {
     past_k: none(H, Dh), past_v: none(H, Dh),
+    plain: flag(true),
     prefix_rows: NOT_PACKED,
     z_index: indexTensor(NO_ROWS, 3), z_patch: none(Dh),
     z_route_from: indexTensor(NO_ROWS, 3), z_route_to: indexTensor(NO_ROWS, 3),
