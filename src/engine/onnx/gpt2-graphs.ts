@@ -88,7 +88,8 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   const bq = g.op1('Slice', [g.op1('Shape', [resid]), g.constInt64([0]), g.constInt64([2])]);
   // The stream's matrix products run on [b * q, d] rows: 2-D, so that bias additions fuse into Gemm.
   const asRows = (x: string, width: number): string => g.op1('Reshape', [x, g.constInt64([-1, width])]);
-  const asStream = (x: string): string => g.op1('Reshape', [x, g.op1('Concat', [bq, g.constInt64([D])], { axis: 0 })]);
+  const streamShape = g.op1('Concat', [bq, g.constInt64([D])], { axis: 0 });
+  const asStream = (x: string): string => g.op1('Reshape', [x, streamShape]);
 
   // --- attention -------------------------------------------------------------------------
   const x1 = asRows(layerNorm(g, resid, w.ln1.w.data, w.ln1.b.data, D, config.eps, 'ln1'), D);
