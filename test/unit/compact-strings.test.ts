@@ -37,6 +37,8 @@ test('CompactStringTable refuses duplicate keys and values outside 32-bit intege
   assert.throws(() => new CompactStringTable([['a', 1], ['a', 2]]), /duplicate key "a"/);
   assert.throws(() => new CompactStringTable([['a', 1.5]]), RangeError);
   assert.throws(() => new CompactStringTable([['a', 2 ** 31]]), RangeError);
+  assert.throws(() => new CompactStringTable([[1 as unknown as string, 1]]), TypeError);
+  assert.throws(() => new CompactStringList(['a', 7 as unknown as string]), TypeError);
   const empty = new CompactStringTable([]);
   assert.equal(empty.size, 0);
   assert.equal(empty.get(''), undefined);

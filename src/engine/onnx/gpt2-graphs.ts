@@ -168,7 +168,8 @@ function attention(g: GraphBuilder, plain: string, a: AttentionInputs): string {
     const scaleConst = other.constFloat([scale], []);
     const softmax = (sub: GraphBuilder, scores: string): string => sub.op1('Softmax', [sub.op1('Add', [scores, a.mask])], { axis: -1 });
     // The other branches work per head: [b, q, head * d_head] -> [b, head, q, d_head] and back.
-    const headsOf = (x: string): string => other.op1('Transpose', [other.op1('Reshape', [x, other.op1('Concat', [a.bq, other.constInt64([H, Dh])], { axis: 0 })])], { perm: [0, 2, 1, 3] });
+    const byHeadShape = other.op1('Concat', [a.bq, other.constInt64([H, Dh])], { axis: 0 });
+    const headsOf = (x: string): string => other.op1('Transpose', [other.op1('Reshape', [x, byHeadShape])], { perm: [0, 2, 1, 3] });
     const h: HeadsInputs = { q: headsOf(a.q), k: headsOf(a.k), v: headsOf(a.v) };
     const [p, zHeads] = other.ifElse(prefix, [other.fresh('pattern'), other.fresh('z')],
       (pk) => prefixAttention(pk, a, h, scaleConst, softmax),

@@ -18,21 +18,15 @@ interface BpeTables {
   merges?: unknown;
 }
 
-function isStringToInt(map: unknown): map is Map<string, number> {
-  if (!(map instanceof Map)) return false;
-  for (const [key, value] of map) if (typeof key !== 'string' || !Number.isInteger(value)) return false;
-  return true;
-}
-
 /** Replaces the BPE model's tables; false (and nothing changed) when the model is not as expected. */
 export function compactBpeModel(library: Tokenizer): boolean {
   const model = (library as unknown as { model?: BpeTables }).model;
   // The library's models are callable objects (functions), not plain objects.
   if ((typeof model !== 'object' && typeof model !== 'function') || model === null) return false;
   const { tokens_to_ids: tokensToIds, vocab, bpe_ranks: ranks } = model;
-  if (!isStringToInt(tokensToIds) || !isStringToInt(ranks) || !Array.isArray(vocab)) return false;
-  if (!vocab.every((token: unknown) => token === undefined || typeof token === 'string')) return false;
+  if (!(tokensToIds instanceof Map) || !(ranks instanceof Map) || !Array.isArray(vocab)) return false;
   let compact: Pick<BpeTables, 'tokens_to_ids' | 'vocab' | 'bpe_ranks'>;
+  // The tables check their entries as they are built (string keys, integer values, string tokens).
   try {
     compact = {
       tokens_to_ids: new CompactStringTable(tokensToIds),

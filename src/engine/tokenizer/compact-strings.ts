@@ -38,11 +38,12 @@ export class CompactStringTable {
   private readonly slots: Int32Array;
   readonly size: number;
 
-  /** Entries as a `Map` iterates them: keys unique. Values must be 32-bit integers. */
+  /** Entries as a `Map` iterates them: string keys, unique; 32-bit integer values. Anything else throws. */
   constructor(entries: Iterable<readonly [string, number]>) {
     const keys: string[] = [];
     const values: number[] = [];
     for (const [key, value] of entries) {
+      if (typeof key !== 'string') throw new TypeError(`CompactStringTable holds string keys, not ${typeof key}`);
       if (!Number.isInteger(value) || value < -0x80000000 || value > 0x7fffffff) throw new RangeError(`CompactStringTable holds 32-bit integers, not ${value}`);
       keys.push(key);
       values.push(value);
@@ -94,11 +95,13 @@ export class CompactStringList {
   /** 1 where the source had a string. */
   private readonly present: Uint8Array;
 
+  /** Strings, or undefined for a hole; anything else throws. */
   constructor(source: ArrayLike<string | undefined>) {
     const items: string[] = [];
     this.present = new Uint8Array(source.length);
     for (let i = 0; i < source.length; i++) {
       const item = source[i];
+      if (item !== undefined && typeof item !== 'string') throw new TypeError(`CompactStringList holds strings, not ${typeof item}`);
       if (typeof item === 'string') this.present[i] = 1;
       items.push(item ?? '');
     }
