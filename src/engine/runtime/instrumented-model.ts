@@ -97,9 +97,13 @@ export class InstrumentedModel implements ForwardRunner {
           const sessionOptions: ort.InferenceSession.SessionOptions = {
             executionProviders: [provider],
             graphOptimizationLevel: 'all',
-            // Each session has its own intra-op thread pool. Spinning pools of sessions that just
-            // finished would steal the cores from the next block's session, so workers sleep instead.
-            extra: { session: { intra_op: { allow_spinning: '0' } } },
+            // Each session has its own intra-op thread pool. Within a run its worker spins between
+            // parallel sections rather than sleeping: waking it by the operating system for each of
+            // a block's small kernels (LayerNorm, attention, FastGelu) costs 20-60 us apiece, about
+            // 1.5 ms of a 64-token GPT-2 small forward. At the end of a run it stops spinning, so that
+            // a finished session's pool neither steals the cores from the next block's session nor
+            // burns them while the engine is idle (test/engine/thread-pool-idle.test.ts).
+            extra: { session: { intra_op: { allow_spinning: '1' }, force_spinning_stop: '1' } },
             // Errors only: ONNX's shape inference for the Attention operator gives its pattern
             // output a last dimension of 0 when the sequence length is not known statically, and
             // ONNX Runtime would warn of the mismatch on every run (the values are right; tested).
