@@ -88,9 +88,10 @@ async function main(): Promise<void> {
       `${at(64, 'all hooks + logits (ms)').toFixed(1)} ms at 64 (${(PYTORCH_FORWARD_MS[64] / at(64, 'all hooks + logits (ms)')).toFixed(2)}×). ` +
       `At 64 tokens the work is about 16 GFLOP of matrix products (twelve blocks of 0.9 and the unembedding at every position, 4.9, some 26 ms on its own). ` +
       `This CPU's peak is 234 GFLOP/s (2 cores × 32 single-precision FLOP a cycle, two 256-bit FMA pipes, at the 3.66 GHz it runs at); ONNX Runtime's SGEMM ` +
-      `kernels reach 170–200 GFLOP/s at 64 rows, so the products alone take some 80 ms. A system-wide profile of the CLI's forward loop (perf, ` +
-      `\`circuit-trace run --repeat\`) finds both cores busy and 83% of all samples in that one kernel; the rest is the blocks' smaller kernels ` +
-      `(LayerNorms, the attention operator, GELU, patch writes: about 0.8 ms a block in ONNX Runtime's profile), the graph runs themselves, and moving ` +
+      `kernels reach 170–200 GFLOP/s at 64 rows, so the products alone take some 80 ms. A system-wide profile of a forward loop (perf) finds both ` +
+      `cores busy and 84% of all samples in that one kernel; 4% are ONNX Runtime's workers waiting for the other core at the end of parallel sections ` +
+      `(they spin within a run, which saves waking them for each small kernel, and stop at its end); the rest is the blocks' smaller kernels ` +
+      `(LayerNorms, the attention operator, GELU, patch writes: about 0.7 ms a block in ONNX Runtime's profile), the graph runs themselves, and moving ` +
       `the results: onnxruntime-node copies every fetched output into a new ArrayBuffer (${(ORT_OUTPUT_BYTES_64 / 1e6).toFixed(0)} MB at 64 tokens with every hook and the logits), ` +
       `which faults memory in (${faults.get(64)!.faults.toFixed(0)} minor page faults and ${faults.get(64)!.systemMs.toFixed(1)} ms of system time per run here) ` +
       `and sets off a garbage collection of the engine's thread nearly every run, whose concurrent marking shares the two cores with ONNX Runtime ` +
