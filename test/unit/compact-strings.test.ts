@@ -1,5 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { CompactStringList, CompactStringTable } from '../../src/engine/tokenizer/compact-strings.js';
 import { mulberry32 } from '../../src/engine/analysis/seeded-random.js';
 
@@ -67,4 +69,24 @@ test("CompactStringList's array view reads like the array it replaces and cannot
   assert.equal(1 in view, false);
   assert.throws(() => { (view as unknown as string[])[0] = 'y'; }, TypeError);
   assert.equal(view[0], 'x');
+});
+
+test('the tables keep their characters outside the JavaScript heap', () => {
+  // A full collection on demand, for this process only (the test runner gives each file its own).
+  setFlagsFromString('--expose-gc');
+  const collect = runInNewContext('gc') as () => void;
+  const heapUsed = (): number => {
+    collect();
+    return getHeapStatistics().used_heap_size;
+  };
+  // 60 000 keys of 32 two-byte characters each: 3.8 MB of characters, twice.
+  const fresh = (seed: number): string[] => Array.from({ length: 60_000 }, (_, i) => `${'Ġ'.repeat(24)}${seed}:${String(i).padStart(6, '0')}`);
+  // Built in a frame of its own, so that the keys are garbage once it returns.
+  const build = (): [CompactStringTable, CompactStringList] => [new CompactStringTable(fresh(1).map((key, i) => [key, i] as const)), new CompactStringList(fresh(2))];
+  const before = heapUsed();
+  const [table, list] = build();
+  const grown = heapUsed() - before;
+  assert.ok(grown < 500_000, `the tables grew the heap by ${(grown / 1e6).toFixed(2)} MB`);
+  assert.equal(table.get(fresh(1)[59_999]!), 59_999);
+  assert.equal(list.at(123), fresh(2)[123]);
 });

@@ -1,13 +1,16 @@
 /**
- * Read-only string tables held in a handful of flat objects (one string of all keys, typed arrays
- * of offsets, values and hash slots) rather than one heap object per key.
+ * Read-only string tables held in a handful of typed arrays (the UTF-16 code units of all keys end
+ * to end, offsets, values and hash slots) rather than one heap object per key, and outside V8's heap.
  *
- * Why: a BPE vocabulary is some 50 000 strings, and its merge ranks as many again. As a `Map` or an
- * array of strings each is an object that every full garbage collection of the engine's thread
- * marks, and the forward pass sets one off nearly every run (onnxruntime-node hands back its
- * results, 27 MB for GPT-2 small at 64 tokens, as new ArrayBuffers). That marking runs on a third
- * thread beside ONNX Runtime's two and costs a 64-token forward several milliseconds on a 2-core
- * machine. A long string and a typed array are leaves to the collector: marked in one step.
+ * Why: a BPE vocabulary is some 50 000 strings, and its merge ranks as many again. The forward pass
+ * sets off a full garbage collection of the engine's thread nearly every run (onnxruntime-node hands
+ * back its results, 27 MB for GPT-2 small at 64 tokens, as new ArrayBuffers), and its marking runs
+ * beside ONNX Runtime's two threads on a 2-core machine. As a `Map` or an array of strings each key
+ * is an object that marking visits. Even as one long string per table, the 2.6 MB of characters
+ * count towards the heap's size, and V8 collects more often once the heap passes about 8 MB: 30
+ * forwards of GPT-2 small (64 tokens, every hook) set off 29-35 major collections with those strings
+ * in the heap and 11-12 with the same characters in typed arrays, whose memory is outside the heap;
+ * each forward was about 3 ms faster (docs/benchmarks.md).
  */
 
 /** FNV-1a over UTF-16 code units: cheap, and spreads byte-level BPE spellings well. */
@@ -17,17 +20,27 @@ function hashOf(key: string): number {
   return h >>> 0;
 }
 
-/** Keys (or list items) laid end to end in one string, with their start offsets. */
+/** Keys (or list items) as UTF-16 code units laid end to end, with their start offsets. */
 interface PackedStrings {
-  chars: string;
-  /** [n + 1]: item i is chars[starts[i], starts[i + 1]) */
+  codes: Uint16Array;
+  /** [n + 1]: item i is codes[starts[i], starts[i + 1]) */
   starts: Int32Array;
 }
 
 function pack(items: readonly string[]): PackedStrings {
   const starts = new Int32Array(items.length + 1);
   for (let i = 0; i < items.length; i++) starts[i + 1] = starts[i]! + items[i]!.length;
-  return { chars: items.join(''), starts };
+  const codes = new Uint16Array(starts[items.length]!);
+  items.forEach((item, i) => {
+    for (let j = 0, at = starts[i]!; j < item.length; j++) codes[at + j] = item.charCodeAt(j);
+  });
+  return { codes, starts };
+}
+
+/** Item `index` of `packed` as a string. */
+function unpack(packed: PackedStrings, index: number): string {
+  // Tokens are short (GPT-2's longest has 128 code units): one call, no argument-count limit near.
+  return String.fromCharCode.apply(null, packed.codes.subarray(packed.starts[index], packed.starts[index + 1]) as unknown as number[]);
 }
 
 /** A read-only map from strings to integers, with the `get`/`has`/`size` of a `Map`. */
@@ -85,7 +98,10 @@ export class CompactStringTable {
 
   private keyEquals(index: number, key: string): boolean {
     const start = this.keys.starts[index]!;
-    return this.keys.starts[index + 1]! - start === key.length && this.keys.chars.startsWith(key, start);
+    if (this.keys.starts[index + 1]! - start !== key.length) return false;
+    const codes = this.keys.codes;
+    for (let j = 0; j < key.length; j++) if (codes[start + j] !== key.charCodeAt(j)) return false;
+    return true;
   }
 }
 
@@ -114,7 +130,7 @@ export class CompactStringList {
 
   at(index: number): string | undefined {
     if (!Number.isInteger(index) || index < 0 || index >= this.present.length || this.present[index] === 0) return undefined;
-    return this.items.chars.slice(this.items.starts[index], this.items.starts[index + 1]);
+    return unpack(this.items, index);
   }
 
   /**
