@@ -1,7 +1,7 @@
 // `npm run bench`: bundles the benchmark with esbuild, as the extension, the engine worker and the
-// CLI are bundled for the VSIX (minified), and runs the bundle. So the figures are those of the code users run: under tsx the
-// engine runs from per-module transpiled sources, whose loader state (a few megabytes of heap that
-// every garbage collection marks) costs a 64-token forward some 3-4 ms here.
+// CLI are bundled for the VSIX (minified), and runs the bundle. So the figures are those of the code
+// users run: under tsx the engine runs from per-module transpiled sources, whose loader state (a few
+// megabytes of heap that every garbage collection marks) costs a 64-token forward some 3-4 ms here.
 import * as esbuild from 'esbuild';
 import { spawnSync } from 'node:child_process';
 
