@@ -19,6 +19,7 @@ import { loadGpt2TokenizerJson } from '../src/engine/tokenizer/gpt2-tokenizer-js
 import { benchOrganism } from './bench/organism.js';
 import { benchPatching } from './bench/patching.js';
 import { markdownTable, median, timeMedian, type BenchRow } from './bench/stats.js';
+import { countMajorCollections } from './bench/major-collections.js';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 15);
 const sections: Array<{ title: string; rows: BenchRow[] }> = [];
@@ -59,14 +60,19 @@ async function main(): Promise<void> {
     const model = await InstrumentedModel.create(loaded.model, { device: 'cpu' });
     const forwardRows: BenchRow[] = [];
     const faults = new Map<number, { faults: number; systemMs: number }>();
+    // This thread's heap before the timed runs (after a collection) and V8's major collections during them.
+    const collections = new Map<number, { heapMb: number; majors: number }>();
     for (const n of [16, 64]) {
       const ids = Array.from({ length: n }, (_, i) => (i * 7919 + 13) % 50000);
+      (globalThis as { gc?: () => void }).gc?.();
+      const heapMb = process.memoryUsage().heapUsed / 1e6;
       // Minor page faults and system time over the same runs: onnxruntime-node copies every fetched
       // output into a new ArrayBuffer, and memory freed by the previous runs' collections has often
       // gone back to the system, so the copies fault it in again.
       const usage0 = process.resourceUsage();
-      const all = await timeMedian(() => model.forward(ids, { hooks: 'all' }), RUNS);
+      const { result: all, majors } = await countMajorCollections(() => timeMedian(() => model.forward(ids, { hooks: 'all' }), RUNS));
       const usage1 = process.resourceUsage();
+      collections.set(n, { heapMb, majors });
       const perRun = (a: number, b: number): number => (b - a) / (RUNS + 2); // timeMedian's two warm-up runs included
       faults.set(n, { faults: perRun(usage0.minorPageFault, usage1.minorPageFault), systemMs: perRun(usage0.systemCPUTime, usage1.systemCPUTime) / 1000 });
       // The same with the garbage of earlier runs collected before each run (untimed): what the
@@ -96,6 +102,8 @@ async function main(): Promise<void> {
       `which faults memory in (${faults.get(64)!.faults.toFixed(0)} minor page faults and ${faults.get(64)!.systemMs.toFixed(1)} ms of system time per run here) ` +
       `and sets off garbage collections of the engine's thread, whose concurrent marking shares the two cores with ONNX Runtime ` +
       `(the second column collects the earlier runs' results before each run, untimed: ${at(64, 'the same, earlier results collected first (ms)').toFixed(1)} ms at 64 tokens). ` +
+      `In this run the engine thread's heap held ${collections.get(64)!.heapMb.toFixed(1)} MB before the 64-token runs, and V8 ran ` +
+      `${collections.get(64)!.majors} major collections during the ${RUNS + 2} of them with every hook (warm-up included). ` +
       `V8 runs those collections less often when its heap is small (here, under about 8 MB): with the tokenizer's 2.6 MB of vocabulary and merge ` +
       `strings in the heap (9.5 MB in all), 30 forwards set off 29–35 major collections; with the same characters in typed arrays outside it ` +
       `(6.9 MB), 11–12, and each forward was about 3 ms faster (five pairs of alternating processes). ` +
