@@ -2,10 +2,10 @@
  * Read-only string tables held in a handful of typed arrays (the UTF-16 code units of all keys end
  * to end, offsets, values and hash slots) rather than one heap object per key, and outside V8's heap.
  *
- * Why: a BPE vocabulary is some 50 000 strings, and its merge ranks as many again. The forward pass
- * sets off a full garbage collection of the engine's thread nearly every run (onnxruntime-node hands
- * back its results, 27 MB for GPT-2 small at 64 tokens, as new ArrayBuffers), and its marking runs
- * beside ONNX Runtime's two threads on a 2-core machine. As a `Map` or an array of strings each key
+ * Why: a BPE vocabulary is some 50 000 strings, and its merge ranks as many again. The forward's
+ * results set off full garbage collections of the engine's thread (onnxruntime-node hands them back,
+ * 27 MB for GPT-2 small at 64 tokens, as new ArrayBuffers), and their marking runs beside ONNX
+ * Runtime's two threads on a 2-core machine. As a `Map` or an array of strings each key
  * is an object that marking visits. Even as one long string per table, the 2.6 MB of characters
  * count towards the heap's size, and V8 collects more often once the heap passes about 8 MB: 30
  * forwards of GPT-2 small (64 tokens, every hook) set off 29-35 major collections with those strings

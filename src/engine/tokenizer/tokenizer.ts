@@ -89,7 +89,7 @@ export function loadTokenizer(tokenizerJson: object | string): PromptTokenizer {
   // copied into maps of its own by the time the constructor returns. It gets a copy of that config,
   // whose two big entries are dropped afterwards, and its own maps are then made compact: together
   // some 14 MB and 200 000 objects less of the heap that every full garbage collection of the
-  // engine's thread marks (and the forward's results set one off nearly every run).
+  // engine's thread marks (why that matters to the forward: compact-strings.ts).
   const model = { ...(json.model as JsonObject) };
   let library: Tokenizer;
   try {
