@@ -15,6 +15,8 @@ export interface TokenInfo {
   /** Character offsets [start, end) of this token in the prompt text. */
   start: number;
   end: number;
+  /** True for a BOS the engine prepended (TransformerLens `prepend_bos`): position 0, no text in the prompt (start = end = 0). */
+  bos?: boolean;
 }
 
 /** One candidate next token. */
@@ -101,8 +103,17 @@ export interface TracePathEdge {
   weight: number;
 }
 
+/**
+ * Which convention a direct logit attribution follows:
+ * 'tl': TransformerLens's processed weights (value biases folded into b_O; in 'logit' mode the
+ * unembedding is centred over the vocabulary); 'raw': the checkpoint's weights as they are.
+ */
+export type DlaMode = 'tl' | 'raw';
+
 /** Direct logit attribution (TransformerLens `apply_ln_to_stack` semantics). */
 export interface CircuitTrace {
+  /** The attribution convention (see DlaMode). Absent in results made before it existed: 'raw'. */
+  dla?: DlaMode;
   /** Query position that was traced (default: the last). */
   position: number;
   targetId: number;
@@ -176,6 +187,8 @@ export interface AnalysisResult {
   /** The execution provider actually used (e.g. "cpu", "cuda"). */
   device: string;
   prompt: string;
+  /** Whether a BOS was prepended: then tokens[0] is it and every position counts it (position 0). */
+  prependBos?: boolean;
   tokens: TokenInfo[];
   /** Top-k next tokens at the traced position. */
   predictions: Prediction[];
