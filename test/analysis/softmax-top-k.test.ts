@@ -44,3 +44,31 @@ test('topPredictions reports token text, probability and logit', () => {
   assert.equal(preds[1]!.logit, Math.log(2));
   assert.ok(Math.abs(tokenProbability(logits, 0) - 1 / 7) < 1e-12);
 });
+
+/** The sort-based definition topKIndices must equal: NaN never selected, largest first, ties by index. */
+function sortedTopK(row: ArrayLike<number>, k: number): number[] {
+  const entries = Array.from(row, (v, i) => [v, i] as const).filter(([v]) => !Number.isNaN(v));
+  return entries.sort((a, b) => (a[0] === b[0] ? a[1] - b[1] : b[0] - a[0])).slice(0, Math.max(0, k)).map(([, i]) => i);
+}
+
+test('topKIndices equals a sort-based reference on random rows with ties, NaN, infinities and signed zeros', () => {
+  const random = mulberry32(11);
+  const specials = [NaN, Infinity, -Infinity, 0, -0];
+  for (let trial = 0; trial < 200; trial++) {
+    const n = 1 + Math.floor(random() * 60);
+    const row = Float32Array.from({ length: n }, () => (random() < 0.15 ? specials[Math.floor(random() * specials.length)]! : Math.floor(random() * 8) - 4));
+    for (const k of [0, 1, 2, Math.floor(n / 2), n - 1, n, n + 3]) assert.deepEqual(topKIndices(row, k), sortedTopK(row, k), `n=${n} k=${k} row=${Array.from(row).join(',')}`);
+  }
+  assert.deepEqual(topKIndices([NaN, NaN], 2), []);
+  assert.deepEqual(topKIndices([1, 2], 2.7), [1, 0]);
+});
+
+test('topKIndices is a partial selection: all of a 50257-entry ascending row (the insertion buffer\'s worst case) in well under a second', () => {
+  const row = Float32Array.from({ length: 50257 }, (_, i) => i);
+  const started = performance.now();
+  const top = topKIndices(row, row.length);
+  const elapsed = performance.now() - started;
+  assert.equal(top[0], 50256);
+  assert.equal(top.at(-1), 0);
+  assert.ok(elapsed < 1000, `took ${elapsed.toFixed(0)} ms`);
+});
