@@ -5,6 +5,9 @@
 import type { AnalysisLayerUpdate, AnalysisResult, PatchSweepResult, TokenInfo } from './analysis.js';
 import type { AnalyzeRequest, DownloadProgress, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from './engine.js';
 
+/** How the crashForTests hook ends the engine. */
+export type EngineCrashKind = 'exit' | 'uncaught';
+
 export interface EngineWorkerApi {
   /** Load (or download, then load) a model; replaces the current one. Streams download progress. */
   loadModel: { args: { spec: ModelSpec; options: LoadOptions }; result: LoadedModelInfo; event: DownloadProgress };
@@ -16,6 +19,9 @@ export interface EngineWorkerApi {
   patch: { args: PatchRequest; result: PatchSweepResult; event: { layer: number } };
   /** Release the model. */
   dispose: { args: Record<string, never>; result: null };
-  /** Test hook: ends the worker abruptly; refused unless CIRCUIT_TRACE_TEST_HOOKS=1 in its environment. */
-  crashForTests: { args: Record<string, never>; result: null };
+  /**
+   * Test hook, refused unless CIRCUIT_TRACE_TEST_HOOKS=1 in the engine's environment: ends the engine
+   * abruptly by `process.exit` (default) or by an uncaught exception.
+   */
+  crashForTests: { args: { how?: EngineCrashKind }; result: null };
 }

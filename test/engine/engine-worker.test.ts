@@ -82,4 +82,23 @@ describe('engine worker crash', () => {
       delete process.env['CIRCUIT_TRACE_TEST_HOOKS'];
     }
   });
+
+  test('an uncaught exception in the worker (an error event, then an exit) is reported as one crash', async () => {
+    process.env['CIRCUIT_TRACE_TEST_HOOKS'] = '1';
+    const client = createEngineClient({ workerPath });
+    try {
+      const crashes: Error[] = [];
+      client.onCrash((e) => crashes.push(e));
+      await client.crashForTests('uncaught');
+      // Let the worker's 'exit' arrive after its 'error'.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(crashes.length, 1, crashes.map((e) => e.message).join(' | '));
+      assert.ok(crashes[0] instanceof EngineError && crashes[0].code === 'WORKER_CRASHED', String(crashes[0]));
+      const tokens = await client.tokenize('still alive').catch((e: unknown) => e);
+      assert.ok(tokens instanceof EngineError, 'no model is loaded in the fresh worker, but it answers');
+    } finally {
+      await client.dispose();
+      delete process.env['CIRCUIT_TRACE_TEST_HOOKS'];
+    }
+  });
 });

@@ -7,15 +7,15 @@
 import type { Worker } from 'node:worker_threads';
 import type { AnalysisLayerUpdate, AnalysisResult, PatchSweepResult, TokenInfo } from '../../protocol/analysis.js';
 import type { AnalyzeRequest, DownloadProgress, EngineApi, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from '../../protocol/engine.js';
-import type { EngineWorkerApi } from '../../protocol/engine-worker.js';
+import type { EngineCrashKind, EngineWorkerApi } from '../../protocol/engine-worker.js';
 import { EngineError } from '../errors.js';
 import { createWorker, WorkerRpcClient } from './rpc.js';
 
 export interface EngineClient extends EngineApi {
   /** Called when the worker dies unexpectedly (the next call starts a new one). */
   onCrash(listener: (error: Error) => void): { dispose(): void };
-  /** Test hook (needs CIRCUIT_TRACE_TEST_HOOKS=1): makes the worker exit abruptly. */
-  crashForTests(): Promise<void>;
+  /** Test hook (needs CIRCUIT_TRACE_TEST_HOOKS=1): makes the worker end abruptly. */
+  crashForTests(how?: EngineCrashKind): Promise<void>;
 }
 
 export function createEngineClient(options: { workerPath: string }): EngineClient {
@@ -26,13 +26,18 @@ export function createEngineClient(options: { workerPath: string }): EngineClien
 
   const startWorker = (): Worker => {
     const worker = createWorker(options.workerPath);
-    const crashed = (error: Error): void => {
-      if (disposing) return;
+    // An uncaught exception fires 'error' and then 'exit': one crash, reported once.
+    let reported = false;
+    const crashed = (error: EngineError): void => {
+      if (disposing || reported) return;
+      reported = true;
       needsReload = lastLoad !== null;
       for (const listener of crashListeners) listener(error);
     };
-    worker.on('error', (error) => crashed(error));
-    worker.on('exit', (code) => { if (code !== 0) crashed(new EngineError('WORKER_CRASHED', `The engine worker exited with code ${code}.`)); });
+    worker.on('error', (error) => crashed(new EngineError('WORKER_CRASHED', `The engine worker threw an uncaught error: ${error.message}`)));
+    worker.on('exit', (code) => {
+      if (code !== 0) crashed(new EngineError('WORKER_CRASHED', `The engine worker exited with code ${code}.`));
+    });
     return worker;
   };
   const rpc = new WorkerRpcClient<EngineWorkerApi>(startWorker);
@@ -82,8 +87,8 @@ export function createEngineClient(options: { workerPath: string }): EngineClien
         ...(onLayer ? { onEvent: (e: { layer: number }) => onLayer(e.layer) } : {}),
       });
     },
-    async crashForTests(): Promise<void> {
-      await rpc.call('crashForTests', {}).catch((error: unknown) => {
+    async crashForTests(how: EngineCrashKind = 'exit'): Promise<void> {
+      await rpc.call('crashForTests', { how }).catch((error: unknown) => {
         if (!(error instanceof EngineError && error.code === 'WORKER_CRASHED')) throw error;
       });
     },

@@ -22,8 +22,15 @@ serveRpc<EngineWorkerApi>({
     await engine.dispose();
     return null;
   },
-  crashForTests: () => {
+  crashForTests: ({ how = 'exit' }) => {
     if (process.env['CIRCUIT_TRACE_TEST_HOOKS'] !== '1') throw new EngineError('BAD_ARGUMENT', 'crashForTests is a test hook.');
+    if (how === 'uncaught') {
+      // Outside the handler's promise, so nothing catches it: the worker reports 'error', then exits.
+      setTimeout(() => {
+        throw new Error('crashForTests: an uncaught exception');
+      }, 0);
+      return new Promise<never>(() => undefined);
+    }
     // An abrupt end, as a native crash inside ONNX Runtime would be.
     process.exit(70);
   },
