@@ -19,4 +19,25 @@ export interface ModelConfig {
   actFn: 'gelu_new' | 'gelu' | 'relu';
   /** Token id prepended as BOS when asked for (GPT-2: <|endoftext|> = 50256). */
   bosTokenId: number | null;
+  /**
+   * Whether attention scores are divided by sqrt(d_head) (TransformerLens `use_attn_scale`, HF GPT-2
+   * `scale_attn_weights`). Absent means true, as in every released GPT-2.
+   */
+  useAttnScale?: boolean;
+  /**
+   * Whether layer L's attention scores are also divided by L + 1, counting layers from 0 (HF GPT-2
+   * and TransformerLens `scale_attn_by_inverse_layer_idx`; Stanford CRFM's GPT-2s set it). Absent
+   * means false.
+   */
+  scaleAttnByInverseLayerIdx?: boolean;
+}
+
+/**
+ * The factor layer `layer`'s attention scores q . k are multiplied by before the softmax:
+ * 1 / sqrt(d_head) unless `useAttnScale` is false, and then 1 / (layer + 1) more when
+ * `scaleAttnByInverseLayerIdx` is set (HF GPT2Attention applies the two divisions independently).
+ */
+export function attentionScoreScale(config: Pick<ModelConfig, 'dHead' | 'useAttnScale' | 'scaleAttnByInverseLayerIdx'>, layer: number): number {
+  const headScale = config.useAttnScale === false ? 1 : 1 / Math.sqrt(config.dHead);
+  return config.scaleAttnByInverseLayerIdx === true ? headScale / (layer + 1) : headScale;
 }

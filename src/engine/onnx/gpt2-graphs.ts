@@ -49,7 +49,7 @@
  * forward skips the softmax, and so that scoring reads the logits in place (selecting rows with
  * a Gather would copy them: 29 MB for a 144-head sweep).
  */
-import type { ModelConfig } from '../model/config.js';
+import { attentionScoreScale, type ModelConfig } from '../model/config.js';
 import type { BlockWeights, ModelWeights } from '../model/weights.js';
 import { GraphBuilder, type BuiltGraph, type WeightMode } from './graph-builder.js';
 
@@ -100,7 +100,7 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   // the layout ONNX's Attention operator reads and writes.
   const qkv = g.op1('Reshape', [qkvFlat, g.op1('Concat', [bq, g.constInt64([3 * H * Dh])], { axis: 0 })]);
   const [q, kNew, vNew] = g.op('Split', [qkv, g.constInt64([H * Dh, H * Dh, H * Dh])], { axis: 2 }, [g.fresh('q'), 'k', 'v']) as [string, string, string];
-  const zFlat = attention(g, plain, { q, k: kNew, v: vNew, pastK, pastV, mask, prefixRows, routeFrom, routeTo, bq, H, Dh });
+  const zFlat = attention(g, plain, { q, k: kNew, v: vNew, pastK, pastV, mask, prefixRows, routeFrom, routeTo, bq, H, Dh, scale: attentionScoreScale(config, layer) });
   const byHead = g.op1('Reshape', [zFlat, g.op1('Concat', [bq, g.constInt64([H, Dh])], { axis: 0 })]);
   const z = g.op1('ScatterND', [byHead, zIndex, zPatch], {}, 'z'); // [b, q, head, d_head]
   const attnRaw = g.op1('Gemm', [asRows(z, H * Dh), g.weight('W_O', w.W_O.data, [H * Dh, D]), g.weight('b_O', w.b_O.data, [D])]);
@@ -137,6 +137,8 @@ interface AttentionInputs {
   /** [b, q] as an int64 tensor */
   bq: string;
   H: number; Dh: number;
+  /** What q . k is multiplied by before the softmax: 1 / sqrt(d_head), or as the config's flags say */
+  scale: number;
 }
 
 /**
@@ -152,8 +154,7 @@ interface AttentionInputs {
  * and z rows routed within a packed call are copied there.
  */
 function attention(g: GraphBuilder, plain: string, a: AttentionInputs): string {
-  const { H, Dh } = a;
-  const scale = 1 / Math.sqrt(Dh);
+  const { H, Dh, scale } = a;
   // The plain forward's branch sits at the top level: every If level costs ONNX Runtime a copy of
   // the pattern and z it returns, and the forward is the path that runs most.
   const [, z] = g.ifElse(plain, ['pattern', g.fresh('z')], (sub) => {
