@@ -36,6 +36,17 @@ export const DEFAULT_SETTINGS: Settings = {
 /** Setting keys whose change means the model must be (re)loaded. */
 export const MODEL_SETTINGS: readonly (keyof Settings)[] = ['model', 'device', 'maxTokens', 'cacheFolder', 'offline'];
 
+/**
+ * The allowed range of each numeric setting: the one source for the reader below, and the
+ * manifest's `minimum`/`maximum` must match it (test/extension/manifest.test.ts). maxTokens stops
+ * at GPT-2's context of 1024 tokens.
+ */
+export const SETTING_RANGES = {
+  maxTokens: { min: 1, max: 1024 },
+  topK: { min: 1, max: 100 },
+  headThreshold: { min: 0, max: 1 },
+} as const satisfies Partial<Record<keyof Settings, { min: number; max: number }>>;
+
 function integerIn(value: unknown, min: number, max: number, fallback: number): number {
   return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max ? value : fallback;
 }
@@ -50,12 +61,12 @@ export function readSettings(get: (key: string) => unknown): Settings {
   return {
     model: typeof get('model') === 'string' ? (get('model') as string).trim() : DEFAULT_SETTINGS.model,
     device: (DEVICES as readonly unknown[]).includes(device) ? (device as Device) : DEFAULT_SETTINGS.device,
-    maxTokens: integerIn(get('maxTokens'), 1, 4096, DEFAULT_SETTINGS.maxTokens),
-    topK: integerIn(get('topK'), 1, 100, DEFAULT_SETTINGS.topK),
+    maxTokens: integerIn(get('maxTokens'), SETTING_RANGES.maxTokens.min, SETTING_RANGES.maxTokens.max, DEFAULT_SETTINGS.maxTokens),
+    topK: integerIn(get('topK'), SETTING_RANGES.topK.min, SETTING_RANGES.topK.max, DEFAULT_SETTINGS.topK),
     cacheFolder: typeof get('cacheFolder') === 'string' ? (get('cacheFolder') as string).trim() : DEFAULT_SETTINGS.cacheFolder,
     offline: typeof get('offline') === 'boolean' ? (get('offline') as boolean) : DEFAULT_SETTINGS.offline,
     streamAnimation: typeof get('streamAnimation') === 'boolean' ? (get('streamAnimation') as boolean) : DEFAULT_SETTINGS.streamAnimation,
-    headThreshold: numberIn(get('headThreshold'), 0, 1, DEFAULT_SETTINGS.headThreshold),
+    headThreshold: numberIn(get('headThreshold'), SETTING_RANGES.headThreshold.min, SETTING_RANGES.headThreshold.max, DEFAULT_SETTINGS.headThreshold),
   };
 }
 

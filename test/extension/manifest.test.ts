@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { DEFAULT_SETTINGS, SETTINGS_SECTION } from '../../src/extension/settings.js';
+import { DEFAULT_SETTINGS, readSettings, SETTING_RANGES, SETTINGS_SECTION } from '../../src/extension/settings.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -23,7 +23,7 @@ interface Manifest {
     commands: Command[];
     menus: Record<string, { command: string; when?: string }[]>;
     keybindings: { command: string; key: string; mac?: string; when?: string }[];
-    configuration: { properties: Record<string, { default: unknown; markdownDescription?: string; description?: string; enum?: string[] }> };
+    configuration: { properties: Record<string, { default: unknown; markdownDescription?: string; description?: string; enum?: string[]; minimum?: number; maximum?: number }> };
     languages: { id: string; extensions: string[]; configuration: string; icon?: { light: string; dark: string } }[];
     grammars: { language: string; path: string; scopeName: string }[];
     viewsContainers: { activitybar: { id: string; icon: string }[] };
@@ -106,6 +106,22 @@ test('settings: one contributed property per setting, same defaults, each descri
   assert.deepEqual(properties['circuitTrace.device']?.enum, ['auto', 'cpu', 'cuda', 'dml', 'coreml', 'webgpu']);
   assert.equal(properties['circuitTrace.maxTokens']?.default, 64);
   assert.equal(properties['circuitTrace.headThreshold']?.default, 0.35);
+});
+
+test('numeric settings: the manifest minimum and maximum are the range the reader accepts, its bounds are accepted, values beyond them not', () => {
+  const properties = manifest.contributes.configuration.properties;
+  for (const [key, range] of Object.entries(SETTING_RANGES)) {
+    const property = properties[`${SETTINGS_SECTION}.${key}`];
+    assert.equal(property?.minimum, range.min, `${key} minimum`);
+    assert.equal(property?.maximum, range.max, `${key} maximum`);
+    const read = (value: number): unknown => readSettings((k) => (k === key ? value : undefined))[key as keyof typeof SETTING_RANGES];
+    assert.equal(read(range.max), range.max, `${key} accepts its maximum`);
+    assert.equal(read(range.min), range.min, `${key} accepts its minimum`);
+    assert.equal(read(range.max + 1), DEFAULT_SETTINGS[key as keyof typeof SETTING_RANGES], `${key} refuses more than its maximum`);
+  }
+  for (const [key, property] of Object.entries(properties)) {
+    if (property.minimum !== undefined || property.maximum !== undefined) assert.ok(key.slice(SETTINGS_SECTION.length + 1) in SETTING_RANGES, `${key} has a range in the manifest but not in SETTING_RANGES`);
+  }
 });
 
 test('views, activity bar, language, grammar, walkthrough media and icons exist', () => {
