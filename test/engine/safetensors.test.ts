@@ -340,3 +340,18 @@ test('readShardedIndex maps tensors to shard files and refuses paths outside the
   assertEngineError(() => readShardedIndex({ weight_map: { a: '../../secret.safetensors' } }), 'CORRUPT_WEIGHTS', /not a file inside the model folder/);
   assertEngineError(() => readShardedIndex({ weight_map: { a: 3 } }), 'CORRUPT_WEIGHTS', /not a file name/);
 });
+
+test('tensor ranges must tile the data section: overlaps, gaps and trailing bytes are refused, naming the tensors', () => {
+  const f32 = (name: string, begin: number, end: number): string => `"${name}":{"dtype":"F32","shape":[${(end - begin) / 4}],"data_offsets":[${begin},${end}]}`;
+  // Listed out of offset order but contiguous: valid (the spec sorts by offset).
+  const shuffled = readSafetensors(rawFile(`{${f32('b', 8, 16)},${f32('a', 0, 8)}}`, new Uint8Array(16)), 'ok');
+  assert.deepEqual([...shuffled.tensors.keys()], ['b', 'a']);
+  // Two tensors reading the same bytes.
+  assertEngineError(() => readSafetensors(rawFile(`{${f32('a', 0, 8)},${f32('b', 4, 12)}}`, new Uint8Array(12)), 'overlap'), 'CORRUPT_WEIGHTS', /overlap.*"b".*"a"|overlap.*"a".*"b"/);
+  assertEngineError(() => readSafetensors(rawFile(`{${f32('a', 0, 8)},${f32('b', 0, 8)}}`, new Uint8Array(8)), 'alias'), 'CORRUPT_WEIGHTS', /overlap/);
+  // Bytes that belong to no tensor, between tensors or at the start.
+  assertEngineError(() => readSafetensors(rawFile(`{${f32('a', 0, 8)},${f32('b', 12, 20)}}`, new Uint8Array(20)), 'gap'), 'CORRUPT_WEIGHTS', /gap.*"a".*"b"|"b".*starts at data byte 12/);
+  assertEngineError(() => readSafetensors(rawFile(`{${f32('a', 4, 12)}}`, new Uint8Array(12)), 'late'), 'CORRUPT_WEIGHTS', /"a".*starts at data byte 4/);
+  // Data after the last tensor.
+  assertEngineError(() => readSafetensors(rawFile(`{${f32('a', 0, 8)}}`, new Uint8Array(12)), 'tail'), 'CORRUPT_WEIGHTS', /4 bytes after the last tensor/);
+});

@@ -155,14 +155,18 @@ function parseFile(headerBytes: Uint8Array, fileSize: number, fileLabel: string,
   if (!isPlainObject(header)) throw corrupt(fileLabel, 'the header is not a JSON object');
 
   let metadata: Record<string, string> = {};
-  const tensors = new Map<string, SafetensorsTensor>();
+  const entries: Array<TensorInfo & { name: string }> = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') {
       metadata = parseMetadata(info, fileLabel);
       continue;
     }
-    const entry = parseTensorInfo(name, info, fileLabel, dataLength);
-    tensors.set(name, makeTensor(read, name, entry.dtype, entry.shape, dataStart + entry.begin, entry.end - entry.begin, fileLabel));
+    entries.push({ name, ...parseTensorInfo(name, info, fileLabel, dataLength) });
+  }
+  assertRangesTileData(entries, dataLength, fileLabel);
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const entry of entries) {
+    tensors.set(entry.name, makeTensor(read, entry.name, entry.dtype, entry.shape, dataStart + entry.begin, entry.end - entry.begin, fileLabel));
   }
 
   return {
@@ -222,6 +226,32 @@ function parseTensorInfo(name: string, info: unknown, label: string, dataLength:
   }
   // Unknown dtypes cannot be size-checked; they are listed and fail when their data is requested.
   return { dtype, shape: shape as number[], begin, end };
+}
+
+/**
+ * The safetensors spec's validation: sorted by offset, the tensors' byte ranges must follow one
+ * another from data byte 0 to the end of the file, with no overlap (two tensors reading the same
+ * bytes), no gap and no trailing bytes. A header that breaks this was not written by safetensors
+ * and gives garbage weights, so it is refused rather than read.
+ */
+function assertRangesTileData(entries: ReadonlyArray<TensorInfo & { name: string }>, dataLength: number, label: string): void {
+  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let expected = 0;
+  let previous: string | null = null;
+  for (const entry of sorted) {
+    if (entry.begin < expected) {
+      throw corrupt(label, `the byte ranges of "${entry.name}" [${entry.begin}, ${entry.end}) and "${previous}" overlap (it ends at data byte ${expected})`);
+    }
+    if (entry.begin > expected) {
+      const after = previous === null ? 'the start of the data' : `"${previous}", which ends at data byte ${expected}`;
+      throw corrupt(label, `a gap in the data: "${entry.name}" starts at data byte ${entry.begin}, after ${after}`);
+    }
+    expected = entry.end;
+    previous = entry.name;
+  }
+  if (expected !== dataLength) {
+    throw corrupt(label, `the data section has ${dataLength - expected} bytes after the last tensor (${dataLength} bytes, the tensors end at data byte ${expected})`);
+  }
 }
 
 function isNonNegativeInteger(value: unknown): value is number {
