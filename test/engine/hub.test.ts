@@ -330,6 +330,24 @@ describe('downloadModel', () => {
     });
   });
 
+  test('shards in a subfolder of the repo are downloaded into the same subfolder of the snapshot', async () => {
+    const files = tinyModelFiles({ sharded: true }).map((file) => {
+      if (file.path.endsWith('.index.json')) {
+        const index = JSON.parse(Buffer.from(file.content).toString('utf8')) as { weight_map: Record<string, string> };
+        const weightMap = Object.fromEntries(Object.entries(index.weight_map).map(([name, shard]) => [name, `shards/${shard}`]));
+        return { ...file, content: Buffer.from(JSON.stringify({ ...index, weight_map: weightMap })) };
+      }
+      return file.path.startsWith('model-') ? { ...file, path: `shards/${file.path}` } : file;
+    });
+    await withHub([{ id: REPO, files }], async (hub, cacheDir) => {
+      const folder = await downloadModel(REPO, options(hub, cacheDir));
+      for (const path of ['shards/model-00001-of-00002.safetensors', 'shards/model-00002-of-00002.safetensors']) {
+        assert.deepEqual(await readFile(join(folder, path)), hub.fileOf(REPO, path).content);
+      }
+      assert.deepEqual(await missingModelFiles(folder), []);
+    });
+  });
+
   test('bad ids and revisions are BAD_ARGUMENT before any request', async () => {
     await withHub([], async (hub, cacheDir) => {
       for (const repo of ['../etc', 'a/b/c', '/abs/path', 'a--b/c', '']) {

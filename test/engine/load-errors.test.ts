@@ -1,7 +1,7 @@
 /** Bad model folders and bad inputs give typed errors whose message says what to do. */
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineError } from '../../src/engine/errors.js';
@@ -59,6 +59,23 @@ describe('model folder errors', () => {
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, n_embd: 128, n_head: 4 }));
     await rejectsWith(loadModelFolder(dir), 'WRONG_SHAPE', /expected/);
+  });
+
+  test('a sharded checkpoint whose index puts the shards in a subfolder loads; an index pointing outside the folder is refused', async () => {
+    const sharded = await randomModelFolder('tiny', 11, { shards: 2 });
+    const dir = copyFixture(sharded);
+    const indexPath = join(dir, 'model.safetensors.index.json');
+    const index = JSON.parse(readFileSync(indexPath, 'utf8')) as { weight_map: Record<string, string> };
+    mkdirSync(join(dir, 'shards'));
+    for (const shard of new Set(Object.values(index.weight_map))) renameSync(join(dir, shard), join(dir, 'shards', shard));
+    const moved = Object.fromEntries(Object.entries(index.weight_map).map(([name, shard]) => [name, `shards/${shard}`]));
+    writeFileSync(indexPath, JSON.stringify({ ...index, weight_map: moved }));
+    const { model } = await loadModelFolder(dir);
+    assert.deepEqual(model.weights.W_E.data, sharded.model.weights.W_E.data);
+
+    const escaping = Object.fromEntries(Object.keys(index.weight_map).map((name) => [name, '../model.safetensors']));
+    writeFileSync(indexPath, JSON.stringify({ ...index, weight_map: escaping }));
+    await rejectsWith(loadModelFolder(dir), 'CORRUPT_WEIGHTS', /not a file inside the model folder/);
   });
 
   test('a config.json that is not JSON', async () => {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { EngineError } from '../../src/engine/errors.js';
 import { bf16ToF32, f16ToF32, openSafetensors, readSafetensors, readShardedIndex } from '../../src/engine/model/safetensors.js';
 import { f32ToBf16, f32ToF16, writeSafetensors, writeSafetensorsFile } from '../../src/engine/model/safetensors-writer.js';
+import { parseShardList } from '../../src/engine/model/hub/model-files.js';
 
 /** Builds a safetensors image by hand: an exact header string followed by raw data bytes. */
 function rawFile(header: string, data: Uint8Array, headerLengthOverride?: number): Uint8Array {
@@ -354,4 +355,15 @@ test('tensor ranges must tile the data section: overlaps, gaps and trailing byte
   assertEngineError(() => readSafetensors(rawFile(`{${f32('a', 4, 12)}}`, new Uint8Array(12)), 'late'), 'CORRUPT_WEIGHTS', /"a".*starts at data byte 4/);
   // Data after the last tensor.
   assertEngineError(() => readSafetensors(rawFile(`{${f32('a', 0, 8)}}`, new Uint8Array(12)), 'tail'), 'CORRUPT_WEIGHTS', /4 bytes after the last tensor/);
+});
+
+test('shard paths: subfolders are allowed; .., absolute paths, backslashes, drive letters and empty segments never (one rule for loader and downloader)', () => {
+  const index = readShardedIndex({ weight_map: { a: 'shards/model-1.safetensors', b: 'model-2.safetensors' } });
+  assert.deepEqual(index.shardFiles, ['model-2.safetensors', 'shards/model-1.safetensors']);
+  assert.deepEqual(parseShardList(JSON.stringify({ weight_map: { a: 'shards/model-1.safetensors' } }), 'index'), ['shards/model-1.safetensors']);
+  for (const bad of ['../x.safetensors', 'shards/../../x.safetensors', '/etc/x.safetensors', 'shards\\x.safetensors', 'C:/x.safetensors', 'c:x.safetensors', 'shards//x.safetensors', 'shards/./x.safetensors', 'shards/', '.', '']) {
+    assertEngineError(() => readShardedIndex({ weight_map: { a: bad } }), 'CORRUPT_WEIGHTS', /not a file inside the model folder/);
+    assertEngineError(() => parseShardList(JSON.stringify({ weight_map: { a: bad } }), 'index'), 'CORRUPT_WEIGHTS', /not a file inside the model folder/);
+  }
+  assertEngineError(() => readShardedIndex({ weight_map: {} }), 'CORRUPT_WEIGHTS', /no shards/);
 });

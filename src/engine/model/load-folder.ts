@@ -12,6 +12,7 @@ import { loadTokenizer } from '../tokenizer/tokenizer.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
 import { adapterFor } from './adapters/index.js';
 import { openSafetensors, readShardedIndex, type SafetensorsFile } from './safetensors.js';
+import { joinRelativePath } from './shard-path.js';
 import type { TensorSource } from './tensor-source.js';
 import type { CanonicalModel } from './weights.js';
 
@@ -66,7 +67,7 @@ export async function loadModelFolder(folder: string): Promise<LoadedFolder> {
   } else if (await exists(indexPath)) {
     const index = readShardedIndex(await readFile(indexPath, 'utf8'), indexPath);
     for (const shard of index.shardFiles) {
-      const path = join(folder, shard);
+      const path = joinRelativePath(folder, shard);
       if (!(await exists(path))) throw missing(folder, shard);
       weightBytes += (await stat(path)).size;
       files.push(openSafetensors(path));

@@ -18,6 +18,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { EngineError } from '../errors.js';
+import { assertSafeRelativePath } from './shard-path.js';
 
 /** Dtype names as they appear in safetensors headers, with their element size in bytes. */
 const DTYPE_BYTES: Readonly<Record<string, number>> = {
@@ -67,7 +68,7 @@ export interface ShardedIndex {
   readonly metadata: Readonly<Record<string, unknown>>;
   /** Tensor name -> shard file name (relative to the checkpoint folder). */
   readonly weightMap: ReadonlyMap<string, string>;
-  /** The distinct shard file names, sorted. */
+  /** The distinct shard paths (`/`-separated, relative to the checkpoint folder), sorted. */
   readonly shardFiles: readonly string[];
 }
 
@@ -369,8 +370,9 @@ export function bf16ToF32(halves: Uint16Array): Float32Array {
 }
 
 /**
- * Parses `model.safetensors.index.json` (given as text or parsed JSON). Shard names must be plain
- * file names, so a hostile index cannot make the loader read outside the model folder.
+ * Parses `model.safetensors.index.json` (given as text or parsed JSON). Shard paths must pass
+ * shard-path.ts's rule (subfolders allowed, nothing that leaves the folder), the same rule the
+ * downloader applies, so a hostile index cannot make the loader read outside the model folder.
  */
 export function readShardedIndex(json: unknown, fileLabel = 'model.safetensors.index.json'): ShardedIndex {
   let index = json;
@@ -389,13 +391,12 @@ export function readShardedIndex(json: unknown, fileLabel = 'model.safetensors.i
   const weightMap = new Map<string, string>();
   const shards = new Set<string>();
   for (const [name, file] of Object.entries(weightMapJson)) {
-    if (typeof file !== 'string' || file.length === 0) throw corrupt(fileLabel, `the weight_map entry of "${name}" is not a file name`);
-    if (file.includes('/') || file.includes('\\') || file === '.' || file === '..') {
-      throw corrupt(fileLabel, `the weight_map entry of "${name}" ("${file}") is not a file inside the model folder`);
-    }
+    if (typeof file !== 'string') throw corrupt(fileLabel, `the weight_map entry of "${name}" is not a file name`);
+    assertSafeRelativePath(file, fileLabel);
     weightMap.set(name, file);
     shards.add(file);
   }
+  if (shards.size === 0) throw corrupt(fileLabel, 'its weight_map lists no shards');
   return {
     metadata: (metadata as Record<string, unknown> | undefined | null) ?? {},
     weightMap,

@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileDownloadInfo } from '@huggingface/hub';
 import type { DownloadProgress } from '../../../protocol/engine.js';
 import { EngineError } from '../../errors.js';
+import { assertSafeRelativePath, joinRelativePath } from '../shard-path.js';
 import { blobPath, incompleteBlobPath, placeBlobInSnapshot, snapshotFolder } from './cache-layout.js';
 import { cancelledError, describeNetworkError, isAbortError, retryHint, type HubErrorContext } from './hub-errors.js';
 
@@ -181,7 +182,8 @@ export async function fetchFileIntoSnapshot(context: BlobDownloadContext, file: 
 }
 
 async function fetchFileUnshared(context: BlobDownloadContext, file: HubFile, digest: ExpectedDigest, blob: string): Promise<string> {
-  const snapshotFile = join(snapshotFolder(context.cacheDir, context.repo, context.commit), ...file.path.split('/'));
+  assertSafeRelativePath(file.path, `The Hub's file list of ${context.repo}`);
+  const snapshotFile = joinRelativePath(snapshotFolder(context.cacheDir, context.repo, context.commit), file.path);
   const report = progressReporter(file, context.onProgress);
   if ((await sizeOf(snapshotFile)) === file.size) {
     report(file.size);

@@ -19,6 +19,7 @@ import { copyFile, lstat, mkdir, readdir, readFile, rename, rm, stat, symlink, w
 import { homedir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { EngineError } from '../../errors.js';
+import { joinRelativePath } from '../shard-path.js';
 import { CONFIG_FILE, parseShardList, SINGLE_WEIGHTS_FILE, TOKENIZER_FILE, WEIGHTS_INDEX_FILE, WEIGHTS_REQUIREMENT } from './model-files.js';
 
 const COMMIT_HASH = /^[0-9a-f]{40}$/;
@@ -152,7 +153,7 @@ export async function missingModelFiles(snapshot: string): Promise<string[]> {
     return [...missing, `${WEIGHTS_INDEX_FILE} (unreadable)`];
   }
   for (const shard of shards) {
-    if (!(await isFile(join(snapshot, ...shard.split('/'))))) missing.push(shard);
+    if (!(await isFile(joinRelativePath(snapshot, shard)))) missing.push(shard);
   }
   return missing;
 }
