@@ -5,7 +5,10 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, trunc
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineError } from '../../src/engine/errors.js';
+import { writeHfFolder } from '../../src/engine/model/hf-folder-writer.js';
 import { loadModelFolder } from '../../src/engine/model/load-folder.js';
+import { generateRandomGpt2 } from '../../src/engine/model/random-gpt2.js';
+import { loadGpt2TokenizerJson } from '../../src/engine/tokenizer/gpt2-tokenizer-json.js';
 import { InstrumentedModel } from '../../src/engine/runtime/instrumented-model.js';
 import { randomModelFolder, type RandomModelFixture } from '../helpers/model-fixtures.js';
 
@@ -82,6 +85,44 @@ describe('model folder errors', () => {
     const dir = copyFixture(fixture);
     writeFileSync(join(dir, 'config.json'), '{ not json');
     await rejectsWith(loadModelFolder(dir), 'BAD_CONFIG');
+  });
+});
+
+describe('tokenizer and weights that do not belong together', () => {
+  const dims = { nLayers: 1, nHeads: 2, dModel: 8, dMlp: 16, nCtx: 8 };
+  /** A folder with a random GPT-2 of `dVocab` embedding rows and the given tokenizer and extra config keys. */
+  async function folderWith(dVocab: number, tokenizerJson: object, extraConfig: Record<string, unknown> = {}): Promise<string> {
+    const model = generateRandomGpt2({ shape: { ...dims, dVocab } }, 5);
+    const dir = mkdtempSync(join(tmpdir(), 'ct-vocab-'));
+    await writeHfFolder(dir, { config: { ...model.config, ...extraConfig }, tensors: model.tensors, tokenizerJson });
+    return dir;
+  }
+  /** GPT-2's tokenizer cut down to its first `size` ids (the byte alphabet and then some), without merges. */
+  function truncatedGpt2Tokenizer(size: number): object {
+    const json = loadGpt2TokenizerJson();
+    const vocab = Object.fromEntries(Object.entries(json.model.vocab).filter(([, id]) => id < size));
+    return { ...json, model: { ...json.model, vocab, merges: [] }, added_tokens: [] };
+  }
+
+  test('a tokenizer with ids beyond the embedding is refused at load with VOCAB_MISMATCH', async () => {
+    const dir = await folderWith(1000, loadGpt2TokenizerJson());
+    await rejectsWith(loadModelFolder(dir), 'VOCAB_MISMATCH', /50257.*1000/s);
+  });
+
+  test('an embedding padded past the tokenizer (as nanoGPT pads 50257 to 50304) loads', async () => {
+    const dir = await folderWith(50304, loadGpt2TokenizerJson());
+    const { model, tokenizer } = await loadModelFolder(dir);
+    assert.equal(model.config.dVocab, 50304);
+    assert.equal(tokenizer.vocabSize, 50257);
+  });
+
+  test('a tokenizer much smaller than the embedding is refused unless config.json declares the padding', async () => {
+    const small = truncatedGpt2Tokenizer(1000);
+    await rejectsWith(loadModelFolder(await folderWith(2048, small)), 'VOCAB_MISMATCH', /1000.*2048/s);
+    const { model } = await loadModelFolder(await folderWith(1024, small));
+    assert.equal(model.config.dVocab, 1024, 'padding to the next multiple of 128 needs no declaration');
+    const declared = await loadModelFolder(await folderWith(2048, small, { pad_vocab_size_multiple: 2048 }));
+    assert.equal(declared.model.config.dVocab, 2048);
   });
 });
 

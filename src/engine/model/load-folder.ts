@@ -14,6 +14,7 @@ import { adapterFor } from './adapters/index.js';
 import { openSafetensors, readShardedIndex, type SafetensorsFile } from './safetensors.js';
 import { joinRelativePath } from './shard-path.js';
 import type { TensorSource } from './tensor-source.js';
+import { assertVocabularyMatches } from './vocab-check.js';
 import type { CanonicalModel } from './weights.js';
 
 export interface LoadedFolder {
@@ -76,8 +77,10 @@ export async function loadModelFolder(folder: string): Promise<LoadedFolder> {
     throw missing(folder, 'model.safetensors');
   }
 
-  const model = adapter.adapt(rawConfig, tensorSource(files));
+  // The tokenizer first: a broken one fails before gigabytes of weights are read.
   const tokenizer = loadTokenizer(await readFile(tokenizerPath, 'utf8'));
+  const model = adapter.adapt(rawConfig, tensorSource(files));
+  assertVocabularyMatches(tokenizer.vocabSize, model.config.dVocab, rawConfig, folder);
   return { model, tokenizer, rawConfig, weightBytes };
 }
 
