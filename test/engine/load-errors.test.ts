@@ -126,6 +126,28 @@ describe('tokenizer and weights that do not belong together', () => {
   });
 });
 
+describe('non-finite weights', () => {
+  /** A random checkpoint with `value` planted at `index` of tensor `name`. */
+  async function plantedFolder(name: string, index: number, value: number, options: { dtype?: 'F32' | 'F16' } = {}): Promise<string> {
+    const model = generateRandomGpt2({ shape: { nLayers: 2, nHeads: 2, dModel: 8, dMlp: 16, nCtx: 8, dVocab: 50257 } }, 9);
+    const target = model.tensors.find((t) => t.name === name);
+    assert.ok(target, name);
+    target.data[index] = value;
+    const dir = mkdtempSync(join(tmpdir(), 'ct-nonfinite-'));
+    await writeHfFolder(dir, { config: model.config, tensors: model.tensors, tokenizerJson: loadGpt2TokenizerJson() }, options);
+    return dir;
+  }
+
+  test('a NaN in the weights is refused at load with NON_FINITE naming the tensor and the index', async () => {
+    await rejectsWith(loadModelFolder(await plantedFolder('h.1.mlp.c_fc.weight', 37, NaN)), 'NON_FINITE', /"h\.1\.mlp\.c_fc\.weight".*NaN.*index 37 \(\[2, 5\] of \[8, 16\]\)/s);
+  });
+
+  test('an infinity is refused too, also where an F16 checkpoint overflowed', async () => {
+    await rejectsWith(loadModelFolder(await plantedFolder('wpe.weight', 63, -Infinity)), 'NON_FINITE', /"wpe\.weight".*-Infinity.*index 63/s);
+    await rejectsWith(loadModelFolder(await plantedFolder('h.0.ln_1.weight', 0, 1e6, { dtype: 'F16' })), 'NON_FINITE', /"h\.0\.ln_1\.weight".*Infinity.*index 0/s);
+  });
+});
+
 describe('prompt errors in the forward pass', () => {
   let model: InstrumentedModel;
   before(async () => {

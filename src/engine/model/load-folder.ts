@@ -11,6 +11,7 @@ import { tensor, type Tensor } from '../tensor.js';
 import { loadTokenizer } from '../tokenizer/tokenizer.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
 import { adapterFor } from './adapters/index.js';
+import { assertFiniteTensor } from './finite-check.js';
 import { openSafetensors, readShardedIndex, type SafetensorsFile } from './safetensors.js';
 import { joinRelativePath } from './shard-path.js';
 import type { TensorSource } from './tensor-source.js';
@@ -95,7 +96,9 @@ export function tensorSource(files: readonly SafetensorsFile[]): TensorSource {
       const file = owner.get(name);
       if (!file) throw new EngineError('MISSING_TENSOR', `The checkpoint has no tensor "${name}".`);
       const t = file.get(name);
-      return tensor(t.float32(), t.shape);
+      const data = t.float32();
+      assertFiniteTensor(data, t.shape, name, file.label);
+      return tensor(data, t.shape);
     },
   };
 }

@@ -6,6 +6,6 @@ export interface TensorSource {
   names(): string[];
   /** The shape of a tensor, or undefined if absent. */
   shape(name: string): readonly number[] | undefined;
-  /** The tensor as float32 (F16/BF16 converted); throws EngineError MISSING_TENSOR if absent. */
+  /** The tensor as float32 (F16/BF16 converted); throws EngineError MISSING_TENSOR if absent, NON_FINITE if it holds NaN or ±Infinity. */
   get(name: string): Tensor;
 }
