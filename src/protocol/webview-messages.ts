@@ -42,6 +42,8 @@ export interface LabPersistedState {
   content: LabPanelContent;
   historyId: string | null;
   selection: LabSelection;
+  /** Whether the top-heads-by-|DLA| links are drawn (absent: off; the webview's own setting, the host ignores it). */
+  topHeadLinks?: boolean;
 }
 
 // ---------------------------------------------------------------- host → webview

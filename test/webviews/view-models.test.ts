@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { FALLBACK_PALETTE, mix } from '../../src/webviews/lab/shared/colour.js';
 import { concentration, edgeCurve, headColours, headPosition, litLayers, topPathIndices } from '../../src/webviews/lab/views/grid3d/grid-model.js';
 import { averageOverHeads, censusPatternFor, detectionPattern, detectionScore, headPattern, layerBlock } from '../../src/webviews/lab/views/heatmap/attention-model.js';
-import { metricDescription, pathSegments, sourceSplit, traceGrid } from '../../src/webviews/lab/views/trace/trace-model.js';
+import { metricDescription, sourceSplit, topHeadOverlay, traceGrid } from '../../src/webviews/lab/views/trace/trace-model.js';
 import { lensTable, settlingDepth, targetSeries } from '../../src/webviews/lab/views/lens/lens-model.js';
 import { arcPath, arcWidth, flowArcs, focusSummary, tokenXs, touches } from '../../src/webviews/lab/views/flow/flow-model.js';
 import { predictionBars, predictionsAt } from '../../src/webviews/lab/views/predictions/predictions-model.js';
@@ -17,7 +17,7 @@ test('grid: heads along x, layers up along y, centred', () => {
   assert.deepEqual(headPosition(2, 3, 3, 4), [1.5, 1, 0]);
 });
 
-test('grid colours: hue from the sign of the contribution, brightness from the value norm', () => {
+test('grid colours: hue from the sign of the contribution, brightness from the output norm', () => {
   const r = syntheticResult({ nLayers: 1, nHeads: 3, nTokens: 4 });
   r.trace.heads.set([2, -2, 0]);
   r.heads[0]!.valueNorm = 4;
@@ -109,7 +109,7 @@ test('trace grid: heads then MLP per layer, the strip, one symmetric extent, pat
   assert.deepEqual(g.extras.map((e) => e.name), ['embed', 'pos', 'bias']);
   const all = [...r.trace.heads, ...r.trace.mlp, r.trace.embed, r.trace.posEmbed, r.trace.bias].map(Math.abs);
   assert.ok(Math.abs(g.maxAbs - Math.max(...all)) < 1e-6);
-  assert.equal(pathSegments(r.trace).length, r.trace.edges.length);
+  assert.equal(topHeadOverlay(r.trace, true).segments.length, r.trace.edges.length);
   const split = sourceSplit(r.trace, 3, 6, 1, 2);
   assert.equal(split.length, 6);
   const sum = split.reduce((a, b) => a + b, 0);
@@ -149,8 +149,9 @@ test('flow arcs: thresholded, capped, normalised to the strongest, weakest first
   assert.deepEqual(skipped.map((a) => [a.key, a.query]), [[1, 2]]);
   assert.equal(flowArcs(total, n, 2, { threshold: 0, maxArcs: 1, skipFirstKey: false }).length, 1);
   assert.ok(touches(arcs[0]!, 0) && !touches({ key: 1, query: 2, value: 1, weight: 1 }, 0));
-  assert.equal(focusSummary(arcs, 1, ['a', 'b', 'c']), 'token 1 "b" · attends most to 0 "a" (0.950) · most attended by 2 "c" (0.700)');
-  assert.equal(focusSummary([], 1, ['a', 'b']), 'token 1 "b"');
+  const tokens = ['a', 'b', 'c'].map((text, i) => ({ id: i, text, start: i, end: i + 1 }));
+  assert.equal(focusSummary(arcs, 1, tokens), 'token 1 "b" · attends most to 0 "a" (0.950) · most attended by 2 "c" (0.700)');
+  assert.equal(focusSummary([], 1, tokens.slice(0, 2)), 'token 1 "b"');
 });
 
 test('flow geometry: tokens spread evenly; the widest arc reaches the maximum height', () => {

@@ -8,6 +8,7 @@ import type { LabPanelContent, LabSelection, LabViewId } from '../../protocol/we
 import { LabContext, type LabActions } from './components/lab-context.js';
 import type { Palette } from './shared/colour.js';
 import { readPalette, watchTheme } from './shared/theme.js';
+import { positionConvention } from './shared/token-display.js';
 import type { LabBridge } from './state/bridge.js';
 import { initialLabState, labReducer, persistedState, type LabState } from './state/lab-state.js';
 import { clampSelection } from './state/selection.js';
@@ -46,7 +47,12 @@ function StatusLine({ state }: { state: LabState }) {
   }
   if (state.result) {
     const r = state.result;
-    return <span class="status">{r.model.displayName} · {r.device} · {r.tokens.length} tokens · {Math.round(r.elapsedMs)} ms</span>;
+    const convention = positionConvention(r);
+    return (
+      <span class="status">
+        {r.model.displayName} · {r.device} · {r.tokens.length} tokens · <span class="position-convention" title={convention.title}>{convention.text}</span> · {Math.round(r.elapsedMs)} ms
+      </span>
+    );
   }
   return <span class="status">No analysis yet</span>;
 }
@@ -72,7 +78,7 @@ export function LabApp(props: { bridge: LabBridge; content: LabPanelContent; roo
     });
     return () => bridge.dispose();
   }, []);
-  useEffect(() => bridge.saveState(persistedState(state)), [state.historyId, state.selection, state.content]);
+  useEffect(() => bridge.saveState(persistedState(state)), [state.historyId, state.selection, state.content, state.topHeadLinks]);
   useEffect(() => {
     root.dataset.phase = state.phase;
   }, [state.phase]);
@@ -100,6 +106,9 @@ export function LabApp(props: { bridge: LabBridge; content: LabPanelContent; roo
         dispatch({ type: 'setTraceMetric', metric: previous, pending: false });
         dispatch({ type: 'notice', text: error instanceof Error ? error.message : String(error) });
       });
+    },
+    setTopHeadLinks(shown) {
+      dispatch({ type: 'setTopHeadLinks', shown });
     },
     runPatch(request) {
       return bridge.request({ type: 'runPatch', request });

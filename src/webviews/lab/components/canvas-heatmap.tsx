@@ -9,7 +9,7 @@ import { useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { drawCells, css, canvasPng, prepareCanvas } from '../shared/canvas.js';
 import type { Palette, Rgb } from '../shared/colour.js';
 import { cellAt, cellCentre, cellRect, labelShown, layoutHeatmap, type HeatmapLayout } from '../shared/heatmap-layout.js';
-import { heatmapSvgBody, svgDocument } from '../shared/svg.js';
+import { heatmapSvgBody, MUTED_LABEL_OPACITY, svgDocument } from '../shared/svg.js';
 import { useSize } from '../shared/use-size.js';
 import { Tooltip, type TooltipAnchor } from './tooltip.js';
 
@@ -39,6 +39,8 @@ export interface CanvasHeatmapProps {
   highlightRow?: number | undefined;
   highlightCol?: number | undefined;
   highlightCell?: Cell | undefined;
+  /** Row and column labels drawn muted (e.g. a prepended BOS on a token axis). */
+  mutedLabels?: ReadonlySet<number> | undefined;
   /** Extra drawing over the cells (canvas), and the same as SVG for the export. */
   overlay?: (ctx: CanvasRenderingContext2D, layout: HeatmapLayout) => void;
   svgOverlay?: (layout: HeatmapLayout) => string;
@@ -87,7 +89,7 @@ export function CanvasHeatmap(props: CanvasHeatmapProps) {
     ctx.textAlign = 'right';
     for (let r = 0; r < layout.rows; r++) {
       if (!labelShown(r, layout.rowLabelStride, props.highlightRow)) continue;
-      ctx.fillStyle = css(r === props.highlightRow ? p.accent : p.foreground);
+      ctx.fillStyle = r === props.highlightRow ? css(p.accent) : css(p.foreground, props.mutedLabels?.has(r) ? MUTED_LABEL_OPACITY : 1);
       ctx.fillText(props.rowLabels[r] ?? '', layout.x0 - 4, layout.y0 + (r + 0.5) * layout.cellHeight, layout.x0 - 6);
     }
     // Column labels, rotated above the cells.
@@ -98,7 +100,7 @@ export function CanvasHeatmap(props: CanvasHeatmapProps) {
       ctx.save();
       ctx.translate(x, layout.y0 - 4);
       ctx.rotate(-Math.PI / 3);
-      ctx.fillStyle = css(c === props.highlightCol ? p.accent : p.foreground);
+      ctx.fillStyle = c === props.highlightCol ? css(p.accent) : css(p.foreground, props.mutedLabels?.has(c) ? MUTED_LABEL_OPACITY : 1);
       ctx.fillText(props.colLabels[c] ?? '', 0, 0, props.margins.top * 1.1);
       ctx.restore();
     }
@@ -130,7 +132,7 @@ export function CanvasHeatmap(props: CanvasHeatmapProps) {
       ctx.setLineDash([]);
     }
     if (layout.rows > 0 && layout.cols > 0) props.onDrawn?.();
-  }, [layout, props.drawKey, props.palette, props.highlightRow, props.highlightCol, props.highlightCell?.row, props.highlightCell?.col, cursor, font]);
+  }, [layout, props.drawKey, props.mutedLabels, props.palette, props.highlightRow, props.highlightCol, props.highlightCell?.row, props.highlightCell?.col, cursor, font]);
 
   if (props.handle) props.handle.current = {
     png: () => {
@@ -144,6 +146,7 @@ export function CanvasHeatmap(props: CanvasHeatmapProps) {
         rowLabels: props.rowLabels,
         colLabels: props.colLabels,
         foreground: props.palette.foreground,
+        ...(props.mutedLabels ? { mutedLabels: props.mutedLabels } : {}),
         ...(props.svgOverlay ? { overlay: props.svgOverlay(layout) } : {}),
       }), props.mono ? props.palette.monoFontFamily : props.palette.fontFamily),
   };

@@ -36,6 +36,22 @@ export function drawCells(ctx: CanvasRenderingContext2D, layout: HeatmapLayout, 
   ctx.restore();
 }
 
+/** A one-line note in the drawing's top-left corner (what the drawing says about itself, kept in its PNG). */
+export function drawCaption(ctx: CanvasRenderingContext2D, text: string, colour: Rgb, fontFamily: string): void {
+  ctx.save();
+  ctx.font = `10px ${fontFamily}`;
+  ctx.textAlign = 'left';
+  ctx.textBaseline = 'top';
+  ctx.fillStyle = css(colour);
+  ctx.fillText(text, CAPTION_INSET.x, CAPTION_INSET.y);
+  ctx.restore();
+}
+
+/** Where drawCaption writes, CSS pixels from the top-left corner (the same as .drawing-caption in lab.css). */
+export const CAPTION_INSET = { x: 6, y: 4 } as const;
+/** Room a caption takes at the top of a drawing, CSS pixels. */
+export const CAPTION_HEIGHT = 16;
+
 export function css(c: Rgb, alpha = 1): string {
   return alpha >= 1 ? toHex(c) : `rgba(${c[0]}, ${c[1]}, ${c[2]}, ${alpha})`;
 }

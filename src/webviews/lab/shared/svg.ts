@@ -29,6 +29,15 @@ export interface HeatmapSvgOptions {
   foreground: Rgb;
   /** Extra SVG drawn over the cells (paths, outlines). */
   overlay?: string;
+  /** Row and column labels drawn muted (e.g. a prepended BOS on a token axis). */
+  mutedLabels?: ReadonlySet<number>;
+}
+
+/** Opacity of a muted label, on canvas and in SVG. */
+export const MUTED_LABEL_OPACITY = 0.55;
+
+function muted(o: HeatmapSvgOptions, index: number): string {
+  return o.mutedLabels?.has(index) ? ` fill-opacity="${MUTED_LABEL_OPACITY}"` : '';
 }
 
 /** A heatmap's cells and labels as SVG elements (one rect per non-empty cell). */
@@ -46,13 +55,13 @@ export function heatmapSvgBody(o: HeatmapSvgOptions): string {
   for (let r = 0; r < layout.rows; r++) {
     if (!labelShown(r, layout.rowLabelStride)) continue;
     const y = layout.y0 + (r + 0.5) * layout.cellHeight + 3;
-    parts.push(svgText(layout.x0 - 4, y, o.rowLabels[r] ?? '', o.foreground, 'end'));
+    parts.push(svgText(layout.x0 - 4, y, o.rowLabels[r] ?? '', o.foreground, 'end', muted(o, r)));
   }
   for (let c = 0; c < layout.cols; c++) {
     if (!labelShown(c, layout.colLabelStride)) continue;
     const x = layout.x0 + (c + 0.5) * layout.cellWidth;
     const y = layout.y0 - 4;
-    parts.push(svgText(x, y, o.colLabels[c] ?? '', o.foreground, 'start', ` transform="rotate(-60 ${x.toFixed(1)} ${y.toFixed(1)})"`));
+    parts.push(svgText(x, y, o.colLabels[c] ?? '', o.foreground, 'start', ` transform="rotate(-60 ${x.toFixed(1)} ${y.toFixed(1)})"${muted(o, c)}`));
   }
   if (o.overlay) parts.push(o.overlay);
   return parts.join('');

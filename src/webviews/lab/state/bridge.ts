@@ -40,7 +40,7 @@ export function readPersistedState(raw: unknown): LabPersistedState | null {
     const v = sel[key];
     if (typeof v === 'number' && Number.isInteger(v) && v >= 0) selection[key] = v;
   }
-  return { version: 1, content: r.content, historyId, selection };
+  return { version: 1, content: r.content, historyId, selection, ...(r.topHeadLinks === true ? { topHeadLinks: true } : {}) };
 }
 
 export class LabBridge {

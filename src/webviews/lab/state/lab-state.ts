@@ -33,6 +33,11 @@ export interface LabState {
   resultArrivedAt: number | null;
   /** A message for the user (failed request, missing history entry); null when none. */
   notice: string | null;
+  /**
+   * Whether the trace's top heads by |DLA| are drawn joined layer to layer. Off by default: the
+   * joins are not measured interactions (every top head of a layer meets every one of the next).
+   */
+  topHeadLinks: boolean;
 }
 
 export type LabAction =
@@ -41,7 +46,8 @@ export type LabAction =
   | { type: 'select'; selection: LabSelection }
   | { type: 'setTraceMetric'; metric: TraceMetric; pending: boolean }
   | { type: 'notice'; text: string | null }
-  | { type: 'patchBusy'; busy: boolean };
+  | { type: 'patchBusy'; busy: boolean }
+  | { type: 'setTopHeadLinks'; shown: boolean };
 
 export function initialLabState(content: LabPanelContent, restored: LabPersistedState | null): LabState {
   return {
@@ -62,12 +68,13 @@ export function initialLabState(content: LabPanelContent, restored: LabPersisted
     selection: restored?.selection ?? {},
     resultArrivedAt: null,
     notice: null,
+    topHeadLinks: restored?.topHeadLinks ?? false,
   };
 }
 
 /** What the webview persists (identifiers only; the host refetches the data by history id). */
 export function persistedState(state: LabState): LabPersistedState {
-  return { version: 1, content: state.content, historyId: state.historyId, selection: state.selection };
+  return { version: 1, content: state.content, historyId: state.historyId, selection: state.selection, topHeadLinks: state.topHeadLinks };
 }
 
 function dims(state: LabState) {
@@ -153,6 +160,8 @@ export function labReducer(state: LabState, action: LabAction): LabState {
       return { ...state, notice: action.text };
     case 'patchBusy':
       return { ...state, patchBusy: action.busy };
+    case 'setTopHeadLinks':
+      return { ...state, topHeadLinks: action.shown };
   }
 }
 

@@ -4,6 +4,8 @@
  * flow.total is attention summed over every layer and head, [query, key]; each query row sums to
  * nLayers × nHeads, so dividing by that gives the mean attention weight in [0, 1].
  */
+import type { TokenInfo } from '../../../../protocol/analysis.js';
+import { tokenQuoted } from '../../shared/token-display.js';
 
 export interface FlowArc {
   /** The attended-to (earlier) token. */
@@ -73,14 +75,14 @@ export function touches(arc: FlowArc, token: number): boolean {
 }
 
 /** What the focused token attends to most and what attends to it most (the isolated arcs, in words). */
-export function focusSummary(arcs: readonly FlowArc[], token: number, texts: readonly string[]): string {
+export function focusSummary(arcs: readonly FlowArc[], token: number, tokens: readonly TokenInfo[]): string {
   let out: FlowArc | null = null;
   let into: FlowArc | null = null;
   for (const a of arcs) {
     if (a.query === token && (!out || a.value > out.value)) out = a;
     if (a.key === token && (!into || a.value > into.value)) into = a;
   }
-  const name = (i: number) => `${i} ${JSON.stringify(texts[i] ?? '')}`;
+  const name = (i: number) => `${i} ${tokenQuoted(tokens[i])}`;
   const parts = [`token ${name(token)}`];
   if (out) parts.push(`attends most to ${name(out.key)} (${out.value.toFixed(3)})`);
   if (into) parts.push(`most attended by ${name(into.query)} (${into.value.toFixed(3)})`);

@@ -8,7 +8,9 @@ import { useLab } from '../../components/lab-context.js';
 import { ViewFrame } from '../../components/view-frame.js';
 import { svgPng } from '../../shared/canvas.js';
 import { toHex } from '../../shared/colour.js';
-import { tokenLabel, truncateLabel } from '../../shared/format.js';
+import { truncateLabel } from '../../shared/format.js';
+import { BOS_TITLE, isBos, tokenDisplay, tokenQuoted } from '../../shared/token-display.js';
+import { MUTED_LABEL_OPACITY } from '../../shared/svg.js';
 import { useSize } from '../../shared/use-size.js';
 import { selectPosition } from '../../state/selection.js';
 import { arcPath, arcWidth, DEFAULT_FLOW_OPTIONS, flowArcs, focusSummary, tokenXs, touches } from './flow-model.js';
@@ -64,7 +66,7 @@ export function FlowView() {
     <ViewFrame
       view="flow"
       drawn={drawn && result !== null}
-      subtitle={result ? `${arcs.length} arcs ≥ ${threshold.toFixed(3)} mean attention${focus !== null ? ` · ${focusSummary(arcs, focus, result.tokens.map((t) => t.text))}` : ''}` : ''}
+      subtitle={result ? `${arcs.length} arcs ≥ ${threshold.toFixed(3)} mean attention${focus !== null ? ` · ${focusSummary(arcs, focus, result.tokens)}` : ''}` : ''}
       controls={
         <>
           <label class="control">
@@ -104,7 +106,7 @@ export function FlowView() {
                     class="flow-token"
                     tabIndex={0}
                     role="button"
-                    aria-label={`token ${i} ${JSON.stringify(t.text)}`}
+                    aria-label={`token ${i} ${tokenQuoted(t)}${isBos(t) ? ` (${BOS_TITLE})` : ''}`}
                     onMouseEnter={() => setHovered(i)}
                     onMouseLeave={() => setHovered(null)}
                     onFocus={() => setHovered(i)}
@@ -117,11 +119,12 @@ export function FlowView() {
                       }
                     }}
                   >
+                    {isBos(t) && <title>{BOS_TITLE}</title>}
                     <circle cx={x} cy={baseline} r={selected ? 4 : 2.5} fill={toHex(selected ? palette.accent : palette.foreground)} />
                     <rect x={x - 5} y={baseline - 6} width={10} height={LABEL_SPACE} fill="transparent" />
                     {(i % labelEvery === 0 || selected || i === hovered) && (
-                      <text x={x} y={baseline + 10} transform={`rotate(60 ${x} ${baseline + 10})`} fill={toHex(selected ? palette.accent : palette.foreground)}>
-                        {truncateLabel(tokenLabel(t.text), 10)}
+                      <text x={x} y={baseline + 10} transform={`rotate(60 ${x} ${baseline + 10})`} fill={toHex(selected ? palette.accent : palette.foreground)} fill-opacity={isBos(t) && !selected ? MUTED_LABEL_OPACITY : 1} font-style={isBos(t) ? 'italic' : undefined}>
+                        {truncateLabel(tokenDisplay(t), 10)}
                       </text>
                     )}
                   </g>

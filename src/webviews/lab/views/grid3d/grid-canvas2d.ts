@@ -1,9 +1,10 @@
 /**
- * The model grid without WebGL: the same heads, colours, lit layers, top path and marks drawn
- * flat on a 2D canvas (layers bottom to top, heads left to right). No orbit; picking by cell.
+ * The model grid without WebGL: the same heads, colours, lit layers, top-head links (with their
+ * caption) and marks drawn flat on a 2D canvas (layers bottom to top, heads left to right). No
+ * orbit; picking by cell.
  */
 import type { Palette } from '../../shared/colour.js';
-import { canvasPng, css, prepareCanvas } from '../../shared/canvas.js';
+import { CAPTION_HEIGHT, canvasPng, css, drawCaption, prepareCanvas } from '../../shared/canvas.js';
 import type { HeadCursor } from '../../state/selection.js';
 import type { GridData, GridRenderer, ScreenPoint } from './grid-renderer.js';
 
@@ -35,17 +36,22 @@ export class Canvas2dGrid implements GridRenderer {
     this.palette = palette;
   }
 
+  /** The grid's top edge: below the caption when there is one. */
+  private top(): number {
+    return MARGIN.top + (this.data?.caption ? CAPTION_HEIGHT : 0);
+  }
+
   private cell(): { w: number; h: number } {
     const d = this.data;
     if (!d || d.nHeads === 0 || d.nLayers === 0) return { w: 0, h: 0 };
-    return { w: (this.width - MARGIN.left - MARGIN.right) / d.nHeads, h: (this.height - MARGIN.top - MARGIN.bottom) / d.nLayers };
+    return { w: (this.width - MARGIN.left - MARGIN.right) / d.nHeads, h: (this.height - this.top() - MARGIN.bottom) / d.nLayers };
   }
 
   project(layer: number, head: number): ScreenPoint | null {
     const d = this.data;
     if (!d) return null;
     const { w, h } = this.cell();
-    return { x: MARGIN.left + (head + 0.5) * w, y: MARGIN.top + (d.nLayers - 1 - layer + 0.5) * h };
+    return { x: MARGIN.left + (head + 0.5) * w, y: this.top() + (d.nLayers - 1 - layer + 0.5) * h };
   }
 
   pick(x: number, y: number): HeadCursor | null {
@@ -53,7 +59,7 @@ export class Canvas2dGrid implements GridRenderer {
     const { w, h } = this.cell();
     if (!d || w <= 0 || h <= 0) return null;
     const head = Math.floor((x - MARGIN.left) / w);
-    const row = Math.floor((y - MARGIN.top) / h);
+    const row = Math.floor((y - this.top()) / h);
     if (head < 0 || head >= d.nHeads || row < 0 || row >= d.nLayers) return null;
     return { layer: d.nLayers - 1 - row, head };
   }
@@ -73,8 +79,9 @@ export class Canvas2dGrid implements GridRenderer {
     const radius = Math.max(2, Math.min(w, h) * 0.34);
     ctx.font = `10px ${p.fontFamily}`;
     ctx.textBaseline = 'middle';
+    if (d.caption) drawCaption(ctx, d.caption, p.foreground, p.fontFamily);
     for (let l = 0; l < d.nLayers; l++) {
-      const y = MARGIN.top + (d.nLayers - 1 - l) * h;
+      const y = this.top() + (d.nLayers - 1 - l) * h;
       if (d.lit[l]) {
         ctx.fillStyle = css(p.foreground, 0.06);
         ctx.fillRect(MARGIN.left, y + 1, d.nHeads * w, h - 2);

@@ -1,11 +1,13 @@
 /**
  * The model grid's data-to-drawing logic: where each head sits (x = head, y = layer), its colour
  * (hue = sign and size of the direct contribution to the target, blue toward / orange away;
- * brightness = value-weighted norm), which layers have arrived while streaming, and the circuit
- * trace's top path as curved edges. Shared by the WebGL scene and the 2D canvas fallback.
+ * brightness = output norm, mean ‖z·W_O‖), which layers have arrived while streaming, and, when the
+ * user asks, the links between the trace's top heads as curved edges. Shared by the WebGL scene and
+ * the 2D canvas fallback.
  */
 import type { AnalysisResult, CircuitTrace, TracePathEdge } from '../../../../protocol/analysis.js';
 import { divergingColour, mix, symmetricExtent, type Palette, type Rgb } from '../../shared/colour.js';
+import { NO_TOP_HEAD_LINKS, topHeadLinks } from '../../shared/top-head-links.js';
 
 export type Vec3 = [number, number, number];
 
@@ -31,6 +33,9 @@ export function concentration(pattern: Float32Array, head: number, nTokens: numb
   return sum / nTokens;
 }
 
+/** What the grid says about its brightness encoding (legend and tooltips). */
+export const OUTPUT_NORM_LABEL = 'output norm (mean ‖z·W_O‖)';
+
 /** Brightness floor, so that a head with a tiny norm is still visible and hoverable. */
 const MIN_BRIGHTNESS = 0.18;
 /** How an unlit (not yet streamed) head looks: a faint trace of the neutral grey. */
@@ -38,7 +43,7 @@ const UNLIT = 0.1;
 
 /**
  * Per-head colours, layer-major [layer, head]. With a result: hue from the trace's direct
- * contributions (diverging around a neutral grey), brightness from the value-weighted norm
+ * contributions (diverging around a neutral grey), brightness from the output norm, mean ‖z·W_O‖
  * (relative to the largest). While streaming: the neutral grey, brightness from each head's
  * attention concentration in the layers that have arrived; other layers unlit.
  */
@@ -81,8 +86,14 @@ export function litLayers(nLayers: number, streamed: readonly (Float32Array | nu
   return Array.from({ length: nLayers }, (_, l) => streamed === null || streamed[l] != null);
 }
 
+/** The links the grid draws, with their caption: none with no result or while the toggle is off. */
+export function gridLinks(trace: CircuitTrace | null, hasResult: boolean, shown: boolean): { edges: TracePathEdge[]; caption: string | null } {
+  const links = hasResult ? topHeadLinks(trace, shown) : NO_TOP_HEAD_LINKS;
+  return { edges: links.edges, caption: links.caption };
+}
+
 /**
- * An edge of the top path as a polyline: a quadratic Bézier from one head to the other that bows
+ * A link between top heads as a polyline: a quadratic Bézier from one head to the other that bows
  * out of the grid's plane (toward the viewer, by `bulge` per layer crossed), so that edges between
  * heads of one column do not run through the heads between them.
  */

@@ -9,7 +9,10 @@ export interface GridData {
   /** Layer-major [layer, head]. */
   colours: Rgb[];
   lit: boolean[];
+  /** Links between the trace's top heads; empty unless the user asked for them. */
   edges: TracePathEdge[];
+  /** Said on the drawing and its PNG whenever edges are drawn (see top-head-links.ts); null otherwise. */
+  caption: string | null;
 }
 
 export interface ScreenPoint {

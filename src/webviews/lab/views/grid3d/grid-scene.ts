@@ -1,7 +1,8 @@
 /**
  * The WebGL model grid (three): one instanced mesh of spheres (one instance per head, colour per
  * instance), a translucent plate behind each layer that lights up when the layer's results have
- * arrived, the trace's top path as tubes, rings for the selection and the keyboard cursor, orbit
+ * arrived, the links between the trace's top heads as tubes (only when asked for; their caption is
+ * an HTML overlay on screen and drawn into the PNG), rings for the selection and the keyboard cursor, orbit
  * and zoom (OrbitControls), and raycast picking. Renders on demand, not in a loop.
  */
 import {
@@ -10,7 +11,7 @@ import {
 } from 'three';
 import { OrbitControls } from 'three/examples/jsm/controls/OrbitControls.js';
 import type { Palette, Rgb } from '../../shared/colour.js';
-import { canvasPng } from '../../shared/canvas.js';
+import { canvasPng, drawCaption } from '../../shared/canvas.js';
 import type { HeadCursor } from '../../state/selection.js';
 import { edgeCurve, GRID_SPACING, HEAD_RADIUS, headPosition } from './grid-model.js';
 import type { GridData, GridRenderer, ScreenPoint } from './grid-renderer.js';
@@ -37,6 +38,7 @@ export class WebGlGrid implements GridRenderer {
   private nHeads = 0;
   private width = 1;
   private height = 1;
+  private caption: { text: string; palette: Palette } | null = null;
   private readonly listeners: (() => void)[] = [];
 
   /** Throws when WebGL is unavailable (the caller falls back to the 2D grid). */
@@ -72,6 +74,7 @@ export class WebGlGrid implements GridRenderer {
     const rebuild = data.nLayers !== this.nLayers || data.nHeads !== this.nHeads || !this.heads;
     this.nLayers = data.nLayers;
     this.nHeads = data.nHeads;
+    this.caption = data.caption ? { text: data.caption, palette } : null;
     this.scene.background = colour(palette.background);
     if (rebuild) {
       if (this.heads) {
@@ -162,7 +165,17 @@ export class WebGlGrid implements GridRenderer {
 
   png(): Uint8Array {
     this.render();
-    return canvasPng(this.canvas);
+    if (!this.caption) return canvasPng(this.canvas);
+    // The caption is HTML on screen; the PNG gets it drawn over a copy of the frame.
+    const copy = document.createElement('canvas');
+    copy.width = this.canvas.width;
+    copy.height = this.canvas.height;
+    const ctx = copy.getContext('2d');
+    if (!ctx) return canvasPng(this.canvas);
+    ctx.drawImage(this.canvas, 0, 0);
+    ctx.scale(copy.width / this.width, copy.height / this.height);
+    drawCaption(ctx, this.caption.text, this.caption.palette.foreground, this.caption.palette.fontFamily);
+    return canvasPng(copy);
   }
 
   onViewChange(listener: () => void): void {

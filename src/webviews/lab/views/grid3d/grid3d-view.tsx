@@ -1,6 +1,7 @@
 /**
- * The 3D model grid: layers × heads; brightness = value-weighted norm, hue = sign and size of the
- * direct contribution to the target (blue toward, orange away); the top path as edges; layers
+ * The 3D model grid: layers × heads; brightness = output norm (mean ‖z·W_O‖), hue = sign and size
+ * of the direct contribution to the target (blue toward, orange away); on request, the links
+ * between the trace's top heads (captioned: they are not measured edges); layers
  * light up as streamed results arrive. Orbit (drag), zoom (wheel), hover tooltip, click to select;
  * keyboard: arrow keys move a cursor (up = deeper layer), Enter selects. Falls back to a flat
  * canvas grid when WebGL is unavailable.
@@ -8,6 +9,7 @@
 import { useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { useLab } from '../../components/lab-context.js';
 import { Tooltip } from '../../components/tooltip.js';
+import { TopHeadLinksToggle } from '../../components/top-head-links-toggle.js';
 import { ViewFrame } from '../../components/view-frame.js';
 import { toHex } from '../../shared/colour.js';
 import { formatScore, formatSigned, headName } from '../../shared/format.js';
@@ -15,7 +17,7 @@ import { useSize } from '../../shared/use-size.js';
 import { activeTrace } from '../../state/lab-state.js';
 import { cursorFrom, moveCursor, selectHead, type HeadCursor } from '../../state/selection.js';
 import { Canvas2dGrid } from './grid-canvas2d.js';
-import { concentration, headColours, litLayers } from './grid-model.js';
+import { concentration, gridLinks, headColours, litLayers, OUTPUT_NORM_LABEL } from './grid-model.js';
 import type { GridRenderer, ScreenPoint } from './grid-renderer.js';
 import { WebGlGrid } from './grid-scene.js';
 
@@ -84,13 +86,15 @@ export function Grid3dView() {
     return [];
   }, [state.result, trace, state.streamed, state.phase, palette, nHeads, state.nTokens]);
 
-  // Data: colours, lit layers, path edges (rebuilt only when these change).
+  const links = useMemo(() => gridLinks(trace, state.result !== null, state.topHeadLinks), [trace, state.result, state.topHeadLinks]);
+
+  // Data: colours, lit layers, top-head links (rebuilt only when these change).
   useLayoutEffect(() => {
     const r = renderer.current;
     if (!r || size.width === 0 || nLayers === 0) return;
     r.setSize(size.width, size.height);
-    r.setData({ nLayers, nHeads, colours, lit: litLayers(nLayers, state.result ? null : state.streamed), edges: state.result && trace ? trace.edges : [] }, palette);
-  }, [colours, size.width, size.height, nLayers, nHeads, palette, kind]);
+    r.setData({ nLayers, nHeads, colours, lit: litLayers(nLayers, state.result ? null : state.streamed), edges: links.edges, caption: links.caption }, palette);
+  }, [colours, links, size.width, size.height, nLayers, nHeads, palette, kind]);
 
   // Marks (selection, cursor) and the frame itself: cheap, on every change of either.
   useLayoutEffect(() => {
@@ -102,7 +106,7 @@ export function Grid3dView() {
     const has = state.result !== null;
     setDrawn(has);
     if (has) actions.reportDrawn('grid3d');
-  }, [colours, size.width, size.height, nLayers, nHeads, palette, kind, state.selection.layer, state.selection.head, cursor]);
+  }, [colours, links, size.width, size.height, nLayers, nHeads, palette, kind, state.selection.layer, state.selection.head, cursor]);
 
   const pointer = (e: MouseEvent): ScreenPoint => {
     const rect = stage!.getBoundingClientRect();
@@ -139,7 +143,7 @@ export function Grid3dView() {
         <>
           <div class="tooltip-title">{summary.name} · {summary.label}</div>
           <div>contribution {formatSigned(trace.heads[i]!)}</div>
-          <div>value norm {summary.valueNorm.toFixed(3)}</div>
+          <div>{OUTPUT_NORM_LABEL} {summary.valueNorm.toFixed(3)}</div>
           <div>prev {formatScore(summary.scores.previous)} · dup {formatScore(summary.scores.duplicate)} · ind {formatScore(summary.scores.induction)}</div>
         </>
       );
@@ -167,8 +171,9 @@ export function Grid3dView() {
           <span class="legend">
             <span class="swatch" style={{ background: toHex(palette.positive) }} /> toward
             <span class="swatch" style={{ background: toHex(palette.negative) }} /> away
-            <span class="legend-note">brightness: value norm{kind === 'canvas2d' ? ' · 2D' : ''}</span>
+            <span class="legend-note">brightness: {OUTPUT_NORM_LABEL}{kind === 'canvas2d' ? ' · 2D' : ''}</span>
           </span>
+          <TopHeadLinksToggle />
           {kind === 'webgl' && (
             <button type="button" class="icon-button" aria-label="Reset the 3D view" title="Reset view" onClick={() => renderer.current?.resetView()}>
               <span class="codicon codicon-screen-normal" aria-hidden="true" />
@@ -206,6 +211,8 @@ export function Grid3dView() {
         onMouseLeave={() => setHover(null)}
       >
         <div class="grid3d-canvas-host" ref={canvasHost} />
+        {/* The 2D grid draws its caption itself; over WebGL it is HTML (and drawn into the PNG). */}
+        {kind === 'webgl' && links.caption && <span class="drawing-caption">{links.caption}</span>}
         {labels.layers.map((p, l) => p && (l % Math.max(1, Math.ceil(nLayers / 24)) === 0) && (
           <span key={`l${l}`} class="grid3d-label" style={{ left: `${p.x}px`, top: `${p.y}px` }}>L{l}</span>
         ))}

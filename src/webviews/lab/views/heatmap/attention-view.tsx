@@ -9,7 +9,8 @@ import { CanvasHeatmap, type CanvasHeatmapHandle, type Cell } from '../../compon
 import { useLab } from '../../components/lab-context.js';
 import { ViewFrame } from '../../components/view-frame.js';
 import { mix, sequentialColour, type Rgb } from '../../shared/colour.js';
-import { headName, tokenLabel, truncateLabel } from '../../shared/format.js';
+import { headName } from '../../shared/format.js';
+import { BOS_TITLE, bosPositions, isBos, tokenAxisLabels, tokenQuoted } from '../../shared/token-display.js';
 import { selectPosition } from '../../state/selection.js';
 import { averageOverHeads, censusPatternFor, headPattern, layerBlock, type AttentionMode, type CensusPattern } from './attention-model.js';
 
@@ -50,8 +51,10 @@ export function AttentionView() {
     // (the tooltip gives the exact weight).
     return sequentialColour(Math.sqrt(source.values[q * n + k]!), 1, palette);
   };
-  const labels = useMemo(() => (result ? result.tokens.map((t) => truncateLabel(tokenLabel(t.text), 12)) : Array.from({ length: n }, (_, i) => String(i))), [result, n]);
-  const tokenText = (i: number) => (result ? JSON.stringify(result.tokens[i]?.text ?? '') : `#${i}`);
+  const labels = useMemo(() => (result ? tokenAxisLabels(result.tokens, 12) : Array.from({ length: n }, (_, i) => String(i))), [result, n]);
+  const tokenText = (i: number) => (result ? tokenQuoted(result.tokens[i]) : `#${i}`);
+  const muted = useMemo(() => (result ? bosPositions(result.tokens) : undefined), [result]);
+  const bosNote = (i: number) => (result && isBos(result.tokens[i]) ? ` (${BOS_TITLE})` : '');
   const what = mode === 'layer' ? `L${layer} average` : headName(layer, head);
 
   const onDrawn = () => {
@@ -96,13 +99,14 @@ export function AttentionView() {
           palette={palette}
           drawKey={source}
           highlightRow={state.selection.position}
+          mutedLabels={muted}
           ariaLabel={`Attention pattern of ${what}, queries by keys. Arrow keys move, Enter selects the query position.`}
           describe={(c: Cell) => `query ${c.row} ${tokenText(c.row)}, key ${c.col} ${tokenText(c.col)}: ${c.col > c.row ? 'masked' : source.values[c.row * n + c.col]!.toFixed(4)}`}
           tooltip={(c: Cell) => (
             <>
               <div class="tooltip-title">{what}</div>
-              <div>query {c.row} <span class="token">{tokenText(c.row)}</span></div>
-              <div>key {c.col} <span class="token">{tokenText(c.col)}</span></div>
+              <div>query {c.row} <span class="token">{tokenText(c.row)}</span>{bosNote(c.row)}</div>
+              <div>key {c.col} <span class="token">{tokenText(c.col)}</span>{bosNote(c.col)}</div>
               <div>{c.col > c.row ? 'masked (causal)' : mode === 'census' ? (source.values[c.row * n + c.col] ? 'in the pattern' : 'not in the pattern') : `weight ${source.values[c.row * n + c.col]!.toFixed(4)}`}</div>
             </>
           )}

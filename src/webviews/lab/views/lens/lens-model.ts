@@ -4,23 +4,27 @@
  * rank through depth for the chart.
  */
 import type { LogitLens, Prediction, TokenInfo } from '../../../../protocol/analysis.js';
+import { tokenChip, type TokenChip } from '../../shared/token-display.js';
 
 export interface LensTable {
   /** Depth labels, input side first ("resid_pre 0" ... "resid_post L-1"). */
   rows: string[];
   /** Token positions shown as columns. */
   positions: number[];
+  /** The column headings: each position's token (the prepended BOS as ⟨BOS⟩). */
+  headings: TokenChip[];
   /** [row][column] */
   cells: (Prediction | null)[][];
 }
 
 export function lensTable(lens: LogitLens, tokens: readonly TokenInfo[]): LensTable {
+  const headings = (positions: number[]) => positions.map((p) => tokenChip(tokens[p], p));
   const rows = lens.layers.map((l) => l.label);
   if (lens.perPosition) {
     const positions = tokens.map((_, i) => i);
-    return { rows, positions, cells: lens.perPosition.map((depth) => positions.map((p) => depth[p] ?? null)) };
+    return { rows, positions, headings: headings(positions), cells: lens.perPosition.map((depth) => positions.map((p) => depth[p] ?? null)) };
   }
-  return { rows, positions: [lens.position], cells: lens.layers.map((l) => [l.top[0] ?? null]) };
+  return { rows, positions: [lens.position], headings: headings([lens.position]), cells: lens.layers.map((l) => [l.top[0] ?? null]) };
 }
 
 export interface TargetSeries {

@@ -76,7 +76,7 @@ export function LensView() {
     const chartH = 120;
     const height = chartTop + chartH + 30;
     const parts: string[] = [];
-    table.positions.forEach((p, c) => parts.push(svgText(left + c * cellW + cellW / 2, top - 8, `${p} ${truncateLabel(tokenLabel(result.tokens[p]?.text ?? ''), 10)}`, palette.foreground, 'middle')));
+    table.positions.forEach((p, c) => parts.push(svgText(left + c * cellW + cellW / 2, top - 8, `${p} ${truncateLabel(table.headings[c]!.label, 10)}`, palette.foreground, 'middle')));
     table.rows.forEach((label, r) => {
       parts.push(svgText(left - 6, top + r * cellH + 13, label, palette.foreground, 'end'));
       table.cells[r]!.forEach((cell, c) => {
@@ -121,11 +121,14 @@ export function LensView() {
               <thead>
                 <tr>
                   <th scope="col">depth</th>
-                  {table.positions.map((p) => (
-                    <th scope="col" class={p === pos ? 'selected' : ''} title={`position ${p}`}>
-                      <span class="token">{tokenLabel(result.tokens[p]?.text ?? '')}</span>
-                    </th>
-                  ))}
+                  {table.positions.map((p, c) => {
+                    const heading = table.headings[c]!;
+                    return (
+                      <th scope="col" class={p === pos ? 'selected' : ''} title={heading.title}>
+                        <span class={`token${heading.bos ? ' token-bos' : ''}`}>{heading.label}</span>
+                      </th>
+                    );
+                  })}
                 </tr>
               </thead>
               <tbody>

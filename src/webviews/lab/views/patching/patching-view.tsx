@@ -11,7 +11,8 @@ import { CanvasHeatmap, type CanvasHeatmapHandle, type Cell } from '../../compon
 import { useLab } from '../../components/lab-context.js';
 import { ViewFrame } from '../../components/view-frame.js';
 import { mix, divergingColour, toHex, type Rgb } from '../../shared/colour.js';
-import { formatProb, formatSigned, tokenLabel } from '../../shared/format.js';
+import { formatProb, formatSigned } from '../../shared/format.js';
+import { promptText, tokenDisplay } from '../../shared/token-display.js';
 import { entryName, patchView, selectionOf, strongestEntries, type PatchGrid } from './patch-model.js';
 
 const KINDS: { kind: Exclude<PatchKind, 'single'>; label: string }[] = [
@@ -46,8 +47,8 @@ function PatchForm() {
   const patch = state.patch;
   useEffect(() => {
     if (!patch) return;
-    setClean(patch.cleanTokens.map((t) => t.text).join(''));
-    setCorrupt(patch.corruptTokens.map((t) => t.text).join(''));
+    setClean(promptText(patch.cleanTokens));
+    setCorrupt(promptText(patch.corruptTokens));
     setTarget(patch.target);
     setContrast(patch.contrast ?? '');
     if (patch.kind !== 'single') setKind(patch.kind);
@@ -158,7 +159,7 @@ export function PatchingView() {
   const view = useMemo(() => (patch ? patchView(patch, state.selection, state.nHeads || undefined) : null), [patch, state.selection, state.nHeads]);
   const top = useMemo(() => (patch ? strongestEntries(patch, TOP_K) : []), [patch]);
   const topMax = Math.max(1e-12, ...top.map((t) => Math.abs(t.entry.recovery)));
-  const positionLabels = useMemo(() => (patch ? patch.corruptTokens.map((t) => tokenLabel(t.text)) : []), [patch]);
+  const positionLabels = useMemo(() => (patch ? patch.corruptTokens.map((t) => tokenDisplay(t)) : []), [patch]);
   const headLabels = useMemo(() => (view?.headGrid ? Array.from({ length: view.headGrid.cols }, (_, h) => `H${h}`) : []), [view?.headGrid?.cols]);
   const sel = state.selection;
   const onDrawn = () => {

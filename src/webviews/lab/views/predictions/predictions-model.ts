@@ -1,5 +1,6 @@
 /** The predictions view's data: the top-k next tokens (at the selected position when available) as bars. */
 import type { AnalysisResult, Prediction } from '../../../../protocol/analysis.js';
+import { BOS_TITLE, isBos, tokenQuoted } from '../../shared/token-display.js';
 
 export interface PredictionBar {
   prediction: Prediction;
@@ -17,4 +18,10 @@ export function predictionsAt(result: AnalysisResult, position: number | undefin
 export function predictionBars(predictions: readonly Prediction[]): PredictionBar[] {
   const max = predictions.reduce((m, p) => Math.max(m, p.prob), 0);
   return predictions.map((prediction) => ({ prediction, fraction: max > 0 ? prediction.prob / max : 0 }));
+}
+
+/** Where the predictions are read, in words: `after " mat" (position 5)`, or after the prepended BOS. */
+export function predictionsNote(result: AnalysisResult, position: number): string {
+  const token = result.tokens[position];
+  return isBos(token) ? `after ${tokenQuoted(token)} (${BOS_TITLE})` : `after ${tokenQuoted(token)} (position ${position})`;
 }

@@ -6,7 +6,7 @@ import { svgPng } from '../../shared/canvas.js';
 import { toHex } from '../../shared/colour.js';
 import { formatProb, tokenLabel, truncateLabel } from '../../shared/format.js';
 import { svgDocument, svgText } from '../../shared/svg.js';
-import { predictionBars, predictionsAt } from './predictions-model.js';
+import { predictionBars, predictionsAt, predictionsNote } from './predictions-model.js';
 
 export function PredictionsView() {
   const { state, palette, actions } = useLab();
@@ -37,7 +37,7 @@ export function PredictionsView() {
     return { svg: svgDocument(width, height, palette.background, body, palette.monoFontFamily), width, height };
   };
 
-  const positionNote = at && result ? `after ${JSON.stringify(result.tokens[at.position]?.text ?? '')} (position ${at.position})` : '';
+  const positionNote = at && result ? predictionsNote(result, at.position) : '';
   return (
     <ViewFrame
       view="predictions"

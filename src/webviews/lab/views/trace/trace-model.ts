@@ -1,10 +1,12 @@
 /**
  * The circuit trace view's data: a layers × (heads + MLP) grid of direct contributions, the
  * embedding / positional embedding / bias strip, one shared diverging extent centred at zero,
- * the top path as segments between cell centres, and a head's split by source token.
+ * on request the top heads by |DLA| and their links as segments between cell centres, and a
+ * head's split by source token.
  */
-import type { CircuitTrace } from '../../../../protocol/analysis.js';
+import type { CircuitTrace, TracePathNode } from '../../../../protocol/analysis.js';
 import { symmetricExtent } from '../../shared/colour.js';
+import { topHeadLinks } from '../../shared/top-head-links.js';
 
 export interface TraceGrid {
   rows: number;
@@ -40,9 +42,23 @@ export interface PathSegment {
   weight: number;
 }
 
-/** The top path's edges as grid segments (row = layer, col = head). */
-export function pathSegments(trace: CircuitTrace): PathSegment[] {
-  return trace.edges.map((e) => ({ from: { row: e.from.layer, col: e.from.head }, to: { row: e.to.layer, col: e.to.head }, weight: e.weight }));
+export interface TopHeadOverlay {
+  /** The links as grid segments (row = layer, col = head). */
+  segments: PathSegment[];
+  /** The top heads, marked with a dot. */
+  nodes: TracePathNode[];
+  /** Drawn under the grid (and in its exports) with the overlay; null when there is none. */
+  caption: string | null;
+}
+
+/** What the trace draws over its grid: nothing unless the user asked (`shown`), else the top heads, their links and the label. */
+export function topHeadOverlay(trace: CircuitTrace, shown: boolean): TopHeadOverlay {
+  const links = topHeadLinks(trace, shown);
+  return {
+    segments: links.edges.map((e) => ({ from: { row: e.from.layer, col: e.from.head }, to: { row: e.to.layer, col: e.to.head }, weight: e.weight })),
+    nodes: links.nodes,
+    caption: links.caption,
+  };
 }
 
 /** One head's contribution split by source (key) position: a view of headBySource [layer, head, key]. */

@@ -1,24 +1,30 @@
 /**
  * The circuit trace: a layers × heads heatmap of direct contributions plus the MLP column and the
  * embedding strip, on one diverging scale centred at zero (blue toward the target, orange away),
- * the top path drawn over it, a switch between the target logit and the logit difference (when
- * the result has a contrast; the other trace is asked from the host), and the selected head's
- * contribution split by source token.
+ * on request the top heads by |DLA| and their links drawn over it (captioned: not measured edges),
+ * the DLA legend (mode and what each component includes), a switch between the target logit and
+ * the logit difference (when the result has a contrast; the other trace is asked from the host),
+ * and the selected head's contribution split by source token.
  */
 import { useMemo, useRef, useState } from 'preact/hooks';
 import { CanvasHeatmap, type CanvasHeatmapHandle, type Cell } from '../../components/canvas-heatmap.js';
 import { useLab } from '../../components/lab-context.js';
+import { TopHeadLinksToggle } from '../../components/top-head-links-toggle.js';
 import { ViewFrame } from '../../components/view-frame.js';
-import { css } from '../../shared/canvas.js';
+import { CAPTION_HEIGHT, css } from '../../shared/canvas.js';
 import { divergingColour, toHex, type Rgb } from '../../shared/colour.js';
-import { formatSigned, headName, tokenLabel } from '../../shared/format.js';
+import { formatSigned, headName } from '../../shared/format.js';
 import { cellCentre, type HeatmapLayout } from '../../shared/heatmap-layout.js';
 import { svgDocument, svgText } from '../../shared/svg.js';
+import { isBos, tokenDisplay, tokenQuoted, tokenTitle } from '../../shared/token-display.js';
 import { activeTrace } from '../../state/lab-state.js';
 import { selectHead, selectLayer, selectPosition } from '../../state/selection.js';
-import { metricDescription, pathSegments, sourceSplit, traceGrid } from './trace-model.js';
+import { dlaLegend, dlaLegendLines } from './dla-legend.js';
+import { metricDescription, sourceSplit, topHeadOverlay, traceGrid } from './trace-model.js';
 
 const MARGINS = { left: 30, top: 34, right: 6, bottom: 4 };
+/** With the top-head overlay, room under the grid for its caption. */
+const MARGINS_WITH_CAPTION = { ...MARGINS, bottom: MARGINS.bottom + CAPTION_HEIGHT };
 
 export function TraceView() {
   const { state, palette, actions } = useLab();
@@ -28,15 +34,21 @@ export function TraceView() {
   const trace = activeTrace(state);
   const { nLayers, nHeads } = state;
   const grid = useMemo(() => (trace ? traceGrid(trace, nLayers, nHeads) : null), [trace, nLayers, nHeads]);
-  const segments = useMemo(() => (trace ? pathSegments(trace) : []), [trace]);
+  const overlay = useMemo(() => (trace ? topHeadOverlay(trace, state.topHeadLinks) : null), [trace, state.topHeadLinks]);
+  const legend = useMemo(() => (trace ? dlaLegend(trace) : null), [trace]);
+  // The canvas redraws when the cells or the overlay change.
+  const drawKey = useMemo(() => ({ grid, overlay }), [grid, overlay]);
   const colLabels = useMemo(() => [...Array.from({ length: nHeads }, (_, h) => `H${h}`), 'MLP'], [nHeads]);
   const rowLabels = useMemo(() => Array.from({ length: nLayers }, (_, l) => `L${l}`), [nLayers]);
   const hasContrast = trace !== null && (trace.contrastId !== null || Object.keys(state.traces).length > 1);
 
   const colourAt = (r: number, c: number): Rgb | null => (grid ? divergingColour(grid.values[r * grid.cols + c]!, grid.maxAbs, palette) : null);
+  /** Where the overlay's caption starts: under the cells, inside the bottom margin. */
+  const captionAt = (layout: HeatmapLayout) => ({ x: layout.x0, y: layout.y0 + layout.rows * layout.cellHeight + 3 });
   const drawPath = (ctx: CanvasRenderingContext2D, layout: HeatmapLayout) => {
+    if (!overlay?.caption) return;
     ctx.lineCap = 'round';
-    for (const s of segments) {
+    for (const s of overlay.segments) {
       const a = cellCentre(layout, s.from.row, s.from.col);
       const b = cellCentre(layout, s.to.row, s.to.col);
       ctx.strokeStyle = css(palette.path, 0.45 + 0.5 * s.weight);
@@ -47,21 +59,34 @@ export function TraceView() {
       ctx.stroke();
     }
     ctx.fillStyle = css(palette.path);
-    for (const layer of trace?.topPath ?? []) {
-      for (const node of layer) {
-        const c = cellCentre(layout, node.layer, node.head);
-        ctx.beginPath();
-        ctx.arc(c.x, c.y, Math.max(1.5, Math.min(layout.cellWidth, layout.cellHeight) * 0.12), 0, Math.PI * 2);
-        ctx.fill();
-      }
+    for (const node of overlay.nodes) {
+      const c = cellCentre(layout, node.layer, node.head);
+      ctx.beginPath();
+      ctx.arc(c.x, c.y, Math.max(1.5, Math.min(layout.cellWidth, layout.cellHeight) * 0.12), 0, Math.PI * 2);
+      ctx.fill();
     }
+    const at = captionAt(layout);
+    ctx.font = `10px ${palette.fontFamily}`;
+    ctx.textAlign = 'left';
+    ctx.textBaseline = 'top';
+    ctx.fillStyle = css(palette.foreground);
+    ctx.fillText(overlay.caption, at.x, at.y);
   };
-  const svgPath = (layout: HeatmapLayout) =>
-    segments.map((s) => {
+  const svgPath = (layout: HeatmapLayout) => {
+    if (!overlay?.caption) return '';
+    const lines = overlay.segments.map((s) => {
       const a = cellCentre(layout, s.from.row, s.from.col);
       const b = cellCentre(layout, s.to.row, s.to.col);
       return `<line x1="${a.x.toFixed(1)}" y1="${a.y.toFixed(1)}" x2="${b.x.toFixed(1)}" y2="${b.y.toFixed(1)}" stroke="${toHex(palette.path)}" stroke-opacity="${(0.45 + 0.5 * s.weight).toFixed(2)}" stroke-width="${(1 + 3 * s.weight).toFixed(1)}" stroke-linecap="round"/>`;
-    }).join('');
+    });
+    const radius = Math.max(1.5, Math.min(layout.cellWidth, layout.cellHeight) * 0.12);
+    const dots = overlay.nodes.map((node) => {
+      const c = cellCentre(layout, node.layer, node.head);
+      return `<circle cx="${c.x.toFixed(1)}" cy="${c.y.toFixed(1)}" r="${radius.toFixed(1)}" fill="${toHex(palette.path)}"/>`;
+    });
+    const at = captionAt(layout);
+    return lines.join('') + dots.join('') + svgText(at.x, at.y + 9, overlay.caption, palette.foreground);
+  };
 
   const selectedHead = state.selection.layer !== undefined && state.selection.head !== undefined ? { layer: state.selection.layer, head: state.selection.head } : null;
   const split = useMemo(() => (trace && result && selectedHead ? sourceSplit(trace, nHeads, result.tokens.length, selectedHead.layer, selectedHead.head) : null), [trace, result, selectedHead?.layer, selectedHead?.head, nHeads]);
@@ -97,7 +122,9 @@ export function TraceView() {
       const x = MARGINS.left + i * 90;
       return `<rect x="${x}" y="${h + 6}" width="16" height="16" fill="${toHex(divergingColour(e.value, grid.maxAbs, palette))}"/>` + svgText(x + 20, h + 18, `${e.name} ${formatSigned(e.value)}`, palette.foreground);
     }).join('');
-    return svgDocument(w, h + 30, palette.background, inner + strip, palette.fontFamily);
+    const legendLines = legend ? dlaLegendLines(legend) : [];
+    const legendSvg = legendLines.map((line, i) => svgText(MARGINS.left, h + 40 + i * 13, line, palette.foreground)).join('');
+    return svgDocument(w, h + 34 + legendLines.length * 13, palette.background, inner + strip + legendSvg, palette.fontFamily);
   };
 
   return (
@@ -105,7 +132,12 @@ export function TraceView() {
       view="trace"
       drawn={drawn && grid !== null}
       subtitle={trace ? `${metricDescription(trace)} at position ${trace.position}${state.tracePending ? ' · loading…' : ''}` : ''}
-      controls={metricSwitch}
+      controls={
+        <>
+          {metricSwitch}
+          <TopHeadLinksToggle />
+        </>
+      }
       exporter={{ png: () => handle.current!.png(), svg: exportSvg }}
     >
       {grid && trace && result ? (
@@ -119,9 +151,9 @@ export function TraceView() {
               rowLabels={rowLabels}
               colLabels={colLabels}
               square={false}
-              margins={MARGINS}
+              margins={overlay?.caption ? MARGINS_WITH_CAPTION : MARGINS}
               palette={palette}
-              drawKey={grid}
+              drawKey={drawKey}
               highlightCell={selectedHead ? { row: selectedHead.layer, col: selectedHead.head } : undefined}
               highlightRow={selectedHead ? undefined : state.selection.layer}
               overlay={drawPath}
@@ -149,6 +181,23 @@ export function TraceView() {
                 </span>
               ))}
               <span class="trace-extra">total {formatSigned(trace.total)} (model {formatSigned(trace.actual)})</span>
+              {legend && (
+                <details class="dla-legend">
+                  <summary>DLA {legend.mode}</summary>
+                  <div class="dla-legend-body">
+                    <div class="dla-legend-title">{legend.summary}</div>
+                    <dl>
+                      {legend.entries.map((e) => (
+                        <>
+                          <dt>{e.component}</dt>
+                          <dd>{e.includes}</dd>
+                        </>
+                      ))}
+                    </dl>
+                    <div>{legend.unembedding}</div>
+                  </div>
+                </details>
+              )}
               <span class="legend">
                 <span class="swatch" style={{ background: toHex(palette.negative) }} /> {formatSigned(-grid.maxAbs)}
                 <span class="swatch" style={{ background: toHex(palette.background) }} /> 0
@@ -164,7 +213,7 @@ export function TraceView() {
                   <li
                     class={`split-row${state.selection.position === k ? ' selected' : ''}`}
                     tabIndex={0}
-                    aria-label={`source ${k} ${JSON.stringify(result.tokens[k]?.text ?? '')}: ${formatSigned(v)}`}
+                    aria-label={`source ${k} ${tokenQuoted(result.tokens[k])}: ${formatSigned(v)}`}
                     onClick={() => actions.select(selectPosition(state.selection, k))}
                     onKeyDown={(e) => {
                       if (e.key === 'Enter' || e.key === ' ') {
@@ -173,7 +222,7 @@ export function TraceView() {
                       }
                     }}
                   >
-                    <span class="split-token token">{tokenLabel(result.tokens[k]?.text ?? '')}</span>
+                    <span class={`split-token token${isBos(result.tokens[k]) ? ' token-bos' : ''}`} title={tokenTitle(result.tokens[k], k)}>{tokenDisplay(result.tokens[k])}</span>
                     <span class="split-bar-track">
                       <span class={`split-bar ${v >= 0 ? 'pos' : 'neg'}`} style={{ width: `${(Math.abs(v) / splitMax) * 50}%`, background: toHex(v >= 0 ? palette.positive : palette.negative) }} />
                     </span>
