@@ -105,14 +105,16 @@ export interface TracePathEdge {
 
 /**
  * Which convention a direct logit attribution follows:
- * 'tl': TransformerLens's processed weights (value biases folded into b_O; in 'logit' mode the
- * unembedding is centred over the vocabulary); 'raw': the checkpoint's weights as they are.
+ * 'tl': TransformerLens's processed weights (`from_pretrained` defaults: value biases, with ln1's
+ * bias folded in, move into b_O, so a head is (z − b_V − ln1.b W_V) W_O and the constant is in
+ * 'bias'; in 'logit' mode the unembedding is centred over the vocabulary, so the metric is the
+ * logit minus the mean logit); 'raw': the checkpoint's weights as they are (a head is z W_O).
  */
 export type DlaMode = 'tl' | 'raw';
 
 /** Direct logit attribution (TransformerLens `apply_ln_to_stack` semantics). */
 export interface CircuitTrace {
-  /** The attribution convention (see DlaMode). Absent in results made before it existed: 'raw'. */
+  /** The attribution convention (see DlaMode); the engine always fills it. Absent in results made before it existed: 'raw'. */
   dla?: DlaMode;
   /** Query position that was traced (default: the last). */
   position: number;
@@ -128,11 +130,18 @@ export interface CircuitTrace {
   mlp: Float32Array;
   embed: number;
   posEmbed: number;
-  /** Sum of every bias term's contribution (b_O, b_out, ln_final bias, b_U); for logit_diff, its difference. */
+  /**
+   * Sum of every bias term's contribution (b_O, b_out, ln_final bias, b_U; with dla 'tl' also every
+   * head's folded value bias (b_V + ln1.b W_V) W_O, and b_U centred over the vocabulary in 'logit'
+   * mode); for logit_diff, its difference.
+   */
   bias: number;
-  /** Sum of every component; equals the centred final logit (or logit difference). */
+  /** Sum of every component; equals `actual` (up to float32 rounding of the cached activations). */
   total: number;
-  /** The model's own value of the metric (the logit, or logit difference), for comparison with `total`. */
+  /**
+   * The model's own value of the metric: the logit difference, or the logit ('tl': minus the mean
+   * logit over the vocabulary at the position, as TransformerLens's centred unembedding gives it).
+   */
   actual: number;
   /** Every component sorted by |value|, largest first. */
   components: TraceComponent[];

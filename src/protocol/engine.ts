@@ -2,7 +2,7 @@
  * The engine's API as seen by its callers (the extension host, the CLI, tests), and the
  * requests that cross into the engine's worker thread. Everything here is structured-clone safe.
  */
-import type { AnalysisLayerUpdate, AnalysisResult, ModelInfo, PatchKind, PatchSweepResult, TokenInfo } from './analysis.js';
+import type { AnalysisLayerUpdate, AnalysisResult, DlaMode, ModelInfo, PatchKind, PatchSweepResult, TokenInfo } from './analysis.js';
 
 /** Where a model comes from. */
 export type ModelSpec =
@@ -59,6 +59,8 @@ export interface AnalyzeRequest {
   threshold?: number;
   /** Also compute top predictions and lens guesses at every position, and per-layer flow. */
   perPosition?: boolean;
+  /** Direct logit attribution convention (default 'tl', TransformerLens's processed weights). */
+  dla?: DlaMode;
 }
 
 export interface PatchRequest {

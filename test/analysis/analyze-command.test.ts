@@ -57,6 +57,23 @@ test('analyze --json prints tokens, predictions, every head, census, trace compo
   assert.deepEqual(out.lens.map((l) => l.label), ['resid_pre 0', 'resid_pre 1', 'resid_post 1']);
 });
 
+test('analyze --dla picks the attribution convention (default tl) and reports it', async () => {
+  assert.equal(parseAnalyzeFlags(parseFlags(['--model', 'm', '--ids', '1', '--dla', 'raw'])).request.dla, 'raw');
+  assert.equal(parseAnalyzeFlags(parseFlags(['--model', 'm', '--ids', '1', '--dla', 'tl'])).request.dla, 'tl');
+  assert.equal(parseAnalyzeFlags(parseFlags(['--model', 'm', '--ids', '1'])).request.dla, undefined);
+  assert.throws(() => parseAnalyzeFlags(parseFlags(['--model', 'm', '--ids', '1', '--dla', 'folded'])), code('BAD_ARGUMENT'));
+  for (const [args, expected] of [[[], 'tl'], [['--dla', 'raw'], 'raw']] as const) {
+    const h = harness();
+    await h.run(['--model', 'm', '--ids', '3,7,9,3,7', '--target-id', '9', '--json', ...args]);
+    const out = JSON.parse(h.out()) as AnalyzeCliOutput;
+    assert.equal(out.trace.dla, expected);
+    assert.ok(Math.abs(out.trace.components.reduce((s, c) => s + c.value, 0) - out.trace.actual) < 1e-4);
+  }
+  const h = harness();
+  await h.run(['--model', 'm', '--ids', '3,7,9', '--dla', 'raw']);
+  assert.match(h.out(), /\(DLA raw\)/);
+});
+
 test('analyze without --json prints a readable report', async () => {
   const h = harness();
   await h.run(['--model', 'm', '--prompt', 'w1 w2 w1']);

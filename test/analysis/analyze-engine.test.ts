@@ -36,9 +36,12 @@ after(async () => {
 test('on the engine’s activations, DLA sums to the logit and to the logit difference (1e-4), and head splits sum to the head', async () => {
   const { cache } = await engine.forward(ids, { hooks: circuitTraceHooks(L) });
   const logits = cache.get('logits')!.data;
-  for (const [position, target, contrast] of [[9, 17, null], [9, 17, 40], [4, 0, null], [0, 63, 2]] as const) {
-    const trace = circuitTrace({ cache, config: engine.config, weights: engine.weights, position, targetId: target, contrastId: contrast, tokenText: text });
-    const expected = logits[position * V + target]! - (contrast === null ? 0 : logits[position * V + contrast]!);
+  for (const [position, target, contrast, dla] of [[9, 17, null, 'raw'], [9, 17, null, 'tl'], [9, 17, 40, 'tl'], [4, 0, null, 'raw'], [0, 63, 2, 'raw']] as const) {
+    const trace = circuitTrace({ cache, config: engine.config, weights: engine.weights, position, targetId: target, contrastId: contrast, tokenText: text, dla });
+    const row = logits.subarray(position * V, (position + 1) * V);
+    // 'tl' without a contrast traces the logit minus the mean logit (TransformerLens's centred unembedding).
+    const subtracted = contrast !== null ? row[contrast]! : dla === 'tl' ? row.reduce((a, b) => a + b, 0) / V : 0;
+    const expected = row[target]! - subtracted;
     assert.ok(Math.abs(trace.total - expected) < 1e-4, `position ${position}: total ${trace.total} vs ${expected}`);
     for (let lh = 0; lh < L * H; lh++) {
       let sum = 0;

@@ -29,7 +29,12 @@ test('analyze returns every analysis of one prompt, consistent with the model', 
   assert.equal(result.trace.targetId, result.predictions[0]!.tokenId);
   assert.equal(result.trace.position, n - 1);
   assert.ok(Math.abs(result.trace.total - result.trace.actual) < 1e-4);
-  assert.ok(Math.abs(result.trace.actual - result.predictions[0]!.logit) < 1e-6);
+  // TransformerLens's convention by default: the logit minus the mean logit; 'raw' traces the logit itself.
+  assert.equal(result.trace.dla, 'tl');
+  const raw = await analyze(runner, tokenizer, { prompt: 'w5 w9 w2 w5 w9', topK: 4, dla: 'raw' }, { modelInfo });
+  assert.equal(raw.trace.dla, 'raw');
+  assert.ok(Math.abs(raw.trace.actual - result.predictions[0]!.logit) < 1e-6);
+  assert.ok(Math.abs(raw.trace.total - raw.trace.actual) < 1e-4);
   // The lens ends on the model's own prediction.
   assert.equal(result.lens.layers.length, L + 1);
   assert.deepEqual(result.lens.layers.at(-1)!.top.map((p) => p.tokenId), result.predictions.map((p) => p.tokenId));

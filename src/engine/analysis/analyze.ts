@@ -104,7 +104,7 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
   const attention = new Float32Array(nLayers * nHeads * n * n); // [layer, head, query, key]
   patterns.forEach((p, l) => attention.set(p.data, l * nHeads * n * n));
 
-  const trace = circuitTrace({ cache, config, weights, position, targetId, contrastId, tokenText, ...(options.topPathWidth !== undefined ? { topN: options.topPathWidth } : {}) });
+  const trace = circuitTrace({ cache, config, weights, position, targetId, contrastId, tokenText, ...(request.dla !== undefined ? { dla: request.dla } : {}), ...(options.topPathWidth !== undefined ? { topN: options.topPathWidth } : {}) });
   throwIfCancelled(signal);
 
   const repeats = repeatStructure(ids);

@@ -13,19 +13,42 @@
  * and those contributions plus b · u + b_U[t] (− b_U[contrast]) sum exactly to the logit.
  * Equivalently c · ũ / scale with ũ = w ⊙ u − mean(w ⊙ u), which is what is computed (float64).
  *
- * Components: every head (z @ W_O[h], no bias), every MLP layer (hook_mlp_out minus b_out: the
- * W_out part; b_out is a constant, not something the MLP computed from the prompt), embed,
- * pos_embed, and 'bias' = Σ_L (b_O[L] + b_out[L]) centred and scaled like any residual component,
- * plus ln_final.b · u and b_U[t] (− b_U[contrast]), which sit after the LayerNorm and are neither
- * centred nor scaled.
+ * Two conventions (DlaMode), the same decomposition with different bookkeeping:
+ *
+ * 'raw' (the checkpoint's weights): every head is z @ W_O[h] (z includes the value bias, so
+ * b_V[h] W_O[h] and ln1.b W_V[h] W_O[h] count as the head's), every MLP layer is hook_mlp_out
+ * minus b_out (the W_out part; b_out is a constant, not something the MLP computed from the
+ * prompt), embed, pos_embed, and 'bias' = Σ_L (b_O[L] + b_out[L]) centred and scaled like any
+ * residual component, plus ln_final.b · u and b_U[t] (− b_U[contrast]), which sit after the
+ * LayerNorm and are neither centred nor scaled.
+ *
+ * 'tl' (the default): the weights as `HookedTransformer.from_pretrained` processes them
+ * (fold_ln, center_writing_weights, center_unembed, fold_value_biases):
+ *   - fold_ln folds ln1's w and b into W_V and b_V, so TransformerLens's value bias of head h is
+ *     b_V[h] + ln1.b · W_V[h]; fold_value_biases moves it, times W_O[h], into b_O (attention
+ *     sums to 1 over keys, so it is a constant of the layer). A head's contribution is therefore
+ *     (z − b_V − ln1.b W_V)[h] · W_O[h], and that constant joins 'bias'.
+ *   - center_unembed subtracts the mean over the vocabulary from W_U's columns and from b_U:
+ *     u = W_U[:, t] − mean_v W_U[:, v], and b_U[t] − mean(b_U). The traced metric is then the
+ *     logit minus the mean logit at the position (TransformerLens's logits), and `actual` is that.
+ *     In logit-difference mode the means cancel exactly.
+ *   - fold_ln of ln_final (W_U ← diag(w) W_U, b_U ← b_U + b · W_U) and center_writing_weights
+ *     (every write into the residual stream made mean-zero over d_model) change no component's
+ *     contribution: apply_ln_to_stack centres each component anyway (so its mean, and W_U's
+ *     mean over d_model, drop out) and w, b appear above exactly where the folding puts them.
+ *     They are not applied; test/fixtures/tl-semantics checks this against the processing done
+ *     literally.
+ * Both conventions sum exactly to their metric; in logit-difference mode both sum to the same
+ * logit difference and differ only in where the value biases are booked.
  *
  * `logits` may hold every position or only the traced one (see logits-row.ts).
  *
  * Split by source position: head h's output at the query is Σ_k attn[h, q, k] · v[k, h] @ W_O[h],
- * with v recomputed from the cached `blocks.L.hook_resid_pre` through ln1, W_V and b_V, so the
- * parts over keys k sum to the head's total (up to float32 rounding of the cached activations).
+ * with v recomputed from the cached `blocks.L.hook_resid_pre` through ln1, W_V and b_V ('tl': without
+ * ln1.b and b_V), so the parts over keys k sum to the head's total (up to float32 rounding of the
+ * cached activations).
  */
-import type { CircuitTrace, TraceComponent, TracePathEdge, TracePathNode } from '../../protocol/analysis.js';
+import type { CircuitTrace, DlaMode, TraceComponent, TracePathEdge, TracePathNode } from '../../protocol/analysis.js';
 import { EngineError } from '../errors.js';
 import { layerHook, type ActivationCache, type HookName } from '../hooks.js';
 import type { ModelConfig } from '../model/config.js';
@@ -33,8 +56,11 @@ import type { AnalysisWeights } from '../model/weights.js';
 import type { Tensor } from '../tensor.js';
 import { applyLayerNorm } from './layer-norm.js';
 import { logitsRow } from './logits-row.js';
+import { unembedVocabMean } from './unembed-vocab-mean.js';
 
 export const DEFAULT_TOP_PATH_WIDTH = 3;
+export const DEFAULT_DLA_MODE: DlaMode = 'tl';
+const DLA_MODES: readonly DlaMode[] = ['tl', 'raw'];
 
 export interface CircuitTraceInput {
   cache: ActivationCache;
@@ -48,6 +74,8 @@ export interface CircuitTraceInput {
   tokenText: (id: number) => string;
   /** Heads per layer on the top path (default 3). */
   topN?: number;
+  /** Attribution convention (default 'tl', see the top of this file). */
+  dla?: DlaMode;
 }
 
 /** The hooks `circuitTrace` reads. */
@@ -77,6 +105,8 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
   const { cache, config, weights, position: pos, targetId, contrastId, tokenText } = input;
   const { nLayers, nHeads, dModel, dHead, eps } = config;
   const topN = input.topN ?? DEFAULT_TOP_PATH_WIDTH;
+  const dla = input.dla ?? DEFAULT_DLA_MODE;
+  if (!DLA_MODES.includes(dla)) throw new EngineError('BAD_ARGUMENT', `Unknown DLA mode "${String(dla)}".`, `Use ${DLA_MODES.map((m) => `'${m}'`).join(' or ')}.`);
   const nPos = requireHook(cache, 'hook_embed').shape[0] ?? 0;
   const vocab = config.dVocab;
   if (!Number.isInteger(pos) || pos < 0 || pos >= nPos) throw new EngineError('BAD_ARGUMENT', `Position ${pos} is outside the prompt (0..${nPos - 1}).`);
@@ -85,10 +115,15 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
   }
   const logits = logitsRow(cache, pos, nPos); // [vocab]
 
-  // u = W_U[:, t] − W_U[:, c]; ũ = w ⊙ u − mean(w ⊙ u).  [d_model]
+  // 'tl' without a contrast: the unembedding centred over the vocabulary (center_unembed).
+  const vocabMean = dla === 'tl' && contrastId === null ? unembedVocabMean(weights) : null;
+  // u = W_U[:, t] − W_U[:, c] (or − mean_v W_U[:, v]); ũ = w ⊙ u − mean(w ⊙ u).  [d_model]
   const Wu = weights.W_U_T.data;
   const u = new Float64Array(dModel);
-  for (let d = 0; d < dModel; d++) u[d] = Wu[targetId * dModel + d]! - (contrastId === null ? 0 : Wu[contrastId * dModel + d]!);
+  for (let d = 0; d < dModel; d++) {
+    const subtracted = contrastId !== null ? Wu[contrastId * dModel + d]! : vocabMean ? vocabMean.direction[d]! : 0;
+    u[d] = Wu[targetId * dModel + d]! - subtracted;
+  }
   const uTilde = new Float64Array(dModel);
   let mean = 0;
   for (let d = 0; d < dModel; d++) {
@@ -120,7 +155,6 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
       for (let e = 0; e < dHead; e++) g[e] = dotAt(block.W_O.data, (h * dHead + e) * dModel, uTilde);
       let total = 0;
       for (let e = 0; e < dHead; e++) total += z[(pos * nHeads + h) * dHead + e]! * g[e]!;
-      heads[l * nHeads + h] = total / scale;
       // r = W_V[h] g, and the value bias's part b_V[h] · g.
       for (let d = 0; d < dModel; d++) {
         let s = 0;
@@ -130,9 +164,17 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
       }
       let valueBias = 0;
       for (let e = 0; e < dHead; e++) valueBias += block.b_V.data[h * dHead + e]! * g[e]!;
+      // 'tl': TransformerLens's folded value bias (b_V[h] + ln1.b · W_V[h]) · g moves to 'bias'.
+      let folded = 0;
+      if (dla === 'tl') {
+        folded = valueBias;
+        for (let d = 0; d < dModel; d++) folded += block.ln1.b.data[d]! * r[d]!;
+      }
+      heads[l * nHeads + h] = (total - folded) / scale;
+      biasResidual += folded / scale;
       for (let k = 0; k <= pos; k++) {
         const x = ln1[k]!;
-        let s = valueBias;
+        let s = valueBias - folded;
         for (let d = 0; d < dModel; d++) s += x[d]! * r[d]!;
         headBySource[(l * nHeads + h) * nPos + k] = (pattern[(h * nPos + pos) * nPos + k]! * s) / scale;
       }
@@ -147,7 +189,7 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
   let biasAfterNorm = 0;
   for (let d = 0; d < dModel; d++) biasAfterNorm += weights.ln_final.b.data[d]! * u[d]!;
   const bU = weights.b_U.data;
-  biasAfterNorm += bU[targetId]! - (contrastId === null ? 0 : bU[contrastId]!);
+  biasAfterNorm += bU[targetId]! - (contrastId !== null ? bU[contrastId]! : vocabMean ? vocabMean.bias : 0);
   const bias = biasResidual + biasAfterNorm;
 
   const components: TraceComponent[] = [];
@@ -158,9 +200,10 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
   for (const c of components) if (c.kind === 'head' || c.kind === 'mlp') total += c.value;
   components.sort((a, b) => Math.abs(b.value) - Math.abs(a.value));
 
-  const actual = logits[targetId]! - (contrastId === null ? 0 : logits[contrastId]!);
+  const actual = logits[targetId]! - (contrastId !== null ? logits[contrastId]! : vocabMean ? meanOf(logits) : 0);
   const { topPath, edges } = topHeadPath(heads, nLayers, nHeads, topN);
   return {
+    dla,
     position: pos,
     targetId,
     target: tokenText(targetId),
@@ -179,6 +222,12 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
     topPath,
     edges,
   };
+}
+
+function meanOf(values: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < values.length; i++) s += values[i]!;
+  return values.length > 0 ? s / values.length : 0;
 }
 
 /**

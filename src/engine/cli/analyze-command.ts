@@ -4,12 +4,16 @@
  *
  *   circuit-trace analyze --model M (--prompt TEXT | --ids 1,2,3)
  *     [--target TOKEN | --target-id ID] [--contrast TOKEN | --contrast-id ID] [--position P]
- *     [--census] [--top-k K] [--threshold T] [--max-tokens N] [--device D] [--offline] [--cache-dir DIR] [--json]
+ *     [--census] [--top-k K] [--threshold T] [--dla tl|raw] [--max-tokens N] [--device D] [--offline] [--cache-dir DIR] [--json]
+ *
+ * --dla picks the direct logit attribution convention: 'tl' (default), TransformerLens's processed
+ * weights (value biases folded into the bias, unembedding centred over the vocabulary), or 'raw',
+ * the checkpoint's weights as they are (README, "Direct logit attribution").
  *
  * Model resolution and load flags (--device default cpu, --max-tokens default 1024, --offline or
  * HF_HUB_OFFLINE, --cache-dir) are the shared ones of model-arg.ts.
  */
-import type { AnalysisResult, HeadSummary, LensLayer, Prediction, TokenInfo } from '../../protocol/analysis.js';
+import type { AnalysisResult, DlaMode, HeadSummary, LensLayer, Prediction, TokenInfo } from '../../protocol/analysis.js';
 import type { AnalyzeRequest, LoadedModelInfo, LoadOptions, ModelSpec, TokenRef } from '../../protocol/engine.js';
 import type { AnalysisRunner } from '../analysis/analysis-runner.js';
 import { analyze } from '../analysis/analyze.js';
@@ -22,7 +26,7 @@ import { idsFlag, loadOptionsFromFlags, resolveModelArg, stringFlag } from './mo
 
 const KNOWN_FLAGS = [
   'model', 'prompt', 'ids', 'target', 'target-id', 'contrast', 'contrast-id', 'position',
-  'census', 'top-k', 'threshold', 'max-tokens', 'device', 'offline', 'cache-dir', 'json',
+  'census', 'top-k', 'threshold', 'dla', 'max-tokens', 'device', 'offline', 'cache-dir', 'json',
 ] as const;
 
 /** A loaded model as the CLI needs it. */
@@ -53,6 +57,8 @@ export interface AnalyzeCliOutput {
   census: Array<{ layer: number; head: number; previous: number; duplicate: number; induction: number; label: string }> | null;
   censusProbe: { batch: number; halfLength: number; seed: number } | null;
   trace: {
+    /** The attribution convention ('tl' or 'raw'). */
+    dla: DlaMode;
     metric: 'logit' | 'logit_diff';
     targetId: number;
     target: string;
@@ -115,6 +121,11 @@ export function parseAnalyzeFlags(flags: CliFlags): { model: string; request: An
     request.threshold = t;
   }
   if (flags.has('census')) request.census = true;
+  const dla = stringFlag(flags, 'dla');
+  if (dla !== undefined) {
+    if (dla !== 'tl' && dla !== 'raw') throw new EngineError('BAD_ARGUMENT', `--dla must be "tl" or "raw", got "${dla}".`);
+    request.dla = dla;
+  }
   return { model, request, load: loadOptionsFromFlags(flags), json: flags.has('json') };
 }
 
@@ -144,6 +155,7 @@ export function analyzeCliOutput(result: AnalysisResult, info: LoadedModelInfo):
       : null,
     censusProbe: result.census ? { batch: result.census.batch, halfLength: result.census.halfLength, seed: result.census.seed } : null,
     trace: {
+      dla: result.trace.dla ?? 'raw',
       metric: result.trace.metric,
       targetId: result.trace.targetId,
       target: result.trace.target,
@@ -169,7 +181,7 @@ export function formatAnalysis(out: AnalyzeCliOutput): string {
   lines.push(`predictions at position ${out.position}:`);
   for (const p of out.predictions) lines.push(`  ${JSON.stringify(p.token).padEnd(16)} p=${p.prob.toFixed(4)}  logit=${p.logit.toFixed(3)}`);
   const metric = out.trace.metric === 'logit' ? `logit of ${JSON.stringify(out.trace.target)}` : `logit(${JSON.stringify(out.trace.target)}) − logit(${JSON.stringify(out.trace.contrast)})`;
-  lines.push(`circuit trace of the ${metric}: total ${out.trace.total.toFixed(4)} (model ${out.trace.actual.toFixed(4)})`);
+  lines.push(`circuit trace of the ${metric} (DLA ${out.trace.dla}): total ${out.trace.total.toFixed(4)} (model ${out.trace.actual.toFixed(4)})`);
   for (const c of out.trace.components.slice(0, 10)) lines.push(`  ${c.name.padEnd(10)} ${fmt(c.value)}`);
   const labelled = out.heads.filter((h) => h.label !== 'diffuse' && h.label !== 'no evidence');
   lines.push(`head classes on this prompt (threshold ${out.threshold}): ${labelled.length === 0 ? 'none' : labelled.map((h) => `${h.name} ${h.label}`).join(', ')}`);
@@ -204,7 +216,7 @@ export function createAnalyzeCommand(deps: AnalyzeCommandDeps): CliCommand {
     name: 'analyze',
     usage:
       'analyze --model M (--prompt TEXT | --ids 1,2,3) [--target TOKEN | --target-id ID] [--contrast TOKEN | --contrast-id ID] ' +
-      '[--position P] [--census] [--top-k K] [--threshold T] [--max-tokens N] [--device D] [--offline] [--cache-dir DIR] [--json]',
+      '[--position P] [--census] [--top-k K] [--threshold T] [--dla tl|raw] [--max-tokens N] [--device D] [--offline] [--cache-dir DIR] [--json]',
     run: (flags, io) => runAnalyze(deps, flags, io),
   };
 }
