@@ -318,6 +318,37 @@ describe('downloadModel', () => {
     });
   });
 
+  test('the access token never leaves the Hub\'s origin: a CDN on another port that answers as CloudFront gets no Authorization', async () => {
+    const cdn = await FakeHubServer.start([{ id: REPO, files: tinyModelFiles() }]);
+    cdn.setContentHeaders({ 'X-Cache': 'Hit from cloudfront' }); // the header that makes the library hand out the CDN URL
+    /** A fetch that keeps every header on redirects, as some fetch implementations and proxies do. */
+    const headerKeepingFetch: typeof fetch = async (input, init) => {
+      let url = String(input instanceof Request ? input.url : input);
+      for (let hop = 0; hop < 5; hop++) {
+        const response = await localFetch(url, { ...init, redirect: 'manual' });
+        const location = response.headers.get('location');
+        if (init?.redirect === 'manual' || response.status < 300 || response.status >= 400 || !location) return response;
+        url = new URL(location, url).href;
+      }
+      throw new Error('too many redirects');
+    };
+    try {
+      for (const fetchImplementation of [localFetch, headerKeepingFetch]) {
+        await withHub([{ id: REPO, files: tinyModelFiles() }], async (hub, cacheDir) => {
+          hub.redirectLfsTo(cdn.endpoint);
+          cdn.clearLog();
+          const folder = await downloadModel(REPO, options(hub, cacheDir, { accessToken: 'hf_local_test_token', fetch: fetchImplementation }));
+          assert.deepEqual(await readFile(join(folder, 'model.safetensors')), hub.fileOf(REPO, 'model.safetensors').content);
+          assert.ok(cdn.bodyRequests('model.safetensors').length > 0, 'the weights came from the CDN');
+          for (const request of cdn.requests) assert.equal(request.authorization, null, `the CDN got the token with ${request.url}`);
+          for (const request of hub.requests) assert.equal(request.authorization, 'Bearer hf_local_test_token', request.url);
+        });
+      }
+    } finally {
+      await cdn.close();
+    }
+  });
+
   test('a sharded checkpoint brings its index and every shard', async () => {
     await withHub([{ id: REPO, files: tinyModelFiles({ sharded: true }) }], async (hub, cacheDir) => {
       const folder = await downloadModel(REPO, options(hub, cacheDir));

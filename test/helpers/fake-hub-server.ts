@@ -14,7 +14,8 @@
  *
  * Fault injection: cut the connection after N body bytes of a file (once), serve altered bytes
  * for a file (its sha256 no longer matches), slow a file down (small chunks with pauses), ignore
- * resume ranges, and a log of every request with its Range header and the body bytes actually sent.
+ * resume ranges, redirect LFS files to another server (a CDN on another origin), and a log of every
+ * request with its Range and Authorization headers and the body bytes actually sent.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -86,6 +87,8 @@ export class FakeHubServer {
   private readonly corrupted = new Set<string>();
   private readonly throttles = new Map<string, { chunkBytes: number; delayMs: number }>();
   private readonly rangeIgnored = new Set<string>();
+  private lfsRedirectBase: string | null = null;
+  private contentHeaders: Record<string, string> = {};
   private server: Server | null = null;
   private port = 0;
 
@@ -157,6 +160,19 @@ export class FakeHubServer {
     else this.rangeIgnored.delete(`${repo}/${path}`);
   }
 
+  /**
+   * Redirect LFS downloads to `base` (another server, e.g. a second FakeHubServer holding the same
+   * repo, standing in for the Hub's CDN on another origin) instead of this server's /__lfs/.
+   */
+  redirectLfsTo(base: string | null): void {
+    this.lfsRedirectBase = base;
+  }
+
+  /** Extra headers on every file-contents response, e.g. the `X-Cache: Hit from cloudfront` of the Hub's CDN. */
+  setContentHeaders(headers: Record<string, string>): void {
+    this.contentHeaders = { ...headers };
+  }
+
   /** Requests that transferred contents of `path` (excluding the 1-byte `Range: bytes=0-0` size probes). */
   bodyRequests(path?: string): RecordedRequest[] {
     return this.requests.filter((r) => r.file !== null && (path === undefined || r.file === path) && r.range !== 'bytes=0-0' && r.method === 'GET' && r.status < 300);
@@ -219,7 +235,7 @@ export class FakeHubServer {
           ETag: `"${file.sha256}"`,
           'X-Linked-Etag': `"${file.sha256}"`,
           'X-Linked-Size': String(file.content.byteLength),
-          Location: `/__lfs/${repo.id}/${file.sha256}`,
+          Location: `${this.lfsRedirectBase ?? ''}/__lfs/${repo.id}/${file.sha256}`,
           'Content-Length': '0',
         });
         record.status = 302;
@@ -315,6 +331,7 @@ export class FakeHubServer {
     record.status = status;
     res.writeHead(status, {
       ...headers,
+      ...this.contentHeaders,
       'Accept-Ranges': 'bytes',
       'Content-Type': 'application/octet-stream',
       'Content-Length': String(end - start + 1),

@@ -6,12 +6,13 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { fileDownloadInfo } from '@huggingface/hub';
 import type { DownloadProgress } from '../../../protocol/engine.js';
 import { EngineError } from '../../errors.js';
 import { assertSafeRelativePath, joinRelativePath } from '../shard-path.js';
 import { blobPath, incompleteBlobPath, placeBlobInSnapshot, snapshotFolder } from './cache-layout.js';
+import { authorizationFor } from './origin-bound-auth.js';
 import { cancelledError, describeNetworkError, isAbortError, retryHint, type HubErrorContext } from './hub-errors.js';
 
 /** A repo file as the Hub's paths-info describes it. */
@@ -95,7 +96,8 @@ async function requestFrom(url: string, offset: number, file: HubFile, context: 
   const headers: Record<string, string> = {
     // Byte offsets must count bytes of the file itself, not of a compressed transfer.
     'Accept-Encoding': 'identity',
-    ...(context.accessToken ? { Authorization: `Bearer ${context.accessToken}` } : {}),
+    // The URL may be the Hub's CDN on another origin: the token goes to the Hub only.
+    ...authorizationFor(url, context.endpoint, context.accessToken),
     // Open-ended range: everything from the first byte the partial file lacks.
     ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}),
   };

@@ -16,6 +16,7 @@ import { EngineError, throwIfCancelled } from '../../errors.js';
 import { fetchFileIntoSnapshot, type BlobDownloadContext, type HubFile } from './blob-download.js';
 import { assertRepoId, assertRevision, inspectCachedSnapshot, isCommitHash, missingModelFiles, resolveHubCacheDir, snapshotFolder, writeRef } from './cache-layout.js';
 import { cancelledError, toEngineError, type HubErrorContext } from './hub-errors.js';
+import { fetchWithOriginBoundAuth } from './origin-bound-auth.js';
 import { CONFIG_FILE, OPTIONAL_FILES, parseShardList, SINGLE_WEIGHTS_FILE, TOKENIZER_FILE, WEIGHTS_INDEX_FILE } from './model-files.js';
 
 export const DEFAULT_HUB_ENDPOINT = 'https://huggingface.co';
@@ -108,7 +109,7 @@ export async function downloadModel(repo: string, options: DownloadModelOptions 
     );
   }
 
-  const hubFetch = fetchWithSignal(options.fetch ?? globalThis.fetch, signal);
+  const hubFetch = fetchWithSignal(fetchWithOriginBoundAuth(options.fetch ?? globalThis.fetch), signal);
   const credentials = accessToken ? { accessToken } : {};
   let commit: string;
   try {
