@@ -5,6 +5,16 @@
 import type { AnalysisLayerUpdate, AnalysisResult, PatchSweepResult, TokenInfo } from './analysis.js';
 import type { AnalyzeRequest, DownloadProgress, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from './engine.js';
 
+/** A Hub model in the Hugging Face cache, as the model list needs it. */
+export interface CachedModelSummary {
+  repo: string;
+  sizeOnDisk: number;
+  /** Whether some snapshot holds config, tokenizer and every weight file. */
+  complete: boolean;
+  /** Interrupted downloads (.incomplete blobs) that a new download resumes. */
+  partialDownloads: number;
+}
+
 /** How the crashForTests hook ends the engine. */
 export type EngineCrashKind = 'exit' | 'uncaught';
 
@@ -17,6 +27,12 @@ export interface EngineWorkerApi {
   analyze: { args: AnalyzeRequest; result: AnalysisResult; event: AnalysisLayerUpdate };
   /** Activation-patching sweep; streams the index of each finished layer. */
   patch: { args: PatchRequest; result: PatchSweepResult; event: { layer: number } };
+  /** Download a Hub model into the Hugging Face cache without loading it; streams progress, cancellable. */
+  download: { args: { repo: string; revision?: string; cacheDir?: string }; result: { folder: string }; event: DownloadProgress };
+  /** The Hub models in the Hugging Face cache. */
+  listCachedModels: { args: { cacheDir?: string }; result: CachedModelSummary[] };
+  /** Deletes a Hub model from the cache; false when it was not there. */
+  deleteCachedModel: { args: { repo: string; cacheDir?: string }; result: boolean };
   /** Release the model. */
   dispose: { args: Record<string, never>; result: null };
   /**

@@ -6,6 +6,8 @@
  */
 import type { AnalysisLayerUpdate, AnalysisResult, PatchSweepResult, Prediction, TokenInfo } from '../../src/protocol/analysis.js';
 import type { AnalyzeRequest, DownloadProgress, EngineApi, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from '../../src/protocol/engine.js';
+import type { CachedModelSummary } from '../../src/protocol/engine-worker.js';
+import type { EngineCacheApi } from '../../src/engine/worker/engine-client.js';
 import { EngineError } from '../../src/engine/errors.js';
 import { makeResult } from './fixtures.js';
 
@@ -52,10 +54,22 @@ export function fakeAnalysis(prompt: string, modelId: string): AnalysisResult {
   };
 }
 
-export function createEngineClient(_options: { workerPath: string }): EngineApi & { onCrash(listener: (error: Error) => void): { dispose(): void } } {
+export function createEngineClient(_options: { workerPath: string }): EngineApi & EngineCacheApi & { onCrash(listener: (error: Error) => void): { dispose(): void } } {
   let loaded: LoadedModelInfo | null = null;
   return {
     onCrash: () => ({ dispose: () => {} }),
+    async download(repo: string, options: { revision?: string; cacheDir?: string }): Promise<string> {
+      engineCalls.push({ method: 'download', args: { repo, ...options } });
+      return `/fake-cache/${repo}`;
+    },
+    async listCachedModels(options: { cacheDir?: string }): Promise<CachedModelSummary[]> {
+      engineCalls.push({ method: 'listCachedModels', args: options });
+      return [];
+    },
+    async deleteCachedModel(repo: string, options: { cacheDir?: string }): Promise<boolean> {
+      engineCalls.push({ method: 'deleteCachedModel', args: { repo, ...options } });
+      return false;
+    },
     async loadModel(spec: ModelSpec, options: LoadOptions, hooks?: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void }): Promise<LoadedModelInfo> {
       engineCalls.push({ method: 'loadModel', args: { spec, options } });
       if (hooks?.signal?.aborted) throw new EngineError('CANCELLED', 'cancelled');
@@ -89,11 +103,13 @@ export function createEngineClient(_options: { workerPath: string }): EngineApi 
         target: ' next',
         contrastId: null,
         contrast: null,
+        metric: 'log_prob',
+        prependBos: false,
         cleanTokens: clean,
         corruptTokens: corrupt,
-        clean: { logitDiff: 2, prob: 0.5 },
-        corrupt: { logitDiff: 0, prob: 0.1 },
-        entries: [{ layer: 1, head: 0, logitDiff: 1.5, prob: 0.4, recovery: 0.75 }],
+        clean: { value: Math.log(0.5), logitDiff: 2, prob: 0.5 },
+        corrupt: { value: Math.log(0.1), logitDiff: 0, prob: 0.1 },
+        entries: [{ layer: 1, head: 0, value: Math.log(0.4), logitDiff: 1.5, prob: 0.4, recovery: 0.75 }],
         elapsedMs: 1,
       };
     },

@@ -196,6 +196,8 @@ interface Message {
   kind: 'info' | 'warning' | 'error';
   text: string;
   items: string[];
+  /** Shown as a modal dialog ({ modal: true }). */
+  modal: boolean;
 }
 
 type Provider = { selector: unknown; provider: unknown };
@@ -248,7 +250,8 @@ function registration(onDispose: () => void = () => {}): Disposable {
 function message(kind: Message['kind']) {
   return async (text: string, ...rest: unknown[]): Promise<string | undefined> => {
     const items = rest.filter((r): r is string => typeof r === 'string');
-    fake.messages.push({ kind, text, items });
+    const modal = rest.some((r) => typeof r === 'object' && r !== null && (r as { modal?: unknown }).modal === true);
+    fake.messages.push({ kind, text, items, modal });
     const answer = fake.nextMessageAnswer;
     fake.nextMessageAnswer = undefined;
     return answer !== undefined && items.includes(answer) ? answer : undefined;

@@ -7,11 +7,19 @@
 import type { Worker } from 'node:worker_threads';
 import type { AnalysisLayerUpdate, AnalysisResult, PatchSweepResult, TokenInfo } from '../../protocol/analysis.js';
 import type { AnalyzeRequest, DownloadProgress, EngineApi, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from '../../protocol/engine.js';
-import type { EngineCrashKind, EngineWorkerApi } from '../../protocol/engine-worker.js';
+import type { CachedModelSummary, EngineCrashKind, EngineWorkerApi } from '../../protocol/engine-worker.js';
 import { EngineError } from '../errors.js';
 import { createWorker, WorkerRpcClient } from './rpc.js';
 
-export interface EngineClient extends EngineApi {
+/** What the engine does with the Hugging Face cache, besides loading models (all of it in the engine's thread). */
+export interface EngineCacheApi {
+  /** Downloads a Hub model into the cache without loading it; resolves to its snapshot folder. */
+  download(repo: string, options: { revision?: string; cacheDir?: string }, hooks?: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void }): Promise<string>;
+  listCachedModels(options: { cacheDir?: string }): Promise<CachedModelSummary[]>;
+  deleteCachedModel(repo: string, options: { cacheDir?: string }): Promise<boolean>;
+}
+
+export interface EngineClient extends EngineApi, EngineCacheApi {
   /** Called when the worker dies unexpectedly (the next call starts a new one). */
   onCrash(listener: (error: Error) => void): { dispose(): void };
   /** Test hook (needs CIRCUIT_TRACE_TEST_HOOKS=1): makes the worker end abruptly. */
@@ -42,12 +50,15 @@ export function createEngineClient(options: { workerPath: string }): EngineClien
   };
   const rpc = new WorkerRpcClient<EngineWorkerApi>(startWorker);
 
-  /** After a crash, the fresh worker holds no model: load the last one again first. */
+  /**
+   * After a crash, the fresh worker holds no model: load the last one again first, from the cache
+   * only (it was loaded before, and a call such as a hover must not contact the Hub).
+   */
   const ready = async (signal?: AbortSignal): Promise<void> => {
     if (!needsReload || !lastLoad) return;
     needsReload = false;
     try {
-      await rpc.call('loadModel', lastLoad, signal ? { signal } : {});
+      await rpc.call('loadModel', { spec: lastLoad.spec, options: { ...lastLoad.options, offline: true } }, signal ? { signal } : {});
     } catch (error) {
       needsReload = true;
       throw error;
@@ -87,6 +98,15 @@ export function createEngineClient(options: { workerPath: string }): EngineClien
         ...(onLayer ? { onEvent: (e: { layer: number }) => onLayer(e.layer) } : {}),
       });
     },
+    async download(repo, downloadOptions, hooks = {}): Promise<string> {
+      const { folder } = await rpc.call('download', { repo, ...downloadOptions }, {
+        ...(hooks.signal ? { signal: hooks.signal } : {}),
+        ...(hooks.onProgress ? { onEvent: hooks.onProgress } : {}),
+      });
+      return folder;
+    },
+    listCachedModels: (cacheOptions) => rpc.call('listCachedModels', cacheOptions),
+    deleteCachedModel: (repo, cacheOptions) => rpc.call('deleteCachedModel', { repo, ...cacheOptions }),
     async crashForTests(how: EngineCrashKind = 'exit'): Promise<void> {
       await rpc.call('crashForTests', { how }).catch((error: unknown) => {
         if (!(error instanceof EngineError && error.code === 'WORKER_CRASHED')) throw error;

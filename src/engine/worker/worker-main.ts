@@ -5,7 +5,11 @@
 import type { EngineWorkerApi } from '../../protocol/engine-worker.js';
 import { Engine } from '../engine.js';
 import { EngineError } from '../errors.js';
+import { deleteCachedModel, listCachedModels } from '../model/hub/cache-layout.js';
+import { downloadModel } from '../model/hub/download.js';
 import { serveRpc, withTransfer } from './rpc.js';
+
+const cacheOptions = (cacheDir: string | undefined): { cacheDir?: string } => (cacheDir ? { cacheDir } : {});
 
 const engine = new Engine();
 
@@ -18,6 +22,18 @@ serveRpc<EngineWorkerApi>({
     return withTransfer(result);
   },
   patch: (request, { signal, emit }) => engine.patch(request, { signal, onLayer: (layer) => emit({ layer }) }),
+  download: async ({ repo, revision, cacheDir }, { signal, emit }) => {
+    const folder = await downloadModel(repo, { ...(revision ? { revision } : {}), ...cacheOptions(cacheDir), offline: false, signal, onProgress: (p) => emit(p) });
+    return { folder };
+  },
+  listCachedModels: async ({ cacheDir }) =>
+    (await listCachedModels(cacheOptions(cacheDir))).map((m) => ({
+      repo: m.repo,
+      sizeOnDisk: m.sizeOnDisk,
+      complete: m.snapshots.some((s) => s.complete),
+      partialDownloads: m.partialDownloads,
+    })),
+  deleteCachedModel: ({ repo, cacheDir }) => deleteCachedModel(repo, cacheOptions(cacheDir)),
   dispose: async () => {
     await engine.dispose();
     return null;
