@@ -41,6 +41,10 @@ export interface ReferenceGpt2Config {
   n_embd: number;
   /** 1e-5 for every released GPT-2. */
   layer_norm_epsilon: number;
+  /** Divide attention scores by sqrt(d_head); HF's default is true. */
+  scale_attn_weights?: boolean;
+  /** Also divide layer L's attention scores by L + 1 (L from 0); HF's default is false. */
+  scale_attn_by_inverse_layer_idx?: boolean;
 }
 
 /**
@@ -154,7 +158,11 @@ export function referenceGpt2Forward(
         for (let k = 0; k <= q; k++) {
           let dot = 0;
           for (let e = 0; e < dHead; e++) dot += qAt(q, h, e) * kAt(k, h, e);
-          scores.push(dot / Math.sqrt(dHead));
+          // HF GPT2Attention: each division applies on its own flag.
+          let score = dot;
+          if (config.scale_attn_weights ?? true) score /= Math.sqrt(dHead);
+          if (config.scale_attn_by_inverse_layer_idx ?? false) score /= layer + 1;
+          scores.push(score);
         }
         const probs = softmax(scores);
         for (let k = 0; k <= q; k++) pattern.data[(h * nPos + q) * nPos + k] = probs[k] as number;

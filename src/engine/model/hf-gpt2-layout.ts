@@ -23,7 +23,7 @@ export interface HfTensor {
 
 /** The config.json of an HF GPT-2 checkpoint. */
 export interface Gpt2HfConfig {
-  activation_function: 'gelu_new';
+  activation_function: ModelConfig['actFn'];
   architectures: ['GPT2LMHeadModel'];
   attn_pdrop: number;
   bos_token_id: number;
@@ -40,6 +40,10 @@ export interface Gpt2HfConfig {
   n_layer: number;
   n_positions: number;
   resid_pdrop: number;
+  /** Only present when false: attention scores are then not divided by sqrt(d_head). */
+  scale_attn_weights?: false;
+  /** Only present when true: layer L's attention scores are also divided by L + 1. */
+  scale_attn_by_inverse_layer_idx?: true;
   summary_activation: null;
   summary_first_dropout: number;
   summary_proj_to_labels: boolean;
@@ -56,7 +60,7 @@ export type Gpt2Dims = Pick<ModelConfig, 'nLayers' | 'nHeads' | 'dModel' | 'dMlp
 export function gpt2HfConfig(config: ModelConfig): Gpt2HfConfig {
   const special = config.bosTokenId ?? Math.min(50256, config.dVocab - 1);
   return {
-    activation_function: 'gelu_new',
+    activation_function: config.actFn,
     architectures: ['GPT2LMHeadModel'],
     attn_pdrop: 0.1,
     bos_token_id: special,
@@ -72,6 +76,9 @@ export function gpt2HfConfig(config: ModelConfig): Gpt2HfConfig {
     n_layer: config.nLayers,
     n_positions: config.nCtx,
     resid_pdrop: 0.1,
+    // HF's defaults (scaled by sqrt(d_head), not by layer) are left implicit, as GPT-2 leaves them.
+    ...(config.useAttnScale === false ? { scale_attn_weights: false as const } : {}),
+    ...(config.scaleAttnByInverseLayerIdx === true ? { scale_attn_by_inverse_layer_idx: true as const } : {}),
     summary_activation: null,
     summary_first_dropout: 0.1,
     summary_proj_to_labels: true,

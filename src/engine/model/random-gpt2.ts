@@ -22,7 +22,14 @@ export const GPT2_PRESETS = {
   small: { nLayers: 12, nHeads: 12, dModel: 768, dMlp: 3072, nCtx: 1024, dVocab: 50257 },
 } as const satisfies Record<string, Gpt2Dims>;
 
-export type RandomGpt2Options = { preset: keyof typeof GPT2_PRESETS } | { shape: Gpt2Dims };
+/** GPT-2 config flags that change the attention's maths (HF's defaults when absent). */
+export type Gpt2AttentionFlags = Pick<ModelConfig, 'useAttnScale' | 'scaleAttnByInverseLayerIdx'>;
+
+/**
+ * A preset or explicit shape, and optionally attention flags to write into config.json. The flags
+ * do not change the weights: the same seed with and without them gives the same tensors.
+ */
+export type RandomGpt2Options = ({ preset: keyof typeof GPT2_PRESETS } | { shape: Gpt2Dims }) & { flags?: Gpt2AttentionFlags };
 
 export interface RandomGpt2 {
   /** config.json content. */
@@ -114,6 +121,8 @@ export function generateRandomGpt2(options: RandomGpt2Options, seed: number): Ra
     eps: 1e-5,
     actFn: 'gelu_new',
     bosTokenId: Math.min(GPT2_END_OF_TEXT_ID, dVocab - 1),
+    useAttnScale: options.flags?.useAttnScale ?? true,
+    scaleAttnByInverseLayerIdx: options.flags?.scaleAttnByInverseLayerIdx ?? false,
   };
 
   const seedHash = mix32(Math.trunc(seed) >>> 0) ^ mix32(Math.floor(Math.trunc(seed) / 2 ** 32) >>> 0);

@@ -79,6 +79,10 @@ export const gpt2Adapter: ArchitectureAdapter = {
       blocks.push(block);
     }
     const hasLmHead = names.has('lm_head.weight');
+    // An untied model's unembedding is its own tensor: HF would start it from random values.
+    if (raw['tie_word_embeddings'] === false && !hasLmHead) {
+      throw new EngineError('BAD_CONFIG', 'config.json: "tie_word_embeddings": false, but the checkpoint has no lm_head.weight.', 'An untied GPT-2 needs its unembedding; the model.safetensors file is incomplete.');
+    }
     const W_U_T = hasLmHead ? source.get('lm_head.weight') : W_E;
     if (W_U_T.shape[0] !== V || W_U_T.shape[1] !== D) {
       throw new EngineError('WRONG_SHAPE', `lm_head.weight has shape [${W_U_T.shape.join(', ')}], expected [${V}, ${D}].`);
@@ -96,6 +100,24 @@ export const gpt2Adapter: ArchitectureAdapter = {
   },
 };
 
+/** HF ACT2FN names the graph implements. gelu_pytorch_tanh is torch's tanh approximation: gelu_new's formula. */
+const HF_ACTIVATIONS: Record<string, ModelConfig['actFn']> = { gelu_new: 'gelu_new', gelu_pytorch_tanh: 'gelu_new', gelu: 'gelu', relu: 'relu' };
+
+/**
+ * Reads GPT2Config (HF configuration_gpt2.py) into the canonical config. Every field that changes
+ * the forward's maths is either honoured or refused with BAD_CONFIG naming it:
+ *   honoured: n_layer, n_head, n_embd, n_inner (null: 4 n_embd), vocab_size, n_positions (n_ctx is
+ *     its legacy alias), layer_norm_epsilon, activation_function (the GELUs and ReLU the graph has),
+ *     scale_attn_weights, scale_attn_by_inverse_layer_idx, tie_word_embeddings (see adapt);
+ *   accepted, because in fp32 it changes only rounding: reorder_and_upcast_attn. HF's reordered
+ *     path folds the same scale into the score product (baddbmm's alpha) and runs it in fp32 so
+ *     that fp16 training does not overflow; the engine computes in fp32 whatever the checkpoint's
+ *     dtype, so it is the same function, with a different rounding order, as any other kernel has;
+ *   refused: add_cross_attention (blocks that attend to an encoder we do not have) and
+ *     pruned_heads (layers with fewer heads than n_head);
+ *   irrelevant to an inference forward: the *_pdrop dropouts, summary_* (the double-heads
+ *     model's classifier), initializer_range, use_cache, eos_token_id, attention implementations.
+ */
 function gpt2Config(raw: Record<string, unknown>): ModelConfig {
   const int = (key: string, fallback?: number): number => {
     const v = raw[key] ?? fallback;
@@ -104,17 +126,36 @@ function gpt2Config(raw: Record<string, unknown>): ModelConfig {
     }
     return v;
   };
+  /** A boolean flag with HF's default when absent; anything else but true or false is refused (HF reads null as false). */
+  const flag = (key: string, fallback: boolean): boolean => {
+    const v = raw[key] === undefined ? fallback : raw[key];
+    if (typeof v !== 'boolean') throw new EngineError('BAD_CONFIG', `config.json: "${key}" must be true or false (got ${JSON.stringify(raw[key])}).`);
+    return v;
+  };
+  const refuse = (key: string, why: string): never => {
+    throw new EngineError('BAD_CONFIG', `config.json: "${key}": ${JSON.stringify(raw[key])} is not supported: ${why}.`, 'Circuit Trace runs decoder-only GPT-2 models whose config changes nothing it does not implement.');
+  };
+
   const nLayers = int('n_layer');
   const nHeads = int('n_head');
   const dModel = int('n_embd');
   if (dModel % nHeads !== 0) throw new EngineError('BAD_CONFIG', `config.json: n_embd (${dModel}) is not divisible by n_head (${nHeads}).`);
-  const nInner = raw['n_inner'];
-  const act = String(raw['activation_function'] ?? 'gelu_new');
-  const actFn: ModelConfig['actFn'] = act === 'relu' ? 'relu' : act === 'gelu' ? 'gelu' : 'gelu_new';
-  if (!['relu', 'gelu', 'gelu_new', 'gelu_pytorch_tanh'].includes(act)) {
-    throw new EngineError('BAD_CONFIG', `config.json: activation_function "${act}" is not supported (gelu_new, gelu, relu).`);
+  // HF: n_inner null or absent means 4 * n_embd.
+  const dMlp = raw['n_inner'] === null || raw['n_inner'] === undefined ? 4 * dModel : int('n_inner');
+  const act = raw['activation_function'] ?? 'gelu_new';
+  const actFn = (typeof act === 'string' && Object.hasOwn(HF_ACTIVATIONS, act) ? HF_ACTIVATIONS[act] : undefined)
+    ?? refuse('activation_function', `the MLP runs ${Object.keys(HF_ACTIVATIONS).join(', ')}`);
+  const eps = raw['layer_norm_epsilon'] ?? 1e-5;
+  if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) {
+    throw new EngineError('BAD_CONFIG', `config.json: "layer_norm_epsilon" must be a positive number (got ${JSON.stringify(raw['layer_norm_epsilon'])}).`);
   }
-  const eps = raw['layer_norm_epsilon'];
+  if (flag('add_cross_attention', false)) refuse('add_cross_attention', 'its blocks also attend to an encoder\'s states, which a decoder-only forward does not have');
+  const pruned = raw['pruned_heads'];
+  if (pruned !== undefined && pruned !== null && (typeof pruned !== 'object' || Object.keys(pruned).length > 0)) {
+    refuse('pruned_heads', 'its layers have fewer heads than n_head');
+  }
+  flag('reorder_and_upcast_attn', false); // checked, then ignored: exact in fp32 (see above)
+  flag('tie_word_embeddings', true); // honoured in adapt()
   const bos = raw['bos_token_id'];
   return {
     modelType: 'gpt2',
@@ -122,11 +163,13 @@ function gpt2Config(raw: Record<string, unknown>): ModelConfig {
     nHeads,
     dModel,
     dHead: dModel / nHeads,
-    dMlp: typeof nInner === 'number' ? nInner : 4 * dModel,
+    dMlp,
     dVocab: int('vocab_size'),
     nCtx: int('n_positions', typeof raw['n_ctx'] === 'number' ? raw['n_ctx'] : undefined),
-    eps: typeof eps === 'number' ? eps : 1e-5,
+    eps,
     actFn,
     bosTokenId: typeof bos === 'number' ? bos : null,
+    useAttnScale: flag('scale_attn_weights', true),
+    scaleAttnByInverseLayerIdx: flag('scale_attn_by_inverse_layer_idx', false),
   };
 }
