@@ -36,14 +36,14 @@ export function drawCells(ctx: CanvasRenderingContext2D, layout: HeatmapLayout, 
   ctx.restore();
 }
 
-/** A one-line note in the drawing's top-left corner (what the drawing says about itself, kept in its PNG). */
-export function drawCaption(ctx: CanvasRenderingContext2D, text: string, colour: Rgb, fontFamily: string): void {
+/** A one-line note on a drawing, by default in its top-left corner (what the drawing says about itself, kept in its PNG). */
+export function drawCaption(ctx: CanvasRenderingContext2D, text: string, colour: Rgb, fontFamily: string, at: { x: number; y: number } = CAPTION_INSET): void {
   ctx.save();
   ctx.font = `10px ${fontFamily}`;
   ctx.textAlign = 'left';
   ctx.textBaseline = 'top';
   ctx.fillStyle = css(colour);
-  ctx.fillText(text, CAPTION_INSET.x, CAPTION_INSET.y);
+  ctx.fillText(text, at.x, at.y);
   ctx.restore();
 }
 

@@ -56,11 +56,11 @@ export function headColours(
     const { result, trace } = input;
     const maxDla = symmetricExtent(trace.heads);
     let maxNorm = 0;
-    for (const h of result.heads) maxNorm = Math.max(maxNorm, h.valueNorm);
+    for (const h of result.heads) maxNorm = Math.max(maxNorm, h.outputNorm);
     const { nLayers, nHeads } = result.model;
     for (let i = 0; i < nLayers * nHeads; i++) {
       const summary = result.heads[i];
-      const brightness = maxNorm > 0 && summary ? summary.valueNorm / maxNorm : 0;
+      const brightness = maxNorm > 0 && summary ? summary.outputNorm / maxNorm : 0;
       const hue = divergingColour(trace.heads[i]!, maxDla, palette, palette.neutral);
       out.push(mix(palette.background, hue, MIN_BRIGHTNESS + (1 - MIN_BRIGHTNESS) * brightness));
     }

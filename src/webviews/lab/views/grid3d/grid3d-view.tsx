@@ -143,7 +143,7 @@ export function Grid3dView() {
         <>
           <div class="tooltip-title">{summary.name} · {summary.label}</div>
           <div>contribution {formatSigned(trace.heads[i]!)}</div>
-          <div>{OUTPUT_NORM_LABEL} {summary.valueNorm.toFixed(3)}</div>
+          <div>{OUTPUT_NORM_LABEL} {summary.outputNorm.toFixed(3)}</div>
           <div>prev {formatScore(summary.scores.previous)} · dup {formatScore(summary.scores.duplicate)} · ind {formatScore(summary.scores.induction)}</div>
         </>
       );
@@ -188,7 +188,7 @@ export function Grid3dView() {
         ref={stageRef}
         tabIndex={0}
         role="application"
-        aria-label="Model grid: layers by heads. Arrow keys move between heads, Enter selects."
+        aria-label={`Model grid: layers by heads.${links.caption ? ` Drawn over it: ${links.caption}.` : ''} Arrow keys move between heads, Enter selects.`}
         aria-roledescription="model grid"
         onKeyDown={onKeyDown}
         onPointerDown={(e) => (downAt.current = pointer(e))}

@@ -11,7 +11,7 @@ import { CanvasHeatmap, type CanvasHeatmapHandle, type Cell } from '../../compon
 import { useLab } from '../../components/lab-context.js';
 import { TopHeadLinksToggle } from '../../components/top-head-links-toggle.js';
 import { ViewFrame } from '../../components/view-frame.js';
-import { CAPTION_HEIGHT, css } from '../../shared/canvas.js';
+import { CAPTION_HEIGHT, css, drawCaption } from '../../shared/canvas.js';
 import { divergingColour, toHex, type Rgb } from '../../shared/colour.js';
 import { formatSigned, headName } from '../../shared/format.js';
 import { cellCentre, type HeatmapLayout } from '../../shared/heatmap-layout.js';
@@ -65,12 +65,7 @@ export function TraceView() {
       ctx.arc(c.x, c.y, Math.max(1.5, Math.min(layout.cellWidth, layout.cellHeight) * 0.12), 0, Math.PI * 2);
       ctx.fill();
     }
-    const at = captionAt(layout);
-    ctx.font = `10px ${palette.fontFamily}`;
-    ctx.textAlign = 'left';
-    ctx.textBaseline = 'top';
-    ctx.fillStyle = css(palette.foreground);
-    ctx.fillText(overlay.caption, at.x, at.y);
+    drawCaption(ctx, overlay.caption, palette.foreground, palette.fontFamily, captionAt(layout));
   };
   const svgPath = (layout: HeatmapLayout) => {
     if (!overlay?.caption) return '';
@@ -158,7 +153,7 @@ export function TraceView() {
               highlightRow={selectedHead ? undefined : state.selection.layer}
               overlay={drawPath}
               svgOverlay={svgPath}
-              ariaLabel={`Direct contributions to the ${metricDescription(trace)} by layer and head, with MLPs in the last column. Arrow keys move, Enter selects.`}
+              ariaLabel={`Direct contributions to the ${metricDescription(trace)} by layer and head, with MLPs in the last column.${overlay?.caption ? ` Drawn over it: ${overlay.caption}.` : ''} Arrow keys move, Enter selects.`}
               describe={(c) => `${cellName(c)}: ${formatSigned(valueOf(c))}`}
               tooltip={(c) => (
                 <>
