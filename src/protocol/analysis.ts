@@ -51,10 +51,10 @@ export interface HeadSummary {
   entropy: number;
   /** `entropy` divided by its maximum log(query + 1), averaged over queries; in [0, 1]. */
   entropyNormalized: number;
-  /** Mean over queries of the largest attention weight. */
+  /** Mean over queries q ≥ 1 of the largest attention weight (query 0 always puts 1 on its only key). */
   concentration: number;
-  /** Mean over positions of the norm of the head's output z @ W_O. */
-  valueNorm: number;
+  /** The head's output norm: mean over positions of ‖z · W_O[h]‖ (b_O left out). */
+  outputNorm: number;
   /** Direct logit attribution of this head to the trace's metric at the traced position. */
   dla: number;
 }

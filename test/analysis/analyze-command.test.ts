@@ -44,7 +44,7 @@ test('analyze --json prints tokens, predictions, every head, census, trace compo
   assert.equal(out.predictions.length, 3);
   assert.equal(out.heads.length, L * H);
   for (const head of out.heads) {
-    for (const key of ['layer', 'head', 'label', 'scores', 'entropy', 'concentration', 'valueNorm', 'dla']) assert.ok(key in head, key);
+    for (const key of ['layer', 'head', 'label', 'scores', 'entropy', 'concentration', 'outputNorm', 'dla']) assert.ok(key in head, key);
     assert.deepEqual(Object.keys(head.scores).sort(), ['duplicate', 'induction', 'previous']);
   }
   assert.equal(out.census!.length, L * H);

@@ -77,7 +77,7 @@ test('analyze on the engine agrees with analyze on the float64 reference', async
     const r = b.heads[i]!;
     assert.equal(h.label, r.label);
     close(h.dla, r.dla, 1e-4, `${h.name} dla`);
-    close(h.valueNorm, r.valueNorm, 1e-4, `${h.name} valueNorm`);
+    close(h.outputNorm, r.outputNorm, 1e-4, `${h.name} outputNorm`);
     close(h.entropy, r.entropy, 1e-5, `${h.name} entropy`);
     for (const k of ['previous', 'duplicate', 'induction'] as const) close(h.scores[k]!, r.scores[k]!, 1e-5, `${h.name} ${k}`);
   });

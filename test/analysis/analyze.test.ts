@@ -46,7 +46,7 @@ test('analyze returns every analysis of one prompt, consistent with the model', 
     assert.equal(h.name, `L${Math.floor(i / H)}H${i % H}`);
     assert.deepEqual({ entropy: h.entropy, entropyNormalized: h.entropyNormalized, concentration: h.concentration }, attentionStats(layerPattern(result, h.layer), h.head));
     assert.equal(h.dla, result.trace.heads[i]);
-    assert.ok(h.valueNorm > 0);
+    assert.ok(h.outputNorm > 0);
     assert.ok(h.scores.previous !== null && h.scores.duplicate !== null && h.scores.induction !== null);
   });
   // Streamed patterns are the result's patterns, one update per layer, in order.

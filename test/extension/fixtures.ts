@@ -50,7 +50,7 @@ function head(layer: number, head: number, label: HeadSummary['label'], dla: num
     entropy: 0.5,
     entropyNormalized: 0.4,
     concentration: 0.7,
-    valueNorm: 1.5,
+    outputNorm: 1.5,
     dla,
   };
 }

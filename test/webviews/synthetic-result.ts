@@ -137,7 +137,7 @@ export function syntheticResult(o: SyntheticOptions = {}): AnalysisResult {
       headSummaries.push({
         layer: l, head: h, name: `L${l}H${h}`, label,
         scores: { previous: kind === 0 ? 0.9 : 0.1, duplicate: 0.05, induction: kind === 1 ? 0.8 : 0.1 },
-        entropy: 1, entropyNormalized: 0.5, concentration: 0.6, valueNorm: 0.2 + random() * 3, dla: heads[l * nHeads + h]!,
+        entropy: 1, entropyNormalized: 0.5, concentration: 0.6, outputNorm: 0.2 + random() * 3, dla: heads[l * nHeads + h]!,
       });
       censusEntries.push({ layer: l, head: h, previous: kind === 0 ? 0.9 : 0.1, duplicate: 0.05, induction: kind === 1 ? 0.8 : 0.1, label });
     }

@@ -20,14 +20,14 @@ test('grid: heads along x, layers up along y, centred', () => {
 test('grid colours: hue from the sign of the contribution, brightness from the output norm', () => {
   const r = syntheticResult({ nLayers: 1, nHeads: 3, nTokens: 4 });
   r.trace.heads.set([2, -2, 0]);
-  r.heads[0]!.valueNorm = 4;
-  r.heads[1]!.valueNorm = 4;
-  r.heads[2]!.valueNorm = 0;
+  r.heads[0]!.outputNorm = 4;
+  r.heads[1]!.outputNorm = 4;
+  r.heads[2]!.outputNorm = 0;
   const c = headColours({ result: r, trace: r.trace }, palette);
   assert.deepEqual(c[0], [0, 0, 255], 'full positive, full brightness');
   assert.deepEqual(c[1], [255, 128, 0], 'full negative, full brightness');
   assert.deepEqual(c[2], mix([0, 0, 0], [100, 100, 100], 0.18), 'zero contribution: neutral at the brightness floor');
-  r.heads[0]!.valueNorm = 2;
+  r.heads[0]!.outputNorm = 2;
   const dimmer = headColours({ result: r, trace: r.trace }, palette)[0]!;
   assert.ok(dimmer[2] < 255 && dimmer[2] > 0, 'half the norm is dimmer');
 });

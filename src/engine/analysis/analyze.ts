@@ -13,7 +13,7 @@ import { circuitTrace, circuitTraceHooks, requireHook } from './circuit-trace.js
 import { classifyHead, DEFAULT_HEAD_THRESHOLD, headScores, repeatStructure } from './head-classes.js';
 import type { AnalysisRunner } from './analysis-runner.js';
 import { HeadCensusCache, type CensusSettings } from './head-census.js';
-import { attentionStats, valueWeightedNorms } from './head-metrics.js';
+import { attentionStats, headOutputNorms } from './head-metrics.js';
 import { runnerLensUnembed } from './lens-unembed.js';
 import { logitLens, logitLensHooks } from './logit-lens.js';
 import { logitsRow } from './logits-row.js';
@@ -111,7 +111,7 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
   const heads: HeadSummary[] = [];
   for (let l = 0; l < nLayers; l++) {
     const pattern = patterns[l]!;
-    const norms = valueWeightedNorms(requireHook(cache, layerHook(l, 'attn.hook_z')), weights.blocks[l]!.W_O);
+    const norms = headOutputNorms(requireHook(cache, layerHook(l, 'attn.hook_z')), weights.blocks[l]!.W_O);
     for (let h = 0; h < nHeads; h++) {
       const scores = headScores(pattern, h, repeats);
       heads.push({
@@ -121,7 +121,7 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
         label: classifyHead(scores, threshold),
         scores,
         ...attentionStats(pattern, h),
-        valueNorm: norms[h]!,
+        outputNorm: norms[h]!,
         dla: trace.heads[l * nHeads + h]!,
       });
     }

@@ -1,6 +1,6 @@
 /**
  * Per-head descriptive metrics of one prompt's attention: how spread out each head's attention is
- * (entropy), how peaked (concentration), how much it writes (value-weighted norm), and which
+ * (entropy), how peaked (concentration), how much it writes (its output norm), and which
  * (query, key) pairs it attends to most.
  *
  * Patterns are `[head, query, key]` (one layer's `attn.hook_pattern`), causal: row q has weight
@@ -17,7 +17,10 @@ export interface AttentionStats {
    * gives 0.
    */
   entropyNormalized: number;
-  /** Mean over all queries of the largest attention weight. */
+  /**
+   * Mean over queries q ≥ 1 of the largest attention weight. Query 0 is left out: it has one key,
+   * so its largest weight is always 1 whatever the head does; a one-token prompt gives 1.
+   */
   concentration: number;
 }
 
@@ -48,13 +51,15 @@ export function attentionStats(pattern: Tensor /* [head, query, key] */, head: n
       if (p > max) max = p;
     }
     entropySum += h;
-    maxSum += max;
-    if (q >= 1) normalizedSum += h / Math.log(q + 1);
+    if (q >= 1) {
+      maxSum += max;
+      normalizedSum += h / Math.log(q + 1);
+    }
   }
   return {
     entropy: entropySum / n,
     entropyNormalized: n > 1 ? normalizedSum / (n - 1) : 0,
-    concentration: maxSum / n,
+    concentration: n > 1 ? maxSum / (n - 1) : 1,
   };
 }
 
@@ -89,15 +94,15 @@ export function outputGram(W_O: Tensor /* [head, d_head, d_model] */): Float64Ar
 }
 
 /**
- * Mean over positions of ‖z[pos, head] @ W_O[head]‖ for every head of a layer: how strongly each
- * head writes into the residual stream (its bias b_O is shared by all heads and left out).
- * Returns [head].
+ * Each head's output norm: the mean over positions of ‖z[pos, head] @ W_O[head]‖, for every head
+ * of a layer; how strongly each head writes into the residual stream (its bias b_O is shared by
+ * all heads and left out). Returns [head].
  */
-export function valueWeightedNorms(z: Tensor /* [pos, head, d_head] */, W_O: Tensor /* [head, d_head, d_model] */): Float64Array {
+export function headOutputNorms(z: Tensor /* [pos, head, d_head] */, W_O: Tensor /* [head, d_head, d_model] */): Float64Array {
   const [nPos, nHeads, dHead] = z.shape;
   const [wHeads, wDHead, dModel] = W_O.shape;
   if (nPos === undefined || nHeads === undefined || dHead === undefined || wHeads !== nHeads || wDHead !== dHead || dModel === undefined) {
-    throw new Error(`valueWeightedNorms: z [${z.shape.join(', ')}] does not match W_O [${W_O.shape.join(', ')}]`);
+    throw new Error(`headOutputNorms: z [${z.shape.join(', ')}] does not match W_O [${W_O.shape.join(', ')}]`);
   }
   const gram = outputGram(W_O);
   const zData = z.data;

@@ -147,7 +147,7 @@ export function analyzeCliOutput(result: AnalysisResult, info: LoadedModelInfo):
       entropy: h.entropy,
       entropyNormalized: h.entropyNormalized,
       concentration: h.concentration,
-      valueNorm: h.valueNorm,
+      outputNorm: h.outputNorm,
       dla: h.dla,
     })),
     census: result.census

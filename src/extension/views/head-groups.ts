@@ -65,7 +65,7 @@ export function groupHeads(heads: readonly HeadSummary[]): HeadGroup[] {
         `${h.name}: ${GROUP_TITLES[h.label]}`,
         `previous-token ${fmt(h.scores.previous)} · duplicate-token ${fmt(h.scores.duplicate)} · induction ${fmt(h.scores.induction)}`,
         `direct logit attribution ${formatSigned(h.dla)}`,
-        `entropy ${h.entropy.toFixed(2)} nats (${(h.entropyNormalized * 100).toFixed(0)}% of max) · concentration ${h.concentration.toFixed(2)} · value norm ${h.valueNorm.toFixed(2)}`,
+        `entropy ${h.entropy.toFixed(2)} nats (${(h.entropyNormalized * 100).toFixed(0)}% of max) · concentration ${h.concentration.toFixed(2)} · output norm ${h.outputNorm.toFixed(2)}`,
       ].join('\n'),
     };
     const list = byLabel.get(h.label) ?? [];
