@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { layoutHeatmap } from '../../src/webviews/lab/shared/heatmap-layout.js';
-import { escapeXml, heatmapSvgBody, svgDocument, svgText } from '../../src/webviews/lab/shared/svg.js';
+import { escapeXml, heatmapSvgBody, MUTED_LABEL_OPACITY, svgDocument, svgText } from '../../src/webviews/lab/shared/svg.js';
 
 test('escapeXml escapes markup characters (token text can be anything)', () => {
   assert.equal(escapeXml(`<script>"a" & 'b'</script>`), '&lt;script&gt;&quot;a&quot; &amp; &apos;b&apos;&lt;/script&gt;');
@@ -27,4 +27,12 @@ test('a generated heatmap SVG has one rect per non-empty cell at the layout posi
   const doc = svgDocument(100.4, 60, [0, 0, 0], body, 'a "font"');
   assert.match(doc, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="101" height="60" viewBox="0 0 101 60" font-family="a &quot;font&quot;"/);
   assert.ok(doc.endsWith('</svg>'));
+});
+
+test('muted labels (a prepended BOS on a token axis) are drawn faint on both axes, the others not', () => {
+  const layout = layoutHeatmap({ rows: 2, cols: 2, width: 100, height: 100, left: 40, top: 40, right: 0, bottom: 0, square: true, minLabelSpacing: 1 });
+  const body = heatmapSvgBody({ layout, colourAt: () => [0, 0, 0], rowLabels: ['⟨BOS⟩', ' a'], colLabels: ['⟨BOS⟩', ' a'], foreground: [1, 2, 3], mutedLabels: new Set([0]) });
+  const texts = body.match(/<text [^>]*>[^<]*<\/text>/g) ?? [];
+  assert.equal(texts.length, 4);
+  for (const t of texts) assert.equal(t.includes(`fill-opacity="${MUTED_LABEL_OPACITY}"`), t.includes('⟨BOS⟩'), t);
 });
