@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseFlags } from '../../src/engine/cli/command.js';
+import { randomModelCommand } from '../../src/engine/cli/model-commands.js';
 import { EngineError } from '../../src/engine/errors.js';
 import type { HookName } from '../../src/engine/hooks.js';
 import { writeHfFolder } from '../../src/engine/model/hf-folder-writer.js';
@@ -168,4 +170,24 @@ describe('config flags that would change the maths are refused through the loade
     assert.equal(loaded.model.config.useAttnScale, true);
     assert.equal(loaded.model.config.scaleAttnByInverseLayerIdx, false);
   });
+});
+
+test('`circuit-trace random-model` writes checkpoints with the attention flags set', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'ct-gpt2-flags-cli-'));
+  const io = { stdout: () => undefined, stderr: () => undefined };
+  const dir = join(root, 'flagged');
+  await randomModelCommand.run(parseFlags(['--preset', 'tiny', '--scale-attn-by-inverse-layer-idx', '--no-scale-attn-weights', '--out', dir]), io);
+  const written = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  assert.equal(written['scale_attn_by_inverse_layer_idx'], true);
+  assert.equal(written['scale_attn_weights'], false);
+  const { config } = (await loadModelFolder(dir)).model;
+  assert.deepEqual([config.useAttnScale, config.scaleAttnByInverseLayerIdx], [false, true]);
+  // Without the flags, config.json leaves HF's defaults implicit, as openai-community/gpt2 does.
+  await randomModelCommand.run(parseFlags(['--preset', 'tiny', '--out', join(root, 'plain')]), io);
+  const plain = JSON.parse(readFileSync(join(root, 'plain', 'config.json'), 'utf8')) as Record<string, unknown>;
+  assert.equal('scale_attn_weights' in plain || 'scale_attn_by_inverse_layer_idx' in plain, false);
+  await assert.rejects(
+    randomModelCommand.run(parseFlags(['--preset', 'tiny', '--no-scale-attn-weights', 'yes', '--out', join(root, 'bad')]), io),
+    (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT' && /--no-scale-attn-weights takes no value/.test(e.message),
+  );
 });

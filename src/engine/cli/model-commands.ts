@@ -1,6 +1,7 @@
 /**
  * `circuit-trace organism --out DIR [--seed N]` writes the built-in model organism, and
- * `circuit-trace random-model --preset tiny|small [--seed N] --out DIR` a seeded random GPT-2,
+ * `circuit-trace random-model --preset tiny|small [--seed N] --out DIR` a seeded random GPT-2
+ * (with `--scale-attn-by-inverse-layer-idx` or `--no-scale-attn-weights`, GPT-2's attention flags set),
  * each as a Hugging Face GPT-2 folder (config.json, model.safetensors, tokenizer.json) that
  * `--model DIR` loads like any downloaded model. No network is used.
  */
@@ -41,16 +42,23 @@ export const organismCommand: CliCommand = {
 
 export const randomModelCommand: CliCommand = {
   name: 'random-model',
-  usage: `random-model --preset ${Object.keys(GPT2_PRESETS).join('|')} [--seed N] --out DIR   write a GPT-2 with seeded random weights`,
+  usage: `random-model --preset ${Object.keys(GPT2_PRESETS).join('|')} [--seed N] [--scale-attn-by-inverse-layer-idx] [--no-scale-attn-weights] --out DIR   write a GPT-2 with seeded random weights`,
   async run(flags, io) {
-    checkKnownFlags(flags, ['preset', 'seed', 'out'], 'random-model');
+    checkKnownFlags(flags, ['preset', 'seed', 'out', 'scale-attn-by-inverse-layer-idx', 'no-scale-attn-weights'], 'random-model');
+    /** A flag that is present or absent; it takes no value. */
+    const isSet = (name: string): boolean => {
+      const v = flags.get(name);
+      if (v !== undefined && v !== true) throw new EngineError('BAD_ARGUMENT', `--${name} takes no value (got "${v}").`);
+      return v === true;
+    };
+    const attentionFlags = { useAttnScale: !isSet('no-scale-attn-weights'), scaleAttnByInverseLayerIdx: isSet('scale-attn-by-inverse-layer-idx') };
     const preset = stringFlag(flags, 'preset');
     if (preset === undefined || !Object.hasOwn(GPT2_PRESETS, preset)) {
       throw new EngineError('BAD_ARGUMENT', `random-model needs --preset ${Object.keys(GPT2_PRESETS).join(' or ')}${preset === undefined ? '' : ` (got "${preset}")`}.`);
     }
     const dir = outDir(flags, 'random-model');
     const seed = intFlag(flags, 'seed', 0, 0);
-    const model = generateRandomGpt2({ preset: preset as keyof typeof GPT2_PRESETS }, seed);
+    const model = generateRandomGpt2({ preset: preset as keyof typeof GPT2_PRESETS, flags: attentionFlags }, seed);
     const files = await writeHfFolder(dir, { config: model.config, tensors: model.tensors, tokenizerJson: loadGpt2TokenizerJson() });
     const c = model.modelConfig;
     io.stdout(`Wrote a random GPT-2 (${preset}: ${c.nLayers} layers, ${c.nHeads} heads, d_model ${c.dModel}; seed ${seed}) to ${dir}: ${files.join(', ')}\n`);
