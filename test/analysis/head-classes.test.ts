@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { classifyHead, headScores, previousTokenScore, repeatStructure } from '../../src/engine/analysis/head-classes.js';
+import { promptHeadScores } from '../fixtures/tl-semantics/transformer-lens-reference.js';
+import { mulberry32 } from '../../src/engine/analysis/seeded-random.js';
 import { duplicateHead, inductionHead, onKey, patternOf, previousHead, uniformHead } from './helpers/synthetic-patterns.js';
 
 const close = (a: number | null, b: number, tol = 1e-6): void => {
@@ -11,11 +13,32 @@ const close = (a: number | null, b: number, tol = 1e-6): void => {
 // "A B C D A B C D": every token of the second half repeats one from the first.
 const REPEATED = [10, 11, 12, 13, 10, 11, 12, 13];
 
-test('repeatStructure lists earlier same tokens and induction keys strictly before the query', () => {
+test('repeatStructure lists earlier same tokens and induction keys before the previous token', () => {
   const r = repeatStructure([5, 7, 5, 5, 7]);
-  assert.deepEqual(r.duplicates, [[], [], [0], [0, 2], [1]]);
-  // q2: j=0 -> key 1.  q3: j=0 -> 1, j=2 -> 3 = q is excluded.  q4: j=1 -> 2.
-  assert.deepEqual(r.inductionKeys, [[], [], [1], [1], [2]]);
+  // q3: the copy at 2 = i − 1 is previous-token evidence, not duplicate evidence.
+  assert.deepEqual(r.duplicates, [[], [], [0], [0], [1]]);
+  // q2: j=0 -> key 1 = i − 1, excluded.  q3: j=0 -> 1, j=2 -> 3 = q, excluded.  q4: j=1 -> 2.
+  assert.deepEqual(r.inductionKeys, [[], [], [], [1], [2]]);
+});
+
+test('a perfect previous-token head on "a , b , c , d , e ," is labelled previous-token, not induction', () => {
+  // a=1 ,=0 b=2 ,=0 c=3 ,=0 d=4 ,=0 e=5 ,=0: after each comma's earlier copy at i − 2 comes i − 1.
+  const ids = [1, 0, 2, 0, 3, 0, 4, 0, 5, 0];
+  const p = patternOf([previousHead], ids.length, ids);
+  const s = headScores(p, 0, repeatStructure(ids));
+  close(s.previous, 1);
+  close(s.induction, 0);
+  close(s.duplicate, 0);
+  assert.equal(classifyHead(s), 'previous-token');
+});
+
+test('a head attending to the previous token that repeats the current one ("the the") is no duplicate-token head', () => {
+  const ids = [4, 9, 9, 9];
+  const p = patternOf([previousHead], ids.length, ids);
+  const s = headScores(p, 0, repeatStructure(ids));
+  // Only query 3 has a duplicate key (1) that is not i − 1; the head puts nothing there.
+  close(s.duplicate, 0);
+  assert.equal(classifyHead(s), 'previous-token');
 });
 
 test('a previous-token head scores previous 1 and is labelled previous-token', () => {
@@ -45,14 +68,32 @@ test('an induction head scores induction 1 and is labelled induction', () => {
   assert.equal(classifyHead(s), 'induction');
 });
 
-test('induction and duplicate scores take the max over several earlier occurrences', () => {
-  const ids = [1, 2, 1, 3, 1];
-  // Query 4 (token 1, earlier at 0 and 2; induction keys 1 and 3): 0.6 on key 3, 0.4 on key 1.
-  const p = patternOf([(q) => (q === 4 ? [0, 0.4, 0, 0.6, 0] : onKey(q, 0))], ids.length, ids);
+test('induction and duplicate scores sum the attention over every earlier occurrence', () => {
+  const ids = [1, 2, 1, 3, 4, 1, 5];
+  // Query 5 (token 1, earlier at 0 and 2; induction keys 1 and 3): 0.6 on key 3, 0.3 on key 1.
+  const p = patternOf([(q) => (q === 5 ? [0, 0.3, 0, 0.6, 0.1, 0] : onKey(q, 0))], ids.length, ids);
   const s = headScores(p, 0, repeatStructure(ids));
-  // Query 2 (token 1, earlier at 0, induction key 1): attends key 0 -> induction 0, duplicate 1.
-  close(s.induction, (0 + 0.6) / 2);
+  // Query 2 (token 1, earlier at 0 = i − 2; its induction key 1 = i − 1 is excluded): duplicate 1.
+  close(s.induction, 0.3 + 0.6);
   close(s.duplicate, (1 + 0) / 2);
+});
+
+test('prompt head scores equal the float64 reference of the documented definitions on random patterns', () => {
+  const random = mulberry32(3);
+  const ids = [1, 0, 2, 0, 1, 3, 2, 0, 1, 1, 4];
+  const n = ids.length;
+  const heads = [0, 1, 2].map(() => (q: number) => {
+    const row = Array.from({ length: q + 1 }, () => random() ** 3);
+    const sum = row.reduce((a, b) => a + b, 0);
+    return row.map((v) => v / sum);
+  });
+  const p = patternOf(heads, n, ids);
+  const repeats = repeatStructure(ids);
+  for (let h = 0; h < 3; h++) {
+    const expected = promptHeadScores(p.data, h, ids);
+    const actual = headScores(p, h, repeats);
+    for (const k of ['previous', 'duplicate', 'induction'] as const) close(actual[k], expected[k]!, 1e-6);
+  }
 });
 
 test('uniform attention on a prompt with repeats is diffuse', () => {
@@ -82,11 +123,11 @@ test('a single-token prompt has no defined score and no evidence', () => {
   assert.equal(classifyHead(s), 'no evidence');
 });
 
-test('only an adjacent repeat: duplicate defined, induction null (its key would be the query itself)', () => {
+test('only an adjacent repeat: duplicate and induction null (their keys would be i − 1 and the query itself)', () => {
   const ids = [3, 8, 8];
   const p = patternOf([(q) => onKey(q, q)], ids.length, ids); // attends to itself
   const s = headScores(p, 0, repeatStructure(ids));
-  close(s.duplicate, 0);
+  assert.equal(s.duplicate, null);
   assert.equal(s.induction, null);
   assert.equal(classifyHead(s), 'no evidence');
 });

@@ -7,21 +7,26 @@
  *   previous  = mean over queries i ≥ 1 of attn[i, i−1].
  *               Undefined (null) on a one-token prompt.
  *
- *   duplicate = over the queries i whose token occurred earlier (some j < i with t[j] = t[i]),
- *               the mean of max_j attn[i, j] over those earlier occurrences j.
- *               Undefined when no token repeats.
+ *   duplicate = over the queries i with at least one duplicate key (j < i − 1 with t[j] = t[i]),
+ *               the mean of the attention summed over all those keys (capped at 1 against
+ *               float rounding). Undefined when no query has one.
  *
- *   induction = over the queries i with an earlier occurrence j of t[i] such that j + 1 ≤ i − 1,
- *               the mean of max attn[i, j + 1] over those j (the token that followed an earlier
- *               occurrence of the current token, i.e. what an induction head copies).
- *               Undefined when no query has such a j.
+ *   induction = over the queries i with at least one induction key (j + 1 for j < i with
+ *               t[j] = t[i] and j + 1 < i − 1: the token that followed an earlier occurrence of
+ *               the current token, i.e. what an induction head copies), the mean of the attention
+ *               summed over all those keys (capped at 1). Undefined when no query has one.
  *
- * Why j + 1 ≤ i − 1 (strictly before the query) and not j + 1 ≤ i: when the only earlier
- * occurrence is the previous token (t[i−1] = t[i]), "the token after it" is the query itself, and
- * crediting attention to the current token as induction would label every self-attending head an
- * induction head on prompts like "the the". Those queries are left out of the induction average
- * instead. (The census follows TransformerLens's detector exactly, which does allow j + 1 = i; on
- * its repeated random tokens adjacent repeats are rare and the difference is negligible.)
+ * Summing, not taking the largest weight: a head that spreads its attention over several earlier
+ * copies (or the tokens after them) does the same job as one that picks a single copy.
+ *
+ * Key i − 1 never counts as duplicate or induction evidence: attending to the previous token is
+ * previous-token behaviour, and counting it twice mislabels previous-token heads. On
+ * "a , b , c , d , e ," the comma at i has earlier commas at i − 2, i − 4, …, and the token after
+ * the one at i − 2 is i − 1 itself, so a perfect previous-token head would otherwise score
+ * induction 1 there and win the tie. With i − 1 excluded it scores induction 0 and is labelled
+ * previous-token. (Likewise t[i−1] = t[i], "the the", is no duplicate evidence.) The census
+ * follows TransformerLens's detector exactly, which does count i − 1; on its repeated random
+ * tokens adjacent repeats do not occur.
  *
  * Label rule, with threshold τ (default 0.35), applied to the three scores:
  *   1. Among the defined scores strictly greater than τ, the largest names the class
@@ -40,9 +45,9 @@ export const DEFAULT_HEAD_THRESHOLD = 0.35;
 /** Where each query's earlier same-token positions and induction targets are; depends on the tokens only. */
 export interface RepeatStructure {
   n: number;
-  /** For each query i: every j < i with t[j] = t[i]. */
+  /** For each query i: every j < i − 1 with t[j] = t[i]. */
   duplicates: number[][];
-  /** For each query i: every j + 1 with j < i, t[j] = t[i] and j + 1 ≤ i − 1. */
+  /** For each query i: every j + 1 with j < i, t[j] = t[i] and j + 1 < i − 1. */
   inductionKeys: number[][];
 }
 
@@ -53,16 +58,17 @@ export function repeatStructure(ids: readonly number[]): RepeatStructure {
   const inductionKeys: number[][] = [];
   for (let i = 0; i < n; i++) {
     const earlier = seen.get(ids[i]!) ?? [];
-    duplicates.push([...earlier]);
-    inductionKeys.push(earlier.filter((j) => j + 1 <= i - 1).map((j) => j + 1));
+    // Key i − 1 is previous-token evidence only.
+    duplicates.push(earlier.filter((j) => j < i - 1));
+    inductionKeys.push(earlier.filter((j) => j + 1 < i - 1).map((j) => j + 1));
     earlier.push(i);
     seen.set(ids[i]!, earlier);
   }
   return { n, duplicates, inductionKeys };
 }
 
-/** Mean over queries of the largest weight on that query's listed keys; null when no query lists any. */
-function meanOfMaxOver(pattern: Tensor, head: number, keysPerQuery: readonly (readonly number[])[]): number | null {
+/** Mean over queries of the attention summed over that query's listed keys (capped at 1); null when no query lists any. */
+function meanOfSumOver(pattern: Tensor, head: number, keysPerQuery: readonly (readonly number[])[]): number | null {
   const n = keysPerQuery.length;
   const base = head * n * n;
   let sum = 0;
@@ -70,9 +76,9 @@ function meanOfMaxOver(pattern: Tensor, head: number, keysPerQuery: readonly (re
   for (let i = 0; i < n; i++) {
     const keys = keysPerQuery[i]!;
     if (keys.length === 0) continue;
-    let max = 0;
-    for (const k of keys) max = Math.max(max, pattern.data[base + i * n + k]!);
-    sum += max;
+    let onKeys = 0;
+    for (const k of keys) onKeys += pattern.data[base + i * n + k]!;
+    sum += Math.min(1, onKeys);
     count++;
   }
   return count > 0 ? sum / count : null;
@@ -101,8 +107,8 @@ export function headScores(pattern: Tensor /* [head, query, key] */, head: numbe
   checkShape(pattern, head, repeats.n);
   return {
     previous: previousTokenScore(pattern, head),
-    duplicate: meanOfMaxOver(pattern, head, repeats.duplicates),
-    induction: meanOfMaxOver(pattern, head, repeats.inductionKeys),
+    duplicate: meanOfSumOver(pattern, head, repeats.duplicates),
+    induction: meanOfSumOver(pattern, head, repeats.inductionKeys),
   };
 }
 
