@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import { createEngineClient } from '../engine/worker/engine-client.js';
 import { AnalysisSession, GPT2_SMALL_REPOS } from './analysis-session.js';
-import { registerCommands } from './commands.js';
+import { registerCommands } from './commands/index.js';
 import { HistoryStore } from './history-store.js';
 import { ModelManager } from './model/model-manager.js';
 import { LabPanelController } from './panels/lab-panel.js';
@@ -90,7 +90,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const documents = new PromptDocuments();
   registerPromptLanguage(context.subscriptions, { documents, session, models, engine, settings: currentSettings, log });
 
-  registerCommands({ context, session, models, documents, lab, log, refreshHistory: () => historyView.refresh() });
+  registerCommands({ extension: context, session, models, documents, lab, log, refreshHistory: () => historyView.refresh() });
 
   // Settings apply without a reload.
   context.subscriptions.push(
