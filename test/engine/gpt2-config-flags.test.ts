@@ -126,6 +126,30 @@ for (const { name, config } of FLAG_CASES) {
   });
 }
 
+test('the reference\'s flags are HF\'s definition: the same as scaling each layer\'s queries', () => {
+  // Scores are q . k times a per-layer factor, so a flagged model equals the unflagged one with
+  // layer L's query weights and bias (the first d_model columns of c_attn) times
+  // flagged factor / default factor = (scale_attn_weights ? 1 : sqrt(d_head)) / (inverse ? L + 1 : 1).
+  const dHead = dModel / nHeads;
+  for (const { config } of FLAG_CASES) {
+    const flagged = referenceForward(config);
+    const tensors = referenceTensors(flagsModel({}));
+    for (let l = 0; l < nLayers; l++) {
+      const ratio = (config.scale_attn_weights === false ? Math.sqrt(dHead) : 1) / (config.scale_attn_by_inverse_layer_idx ? l + 1 : 1);
+      const w = tensors.get(`h.${l}.attn.c_attn.weight`)!, b = tensors.get(`h.${l}.attn.c_attn.bias`)!;
+      const scaledW = Float32Array.from(w.data, (x, i) => (i % (3 * dModel) < dModel ? x * ratio : x));
+      tensors.set(`h.${l}.attn.c_attn.weight`, { shape: w.shape, data: scaledW });
+      tensors.set(`h.${l}.attn.c_attn.bias`, { shape: b.shape, data: Float32Array.from(b.data, (x, i) => (i < dModel ? x * ratio : x)) });
+    }
+    const rescaled = referenceGpt2Forward(tensors, { n_layer: nLayers, n_head: nHeads, n_embd: dModel, layer_norm_epsilon: 1e-5 }, FLAGS_IDS);
+    for (const hook of ['logits', ...PATTERNS]) {
+      const { diff } = maxDiff(flagged.get(hook)!.data, rescaled.get(hook)!.data);
+      // 1e-6: the rescaled weights are stored as float32, rounded by about 6e-8 of their size.
+      assert.ok(diff < 1e-6, `${JSON.stringify(config)} ${hook}: differs from the rescaled model by ${diff.toExponential(3)}`);
+    }
+  }
+});
+
 describe('config flags that would change the maths are refused through the loader', () => {
   let tinyDir: string;
   before(async () => { tinyDir = (await randomModelFolder('tiny', 11)).dir; });
