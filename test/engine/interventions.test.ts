@@ -241,9 +241,7 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
     const z = headOf(clean.get('blocks.1.attn.hook_z')!, 1);
     const results = await model.intervene({
       ids: CORRUPT,
-      startLayer: 1,
-      startResid,
-      variants: [{}, { zPatches: [{ layer: 1, head: 1, positions: [4], value: tensor(z, [P, DH]) }] }],
+      variants: [{ startLayer: 1, startResid }, { startLayer: 1, startResid, zPatches: [{ layer: 1, head: 1, positions: [4], value: tensor(z, [P, DH]) }] }],
       hooks: 'all',
     });
     const names = hooksFrom(1);
@@ -259,9 +257,7 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
     const before = { start: startResid.data.slice(), patch: patchResid.data.slice() };
     const [plain, patched] = await model.intervene({
       ids: CORRUPT,
-      startLayer: 1,
-      startResid,
-      variants: [{}, { streamPatches: [{ layer: 1, hook: 'hook_resid_pre', positions: [3], value: patchResid }] }],
+      variants: [{ startLayer: 1, startResid }, { startLayer: 1, startResid, streamPatches: [{ layer: 1, hook: 'hook_resid_pre', positions: [3], value: patchResid }] }],
       hooks: ['blocks.1.hook_resid_pre', 'blocks.1.hook_resid_post'],
     });
     for (const result of [plain!, patched!]) {
@@ -282,7 +278,7 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
   });
   test('a run starting after the last layer is the unembedding of startResid', async () => {
     const startResid = tensor(f32(corrupt.get('blocks.1.hook_resid_post')!), [P, D]);
-    const [result] = await model.intervene({ ids: CORRUPT, startLayer: 2, startResid, variants: [{}], hooks: ['logits', 'ln_final.hook_scale'] });
+    const [result] = await model.intervene({ ids: CORRUPT, variants: [{ startLayer: 2, startResid }], hooks: ['logits', 'ln_final.hook_scale'] });
     assertMatches(result!.cache, corrupt, ['logits', 'ln_final.hook_scale'], 0, undefined, 'from layer 2');
   });
 
@@ -387,7 +383,7 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
         zPatches: [{ layer: 1, head, positions: [P - 1], value: tensor(headOf(clean.get('blocks.1.attn.hook_z')!, head), [P, DH]) } satisfies ZPatch],
       }));
       variants.push({ streamPatches: [{ layer: 1, hook: 'hook_resid_pre', positions: [P - 1], value: cleanTensor('blocks.1.hook_resid_pre', D) } satisfies StreamPatch] });
-      const results = await model.intervene({ ids: CORRUPT, startLayer: 1, startResid, variants, hooks: 'all', queryFrom: P - 1, past, logitPositions: [P - 1] });
+      const results = await model.intervene({ ids: CORRUPT, variants: variants.map((v) => ({ ...v, startLayer: 1, startResid })), hooks: 'all', queryFrom: P - 1, past, logitPositions: [P - 1] });
       results.forEach((result, b) => {
         const patch: RefPatch = b < 4
           ? { hook: 'blocks.1.attn.hook_z', head: b, positions: [P - 1], value: headOf(clean.get('blocks.1.attn.hook_z')!, b) }
@@ -495,7 +491,7 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
       await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{}], queryFrom: 3 }), code('BAD_ARGUMENT'));
     });
     test('startLayer without startResid', async () => {
-      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{}], startLayer: 1 }), code('BAD_ARGUMENT'));
+      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{ startLayer: 1 }] }), code('BAD_ARGUMENT'));
     });
     test('logit positions outside the run', async () => {
       const run = await model.forward(CORRUPT, { keepKeysValues: true });

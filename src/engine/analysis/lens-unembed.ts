@@ -38,9 +38,7 @@ export function runnerLensUnembed(runner: Pick<ForwardRunner, 'config' | 'interv
       const m = Math.min(nCtx, count - start);
       const [result] = await runner.intervene({
         ids: new Array<number>(m).fill(0),
-        startLayer: nLayers,
-        startResid: tensor(rows.subarray(start * dModel, (start + m) * dModel), [m, dModel]),
-        variants: [{}],
+        variants: [{ startLayer: nLayers, startResid: tensor(rows.subarray(start * dModel, (start + m) * dModel), [m, dModel]) }],
         hooks: ['logits'],
         ...(signal ? { signal } : {}),
       });

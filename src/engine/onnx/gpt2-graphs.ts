@@ -51,13 +51,17 @@
  */
 import { attentionScoreScale, type ModelConfig } from '../model/config.js';
 import type { BlockWeights, ModelWeights } from '../model/weights.js';
-import { GraphBuilder, type BuiltGraph, type WeightMode } from './graph-builder.js';
+import { blockOutputOf, HOOK_POINT_LIST, hookOutputs, ROW_PATCH_POINTS, type HookDim } from '../hooks/registry.js';
+import { GraphBuilder, type BuiltGraph, type Dim, type WeightMode } from './graph-builder.js';
 
-export const BLOCK_INPUTS = [
-  'resid_pre', 'past_k', 'past_v', 'attn_mask', 'plain', 'prefix_rows', 'z_index', 'z_patch', 'z_route_from', 'z_route_to', 'attn_index', 'attn_patch', 'mlp_index', 'mlp_patch',
-] as const;
-export const BLOCK_OUTPUTS = ['pattern', 'z', 'attn_out', 'resid_mid', 'mlp_out', 'resid_post', 'k', 'v'] as const;
-export type BlockOutput = (typeof BLOCK_OUTPUTS)[number];
+/** Block outputs that are not hook points: each position's keys and values, for caching. */
+export const KEYS_VALUES_OUTPUTS = ['k', 'v'] as const;
+/** Every block output: the registry's hook points the block produces, then the keys and values. */
+export const BLOCK_OUTPUTS: readonly string[] = [...hookOutputs('block'), ...KEYS_VALUES_OUTPUTS];
+/** Final-graph outputs that are not hook points: the scored tokens' logits and probabilities. */
+export const TOKEN_SCORE_OUTPUTS = ['token_logits', 'token_probs'] as const;
+/** Every final-graph output. */
+export const FINAL_OUTPUTS: readonly string[] = [...hookOutputs('final'), ...TOKEN_SCORE_OUTPUTS];
 
 /** Masked attention scores: large enough that exp() underflows to exactly 0 in float32. */
 export const MASKED = -1e9;
@@ -75,14 +79,18 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   const mask = g.input('attn_mask', 'float', ['q', 'T']);
   const plain = g.input('plain', 'bool', []);
   const prefixRows = g.input('prefix_rows', 'int64', [1]);
-  const zIndex = g.input('z_index', 'int64', ['zk', 3]);
-  const zPatch = g.input('z_patch', 'float', ['zk', Dh]);
+  // Per patchable hook (registry): its index rows [k, 3] (variant, query row, head) or [k, 2]
+  // (variant, query row), and their values [k, d_head] or [k, d_model].
+  const patchRows = new Map<string, [index: string, values: string]>();
+  for (const point of ROW_PATCH_POINTS) {
+    const { index, values, perHead } = point.patch;
+    const k = `${index}_rows`;
+    patchRows.set(blockOutputOf(point)!, [g.input(index, 'int64', [k, perHead ? 3 : 2]), g.input(values, 'float', [k, perHead ? Dh : D])]);
+  }
+  /** Writes the patch rows of the hook whose output is `output` into `x`, as that output. */
+  const patched = (x: string, output: string): string => g.op1('ScatterND', [x, ...patchRows.get(output)!], {}, output);
   const routeFrom = g.input('z_route_from', 'int64', ['rk', 3]);
   const routeTo = g.input('z_route_to', 'int64', ['rk', 3]);
-  const attnIndex = g.input('attn_index', 'int64', ['ak', 2]);
-  const attnPatch = g.input('attn_patch', 'float', ['ak', D]);
-  const mlpIndex = g.input('mlp_index', 'int64', ['mk', 2]);
-  const mlpPatch = g.input('mlp_patch', 'float', ['mk', D]);
 
   // Runtime dims [b, q], for reshapes.
   const bq = g.op1('Slice', [g.op1('Shape', [resid]), g.constInt64([0]), g.constInt64([2])]);
@@ -102,9 +110,9 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   const [q, kNew, vNew] = g.op('Split', [qkv, g.constInt64([H * Dh, H * Dh, H * Dh])], { axis: 2 }, [g.fresh('q'), 'k', 'v']) as [string, string, string];
   const zFlat = attention(g, plain, { q, k: kNew, v: vNew, pastK, pastV, mask, prefixRows, routeFrom, routeTo, bq, H, Dh, scale: attentionScoreScale(config, layer) });
   const byHead = g.op1('Reshape', [zFlat, g.op1('Concat', [bq, g.constInt64([H, Dh])], { axis: 0 })]);
-  const z = g.op1('ScatterND', [byHead, zIndex, zPatch], {}, 'z'); // [b, q, head, d_head]
+  const z = patched(byHead, 'z'); // [b, q, head, d_head]
   const attnRaw = g.op1('Gemm', [asRows(z, H * Dh), g.weight('W_O', w.W_O.data, [H * Dh, D]), g.weight('b_O', w.b_O.data, [D])]);
-  const attnOut = g.op1('ScatterND', [asStream(attnRaw), attnIndex, attnPatch], {}, 'attn_out');
+  const attnOut = patched(asStream(attnRaw), 'attn_out');
   const residMid = g.op1('Add', [resid, attnOut], {}, 'resid_mid');
 
   // --- MLP -------------------------------------------------------------------------------
@@ -112,12 +120,15 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   const pre = g.op1('MatMul', [x2, g.weight('W_in', w.W_in.data, [D, M])]); // bias added with the activation
   const post = activation(g, pre, g.weight('b_in', w.b_in.data, [M]), config.actFn);
   const mlpRaw = g.op1('Gemm', [post, g.weight('W_out', w.W_out.data, [M, D]), g.weight('b_out', w.b_out.data, [D])]);
-  const mlpOut = g.op1('ScatterND', [asStream(mlpRaw), mlpIndex, mlpPatch], {}, 'mlp_out');
+  const mlpOut = patched(asStream(mlpRaw), 'mlp_out');
   g.op1('Add', [residMid, mlpOut], {}, 'resid_post');
 
-  g.output('pattern', 'float', ['b', H, 'q', 'T']);
-  g.output('z', 'float', ['b', 'q', H, Dh]);
-  for (const name of ['attn_out', 'resid_mid', 'mlp_out', 'resid_post']) g.output(name, 'float', ['b', 'q', D]);
+  // The hook points' outputs, from the registry: [b, ...the hook's shape], positions run as q and
+  // the keys a query sees as T.
+  const blockDims: Partial<Record<HookDim, Dim>> = { pos: 'q', query_pos: 'q', key_pos: 'T', head: H, d_head: Dh, d_model: D };
+  for (const point of HOOK_POINT_LIST) {
+    if ('output' in point.source && point.source.graph === 'block') g.output(point.source.output, 'float', ['b', ...graphDims(point.shape, blockDims)]);
+  }
   g.output('k', 'float', ['b', 'q', H * Dh]);
   g.output('v', 'float', ['b', 'q', H * Dh]);
   return g.build();
@@ -262,11 +273,25 @@ export function buildFinalGraph(config: ModelConfig, weights: Pick<ModelWeights,
     const none = sub.op1('Slice', [logits, sub.constInt64([0]), sub.constInt64([0]), sub.constInt64([0])]);
     return [sub.op1('Gather', [none, tokens], { axis: 1 }), sub.op1('Gather', [none, tokens], { axis: 1 })];
   });
-  g.output('scale', 'float', ['b', 'p', 1]);
-  g.output('logits', 'float', ['bn', V]);
+  // The hook points' outputs, from the registry: [b, ...the hook's shape], except logits, whose rows
+  // are the chosen positions of every variant, variant-major ([b * n, vocab]).
+  for (const point of HOOK_POINT_LIST) {
+    if (!('output' in point.source) || point.source.graph !== 'final') continue;
+    const rows = point.source.output === 'logits' ? ['bn', ...graphDims(point.shape.slice(1), { d_vocab: V })] : ['b', ...graphDims(point.shape, { pos: 'p' })];
+    g.output(point.source.output, 'float', rows);
+  }
   g.output('token_logits', 'float', ['m', 't']);
   g.output('token_probs', 'float', ['m', 't']);
   return g.build();
+}
+
+/** A hook's shape as graph dims: named dims by `named`, fixed sizes as they are. */
+function graphDims(shape: readonly HookDim[], named: Partial<Record<HookDim, Dim>>): Dim[] {
+  return shape.map((d) => {
+    const dim = typeof d === 'number' ? d : named[d];
+    if (dim === undefined) throw new Error(`graph dims: no size for hook dim "${String(d)}"`);
+    return dim;
+  });
 }
 
 /**

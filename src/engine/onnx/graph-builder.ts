@@ -6,7 +6,7 @@
  */
 import { AttributeType, DataType, onnxModelType } from './onnx-proto.js';
 
-type Dim = number | string;
+export type Dim = number | string;
 type ElemType = 'float' | 'int64' | 'bool';
 
 /** ONNX Runtime's contrib operator domain (fused kernels such as FastGelu). */

@@ -3,6 +3,7 @@
  * (runtime/instrumented-model.ts) in-thread, and proxied by the worker client.
  */
 import type { ActivationCache, HookName } from '../hooks.js';
+import type { RowPatchedHook, StreamPatchedHook } from '../hooks/registry.js';
 import type { Tensor } from '../tensor.js';
 
 export type DeviceRequest = 'auto' | 'cpu' | 'cuda' | 'dml' | 'coreml' | 'webgpu';
@@ -62,8 +63,8 @@ export interface ZPatch {
 /** Replace a residual-stream or sublayer output at chosen positions. */
 export interface StreamPatch {
   layer: number;
-  /** Which activation of `layer` to overwrite. */
-  hook: 'hook_resid_pre' | 'hook_attn_out' | 'hook_mlp_out';
+  /** Which activation of `layer` to overwrite (the registry's patchable d_model hooks). */
+  hook: StreamPatchedHook | RowPatchedHook;
   positions?: readonly number[];
   /** [pos, d_model] */
   value: Tensor;
@@ -74,9 +75,10 @@ export interface InterventionVariant {
   zPatches?: readonly ZPatch[];
   streamPatches?: readonly StreamPatch[];
   /**
-   * This variant's own start layer and residual stream (default: the request's). Variants that
-   * start at different layers run as one wavefront: each joins the batch at its layer, so every
-   * layer's weights are read once for all of them.
+   * Start at this layer (default 0, the embeddings) from the given residual stream (`resid_pre`
+   * of `startLayer`, [pos, d_model], needed above 0); layers below are not run for this variant.
+   * A start point belongs to a variant only: variants that start at different layers run as one
+   * wavefront, each joining the batch at its layer, so every layer's weights are read once for all.
    */
   startLayer?: number;
   startResid?: Tensor;
@@ -90,12 +92,6 @@ export interface InterventionVariant {
 
 export interface InterventionRequest {
   ids: readonly number[];
-  /**
-   * Start at this layer from a given residual stream instead of the embeddings
-   * (`resid_pre` of `startLayer`, [pos, d_model]); layers below are not run.
-   */
-  startLayer?: number;
-  startResid?: Tensor;
   variants: readonly InterventionVariant[];
   /** Hooks to return per variant (default ['logits']). */
   hooks?: readonly HookName[] | 'all';
@@ -103,7 +99,7 @@ export interface InterventionRequest {
   logitPositions?: readonly number[];
   /**
    * Incremental pass: run only query positions `queryFrom`.. (the last ones) at every layer from
-   * `startLayer` on, attending to the given keys/values of positions 0..queryFrom-1 (one entry per
+   * each variant's `startLayer` on, attending to the given keys/values of positions 0..queryFrom-1 (one entry per
    * layer, from a cached run with `keepKeysValues`). Exact when nothing before `queryFrom` changes.
    * Hook tensors then cover only the run positions; `startResid` and patches still use full-prompt
    * positions (rows before `queryFrom` are ignored).

@@ -1,0 +1,56 @@
+/**
+ * A run's outputs must be finite: weights that are finite but huge (or a broken checkpoint) can
+ * overflow activations to Inf and then NaN, and every analysis downstream would then report
+ * NaN probabilities or find no prediction at all. The check is cheap: NaN and Inf propagate along
+ * the residual stream (a NaN row stays NaN through every later block; an Inf row turns NaN at the
+ * next LayerNorm), so the last residual stream and the token scores are scanned on every run
+ * (about 0.05 ms for a 64-token GPT-2 small forward). Only when they are not finite are the
+ * returned hooks and each block's residual stream scanned, in forward order, to name the first
+ * hook point with a non-finite value.
+ */
+import { EngineError } from '../errors.js';
+import { allHookNames, parseHookName } from '../hooks/names.js';
+import type { ActivationCache } from '../hooks.js';
+
+/** Whether every value is finite: x * 0 is 0 for finite x and NaN for NaN and ±Inf. */
+export function allFinite(data: Float32Array): boolean {
+  let sum = 0;
+  for (let i = 0; i < data.length; i++) sum += data[i]! * 0;
+  return sum === 0;
+}
+
+export interface RunOutputs {
+  nLayers: number;
+  /** The residual stream after the last block run (all batch rows). */
+  finalResid: Float32Array;
+  /** Per layer, the block's resid_post of every batch row (absent for layers not run). */
+  residPost: ReadonlyArray<Float32Array | undefined>;
+  caches: readonly ActivationCache[];
+  /** Any further outputs read back (token scores). */
+  extra?: readonly Float32Array[];
+}
+
+/** Throws NON_FINITE naming the first hook point (in forward order) with a NaN or ±Inf value. */
+export function throwIfNonFinite(run: RunOutputs): void {
+  if (allFinite(run.finalResid) && (run.extra ?? []).every(allFinite)) return;
+  const first = firstNonFinite(run);
+  throw new EngineError(
+    'NON_FINITE',
+    `The model's activations overflowed: ${first ?? 'the output'} holds NaN or infinite values.`,
+    'The weights are too large for float32 or corrupt; check the checkpoint (a random or edited one?) or load another model.',
+  );
+}
+
+/** The first returned hook or block output, in forward order, that is not finite (with its variant in a batch). */
+function firstNonFinite(run: RunOutputs): string | null {
+  for (const name of allHookNames(run.nLayers)) {
+    for (const [b, cache] of run.caches.entries()) {
+      const t = cache.get(name);
+      if (t && !allFinite(t.data)) return run.caches.length > 1 ? `${name} (variant ${b})` : name;
+    }
+    const parsed = parseHookName(name, run.nLayers);
+    const resid = parsed?.hook === 'hook_resid_post' ? run.residPost[parsed.layer] : undefined;
+    if (resid && !allFinite(resid)) return name;
+  }
+  return null;
+}
