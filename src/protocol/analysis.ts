@@ -59,22 +59,45 @@ export interface HeadSummary {
   dla: number;
 }
 
-/** The prompt-independent head census (TransformerLens head-detector scores on repeated random tokens). */
-export interface CensusEntry {
-  layer: number;
-  head: number;
+/** One number per census class. */
+export interface CensusScoreSet {
   previous: number;
   duplicate: number;
   induction: number;
+}
+
+/**
+ * The prompt-independent head census (TransformerLens head-detector scores on repeated random
+ * tokens). `previous`, `duplicate` and `induction` are normalised by the class's ceiling (1 = a
+ * perfect head); the label's threshold applies to them.
+ */
+export interface CensusEntry {
+  layer: number;
+  head: number;
+  /** raw.previous / ceiling.previous */
+  previous: number;
+  /** raw.duplicate / ceiling.duplicate */
+  duplicate: number;
+  /** raw.induction / ceiling.induction */
+  induction: number;
+  /** TransformerLens's detector scores as `detect_head` returns them (averaged over the probe batch). */
+  raw: CensusScoreSet;
   label: HeadLabel;
 }
 
 export interface HeadCensus {
-  /** Number of sequences and their layout (BOS, R of `halfLength` random tokens, R again). */
+  /** Number of sequences and their layout ([BOS,] R of `halfLength` random tokens, R again). */
   batch: number;
+  /** Whether each probe sequence starts with the model's BOS (the analysis's prependBos rule). */
+  prependBos: boolean;
   halfLength: number;
   seed: number;
   threshold: number;
+  /**
+   * The largest raw score each class can reach on the probe: the share of queries with any
+   * detection cell (with BOS: 2N/(2N+1) previous-token, N/(2N+1) duplicate-token and induction).
+   */
+  ceiling: CensusScoreSet;
   entries: CensusEntry[];
 }
 
@@ -197,7 +220,7 @@ export interface AnalysisResult {
   device: string;
   prompt: string;
   /** Whether a BOS was prepended: then tokens[0] is it and every position counts it (position 0). */
-  prependBos?: boolean;
+  prependBos: boolean;
   tokens: TokenInfo[];
   /** Top-k next tokens at the traced position. */
   predictions: Prediction[];
@@ -213,7 +236,25 @@ export interface AnalysisResult {
   flow: TokenFlow;
   /** Label threshold used for head classes. */
   threshold: number;
+  /** The request's metric at the traced position, from the final logits (see MetricName). */
+  metric: MetricValue;
   elapsedMs: number;
+}
+
+/**
+ * A scalar read from the final logits at one position:
+ * 'logit_diff': logit(target) − logit(contrast) (with a contrast);
+ * 'log_prob': log_softmax(logits)[target] (without a contrast);
+ * 'prob_diff_greater_than': Hanna et al. 2023's probability difference Σ_{y > YY} p(y) − Σ_{y ≤ YY} p(y)
+ * over the two-digit year tokens "00".."99", YY the start year.
+ */
+export type MetricName = 'logit_diff' | 'log_prob' | 'prob_diff_greater_than';
+
+export interface MetricValue {
+  name: MetricName;
+  value: number;
+  /** For 'prob_diff_greater_than': the start year YY (0..99). */
+  startYear?: number;
 }
 
 /** What streams while an analysis runs: one message per finished layer. */
@@ -227,6 +268,9 @@ export interface AnalysisLayerUpdate {
 export type PatchKind = 'heads-last' | 'heads-all' | 'resid' | 'attn' | 'mlp' | 'single';
 
 export interface PatchBaseline {
+  /** The sweep's metric (PatchSweepResult.metric). */
+  value: number;
+  /** logit(target) − logit(contrast), or the target logit without a contrast. */
   logitDiff: number;
   prob: number;
 }
@@ -235,9 +279,11 @@ export interface PatchEntry {
   layer: number;
   head?: number;
   position?: number;
+  /** The sweep's metric (PatchSweepResult.metric). */
+  value: number;
   logitDiff: number;
   prob: number;
-  /** (patched − corrupted) / (clean − corrupted) on the logit difference (the target logit without a contrast). */
+  /** (patched − corrupted) / (clean − corrupted) on the sweep's metric (`value`). */
   recovery: number;
 }
 
@@ -247,6 +293,12 @@ export interface PatchSweepResult {
   target: string;
   contrastId: number | null;
   contrast: string | null;
+  /** What `value` and `recovery` measure at the last position (see MetricName). */
+  metric: MetricName;
+  /** For 'prob_diff_greater_than': the start year YY (0..99). */
+  startYear?: number;
+  /** Whether a BOS was prepended to both prompts: then it is position 0 of cleanTokens, corruptTokens and every entry. */
+  prependBos: boolean;
   cleanTokens: TokenInfo[];
   corruptTokens: TokenInfo[];
   clean: PatchBaseline;

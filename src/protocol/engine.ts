@@ -42,10 +42,24 @@ export interface DownloadProgress {
 /** A token given as text (must encode to exactly one token) or as an id. */
 export type TokenRef = { text: string } | { id: number };
 
+/**
+ * A metric other than the default one (logit difference with a contrast, log-probability of the
+ * target without): 'greater-than' is Hanna et al. 2023's probability difference over the year
+ * tokens "00".."99" after the start year `startYear` (0..99, the "32" of "1732").
+ */
+export type MetricRequest = { kind: 'greater-than'; startYear: number };
+
 export interface AnalyzeRequest {
-  /** Prompt text, or token ids. */
+  /** Prompt text, or token ids (used exactly as given: nothing is prepended). */
   prompt?: string;
   ids?: number[];
+  /**
+   * Prepend the model's BOS token to a text prompt, as TransformerLens's prepend_bos (default true;
+   * no effect on a model without one or on `ids`). Positions then count the BOS as 0.
+   */
+  prependBos?: boolean;
+  /** The metric reported at the traced position (default: see MetricRequest). */
+  metric?: MetricRequest;
   /** Traced position (default: last). */
   position?: number;
   /** Target token of the circuit trace (default: the top prediction). */
@@ -66,8 +80,13 @@ export interface AnalyzeRequest {
 export interface PatchRequest {
   clean?: string;
   corrupt?: string;
+  /** Token ids, used exactly as given (nothing is prepended). */
   cleanIds?: number[];
   corruptIds?: number[];
+  /** As AnalyzeRequest.prependBos, for both prompts; positions count the BOS as 0. */
+  prependBos?: boolean;
+  /** The patched metric (default: logit difference with a contrast, log-probability of the target without). */
+  metric?: MetricRequest;
   target: TokenRef;
   contrast?: TokenRef;
   kind: PatchKind;

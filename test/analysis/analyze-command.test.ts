@@ -77,9 +77,40 @@ test('analyze --dla picks the attribution convention (default tl) and reports it
 test('analyze without --json prints a readable report', async () => {
   const h = harness();
   await h.run(['--model', 'm', '--prompt', 'w1 w2 w1']);
-  assert.match(h.out(), /predictions at position 2/);
+  // The BOS is position 0, so the last of three prompt tokens is position 3.
+  assert.match(h.out(), /tokens: 0:BOS" w\d+" 1:"w1" 2:" w2" 3:" w1"/);
+  assert.match(h.out(), /positions: BOS prepended, it is position 0/);
+  assert.match(h.out(), /predictions at position 3/);
+  assert.match(h.out(), /metric log_prob: -?\d/);
   assert.match(h.out(), /circuit trace of the logit of/);
   assert.match(h.out(), /resid_post 1/);
+});
+
+test('--prepend-bos / --no-prepend-bos and --metric greater-than:YY: absent means the engine default', async () => {
+  const parse = (...extra: string[]) => parseAnalyzeFlags(parseFlags(['--model', 'm', '--prompt', 'w1', ...extra])).request;
+  assert.equal(parse().prependBos, undefined);
+  assert.equal(parse('--prepend-bos').prependBos, true);
+  assert.equal(parse('--no-prepend-bos').prependBos, false);
+  assert.throws(() => parse('--prepend-bos', '--no-prepend-bos'), code('BAD_ARGUMENT'));
+  assert.deepEqual(parse('--metric', 'greater-than:32').metric, { kind: 'greater-than', startYear: 32 });
+  assert.throws(() => parse('--metric', 'greater-than'), code('BAD_ARGUMENT'));
+  assert.throws(() => parse('--metric', 'log_prob'), code('BAD_ARGUMENT'));
+  const h = harness();
+  await h.run(['--model', 'm', '--prompt', 'w1 w2 w1', '--no-prepend-bos', '--json']);
+  const out = JSON.parse(h.out());
+  assert.equal(out.prependBos, false);
+  assert.deepEqual(out.tokens.map((t: { id: number }) => t.id), [1, 2, 1]);
+  assert.equal(out.position, 2);
+  const withBos = harness();
+  await withBos.run(['--model', 'm', '--prompt', 'w1 w2 w1', '--json']);
+  const bosOut = JSON.parse(withBos.out());
+  assert.equal(bosOut.prependBos, true);
+  assert.equal(bosOut.tokens[0].bos, true);
+  assert.deepEqual([bosOut.tokens[0].start, bosOut.tokens[0].end], [0, 0]);
+  assert.equal(bosOut.position, 3);
+  const byIds = harness();
+  await byIds.run(['--model', 'm', '--ids', '1,2,1', '--json']);
+  assert.equal(JSON.parse(byIds.out()).prependBos, false);
 });
 
 test('flag errors are typed and say what to give', async () => {

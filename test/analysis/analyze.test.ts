@@ -20,8 +20,11 @@ const code = (c: EngineErrorCode) => (e: unknown) => e instanceof EngineError &&
 test('analyze returns every analysis of one prompt, consistent with the model', async () => {
   const updates: AnalysisLayerUpdate[] = [];
   const result = await analyze(runner, tokenizer, { prompt: 'w5 w9 w2 w5 w9', topK: 4 }, { modelInfo, onLayer: (u) => updates.push(u) });
-  const n = 5;
+  // A text prompt gets the model's BOS (here id 47) at position 0, so 5 words are 6 positions.
+  const n = 6;
   assert.equal(result.tokens.length, n);
+  assert.equal(result.prependBos, true);
+  assert.deepEqual(result.tokens[0], { id: 47, text: ' w47', start: 0, end: 0, bos: true });
   assert.equal(result.device, 'reference');
   assert.equal(result.predictions.length, 4);
   assert.equal(result.predictionsPerPosition, null);

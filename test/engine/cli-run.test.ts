@@ -21,16 +21,31 @@ describe('circuit-trace run', () => {
     const { code, err } = await cli(['run', '--model', fixture.dir, '--prompt', 'The cat sat on the mat', '--out', file]);
     assert.equal(code, 0, err);
     const st = readSafetensors(readFileSync(file), file);
-    assert.deepEqual(st.get('blocks.1.attn.hook_pattern').shape, [1, 4, 6, 6]);
-    assert.deepEqual(st.get('blocks.0.attn.hook_z').shape, [1, 6, 4, 16]);
-    assert.deepEqual(st.get('logits').shape, [1, 6, 50257]);
-    assert.deepEqual(st.get('ln_final.hook_scale').shape, [1, 6, 1]);
+    // A --prompt runs as TransformerLens's run_with_cache(prompt) does: <|endoftext|> first, 7 positions.
+    assert.deepEqual(st.get('blocks.1.attn.hook_pattern').shape, [1, 4, 7, 7]);
+    assert.deepEqual(st.get('blocks.0.attn.hook_z').shape, [1, 7, 4, 16]);
+    assert.deepEqual(st.get('logits').shape, [1, 7, 50257]);
+    assert.deepEqual(st.get('ln_final.hook_scale').shape, [1, 7, 1]);
     assert.equal(st.tensors.size, 2 + 2 * 7 + 2);
-    assert.equal(st.metadata['token_ids'], JSON.stringify([464, 3797, 3332, 319, 262, 2603]));
+    assert.equal(st.metadata['token_ids'], JSON.stringify([50256, 464, 3797, 3332, 319, 262, 2603]));
+    assert.equal(st.metadata['prepend_bos'], 'true');
     // A pattern row sums to one.
     const pattern = st.get('blocks.1.attn.hook_pattern').float32();
-    const row = pattern.subarray(5 * 6, 6 * 6).reduce((a, b) => a + b, 0);
+    const row = pattern.subarray(6 * 7, 7 * 7).reduce((a, b) => a + b, 0);
     assert.ok(Math.abs(row - 1) < 1e-5);
+  });
+
+  test('--no-prepend-bos runs the prompt as typed; --ids run exactly as given', async () => {
+    const fixture = await randomModelFolder('tiny', 21);
+    const dir = mkdtempSync(join(tmpdir(), 'ct-cli-'));
+    const off = await cli(['run', '--model', fixture.dir, '--prompt', 'The cat sat', '--no-prepend-bos', '--hooks', 'logits', '--out', join(dir, 'off.safetensors')]);
+    assert.equal(off.code, 0, off.err);
+    const offFile = readSafetensors(readFileSync(join(dir, 'off.safetensors')), 'off');
+    assert.equal(offFile.metadata['token_ids'], JSON.stringify([464, 3797, 3332]));
+    assert.equal(offFile.metadata['prepend_bos'], 'false');
+    const ids = await cli(['run', '--model', fixture.dir, '--ids', '464,3797', '--hooks', 'logits', '--out', join(dir, 'ids.safetensors')]);
+    assert.equal(ids.code, 0, ids.err);
+    assert.equal(readSafetensors(readFileSync(join(dir, 'ids.safetensors')), 'ids').metadata['token_ids'], JSON.stringify([464, 3797]));
   });
 
   test('--hooks selects hook points and --repeat prints the median forward time', async () => {

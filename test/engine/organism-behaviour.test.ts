@@ -149,12 +149,14 @@ test('circuit trace of the induction preset: the induction head first, the negat
   const negativeValue = trace.heads[negative.layer * nHeads + negative.head]!;
   assert.ok(negativeValue < -0.5, `negative head DLA ${negativeValue}`);
   assert.ok(Math.abs(trace.total - trace.actual) < 1e-3);
-  // The source split: the induction head's contribution comes from " mat" (position 5).
+  // The source split: the induction head's contribution comes from " mat" (position 6: the
+  // analysis prepends the BOS, TransformerLens's default, so the prompt's 6th token is position 6).
   const n = results.get('induction')!.tokens.length;
   const lh = induction.layer * nHeads + induction.head;
   const bySource = trace.headBySource.subarray(lh * n, (lh + 1) * n); // [key]
-  assert.equal(results.get('induction')!.tokens[5]!.text, ' mat');
-  assert.ok(bySource[5]! > 0.95 * trace.components[0]!.value);
+  assert.equal(results.get('induction')!.tokens[0]!.bos, true);
+  assert.equal(results.get('induction')!.tokens[6]!.text, ' mat');
+  assert.ok(bySource[6]! > 0.95 * trace.components[0]!.value);
 });
 
 test('MLPs: MLP0 recalls the fact, MLP1 does greater-than; the logit lens sees each appear at its layer', () => {

@@ -39,6 +39,8 @@ describe('circuit-trace patch', () => {
     const direct = await runPatchSweep(model, tokenizer, { cleanIds: CLEAN.split(',').map(Number), corruptIds: CORRUPT.split(',').map(Number), target: { id: 3332 }, contrast: { id: 1110 }, kind: 'heads-last' });
     assert.equal(out.kind, 'heads-last');
     assert.equal(out.metric, 'logit_diff');
+    // Ids are used exactly as given.
+    assert.equal(out.prependBos, false);
     assert.equal(out.model.nLayers, 2);
     assert.equal(out.cleanTokens.length, 10);
     assert.ok(Math.abs(out.clean.logitDiff - direct.clean.logitDiff) < 1e-6);
@@ -48,7 +50,7 @@ describe('circuit-trace patch', () => {
       const d = direct.entries[i]!;
       assert.deepEqual([e.layer, e.head, e.position], [d.layer, d.head, 9]);
       assert.ok(Math.abs(e.logitDiff - d.logitDiff) < 1e-6 && Math.abs(e.recovery - d.recovery) < 1e-6);
-      assert.deepEqual(Object.keys(e), ['layer', 'head', 'position', 'logitDiff', 'prob', 'recovery']);
+      assert.deepEqual(Object.keys(e), ['layer', 'head', 'position', 'value', 'logitDiff', 'prob', 'recovery']);
     });
     assert.ok(out.elapsedMs > 0);
   });
@@ -56,13 +58,21 @@ describe('circuit-trace patch', () => {
   test('text prompts and tokens, residual sweep, no contrast', async () => {
     const { stdout } = await runCli(['--model', dir, '--clean', 'The cat sat on the mat', '--corrupt', 'The dog sat on the mat', '--target', ' and', '--kind', 'resid', '--json']);
     const out = JSON.parse(stdout) as PatchCliOutput;
-    assert.equal(out.metric, 'logit');
+    // Without a contrast the metric is the target's log-probability; text prompts get the BOS.
+    assert.equal(out.metric, 'log_prob');
+    assert.equal(out.prependBos, true);
+    assert.equal(out.cleanTokens[0]!.bos, true);
     assert.equal(out.contrast, null);
     assert.equal(out.target, ' and');
-    assert.equal(out.entries.length, 2 * 6);
-    assert.deepEqual(Object.keys(out.entries[3]!), ['layer', 'position', 'logitDiff', 'prob', 'recovery']);
-    // Position 0 is shared by both prompts: patching it changes nothing.
+    assert.equal(out.entries.length, 2 * 7);
+    assert.deepEqual(Object.keys(out.entries[3]!), ['layer', 'position', 'value', 'logitDiff', 'prob', 'recovery']);
+    // Positions 0 (the BOS) and 1 ("The") are shared by both prompts: patching them changes nothing.
     assert.equal(out.entries[0]!.recovery, 0);
+    assert.equal(out.entries[1]!.recovery, 0);
+    assert.ok(out.entries[2]!.recovery !== 0);
+    const off = JSON.parse((await runCli(['--model', dir, '--clean', 'The cat sat on the mat', '--corrupt', 'The dog sat on the mat', '--target', ' and', '--kind', 'resid', '--no-prepend-bos', '--json'])).stdout) as PatchCliOutput;
+    assert.equal(off.prependBos, false);
+    assert.equal(off.entries.length, 2 * 6);
   });
 
   test('a single component, and an undefined recovery written as null', async () => {
@@ -76,6 +86,8 @@ describe('circuit-trace patch', () => {
   test('the human-readable report', async () => {
     const { stdout } = await runCli(['--model', dir, '--clean-ids', CLEAN, '--corrupt-ids', CORRUPT, '--target-id', '3332', '--contrast-id', '1110', '--kind', 'heads-all']);
     assert.match(stdout, /heads-all patching, 8 components, 10 tokens/);
+    assert.match(stdout, /^positions: no BOS/m);
+    assert.match(stdout, /^metric: logit\(" sat"\) − logit/m);
     assert.match(stdout, /^clean +-?\d/m);
     assert.match(stdout, /^corrupt +-?\d/m);
     assert.match(stdout, /largest recovery/);
@@ -100,7 +112,7 @@ describe('circuit-trace patch', () => {
       await assert.rejects(runCli([...noModel, '--kind', 'resid']), code('BAD_ARGUMENT', /--model/));
     });
     test('prompts of different lengths, targets that are not one token, bad components', async () => {
-      await assert.rejects(runCli(['--model', dir, '--clean', 'The cat sat', '--corrupt', 'The elephant sat down', '--target', ' on', '--kind', 'resid']), code('LENGTH_MISMATCH', /3 tokens and the corrupted prompt 4/));
+      await assert.rejects(runCli(['--model', dir, '--clean', 'The cat sat', '--corrupt', 'The elephant sat down', '--target', ' on', '--kind', 'resid']), code('LENGTH_MISMATCH', /4 tokens and the corrupted prompt 5/));
       await assert.rejects(runCli(['--model', dir, '--clean-ids', CLEAN, '--corrupt-ids', CORRUPT, '--target', ' interpretability', '--kind', 'resid']), code('NOT_SINGLE_TOKEN', /" interpret"/));
       await assert.rejects(runCli([...base(), '--kind', 'single', '--hook', 'z', '--layer', '0']), code('BAD_ARGUMENT', /needs the head/));
       await assert.rejects(runCli([...base(), '--kind', 'heads-last', '--position', '10']), code('BAD_ARGUMENT', /outside the prompt/));

@@ -60,19 +60,21 @@ describe('patching the model organism', () => {
 
   test('residual stream: the answer\'s token position carries the restoration before layer 1', async () => {
     const result = await runPatchSweep(model, tokenizer, request('resid'));
+    // Both prompts get the BOS at position 0 (TransformerLens's default), so " mat" is position 6.
+    assert.equal(result.prependBos, true);
     const matPosition = result.cleanTokens.findIndex((t) => t.text === ' mat');
-    assert.equal(matPosition, 5);
+    assert.equal(matPosition, 6);
     // At layer 1, the induction head reads the key whose previous token is " the" and copies its
     // token: the clean residual at the " mat" position (which holds " mat" and, via L0H0, a
     // previous token " the") restores most of the prediction on its own.
     const atMat = result.entries.find((e) => e.layer === 1 && e.position === matPosition)!;
     assert.ok(atMat.recovery > 0.5, `resid_pre 1 at " mat": recovery ${atMat.recovery}`);
-    // Putting " the" at position 4 makes the corrupted " rug" the induction target: the model then
+    // Putting " the" at position 5 makes the corrupted " rug" the induction target: the model then
     // copies " rug", the opposite of the clean answer (recovery below −1).
     const atThe = result.entries.find((e) => e.layer === 0 && e.position === matPosition - 1)!;
-    assert.ok(atThe.recovery < -0.5, `resid_pre 0 at position 4: recovery ${atThe.recovery}`);
+    assert.ok(atThe.recovery < -0.5, `resid_pre 0 at position 5: recovery ${atThe.recovery}`);
     // The shared second half holds nothing the induction head uses.
-    for (const e of result.entries.filter((x) => x.position !== undefined && x.position >= 7 && x.position < result.cleanTokens.length - 1)) {
+    for (const e of result.entries.filter((x) => x.position !== undefined && x.position >= 8 && x.position < result.cleanTokens.length - 1)) {
       assert.ok(Math.abs(e.recovery) < 0.01, `L${e.layer} position ${e.position}: recovery ${e.recovery}`);
     }
   });

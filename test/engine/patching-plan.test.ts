@@ -42,9 +42,10 @@ describe('patching metrics', () => {
   });
 
   test('an entry carries only the coordinates its site has', () => {
-    const baselines = { clean: { logitDiff: 2, prob: 0.5 }, corrupt: { logitDiff: 0, prob: 0.1 } };
-    assert.deepEqual(patchEntry({ layer: 3, head: 1 }, { logitDiff: 1, prob: 0.3 }, baselines), { layer: 3, head: 1, logitDiff: 1, prob: 0.3, recovery: 0.5 });
-    assert.deepEqual(Object.keys(patchEntry({ layer: 3, position: 4 }, { logitDiff: 1, prob: 0.3 }, baselines)), ['layer', 'position', 'logitDiff', 'prob', 'recovery']);
+    // The recovery is on the metric (`value`), not the logit difference.
+    const baselines = { clean: { value: 2, logitDiff: 7, prob: 0.5 }, corrupt: { value: 0, logitDiff: 3, prob: 0.1 } };
+    assert.deepEqual(patchEntry({ layer: 3, head: 1 }, { value: 1, logitDiff: 9, prob: 0.3 }, baselines), { layer: 3, head: 1, value: 1, logitDiff: 9, prob: 0.3, recovery: 0.5 });
+    assert.deepEqual(Object.keys(patchEntry({ layer: 3, position: 4 }, { value: 1, logitDiff: 1, prob: 0.3 }, baselines)), ['layer', 'position', 'value', 'logitDiff', 'prob', 'recovery']);
   });
 });
 

@@ -235,17 +235,19 @@ describe('activation patching on a tiny random GPT-2', () => {
 
     test('text prompts and text tokens', async () => {
       const result = await runPatchSweep(model, tokenizer, { clean: 'The cat sat on the mat. The cat sat', corrupt: 'The dog sat on the mat. The dog sat', target: { text: ' on' }, contrast: { text: ' down' }, kind: 'heads-last' });
-      assert.equal(result.cleanTokens.length, 10);
+      // Text prompts get the BOS at position 0, so " cat" is position 2.
+      assert.equal(result.cleanTokens.length, 11);
+      assert.equal(result.cleanTokens[0]!.bos, true);
       assert.equal(result.target, ' on');
       assert.equal(result.contrast, ' down');
       assert.equal(result.entries.length, 2 * H);
-      assert.equal(result.cleanTokens[1]!.text, ' cat');
-      assert.deepEqual([result.cleanTokens[1]!.start, result.cleanTokens[1]!.end], [3, 7]);
+      assert.equal(result.cleanTokens[2]!.text, ' cat');
+      assert.deepEqual([result.cleanTokens[2]!.start, result.cleanTokens[2]!.end], [3, 7]);
     });
 
     test('prompts of different token lengths: LENGTH_MISMATCH naming both lengths', async () => {
       await assert.rejects(runPatchSweep(model, tokenizer, { ...base, corruptIds: CORRUPT.slice(1) }), code('LENGTH_MISMATCH', /10 tokens.*corrupted prompt 9/));
-      await assert.rejects(runPatchSweep(model, tokenizer, { ...base, cleanIds: undefined, corruptIds: undefined, clean: 'The cat sat', corrupt: 'The elephant sat down' }), code('LENGTH_MISMATCH', /3 tokens.*corrupted prompt 4/));
+      await assert.rejects(runPatchSweep(model, tokenizer, { ...base, cleanIds: undefined, corruptIds: undefined, clean: 'The cat sat', corrupt: 'The elephant sat down' }), code('LENGTH_MISMATCH', /4 tokens.*corrupted prompt 5/));
     });
 
     test('a target or contrast that is not one token: NOT_SINGLE_TOKEN showing the tokenization', async () => {

@@ -61,6 +61,7 @@ export function makeResult(overrides: Partial<AnalysisResult> = {}): AnalysisRes
     model: { id: 'organism', displayName: 'Model organism', nLayers: 2, nHeads: 2, dModel: 8, dHead: 4, dVocab: 50257, nCtx: 64 },
     device: 'cpu',
     prompt: PROMPT,
+    prependBos: false,
     tokens,
     predictions: [prediction(' on', 319, 0.446), prediction(' down', 866, 0.2)],
     predictionsPerPosition: [
@@ -106,6 +107,7 @@ export function makeResult(overrides: Partial<AnalysisResult> = {}): AnalysisRes
     },
     flow: { total: new Float32Array(9), perLayer: null },
     threshold: 0.35,
+    metric: { name: 'log_prob', value: Math.log(0.446) },
     elapsedMs: 12,
     ...overrides,
   };

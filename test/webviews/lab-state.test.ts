@@ -71,7 +71,21 @@ test('selection sync: host select and local select both clamp; persisted state h
   assert.deepEqual(s.selection, { layer: 2, head: 1, position: 0 });
   s = labReducer(s, { type: 'select', selection: { layer: 0, head: 5 } });
   assert.deepEqual(s.selection, { layer: 0 });
-  assert.deepEqual(persistedState(s), { version: 1, content: 'lab', historyId: 'h9', selection: { layer: 0 } });
+  assert.deepEqual(persistedState(s), { version: 1, content: 'lab', historyId: 'h9', selection: { layer: 0 }, topHeadLinks: false });
+});
+
+test('top-head links: off by default, switched by the user, persisted and restored', () => {
+  const fresh = initialLabState('lab', null);
+  assert.equal(fresh.topHeadLinks, false, 'off until the user asks');
+  const on = labReducer(fresh, { type: 'setTopHeadLinks', shown: true });
+  assert.equal(on.topHeadLinks, true);
+  assert.equal(persistedState(on).topHeadLinks, true);
+  const restored = initialLabState('lab', persistedState(on));
+  assert.equal(restored.topHeadLinks, true, 'a reload keeps the choice');
+  const r = syntheticResult({ nLayers: 2, nHeads: 2, nTokens: 4 });
+  assert.equal(host(restored, { type: 'analysis', result: r, historyId: 'h2' }).topHeadLinks, true, 'a new result keeps it too');
+  assert.equal(labReducer(on, { type: 'setTopHeadLinks', shown: false }).topHeadLinks, false);
+  assert.equal(initialLabState('lab', { version: 1, content: 'lab', historyId: null, selection: {} }).topHeadLinks, false, 'state saved before the toggle existed: off');
 });
 
 test('trace metric switch: pending until the other trace arrives for the same analysis', () => {
@@ -105,7 +119,7 @@ test('patch results and busy flags', () => {
   let s = initialLabState('patching', null);
   s = host(s, { type: 'patchBusy', busy: true });
   assert.equal(s.patchBusy, true);
-  const patch = { kind: 'single' as const, targetId: 1, target: 'a', contrastId: null, contrast: null, cleanTokens: [], corruptTokens: [], clean: { logitDiff: 1, prob: 1 }, corrupt: { logitDiff: 0, prob: 0 }, entries: [], elapsedMs: 1 };
+  const patch = { kind: 'single' as const, targetId: 1, target: 'a', contrastId: null, contrast: null, metric: 'log_prob' as const, prependBos: false, cleanTokens: [], corruptTokens: [], clean: { value: 0, logitDiff: 1, prob: 1 }, corrupt: { value: -Infinity, logitDiff: 0, prob: 0 }, entries: [], elapsedMs: 1 };
   s = host(s, { type: 'patch', result: patch });
   assert.equal(s.patch, patch);
 });

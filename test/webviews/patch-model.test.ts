@@ -43,10 +43,10 @@ test('strongest entries are sorted by |recovery| and named', () => {
   const s = strongestEntries(p, 5);
   assert.equal(s.length, 5);
   for (let i = 1; i < s.length; i++) assert.ok(Math.abs(s[i - 1]!.entry.recovery) >= Math.abs(s[i]!.entry.recovery));
-  assert.equal(entryName('heads-last', { layer: 9, head: 6, logitDiff: 0, prob: 0, recovery: 0 }), 'L9H6');
-  assert.equal(entryName('heads-all', { layer: 9, head: 6, position: 2, logitDiff: 0, prob: 0, recovery: 0 }), 'L9H6@2');
-  assert.equal(entryName('mlp', { layer: 3, position: 2, logitDiff: 0, prob: 0, recovery: 0 }), 'mlp L3@2');
-  assert.equal(entryName('resid', { layer: 3, position: 2, logitDiff: 0, prob: 0, recovery: 0 }), 'resid L3@2');
-  assert.deepEqual(selectionOf({ layer: 3, position: 2, logitDiff: 0, prob: 0, recovery: 0 }), { layer: 3, position: 2 });
-  assert.deepEqual(selectionOf({ layer: 3, head: 1, logitDiff: 0, prob: 0, recovery: 0 }), { layer: 3, head: 1 });
+  assert.equal(entryName('heads-last', { layer: 9, head: 6, value: 0, logitDiff: 0, prob: 0, recovery: 0 }), 'L9H6');
+  assert.equal(entryName('heads-all', { layer: 9, head: 6, position: 2, value: 0, logitDiff: 0, prob: 0, recovery: 0 }), 'L9H6@2');
+  assert.equal(entryName('mlp', { layer: 3, position: 2, value: 0, logitDiff: 0, prob: 0, recovery: 0 }), 'mlp L3@2');
+  assert.equal(entryName('resid', { layer: 3, position: 2, value: 0, logitDiff: 0, prob: 0, recovery: 0 }), 'resid L3@2');
+  assert.deepEqual(selectionOf({ layer: 3, position: 2, value: 0, logitDiff: 0, prob: 0, recovery: 0 }), { layer: 3, position: 2 });
+  assert.deepEqual(selectionOf({ layer: 3, head: 1, value: 0, logitDiff: 0, prob: 0, recovery: 0 }), { layer: 3, head: 1 });
 });

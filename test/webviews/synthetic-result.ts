@@ -26,12 +26,17 @@ export interface SyntheticOptions {
   seed?: number;
   perPosition?: boolean;
   contrast?: boolean;
+  /** Prepend a BOS (as the engine's prependBos does): position 0 is it, and nTokens counts it. */
+  bos?: boolean;
 }
 
-export function syntheticTokens(nTokens: number): TokenInfo[] {
-  const tokens: TokenInfo[] = [];
+/** The BOS the engine prepends: GPT-2's <|endoftext|>, with no text in the prompt. */
+export const SYNTHETIC_BOS: TokenInfo = { id: 50256, text: '<|endoftext|>', start: 0, end: 0, bos: true };
+
+export function syntheticTokens(nTokens: number, bos = false): TokenInfo[] {
+  const tokens: TokenInfo[] = bos && nTokens > 0 ? [{ ...SYNTHETIC_BOS }] : [];
   let offset = 0;
-  for (let i = 0; i < nTokens; i++) {
+  for (let i = 0; tokens.length < nTokens; i++) {
     // Repeats after 7 tokens, so that induction and duplicate patterns exist.
     const text = WORDS[i % 7]!;
     tokens.push({ id: 100 + (i % 7), text, start: offset, end: offset + text.length });
@@ -45,7 +50,7 @@ export function syntheticResult(o: SyntheticOptions = {}): AnalysisResult {
   const nHeads = o.nHeads ?? 4;
   const n = o.nTokens ?? 10;
   const random = rng(o.seed ?? 7);
-  const tokens = syntheticTokens(n);
+  const tokens = syntheticTokens(n, o.bos);
   const ids = tokens.map((t) => t.id);
   const size = n * n;
 
@@ -139,20 +144,22 @@ export function syntheticResult(o: SyntheticOptions = {}): AnalysisResult {
         scores: { previous: kind === 0 ? 0.9 : 0.1, duplicate: 0.05, induction: kind === 1 ? 0.8 : 0.1 },
         entropy: 1, entropyNormalized: 0.5, concentration: 0.6, outputNorm: 0.2 + random() * 3, dla: heads[l * nHeads + h]!,
       });
-      censusEntries.push({ layer: l, head: h, previous: kind === 0 ? 0.9 : 0.1, duplicate: 0.05, induction: kind === 1 ? 0.8 : 0.1, label });
+      const census = { previous: kind === 0 ? 0.9 : 0.1, duplicate: 0.05, induction: kind === 1 ? 0.8 : 0.1 };
+      censusEntries.push({ layer: l, head: h, ...census, raw: { previous: census.previous * (16 / 17), duplicate: census.duplicate * (8 / 17), induction: census.induction * (8 / 17) }, label });
     }
   }
 
   return {
     model: { id: 'synthetic', displayName: 'synthetic', nLayers, nHeads, dModel: 64, dHead: 16, dVocab: 1000, nCtx: 1024 },
     device: 'cpu',
-    prompt: tokens.map((t) => t.text).join(''),
+    prompt: tokens.filter((t) => !t.bos).map((t) => t.text).join(''),
+    prependBos: o.bos === true,
     tokens,
     predictions,
     predictionsPerPosition: o.perPosition ? tokens.map((_, p) => predictions.map((pr) => ({ ...pr, prob: pr.prob / (p + 1) }))) : null,
     heads: headSummaries,
     attention,
-    census: { batch: 4, halfLength: 8, seed: 1, threshold: 0.35, entries: censusEntries },
+    census: { batch: 4, halfLength: 8, seed: 1, prependBos: true, threshold: 0.35, ceiling: { previous: 16 / 17, duplicate: 8 / 17, induction: 8 / 17 }, entries: censusEntries },
     trace: {
       position, targetId: 200, target, contrastId: o.contrast ? 201 : null, contrast: o.contrast ? ' floor' : null,
       metric: o.contrast ? 'logit_diff' : 'logit', heads, mlp, embed, posEmbed, bias, total, actual: total, components, headBySource, topPath, edges,
@@ -160,6 +167,7 @@ export function syntheticResult(o: SyntheticOptions = {}): AnalysisResult {
     lens: { position, targetId: 200, layers: lensLayers, perPosition },
     flow: { total: total2, perLayer: null },
     threshold: 0.35,
+    metric: o.contrast ? { name: 'logit_diff', value: total } : { name: 'log_prob', value: Math.log(predictions[0]!.prob) },
     elapsedMs: 12,
   };
 }
@@ -170,7 +178,7 @@ export function syntheticPatch(kind: PatchSweepResult['kind'], nLayers: number, 
   const entries: PatchSweepResult['entries'] = [];
   const push = (layer: number, head?: number, position?: number) => {
     const recovery = random() * random() * (random() < 0.2 ? -0.5 : 1);
-    entries.push({ layer, ...(head !== undefined ? { head } : {}), ...(position !== undefined ? { position } : {}), logitDiff: recovery * 3, prob: 0.1 + recovery * 0.3, recovery });
+    entries.push({ layer, ...(head !== undefined ? { head } : {}), ...(position !== undefined ? { position } : {}), value: recovery * 3, logitDiff: recovery * 3, prob: 0.1 + recovery * 0.3, recovery });
   };
   for (let l = 0; l < nLayers; l++) {
     if (kind === 'heads-last') for (let h = 0; h < nHeads; h++) push(l, h);
@@ -179,7 +187,7 @@ export function syntheticPatch(kind: PatchSweepResult['kind'], nLayers: number, 
   }
   if (kind === 'single') push(0, 1);
   return {
-    kind, targetId: 200, target: ' Mary', contrastId: 201, contrast: ' John', cleanTokens: tokens, corruptTokens: tokens,
-    clean: { logitDiff: 3, prob: 0.4 }, corrupt: { logitDiff: -1, prob: 0.05 }, entries, elapsedMs: 100,
+    kind, targetId: 200, target: ' Mary', contrastId: 201, contrast: ' John', metric: 'logit_diff', prependBos: false, cleanTokens: tokens, corruptTokens: tokens,
+    clean: { value: 3, logitDiff: 3, prob: 0.4 }, corrupt: { value: -1, logitDiff: -1, prob: 0.05 }, entries, elapsedMs: 100,
   };
 }

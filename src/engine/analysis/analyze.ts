@@ -18,7 +18,8 @@ import { runnerLensUnembed } from './lens-unembed.js';
 import { logitLens, logitLensHooks } from './logit-lens.js';
 import { logitsRow } from './logits-row.js';
 import { topPredictions } from './predictions.js';
-import { resolvePrompt, resolveTokenRef } from './prompt-input.js';
+import { bosToPrepend, resolvePrompt, resolveTokenRef } from './prompt-input.js';
+import { defaultMetric, metricOfLogits, metricValue, resolveNamedMetric } from './target-metric.js';
 import { tokenFlow } from './token-flow.js';
 
 export const DEFAULT_TOP_K = 10;
@@ -60,10 +61,11 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
   const { nLayers, nHeads, dVocab } = config;
   const { signal } = options;
   const { topK, threshold } = checkSettings(request, dVocab);
-  const { prompt, ids, tokens } = resolvePrompt(
+  // Every position below (the request's, the trace's, the lens's) counts a prepended BOS as 0.
+  const { prompt, ids, tokens, prependBos } = resolvePrompt(
     tokenizer,
     { ...(request.prompt !== undefined ? { prompt: request.prompt } : {}), ...(request.ids !== undefined ? { ids: request.ids } : {}) },
-    { maxTokens: options.maxTokens ?? config.nCtx, nCtx: config.nCtx, dVocab },
+    { maxTokens: options.maxTokens ?? config.nCtx, nCtx: config.nCtx, dVocab, prependBosId: bosToPrepend(config, request.prependBos) },
   );
   const n = ids.length;
   const position = request.position ?? n - 1;
@@ -72,6 +74,7 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
   }
   const requestedTarget = request.target ? resolveTokenRef(tokenizer, request.target, dVocab, 'target') : null;
   const contrastId = request.contrast ? resolveTokenRef(tokenizer, request.contrast, dVocab, 'contrast') : null;
+  const namedMetric = request.metric ? resolveNamedMetric(tokenizer, dVocab, request.metric) : null;
   const tokenText = (id: number): string => tokenizer.tokenText(id);
   throwIfCancelled(signal);
 
@@ -97,6 +100,7 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
   const logitsAt = (p: number): Float32Array => logitsRow(cache, p, n); // [vocab]
   const predictions = topPredictions(logitsAt(position), topK, tokenText);
   const targetId = requestedTarget ?? predictions[0]!.tokenId;
+  const metric = namedMetric ?? defaultMetric(targetId, contrastId);
   const predictionsPerPosition: Prediction[][] | null = perPosition ? tokens.map((_, p) => topPredictions(logitsAt(p), topK, tokenText)) : null;
 
   const patterns: Tensor[] = []; // per layer: [head, query, key]
@@ -135,12 +139,15 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
   throwIfCancelled(signal);
   const flow = tokenFlow(patterns, perPosition);
 
-  const census = request.census ? await (options.censusCache ?? defaultCensusCache).get(runner, { ...options.censusSettings, threshold }, signal) : null;
+  // The census probes follow the same BOS rule as the prompt (its sequences are never given as ids).
+  const censusPrependBos = bosToPrepend(config, request.prependBos) !== null;
+  const census = request.census ? await (options.censusCache ?? defaultCensusCache).get(runner, { ...options.censusSettings, threshold, prependBos: censusPrependBos }, signal) : null;
 
   return {
     model: options.modelInfo,
     device: provider,
     prompt,
+    prependBos,
     tokens,
     predictions,
     predictionsPerPosition,
@@ -151,6 +158,7 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
     lens,
     flow,
     threshold,
+    metric: metricValue(metric, metricOfLogits(metric, logitsAt(position))),
     elapsedMs: performance.now() - started,
   };
 }

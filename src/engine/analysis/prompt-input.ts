@@ -2,6 +2,10 @@
  * Turning an AnalyzeRequest's prompt and token references into token ids, with the typed errors a
  * user can act on: an empty prompt, a prompt longer than the model or the configured limit, a
  * target "token" that is really several tokens.
+ *
+ * The BOS convention is TransformerLens's `prepend_bos=True`: a text prompt gets the model's BOS
+ * token (GPT-2's <|endoftext|>) at position 0, shown as a token with no text in the prompt
+ * (start = end = 0, `bos: true`); token ids are used exactly as given.
  */
 import type { TokenInfo } from '../../protocol/analysis.js';
 import type { TokenRef } from '../../protocol/engine.js';
@@ -11,16 +15,29 @@ import type { PromptTokenizer } from '../tokenizer/types.js';
 export interface ResolvedPrompt {
   /** The prompt text (for ids, their decoding). */
   prompt: string;
+  /** What the model runs on, the BOS first when one was prepended. */
   ids: number[];
   tokens: TokenInfo[];
+  /** Whether ids[0] is a prepended BOS. */
+  prependBos: boolean;
 }
 
 export interface PromptLimits {
-  /** The user's token limit. */
+  /** The user's token limit (the BOS counts). */
   maxTokens: number;
   /** The model's context length. */
   nCtx: number;
   dVocab: number;
+  /** The BOS id to prepend to a text prompt, null for none (see bosToPrepend). */
+  prependBosId: number | null;
+}
+
+/**
+ * The one rule every analysis, the census and patching follow: a text prompt gets the model's
+ * BOS unless the request turns it off (`prependBos: false`); a model without one gets none.
+ */
+export function bosToPrepend(config: { bosTokenId: number | null }, prependBos: boolean | undefined): number | null {
+  return prependBos === false ? null : config.bosTokenId;
 }
 
 export function resolvePrompt(tokenizer: PromptTokenizer, input: { prompt?: string; ids?: readonly number[] }, limits: PromptLimits): ResolvedPrompt {
@@ -43,7 +60,7 @@ export function resolvePrompt(tokenizer: PromptTokenizer, input: { prompt?: stri
       tokens.push({ id, text, start: offset, end: offset + text.length });
       offset += text.length;
     }
-    resolved = { prompt: tokens.map((t) => t.text).join(''), ids, tokens };
+    resolved = { prompt: tokens.map((t) => t.text).join(''), ids, tokens, prependBos: false };
   } else {
     const prompt = input.prompt ?? '';
     const encoded = prompt.length === 0 ? { ids: [], texts: [], offsets: [] } : tokenizer.encode(prompt);
@@ -51,13 +68,19 @@ export function resolvePrompt(tokenizer: PromptTokenizer, input: { prompt?: stri
       const [start, end] = encoded.offsets[i] ?? [0, 0];
       return { id, text: encoded.texts[i] ?? tokenizer.tokenText(id), start, end };
     });
-    resolved = { prompt, ids: [...encoded.ids], tokens };
+    resolved = { prompt, ids: [...encoded.ids], tokens, prependBos: false };
   }
   if (resolved.ids.length === 0) throw new EngineError('EMPTY_PROMPT', 'The prompt is empty.', 'Type some text (or give token ids) to analyse.');
+  const bos = input.ids === undefined ? limits.prependBosId : null;
+  if (bos !== null) {
+    if (!Number.isInteger(bos) || bos < 0 || bos >= limits.dVocab) throw new EngineError('INTERNAL', `The model's BOS id ${bos} is outside its vocabulary (0..${limits.dVocab - 1}).`);
+    resolved = { ...resolved, ids: [bos, ...resolved.ids], tokens: [{ id: bos, text: tokenizer.tokenText(bos), start: 0, end: 0, bos: true }, ...resolved.tokens], prependBos: true };
+  }
   const limit = Math.min(limits.maxTokens, limits.nCtx);
   if (resolved.ids.length > limit) {
     const which = limits.maxTokens < limits.nCtx ? `the token limit of ${limits.maxTokens}` : `the model's context of ${limits.nCtx} tokens`;
-    throw new EngineError('PROMPT_TOO_LONG', `The prompt is ${resolved.ids.length} tokens, more than ${which}.`, limits.maxTokens < limits.nCtx ? 'Shorten the prompt or raise the maximum token setting.' : 'Shorten the prompt.');
+    const counted = resolved.prependBos ? ' with the BOS' : '';
+    throw new EngineError('PROMPT_TOO_LONG', `The prompt is ${resolved.ids.length} tokens${counted}, more than ${which}.`, limits.maxTokens < limits.nCtx ? 'Shorten the prompt or raise the maximum token setting.' : 'Shorten the prompt.');
   }
   return resolved;
 }

@@ -4,16 +4,23 @@
  *
  *   circuit-trace analyze --model M (--prompt TEXT | --ids 1,2,3)
  *     [--target TOKEN | --target-id ID] [--contrast TOKEN | --contrast-id ID] [--position P]
- *     [--census] [--top-k K] [--threshold T] [--dla tl|raw] [--max-tokens N] [--device D] [--offline] [--cache-dir DIR] [--json]
+ *     [--census] [--top-k K] [--threshold T] [--prepend-bos | --no-prepend-bos] [--metric greater-than:YY]
+ *     [--dla tl|raw] [--max-tokens N] [--device D] [--offline] [--cache-dir DIR] [--json]
  *
  * --dla picks the direct logit attribution convention: 'tl' (default), TransformerLens's processed
  * weights (value biases folded into the bias, unembedding centred over the vocabulary), or 'raw',
  * the checkpoint's weights as they are (README, "Direct logit attribution").
  *
+ * A text prompt gets the model's BOS at position 0 (TransformerLens's prepend_bos; default on when
+ * the model has one); --ids are used exactly as given. `prependBos` in the JSON says which, and
+ * every position (--position, the tokens, the trace) counts the BOS. `metric` is the model's value of
+ * the logit difference (with a contrast), the target's log-probability (without) or, with --metric
+ * greater-than:YY, greater-than's probability difference, at the traced position.
+ *
  * Model resolution and load flags (--device default cpu, --max-tokens default 1024, --offline or
  * HF_HUB_OFFLINE, --cache-dir) are the shared ones of model-arg.ts.
  */
-import type { AnalysisResult, DlaMode, HeadSummary, LensLayer, Prediction, TokenInfo } from '../../protocol/analysis.js';
+import type { AnalysisResult, CensusScoreSet, DlaMode, HeadSummary, LensLayer, MetricValue, Prediction, TokenInfo } from '../../protocol/analysis.js';
 import type { AnalyzeRequest, LoadedModelInfo, LoadOptions, ModelSpec, TokenRef } from '../../protocol/engine.js';
 import type { AnalysisRunner } from '../analysis/analysis-runner.js';
 import { analyze } from '../analysis/analyze.js';
@@ -23,10 +30,12 @@ import type { PromptTokenizer } from '../tokenizer/types.js';
 import { loadModel } from '../model/load-model.js';
 import type { CliCommand, CliFlags, CliIo } from './command.js';
 import { idsFlag, loadOptionsFromFlags, resolveModelArg, stringFlag } from './model-arg.js';
+import { metricFlag } from './metric-flag.js';
+import { prependBosFlag } from './prepend-bos-flag.js';
 
 const KNOWN_FLAGS = [
   'model', 'prompt', 'ids', 'target', 'target-id', 'contrast', 'contrast-id', 'position',
-  'census', 'top-k', 'threshold', 'dla', 'max-tokens', 'device', 'offline', 'cache-dir', 'json',
+  'census', 'top-k', 'threshold', 'prepend-bos', 'no-prepend-bos', 'metric', 'dla', 'max-tokens', 'device', 'offline', 'cache-dir', 'json',
 ] as const;
 
 /** A loaded model as the CLI needs it. */
@@ -48,13 +57,17 @@ export interface AnalyzeCliOutput {
   model: LoadedModelInfo;
   device: string;
   prompt: string;
+  /** Whether tokens[0] is a prepended BOS (then positions count it as 0). */
+  prependBos: boolean;
   tokens: TokenInfo[];
   position: number;
+  /** The model's value of the metric at `position`. */
+  metric: MetricValue;
   predictions: Prediction[];
   threshold: number;
   heads: HeadSummary[];
   /** With --census: one entry per head. */
-  census: Array<{ layer: number; head: number; previous: number; duplicate: number; induction: number; label: string }> | null;
+  census: Array<{ layer: number; head: number; previous: number; duplicate: number; induction: number; raw: CensusScoreSet; label: string }> | null;
   censusProbe: { batch: number; halfLength: number; seed: number } | null;
   trace: {
     /** The attribution convention ('tl' or 'raw'). */
@@ -126,6 +139,10 @@ export function parseAnalyzeFlags(flags: CliFlags): { model: string; request: An
     if (dla !== 'tl' && dla !== 'raw') throw new EngineError('BAD_ARGUMENT', `--dla must be "tl" or "raw", got "${dla}".`);
     request.dla = dla;
   }
+  const prependBos = prependBosFlag(flags);
+  if (prependBos !== undefined) request.prependBos = prependBos;
+  const metric = metricFlag(flags);
+  if (metric) request.metric = metric;
   return { model, request, load: loadOptionsFromFlags(flags), json: flags.has('json') };
 }
 
@@ -134,8 +151,10 @@ export function analyzeCliOutput(result: AnalysisResult, info: LoadedModelInfo):
     model: info,
     device: result.device,
     prompt: result.prompt,
+    prependBos: result.prependBos,
     tokens: result.tokens,
     position: result.trace.position,
+    metric: result.metric,
     predictions: result.predictions,
     threshold: result.threshold,
     heads: result.heads.map((h) => ({
@@ -151,7 +170,7 @@ export function analyzeCliOutput(result: AnalysisResult, info: LoadedModelInfo):
       dla: h.dla,
     })),
     census: result.census
-      ? result.census.entries.map((e) => ({ layer: e.layer, head: e.head, previous: e.previous, duplicate: e.duplicate, induction: e.induction, label: e.label }))
+      ? result.census.entries.map((e) => ({ layer: e.layer, head: e.head, previous: e.previous, duplicate: e.duplicate, induction: e.induction, raw: e.raw, label: e.label }))
       : null,
     censusProbe: result.census ? { batch: result.census.batch, halfLength: result.census.halfLength, seed: result.census.seed } : null,
     trace: {
@@ -177,10 +196,12 @@ const fmt = (x: number, digits = 3): string => (x >= 0 ? ' ' : '') + x.toFixed(d
 export function formatAnalysis(out: AnalyzeCliOutput): string {
   const lines: string[] = [];
   lines.push(`${out.model.displayName} on ${out.device}, ${out.tokens.length} tokens, ${out.elapsedMs.toFixed(0)} ms`);
-  lines.push(`tokens: ${out.tokens.map((t) => JSON.stringify(t.text)).join(' ')}`);
+  lines.push(`tokens: ${out.tokens.map((t, i) => `${i}:${t.bos ? `BOS${JSON.stringify(t.text)}` : JSON.stringify(t.text)}`).join(' ')}`);
+  lines.push(`positions: ${out.prependBos ? 'BOS prepended, it is position 0' : 'no BOS, position 0 is the first prompt token'}`);
   lines.push(`predictions at position ${out.position}:`);
   for (const p of out.predictions) lines.push(`  ${JSON.stringify(p.token).padEnd(16)} p=${p.prob.toFixed(4)}  logit=${p.logit.toFixed(3)}`);
   const metric = out.trace.metric === 'logit' ? `logit of ${JSON.stringify(out.trace.target)}` : `logit(${JSON.stringify(out.trace.target)}) − logit(${JSON.stringify(out.trace.contrast)})`;
+  lines.push(`metric ${out.metric.name}${out.metric.startYear !== undefined ? ` (start year ${String(out.metric.startYear).padStart(2, '0')})` : ''}: ${out.metric.value.toFixed(4)}`);
   lines.push(`circuit trace of the ${metric} (DLA ${out.trace.dla}): total ${out.trace.total.toFixed(4)} (model ${out.trace.actual.toFixed(4)})`);
   for (const c of out.trace.components.slice(0, 10)) lines.push(`  ${c.name.padEnd(10)} ${fmt(c.value)}`);
   const labelled = out.heads.filter((h) => h.label !== 'diffuse' && h.label !== 'no evidence');
@@ -216,7 +237,7 @@ export function createAnalyzeCommand(deps: AnalyzeCommandDeps): CliCommand {
     name: 'analyze',
     usage:
       'analyze --model M (--prompt TEXT | --ids 1,2,3) [--target TOKEN | --target-id ID] [--contrast TOKEN | --contrast-id ID] ' +
-      '[--position P] [--census] [--top-k K] [--threshold T] [--dla tl|raw] [--max-tokens N] [--device D] [--offline] [--cache-dir DIR] [--json]',
+      '[--position P] [--census] [--top-k K] [--threshold T] [--prepend-bos | --no-prepend-bos] [--metric greater-than:YY] [--dla tl|raw] [--max-tokens N] [--device D] [--offline] [--cache-dir DIR] [--json]',
     run: (flags, io) => runAnalyze(deps, flags, io),
   };
 }

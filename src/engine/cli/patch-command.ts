@@ -6,11 +6,17 @@
  *     (--target TOKEN | --target-id ID) [--contrast TOKEN | --contrast-id ID]
  *     --kind heads-last|heads-all|resid|attn|mlp|single [--position P]
  *     [--hook z|resid_pre|attn_out|mlp_out --layer L [--head H]]   (for --kind single)
+ *     [--prepend-bos | --no-prepend-bos] [--metric greater-than:YY]
  *     [--device D] [--max-tokens N] [--offline] [--cache-dir DIR] [--json]
  *
+ * Text prompts get the model's BOS at position 0 (TransformerLens's prepend_bos; default on when the
+ * model has one, `--no-prepend-bos` turns it off); token ids are used exactly as given. Every position
+ * (`--position`, the entries', the token lists') counts the BOS; the output's `prependBos` says which.
  * `--position` is the patched position of heads-last (default: the last) and of a single component
- * (default: every position). In the JSON, a recovery that is undefined (clean and corrupted runs
- * agree on the metric) is `null`.
+ * (default: every position). The metric is the logit difference with a contrast, the target's
+ * log-probability without one, or greater-than's probability difference with `--metric
+ * greater-than:YY` (YY the start year, e.g. 32 for "1732"). In the JSON, a recovery that is undefined
+ * (clean and corrupted runs agree on the metric) is `null`.
  */
 import type { PatchEntry, PatchKind, PatchSweepResult } from '../../protocol/analysis.js';
 import type { LoadedModelInfo, PatchRequest, TokenRef } from '../../protocol/engine.js';
@@ -20,18 +26,18 @@ import { runPatchSweep } from '../patching/index.js';
 import { PATCH_HOOKS, type PatchHook } from '../patching/patch-sites.js';
 import type { CliCommand, CliFlags } from './command.js';
 import { idsFlag, loadOptionsFromFlags, resolveModelArg, stringFlag } from './model-arg.js';
+import { metricFlag } from './metric-flag.js';
+import { prependBosFlag } from './prepend-bos-flag.js';
 
 const KINDS: readonly PatchKind[] = ['heads-last', 'heads-all', 'resid', 'attn', 'mlp', 'single'];
 const KNOWN_FLAGS = [
   'model', 'clean', 'corrupt', 'clean-ids', 'corrupt-ids', 'target', 'target-id', 'contrast', 'contrast-id',
-  'kind', 'position', 'hook', 'layer', 'head', 'device', 'max-tokens', 'offline', 'cache-dir', 'json',
+  'kind', 'position', 'hook', 'layer', 'head', 'prepend-bos', 'no-prepend-bos', 'metric', 'device', 'max-tokens', 'offline', 'cache-dir', 'json',
 ] as const;
 
-/** The `--json` document. */
+/** The `--json` document: the sweep's result (its `metric` and `prependBos` say what was measured where) and the model. */
 export interface PatchCliOutput extends PatchSweepResult {
   model: LoadedModelInfo;
-  /** 'logit_diff' (target − contrast) or 'logit' (the target alone, without a contrast). */
-  metric: 'logit_diff' | 'logit';
 }
 
 function optionalInt(flags: CliFlags, name: string): number | undefined {
@@ -72,11 +78,15 @@ export function parsePatchFlags(flags: CliFlags): PatchRequest {
   if (!target) throw new EngineError('BAD_ARGUMENT', 'patch needs --target TOKEN or --target-id ID.', 'The target is the token whose prediction the patches should restore.');
   const contrast = tokenFlag(flags, 'contrast', 'contrast-id');
   const position = optionalInt(flags, 'position');
+  const prependBos = prependBosFlag(flags);
+  const metric = metricFlag(flags);
   const request: PatchRequest = {
     ...promptFlags(flags, 'clean'),
     ...promptFlags(flags, 'corrupt'),
     target,
     ...(contrast ? { contrast } : {}),
+    ...(prependBos !== undefined ? { prependBos } : {}),
+    ...(metric ? { metric } : {}),
     kind: kind as PatchKind,
   };
   const componentFlags = ['hook', 'layer', 'head'].filter((f) => flags.has(f));
@@ -105,7 +115,9 @@ export function patchCliOutput(result: PatchSweepResult, info: LoadedModelInfo):
     target: result.target,
     contrastId: result.contrastId,
     contrast: result.contrast,
-    metric: result.contrastId === null ? 'logit' : 'logit_diff',
+    metric: result.metric,
+    ...(result.startYear !== undefined ? { startYear: result.startYear } : {}),
+    prependBos: result.prependBos,
     cleanTokens: result.cleanTokens,
     corruptTokens: result.corruptTokens,
     clean: result.clean,
@@ -124,16 +136,20 @@ function num(x: number, digits = 3): string {
 
 /** The human-readable report: baselines and the components with the largest recovery. */
 export function formatPatch(out: PatchCliOutput): string {
-  const metric = out.metric === 'logit' ? `logit(${JSON.stringify(out.target)})` : `logit(${JSON.stringify(out.target)}) − logit(${JSON.stringify(out.contrast)})`;
+  const metric =
+    out.metric === 'log_prob' ? `log p(${JSON.stringify(out.target)})`
+    : out.metric === 'logit_diff' ? `logit(${JSON.stringify(out.target)}) − logit(${JSON.stringify(out.contrast)})`
+    : `greater-than probability difference p(YY > ${String(out.startYear).padStart(2, '0')}) − p(YY ≤ ${String(out.startYear).padStart(2, '0')})`;
   const lines = [
     `${out.model.displayName} on ${out.model.device}: ${out.kind} patching, ${out.entries.length} components, ${out.cleanTokens.length} tokens, ${out.elapsedMs.toFixed(0)} ms`,
+    `positions: ${out.prependBos ? 'BOS prepended, it is position 0' : 'no BOS, position 0 is the first prompt token'}`,
     `metric: ${metric} at the last position`,
-    `clean    ${num(out.clean.logitDiff)}  p(target)=${out.clean.prob.toExponential(3)}`,
-    `corrupt  ${num(out.corrupt.logitDiff)}  p(target)=${out.corrupt.prob.toExponential(3)}`,
+    `clean    ${num(out.clean.value)}  p(target)=${out.clean.prob.toExponential(3)}`,
+    `corrupt  ${num(out.corrupt.value)}  p(target)=${out.corrupt.prob.toExponential(3)}`,
     'largest recovery ((patched − corrupted) / (clean − corrupted)):',
   ];
   const ranked = [...out.entries].sort((a, b) => (Number.isNaN(b.recovery) ? -Infinity : Math.abs(b.recovery)) - (Number.isNaN(a.recovery) ? -Infinity : Math.abs(a.recovery)));
-  for (const e of ranked.slice(0, 10)) lines.push(`  ${site(e).padEnd(12)} recovery ${num(e.recovery).padStart(7)}  metric ${num(e.logitDiff)}  p=${e.prob.toExponential(3)}`);
+  for (const e of ranked.slice(0, 10)) lines.push(`  ${site(e).padEnd(12)} recovery ${num(e.recovery).padStart(7)}  metric ${num(e.value)}  p=${e.prob.toExponential(3)}`);
   return lines.join('\n') + '\n';
 }
 
@@ -142,7 +158,8 @@ export const patchCommand: CliCommand = {
   usage:
     'patch --model M (--clean TEXT | --clean-ids 1,2,3) (--corrupt TEXT | --corrupt-ids 4,5,6) (--target TOKEN | --target-id ID) ' +
     '[--contrast TOKEN | --contrast-id ID] --kind heads-last|heads-all|resid|attn|mlp|single [--position P] ' +
-    '[--hook z|resid_pre|attn_out|mlp_out --layer L [--head H]] [--device D] [--max-tokens N] [--offline] [--json]',
+    '[--hook z|resid_pre|attn_out|mlp_out --layer L [--head H]] [--prepend-bos | --no-prepend-bos] [--metric greater-than:YY] ' +
+    '[--device D] [--max-tokens N] [--offline] [--json]',
   async run(flags, io) {
     // Check every flag before loading a model.
     const request = parsePatchFlags(flags);

@@ -1,21 +1,26 @@
 /**
  * The metrics of activation patching, read from the logits at the last position:
- *  - the logit difference target − contrast (the IOI convention), or the target logit alone when
- *    there is no contrast;
+ *  - the sweep's metric (`value`; see analysis/target-metric.ts): the logit difference
+ *    target − contrast with a contrast, the target's log-probability without one, or a named
+ *    metric such as greater-than's probability difference;
+ *  - the logit difference target − contrast, or the target logit alone without a contrast;
  *  - the probability of the target (softmax over the whole vocabulary);
- *  - the normalised recovery (patched − corrupted) / (clean − corrupted) on the logit difference:
+ *  - the normalised recovery (patched − corrupted) / (clean − corrupted) on the sweep's metric:
  *    0 means the patch had no effect, 1 that it restored the clean value.
  */
 import type { PatchBaseline, PatchEntry } from '../../protocol/analysis.js';
+import { defaultMetric, metricOfLogits, type ResolvedMetric } from '../analysis/target-metric.js';
 
 export interface PatchMetricTokens {
   targetId: number;
-  /** null: the metric is the target logit alone. */
+  /** null: `logitDiff` is the target logit alone. */
   contrastId: number | null;
+  /** The sweep's metric (default: defaultMetric of the target and contrast). */
+  metric?: ResolvedMetric;
 }
 
 /**
- * Below this |clean − corrupted| (in logits) the recovery is undefined and reported as NaN:
+ * Below this |clean − corrupted| (in the metric's units) the recovery is undefined and reported as NaN:
  * dividing by a difference at the level of float32 noise would give huge meaningless ratios.
  * NaN keeps the field a number for typed consumers, and JSON.stringify writes it as `null`, so
  * exported JSON stays valid.
@@ -33,9 +38,9 @@ export function logitDifference(logits: Float32Array, tokens: PatchMetricTokens)
 }
 
 /**
- * The logit difference and target probability of one row of logits ([vocab]), all in JavaScript
- * (float64). The sweeps read both from the engine's token scores instead (the final graph's
- * softmax, next to the logits); this is the plain definition they are tested against.
+ * The metric, logit difference and target probability of one row of logits ([vocab]), all in
+ * JavaScript (float64). The sweeps read them from the engine's token scores instead (the final
+ * graph's softmax, next to the logits); this is the plain definition they are tested against.
  */
 export function measureLogits(logits: Float32Array, tokens: PatchMetricTokens): PatchBaseline {
   const logitDiff = logitDifference(logits, tokens);
@@ -44,7 +49,8 @@ export function measureLogits(logits: Float32Array, tokens: PatchMetricTokens): 
   for (let i = 0; i < logits.length; i++) if (logits[i]! > max) max = logits[i]!;
   let sum = 0;
   for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i]! - max);
-  return { logitDiff, prob: Math.exp(logits[tokens.targetId]! - max) / sum };
+  const value = metricOfLogits(tokens.metric ?? defaultMetric(tokens.targetId, tokens.contrastId), logits);
+  return { value, logitDiff, prob: Math.exp(logits[tokens.targetId]! - max) / sum };
 }
 
 /** (patched − corrupted) / (clean − corrupted); NaN when the denominator is below RECOVERY_MIN_DENOMINATOR. */
@@ -64,8 +70,9 @@ export function patchEntry(
     layer: site.layer,
     ...(site.head !== undefined ? { head: site.head } : {}),
     ...(site.position !== undefined ? { position: site.position } : {}),
+    value: patched.value,
     logitDiff: patched.logitDiff,
     prob: patched.prob,
-    recovery: recovery(patched.logitDiff, baselines.clean.logitDiff, baselines.corrupt.logitDiff),
+    recovery: recovery(patched.value, baselines.clean.value, baselines.corrupt.value),
   };
 }

@@ -27,6 +27,9 @@ import type { ModelConfig } from '../model/config.js';
 import { bytesPerVariant, DEFAULT_MEMORY_BUDGET_BYTES, firstChangedPosition, planBatches, type BatchPlan } from './batch-plan.js';
 import { firstDifference, resolvePatchInputs, type PatchInputs } from './patch-inputs.js';
 import { patchEntry, type PatchMetricTokens } from './patch-metric.js';
+import { bosToPrepend } from '../analysis/prompt-input.js';
+import { defaultMetric, metricOfScores, metricTokens, resolveNamedMetric, type ResolvedMetric } from '../analysis/target-metric.js';
+import { EngineError } from '../errors.js';
 import { patchSites, siteHookName, type PatchSite } from './patch-sites.js';
 import { CleanPatchValues } from './patch-values.js';
 
@@ -55,25 +58,41 @@ export interface PatchSweepOptions {
 export interface PreparedSweep {
   inputs: PatchInputs;
   sites: PatchSite[];
-  tokens: PatchMetricTokens;
+  tokens: PatchMetricTokens & { metric: ResolvedMetric };
   /** The last position, where the metric is read. */
   last: number;
 }
 
 export function prepareSweep(runner: ForwardRunner, tokenizer: PromptTokenizer, request: PatchRequest, maxTokens: number | undefined): PreparedSweep {
   const { config } = runner;
-  const inputs = resolvePatchInputs(tokenizer, request, { maxTokens: maxTokens ?? config.nCtx, nCtx: config.nCtx, dVocab: config.dVocab });
+  // Both prompts follow the BOS rule (ids are used as given); positions below count the BOS as 0.
+  const inputs = resolvePatchInputs(tokenizer, request, { maxTokens: maxTokens ?? config.nCtx, nCtx: config.nCtx, dVocab: config.dVocab, prependBosId: bosToPrepend(config, request.prependBos) });
+  if (inputs.clean.prependBos !== inputs.corrupt.prependBos) {
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      `The ${inputs.clean.prependBos ? 'clean' : 'corrupted'} prompt got a BOS (it is text) and the ${inputs.clean.prependBos ? 'corrupted' : 'clean'} one did not (it is token ids, used as given).`,
+      'Give both prompts as text or both as token ids (with the BOS id first if you want one).',
+    );
+  }
+  const metric = request.metric ? resolveNamedMetric(tokenizer, config.dVocab, request.metric) : defaultMetric(inputs.targetId, inputs.contrastId);
   const nPos = inputs.clean.ids.length;
   const sites = patchSites(request.kind, { nLayers: config.nLayers, nHeads: config.nHeads, nPos }, {
     ...(request.position !== undefined ? { position: request.position } : {}),
     ...(request.component !== undefined ? { component: request.component } : {}),
   });
-  return { inputs, sites, tokens: { targetId: inputs.targetId, contrastId: inputs.contrastId }, last: nPos - 1 };
+  return { inputs, sites, tokens: { targetId: inputs.targetId, contrastId: inputs.contrastId, metric }, last: nPos - 1 };
 }
 
-/** The tokens a sweep scores: the target, then the contrast if there is one. */
-export function scoredTokens(tokens: PatchMetricTokens): number[] {
+/** The target and contrast (if any): what logitDiff and prob read. */
+function targetTokens(tokens: PatchMetricTokens): number[] {
   return tokens.contrastId === null ? [tokens.targetId] : [tokens.targetId, tokens.contrastId];
+}
+
+/** The tokens a sweep scores: the target, the contrast if there is one, then a named metric's tokens. */
+export function scoredTokens(tokens: PatchMetricTokens): number[] {
+  const metric = tokens.metric ?? defaultMetric(tokens.targetId, tokens.contrastId);
+  // The default metrics read the target and contrast themselves.
+  return metric.name === 'prob_diff_greater_than' ? [...targetTokens(tokens), ...metricTokens(metric)] : targetTokens(tokens);
 }
 
 /**
@@ -82,11 +101,18 @@ export function scoredTokens(tokens: PatchMetricTokens): number[] {
  * whole vocabulary, next to the logits.
  */
 export function measureRuns(results: ReadonlyArray<Pick<ForwardResult, 'tokenScores'>>, tokens: PatchMetricTokens): PatchBaseline[] {
+  const metric = tokens.metric ?? defaultMetric(tokens.targetId, tokens.contrastId);
   const width = scoredTokens(tokens).length;
+  const own = targetTokens(tokens).length;
+  const metricFrom = metric.name === 'prob_diff_greater_than' ? own : 0;
   return results.map((result) => {
     const scores = result.tokenScores;
-    if (!scores || scores.logits.length !== width) throw new Error('patching: expected the scores of the target (and contrast) at exactly one position');
-    return { logitDiff: width === 2 ? scores.logits[0]! - scores.logits[1]! : scores.logits[0]!, prob: scores.probs[0]! };
+    if (!scores || scores.logits.length !== width) throw new Error('patching: expected the scores of the scored tokens at exactly one position');
+    return {
+      value: metricOfScores(metric, scores.logits.subarray(metricFrom), scores.probs.subarray(metricFrom)),
+      logitDiff: own === 2 ? scores.logits[0]! - scores.logits[1]! : scores.logits[0]!,
+      prob: scores.probs[0]!,
+    };
   });
 }
 
@@ -98,6 +124,9 @@ export function sweepResult(request: PatchRequest, prepared: PreparedSweep, toke
     target: tokenizer.tokenText(inputs.targetId),
     contrastId: inputs.contrastId,
     contrast: inputs.contrastId === null ? null : tokenizer.tokenText(inputs.contrastId),
+    metric: prepared.tokens.metric.name,
+    ...(prepared.tokens.metric.name === 'prob_diff_greater_than' ? { startYear: prepared.tokens.metric.startYear } : {}),
+    prependBos: inputs.clean.prependBos,
     cleanTokens: inputs.clean.tokens,
     corruptTokens: inputs.corrupt.tokens,
     clean,
