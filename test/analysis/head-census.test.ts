@@ -7,6 +7,8 @@ import type { ActivationCache, HookName } from '../../src/engine/hooks.js';
 import type { ModelConfig } from '../../src/engine/model/config.js';
 import type { AnalysisWeights } from '../../src/engine/model/weights.js';
 import type { ForwardOptions, ForwardResult } from '../../src/engine/runtime/types.js';
+import { mulberry32 } from '../../src/engine/analysis/seeded-random.js';
+import { detectorScore } from '../fixtures/tl-semantics/transformer-lens-reference.js';
 import { duplicateHead, inductionHead, patternOf, previousHead, uniformHead, type RowFn } from './helpers/synthetic-patterns.js';
 
 const GPT2_SHAPE = { dVocab: 50257, nCtx: 1024, bosTokenId: 50256 };
@@ -73,16 +75,60 @@ test('the census finds each rule head with TransformerLens scores and labels it;
   const ceilingHalf = N / (2 * N + 1);
   const entry = (l: number, h: number) => census.entries.find((e) => e.layer === l && e.head === h)!;
   const close = (a: number, b: number): void => assert.ok(Math.abs(a - b) < 1e-6, `${a} vs ${b}`);
-  close(entry(0, 0).previous, ceilingPrev);
+  // Raw: TransformerLens's detector scores, at their ceilings. Normalised by the ceiling: 1.
+  close(entry(0, 0).raw.previous, ceilingPrev);
+  close(entry(0, 0).previous, 1);
   assert.equal(entry(0, 0).label, 'previous-token');
-  close(entry(1, 0).induction, ceilingHalf);
+  close(entry(1, 0).raw.induction, ceilingHalf);
+  close(entry(1, 0).induction, 1);
   assert.equal(entry(1, 0).label, 'induction');
-  close(entry(1, 1).duplicate, ceilingHalf);
+  close(entry(1, 1).raw.duplicate, ceilingHalf);
+  close(entry(1, 1).duplicate, 1);
   assert.equal(entry(1, 1).label, 'duplicate-token');
   assert.equal(entry(0, 1).label, 'diffuse');
+  close(census.ceiling.previous, ceilingPrev);
+  close(census.ceiling.duplicate, ceilingHalf);
+  close(census.ceiling.induction, ceilingHalf);
   assert.deepEqual({ batch: census.batch, halfLength: census.halfLength, seed: census.seed, threshold: census.threshold }, { ...settings, threshold: 0.35 });
-  // A higher threshold than the half ceiling leaves the induction head unlabelled.
-  assert.equal(labelCensus(scores, 0.6).entries.find((e) => e.layer === 1 && e.head === 0)!.label, 'diffuse');
+  // The threshold applies to the normalised score: a perfect induction head (raw ≈ 0.48) keeps its label at 0.6.
+  assert.equal(labelCensus(scores, 0.6).entries.find((e) => e.layer === 1 && e.head === 0)!.label, 'induction');
+});
+
+test('census scores equal TransformerLens’s head_detector (float64 reference) on random patterns, raw and over the ceiling', async () => {
+  const random = mulberry32(21);
+  const randomRow: RowFn = (q) => {
+    const row = Array.from({ length: q + 1 }, () => random() ** 4);
+    const sum = row.reduce((a, b) => a + b, 0);
+    return row.map((v) => v / sum);
+  };
+  const patterns: Float32Array[] = [];
+  const runner = new RuleRunner([[randomRow, randomRow]]);
+  const forward = runner.forward.bind(runner);
+  runner.forward = async (ids, options) => {
+    const result = await forward(ids, options);
+    patterns.push(result.cache.get('blocks.0.attn.hook_pattern')!.data);
+    return result;
+  };
+  const settings = { batch: 3, halfLength: 6, seed: 4 };
+  const sequences = censusSequences(settings, runner.config);
+  for (const prependBos of [true, false]) {
+    patterns.length = 0;
+    const seqs = censusSequences({ ...settings, prependBos }, runner.config);
+    const census = labelCensus(await computeCensusScores(runner, { ...settings, prependBos }), 0.35);
+    const N = settings.halfLength;
+    const rows = prependBos ? 2 * N + 1 : 2 * N;
+    const ceiling = { previous: (rows - 1) / rows, duplicate: N / rows, induction: N / rows };
+    for (const kind of ['previous', 'duplicate', 'induction'] as const) {
+      assert.ok(Math.abs(census.ceiling[kind] - ceiling[kind]) < 1e-12, `${kind} ceiling`);
+      for (let h = 0; h < 2; h++) {
+        const expected = seqs.reduce((s, ids, b) => s + detectorScore(patterns[b]!, h, ids, kind), 0) / seqs.length;
+        const entry = census.entries[h]!;
+        assert.ok(Math.abs(entry.raw[kind] - expected) < 1e-6, `H${h} ${kind} raw ${entry.raw[kind]} vs ${expected}`);
+        assert.ok(Math.abs(entry[kind] - expected / ceiling[kind]) < 1e-6, `H${h} ${kind} normalised`);
+      }
+    }
+  }
+  assert.equal(sequences[0]![0], 50256);
 });
 
 test('HeadCensusCache computes once per runner and layout, relabels per threshold, and retries after a failure', async () => {
@@ -91,9 +137,10 @@ test('HeadCensusCache computes once per runner and layout, relabels per threshol
   const [a, b] = await Promise.all([cache.get(runner), cache.get(runner)]);
   assert.equal(runner.forwards, DEFAULT_CENSUS_SETTINGS.batch);
   assert.deepEqual(a, b);
-  const relabelled = await cache.get(runner, { threshold: 0.99 });
+  // Normalised scores: a perfect head scores 1, so only a threshold of 1 (strictly above) unlabels it.
+  const relabelled = await cache.get(runner, { threshold: 1 });
   assert.equal(runner.forwards, DEFAULT_CENSUS_SETTINGS.batch);
-  assert.equal(relabelled.threshold, 0.99);
+  assert.equal(relabelled.threshold, 1);
   assert.equal(relabelled.entries[0]!.label, 'diffuse');
   assert.equal(a.entries[0]!.label, 'previous-token');
   await cache.get(runner, { seed: 7 });

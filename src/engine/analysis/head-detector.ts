@@ -19,6 +19,27 @@ import { detectionPattern, type DetectorKind } from '../../protocol/detection-pa
 export { detectionPattern, type DetectorKind };
 
 
+/**
+ * The largest "mul" score any head can reach on a detection pattern of n tokens: the share of
+ * query rows with at least one detection cell (each row carries one unit of attention, and only
+ * a row with a cell can put it there). On BOS + R + R (N distinct random tokens) that is
+ * 2N / (2N + 1) for previous-token (every row but the first) and N / (2N + 1) for duplicate-token
+ * and induction (the second R's rows); without the BOS, (2N − 1) / 2N and N / 2N.
+ */
+export function detectionCeiling(detection: Uint8Array /* [query, key] */, n: number): number {
+  if (detection.length !== n * n) throw new Error(`detectionCeiling: a pattern of ${detection.length} cells is not ${n} × ${n}`);
+  let rows = 0;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      if (detection[i * n + j] === 1) {
+        rows++;
+        break;
+      }
+    }
+  }
+  return n > 0 ? rows / n : 0;
+}
+
 /** TransformerLens's "mul" score of one head: Σ attn ⊙ D / Σ attn. */
 export function detectionScore(pattern: Tensor /* [head, query, key] */, head: number, detection: Uint8Array /* [query, key] */): number {
   const [nHeads, nq, nk] = pattern.shape;
