@@ -15,8 +15,12 @@ export interface CachedModelSummary {
   partialDownloads: number;
 }
 
-/** How the crashForTests hook ends the engine. */
-export type EngineCrashKind = 'exit' | 'uncaught';
+/**
+ * How the crashForTests hook ends the engine. 'exit' and 'uncaught' are recovered (WORKER_CRASHED,
+ * fresh worker on the next call); 'native' is a native crash (SIGSEGV, as a fault in ONNX
+ * Runtime), which ends the whole process, because worker threads share it (engine-worker.test.ts).
+ */
+export type EngineCrashKind = 'exit' | 'uncaught' | 'native';
 
 export interface EngineWorkerApi {
   /** Load (or download, then load) a model; replaces the current one. Streams download progress. */
@@ -37,7 +41,7 @@ export interface EngineWorkerApi {
   dispose: { args: Record<string, never>; result: null };
   /**
    * Test hook, refused unless CIRCUIT_TRACE_TEST_HOOKS=1 in the engine's environment: ends the engine
-   * abruptly by `process.exit` (default) or by an uncaught exception.
+   * abruptly: `process.exit` (default), an uncaught exception, or SIGSEGV.
    */
   crashForTests: { args: { how?: EngineCrashKind }; result: null };
 }
