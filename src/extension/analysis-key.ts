@@ -18,10 +18,14 @@ function refKey(ref: TokenRef | undefined): string | number | null {
   return 'id' in ref ? ref.id : `t:${ref.text}`;
 }
 
-/** `<sha256 of the question, 16 hex digits>@<model id>`. */
-export function analysisKey(question: AnalysisQuestion, modelId: string): string {
+/**
+ * `<sha256 of the question, 16 hex digits>@<model id>`. `prependBos` (the setting, default on) is
+ * part of the question: turning it off gives other positions and numbers, so other keys.
+ */
+export function analysisKey(question: AnalysisQuestion, modelId: string, prependBos = true): string {
+  const asked = [question.prompt, refKey(question.target), refKey(question.contrast)];
   const hash = createHash('sha256')
-    .update(JSON.stringify([question.prompt, refKey(question.target), refKey(question.contrast)]))
+    .update(JSON.stringify(prependBos ? asked : [...asked, 'no-bos']))
     .digest('hex')
     .slice(0, 16);
   return `${hash}@${modelId}`;

@@ -76,7 +76,7 @@ export class AnalysisSession implements vscode.Disposable {
 
   /** The finished analysis of this question on the active model, if any (never one of another text or model). */
   lookup(question: AnalysisQuestion): Analysis | undefined {
-    return this.results.peek(analysisKey(question, this.models.active().id));
+    return this.results.peek(analysisKey(question, this.models.active().id, this.settings().prependBos));
   }
 
   byKey(key: string): Analysis | undefined {
@@ -84,7 +84,7 @@ export class AnalysisSession implements vscode.Disposable {
   }
 
   isRunning(question: AnalysisQuestion): boolean {
-    return this.running.has(analysisKey(question, this.models.active().id));
+    return this.running.has(analysisKey(question, this.models.active().id, this.settings().prependBos));
   }
 
   /**
@@ -98,13 +98,13 @@ export class AnalysisSession implements vscode.Disposable {
         const loaded = await this.models.ensureLoaded({ signal });
         if (!loaded) throw new EngineError('INTERNAL', 'The model did not load.');
         const modelId = loaded.id;
-        const key = analysisKey(question, modelId);
         const settings = this.settings();
+        const key = analysisKey(question, modelId, settings.prependBos);
         this.running.add(key);
         this.changeEmitter.fire();
         try {
           if (toLab) this.lab?.beginAnalysis(question.prompt, { nLayers: loaded.info.nLayers, nHeads: loaded.info.nHeads });
-          const request: AnalyzeRequest = { prompt: question.prompt, topK: settings.topK, threshold: settings.headThreshold, perPosition: true };
+          const request: AnalyzeRequest = { prompt: question.prompt, topK: settings.topK, threshold: settings.headThreshold, perPosition: true, prependBos: settings.prependBos };
           if (question.target) request.target = question.target;
           if (question.contrast) request.contrast = question.contrast;
           const stream = toLab && settings.streamAnimation;
@@ -171,7 +171,8 @@ export class AnalysisSession implements vscode.Disposable {
             throw new EngineError('BAD_ARGUMENT', 'A patch sweep needs a target token.', 'Add @target " token" to the prompt.');
           }
           const n = loaded.info.nLayers;
-          const result = await this.engine.patch(request, {
+          // The BOS setting applies to sweeps from every entry point (CodeLens, the Lab's form) unless the request says.
+          const result = await this.engine.patch({ prependBos: this.settings().prependBos, ...request }, {
             signal,
             onLayer: (layer) => progress.report({ message: `layer ${layer + 1} of ${n}`, increment: 100 / n }),
           });
@@ -239,7 +240,7 @@ export class AnalysisSession implements vscode.Disposable {
     const loaded = await this.models.ensureLoaded();
     if (!loaded || loaded.id !== analysis.modelId) throw new EngineError('BAD_ARGUMENT', 'The model changed since this analysis; run it again.');
     const settings = this.settings();
-    const request: AnalyzeRequest = { prompt: entry.prompt, topK: settings.topK, threshold: settings.headThreshold, target: { id: analysis.result.trace.targetId } };
+    const request: AnalyzeRequest = { prompt: entry.prompt, topK: settings.topK, threshold: settings.headThreshold, target: { id: analysis.result.trace.targetId }, prependBos: analysis.result.prependBos };
     if (metric === 'logit_diff' && entry.contrast) request.contrast = entry.contrast;
     return (await this.engine.analyze(request)).trace;
   }

@@ -20,6 +20,8 @@ export interface Settings {
   offline: boolean;
   streamAnimation: boolean;
   headThreshold: number;
+  /** Prepend the model's BOS token to analysed and patched prompts (TransformerLens's prepend_bos; no effect on a model without one). */
+  prependBos: boolean;
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -31,6 +33,7 @@ export const DEFAULT_SETTINGS: Settings = {
   offline: false,
   streamAnimation: true,
   headThreshold: 0.35,
+  prependBos: true,
 };
 
 /** Setting keys whose change means the model must be (re)loaded. */
@@ -67,6 +70,7 @@ export function readSettings(get: (key: string) => unknown): Settings {
     offline: typeof get('offline') === 'boolean' ? (get('offline') as boolean) : DEFAULT_SETTINGS.offline,
     streamAnimation: typeof get('streamAnimation') === 'boolean' ? (get('streamAnimation') as boolean) : DEFAULT_SETTINGS.streamAnimation,
     headThreshold: numberIn(get('headThreshold'), SETTING_RANGES.headThreshold.min, SETTING_RANGES.headThreshold.max, DEFAULT_SETTINGS.headThreshold),
+    prependBos: typeof get('prependBos') === 'boolean' ? (get('prependBos') as boolean) : DEFAULT_SETTINGS.prependBos,
   };
 }
 

@@ -116,8 +116,9 @@ test('CodeLens: Analyze and Patch before a run, the top prediction after it', as
   assert.equal(fake.messages.filter((m) => m.kind === 'error').length, 0, JSON.stringify(fake.messages));
   // 11 words ("mat." is one): the fake engine predicts " next10" after the last one.
   assert.deepEqual(lensTitles(line), ['Analyze', 'Patch', '→ " next10" 44.6%']);
-  const request = engineFake.engineCalls.filter((c) => c.method === 'analyze').at(-1)?.args as { prompt: string; target: unknown; perPosition: boolean };
+  const request = engineFake.engineCalls.filter((c) => c.method === 'analyze').at(-1)?.args as { prompt: string; target: unknown; perPosition: boolean; prependBos: unknown };
   assert.equal(request.prompt, 'The cat sat on the mat. The cat sat on the');
+  assert.equal(request.prependBos, true, 'the circuitTrace.prependBos setting (default on) goes with every analysis');
   assert.deepEqual(request.target, { text: ' mat' });
   assert.equal(request.perPosition, true, 'hovers need predictions at every position');
   assert.ok(fake.webviewPanels.some((p) => p.viewType === 'circuitTrace.lab'), 'the Lab opened');
@@ -188,8 +189,9 @@ test('Export Analysis writes a self-contained HTML report and the full JSON', as
 
 test('Patch runs the sweep of a prompt with a corrupted counterpart', async () => {
   await fake.commands.get('circuitTrace.patchPrompt')?.(PRESETS_URI.toString(), 'IOI');
-  const request = engineFake.engineCalls.filter((c) => c.method === 'patch').at(-1)?.args as { clean: string; corrupt: string; target: unknown; contrast: unknown; kind: string };
+  const request = engineFake.engineCalls.filter((c) => c.method === 'patch').at(-1)?.args as { clean: string; corrupt: string; target: unknown; contrast: unknown; kind: string; prependBos: unknown };
   assert.equal(request.clean, 'When Mary and John went to the store, John gave a drink to');
+  assert.equal(request.prependBos, true, 'the circuitTrace.prependBos setting goes with every sweep');
   assert.equal(request.corrupt, 'When Mary and John went to the store, Mary gave a drink to');
   assert.deepEqual(request.target, { text: ' Mary' });
   assert.deepEqual(request.contrast, { text: ' John' });

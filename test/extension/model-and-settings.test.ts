@@ -10,11 +10,13 @@ import type { EngineErrorCode } from '../../src/engine/errors.js';
 
 test('settings: defaults, valid values and fallbacks for bad values', () => {
   assert.deepEqual(readSettings(() => undefined), DEFAULT_SETTINGS);
-  const values: Record<string, unknown> = { model: ' gpt2 ', device: 'cuda', maxTokens: 128, topK: 5, cacheFolder: '/tmp/hf', offline: true, streamAnimation: false, headThreshold: 0.5 };
-  assert.deepEqual(readSettings((k) => values[k]), { model: 'gpt2', device: 'cuda', maxTokens: 128, topK: 5, cacheFolder: '/tmp/hf', offline: true, streamAnimation: false, headThreshold: 0.5 });
-  const bad: Record<string, unknown> = { model: 3, device: 'tpu', maxTokens: 1.5, topK: 0, cacheFolder: null, offline: 'yes', streamAnimation: 1, headThreshold: 2 };
+  const values: Record<string, unknown> = { model: ' gpt2 ', device: 'cuda', maxTokens: 128, topK: 5, cacheFolder: '/tmp/hf', offline: true, streamAnimation: false, headThreshold: 0.5, prependBos: false };
+  assert.deepEqual(readSettings((k) => values[k]), { model: 'gpt2', device: 'cuda', maxTokens: 128, topK: 5, cacheFolder: '/tmp/hf', offline: true, streamAnimation: false, headThreshold: 0.5, prependBos: false });
+  const bad: Record<string, unknown> = { model: 3, device: 'tpu', maxTokens: 1.5, topK: 0, cacheFolder: null, offline: 'yes', streamAnimation: 1, headThreshold: 2, prependBos: 'no' };
   assert.deepEqual(readSettings((k) => bad[k]), DEFAULT_SETTINGS);
   assert.deepEqual(changedSettings(DEFAULT_SETTINGS, { ...DEFAULT_SETTINGS, topK: 3, offline: true }), ['topK', 'offline']);
+  // TransformerLens's prepend_bos=True is the default.
+  assert.equal(DEFAULT_SETTINGS.prependBos, true);
 });
 
 test('model choice: parse, canonical id and engine spec', () => {
