@@ -1,7 +1,10 @@
 /**
  * Brings one repo file into the cache: resumable download into blobs/{etag}.incomplete, checksum
- * against the Hub's metadata, then an atomic rename to blobs/{etag} and a link from the snapshot.
- * An interruption at any point leaves either nothing, a resumable `.incomplete`, or a verified blob.
+ * of the bytes on disk against the Hub's metadata, then an atomic rename to blobs/{etag} and a link
+ * from the snapshot. An interruption at any point leaves either nothing, a resumable `.incomplete`,
+ * or a verified blob. All of it happens under the blob's cross-process lock (blob-lock.ts), so two
+ * processes never write one `.incomplete` together: the second waits, reporting the first one's
+ * progress, and then finds the verified blob (or resumes the partial file if the first one died).
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -11,7 +14,8 @@ import { fileDownloadInfo } from '@huggingface/hub';
 import type { DownloadProgress } from '../../../protocol/engine.js';
 import { EngineError } from '../../errors.js';
 import { assertSafeRelativePath, joinRelativePath } from '../shard-path.js';
-import { blobPath, incompleteBlobPath, placeBlobInSnapshot, snapshotFolder } from './cache-layout.js';
+import { acquireBlobLock, type HeldBlobLock } from './blob-lock.js';
+import { blobLockPath, blobPath, incompleteBlobPath, placeBlobInSnapshot, snapshotFolder } from './cache-layout.js';
 import { authorizationFor } from './origin-bound-auth.js';
 import { cancelledError, describeNetworkError, isAbortError, retryHint, type HubErrorContext } from './hub-errors.js';
 
@@ -67,9 +71,18 @@ async function sizeOf(path: string): Promise<number | null> {
   }
 }
 
-async function hashExistingBytes(path: string, hash: Hash): Promise<void> {
+/** The digest of a file's bytes as they are on disk. */
+async function digestOfFile(path: string, digest: ExpectedDigest): Promise<string> {
+  const hash: Hash = digest.start();
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
+
+/** Thrown inside a download whose lock another process took over as stale: stop writing, wait again. */
+class BlobLockLost extends Error {}
+
+/** How many times a download may lose its lock before it gives up with LOCKED. */
+const MAX_LOCK_LOSSES = 3;
 
 /** Reports progress at the start, at the end and every ~0.1% in between (at most ~1000 calls per file). */
 function progressReporter(file: HubFile, onProgress: BlobDownloadContext['onProgress']): (bytesDone: number) => void {
@@ -118,8 +131,8 @@ async function requestFrom(url: string, offset: number, file: HubFile, context: 
   throw new EngineError('DOWNLOAD_FAILED', `The Hub answered HTTP ${response.status} when downloading ${file.path} of ${context.repo}.`, retryHint(context.errors));
 }
 
-/** Appends the response body to the partial file, feeding `hash`; returns the final size. */
-async function appendBody(response: Response, partialPath: string, offset: number, hash: Hash, file: HubFile, context: BlobDownloadContext, report: (bytes: number) => void): Promise<number> {
+/** Appends the response body to the partial file while `lock` is held; returns the final size. */
+async function appendBody(response: Response, partialPath: string, offset: number, lock: HeldBlobLock, file: HubFile, context: BlobDownloadContext, report: (bytes: number) => void): Promise<number> {
   if (!response.body) throw new EngineError('DOWNLOAD_FAILED', `The Hub sent no body for ${file.path}.`, retryHint(context.errors));
   const handle = await open(partialPath, offset > 0 ? 'a' : 'w');
   const reader = response.body.getReader();
@@ -127,6 +140,7 @@ async function appendBody(response: Response, partialPath: string, offset: numbe
   try {
     for (;;) {
       if (context.signal?.aborted) throw cancelledError();
+      if (!lock.held) throw new BlobLockLost();
       const chunk = await reader.read();
       if (chunk.done) break;
       if (done + chunk.value.byteLength > file.size) {
@@ -136,13 +150,13 @@ async function appendBody(response: Response, partialPath: string, offset: numbe
       while (written < chunk.value.byteLength) {
         written += (await handle.write(chunk.value, written, chunk.value.byteLength - written)).bytesWritten;
       }
-      hash.update(chunk.value);
       done += chunk.value.byteLength;
       report(done);
     }
     await handle.sync(); // the rename that follows must not publish bytes still in flight to disk
   } catch (error) {
     await reader.cancel().catch(() => undefined);
+    if (error instanceof BlobLockLost) throw error; // the partial file is the new owner's now
     if (context.signal?.aborted || isAbortError(error)) throw cancelledError();
     if (error instanceof EngineError) {
       if (error.code === 'CHECKSUM_MISMATCH') await rm(partialPath, { force: true });
@@ -188,25 +202,61 @@ async function fetchFileUnshared(context: BlobDownloadContext, file: HubFile, di
   const snapshotFile = joinRelativePath(snapshotFolder(context.cacheDir, context.repo, context.commit), file.path);
   const report = progressReporter(file, context.onProgress);
   if ((await sizeOf(snapshotFile)) === file.size) {
+    report(file.size); // a cache hit takes no lock
+    return snapshotFile;
+  }
+  const partial = incompleteBlobPath(context.cacheDir, context.repo, digest.etag);
+  const lockPath = blobLockPath(context.cacheDir, context.repo, digest.etag);
+  for (let losses = 0; ; losses++) {
+    const lock = await acquireBlobLock(lockPath, {
+      ...(context.signal ? { signal: context.signal } : {}),
+      // While another process downloads the blob, its partial file's size is this file's progress.
+      onWait: async () => {
+        const done = await sizeOf(partial);
+        if (done !== null && done <= file.size) report(done);
+      },
+    });
+    try {
+      return await fillBlobUnderLock(context, file, digest, { blob, partial, snapshotFile }, lock, report);
+    } catch (error) {
+      if (!(error instanceof BlobLockLost)) throw error;
+      if (losses + 1 >= MAX_LOCK_LOSSES) {
+        throw new EngineError('LOCKED', `Another process kept taking over the download of ${file.path} of ${context.repo} (its lock ${lockPath}).`, 'Close the other window or command that is downloading this model, or wait for it to finish, then load the model again.');
+      }
+    } finally {
+      await lock.release();
+    }
+  }
+}
+
+/** The download itself, run only while this process holds the blob's lock. */
+async function fillBlobUnderLock(
+  context: BlobDownloadContext,
+  file: HubFile,
+  digest: ExpectedDigest,
+  paths: { blob: string; partial: string; snapshotFile: string },
+  lock: HeldBlobLock,
+  report: (bytesDone: number) => void,
+): Promise<string> {
+  const { blob, partial, snapshotFile } = paths;
+  // Another process may have finished it while this one waited for the lock.
+  if ((await sizeOf(snapshotFile)) === file.size) {
     report(file.size);
     return snapshotFile;
   }
   if ((await sizeOf(blob)) === file.size) {
-    // Another revision already holds these bytes (blobs are content-addressed).
+    // Another revision, or another process, already holds these bytes (blobs are content-addressed).
     await placeBlobInSnapshot(blob, snapshotFile, { newBlob: false });
     report(file.size);
     return snapshotFile;
   }
 
-  const partial = incompleteBlobPath(context.cacheDir, context.repo, digest.etag);
   await mkdir(dirname(partial), { recursive: true });
   let offset = (await sizeOf(partial)) ?? 0;
   if (offset > file.size) {
     await rm(partial, { force: true }); // not a prefix of this file: start over
     offset = 0;
   }
-  let hash = digest.start();
-  if (offset > 0) await hashExistingBytes(partial, hash);
 
   if (offset === file.size) {
     report(offset); // finished earlier but not yet verified: only the checks below remain
@@ -222,17 +272,18 @@ async function fetchFileUnshared(context: BlobDownloadContext, file: HubFile, di
       throw new EngineError('DOWNLOAD_FAILED', `The Hub reports two sizes for ${file.path} of ${context.repo} (${info.size} and ${file.size} bytes).`, retryHint(context.errors));
     }
     const started = await requestFrom(info.url, offset, file, context);
-    if (started.offset !== offset) {
-      offset = started.offset; // the server ignored the range: the body is the whole file
-      hash = digest.start();
-    }
+    // When the server ignored the range, the body is the whole file, written from byte 0.
+    offset = started.offset;
     // Reported only now that the server has confirmed where the body starts, so progress
     // never goes backwards.
     report(offset);
-    await appendBody(started.response, partial, offset, hash, file, context, report);
+    await appendBody(started.response, partial, offset, lock, file, context, report);
   }
 
-  const actual = hash.digest('hex');
+  // The bytes checked are the bytes on disk that the rename publishes, not the bytes this process
+  // received: nothing another writer could have done to the file gets into the cache unverified.
+  if (!(await lock.stillHeld())) throw new BlobLockLost();
+  const actual = await digestOfFile(partial, digest);
   if (actual !== digest.etag) {
     await rm(partial, { force: true });
     throw new EngineError(
@@ -241,6 +292,7 @@ async function fetchFileUnshared(context: BlobDownloadContext, file: HubFile, di
       'Load the model again to download it afresh; if this repeats, a proxy or the HF_ENDPOINT mirror is altering the file.',
     );
   }
+  if (!(await lock.stillHeld())) throw new BlobLockLost();
   await rename(partial, blob);
   await placeBlobInSnapshot(blob, snapshotFile, { newBlob: true });
   return snapshotFile;

@@ -7,6 +7,8 @@
  *     refs/{revision}              the commit sha the branch or tag pointed to (no newline)
  *     blobs/{etag}                 file contents; etag = sha256 for LFS files, git blob sha1 otherwise
  *     blobs/{etag}.incomplete      a download in progress, resumed from its size
+ *   {cacheDir}/.locks/models--{owner}--{name}/{etag}.circuit-trace.lock
+ *                                  held by the one process writing that blob (blob-lock.ts)
  *     snapshots/{commit}/{file}    relative symlink to ../../blobs/{etag}; a plain file where the
  *                                  filesystem refuses symlinks (as huggingface_hub does on Windows)
  *
@@ -97,6 +99,15 @@ export function blobPath(cacheDir: string, repo: string, etag: string): string {
 /** Where a blob is written while it downloads; its size is the resume offset. */
 export function incompleteBlobPath(cacheDir: string, repo: string, etag: string): string {
   return `${blobPath(cacheDir, repo, etag)}.incomplete`;
+}
+
+/**
+ * The cross-process lock of one blob (blob-lock.ts): in huggingface_hub's `.locks/` folder, under
+ * a name of its own (Python's filelock holds `{etag}.lock`).
+ */
+export function blobLockPath(cacheDir: string, repo: string, etag: string): string {
+  blobPath(cacheDir, repo, etag); // validates the etag
+  return join(cacheDir, '.locks', repoFolderName(repo), `${etag}.circuit-trace.lock`);
 }
 
 function refPath(cacheDir: string, repo: string, revision: string): string {
