@@ -150,3 +150,20 @@ test('hover: Markdown with token, id, next tokens and heads', () => {
   const noPer = tokenHoverMarkdown(makeResult({ predictionsPerPosition: null }), 1, { topPredictions: 5, topHeads: 2 });
   assert.match(noPer, /not computed/);
 });
+
+test('hover with a prepended BOS: positions say they count it, the BOS is named as the left-out sink, and it has no place in the text', () => {
+  const plain = makeResult();
+  const bos: TokenInfo = { id: 50256, text: '<|endoftext|>', start: 0, end: 0, bos: true };
+  const n = plain.tokens.length + 1;
+  const { nLayers, nHeads } = plain.model;
+  // [layer, head, query, key]: every query puts all of its attention on the previous key (the BOS for query 1).
+  const attention = new Float32Array(nLayers * nHeads * n * n);
+  for (let lh = 0; lh < nLayers * nHeads; lh++) for (let q = 0; q < n; q++) attention[(lh * n + q) * n + Math.max(0, q - 1)] = 1;
+  const result = makeResult({ prependBos: true, tokens: [bos, ...plain.tokens], attention, predictionsPerPosition: null });
+  const md = tokenHoverMarkdown(result, 2, { topPredictions: 5, topHeads: 2 });
+  assert.match(md, /position 2 \(the BOS is position 0\)/);
+  assert.match(md, /the BOS at position 0, an attention sink, left out/);
+  assert.doesNotMatch(tokenHoverMarkdown(plain, 1, { topPredictions: 5, topHeads: 2 }), /BOS/);
+  const first = tokenHoverMarkdown(result, 0, { topPredictions: 5, topHeads: 2 });
+  assert.match(first, /BOS/);
+});

@@ -92,7 +92,10 @@ export function tokenHoverMarkdown(result: AnalysisResult, index: number, option
   const token = result.tokens[index];
   if (!token) throw new RangeError(`No token ${index} in a ${result.tokens.length}-token result.`);
   const lines: string[] = [];
-  lines.push(`**${markdownCode(quoteToken(token.text))}** · token id ${token.id} · position ${index} · ${result.model.displayName}`);
+  // Positions follow the result's BOS convention; say so when the BOS shifts them by one.
+  const position = result.prependBos ? `position ${index} (the BOS is position 0)` : `position ${index}`;
+  const name = token.bos ? `BOS ${markdownCode(quoteToken(token.text))}` : markdownCode(quoteToken(token.text));
+  lines.push(`**${name}** · token id ${token.id} · ${position} · ${result.model.displayName}`);
   lines.push('');
 
   const predictions = result.predictionsPerPosition?.[index];
@@ -113,7 +116,8 @@ export function tokenHoverMarkdown(result: AnalysisResult, index: number, option
     lines.push('_The first token can only attend to itself._');
   } else {
     const heads = headsAttendingFrom(result.attention, nLayers, nHeads, n, index, options.topHeads);
-    lines.push('**Heads attending most strongly from this token** (first token, an attention sink, left out)');
+    const sink = result.prependBos ? 'the BOS at position 0' : 'first token';
+    lines.push(`**Heads attending most strongly from this token** (${sink}, an attention sink, left out)`);
     lines.push('');
     lines.push('| head | attends to | weight | class |');
     lines.push('|---|---|---:|---|');
