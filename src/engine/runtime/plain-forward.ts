@@ -49,7 +49,8 @@ export async function plainForward(s: ModelSessions, ids: readonly number[], opt
     const positions = options.logitPositions ?? Array.from({ length: P }, (_, i) => i);
     await runFinal(s, plan, resid, caches, P, positions, undefined);
   }
-  throwIfNonFinite({ nLayers, finalResid: resid, residPost, caches });
+  const logits = s.logitsMayOverflow ? cache.get('logits')?.data : undefined;
+  throwIfNonFinite({ nLayers, finalResid: resid, residPost, caches, ...(logits ? { extra: [logits] } : {}) });
   return {
     cache,
     provider: s.provider,

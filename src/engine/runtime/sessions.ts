@@ -14,6 +14,7 @@ import { unpatchedFeeds } from './block-feeds.js';
 import { chooseDevice } from './devices.js';
 import { InitializerFolder, type InitializerFiles } from './initializer-files.js';
 import { f32 } from './ort-tensors.js';
+import { logitsMayOverflow } from './output-check.js';
 import type { DeviceRequest } from './types.js';
 
 export interface RuntimeOptions {
@@ -47,6 +48,8 @@ export interface ModelSessions {
   readonly weightFeeds: ReadonlyArray<Record<string, ort.Tensor>>;
   /** The block inputs of a call that patches, routes and caches nothing. */
   readonly unpatched: Record<string, ort.Tensor>;
+  /** Whether logits can overflow with a finite residual stream, so runs must scan them (output-check.ts). */
+  readonly logitsMayOverflow: boolean;
   /** Initializer files the system would not delete while the sessions held them (Windows). */
   readonly leftoverFiles: InitializerFolder | null;
 }
@@ -102,6 +105,7 @@ export async function createSessions(model: CanonicalModel, options: RuntimeOpti
       return {
         config: model.config, weights, provider, deviceNote: note, blocks: sessions, final, weightFeeds,
         unpatched: unpatchedFeeds(model.config),
+        logitsMayOverflow: logitsMayOverflow(weights),
         leftoverFiles: folder.remove() ? null : folder,
       };
     } catch (error) {

@@ -122,6 +122,7 @@ export async function runVariants(s: ModelSessions, request: InterventionRequest
     rowScores?.forEach((score, row) => { scores[active[row]!] = score; });
   }
   const extra = scores.flatMap((score) => (score ? [score.logits, score.probs] : []));
+  if (s.logitsMayOverflow) caches.forEach((cache) => { const logits = cache.get('logits'); if (logits) extra.push(logits.data); });
   throwIfNonFinite({ nLayers, finalResid: resid, residPost, caches: active.map((b) => caches[b]!), extra });
 
   const elapsedMs = performance.now() - started;
