@@ -172,32 +172,19 @@ async function appendBody(response: Response, partialPath: string, offset: numbe
   return done;
 }
 
-/** Blob downloads running in this process, by blob path: two loads of one model must not append to one partial file. */
-const blobsInFlight = new Map<string, Promise<string>>();
-
 /**
  * Makes snapshots/{commit}/{file.path} exist with verified contents, downloading (or resuming)
- * only what the cache lacks. A second call for the same blob waits for the first, then finds
- * its result (or resumes its partial file if it failed).
+ * only what the cache lacks. A second call for the same blob, from this process or another one,
+ * waits for the first under the blob's lock, then finds its result (or resumes its partial file
+ * if it failed).
  * @returns the snapshot file's path
  */
 export async function fetchFileIntoSnapshot(context: BlobDownloadContext, file: HubFile): Promise<string> {
   const digest = expectedDigest(file, context.repo);
-  const blob = blobPath(context.cacheDir, context.repo, digest.etag);
-  for (let running = blobsInFlight.get(blob); running; running = blobsInFlight.get(blob)) {
-    await running.catch(() => undefined);
-    if (context.signal?.aborted) throw cancelledError();
-  }
-  const download = fetchFileUnshared(context, file, digest, blob);
-  blobsInFlight.set(blob, download);
-  try {
-    return await download;
-  } finally {
-    if (blobsInFlight.get(blob) === download) blobsInFlight.delete(blob);
-  }
+  return fetchUnderBlobLock(context, file, digest, blobPath(context.cacheDir, context.repo, digest.etag));
 }
 
-async function fetchFileUnshared(context: BlobDownloadContext, file: HubFile, digest: ExpectedDigest, blob: string): Promise<string> {
+async function fetchUnderBlobLock(context: BlobDownloadContext, file: HubFile, digest: ExpectedDigest, blob: string): Promise<string> {
   assertSafeRelativePath(file.path, `The Hub's file list of ${context.repo}`);
   const snapshotFile = joinRelativePath(snapshotFolder(context.cacheDir, context.repo, context.commit), file.path);
   const report = progressReporter(file, context.onProgress);
