@@ -171,8 +171,10 @@ export class AnalysisSession implements vscode.Disposable {
             throw new EngineError('BAD_ARGUMENT', 'A patch sweep needs a target token.', 'Add @target " token" to the prompt.');
           }
           const n = loaded.info.nLayers;
-          // The BOS setting applies to sweeps from every entry point (CodeLens, the Lab's form) unless the request says.
-          const result = await this.engine.patch({ prependBos: this.settings().prependBos, ...request }, {
+          // The BOS setting applies to sweeps from every entry point (CodeLens, the Lab's form) unless the request says;
+          // a preset's own prompts keep the metric the literature names (Greater-than: the paper's probability difference).
+          const presetMetric = PRESETS.find((p) => p.metric && p.prompt === request.clean && p.corrupt === request.corrupt)?.metric;
+          const result = await this.engine.patch({ prependBos: this.settings().prependBos, ...(presetMetric ? { metric: presetMetric } : {}), ...request }, {
             signal,
             onLayer: (layer) => progress.report({ message: `layer ${layer + 1} of ${n}`, increment: 100 / n }),
           });

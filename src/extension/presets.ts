@@ -4,6 +4,8 @@
  * workspace's `presets.prompt` (test/e2e/workspace) and a unit test keeps the two in step.
  */
 
+import type { MetricRequest } from '../protocol/engine.js';
+
 export interface Preset {
   id: 'ioi' | 'induction' | 'factual-recall' | 'greater-than' | 'duplicate-token';
   /** The name used as the prompt's header in `.prompt` files. */
@@ -15,6 +17,8 @@ export interface Preset {
   contrast?: string;
   /** Corrupted counterpart with the same token length, for activation patching. */
   corrupt?: string;
+  /** The metric its patch sweeps restore, when the literature names one (default: see MetricRequest). */
+  metric?: MetricRequest;
   /** What the literature expects, as the original app described it. */
   expectedCircuit: string;
   /** Where the expectation comes from. */
@@ -61,6 +65,8 @@ export const PRESETS: readonly Preset[] = [
     label: 'Greater-than (year continuation)',
     prompt: 'The war lasted from the year 1732 to 17',
     corrupt: 'The war lasted from the year 1701 to 17',
+    // The paper's metric: p(year > 32) − p(year ≤ 32) over the tokens "00".."99".
+    metric: { kind: 'greater-than', startYear: 32 },
     expectedCircuit: 'Early positional heads + deep digit heads.',
     source: 'Hanna et al. 2023, How does GPT-2 compute greater-than?',
   },

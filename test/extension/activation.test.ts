@@ -198,6 +198,13 @@ test('Patch runs the sweep of a prompt with a corrupted counterpart', async () =
   assert.equal(request.kind, 'heads-last');
 });
 
+test('the Greater-than preset\'s sweep uses the paper\'s probability difference', async () => {
+  await fake.commands.get('circuitTrace.patchPrompt')?.(PRESETS_URI.toString(), 'Greater-than');
+  const request = engineFake.engineCalls.filter((c) => c.method === 'patch').at(-1)?.args as { clean: string; metric: unknown };
+  assert.equal(request.clean, 'The war lasted from the year 1732 to 17');
+  assert.deepEqual(request.metric, { kind: 'greater-than', startYear: 32 });
+});
+
 test('an engine error becomes a notification with actions chosen from its code', async () => {
   fake.nextMessageAnswer = undefined;
   // The fake engine refuses patches of different token lengths with LENGTH_MISMATCH.
