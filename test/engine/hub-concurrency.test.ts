@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
@@ -170,6 +171,35 @@ describe('two processes, one cache', () => {
       assert.equal(hub.bodyRequests('model.safetensors').length, 0, 'nothing downloaded beside the owner');
       assert.equal(await readFile(lock, 'utf8'), lockText, 'the owner\'s lock is untouched');
       assert.equal((await readFile(partial)).byteLength, 25_000, 'the owner\'s partial file is untouched');
+    } finally {
+      await hub.close();
+    }
+  });
+
+  test('a download whose lock was taken over does not publish its file: it waits for the new owner, then verifies and finishes', async () => {
+    const hub = await FakeHubServer.start([{ id: REPO, files: tinyModelFiles({ weightBytes: 100_000 }) }]);
+    try {
+      const cacheDir = await tempCache();
+      const weights = hub.fileOf(REPO, 'model.safetensors');
+      hub.throttleFile(REPO, 'model.safetensors', { chunkBytes: 8192, delayMs: 20 });
+      const lock = join(lockDir(cacheDir), `${weights.sha256}.circuit-trace.lock`);
+      let takenOver = false;
+      let released = false;
+      const onProgress = (p: DownloadProgress): void => {
+        if (takenOver || p.file !== 'model.safetensors' || p.bytesDone < 20_000) return;
+        takenOver = true;
+        // Another live process takes the lock over (as if this one had stalled past the stale age)...
+        writeFileSync(lock, JSON.stringify({ pid: process.pid, hostname: hostname(), processStartedAt: 0, acquiredAt: Date.now(), token: 'the-new-owner' }));
+        // ...and gives it back a little later without having touched the file.
+        setTimeout(() => {
+          released = true;
+          rmSync(lock, { force: true });
+        }, 1500);
+      };
+      const folder = await downloadModel(REPO, options(hub, cacheDir, { onProgress }));
+      assert.ok(takenOver && released, 'the download finished only after the new owner released the lock');
+      assert.deepEqual(await readFile(join(folder, 'model.safetensors')), weights.content);
+      assert.deepEqual(await readdir(lockDir(cacheDir)), []);
     } finally {
       await hub.close();
     }

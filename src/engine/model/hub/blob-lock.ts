@@ -170,7 +170,13 @@ export async function acquireBlobLock(path: string, options: AcquireBlobLockOpti
 function holdLock(path: string, text: string): HeldBlobLock {
   let held = true;
   const stillHeld = async (): Promise<boolean> => {
-    if (held) held = (await readFile(path, 'utf8').catch(() => null)) === text;
+    if (!held) return false;
+    try {
+      held = (await readFile(path, 'utf8')) === text;
+    } catch (error) {
+      // Gone means taken over (and since released); any other read error says nothing about it.
+      if (isErrorCode(error, 'ENOENT')) held = false;
+    }
     return held;
   };
   const refresh = setInterval(() => {
