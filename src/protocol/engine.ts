@@ -2,6 +2,7 @@
  * The engine's API as seen by its callers (the extension host, the CLI, tests), and the
  * requests that cross into the engine's worker thread. Everything here is structured-clone safe.
  */
+import type { PatchableAlias } from '../engine/hooks/registry.js';
 import type { AnalysisLayerUpdate, AnalysisResult, DlaMode, ModelInfo, PatchKind, PatchSweepResult, TokenInfo } from './analysis.js';
 
 /** Where a model comes from. */
@@ -93,7 +94,7 @@ export interface PatchRequest {
   /** Query position for 'heads-last' (default: last). */
   position?: number;
   /** For kind 'single': the one component to patch. */
-  component?: { hook: 'z' | 'resid_pre' | 'attn_out' | 'mlp_out'; layer: number; head?: number; position?: number };
+  component?: { hook: PatchableAlias; layer: number; head?: number; position?: number };
 }
 
 /** The engine as its callers use it; implemented in-thread (Engine) and across a worker (EngineWorkerClient). */

@@ -80,7 +80,7 @@ describe('non-finite activations', () => {
 
   test('the CLI reports NON_FINITE and exits non-zero instead of crashing or printing p=NaN', async () => {
     let out = '', err = '';
-    const code = await main(['analyze', '--model', dir, '--ids', [HUGE_TOKENS[0]!, ...FINE].join(','), '--no-prepend-bos'], { stdout: (t) => { out += t; }, stderr: (t) => { err += t; } });
+    const code = await main(['analyze', '--model', dir, '--ids', [HUGE_TOKENS[0]!, ...FINE].join(',')], { stdout: (t) => { out += t; }, stderr: (t) => { err += t; } });
     assert.notEqual(code, 0, out);
     assert.match(err, /overflowed/);
     assert.match(err, /logits/);

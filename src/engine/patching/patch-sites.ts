@@ -5,10 +5,12 @@
 import type { PatchKind } from '../../protocol/analysis.js';
 import type { PatchRequest } from '../../protocol/engine.js';
 import { EngineError } from '../errors.js';
+import { actName } from '../hooks/names.js';
+import { PATCHABLE_ALIASES, type HeadPatchedHook, type HookName, type PatchableAlias, type RowPatchedHook, type StreamPatchedHook } from '../hooks/registry.js';
 
-/** Which activation a site replaces: a head's hook_z, or a residual-stream / sublayer output. */
-export type PatchHook = NonNullable<PatchRequest['component']>['hook'];
-export const PATCH_HOOKS: readonly PatchHook[] = ['z', 'resid_pre', 'attn_out', 'mlp_out'];
+/** Which activation a site replaces, by the registry's alias: a head's hook_z, or a residual-stream / sublayer output. */
+export type PatchHook = PatchableAlias;
+export const PATCH_HOOKS: readonly PatchHook[] = PATCHABLE_ALIASES;
 
 export interface PatchSite {
   hook: PatchHook;
@@ -82,7 +84,6 @@ function checkComponent(component: PatchRequest['component'], dims: SiteDims): P
 }
 
 /** The TransformerLens hook name a site's value comes from, e.g. blocks.3.attn.hook_z. */
-export function siteHookName(site: Pick<PatchSite, 'hook' | 'layer'>): `blocks.${number}.${'attn.hook_z' | 'hook_resid_pre' | 'hook_attn_out' | 'hook_mlp_out'}` {
-  const suffix = site.hook === 'z' ? 'attn.hook_z' : site.hook === 'resid_pre' ? 'hook_resid_pre' : site.hook === 'attn_out' ? 'hook_attn_out' : 'hook_mlp_out';
-  return `blocks.${site.layer}.${suffix}`;
+export function siteHookName(site: Pick<PatchSite, 'hook' | 'layer'>): `blocks.${number}.${HeadPatchedHook | StreamPatchedHook | RowPatchedHook}` {
+  return actName(site.hook, site.layer) as HookName as `blocks.${number}.${HeadPatchedHook | StreamPatchedHook | RowPatchedHook}`;
 }

@@ -5,6 +5,7 @@
  *
  * Deliberately free of `vscode` imports so that it is unit tested in plain Node.
  */
+import { PATCHABLE_ALIASES } from '../../engine/hooks/registry.js';
 import type { PatchKind } from '../../protocol/analysis.js';
 import type { PatchRequest, TokenRef } from '../../protocol/engine.js';
 import {
@@ -39,7 +40,8 @@ export const LIMITS = {
 } as const;
 
 const PATCH_KINDS: readonly PatchKind[] = ['heads-last', 'heads-all', 'resid', 'attn', 'mlp', 'single'];
-const PATCH_HOOKS = ['z', 'resid_pre', 'attn_out', 'mlp_out'] as const;
+/** The hooks a patch may replace: the hook registry's patchable aliases. */
+const PATCH_HOOKS = PATCHABLE_ALIASES;
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 class Invalid extends Error {}
