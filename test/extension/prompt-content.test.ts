@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parsePromptFile, type PromptEntry } from '../../src/extension/prompt-file/parser.js';
+import { parsePromptFile, type PromptEntry } from '../../src/engine/prompt-file/parser.js';
 import { parseDiagnostics, stringsToTokenize, tokenDiagnostics, tokenizationOf } from '../../src/extension/prompt-file/diagnostic-rules.js';
 import { ANALYZE_TITLE, PATCH_TITLE, predictionLensTitle, promptLenses } from '../../src/extension/prompt-file/codelens-content.js';
 import { headsAttendingFrom, tokenAt, tokenHoverMarkdown } from '../../src/extension/prompt-file/hover-content.js';

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parsePromptFile, promptAtLine, type ParseErrorCode } from '../../src/extension/prompt-file/parser.js';
-import { decodeJsonString, isJsonStringError } from '../../src/extension/prompt-file/json-string.js';
+import { parsePromptFile, promptAtLine, type ParseErrorCode } from '../../src/engine/prompt-file/parser.js';
+import { decodeJsonString, isJsonStringError } from '../../src/engine/prompt-file/json-string.js';
 import { PRESETS, presetsAsPromptFile } from '../../src/extension/presets.js';
 
 function codes(source: string): ParseErrorCode[] {
