@@ -35,7 +35,8 @@ export interface ModelConfig {
 /**
  * The factor layer `layer`'s attention scores q . k are multiplied by before the softmax:
  * 1 / sqrt(d_head) unless `useAttnScale` is false, and then 1 / (layer + 1) more when
- * `scaleAttnByInverseLayerIdx` is set (HF GPT2Attention applies the two divisions independently).
+ * `scaleAttnByInverseLayerIdx` is set (HF GPT2Attention applies the two divisions independently;
+ * its docstring says sqrt(hidden_size), but its code divides by sqrt(head_dim)).
  */
 export function attentionScoreScale(config: Pick<ModelConfig, 'dHead' | 'useAttnScale' | 'scaleAttnByInverseLayerIdx'>, layer: number): number {
   const headScale = config.useAttnScale === false ? 1 : 1 / Math.sqrt(config.dHead);
