@@ -16,14 +16,21 @@ export interface CliCommand {
   name: string;
   /** One-line usage, shown by `circuit-trace help`. */
   usage: string;
-  run(flags: CliFlags, io: CliIo): Promise<void>;
+  /** The flag that a first argument without `--` sets (`prompts FILE` sets --file); absent: flags only. */
+  positional?: string;
+  /** Resolves to the exit code; nothing means 0. */
+  run(flags: CliFlags, io: CliIo): Promise<void | number>;
 }
 
-/** Parses `--name value` and `--flag` arguments into a map; positional arguments are rejected. */
-export function parseFlags(args: readonly string[]): CliFlags {
+/** Parses `--name value` and `--flag` arguments into a map; other arguments are rejected, except a first one that sets `positional`. */
+export function parseFlags(args: readonly string[], positional?: string): CliFlags {
   const flags: CliFlags = new Map();
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
+    if (i === 0 && positional !== undefined && !arg.startsWith('--')) {
+      flags.set(positional, arg);
+      continue;
+    }
     if (!arg.startsWith('--')) throw new EngineError('BAD_ARGUMENT', `Unexpected argument "${arg}"; flags look like --name value.`);
     const eq = arg.indexOf('=');
     if (eq > 0) {

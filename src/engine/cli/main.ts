@@ -7,9 +7,10 @@ import { analyzeCommand } from './analyze-command.js';
 import { parseFlags, type CliCommand, type CliIo } from './command.js';
 import { organismCommand, randomModelCommand } from './model-commands.js';
 import { patchCommand } from './patch-command.js';
+import { promptsCommand } from './prompts-command.js';
 import { runCommand } from './run-command.js';
 
-const COMMANDS: readonly CliCommand[] = [runCommand, analyzeCommand, patchCommand, organismCommand, randomModelCommand];
+const COMMANDS: readonly CliCommand[] = [runCommand, analyzeCommand, patchCommand, promptsCommand, organismCommand, randomModelCommand];
 
 function help(io: CliIo): void {
   io.stdout('Usage: circuit-trace <command> [flags]\n\nCommands:\n');
@@ -28,8 +29,8 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     return 2;
   }
   try {
-    await command.run(parseFlags(rest), io);
-    return 0;
+    const code = await command.run(parseFlags(rest, command.positional), io);
+    return typeof code === 'number' ? code : 0;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     io.stderr(`circuit-trace ${name}: ${isEngineError(error) ? `${error.code}: ` : ''}${message.split('\n')[0]}\n`);

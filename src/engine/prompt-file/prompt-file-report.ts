@@ -1,0 +1,78 @@
+/**
+ * What `circuit-trace prompts` reports about a parsed `.prompt` file: each prompt with its
+ * directives, and each problem with a one-based line and column (as compilers print them; columns
+ * count UTF-16 code units, as editors do). Only the rules that need no model apply here; the
+ * tokenizer rules (single-token targets, corrupted prompt length) run in the editor.
+ * Pure: the JSON form is `circuit-trace prompts FILE --json`.
+ */
+import type { ParseErrorCode, PromptEntry, PromptFile, TokenValue } from './parser.js';
+
+export type ReportSeverity = 'error' | 'warning';
+
+export interface ReportDiagnostic {
+  line: number;
+  column: number;
+  endLine: number;
+  endColumn: number;
+  severity: ReportSeverity;
+  code: ParseErrorCode;
+  message: string;
+}
+
+/** A target or contrast: as text, or as a token id. */
+export type ReportToken = { text: string } | { id: number };
+
+export interface ReportPrompt {
+  name: string;
+  /** One-based line of the `## name` header. */
+  line: number;
+  text: string;
+  target: ReportToken | null;
+  contrast: ReportToken | null;
+  corrupt: string | null;
+  /** Problems inside this prompt's block; a prompt with problems is not analysed. */
+  problems: number;
+}
+
+export interface PromptFileReport {
+  prompts: ReportPrompt[];
+  diagnostics: ReportDiagnostic[];
+  errors: number;
+}
+
+function reportToken(value: TokenValue | null): ReportToken | null {
+  if (!value) return null;
+  return value.kind === 'id' ? { id: value.id } : { text: value.text };
+}
+
+function reportPrompt(prompt: PromptEntry): ReportPrompt {
+  return {
+    name: prompt.name,
+    line: prompt.headerRange.start.line + 1,
+    text: prompt.text,
+    target: reportToken(prompt.target),
+    contrast: reportToken(prompt.contrast),
+    corrupt: prompt.corrupt?.text ?? null,
+    problems: prompt.errorCount,
+  };
+}
+
+export function promptFileReport(file: PromptFile): PromptFileReport {
+  const diagnostics = file.errors
+    .map((e): ReportDiagnostic => ({
+      line: e.range.start.line + 1,
+      column: e.range.start.character + 1,
+      endLine: e.range.end.line + 1,
+      endColumn: e.range.end.character + 1,
+      // Every parse problem keeps its prompt from being analysed.
+      severity: 'error',
+      code: e.code,
+      message: e.message,
+    }))
+    .sort((a, b) => a.line - b.line || a.column - b.column);
+  return {
+    prompts: file.prompts.map(reportPrompt),
+    diagnostics,
+    errors: diagnostics.filter((d) => d.severity === 'error').length,
+  };
+}
