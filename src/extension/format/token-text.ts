@@ -32,10 +32,8 @@ export function markdownCode(text: string): string {
   return `${fence}${pad}${text}${pad}${fence}`;
 }
 
-/** Escapes characters that Markdown would interpret (for plain text in tables and headings). */
-export function escapeMarkdown(text: string): string {
-  return text.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, (ch) => `\\${ch}`);
-}
+/** Plain text inside Markdown: see markdown-text.ts, the one escaping helper for tooltips and hovers. */
+export { escapeMarkdown } from './markdown-text.js';
 
 /** A byte count for people: 548.1 MB. */
 export function formatBytes(bytes: number): string {

@@ -7,6 +7,7 @@ import type { AnalysisResult, HeadSummary, TokenInfo } from '../../protocol/anal
 import type { SourcePosition, SourceRange } from './parser.js';
 import { comparePositions } from './parser.js';
 import { formatPercent, markdownCode, quoteToken } from '../format/token-text.js';
+import { escapeMarkdown } from '../format/markdown-text.js';
 
 /** The index in `tokens` of the token whose source span holds `position`, and that span. */
 export function tokenAt(
@@ -95,7 +96,7 @@ export function tokenHoverMarkdown(result: AnalysisResult, index: number, option
   // Positions follow the result's BOS convention; say so when the BOS shifts them by one.
   const position = result.prependBos ? `position ${index} (the BOS is position 0)` : `position ${index}`;
   const name = token.bos ? `BOS ${markdownCode(quoteToken(token.text))}` : markdownCode(quoteToken(token.text));
-  lines.push(`**${name}** · token id ${token.id} · ${position} · ${result.model.displayName}`);
+  lines.push(`**${name}** · token id ${token.id} · ${position} · ${escapeMarkdown(result.model.displayName)}`);
   lines.push('');
 
   const predictions = result.predictionsPerPosition?.[index];

@@ -5,6 +5,7 @@
 import * as vscode from 'vscode';
 import type { HistoryEntry, HistoryStore } from '../history-store.js';
 import { formatPercent, quoteToken } from '../format/token-text.js';
+import { escapeMarkdown, markdownCodeBlock } from '../format/markdown-text.js';
 
 export class HistoryItem extends vscode.TreeItem {
   constructor(readonly entry: HistoryEntry) {
@@ -13,7 +14,7 @@ export class HistoryItem extends vscode.TreeItem {
     const top = entry.top ? ` · → ${quoteToken(entry.top.token)} ${formatPercent(entry.top.prob)}` : '';
     this.description = `${entry.modelName}${top}`;
     this.tooltip = new vscode.MarkdownString(
-      [`**${entry.name}** on ${entry.modelName}`, '', '```text', entry.prompt, '```', '', new Date(entry.createdAt).toLocaleString()].join('\n'),
+      [`**${escapeMarkdown(entry.name)}** on ${escapeMarkdown(entry.modelName)}`, '', markdownCodeBlock(entry.prompt), '', escapeMarkdown(new Date(entry.createdAt).toLocaleString())].join('\n'),
     );
     this.iconPath = new vscode.ThemeIcon('history');
     this.contextValue = 'historyEntry';

@@ -5,13 +5,14 @@
 import * as vscode from 'vscode';
 import type { ModelManager } from '../model/model-manager.js';
 import type { CatalogEntry } from '../model/model-catalog.js';
+import { escapeMarkdown } from '../format/markdown-text.js';
 
 export class ModelItem extends vscode.TreeItem {
   constructor(readonly entry: CatalogEntry) {
     super(entry.label, vscode.TreeItemCollapsibleState.None);
     this.id = `model:${entry.id}`;
     this.description = entry.active ? `${entry.description} · active` : entry.description;
-    this.tooltip = new vscode.MarkdownString(`**${entry.label}**${entry.active ? ' (active)' : ''}\n\n${entry.id}\n\n${entry.detail}`);
+    this.tooltip = new vscode.MarkdownString(`**${escapeMarkdown(entry.label)}**${entry.active ? ' (active)' : ''}\n\n${escapeMarkdown(entry.id)}\n\n${escapeMarkdown(entry.detail)}`);
     // contextValue drives the inline and context-menu actions in package.json (view/item/context).
     this.contextValue = `model.${entry.kind}${entry.active ? '.active' : ''}`;
     const icon = entry.active ? 'pass-filled' : entry.kind === 'organism' ? 'beaker' : entry.kind === 'cached' ? 'database' : 'cloud-download';
