@@ -12,7 +12,12 @@ import type { CliCommand } from './command.js';
 
 /** Control characters would drive the terminal (escape sequences); they are shown escaped. */
 function printable(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  let out = '';
+  for (const ch of text) {
+    const code = ch.charCodeAt(0);
+    out += code < 0x20 || (code >= 0x7f && code <= 0x9f) ? `\\u${code.toString(16).padStart(4, '0')}` : ch;
+  }
+  return out;
 }
 
 /** A value as a JSON string, so leading spaces and newlines are visible (and control characters escaped). */
