@@ -1,14 +1,16 @@
-// Runs every test suite that needs no browser (unit, engine, analysis) with node's own test runner.
-// Usage: node scripts/run-tests.mjs [folder ...]   (default: test/unit test/engine test/analysis test/extension)
+// Runs every test suite that needs no browser with node's own test runner.
+// Usage: node scripts/run-tests.mjs [folder ...]   (default: every *.test.ts under test/ except test/e2e)
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-const roots = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['test/unit', 'test/engine', 'test/analysis', 'test/extension', 'test/webviews'];
+// test/ mirrors src/ (plus test/helpers and test/scripts); the e2e suite needs a browser and runs apart.
+const roots = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['test'];
+const SKIP = new Set(['test/e2e']);
 
 /** Every `*.test.ts` / `*.test.tsx` under the given folder. */
 function collect(dir) {
-  if (!existsSync(dir)) return [];
+  if (!existsSync(dir) || SKIP.has(dir)) return [];
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
     if (statSync(path).isDirectory()) return collect(path);

@@ -1,38 +1,24 @@
 /**
- * The extension activates in plain Node against an in-memory `vscode` (fake-vscode.ts) and a fake
- * engine (fake-engine-client.ts), and its glue does what the issue asks: every command registered,
+ * The extension activates in plain Node against an in-memory `vscode` (test/mocks/vscode.ts) and a fake
+ * engine (test/mocks/engine-client.ts), and its glue does what the issue asks: every command registered,
  * providers scoped to `{ language: 'prompt' }`, registrations in context.subscriptions, an empty
  * selection answered with a notification, CodeLens and hover that show a result only for the
  * prompt text it belongs to, tokenizer diagnostics, history, heads and the HTML export.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(HERE, '..', '..');
-const require = createRequire(import.meta.url);
+import { ROOT, fakeEngine, fakeVscode, source, useFakeEngineClient } from '../mocks/load-with-fakes.js';
 
 // Route `vscode` and the engine client to the fakes before any extension module loads.
-const Module = require('node:module') as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
-const originalResolve = Module._resolveFilename;
-Module._resolveFilename = function (request: string, ...rest: unknown[]): string {
-  if (request === 'vscode') return join(HERE, 'fake-vscode.ts');
-  if (/engine\/worker\/engine-client(\.js)?$/.test(request)) return join(HERE, 'fake-engine-client.ts');
-  return originalResolve.call(this, request, ...rest);
-};
-
-type FakeVscode = typeof import('./fake-vscode.js');
+useFakeEngineClient();
 type ExtensionModule = typeof import('../../src/extension/extension.js');
-type EngineFake = typeof import('./fake-engine-client.js');
-
-const vscode = require(join(HERE, 'fake-vscode.ts')) as FakeVscode;
-const extension = require(join(ROOT, 'src', 'extension', 'extension.ts')) as ExtensionModule;
-const engineFake = require(join(HERE, 'fake-engine-client.ts')) as EngineFake;
+const vscode = fakeVscode();
+const extension = source<ExtensionModule>('src/extension/extension.ts');
+const engineFake = fakeEngine();
 const { fake } = vscode;
 
 interface Manifest {
@@ -44,7 +30,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'circuit-trace-activation-'));
 const PRESETS_URI = vscode.Uri.file(join(scratch, 'presets.prompt'));
 const EXTRA = '\n## Broken target\nHello there\n@target " two words"\n@corrupt "Hello there again"\n';
 let context: ReturnType<typeof vscode.fakeContext>;
-let promptDoc: InstanceType<FakeVscode['FakeDocument']>;
+let promptDoc: InstanceType<typeof vscode['FakeDocument']>;
 
 type LensProvider = { provideCodeLenses(doc: unknown): { command?: { title: string } ; range: { start: { line: number } } }[] };
 type HoverProvider = { provideHover(doc: unknown, position: unknown): { contents: { value: string } } | undefined };
@@ -77,7 +63,6 @@ before(() => {
 after(async () => {
   for (const d of (context.subscriptions as { dispose(): unknown }[]).splice(0)) d.dispose();
   await extension.deactivate();
-  Module._resolveFilename = originalResolve;
   rmSync(scratch, { recursive: true, force: true });
 });
 

@@ -4,7 +4,7 @@ import { HISTORY_STATE_KEY, HistoryStore, shortPromptName, type StateStore } fro
 import { groupHeads } from '../../src/extension/views/head-groups.js';
 import { buildHtmlReport, escapeHtml, scriptSafeJson } from '../../src/extension/export/html-report.js';
 import { analysisFromJson, type AnalysisResultJson } from '../../src/protocol/json.js';
-import { makeResult } from './fixtures.js';
+import { makeResult } from '../mocks/fixtures.js';
 
 function memoryState(initial?: unknown): StateStore & { data: Map<string, unknown> } {
   const data = new Map<string, unknown>();

@@ -6,23 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
-import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { ROOT, source } from '../mocks/load-with-fakes.js';
 import { DEFAULT_SETTINGS, readSettings, SETTING_RANGES, SETTINGS_SECTION } from '../../src/extension/settings.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(HERE, '..', '..');
-
 // The command table imports `vscode`: route it to the in-memory fake.
-const require = createRequire(import.meta.url);
-const Module = require('node:module') as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
-const originalResolve = Module._resolveFilename;
-Module._resolveFilename = function (request: string, ...rest: unknown[]): string {
-  return request === 'vscode' ? join(HERE, 'fake-vscode.ts') : originalResolve.call(this, request, ...rest);
-};
-const { COMMANDS } = require(join(ROOT, 'src', 'extension', 'commands', 'index.ts')) as typeof import('../../src/extension/commands/index.js');
-Module._resolveFilename = originalResolve;
+const { COMMANDS } = source<typeof import('../../src/extension/commands/index.js')>('src/extension/commands/index.ts');
 
 interface Command {
   command: string;

@@ -1,6 +1,6 @@
 /**
  * A worker for the RPC layer's tests (test/engine/worker-rpc.test.ts): an echo, a blocking
- * CPU-bound loop standing in for a synchronous onnxruntime run, a typed failure and two kinds of crash.
+ * CPU-bound loop standing in for a synchronous onnxruntime run, a typed failure and three kinds of crash.
  */
 import { threadId } from 'node:worker_threads';
 import { EngineError, type EngineErrorCode } from '../../src/engine/errors.js';
@@ -20,7 +20,7 @@ export interface BusyProgress {
 }
 
 export interface RpcTestApi {
-  echo: { args: { text: string; values: Float32Array }; result: { text: string; values: Float32Array; threadId: number } };
+  echo: { args: { text: string; values: Float32Array }; result: { text: string; values: Float32Array; threadId: number; pid: number } };
   /** Returns a new Float32Array with values[i] = i / 2, moved (not copied); the worker keeps a reference to it. */
   makeArray: { args: { length: number }; result: { values: Float32Array } };
   /** byteLength of the buffer of the array `makeArray` last returned, as the worker sees it now (0 once moved away). */
@@ -32,14 +32,15 @@ export interface RpcTestApi {
   /** Resolves after `ms` without blocking the worker's event loop. */
   sleep: { args: { ms: number }; result: null };
   fail: { args: { code: EngineErrorCode; message: string }; result: never };
-  crash: { args: { how: 'exit' | 'throw-in-timer' }; result: never };
+  /** 'segv' ends the whole process the worker runs in, as a native crash would. */
+  crash: { args: { how: 'exit' | 'throw-in-timer' | 'segv' }; result: never };
 }
 
 let madeArray: Float32Array | null = null;
 let lastBusy: BusyOutcome | null = null;
 
 serveRpc<RpcTestApi>({
-  echo: ({ text, values }) => withTransfer({ text, values, threadId }),
+  echo: ({ text, values }) => withTransfer({ text, values, threadId, pid: process.pid }),
   makeArray: ({ length }) => {
     const values = new Float32Array(length);
     for (let i = 0; i < length; i++) values[i] = i / 2;
@@ -78,6 +79,7 @@ serveRpc<RpcTestApi>({
   },
   crash: ({ how }) => {
     if (how === 'exit') process.exit(3);
+    if (how === 'segv') process.kill(process.pid, 'SIGSEGV');
     setTimeout(() => {
       throw new Error('boom in a timer');
     }, 50);

@@ -1,0 +1,123 @@
+/**
+ * The engine behind its worker thread: the calling thread's event loop keeps ticking while a large
+ * forward runs, results arrive with typed arrays, cancellation and worker crashes become typed
+ * errors, and a crashed worker is replaced (with the model loaded again) on the next call.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { join, dirname } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { EngineError } from '../../../src/engine/errors.js';
+import { createEngineClient, type EngineClient } from '../../../src/engine/worker/engine-client.js';
+import { randomModelFolder } from '../../helpers/model-fixtures.js';
+
+const workerPath = join(dirname(fileURLToPath(import.meta.url)), '../../../src/engine/worker/worker-main.ts');
+
+describe('engine worker', () => {
+  let client: EngineClient;
+  before(async () => {
+    client = createEngineClient({ workerPath });
+  });
+  after(() => client.dispose());
+
+  test('the event loop keeps ticking while a GPT-2-small-shaped analysis runs in the worker', async () => {
+    const fixture = await randomModelFolder('small', 5);
+    const info = await client.loadModel({ kind: 'folder', path: fixture.dir }, { device: 'cpu', maxTokens: 64, offline: true });
+    assert.equal(info.nLayers, 12);
+    assert.equal(info.device, 'cpu');
+
+    const ticks: number[] = [];
+    const timer = setInterval(() => ticks.push(performance.now()), 5);
+    const layers: number[] = [];
+    const started = performance.now();
+    const ids = Array.from({ length: 64 }, (_, i) => (i * 7919 + 13) % 50000);
+    const result = await client.analyze({ ids }, { onLayer: (u) => layers.push(u.layer) });
+    const elapsed = performance.now() - started;
+    clearInterval(timer);
+
+    assert.deepEqual(layers, [...Array(12).keys()]);
+    assert.ok(result.attention instanceof Float32Array, 'attention arrives as a typed array');
+    assert.equal(result.attention.length, 12 * 12 * 64 * 64);
+    assert.equal(result.heads.length, 144);
+    let maxGap = 0;
+    for (let i = 1; i < ticks.length; i++) maxGap = Math.max(maxGap, ticks[i]! - ticks[i - 1]!);
+    // The main thread is free: timers fire throughout (a blocked thread would show one gap as long as the run).
+    assert.ok(ticks.length >= Math.floor(elapsed / 5) / 4, `${ticks.length} ticks in ${elapsed.toFixed(0)} ms`);
+    assert.ok(maxGap < Math.max(100, elapsed / 3), `largest gap between ticks ${maxGap.toFixed(0)} ms of ${elapsed.toFixed(0)} ms`);
+  });
+
+  test('a cancelled analysis rejects with CANCELLED and the next one works', async () => {
+    const controller = new AbortController();
+    const pending = client.analyze({ ids: Array.from({ length: 64 }, (_, i) => i + 100) }, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 5);
+    await assert.rejects(pending, (e: unknown) => e instanceof EngineError && e.code === 'CANCELLED');
+    const result = await client.analyze({ prompt: 'The cat sat on the mat.' });
+    // Whether a BOS token comes first is the engine's convention (prependBos); ' cat' follows 'The' either way.
+    const texts = result.tokens.map((t) => t.text);
+    assert.equal(texts[texts.indexOf('The') + 1], ' cat');
+  });
+
+  test('typed errors cross the thread boundary', async () => {
+    await assert.rejects(client.analyze({ prompt: '' }), (e: unknown) => e instanceof EngineError && e.code === 'EMPTY_PROMPT');
+    await assert.rejects(client.analyze({ ids: Array.from({ length: 65 }, () => 1) }), (e: unknown) => e instanceof EngineError && e.code === 'PROMPT_TOO_LONG');
+  });
+});
+
+describe('engine worker crash', () => {
+  test('a crash fails the pending call, and the next call runs on a fresh worker with the model reloaded', async () => {
+    process.env['CIRCUIT_TRACE_TEST_HOOKS'] = '1';
+    const client = createEngineClient({ workerPath });
+    try {
+      const fixture = await randomModelFolder('tiny', 5);
+      await client.loadModel({ kind: 'folder', path: fixture.dir }, { device: 'cpu', maxTokens: 64, offline: true });
+      const before = await client.analyze({ prompt: 'The cat sat on the mat' });
+      const crashes: Error[] = [];
+      client.onCrash((e) => crashes.push(e));
+      const pending = client.analyze({ ids: Array.from({ length: 64 }, (_, i) => i + 1) });
+      await client.crashForTests();
+      await assert.rejects(pending, (e: unknown) => e instanceof EngineError && e.code === 'WORKER_CRASHED');
+      assert.equal(crashes.length, 1);
+      const after = await client.analyze({ prompt: 'The cat sat on the mat' });
+      assert.deepEqual(after.predictions, before.predictions, 'the same model answers after the restart');
+    } finally {
+      await client.dispose();
+      delete process.env['CIRCUIT_TRACE_TEST_HOOKS'];
+    }
+  });
+
+  test('an uncaught exception in the worker (an error event, then an exit) is reported as one crash', async () => {
+    process.env['CIRCUIT_TRACE_TEST_HOOKS'] = '1';
+    const client = createEngineClient({ workerPath });
+    try {
+      const crashes: Error[] = [];
+      client.onCrash((e) => crashes.push(e));
+      await client.crashForTests('uncaught');
+      // Let the worker's 'exit' arrive after its 'error'.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(crashes.length, 1, crashes.map((e) => e.message).join(' | '));
+      assert.ok(crashes[0] instanceof EngineError && crashes[0].code === 'WORKER_CRASHED', String(crashes[0]));
+      const tokens = await client.tokenize('still alive').catch((e: unknown) => e);
+      assert.ok(tokens instanceof EngineError, 'no model is loaded in the fresh worker, but it answers');
+    } finally {
+      await client.dispose();
+      delete process.env['CIRCUIT_TRACE_TEST_HOOKS'];
+    }
+  });
+
+  test('a native crash (SIGSEGV) in the worker is not recoverable: it ends the whole process, host included', async () => {
+    // Worker threads share their process, so SIGSEGV or abort() inside ONNX Runtime takes the host
+    // down with it. Run in a child process, which must die of SIGSEGV before the call settles.
+    const script = [
+      `const module = await import(${JSON.stringify(pathToFileURL(join(dirname(workerPath), 'engine-client.ts')).href)});`,
+      // tsx may hand the TypeScript module over as CommonJS, under `default`.
+      `const { createEngineClient } = module.createEngineClient ? module : module.default;`,
+      `const client = createEngineClient({ workerPath: ${JSON.stringify(workerPath)} });`,
+      `await client.crashForTests('native').then(() => console.log('SURVIVED'), () => console.log('SURVIVED'));`,
+    ].join('\n');
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env: { ...process.env, CIRCUIT_TRACE_TEST_HOOKS: '1' }, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(child.signal, 'SIGSEGV', `status ${child.status}, signal ${child.signal}, stderr ${child.stderr.slice(0, 300)}`);
+    assert.doesNotMatch(child.stdout, /SURVIVED/);
+  });
+});

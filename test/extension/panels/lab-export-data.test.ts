@@ -1,0 +1,31 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { exportBytes, labJson } from '../../../src/extension/panels/lab-export-data.js';
+import { analysisFromJson, patchSweepFromJson, type AnalysisResultJson } from '../../../src/protocol/json.js';
+import { syntheticPatch, syntheticResult } from '../../mocks/synthetic-result.js';
+
+test('the Lab JSON is the Export Analysis shape and reads back to the same result', () => {
+  const r = syntheticResult({ nLayers: 2, nHeads: 3, nTokens: 4 });
+  const json = JSON.parse(labJson('lab', r, null)) as AnalysisResultJson;
+  assert.deepEqual(json.attention.shape, [2, 3, 4, 4]);
+  const back = analysisFromJson(json);
+  assert.deepEqual(Array.from(back.attention), Array.from(r.attention));
+  assert.deepEqual(Array.from(back.trace.headBySource), Array.from(r.trace.headBySource));
+  assert.equal(back.prompt, r.prompt);
+});
+
+test('the patching view exports the sweep; nothing to export is an error with a hint', () => {
+  const p = syntheticPatch('resid', 2, 3, 4);
+  assert.deepEqual(patchSweepFromJson(JSON.parse(labJson('patching', null, p))), p);
+  assert.throws(() => labJson('patching', syntheticResult(), null), /run one from the patch form/);
+  assert.throws(() => labJson('trace', null, p), /run Analyze first/);
+});
+
+test('export bytes: PNG and SVG as sent, JSON from the host copy', () => {
+  const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47]);
+  assert.equal(exportBytes({ type: 'export', requestId: 1, view: 'heatmap', format: 'png', data: png }, null, null), png);
+  assert.equal(new TextDecoder().decode(exportBytes({ type: 'export', requestId: 1, view: 'flow', format: 'svg', data: '<svg/>' }, null, null)), '<svg/>');
+  const r = syntheticResult({ nLayers: 1, nHeads: 1, nTokens: 2 });
+  assert.equal(new TextDecoder().decode(exportBytes({ type: 'export', requestId: 1, view: 'lab', format: 'json' }, r, null)), labJson('lab', r, null));
+  assert.throws(() => exportBytes({ type: 'export', requestId: 1, view: 'heatmap', format: 'png' }, r, null), /no image/);
+});
