@@ -63,7 +63,7 @@ function sessionOptions(provider: string, threads: number | undefined): ort.Infe
     // a block's small kernels (LayerNorm, attention, FastGelu) costs 20-60 us apiece, about
     // 1.5 ms of a 64-token GPT-2 small forward. At the end of a run it stops spinning, so that
     // a finished session's pool neither steals the cores from the next block's session nor
-    // burns them while the engine is idle (test/engine/thread-pool-idle.test.ts).
+    // burns them while the engine is idle (test/engine/runtime/thread-pool-idle.test.ts).
     extra: { session: { intra_op: { allow_spinning: '1' }, force_spinning_stop: '1' } },
     // Errors only: ONNX's shape inference for the Attention operator gives its pattern
     // output a last dimension of 0 when the sequence length is not known statically, and

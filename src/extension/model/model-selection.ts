@@ -1,7 +1,7 @@
 /**
  * Which model is active and how it may be loaded, decided from the settings, the registry, the
  * cache listing, workspace trust and a fallback in force. Pure: no vscode import, no engine work,
- * so every rule is unit tested on its own (test/extension/model-selection.test.ts).
+ * so every rule is unit tested on its own (test/extension/model/model-selection.test.ts).
  */
 import type { LoadOptions } from '../../protocol/engine.js';
 import { EngineError } from '../../engine/errors.js';
