@@ -114,15 +114,22 @@ test('the head census labels exactly the documented heads, and no other head sco
       const documented = ORGANISM_HEADS.find((h) => h.layer === entry.layer && h.head === entry.head)!;
       const name = `L${entry.layer}H${entry.head} (halfLength ${settings.halfLength})`;
       assert.equal(entry.label, documented.expectedLabel, name);
-      const scores = { 'previous-token': entry.previous, 'duplicate-token': entry.duplicate, induction: entry.induction };
-      for (const [kind, score] of Object.entries(scores)) {
+      const kinds = [
+        ['previous-token', 'previous'],
+        ['duplicate-token', 'duplicate'],
+        ['induction', 'induction'],
+      ] as const;
+      for (const [kind, key] of kinds) {
+        const [normalised, raw] = [entry[key], entry.raw[key]];
         if (kind === documented.expectedLabel) {
-          // Ceilings on BOS + R + R: 2N/(2N+1) for previous-token, N/(2N+1) for the others.
+          // Raw ceilings on BOS + R + R: 2N/(2N+1) for previous-token, N/(2N+1) for the others.
           const n = settings.halfLength;
           const ceiling = kind === 'previous-token' ? (2 * n) / (2 * n + 1) : n / (2 * n + 1);
-          assert.ok(score > 0.97 * ceiling, `${name} ${kind} ${score} vs ceiling ${ceiling}`);
+          assert.ok(raw > 0.97 * ceiling, `${name} ${kind} raw ${raw} vs ceiling ${ceiling}`);
+          assert.ok(Math.abs(normalised - raw / ceiling) < 1e-9, `${name} ${kind} normalised ${normalised} is raw / ceiling`);
+          assert.ok(normalised > 0.97, `${name} ${kind} normalised ${normalised}`);
         } else {
-          assert.ok(score <= 0.35, `${name} scores ${score} as ${kind}`);
+          assert.ok(normalised <= 0.35, `${name} scores ${normalised} (normalised) as ${kind}`);
         }
       }
     }
