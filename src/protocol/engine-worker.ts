@@ -16,11 +16,13 @@ export interface CachedModelSummary {
 }
 
 /**
- * How the crashForTests hook ends the engine. 'exit' and 'uncaught' are recovered (WORKER_CRASHED,
- * fresh worker on the next call); 'native' is a native crash (SIGSEGV, as a fault in ONNX
- * Runtime), which ends the whole process, because worker threads share it (engine-worker.test.ts).
+ * How the crashForTests hook ends the engine: `process.exit`, an uncaught exception, or a native
+ * crash: SIGSEGV ('native', as a fault in ONNX Runtime) or SIGABRT ('abort', as its abort()),
+ * which end the whole process the worker thread runs in. Each is recovered (WORKER_CRASHED, a
+ * fresh worker on the next call); the native ones only because that process is the engine's
+ * relay process, not the host (src/engine/worker/relay-process.ts).
  */
-export type EngineCrashKind = 'exit' | 'uncaught' | 'native';
+export type EngineCrashKind = 'exit' | 'uncaught' | 'native' | 'abort';
 
 export interface EngineWorkerApi {
   /** Load (or download, then load) a model; replaces the current one. Streams download progress. */
@@ -41,7 +43,7 @@ export interface EngineWorkerApi {
   dispose: { args: Record<string, never>; result: null };
   /**
    * Test hook, refused unless CIRCUIT_TRACE_TEST_HOOKS=1 in the engine's environment: ends the engine
-   * abruptly: `process.exit` (default), an uncaught exception, or SIGSEGV.
+   * abruptly: `process.exit` (default), an uncaught exception, SIGSEGV or SIGABRT.
    */
   crashForTests: { args: { how?: EngineCrashKind }; result: null };
 }

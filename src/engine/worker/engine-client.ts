@@ -1,15 +1,17 @@
 /**
  * EngineApi across a worker thread. The extension host uses this: every call is answered by the
- * worker, so ONNX Runtime's blocking run() never stalls the host's event loop. After a worker crash
- * the pending calls fail with WORKER_CRASHED, a fresh worker starts on the next call, and the last
+ * worker, so ONNX Runtime's blocking run() never stalls the host's event loop. By default the
+ * worker thread lives in a relay child process (relay-process.ts), so that a native crash in ONNX
+ * Runtime ends that process, not the host. After a crash (of the worker or of its process) the
+ * pending calls fail with WORKER_CRASHED, a fresh worker starts on the next call, and the last
  * loaded model is loaded into it again before that call runs.
  */
-import type { Worker } from 'node:worker_threads';
 import type { AnalysisLayerUpdate, AnalysisResult, PatchSweepResult, TokenInfo } from '../../protocol/analysis.js';
 import type { AnalyzeRequest, DownloadProgress, EngineApi, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from '../../protocol/engine.js';
 import type { CachedModelSummary, EngineCrashKind, EngineWorkerApi } from '../../protocol/engine-worker.js';
 import { EngineError } from '../errors.js';
 import { createWorker, WorkerRpcClient } from './rpc.js';
+import { forkRelay, relayEntryBeside } from './relay-process.js';
 
 /** What the engine does with the Hugging Face cache, besides loading models (all of it in the engine's thread). */
 export interface EngineCacheApi {
@@ -20,35 +22,40 @@ export interface EngineCacheApi {
 }
 
 export interface EngineClient extends EngineApi, EngineCacheApi {
-  /** Called when the worker dies unexpectedly (the next call starts a new one). */
+  /** Called when the worker (or the process it runs in) dies unexpectedly (the next call starts a new one). */
   onCrash(listener: (error: Error) => void): { dispose(): void };
   /** Test hook (needs CIRCUIT_TRACE_TEST_HOOKS=1): makes the worker end abruptly. */
   crashForTests(how?: EngineCrashKind): Promise<void>;
 }
 
-export function createEngineClient(options: { workerPath: string }): EngineClient {
+export interface EngineClientOptions {
+  /** The worker entry: dist/engine-worker.js when bundled, src/engine/worker/worker-main.ts under tsx. */
+  workerPath: string;
+  /**
+   * 'process' (default): the worker thread runs in a relay child process, so a native crash is
+   * recovered like any other. 'thread': in this process, one hop fewer, but a native crash ends it.
+   */
+  isolation?: 'process' | 'thread';
+  /** The relay entry; by default the one beside the worker entry (relayEntryBeside). */
+  relayPath?: string;
+}
+
+export function createEngineClient(options: EngineClientOptions): EngineClient {
   const crashListeners = new Set<(error: Error) => void>();
   let lastLoad: { spec: ModelSpec; options: LoadOptions } | null = null;
   let needsReload = false;
-  let disposing = false;
 
-  const startWorker = (): Worker => {
-    const worker = createWorker(options.workerPath);
-    // An uncaught exception fires 'error' and then 'exit': one crash, reported once.
-    let reported = false;
-    const crashed = (error: EngineError): void => {
-      if (disposing || reported) return;
-      reported = true;
-      needsReload = lastLoad !== null;
-      for (const listener of crashListeners) listener(error);
-    };
-    worker.on('error', (error) => crashed(new EngineError('WORKER_CRASHED', `The engine worker threw an uncaught error: ${error.message}`)));
-    worker.on('exit', (code) => {
-      if (code !== 0) crashed(new EngineError('WORKER_CRASHED', `The engine worker exited with code ${code}.`));
-    });
-    return worker;
-  };
-  const rpc = new WorkerRpcClient<EngineWorkerApi>(startWorker);
+  const relayPath = options.relayPath ?? relayEntryBeside(options.workerPath);
+  const rpc = new WorkerRpcClient<EngineWorkerApi>(
+    () => (options.isolation === 'thread' ? createWorker(options.workerPath) : forkRelay(relayPath, options.workerPath)),
+    {
+      // Once per crash; never for the end that dispose() causes.
+      onCrash: (error) => {
+        needsReload = lastLoad !== null;
+        for (const listener of crashListeners) listener(error);
+      },
+    },
+  );
 
   /**
    * After a crash, the fresh worker holds no model: load the last one again first, from the cache
@@ -113,7 +120,6 @@ export function createEngineClient(options: { workerPath: string }): EngineClien
       });
     },
     async dispose(): Promise<void> {
-      disposing = true;
       await rpc.dispose();
     },
   };

@@ -101,3 +101,19 @@ export interface RpcEventMessage {
 }
 
 export type RpcFromWorkerMessage = RpcResultMessage | RpcErrorMessage | RpcEventMessage;
+
+// ---- Messages between the host and the relay process (relay-process.ts, relay-main.ts) ----------
+
+/**
+ * Host -> relay: a request without its cancel flag (shared memory cannot cross a process
+ * boundary; the relay makes a flag of its own and sets it when a cancel arrives), or a cancel.
+ */
+export type RelayToChildMessage = Omit<RpcRequestMessage, 'cancelFlag'> | RpcCancelMessage;
+
+/** Relay -> host, just before the relay exits because its worker thread ended: why it ended. */
+export interface RelayWorkerEndedMessage {
+  type: 'worker-ended';
+  why: string;
+}
+
+export type RelayFromChildMessage = RpcFromWorkerMessage | RelayWorkerEndedMessage;

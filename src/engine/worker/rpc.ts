@@ -15,6 +15,7 @@ import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { EngineError, deserializeError, serializeError } from '../errors.js';
+import { workerEndpoint, type RpcEndpoint } from './rpc-endpoint.js';
 import type {
   RpcApi,
   RpcArgs,
@@ -97,7 +98,7 @@ export function createWorker(url: URL | string, options: WorkerOptions = {}): Wo
   if (!/\.[cm]?tsx?$/.test(path)) return new Worker(path, options);
   const entry = JSON.stringify(pathToFileURL(path).href);
   const bootstrap = [
-    `import(${JSON.stringify(resolveTsxEsmApi(path))})`,
+    `import(${JSON.stringify(resolveTsxExport(path, './esm/api'))})`,
     // A failure to load the entry rejects here, which ends the worker with an 'error' event.
     `  .then(({ tsImport }) => tsImport(${entry}, ${entry}));`,
   ].join('\n');
@@ -105,11 +106,12 @@ export function createWorker(url: URL | string, options: WorkerOptions = {}): Wo
 }
 
 /**
- * The file URL of tsx's ESM API (`tsx/esm/api`, import condition), found from the entry's folder
- * first, then from this module's. Read from tsx's package.json because require.resolve would pick
- * the CommonJS build, whose lazy import of the ESM loader does not resolve from a worker.
+ * The file URL of one of tsx's exports (import condition): `./esm/api` for a worker's bootstrap,
+ * `.` (its loader, for `--import`) for a relay process. Found from the entry's folder first, then
+ * from this module's. Read from tsx's package.json because require.resolve would pick the
+ * CommonJS build, whose lazy import of the ESM loader does not resolve from a worker.
  */
-function resolveTsxEsmApi(entryPath: string): string {
+export function resolveTsxExport(entryPath: string, subpath: './esm/api' | '.'): string {
   for (const base of [entryPath, import.meta.url]) {
     let packageJsonPath: string;
     try {
@@ -118,10 +120,11 @@ function resolveTsxEsmApi(entryPath: string): string {
       continue;
     }
     const exportsField: unknown = (JSON.parse(readFileSync(packageJsonPath, 'utf8')) as { exports?: unknown }).exports;
-    const target = (exportsField as { './esm/api'?: { import?: { default?: unknown } } } | undefined)?.['./esm/api']?.import?.default;
+    const entry = (exportsField as Record<string, unknown> | undefined)?.[subpath];
+    const target = typeof entry === 'string' ? entry : (entry as { import?: { default?: unknown } } | undefined)?.import?.default;
     if (typeof target === 'string') return pathToFileURL(join(dirname(packageJsonPath), target)).href;
   }
-  throw new EngineError('INTERNAL', `Cannot start the TypeScript worker ${entryPath}: the tsx package (with its tsx/esm/api export) is not installed.`, 'Install it (npm install --save-dev tsx) or run the bundled build.');
+  throw new EngineError('INTERNAL', `Cannot start the TypeScript entry ${entryPath}: the tsx package (with its ${subpath} export) is not installed.`, 'Install it (npm install --save-dev tsx) or run the bundled build.');
 }
 
 // ---- Caller side -------------------------------------------------------------------------------
@@ -142,9 +145,14 @@ interface PendingCall {
 
 /** One worker and the calls waiting on it; a crash ends the session, and the next call opens a new one. */
 interface WorkerSession {
-  worker: Worker;
+  worker: RpcEndpoint;
   pending: Map<number, PendingCall>;
   alive: boolean;
+}
+
+export interface WorkerRpcClientOptions {
+  /** Called once per crash (an unexpected end of the worker or its process), after the pending calls were rejected. */
+  onCrash?: (error: EngineError) => void;
 }
 
 /**
@@ -157,8 +165,14 @@ export class WorkerRpcClient<Api extends RpcApi<Api>> {
   private nextId = 1;
   private disposed = false;
 
-  /** `startWorker` creates the worker (e.g. `() => createWorker(new URL('./worker-main.js', import.meta.url))`); it is called again after a crash. */
-  constructor(private readonly startWorker: () => Worker) {}
+  /**
+   * `startWorker` creates the worker (e.g. `() => createWorker(new URL('./worker-main.js', import.meta.url))`)
+   * or an endpoint standing for one (a relay process, relay-process.ts); it is called again after a crash.
+   */
+  constructor(
+    private readonly startWorker: () => Worker | RpcEndpoint,
+    private readonly options: WorkerRpcClientOptions = {},
+  ) {}
 
   call<M extends RpcMethodName<Api>>(method: M, args: RpcArgs<Api, M>, options: RpcCallOptions<RpcEvent<Api, M>> = {}): Promise<RpcResult<Api, M>> {
     return new Promise<RpcResult<Api, M>>((resolve, reject) => {
@@ -213,11 +227,13 @@ export class WorkerRpcClient<Api extends RpcApi<Api>> {
 
   private currentSession(): WorkerSession {
     if (this.session?.alive) return this.session;
-    const worker = this.startWorker();
+    const started = this.startWorker();
+    const worker = started instanceof Worker ? workerEndpoint(started) : started;
     const session: WorkerSession = { worker, pending: new Map(), alive: true };
-    worker.on('message', (message: RpcFromWorkerMessage) => this.onMessage(session, message));
-    worker.on('error', (error: Error) => this.crash(session, `it threw an uncaught error: ${error.message}`));
-    worker.on('exit', (code: number) => this.crash(session, `it exited with code ${code}`));
+    worker.listen({
+      message: (message) => this.onMessage(session, message),
+      end: (why) => this.crash(session, why),
+    });
     worker.unref();
     this.session = session;
     return session;
@@ -264,9 +280,11 @@ export class WorkerRpcClient<Api extends RpcApi<Api>> {
 
   private crash(session: WorkerSession, why: string): void {
     if (!session.alive) return;
-    this.endSession(session, () => new EngineError('WORKER_CRASHED', `The engine worker stopped: ${why}.`, 'Run the command again; a fresh worker will start.'));
+    const error = (): EngineError => new EngineError('WORKER_CRASHED', `The engine worker stopped: ${why}.`, 'Run the command again; a fresh worker will start.');
+    this.endSession(session, error);
     // After an 'error' event the thread is already exiting; terminate makes sure of it.
     void session.worker.terminate().catch(() => undefined);
+    this.options.onCrash?.(error());
   }
 
   private endSession(session: WorkerSession, error: () => EngineError): void {

@@ -40,8 +40,10 @@ serveRpc<EngineWorkerApi>({
   },
   crashForTests: ({ how = 'exit' }) => {
     if (process.env['CIRCUIT_TRACE_TEST_HOOKS'] !== '1') throw new EngineError('BAD_ARGUMENT', 'crashForTests is a test hook.');
-    // process.abort() is not available in worker threads; a signal to the process is what a native crash delivers.
+    // process.abort() is not available in worker threads; a signal to the process is what a native
+    // crash delivers (a fault, or abort() in ONNX Runtime). It ends the engine's relay process.
     if (how === 'native') process.kill(process.pid, 'SIGSEGV');
+    if (how === 'abort') process.kill(process.pid, 'SIGABRT');
     if (how === 'uncaught') {
       // Outside the handler's promise, so nothing catches it: the worker reports 'error', then exits.
       setTimeout(() => {
