@@ -191,3 +191,23 @@ export function syntheticPatch(kind: PatchSweepResult['kind'], nLayers: number, 
     clean: { value: 3, logitDiff: 3, prob: 0.4 }, corrupt: { value: -1, logitDiff: -1, prob: 0.05 }, entries, elapsedMs: 100,
   };
 }
+
+/**
+ * A sweep's metric variants, as the engine names them: 'log_prob' (no contrast: log p(" mat")),
+ * 'prob_diff_greater_than' (the Greater-than preset, start year 32) or 'logit_diff' (as
+ * syntheticPatch makes it). `value`s are rescaled into the metric's range; recovery stays.
+ */
+export function syntheticPatchWithMetric(base: PatchSweepResult, metric: PatchSweepResult['metric']): PatchSweepResult {
+  if (metric === 'logit_diff') return structuredClone(base);
+  const [clean, corrupt] = metric === 'log_prob' ? [-0.25, -3.1] : [0.62, -0.18];
+  const at = (recovery: number) => corrupt + recovery * (clean - corrupt);
+  const { startYear: _drop, ...rest } = structuredClone(base);
+  return {
+    ...rest,
+    ...(metric === 'log_prob' ? { target: ' mat', targetId: 2603, contrast: null, contrastId: null } : { target: '32', targetId: 2624, contrast: null, contrastId: null, startYear: 32 }),
+    metric,
+    clean: { ...base.clean, value: clean },
+    corrupt: { ...base.corrupt, value: corrupt },
+    entries: base.entries.map((e) => ({ ...e, value: at(e.recovery) })),
+  };
+}

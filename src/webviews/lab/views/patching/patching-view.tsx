@@ -11,8 +11,10 @@ import { CanvasHeatmap, type CanvasHeatmapHandle, type Cell } from '../../compon
 import { useLab } from '../../components/lab-context.js';
 import { ViewFrame } from '../../components/view-frame.js';
 import { mix, divergingColour, toHex, type Rgb } from '../../shared/colour.js';
-import { formatProb, formatSigned } from '../../shared/format.js';
+import { formatSigned } from '../../shared/format.js';
+import { escapeXml } from '../../shared/svg.js';
 import { promptText, tokenDisplay } from '../../shared/token-display.js';
+import { barAxisLabel, describeEntry, entryMetricLine, entryRecoveryLine, patchSubtitle, patchSvgTitle, recoveryLabel } from './patch-metric.js';
 import { entryName, patchView, selectionOf, strongestEntries, type PatchGrid } from './patch-model.js';
 
 const KINDS: { kind: Exclude<PatchKind, 'single'>; label: string }[] = [
@@ -125,18 +127,19 @@ function GridHeatmap(props: { grid: PatchGrid; maxAbs: number; result: PatchSwee
         palette={palette}
         drawKey={grid}
         highlightCell={props.highlight}
-        ariaLabel={`Patching recovery, ${grid.caption}. Arrow keys move, Enter selects.`}
+        svgOverlay={() => `<title>${escapeXml(patchSvgTitle(props.result, grid.caption))}</title>`}
+        ariaLabel={`Patching, ${recoveryLabel(props.result)}, ${grid.caption}. Arrow keys move, Enter selects.`}
         describe={(c) => {
           const e = entryAt(c);
-          return e ? `${entryName(props.result.kind, e)}: recovery ${formatSigned(e.recovery)}` : 'not patched';
+          return e ? describeEntry(props.result, entryName(props.result.kind, e), e) : 'not patched';
         }}
         tooltip={(c) => {
           const e = entryAt(c);
           return e ? (
             <>
               <div class="tooltip-title">{entryName(props.result.kind, e)}</div>
-              <div>recovery {formatSigned(e.recovery)}</div>
-              <div>logit diff {formatSigned(e.logitDiff)} · P {formatProb(e.prob)}</div>
+              <div>{entryRecoveryLine(e)}</div>
+              <div>{entryMetricLine(props.result, e)}</div>
             </>
           ) : <div>not patched</div>;
         }}
@@ -170,7 +173,7 @@ export function PatchingView() {
     <ViewFrame
       view="patching"
       drawn={drawn && patch !== null}
-      subtitle={patch ? `${patch.kind}: ${JSON.stringify(patch.target)}${patch.contrast !== null ? ` vs ${JSON.stringify(patch.contrast)}` : ''} · clean ${formatSigned(patch.clean.logitDiff)} → corrupt ${formatSigned(patch.corrupt.logitDiff)}` : ''}
+      subtitle={patch ? patchSubtitle(patch) : ''}
       exporter={{
         png: () => (headHandle.current ?? positionHandle.current)!.png(),
         svg: () => (headHandle.current ?? positionHandle.current)!.svg(),
@@ -188,10 +191,12 @@ export function PatchingView() {
               <GridHeatmap grid={view.positionGrid} maxAbs={view.maxAbs} result={patch} colLabels={positionLabels} handle={positionHandle}
                 highlight={sel.layer !== undefined && sel.position !== undefined ? { row: sel.layer, col: sel.position } : undefined} onDrawn={onDrawn} />
             )}
-            <ol class="patch-bars" aria-label={`The ${top.length} strongest components by recovery`}>
+            <div class="patch-bars">
+            <div class="patch-bars-axis">{barAxisLabel(patch)}</div>
+            <ol class="patch-bars-list" aria-label={`The ${top.length} strongest components by ${recoveryLabel(patch)}`}>
               {top.map(({ entry, name }) => (
                 <li>
-                  <button type="button" class="patch-bar-row" onClick={() => actions.select({ ...state.selection, ...selectionOf(entry) })} aria-label={`${name}: recovery ${formatSigned(entry.recovery)}; select`}>
+                  <button type="button" class="patch-bar-row" onClick={() => actions.select({ ...state.selection, ...selectionOf(entry) })} title={describeEntry(patch, name, entry)} aria-label={`${describeEntry(patch, name, entry)}; select`}>
                     <span class="patch-bar-name">{name}</span>
                     <span class="patch-bar-track">
                       <span class="patch-bar" style={{ width: `${((Math.abs(entry.recovery) / topMax) * 100).toFixed(1)}%`, background: toHex(entry.recovery >= 0 ? palette.positive : palette.negative) }} />
@@ -201,6 +206,7 @@ export function PatchingView() {
                 </li>
               ))}
             </ol>
+            </div>
           </div>
         ) : (
           <div class="placeholder">{state.patchBusy ? 'Running the sweep…' : 'No sweep yet: fill in the form to patch clean activations into a corrupted run.'}</div>
