@@ -28,6 +28,8 @@ export interface LoadOptions {
 }
 
 export interface LoadedModelInfo extends ModelInfo {
+  /** The model's BOS token (GPT-2's <|endoftext|>), null for a model without one. */
+  bosTokenId: number | null;
   /** Execution provider actually in use, and why it differs from the request if it does. */
   device: string;
   deviceNote: string | null;

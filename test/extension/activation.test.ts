@@ -143,6 +143,24 @@ test('diagnostics: a multi-token target and a corrupted prompt of another length
   assert.equal(diagnostics.filter((d) => /presets|IOI|Induction/.test(d.message)).length, 0);
 });
 
+test('diagnostics: a prompt of exactly maxTokens tokens is too long with the BOS, fine without it', async () => {
+  const before = promptDoc.getText();
+  const words = Array.from({ length: 64 }, (_, i) => `w${i}`).join(' ');
+  const tooLong = (): string[] => (fake.diagnostics.get(PRESETS_URI.toString()) ?? []).map((d) => d.message).filter((m) => /over the limit of 64/.test(m));
+  try {
+    promptDoc.setText(`${before}\n## At the limit\n${words}\n`);
+    await settle(400);
+    assert.deepEqual(tooLong().map((m) => /65 tokens with the BOS/.test(m)), [true]);
+    await vscode.workspace.getConfiguration().update('prependBos', false);
+    await settle(100);
+    assert.deepEqual(tooLong(), []);
+  } finally {
+    await vscode.workspace.getConfiguration().update('prependBos', true);
+    promptDoc.setText(before);
+    await settle(100);
+  }
+});
+
 test('Heads and History views show the analysis; reopening and deleting history', async () => {
   const heads = fake.treeViews.get('circuitTrace.heads')?.treeDataProvider as Tree;
   const groups = await heads.getChildren();

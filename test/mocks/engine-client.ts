@@ -74,7 +74,7 @@ export function createEngineClient(_options: { workerPath: string }): EngineApi 
       engineCalls.push({ method: 'loadModel', args: { spec, options } });
       if (hooks?.signal?.aborted) throw new EngineError('CANCELLED', 'cancelled');
       const id = spec.kind === 'organism' ? 'organism' : spec.kind === 'hub' ? spec.repo : spec.path;
-      loaded = { id, displayName: spec.kind === 'organism' ? 'Fake organism' : id, nLayers: N_LAYERS, nHeads: N_HEADS, dModel: 8, dHead: 4, dVocab: 50257, nCtx: 64, device: 'cpu', deviceNote: null, loadMs: 1 };
+      loaded = { id, displayName: spec.kind === 'organism' ? 'Fake organism' : id, nLayers: N_LAYERS, nHeads: N_HEADS, dModel: 8, dHead: 4, dVocab: 50257, nCtx: 64, bosTokenId: 50256, device: 'cpu', deviceNote: null, loadMs: 1 };
       return loaded;
     },
     async tokenize(text: string): Promise<TokenInfo[]> {

@@ -79,6 +79,7 @@ export async function loadModel(spec: ModelSpec, options: LoadOptions, hooks: Lo
       dHead: c.dHead,
       dVocab: c.dVocab,
       nCtx: c.nCtx,
+      bosTokenId: c.bosTokenId,
       device: runner.provider,
       deviceNote: runner.deviceNote,
       loadMs: performance.now() - started,

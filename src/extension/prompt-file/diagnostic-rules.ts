@@ -39,6 +39,13 @@ export interface TokenLimits {
   dVocab: number;
   /** Shown in messages, e.g. "GPT-2 small". */
   modelName: string;
+  /** The BOS the engine prepends to a text prompt (bosToPrepend), null for none: it counts towards maxTokens. */
+  prependBosId: number | null;
+}
+
+/** A text's length as the engine counts it against maxTokens, and how to say it. */
+function countedLength(tokens: number, limits: TokenLimits): { count: number; said: string } {
+  return limits.prependBosId === null ? { count: tokens, said: `${tokens} tokens long` } : { count: tokens + 1, said: `${tokens + 1} tokens with the BOS` };
 }
 
 export function parseDiagnostics(file: PromptFile): RuleDiagnostic[] {
@@ -81,12 +88,13 @@ function tokenRule(
 export function tokenDiagnostics(prompt: PromptEntry, tokenization: PromptTokenization, limits: TokenLimits): RuleDiagnostic[] {
   const out: RuleDiagnostic[] = [];
   const textLength = tokenization.text.length;
-  if (prompt.textRange && textLength > limits.maxTokens) {
+  const counted = countedLength(textLength, limits);
+  if (prompt.textRange && counted.count > limits.maxTokens) {
     out.push({
       range: prompt.textRange,
       severity: 'error',
       code: 'prompt-too-long',
-      message: `This prompt is ${textLength} tokens long for ${limits.modelName}, over the limit of ${limits.maxTokens} (setting circuitTrace.maxTokens). Shorten it or raise the limit.`,
+      message: `This prompt is ${counted.said} for ${limits.modelName}, over the limit of ${limits.maxTokens} (setting circuitTrace.maxTokens). Shorten it or raise the limit.`,
     });
   }
   for (const directive of ['target', 'contrast'] as const) {
@@ -102,12 +110,12 @@ export function tokenDiagnostics(prompt: PromptEntry, tokenization: PromptTokeni
         code: 'corrupt-length-mismatch',
         message: `The corrupted prompt is ${corruptLength} tokens long but the prompt is ${textLength} tokens long; activation patching needs both to have the same token length.`,
       });
-    } else if (corruptLength > limits.maxTokens) {
+    } else if (counted.count > limits.maxTokens) {
       out.push({
         range: prompt.corrupt.range,
         severity: 'error',
         code: 'corrupt-too-long',
-        message: `The corrupted prompt is ${corruptLength} tokens long, over the limit of ${limits.maxTokens} (setting circuitTrace.maxTokens).`,
+        message: `The corrupted prompt is ${counted.said}, over the limit of ${limits.maxTokens} (setting circuitTrace.maxTokens).`,
       });
     }
   }

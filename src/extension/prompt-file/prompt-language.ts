@@ -9,9 +9,10 @@ import type { TokenInfo } from '../../protocol/analysis.js';
 import type { EngineApi } from '../../protocol/engine.js';
 import type { AnalysisSession } from '../analysis-session.js';
 import type { ModelManager } from '../model/model-manager.js';
-import type { Settings } from '../settings.js';
+import { SETTINGS_SECTION, type Settings } from '../settings.js';
 import { promptLenses, type LensAction } from './codelens-content.js';
-import { parseDiagnostics, stringsToTokenize, tokenDiagnostics, tokenizationOf, type RuleDiagnostic } from './diagnostic-rules.js';
+import { parseDiagnostics, stringsToTokenize, tokenDiagnostics, tokenizationOf, type RuleDiagnostic, type TokenLimits } from './diagnostic-rules.js';
+import { bosToPrepend } from '../../engine/analysis/prompt-input.js';
 import { tokenAt, tokenHoverMarkdown } from './hover-content.js';
 import { questionOf } from './prompt-request.js';
 import { isPromptDocument, PROMPT_SELECTOR, toRange, type PromptDocuments } from './prompt-documents.js';
@@ -144,7 +145,10 @@ class PromptDiagnostics implements vscode.Disposable {
     }
     // The document or the model may have changed while tokenizing: then a newer update follows.
     if (document.isClosed || document.version !== version || this.models.current()?.id !== loaded.id) return;
-    const limits = { maxTokens: this.settings().maxTokens, dVocab: loaded.info.dVocab, modelName: loaded.info.displayName };
+    const settings = this.settings();
+    // The engine's own BOS rule, so a prompt the diagnostics pass is not refused as PROMPT_TOO_LONG.
+    const prependBosId = bosToPrepend(loaded.info, settings.prependBos);
+    const limits: TokenLimits = { maxTokens: settings.maxTokens, dVocab: loaded.info.dVocab, modelName: loaded.info.displayName, prependBosId };
     for (const prompt of file.prompts) {
       if (prompt.errorCount > 0) continue;
       const tokenization = tokenizationOf(prompt, cache);
@@ -191,6 +195,10 @@ export function registerPromptLanguage(
       void deps.models.ensureLoaded({ background: true }).catch((error: unknown) => deps.log.info(`Background model load skipped: ${error instanceof Error ? error.message : String(error)}`));
     }),
     vscode.workspace.onDidChangeTextDocument((e) => diagnostics.schedule(e.document)),
+    // Whether the BOS counts towards maxTokens follows this setting, which reloads no model.
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration(`${SETTINGS_SECTION}.prependBos`)) diagnostics.refreshAll();
+    }),
     vscode.workspace.onDidCloseTextDocument((d) => {
       diagnostics.clear(d);
       deps.documents.forget(d);

@@ -23,7 +23,7 @@ function harness() {
       return {
         runner,
         tokenizer: new WordTokenizer(32),
-        info: { id: 'random', displayName: 'random GPT-2', nLayers: L, nHeads: H, dModel: 8, dHead: 4, dVocab: 32, nCtx: 16, device: 'reference', deviceNote: null, loadMs: 0 },
+        info: { id: 'random', displayName: 'random GPT-2', nLayers: L, nHeads: H, dModel: 8, dHead: 4, dVocab: 32, nCtx: 16, bosTokenId: null, device: 'reference', deviceNote: null, loadMs: 0 },
       };
     },
   };

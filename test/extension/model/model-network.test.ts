@@ -34,7 +34,7 @@ function resolvingEngine(): ModelEngine {
   return {
     async loadModel(spec: ModelSpec, options: LoadOptions, hooks: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void } = {}): Promise<LoadedModelInfo> {
       const { displayName } = await resolveModelFolder(spec, options, hooks);
-      return { id: spec.kind === 'hub' ? spec.repo : spec.kind, displayName, nLayers: 1, nHeads: 2, dModel: 8, dHead: 4, dVocab: 4, nCtx: 16, device: 'cpu', deviceNote: null, loadMs: 1 };
+      return { id: spec.kind === 'hub' ? spec.repo : spec.kind, displayName, nLayers: 1, nHeads: 2, dModel: 8, dHead: 4, dVocab: 4, nCtx: 16, bosTokenId: null, device: 'cpu', deviceNote: null, loadMs: 1 };
     },
     download: (repo, options, hooks = {}) => downloadModel(repo, { ...options, ...hooks, offline: false }),
     listCachedModels: async () => [],

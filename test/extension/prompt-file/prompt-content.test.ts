@@ -23,7 +23,7 @@ function tokens(...texts: string[]): TokenInfo[] {
   });
 }
 
-const LIMITS = { maxTokens: 5, dVocab: 1000, modelName: 'GPT-2 small' };
+const LIMITS = { maxTokens: 5, dVocab: 1000, modelName: 'GPT-2 small', prependBosId: null };
 
 test('diagnostics: a multi-token target shows how it tokenizes', () => {
   const p = onlyPrompt('## a\nWhen Maryam left\n@target " Maryam"\n');
@@ -56,6 +56,19 @@ test('diagnostics: a prompt over maxTokens', () => {
   assert.deepEqual(d[0]?.range, p.textRange);
   // Exactly at the limit is fine.
   assert.deepEqual(tokenDiagnostics(p, { text: tokens('a', ' b', ' c', ' d', ' e') }, LIMITS), []);
+});
+
+test('diagnostics: the BOS counts towards maxTokens, as in the engine (issue 15)', () => {
+  const withBos = { ...LIMITS, prependBosId: 50256 };
+  const p = onlyPrompt('## a\na b c d e\n@corrupt "a b c d f"\n');
+  const five = { text: tokens('a', ' b', ' c', ' d', ' e'), corrupt: tokens('a', ' b', ' c', ' d', ' f') };
+  // Five tokens fit a limit of 5 only without the BOS; the engine would answer PROMPT_TOO_LONG.
+  assert.deepEqual(tokenDiagnostics(p, five, LIMITS), []);
+  const d = tokenDiagnostics(p, five, withBos);
+  assert.deepEqual(d.map((x) => x.code), ['prompt-too-long', 'corrupt-too-long']);
+  assert.match(d[0]?.message ?? '', /6 tokens with the BOS .* limit of 5 \(setting circuitTrace\.maxTokens\)/);
+  assert.match(d[1]?.message ?? '', /6 tokens with the BOS, over the limit of 5/);
+  assert.deepEqual(tokenDiagnostics(onlyPrompt('## a\na b c d\n'), { text: tokens('a', ' b', ' c', ' d') }, withBos), []);
 });
 
 test('diagnostics: token ids outside the vocabulary', () => {
