@@ -1,5 +1,5 @@
 // Builds every bundle with esbuild:
-//  - Node/CommonJS bundles: the extension host entry, the engine worker and the CLI
+//  - Node/CommonJS bundles: the extension host entry, the engine worker, its relay process and the CLI
 //    (`vscode` and `onnxruntime-node` stay external: the first is provided by VS Code,
 //    the second carries native binaries that are shipped beside the bundle).
 //  - Browser/ESM bundles for the webviews (minified in production, source maps in development).
@@ -13,6 +13,9 @@ const watch = process.argv.includes('--watch');
 const nodeEntries = [
   ['src/extension/extension.ts', 'extension'],
   ['src/engine/worker/worker-main.ts', 'engine-worker'],
+  // The process the engine's worker thread runs in, so a native crash spares the extension host;
+  // found beside engine-worker.js (src/engine/worker/relay-process.ts).
+  ['src/engine/worker/relay-main.ts', 'engine-relay'],
   ['src/engine/cli/main.ts', 'cli'],
 ].filter(([src]) => existsSync(src));
 

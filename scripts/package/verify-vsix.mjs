@@ -32,6 +32,9 @@ export function checkVsixContents(vsixPath, target, shippedPackages) {
   const main = `extension/${String(manifest.main).replace(/^\.\//, '')}`;
   const required = [
     main.endsWith('.js') ? main : `${main}.js`,
+    // The extension starts the engine's relay process, which starts the engine's worker (createEngineClient).
+    'extension/dist/engine-relay.js',
+    'extension/dist/engine-worker.js',
     'extension/node_modules/onnxruntime-node/package.json',
     'extension/node_modules/onnxruntime-node/dist/index.js',
     `extension/node_modules/onnxruntime-node/${ortBinaryFolder(target)}/onnxruntime_binding.node`,
@@ -104,8 +107,42 @@ export function smokeTestVsix(vsixPath) {
     // cwd is the temporary folder so nothing from the repository's node_modules can be found.
     const result = spawnSync(process.execPath, ['-e', script, extensionDir, modelPath], { cwd: dir, encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`the packaged extension's onnxruntime-node does not load:\n${result.stderr}${result.stdout}`);
-    return result.stdout.trim();
+    const relay = smokeTestRelay(extensionDir, dir);
+    return `${result.stdout.trim()}; ${relay}`;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Starts the unpacked extension's engine as the extension does (dist/engine-relay.js forked with
+ * the v8 serializer, running dist/engine-worker.js in a thread) and makes one call on the wire
+ * protocol of src/engine/worker/rpc-types.ts: the relay and the worker bundle load, and answer.
+ * @param {string} extensionDir @param {string} dir a temporary folder (an empty model cache)
+ */
+function smokeTestRelay(extensionDir, dir) {
+  const script = `
+    const path = require('node:path');
+    const { fork } = require('node:child_process');
+    const [extensionDir, cacheDir] = process.argv.slice(1);
+    const dist = path.join(extensionDir, 'dist');
+    const child = fork(path.join(dist, 'engine-relay.js'), [path.join(dist, 'engine-worker.js')], { serialization: 'advanced', execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let answered = false;
+    const timer = setTimeout(() => { console.error('the relay did not answer in 60 s'); child.kill('SIGKILL'); process.exit(1); }, 60000);
+    child.on('message', (m) => {
+      if (m.id !== 1) return;
+      answered = true;
+      clearTimeout(timer);
+      child.kill();
+      if (m.type !== 'result' || !Array.isArray(m.result)) { console.error('the relay answered ' + JSON.stringify(m)); process.exit(1); }
+      console.log('the engine answered through its relay process');
+    });
+    child.on('exit', (code, signal) => { if (!answered) { console.error('the relay ended before answering: code ' + code + ', signal ' + signal); process.exit(1); } });
+    child.send({ type: 'request', id: 1, method: 'listCachedModels', args: { cacheDir } });
+  `;
+  const cacheDir = join(dir, 'hf-cache');
+  mkdirSync(cacheDir, { recursive: true });
+  const result = spawnSync(process.execPath, ['-e', script, extensionDir, cacheDir], { cwd: dir, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`the packaged extension's engine does not start in its relay process:\n${result.stderr}${result.stdout}`);
+  return result.stdout.trim();
 }
