@@ -99,6 +99,12 @@ export interface HeadCensus {
    */
   ceiling: CensusScoreSet;
   entries: CensusEntry[];
+  /**
+   * Set only on a census read back from a file saved before normalisation existed (legacy-json.ts):
+   * the scores are TransformerLens's raw detector scores, `previous`/`duplicate`/`induction` equal
+   * `raw`, `ceiling` is 1 for each class, and the labels were made on the raw scores.
+   */
+  unnormalised?: true;
 }
 
 export type ComponentKind = 'head' | 'mlp' | 'embed' | 'pos_embed' | 'bias';
@@ -252,6 +258,7 @@ export type MetricName = 'logit_diff' | 'log_prob' | 'prob_diff_greater_than';
 
 export interface MetricValue {
   name: MetricName;
+  /** NaN (unknown) only in a result read back from a file saved before metrics existed that holds too little to recompute it (legacy-json.ts). */
   value: number;
   /** For 'prob_diff_greater_than': the start year YY (0..99). */
   startYear?: number;

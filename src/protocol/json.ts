@@ -5,6 +5,7 @@
  * and back.
  */
 import type { AnalysisResult, CircuitTrace, PatchSweepResult, TokenFlow } from './analysis.js';
+import { upgradeAnalysisJson, upgradePatchSweepJson } from './legacy-json.js';
 
 /** A nested array of numbers, one nesting level per dimension. */
 export type NestedNumbers = number | NestedNumbers[];
@@ -102,8 +103,14 @@ export function analysisToJson(result: AnalysisResult): AnalysisResultJson {
   };
 }
 
-/** Reads back `analysisToJson`'s output (e.g. from an exported file); throws on a shape mismatch. */
-export function analysisFromJson(json: AnalysisResultJson): AnalysisResult {
+/**
+ * Reads back `analysisToJson`'s output (e.g. from an exported file), also as an earlier version
+ * wrote it (old fields get the defaults documented in legacy-json.ts); throws an Error saying what
+ * is wrong on anything else or on a shape mismatch.
+ */
+export function analysisFromJson(value: AnalysisResultJson | unknown): AnalysisResult {
+  const json = upgradeAnalysisJson(value) as unknown as AnalysisResultJson;
+  if (typeof json.trace !== 'object' || typeof json.flow !== 'object' || json.flow === null) throw new Error('Not a Circuit Trace result: trace or flow is missing.');
   const { nLayers, nHeads } = json.model;
   const n = json.tokens.length;
   const { attention, trace, flow, ...plain } = json;
@@ -128,6 +135,7 @@ export function patchSweepToJson(result: PatchSweepResult): PatchSweepResultJson
   return structuredClone(result);
 }
 
-export function patchSweepFromJson(json: PatchSweepResultJson): PatchSweepResult {
-  return structuredClone(json);
+/** Reads back `patchSweepToJson`'s output, also as an earlier version wrote it (see legacy-json.ts); throws an Error saying what is wrong otherwise. */
+export function patchSweepFromJson(value: PatchSweepResultJson | unknown): PatchSweepResult {
+  return structuredClone(upgradePatchSweepJson(value));
 }

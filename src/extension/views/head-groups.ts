@@ -1,9 +1,11 @@
 /**
  * The Heads view's content: the current analysis's heads grouped by class, each group sorted by
- * the class's score, with scores and direct logit attribution in the description.
+ * the class's score, with scores and direct logit attribution in the description. The tooltip
+ * gives the prompt's own scores, the head census's scores (normalised by the class's ceiling, the
+ * raw detector score beside each; an old census read back unnormalised says so) and the output norm.
  * Pure: no vscode import.
  */
-import type { HeadLabel, HeadSummary } from '../../protocol/analysis.js';
+import type { CensusEntry, HeadCensus, HeadLabel, HeadSummary } from '../../protocol/analysis.js';
 import { formatSigned } from '../format/token-text.js';
 
 export interface HeadItem {
@@ -50,9 +52,19 @@ function classScore(h: HeadSummary): number | null {
   }
 }
 
-export function groupHeads(heads: readonly HeadSummary[]): HeadGroup[] {
+/** The census line of a head's tooltip: normalised scores with the raw ones beside them. */
+export function censusLine(census: HeadCensus, e: CensusEntry): string {
+  if (census.unnormalised) {
+    return `census: raw detector scores, not normalised (saved by an earlier version): previous-token ${fmt(e.raw.previous)} · duplicate-token ${fmt(e.raw.duplicate)} · induction ${fmt(e.raw.induction)} — ${e.label}`;
+  }
+  const score = (k: keyof CensusEntry['raw']) => `${fmt(e[k])} (raw ${fmt(e.raw[k])})`;
+  return `census, normalised to the class's ceiling (raw): previous-token ${score('previous')} · duplicate-token ${score('duplicate')} · induction ${score('induction')} — ${e.label}`;
+}
+
+export function groupHeads(heads: readonly HeadSummary[], census: HeadCensus | null = null): HeadGroup[] {
   const byLabel = new Map<HeadLabel, HeadItem[]>();
   for (const h of heads) {
+    const censusEntry = census?.entries.find((e) => e.layer === h.layer && e.head === h.head);
     const score = classScore(h);
     const item: HeadItem = {
       layer: h.layer,
@@ -63,7 +75,8 @@ export function groupHeads(heads: readonly HeadSummary[]): HeadGroup[] {
       description: `${score === null ? '' : `${fmt(score)} · `}DLA ${formatSigned(h.dla)}`,
       tooltip: [
         `${h.name}: ${GROUP_TITLES[h.label]}`,
-        `previous-token ${fmt(h.scores.previous)} · duplicate-token ${fmt(h.scores.duplicate)} · induction ${fmt(h.scores.induction)}`,
+        `this prompt: previous-token ${fmt(h.scores.previous)} · duplicate-token ${fmt(h.scores.duplicate)} · induction ${fmt(h.scores.induction)}`,
+        ...(census && censusEntry ? [censusLine(census, censusEntry)] : []),
         `direct logit attribution ${formatSigned(h.dla)}`,
         `entropy ${h.entropy.toFixed(2)} nats (${(h.entropyNormalized * 100).toFixed(0)}% of max) · concentration ${h.concentration.toFixed(2)} · output norm ${h.outputNorm.toFixed(2)}`,
       ].join('\n'),

@@ -25,7 +25,7 @@ export class HeadsViewProvider implements vscode.TreeDataProvider<HeadNode> {
     if (current === this.shown) return;
     this.shown = current;
     this.historyId = current?.historyId;
-    this.groups = current ? groupHeads(current.result.heads) : [];
+    this.groups = current ? groupHeads(current.result.heads, current.result.census) : [];
     this.emitter.fire();
   }
 
