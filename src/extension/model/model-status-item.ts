@@ -1,8 +1,10 @@
 /**
  * The status bar item that shows the active model, whether it is loading or loaded, and on which
- * device; clicking it runs Select Model.
+ * device; clicking it runs Select Model. The model's name and id, the fallback reason and the
+ * device note are text in its Markdown tooltip (escapeMarkdown: no link, markup or $(icon) from them).
  */
 import * as vscode from 'vscode';
+import { escapeMarkdown } from '../format/markdown-text.js';
 import type { ActiveModel } from './model-selection.js';
 import type { LoadedModel } from './model-loader.js';
 
@@ -32,8 +34,9 @@ export class ModelStatusItem implements vscode.Disposable {
       this.item.tooltip = `Circuit Trace: loading ${active.displayName}…`;
     } else if (loaded) {
       this.item.text = `$(circuit-board) ${short} · ${loaded.info.device}`;
+      const info = loaded.info;
       this.item.tooltip = new vscode.MarkdownString(
-        `**Circuit Trace model:** ${active.displayName} (${active.id})\n\n${loaded.info.nLayers} layers × ${loaded.info.nHeads} heads · device ${loaded.info.device}${loaded.info.deviceNote ? ` (${loaded.info.deviceNote})` : ''}${active.fallbackReason ? `\n\n$(warning) ${active.fallbackReason}` : ''}\n\nClick to select another model.`,
+        `**Circuit Trace model:** ${escapeMarkdown(active.displayName)} (${escapeMarkdown(active.id)})\n\n${info.nLayers} layers × ${info.nHeads} heads · device ${escapeMarkdown(info.device)}${info.deviceNote ? ` (${escapeMarkdown(info.deviceNote)})` : ''}${active.fallbackReason ? `\n\n$(warning) ${escapeMarkdown(active.fallbackReason)}` : ''}\n\nClick to select another model.`,
         true,
       );
     } else {
