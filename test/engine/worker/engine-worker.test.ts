@@ -64,6 +64,20 @@ describe('engine worker', () => {
   });
 });
 
+test("isolation 'thread' keeps the worker in this process (no relay) and answers the same", async () => {
+  const client = createEngineClient({ workerPath, isolation: 'thread' });
+  try {
+    const fixture = await randomModelFolder('tiny', 5);
+    const info = await client.loadModel({ kind: 'folder', path: fixture.dir }, { device: 'cpu', maxTokens: 64, offline: true });
+    const layers: number[] = [];
+    const result = await client.analyze({ prompt: 'The cat sat on the mat' }, { onLayer: (u) => layers.push(u.layer) });
+    assert.ok(result.attention instanceof Float32Array);
+    assert.deepEqual(layers, [...Array(info.nLayers).keys()]);
+  } finally {
+    await client.dispose();
+  }
+});
+
 describe('engine worker crash', () => {
   test('a crash fails the pending call, and the next call runs on a fresh worker with the model reloaded', async () => {
     process.env['CIRCUIT_TRACE_TEST_HOOKS'] = '1';
