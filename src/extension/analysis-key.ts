@@ -5,12 +5,14 @@
  * Pure: no vscode import.
  */
 import { createHash } from 'node:crypto';
-import type { TokenRef } from '../protocol/engine.js';
+import type { MetricRequest, TokenRef } from '../protocol/engine.js';
 
 export interface AnalysisQuestion {
   prompt: string;
   target?: TokenRef;
   contrast?: TokenRef;
+  /** A named metric (`@metric`); absent: the default one. */
+  metric?: MetricRequest;
 }
 
 function refKey(ref: TokenRef | undefined): string | number | null {
@@ -23,7 +25,9 @@ function refKey(ref: TokenRef | undefined): string | number | null {
  * part of the question: turning it off gives other positions and numbers, so other keys.
  */
 export function analysisKey(question: AnalysisQuestion, modelId: string, prependBos = true): string {
-  const asked = [question.prompt, refKey(question.target), refKey(question.contrast)];
+  // The metric joins the key only when named, so the keys of every other question stay as they were.
+  const asked: unknown[] = [question.prompt, refKey(question.target), refKey(question.contrast)];
+  if (question.metric) asked.push(`m:${question.metric.kind}:${question.metric.startYear}`);
   const hash = createHash('sha256')
     .update(JSON.stringify(prependBos ? asked : [...asked, 'no-bos']))
     .digest('hex')

@@ -107,6 +107,7 @@ export class AnalysisSession implements vscode.Disposable {
           const request: AnalyzeRequest = { prompt: question.prompt, topK: settings.topK, threshold: settings.headThreshold, perPosition: true, prependBos: settings.prependBos };
           if (question.target) request.target = question.target;
           if (question.contrast) request.contrast = question.contrast;
+          if (question.metric) request.metric = question.metric;
           const stream = toLab && settings.streamAnimation;
           const started = Date.now();
           const result = await this.engine.analyze(request, {
@@ -128,6 +129,7 @@ export class AnalysisSession implements vscode.Disposable {
           };
           if (question.target) entry.target = question.target;
           if (question.contrast) entry.contrast = question.contrast;
+          if (question.metric) entry.metric = question.metric;
           if (origin.corrupt !== undefined) entry.corrupt = origin.corrupt;
           if (top) entry.top = { token: top.token, prob: top.prob };
           const stored = await this.history.add(entry);
@@ -171,10 +173,8 @@ export class AnalysisSession implements vscode.Disposable {
             throw new EngineError('BAD_ARGUMENT', 'A patch sweep needs a target token.', 'Add @target " token" to the prompt.');
           }
           const n = loaded.info.nLayers;
-          // The BOS setting applies to sweeps from every entry point (CodeLens, the Lab's form) unless the request says;
-          // a preset's own prompts keep the metric the literature names (Greater-than: the paper's probability difference).
-          const presetMetric = PRESETS.find((p) => p.metric && p.prompt === request.clean && p.corrupt === request.corrupt)?.metric;
-          const result = await this.engine.patch({ prependBos: this.settings().prependBos, ...(presetMetric ? { metric: presetMetric } : {}), ...request }, {
+          // The BOS setting applies to sweeps from every entry point (CodeLens, the Lab's form) unless the request says.
+          const result = await this.engine.patch({ prependBos: this.settings().prependBos, ...request }, {
             signal,
             onLayer: (layer) => progress.report({ message: `layer ${layer + 1} of ${n}`, increment: 100 / n }),
           });
@@ -251,6 +251,7 @@ export class AnalysisSession implements vscode.Disposable {
     const question: AnalysisQuestion = { prompt: entry.prompt };
     if (entry.target) question.target = entry.target;
     if (entry.contrast) question.contrast = entry.contrast;
+    if (entry.metric) question.metric = entry.metric;
     return question;
   }
 

@@ -5,7 +5,7 @@
  * Pure: works on a Memento-like store, so it is unit tested without VS Code.
  */
 import { randomUUID } from 'node:crypto';
-import type { TokenRef } from '../protocol/engine.js';
+import type { MetricRequest, TokenRef } from '../protocol/engine.js';
 
 export interface HistoryEntry {
   id: string;
@@ -17,6 +17,8 @@ export interface HistoryEntry {
   target?: TokenRef;
   contrast?: TokenRef;
   corrupt?: string;
+  /** The named metric it was asked with (`@metric`), so reopening asks the same question. */
+  metric?: MetricRequest;
   /** Canonical model choice id (model-choice.ts). */
   modelId: string;
   modelName: string;
@@ -40,6 +42,12 @@ function isTokenRef(value: unknown): value is TokenRef {
   return typeof v['text'] === 'string' || (typeof v['id'] === 'number' && Number.isInteger(v['id']));
 }
 
+function isMetricRequest(value: unknown): value is MetricRequest {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return v['kind'] === 'greater-than' && typeof v['startYear'] === 'number' && Number.isInteger(v['startYear']) && v['startYear'] >= 0 && v['startYear'] <= 99;
+}
+
 /** Keeps only well-formed entries: the workspace state may hold data of an older version. */
 function sanitize(raw: unknown): HistoryEntry[] {
   if (!Array.isArray(raw)) return [];
@@ -54,6 +62,7 @@ function sanitize(raw: unknown): HistoryEntry[] {
     if (isTokenRef(e['target'])) entry.target = e['target'];
     if (isTokenRef(e['contrast'])) entry.contrast = e['contrast'];
     if (typeof e['corrupt'] === 'string') entry.corrupt = e['corrupt'];
+    if (isMetricRequest(e['metric'])) entry.metric = { kind: e['metric'].kind, startYear: e['metric'].startYear };
     const top = e['top'] as Record<string, unknown> | undefined;
     if (top && typeof top['token'] === 'string' && typeof top['prob'] === 'number') entry.top = { token: top['token'], prob: top['prob'] };
     out.push(entry);

@@ -17,7 +17,7 @@ export interface Preset {
   contrast?: string;
   /** Corrupted counterpart with the same token length, for activation patching. */
   corrupt?: string;
-  /** The metric its patch sweeps restore, when the literature names one (default: see MetricRequest). */
+  /** The metric its analyses report and its patch sweeps restore, when the literature names one (`@metric` in `.prompt` files; default: see MetricRequest). */
   metric?: MetricRequest;
   /** What the literature expects, as the original app described it. */
   expectedCircuit: string;
@@ -87,6 +87,7 @@ export function presetsAsPromptFile(presets: readonly Preset[] = PRESETS): strin
     if (p.target !== undefined) lines.push(`@target ${JSON.stringify(p.target)}`);
     if (p.contrast !== undefined) lines.push(`@contrast ${JSON.stringify(p.contrast)}`);
     if (p.corrupt !== undefined) lines.push(`@corrupt ${JSON.stringify(p.corrupt)}`);
+    if (p.metric !== undefined) lines.push(`@metric ${p.metric.kind} ${String(p.metric.startYear).padStart(2, '0')}`);
     return lines.join('\n');
   });
   return blocks.join('\n\n') + '\n';

@@ -208,6 +208,35 @@ test('the Greater-than preset\'s sweep uses the paper\'s probability difference'
   assert.deepEqual(request.metric, { kind: 'greater-than', startYear: 32 });
 });
 
+test('@metric reaches the analyze and patch requests of any prompt; without it, none (not even the preset\'s text)', async () => {
+  const before = promptDoc.getText();
+  const last = (method: string) => engineFake.engineCalls.filter((c) => c.method === method).at(-1)?.args as { prompt?: string; clean?: string; metric?: unknown };
+  try {
+    promptDoc.setText(`${before}
+## My years
+The feud lasted from the year 1650 to 16
+@target "99"
+@corrupt "The feud lasted from the year 1601 to 16"
+@metric greater-than 50
+
+## Same text, no metric
+The war lasted from the year 1732 to 17
+@target "99"
+@corrupt "The war lasted from the year 1701 to 17"
+`);
+    await fake.commands.get('circuitTrace.analyzePrompt')?.(PRESETS_URI.toString(), 'My years');
+    assert.equal(last('analyze').prompt, 'The feud lasted from the year 1650 to 16');
+    assert.deepEqual(last('analyze').metric, { kind: 'greater-than', startYear: 50 });
+    await fake.commands.get('circuitTrace.patchPrompt')?.(PRESETS_URI.toString(), 'My years');
+    assert.deepEqual(last('patch').metric, { kind: 'greater-than', startYear: 50 });
+    await fake.commands.get('circuitTrace.patchPrompt')?.(PRESETS_URI.toString(), 'Same text, no metric');
+    assert.equal(last('patch').clean, 'The war lasted from the year 1732 to 17');
+    assert.equal(last('patch').metric, undefined, 'the metric comes from @metric, not from matching the preset\'s text');
+  } finally {
+    promptDoc.setText(before);
+  }
+});
+
 test('an engine error becomes a notification with actions chosen from its code', async () => {
   fake.nextMessageAnswer = undefined;
   // The fake engine refuses patches of different token lengths with LENGTH_MISMATCH.

@@ -50,6 +50,14 @@ test('history: malformed stored data is dropped, good entries kept', () => {
   assert.equal(shortPromptName('line one\nline two'), 'line one');
 });
 
+test('history: an entry keeps its @metric, so reopening asks the same question; a malformed one is dropped', async () => {
+  const store = new HistoryStore(memoryState());
+  const added = await store.add({ ...base, metric: { kind: 'greater-than', startYear: 32 } });
+  assert.deepEqual(store.get(added.id)?.metric, { kind: 'greater-than', startYear: 32 });
+  const stored = new HistoryStore(memoryState([{ ...base, id: 'a', metric: { kind: 'greater-than', startYear: 132 } }, { ...base, id: 'b', metric: { kind: 'less-than', startYear: 3 } }]));
+  assert.deepEqual(stored.list().map((e) => e.metric), [undefined, undefined]);
+});
+
 test('heads view: grouped by class in a fixed order, sorted by class score', () => {
   const groups = groupHeads(makeResult().heads);
   assert.deepEqual(groups.map((g) => g.title), ['Induction (1)', 'Previous token (1)', 'Diffuse (2)']);

@@ -35,6 +35,7 @@ function promptLines(prompt: ReportPrompt): string[] {
   if (prompt.target) lines.push(`  @target   ${tokenText(prompt.target)}`);
   if (prompt.contrast) lines.push(`  @contrast ${tokenText(prompt.contrast)}`);
   if (prompt.corrupt !== null) lines.push(`  @corrupt  ${quoted(prompt.corrupt)}`);
+  if (prompt.metric) lines.push(`  @metric   ${prompt.metric.kind} ${String(prompt.metric.startYear).padStart(2, '0')}`);
   return lines;
 }
 

@@ -7,6 +7,7 @@
  *   @target " Mary"
  *   @contrast " John"
  *   @corrupt "When Mary and John went to the store, Mary gave a drink to"
+ *   @metric greater-than 32      (a named metric instead of the logit difference)
  *
  * Token values are JSON strings (or integer token ids), so a leading space is always visible.
  * The result keeps ranges (zero-based line/character, like vscode.Position) for every part, and a
@@ -16,6 +17,8 @@
  */
 import { decodeJsonString, isJsonStringError } from './json-string.js';
 import { isAsciiDigits, lengthWithoutTrailingBlanks, lineSeparatorIndex, skipNonWhitespace, skipWhitespace } from './line-scan.js';
+import { METRIC_EXAMPLE, readMetricValue } from './metric-directive.js';
+import type { MetricRequest } from '../../protocol/engine.js';
 
 export interface SourcePosition {
   line: number;
@@ -40,13 +43,27 @@ export type ParseErrorCode =
   | 'text-after-directives'
   | 'text-and-body'
   | 'line-separator'
-  | 'file-too-large';
+  | 'file-too-large'
+  | 'unknown-metric'
+  | 'bad-metric-value';
 
 export interface ParseError {
   code: ParseErrorCode;
   message: string;
   range: SourceRange;
 }
+
+/** Something that works but probably not as meant; unlike an error it does not stop the prompt from running. */
+export type ParseWarningCode = 'metric-ignores-contrast';
+
+export interface ParseWarning {
+  code: ParseWarningCode;
+  message: string;
+  range: SourceRange;
+}
+
+/** A `@metric` directive's metric, with the range of its value. */
+export type PromptMetric = MetricRequest & { range: SourceRange };
 
 /** A token given in a directive: as text (a JSON string) or as a token id. */
 export type TokenValue =
@@ -62,7 +79,7 @@ export interface TextValue {
   map: SourcePosition[];
 }
 
-export const DIRECTIVES = ['text', 'target', 'contrast', 'corrupt'] as const;
+export const DIRECTIVES = ['text', 'target', 'contrast', 'corrupt', 'metric'] as const;
 export type DirectiveName = (typeof DIRECTIVES)[number];
 
 export interface PromptEntry {
@@ -85,6 +102,8 @@ export interface PromptEntry {
   target: TokenValue | null;
   contrast: TokenValue | null;
   corrupt: TextValue | null;
+  /** A named metric for analyses and patch sweeps (`@metric`); null: the default one. */
+  metric: PromptMetric | null;
   /** Range of each directive line present, by name. */
   directiveRanges: Partial<Record<DirectiveName, SourceRange>>;
   /** Parse problems inside this prompt's block. A prompt with problems is not analysed. */
@@ -94,6 +113,7 @@ export interface PromptEntry {
 export interface PromptFile {
   prompts: PromptEntry[];
   errors: ParseError[];
+  warnings: ParseWarning[];
 }
 
 /**
@@ -133,6 +153,7 @@ interface OpenPrompt {
   target: TokenValue | null;
   contrast: TokenValue | null;
   corrupt: TextValue | null;
+  metric: PromptMetric | null;
   directiveRanges: Partial<Record<DirectiveName, SourceRange>>;
   errorCount: number;
 }
@@ -163,6 +184,7 @@ export function parsePromptFile(source: string): PromptFile {
   const { lines, firstUnreadLine } = linesWithinCap(source);
   const prompts: PromptEntry[] = [];
   const errors: ParseError[] = [];
+  const warnings: ParseWarning[] = [];
   const seenNames = new Set<string>();
   let open: OpenPrompt | null = null;
 
@@ -173,7 +195,7 @@ export function parsePromptFile(source: string): PromptFile {
 
   const close = (blockEndLine: number): void => {
     if (!open) return;
-    const entry = finishPrompt(open, blockEndLine, prompts.length, fail);
+    const entry = finishPrompt(open, blockEndLine, prompts.length, fail, (w) => warnings.push(w));
     if (seenNames.has(entry.name)) {
       fail('duplicate-name', `A prompt named "${entry.name}" already exists in this file; prompt names must be unique.`, entry.nameRange);
     } else if (entry.name !== '') {
@@ -218,6 +240,7 @@ export function parsePromptFile(source: string): PromptFile {
         target: null,
         contrast: null,
         corrupt: null,
+        metric: null,
         directiveRanges: {},
         errorCount: 0,
       };
@@ -264,7 +287,7 @@ export function parsePromptFile(source: string): PromptFile {
     );
   }
   close(lines.length - 1);
-  return { prompts, errors };
+  return { prompts, errors, warnings };
 }
 
 function readDirective(
@@ -297,7 +320,18 @@ function readDirective(
   }
   if (valueStart >= line.length) {
     const example = directiveName === 'target' || directiveName === 'contrast' ? '" Mary"' : '"When Mary and John went to the store, Mary gave a drink to"';
-    fail('malformed-directive', `@${directiveName} needs a value, e.g. @${directiveName} ${example}.`, whole);
+    fail('malformed-directive', directiveName === 'metric' ? `@metric needs a value, e.g. ${METRIC_EXAMPLE}.` : `@${directiveName} needs a value, e.g. @${directiveName} ${example}.`, whole);
+    return;
+  }
+
+  if (directiveName === 'metric') {
+    const read = readMetricValue(line, valueStart);
+    if (!read.ok) {
+      fail(read.code, read.message, read.code === 'malformed-directive' && read.start === valueStart ? whole : range(lineNo, read.start, read.end));
+      return;
+    }
+    open.directiveRanges.metric = whole;
+    open.metric = { ...read.metric, range: range(lineNo, valueStart, read.end) };
     return;
   }
 
@@ -354,6 +388,7 @@ function finishPrompt(
   blockEndLine: number,
   index: number,
   fail: (code: ParseErrorCode, message: string, where: SourceRange) => void,
+  warn: (warning: ParseWarning) => void,
 ): PromptEntry {
   // Trailing blank lines are not part of the text (they were only kept while more body could follow).
   const body = open.body.slice();
@@ -393,6 +428,14 @@ function finishPrompt(
   if (text.trim() === '' && open.name !== '' && !(open.textDirective && body.length > 0)) {
     fail('empty-prompt', `Prompt "${open.name}" has no text: write it on the lines below the header, or with @text "...".`, open.headerRange);
   }
+  if (open.metric?.kind === 'greater-than' && open.contrast) {
+    // The engine measures the year probability difference then: the contrast changes no metric or sweep.
+    warn({
+      code: 'metric-ignores-contrast',
+      message: `@metric greater-than ignores @contrast: the metric and patch sweeps measure p(year > ${String(open.metric.startYear).padStart(2, '0')}) − p(year ≤ ${String(open.metric.startYear).padStart(2, '0')}), not a logit difference. Remove @contrast (only the circuit trace would still use it).`,
+      range: open.contrast.range,
+    });
+  }
   return {
     name: open.name,
     index,
@@ -406,6 +449,7 @@ function finishPrompt(
     target: open.target,
     contrast: open.contrast,
     corrupt: open.corrupt,
+    metric: open.metric,
     directiveRanges: open.directiveRanges,
     errorCount: open.errorCount,
   };

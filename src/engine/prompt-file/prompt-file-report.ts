@@ -5,7 +5,8 @@
  * tokenizer rules (single-token targets, corrupted prompt length) run in the editor.
  * Pure: the JSON form is `circuit-trace prompts FILE --json`.
  */
-import type { ParseErrorCode, PromptEntry, PromptFile, TokenValue } from './parser.js';
+import type { MetricRequest } from '../../protocol/engine.js';
+import type { ParseErrorCode, ParseWarningCode, PromptEntry, PromptFile, SourceRange, TokenValue } from './parser.js';
 
 export type ReportSeverity = 'error' | 'warning';
 
@@ -15,7 +16,7 @@ export interface ReportDiagnostic {
   endLine: number;
   endColumn: number;
   severity: ReportSeverity;
-  code: ParseErrorCode;
+  code: ParseErrorCode | ParseWarningCode;
   message: string;
 }
 
@@ -30,6 +31,8 @@ export interface ReportPrompt {
   target: ReportToken | null;
   contrast: ReportToken | null;
   corrupt: string | null;
+  /** The `@metric` directive's metric; null: the default one. */
+  metric: MetricRequest | null;
   /** Problems inside this prompt's block; a prompt with problems is not analysed. */
   problems: number;
 }
@@ -53,22 +56,19 @@ function reportPrompt(prompt: PromptEntry): ReportPrompt {
     target: reportToken(prompt.target),
     contrast: reportToken(prompt.contrast),
     corrupt: prompt.corrupt?.text ?? null,
+    metric: prompt.metric ? { kind: prompt.metric.kind, startYear: prompt.metric.startYear } : null,
     problems: prompt.errorCount,
   };
 }
 
+function reportDiagnostic(problem: { code: ParseErrorCode | ParseWarningCode; message: string; range: SourceRange }, severity: ReportSeverity): ReportDiagnostic {
+  const { start, end } = problem.range;
+  return { line: start.line + 1, column: start.character + 1, endLine: end.line + 1, endColumn: end.character + 1, severity, code: problem.code, message: problem.message };
+}
+
 export function promptFileReport(file: PromptFile): PromptFileReport {
-  const diagnostics = file.errors
-    .map((e): ReportDiagnostic => ({
-      line: e.range.start.line + 1,
-      column: e.range.start.character + 1,
-      endLine: e.range.end.line + 1,
-      endColumn: e.range.end.character + 1,
-      // Every parse problem keeps its prompt from being analysed.
-      severity: 'error',
-      code: e.code,
-      message: e.message,
-    }))
+  // Every parse error keeps its prompt from being analysed; a warning does not.
+  const diagnostics = [...file.errors.map((e) => reportDiagnostic(e, 'error')), ...file.warnings.map((w) => reportDiagnostic(w, 'warning'))]
     .sort((a, b) => a.line - b.line || a.column - b.column);
   return {
     prompts: file.prompts.map(reportPrompt),

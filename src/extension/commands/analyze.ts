@@ -93,6 +93,7 @@ async function analyzePreset(ctx: CommandContext, presetId: string, modelId?: st
   const question: AnalysisQuestion = { prompt: preset.prompt };
   if (preset.target) question.target = { text: preset.target };
   if (preset.contrast) question.contrast = { text: preset.contrast };
+  if (preset.metric) question.metric = preset.metric;
   await ctx.session.analyze(question, preset.corrupt ? { name: preset.name, corrupt: preset.corrupt } : { name: preset.name });
   ctx.refreshHistory();
 }

@@ -5,7 +5,7 @@
  * Pure: no vscode import; the extension turns these into vscode.Diagnostics.
  */
 import type { TokenInfo } from '../../protocol/analysis.js';
-import type { PromptEntry, PromptFile, SourceRange, TokenValue } from './parser.js';
+import type { ParseWarningCode, PromptEntry, PromptFile, SourceRange, TokenValue } from './parser.js';
 import { quoteToken } from '../format/token-text.js';
 
 export type RuleSeverity = 'error' | 'warning' | 'information';
@@ -16,7 +16,8 @@ export type RuleCode =
   | 'token-id-out-of-range'
   | 'corrupt-length-mismatch'
   | 'prompt-too-long'
-  | 'corrupt-too-long';
+  | 'corrupt-too-long'
+  | ParseWarningCode;
 
 export interface RuleDiagnostic {
   range: SourceRange;
@@ -49,7 +50,8 @@ function countedLength(tokens: number, limits: TokenLimits): { count: number; sa
 }
 
 export function parseDiagnostics(file: PromptFile): RuleDiagnostic[] {
-  return file.errors.map((e) => ({ range: e.range, severity: 'error', message: e.message, code: 'parse' }));
+  const errors = file.errors.map((e): RuleDiagnostic => ({ range: e.range, severity: 'error', message: e.message, code: 'parse' }));
+  return [...errors, ...file.warnings.map((w): RuleDiagnostic => ({ range: w.range, severity: 'warning', message: w.message, code: w.code }))];
 }
 
 function describeTokens(tokens: readonly TokenInfo[]): string {

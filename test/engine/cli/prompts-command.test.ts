@@ -53,9 +53,29 @@ test('--json gives every prompt, its directives and no diagnostics', () => {
   assert.deepEqual(report.diagnostics, []);
   assert.equal(report.errors, 0);
   assert.deepEqual(
-    report.prompts.map((p) => [p.name, p.text, p.target, p.contrast, p.corrupt, p.problems]),
-    PRESETS.map((p) => [p.name, p.prompt, p.target === undefined ? null : { text: p.target }, p.contrast === undefined ? null : { text: p.contrast }, p.corrupt ?? null, 0]),
+    report.prompts.map((p) => [p.name, p.text, p.target, p.contrast, p.corrupt, p.metric, p.problems]),
+    PRESETS.map((p) => [p.name, p.prompt, p.target === undefined ? null : { text: p.target }, p.contrast === undefined ? null : { text: p.contrast }, p.corrupt ?? null, p.metric ?? null, 0]),
   );
+});
+
+test('@metric is listed (text and --json); its problems are errors, with @contrast a warning that keeps exit 0', () => {
+  const file = write('metric.prompt', '## GT\nfrom 1732 to 17\n@metric greater-than 32\n\n## Both\nx\n@contrast " y"\n@metric greater-than 05\n');
+  const { code, out, err } = cli(['prompts', file]);
+  assert.equal(code, 0, err + out);
+  assert.ok(out.includes('## GT (line 1)\n  text      "from 1732 to 17"\n  @metric   greater-than 32\n'), out);
+  assert.ok(out.includes('  @metric   greater-than 05\n'), out);
+  assert.ok(out.includes(`${file}:7:11: warning: @metric greater-than ignores @contrast`), out);
+  assert.match(out, /\(metric-ignores-contrast\)\n/);
+  const json = cli(['prompts', file, '--json']);
+  assert.equal(json.code, 0);
+  const report = JSON.parse(json.out) as PromptFileReport;
+  assert.deepEqual(report.prompts.map((p) => p.metric), [{ kind: 'greater-than', startYear: 32 }, { kind: 'greater-than', startYear: 5 }]);
+  assert.deepEqual(report.diagnostics.map((d) => [d.severity, d.code, d.line]), [['warning', 'metric-ignores-contrast', 7]]);
+  assert.equal(report.errors, 0);
+
+  const broken = cli(['prompts', write('bad-metric.prompt', '## a\nx\n@metric lesser-than 32\n')]);
+  assert.equal(broken.code, 1);
+  assert.ok(broken.out.includes(':3:9: error: Unknown metric "lesser-than".'), broken.out);
 });
 
 test('problems are FILE:LINE:COLUMN lines with severity, message and code, exit 1', () => {

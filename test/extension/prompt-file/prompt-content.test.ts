@@ -85,6 +85,17 @@ test('diagnostics: parse errors become error diagnostics', () => {
   assert.equal(d[0]?.code, 'parse');
 });
 
+test('diagnostics: @metric problems are errors, @metric greater-than with @contrast a warning', () => {
+  const bad = parseDiagnostics(parsePromptFile('## a\nx\n@metric greater-than 1732\n'));
+  assert.deepEqual(bad.map((d) => [d.severity, d.code]), [['error', 'parse']]);
+  const file = parsePromptFile('## a\nx\n@contrast " John"\n@metric greater-than 32\n');
+  const d = parseDiagnostics(file);
+  assert.deepEqual(d.map((x) => [x.severity, x.code]), [['warning', 'metric-ignores-contrast']]);
+  assert.deepEqual(d[0]?.range, file.prompts[0]?.contrast?.range);
+  // A warning leaves the prompt runnable: its CodeLens still offers Analyze.
+  assert.equal(file.prompts[0]?.errorCount, 0);
+});
+
 test('diagnostics: strings to tokenize and the assembled tokenization', () => {
   const p = onlyPrompt('## a\nx y\n@target " y"\n@contrast 7\n@corrupt "x z"\n');
   assert.deepEqual(stringsToTokenize(p), ['x y', ' y', 'x z']);
@@ -124,6 +135,12 @@ test('requests: question and patch request of a prompt', () => {
   assert.equal(patchRequestOf(noTarget), null);
   assert.deepEqual(patchRequestOf(noTarget, { id: 3 })?.target, { id: 3 });
   assert.equal(patchRequestOf(onlyPrompt('## a\nx\n')), null);
+});
+
+test('requests: @metric goes into the question and the patch request', () => {
+  const p = onlyPrompt('## a\nfrom 1732 to 17\n@corrupt "from 1701 to 17"\n@metric greater-than 32\n');
+  assert.deepEqual(questionOf(p), { prompt: 'from 1732 to 17', metric: { kind: 'greater-than', startYear: 32 } });
+  assert.deepEqual(patchRequestOf(p, { id: 3 }), { clean: 'from 1732 to 17', corrupt: 'from 1701 to 17', target: { id: 3 }, metric: { kind: 'greater-than', startYear: 32 }, kind: 'heads-last' });
 });
 
 test('hover: finds the token under a position through the text map', () => {

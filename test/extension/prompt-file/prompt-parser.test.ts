@@ -123,8 +123,8 @@ test('a duplicate name keeps the first prompt only', () => {
 });
 
 test('an empty or comment-only file has no prompts and no errors', () => {
-  assert.deepEqual(parsePromptFile(''), { prompts: [], errors: [] });
-  assert.deepEqual(parsePromptFile('// only a comment\n\n'), { prompts: [], errors: [] });
+  assert.deepEqual(parsePromptFile(''), { prompts: [], errors: [], warnings: [] });
+  assert.deepEqual(parsePromptFile('// only a comment\n\n'), { prompts: [], errors: [], warnings: [] });
 });
 
 test('promptAtLine finds the prompt whose block holds the cursor', () => {
@@ -159,7 +159,9 @@ test('the sample workspace presets.prompt holds the five presets', () => {
     assert.equal(p.target?.kind === 'text' ? p.target.text : undefined, preset.target);
     assert.equal(p.contrast?.kind === 'text' ? p.contrast.text : undefined, preset.contrast);
     assert.equal(p.corrupt?.text, preset.corrupt);
+    assert.deepEqual(p.metric ? { kind: p.metric.kind, startYear: p.metric.startYear } : undefined, preset.metric);
   }
   // And the generator round-trips.
   assert.deepEqual(parsePromptFile(presetsAsPromptFile()).prompts.map((p) => p.text), PRESETS.map((p) => p.prompt));
+  assert.deepEqual(parsePromptFile(presetsAsPromptFile()).prompts.map((p) => p.metric?.startYear), PRESETS.map((p) => p.metric?.startYear));
 });
