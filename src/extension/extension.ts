@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import { createEngineClient } from '../engine/worker/engine-client.js';
 import { AnalysisSession, GPT2_SMALL_REPOS } from './analysis-session.js';
+import { withShownMetric } from './lab-patch-metric.js';
 import { registerCommands } from './commands/index.js';
 import { HistoryStore } from './history-store.js';
 import { ModelManager } from './model/model-manager.js';
@@ -76,7 +77,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const lab = LabPanelController.register(context, {
     log,
     getAnalysis: (historyId) => session.getAnalysis(historyId),
-    runPatch: (request) => session.patch(request, { name: request.clean ?? 'Lab patch sweep', ...(request.corrupt !== undefined ? { corrupt: request.corrupt } : {}) }, { show: false }),
+    runPatch: (request) => session.patch(withShownMetric(request, session.current?.result), { name: request.clean ?? 'Lab patch sweep', ...(request.corrupt !== undefined ? { corrupt: request.corrupt } : {}) }, { show: false }),
     retrace: (historyId, metric) => session.retrace(historyId, metric),
     onSelection: (selection) => {
       if (selection.layer === undefined || selection.head === undefined || !headsTree.visible) return;
