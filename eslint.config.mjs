@@ -10,10 +10,26 @@ export default tseslint.config(
   {
     languageOptions: {
       globals: {
-        console: 'readonly', process: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly',
-        setInterval: 'readonly', clearInterval: 'readonly', URL: 'readonly', performance: 'readonly', globalThis: 'readonly',
-        TextEncoder: 'readonly', TextDecoder: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', fetch: 'readonly',
-        queueMicrotask: 'readonly', structuredClone: 'readonly', window: 'readonly', document: 'readonly', setImmediate: 'readonly',
+        console: 'readonly',
+        process: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        URL: 'readonly',
+        performance: 'readonly',
+        globalThis: 'readonly',
+        TextEncoder: 'readonly',
+        TextDecoder: 'readonly',
+        AbortController: 'readonly',
+        AbortSignal: 'readonly',
+        fetch: 'readonly',
+        queueMicrotask: 'readonly',
+        structuredClone: 'readonly',
+        window: 'readonly',
+        document: 'readonly',
+        setImmediate: 'readonly',
       },
     },
     rules: {
@@ -30,19 +46,25 @@ export default tseslint.config(
   {
     files: ['src/engine/**/*.ts', 'src/protocol/**/*.ts', 'src/webviews/**/*.{ts,tsx}'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [{ name: 'vscode', message: 'Only src/extension may import vscode.' }],
-        patterns: [{ group: ['**/extension/**'], message: 'The engine, protocol and webviews never import the extension.' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'vscode', message: 'Only src/extension may import vscode.' }],
+          patterns: [{ group: ['**/extension/**'], message: 'The engine, protocol and webviews never import the extension.' }],
+        },
+      ],
     },
   },
   {
     files: ['src/webviews/**/*.{ts,tsx}'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: [{ name: 'vscode', message: 'Webviews talk to the host only through src/protocol.' }],
-        patterns: [{ group: ['**/engine/**', '**/extension/**'], message: 'Webviews depend on src/protocol only.' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [{ name: 'vscode', message: 'Webviews talk to the host only through src/protocol.' }],
+          patterns: [{ group: ['**/engine/**', '**/extension/**'], message: 'Webviews depend on src/protocol only.' }],
+        },
+      ],
     },
   },
 );

@@ -20,9 +20,7 @@ const nodeEntries = [
 ].filter(([src]) => existsSync(src));
 
 /** Webview apps: one ES module bundle each. */
-const webviewEntries = [
-  ['src/webviews/lab/main.tsx', 'lab'],
-].filter(([src]) => existsSync(src));
+const webviewEntries = [['src/webviews/lab/main.tsx', 'lab']].filter(([src]) => existsSync(src));
 
 const common = {
   bundle: true,
@@ -34,33 +32,37 @@ const common = {
 
 const contexts = [];
 if (nodeEntries.length > 0) {
-  contexts.push(await esbuild.context({
-    ...common,
-    entryPoints: Object.fromEntries(nodeEntries.map(([src, out]) => [out, src])),
-    outdir: 'dist',
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    external: ['vscode', 'onnxruntime-node'],
-    // The CLI is executable; the banner is harmless for the other entries.
-    banner: { js: '#!/usr/bin/env node' },
-    // import.meta.url is used by ESM-only dependencies; give them the CommonJS equivalent.
-    define: { ...common.define, 'import.meta.url': 'importMetaUrl' },
-    inject: ['scripts/import-meta-url.js'],
-  }));
+  contexts.push(
+    await esbuild.context({
+      ...common,
+      entryPoints: Object.fromEntries(nodeEntries.map(([src, out]) => [out, src])),
+      outdir: 'dist',
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      external: ['vscode', 'onnxruntime-node'],
+      // The CLI is executable; the banner is harmless for the other entries.
+      banner: { js: '#!/usr/bin/env node' },
+      // import.meta.url is used by ESM-only dependencies; give them the CommonJS equivalent.
+      define: { ...common.define, 'import.meta.url': 'importMetaUrl' },
+      inject: ['scripts/import-meta-url.js'],
+    }),
+  );
 }
 if (webviewEntries.length > 0) {
-  contexts.push(await esbuild.context({
-    ...common,
-    entryPoints: Object.fromEntries(webviewEntries.map(([src, out]) => [out, src])),
-    outdir: 'dist/webviews',
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    jsx: 'automatic',
-    jsxImportSource: 'preact',
-    loader: { '.css': 'css', '.ttf': 'file' },
-  }));
+  contexts.push(
+    await esbuild.context({
+      ...common,
+      entryPoints: Object.fromEntries(webviewEntries.map(([src, out]) => [out, src])),
+      outdir: 'dist/webviews',
+      platform: 'browser',
+      format: 'esm',
+      target: 'es2022',
+      jsx: 'automatic',
+      jsxImportSource: 'preact',
+      loader: { '.css': 'css', '.ttf': 'file' },
+    }),
+  );
 }
 
 if (watch) {

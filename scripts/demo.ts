@@ -30,7 +30,13 @@ async function main(): Promise<void> {
   const extensionsDir = join(home, 'extensions');
   mkdirSync(extensionsDir, { recursive: true });
   await installVsix(codeServerDir, vsix, extensionsDir, home, join(home, 'install.log'));
-  const server = await startCodeServer({ codeServerDir, extensionsDir, userDataDir: join(home, 'user-data'), scratchDir: home, logFile: join(home, 'code-server.log') });
+  const server = await startCodeServer({
+    codeServerDir,
+    extensionsDir,
+    userDataDir: join(home, 'user-data'),
+    scratchDir: home,
+    logFile: join(home, 'code-server.log'),
+  });
   const url = `${server.origin}/?folder=${encodeURIComponent(workspace)}`;
   if (args.has('--check')) {
     const page = await fetch(url);
@@ -40,7 +46,9 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`\nCircuit Trace is running in VS Code at\n\n  ${url}\n\nOpen presets.prompt and click "Analyze" above a prompt. Ctrl+C stops the server.`);
-  const stop = (): void => { void server.stop().then(() => process.exit(0)); };
+  const stop = (): void => {
+    void server.stop().then(() => process.exit(0));
+  };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
 }

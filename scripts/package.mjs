@@ -74,23 +74,29 @@ async function main() {
     rmSync(stagingDir, { recursive: true, force: true });
     const seconds = (performance.now() - t0) / 1000;
     results.push({ target: target.target, path: relative(root, packagePath), ...contents, seconds });
-    console.log(`${relative(root, packagePath)}: ${megabytes(contents.bytes)} MB, ${contents.files} files ` +
-      `(onnxruntime binaries ${megabytes(contents.ortBinaryBytes)} MB unpacked), ${seconds.toFixed(1)} s; smoke test: ${smoke}`);
+    console.log(
+      `${relative(root, packagePath)}: ${megabytes(contents.bytes)} MB, ${contents.files} files ` +
+        `(onnxruntime binaries ${megabytes(contents.ortBinaryBytes)} MB unpacked), ${seconds.toFixed(1)} s; smoke test: ${smoke}`,
+    );
   }
   rmSync(join(root, 'out', 'vsix-staging'), { recursive: true, force: true });
 
   if (defaultTargets) {
     const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim() || 'unknown';
     const rows = results.map((r) => `| ${r.target} | ${megabytes(r.bytes)} MB | ${r.files} | ${megabytes(r.ortBinaryBytes)} MB |`);
-    writeBenchmarksSection(join(root, 'docs', 'benchmarks.md'), 'VSIX sizes', [
-      `\`npm run package\` (production build, then one VSIX per target), version ${manifest.version}, commit ${commit}, ${new Date().toISOString().slice(0, 10)}.`,
-      'The onnxruntime column is the unpacked size of the native files that target carries; every other platform\'s are left out.',
-      `The linux-x64 VSIX must stay under ${megabytes(LINUX_X64_BUDGET_BYTES)} MB (the script fails otherwise).`,
-      '',
-      '| Target | VSIX size | Files | onnxruntime binaries (unpacked) |',
-      '| --- | ---: | ---: | ---: |',
-      ...rows,
-    ].join('\n'));
+    writeBenchmarksSection(
+      join(root, 'docs', 'benchmarks.md'),
+      'VSIX sizes',
+      [
+        `\`npm run package\` (production build, then one VSIX per target), version ${manifest.version}, commit ${commit}, ${new Date().toISOString().slice(0, 10)}.`,
+        "The onnxruntime column is the unpacked size of the native files that target carries; every other platform's are left out.",
+        `The linux-x64 VSIX must stay under ${megabytes(LINUX_X64_BUDGET_BYTES)} MB (the script fails otherwise).`,
+        '',
+        '| Target | VSIX size | Files | onnxruntime binaries (unpacked) |',
+        '| --- | ---: | ---: | ---: |',
+        ...rows,
+      ].join('\n'),
+    );
     console.log('Recorded the sizes in docs/benchmarks.md under "VSIX sizes".');
   }
   console.log(`Packaged ${results.length} VSIX file(s) in ${((performance.now() - started) / 1000).toFixed(1)} s.`);

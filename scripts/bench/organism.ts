@@ -9,7 +9,10 @@ import { Engine } from '../../src/engine/engine.js';
 import { median, type BenchReport } from './stats.js';
 
 export async function benchOrganism(report: BenchReport): Promise<void> {
-  const generate: number[] = [], load: number[] = [], first: number[] = [], total: number[] = [];
+  const generate: number[] = [],
+    load: number[] = [],
+    first: number[] = [],
+    total: number[] = [];
   let top = '';
   for (let i = 0; i < 5; i++) {
     const root = mkdtempSync(join(tmpdir(), 'ct-organism-bench-'));

@@ -27,7 +27,10 @@ const FAST_RUNS = Number(process.env['BENCH_RUNS'] ?? 7);
 /** The naive method takes seconds per sweep; a few runs suffice for its median. */
 const NAIVE_RUNS = Math.max(1, Math.min(3, FAST_RUNS));
 
-interface Timed { ms: number; result: PatchSweepResult }
+interface Timed {
+  ms: number;
+  result: PatchSweepResult;
+}
 
 /**
  * Times several methods of one experiment interleaved: after each method's warm-up runs, their
@@ -84,10 +87,23 @@ export async function benchPatching(report: BenchReport): Promise<void> {
     // What runPatchSweep does by default: head sweeps packed when they fit (the all-position one,
     // 2 336 rows here, does not), everything else incremental; the unpacked head sweep for comparison.
     const cases: Array<{ label: string; request: PatchRequest; naive: boolean; methods: Array<{ method: string; options: PatchSweepOptions }> }> = [
-      { label: '144 heads, last position', request: request('heads-last'), naive: true, methods: [{ method: PACKED, options: {} }, { method: INCREMENTAL, options: { packed: false } }] },
+      {
+        label: '144 heads, last position',
+        request: request('heads-last'),
+        naive: true,
+        methods: [
+          { method: PACKED, options: {} },
+          { method: INCREMENTAL, options: { packed: false } },
+        ],
+      },
       { label: '144 heads, all positions', request: request('heads-all'), naive: true, methods: [{ method: INCREMENTAL, options: {} }] },
       { label: `resid_pre, 12 layers × ${TOKENS} positions`, request: request('resid'), naive: true, methods: [{ method: INCREMENTAL, options: {} }] },
-      { label: `resid_pre, 12 layers × ${TOKENS} positions, prompts differing in one token`, request: request('resid', oneTokenDifferent), naive: false, methods: [{ method: INCREMENTAL, options: {} }] },
+      {
+        label: `resid_pre, 12 layers × ${TOKENS} positions, prompts differing in one token`,
+        request: request('resid', oneTokenDifferent),
+        naive: false,
+        methods: [{ method: INCREMENTAL, options: {} }],
+      },
     ];
     for (const c of cases) {
       const timed = await timeInterleaved([
@@ -97,16 +113,30 @@ export async function benchPatching(report: BenchReport): Promise<void> {
       const fast = c.methods.map(({ method }, i) => ({ method, ...timed[i]! }));
       const sites = fast[0]!.result.entries.length;
       const naive = c.naive ? timed[c.methods.length]! : null;
-      if (naive) rows.push({ experiment: c.label, method: 'naive: full corrupted re-run per patch', sites, 'median ms': Math.round(naive.ms), speedup: '1×', 'max |Δ| vs naive': '' });
+      if (naive)
+        rows.push({
+          experiment: c.label,
+          method: 'naive: full corrupted re-run per patch',
+          sites,
+          'median ms': Math.round(naive.ms),
+          speedup: '1×',
+          'max |Δ| vs naive': '',
+        });
       for (const f of fast) {
         rows.push({
-          experiment: c.label, method: f.method, sites, 'median ms': Math.round(f.ms),
+          experiment: c.label,
+          method: f.method,
+          sites,
+          'median ms': Math.round(f.ms),
           speedup: naive ? `${(naive.ms / f.ms).toFixed(1)}×` : '',
           'max |Δ| vs naive': naive ? maxDifference(f.result, naive.result).toExponential(1) : '',
         });
       }
     }
-    report(`Activation patching, GPT-2-small-shaped model, ${TOKENS}-token prompts (whole experiment: clean and corrupted runs included; fast methods median of ${FAST_RUNS}, naive median of ${NAIVE_RUNS}, interleaved; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after)`, rows);
+    report(
+      `Activation patching, GPT-2-small-shaped model, ${TOKENS}-token prompts (whole experiment: clean and corrupted runs included; fast methods median of ${FAST_RUNS}, naive median of ${NAIVE_RUNS}, interleaved; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after)`,
+      rows,
+    );
   } finally {
     await model.dispose();
   }

@@ -29,9 +29,7 @@ export function markdownTable(rows: readonly BenchRow[]): string {
   if (rows.length === 0) return '';
   const cols = Object.keys(rows[0]!);
   const fmt = (v: string | number | undefined): string => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(1)) : (v ?? ''));
-  return [
-    `| ${cols.join(' | ')} |`,
-    `| ${cols.map(() => '---').join(' | ')} |`,
-    ...rows.map((r) => `| ${cols.map((c) => fmt(r[c])).join(' | ')} |`),
-  ].join('\n');
+  return [`| ${cols.join(' | ')} |`, `| ${cols.map(() => '---').join(' | ')} |`, ...rows.map((r) => `| ${cols.map((c) => fmt(r[c])).join(' | ')} |`)].join(
+    '\n',
+  );
 }

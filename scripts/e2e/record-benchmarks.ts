@@ -47,25 +47,33 @@ export function recordSuiteBenchmarks(file: string, timings: SuiteTimings, measu
   const row = `| ${kind} | ${s(timings.provideSeconds)} | ${s(timings.packageSeconds)} | ${s(timings.installSeconds)} | ${s(timings.testsSeconds)} | **${s(timings.totalSeconds)}** | ${timings.passed ? `all ${timings.tests} passed` : `${timings.tests - timings.failures.length} of ${timings.tests} passed; failed: ${[...new Set(timings.failures)].join('; ')}`} | ${commit}, ${date} |`;
   const other = existingRow(file, SUITE_HEADING, kind === 'warm' ? 'cold' : 'warm');
   const rows = [row, other].filter((r): r is string => r !== undefined).sort();
-  writeBenchmarksSection(file, SUITE_HEADING, [
-    `The whole end-to-end suite, install included: \`npm run test:e2e -- --record\` on ${machine()}.`,
-    'cold: code-server installed from scratch into an empty cache (its npm packages from the local npm cache; the Debian packages were already installed, which on a bare machine adds about 15 s for apt); warm: code-server cached in `.e2e-cache/`.',
-    'Provide: code-server, Chromium and Debian packages; package: production build and the linux-x64 VSIX; install: `code-server --install-extension`; tests: every `test/e2e/*.e2e.ts`, in both themes.',
-    '',
-    '| Run | Provide | Package | Install | Tests | Total | Result | Commit, date |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |',
-    ...rows,
-  ].join('\n'));
+  writeBenchmarksSection(
+    file,
+    SUITE_HEADING,
+    [
+      `The whole end-to-end suite, install included: \`npm run test:e2e -- --record\` on ${machine()}.`,
+      'cold: code-server installed from scratch into an empty cache (its npm packages from the local npm cache; the Debian packages were already installed, which on a bare machine adds about 15 s for apt); warm: code-server cached in `.e2e-cache/`.',
+      'Provide: code-server, Chromium and Debian packages; package: production build and the linux-x64 VSIX; install: `code-server --install-extension`; tests: every `test/e2e/*.e2e.ts`, in both themes.',
+      '',
+      '| Run | Provide | Package | Install | Tests | Total | Result | Commit, date |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+      ...rows,
+    ].join('\n'),
+  );
 
   const renders = measurements.filter((m) => m.name === 'lab-render-ms');
   if (renders.length > 0) {
-    writeBenchmarksSection(file, RENDER_HEADING, [
-      'The Lab\'s `data-render-ms`: time from the analysis result arriving in the webview to every view drawn, read by the e2e suite',
-      `in code-server in headless Chromium (WebGL in software, SwiftShader) on ${machine()}; commit ${commit}, ${date}.`,
-      '',
-      '| Prompt | Theme | Render time |',
-      '| --- | --- | ---: |',
-      ...renders.map((m) => `| ${m.context} | ${m.theme} | ${m.value.toFixed(0)} ${m.unit} |`),
-    ].join('\n'));
+    writeBenchmarksSection(
+      file,
+      RENDER_HEADING,
+      [
+        "The Lab's `data-render-ms`: time from the analysis result arriving in the webview to every view drawn, read by the e2e suite",
+        `in code-server in headless Chromium (WebGL in software, SwiftShader) on ${machine()}; commit ${commit}, ${date}.`,
+        '',
+        '| Prompt | Theme | Render time |',
+        '| --- | --- | ---: |',
+        ...renders.map((m) => `| ${m.context} | ${m.theme} | ${m.value.toFixed(0)} ${m.unit} |`),
+      ].join('\n'),
+    );
   }
 }

@@ -48,7 +48,10 @@ function tapSummary(file: string): { tests: number; failures: string[] } {
 
 function defaultTestFiles(): string[] {
   const dir = join(REPO_ROOT, 'test', 'e2e');
-  return readdirSync(dir).filter((name) => name.endsWith('.e2e.ts')).sort().map((name) => join(dir, name));
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.e2e.ts'))
+    .sort()
+    .map((name) => join(dir, name));
 }
 
 async function main(): Promise<number> {
@@ -64,17 +67,28 @@ async function main(): Promise<number> {
   const runDir = mkdtempSync(join(tmpdir(), 'circuit-trace-e2e-'));
   try {
     const env = await prepareEnvironment(runDir, { reuseVsix });
-    console.log(`e2e: code-server ${env.timings.provideSeconds.toFixed(1)} s (${codeServerWasCached ? 'cached' : 'installed'}), ` +
-      `VSIX ${env.timings.packageSeconds.toFixed(1)} s (${relative(REPO_ROOT, env.vsix)}), install ${env.timings.installSeconds.toFixed(1)} s`);
+    console.log(
+      `e2e: code-server ${env.timings.provideSeconds.toFixed(1)} s (${codeServerWasCached ? 'cached' : 'installed'}), ` +
+        `VSIX ${env.timings.packageSeconds.toFixed(1)} s (${relative(REPO_ROOT, env.vsix)}), install ${env.timings.installSeconds.toFixed(1)} s`,
+    );
 
     const testsStarted = performance.now();
-    const tests = startProcessGroup(process.execPath, [
-      '--import', 'tsx', '--test', '--test-concurrency=1',
-      // spec for the reader, TAP to a file for the summary recorded in docs/benchmarks.md.
-      '--test-reporter=spec', '--test-reporter-destination=stdout',
-      '--test-reporter=tap', `--test-reporter-destination=${join(E2E_OUTPUT, 'results.tap')}`,
-      ...testFiles,
-    ], { cwd: REPO_ROOT, env: { ...process.env, ...environmentVariables(env) }, stdio: 'inherit' });
+    const tests = startProcessGroup(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--test',
+        '--test-concurrency=1',
+        // spec for the reader, TAP to a file for the summary recorded in docs/benchmarks.md.
+        '--test-reporter=spec',
+        '--test-reporter-destination=stdout',
+        '--test-reporter=tap',
+        `--test-reporter-destination=${join(E2E_OUTPUT, 'results.tap')}`,
+        ...testFiles,
+      ],
+      { cwd: REPO_ROOT, env: { ...process.env, ...environmentVariables(env) }, stdio: 'inherit' },
+    );
     const code = await tests.exited;
     await tests.stop(0);
     const testsSeconds = (performance.now() - testsStarted) / 1000;
@@ -88,7 +102,9 @@ async function main(): Promise<number> {
       ...tapSummary(join(E2E_OUTPUT, 'results.tap')),
     };
     writeFileSync(join(E2E_OUTPUT, 'timings.json'), `${JSON.stringify({ ...timings, measurements: readMeasurements() }, null, 2)}\n`);
-    console.log(`e2e: tests ${testsSeconds.toFixed(1)} s, whole suite ${timings.totalSeconds.toFixed(1)} s; screenshots in ${relative(REPO_ROOT, E2E_OUTPUT)}/`);
+    console.log(
+      `e2e: tests ${testsSeconds.toFixed(1)} s, whole suite ${timings.totalSeconds.toFixed(1)} s; screenshots in ${relative(REPO_ROOT, E2E_OUTPUT)}/`,
+    );
     if (record) {
       const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).stdout.trim();
       recordSuiteBenchmarks(join(REPO_ROOT, 'docs', 'benchmarks.md'), timings, readMeasurements(), commit);

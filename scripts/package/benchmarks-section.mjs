@@ -11,7 +11,9 @@ import { dirname } from 'node:path';
 export function writeBenchmarksSection(file, heading, body) {
   const title = `## ${heading}`;
   const section = `${title}\n\n${body.trim()}\n`;
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\nMeasured on the machines named in each section; rerun the command given there to update it.\n';
+  const text = existsSync(file)
+    ? readFileSync(file, 'utf8')
+    : '# Benchmarks\n\nMeasured on the machines named in each section; rerun the command given there to update it.\n';
   const lines = text.split('\n');
   const start = lines.findIndex((line) => line.trim() === title);
   let next;

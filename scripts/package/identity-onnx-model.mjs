@@ -12,7 +12,10 @@ const OPSET = 13;
 function varint(value) {
   const bytes = [];
   let rest = value;
-  while (rest > 0x7f) { bytes.push((rest & 0x7f) | 0x80); rest = Math.floor(rest / 128); }
+  while (rest > 0x7f) {
+    bytes.push((rest & 0x7f) | 0x80);
+    rest = Math.floor(rest / 128);
+  }
   bytes.push(rest);
   return bytes;
 }

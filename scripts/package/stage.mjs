@@ -55,7 +55,12 @@ export const SHIPPED_NAMES = new Set(SHIPPED_PACKAGES.map((p) => p.name));
 
 /** @param {string} dir @param {(name: string) => boolean} keep @returns {string[]} file names */
 function filesIn(dir, keep) {
-  return existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile() && keep(e.name)).map((e) => e.name).sort() : [];
+  return existsSync(dir)
+    ? readdirSync(dir, { withFileTypes: true })
+        .filter((e) => e.isFile() && keep(e.name))
+        .map((e) => e.name)
+        .sort()
+    : [];
 }
 
 /** @param {string} from @param {string} to */

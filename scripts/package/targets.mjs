@@ -41,8 +41,10 @@ export function ortBinaryFolder(/** @type {PackageTarget} */ { platform, arch })
 export function ortBinaryFiles(ortRoot, target) {
   const folder = join(ortRoot, ortBinaryFolder(target));
   if (!existsSync(folder)) {
-    throw new Error(`onnxruntime-node has no binaries for ${target.target} (${folder} is missing). ` +
-      'Reinstall it so that its npm package ships every platform (ONNXRUNTIME_NODE_INSTALL=skip keeps them all).');
+    throw new Error(
+      `onnxruntime-node has no binaries for ${target.target} (${folder} is missing). ` +
+        'Reinstall it so that its npm package ships every platform (ONNXRUNTIME_NODE_INSTALL=skip keeps them all).',
+    );
   }
   const files = readdirSync(folder).sort();
   if (!files.includes('onnxruntime_binding.node')) {

@@ -28,7 +28,9 @@ export function checkVsixContents(vsixPath, target, shippedPackages) {
   const names = new Set(entries.map((e) => e.name));
   const problems = [];
 
-  const manifest = JSON.parse(zipEntryContents(zip, entries.find((e) => e.name === 'extension/package.json') ?? fail('extension/package.json')).toString('utf8'));
+  const manifest = JSON.parse(
+    zipEntryContents(zip, entries.find((e) => e.name === 'extension/package.json') ?? fail('extension/package.json')).toString('utf8'),
+  );
   const main = `extension/${String(manifest.main).replace(/^\.\//, '')}`;
   const required = [
     main.endsWith('.js') ? main : `${main}.js`,

@@ -19,7 +19,10 @@ export function zipEntries(zip) {
   // The end record sits in the last 22 bytes plus an optional comment of up to 65535 bytes.
   let end = -1;
   for (let at = zip.length - 22; at >= Math.max(0, zip.length - 22 - 0xffff); at--) {
-    if (zip.readUInt32LE(at) === END_OF_CENTRAL_DIRECTORY) { end = at; break; }
+    if (zip.readUInt32LE(at) === END_OF_CENTRAL_DIRECTORY) {
+      end = at;
+      break;
+    }
   }
   if (end < 0) throw new Error('not a ZIP archive: no end-of-central-directory record');
   const count = zip.readUInt16LE(end + 10);

@@ -23,7 +23,11 @@ export class Engine implements EngineApi {
     return this.loaded;
   }
 
-  async loadModel(spec: ModelSpec, options: LoadOptions, hooks: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void } = {}): Promise<LoadedModelInfo> {
+  async loadModel(
+    spec: ModelSpec,
+    options: LoadOptions,
+    hooks: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void } = {},
+  ): Promise<LoadedModelInfo> {
     const next = await loadModel(spec, options, hooks);
     const previous = this.loaded;
     this.loaded = next;
@@ -36,12 +40,26 @@ export class Engine implements EngineApi {
     const { tokenizer } = this.model();
     if (text.length === 0) return [];
     const encoded = tokenizer.encode(text);
-    return encoded.ids.map((id, i) => ({ id, text: encoded.texts[i] ?? tokenizer.tokenText(id), start: encoded.offsets[i]?.[0] ?? 0, end: encoded.offsets[i]?.[1] ?? 0 }));
+    return encoded.ids.map((id, i) => ({
+      id,
+      text: encoded.texts[i] ?? tokenizer.tokenText(id),
+      start: encoded.offsets[i]?.[0] ?? 0,
+      end: encoded.offsets[i]?.[1] ?? 0,
+    }));
   }
 
   modelInfo(): ModelInfo {
     const { info } = this.model();
-    return { id: info.id, displayName: info.displayName, nLayers: info.nLayers, nHeads: info.nHeads, dModel: info.dModel, dHead: info.dHead, dVocab: info.dVocab, nCtx: info.nCtx };
+    return {
+      id: info.id,
+      displayName: info.displayName,
+      nLayers: info.nLayers,
+      nHeads: info.nHeads,
+      dModel: info.dModel,
+      dHead: info.dHead,
+      dVocab: info.dVocab,
+      nCtx: info.nCtx,
+    };
   }
 
   async analyze(request: AnalyzeRequest, hooks: { signal?: AbortSignal; onLayer?: (u: AnalysisLayerUpdate) => void } = {}): Promise<AnalysisResult> {

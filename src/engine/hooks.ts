@@ -6,8 +6,15 @@ import type { Tensor } from './tensor.js';
 import type { HookName } from './hooks/registry.js';
 
 export {
-  GLOBAL_HOOKS, LAYER_HOOKS, HOOK_POINTS, PATCHABLE_ALIASES,
-  type GlobalHook, type HookAlias, type HookName, type LayerHook, type PatchableAlias,
+  GLOBAL_HOOKS,
+  LAYER_HOOKS,
+  HOOK_POINTS,
+  PATCHABLE_ALIASES,
+  type GlobalHook,
+  type HookAlias,
+  type HookName,
+  type LayerHook,
+  type PatchableAlias,
 } from './hooks/registry.js';
 export { actName, allHookNames, layerHook, parseHookName } from './hooks/names.js';
 

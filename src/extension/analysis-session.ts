@@ -91,7 +91,11 @@ export class AnalysisSession implements vscode.Disposable {
    * Analyzes `question` on the active model; the newest request wins. `toLab: false` skips the
    * Lab (restoring a panel); `quiet` shows no progress notification (Analyze Prompt File shows one for the batch).
    */
-  async analyze(question: AnalysisQuestion, origin: QuestionOrigin, options: { toLab?: boolean; signal?: AbortSignal; quiet?: boolean } = {}): Promise<Analysis> {
+  async analyze(
+    question: AnalysisQuestion,
+    origin: QuestionOrigin,
+    options: { toLab?: boolean; signal?: AbortSignal; quiet?: boolean } = {},
+  ): Promise<Analysis> {
     const toLab = options.toLab ?? true;
     const run = (progress: vscode.Progress<{ message?: string; increment?: number }> | undefined, external: AbortSignal | undefined): Promise<Analysis> =>
       this.analysisQueue.submit(async (signal) => {
@@ -104,7 +108,13 @@ export class AnalysisSession implements vscode.Disposable {
         this.changeEmitter.fire();
         try {
           if (toLab) this.lab?.beginAnalysis(question.prompt, { nLayers: loaded.info.nLayers, nHeads: loaded.info.nHeads });
-          const request: AnalyzeRequest = { prompt: question.prompt, topK: settings.topK, threshold: settings.headThreshold, perPosition: true, prependBos: settings.prependBos };
+          const request: AnalyzeRequest = {
+            prompt: question.prompt,
+            topK: settings.topK,
+            threshold: settings.headThreshold,
+            perPosition: true,
+            prependBos: settings.prependBos,
+          };
           if (question.target) request.target = question.target;
           if (question.contrast) request.contrast = question.contrast;
           if (question.metric) request.metric = question.metric;
@@ -118,7 +128,9 @@ export class AnalysisSession implements vscode.Disposable {
             },
           });
           const top = result.predictions[0];
-          this.log.info(`Analyzed "${origin.name}" on ${loaded.info.displayName} in ${Date.now() - started} ms: ${result.tokens.length} tokens, top ${top ? `${quoteToken(top.token)} ${formatPercent(top.prob)}` : 'none'}.`);
+          this.log.info(
+            `Analyzed "${origin.name}" on ${loaded.info.displayName} in ${Date.now() - started} ms: ${result.tokens.length} tokens, top ${top ? `${quoteToken(top.token)} ${formatPercent(top.prob)}` : 'none'}.`,
+          );
           const entry: Omit<HistoryEntry, 'id'> = {
             key,
             name: origin.name,
@@ -149,7 +161,11 @@ export class AnalysisSession implements vscode.Disposable {
 
     if (options.quiet) return run(undefined, options.signal);
     return vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Circuit Trace: analyzing "${shortPromptName(origin.name, 40)}" on ${this.models.active().displayName}`, cancellable: true },
+      {
+        location: vscode.ProgressLocation.Notification,
+        title: `Circuit Trace: analyzing "${shortPromptName(origin.name, 40)}" on ${this.models.active().displayName}`,
+        cancellable: true,
+      },
       (progress, token) => {
         const controller = new AbortController();
         token.onCancellationRequested(() => controller.abort());
@@ -162,7 +178,11 @@ export class AnalysisSession implements vscode.Disposable {
   /** A head patch sweep; `show` sends it to the Lab (the Lab's own patch form shows it itself). */
   async patch(request: PatchRequest, origin: QuestionOrigin, options: { show?: boolean } = {}): Promise<PatchSweepResult> {
     return vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Circuit Trace: patch sweep for "${shortPromptName(origin.name, 40)}" on ${this.models.active().displayName}`, cancellable: true },
+      {
+        location: vscode.ProgressLocation.Notification,
+        title: `Circuit Trace: patch sweep for "${shortPromptName(origin.name, 40)}" on ${this.models.active().displayName}`,
+        cancellable: true,
+      },
       (progress, token) => {
         const controller = new AbortController();
         token.onCancellationRequested(() => controller.abort());
@@ -174,10 +194,13 @@ export class AnalysisSession implements vscode.Disposable {
           }
           const n = loaded.info.nLayers;
           // The BOS setting applies to sweeps from every entry point (CodeLens, the Lab's form) unless the request says.
-          const result = await this.engine.patch({ prependBos: this.settings().prependBos, ...request }, {
-            signal,
-            onLayer: (layer) => progress.report({ message: `layer ${layer + 1} of ${n}`, increment: 100 / n }),
-          });
+          const result = await this.engine.patch(
+            { prependBos: this.settings().prependBos, ...request },
+            {
+              signal,
+              onLayer: (layer) => progress.report({ message: `layer ${layer + 1} of ${n}`, increment: 100 / n }),
+            },
+          );
           const best = [...result.entries].sort((a, b) => b.recovery - a.recovery)[0];
           this.log.info(
             `Patch sweep "${origin.name}" (${result.kind}) on ${loaded.info.displayName} in ${result.elapsedMs.toFixed(0)} ms` +
@@ -238,11 +261,18 @@ export class AnalysisSession implements vscode.Disposable {
     const analysis = this.results.values().find((a) => a.historyId === historyId);
     const entry = this.history.get(historyId);
     if (!analysis || !entry) throw new EngineError('BAD_ARGUMENT', 'That analysis is no longer available; run it again.');
-    if (metric === 'logit_diff' && !entry.contrast) throw new EngineError('BAD_ARGUMENT', 'A logit-difference trace needs a contrast token.', 'Add @contrast " token" to the prompt.');
+    if (metric === 'logit_diff' && !entry.contrast)
+      throw new EngineError('BAD_ARGUMENT', 'A logit-difference trace needs a contrast token.', 'Add @contrast " token" to the prompt.');
     const loaded = await this.models.ensureLoaded();
     if (!loaded || loaded.id !== analysis.modelId) throw new EngineError('BAD_ARGUMENT', 'The model changed since this analysis; run it again.');
     const settings = this.settings();
-    const request: AnalyzeRequest = { prompt: entry.prompt, topK: settings.topK, threshold: settings.headThreshold, target: { id: analysis.result.trace.targetId }, prependBos: analysis.result.prependBos };
+    const request: AnalyzeRequest = {
+      prompt: entry.prompt,
+      topK: settings.topK,
+      threshold: settings.headThreshold,
+      target: { id: analysis.result.trace.targetId },
+      prependBos: analysis.result.prependBos,
+    };
     if (metric === 'logit_diff' && entry.contrast) request.contrast = entry.contrast;
     return (await this.engine.analyze(request)).trace;
   }

@@ -29,7 +29,9 @@ function currentSettings(): Settings {
 export function activate(context: vscode.ExtensionContext): void {
   const log = vscode.window.createOutputChannel('Circuit Trace', { log: true });
   context.subscriptions.push(log);
-  log.info(`Circuit Trace ${String((context.extension.packageJSON as { version?: unknown }).version ?? '')} activating (workspace ${vscode.workspace.isTrusted ? 'trusted' : 'not trusted: models load only from the cache or the Hub'}).`);
+  log.info(
+    `Circuit Trace ${String((context.extension.packageJSON as { version?: unknown }).version ?? '')} activating (workspace ${vscode.workspace.isTrusted ? 'trusted' : 'not trusted: models load only from the cache or the Hub'}).`,
+  );
 
   const engine = createEngineClient({ workerPath: context.asAbsolutePath('dist/engine-worker.js') });
   disposeEngine = () => engine.dispose();
@@ -39,9 +41,11 @@ export function activate(context: vscode.ExtensionContext): void {
       log.error(`The engine worker crashed: ${error.message}. It restarts on the next request and reloads the model.`);
       if (crashWarned) return;
       crashWarned = true;
-      void vscode.window.showWarningMessage('Circuit Trace: the engine stopped unexpectedly. It restarts (and reloads the model) on the next request.', 'Show Logs').then((pick) => {
-        if (pick === 'Show Logs') log.show();
-      });
+      void vscode.window
+        .showWarningMessage('Circuit Trace: the engine stopped unexpectedly. It restarts (and reloads the model) on the next request.', 'Show Logs')
+        .then((pick) => {
+          if (pick === 'Show Logs') log.show();
+        });
     }),
   );
 
@@ -77,7 +81,12 @@ export function activate(context: vscode.ExtensionContext): void {
   const lab = LabPanelController.register(context, {
     log,
     getAnalysis: (historyId) => session.getAnalysis(historyId),
-    runPatch: (request) => session.patch(withShownMetric(request, session.current?.result), { name: request.clean ?? 'Lab patch sweep', ...(request.corrupt !== undefined ? { corrupt: request.corrupt } : {}) }, { show: false }),
+    runPatch: (request) =>
+      session.patch(
+        withShownMetric(request, session.current?.result),
+        { name: request.clean ?? 'Lab patch sweep', ...(request.corrupt !== undefined ? { corrupt: request.corrupt } : {}) },
+        { show: false },
+      ),
     retrace: (historyId, metric) => session.retrace(historyId, metric),
     onSelection: (selection) => {
       if (selection.layer === undefined || selection.head === undefined || !headsTree.visible) return;

@@ -110,7 +110,8 @@ export function analysisToJson(result: AnalysisResult): AnalysisResultJson {
  */
 export function analysisFromJson(value: AnalysisResultJson | unknown): AnalysisResult {
   const json = upgradeAnalysisJson(value) as unknown as AnalysisResultJson;
-  if (typeof json.trace !== 'object' || typeof json.flow !== 'object' || json.flow === null) throw new Error('Not a Circuit Trace result: trace or flow is missing.');
+  if (typeof json.trace !== 'object' || typeof json.flow !== 'object' || json.flow === null)
+    throw new Error('Not a Circuit Trace result: trace or flow is missing.');
   const { nLayers, nHeads } = json.model;
   const n = json.tokens.length;
   const { attention, trace, flow, ...plain } = json;

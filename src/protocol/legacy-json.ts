@@ -116,7 +116,10 @@ function recoveryOf(patched: number, clean: number, corrupt: number): number {
 
 function logProb(row: Json, what: string): number {
   const p = row['prob'];
-  if (!finite(p) || p <= 0) throw new Error(`This patch sweep was saved by an earlier version without a named metric, and ${what} has no probability to compute log p from; run the sweep again.`);
+  if (!finite(p) || p <= 0)
+    throw new Error(
+      `This patch sweep was saved by an earlier version without a named metric, and ${what} has no probability to compute log p from; run the sweep again.`,
+    );
   return Math.log(p);
 }
 

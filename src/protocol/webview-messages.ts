@@ -175,14 +175,7 @@ export interface LogMessage {
   message: string;
 }
 
-export type WebviewToHost =
-  | ReadyMessage
-  | SelectionChangedMessage
-  | OpenViewMessage
-  | RunPatchMessage
-  | RequestTraceMessage
-  | ExportMessage
-  | LogMessage;
+export type WebviewToHost = ReadyMessage | SelectionChangedMessage | OpenViewMessage | RunPatchMessage | RequestTraceMessage | ExportMessage | LogMessage;
 
 /** The webview root's DOM attributes the host's HTML sets (read by the webview at start-up). */
 export const LAB_ROOT_ID = 'lab-root';

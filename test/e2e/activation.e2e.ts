@@ -11,7 +11,10 @@ const INDUCTION_PROMPT = 'The cat sat on the mat. The cat sat on the';
 describeInThemes('activation', 'activation', (current) => {
   sessionTest('the workbench opens the sample workspace', current, async (session) => {
     const explorer = await session.page.locator('.explorer-folders-view .monaco-list-row').allInnerTexts();
-    assert.ok(explorer.some((row) => row.includes('presets.prompt')), `explorer rows: ${explorer.join(', ')}`);
+    assert.ok(
+      explorer.some((row) => row.includes('presets.prompt')),
+      `explorer rows: ${explorer.join(', ')}`,
+    );
     await session.screenshot('workbench');
   });
 
@@ -19,7 +22,10 @@ describeInThemes('activation', 'activation', (current) => {
     const { page } = session;
     await openFile(page, 'presets.prompt');
     // The language mode in the status bar comes from the extension's contributed language.
-    await page.locator('#status\\.editor\\.mode').filter({ hasText: /prompt/i }).waitFor();
+    await page
+      .locator('#status\\.editor\\.mode')
+      .filter({ hasText: /prompt/i })
+      .waitFor();
     // Lenses appear once the provider has answered: poll until the induction prompt has its Analyze lens.
     const lenses = await waitForCodeLensTitles(page, INDUCTION_PROMPT, (titles) => titles.includes('Analyze'));
     assert.ok(lenses.includes('Patch'), `CodeLenses above the induction prompt: ${lenses.join(' | ')}`);

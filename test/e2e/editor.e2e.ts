@@ -11,7 +11,10 @@ const FACTUAL_PROMPT = 'The capital of France is';
 
 /** The first row of the hover's "Top next tokens here" table: [token, probability]. */
 function topPredictionOfHover(hover: string): [string, string] {
-  const lines = hover.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = hover
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   const header = lines.findIndex((line) => /^next token\s+probability$/.test(line));
   const row = header >= 0 ? lines[header + 1] : undefined;
   const cells = row?.split(/\t+/) ?? [];

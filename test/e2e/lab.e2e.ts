@@ -5,14 +5,27 @@
 import assert from 'node:assert/strict';
 import type { Frame } from 'playwright-core';
 import { describeInThemes, sessionTest } from './harness/session.js';
-import { ANALYSIS_VIEWS, INDUCTION, clickCodeLens, labFrame, labRenderMs, labView, openPresets, predictionLens, waitForViewsDrawn } from './harness/circuit-trace.js';
+import {
+  ANALYSIS_VIEWS,
+  INDUCTION,
+  clickCodeLens,
+  labFrame,
+  labRenderMs,
+  labView,
+  openPresets,
+  predictionLens,
+  waitForViewsDrawn,
+} from './harness/circuit-trace.js';
 import { elementPixels } from './harness/webview.js';
 import { recordMeasurement } from './harness/measurements.js';
 import { runCommand, visibleText } from './harness/workbench.js';
 
 /** A view's text as the user reads it, line by line (table cells tab-separated). */
 async function viewLines(lab: Frame, view: string): Promise<string[]> {
-  return visibleText(await labView(lab, view).innerText()).split('\n').map((line) => line.trim()).filter(Boolean);
+  return visibleText(await labView(lab, view).innerText())
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
 }
 
 describeInThemes('the Lab', 'lab', (current, theme) => {
@@ -68,7 +81,10 @@ describeInThemes('the Lab', 'lab', (current, theme) => {
 
   sessionTest('the logit lens ends on " mat" at the last position', current, async () => {
     const lines = await viewLines(lab, 'lens');
-    assert.ok(lines.some((line) => /target " mat"/.test(line)), `lens: ${lines.slice(0, 3).join(' | ')}`);
+    assert.ok(
+      lines.some((line) => /target " mat"/.test(line)),
+      `lens: ${lines.slice(0, 3).join(' | ')}`,
+    );
     // The table's last depth row (the final residual stream): its last cell is the model's answer.
     const rows = lines.filter((line) => /^resid_(pre|post|mid) \d+\t/.test(line));
     const lastCell = rows.at(-1)?.split('\t').at(-1)?.trim() ?? '';

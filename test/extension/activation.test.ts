@@ -30,15 +30,18 @@ const scratch = mkdtempSync(join(tmpdir(), 'circuit-trace-activation-'));
 const PRESETS_URI = vscode.Uri.file(join(scratch, 'presets.prompt'));
 const EXTRA = '\n## Broken target\nHello there\n@target " two words"\n@corrupt "Hello there again"\n';
 let context: ReturnType<typeof vscode.fakeContext>;
-let promptDoc: InstanceType<typeof vscode['FakeDocument']>;
+let promptDoc: InstanceType<(typeof vscode)['FakeDocument']>;
 
-type LensProvider = { provideCodeLenses(doc: unknown): { command?: { title: string } ; range: { start: { line: number } } }[] };
+type LensProvider = { provideCodeLenses(doc: unknown): { command?: { title: string }; range: { start: { line: number } } }[] };
 type HoverProvider = { provideHover(doc: unknown, position: unknown): { contents: { value: string } } | undefined };
 type Tree = { getChildren(element?: unknown): unknown[] | Promise<unknown[]>; getTreeItem(element: unknown): { label: string; description?: string } };
 
 function lensTitles(line: number): string[] {
   const provider = fake.codeLensProviders[0]?.provider as LensProvider;
-  return provider.provideCodeLenses(promptDoc).filter((l) => l.range.start.line === line).map((l) => l.command?.title ?? '');
+  return provider
+    .provideCodeLenses(promptDoc)
+    .filter((l) => l.range.start.line === line)
+    .map((l) => l.command?.title ?? '');
 }
 
 function headerLine(name: string): number {
@@ -101,12 +104,20 @@ test('CodeLens: Analyze and Patch before a run, the top prediction after it', as
   assert.equal(fake.messages.filter((m) => m.kind === 'error').length, 0, JSON.stringify(fake.messages));
   // 11 words ("mat." is one): the fake engine predicts " next10" after the last one.
   assert.deepEqual(lensTitles(line), ['Analyze', 'Patch', '→ " next10" 44.6%']);
-  const request = engineFake.engineCalls.filter((c) => c.method === 'analyze').at(-1)?.args as { prompt: string; target: unknown; perPosition: boolean; prependBos: unknown };
+  const request = engineFake.engineCalls.filter((c) => c.method === 'analyze').at(-1)?.args as {
+    prompt: string;
+    target: unknown;
+    perPosition: boolean;
+    prependBos: unknown;
+  };
   assert.equal(request.prompt, 'The cat sat on the mat. The cat sat on the');
   assert.equal(request.prependBos, true, 'the circuitTrace.prependBos setting (default on) goes with every analysis');
   assert.deepEqual(request.target, { text: ' mat' });
   assert.equal(request.perPosition, true, 'hovers need predictions at every position');
-  assert.ok(fake.webviewPanels.some((p) => p.viewType === 'circuitTrace.lab'), 'the Lab opened');
+  assert.ok(
+    fake.webviewPanels.some((p) => p.viewType === 'circuitTrace.lab'),
+    'the Lab opened',
+  );
   assert.match(fake.statusItems[0]?.text ?? '', /Organism · cpu/);
 });
 
@@ -138,8 +149,14 @@ test('diagnostics: a multi-token target and a corrupted prompt of another length
   await settle(400);
   const diagnostics = fake.diagnostics.get(PRESETS_URI.toString()) ?? [];
   const messages = diagnostics.map((d) => d.message);
-  assert.ok(messages.some((m) => /@target " two words" must be a single token, but it is 2 tokens/.test(m)), messages.join('\n'));
-  assert.ok(messages.some((m) => /corrupted prompt is 3 tokens long but the prompt is 2 tokens long/.test(m)), messages.join('\n'));
+  assert.ok(
+    messages.some((m) => /@target " two words" must be a single token, but it is 2 tokens/.test(m)),
+    messages.join('\n'),
+  );
+  assert.ok(
+    messages.some((m) => /corrupted prompt is 3 tokens long but the prompt is 2 tokens long/.test(m)),
+    messages.join('\n'),
+  );
   assert.equal(diagnostics.filter((d) => /presets|IOI|Induction/.test(d.message)).length, 0);
 });
 
@@ -150,7 +167,10 @@ test('diagnostics: a prompt of exactly maxTokens tokens is too long with the BOS
   try {
     promptDoc.setText(`${before}\n## At the limit\n${words}\n`);
     await settle(400);
-    assert.deepEqual(tooLong().map((m) => /65 tokens with the BOS/.test(m)), [true]);
+    assert.deepEqual(
+      tooLong().map((m) => /65 tokens with the BOS/.test(m)),
+      [true],
+    );
     await vscode.workspace.getConfiguration().update('prependBos', false);
     await settle(100);
     assert.deepEqual(tooLong(), []);
@@ -167,7 +187,10 @@ test('Heads and History views show the analysis; reopening and deleting history'
   assert.ok(groups.length > 0);
   const history = fake.treeViews.get('circuitTrace.history')?.treeDataProvider as Tree;
   const items = (await history.getChildren()) as { entry: { id: string; name: string } }[];
-  assert.deepEqual(items.map((i) => i.entry.name), ['Induction']);
+  assert.deepEqual(
+    items.map((i) => i.entry.name),
+    ['Induction'],
+  );
   const analyzes = engineFake.engineCalls.filter((c) => c.method === 'analyze').length;
   await fake.commands.get('circuitTrace.history.reopen')?.(items[0]);
   assert.equal(engineFake.engineCalls.filter((c) => c.method === 'analyze').length, analyzes, 'a result still in memory is shown, not recomputed');
@@ -192,7 +215,14 @@ test('Export Analysis writes a self-contained HTML report and the full JSON', as
 
 test('Patch runs the sweep of a prompt with a corrupted counterpart', async () => {
   await fake.commands.get('circuitTrace.patchPrompt')?.(PRESETS_URI.toString(), 'IOI');
-  const request = engineFake.engineCalls.filter((c) => c.method === 'patch').at(-1)?.args as { clean: string; corrupt: string; target: unknown; contrast: unknown; kind: string; prependBos: unknown };
+  const request = engineFake.engineCalls.filter((c) => c.method === 'patch').at(-1)?.args as {
+    clean: string;
+    corrupt: string;
+    target: unknown;
+    contrast: unknown;
+    kind: string;
+    prependBos: unknown;
+  };
   assert.equal(request.clean, 'When Mary and John went to the store, John gave a drink to');
   assert.equal(request.prependBos, true, 'the circuitTrace.prependBos setting goes with every sweep');
   assert.equal(request.corrupt, 'When Mary and John went to the store, Mary gave a drink to');
@@ -201,16 +231,17 @@ test('Patch runs the sweep of a prompt with a corrupted counterpart', async () =
   assert.equal(request.kind, 'heads-last');
 });
 
-test('the Greater-than preset\'s sweep uses the paper\'s probability difference', async () => {
+test("the Greater-than preset's sweep uses the paper's probability difference", async () => {
   await fake.commands.get('circuitTrace.patchPrompt')?.(PRESETS_URI.toString(), 'Greater-than');
   const request = engineFake.engineCalls.filter((c) => c.method === 'patch').at(-1)?.args as { clean: string; metric: unknown };
   assert.equal(request.clean, 'The war lasted from the year 1732 to 17');
   assert.deepEqual(request.metric, { kind: 'greater-than', startYear: 32 });
 });
 
-test('@metric reaches the analyze and patch requests of any prompt; without it, none (not even the preset\'s text)', async () => {
+test("@metric reaches the analyze and patch requests of any prompt; without it, none (not even the preset's text)", async () => {
   const before = promptDoc.getText();
-  const last = (method: string) => engineFake.engineCalls.filter((c) => c.method === method).at(-1)?.args as { prompt?: string; clean?: string; metric?: unknown };
+  const last = (method: string) =>
+    engineFake.engineCalls.filter((c) => c.method === method).at(-1)?.args as { prompt?: string; clean?: string; metric?: unknown };
   try {
     promptDoc.setText(`${before}
 ## My years
@@ -231,7 +262,7 @@ The war lasted from the year 1732 to 17
     assert.deepEqual(last('patch').metric, { kind: 'greater-than', startYear: 50 });
     await fake.commands.get('circuitTrace.patchPrompt')?.(PRESETS_URI.toString(), 'Same text, no metric');
     assert.equal(last('patch').clean, 'The war lasted from the year 1732 to 17');
-    assert.equal(last('patch').metric, undefined, 'the metric comes from @metric, not from matching the preset\'s text');
+    assert.equal(last('patch').metric, undefined, "the metric comes from @metric, not from matching the preset's text");
   } finally {
     promptDoc.setText(before);
   }

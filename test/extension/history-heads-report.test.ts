@@ -24,10 +24,16 @@ test('history: newest first, same key moves up and keeps its id, capacity, remov
   const store = new HistoryStore(memoryState(), 3);
   const a = await store.add(base);
   const b = await store.add({ ...base, key: 'k2@organism', name: 'B' });
-  assert.deepEqual(store.list().map((e) => e.name), ['B', 'IOI']);
+  assert.deepEqual(
+    store.list().map((e) => e.name),
+    ['B', 'IOI'],
+  );
   const again = await store.add({ ...base, createdAt: 2, top: { token: ' Mary', prob: 0.4 } });
   assert.equal(again.id, a.id);
-  assert.deepEqual(store.list().map((e) => e.id), [a.id, b.id]);
+  assert.deepEqual(
+    store.list().map((e) => e.id),
+    [a.id, b.id],
+  );
   assert.deepEqual(store.get(a.id)?.top, { token: ' Mary', prob: 0.4 });
   await store.add({ ...base, key: 'k3' });
   await store.add({ ...base, key: 'k4' });
@@ -54,16 +60,33 @@ test('history: an entry keeps its @metric, so reopening asks the same question; 
   const store = new HistoryStore(memoryState());
   const added = await store.add({ ...base, metric: { kind: 'greater-than', startYear: 32 } });
   assert.deepEqual(store.get(added.id)?.metric, { kind: 'greater-than', startYear: 32 });
-  const stored = new HistoryStore(memoryState([{ ...base, id: 'a', metric: { kind: 'greater-than', startYear: 132 } }, { ...base, id: 'b', metric: { kind: 'less-than', startYear: 3 } }]));
-  assert.deepEqual(stored.list().map((e) => e.metric), [undefined, undefined]);
+  const stored = new HistoryStore(
+    memoryState([
+      { ...base, id: 'a', metric: { kind: 'greater-than', startYear: 132 } },
+      { ...base, id: 'b', metric: { kind: 'less-than', startYear: 3 } },
+    ]),
+  );
+  assert.deepEqual(
+    stored.list().map((e) => e.metric),
+    [undefined, undefined],
+  );
 });
 
 test('heads view: grouped by class in a fixed order, sorted by class score', () => {
   const groups = groupHeads(makeResult().heads);
-  assert.deepEqual(groups.map((g) => g.title), ['Induction (1)', 'Previous token (1)', 'Diffuse (2)']);
-  assert.deepEqual(groups[0]?.heads.map((h) => [h.name, h.score, h.description]), [['L1H0', 0.7, '0.70 · DLA +1.20']]);
+  assert.deepEqual(
+    groups.map((g) => g.title),
+    ['Induction (1)', 'Previous token (1)', 'Diffuse (2)'],
+  );
+  assert.deepEqual(
+    groups[0]?.heads.map((h) => [h.name, h.score, h.description]),
+    [['L1H0', 0.7, '0.70 · DLA +1.20']],
+  );
   // Diffuse heads have no class score: sorted by |DLA|.
-  assert.deepEqual(groups[2]?.heads.map((h) => h.name), ['L0H1', 'L1H1']);
+  assert.deepEqual(
+    groups[2]?.heads.map((h) => h.name),
+    ['L0H1', 'L1H1'],
+  );
   assert.match(groups[2]?.heads[0]?.tooltip ?? '', /duplicate-token — · induction 0\.05/);
 });
 

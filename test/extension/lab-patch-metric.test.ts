@@ -14,5 +14,8 @@ test('other prompts, default metrics and a request that names one keep their own
   assert.equal(withShownMetric(request, undefined).metric, undefined);
   assert.equal(withShownMetric({ ...request, clean: 'another' }, greaterThan).metric, undefined);
   assert.equal(withShownMetric(request, { prompt: request.clean ?? '', metric: { name: 'log_prob', value: -1 } }).metric, undefined);
-  assert.deepEqual(withShownMetric({ ...request, metric: { kind: 'greater-than', startYear: 10 } }, greaterThan).metric, { kind: 'greater-than', startYear: 10 });
+  assert.deepEqual(withShownMetric({ ...request, metric: { kind: 'greater-than', startYear: 10 } }, greaterThan).metric, {
+    kind: 'greater-than',
+    startYear: 10,
+  });
 });

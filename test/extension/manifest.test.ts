@@ -25,7 +25,9 @@ interface Manifest {
     commands: Command[];
     menus: Record<string, { command: string; when?: string }[]>;
     keybindings: { command: string; key: string; mac?: string; when?: string }[];
-    configuration: { properties: Record<string, { default: unknown; markdownDescription?: string; description?: string; enum?: string[]; minimum?: number; maximum?: number }> };
+    configuration: {
+      properties: Record<string, { default: unknown; markdownDescription?: string; description?: string; enum?: string[]; minimum?: number; maximum?: number }>;
+    };
     languages: { id: string; extensions: string[]; configuration: string; icon?: { light: string; dark: string } }[];
     grammars: { language: string; path: string; scopeName: string }[];
     viewsContainers: { activitybar: { id: string; icon: string }[] };
@@ -69,7 +71,7 @@ test('the public commands have the titles the issue specifies, in category "Circ
   }
 });
 
-test('every contributed command of the extension is in the command table (or the Lab\'s), and every table entry is contributed', () => {
+test("every contributed command of the extension is in the command table (or the Lab's), and every table entry is contributed", () => {
   const registered = new Set(COMMANDS.map((entry) => entry.id));
   assert.equal(registered.size, COMMANDS.length, 'no id twice in the table');
   const ours = [...contributed].filter((c) => c.startsWith('circuitTrace.'));
@@ -107,7 +109,12 @@ test('menus, keybindings, welcome views and walkthrough links name real commands
 test('settings: one contributed property per setting, same defaults, each described', () => {
   const properties = manifest.contributes.configuration.properties;
   const keys = Object.keys(properties).sort();
-  assert.deepEqual(keys, Object.keys(DEFAULT_SETTINGS).map((k) => `${SETTINGS_SECTION}.${k}`).sort());
+  assert.deepEqual(
+    keys,
+    Object.keys(DEFAULT_SETTINGS)
+      .map((k) => `${SETTINGS_SECTION}.${k}`)
+      .sort(),
+  );
   for (const [key, value] of Object.entries(DEFAULT_SETTINGS)) {
     const property = properties[`${SETTINGS_SECTION}.${key}`];
     assert.ok(property);
@@ -131,7 +138,8 @@ test('numeric settings: the manifest minimum and maximum are the range the reade
     assert.equal(read(range.max + 1), DEFAULT_SETTINGS[key as keyof typeof SETTING_RANGES], `${key} refuses more than its maximum`);
   }
   for (const [key, property] of Object.entries(properties)) {
-    if (property.minimum !== undefined || property.maximum !== undefined) assert.ok(key.slice(SETTINGS_SECTION.length + 1) in SETTING_RANGES, `${key} has a range in the manifest but not in SETTING_RANGES`);
+    if (property.minimum !== undefined || property.maximum !== undefined)
+      assert.ok(key.slice(SETTINGS_SECTION.length + 1) in SETTING_RANGES, `${key} has a range in the manifest but not in SETTING_RANGES`);
   }
 });
 
@@ -139,7 +147,11 @@ test('views, activity bar, language, grammar, walkthrough media and icons exist'
   const views = manifest.contributes.views['circuitTrace']?.map((v) => v.id);
   assert.deepEqual(views, ['circuitTrace.models', 'circuitTrace.presets', 'circuitTrace.heads', 'circuitTrace.history']);
   for (const welcome of manifest.contributes.viewsWelcome) assert.ok(views?.includes(welcome.view), welcome.view);
-  for (const view of views ?? []) assert.ok(manifest.contributes.viewsWelcome.some((w) => w.view === view), `${view} has welcome content`);
+  for (const view of views ?? [])
+    assert.ok(
+      manifest.contributes.viewsWelcome.some((w) => w.view === view),
+      `${view} has welcome content`,
+    );
   for (const container of manifest.contributes.viewsContainers.activitybar) assert.ok(existsSync(join(ROOT, container.icon)), container.icon);
   const language = manifest.contributes.languages.find((l) => l.id === 'prompt');
   assert.deepEqual(language?.extensions, ['.prompt']);
@@ -159,7 +171,8 @@ test('views, activity bar, language, grammar, walkthrough media and icons exist'
 });
 
 test('activation events and untrusted-workspace capability', () => {
-  for (const event of ['onLanguage:prompt', 'onWebviewPanel:circuitTrace.lab', 'workspaceContains:**/*.prompt']) assert.ok(manifest.activationEvents.includes(event), event);
+  for (const event of ['onLanguage:prompt', 'onWebviewPanel:circuitTrace.lab', 'workspaceContains:**/*.prompt'])
+    assert.ok(manifest.activationEvents.includes(event), event);
   assert.equal(manifest.capabilities.untrustedWorkspaces.supported, 'limited');
   assert.deepEqual(manifest.capabilities.untrustedWorkspaces.restrictedConfigurations, ['circuitTrace.model', 'circuitTrace.cacheFolder']);
 });
@@ -174,7 +187,10 @@ interface GrammarRule {
 }
 
 test('the TextMate grammar: its expressions compile and scope the parts of a prompt file', () => {
-  const grammar = JSON.parse(readFileSync(join(ROOT, 'syntaxes', 'prompt.tmLanguage.json'), 'utf8')) as { patterns: GrammarRule[]; repository: Record<string, GrammarRule> };
+  const grammar = JSON.parse(readFileSync(join(ROOT, 'syntaxes', 'prompt.tmLanguage.json'), 'utf8')) as {
+    patterns: GrammarRule[];
+    repository: Record<string, GrammarRule>;
+  };
   const rules: GrammarRule[] = [...grammar.patterns, ...Object.values(grammar.repository)];
   const walk = (rule: GrammarRule): void => {
     for (const source of [rule.match, rule.begin, rule.end]) if (source !== undefined) new RegExp(source);

@@ -4,7 +4,12 @@ import { LatestWinsQueue } from '../../src/extension/request-queue.js';
 import { EngineError } from '../../src/engine/errors.js';
 
 /** A task that resolves with `value` when released, or rejects CANCELLED when its signal fires. */
-function controllable<T>(value: T): { task: (signal: AbortSignal) => Promise<T>; release: () => void; started: () => boolean; signal: () => AbortSignal | undefined } {
+function controllable<T>(value: T): {
+  task: (signal: AbortSignal) => Promise<T>;
+  release: () => void;
+  started: () => boolean;
+  signal: () => AbortSignal | undefined;
+} {
   let release = (): void => {};
   let started = false;
   let seen: AbortSignal | undefined;
@@ -90,7 +95,10 @@ test('an external signal drops a waiting task; an already aborted one never star
   const pre = new AbortController();
   pre.abort();
   let ran = false;
-  await assert.rejects(q2.submit(async () => (ran = true), pre.signal), isCancelled);
+  await assert.rejects(
+    q2.submit(async () => (ran = true), pre.signal),
+    isCancelled,
+  );
   assert.equal(ran, false);
 });
 
@@ -116,8 +124,11 @@ test('cancelAll aborts the running task and drops the waiting one', async () => 
 
 test('a failing task rejects with its own error and the queue moves on', async () => {
   const q = new LatestWinsQueue();
-  await assert.rejects(q.submit(async () => {
-    throw new EngineError('EMPTY_PROMPT', 'empty');
-  }), (e: unknown) => e instanceof EngineError && e.code === 'EMPTY_PROMPT');
+  await assert.rejects(
+    q.submit(async () => {
+      throw new EngineError('EMPTY_PROMPT', 'empty');
+    }),
+    (e: unknown) => e instanceof EngineError && e.code === 'EMPTY_PROMPT',
+  );
   assert.equal(await q.submit(async () => 'next'), 'next');
 });

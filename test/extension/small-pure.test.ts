@@ -45,7 +45,6 @@ test('analysis key changes with the prompt, the traced tokens and the model', ()
   assert.notEqual(analysisKey({ prompt: 'x', target: { id: 1 } }, 'm'), analysisKey({ prompt: 'x', target: { text: '1' } }, 'm'));
 });
 
-
 test('token input: JSON string, id, empty, and helpful errors', () => {
   assert.deepEqual(parseTokenInput('" Mary"'), { ok: true, value: { text: ' Mary' } });
   assert.deepEqual(parseTokenInput('  5335 '), { ok: true, value: { id: 5335 } });

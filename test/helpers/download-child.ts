@@ -17,7 +17,9 @@ async function main(repo: string, cacheDir: string, endpoint: string): Promise<v
     const folder = await downloadModel(repo, { cacheDir, endpoint, offline: false, onProgress: () => void progressReports++ });
     process.stdout.write(`${JSON.stringify({ ok: true, folder, progressReports })}\n`);
   } catch (error) {
-    process.stdout.write(`${JSON.stringify({ ok: false, code: isEngineError(error) ? error.code : 'THROWN', message: String(error instanceof Error ? error.message : error) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ok: false, code: isEngineError(error) ? error.code : 'THROWN', message: String(error instanceof Error ? error.message : error) })}\n`,
+    );
     process.exitCode = 1;
   }
 }

@@ -75,7 +75,14 @@ function serve(file: FakeHubFileSpec): ServedFile {
   const lfs = file.lfs ?? file.path.endsWith('.safetensors');
   const sha256 = createHash('sha256').update(content).digest('hex');
   const pointer = `version https://git-lfs.github.com/spec/v1\noid sha256:${sha256}\nsize ${content.byteLength}\n`;
-  return { path: file.path, content, lfs, sha256, gitOid: lfs ? gitBlobSha1(Buffer.from(pointer)) : gitBlobSha1(content), pointerSize: Buffer.byteLength(pointer) };
+  return {
+    path: file.path,
+    content,
+    lfs,
+    sha256,
+    gitOid: lfs ? gitBlobSha1(Buffer.from(pointer)) : gitBlobSha1(content),
+    pointerSize: Buffer.byteLength(pointer),
+  };
 }
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -115,7 +122,12 @@ export class FakeHubServer {
 
   addRepo(spec: FakeHubRepoSpec): void {
     const files = new Map(spec.files.map((file) => [file.path, serve(file)]));
-    const commit = spec.commit ?? createHash('sha1').update(spec.id).update(JSON.stringify([...files.values()].map((f) => [f.path, f.sha256]))).digest('hex');
+    const commit =
+      spec.commit ??
+      createHash('sha1')
+        .update(spec.id)
+        .update(JSON.stringify([...files.values()].map((f) => [f.path, f.sha256])))
+        .digest('hex');
     this.repos.set(spec.id, { id: spec.id, commit, files });
   }
 
@@ -175,7 +187,9 @@ export class FakeHubServer {
 
   /** Requests that transferred contents of `path` (excluding the 1-byte `Range: bytes=0-0` size probes). */
   bodyRequests(path?: string): RecordedRequest[] {
-    return this.requests.filter((r) => r.file !== null && (path === undefined || r.file === path) && r.range !== 'bytes=0-0' && r.method === 'GET' && r.status < 300);
+    return this.requests.filter(
+      (r) => r.file !== null && (path === undefined || r.file === path) && r.range !== 'bytes=0-0' && r.method === 'GET' && r.status < 300,
+    );
   }
 
   clearLog(): void {
@@ -294,15 +308,26 @@ export class FakeHubServer {
       const paths = (JSON.parse(body || '{}') as { paths?: unknown }).paths;
       if (!Array.isArray(paths)) return this.error(res, record, 400, 'BadRequest', 'paths must be an array');
       // The Hub leaves paths that do not exist out of the answer.
-      return this.json(res, record, paths.flatMap((p) => {
-        const file = typeof p === 'string' ? repo.files.get(p) : undefined;
-        return file ? [entry(file)] : [];
-      }));
+      return this.json(
+        res,
+        record,
+        paths.flatMap((p) => {
+          const file = typeof p === 'string' ? repo.files.get(p) : undefined;
+          return file ? [entry(file)] : [];
+        }),
+      );
     }
     return this.json(res, record, [...repo.files.values()].map(entry));
   }
 
-  private async sendContent(req: IncomingMessage, res: ServerResponse, repo: ServedRepo, file: ServedFile, headers: Record<string, string>, record: RecordedRequest): Promise<void> {
+  private async sendContent(
+    req: IncomingMessage,
+    res: ServerResponse,
+    repo: ServedRepo,
+    file: ServedFile,
+    headers: Record<string, string>,
+    record: RecordedRequest,
+  ): Promise<void> {
     const key = `${repo.id}/${file.path}`;
     record.file = file.path;
     let content = file.content;
@@ -425,7 +450,13 @@ export function tinyModelFiles(options: { weightBytes?: number; sharded?: boolea
   const half = Math.ceil(floats / 2);
   return [
     ...files,
-    { path: 'model.safetensors.index.json', content: json({ metadata: { total_size: floats * 4 }, weight_map: { 'wte.weight': 'model-00001-of-00002.safetensors', 'wpe.weight': 'model-00002-of-00002.safetensors' } }) },
+    {
+      path: 'model.safetensors.index.json',
+      content: json({
+        metadata: { total_size: floats * 4 },
+        weight_map: { 'wte.weight': 'model-00001-of-00002.safetensors', 'wpe.weight': 'model-00002-of-00002.safetensors' },
+      }),
+    },
     { path: 'model-00001-of-00002.safetensors', content: tinySafetensors('wte.weight', half, seed) },
     { path: 'model-00002-of-00002.safetensors', content: tinySafetensors('wpe.weight', floats - half, seed + 1) },
   ];

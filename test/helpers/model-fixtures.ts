@@ -18,7 +18,11 @@ export interface RandomModelFixture {
 
 const cache = new Map<string, Promise<RandomModelFixture>>();
 
-export function randomModelFolder(preset: 'tiny' | 'small', seed: number, options: { dtype?: 'F32' | 'F16' | 'BF16'; shards?: number } = {}): Promise<RandomModelFixture> {
+export function randomModelFolder(
+  preset: 'tiny' | 'small',
+  seed: number,
+  options: { dtype?: 'F32' | 'F16' | 'BF16'; shards?: number } = {},
+): Promise<RandomModelFixture> {
   const key = `${preset}-${seed}-${options.dtype ?? 'F32'}-${options.shards ?? 1}`;
   let fixture = cache.get(key);
   if (!fixture) {
@@ -37,7 +41,8 @@ export function randomModelFolder(preset: 'tiny' | 'small', seed: number, option
 /** Largest absolute difference, and the reference's largest magnitude. */
 export function maxDiff(actual: ArrayLike<number>, expected: ArrayLike<number>): { diff: number; scale: number } {
   if (actual.length !== expected.length) throw new Error(`length ${actual.length} != ${expected.length}`);
-  let diff = 0, scale = 0;
+  let diff = 0,
+    scale = 0;
   for (let i = 0; i < actual.length; i++) {
     diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
     scale = Math.max(scale, Math.abs(expected[i]!));

@@ -102,7 +102,8 @@ function canonicalWeights(checkpoint: Map<string, ReferenceWeightTensor>, config
     const cAttnB = get(checkpoint, `h.${l}.attn.c_attn.bias`).data; // [3d]
     const split = (which: number): Tensor => {
       const out = new Float32Array(nHeads * d * dHead); // [head, d_model, d_head]
-      for (let h = 0; h < nHeads; h++) for (let i = 0; i < d; i++) for (let e = 0; e < dHead; e++) out[(h * d + i) * dHead + e] = cAttn[i * 3 * d + which * d + h * dHead + e]!;
+      for (let h = 0; h < nHeads; h++)
+        for (let i = 0; i < d; i++) for (let e = 0; e < dHead; e++) out[(h * d + i) * dHead + e] = cAttn[i * 3 * d + which * d + h * dHead + e]!;
       return t(out, [nHeads, d, dHead]);
     };
     const splitBias = (which: number): Tensor => t(cAttnB.slice(which * d, (which + 1) * d), [nHeads, dHead]);

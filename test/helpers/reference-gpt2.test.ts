@@ -63,15 +63,57 @@ function handCheckpoint(): Checkpoint {
     ['h.0.ln_1.weight', filled([4], [1, 1, 1, 1])],
     ['h.0.ln_1.bias', sparse([4])],
     // Columns: Q 0..3, K 4..7, V 8..11; head h owns columns 2h, 2h+1 of each block.
-    ['h.0.attn.c_attn.weight', sparse([4, 12], [[[0, 2], c], [[0, 6], 1], [[1, 8], 1], [[2, 9], 1], [[0, 10], 1], [[3, 11], 1]])],
+    [
+      'h.0.attn.c_attn.weight',
+      sparse(
+        [4, 12],
+        [
+          [[0, 2], c],
+          [[0, 6], 1],
+          [[1, 8], 1],
+          [[2, 9], 1],
+          [[0, 10], 1],
+          [[3, 11], 1],
+        ],
+      ),
+    ],
     ['h.0.attn.c_attn.bias', sparse([12], [[[8], 0.5]])],
-    ['h.0.attn.c_proj.weight', sparse([4, 4], [[[3, 0], 1], [[0, 1], 1], [[1, 2], 1], [[2, 3], 1]])],
+    [
+      'h.0.attn.c_proj.weight',
+      sparse(
+        [4, 4],
+        [
+          [[3, 0], 1],
+          [[0, 1], 1],
+          [[1, 2], 1],
+          [[2, 3], 1],
+        ],
+      ),
+    ],
     ['h.0.attn.c_proj.bias', filled([4], [0, 0, 0, 0.25])],
     ['h.0.ln_2.weight', sparse([4])],
     ['h.0.ln_2.bias', filled([4], [1, -1, 0, 0])],
-    ['h.0.mlp.c_fc.weight', sparse([4, 16], [[[0, 0], 1], [[1, 1], 1]])],
+    [
+      'h.0.mlp.c_fc.weight',
+      sparse(
+        [4, 16],
+        [
+          [[0, 0], 1],
+          [[1, 1], 1],
+        ],
+      ),
+    ],
     ['h.0.mlp.c_fc.bias', sparse([16])],
-    ['h.0.mlp.c_proj.weight', sparse([16, 4], [[[0, 2], 1], [[1, 3], 1]])],
+    [
+      'h.0.mlp.c_proj.weight',
+      sparse(
+        [16, 4],
+        [
+          [[0, 2], 1],
+          [[1, 3], 1],
+        ],
+      ),
+    ],
     ['h.0.mlp.c_proj.bias', filled([4], [0.5, 0, 0, 0])],
     ['ln_f.weight', filled([4], [1, 1, 1, 1])],
     ['ln_f.bias', sparse([4])],
@@ -95,10 +137,31 @@ test('hand-built one-layer model: attention patterns, z, attn_out, mlp_out and r
 
   const pattern = get(cache, 'blocks.0.attn.hook_pattern'); // [head, query, key]
   assert.deepEqual(pattern.shape, [2, 3, 3]);
-  assertClose(pattern.data, [
-    1, 0, 0, 1 / 2, 1 / 2, 0, 1 / 3, 1 / 3, 1 / 3, // head 0: uniform over the causal prefix
-    1, 0, 0, 1 / 10, 9 / 10, 0, 9 / 19, 1 / 19, 9 / 19, // head 1: weight 3 to same-sign keys, 1/3 to others
-  ], tol, 'pattern');
+  assertClose(
+    pattern.data,
+    [
+      1,
+      0,
+      0,
+      1 / 2,
+      1 / 2,
+      0,
+      1 / 3,
+      1 / 3,
+      1 / 3, // head 0: uniform over the causal prefix
+      1,
+      0,
+      0,
+      1 / 10,
+      9 / 10,
+      0,
+      9 / 19,
+      1 / 19,
+      9 / 19, // head 1: weight 3 to same-sign keys, 1/3 to others
+    ],
+    tol,
+    'pattern',
+  );
 
   const z = get(cache, 'blocks.0.attn.hook_z'); // [pos, head, d_head]
   assert.deepEqual(z.shape, [3, 2, 2]);
@@ -205,8 +268,12 @@ test('every hook point is produced, in TransformerLens forward order, with its s
   assert.deepEqual(seen, expected);
   assert.deepEqual([...cache.keys()], expected);
   const shapes: Record<string, number[]> = {
-    hook_embed: [5, 8], 'blocks.1.attn.hook_pattern': [2, 5, 5], 'blocks.1.attn.hook_z': [5, 2, 4],
-    'blocks.0.hook_mlp_out': [5, 8], 'ln_final.hook_scale': [5, 1], logits: [5, 11],
+    hook_embed: [5, 8],
+    'blocks.1.attn.hook_pattern': [2, 5, 5],
+    'blocks.1.attn.hook_z': [5, 2, 4],
+    'blocks.0.hook_mlp_out': [5, 8],
+    'ln_final.hook_scale': [5, 1],
+    logits: [5, 11],
   };
   for (const [name, shape] of Object.entries(shapes)) assert.deepEqual(get(cache, name).shape, shape, name);
 });
@@ -338,7 +405,12 @@ test('intervention: in-place edits and replacements of hook_attn_out and hook_ml
   });
   assert.deepEqual(get(patched, 'blocks.0.hook_resid_mid').data, get(patched, 'blocks.0.hook_resid_pre').data);
   const mid = get(patched, 'blocks.1.hook_resid_mid').data;
-  assertClose(get(patched, 'blocks.1.hook_resid_post').data, Array.from(mid, (v) => v + 2), 1e-12, 'resid_post');
+  assertClose(
+    get(patched, 'blocks.1.hook_resid_post').data,
+    Array.from(mid, (v) => v + 2),
+    1e-12,
+    'resid_post',
+  );
   const clean = referenceGpt2Forward(randomCheckpoint(), RANDOM_CONFIG, RANDOM_IDS);
   assert.notDeepEqual(get(patched, 'logits').data, get(clean, 'logits').data);
 });
@@ -354,7 +426,10 @@ test('bad input fails with a message naming the problem', () => {
   assert.throws(() => referenceGpt2Forward(handCheckpoint(), HAND_CONFIG, [0, 0, 0, 0, 0]), /exceed the context of 4/);
   assert.throws(() => referenceGpt2Forward(handCheckpoint(), HAND_CONFIG, []), /no tokens/);
   assert.throws(
-    () => referenceGpt2Forward(handCheckpoint(), HAND_CONFIG, [0], { intervene: (n) => (n === 'blocks.0.attn.hook_z' ? { shape: [1, 4], data: new Float64Array(4) } : undefined) }),
+    () =>
+      referenceGpt2Forward(handCheckpoint(), HAND_CONFIG, [0], {
+        intervene: (n) => (n === 'blocks.0.attn.hook_z' ? { shape: [1, 4], data: new Float64Array(4) } : undefined),
+      }),
     /replacement for blocks\.0\.attn\.hook_z has shape \[1, 4\], expected \[1, 2, 2\]/,
   );
 });

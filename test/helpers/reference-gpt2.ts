@@ -304,7 +304,8 @@ function readWeights(tensors: Map<string, ReferenceWeightTensor>, config: Refere
     if (!t) throw new Error(`reference-gpt2: the checkpoint has no tensor ${name}`);
     const fits = t.shape.length === expected.length && expected.every((n, i) => n === null || n === t.shape[i]);
     if (!fits) throw new Error(`reference-gpt2: ${name} has shape [${t.shape.join(', ')}], expected [${expected.map((n) => n ?? '?').join(', ')}]`);
-    if (t.data.length !== t.shape.reduce((n, s) => n * s, 1)) throw new Error(`reference-gpt2: ${name} holds ${t.data.length} values for shape [${t.shape.join(', ')}]`);
+    if (t.data.length !== t.shape.reduce((n, s) => n * s, 1))
+      throw new Error(`reference-gpt2: ${name} holds ${t.data.length} values for shape [${t.shape.join(', ')}]`);
     return t;
   };
 

@@ -54,7 +54,9 @@ export function fakeAnalysis(prompt: string, modelId: string): AnalysisResult {
   };
 }
 
-export function createEngineClient(_options: { workerPath: string }): EngineApi & EngineCacheApi & { onCrash(listener: (error: Error) => void): { dispose(): void } } {
+export function createEngineClient(_options: {
+  workerPath: string;
+}): EngineApi & EngineCacheApi & { onCrash(listener: (error: Error) => void): { dispose(): void } } {
   let loaded: LoadedModelInfo | null = null;
   return {
     onCrash: () => ({ dispose: () => {} }),
@@ -70,11 +72,28 @@ export function createEngineClient(_options: { workerPath: string }): EngineApi 
       engineCalls.push({ method: 'deleteCachedModel', args: { repo, ...options } });
       return false;
     },
-    async loadModel(spec: ModelSpec, options: LoadOptions, hooks?: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void }): Promise<LoadedModelInfo> {
+    async loadModel(
+      spec: ModelSpec,
+      options: LoadOptions,
+      hooks?: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void },
+    ): Promise<LoadedModelInfo> {
       engineCalls.push({ method: 'loadModel', args: { spec, options } });
       if (hooks?.signal?.aborted) throw new EngineError('CANCELLED', 'cancelled');
       const id = spec.kind === 'organism' ? 'organism' : spec.kind === 'hub' ? spec.repo : spec.path;
-      loaded = { id, displayName: spec.kind === 'organism' ? 'Fake organism' : id, nLayers: N_LAYERS, nHeads: N_HEADS, dModel: 8, dHead: 4, dVocab: 50257, nCtx: 64, bosTokenId: 50256, device: 'cpu', deviceNote: null, loadMs: 1 };
+      loaded = {
+        id,
+        displayName: spec.kind === 'organism' ? 'Fake organism' : id,
+        nLayers: N_LAYERS,
+        nHeads: N_HEADS,
+        dModel: 8,
+        dHead: 4,
+        dVocab: 50257,
+        nCtx: 64,
+        bosTokenId: 50256,
+        device: 'cpu',
+        deviceNote: null,
+        loadMs: 1,
+      };
       return loaded;
     },
     async tokenize(text: string): Promise<TokenInfo[]> {

@@ -5,7 +5,16 @@
  * a logit lens where the target's rank falls to 0 with depth, and flow = attention summed over
  * layers and heads. Deterministic for a given seed.
  */
-import type { AnalysisResult, CensusEntry, HeadSummary, PatchSweepResult, Prediction, TokenInfo, TracePathEdge, TracePathNode } from '../../src/protocol/analysis.js';
+import type {
+  AnalysisResult,
+  CensusEntry,
+  HeadSummary,
+  PatchSweepResult,
+  Prediction,
+  TokenInfo,
+  TracePathEdge,
+  TracePathNode,
+} from '../../src/protocol/analysis.js';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0 || 1;
@@ -96,7 +105,13 @@ export function syntheticResult(o: SyntheticOptions = {}): AnalysisResult {
   for (const v of mlp) total += v;
 
   const components = [
-    ...Array.from(heads, (value, i) => ({ name: `L${Math.floor(i / nHeads)}H${i % nHeads}`, kind: 'head' as const, layer: Math.floor(i / nHeads), head: i % nHeads, value })),
+    ...Array.from(heads, (value, i) => ({
+      name: `L${Math.floor(i / nHeads)}H${i % nHeads}`,
+      kind: 'head' as const,
+      layer: Math.floor(i / nHeads),
+      head: i % nHeads,
+      value,
+    })),
     ...Array.from(mlp, (value, layer) => ({ name: `mlp${layer}`, kind: 'mlp' as const, layer, value })),
     { name: 'embed', kind: 'embed' as const, value: embed },
     { name: 'pos_embed', kind: 'pos_embed' as const, value: posEmbed },
@@ -118,16 +133,34 @@ export function syntheticResult(o: SyntheticOptions = {}): AnalysisResult {
   const edges: TracePathEdge[] = rawEdges.map((e) => ({ ...e, weight: e.weight / maxEdge }));
 
   const target = ' mat';
-  const predictions: Prediction[] = [target, ' floor', ' bed', ' table', ' rug'].map((token, i) => ({ tokenId: 200 + i, token, prob: [0.446, 0.2, 0.1, 0.05, 0.02][i]!, logit: 10 - i }));
+  const predictions: Prediction[] = [target, ' floor', ' bed', ' table', ' rug'].map((token, i) => ({
+    tokenId: 200 + i,
+    token,
+    prob: [0.446, 0.2, 0.1, 0.05, 0.02][i]!,
+    logit: 10 - i,
+  }));
 
   const depth = nLayers + 1;
   const lensLayers = Array.from({ length: depth }, (_, d) => {
     const rank = Math.max(0, depth - 2 - d * 2);
-    const top: Prediction[] = rank === 0 ? predictions.slice(0, 3) : [{ tokenId: 300 + d, token: ` guess${d}`, prob: 0.1, logit: 3 }, ...predictions.slice(0, 2)];
-    return { label: d < nLayers ? `resid_pre ${d}` : `resid_post ${nLayers - 1}`, top, targetProb: rank === 0 ? 0.446 * (d + 1) / depth : 0.01 / (rank + 1), targetRank: rank };
+    const top: Prediction[] =
+      rank === 0 ? predictions.slice(0, 3) : [{ tokenId: 300 + d, token: ` guess${d}`, prob: 0.1, logit: 3 }, ...predictions.slice(0, 2)];
+    return {
+      label: d < nLayers ? `resid_pre ${d}` : `resid_post ${nLayers - 1}`,
+      top,
+      targetProb: rank === 0 ? (0.446 * (d + 1)) / depth : 0.01 / (rank + 1),
+      targetRank: rank,
+    };
   });
   const perPosition = o.perPosition
-    ? Array.from({ length: depth }, (_, d) => tokens.map((t, p) => ({ tokenId: 400 + p, token: d === depth - 1 && p === position ? target : ` w${p}_${d}`, prob: 0.05 + 0.9 * (d / depth), logit: 1 })))
+    ? Array.from({ length: depth }, (_, d) =>
+        tokens.map((t, p) => ({
+          tokenId: 400 + p,
+          token: d === depth - 1 && p === position ? target : ` w${p}_${d}`,
+          prob: 0.05 + 0.9 * (d / depth),
+          logit: 1,
+        })),
+      )
     : null;
 
   const total2 = new Float32Array(size);
@@ -140,29 +173,68 @@ export function syntheticResult(o: SyntheticOptions = {}): AnalysisResult {
       const kind = (l * nHeads + h) % 5;
       const label = kind === 0 ? 'previous-token' : kind === 1 ? 'induction' : 'diffuse';
       headSummaries.push({
-        layer: l, head: h, name: `L${l}H${h}`, label,
+        layer: l,
+        head: h,
+        name: `L${l}H${h}`,
+        label,
         scores: { previous: kind === 0 ? 0.9 : 0.1, duplicate: 0.05, induction: kind === 1 ? 0.8 : 0.1 },
-        entropy: 1, entropyNormalized: 0.5, concentration: 0.6, outputNorm: 0.2 + random() * 3, dla: heads[l * nHeads + h]!,
+        entropy: 1,
+        entropyNormalized: 0.5,
+        concentration: 0.6,
+        outputNorm: 0.2 + random() * 3,
+        dla: heads[l * nHeads + h]!,
       });
       const census = { previous: kind === 0 ? 0.9 : 0.1, duplicate: 0.05, induction: kind === 1 ? 0.8 : 0.1 };
-      censusEntries.push({ layer: l, head: h, ...census, raw: { previous: census.previous * (16 / 17), duplicate: census.duplicate * (8 / 17), induction: census.induction * (8 / 17) }, label });
+      censusEntries.push({
+        layer: l,
+        head: h,
+        ...census,
+        raw: { previous: census.previous * (16 / 17), duplicate: census.duplicate * (8 / 17), induction: census.induction * (8 / 17) },
+        label,
+      });
     }
   }
 
   return {
     model: { id: 'synthetic', displayName: 'synthetic', nLayers, nHeads, dModel: 64, dHead: 16, dVocab: 1000, nCtx: 1024 },
     device: 'cpu',
-    prompt: tokens.filter((t) => !t.bos).map((t) => t.text).join(''),
+    prompt: tokens
+      .filter((t) => !t.bos)
+      .map((t) => t.text)
+      .join(''),
     prependBos: o.bos === true,
     tokens,
     predictions,
     predictionsPerPosition: o.perPosition ? tokens.map((_, p) => predictions.map((pr) => ({ ...pr, prob: pr.prob / (p + 1) }))) : null,
     heads: headSummaries,
     attention,
-    census: { batch: 4, halfLength: 8, seed: 1, prependBos: true, threshold: 0.35, ceiling: { previous: 16 / 17, duplicate: 8 / 17, induction: 8 / 17 }, entries: censusEntries },
+    census: {
+      batch: 4,
+      halfLength: 8,
+      seed: 1,
+      prependBos: true,
+      threshold: 0.35,
+      ceiling: { previous: 16 / 17, duplicate: 8 / 17, induction: 8 / 17 },
+      entries: censusEntries,
+    },
     trace: {
-      position, targetId: 200, target, contrastId: o.contrast ? 201 : null, contrast: o.contrast ? ' floor' : null,
-      metric: o.contrast ? 'logit_diff' : 'logit', heads, mlp, embed, posEmbed, bias, total, actual: total, components, headBySource, topPath, edges,
+      position,
+      targetId: 200,
+      target,
+      contrastId: o.contrast ? 201 : null,
+      contrast: o.contrast ? ' floor' : null,
+      metric: o.contrast ? 'logit_diff' : 'logit',
+      heads,
+      mlp,
+      embed,
+      posEmbed,
+      bias,
+      total,
+      actual: total,
+      components,
+      headBySource,
+      topPath,
+      edges,
     },
     lens: { position, targetId: 200, layers: lensLayers, perPosition },
     flow: { total: total2, perLayer: null },
@@ -178,7 +250,15 @@ export function syntheticPatch(kind: PatchSweepResult['kind'], nLayers: number, 
   const entries: PatchSweepResult['entries'] = [];
   const push = (layer: number, head?: number, position?: number) => {
     const recovery = random() * random() * (random() < 0.2 ? -0.5 : 1);
-    entries.push({ layer, ...(head !== undefined ? { head } : {}), ...(position !== undefined ? { position } : {}), value: recovery * 3, logitDiff: recovery * 3, prob: 0.1 + recovery * 0.3, recovery });
+    entries.push({
+      layer,
+      ...(head !== undefined ? { head } : {}),
+      ...(position !== undefined ? { position } : {}),
+      value: recovery * 3,
+      logitDiff: recovery * 3,
+      prob: 0.1 + recovery * 0.3,
+      recovery,
+    });
   };
   for (let l = 0; l < nLayers; l++) {
     if (kind === 'heads-last') for (let h = 0; h < nHeads; h++) push(l, h);
@@ -187,8 +267,19 @@ export function syntheticPatch(kind: PatchSweepResult['kind'], nLayers: number, 
   }
   if (kind === 'single') push(0, 1);
   return {
-    kind, targetId: 200, target: ' Mary', contrastId: 201, contrast: ' John', metric: 'logit_diff', prependBos: false, cleanTokens: tokens, corruptTokens: tokens,
-    clean: { value: 3, logitDiff: 3, prob: 0.4 }, corrupt: { value: -1, logitDiff: -1, prob: 0.05 }, entries, elapsedMs: 100,
+    kind,
+    targetId: 200,
+    target: ' Mary',
+    contrastId: 201,
+    contrast: ' John',
+    metric: 'logit_diff',
+    prependBos: false,
+    cleanTokens: tokens,
+    corruptTokens: tokens,
+    clean: { value: 3, logitDiff: 3, prob: 0.4 },
+    corrupt: { value: -1, logitDiff: -1, prob: 0.05 },
+    entries,
+    elapsedMs: 100,
   };
 }
 
@@ -204,7 +295,9 @@ export function syntheticPatchWithMetric(base: PatchSweepResult, metric: PatchSw
   const { startYear: _drop, ...rest } = structuredClone(base);
   return {
     ...rest,
-    ...(metric === 'log_prob' ? { target: ' mat', targetId: 2603, contrast: null, contrastId: null } : { target: '32', targetId: 2624, contrast: null, contrastId: null, startYear: 32 }),
+    ...(metric === 'log_prob'
+      ? { target: ' mat', targetId: 2603, contrast: null, contrastId: null }
+      : { target: '32', targetId: 2624, contrast: null, contrastId: null, startYear: 32 }),
     metric,
     clean: { ...base.clean, value: clean },
     corrupt: { ...base.corrupt, value: corrupt },

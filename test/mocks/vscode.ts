@@ -335,7 +335,18 @@ const noEvent = (): Disposable => new Disposable();
 function logChannel(): Record<string, unknown> {
   const lines: string[] = [];
   const log = (level: string) => (text: string) => lines.push(`${level} ${text}`);
-  return { lines, info: log('info'), warn: log('warn'), error: log('error'), debug: log('debug'), trace: log('trace'), show: () => {}, dispose: () => {}, append: () => {}, appendLine: log('line') };
+  return {
+    lines,
+    info: log('info'),
+    warn: log('warn'),
+    error: log('error'),
+    debug: log('debug'),
+    trace: log('trace'),
+    show: () => {},
+    dispose: () => {},
+    append: () => {},
+    appendLine: log('line'),
+  };
 }
 
 export const window = {
@@ -344,12 +355,26 @@ export const window = {
   },
   createOutputChannel: () => logChannel(),
   createStatusBarItem: () => {
-    const item = { text: '', tooltip: undefined as unknown, command: undefined as string | undefined, name: '', show: () => {}, hide: () => {}, dispose: () => {} };
+    const item = {
+      text: '',
+      tooltip: undefined as unknown,
+      command: undefined as string | undefined,
+      name: '',
+      show: () => {},
+      hide: () => {},
+      dispose: () => {},
+    };
     fake.statusItems.push(item);
     return item;
   },
   createTreeView: (id: string, options: { treeDataProvider: unknown }) => {
-    const view = { treeDataProvider: options.treeDataProvider, message: undefined as string | undefined, visible: true, reveal: async () => {}, dispose: () => void fake.treeViews.delete(id) };
+    const view = {
+      treeDataProvider: options.treeDataProvider,
+      message: undefined as string | undefined,
+      visible: true,
+      reveal: async () => {},
+      dispose: () => void fake.treeViews.delete(id),
+    };
     fake.treeViews.set(id, view);
     fake.registrations.push(view);
     return view;
@@ -365,8 +390,13 @@ export const window = {
     fake.webviewPanels.push({ viewType, title });
     return panel;
   },
-  withProgress: async <T>(_options: unknown, task: (progress: { report(v: unknown): void }, token: { isCancellationRequested: boolean; onCancellationRequested: (l: () => void) => Disposable }) => Promise<T>): Promise<T> =>
-    task({ report: () => {} }, { isCancellationRequested: false, onCancellationRequested: () => new Disposable() }),
+  withProgress: async <T>(
+    _options: unknown,
+    task: (
+      progress: { report(v: unknown): void },
+      token: { isCancellationRequested: boolean; onCancellationRequested: (l: () => void) => Disposable },
+    ) => Promise<T>,
+  ): Promise<T> => task({ report: () => {} }, { isCancellationRequested: false, onCancellationRequested: () => new Disposable() }),
   showInformationMessage: message('info'),
   showWarningMessage: message('warning'),
   showErrorMessage: message('error'),

@@ -44,7 +44,7 @@ test('an old analysis: no BOS, raw DLA, valueNorm as outputNorm, metric recomput
   assert.deepEqual(analysisFromJson(JSON.parse(JSON.stringify(analysisToJson(r)))), r);
 });
 
-test('an old analysis with a logit_diff trace: the metric is the trace\'s own logit difference', () => {
+test("an old analysis with a logit_diff trace: the metric is the trace's own logit difference", () => {
   const old = oldAnalysis();
   old.trace = { ...old.trace, metric: 'logit_diff', contrast: ' John', contrastId: 201, actual: 2.5 };
   assert.deepEqual(analysisFromJson(old).metric, { name: 'logit_diff', value: 2.5 });

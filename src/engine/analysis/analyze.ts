@@ -51,7 +51,8 @@ function checkSettings(request: AnalyzeRequest, dVocab: number): { topK: number;
   const topK = request.topK ?? DEFAULT_TOP_K;
   if (!Number.isInteger(topK) || topK < 1) throw new EngineError('BAD_ARGUMENT', `top-k must be a positive integer, got ${topK}.`);
   const threshold = request.threshold ?? DEFAULT_HEAD_THRESHOLD;
-  if (!Number.isFinite(threshold) || threshold < 0 || threshold > 1) throw new EngineError('BAD_ARGUMENT', `The head-class threshold must be between 0 and 1, got ${threshold}.`);
+  if (!Number.isFinite(threshold) || threshold < 0 || threshold > 1)
+    throw new EngineError('BAD_ARGUMENT', `The head-class threshold must be between 0 and 1, got ${threshold}.`);
   return { topK: Math.min(topK, dVocab), threshold };
 }
 
@@ -108,7 +109,17 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
   const attention = new Float32Array(nLayers * nHeads * n * n); // [layer, head, query, key]
   patterns.forEach((p, l) => attention.set(p.data, l * nHeads * n * n));
 
-  const trace = circuitTrace({ cache, config, weights, position, targetId, contrastId, tokenText, ...(request.dla !== undefined ? { dla: request.dla } : {}), ...(options.topPathWidth !== undefined ? { topN: options.topPathWidth } : {}) });
+  const trace = circuitTrace({
+    cache,
+    config,
+    weights,
+    position,
+    targetId,
+    contrastId,
+    tokenText,
+    ...(request.dla !== undefined ? { dla: request.dla } : {}),
+    ...(options.topPathWidth !== undefined ? { topN: options.topPathWidth } : {}),
+  });
   throwIfCancelled(signal);
 
   const repeats = repeatStructure(ids);
@@ -132,7 +143,14 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
   }
 
   const lens = await logitLens({
-    cache, config, weights, position, targetId, topK, perPosition, tokenText,
+    cache,
+    config,
+    weights,
+    position,
+    targetId,
+    topK,
+    perPosition,
+    tokenText,
     ...(runner.intervene ? { unembed: runnerLensUnembed({ config, intervene: runner.intervene.bind(runner) }) } : {}),
     ...(signal ? { signal } : {}),
   });
@@ -141,7 +159,9 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
 
   // The census probes follow the same BOS rule as the prompt (its sequences are never given as ids).
   const censusPrependBos = bosToPrepend(config, request.prependBos) !== null;
-  const census = request.census ? await (options.censusCache ?? defaultCensusCache).get(runner, { ...options.censusSettings, threshold, prependBos: censusPrependBos }, signal) : null;
+  const census = request.census
+    ? await (options.censusCache ?? defaultCensusCache).get(runner, { ...options.censusSettings, threshold, prependBos: censusPrependBos }, signal)
+    : null;
 
   return {
     model: options.modelInfo,

@@ -106,12 +106,14 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
   const { nLayers, nHeads, dModel, dHead, eps } = config;
   const topN = input.topN ?? DEFAULT_TOP_PATH_WIDTH;
   const dla = input.dla ?? DEFAULT_DLA_MODE;
-  if (!DLA_MODES.includes(dla)) throw new EngineError('BAD_ARGUMENT', `Unknown DLA mode "${String(dla)}".`, `Use ${DLA_MODES.map((m) => `'${m}'`).join(' or ')}.`);
+  if (!DLA_MODES.includes(dla))
+    throw new EngineError('BAD_ARGUMENT', `Unknown DLA mode "${String(dla)}".`, `Use ${DLA_MODES.map((m) => `'${m}'`).join(' or ')}.`);
   const nPos = requireHook(cache, 'hook_embed').shape[0] ?? 0;
   const vocab = config.dVocab;
   if (!Number.isInteger(pos) || pos < 0 || pos >= nPos) throw new EngineError('BAD_ARGUMENT', `Position ${pos} is outside the prompt (0..${nPos - 1}).`);
   for (const id of [targetId, contrastId]) {
-    if (id !== null && (!Number.isInteger(id) || id < 0 || id >= vocab)) throw new EngineError('BAD_ARGUMENT', `Token id ${id} is outside the vocabulary (0..${vocab - 1}).`);
+    if (id !== null && (!Number.isInteger(id) || id < 0 || id >= vocab))
+      throw new EngineError('BAD_ARGUMENT', `Token id ${id} is outside the vocabulary (0..${vocab - 1}).`);
   }
   const logits = logitsRow(cache, pos, nPos); // [vocab]
 
@@ -193,9 +195,14 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
   const bias = biasResidual + biasAfterNorm;
 
   const components: TraceComponent[] = [];
-  for (let l = 0; l < nLayers; l++) for (let h = 0; h < nHeads; h++) components.push({ name: `L${l}H${h}`, kind: 'head', layer: l, head: h, value: heads[l * nHeads + h]! });
+  for (let l = 0; l < nLayers; l++)
+    for (let h = 0; h < nHeads; h++) components.push({ name: `L${l}H${h}`, kind: 'head', layer: l, head: h, value: heads[l * nHeads + h]! });
   for (let l = 0; l < nLayers; l++) components.push({ name: `mlp${l}`, kind: 'mlp', layer: l, value: mlp[l]! });
-  components.push({ name: 'embed', kind: 'embed', value: embed }, { name: 'pos_embed', kind: 'pos_embed', value: posEmbed }, { name: 'bias', kind: 'bias', value: bias });
+  components.push(
+    { name: 'embed', kind: 'embed', value: embed },
+    { name: 'pos_embed', kind: 'pos_embed', value: posEmbed },
+    { name: 'bias', kind: 'bias', value: bias },
+  );
   let total = embed + posEmbed + bias;
   for (const c of components) if (c.kind === 'head' || c.kind === 'mlp') total += c.value;
   components.sort((a, b) => Math.abs(b.value) - Math.abs(a.value));
@@ -234,7 +241,12 @@ function meanOf(values: ArrayLike<number>): number {
  * The top `topN` heads of each layer by |contribution|, and an edge between every top head of
  * layer L and every top head of layer L + 1 weighted |a| · |b|, normalised so the largest edge is 1.
  */
-export function topHeadPath(heads: ArrayLike<number> /* [layer, head] */, nLayers: number, nHeads: number, topN: number): { topPath: TracePathNode[][]; edges: TracePathEdge[] } {
+export function topHeadPath(
+  heads: ArrayLike<number> /* [layer, head] */,
+  nLayers: number,
+  nHeads: number,
+  topN: number,
+): { topPath: TracePathNode[][]; edges: TracePathEdge[] } {
   const width = Math.max(0, Math.min(Math.floor(topN), nHeads));
   const topPath: TracePathNode[][] = [];
   for (let l = 0; l < nLayers; l++) {

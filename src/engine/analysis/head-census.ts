@@ -58,28 +58,41 @@ export function censusTokenRange(dVocab: number): [number, number] {
  * The layout actually probed on a model: the block length shrinks to what the model's context
  * (BOS + 2N ≤ n_ctx) and vocabulary (N distinct ids in the safe range) allow; the census reports it.
  */
-export function fitCensusSettings<S extends Pick<CensusSettings, 'halfLength'> & { prependBos?: boolean }>(settings: S, config: Pick<ModelConfig, 'dVocab' | 'nCtx' | 'bosTokenId'>): S {
+export function fitCensusSettings<S extends Pick<CensusSettings, 'halfLength'> & { prependBos?: boolean }>(
+  settings: S,
+  config: Pick<ModelConfig, 'dVocab' | 'nCtx' | 'bosTokenId'>,
+): S {
   const bos = probeBos(settings, config);
   const [lo, hi] = censusTokenRange(config.dVocab);
   const available = hi - lo - (bos !== null && bos >= lo && bos < hi ? 1 : 0);
   const halfLength = Math.min(settings.halfLength, Math.floor((config.nCtx - (bos === null ? 0 : 1)) / 2), available);
-  if (halfLength < 2) throw new EngineError('BAD_ARGUMENT', `The model's context (${config.nCtx}) or vocabulary (${config.dVocab}) is too small for the head census.`);
+  if (halfLength < 2)
+    throw new EngineError('BAD_ARGUMENT', `The model's context (${config.nCtx}) or vocabulary (${config.dVocab}) is too small for the head census.`);
   return { ...settings, halfLength };
 }
 
 /** The probe's token sequences: batch × (BOS?, R, R). */
-export function censusSequences(settings: Pick<CensusSettings, 'batch' | 'halfLength' | 'seed'> & { prependBos?: boolean }, config: Pick<ModelConfig, 'dVocab' | 'nCtx' | 'bosTokenId'>): number[][] {
+export function censusSequences(
+  settings: Pick<CensusSettings, 'batch' | 'halfLength' | 'seed'> & { prependBos?: boolean },
+  config: Pick<ModelConfig, 'dVocab' | 'nCtx' | 'bosTokenId'>,
+): number[][] {
   const { batch, halfLength, seed } = settings;
   const bos = probeBos(settings, config);
   const prefix = bos === null ? 0 : 1;
   if (!Number.isInteger(batch) || batch < 1) throw new EngineError('BAD_ARGUMENT', `The census batch must be a positive integer, got ${batch}.`);
-  if (!Number.isInteger(halfLength) || halfLength < 1) throw new EngineError('BAD_ARGUMENT', `The census block length must be a positive integer, got ${halfLength}.`);
+  if (!Number.isInteger(halfLength) || halfLength < 1)
+    throw new EngineError('BAD_ARGUMENT', `The census block length must be a positive integer, got ${halfLength}.`);
   if (prefix + 2 * halfLength > config.nCtx) {
-    throw new EngineError('BAD_ARGUMENT', `A census sequence of ${prefix + 2 * halfLength} tokens does not fit the model's context of ${config.nCtx}.`, 'Use a shorter census block.');
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      `A census sequence of ${prefix + 2 * halfLength} tokens does not fit the model's context of ${config.nCtx}.`,
+      'Use a shorter census block.',
+    );
   }
   const [lo, hi] = censusTokenRange(config.dVocab);
   const available = hi - lo - (bos !== null && bos >= lo && bos < hi ? 1 : 0);
-  if (available < halfLength) throw new EngineError('BAD_ARGUMENT', `The vocabulary has only ${available} usable ids for a census block of ${halfLength} distinct tokens.`);
+  if (available < halfLength)
+    throw new EngineError('BAD_ARGUMENT', `The vocabulary has only ${available} usable ids for a census block of ${halfLength} distinct tokens.`);
   const random = mulberry32(seed);
   const sequences: number[][] = [];
   for (let b = 0; b < batch; b++) {
@@ -112,7 +125,11 @@ export interface CensusScores {
 }
 
 /** Runs the probe and scores every head. `batch` forwards of 2N + 1 tokens, patterns only. */
-export async function computeCensusScores(runner: AnalysisRunner, settings: Pick<CensusSettings, 'batch' | 'halfLength' | 'seed'> & { prependBos?: boolean }, signal?: AbortSignal): Promise<CensusScores> {
+export async function computeCensusScores(
+  runner: AnalysisRunner,
+  settings: Pick<CensusSettings, 'batch' | 'halfLength' | 'seed'> & { prependBos?: boolean },
+  signal?: AbortSignal,
+): Promise<CensusScores> {
   const { nLayers, nHeads } = runner.config;
   const fitted = fitCensusSettings(settings, runner.config);
   const sequences = censusSequences(fitted, runner.config);
@@ -167,7 +184,15 @@ export function labelCensus(scores: CensusScores, threshold: number): HeadCensus
       entries.push({ layer: l, head: h, ...normalised, raw, label: classifyHead(normalised, threshold) });
     }
   }
-  return { batch: scores.batch, halfLength: scores.halfLength, seed: scores.seed, prependBos: scores.prependBos, threshold, ceiling: { ...scores.ceiling }, entries };
+  return {
+    batch: scores.batch,
+    halfLength: scores.halfLength,
+    seed: scores.seed,
+    prependBos: scores.prependBos,
+    threshold,
+    ceiling: { ...scores.ceiling },
+    entries,
+  };
 }
 
 /**
@@ -205,4 +230,3 @@ export class HeadCensusCache {
     return this.byRunner.get(runner)?.has(`${full.batch}/${full.halfLength}/${full.seed}/${full.prependBos}`) ?? false;
   }
 }
-

@@ -18,7 +18,6 @@ import { detectionPattern, type DetectorKind } from '../../protocol/detection-pa
 
 export { detectionPattern, type DetectorKind };
 
-
 /**
  * The largest "mul" score any head can reach on a detection pattern of n tokens: the share of
  * query rows with at least one detection cell (each row carries one unit of attention, and only

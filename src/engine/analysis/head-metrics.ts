@@ -74,7 +74,8 @@ export function outputGram(W_O: Tensor /* [head, d_head, d_model] */): Float64Ar
   const cached = gramCache.get(W_O);
   if (cached) return cached;
   const [nHeads, dHead, dModel] = W_O.shape;
-  if (nHeads === undefined || dHead === undefined || dModel === undefined) throw new Error(`outputGram: W_O must be [head, d_head, d_model], got [${W_O.shape.join(', ')}]`);
+  if (nHeads === undefined || dHead === undefined || dModel === undefined)
+    throw new Error(`outputGram: W_O must be [head, d_head, d_model], got [${W_O.shape.join(', ')}]`);
   const W = W_O.data;
   const gram = new Float64Array(nHeads * dHead * dHead);
   for (let h = 0; h < nHeads; h++) {

@@ -55,8 +55,10 @@ export async function logitLens(input: LogitLensInput): Promise<LogitLens> {
   const labels = logitLensLabels(config.nLayers);
   const resids = hooks.map((hook) => requireHook(cache, hook).data); // per depth: [pos, d_model]
   const nPos = (resids[0]?.length ?? 0) / dModel;
-  if (!Number.isInteger(position) || position < 0 || position >= nPos) throw new EngineError('BAD_ARGUMENT', `Position ${position} is outside the prompt (0..${nPos - 1}).`);
-  if (!Number.isInteger(targetId) || targetId < 0 || targetId >= config.dVocab) throw new EngineError('BAD_ARGUMENT', `Token id ${targetId} is outside the vocabulary (0..${config.dVocab - 1}).`);
+  if (!Number.isInteger(position) || position < 0 || position >= nPos)
+    throw new EngineError('BAD_ARGUMENT', `Position ${position} is outside the prompt (0..${nPos - 1}).`);
+  if (!Number.isInteger(targetId) || targetId < 0 || targetId >= config.dVocab)
+    throw new EngineError('BAD_ARGUMENT', `Token id ${targetId} is outside the vocabulary (0..${config.dVocab - 1}).`);
 
   const layerAt = (depth: number, row: ArrayLike<number>): LensLayer => ({
     label: labels[depth]!,

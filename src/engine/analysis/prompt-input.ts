@@ -73,14 +73,24 @@ export function resolvePrompt(tokenizer: PromptTokenizer, input: { prompt?: stri
   if (resolved.ids.length === 0) throw new EngineError('EMPTY_PROMPT', 'The prompt is empty.', 'Type some text (or give token ids) to analyse.');
   const bos = input.ids === undefined ? limits.prependBosId : null;
   if (bos !== null) {
-    if (!Number.isInteger(bos) || bos < 0 || bos >= limits.dVocab) throw new EngineError('INTERNAL', `The model's BOS id ${bos} is outside its vocabulary (0..${limits.dVocab - 1}).`);
-    resolved = { ...resolved, ids: [bos, ...resolved.ids], tokens: [{ id: bos, text: tokenizer.tokenText(bos), start: 0, end: 0, bos: true }, ...resolved.tokens], prependBos: true };
+    if (!Number.isInteger(bos) || bos < 0 || bos >= limits.dVocab)
+      throw new EngineError('INTERNAL', `The model's BOS id ${bos} is outside its vocabulary (0..${limits.dVocab - 1}).`);
+    resolved = {
+      ...resolved,
+      ids: [bos, ...resolved.ids],
+      tokens: [{ id: bos, text: tokenizer.tokenText(bos), start: 0, end: 0, bos: true }, ...resolved.tokens],
+      prependBos: true,
+    };
   }
   const limit = Math.min(limits.maxTokens, limits.nCtx);
   if (resolved.ids.length > limit) {
     const which = limits.maxTokens < limits.nCtx ? `the token limit of ${limits.maxTokens}` : `the model's context of ${limits.nCtx} tokens`;
     const counted = resolved.prependBos ? ' with the BOS' : '';
-    throw new EngineError('PROMPT_TOO_LONG', `The prompt is ${resolved.ids.length} tokens${counted}, more than ${which}.`, limits.maxTokens < limits.nCtx ? 'Shorten the prompt or raise the maximum token setting.' : 'Shorten the prompt.');
+    throw new EngineError(
+      'PROMPT_TOO_LONG',
+      `The prompt is ${resolved.ids.length} tokens${counted}, more than ${which}.`,
+      limits.maxTokens < limits.nCtx ? 'Shorten the prompt or raise the maximum token setting.' : 'Shorten the prompt.',
+    );
   }
   return resolved;
 }

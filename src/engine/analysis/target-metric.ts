@@ -40,7 +40,8 @@ export function yearTokenIds(tokenizer: PromptTokenizer, dVocab: number): number
 
 /** The metric a request names (checked before any forward, so bad input fails fast). */
 export function resolveNamedMetric(tokenizer: PromptTokenizer, dVocab: number, request: MetricRequest): ResolvedMetric {
-  if (request.kind !== 'greater-than') throw new EngineError('BAD_ARGUMENT', `Unknown metric "${String((request as { kind: unknown }).kind)}".`, 'The only named metric is "greater-than".');
+  if (request.kind !== 'greater-than')
+    throw new EngineError('BAD_ARGUMENT', `Unknown metric "${String((request as { kind: unknown }).kind)}".`, 'The only named metric is "greater-than".');
   const { startYear } = request;
   if (!Number.isInteger(startYear) || startYear < 0 || startYear > 99) {
     throw new EngineError('BAD_ARGUMENT', `The greater-than start year must be a two-digit year 0..99 (the "32" of "1732"), got ${String(startYear)}.`);
@@ -56,18 +57,23 @@ export function defaultMetric(targetId: number, contrastId: number | null): Reso
 /** The tokens whose logits and probabilities the metric reads, in the order metricOfScores takes them. */
 export function metricTokens(metric: ResolvedMetric): number[] {
   switch (metric.name) {
-    case 'logit_diff': return [metric.targetId, metric.contrastId];
-    case 'log_prob': return [metric.targetId];
-    case 'prob_diff_greater_than': return [...metric.yearIds];
+    case 'logit_diff':
+      return [metric.targetId, metric.contrastId];
+    case 'log_prob':
+      return [metric.targetId];
+    case 'prob_diff_greater_than':
+      return [...metric.yearIds];
   }
 }
 
 /** The metric from the logits and probabilities of metricTokens(metric) (e.g. a forward's token scores). */
 export function metricOfScores(metric: ResolvedMetric, logits: ArrayLike<number>, probs: ArrayLike<number>): number {
   switch (metric.name) {
-    case 'logit_diff': return logits[0]! - logits[1]!;
+    case 'logit_diff':
+      return logits[0]! - logits[1]!;
     // The softmax is over the whole vocabulary; its log is the log_softmax (−Infinity only if p underflows).
-    case 'log_prob': return Math.log(probs[0]!);
+    case 'log_prob':
+      return Math.log(probs[0]!);
     case 'prob_diff_greater_than': {
       let pd = 0;
       for (let y = 0; y < 100; y++) pd += y > metric.startYear ? probs[y]! : -probs[y]!;
@@ -90,7 +96,11 @@ export function metricOfLogits(metric: ResolvedMetric, logits: Float32Array): nu
     return logit;
   });
   if (metric.name === 'log_prob') return scored[0]! - logSumExp;
-  return metricOfScores(metric, scored, scored.map((l) => Math.exp(l - logSumExp)));
+  return metricOfScores(
+    metric,
+    scored,
+    scored.map((l) => Math.exp(l - logSumExp)),
+  );
 }
 
 /** The serialisable form of a metric's value. */

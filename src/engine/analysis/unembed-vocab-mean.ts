@@ -24,7 +24,8 @@ export function unembedVocabMean(weights: Pick<AnalysisWeights, 'W_U_T' | 'b_U'>
   const bias = meanOf(weights.b_U.data);
   if (cached) return { direction: cached.direction, bias };
   const [vocab, dModel] = weights.W_U_T.shape;
-  if (vocab === undefined || dModel === undefined || vocab === 0) throw new Error(`unembedVocabMean: W_U_T must be [vocab, d_model], got [${weights.W_U_T.shape.join(', ')}]`);
+  if (vocab === undefined || dModel === undefined || vocab === 0)
+    throw new Error(`unembedVocabMean: W_U_T must be [vocab, d_model], got [${weights.W_U_T.shape.join(', ')}]`);
   const W = weights.W_U_T.data; // [vocab, d_model]
   const direction = new Float64Array(dModel);
   for (let t = 0; t < vocab; t++) {

@@ -34,8 +34,26 @@ import { metricFlag } from './metric-flag.js';
 import { prependBosFlag } from './prepend-bos-flag.js';
 
 const KNOWN_FLAGS = [
-  'model', 'prompt', 'ids', 'target', 'target-id', 'contrast', 'contrast-id', 'position',
-  'census', 'top-k', 'threshold', 'prepend-bos', 'no-prepend-bos', 'metric', 'dla', 'max-tokens', 'device', 'offline', 'cache-dir', 'json',
+  'model',
+  'prompt',
+  'ids',
+  'target',
+  'target-id',
+  'contrast',
+  'contrast-id',
+  'position',
+  'census',
+  'top-k',
+  'threshold',
+  'prepend-bos',
+  'no-prepend-bos',
+  'metric',
+  'dla',
+  'max-tokens',
+  'device',
+  'offline',
+  'cache-dir',
+  'json',
 ] as const;
 
 /** A loaded model as the CLI needs it. */
@@ -130,7 +148,8 @@ export function parseAnalyzeFlags(flags: CliFlags): { model: string; request: An
   const threshold = stringFlag(flags, 'threshold');
   if (threshold !== undefined) {
     const t = Number(threshold);
-    if (threshold.trim() === '' || !Number.isFinite(t) || t < 0 || t > 1) throw new EngineError('BAD_ARGUMENT', `--threshold must be a number in [0, 1], got "${threshold}".`);
+    if (threshold.trim() === '' || !Number.isFinite(t) || t < 0 || t > 1)
+      throw new EngineError('BAD_ARGUMENT', `--threshold must be a number in [0, 1], got "${threshold}".`);
     request.threshold = t;
   }
   if (flags.has('census')) request.census = true;
@@ -170,7 +189,15 @@ export function analyzeCliOutput(result: AnalysisResult, info: LoadedModelInfo):
       dla: h.dla,
     })),
     census: result.census
-      ? result.census.entries.map((e) => ({ layer: e.layer, head: e.head, previous: e.previous, duplicate: e.duplicate, induction: e.induction, raw: e.raw, label: e.label }))
+      ? result.census.entries.map((e) => ({
+          layer: e.layer,
+          head: e.head,
+          previous: e.previous,
+          duplicate: e.duplicate,
+          induction: e.induction,
+          raw: e.raw,
+          label: e.label,
+        }))
       : null,
     censusProbe: result.census ? { batch: result.census.batch, halfLength: result.census.halfLength, seed: result.census.seed } : null,
     trace: {
@@ -200,12 +227,19 @@ export function formatAnalysis(out: AnalyzeCliOutput): string {
   lines.push(`positions: ${out.prependBos ? 'BOS prepended, it is position 0' : 'no BOS, position 0 is the first prompt token'}`);
   lines.push(`predictions at position ${out.position}:`);
   for (const p of out.predictions) lines.push(`  ${JSON.stringify(p.token).padEnd(16)} p=${p.prob.toFixed(4)}  logit=${p.logit.toFixed(3)}`);
-  const metric = out.trace.metric === 'logit' ? `logit of ${JSON.stringify(out.trace.target)}` : `logit(${JSON.stringify(out.trace.target)}) − logit(${JSON.stringify(out.trace.contrast)})`;
-  lines.push(`metric ${out.metric.name}${out.metric.startYear !== undefined ? ` (start year ${String(out.metric.startYear).padStart(2, '0')})` : ''}: ${out.metric.value.toFixed(4)}`);
+  const metric =
+    out.trace.metric === 'logit'
+      ? `logit of ${JSON.stringify(out.trace.target)}`
+      : `logit(${JSON.stringify(out.trace.target)}) − logit(${JSON.stringify(out.trace.contrast)})`;
+  lines.push(
+    `metric ${out.metric.name}${out.metric.startYear !== undefined ? ` (start year ${String(out.metric.startYear).padStart(2, '0')})` : ''}: ${out.metric.value.toFixed(4)}`,
+  );
   lines.push(`circuit trace of the ${metric} (DLA ${out.trace.dla}): total ${out.trace.total.toFixed(4)} (model ${out.trace.actual.toFixed(4)})`);
   for (const c of out.trace.components.slice(0, 10)) lines.push(`  ${c.name.padEnd(10)} ${fmt(c.value)}`);
   const labelled = out.heads.filter((h) => h.label !== 'diffuse' && h.label !== 'no evidence');
-  lines.push(`head classes on this prompt (threshold ${out.threshold}): ${labelled.length === 0 ? 'none' : labelled.map((h) => `${h.name} ${h.label}`).join(', ')}`);
+  lines.push(
+    `head classes on this prompt (threshold ${out.threshold}): ${labelled.length === 0 ? 'none' : labelled.map((h) => `${h.name} ${h.label}`).join(', ')}`,
+  );
   if (out.census) {
     const found = out.census.filter((e) => e.label !== 'diffuse' && e.label !== 'no evidence');
     lines.push(`head census: ${found.length === 0 ? 'none' : found.map((e) => `L${e.layer}H${e.head} ${e.label}`).join(', ')}`);
@@ -222,7 +256,16 @@ async function runAnalyze(deps: AnalyzeCommandDeps, flags: CliFlags, io: CliIo):
   try {
     const { info } = loaded;
     const result = await analyze(loaded.runner, loaded.tokenizer, request, {
-      modelInfo: { id: info.id, displayName: info.displayName, nLayers: info.nLayers, nHeads: info.nHeads, dModel: info.dModel, dHead: info.dHead, dVocab: info.dVocab, nCtx: info.nCtx },
+      modelInfo: {
+        id: info.id,
+        displayName: info.displayName,
+        nLayers: info.nLayers,
+        nHeads: info.nHeads,
+        dModel: info.dModel,
+        dHead: info.dHead,
+        dVocab: info.dVocab,
+        nCtx: info.nCtx,
+      },
       maxTokens: load.maxTokens,
     });
     const out = analyzeCliOutput(result, info);

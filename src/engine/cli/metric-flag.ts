@@ -12,6 +12,7 @@ export function metricFlag(flags: CliFlags): MetricRequest | undefined {
   const v = stringFlag(flags, 'metric');
   if (v === undefined) return undefined;
   const match = /^greater-than:(\d{1,2})$/.exec(v.trim());
-  if (!match) throw new EngineError('BAD_ARGUMENT', `Unknown --metric "${v}".`, 'Use --metric greater-than:YY, YY the start year (e.g. greater-than:32 for "1732").');
+  if (!match)
+    throw new EngineError('BAD_ARGUMENT', `Unknown --metric "${v}".`, 'Use --metric greater-than:YY, YY the start year (e.g. greater-than:32 for "1732").');
   return { kind: 'greater-than', startYear: Number(match[1]) };
 }

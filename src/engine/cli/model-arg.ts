@@ -19,7 +19,11 @@ export function defaultOrganismDir(env: NodeJS.ProcessEnv = process.env): string
 
 export function resolveModelArg(value: string | true | undefined): ModelSpec {
   if (typeof value !== 'string' || value.length === 0) {
-    throw new EngineError('BAD_ARGUMENT', '--model is required.', 'Use --model organism, a model folder, or a Hugging Face repo id such as openai-community/gpt2.');
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      '--model is required.',
+      'Use --model organism, a model folder, or a Hugging Face repo id such as openai-community/gpt2.',
+    );
   }
   if (value === 'organism') return { kind: 'organism', dir: defaultOrganismDir() };
   const path = resolve(value);
@@ -28,7 +32,11 @@ export function resolveModelArg(value: string | true | undefined): ModelSpec {
   if (repo && REPO_ID.test(repo) && !value.startsWith('.') && !value.startsWith('/')) {
     return revision ? { kind: 'hub', repo, revision } : { kind: 'hub', repo };
   }
-  throw new EngineError('MODEL_NOT_FOUND', `"${value}" is neither a model folder nor a Hugging Face repo id.`, 'Use --model organism, an existing folder, or owner/name.');
+  throw new EngineError(
+    'MODEL_NOT_FOUND',
+    `"${value}" is neither a model folder nor a Hugging Face repo id.`,
+    'Use --model organism, an existing folder, or owner/name.',
+  );
 }
 
 export function stringFlag(flags: CliFlags, name: string): string | undefined {
@@ -49,7 +57,11 @@ export function intFlag(flags: CliFlags, name: string, fallback: number, min = 1
 export function idsFlag(flags: CliFlags, name: string): number[] | undefined {
   const v = stringFlag(flags, name);
   if (v === undefined) return undefined;
-  const ids = v.split(',').map((s) => s.trim()).filter((s) => s.length > 0).map(Number);
+  const ids = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(Number);
   if (ids.some((id) => !Number.isInteger(id) || id < 0)) throw new EngineError('BAD_ARGUMENT', `--${name} must be comma-separated token ids (got "${v}").`);
   return ids;
 }

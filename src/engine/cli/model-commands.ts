@@ -22,7 +22,8 @@ function outDir(flags: CliFlags, command: string): string {
 
 function checkKnownFlags(flags: CliFlags, known: readonly string[], command: string): void {
   for (const name of flags.keys()) {
-    if (!known.includes(name)) throw new EngineError('BAD_ARGUMENT', `${command} has no --${name} flag.`, `Its flags are ${known.map((k) => `--${k}`).join(', ')}.`);
+    if (!known.includes(name))
+      throw new EngineError('BAD_ARGUMENT', `${command} has no --${name} flag.`, `Its flags are ${known.map((k) => `--${k}`).join(', ')}.`);
   }
 }
 
@@ -54,7 +55,10 @@ export const randomModelCommand: CliCommand = {
     const attentionFlags = { useAttnScale: !isSet('no-scale-attn-weights'), scaleAttnByInverseLayerIdx: isSet('scale-attn-by-inverse-layer-idx') };
     const preset = stringFlag(flags, 'preset');
     if (preset === undefined || !Object.hasOwn(GPT2_PRESETS, preset)) {
-      throw new EngineError('BAD_ARGUMENT', `random-model needs --preset ${Object.keys(GPT2_PRESETS).join(' or ')}${preset === undefined ? '' : ` (got "${preset}")`}.`);
+      throw new EngineError(
+        'BAD_ARGUMENT',
+        `random-model needs --preset ${Object.keys(GPT2_PRESETS).join(' or ')}${preset === undefined ? '' : ` (got "${preset}")`}.`,
+      );
     }
     const dir = outDir(flags, 'random-model');
     const seed = intFlag(flags, 'seed', 0, 0);

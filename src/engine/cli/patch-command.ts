@@ -31,8 +31,28 @@ import { prependBosFlag } from './prepend-bos-flag.js';
 
 const KINDS: readonly PatchKind[] = ['heads-last', 'heads-all', 'resid', 'attn', 'mlp', 'single'];
 const KNOWN_FLAGS = [
-  'model', 'clean', 'corrupt', 'clean-ids', 'corrupt-ids', 'target', 'target-id', 'contrast', 'contrast-id',
-  'kind', 'position', 'hook', 'layer', 'head', 'prepend-bos', 'no-prepend-bos', 'metric', 'device', 'max-tokens', 'offline', 'cache-dir', 'json',
+  'model',
+  'clean',
+  'corrupt',
+  'clean-ids',
+  'corrupt-ids',
+  'target',
+  'target-id',
+  'contrast',
+  'contrast-id',
+  'kind',
+  'position',
+  'hook',
+  'layer',
+  'head',
+  'prepend-bos',
+  'no-prepend-bos',
+  'metric',
+  'device',
+  'max-tokens',
+  'offline',
+  'cache-dir',
+  'json',
 ] as const;
 
 /** The `--json` document: the sweep's result (its `metric` and `prependBos` say what was measured where) and the model. */
@@ -75,7 +95,12 @@ export function parsePatchFlags(flags: CliFlags): PatchRequest {
     throw new EngineError('BAD_ARGUMENT', kind === undefined ? 'patch needs --kind.' : `Unknown --kind "${kind}".`, `Use one of ${KINDS.join(', ')}.`);
   }
   const target = tokenFlag(flags, 'target', 'target-id');
-  if (!target) throw new EngineError('BAD_ARGUMENT', 'patch needs --target TOKEN or --target-id ID.', 'The target is the token whose prediction the patches should restore.');
+  if (!target)
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      'patch needs --target TOKEN or --target-id ID.',
+      'The target is the token whose prediction the patches should restore.',
+    );
   const contrast = tokenFlag(flags, 'contrast', 'contrast-id');
   const position = optionalInt(flags, 'position');
   const prependBos = prependBosFlag(flags);
@@ -93,8 +118,10 @@ export function parsePatchFlags(flags: CliFlags): PatchRequest {
   if (kind === 'single') {
     const hook = stringFlag(flags, 'hook');
     const layer = optionalInt(flags, 'layer');
-    if (hook === undefined || layer === undefined) throw new EngineError('BAD_ARGUMENT', '--kind single needs --hook and --layer (and --head for z).', `--hook is one of ${PATCH_HOOKS.join(', ')}.`);
-    if (!(PATCH_HOOKS as readonly string[]).includes(hook)) throw new EngineError('BAD_ARGUMENT', `Unknown --hook "${hook}".`, `Use one of ${PATCH_HOOKS.join(', ')}.`);
+    if (hook === undefined || layer === undefined)
+      throw new EngineError('BAD_ARGUMENT', '--kind single needs --hook and --layer (and --head for z).', `--hook is one of ${PATCH_HOOKS.join(', ')}.`);
+    if (!(PATCH_HOOKS as readonly string[]).includes(hook))
+      throw new EngineError('BAD_ARGUMENT', `Unknown --hook "${hook}".`, `Use one of ${PATCH_HOOKS.join(', ')}.`);
     const head = optionalInt(flags, 'head');
     request.component = { hook: hook as PatchHook, layer, ...(head !== undefined ? { head } : {}), ...(position !== undefined ? { position } : {}) };
   } else {
@@ -137,9 +164,11 @@ function num(x: number, digits = 3): string {
 /** The human-readable report: baselines and the components with the largest recovery. */
 export function formatPatch(out: PatchCliOutput): string {
   const metric =
-    out.metric === 'log_prob' ? `log p(${JSON.stringify(out.target)})`
-    : out.metric === 'logit_diff' ? `logit(${JSON.stringify(out.target)}) − logit(${JSON.stringify(out.contrast)})`
-    : `greater-than probability difference p(YY > ${String(out.startYear).padStart(2, '0')}) − p(YY ≤ ${String(out.startYear).padStart(2, '0')})`;
+    out.metric === 'log_prob'
+      ? `log p(${JSON.stringify(out.target)})`
+      : out.metric === 'logit_diff'
+        ? `logit(${JSON.stringify(out.target)}) − logit(${JSON.stringify(out.contrast)})`
+        : `greater-than probability difference p(YY > ${String(out.startYear).padStart(2, '0')}) − p(YY ≤ ${String(out.startYear).padStart(2, '0')})`;
   const lines = [
     `${out.model.displayName} on ${out.model.device}: ${out.kind} patching, ${out.entries.length} components, ${out.cleanTokens.length} tokens, ${out.elapsedMs.toFixed(0)} ms`,
     `positions: ${out.prependBos ? 'BOS prepended, it is position 0' : 'no BOS, position 0 is the first prompt token'}`,
@@ -148,8 +177,11 @@ export function formatPatch(out: PatchCliOutput): string {
     `corrupt  ${num(out.corrupt.value)}  p(target)=${out.corrupt.prob.toExponential(3)}`,
     'largest recovery ((patched − corrupted) / (clean − corrupted)):',
   ];
-  const ranked = [...out.entries].sort((a, b) => (Number.isNaN(b.recovery) ? -Infinity : Math.abs(b.recovery)) - (Number.isNaN(a.recovery) ? -Infinity : Math.abs(a.recovery)));
-  for (const e of ranked.slice(0, 10)) lines.push(`  ${site(e).padEnd(12)} recovery ${num(e.recovery).padStart(7)}  metric ${num(e.value)}  p=${e.prob.toExponential(3)}`);
+  const ranked = [...out.entries].sort(
+    (a, b) => (Number.isNaN(b.recovery) ? -Infinity : Math.abs(b.recovery)) - (Number.isNaN(a.recovery) ? -Infinity : Math.abs(a.recovery)),
+  );
+  for (const e of ranked.slice(0, 10))
+    lines.push(`  ${site(e).padEnd(12)} recovery ${num(e.recovery).padStart(7)}  metric ${num(e.value)}  p=${e.prob.toExponential(3)}`);
   return lines.join('\n') + '\n';
 }
 

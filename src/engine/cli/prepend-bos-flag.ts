@@ -10,7 +10,10 @@ import type { CliFlags } from './command.js';
 export function prependBosFlag(flags: CliFlags): boolean | undefined {
   const on = flags.get('prepend-bos');
   const off = flags.get('no-prepend-bos');
-  for (const [name, value] of [['prepend-bos', on], ['no-prepend-bos', off]] as const) {
+  for (const [name, value] of [
+    ['prepend-bos', on],
+    ['no-prepend-bos', off],
+  ] as const) {
     if (value !== undefined && value !== true) throw new EngineError('BAD_ARGUMENT', `--${name} takes no value (got "${value}").`);
   }
   if (on && off) throw new EngineError('BAD_ARGUMENT', 'Give --prepend-bos or --no-prepend-bos, not both.');

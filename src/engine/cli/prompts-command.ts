@@ -30,7 +30,9 @@ function tokenText(token: ReportToken): string {
 }
 
 function promptLines(prompt: ReportPrompt): string[] {
-  const lines = [`## ${printable(prompt.name)} (line ${prompt.line})${prompt.problems > 0 ? ` · ${prompt.problems} problem${prompt.problems === 1 ? '' : 's'}, not analysed` : ''}`];
+  const lines = [
+    `## ${printable(prompt.name)} (line ${prompt.line})${prompt.problems > 0 ? ` · ${prompt.problems} problem${prompt.problems === 1 ? '' : 's'}, not analysed` : ''}`,
+  ];
   lines.push(`  text      ${quoted(prompt.text)}`);
   if (prompt.target) lines.push(`  @target   ${tokenText(prompt.target)}`);
   if (prompt.contrast) lines.push(`  @contrast ${tokenText(prompt.contrast)}`);
@@ -45,9 +47,11 @@ export const promptsCommand: CliCommand = {
   positional: 'file',
   async run(flags, io) {
     for (const name of flags.keys()) {
-      if (name !== 'file' && name !== 'json') throw new EngineError('BAD_ARGUMENT', `prompts has no --${name} flag.`, 'Usage: circuit-trace prompts FILE [--json].');
+      if (name !== 'file' && name !== 'json')
+        throw new EngineError('BAD_ARGUMENT', `prompts has no --${name} flag.`, 'Usage: circuit-trace prompts FILE [--json].');
     }
-    if (flags.has('json') && flags.get('json') !== true) throw new EngineError('BAD_ARGUMENT', '--json takes no value.', 'Put FILE first: circuit-trace prompts FILE --json.');
+    if (flags.has('json') && flags.get('json') !== true)
+      throw new EngineError('BAD_ARGUMENT', '--json takes no value.', 'Put FILE first: circuit-trace prompts FILE --json.');
     const path = flags.get('file');
     if (typeof path !== 'string' || path === '') throw new EngineError('BAD_ARGUMENT', 'prompts needs a FILE.', 'Usage: circuit-trace prompts FILE [--json].');
 
@@ -57,7 +61,9 @@ export const promptsCommand: CliCommand = {
     } else {
       const n = report.prompts.length;
       const problems = report.diagnostics.length;
-      io.stdout(`${printable(path)}: ${n} prompt${n === 1 ? '' : 's'}, ${problems === 0 ? 'no problems' : `${problems} problem${problems === 1 ? '' : 's'}`}\n`);
+      io.stdout(
+        `${printable(path)}: ${n} prompt${n === 1 ? '' : 's'}, ${problems === 0 ? 'no problems' : `${problems} problem${problems === 1 ? '' : 's'}`}\n`,
+      );
       for (const prompt of report.prompts) io.stdout(`${promptLines(prompt).join('\n')}\n`);
       for (const d of report.diagnostics) io.stdout(`${printable(path)}:${d.line}:${d.column}: ${d.severity}: ${printable(d.message)} (${d.code})\n`);
     }

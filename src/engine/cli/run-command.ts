@@ -19,7 +19,8 @@ import { idsFlag, intFlag, loadOptionsFromFlags, resolveModelArg, stringFlag } f
 
 export const runCommand: CliCommand = {
   name: 'run',
-  usage: 'run --model DIR_OR_REPO (--prompt TEXT | --ids 1,2,3) [--prepend-bos | --no-prepend-bos] [--hooks all|NAME,...] --out cache.safetensors [--device D] [--max-tokens N] [--offline] [--repeat N]',
+  usage:
+    'run --model DIR_OR_REPO (--prompt TEXT | --ids 1,2,3) [--prepend-bos | --no-prepend-bos] [--hooks all|NAME,...] --out cache.safetensors [--device D] [--max-tokens N] [--offline] [--repeat N]',
   async run(flags, io) {
     const spec = resolveModelArg(flags.get('model'));
     const options = loadOptionsFromFlags(flags);
@@ -31,7 +32,13 @@ export const runCommand: CliCommand = {
     const repeat = intFlag(flags, 'repeat', 1);
     if (!out && !flags.has('repeat')) throw new EngineError('BAD_ARGUMENT', '--out FILE.safetensors is required (or --repeat N to time the forward only).');
     const hooksArg = stringFlag(flags, 'hooks') ?? 'all';
-    const hooks: HookName[] | 'all' = hooksArg === 'all' ? 'all' : (hooksArg.split(',').map((h) => h.trim()).filter(Boolean) as HookName[]);
+    const hooks: HookName[] | 'all' =
+      hooksArg === 'all'
+        ? 'all'
+        : (hooksArg
+            .split(',')
+            .map((h) => h.trim())
+            .filter(Boolean) as HookName[]);
 
     const loaded = await loadModel(spec, options);
     try {
@@ -39,7 +46,8 @@ export const runCommand: CliCommand = {
       const promptIds = givenIds ?? (prompt!.length === 0 ? [] : loaded.tokenizer.encode(prompt!).ids);
       if (promptIds.length === 0) throw new EngineError('EMPTY_PROMPT', 'The prompt is empty.', 'Give a non-empty --prompt or --ids.');
       const ids = bos === null ? promptIds : [bos, ...promptIds];
-      if (ids.length > options.maxTokens) throw new EngineError('PROMPT_TOO_LONG', `The prompt has ${ids.length} tokens, more than --max-tokens ${options.maxTokens}.`);
+      if (ids.length > options.maxTokens)
+        throw new EngineError('PROMPT_TOO_LONG', `The prompt has ${ids.length} tokens, more than --max-tokens ${options.maxTokens}.`);
       const times: number[] = [];
       let result = await loaded.runner.forward(ids, { hooks });
       times.push(result.elapsedMs);
@@ -49,13 +57,16 @@ export const runCommand: CliCommand = {
       }
       if (out) {
         const tensors = [...result.cache].map(([name, t]) => ({ name, dtype: 'F32' as const, shape: [1, ...t.shape], data: t.data }));
-        await writeFile(out, writeSafetensors(tensors, {
-          format: 'pt',
-          model: loaded.info.id,
-          token_ids: JSON.stringify(ids),
-          prepend_bos: String(bos !== null),
-          device: result.provider,
-        }));
+        await writeFile(
+          out,
+          writeSafetensors(tensors, {
+            format: 'pt',
+            model: loaded.info.id,
+            token_ids: JSON.stringify(ids),
+            prepend_bos: String(bos !== null),
+            device: result.provider,
+          }),
+        );
         io.stderr(`wrote ${tensors.length} tensors for ${ids.length} tokens to ${out} (${result.provider})\n`);
       }
       if (flags.has('repeat')) {

@@ -17,19 +17,14 @@ export type HookDim = 'pos' | 'query_pos' | 'key_pos' | 'head' | 'd_head' | 'd_m
  * Where a hook's values come from. `embedding`: gathered in JavaScript before the first block.
  * `block` / `final`: a graph input (resid_pre is the block's input) or output of that graph, by name.
  */
-export type HookSource =
-  | { graph: 'embedding' }
-  | { graph: 'block'; input: string }
-  | { graph: 'block' | 'final'; output: string };
+export type HookSource = { graph: 'embedding' } | { graph: 'block'; input: string } | { graph: 'block' | 'final'; output: string };
 
 /**
  * How an intervention replaces a hook's values. `stream`: the block's input rows, replaced in
  * JavaScript before the block runs. `rows`: rows written in the graph by ScatterND from an index
  * input ((variant, query row) or (variant, query row, head) per row) and a values input.
  */
-export type HookPatch =
-  | { by: 'stream' }
-  | { by: 'rows'; index: string; values: string; perHead: boolean };
+export type HookPatch = { by: 'stream' } | { by: 'rows'; index: string; values: string; perHead: boolean };
 
 export interface HookPointSpec {
   /** TransformerLens name; for per-layer hooks the part after `blocks.L.`. */
@@ -46,12 +41,40 @@ export interface HookPointSpec {
 export const HOOK_POINTS = [
   { name: 'hook_embed', alias: 'embed', perLayer: false, shape: ['pos', 'd_model'], source: { graph: 'embedding' } },
   { name: 'hook_pos_embed', alias: 'pos_embed', perLayer: false, shape: ['pos', 'd_model'], source: { graph: 'embedding' } },
-  { name: 'hook_resid_pre', alias: 'resid_pre', perLayer: true, shape: ['pos', 'd_model'], source: { graph: 'block', input: 'resid_pre' }, patch: { by: 'stream' } },
+  {
+    name: 'hook_resid_pre',
+    alias: 'resid_pre',
+    perLayer: true,
+    shape: ['pos', 'd_model'],
+    source: { graph: 'block', input: 'resid_pre' },
+    patch: { by: 'stream' },
+  },
   { name: 'attn.hook_pattern', alias: 'pattern', perLayer: true, shape: ['head', 'query_pos', 'key_pos'], source: { graph: 'block', output: 'pattern' } },
-  { name: 'attn.hook_z', alias: 'z', perLayer: true, shape: ['pos', 'head', 'd_head'], source: { graph: 'block', output: 'z' }, patch: { by: 'rows', index: 'z_index', values: 'z_patch', perHead: true } },
-  { name: 'hook_attn_out', alias: 'attn_out', perLayer: true, shape: ['pos', 'd_model'], source: { graph: 'block', output: 'attn_out' }, patch: { by: 'rows', index: 'attn_index', values: 'attn_patch', perHead: false } },
+  {
+    name: 'attn.hook_z',
+    alias: 'z',
+    perLayer: true,
+    shape: ['pos', 'head', 'd_head'],
+    source: { graph: 'block', output: 'z' },
+    patch: { by: 'rows', index: 'z_index', values: 'z_patch', perHead: true },
+  },
+  {
+    name: 'hook_attn_out',
+    alias: 'attn_out',
+    perLayer: true,
+    shape: ['pos', 'd_model'],
+    source: { graph: 'block', output: 'attn_out' },
+    patch: { by: 'rows', index: 'attn_index', values: 'attn_patch', perHead: false },
+  },
   { name: 'hook_resid_mid', alias: 'resid_mid', perLayer: true, shape: ['pos', 'd_model'], source: { graph: 'block', output: 'resid_mid' } },
-  { name: 'hook_mlp_out', alias: 'mlp_out', perLayer: true, shape: ['pos', 'd_model'], source: { graph: 'block', output: 'mlp_out' }, patch: { by: 'rows', index: 'mlp_index', values: 'mlp_patch', perHead: false } },
+  {
+    name: 'hook_mlp_out',
+    alias: 'mlp_out',
+    perLayer: true,
+    shape: ['pos', 'd_model'],
+    source: { graph: 'block', output: 'mlp_out' },
+    patch: { by: 'rows', index: 'mlp_index', values: 'mlp_patch', perHead: false },
+  },
   { name: 'hook_resid_post', alias: 'resid_post', perLayer: true, shape: ['pos', 'd_model'], source: { graph: 'block', output: 'resid_post' } },
   { name: 'ln_final.hook_scale', alias: 'scale', perLayer: false, shape: ['pos', 1], source: { graph: 'final', output: 'scale' } },
   { name: 'logits', alias: 'logits', perLayer: false, shape: ['pos', 'd_vocab'], source: { graph: 'final', output: 'logits' } },
@@ -81,9 +104,14 @@ export interface HookPoint extends HookPointSpec {
   readonly name: LayerHook | GlobalHook;
   readonly alias: HookAlias;
 }
-export interface LayerHookPoint extends HookPoint { readonly name: LayerHook; readonly perLayer: true }
+export interface LayerHookPoint extends HookPoint {
+  readonly name: LayerHook;
+  readonly perLayer: true;
+}
 /** A hook point replaced in its block graph by rows. */
-export interface RowPatchPoint extends LayerHookPoint { readonly patch: Extract<HookPatch, { by: 'rows' }> }
+export interface RowPatchPoint extends LayerHookPoint {
+  readonly patch: Extract<HookPatch, { by: 'rows' }>;
+}
 
 export const HOOK_POINT_LIST: readonly HookPoint[] = HOOK_POINTS;
 export const LAYER_HOOK_POINTS: readonly LayerHookPoint[] = HOOK_POINT_LIST.filter((p): p is LayerHookPoint => p.perLayer);

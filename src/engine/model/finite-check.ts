@@ -18,7 +18,10 @@ export function firstNonFiniteIndex(data: Float32Array): number {
   // x * 0 is 0 for every finite x and NaN for NaN and ±Infinity, so a block's sum is non-zero
   // exactly when it holds a non-finite value. Four accumulators let the additions overlap.
   for (; start + BLOCK <= n; start += BLOCK) {
-    let a = 0, b = 0, c = 0, d = 0;
+    let a = 0,
+      b = 0,
+      c = 0,
+      d = 0;
     for (let i = start; i < start + BLOCK; i += 4) {
       a += data[i]! * 0;
       b += data[i + 1]! * 0;

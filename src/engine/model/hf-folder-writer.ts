@@ -69,7 +69,11 @@ export async function writeHfFolder(dir: string, content: HfFolderContent, optio
   const dtype = options.dtype ?? 'F32';
   const shards = options.shards ?? 1;
   if (!Number.isSafeInteger(shards) || shards < 1 || shards > Math.max(1, content.tensors.length)) {
-    throw new EngineError('BAD_ARGUMENT', `Cannot split ${content.tensors.length} tensors into ${shards} shards.`, 'Ask for between 1 and as many shards as there are tensors.');
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      `Cannot split ${content.tensors.length} tensors into ${shards} shards.`,
+      'Ask for between 1 and as many shards as there are tensors.',
+    );
   }
   await mkdir(dir, { recursive: true });
   const written: string[] = [];
@@ -92,7 +96,11 @@ export async function writeHfFolder(dir: string, content: HfFolderContent, optio
       written.push(file);
       for (const t of group) weightMap[t.name] = file;
     }
-    const sortedMap = Object.fromEntries(Object.keys(weightMap).sort().map((name) => [name, weightMap[name]]));
+    const sortedMap = Object.fromEntries(
+      Object.keys(weightMap)
+        .sort()
+        .map((name) => [name, weightMap[name]]),
+    );
     await writeJson(SAFETENSORS_INDEX_FILE, { metadata: { total_size: safetensorsDataBytes(toWrite) }, weight_map: sortedMap });
   }
   if (content.tokenizerJson) await writeJson('tokenizer.json', content.tokenizerJson);

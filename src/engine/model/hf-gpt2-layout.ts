@@ -127,7 +127,11 @@ export function gpt2CausalMask(nCtx: number): Float32Array {
 
 function expectShape(name: string, t: Tensor, shape: readonly number[]): void {
   if (t.shape.length !== shape.length || t.shape.some((n, i) => n !== shape[i]) || t.data.length !== shape.reduce((a, b) => a * b, 1)) {
-    throw new EngineError('WRONG_SHAPE', `${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}].`, 'Build the weights with the shapes named in model/weights.ts.');
+    throw new EngineError(
+      'WRONG_SHAPE',
+      `${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}].`,
+      'Build the weights with the shapes named in model/weights.ts.',
+    );
   }
 }
 
@@ -143,14 +147,22 @@ export function gpt2HfTensorsFromCanonical(weights: ModelWeights, config: ModelC
     throw new EngineError('BAD_CONFIG', `GPT-2 needs n_heads * d_head = d_model, got ${nHeads} * ${dHead} != ${d}.`, 'Choose d_head = d_model / n_heads.');
   }
   if (weights.blocks.length !== nLayers) {
-    throw new EngineError('WRONG_SHAPE', `The weights have ${weights.blocks.length} blocks but the config says ${nLayers} layers.`, 'Pass one block per layer.');
+    throw new EngineError(
+      'WRONG_SHAPE',
+      `The weights have ${weights.blocks.length} blocks but the config says ${nLayers} layers.`,
+      'Pass one block per layer.',
+    );
   }
   expectShape('W_E', weights.W_E, [dVocab, d]);
   expectShape('W_pos', weights.W_pos, [nCtx, d]);
   expectShape('W_U_T', weights.W_U_T, [dVocab, d]);
   expectShape('b_U', weights.b_U, [dVocab]);
   if (weights.W_U_T.data !== weights.W_E.data && weights.W_U_T.data.some((v, i) => v !== weights.W_E.data[i])) {
-    throw new EngineError('BAD_ARGUMENT', 'GPT-2 checkpoints tie the unembedding to the embedding, but W_U_T differs from W_E.', 'Use W_U_T = W_E to write an HF GPT-2 checkpoint.');
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      'GPT-2 checkpoints tie the unembedding to the embedding, but W_U_T differs from W_E.',
+      'Use W_U_T = W_E to write an HF GPT-2 checkpoint.',
+    );
   }
   if (weights.b_U.data.some((v) => v !== 0)) {
     throw new EngineError('BAD_ARGUMENT', 'GPT-2 checkpoints have no unembedding bias, but b_U is not zero.', 'Use b_U = 0 to write an HF GPT-2 checkpoint.');
@@ -164,11 +176,22 @@ export function gpt2HfTensorsFromCanonical(weights: ModelWeights, config: ModelC
   weights.blocks.forEach((block, l) => {
     const h = `h.${l}`;
     for (const [name, t, shape] of [
-      ['ln1.w', block.ln1.w, [d]], ['ln1.b', block.ln1.b, [d]], ['ln2.w', block.ln2.w, [d]], ['ln2.b', block.ln2.b, [d]],
-      ['W_Q', block.W_Q, [nHeads, d, dHead]], ['W_K', block.W_K, [nHeads, d, dHead]], ['W_V', block.W_V, [nHeads, d, dHead]],
-      ['b_Q', block.b_Q, [nHeads, dHead]], ['b_K', block.b_K, [nHeads, dHead]], ['b_V', block.b_V, [nHeads, dHead]],
-      ['W_O', block.W_O, [nHeads, dHead, d]], ['b_O', block.b_O, [d]],
-      ['W_in', block.W_in, [d, dMlp]], ['b_in', block.b_in, [dMlp]], ['W_out', block.W_out, [dMlp, d]], ['b_out', block.b_out, [d]],
+      ['ln1.w', block.ln1.w, [d]],
+      ['ln1.b', block.ln1.b, [d]],
+      ['ln2.w', block.ln2.w, [d]],
+      ['ln2.b', block.ln2.b, [d]],
+      ['W_Q', block.W_Q, [nHeads, d, dHead]],
+      ['W_K', block.W_K, [nHeads, d, dHead]],
+      ['W_V', block.W_V, [nHeads, d, dHead]],
+      ['b_Q', block.b_Q, [nHeads, dHead]],
+      ['b_K', block.b_K, [nHeads, dHead]],
+      ['b_V', block.b_V, [nHeads, dHead]],
+      ['W_O', block.W_O, [nHeads, dHead, d]],
+      ['b_O', block.b_O, [d]],
+      ['W_in', block.W_in, [d, dMlp]],
+      ['b_in', block.b_in, [dMlp]],
+      ['W_out', block.W_out, [dMlp, d]],
+      ['b_out', block.b_out, [d]],
     ] as const) {
       expectShape(`blocks.${l}.${name}`, t, shape);
     }
@@ -206,9 +229,6 @@ export function gpt2HfTensorsFromCanonical(weights: ModelWeights, config: ModelC
       { name: `${h}.mlp.c_proj.bias`, shape: [d], data: block.b_out.data },
     );
   });
-  tensors.push(
-    { name: 'ln_f.weight', shape: [d], data: weights.ln_final.w.data },
-    { name: 'ln_f.bias', shape: [d], data: weights.ln_final.b.data },
-  );
+  tensors.push({ name: 'ln_f.weight', shape: [d], data: weights.ln_final.w.data }, { name: 'ln_f.bias', shape: [d], data: weights.ln_final.b.data });
   return tensors;
 }

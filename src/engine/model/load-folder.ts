@@ -36,11 +36,20 @@ async function exists(path: string): Promise<boolean> {
 }
 
 function missing(folder: string, file: string): EngineError {
-  return new EngineError('MODEL_FILE_MISSING', `The model folder ${folder} has no ${file}.`, 'A model folder needs config.json, model.safetensors (or model.safetensors.index.json with its shards) and tokenizer.json; download the model again.');
+  return new EngineError(
+    'MODEL_FILE_MISSING',
+    `The model folder ${folder} has no ${file}.`,
+    'A model folder needs config.json, model.safetensors (or model.safetensors.index.json with its shards) and tokenizer.json; download the model again.',
+  );
 }
 
 export async function loadModelFolder(folder: string): Promise<LoadedFolder> {
-  if (!(await stat(folder).then((s) => s.isDirectory(), () => false))) {
+  if (
+    !(await stat(folder).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  ) {
     throw new EngineError('MODEL_NOT_FOUND', `No model folder at ${folder}.`, 'Choose a folder that holds config.json, model.safetensors and tokenizer.json.');
   }
   const configPath = join(folder, 'config.json');

@@ -27,13 +27,20 @@ export interface LoadModelHooks {
 /** A stable identifier of a spec, for caches and the UI. */
 export function modelSpecId(spec: ModelSpec): string {
   switch (spec.kind) {
-    case 'organism': return 'organism';
-    case 'folder': return spec.path;
-    case 'hub': return spec.revision ? `${spec.repo}@${spec.revision}` : spec.repo;
+    case 'organism':
+      return 'organism';
+    case 'folder':
+      return spec.path;
+    case 'hub':
+      return spec.revision ? `${spec.repo}@${spec.revision}` : spec.repo;
   }
 }
 
-export async function resolveModelFolder(spec: ModelSpec, options: Pick<LoadOptions, 'offline' | 'cacheDir' | 'endpoint'>, hooks: LoadModelHooks = {}): Promise<{ folder: string; displayName: string }> {
+export async function resolveModelFolder(
+  spec: ModelSpec,
+  options: Pick<LoadOptions, 'offline' | 'cacheDir' | 'endpoint'>,
+  hooks: LoadModelHooks = {},
+): Promise<{ folder: string; displayName: string }> {
   switch (spec.kind) {
     case 'organism':
       return { folder: await ensureOrganism(spec.dir), displayName: ORGANISM_DISPLAY_NAME };

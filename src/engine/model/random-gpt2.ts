@@ -94,7 +94,11 @@ function checkDims(dims: Gpt2Dims): void {
     }
   }
   if (dims.dModel % dims.nHeads !== 0) {
-    throw new EngineError('BAD_ARGUMENT', `Random GPT-2: d_model ${dims.dModel} is not divisible by ${dims.nHeads} heads.`, 'Choose d_model as a multiple of n_heads.');
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      `Random GPT-2: d_model ${dims.dModel} is not divisible by ${dims.nHeads} heads.`,
+      'Choose d_model as a multiple of n_heads.',
+    );
   }
 }
 

@@ -46,14 +46,22 @@ function layoutSafetensors(tensors: readonly TensorToWrite[], metadata: Readonly
   const seen = new Set<string>();
   for (const t of tensors) {
     if (t.name.length === 0 || t.name === '__metadata__') {
-      throw new EngineError('BAD_ARGUMENT', `Cannot write a tensor named "${t.name}" to safetensors.`, 'Give every tensor a non-empty name other than __metadata__.');
+      throw new EngineError(
+        'BAD_ARGUMENT',
+        `Cannot write a tensor named "${t.name}" to safetensors.`,
+        'Give every tensor a non-empty name other than __metadata__.',
+      );
     }
     if (seen.has(t.name)) throw new EngineError('BAD_ARGUMENT', `Tensor "${t.name}" is given twice.`, 'Give every tensor a unique name.');
     seen.add(t.name);
     if (!(t.dtype in DTYPE_BYTES)) throw new EngineError('UNSUPPORTED_DTYPE', `Cannot write dtype ${String(t.dtype)}.`, 'Write F32, F16 or BF16.');
     const size = t.shape.reduce((a, b) => a * b, 1);
     if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0) || size !== t.data.length) {
-      throw new EngineError('WRONG_SHAPE', `Tensor "${t.name}" has shape [${t.shape.join(', ')}] but ${t.data.length} values.`, 'Pass data with exactly prod(shape) values.');
+      throw new EngineError(
+        'WRONG_SHAPE',
+        `Tensor "${t.name}" has shape [${t.shape.join(', ')}] but ${t.data.length} values.`,
+        'Pass data with exactly prod(shape) values.',
+      );
     }
   }
 
@@ -63,7 +71,9 @@ function layoutSafetensors(tensors: readonly TensorToWrite[], metadata: Readonly
   // but a tensor named like an integer would be moved first by a plain object).
   const parts: string[] = [];
   if (metadata && Object.keys(metadata).length > 0) {
-    const sortedMetadata = Object.keys(metadata).sort().map((k) => `${JSON.stringify(k)}:${JSON.stringify(metadata[k])}`);
+    const sortedMetadata = Object.keys(metadata)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${JSON.stringify(metadata[k])}`);
     parts.push(`"__metadata__":{${sortedMetadata.join(',')}}`);
   }
   let offset = 0;
@@ -120,11 +130,7 @@ export function writeSafetensors(tensors: readonly TensorToWrite[], metadata?: R
  * Writes a safetensors file to `path` tensor by tensor, without building the whole image in
  * memory (GPT-2 small is 500 MB). Returns the number of bytes written.
  */
-export async function writeSafetensorsFile(
-  path: string,
-  tensors: readonly TensorToWrite[],
-  metadata?: Readonly<Record<string, string>>,
-): Promise<number> {
+export async function writeSafetensorsFile(path: string, tensors: readonly TensorToWrite[], metadata?: Readonly<Record<string, string>>): Promise<number> {
   const { header, ordered, fileBytes } = layoutSafetensors(tensors, metadata);
   const file = await open(path, 'w');
   try {

@@ -22,10 +22,21 @@ import { assertSafeRelativePath } from './shard-path.js';
 
 /** Dtype names as they appear in safetensors headers, with their element size in bytes. */
 const DTYPE_BYTES: Readonly<Record<string, number>> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E4M3: 1, F8_E5M2: 1,
-  U16: 2, I16: 2, F16: 2, BF16: 2,
-  U32: 4, I32: 4, F32: 4,
-  U64: 8, I64: 8, F64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  U16: 2,
+  I16: 2,
+  F16: 2,
+  BF16: 2,
+  U32: 4,
+  I32: 4,
+  F32: 4,
+  U64: 8,
+  I64: 8,
+  F64: 8,
 };
 
 /** The dtypes whose values can be read as float32. */
@@ -75,11 +86,7 @@ export interface ShardedIndex {
 const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 function corrupt(label: string, problem: string): EngineError {
-  return new EngineError(
-    'CORRUPT_WEIGHTS',
-    `${label}: ${problem}.`,
-    'Download the checkpoint again or point Circuit Trace at an intact model folder.',
-  );
+  return new EngineError('CORRUPT_WEIGHTS', `${label}: ${problem}.`, 'Download the checkpoint again or point Circuit Trace at an intact model folder.');
 }
 
 /** Reads `length` bytes of a safetensors file from byte `offset` (offsets are checked beforehand). */
@@ -177,7 +184,11 @@ function parseFile(headerBytes: Uint8Array, fileSize: number, fileLabel: string,
     get(name: string): SafetensorsTensor {
       const tensor = tensors.get(name);
       if (!tensor) {
-        throw new EngineError('MISSING_TENSOR', `${fileLabel} has no tensor "${name}".`, 'The checkpoint does not match its config.json; check that the model folder is complete.');
+        throw new EngineError(
+          'MISSING_TENSOR',
+          `${fileLabel} has no tensor "${name}".`,
+          'The checkpoint does not match its config.json; check that the model folder is complete.',
+        );
       }
       return tensor;
     },
@@ -222,7 +233,10 @@ function parseTensorInfo(name: string, info: unknown, label: string, dataLength:
   if (elementBytes !== undefined) {
     const expected = (shape as number[]).reduce((a, b) => a * b, 1) * elementBytes;
     if (expected !== end - begin) {
-      throw corrupt(label, `the header lies about sizes: "${name}" is ${dtype} [${shape.join(', ')}] (${expected} bytes) but its data_offsets span ${end - begin} bytes`);
+      throw corrupt(
+        label,
+        `the header lies about sizes: "${name}" is ${dtype} [${shape.join(', ')}] (${expected} bytes) but its data_offsets span ${end - begin} bytes`,
+      );
     }
   }
   // Unknown dtypes cannot be size-checked; they are listed and fail when their data is requested.
@@ -251,7 +265,10 @@ function assertRangesTileData(entries: ReadonlyArray<TensorInfo & { name: string
     previous = entry.name;
   }
   if (expected !== dataLength) {
-    throw corrupt(label, `the data section has ${dataLength - expected} bytes after the last tensor (${dataLength} bytes, the tensors end at data byte ${expected})`);
+    throw corrupt(
+      label,
+      `the data section has ${dataLength - expected} bytes after the last tensor (${dataLength} bytes, the tensors end at data byte ${expected})`,
+    );
   }
 }
 
@@ -278,10 +295,14 @@ function makeTensor(
     float32: () => {
       const bytes = read(byteOffset, byteLength);
       switch (dtype) {
-        case 'F32': return f32View(bytes);
-        case 'F16': return f16ToF32(u16View(bytes));
-        case 'BF16': return bf16ToF32(u16View(bytes));
-        case 'F64': return new Float32Array(f64View(bytes));
+        case 'F32':
+          return f32View(bytes);
+        case 'F16':
+          return f16ToF32(u16View(bytes));
+        case 'BF16':
+          return bf16ToF32(u16View(bytes));
+        case 'F64':
+          return new Float32Array(f64View(bytes));
         default:
           throw new EngineError(
             'UNSUPPORTED_DTYPE',

@@ -24,7 +24,11 @@ export function isSafeRelativePath(path: string): boolean {
 /** Throws CORRUPT_WEIGHTS unless `path` passes isSafeRelativePath; `source` names the index in the message. */
 export function assertSafeRelativePath(path: string, source: string): void {
   if (!isSafeRelativePath(path)) {
-    throw new EngineError('CORRUPT_WEIGHTS', `${source} names the file "${path}", which is not a file inside the model folder.`, 'The checkpoint is malformed; use another revision or an intact model folder.');
+    throw new EngineError(
+      'CORRUPT_WEIGHTS',
+      `${source} names the file "${path}", which is not a file inside the model folder.`,
+      'The checkpoint is malformed; use another revision or an intact model folder.',
+    );
   }
 }
 

@@ -103,12 +103,30 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   const x1 = asRows(layerNorm(g, resid, w.ln1.w.data, w.ln1.b.data, D, config.eps, 'ln1'), D);
   // One GEMM for Q, K and V of every head: x [b*q, d] @ W_QKV [d, 3 * head * d_head]. Far better
   // shaped than per-head products, above all for the one-position passes of activation patching.
-  const qkvFlat = g.op1('Gemm', [x1, g.weight('W_QKV', w.W_QKV?.data ?? fuseQkv(w, H, D, Dh), [D, 3 * H * Dh]), g.weight('b_QKV', fuseQkvBias(w, H, Dh), [3 * H * Dh])]);
+  const qkvFlat = g.op1('Gemm', [
+    x1,
+    g.weight('W_QKV', w.W_QKV?.data ?? fuseQkv(w, H, D, Dh), [D, 3 * H * Dh]),
+    g.weight('b_QKV', fuseQkvBias(w, H, Dh), [3 * H * Dh]),
+  ]);
   // [b*q, 3*head*d_head] -> [b, q, 3*head*d_head] (a free reshape) -> Q, K, V [b, q, head*d_head],
   // the layout ONNX's Attention operator reads and writes.
   const qkv = g.op1('Reshape', [qkvFlat, g.op1('Concat', [bq, g.constInt64([3 * H * Dh])], { axis: 0 })]);
   const [q, kNew, vNew] = g.op('Split', [qkv, g.constInt64([H * Dh, H * Dh, H * Dh])], { axis: 2 }, [g.fresh('q'), 'k', 'v']) as [string, string, string];
-  const zFlat = attention(g, plain, { q, k: kNew, v: vNew, pastK, pastV, mask, prefixRows, routeFrom, routeTo, bq, H, Dh, scale: attentionScoreScale(config, layer) });
+  const zFlat = attention(g, plain, {
+    q,
+    k: kNew,
+    v: vNew,
+    pastK,
+    pastV,
+    mask,
+    prefixRows,
+    routeFrom,
+    routeTo,
+    bq,
+    H,
+    Dh,
+    scale: attentionScoreScale(config, layer),
+  });
   const byHead = g.op1('Reshape', [zFlat, g.op1('Concat', [bq, g.constInt64([H, Dh])], { axis: 0 })]);
   const z = patched(byHead, 'z'); // [b, q, head, d_head]
   const attnRaw = g.op1('Gemm', [asRows(z, H * Dh), g.weight('W_O', w.W_O.data, [H * Dh, D]), g.weight('b_O', w.b_O.data, [D])]);
@@ -136,18 +154,23 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
 
 interface AttentionInputs {
   /** [b, q, head * d_head] queries, keys and values of the positions run */
-  q: string; k: string; v: string;
+  q: string;
+  k: string;
+  v: string;
   /** [P, head, d_head] keys and values of the cached positions, shared by every variant */
-  pastK: string; pastV: string;
+  pastK: string;
+  pastV: string;
   /** [q, P + q] additive causal mask ([q, K + 1] for packed rows) */
   mask: string;
   /** [1]: K > 0 for packed rows attending to the first K rows of the call and to themselves */
   prefixRows: string;
   /** [r, 3]: packed runs' hook_z rows (0, row, head) routed from other rows of the call */
-  routeFrom: string; routeTo: string;
+  routeFrom: string;
+  routeTo: string;
   /** [b, q] as an int64 tensor */
   bq: string;
-  H: number; Dh: number;
+  H: number;
+  Dh: number;
   /** What q . k is multiplied by before the softmax: 1 / sqrt(d_head), or as the config's flags say */
   scale: number;
 }
@@ -168,50 +191,82 @@ function attention(g: GraphBuilder, plain: string, a: AttentionInputs): string {
   const { H, Dh, scale } = a;
   // The plain forward's branch sits at the top level: every If level costs ONNX Runtime a copy of
   // the pattern and z it returns, and the forward is the path that runs most.
-  const [, z] = g.ifElse(plain, ['pattern', g.fresh('z')], (sub) => {
-    const [zRows, , , p] = sub.op('Attention', [a.q, a.k, a.v, a.mask], { q_num_heads: H, kv_num_heads: H, scale: { float: scale }, qk_matmul_output_mode: 3 }, [sub.fresh('z'), '', '', sub.fresh('pattern')]);
-    return [p!, zRows!];
-  }, (other) => {
-    const zero = other.constInt64([0]);
-    const prefix = other.op1('Greater', [a.prefixRows, zero]);
-    // Cached positions P, as a [1] tensor (an explicit size for reshapes, not -1, because P may be 0).
-    const P = other.op1('Slice', [other.op1('Shape', [a.pastK]), zero, other.constInt64([1])]);
-    const noPast = other.op1('Equal', [P, zero]);
-    const scaleConst = other.constFloat([scale], []);
-    const softmax = (sub: GraphBuilder, scores: string): string => sub.op1('Softmax', [sub.op1('Add', [scores, a.mask])], { axis: -1 });
-    // The other branches work per head: [b, q, head * d_head] -> [b, head, q, d_head] and back.
-    const byHeadShape = other.op1('Concat', [a.bq, other.constInt64([H, Dh])], { axis: 0 });
-    const headsOf = (x: string): string => other.op1('Transpose', [other.op1('Reshape', [x, byHeadShape])], { perm: [0, 2, 1, 3] });
-    const h: HeadsInputs = { q: headsOf(a.q), k: headsOf(a.k), v: headsOf(a.v) };
-    const [p, zHeads] = other.ifElse(prefix, [other.fresh('pattern'), other.fresh('z')],
-      (pk) => prefixAttention(pk, a, h, scaleConst, softmax),
-      (rest) => rest.ifElse(noPast, [rest.fresh('pattern'), rest.fresh('z')], (dense) => {
-        // Packed rows under a dense mask [q, q]: masked attention over every row of the call.
-        const pDense = softmax(dense, dense.op1('Mul', [dense.op1('MatMul', [h.q, dense.op1('Transpose', [h.k], { perm: [0, 1, 3, 2] })]), scaleConst]));
-        return [pDense, dense.op1('MatMul', [pDense, h.v])];
-      }, (past) => pastAttention(past, a, P, h, scaleConst, softmax)));
-    // Routed rows (packed runs) take the unpatched values of their source rows, in the
-    // [b, row, head, d_head] layout of the indices; then back to [b, q, head * d_head].
-    const byRow = other.op1('Transpose', [zHeads!], { perm: [0, 2, 1, 3] });
-    const routed = other.op1('ScatterND', [byRow, a.routeTo, other.op1('GatherND', [byRow, a.routeFrom])]);
-    return [p!, other.op1('Reshape', [routed, other.op1('Concat', [a.bq, other.constInt64([H * Dh])], { axis: 0 })])];
-  });
+  const [, z] = g.ifElse(
+    plain,
+    ['pattern', g.fresh('z')],
+    (sub) => {
+      const [zRows, , , p] = sub.op(
+        'Attention',
+        [a.q, a.k, a.v, a.mask],
+        { q_num_heads: H, kv_num_heads: H, scale: { float: scale }, qk_matmul_output_mode: 3 },
+        [sub.fresh('z'), '', '', sub.fresh('pattern')],
+      );
+      return [p!, zRows!];
+    },
+    (other) => {
+      const zero = other.constInt64([0]);
+      const prefix = other.op1('Greater', [a.prefixRows, zero]);
+      // Cached positions P, as a [1] tensor (an explicit size for reshapes, not -1, because P may be 0).
+      const P = other.op1('Slice', [other.op1('Shape', [a.pastK]), zero, other.constInt64([1])]);
+      const noPast = other.op1('Equal', [P, zero]);
+      const scaleConst = other.constFloat([scale], []);
+      const softmax = (sub: GraphBuilder, scores: string): string => sub.op1('Softmax', [sub.op1('Add', [scores, a.mask])], { axis: -1 });
+      // The other branches work per head: [b, q, head * d_head] -> [b, head, q, d_head] and back.
+      const byHeadShape = other.op1('Concat', [a.bq, other.constInt64([H, Dh])], { axis: 0 });
+      const headsOf = (x: string): string => other.op1('Transpose', [other.op1('Reshape', [x, byHeadShape])], { perm: [0, 2, 1, 3] });
+      const h: HeadsInputs = { q: headsOf(a.q), k: headsOf(a.k), v: headsOf(a.v) };
+      const [p, zHeads] = other.ifElse(
+        prefix,
+        [other.fresh('pattern'), other.fresh('z')],
+        (pk) => prefixAttention(pk, a, h, scaleConst, softmax),
+        (rest) =>
+          rest.ifElse(
+            noPast,
+            [rest.fresh('pattern'), rest.fresh('z')],
+            (dense) => {
+              // Packed rows under a dense mask [q, q]: masked attention over every row of the call.
+              const pDense = softmax(dense, dense.op1('Mul', [dense.op1('MatMul', [h.q, dense.op1('Transpose', [h.k], { perm: [0, 1, 3, 2] })]), scaleConst]));
+              return [pDense, dense.op1('MatMul', [pDense, h.v])];
+            },
+            (past) => pastAttention(past, a, P, h, scaleConst, softmax),
+          ),
+      );
+      // Routed rows (packed runs) take the unpatched values of their source rows, in the
+      // [b, row, head, d_head] layout of the indices; then back to [b, q, head * d_head].
+      const byRow = other.op1('Transpose', [zHeads!], { perm: [0, 2, 1, 3] });
+      const routed = other.op1('ScatterND', [byRow, a.routeTo, other.op1('GatherND', [byRow, a.routeFrom])]);
+      return [p!, other.op1('Reshape', [routed, other.op1('Concat', [a.bq, other.constInt64([H * Dh])], { axis: 0 })])];
+    },
+  );
   return z!;
 }
 
 /** Queries, keys and values of the positions run, [b, head, q, d_head]. */
-interface HeadsInputs { q: string; k: string; v: string }
+interface HeadsInputs {
+  q: string;
+  k: string;
+  v: string;
+}
 
 /**
  * Attention over cached positions and the positions run: pattern [b, head, q, P + q] and z
  * [b, head, q, d_head].
  */
-function pastAttention(past: GraphBuilder, a: AttentionInputs, P: string, h: HeadsInputs, scale: string, softmax: (sub: GraphBuilder, scores: string) => string): string[] {
+function pastAttention(
+  past: GraphBuilder,
+  a: AttentionInputs,
+  P: string,
+  h: HeadsInputs,
+  scale: string,
+  softmax: (sub: GraphBuilder, scores: string) => string,
+): string[] {
   const { H, Dh } = a;
   const rows = past.op1('ReduceProd', [a.bq], { keepdims: 1 });
   // [b, head, ...] <-> [head, b*q, last]; allowzero: a 0 in these shapes means 0, not "as before".
-  const headsFirst = (b: GraphBuilder, x: string, last: string): string => b.op1('Reshape', [b.op1('Transpose', [x], { perm: [1, 0, 2, 3] }), b.op1('Concat', [b.constInt64([H]), rows, last], { axis: 0 })], { allowzero: 1 });
-  const headsBack = (b: GraphBuilder, x: string, last: string): string => b.op1('Transpose', [b.op1('Reshape', [x, b.op1('Concat', [b.constInt64([H]), a.bq, last], { axis: 0 })], { allowzero: 1 })], { perm: [1, 0, 2, 3] });
+  const headsFirst = (b: GraphBuilder, x: string, last: string): string =>
+    b.op1('Reshape', [b.op1('Transpose', [x], { perm: [1, 0, 2, 3] }), b.op1('Concat', [b.constInt64([H]), rows, last], { axis: 0 })], { allowzero: 1 });
+  const headsBack = (b: GraphBuilder, x: string, last: string): string =>
+    b.op1('Transpose', [b.op1('Reshape', [x, b.op1('Concat', [b.constInt64([H]), a.bq, last], { axis: 0 })], { allowzero: 1 })], { perm: [1, 0, 2, 3] });
   // The cache [P, head, d_head] as keys [head, d_head, P] and values [head, P, d_head].
   const pastKeys = past.op1('Transpose', [a.pastK], { perm: [1, 2, 0] });
   const pastValues = past.op1('Transpose', [a.pastV], { perm: [1, 0, 2] });
@@ -226,10 +281,18 @@ function pastAttention(past: GraphBuilder, a: AttentionInputs, P: string, h: Hea
     return [p, b.op1('Add', [zPast, selfZ(pSelf)])];
   };
   const oneQuery = past.op1('Equal', [past.op1('Slice', [a.bq, past.constInt64([1]), past.constInt64([2])]), past.constInt64([1])]);
-  return past.ifElse(oneQuery, [past.fresh('pattern'), past.fresh('z')],
+  return past.ifElse(
+    oneQuery,
+    [past.fresh('pattern'), past.fresh('z')],
     // q = 1: the score of a position against itself is a dot product per (variant, head).
-    (one) => withPast(one, one.op1('Mul', [one.op1('ReduceSum', [one.op1('Mul', [h.q, h.k]), one.constInt64([-1])], { keepdims: 1 }), scale]), (pSelf) => one.op1('Mul', [pSelf, h.v])),
-    (many) => withPast(many, many.op1('Mul', [many.op1('MatMul', [h.q, many.op1('Transpose', [h.k], { perm: [0, 1, 3, 2] })]), scale]), (pSelf) => many.op1('MatMul', [pSelf, h.v])),
+    (one) =>
+      withPast(one, one.op1('Mul', [one.op1('ReduceSum', [one.op1('Mul', [h.q, h.k]), one.constInt64([-1])], { keepdims: 1 }), scale]), (pSelf) =>
+        one.op1('Mul', [pSelf, h.v]),
+      ),
+    (many) =>
+      withPast(many, many.op1('Mul', [many.op1('MatMul', [h.q, many.op1('Transpose', [h.k], { perm: [0, 1, 3, 2] })]), scale]), (pSelf) =>
+        many.op1('MatMul', [pSelf, h.v]),
+      ),
   );
 }
 
@@ -240,7 +303,9 @@ function pastAttention(past: GraphBuilder, a: AttentionInputs, P: string, h: Hea
  * [1, head, q, K + 1] and z [1, head, q, d_head].
  */
 function prefixAttention(g: GraphBuilder, a: AttentionInputs, h: HeadsInputs, scale: string, softmax: (sub: GraphBuilder, scores: string) => string): string[] {
-  const axis2 = g.constInt64([2]), axis3 = g.constInt64([3]), start = g.constInt64([0]);
+  const axis2 = g.constInt64([2]),
+    axis3 = g.constInt64([3]),
+    start = g.constInt64([0]);
   const kPrefix = g.op1('Slice', [h.k, start, a.prefixRows, axis2]); // [1, head, K, d_head]
   const vPrefix = g.op1('Slice', [h.v, start, a.prefixRows, axis2]);
   const prefixScores = g.op1('Mul', [g.op1('MatMul', [h.q, g.op1('Transpose', [kPrefix], { perm: [0, 1, 3, 2] })]), scale]);
@@ -256,7 +321,12 @@ export function buildFinalGraph(config: ModelConfig, weights: Pick<ModelWeights,
   const { dModel: D, dVocab: V } = config;
   const resid = g.input('resid', 'float', ['b', 'p', D]);
   const positions = g.input('logit_pos', 'int64', ['n']);
-  const [y, , invStd] = g.op('LayerNormalization', [resid, g.weight('ln_final_w', weights.ln_final.w.data, [D]), g.weight('ln_final_b', weights.ln_final.b.data, [D])], { axis: -1, epsilon: { float: config.eps } }, 3);
+  const [y, , invStd] = g.op(
+    'LayerNormalization',
+    [resid, g.weight('ln_final_w', weights.ln_final.w.data, [D]), g.weight('ln_final_b', weights.ln_final.b.data, [D])],
+    { axis: -1, epsilon: { float: config.eps } },
+    3,
+  );
   g.op1('Reciprocal', [invStd!], {}, 'scale');
   const picked = g.op1('Gather', [y!, positions], { axis: 1 }); // [b, n, d]
   const flat = g.op1('Reshape', [picked, g.constInt64([-1, D])]); // [b*n, d]
@@ -265,14 +335,16 @@ export function buildFinalGraph(config: ModelConfig, weights: Pick<ModelWeights,
   const bias = weights.b_U.data.some((x) => x !== 0) ? [g.weight('b_U', weights.b_U.data, [V])] : [];
   const logits = g.op1('Gemm', [flat, g.weight('W_U_T', weights.W_U_T.data, [V, D]), ...bias], { transB: 1 }, 'logits');
   const tokens = g.input('score_tokens', 'int64', ['t']);
-  g.ifElse(g.input('score', 'bool', []), ['token_logits', 'token_probs'], (sub) => [
-    sub.op1('Gather', [logits, tokens], { axis: 1 }),
-    sub.op1('Gather', [sub.op1('Softmax', [logits], { axis: -1 }), tokens], { axis: 1 }),
-  ], (sub) => {
-    // No rows: [0, t] for both, from an empty slice of the logits.
-    const none = sub.op1('Slice', [logits, sub.constInt64([0]), sub.constInt64([0]), sub.constInt64([0])]);
-    return [sub.op1('Gather', [none, tokens], { axis: 1 }), sub.op1('Gather', [none, tokens], { axis: 1 })];
-  });
+  g.ifElse(
+    g.input('score', 'bool', []),
+    ['token_logits', 'token_probs'],
+    (sub) => [sub.op1('Gather', [logits, tokens], { axis: 1 }), sub.op1('Gather', [sub.op1('Softmax', [logits], { axis: -1 }), tokens], { axis: 1 })],
+    (sub) => {
+      // No rows: [0, t] for both, from an empty slice of the logits.
+      const none = sub.op1('Slice', [logits, sub.constInt64([0]), sub.constInt64([0]), sub.constInt64([0])]);
+      return [sub.op1('Gather', [none, tokens], { axis: 1 }), sub.op1('Gather', [none, tokens], { axis: 1 })];
+    },
+  );
   // The hook points' outputs, from the registry: [b, ...the hook's shape], except logits, whose rows
   // are the chosen positions of every variant, variant-major ([b * n, vocab]).
   for (const point of HOOK_POINT_LIST) {

@@ -57,7 +57,11 @@ export class GraphBuilder {
   private readonly external: ExternalWeight[];
   private readonly weightFeeds: Map<string, { data: Float32Array; dims: number[] }>;
 
-  constructor(private readonly name: string, private readonly weightMode: WeightMode = 'initializers', parent?: GraphBuilder) {
+  constructor(
+    private readonly name: string,
+    private readonly weightMode: WeightMode = 'initializers',
+    parent?: GraphBuilder,
+  ) {
     this.counter = parent?.counter ?? { next: 0 };
     this.domains = parent?.domains ?? new Set();
     this.external = parent?.external ?? [];
@@ -143,9 +147,7 @@ export class GraphBuilder {
 
   /** Adds a node; returns its output names (fresh ones unless given). */
   op(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, outputs?: readonly string[] | number, domain = ''): string[] {
-    const outs = Array.isArray(outputs)
-      ? [...outputs]
-      : Array.from({ length: typeof outputs === 'number' ? outputs : 1 }, () => this.fresh(opType));
+    const outs = Array.isArray(outputs) ? [...outputs] : Array.from({ length: typeof outputs === 'number' ? outputs : 1 }, () => this.fresh(opType));
     this.nodes.push({
       input: [...inputs],
       output: outs,

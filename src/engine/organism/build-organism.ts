@@ -13,13 +13,50 @@ import type { ModelConfig } from '../model/config.js';
 import type { BlockWeights, CanonicalModel, LayerNormWeights } from '../model/weights.js';
 import { tensor } from '../tensor.js';
 import {
-  BALLAST, CENTURIES, DUP_MATCH, DUP_SELF, DUP_SINK, EMBED_CUR, EMBED_OUT, FACT_RELATION, FACT_THRESHOLD, FACTS, GREATER_THAN_THRESHOLD,
-  GT_BOOST, GT_DECAY, GT_SPAN, GT_SUPPRESS, IND_MATCH, IND_SINK_NEW, IND_SINK_SEEN, NEGATIVE_MATCH, NEGATIVE_VOTE, NEURON_SHARPNESS, PREV_SHARPNESS, PREV_SINK,
-  SEEN_FLAG, SINK_SCALE, VOTE, VOTE_LOGIT,
+  BALLAST,
+  CENTURIES,
+  DUP_MATCH,
+  DUP_SELF,
+  DUP_SINK,
+  EMBED_CUR,
+  EMBED_OUT,
+  FACT_RELATION,
+  FACT_THRESHOLD,
+  FACTS,
+  GREATER_THAN_THRESHOLD,
+  GT_BOOST,
+  GT_DECAY,
+  GT_SPAN,
+  GT_SUPPRESS,
+  IND_MATCH,
+  IND_SINK_NEW,
+  IND_SINK_SEEN,
+  NEGATIVE_MATCH,
+  NEGATIVE_VOTE,
+  NEURON_SHARPNESS,
+  PREV_SHARPNESS,
+  PREV_SINK,
+  SEEN_FLAG,
+  SINK_SCALE,
+  VOTE,
+  VOTE_LOGIT,
 } from './organism-design.js';
 import { positionalCode, previousPositionRotation } from './positional-code.js';
 import {
-  CODE_DIMS, coord, D_HEAD, D_MLP, D_MODEL, DUP_CODE_DIMS, N_CTX, N_HEADS, N_LAYERS, POS_DIMS, POS_FREQUENCIES, SPACE, SUM_CORRECTION, toPhysical,
+  CODE_DIMS,
+  coord,
+  D_HEAD,
+  D_MLP,
+  D_MODEL,
+  DUP_CODE_DIMS,
+  N_CTX,
+  N_HEADS,
+  N_LAYERS,
+  POS_DIMS,
+  POS_FREQUENCIES,
+  SPACE,
+  SUM_CORRECTION,
+  toPhysical,
   type Subspace,
 } from './residual-layout.js';
 import { tokenCodeSigns } from './token-codes.js';
@@ -78,7 +115,10 @@ export const NOMINAL_SCALES = (() => {
 /** A logical [outer, D_MODEL, inner] array with named-subspace setters. */
 class Logical {
   readonly data: Float64Array;
-  constructor(readonly outer: number, readonly inner: number) {
+  constructor(
+    readonly outer: number,
+    readonly inner: number,
+  ) {
     this.data = new Float64Array(outer * D_MODEL * inner);
   }
   set(o: number, space: Subspace, i: number, c: number, value: number): void {
@@ -148,7 +188,10 @@ export function buildOrganism(lookup: TokenLookup, seed: number): CanonicalModel
   }
 
   // --- Layer 0 ----------------------------------------------------------------------------------
-  const q0 = new Logical(N_HEADS, dh), k0 = new Logical(N_HEADS, dh), v0 = new Logical(N_HEADS, dh), o0 = new Logical(N_HEADS * dh, 1);
+  const q0 = new Logical(N_HEADS, dh),
+    k0 = new Logical(N_HEADS, dh),
+    v0 = new Logical(N_HEADS, dh),
+    o0 = new Logical(N_HEADS * dh, 1);
   const bQ0 = new Float32Array(N_HEADS * dh);
   // L0H0, previous token: q = A·R p(i), k = p(j)  ->  score = PREV_SHARPNESS · κ(i − 1 − j).
   const R = previousPositionRotation();
@@ -184,7 +227,10 @@ export function buildOrganism(lookup: TokenLookup, seed: number): CanonicalModel
   o0.set(1 * dh + 0, SPACE.seen, 0, 0, SEEN_FLAG);
 
   // --- Layer 1 ----------------------------------------------------------------------------------
-  const q1 = new Logical(N_HEADS, dh), k1 = new Logical(N_HEADS, dh), v1 = new Logical(N_HEADS, dh), o1 = new Logical(N_HEADS * dh, 1);
+  const q1 = new Logical(N_HEADS, dh),
+    k1 = new Logical(N_HEADS, dh),
+    v1 = new Logical(N_HEADS, dh),
+    o1 = new Logical(N_HEADS * dh, 1);
   const bQ1 = new Float32Array(N_HEADS * dh);
   // L1H0, induction: q = code(t_i) from `cur`, k = `prev` (K-composition with L0H0)  ->  IND_MATCH · ⟨code(t_i), prev_j⟩.
   const aInd = (8 * IND_MATCH) / (s1 ** 2 * EMBED_CUR);
@@ -213,7 +259,8 @@ export function buildOrganism(lookup: TokenLookup, seed: number): CanonicalModel
 
   // --- MLP 0: fact lookup -------------------------------------------------------------------------
   const gain = geluNew(NEURON_SHARPNESS * 0.5); // a neuron's output at evidence = threshold + 1/2
-  const in0 = new Logical(1, D_MLP), out0 = new Logical(D_MLP, 1);
+  const in0 = new Logical(1, D_MLP),
+    out0 = new Logical(D_MLP, 1);
   const bIn0 = new Float32Array(D_MLP);
   const relation = lookup(FACT_RELATION);
   FACTS.forEach(([subject, answer], n) => {
@@ -229,7 +276,8 @@ export function buildOrganism(lookup: TokenLookup, seed: number): CanonicalModel
   });
 
   // --- MLP 1: greater-than on years ----------------------------------------------------------------
-  const in1 = new Logical(1, D_MLP), out1 = new Logical(D_MLP, 1);
+  const in1 = new Logical(1, D_MLP),
+    out1 = new Logical(D_MLP, 1);
   const bIn1 = new Float32Array(D_MLP);
   const numbers = Array.from({ length: 100 }, (_, yy) => lookup(String(yy).padStart(2, '0')));
   let neuron = 0;
@@ -289,7 +337,12 @@ export function buildOrganism(lookup: TokenLookup, seed: number): CanonicalModel
 export function vocabLookup(vocab: Readonly<Record<string, number>>, toByteLevel: (text: string) => string): TokenLookup {
   return (text) => {
     const id = vocab[toByteLevel(text)];
-    if (id === undefined) throw new EngineError('BAD_TOKENIZER', `The organism needs ${JSON.stringify(text)} to be one GPT-2 token, but the vocabulary has no such token.`, 'Reinstall the extension; its GPT-2 vocabulary is damaged.');
+    if (id === undefined)
+      throw new EngineError(
+        'BAD_TOKENIZER',
+        `The organism needs ${JSON.stringify(text)} to be one GPT-2 token, but the vocabulary has no such token.`,
+        'Reinstall the extension; its GPT-2 vocabulary is damaged.',
+      );
     return id;
   };
 }

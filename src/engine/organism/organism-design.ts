@@ -106,12 +106,38 @@ export interface OrganismHead {
 
 /** Every head of the organism, layer-major. */
 export const ORGANISM_HEADS: readonly OrganismHead[] = [
-  { layer: 0, head: 0, role: 'previous-token', expectedLabel: 'previous-token', summary: 'Attends from each position to the one before (positional QK); copies that token into `prev`.' },
-  { layer: 0, head: 1, role: 'duplicate-token', expectedLabel: 'duplicate-token', summary: 'Attends to earlier occurrences of the current token (token QK, minus its own position); writes the `seen` flag.' },
+  {
+    layer: 0,
+    head: 0,
+    role: 'previous-token',
+    expectedLabel: 'previous-token',
+    summary: 'Attends from each position to the one before (positional QK); copies that token into `prev`.',
+  },
+  {
+    layer: 0,
+    head: 1,
+    role: 'duplicate-token',
+    expectedLabel: 'duplicate-token',
+    summary: 'Attends to earlier occurrences of the current token (token QK, minus its own position); writes the `seen` flag.',
+  },
   { layer: 0, head: 2, role: 'idle', expectedLabel: 'diffuse', summary: 'Unused (zero weights): uniform attention, no output.' },
   { layer: 0, head: 3, role: 'idle', expectedLabel: 'diffuse', summary: 'Unused (zero weights): uniform attention, no output.' },
-  { layer: 1, head: 0, role: 'induction', expectedLabel: 'induction', summary: 'Queries with the current token, keys with `prev` (K-composition with L0H0), sink score lowered by `seen` (Q-composition with L0H1); copies the attended token into `out`.' },
-  { layer: 1, head: 1, role: 'negative', expectedLabel: 'diffuse', summary: 'Diffuse attention, weakly drawn to the induction target (the induction QK at 1/50 strength); writes minus what it reads into `out`: a soft copy-suppression head with negative direct effect on the copied token.' },
+  {
+    layer: 1,
+    head: 0,
+    role: 'induction',
+    expectedLabel: 'induction',
+    summary:
+      'Queries with the current token, keys with `prev` (K-composition with L0H0), sink score lowered by `seen` (Q-composition with L0H1); copies the attended token into `out`.',
+  },
+  {
+    layer: 1,
+    head: 1,
+    role: 'negative',
+    expectedLabel: 'diffuse',
+    summary:
+      'Diffuse attention, weakly drawn to the induction target (the induction QK at 1/50 strength); writes minus what it reads into `out`: a soft copy-suppression head with negative direct effect on the copied token.',
+  },
   { layer: 1, head: 2, role: 'idle', expectedLabel: 'diffuse', summary: 'Unused (zero weights): uniform attention, no output.' },
   { layer: 1, head: 3, role: 'idle', expectedLabel: 'diffuse', summary: 'Unused (zero weights): uniform attention, no output.' },
 ];

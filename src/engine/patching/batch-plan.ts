@@ -67,7 +67,11 @@ export function bytesPerVariant(config: Pick<ModelConfig, 'dModel' | 'dMlp' | 'n
   return 4 * (Q * (14 * D + 2 * M) + 4 * T * D + 3 * H * Q * T + V);
 }
 
-export function planBatches(sites: readonly PatchSite[], config: Pick<ModelConfig, 'dModel' | 'dMlp' | 'nHeads' | 'dVocab'>, options: BatchPlanOptions): BatchPlan {
+export function planBatches(
+  sites: readonly PatchSite[],
+  config: Pick<ModelConfig, 'dModel' | 'dMlp' | 'nHeads' | 'dVocab'>,
+  options: BatchPlanOptions,
+): BatchPlan {
   const { nPos } = options;
   const callCost = options.callCostRows ?? CALL_COST_ROWS;
   const budget = options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES;
@@ -77,7 +81,10 @@ export function planBatches(sites: readonly PatchSite[], config: Pick<ModelConfi
   const byLayer = new Map<number, Array<{ index: number; from: number }>>();
   sites.forEach((site, index) => {
     const from = firstChangedPosition(site, options.firstDifference, nPos);
-    if (from === null) { unchanged.push(index); return; }
+    if (from === null) {
+      unchanged.push(index);
+      return;
+    }
     let list = byLayer.get(site.layer);
     if (!list) byLayer.set(site.layer, (list = []));
     list.push({ index, from });
@@ -86,7 +93,10 @@ export function planBatches(sites: readonly PatchSite[], config: Pick<ModelConfi
   const batches: PatchBatch[] = [];
   for (const layer of [...byLayer.keys()].sort((a, b) => a - b)) {
     // Stable sort by first changed position keeps the sweep's order inside each batch.
-    const items = byLayer.get(layer)!.slice().sort((a, b) => a.from - b.from);
+    const items = byLayer
+      .get(layer)!
+      .slice()
+      .sort((a, b) => a.from - b.from);
     const n = items.length;
     // best[j]: least cost of running items 0..j-1; cut[j]: where the last group of that solution starts.
     const best = new Float64Array(n + 1).fill(Infinity);
@@ -98,7 +108,10 @@ export function planBatches(sites: readonly PatchSite[], config: Pick<ModelConfi
         const size = j - i;
         if (size > maxVariants(from)) break;
         const cost = best[i]! + callCost + size * (nPos - from);
-        if (cost < best[j]!) { best[j] = cost; cut[j] = i; }
+        if (cost < best[j]!) {
+          best[j] = cost;
+          cut[j] = i;
+        }
       }
     }
     const groups: PatchBatch[] = [];

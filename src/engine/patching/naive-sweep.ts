@@ -15,7 +15,12 @@ import { siteHookName } from './patch-sites.js';
 import { CleanPatchValues } from './patch-values.js';
 import { measureRuns, prepareSweep, scoredTokens, sweepResult } from './run-patch-sweep.js';
 
-export async function runNaivePatchSweep(runner: ForwardRunner, tokenizer: PromptTokenizer, request: PatchRequest, options: { signal?: AbortSignal; maxTokens?: number } = {}): Promise<PatchSweepResult> {
+export async function runNaivePatchSweep(
+  runner: ForwardRunner,
+  tokenizer: PromptTokenizer,
+  request: PatchRequest,
+  options: { signal?: AbortSignal; maxTokens?: number } = {},
+): Promise<PatchSweepResult> {
   const started = performance.now();
   const { signal } = options;
   const prepared = prepareSweep(runner, tokenizer, request, options.maxTokens);

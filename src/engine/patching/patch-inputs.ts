@@ -15,7 +15,13 @@ export interface PatchInputs {
   contrastId: number | null;
 }
 
-function resolveRole(tokenizer: PromptTokenizer, role: 'clean' | 'corrupted', text: string | undefined, ids: number[] | undefined, limits: PromptLimits): ResolvedPrompt {
+function resolveRole(
+  tokenizer: PromptTokenizer,
+  role: 'clean' | 'corrupted',
+  text: string | undefined,
+  ids: number[] | undefined,
+  limits: PromptLimits,
+): ResolvedPrompt {
   const field = role === 'clean' ? 'clean' : 'corrupt';
   if (text === undefined && ids === undefined) {
     throw new EngineError('BAD_ARGUMENT', `Activation patching needs a ${role} prompt.`, `Give ${field} (text) or ${field}Ids (token ids).`);
@@ -42,11 +48,16 @@ export function resolvePatchInputs(tokenizer: PromptTokenizer, request: PatchReq
       'Edit the corrupted prompt so that it tokenizes to as many tokens as the clean one (swap words for words of the same token count).',
     );
   }
-  if (!request.target) throw new EngineError('BAD_ARGUMENT', 'Activation patching needs a target token.', 'Give the token whose prediction the patch should restore.');
+  if (!request.target)
+    throw new EngineError('BAD_ARGUMENT', 'Activation patching needs a target token.', 'Give the token whose prediction the patch should restore.');
   const targetId = resolveTokenRef(tokenizer, request.target, limits.dVocab, 'target');
   const contrastId = request.contrast ? resolveTokenRef(tokenizer, request.contrast, limits.dVocab, 'contrast') : null;
   if (contrastId === targetId) {
-    throw new EngineError('BAD_ARGUMENT', `The contrast token is the target token (${JSON.stringify(tokenizer.tokenText(targetId))}); their logit difference is always 0.`, 'Pick a different contrast, or none.');
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      `The contrast token is the target token (${JSON.stringify(tokenizer.tokenText(targetId))}); their logit difference is always 0.`,
+      'Pick a different contrast, or none.',
+    );
   }
   return { clean, corrupt, targetId, contrastId };
 }

@@ -64,14 +64,21 @@ function checkPosition(position: number, nPos: number, what: string): void {
 }
 
 function checkComponent(component: PatchRequest['component'], dims: SiteDims): PatchSite {
-  if (!component) throw new EngineError('BAD_ARGUMENT', 'A single-component patch needs the component to patch.', 'Give its hook (z, resid_pre, attn_out or mlp_out), layer, and head for z.');
+  if (!component)
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      'A single-component patch needs the component to patch.',
+      'Give its hook (z, resid_pre, attn_out or mlp_out), layer, and head for z.',
+    );
   const { hook, layer, head, position } = component;
   if (!PATCH_HOOKS.includes(hook)) throw new EngineError('BAD_ARGUMENT', `Unknown component hook "${String(hook)}".`, `Use one of ${PATCH_HOOKS.join(', ')}.`);
-  if (!Number.isInteger(layer) || layer < 0 || layer >= dims.nLayers) throw new EngineError('BAD_ARGUMENT', `Layer ${layer} does not exist (0..${dims.nLayers - 1}).`);
+  if (!Number.isInteger(layer) || layer < 0 || layer >= dims.nLayers)
+    throw new EngineError('BAD_ARGUMENT', `Layer ${layer} does not exist (0..${dims.nLayers - 1}).`);
   const site: PatchSite = { hook, layer };
   if (hook === 'z') {
     if (head === undefined) throw new EngineError('BAD_ARGUMENT', 'Patching a head output (z) needs the head.');
-    if (!Number.isInteger(head) || head < 0 || head >= dims.nHeads) throw new EngineError('BAD_ARGUMENT', `Head ${head} does not exist (0..${dims.nHeads - 1}).`);
+    if (!Number.isInteger(head) || head < 0 || head >= dims.nHeads)
+      throw new EngineError('BAD_ARGUMENT', `Head ${head} does not exist (0..${dims.nHeads - 1}).`);
     site.head = head;
   } else if (head !== undefined) {
     throw new EngineError('BAD_ARGUMENT', `A ${hook} patch takes no head; only z patches are per head.`);

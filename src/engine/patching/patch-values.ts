@@ -13,7 +13,10 @@ export class CleanPatchValues {
   /** Per layer and head, that head's clean hook_z: [pos, d_head]. */
   private readonly heads = new Map<string, Tensor>();
 
-  constructor(private readonly clean: ActivationCache, private readonly nHeads: number) {}
+  constructor(
+    private readonly clean: ActivationCache,
+    private readonly nHeads: number,
+  ) {}
 
   private cached(site: Pick<PatchSite, 'hook' | 'layer'>): Tensor {
     const name = siteHookName(site);

@@ -66,7 +66,12 @@ export interface PreparedSweep {
 export function prepareSweep(runner: ForwardRunner, tokenizer: PromptTokenizer, request: PatchRequest, maxTokens: number | undefined): PreparedSweep {
   const { config } = runner;
   // Both prompts follow the BOS rule (ids are used as given); positions below count the BOS as 0.
-  const inputs = resolvePatchInputs(tokenizer, request, { maxTokens: maxTokens ?? config.nCtx, nCtx: config.nCtx, dVocab: config.dVocab, prependBosId: bosToPrepend(config, request.prependBos) });
+  const inputs = resolvePatchInputs(tokenizer, request, {
+    maxTokens: maxTokens ?? config.nCtx,
+    nCtx: config.nCtx,
+    dVocab: config.dVocab,
+    prependBosId: bosToPrepend(config, request.prependBos),
+  });
   if (inputs.clean.prependBos !== inputs.corrupt.prependBos) {
     throw new EngineError(
       'BAD_ARGUMENT',
@@ -76,10 +81,14 @@ export function prepareSweep(runner: ForwardRunner, tokenizer: PromptTokenizer, 
   }
   const metric = request.metric ? resolveNamedMetric(tokenizer, config.dVocab, request.metric) : defaultMetric(inputs.targetId, inputs.contrastId);
   const nPos = inputs.clean.ids.length;
-  const sites = patchSites(request.kind, { nLayers: config.nLayers, nHeads: config.nHeads, nPos }, {
-    ...(request.position !== undefined ? { position: request.position } : {}),
-    ...(request.component !== undefined ? { component: request.component } : {}),
-  });
+  const sites = patchSites(
+    request.kind,
+    { nLayers: config.nLayers, nHeads: config.nHeads, nPos },
+    {
+      ...(request.position !== undefined ? { position: request.position } : {}),
+      ...(request.component !== undefined ? { component: request.component } : {}),
+    },
+  );
   return { inputs, sites, tokens: { targetId: inputs.targetId, contrastId: inputs.contrastId, metric }, last: nPos - 1 };
 }
 
@@ -116,7 +125,15 @@ export function measureRuns(results: ReadonlyArray<Pick<ForwardResult, 'tokenSco
   });
 }
 
-export function sweepResult(request: PatchRequest, prepared: PreparedSweep, tokenizer: PromptTokenizer, clean: PatchBaseline, corrupt: PatchBaseline, entries: PatchEntry[], elapsedMs: number): PatchSweepResult {
+export function sweepResult(
+  request: PatchRequest,
+  prepared: PreparedSweep,
+  tokenizer: PromptTokenizer,
+  clean: PatchBaseline,
+  corrupt: PatchBaseline,
+  entries: PatchEntry[],
+  elapsedMs: number,
+): PatchSweepResult {
   const { inputs } = prepared;
   return {
     kind: request.kind,
@@ -136,7 +153,12 @@ export function sweepResult(request: PatchRequest, prepared: PreparedSweep, toke
   };
 }
 
-export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptTokenizer, request: PatchRequest, options: PatchSweepOptions = {}): Promise<PatchSweepResult> {
+export async function runPatchSweep(
+  runner: ForwardRunner,
+  tokenizer: PromptTokenizer,
+  request: PatchRequest,
+  options: PatchSweepOptions = {},
+): Promise<PatchSweepResult> {
   const started = performance.now();
   const { signal } = options;
   throwIfCancelled(signal);
@@ -169,13 +191,13 @@ export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptToke
   const cachedHooks = new Set<HookName>([finalResid]);
   for (const i of run) cachedHooks.add(siteHookName(sites[i]!));
   for (const layer of new Set(plan.batches.map((b) => b.layer))) cachedHooks.add(layerHook(layer, 'hook_resid_pre'));
-  const [cleanRun, corruptRun] = await runner.intervene({
+  const [cleanRun, corruptRun] = (await runner.intervene({
     ids: inputs.corrupt.ids,
     variants: [{ ids: inputs.clean.ids }, {}],
     hooks: [...cachedHooks],
     keepKeysValues: plan.batches.some((b) => b.queryFrom > 0),
     ...(signal ? { signal } : {}),
-  }) as [ForwardResult, ForwardResult];
+  })) as [ForwardResult, ForwardResult];
   const values = new CleanPatchValues(cleanRun.cache, runner.config.nHeads);
   const baselineVariants: InterventionVariant[] = [cleanRun, corruptRun].map((r) => ({ startLayer: nLayers, startResid: r.cache.get(finalResid)! }));
 
@@ -216,10 +238,13 @@ export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptToke
     for (let from = 0; from < siteList.length; from += perCall) {
       throwIfCancelled(signal);
       const chunk = siteList.slice(from, from + perCall);
-      const measured = await runVariants(chunk.map((i) => {
-        const site = sites[i]!;
-        return { ...values.variant(site), startLayer: site.layer, startResid: corruptRun.cache.get(layerHook(site.layer, 'hook_resid_pre'))! };
-      }), queryFrom);
+      const measured = await runVariants(
+        chunk.map((i) => {
+          const site = sites[i]!;
+          return { ...values.variant(site), startLayer: site.layer, startResid: corruptRun.cache.get(layerHook(site.layer, 'hook_resid_pre'))! };
+        }),
+        queryFrom,
+      );
       const both = await baselinesNow();
       measured.forEach((m, k) => {
         const i = chunk[k]!;
@@ -244,7 +269,15 @@ export async function runPatchSweep(runner: ForwardRunner, tokenizer: PromptToke
  * The sweep's result once its run sites have entries: the sites a patch provably leaves unchanged
  * get the corrupted run's metrics.
  */
-function finishSweep(request: PatchRequest, prepared: PreparedSweep, tokenizer: PromptTokenizer, plan: BatchPlan, entries: Array<PatchEntry | undefined>, both: { clean: PatchBaseline; corrupt: PatchBaseline }, started: number): PatchSweepResult {
+function finishSweep(
+  request: PatchRequest,
+  prepared: PreparedSweep,
+  tokenizer: PromptTokenizer,
+  plan: BatchPlan,
+  entries: Array<PatchEntry | undefined>,
+  both: { clean: PatchBaseline; corrupt: PatchBaseline },
+  started: number,
+): PatchSweepResult {
   const { sites } = prepared;
   for (const i of plan.unchanged) entries[i] = patchEntry(sites[i]!, both.corrupt, both);
   const complete = entries.map((e, i) => {
@@ -269,7 +302,12 @@ function headBranches(sites: readonly PatchSite[], plan: BatchPlan, shortcutFrom
   const branches = run.map((i): PackedBranch => {
     const site = sites[i]!;
     const from = firstChangedPosition(site, shortcutFrom, nPos)!;
-    return { prompt: corrupt, from, layer: site.layer, zFrom: { prompt: 0, heads: [site.head!], ...(site.position !== undefined ? { positions: [site.position] } : {}) } };
+    return {
+      prompt: corrupt,
+      from,
+      layer: site.layer,
+      zFrom: { prompt: 0, heads: [site.head!], ...(site.position !== undefined ? { positions: [site.position] } : {}) },
+    };
   });
   return packedRows(nPos, branches) <= PACKED_MAX_ROWS ? branches : null;
 }
@@ -295,7 +333,16 @@ function packedRunBytes(config: Pick<ModelConfig, 'dModel' | 'dMlp' | 'nHeads' |
  * call per layer (the weights of each layer are read once, not twice) and the prompts' small
  * products; the results are the same (the patching tests run both against the naive method).
  */
-async function runPackedHeadSweep(runner: ForwardRunner, request: PatchRequest, prepared: PreparedSweep, tokenizer: PromptTokenizer, plan: BatchPlan, branches: PackedBranch[], options: PatchSweepOptions, started: number): Promise<PatchSweepResult> {
+async function runPackedHeadSweep(
+  runner: ForwardRunner,
+  request: PatchRequest,
+  prepared: PreparedSweep,
+  tokenizer: PromptTokenizer,
+  plan: BatchPlan,
+  branches: PackedBranch[],
+  options: PatchSweepOptions,
+  started: number,
+): Promise<PatchSweepResult> {
   const { inputs, sites, tokens } = prepared;
   const { signal } = options;
   const corrupt = branches[0]!.prompt;
@@ -305,12 +352,20 @@ async function runPackedHeadSweep(runner: ForwardRunner, request: PatchRequest, 
     scoreTokens: scoredTokens(tokens),
     ...(signal ? { signal } : {}),
   });
-  const measure = (scores: readonly TokenScores[]): PatchBaseline[] => measureRuns(scores.map((tokenScores) => ({ tokenScores })), tokens);
+  const measure = (scores: readonly TokenScores[]): PatchBaseline[] =>
+    measureRuns(
+      scores.map((tokenScores) => ({ tokenScores })),
+      tokens,
+    );
   const prompts = measure(result.prompts);
   const both = { clean: prompts[0]!, corrupt: prompts[corrupt]! };
   const entries: Array<PatchEntry | undefined> = new Array(sites.length);
   const patched = measure(result.branches);
-  plan.batches.flatMap((b) => b.sites).forEach((i, k) => { entries[i] = patchEntry(sites[i]!, patched[k]!, both); });
+  plan.batches
+    .flatMap((b) => b.sites)
+    .forEach((i, k) => {
+      entries[i] = patchEntry(sites[i]!, patched[k]!, both);
+    });
   for (const layer of [...new Set(plan.batches.map((b) => b.layer))].sort((a, b) => a - b)) {
     throwIfCancelled(signal);
     options.onLayer?.(layer);

@@ -23,7 +23,13 @@ export function readMetricValue(line: string, valueStart: number): MetricValueRe
   const kindEnd = skipNonWhitespace(line, valueStart);
   const kind = line.slice(valueStart, kindEnd);
   if (!(METRIC_KINDS as readonly string[]).includes(kind)) {
-    return { ok: false, code: 'unknown-metric', message: `Unknown metric "${kind}". Known metrics: ${METRIC_KINDS.join(', ')} (e.g. ${METRIC_EXAMPLE}).`, start: valueStart, end: kindEnd };
+    return {
+      ok: false,
+      code: 'unknown-metric',
+      message: `Unknown metric "${kind}". Known metrics: ${METRIC_KINDS.join(', ')} (e.g. ${METRIC_EXAMPLE}).`,
+      start: valueStart,
+      end: kindEnd,
+    };
   }
   const yearStart = skipWhitespace(line, kindEnd);
   const yearEnd = skipNonWhitespace(line, yearStart);
@@ -40,7 +46,13 @@ export function readMetricValue(line: string, valueStart: number): MetricValueRe
   }
   const after = skipWhitespace(line, yearEnd);
   if (after < line.length && !line.startsWith('//', after)) {
-    return { ok: false, code: 'malformed-directive', message: 'Unexpected text after the value of @metric; only a // comment may follow it.', start: yearEnd, end: line.length };
+    return {
+      ok: false,
+      code: 'malformed-directive',
+      message: 'Unexpected text after the value of @metric; only a // comment may follow it.',
+      start: yearEnd,
+      end: line.length,
+    };
   }
   return { ok: true, metric: { kind: 'greater-than', startYear: Number(year) }, end: yearEnd };
 }

@@ -66,9 +66,7 @@ export interface ParseWarning {
 export type PromptMetric = MetricRequest & { range: SourceRange };
 
 /** A token given in a directive: as text (a JSON string) or as a token id. */
-export type TokenValue =
-  | { kind: 'text'; text: string; range: SourceRange; map: SourcePosition[] }
-  | { kind: 'id'; id: number; range: SourceRange };
+export type TokenValue = { kind: 'text'; text: string; range: SourceRange; map: SourcePosition[] } | { kind: 'id'; id: number; range: SourceRange };
 
 /** A text given in a directive (a JSON string), with its source map. */
 export interface TextValue {
@@ -272,7 +270,11 @@ export function parsePromptFile(source: string): PromptFile {
       continue;
     }
     if (open.sawDirective) {
-      fail('text-after-directives', 'Prompt text must come before the directives. Move this line up, or write the whole text with @text "...".', range(lineNo, 0, text.length));
+      fail(
+        'text-after-directives',
+        'Prompt text must come before the directives. Move this line up, or write the whole text with @text "...".',
+        range(lineNo, 0, text.length),
+      );
       continue;
     }
     open.body.push({ line: lineNo, text });
@@ -320,7 +322,11 @@ function readDirective(
   }
   if (valueStart >= line.length) {
     const example = directiveName === 'target' || directiveName === 'contrast' ? '" Mary"' : '"When Mary and John went to the store, Mary gave a drink to"';
-    fail('malformed-directive', directiveName === 'metric' ? `@metric needs a value, e.g. ${METRIC_EXAMPLE}.` : `@${directiveName} needs a value, e.g. @${directiveName} ${example}.`, whole);
+    fail(
+      'malformed-directive',
+      directiveName === 'metric' ? `@metric needs a value, e.g. ${METRIC_EXAMPLE}.` : `@${directiveName} needs a value, e.g. @${directiveName} ${example}.`,
+      whole,
+    );
     return;
   }
 
@@ -364,7 +370,11 @@ function readDirective(
   const rest = line.slice(decoded.end);
   const afterValue = skipWhitespace(rest, 0);
   if (afterValue < rest.length && !rest.startsWith('//', afterValue)) {
-    fail('malformed-directive', `Unexpected text after the value of @${directiveName}; only a // comment may follow it.`, range(lineNo, decoded.end, line.length));
+    fail(
+      'malformed-directive',
+      `Unexpected text after the value of @${directiveName}; only a // comment may follow it.`,
+      range(lineNo, decoded.end, line.length),
+    );
     return;
   }
   const valueRange = range(lineNo, valueStart, decoded.end);
@@ -419,7 +429,10 @@ function finishPrompt(
     text = text.slice(0, keep);
     const first = body[0] as BodyLine;
     const last = body[body.length - 1] as BodyLine;
-    const endPos = textMap.length > 0 ? pos((textMap[textMap.length - 1] as SourcePosition).line, (textMap[textMap.length - 1] as SourcePosition).character + 1) : pos(first.line, 0);
+    const endPos =
+      textMap.length > 0
+        ? pos((textMap[textMap.length - 1] as SourcePosition).line, (textMap[textMap.length - 1] as SourcePosition).character + 1)
+        : pos(first.line, 0);
     textMap.push(endPos);
     textRange = { start: pos(first.line, 0), end: text.length > 0 ? endPos : pos(last.line, last.text.length) };
   }

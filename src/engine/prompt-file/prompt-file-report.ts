@@ -61,15 +61,27 @@ function reportPrompt(prompt: PromptEntry): ReportPrompt {
   };
 }
 
-function reportDiagnostic(problem: { code: ParseErrorCode | ParseWarningCode; message: string; range: SourceRange }, severity: ReportSeverity): ReportDiagnostic {
+function reportDiagnostic(
+  problem: { code: ParseErrorCode | ParseWarningCode; message: string; range: SourceRange },
+  severity: ReportSeverity,
+): ReportDiagnostic {
   const { start, end } = problem.range;
-  return { line: start.line + 1, column: start.character + 1, endLine: end.line + 1, endColumn: end.character + 1, severity, code: problem.code, message: problem.message };
+  return {
+    line: start.line + 1,
+    column: start.character + 1,
+    endLine: end.line + 1,
+    endColumn: end.character + 1,
+    severity,
+    code: problem.code,
+    message: problem.message,
+  };
 }
 
 export function promptFileReport(file: PromptFile): PromptFileReport {
   // Every parse error keeps its prompt from being analysed; a warning does not.
-  const diagnostics = [...file.errors.map((e) => reportDiagnostic(e, 'error')), ...file.warnings.map((w) => reportDiagnostic(w, 'warning'))]
-    .sort((a, b) => a.line - b.line || a.column - b.column);
+  const diagnostics = [...file.errors.map((e) => reportDiagnostic(e, 'error')), ...file.warnings.map((w) => reportDiagnostic(w, 'warning'))].sort(
+    (a, b) => a.line - b.line || a.column - b.column,
+  );
   return {
     prompts: file.prompts.map(reportPrompt),
     diagnostics,

@@ -25,7 +25,12 @@ export function retainForAnalyses(weights: ModelWeights): AnalysisWeights {
     b_U: own(weights.b_U),
     ln_final: ln(weights.ln_final),
     blocks: weights.blocks.map((b) => ({
-      ln1: ln(b.ln1), W_V: own(b.W_V), b_V: own(b.b_V), W_O: own(b.W_O), b_O: own(b.b_O), b_out: own(b.b_out),
+      ln1: ln(b.ln1),
+      W_V: own(b.W_V),
+      b_V: own(b.b_V),
+      W_O: own(b.W_O),
+      b_O: own(b.b_O),
+      b_out: own(b.b_out),
     })),
   };
 }

@@ -22,10 +22,12 @@ export function unpatchedFeeds(config: ModelConfig): Record<string, ort.Tensor> 
   const { nHeads: H, dHead: Dh } = config;
   const none = (...dims: number[]): ort.Tensor => f32(new Float32Array(0), [0, ...dims]);
   const feeds: Record<string, ort.Tensor> = {
-    past_k: none(H, Dh), past_v: none(H, Dh),
+    past_k: none(H, Dh),
+    past_v: none(H, Dh),
     plain: flag(true),
     prefix_rows: NOT_PACKED,
-    z_route_from: indexTensor(NO_ROWS, 3), z_route_to: indexTensor(NO_ROWS, 3),
+    z_route_from: indexTensor(NO_ROWS, 3),
+    z_route_to: indexTensor(NO_ROWS, 3),
   };
   for (const point of ROW_PATCH_POINTS) {
     const width = patchWidths(point.patch.perHead, config);
@@ -41,8 +43,15 @@ export function unpatchedFeeds(config: ModelConfig): Record<string, ort.Tensor> 
  * variants' patches of `layer` as rows.
  */
 export function variantBlockFeeds(
-  config: ModelConfig, unpatched: Record<string, ort.Tensor>, variants: readonly InterventionVariant[], past: KeysValues | null,
-  layer: number, resid: Float32Array, mask: ort.Tensor, q0: number, Q: number,
+  config: ModelConfig,
+  unpatched: Record<string, ort.Tensor>,
+  variants: readonly InterventionVariant[],
+  past: KeysValues | null,
+  layer: number,
+  resid: Float32Array,
+  mask: ort.Tensor,
+  q0: number,
+  Q: number,
 ): Record<string, ort.Tensor> {
   const { nHeads: H, dModel: D, dHead: Dh } = config;
   const feeds: Record<string, ort.Tensor> = { ...unpatched, resid_pre: f32(resid, [variants.length, Q, D]), attn_mask: mask };

@@ -29,7 +29,10 @@ export function chooseDevice(request: DeviceRequest, backends: readonly BackendI
     return { providers: ['cpu'], note: null };
   }
   if (request === 'cuda' && !cudaReady()) {
-    return { providers: ['cpu'], note: 'CUDA was requested, but onnxruntime-node was installed without its CUDA binaries (they are downloaded by its install script); using the CPU.' };
+    return {
+      providers: ['cpu'],
+      note: 'CUDA was requested, but onnxruntime-node was installed without its CUDA binaries (they are downloaded by its install script); using the CPU.',
+    };
   }
   if (!has(request)) {
     return { providers: ['cpu'], note: `The ${request} execution provider is not available in this build of onnxruntime-node on ${platform}; using the CPU.` };

@@ -8,11 +8,20 @@ import type { HookPlan } from './hook-plan.js';
  * The embedding rows [q, d_model] of positions q0.. (token + position embedding), recording
  * hook_embed / hook_pos_embed in `caches` when the plan wants them.
  */
-export function embed(weights: Pick<AnalysisWeights, 'W_E' | 'W_pos'>, D: number, ids: readonly number[], q0: number, plan: HookPlan, caches: readonly ActivationCache[]): Float32Array {
-  const P = ids.length, Q = P - q0;
+export function embed(
+  weights: Pick<AnalysisWeights, 'W_E' | 'W_pos'>,
+  D: number,
+  ids: readonly number[],
+  q0: number,
+  plan: HookPlan,
+  caches: readonly ActivationCache[],
+): Float32Array {
+  const P = ids.length,
+    Q = P - q0;
   const embedRows = new Float32Array(Q * D);
   const posRows = new Float32Array(Q * D);
-  const WE = weights.W_E.data, Wpos = weights.W_pos.data;
+  const WE = weights.W_E.data,
+    Wpos = weights.W_pos.data;
   for (let p = q0; p < P; p++) {
     embedRows.set(WE.subarray(ids[p]! * D, (ids[p]! + 1) * D), (p - q0) * D);
     posRows.set(Wpos.subarray(p * D, (p + 1) * D), (p - q0) * D);

@@ -42,8 +42,13 @@ export function recordBlockOutputs(out: ort.InferenceSession.OnnxValueMapType, w
  * `scoreTokens` is given. `logitPositions` are run positions (0..Q-1).
  */
 export async function runFinal(
-  s: ModelSessions, plan: HookPlan, resid: Float32Array, caches: readonly ActivationCache[], Q: number,
-  logitPositions: readonly number[], scoreTokens: readonly number[] | undefined,
+  s: ModelSessions,
+  plan: HookPlan,
+  resid: Float32Array,
+  caches: readonly ActivationCache[],
+  Q: number,
+  logitPositions: readonly number[],
+  scoreTokens: readonly number[] | undefined,
 ): Promise<TokenScores[] | null> {
   const { dModel: D, dVocab: V, nLayers } = s.config;
   if (logitPositions.some((p) => p < 0 || p >= Q)) throw new EngineError('BAD_ARGUMENT', 'logitPositions must be run positions of the prompt.');
@@ -51,18 +56,22 @@ export async function runFinal(
   if (plan.global.has('logits')) fetches.push('logits');
   if (plan.global.has('ln_final.hook_scale')) fetches.push('scale');
   if (scoreTokens) fetches.push('token_logits', 'token_probs');
-  const out = await s.final.run({
-    resid: f32(resid, [caches.length, Q, D]),
-    logit_pos: int64(logitPositions),
-    score: flag(scoreTokens !== undefined),
-    score_tokens: int64(scoreTokens ?? []),
-    ...s.weightFeeds[nLayers],
-  }, fetches);
+  const out = await s.final.run(
+    {
+      resid: f32(resid, [caches.length, Q, D]),
+      logit_pos: int64(logitPositions),
+      score: flag(scoreTokens !== undefined),
+      score_tokens: int64(scoreTokens ?? []),
+      ...s.weightFeeds[nLayers],
+    },
+    fetches,
+  );
   if (out['logits']) splitBatch(out['logits'].data as Float32Array, [logitPositions.length, V], caches, 'logits');
   if (out['scale']) splitBatch(out['scale'].data as Float32Array, [Q, 1], caches, 'ln_final.hook_scale');
   if (!scoreTokens) return null;
   const size = logitPositions.length * scoreTokens.length;
-  const logits = out['token_logits']!.data as Float32Array, probs = out['token_probs']!.data as Float32Array;
+  const logits = out['token_logits']!.data as Float32Array,
+    probs = out['token_probs']!.data as Float32Array;
   return caches.map((_, row) => ({ logits: logits.slice(row * size, (row + 1) * size), probs: probs.slice(row * size, (row + 1) * size) }));
 }
 
@@ -70,7 +79,15 @@ export async function runFinal(
  * One batch row's keys and values of every position, [P, head, d_head]: the cached first q0
  * positions, if any, then the positions run (block output [b, Q, head * d_head]).
  */
-export function variantKeysValues(k: Float32Array, v: Float32Array, row: number, past: KeysValues | undefined, config: Pick<ModelConfig, 'nHeads' | 'dHead'>, q0: number, Q: number): KeysValues {
+export function variantKeysValues(
+  k: Float32Array,
+  v: Float32Array,
+  row: number,
+  past: KeysValues | undefined,
+  config: Pick<ModelConfig, 'nHeads' | 'dHead'>,
+  q0: number,
+  Q: number,
+): KeysValues {
   const width = config.nHeads * config.dHead;
   const join = (batch: Float32Array, cached: Float32Array | undefined): Float32Array => {
     const run = batch.subarray(row * Q * width, (row + 1) * Q * width);

@@ -19,7 +19,12 @@ export function planHooks(hooks: readonly HookName[] | 'all', nLayers: number): 
   const wanted = Array.from({ length: nLayers }, () => new Set<string>());
   for (const name of names) {
     const parsed = parseHookName(name, nLayers);
-    if (!parsed) throw new EngineError('BAD_ARGUMENT', `"${name}" is not a hook point of this model.`, 'Use TransformerLens names such as blocks.0.attn.hook_pattern, or "all".');
+    if (!parsed)
+      throw new EngineError(
+        'BAD_ARGUMENT',
+        `"${name}" is not a hook point of this model.`,
+        'Use TransformerLens names such as blocks.0.attn.hook_pattern, or "all".',
+      );
     if (parsed.layer === null) global.add(parsed.hook);
     else wanted[parsed.layer]!.add(parsed.hook);
   }

@@ -26,8 +26,14 @@ export type InitializerFiles = 'auto' | 'always' | 'never';
 /** Below this, a graph's copies are too small for malloc's heap to matter; memory is simpler. */
 export const AUTO_MIN_BYTES = 4 * 1024 * 1024;
 
-interface StringEntry { key: string; value: string }
-interface InitializerMessage { name: string; external_data?: StringEntry[] }
+interface StringEntry {
+  key: string;
+  value: string;
+}
+interface InitializerMessage {
+  name: string;
+  external_data?: StringEntry[];
+}
 
 /**
  * A temporary folder of model and weight files, one pair per graph, removed by `remove()`. Files
@@ -38,7 +44,10 @@ export class InitializerFolder {
   private dir: string | null = null;
   private failed = false;
 
-  constructor(private readonly policy: InitializerFiles, private readonly parent: string = tmpdir()) {}
+  constructor(
+    private readonly policy: InitializerFiles,
+    private readonly parent: string = tmpdir(),
+  ) {}
 
   /** Whether `graph` should be loaded from files under this policy. */
   wants(graph: BuiltGraph): boolean {
@@ -84,7 +93,9 @@ export class InitializerFolder {
       closeSync(fd);
     }
     const type = onnxModelType();
-    const message = type.toObject(type.decode(graph.model), { longs: Number, bytes: Uint8Array, defaults: false }) as { graph: { initializer?: InitializerMessage[] } };
+    const message = type.toObject(type.decode(graph.model), { longs: Number, bytes: Uint8Array, defaults: false }) as {
+      graph: { initializer?: InitializerMessage[] };
+    };
     for (const init of message.graph.initializer ?? []) {
       const location = init.external_data?.find((e) => e.key === 'location')?.value;
       const place = location === undefined ? undefined : placed.get(location);

@@ -23,12 +23,20 @@ export class InstrumentedModel implements ForwardRunner {
     return new InstrumentedModel(await createSessions(model, options));
   }
 
-  get config(): ModelConfig { return this.sessions.config; }
-  get weights(): AnalysisWeights { return this.sessions.weights; }
+  get config(): ModelConfig {
+    return this.sessions.config;
+  }
+  get weights(): AnalysisWeights {
+    return this.sessions.weights;
+  }
   /** Execution provider actually in use ("cpu", "cuda", ...). */
-  get provider(): string { return this.sessions.provider; }
+  get provider(): string {
+    return this.sessions.provider;
+  }
   /** Why `provider` differs from the request, if it does. */
-  get deviceNote(): string | null { return this.sessions.deviceNote; }
+  get deviceNote(): string | null {
+    return this.sessions.deviceNote;
+  }
 
   forward(ids: readonly number[], options: ForwardOptions = {}): Promise<ForwardResult> {
     return plainForward(this.sessions, ids, options);

@@ -38,7 +38,8 @@ export function logitsMayOverflow(weights: Pick<AnalysisWeights, 'ln_final' | 'W
     for (let i = 0; i < data.length; i++) m = Math.max(m, Math.abs(data[i]!));
     return m;
   };
-  const gain = weights.ln_final.w.data, bias = weights.ln_final.b.data;
+  const gain = weights.ln_final.w.data,
+    bias = weights.ln_final.b.data;
   let biasL1 = 0;
   for (let i = 0; i < bias.length; i++) biasL1 += Math.abs(bias[i]!);
   const yL1 = maxAbs(gain) * gain.length + biasL1;

@@ -42,16 +42,19 @@ export async function runPacked(s: ModelSessions, request: PackedRunRequest): Pr
     }
     const routing = packedRouting(layout, layer);
     const mask = packedMask(layout, layer);
-    const out = await s.blocks[layer]!.run({
-      ...s.unpatched,
-      resid_pre: f32(resid, [1, N, D]),
-      attn_mask: f32(mask.mask, mask.dims),
-      plain: flag(layout.mode !== 'prefix' && routing.to.length === 0),
-      prefix_rows: int64([layout.mode === 'prefix' ? layout.nPrompts * P : 0]),
-      z_route_from: indexTensor(routing.from, 3),
-      z_route_to: indexTensor(routing.to, 3),
-      ...s.weightFeeds[layer],
-    }, ['resid_post']);
+    const out = await s.blocks[layer]!.run(
+      {
+        ...s.unpatched,
+        resid_pre: f32(resid, [1, N, D]),
+        attn_mask: f32(mask.mask, mask.dims),
+        plain: flag(layout.mode !== 'prefix' && routing.to.length === 0),
+        prefix_rows: int64([layout.mode === 'prefix' ? layout.nPrompts * P : 0]),
+        z_route_from: indexTensor(routing.from, 3),
+        z_route_to: indexTensor(routing.to, 3),
+        ...s.weightFeeds[layer],
+      },
+      ['resid_post'],
+    );
     resid = out['resid_post']!.data as Float32Array;
     residPost.push(resid);
   }
@@ -62,14 +65,18 @@ export async function runPacked(s: ModelSessions, request: PackedRunRequest): Pr
     ...request.prompts.map((_, i) => i * P + P - 1),
     ...[...layout.branches].sort((a, b) => a.index - b.index).map(({ row, branch }) => row + P - 1 - branch.from),
   ];
-  const out = await s.final.run({
-    resid: f32(resid, [1, rowsAt(layout, nLayers - 1), D]),
-    logit_pos: int64(lastRows),
-    score: flag(true),
-    score_tokens: int64(scoreTokens),
-    ...s.weightFeeds[nLayers],
-  }, ['token_logits', 'token_probs']);
-  const logits = out['token_logits']!.data as Float32Array, probs = out['token_probs']!.data as Float32Array;
+  const out = await s.final.run(
+    {
+      resid: f32(resid, [1, rowsAt(layout, nLayers - 1), D]),
+      logit_pos: int64(lastRows),
+      score: flag(true),
+      score_tokens: int64(scoreTokens),
+      ...s.weightFeeds[nLayers],
+    },
+    ['token_logits', 'token_probs'],
+  );
+  const logits = out['token_logits']!.data as Float32Array,
+    probs = out['token_probs']!.data as Float32Array;
   throwIfNonFinite({ nLayers, finalResid: resid, residPost, caches: [], extra: [logits, probs] });
   const t = scoreTokens.length;
   const scores = lastRows.map((_, r): TokenScores => ({ logits: logits.slice(r * t, (r + 1) * t), probs: probs.slice(r * t, (r + 1) * t) }));

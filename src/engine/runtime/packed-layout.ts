@@ -27,19 +27,25 @@ export function packedLayout(request: PackedRunRequest, shape: { nLayers: number
   const { prompts } = request;
   if (prompts.length === 0) throw new EngineError('BAD_ARGUMENT', 'A packed run needs at least one prompt.');
   const P = prompts[0]!.length;
-  if (prompts.some((ids) => ids.length !== P)) throw new EngineError('BAD_ARGUMENT', `The prompts of a packed run must have one length; they have ${prompts.map((ids) => ids.length).join(', ')} tokens.`);
+  if (prompts.some((ids) => ids.length !== P))
+    throw new EngineError('BAD_ARGUMENT', `The prompts of a packed run must have one length; they have ${prompts.map((ids) => ids.length).join(', ')} tokens.`);
   const order = request.branches.map((branch, index) => ({ branch, index }));
   for (const { branch, index } of order) {
     const where = `Branch ${index}`;
     const promptIndex = (i: number): boolean => Number.isInteger(i) && i >= 0 && i < prompts.length;
-    if (!promptIndex(branch.prompt) || !promptIndex(branch.zFrom.prompt)) throw new EngineError('BAD_ARGUMENT', `${where} names a prompt outside 0..${prompts.length - 1}.`);
-    if (!Number.isInteger(branch.from) || branch.from < 0 || branch.from >= P) throw new EngineError('BAD_ARGUMENT', `${where} starts at position ${branch.from}, outside the prompt (0..${P - 1}).`);
-    if (!Number.isInteger(branch.layer) || branch.layer < 0 || branch.layer >= shape.nLayers) throw new EngineError('BAD_ARGUMENT', `${where} joins at layer ${branch.layer}, outside 0..${shape.nLayers - 1}.`);
+    if (!promptIndex(branch.prompt) || !promptIndex(branch.zFrom.prompt))
+      throw new EngineError('BAD_ARGUMENT', `${where} names a prompt outside 0..${prompts.length - 1}.`);
+    if (!Number.isInteger(branch.from) || branch.from < 0 || branch.from >= P)
+      throw new EngineError('BAD_ARGUMENT', `${where} starts at position ${branch.from}, outside the prompt (0..${P - 1}).`);
+    if (!Number.isInteger(branch.layer) || branch.layer < 0 || branch.layer >= shape.nLayers)
+      throw new EngineError('BAD_ARGUMENT', `${where} joins at layer ${branch.layer}, outside 0..${shape.nLayers - 1}.`);
     for (const h of branch.zFrom.heads) {
-      if (!Number.isInteger(h) || h < 0 || h >= shape.nHeads) throw new EngineError('BAD_ARGUMENT', `${where}: head ${h} does not exist (0..${shape.nHeads - 1}).`);
+      if (!Number.isInteger(h) || h < 0 || h >= shape.nHeads)
+        throw new EngineError('BAD_ARGUMENT', `${where}: head ${h} does not exist (0..${shape.nHeads - 1}).`);
     }
     for (const p of branch.zFrom.positions ?? []) {
-      if (!Number.isInteger(p) || p < branch.from || p >= P) throw new EngineError('BAD_ARGUMENT', `${where}: patch position ${p} is outside the positions it runs (${branch.from}..${P - 1}).`);
+      if (!Number.isInteger(p) || p < branch.from || p >= P)
+        throw new EngineError('BAD_ARGUMENT', `${where}: patch position ${p} is outside the positions it runs (${branch.from}..${P - 1}).`);
     }
   }
   order.sort((a, b) => a.branch.layer - b.branch.layer || a.index - b.index);
@@ -97,7 +103,8 @@ export function packedMask(layout: PackedLayout, layer: number): { mask: Float32
  */
 export function packedRouting(layout: PackedLayout, layer: number): { from: BigInt64Array; to: BigInt64Array } {
   const { P } = layout;
-  const from: bigint[] = [], to: bigint[] = [];
+  const from: bigint[] = [],
+    to: bigint[] = [];
   for (const { branch, row } of layout.branches) {
     if (branch.layer !== layer) continue;
     const positions = branch.zFrom.positions ?? Array.from({ length: P - branch.from }, (_, k) => branch.from + k);

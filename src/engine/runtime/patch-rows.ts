@@ -8,7 +8,10 @@ import type { Tensor } from '../tensor.js';
 import type { InterventionVariant } from './types.js';
 
 /** Patched rows of one layer: their coordinates ([k, width] int64, row-major) and values ([k, size]). */
-export interface PatchRows { index: BigInt64Array; values: Float32Array }
+export interface PatchRows {
+  index: BigInt64Array;
+  values: Float32Array;
+}
 
 function selectedPositions(positions: readonly number[] | undefined, q0: number, Q: number): number[] {
   const all = positions ?? Array.from({ length: q0 + Q }, (_, i) => i);
@@ -25,7 +28,9 @@ function collectRows(rows: Map<string, { at: number[]; value: Float32Array }>, s
   const index = new BigInt64Array(rows.size * width);
   const values = new Float32Array(rows.size * size);
   [...rows.values()].forEach(({ at, value }, i) => {
-    at.forEach((c, j) => { index[i * width + j] = BigInt(c); });
+    at.forEach((c, j) => {
+      index[i * width + j] = BigInt(c);
+    });
     values.set(value, i * size);
   });
   return { index, values };
@@ -36,7 +41,12 @@ function collectRows(rows: Map<string, { at: number[]; value: Float32Array }>, s
  * hooks (hook_z), (variant, query row) of d_model values otherwise; null if none. Positions are
  * the full prompt's; only query positions q0.. (Q of them) are run.
  */
-export function hookPatchRows(variants: readonly InterventionVariant[], layer: number, point: RowPatchPoint, dims: { H: number; q0: number; Q: number; width: number }): PatchRows | null {
+export function hookPatchRows(
+  variants: readonly InterventionVariant[],
+  layer: number,
+  point: RowPatchPoint,
+  dims: { H: number; q0: number; Q: number; width: number },
+): PatchRows | null {
   const { H, q0, Q, width } = dims;
   const rows = new Map<string, { at: number[]; value: Float32Array }>();
   variants.forEach((variant, b) => {
@@ -66,7 +76,14 @@ export function hookPatchRows(variants: readonly InterventionVariant[], layer: n
  * The batched residual stream [b, q, d_model] with `layer`'s resid_pre patches applied. Copies
  * before writing, because the input may be the previous layer's cached hook_resid_post.
  */
-export function applyResidPatches(resid: Float32Array, variants: readonly InterventionVariant[], layer: number, q0: number, Q: number, D: number): Float32Array {
+export function applyResidPatches(
+  resid: Float32Array,
+  variants: readonly InterventionVariant[],
+  layer: number,
+  q0: number,
+  Q: number,
+  D: number,
+): Float32Array {
   const patched = variants.some((v) => v.streamPatches?.some((sp) => sp.layer === layer && sp.hook === 'hook_resid_pre'));
   if (!patched) return resid;
   resid = resid.slice();

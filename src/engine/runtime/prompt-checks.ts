@@ -16,7 +16,8 @@ export function checkIds(ids: readonly number[], config: Pick<ModelConfig, 'nCtx
 
 export function checkScoreTokens(tokens: readonly number[], config: Pick<ModelConfig, 'dVocab'>): readonly number[] {
   for (const t of tokens) {
-    if (!Number.isInteger(t) || t < 0 || t >= config.dVocab) throw new EngineError('BAD_ARGUMENT', `Scored token id ${t} is outside the vocabulary (0..${config.dVocab - 1}).`);
+    if (!Number.isInteger(t) || t < 0 || t >= config.dVocab)
+      throw new EngineError('BAD_ARGUMENT', `Scored token id ${t} is outside the vocabulary (0..${config.dVocab - 1}).`);
   }
   return tokens;
 }

@@ -91,19 +91,24 @@ export async function createSessions(model: CanonicalModel, options: RuntimeOpti
       // built; the unembedding first, while ONNX Runtime's transient copy of it (150 MB for GPT-2
       // small, freed once pre-packed) meets the smallest footprint: this keeps the load's peak low.
       for (const l of [nLayers, ...Array.from({ length: nLayers }, (_, i) => i)]) {
-        const graph: BuiltGraph = l < nLayers
-          ? buildBlockGraph(model.config, model.weights.blocks[l]!, l, mode)
-          : buildFinalGraph(model.config, weights, mode);
+        const graph: BuiltGraph = l < nLayers ? buildBlockGraph(model.config, model.weights.blocks[l]!, l, mode) : buildFinalGraph(model.config, weights, mode);
         const opts = sessionOptions(provider, options.threads);
         const modelPath = folder.wants(graph) ? folder.write(graph, l < nLayers ? `block${l}` : 'final') : null;
-        sessions[l] = modelPath !== null
-          ? await ort.InferenceSession.create(modelPath, opts)
-          : await ort.InferenceSession.create(graph.model, { ...opts, externalData: graph.externalData.map((e) => ({ path: e.path, data: e.data })) });
+        sessions[l] =
+          modelPath !== null
+            ? await ort.InferenceSession.create(modelPath, opts)
+            : await ort.InferenceSession.create(graph.model, { ...opts, externalData: graph.externalData.map((e) => ({ path: e.path, data: e.data })) });
         weightFeeds[l] = Object.fromEntries([...graph.weightFeeds].map(([name, w]) => [name, f32(w.data, w.dims)]));
       }
       const final = sessions.pop()!;
       return {
-        config: model.config, weights, provider, deviceNote: note, blocks: sessions, final, weightFeeds,
+        config: model.config,
+        weights,
+        provider,
+        deviceNote: note,
+        blocks: sessions,
+        final,
+        weightFeeds,
         unpatched: unpatchedFeeds(model.config),
         logitsMayOverflow: logitsMayOverflow(weights),
         leftoverFiles: folder.remove() ? null : folder,

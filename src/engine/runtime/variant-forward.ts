@@ -31,7 +31,8 @@ export async function runVariants(s: ModelSessions, request: InterventionRequest
   const plan = planHooks(request.hooks ?? ['logits'], nLayers);
   const q0 = request.queryFrom ?? 0;
   if (q0 < 0 || q0 >= P) throw new EngineError('BAD_ARGUMENT', `queryFrom ${q0} must be within the prompt (0..${P - 1}).`);
-  if (q0 > 0 && (!request.past || request.past.length < nLayers)) throw new EngineError('BAD_ARGUMENT', 'queryFrom needs the cached keys and values of every layer (past).');
+  if (q0 > 0 && (!request.past || request.past.length < nLayers))
+    throw new EngineError('BAD_ARGUMENT', 'queryFrom needs the cached keys and values of every layer (past).');
   const Q = P - q0; // query positions run
   const caches: ActivationCache[] = Array.from({ length: B }, () => new Map());
   // With keepKV: per variant, per layer, its keys and values of every position.
@@ -47,10 +48,20 @@ export async function runVariants(s: ModelSessions, request: InterventionRequest
   variants.forEach((variant, b) => {
     if (!variant.ids) return;
     checkIds(variant.ids, config);
-    if (variant.ids.length !== P) throw new EngineError('BAD_ARGUMENT', `A variant's own prompt has ${variant.ids.length} tokens; the request's has ${P}.`, 'Variants of one batch run prompts of the same length.');
-    if (starts[b] !== 0 || variant.startResid) throw new EngineError('BAD_ARGUMENT', "A variant's own prompt starts from its embeddings: no startLayer or startResid.");
+    if (variant.ids.length !== P)
+      throw new EngineError(
+        'BAD_ARGUMENT',
+        `A variant's own prompt has ${variant.ids.length} tokens; the request's has ${P}.`,
+        'Variants of one batch run prompts of the same length.',
+      );
+    if (starts[b] !== 0 || variant.startResid)
+      throw new EngineError('BAD_ARGUMENT', "A variant's own prompt starts from its embeddings: no startLayer or startResid.");
     for (let p = 0; p < q0; p++) {
-      if (variant.ids[p] !== ids[p]) throw new EngineError('BAD_ARGUMENT', `A variant's own prompt differs from the request's at position ${p}, before queryFrom ${q0}, where the cached keys and values are the request's.`);
+      if (variant.ids[p] !== ids[p])
+        throw new EngineError(
+          'BAD_ARGUMENT',
+          `A variant's own prompt differs from the request's at position ${p}, before queryFrom ${q0}, where the cached keys and values are the request's.`,
+        );
     }
   });
   // Embedding rows per distinct prompt, recording hook_embed / hook_pos_embed for its variants.
@@ -105,7 +116,9 @@ export async function runVariants(s: ModelSessions, request: InterventionRequest
     const out = await s.blocks[layer]!.run({ ...feeds, ...s.weightFeeds[layer] }, fetches);
     recordBlockOutputs(out, plan.outputs[layer]!, rows);
     if (keepKV) {
-      active.forEach((b, row) => keysValues[b]!.push(variantKeysValues(out['k']!.data as Float32Array, out['v']!.data as Float32Array, row, request.past?.[layer], config, q0, Q)));
+      active.forEach((b, row) =>
+        keysValues[b]!.push(variantKeysValues(out['k']!.data as Float32Array, out['v']!.data as Float32Array, row, request.past?.[layer], config, q0, Q)),
+      );
     }
     resid = out['resid_post']!.data as Float32Array;
     residPost[layer] = resid;
@@ -119,10 +132,16 @@ export async function runVariants(s: ModelSessions, request: InterventionRequest
     const rows = active.map((b) => caches[b]!);
     const positions = (request.logitPositions ?? Array.from({ length: Q }, (_, i) => q0 + i)).map((p) => p - q0);
     const rowScores = await runFinal(s, plan, resid, rows, Q, positions, scoreTokens);
-    rowScores?.forEach((score, row) => { scores[active[row]!] = score; });
+    rowScores?.forEach((score, row) => {
+      scores[active[row]!] = score;
+    });
   }
   const extra = scores.flatMap((score) => (score ? [score.logits, score.probs] : []));
-  if (s.logitsMayOverflow) caches.forEach((cache) => { const logits = cache.get('logits'); if (logits) extra.push(logits.data); });
+  if (s.logitsMayOverflow)
+    caches.forEach((cache) => {
+      const logits = cache.get('logits');
+      if (logits) extra.push(logits.data);
+    });
   throwIfNonFinite({ nLayers, finalResid: resid, residPost, caches: active.map((b) => caches[b]!), extra });
 
   const elapsedMs = performance.now() - started;

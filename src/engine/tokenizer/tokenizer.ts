@@ -25,7 +25,11 @@ function isObject(value: unknown): value is JsonObject {
 }
 
 function badTokenizer(problem: string): EngineError {
-  return new EngineError('BAD_TOKENIZER', `tokenizer.json ${problem}.`, 'Use the tokenizer.json that came with the model (a byte-level BPE tokenizer, as GPT-2 has).');
+  return new EngineError(
+    'BAD_TOKENIZER',
+    `tokenizer.json ${problem}.`,
+    'Use the tokenizer.json that came with the model (a byte-level BPE tokenizer, as GPT-2 has).',
+  );
 }
 
 /** Whether a pre-tokenizer or decoder config is, or contains in a Sequence, a ByteLevel step. */
@@ -150,7 +154,11 @@ class ByteLevelPromptTokenizer implements PromptTokenizer {
 
   private checkId(id: number): void {
     if (!Number.isSafeInteger(id) || id < 0 || id >= this.vocabSize || (this.library.id_to_token(id) === undefined && !this.addedContent.has(id))) {
-      throw new EngineError('BAD_ARGUMENT', `Token id ${id} is not in the vocabulary (0 to ${this.vocabSize - 1}).`, 'Use ids produced by this model\'s tokenizer.');
+      throw new EngineError(
+        'BAD_ARGUMENT',
+        `Token id ${id} is not in the vocabulary (0 to ${this.vocabSize - 1}).`,
+        "Use ids produced by this model's tokenizer.",
+      );
     }
   }
 
@@ -161,7 +169,7 @@ class ByteLevelPromptTokenizer implements PromptTokenizer {
       const added = this.addedContent.get(id);
       const spelled = this.library.id_to_token(id) ?? '';
       // Added tokens are stored as plain text; a vocabulary entry outside the byte alphabet is taken as text too.
-      bytes = added !== undefined ? this.utf8Encoder.encode(added) : byteLevelToBytes(spelled) ?? this.utf8Encoder.encode(spelled);
+      bytes = added !== undefined ? this.utf8Encoder.encode(added) : (byteLevelToBytes(spelled) ?? this.utf8Encoder.encode(spelled));
       this.bytesCache.set(id, bytes);
     }
     return bytes;
@@ -177,7 +185,7 @@ class ByteLevelPromptTokenizer implements PromptTokenizer {
     const codePointEnds: number[] = [];
     const codePointStarts: number[] = [];
     let bytePos = 0;
-    for (let i = 0; i < text.length; ) {
+    for (let i = 0; i < text.length;) {
       const c = text.codePointAt(i)!;
       // A lone surrogate is encoded as U+FFFD (3 bytes), as TextEncoder does.
       const isPair = c > 0xffff;

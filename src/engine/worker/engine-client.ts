@@ -16,7 +16,11 @@ import { forkRelay, relayEntryBeside } from './relay-process.js';
 /** What the engine does with the Hugging Face cache, besides loading models (all of it in the engine's thread). */
 export interface EngineCacheApi {
   /** Downloads a Hub model into the cache without loading it; resolves to its snapshot folder. */
-  download(repo: string, options: { revision?: string; cacheDir?: string }, hooks?: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void }): Promise<string>;
+  download(
+    repo: string,
+    options: { revision?: string; cacheDir?: string },
+    hooks?: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void },
+  ): Promise<string>;
   listCachedModels(options: { cacheDir?: string }): Promise<CachedModelSummary[]>;
   deleteCachedModel(repo: string, options: { cacheDir?: string }): Promise<boolean>;
 }
@@ -77,11 +81,19 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
       crashListeners.add(listener);
       return { dispose: () => crashListeners.delete(listener) };
     },
-    async loadModel(spec: ModelSpec, loadOptions: LoadOptions, hooks: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void } = {}): Promise<LoadedModelInfo> {
-      const info = await rpc.call('loadModel', { spec, options: loadOptions }, {
-        ...(hooks.signal ? { signal: hooks.signal } : {}),
-        ...(hooks.onProgress ? { onEvent: hooks.onProgress } : {}),
-      });
+    async loadModel(
+      spec: ModelSpec,
+      loadOptions: LoadOptions,
+      hooks: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void } = {},
+    ): Promise<LoadedModelInfo> {
+      const info = await rpc.call(
+        'loadModel',
+        { spec, options: loadOptions },
+        {
+          ...(hooks.signal ? { signal: hooks.signal } : {}),
+          ...(hooks.onProgress ? { onEvent: hooks.onProgress } : {}),
+        },
+      );
       lastLoad = { spec, options: loadOptions };
       needsReload = false;
       return info;
@@ -106,10 +118,14 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
       });
     },
     async download(repo, downloadOptions, hooks = {}): Promise<string> {
-      const { folder } = await rpc.call('download', { repo, ...downloadOptions }, {
-        ...(hooks.signal ? { signal: hooks.signal } : {}),
-        ...(hooks.onProgress ? { onEvent: hooks.onProgress } : {}),
-      });
+      const { folder } = await rpc.call(
+        'download',
+        { repo, ...downloadOptions },
+        {
+          ...(hooks.signal ? { signal: hooks.signal } : {}),
+          ...(hooks.onProgress ? { onEvent: hooks.onProgress } : {}),
+        },
+      );
       return folder;
     },
     listCachedModels: (cacheOptions) => rpc.call('listCachedModels', cacheOptions),

@@ -124,7 +124,11 @@ export function resolveTsxExport(entryPath: string, subpath: './esm/api' | '.'):
     const target = typeof entry === 'string' ? entry : (entry as { import?: { default?: unknown } } | undefined)?.import?.default;
     if (typeof target === 'string') return pathToFileURL(join(dirname(packageJsonPath), target)).href;
   }
-  throw new EngineError('INTERNAL', `Cannot start the TypeScript entry ${entryPath}: the tsx package (with its ${subpath} export) is not installed.`, 'Install it (npm install --save-dev tsx) or run the bundled build.');
+  throw new EngineError(
+    'INTERNAL',
+    `Cannot start the TypeScript entry ${entryPath}: the tsx package (with its ${subpath} export) is not installed.`,
+    'Install it (npm install --save-dev tsx) or run the bundled build.',
+  );
 }
 
 // ---- Caller side -------------------------------------------------------------------------------
@@ -210,7 +214,12 @@ export class WorkerRpcClient<Api extends RpcApi<Api>> {
       } catch (error) {
         // Arguments that cannot be cloned (functions, class instances with private state, ...).
         this.take(session, id);
-        reject(new EngineError('BAD_ARGUMENT', `The arguments of ${method} cannot be sent to the engine worker: ${error instanceof Error ? error.message : String(error)}`));
+        reject(
+          new EngineError(
+            'BAD_ARGUMENT',
+            `The arguments of ${method} cannot be sent to the engine worker: ${error instanceof Error ? error.message : String(error)}`,
+          ),
+        );
       }
     });
   }
@@ -280,7 +289,8 @@ export class WorkerRpcClient<Api extends RpcApi<Api>> {
 
   private crash(session: WorkerSession, why: string): void {
     if (!session.alive) return;
-    const error = (): EngineError => new EngineError('WORKER_CRASHED', `The engine worker stopped: ${why}.`, 'Run the command again; a fresh worker will start.');
+    const error = (): EngineError =>
+      new EngineError('WORKER_CRASHED', `The engine worker stopped: ${why}.`, 'Run the command again; a fresh worker will start.');
     this.endSession(session, error);
     // After an 'error' event the thread is already exiting; terminate makes sure of it.
     void session.worker.terminate().catch(() => undefined);
@@ -341,7 +351,10 @@ export function serveRpc<Api extends RpcApi<Api>>(handlers: RpcHandlers<Api>, po
       try {
         post({ type: 'result', id, result }, transfer);
       } catch (error) {
-        throw new EngineError('INTERNAL', `The result of ${method} cannot be sent back from the engine worker: ${error instanceof Error ? error.message : String(error)}`);
+        throw new EngineError(
+          'INTERNAL',
+          `The result of ${method} cannot be sent back from the engine worker: ${error instanceof Error ? error.message : String(error)}`,
+        );
       }
     } catch (error) {
       servingPort.postMessage({ type: 'error', id, error: serializeError(error) } satisfies RpcFromWorkerMessage);

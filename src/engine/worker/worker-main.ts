@@ -23,7 +23,13 @@ serveRpc<EngineWorkerApi>({
   },
   patch: (request, { signal, emit }) => engine.patch(request, { signal, onLayer: (layer) => emit({ layer }) }),
   download: async ({ repo, revision, cacheDir }, { signal, emit }) => {
-    const folder = await downloadModel(repo, { ...(revision ? { revision } : {}), ...cacheOptions(cacheDir), offline: false, signal, onProgress: (p) => emit(p) });
+    const folder = await downloadModel(repo, {
+      ...(revision ? { revision } : {}),
+      ...cacheOptions(cacheDir),
+      offline: false,
+      signal,
+      onProgress: (p) => emit(p),
+    });
     return { folder };
   },
   listCachedModels: async ({ cacheDir }) =>

@@ -50,12 +50,20 @@ async function analyzePromptFile(ctx: CommandContext, uri?: vscode.Uri): Promise
   const file = ctx.documents.parse(document);
   const runnable = file.prompts.filter((p) => p.errorCount === 0);
   if (runnable.length === 0) {
-    info(file.prompts.length === 0 ? 'this file has no prompts; start one with a "## name" header line.' : 'every prompt of this file has problems; fix them first.');
+    info(
+      file.prompts.length === 0
+        ? 'this file has no prompts; start one with a "## name" header line.'
+        : 'every prompt of this file has problems; fix them first.',
+    );
     return;
   }
   const failures: string[] = [];
   await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: `Circuit Trace: analyzing ${runnable.length} prompt${runnable.length === 1 ? '' : 's'}`, cancellable: true },
+    {
+      location: vscode.ProgressLocation.Notification,
+      title: `Circuit Trace: analyzing ${runnable.length} prompt${runnable.length === 1 ? '' : 's'}`,
+      cancellable: true,
+    },
     async (progress, token) => {
       const controller = new AbortController();
       token.onCancellationRequested(() => controller.abort());
@@ -111,7 +119,15 @@ function showResult(ctx: CommandContext, key: string): void {
 export const ANALYZE_COMMANDS: readonly CommandEntry[] = [
   { id: 'circuitTrace.analyzeSelection', title: 'Analyze Selection', factory: (ctx) => () => analyzeSelection(ctx) },
   { id: 'circuitTrace.analyzePromptFile', title: 'Analyze Prompt File', factory: (ctx) => (uri?: vscode.Uri) => analyzePromptFile(ctx, uri) },
-  { id: 'circuitTrace.analyzePrompt', title: 'Analyze', factory: (ctx) => async (uri: string, name: string) => analyzeEntry(ctx, await findPrompt(ctx, uri, name)) },
-  { id: 'circuitTrace.analyzePreset', title: 'Analyze Preset', factory: (ctx) => (presetId: string, modelId?: string) => analyzePreset(ctx, presetId, modelId) },
+  {
+    id: 'circuitTrace.analyzePrompt',
+    title: 'Analyze',
+    factory: (ctx) => async (uri: string, name: string) => analyzeEntry(ctx, await findPrompt(ctx, uri, name)),
+  },
+  {
+    id: 'circuitTrace.analyzePreset',
+    title: 'Analyze Preset',
+    factory: (ctx) => (presetId: string, modelId?: string) => analyzePreset(ctx, presetId, modelId),
+  },
   { id: 'circuitTrace.showResult', title: 'Show Result', factory: (ctx) => (key: string) => showResult(ctx, key) },
 ];

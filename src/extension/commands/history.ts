@@ -2,7 +2,8 @@
 import { HistoryItem } from '../views/history-view.js';
 import type { CommandContext, CommandEntry } from './command-table.js';
 
-const historyId = (item?: HistoryItem | string): string | undefined => (item instanceof HistoryItem ? item.entry.id : typeof item === 'string' ? item : undefined);
+const historyId = (item?: HistoryItem | string): string | undefined =>
+  item instanceof HistoryItem ? item.entry.id : typeof item === 'string' ? item : undefined;
 
 async function reopen(ctx: CommandContext, item?: HistoryItem | string): Promise<void> {
   const id = historyId(item);

@@ -4,7 +4,8 @@ import { exportAnalysis, type ExportArgs } from '../export/export-command.js';
 import { presetsAsPromptFile } from '../presets.js';
 import type { CommandEntry } from './command-table.js';
 
-const NEW_PROMPT_FILE_HEADER = '// A .prompt file holds named prompts (docs/prompt-format.md).\n// Click Analyze above a prompt; hover its tokens afterwards.\n\n';
+const NEW_PROMPT_FILE_HEADER =
+  '// A .prompt file holds named prompts (docs/prompt-format.md).\n// Click Analyze above a prompt; hover its tokens afterwards.\n\n';
 
 export const LAB_COMMANDS: readonly CommandEntry[] = [
   { id: 'circuitTrace.openLab', title: 'Open Lab', factory: (ctx) => (view?: string) => ctx.lab.open(typeof view === 'string' ? view : undefined) },
@@ -16,7 +17,11 @@ export const LAB_COMMANDS: readonly CommandEntry[] = [
       ctx.lab.select({ layer, head });
     },
   },
-  { id: 'circuitTrace.exportAnalysis', title: 'Export Analysis', factory: (ctx) => (args?: ExportArgs) => exportAnalysis(ctx.session, ctx.extension, ctx.log, args) },
+  {
+    id: 'circuitTrace.exportAnalysis',
+    title: 'Export Analysis',
+    factory: (ctx) => (args?: ExportArgs) => exportAnalysis(ctx.session, ctx.extension, ctx.log, args),
+  },
   { id: 'circuitTrace.showLogs', title: 'Show Logs', factory: (ctx) => () => ctx.log.show() },
   {
     id: 'circuitTrace.newPromptFile',

@@ -51,16 +51,22 @@ async function selectModel(ctx: CommandContext): Promise<void> {
   type Pick = vscode.QuickPickItem & { action: 'choice' | 'folder' | 'hub'; choice?: ModelChoice };
   const catalog = models.catalog();
   const items: Pick[] = [];
-  const kinds: [string, string][] = [['organism', 'Built-in'], ['cached', 'In the Hugging Face cache'], ['remote', 'Downloadable']];
+  const kinds: [string, string][] = [
+    ['organism', 'Built-in'],
+    ['cached', 'In the Hugging Face cache'],
+    ['remote', 'Downloadable'],
+  ];
   for (const [kind, title] of kinds) {
     const entries = catalog.filter((e) => e.kind === kind);
     if (entries.length === 0) continue;
     items.push({ label: title, kind: vscode.QuickPickItemKind.Separator, action: 'choice' });
-    for (const e of entries) items.push({ label: `${e.active ? '$(check) ' : ''}${e.label}`, description: e.description, detail: e.detail, action: 'choice', choice: e.choice });
+    for (const e of entries)
+      items.push({ label: `${e.active ? '$(check) ' : ''}${e.label}`, description: e.description, detail: e.detail, action: 'choice', choice: e.choice });
   }
   items.push({ label: 'Other', kind: vscode.QuickPickItemKind.Separator, action: 'choice' });
   items.push({ label: '$(cloud-download) Other Hugging Face model…', description: 'enter a model id', action: 'hub' });
-  if (vscode.workspace.isTrusted) items.push({ label: '$(folder-opened) Local folder…', description: 'config.json, tokenizer.json, model.safetensors', action: 'folder' });
+  if (vscode.workspace.isTrusted)
+    items.push({ label: '$(folder-opened) Local folder…', description: 'config.json, tokenizer.json, model.safetensors', action: 'folder' });
   const active = models.active();
   const pick = await vscode.window.showQuickPick(items, {
     title: 'Circuit Trace: Select Model',
@@ -77,7 +83,13 @@ async function selectModel(ctx: CommandContext): Promise<void> {
     const choice = parseModelChoice(repo);
     if (choice) await selectAndLoad(ctx, choice);
   } else if (pick.action === 'folder') {
-    const folders = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use This Model Folder', title: 'A model folder in Hugging Face layout' });
+    const folders = await vscode.window.showOpenDialog({
+      canSelectFolders: true,
+      canSelectFiles: false,
+      canSelectMany: false,
+      openLabel: 'Use This Model Folder',
+      title: 'A model folder in Hugging Face layout',
+    });
     const folder = folders?.[0];
     if (folder) await selectAndLoad(ctx, { kind: 'folder', path: folder.fsPath });
   }
@@ -101,9 +113,18 @@ async function downloadModel(ctx: CommandContext, arg?: string | ModelItem): Pro
   type Pick = vscode.QuickPickItem & { repo?: string; revision?: string };
   const items: Pick[] = models.knownModels
     .filter((k) => !cached.has(k.repo))
-    .map((k) => ({ label: k.displayName, description: `${k.repo}${k.sizeBytes ? ` · ${formatBytes(k.sizeBytes)}` : ''}`, detail: k.description ?? '', repo: k.repo, ...(k.revision ? { revision: k.revision } : {}) }));
+    .map((k) => ({
+      label: k.displayName,
+      description: `${k.repo}${k.sizeBytes ? ` · ${formatBytes(k.sizeBytes)}` : ''}`,
+      detail: k.description ?? '',
+      repo: k.repo,
+      ...(k.revision ? { revision: k.revision } : {}),
+    }));
   items.push({ label: '$(edit) Other Hugging Face model…', description: 'enter a model id' });
-  const pick = await vscode.window.showQuickPick(items, { title: 'Circuit Trace: Download Model', placeHolder: 'A model to fetch into the Hugging Face cache' });
+  const pick = await vscode.window.showQuickPick(items, {
+    title: 'Circuit Trace: Download Model',
+    placeHolder: 'A model to fetch into the Hugging Face cache',
+  });
   if (!pick) return;
   const repo = pick.repo ?? (await askRepo());
   if (!repo) return;

@@ -38,7 +38,13 @@ async function runPatchSweep(ctx: CommandContext): Promise<void> {
     }
   }
   const selected = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection).replace(/\s+$/, '') : (session.current?.result.prompt ?? '');
-  const clean = await vscode.window.showInputBox({ title: 'Run Patch Sweep (1/4): clean prompt', prompt: 'The prompt whose behaviour to explain', value: selected, ignoreFocusOut: true, validateInput: (v) => (v.trim() === '' ? 'Enter the clean prompt.' : undefined) });
+  const clean = await vscode.window.showInputBox({
+    title: 'Run Patch Sweep (1/4): clean prompt',
+    prompt: 'The prompt whose behaviour to explain',
+    value: selected,
+    ignoreFocusOut: true,
+    validateInput: (v) => (v.trim() === '' ? 'Enter the clean prompt.' : undefined),
+  });
   if (clean === undefined) return;
   const corrupt = await vscode.window.showInputBox({
     title: 'Run Patch Sweep (2/4): corrupted prompt',
@@ -48,9 +54,17 @@ async function runPatchSweep(ctx: CommandContext): Promise<void> {
     validateInput: (v) => (v.trim() === '' ? 'Enter the corrupted prompt.' : v === clean ? 'The corrupted prompt must differ from the clean one.' : undefined),
   });
   if (corrupt === undefined) return;
-  const target = await askToken('Run Patch Sweep (3/4): target token', 'The token whose probability the sweep measures, as a JSON string (e.g. " Mary") or a token id; empty: the clean prompt\'s top prediction', true);
+  const target = await askToken(
+    'Run Patch Sweep (3/4): target token',
+    'The token whose probability the sweep measures, as a JSON string (e.g. " Mary") or a token id; empty: the clean prompt\'s top prediction',
+    true,
+  );
   if (target === null) return;
-  const contrast = await askToken('Run Patch Sweep (4/4): contrast token (optional)', 'Measure the logit difference target − contrast (e.g. " John"); empty: the target logit alone', true);
+  const contrast = await askToken(
+    'Run Patch Sweep (4/4): contrast token (optional)',
+    'Measure the logit difference target − contrast (e.g. " John"); empty: the target logit alone',
+    true,
+  );
   if (contrast === null) return;
   const origin: QuestionOrigin = { name: shortPromptName(clean), corrupt };
   const question: AnalysisQuestion = { prompt: clean };

@@ -15,7 +15,11 @@ export function originOf(prompt: PromptEntry): QuestionOrigin {
 }
 
 function problemsError(prompt: PromptEntry, action: string): EngineError {
-  return new EngineError('BAD_ARGUMENT', `Prompt "${prompt.name}" has ${prompt.errorCount} problem${prompt.errorCount === 1 ? '' : 's'}.`, `Fix them (see the Problems panel) and ${action} again.`);
+  return new EngineError(
+    'BAD_ARGUMENT',
+    `Prompt "${prompt.name}" has ${prompt.errorCount} problem${prompt.errorCount === 1 ? '' : 's'}.`,
+    `Fix them (see the Problems panel) and ${action} again.`,
+  );
 }
 
 export async function analyzeEntry(ctx: CommandContext, prompt: PromptEntry): Promise<void> {

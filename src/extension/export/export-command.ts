@@ -15,10 +15,21 @@ export interface ExportArgs {
 }
 
 function slug(text: string): string {
-  return text.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40) || 'analysis';
+  return (
+    text
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '')
+      .slice(0, 40) || 'analysis'
+  );
 }
 
-export async function exportAnalysis(session: AnalysisSession, context: vscode.ExtensionContext, log: vscode.LogOutputChannel, args: ExportArgs = {}): Promise<void> {
+export async function exportAnalysis(
+  session: AnalysisSession,
+  context: vscode.ExtensionContext,
+  log: vscode.LogOutputChannel,
+  args: ExportArgs = {},
+): Promise<void> {
   const analysis = session.current;
   if (!analysis) {
     void vscode.window.showInformationMessage('Circuit Trace: there is no analysis to export yet; run Analyze first.');

@@ -21,7 +21,10 @@ export function escapeHtml(text: string): string {
 
 /** JSON that is safe inside a <script> element: no "</script>", no line separators that break it. */
 export function scriptSafeJson(value: unknown): string {
-  return JSON.stringify(value).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
 }
 
 function tok(t: TokenInfo | string): string {
@@ -51,8 +54,14 @@ function dlaHeatmap(result: AnalysisResult): string {
       );
     }
   }
-  const headLabels = Array.from({ length: nHeads }, (_, h) => `<text x="${left + h * cell + cell / 2 - 1}" y="${top - 6}" text-anchor="middle">H${h}</text>`).join('');
-  const layerLabels = Array.from({ length: nLayers }, (_, l) => `<text x="${left - 6}" y="${top + l * cell + cell / 2 + 3}" text-anchor="end">L${l}</text>`).join('');
+  const headLabels = Array.from(
+    { length: nHeads },
+    (_, h) => `<text x="${left + h * cell + cell / 2 - 1}" y="${top - 6}" text-anchor="middle">H${h}</text>`,
+  ).join('');
+  const layerLabels = Array.from(
+    { length: nLayers },
+    (_, l) => `<text x="${left - 6}" y="${top + l * cell + cell / 2 + 3}" text-anchor="end">L${l}</text>`,
+  ).join('');
   const width = left + nHeads * cell + 4;
   const height = top + nLayers * cell + 4;
   return `<svg class="figure" role="img" aria-label="Direct logit attribution per head" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-size="10" fill="currentColor">${headLabels}${layerLabels}${rects.join('')}</svg>`;
@@ -69,7 +78,9 @@ function attentionFigure(result: AnalysisResult, layer: number, head: number): s
   for (let q = 0; q < n; q++) {
     for (let k = 0; k <= q; k++) {
       const w = result.attention[base + q * n + k] ?? 0;
-      rects.push(`<rect x="${left + k * cell}" y="${top + q * cell}" width="${cell - 1}" height="${cell - 1}" fill="rgba(56,130,246,${Math.min(1, w).toFixed(3)})"><title>${tok(result.tokens[q] as TokenInfo)} → ${tok(result.tokens[k] as TokenInfo)}: ${w.toFixed(3)}</title></rect>`);
+      rects.push(
+        `<rect x="${left + k * cell}" y="${top + q * cell}" width="${cell - 1}" height="${cell - 1}" fill="rgba(56,130,246,${Math.min(1, w).toFixed(3)})"><title>${tok(result.tokens[q] as TokenInfo)} → ${tok(result.tokens[k] as TokenInfo)}: ${w.toFixed(3)}</title></rect>`,
+      );
     }
   }
   const label = (t: TokenInfo): string => escapeHtml(quoteToken(t.text).slice(0, 14));
@@ -82,7 +93,10 @@ function attentionFigure(result: AnalysisResult, layer: number, head: number): s
 
 function predictionsTable(result: AnalysisResult): string {
   const rows = result.predictions
-    .map((p, i) => `<tr><td>${i + 1}</td><td><code>${tok(p.token)}</code></td><td class="num">${p.tokenId}</td><td class="num">${formatPercent(p.prob)}</td><td><span class="bar" style="width:${(Math.max(0, Math.min(1, p.prob)) * 200).toFixed(1)}px"></span></td><td class="num">${p.logit.toFixed(2)}</td></tr>`)
+    .map(
+      (p, i) =>
+        `<tr><td>${i + 1}</td><td><code>${tok(p.token)}</code></td><td class="num">${p.tokenId}</td><td class="num">${formatPercent(p.prob)}</td><td><span class="bar" style="width:${(Math.max(0, Math.min(1, p.prob)) * 200).toFixed(1)}px"></span></td><td class="num">${p.logit.toFixed(2)}</td></tr>`,
+    )
     .join('');
   return `<table><thead><tr><th>#</th><th>token</th><th>id</th><th>probability</th><th></th><th>logit</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
@@ -100,7 +114,12 @@ function headsTable(result: AnalysisResult): string {
   if (groups.length === 0) return `<p>No head crossed the class threshold (${result.threshold}) on this prompt.</p>`;
   return groups
     .map((g) => {
-      const rows = g.heads.map((h) => `<tr><td>${escapeHtml(h.name)}</td><td class="num">${h.score === null ? '—' : h.score.toFixed(2)}</td><td>${escapeHtml(h.description)}</td></tr>`).join('');
+      const rows = g.heads
+        .map(
+          (h) =>
+            `<tr><td>${escapeHtml(h.name)}</td><td class="num">${h.score === null ? '—' : h.score.toFixed(2)}</td><td>${escapeHtml(h.description)}</td></tr>`,
+        )
+        .join('');
       return `<h3>${escapeHtml(g.title)}</h3><table><thead><tr><th>head</th><th>score</th><th>summary</th></tr></thead><tbody>${rows}</tbody></table>`;
     })
     .join('');
@@ -131,7 +150,8 @@ table { border-collapse: collapse; margin: 0.5rem 0; } th, td { border-bottom: 1
 export function buildHtmlReport(result: AnalysisResult, options: ReportOptions): string {
   const { model, trace } = result;
   const strongest = trace.components.find((c) => c.kind === 'head' && c.layer !== undefined && c.head !== undefined);
-  const metric = trace.metric === 'logit_diff' && trace.contrast !== null ? `logit(${tok(trace.target)}) − logit(${tok(trace.contrast)})` : `logit(${tok(trace.target)})`;
+  const metric =
+    trace.metric === 'logit_diff' && trace.contrast !== null ? `logit(${tok(trace.target)}) − logit(${tok(trace.contrast)})` : `logit(${tok(trace.target)})`;
   const tokens = result.tokens.map((t, i) => `<span title="id ${t.id}">${escapeHtml(quoteToken(t.text))} <small>${i}·${t.id}</small></span>`).join('');
   const csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
   return `<!DOCTYPE html>

@@ -11,10 +11,7 @@
 import { isAbsolute } from 'node:path';
 import type { ModelSpec } from '../../protocol/engine.js';
 
-export type ModelChoice =
-  | { kind: 'organism' }
-  | { kind: 'hub'; repo: string; revision?: string }
-  | { kind: 'folder'; path: string };
+export type ModelChoice = { kind: 'organism' } | { kind: 'hub'; repo: string; revision?: string } | { kind: 'folder'; path: string };
 
 export const ORGANISM_CHOICE_ID = 'organism';
 
@@ -22,7 +19,15 @@ const REPO_RE = /^(?:[A-Za-z0-9_](?:[\w.-]{0,94}[A-Za-z0-9_])?\/)?[A-Za-z0-9_](?
 const REVISION_RE = /^[\w.\-/]{1,200}$/;
 
 export function looksLikePath(value: string): boolean {
-  return isAbsolute(value) || /^[A-Za-z]:[\\/]/.test(value) || value === '~' || value.startsWith('~/') || value.startsWith('./') || value.startsWith('../') || value.startsWith('\\\\');
+  return (
+    isAbsolute(value) ||
+    /^[A-Za-z]:[\\/]/.test(value) ||
+    value === '~' ||
+    value.startsWith('~/') ||
+    value.startsWith('./') ||
+    value.startsWith('../') ||
+    value.startsWith('\\\\')
+  );
 }
 
 /** Parses a setting value; '' is null (automatic choice). Throws a message saying what is wrong. */
@@ -34,7 +39,12 @@ export function parseModelChoice(value: string): ModelChoice | null {
   const at = v.lastIndexOf('@');
   const repo = at > 0 ? v.slice(0, at) : v;
   const revision = at > 0 ? v.slice(at + 1) : undefined;
-  if (!REPO_RE.test(repo) || repo.includes('--') || repo.includes('..') || (revision !== undefined && (!REVISION_RE.test(revision) || revision.includes('..')))) {
+  if (
+    !REPO_RE.test(repo) ||
+    repo.includes('--') ||
+    repo.includes('..') ||
+    (revision !== undefined && (!REVISION_RE.test(revision) || revision.includes('..')))
+  ) {
     throw new Error(`"${value}" is neither "organism", a Hugging Face model id (owner/name, optionally @revision) nor a folder path.`);
   }
   return revision ? { kind: 'hub', repo, revision } : { kind: 'hub', repo };

@@ -57,10 +57,13 @@ function openDownloadNotification(title: string, cancel: AbortController): Downl
   let report: (message: string) => void = () => undefined;
   let close: () => void = () => undefined;
   const done = new Promise<void>((resolve) => (close = resolve));
-  void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: `Circuit Trace: ${title.charAt(0).toLowerCase()}${title.slice(1)}`, cancellable: true }, (progress, token) => {
-    token.onCancellationRequested(() => cancel.abort());
-    report = (message) => progress.report({ message });
-    return done;
-  });
+  void vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Circuit Trace: ${title.charAt(0).toLowerCase()}${title.slice(1)}`, cancellable: true },
+    (progress, token) => {
+      token.onCancellationRequested(() => cancel.abort());
+      report = (message) => progress.report({ message });
+      return done;
+    },
+  );
   return { report: (message) => report(message), close: () => close() };
 }

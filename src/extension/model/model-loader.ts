@@ -147,7 +147,11 @@ export class ModelLoader {
   async download(repo: string, options: { revision?: string; cacheDir?: string; displayName: string }): Promise<string> {
     this.log.info(`Downloading ${repo}${options.revision ? `@${options.revision}` : ''}.`);
     const folder = await this.ui.withLoadProgress(`downloading ${options.displayName}`, (onDownload, cancel) =>
-      this.engine.download(repo, { ...(options.revision ? { revision: options.revision } : {}), ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}) }, { signal: cancel, onProgress: onDownload }),
+      this.engine.download(
+        repo,
+        { ...(options.revision ? { revision: options.revision } : {}), ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}) },
+        { signal: cancel, onProgress: onDownload },
+      ),
     );
     this.log.info(`Downloaded ${repo} to ${folder}.`);
     return folder;
@@ -188,7 +192,9 @@ export class ModelLoader {
       );
       const loaded: LoadedModel = { id: model.id, info };
       this.loaded = { key, model: loaded };
-      this.log.info(`Loaded ${info.displayName}: ${info.nLayers} layers × ${info.nHeads} heads, device ${info.device}${info.deviceNote ? ` (${info.deviceNote})` : ''}, ${info.loadMs.toFixed(0)} ms.`);
+      this.log.info(
+        `Loaded ${info.displayName}: ${info.nLayers} layers × ${info.nHeads} heads, device ${info.device}${info.deviceNote ? ` (${info.deviceNote})` : ''}, ${info.loadMs.toFixed(0)} ms.`,
+      );
       if (info.deviceNote) this.ui.deviceNotice(info.deviceNote);
       return loaded;
     } catch (error) {

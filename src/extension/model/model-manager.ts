@@ -160,11 +160,18 @@ export class ModelManager implements vscode.Disposable {
   /** Writes the model setting where it takes effect (workspace if the workspace overrides it). */
   async select(choice: ModelChoice): Promise<void> {
     if (!vscode.workspace.isTrusted && !allowedWhenUntrusted(choice)) {
-      throw new EngineError('UNTRUSTED_WORKSPACE', 'This workspace is not trusted, so models load only from the Hugging Face cache or the Hub, not from folders.', 'Trust the workspace to load a local folder.');
+      throw new EngineError(
+        'UNTRUSTED_WORKSPACE',
+        'This workspace is not trusted, so models load only from the Hugging Face cache or the Hub, not from folders.',
+        'Trust the workspace to load a local folder.',
+      );
     }
     const config = vscode.workspace.getConfiguration('circuitTrace');
     const inspected = config.inspect<string>('model');
-    const target = inspected?.workspaceFolderValue !== undefined || inspected?.workspaceValue !== undefined ? vscode.ConfigurationTarget.Workspace : vscode.ConfigurationTarget.Global;
+    const target =
+      inspected?.workspaceFolderValue !== undefined || inspected?.workspaceValue !== undefined
+        ? vscode.ConfigurationTarget.Workspace
+        : vscode.ConfigurationTarget.Global;
     const id = modelChoiceId(choice);
     if (this.settings().model !== id) await config.update('model', id, target);
     // Apply now rather than when onDidChangeConfiguration arrives, so that work started right after
@@ -191,12 +198,32 @@ export class ModelManager implements vscode.Disposable {
   async download(repo: string, revision?: string): Promise<string | undefined> {
     const s = this.settings();
     if (s.offline) {
-      throw new EngineError('OFFLINE', `Offline mode is on (circuitTrace.offline), so ${repo} cannot be downloaded.`, 'Turn circuitTrace.offline off to download models.');
+      throw new EngineError(
+        'OFFLINE',
+        `Offline mode is on (circuitTrace.offline), so ${repo} cannot be downloaded.`,
+        'Turn circuitTrace.offline off to download models.',
+      );
     }
-    if (!vscode.workspace.isTrusted && !(await vscodeLoaderUi(this.log).confirmHubAccess({ id: repo, choice: { kind: 'hub', repo }, displayName: this.displayName({ kind: 'hub', repo }), fallbackReason: null }))) {
-      throw new EngineError('UNTRUSTED_WORKSPACE', `This untrusted workspace may contact the Hugging Face Hub only with your permission, so ${repo} was not downloaded.`, 'Trust the workspace, or answer "Contact the Hub".');
+    if (
+      !vscode.workspace.isTrusted &&
+      !(await vscodeLoaderUi(this.log).confirmHubAccess({
+        id: repo,
+        choice: { kind: 'hub', repo },
+        displayName: this.displayName({ kind: 'hub', repo }),
+        fallbackReason: null,
+      }))
+    ) {
+      throw new EngineError(
+        'UNTRUSTED_WORKSPACE',
+        `This untrusted workspace may contact the Hugging Face Hub only with your permission, so ${repo} was not downloaded.`,
+        'Trust the workspace, or answer "Contact the Hub".',
+      );
     }
-    const folder = await this.loader.download(repo, { ...(revision ? { revision } : {}), ...this.cacheOptions(), displayName: this.displayName({ kind: 'hub', repo }) });
+    const folder = await this.loader.download(repo, {
+      ...(revision ? { revision } : {}),
+      ...this.cacheOptions(),
+      displayName: this.displayName({ kind: 'hub', repo }),
+    });
     await this.refresh();
     return folder;
   }

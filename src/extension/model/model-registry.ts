@@ -77,7 +77,12 @@ export function readModelRegistry(text: string | undefined): RegistryReading {
   const seen = new Set<string>();
   list.forEach((raw, i) => {
     // The organism may be listed in the registry too; it is always offered separately.
-    if (typeof raw === 'object' && raw !== null && ((raw as Record<string, unknown>)['kind'] === 'organism' || (raw as Record<string, unknown>)['id'] === 'organism')) return;
+    if (
+      typeof raw === 'object' &&
+      raw !== null &&
+      ((raw as Record<string, unknown>)['kind'] === 'organism' || (raw as Record<string, unknown>)['id'] === 'organism')
+    )
+      return;
     const entry = readEntry(raw, i);
     if (typeof entry === 'string') problems.push(entry);
     else if (seen.has(entry.repo)) problems.push(`entry ${i} repeats ${entry.repo}`);

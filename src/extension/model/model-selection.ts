@@ -63,7 +63,12 @@ export function modelDisplayName(choice: ModelChoice, known: readonly KnownModel
     case 'hub':
       return known.find((k) => k.repo === choice.repo)?.displayName ?? choice.repo;
     case 'folder':
-      return choice.path.split(/[\\/]/).filter((part) => part !== '').pop() ?? choice.path;
+      return (
+        choice.path
+          .split(/[\\/]/)
+          .filter((part) => part !== '')
+          .pop() ?? choice.path
+      );
   }
 }
 

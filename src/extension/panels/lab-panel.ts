@@ -144,7 +144,8 @@ export class LabPanelController implements vscode.Disposable {
     this.registration = vscode.window.registerWebviewPanelSerializer(LAB_VIEW_TYPE, {
       deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
         const checked = validatePersistedState(state);
-        if (!checked.ok && state !== undefined && state !== null) host.log.warn(`Lab: restoring a panel with unusable state (${checked.error}); opening the whole Lab.`);
+        if (!checked.ok && state !== undefined && state !== null)
+          host.log.warn(`Lab: restoring a panel with unusable state (${checked.error}); opening the whole Lab.`);
         this.adopt(panel, checked.ok ? checked.value.content : 'lab');
       },
     });
@@ -227,10 +228,16 @@ export class LabPanelController implements vscode.Disposable {
   }
 
   private adopt(panel: vscode.WebviewPanel, content: LabPanelContent): void {
-    const lab = new LabPanel(panel, content, this.extensionUri, (from, raw) => void this.receive(from, raw), (from) => {
-      this.panels.delete(from);
-      from.dispose();
-    });
+    const lab = new LabPanel(
+      panel,
+      content,
+      this.extensionUri,
+      (from, raw) => void this.receive(from, raw),
+      (from) => {
+        this.panels.delete(from);
+        from.dispose();
+      },
+    );
     this.panels.add(lab);
   }
 

@@ -174,7 +174,11 @@ const validators: { [K in WebviewToHost['type']]: (r: Record<string, unknown>) =
     if (!isLabViewId(r.view)) fail('view must be a Lab view id');
     return { type: 'openView', view: r.view };
   },
-  runPatch: (r): RunPatchMessage => ({ type: 'runPatch', requestId: index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER), request: patchRequest(r.request) }),
+  runPatch: (r): RunPatchMessage => ({
+    type: 'runPatch',
+    requestId: index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER),
+    request: patchRequest(r.request),
+  }),
   requestTrace: (r): RequestTraceMessage => ({
     type: 'requestTrace',
     requestId: index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER),
@@ -203,7 +207,8 @@ export function validateWebviewMessage(raw: unknown): Validation<WebviewToHost> 
   try {
     const r = record(raw, 'message');
     const type = r.type;
-    if (typeof type !== 'string' || !Object.hasOwn(validators, type)) return { ok: false, error: `unknown message type ${JSON.stringify(String(type)).slice(0, 60)}` };
+    if (typeof type !== 'string' || !Object.hasOwn(validators, type))
+      return { ok: false, error: `unknown message type ${JSON.stringify(String(type)).slice(0, 60)}` };
     return { ok: true, value: validators[type as WebviewToHost['type']](r) };
   } catch (error) {
     if (error instanceof Invalid) return { ok: false, error: error.message };

@@ -11,13 +11,7 @@ import { quoteToken } from '../format/token-text.js';
 export type RuleSeverity = 'error' | 'warning' | 'information';
 
 export type RuleCode =
-  | 'parse'
-  | 'not-single-token'
-  | 'token-id-out-of-range'
-  | 'corrupt-length-mismatch'
-  | 'prompt-too-long'
-  | 'corrupt-too-long'
-  | ParseWarningCode;
+  'parse' | 'not-single-token' | 'token-id-out-of-range' | 'corrupt-length-mismatch' | 'prompt-too-long' | 'corrupt-too-long' | ParseWarningCode;
 
 export interface RuleDiagnostic {
   range: SourceRange;
@@ -58,12 +52,7 @@ function describeTokens(tokens: readonly TokenInfo[]): string {
   return tokens.map((t) => quoteToken(t.text)).join(' + ');
 }
 
-function tokenRule(
-  directive: 'target' | 'contrast',
-  value: TokenValue | null,
-  tokens: TokenInfo[] | undefined,
-  limits: TokenLimits,
-): RuleDiagnostic | null {
+function tokenRule(directive: 'target' | 'contrast', value: TokenValue | null, tokens: TokenInfo[] | undefined, limits: TokenLimits): RuleDiagnostic | null {
   if (!value) return null;
   if (value.kind === 'id') {
     if (value.id >= limits.dVocab) {

@@ -41,14 +41,7 @@ export interface AttendingHead {
  * queries after it: nearly every head parks attention on the first token (an attention sink),
  * which says nothing about this token. `attention` is [layer, head, query, key].
  */
-export function headsAttendingFrom(
-  attention: Float32Array,
-  nLayers: number,
-  nHeads: number,
-  nTokens: number,
-  query: number,
-  limit: number,
-): AttendingHead[] {
+export function headsAttendingFrom(attention: Float32Array, nLayers: number, nHeads: number, nTokens: number, query: number, limit: number): AttendingHead[] {
   if (query <= 0 || query >= nTokens) return [];
   const expected = nLayers * nHeads * nTokens * nTokens;
   if (attention.length !== expected) {

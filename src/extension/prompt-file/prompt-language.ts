@@ -51,7 +51,12 @@ class PromptCodeLensProvider implements vscode.CodeLensProvider {
       const specs = promptLenses(prompt, { ...(top ? { top } : {}), running: prompt.errorCount === 0 && this.session.isRunning(question), modelName });
       const range = toRange(prompt.headerRange);
       for (const spec of specs) {
-        const args = spec.action === 'show-result' ? [analysis?.key ?? analysisKey(question, this.models.active().id)] : spec.action === 'show-problems' ? [] : [document.uri.toString(), prompt.name];
+        const args =
+          spec.action === 'show-result'
+            ? [analysis?.key ?? analysisKey(question, this.models.active().id)]
+            : spec.action === 'show-problems'
+              ? []
+              : [document.uri.toString(), prompt.name];
         lenses.push(new vscode.CodeLens(range, { title: spec.title, tooltip: spec.tooltip, command: LENS_COMMANDS[spec.action], arguments: args }));
       }
     }
@@ -164,7 +169,12 @@ class PromptDiagnostics implements vscode.Disposable {
 }
 
 function toDiagnostic(rule: RuleDiagnostic): vscode.Diagnostic {
-  const severity = rule.severity === 'error' ? vscode.DiagnosticSeverity.Error : rule.severity === 'warning' ? vscode.DiagnosticSeverity.Warning : vscode.DiagnosticSeverity.Information;
+  const severity =
+    rule.severity === 'error'
+      ? vscode.DiagnosticSeverity.Error
+      : rule.severity === 'warning'
+        ? vscode.DiagnosticSeverity.Warning
+        : vscode.DiagnosticSeverity.Information;
   const diagnostic = new vscode.Diagnostic(toRange(rule.range), rule.message, severity);
   diagnostic.source = 'Circuit Trace';
   diagnostic.code = rule.code;
@@ -174,7 +184,14 @@ function toDiagnostic(rule: RuleDiagnostic): vscode.Diagnostic {
 /** Registers the `.prompt` language features; everything goes into `subscriptions`. */
 export function registerPromptLanguage(
   subscriptions: vscode.Disposable[],
-  deps: { documents: PromptDocuments; session: AnalysisSession; models: ModelManager; engine: EngineApi; settings: () => Settings; log: vscode.LogOutputChannel },
+  deps: {
+    documents: PromptDocuments;
+    session: AnalysisSession;
+    models: ModelManager;
+    engine: EngineApi;
+    settings: () => Settings;
+    log: vscode.LogOutputChannel;
+  },
 ): { refreshDiagnostics(): void } {
   const lenses = new PromptCodeLensProvider(deps.documents, deps.session, deps.models);
   const diagnostics = new PromptDiagnostics(deps.documents, deps.engine, deps.models, deps.settings, deps.log);
@@ -192,7 +209,9 @@ export function registerPromptLanguage(
       if (!isPromptDocument(d)) return;
       diagnostics.schedule(d, 0);
       // Load the model in the background (no download) so tokenizer diagnostics can appear.
-      void deps.models.ensureLoaded({ background: true }).catch((error: unknown) => deps.log.info(`Background model load skipped: ${error instanceof Error ? error.message : String(error)}`));
+      void deps.models
+        .ensureLoaded({ background: true })
+        .catch((error: unknown) => deps.log.info(`Background model load skipped: ${error instanceof Error ? error.message : String(error)}`));
     }),
     vscode.workspace.onDidChangeTextDocument((e) => diagnostics.schedule(e.document)),
     // Whether the BOS counts towards maxTokens follows this setting, which reloads no model.
@@ -211,6 +230,9 @@ export function registerPromptLanguage(
       diagnostics.schedule(d, 0);
     }
   }
-  if (sawPrompt) void deps.models.ensureLoaded({ background: true }).catch((error: unknown) => deps.log.info(`Background model load skipped: ${error instanceof Error ? error.message : String(error)}`));
+  if (sawPrompt)
+    void deps.models
+      .ensureLoaded({ background: true })
+      .catch((error: unknown) => deps.log.info(`Background model load skipped: ${error instanceof Error ? error.message : String(error)}`));
   return { refreshDiagnostics: () => diagnostics.refreshAll() };
 }

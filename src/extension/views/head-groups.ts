@@ -91,7 +91,9 @@ export function groupHeads(heads: readonly HeadSummary[], census: HeadCensus | n
     if (!items || items.length === 0) continue;
     // Classed heads by their class score; the rest by the size of their direct effect.
     const dla = new Map(heads.map((h) => [h.name, Math.abs(h.dla)]));
-    items.sort((a, b) => (b.score ?? -Infinity) - (a.score ?? -Infinity) || (dla.get(b.name) ?? 0) - (dla.get(a.name) ?? 0) || a.layer - b.layer || a.head - b.head);
+    items.sort(
+      (a, b) => (b.score ?? -Infinity) - (a.score ?? -Infinity) || (dla.get(b.name) ?? 0) - (dla.get(a.name) ?? 0) || a.layer - b.layer || a.head - b.head,
+    );
     groups.push({ label, title: `${GROUP_TITLES[label]} (${items.length})`, heads: items });
   }
   return groups;

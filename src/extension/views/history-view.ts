@@ -14,7 +14,13 @@ export class HistoryItem extends vscode.TreeItem {
     const top = entry.top ? ` · → ${quoteToken(entry.top.token)} ${formatPercent(entry.top.prob)}` : '';
     this.description = `${entry.modelName}${top}`;
     this.tooltip = new vscode.MarkdownString(
-      [`**${escapeMarkdown(entry.name)}** on ${escapeMarkdown(entry.modelName)}`, '', markdownCodeBlock(entry.prompt), '', escapeMarkdown(new Date(entry.createdAt).toLocaleString())].join('\n'),
+      [
+        `**${escapeMarkdown(entry.name)}** on ${escapeMarkdown(entry.modelName)}`,
+        '',
+        markdownCodeBlock(entry.prompt),
+        '',
+        escapeMarkdown(new Date(entry.createdAt).toLocaleString()),
+      ].join('\n'),
     );
     this.iconPath = new vscode.ThemeIcon('history');
     this.contextValue = 'historyEntry';

@@ -12,7 +12,9 @@ export class ModelItem extends vscode.TreeItem {
     super(entry.label, vscode.TreeItemCollapsibleState.None);
     this.id = `model:${entry.id}`;
     this.description = entry.active ? `${entry.description} · active` : entry.description;
-    this.tooltip = new vscode.MarkdownString(`**${escapeMarkdown(entry.label)}**${entry.active ? ' (active)' : ''}\n\n${escapeMarkdown(entry.id)}\n\n${escapeMarkdown(entry.detail)}`);
+    this.tooltip = new vscode.MarkdownString(
+      `**${escapeMarkdown(entry.label)}**${entry.active ? ' (active)' : ''}\n\n${escapeMarkdown(entry.id)}\n\n${escapeMarkdown(entry.detail)}`,
+    );
     // contextValue drives the inline and context-menu actions in package.json (view/item/context).
     this.contextValue = `model.${entry.kind}${entry.active ? '.active' : ''}`;
     const icon = entry.active ? 'pass-filled' : entry.kind === 'organism' ? 'beaker' : entry.kind === 'cached' ? 'database' : 'cloud-download';

@@ -105,7 +105,15 @@ export class PresetsViewProvider implements vscode.TreeDataProvider<PresetNode>,
         const item = new vscode.TreeItem(p.name, vscode.TreeItemCollapsibleState.None);
         item.id = `preset:${p.id}`;
         item.description = p.expectedCircuit;
-        const lines = [`**${escapeMarkdown(p.label)}**`, '', markdownCodeBlock(p.prompt), '', `**Expected circuit:** ${escapeMarkdown(p.expectedCircuit)}`, '', `_${escapeMarkdown(p.source)}_`];
+        const lines = [
+          `**${escapeMarkdown(p.label)}**`,
+          '',
+          markdownCodeBlock(p.prompt),
+          '',
+          `**Expected circuit:** ${escapeMarkdown(p.expectedCircuit)}`,
+          '',
+          `_${escapeMarkdown(p.source)}_`,
+        ];
         if (p.target) lines.splice(3, 0, escapeMarkdown(`Target ${quoteToken(p.target)}${p.contrast ? `, contrast ${quoteToken(p.contrast)}` : ''}`), '');
         item.tooltip = new vscode.MarkdownString(lines.join('\n'));
         item.iconPath = new vscode.ThemeIcon('symbol-event');

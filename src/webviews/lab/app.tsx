@@ -50,7 +50,11 @@ function StatusLine({ state }: { state: LabState }) {
     const convention = positionConvention(r);
     return (
       <span class="status">
-        {r.model.displayName} · {r.device} · {r.tokens.length} tokens · <span class="position-convention" title={convention.title}>{convention.text}</span> · {Math.round(r.elapsedMs)} ms
+        {r.model.displayName} · {r.device} · {r.tokens.length} tokens ·{' '}
+        <span class="position-convention" title={convention.title}>
+          {convention.text}
+        </span>{' '}
+        · {Math.round(r.elapsedMs)} ms
       </span>
     );
   }
@@ -85,70 +89,83 @@ export function LabApp(props: { bridge: LabBridge; content: LabPanelContent; roo
 
   const expected = content === 'lab' ? ANALYSIS_VIEWS : ANALYSIS_VIEWS.filter((v) => v === content);
 
-  const actions = useMemo<LabActions>(() => ({
-    select(selection: LabSelection) {
-      const s = stateRef.current;
-      const clamped = clampSelection(selection, { nLayers: s.nLayers, nHeads: s.nHeads, nTokens: s.nTokens });
-      dispatch({ type: 'select', selection: clamped });
-      bridge.post({ type: 'selectionChanged', selection: clamped });
-    },
-    openView(view) {
-      bridge.post({ type: 'openView', view });
-    },
-    setTraceMetric(metric) {
-      const s = stateRef.current;
-      if (s.traceMetric === metric) return;
-      const held = s.traces[metric] !== undefined;
-      const previous = s.traceMetric;
-      dispatch({ type: 'setTraceMetric', metric, pending: !held });
-      if (held || s.historyId === null) return;
-      bridge.request({ type: 'requestTrace', historyId: s.historyId, metric }).catch((error: unknown) => {
-        dispatch({ type: 'setTraceMetric', metric: previous, pending: false });
-        dispatch({ type: 'notice', text: error instanceof Error ? error.message : String(error) });
-      });
-    },
-    setTopHeadLinks(shown) {
-      dispatch({ type: 'setTopHeadLinks', shown });
-    },
-    runPatch(request) {
-      return bridge.request({ type: 'runPatch', request });
-    },
-    exportView(view, format, data) {
-      return bridge.request(data === undefined ? { type: 'export', view, format } : { type: 'export', view, format, data });
-    },
-    reportDrawn(view) {
-      const arrived = stateRef.current.resultArrivedAt;
-      if (arrived === null) return;
-      if (timedFor.current !== arrived) {
-        timedFor.current = arrived;
-        drawnViews.current.clear();
-        delete root.dataset.renderMs;
-        root.dataset.renderDetail = '';
-      }
-      if (drawnViews.current.has(view)) return;
-      drawnViews.current.add(view);
-      // Per view, ms since arrival (which view the time goes to, for the benchmark).
-      root.dataset.renderDetail = `${root.dataset.renderDetail ?? ''}${view}:${(performance.now() - arrived).toFixed(1)} `;
-      if (expected.every((v) => drawnViews.current.has(v))) {
-        root.dataset.renderMs = (performance.now() - arrived).toFixed(1);
-        performance.mark('lab:views-drawn');
-      }
-    },
-    log(level, message) {
-      bridge.post({ type: 'log', level, message });
-    },
-  }), [bridge, root, content]);
+  const actions = useMemo<LabActions>(
+    () => ({
+      select(selection: LabSelection) {
+        const s = stateRef.current;
+        const clamped = clampSelection(selection, { nLayers: s.nLayers, nHeads: s.nHeads, nTokens: s.nTokens });
+        dispatch({ type: 'select', selection: clamped });
+        bridge.post({ type: 'selectionChanged', selection: clamped });
+      },
+      openView(view) {
+        bridge.post({ type: 'openView', view });
+      },
+      setTraceMetric(metric) {
+        const s = stateRef.current;
+        if (s.traceMetric === metric) return;
+        const held = s.traces[metric] !== undefined;
+        const previous = s.traceMetric;
+        dispatch({ type: 'setTraceMetric', metric, pending: !held });
+        if (held || s.historyId === null) return;
+        bridge.request({ type: 'requestTrace', historyId: s.historyId, metric }).catch((error: unknown) => {
+          dispatch({ type: 'setTraceMetric', metric: previous, pending: false });
+          dispatch({ type: 'notice', text: error instanceof Error ? error.message : String(error) });
+        });
+      },
+      setTopHeadLinks(shown) {
+        dispatch({ type: 'setTopHeadLinks', shown });
+      },
+      runPatch(request) {
+        return bridge.request({ type: 'runPatch', request });
+      },
+      exportView(view, format, data) {
+        return bridge.request(data === undefined ? { type: 'export', view, format } : { type: 'export', view, format, data });
+      },
+      reportDrawn(view) {
+        const arrived = stateRef.current.resultArrivedAt;
+        if (arrived === null) return;
+        if (timedFor.current !== arrived) {
+          timedFor.current = arrived;
+          drawnViews.current.clear();
+          delete root.dataset.renderMs;
+          root.dataset.renderDetail = '';
+        }
+        if (drawnViews.current.has(view)) return;
+        drawnViews.current.add(view);
+        // Per view, ms since arrival (which view the time goes to, for the benchmark).
+        root.dataset.renderDetail = `${root.dataset.renderDetail ?? ''}${view}:${(performance.now() - arrived).toFixed(1)} `;
+        if (expected.every((v) => drawnViews.current.has(v))) {
+          root.dataset.renderMs = (performance.now() - arrived).toFixed(1);
+          performance.mark('lab:views-drawn');
+        }
+      },
+      log(level, message) {
+        bridge.post({ type: 'log', level, message });
+      },
+    }),
+    [bridge, root, content],
+  );
 
   const views = content === 'lab' ? LAB_LAYOUT_ORDER : [content];
   return (
     <LabContext.Provider value={{ state, palette, actions }}>
       <div class={`lab lab-${content === 'lab' ? 'all' : 'single'}`}>
         <header class="lab-header">
-          <span class="lab-prompt token" title={state.prompt}>{state.prompt || 'Circuit Trace Lab'}</span>
+          <span class="lab-prompt token" title={state.prompt}>
+            {state.prompt || 'Circuit Trace Lab'}
+          </span>
           <StatusLine state={state} />
           {content === 'lab' && (
-            <button type="button" class="icon-button" aria-label="Export the Lab's data as JSON" title="Export JSON" disabled={!state.result}
-              onClick={() => actions.exportView('lab', 'json').catch((e: unknown) => dispatch({ type: 'notice', text: e instanceof Error ? e.message : String(e) }))}>
+            <button
+              type="button"
+              class="icon-button"
+              aria-label="Export the Lab's data as JSON"
+              title="Export JSON"
+              disabled={!state.result}
+              onClick={() =>
+                actions.exportView('lab', 'json').catch((e: unknown) => dispatch({ type: 'notice', text: e instanceof Error ? e.message : String(e) }))
+              }
+            >
               <span class="codicon codicon-json" aria-hidden="true" />
             </button>
           )}

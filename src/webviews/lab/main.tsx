@@ -14,6 +14,8 @@ if (root) {
   const content: LabPanelContent = isLabViewId(attribute) ? attribute : 'lab';
   const bridge = new LabBridge(acquireVsCodeApi(), window);
   window.addEventListener('error', (event) => bridge.post({ type: 'log', level: 'error', message: `${event.message} (${event.filename}:${event.lineno})` }));
-  window.addEventListener('unhandledrejection', (event) => bridge.post({ type: 'log', level: 'error', message: `unhandled rejection: ${String(event.reason)}` }));
+  window.addEventListener('unhandledrejection', (event) =>
+    bridge.post({ type: 'log', level: 'error', message: `unhandled rejection: ${String(event.reason)}` }),
+  );
   render(<LabApp bridge={bridge} content={content} root={root} />, root);
 }

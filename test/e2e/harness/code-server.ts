@@ -25,7 +25,9 @@ const READY_TIMEOUT_MS = 90_000;
 async function waitUntilHealthy(origin: string, server: ProcessGroup, logFile: string): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let exitCode: number | null | undefined;
-  void server.exited.then((code) => { exitCode = code; });
+  void server.exited.then((code) => {
+    exitCode = code;
+  });
   while (Date.now() < deadline) {
     if (exitCode !== undefined) throw new Error(`code-server exited with ${exitCode ?? 'a signal'} before it was ready; see ${logFile}`);
     try {
@@ -45,19 +47,28 @@ export async function startCodeServer(options: CodeServerOptions): Promise<CodeS
   // An explicit, empty config file: code-server would otherwise create ~/.config/code-server/config.yaml with a password.
   const config = join(options.scratchDir, 'code-server.yaml');
   writeFileSync(config, '');
-  const server = startProcessGroup(process.execPath, [
-    join(options.codeServerDir, 'out', 'node', 'entry.js'),
-    '--config', config,
-    '--auth', 'none',
-    '--bind-addr', `127.0.0.1:${port}`,
-    '--user-data-dir', options.userDataDir,
-    '--extensions-dir', options.extensionsDir,
-    '--disable-telemetry',
-    '--disable-update-check',
-    '--disable-workspace-trust',
-    '--disable-getting-started-override',
-    '--ignore-last-opened',
-  ], { env: codeServerEnv(options.scratchDir), logFile: options.logFile });
+  const server = startProcessGroup(
+    process.execPath,
+    [
+      join(options.codeServerDir, 'out', 'node', 'entry.js'),
+      '--config',
+      config,
+      '--auth',
+      'none',
+      '--bind-addr',
+      `127.0.0.1:${port}`,
+      '--user-data-dir',
+      options.userDataDir,
+      '--extensions-dir',
+      options.extensionsDir,
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+      '--ignore-last-opened',
+    ],
+    { env: codeServerEnv(options.scratchDir), logFile: options.logFile },
+  );
   try {
     await waitUntilHealthy(origin, server, options.logFile);
   } catch (error) {

@@ -72,7 +72,10 @@ export interface PreparationTimings {
 }
 
 /** Prepares everything once, for a run: the runner's way, and a lone test file's. */
-export async function prepareEnvironment(runDir: string, options: { reuseVsix: boolean }): Promise<E2eEnvironment & { vsix: string; timings: PreparationTimings }> {
+export async function prepareEnvironment(
+  runDir: string,
+  options: { reuseVsix: boolean },
+): Promise<E2eEnvironment & { vsix: string; timings: PreparationTimings }> {
   mkdirSync(E2E_OUTPUT, { recursive: true });
   const seconds = (since: number) => (performance.now() - since) / 1000;
   let t = performance.now();

@@ -25,5 +25,8 @@ export function recordMeasurement(measurement: Measurement): void {
 
 export function readMeasurements(): Measurement[] {
   if (!existsSync(MEASUREMENTS_FILE)) return [];
-  return readFileSync(MEASUREMENTS_FILE, 'utf8').split('\n').filter(Boolean).map((line) => JSON.parse(line) as Measurement);
+  return readFileSync(MEASUREMENTS_FILE, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Measurement);
 }

@@ -21,7 +21,10 @@ export const THEME_NAMES: Record<Theme, string> = {
 
 /** The themes to run: CIRCUIT_TRACE_E2E_THEMES=dark,light (the default) or one of them. */
 export function themesToRun(): Theme[] {
-  const chosen = (process.env['CIRCUIT_TRACE_E2E_THEMES'] ?? 'dark,light').split(',').map((t) => t.trim()).filter(Boolean);
+  const chosen = (process.env['CIRCUIT_TRACE_E2E_THEMES'] ?? 'dark,light')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   const unknown = chosen.filter((t) => !(t in THEME_NAMES));
   if (unknown.length > 0) throw new Error(`Unknown theme(s) ${unknown.join(', ')}: use dark, light`);
   return chosen as Theme[];

@@ -18,14 +18,20 @@ function literal(text: string): string {
 }
 
 async function quickInputRow(page: Page, label: string): Promise<Locator> {
-  const row = page.locator(`${QUICK_INPUT} .monaco-list-row`).filter({ hasText: new RegExp(`^\\s*${literal(label)}`) }).first();
+  const row = page
+    .locator(`${QUICK_INPUT} .monaco-list-row`)
+    .filter({ hasText: new RegExp(`^\\s*${literal(label)}`) })
+    .first();
   await row.waitFor();
   return row;
 }
 
 /** Quick Open (Ctrl+P): type the file's name, pick it. */
 export async function openFile(page: Page, fileName: string): Promise<void> {
-  await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } }).catch(() => undefined);
+  await page
+    .locator('.monaco-workbench')
+    .click({ position: { x: 700, y: 400 } })
+    .catch(() => undefined);
   await page.keyboard.press('Control+P');
   await page.locator(QUICK_INPUT).waitFor();
   await page.keyboard.type(fileName);
@@ -166,28 +172,31 @@ export async function selectLine(page: Page, lineText: string): Promise<void> {
 async function wordCentre(page: Page, lineText: string, word: string, occurrence = 0): Promise<{ x: number; y: number }> {
   const line = editorLine(page, lineText).first();
   await line.waitFor();
-  const point = await line.evaluate((element, args) => {
-    const text = (element.textContent ?? '').replace(/\u00a0/g, ' ');
-    let at = -1;
-    for (let n = 0; n <= args.occurrence; n++) at = text.indexOf(args.word, at + 1);
-    if (at < 0) return null;
-    const middle = at + Math.floor(args.word.length / 2);
-    // Walk the line's text nodes to the character in the middle of the word.
-    const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
-    let offset = 0;
-    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      const length = node.textContent?.length ?? 0;
-      if (middle < offset + length) {
-        const range = document.createRange();
-        range.setStart(node, middle - offset);
-        range.setEnd(node, middle - offset + 1);
-        const rect = range.getBoundingClientRect();
-        return { x: rect.left + rect.width / 2, y: rect.top + rect.height / 2 };
+  const point = await line.evaluate(
+    (element, args) => {
+      const text = (element.textContent ?? '').replace(/\u00a0/g, ' ');
+      let at = -1;
+      for (let n = 0; n <= args.occurrence; n++) at = text.indexOf(args.word, at + 1);
+      if (at < 0) return null;
+      const middle = at + Math.floor(args.word.length / 2);
+      // Walk the line's text nodes to the character in the middle of the word.
+      const walker = document.createTreeWalker(element, NodeFilter.SHOW_TEXT);
+      let offset = 0;
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const length = node.textContent?.length ?? 0;
+        if (middle < offset + length) {
+          const range = document.createRange();
+          range.setStart(node, middle - offset);
+          range.setEnd(node, middle - offset + 1);
+          const rect = range.getBoundingClientRect();
+          return { x: rect.left + rect.width / 2, y: rect.top + rect.height / 2 };
+        }
+        offset += length;
       }
-      offset += length;
-    }
-    return null;
-  }, { word, occurrence });
+      return null;
+    },
+    { word, occurrence },
+  );
   if (!point) throw new Error(`"${word}" is not on the line "${lineText}"`);
   return point;
 }
@@ -240,12 +249,20 @@ export async function waitForProblem(page: Page, pattern: RegExp, timeout = 30_0
 export async function openViewContainer(page: Page, title: string): Promise<void> {
   const item = page.locator(`.activitybar .action-item a[aria-label^="${title}"], .activitybar .action-item .action-label[aria-label^="${title}"]`).first();
   await item.click();
-  await page.locator('.sidebar .composite.title').filter({ hasText: title.toUpperCase() }).first().waitFor().catch(() => undefined);
+  await page
+    .locator('.sidebar .composite.title')
+    .filter({ hasText: title.toUpperCase() })
+    .first()
+    .waitFor()
+    .catch(() => undefined);
 }
 
 /** The pane (view) of the side bar with the given title, expanded. */
 export async function sideBarPane(page: Page, title: string): Promise<Locator> {
-  const pane = page.locator('.sidebar .pane').filter({ has: page.locator('.pane-header', { hasText: new RegExp(`^\\s*${literal(title)}`, 'i') }) }).first();
+  const pane = page
+    .locator('.sidebar .pane')
+    .filter({ has: page.locator('.pane-header', { hasText: new RegExp(`^\\s*${literal(title)}`, 'i') }) })
+    .first();
   await pane.waitFor();
   const header = pane.locator('.pane-header').first();
   if ((await header.getAttribute('aria-expanded')) === 'false') await header.click();

@@ -63,13 +63,19 @@ describe('analyze: the BOS convention and the metric', () => {
     modelInfo = { id: 'tiny', displayName: 'tiny', nLayers: c.nLayers, nHeads: c.nHeads, dModel: c.dModel, dHead: c.dHead, dVocab: c.dVocab, nCtx: c.nCtx };
     ids = tokenizer.encode(PROMPT).ids;
   });
-  after(async () => { await model.dispose(); await noBos.dispose(); });
+  after(async () => {
+    await model.dispose();
+    await noBos.dispose();
+  });
 
   test('a text prompt runs as [BOS, ...prompt]: every output matches the reference on it, positions count the BOS', async () => {
     const result = await analyze(model, tokenizer, { prompt: PROMPT }, { modelInfo });
     assert.equal(result.prependBos, true);
     assert.deepEqual(result.tokens[0], { id: BOS, text: '<|endoftext|>', start: 0, end: 0, bos: true });
-    assert.deepEqual(result.tokens.slice(1).map((t) => t.id), ids);
+    assert.deepEqual(
+      result.tokens.slice(1).map((t) => t.id),
+      ids,
+    );
     assert.equal(result.prompt, PROMPT);
     const n = ids.length + 1;
     const ref = referenceGpt2Forward(fixture.tensors, CONFIG, [BOS, ...ids]);
@@ -102,8 +108,15 @@ describe('analyze: the BOS convention and the metric', () => {
     ] as const) {
       const result = await run();
       assert.equal(result.prependBos, false, what);
-      assert.deepEqual(result.tokens.map((t) => t.id), ids, what);
-      assert.ok(result.tokens.every((t) => t.bos === undefined), what);
+      assert.deepEqual(
+        result.tokens.map((t) => t.id),
+        ids,
+        what,
+      );
+      assert.ok(
+        result.tokens.every((t) => t.bos === undefined),
+        what,
+      );
       assert.ok(patternDiff(result.attention, ref, modelInfo.nLayers) < 1e-4, what);
     }
   });
@@ -118,7 +131,10 @@ describe('analyze: the BOS convention and the metric', () => {
     assert.equal(off.census!.prependBos, false);
     assert.equal(none.census!.prependBos, false);
     // Different probes, different scores (cached apart).
-    assert.notDeepEqual(on.census!.entries.map((e) => e.previous), off.census!.entries.map((e) => e.previous));
+    assert.notDeepEqual(
+      on.census!.entries.map((e) => e.previous),
+      off.census!.entries.map((e) => e.previous),
+    );
   });
 
   test('with a contrast the metric is the logit difference; greater-than is the probability difference over "00".."99"', async () => {
@@ -135,6 +151,9 @@ describe('analyze: the BOS convention and the metric', () => {
     for (let y = 0; y < 100; y++) pd += (y > 32 ? 1 : -1) * p[tokenizer.encode(String(y).padStart(2, '0')).ids[0]!]!;
     assert.deepEqual({ name: gt.metric.name, startYear: gt.metric.startYear }, { name: 'prob_diff_greater_than', startYear: 32 });
     assert.ok(Math.abs(gt.metric.value - pd) < 1e-5);
-    await assert.rejects(analyze(model, tokenizer, { prompt: PROMPT, metric: { kind: 'greater-than', startYear: -1 } }, { modelInfo }), (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT');
+    await assert.rejects(
+      analyze(model, tokenizer, { prompt: PROMPT, metric: { kind: 'greater-than', startYear: -1 } }, { modelInfo }),
+      (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT',
+    );
   });
 });

@@ -36,8 +36,23 @@ after(async () => {
 test('on the engine’s activations, DLA sums to the logit and to the logit difference (1e-4), and head splits sum to the head', async () => {
   const { cache } = await engine.forward(ids, { hooks: circuitTraceHooks(L) });
   const logits = cache.get('logits')!.data;
-  for (const [position, target, contrast, dla] of [[9, 17, null, 'raw'], [9, 17, null, 'tl'], [9, 17, 40, 'tl'], [4, 0, null, 'raw'], [0, 63, 2, 'raw']] as const) {
-    const trace = circuitTrace({ cache, config: engine.config, weights: engine.weights, position, targetId: target, contrastId: contrast, tokenText: text, dla });
+  for (const [position, target, contrast, dla] of [
+    [9, 17, null, 'raw'],
+    [9, 17, null, 'tl'],
+    [9, 17, 40, 'tl'],
+    [4, 0, null, 'raw'],
+    [0, 63, 2, 'raw'],
+  ] as const) {
+    const trace = circuitTrace({
+      cache,
+      config: engine.config,
+      weights: engine.weights,
+      position,
+      targetId: target,
+      contrastId: contrast,
+      tokenText: text,
+      dla,
+    });
     const row = logits.subarray(position * V, (position + 1) * V);
     // 'tl' without a contrast traces the logit minus the mean logit (TransformerLens's centred unembedding).
     const subtracted = contrast !== null ? row[contrast]! : dla === 'tl' ? row.reduce((a, b) => a + b, 0) / V : 0;
@@ -54,7 +69,16 @@ test('on the engine’s activations, DLA sums to the logit and to the logit diff
 test('on the engine’s activations, the last lens depth equals the engine’s logits at every position', async () => {
   const { cache } = await engine.forward(ids, { hooks: [...logitLensHooks(L), 'logits'] });
   const logits = cache.get('logits')!.data;
-  const lens = await logitLens({ cache, config: engine.config, weights: engine.weights, position: 9, targetId: 5, topK: V, perPosition: true, tokenText: text });
+  const lens = await logitLens({
+    cache,
+    config: engine.config,
+    weights: engine.weights,
+    position: 9,
+    targetId: 5,
+    topK: V,
+    perPosition: true,
+    tokenText: text,
+  });
   for (const p of lens.layers.at(-1)!.top) assert.ok(Math.abs(p.logit - logits[9 * V + p.tokenId]!) < 1e-4);
   lens.perPosition!.at(-1)!.forEach((p, pos) => assert.ok(Math.abs(p.logit - logits[pos * V + p.tokenId]!) < 1e-4));
 });
@@ -68,7 +92,10 @@ test('analyze on the engine agrees with analyze on the float64 reference', async
   ];
   assert.deepEqual(streamed, [0, 1, 2]);
   assert.equal(a.device, 'cpu');
-  assert.deepEqual(a.predictions.map((p) => p.tokenId), b.predictions.map((p) => p.tokenId));
+  assert.deepEqual(
+    a.predictions.map((p) => p.tokenId),
+    b.predictions.map((p) => p.tokenId),
+  );
   assert.equal(a.trace.targetId, b.trace.targetId);
   const close = (x: number, y: number, tol: number, what: string): void => assert.ok(Math.abs(x - y) <= tol, `${what}: ${x} vs ${y}`);
   close(a.trace.total, b.trace.total, 1e-4, 'total');

@@ -40,20 +40,32 @@ test('analyze returns every analysis of one prompt, consistent with the model', 
   assert.ok(Math.abs(raw.trace.total - raw.trace.actual) < 1e-4);
   // The lens ends on the model's own prediction.
   assert.equal(result.lens.layers.length, L + 1);
-  assert.deepEqual(result.lens.layers.at(-1)!.top.map((p) => p.tokenId), result.predictions.map((p) => p.tokenId));
+  assert.deepEqual(
+    result.lens.layers.at(-1)!.top.map((p) => p.tokenId),
+    result.predictions.map((p) => p.tokenId),
+  );
   assert.equal(result.lens.layers.at(-1)!.targetRank, 0);
   // Heads: layer-major, metrics match the patterns, DLA matches the trace.
   assert.equal(result.heads.length, L * H);
   assert.equal(result.attention.length, L * H * n * n);
   result.heads.forEach((h, i) => {
     assert.equal(h.name, `L${Math.floor(i / H)}H${i % H}`);
-    assert.deepEqual({ entropy: h.entropy, entropyNormalized: h.entropyNormalized, concentration: h.concentration }, attentionStats(layerPattern(result, h.layer), h.head));
+    assert.deepEqual(
+      { entropy: h.entropy, entropyNormalized: h.entropyNormalized, concentration: h.concentration },
+      attentionStats(layerPattern(result, h.layer), h.head),
+    );
     assert.equal(h.dla, result.trace.heads[i]);
     assert.ok(h.outputNorm > 0);
     assert.ok(h.scores.previous !== null && h.scores.duplicate !== null && h.scores.induction !== null);
   });
   // Streamed patterns are the result's patterns, one update per layer, in order.
-  assert.deepEqual(updates.map((u) => [u.layer, u.nLayers]), [[0, L], [1, L]]);
+  assert.deepEqual(
+    updates.map((u) => [u.layer, u.nLayers]),
+    [
+      [0, L],
+      [1, L],
+    ],
+  );
   updates.forEach((u) => assert.deepEqual(u.pattern, layerPattern(result, u.layer).data));
   // Flow: n × n, each query row carries L·H units of attention.
   for (let q = 0; q < n; q++) assert.ok(Math.abs(result.flow.total.subarray(q * n, (q + 1) * n).reduce((a, b) => a + b, 0) - L * H) < 1e-4);
@@ -91,7 +103,12 @@ test('analyze honours target, contrast, position, perPosition, census and thresh
 
 test('analyze requests only the hooks it reads, and logits only at the traced position unless every position is shown', async () => {
   const asked: Array<Parameters<typeof runner.forward>[1]> = [];
-  const spy = { config: runner.config, weights: runner.weights, provider: runner.provider, forward: (ids: readonly number[], o?: Parameters<typeof runner.forward>[1]) => (asked.push(o), runner.forward(ids, o)) };
+  const spy = {
+    config: runner.config,
+    weights: runner.weights,
+    provider: runner.provider,
+    forward: (ids: readonly number[], o?: Parameters<typeof runner.forward>[1]) => (asked.push(o), runner.forward(ids, o)),
+  };
   const single = await analyze(spy, tokenizer, { ids: [1, 2, 3], position: 1 }, { modelInfo });
   assert.deepEqual(asked[0]!.hooks, analysisHooks(L));
   assert.ok(!(asked[0]!.hooks as string[]).some((h) => h.endsWith('hook_attn_out') || h.endsWith('hook_resid_mid')));
@@ -130,7 +147,12 @@ test('a one-token prompt analyses without undefined numbers: scores null, labels
 });
 
 test('the JSON form round-trips through JSON.stringify with every array and its shape', async () => {
-  const result = await analyze(runner, tokenizer, { ids: [5, 9, 2, 5], perPosition: true, census: true }, { modelInfo, censusCache: new HeadCensusCache(), censusSettings: { batch: 1, halfLength: 4 } });
+  const result = await analyze(
+    runner,
+    tokenizer,
+    { ids: [5, 9, 2, 5], perPosition: true, census: true },
+    { modelInfo, censusCache: new HeadCensusCache(), censusSettings: { batch: 1, halfLength: 4 } },
+  );
   const json = analysisToJson(result);
   assert.deepEqual(json.attention.shape, [L, H, 4, 4]);
   assert.deepEqual(json.trace.headBySource.shape, [L, H, 4]);

@@ -16,7 +16,10 @@ const text = (id: number): string => ` w${id}`;
 
 async function traceFor(position: number, targetId: number, contrastId: number | null, dla?: DlaMode) {
   const { cache } = await runner.forward(ids, { hooks: circuitTraceHooks(3) });
-  return { cache, trace: circuitTrace({ cache, config: runner.config, weights: runner.weights, position, targetId, contrastId, tokenText: text, ...(dla ? { dla } : {}) }) };
+  return {
+    cache,
+    trace: circuitTrace({ cache, config: runner.config, weights: runner.weights, position, targetId, contrastId, tokenText: text, ...(dla ? { dla } : {}) }),
+  };
 }
 
 // The same model as TransformerLens holds it: unprocessed (from_pretrained_no_processing) and processed (from_pretrained).
@@ -26,7 +29,11 @@ const rawCache = tlForward(rawState, ids);
 const tlCache = tlForward(tlState, ids);
 
 test('raw DLA components sum to the model logit of the target (1e-4), at the last and an inner position', async () => {
-  for (const [position, target] of [[8, 7], [3, 42], [0, 63]] as const) {
+  for (const [position, target] of [
+    [8, 7],
+    [3, 42],
+    [0, 63],
+  ] as const) {
     const { cache, trace } = await traceFor(position, target, null, 'raw');
     const logit = cache.get('logits')!.data[position * 64 + target]!;
     assert.equal(trace.metric, 'logit');
@@ -68,17 +75,21 @@ test('raw: each head value equals its output z @ W_O, centred, divided by the fi
 test('each head’s split by source position sums to the head’s contribution, and keys after the query are 0 (both modes)', async () => {
   const position = 5;
   const n = ids.length;
-  for (const [dla, contrast] of [['raw', 21], ['tl', 21], ['tl', null]] as const) {
-  const { trace } = await traceFor(position, 20, contrast, dla);
-  for (let lh = 0; lh < 12; lh++) {
-    let sum = 0;
-    for (let k = 0; k < n; k++) {
-      const v = trace.headBySource[lh * n + k]!;
-      if (k > position) assert.equal(v, 0);
-      sum += v;
+  for (const [dla, contrast] of [
+    ['raw', 21],
+    ['tl', 21],
+    ['tl', null],
+  ] as const) {
+    const { trace } = await traceFor(position, 20, contrast, dla);
+    for (let lh = 0; lh < 12; lh++) {
+      let sum = 0;
+      for (let k = 0; k < n; k++) {
+        const v = trace.headBySource[lh * n + k]!;
+        if (k > position) assert.equal(v, 0);
+        sum += v;
+      }
+      assert.ok(Math.abs(sum - trace.heads[lh]!) < 1e-5, `${dla} head ${lh}: split ${sum} vs total ${trace.heads[lh]}`);
     }
-    assert.ok(Math.abs(sum - trace.heads[lh]!) < 1e-5, `${dla} head ${lh}: split ${sum} vs total ${trace.heads[lh]}`);
-  }
   }
 });
 
@@ -94,7 +105,12 @@ function assertMatchesReference(trace: ReturnType<typeof circuitTrace>, expected
 }
 
 test('dla "tl" (the default) is apply_ln_to_stack on the weights TransformerLens processes (fold_ln, centring, folded value biases)', async () => {
-  for (const [position, target, contrast] of [[8, 7, null], [8, 12, 30], [3, 42, null], [0, 63, 2]] as const) {
+  for (const [position, target, contrast] of [
+    [8, 7, null],
+    [8, 12, 30],
+    [3, 42, null],
+    [0, 63, 2],
+  ] as const) {
     const { trace } = await traceFor(position, target, contrast);
     assert.equal(trace.dla, 'tl');
     assertMatchesReference(trace, directLogitAttribution(tlState, tlCache, position, target, contrast), `tl at ${position}`);
@@ -102,7 +118,11 @@ test('dla "tl" (the default) is apply_ln_to_stack on the weights TransformerLens
 });
 
 test('dla "raw" is the same decomposition on the checkpoint’s own weights', async () => {
-  for (const [position, target, contrast] of [[8, 7, null], [8, 12, 30], [3, 42, null]] as const) {
+  for (const [position, target, contrast] of [
+    [8, 7, null],
+    [8, 12, 30],
+    [3, 42, null],
+  ] as const) {
     const { trace } = await traceFor(position, target, contrast, 'raw');
     assert.equal(trace.dla, 'raw');
     assertMatchesReference(trace, directLogitAttribution(rawState, rawCache, position, target, contrast), `raw at ${position}`);
@@ -144,12 +164,21 @@ test('topHeadPath keeps the top-N heads per layer by |value| and normalises edge
   // 2 layers × 3 heads.
   const heads = Float32Array.from([0.5, -2, 1, /* layer 1 */ 4, 0, -3]);
   const { topPath, edges } = topHeadPath(heads, 2, 3, 2);
-  assert.deepEqual(topPath.map((nodes) => nodes.map((n) => n.head)), [[1, 2], [0, 2]]);
+  assert.deepEqual(
+    topPath.map((nodes) => nodes.map((n) => n.head)),
+    [
+      [1, 2],
+      [0, 2],
+    ],
+  );
   assert.equal(edges.length, 4);
   const weight = (a: number, b: number) => edges.find((e) => e.from.head === a && e.to.head === b)!.weight;
   assert.equal(weight(1, 0), 1); // 2·4 is the largest
   assert.ok(Math.abs(weight(1, 2) - 6 / 8) < 1e-12);
   assert.ok(Math.abs(weight(2, 0) - 4 / 8) < 1e-12);
   assert.ok(Math.abs(weight(2, 2) - 3 / 8) < 1e-12);
-  assert.deepEqual(topHeadPath(new Float32Array(6), 2, 3, 1).edges.map((e) => e.weight), [0]);
+  assert.deepEqual(
+    topHeadPath(new Float32Array(6), 2, 3, 1).edges.map((e) => e.weight),
+    [0],
+  );
 });

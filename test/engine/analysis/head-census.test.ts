@@ -1,7 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AnalysisRunner } from '../../../src/engine/analysis/analysis-runner.js';
-import { censusSequences, censusTokenRange, computeCensusScores, DEFAULT_CENSUS_SETTINGS, fitCensusSettings, HeadCensusCache, labelCensus } from '../../../src/engine/analysis/head-census.js';
+import {
+  censusSequences,
+  censusTokenRange,
+  computeCensusScores,
+  DEFAULT_CENSUS_SETTINGS,
+  fitCensusSettings,
+  HeadCensusCache,
+  labelCensus,
+} from '../../../src/engine/analysis/head-census.js';
 import { EngineError } from '../../../src/engine/errors.js';
 import type { ActivationCache, HookName } from '../../../src/engine/hooks.js';
 import type { ModelConfig } from '../../../src/engine/model/config.js';
@@ -48,7 +56,19 @@ class RuleRunner implements AnalysisRunner {
   forwards = 0;
   requested: HookName[][] = [];
   constructor(private readonly layers: RowFn[][]) {
-    this.config = { modelType: 'rules', nLayers: layers.length, nHeads: layers[0]!.length, dModel: 4, dHead: 2, dMlp: 16, dVocab: 50257, nCtx: 1024, eps: 1e-5, actFn: 'gelu_new', bosTokenId: 50256 };
+    this.config = {
+      modelType: 'rules',
+      nLayers: layers.length,
+      nHeads: layers[0]!.length,
+      dModel: 4,
+      dHead: 2,
+      dMlp: 16,
+      dVocab: 50257,
+      nCtx: 1024,
+      eps: 1e-5,
+      actFn: 'gelu_new',
+      bosTokenId: 50256,
+    };
   }
   async forward(ids: readonly number[], options: ForwardOptions = {}): Promise<ForwardResult> {
     this.forwards++;

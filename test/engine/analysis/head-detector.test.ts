@@ -12,12 +12,27 @@ function cells(pattern: Uint8Array, n: number): Array<[number, number]> {
 
 test('detection patterns follow TransformerLens (previous: sub-diagonal; duplicate: earlier same; induction: shifted right)', () => {
   const ids = [50, 1, 2, 1, 2];
-  assert.deepEqual(cells(detectionPattern('previous', ids), 5), [[1, 0], [2, 1], [3, 2], [4, 3]]);
-  assert.deepEqual(cells(detectionPattern('duplicate', ids), 5), [[3, 1], [4, 2]]);
-  assert.deepEqual(cells(detectionPattern('induction', ids), 5), [[3, 2], [4, 3]]);
+  assert.deepEqual(cells(detectionPattern('previous', ids), 5), [
+    [1, 0],
+    [2, 1],
+    [3, 2],
+    [4, 3],
+  ]);
+  assert.deepEqual(cells(detectionPattern('duplicate', ids), 5), [
+    [3, 1],
+    [4, 2],
+  ]);
+  assert.deepEqual(cells(detectionPattern('induction', ids), 5), [
+    [3, 2],
+    [4, 3],
+  ]);
   // TransformerLens allows the induction key to be the query itself (j + 1 = i) for adjacent repeats.
   assert.deepEqual(cells(detectionPattern('induction', [9, 7, 7]), 3), [[2, 2]]);
-  assert.deepEqual(cells(detectionPattern('duplicate', [9, 7, 7, 7]), 4), [[2, 1], [3, 1], [3, 2]]);
+  assert.deepEqual(cells(detectionPattern('duplicate', [9, 7, 7, 7]), 4), [
+    [2, 1],
+    [3, 1],
+    [3, 2],
+  ]);
 });
 
 test('mul score = Σ attn·D / Σ attn: perfect heads on BOS + R + R reach the documented ceilings', () => {

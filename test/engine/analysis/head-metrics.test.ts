@@ -39,10 +39,7 @@ test('a two-way split at every query: entropy log 2 from query 1 on', () => {
 test('headOutputNorms is the mean norm of z @ W_O per head', () => {
   // 2 positions, 2 heads, d_head 2, d_model 3.
   const z = tensor(Float32Array.from([1, 0, 0, 2, /* pos 1 */ 0, 1, 3, 0]), [2, 2, 2]);
-  const W_O = tensor(Float32Array.from([
-    3, 4, 0, /* h0 e0 */ 0, 0, 1, /* h0 e1 */
-    1, 0, 0, /* h1 e0 */ 0, 1, 0, /* h1 e1 */
-  ]), [2, 2, 3]);
+  const W_O = tensor(Float32Array.from([3, 4, 0, /* h0 e0 */ 0, 0, 1 /* h0 e1 */, 1, 0, 0, /* h1 e0 */ 0, 1, 0 /* h1 e1 */]), [2, 2, 3]);
   const norms = headOutputNorms(z, W_O);
   // h0: pos0 z=[1,0] -> [3,4,0] norm 5; pos1 z=[0,1] -> [0,0,1] norm 1.  h1: pos0 [0,2] -> [0,2,0] = 2; pos1 [3,0] -> [3,0,0] = 3.
   close(norms[0]!, 3);
@@ -80,7 +77,13 @@ test('topAttentionPairs lists the strongest causal (query, key) pairs of the sel
     { query: 2, key: 0, weight: 1 },
   ]);
   const top = topAttentionPairs(pattern, 0, 2);
-  assert.deepEqual(top.map((p) => [p.query, p.key]), [[0, 0], [1, 0]]);
+  assert.deepEqual(
+    top.map((p) => [p.query, p.key]),
+    [
+      [0, 0],
+      [1, 0],
+    ],
+  );
   assert.equal(topAttentionPairs(pattern, 0, 100).length, 6);
 });
 

@@ -57,10 +57,16 @@ after(async () => {
 });
 
 async function run(dla: DlaMode, contrast: boolean): Promise<AnalysisResult> {
-  return analyze(engine, idTokenizer, { ids: fixture.ids, target: { id: fixture.targetId }, ...(contrast ? { contrast: { id: fixture.contrastId } } : {}), dla, topK: 1 }, { modelInfo });
+  return analyze(
+    engine,
+    idTokenizer,
+    { ids: fixture.ids, target: { id: fixture.targetId }, ...(contrast ? { contrast: { id: fixture.contrastId } } : {}), dla, topK: 1 },
+    { modelInfo },
+  );
 }
 
-const close = (actual: number, expected: number, what: string): void => assert.ok(Math.abs(actual - expected) <= TOL, `${what}: engine ${actual} vs fixture ${expected}`);
+const close = (actual: number, expected: number, what: string): void =>
+  assert.ok(Math.abs(actual - expected) <= TOL, `${what}: engine ${actual} vs fixture ${expected}`);
 
 for (const dla of ['tl', 'raw'] as const) {
   for (const contrast of [false, true]) {

@@ -14,7 +14,10 @@ test('token flow sums attention over heads and layers, and per layer on request'
   const close = (a: ArrayLike<number>, b: number[]): void => b.forEach((v, i) => assert.ok(Math.abs(a[i]! - v) < 1e-6, `[${i}] ${a[i]} vs ${v}`));
   close(flow.perLayer!.subarray(0, 9), expected0);
   close(flow.perLayer!.subarray(9, 18), expected1);
-  close(flow.total, expected0.map((v, i) => v + expected1[i]!));
+  close(
+    flow.total,
+    expected0.map((v, i) => v + expected1[i]!),
+  );
   // Each query row carries one unit of attention per head and layer.
   for (let q = 0; q < n; q++) assert.ok(Math.abs(flow.total.subarray(q * n, (q + 1) * n).reduce((a, b) => a + b, 0) - 4) < 1e-6);
   assert.equal(tokenFlow([layer0], false).perLayer, null);

@@ -23,7 +23,20 @@ function harness() {
       return {
         runner,
         tokenizer: new WordTokenizer(32),
-        info: { id: 'random', displayName: 'random GPT-2', nLayers: L, nHeads: H, dModel: 8, dHead: 4, dVocab: 32, nCtx: 16, bosTokenId: null, device: 'reference', deviceNote: null, loadMs: 0 },
+        info: {
+          id: 'random',
+          displayName: 'random GPT-2',
+          nLayers: L,
+          nHeads: H,
+          dModel: 8,
+          dHead: 4,
+          dVocab: 32,
+          nCtx: 16,
+          bosTokenId: null,
+          device: 'reference',
+          deviceNote: null,
+          loadMs: 0,
+        },
       };
     },
   };
@@ -35,12 +48,33 @@ function harness() {
 
 test('analyze --json prints tokens, predictions, every head, census, trace components and the lens', async () => {
   const h = harness();
-  await h.run(['--model', '/models/x', '--ids', '3,7,9,3,7', '--target-id', '9', '--contrast', ' w4', '--census', '--top-k', '3', '--device', 'cpu', '--max-tokens', '12', '--offline', '--json']);
+  await h.run([
+    '--model',
+    '/models/x',
+    '--ids',
+    '3,7,9,3,7',
+    '--target-id',
+    '9',
+    '--contrast',
+    ' w4',
+    '--census',
+    '--top-k',
+    '3',
+    '--device',
+    'cpu',
+    '--max-tokens',
+    '12',
+    '--offline',
+    '--json',
+  ]);
   const out = JSON.parse(h.out()) as AnalyzeCliOutput;
   assert.deepEqual(h.calls.spec, { kind: 'folder', path: '/models/x' });
   assert.deepEqual(h.calls.options, { device: 'cpu', maxTokens: 12, offline: true });
   assert.equal(h.calls.disposed, 1);
-  assert.deepEqual(out.tokens.map((t) => t.id), [3, 7, 9, 3, 7]);
+  assert.deepEqual(
+    out.tokens.map((t) => t.id),
+    [3, 7, 9, 3, 7],
+  );
   assert.equal(out.predictions.length, 3);
   assert.equal(out.heads.length, L * H);
   for (const head of out.heads) {
@@ -54,7 +88,10 @@ test('analyze --json prints tokens, predictions, every head, census, trace compo
   assert.equal(out.trace.contrastId, 4);
   assert.equal(out.trace.components.length, L * H + L + 3);
   assert.ok(Math.abs(out.trace.components.reduce((s, c) => s + c.value, 0) - out.trace.actual) < 1e-4);
-  assert.deepEqual(out.lens.map((l) => l.label), ['resid_pre 0', 'resid_pre 1', 'resid_post 1']);
+  assert.deepEqual(
+    out.lens.map((l) => l.label),
+    ['resid_pre 0', 'resid_pre 1', 'resid_post 1'],
+  );
 });
 
 test('analyze --dla picks the attribution convention (default tl) and reports it', async () => {
@@ -62,7 +99,10 @@ test('analyze --dla picks the attribution convention (default tl) and reports it
   assert.equal(parseAnalyzeFlags(parseFlags(['--model', 'm', '--ids', '1', '--dla', 'tl'])).request.dla, 'tl');
   assert.equal(parseAnalyzeFlags(parseFlags(['--model', 'm', '--ids', '1'])).request.dla, undefined);
   assert.throws(() => parseAnalyzeFlags(parseFlags(['--model', 'm', '--ids', '1', '--dla', 'folded'])), code('BAD_ARGUMENT'));
-  for (const [args, expected] of [[[], 'tl'], [['--dla', 'raw'], 'raw']] as const) {
+  for (const [args, expected] of [
+    [[], 'tl'],
+    [['--dla', 'raw'], 'raw'],
+  ] as const) {
     const h = harness();
     await h.run(['--model', 'm', '--ids', '3,7,9,3,7', '--target-id', '9', '--json', ...args]);
     const out = JSON.parse(h.out()) as AnalyzeCliOutput;
@@ -99,7 +139,10 @@ test('--prepend-bos / --no-prepend-bos and --metric greater-than:YY: absent mean
   await h.run(['--model', 'm', '--prompt', 'w1 w2 w1', '--no-prepend-bos', '--json']);
   const out = JSON.parse(h.out());
   assert.equal(out.prependBos, false);
-  assert.deepEqual(out.tokens.map((t: { id: number }) => t.id), [1, 2, 1]);
+  assert.deepEqual(
+    out.tokens.map((t: { id: number }) => t.id),
+    [1, 2, 1],
+  );
   assert.equal(out.position, 2);
   const withBos = harness();
   await withBos.run(['--model', 'm', '--prompt', 'w1 w2 w1', '--json']);

@@ -16,8 +16,16 @@ const CLEAN = '464,3797,3332,319,262,2603,13,383,3797,3332';
 const CORRUPT = '464,3290,3332,319,262,2603,13,383,3290,1110';
 
 async function runCli(args: string[]): Promise<{ stdout: string; stderr: string }> {
-  let stdout = '', stderr = '';
-  await patchCommand.run(parseFlags(args), { stdout: (t) => { stdout += t; }, stderr: (t) => { stderr += t; } });
+  let stdout = '',
+    stderr = '';
+  await patchCommand.run(parseFlags(args), {
+    stdout: (t) => {
+      stdout += t;
+    },
+    stderr: (t) => {
+      stderr += t;
+    },
+  });
   return { stdout, stderr };
 }
 
@@ -34,9 +42,29 @@ describe('circuit-trace patch', () => {
   after(() => model.dispose());
 
   test('--json: baselines and one entry per head, equal to the engine call', async () => {
-    const { stdout } = await runCli(['--model', dir, '--clean-ids', CLEAN, '--corrupt-ids', CORRUPT, '--target-id', '3332', '--contrast-id', '1110', '--kind', 'heads-last', '--json']);
+    const { stdout } = await runCli([
+      '--model',
+      dir,
+      '--clean-ids',
+      CLEAN,
+      '--corrupt-ids',
+      CORRUPT,
+      '--target-id',
+      '3332',
+      '--contrast-id',
+      '1110',
+      '--kind',
+      'heads-last',
+      '--json',
+    ]);
     const out = JSON.parse(stdout) as PatchCliOutput;
-    const direct = await runPatchSweep(model, tokenizer, { cleanIds: CLEAN.split(',').map(Number), corruptIds: CORRUPT.split(',').map(Number), target: { id: 3332 }, contrast: { id: 1110 }, kind: 'heads-last' });
+    const direct = await runPatchSweep(model, tokenizer, {
+      cleanIds: CLEAN.split(',').map(Number),
+      corruptIds: CORRUPT.split(',').map(Number),
+      target: { id: 3332 },
+      contrast: { id: 1110 },
+      kind: 'heads-last',
+    });
     assert.equal(out.kind, 'heads-last');
     assert.equal(out.metric, 'logit_diff');
     // Ids are used exactly as given.
@@ -56,7 +84,19 @@ describe('circuit-trace patch', () => {
   });
 
   test('text prompts and tokens, residual sweep, no contrast', async () => {
-    const { stdout } = await runCli(['--model', dir, '--clean', 'The cat sat on the mat', '--corrupt', 'The dog sat on the mat', '--target', ' and', '--kind', 'resid', '--json']);
+    const { stdout } = await runCli([
+      '--model',
+      dir,
+      '--clean',
+      'The cat sat on the mat',
+      '--corrupt',
+      'The dog sat on the mat',
+      '--target',
+      ' and',
+      '--kind',
+      'resid',
+      '--json',
+    ]);
     const out = JSON.parse(stdout) as PatchCliOutput;
     // Without a contrast the metric is the target's log-probability; text prompts get the BOS.
     assert.equal(out.metric, 'log_prob');
@@ -70,21 +110,78 @@ describe('circuit-trace patch', () => {
     assert.equal(out.entries[0]!.recovery, 0);
     assert.equal(out.entries[1]!.recovery, 0);
     assert.ok(out.entries[2]!.recovery !== 0);
-    const off = JSON.parse((await runCli(['--model', dir, '--clean', 'The cat sat on the mat', '--corrupt', 'The dog sat on the mat', '--target', ' and', '--kind', 'resid', '--no-prepend-bos', '--json'])).stdout) as PatchCliOutput;
+    const off = JSON.parse(
+      (
+        await runCli([
+          '--model',
+          dir,
+          '--clean',
+          'The cat sat on the mat',
+          '--corrupt',
+          'The dog sat on the mat',
+          '--target',
+          ' and',
+          '--kind',
+          'resid',
+          '--no-prepend-bos',
+          '--json',
+        ])
+      ).stdout,
+    ) as PatchCliOutput;
     assert.equal(off.prependBos, false);
     assert.equal(off.entries.length, 2 * 6);
   });
 
   test('a single component, and an undefined recovery written as null', async () => {
-    const single = JSON.parse((await runCli(['--model', dir, '--clean-ids', CLEAN, '--corrupt-ids', CORRUPT, '--target-id', '3332', '--kind', 'single', '--hook', 'z', '--layer', '1', '--head', '2', '--position', '9', '--json'])).stdout) as PatchCliOutput;
-    assert.deepEqual(single.entries.map((e) => [e.layer, e.head, e.position]), [[1, 2, 9]]);
+    const single = JSON.parse(
+      (
+        await runCli([
+          '--model',
+          dir,
+          '--clean-ids',
+          CLEAN,
+          '--corrupt-ids',
+          CORRUPT,
+          '--target-id',
+          '3332',
+          '--kind',
+          'single',
+          '--hook',
+          'z',
+          '--layer',
+          '1',
+          '--head',
+          '2',
+          '--position',
+          '9',
+          '--json',
+        ])
+      ).stdout,
+    ) as PatchCliOutput;
+    assert.deepEqual(
+      single.entries.map((e) => [e.layer, e.head, e.position]),
+      [[1, 2, 9]],
+    );
     const same = (await runCli(['--model', dir, '--clean-ids', CLEAN, '--corrupt-ids', CLEAN, '--target-id', '3332', '--kind', 'mlp', '--json'])).stdout;
     const parsed = JSON.parse(same) as { entries: Array<{ recovery: number | null }> };
     assert.ok(parsed.entries.every((e) => e.recovery === null));
   });
 
   test('the human-readable report', async () => {
-    const { stdout } = await runCli(['--model', dir, '--clean-ids', CLEAN, '--corrupt-ids', CORRUPT, '--target-id', '3332', '--contrast-id', '1110', '--kind', 'heads-all']);
+    const { stdout } = await runCli([
+      '--model',
+      dir,
+      '--clean-ids',
+      CLEAN,
+      '--corrupt-ids',
+      CORRUPT,
+      '--target-id',
+      '3332',
+      '--contrast-id',
+      '1110',
+      '--kind',
+      'heads-all',
+    ]);
     assert.match(stdout, /heads-all patching, 8 components, 10 tokens/);
     assert.match(stdout, /^positions: no BOS/m);
     assert.match(stdout, /^metric: logit\(" sat"\) − logit/m);
@@ -95,7 +192,10 @@ describe('circuit-trace patch', () => {
   });
 
   describe('bad input', () => {
-    const code = (c: string, text?: RegExp) => (error: unknown): boolean => error instanceof EngineError && error.code === c && (!text || text.test(error.message));
+    const code =
+      (c: string, text?: RegExp) =>
+      (error: unknown): boolean =>
+        error instanceof EngineError && error.code === c && (!text || text.test(error.message));
     const base = (): string[] => ['--model', dir, '--clean-ids', CLEAN, '--corrupt-ids', CORRUPT, '--target-id', '3332'];
     test('flags are checked before the model loads', async () => {
       const noModel = ['--clean-ids', CLEAN, '--corrupt-ids', CORRUPT, '--target-id', '3332'];
@@ -112,8 +212,14 @@ describe('circuit-trace patch', () => {
       await assert.rejects(runCli([...noModel, '--kind', 'resid']), code('BAD_ARGUMENT', /--model/));
     });
     test('prompts of different lengths, targets that are not one token, bad components', async () => {
-      await assert.rejects(runCli(['--model', dir, '--clean', 'The cat sat', '--corrupt', 'The elephant sat down', '--target', ' on', '--kind', 'resid']), code('LENGTH_MISMATCH', /4 tokens and the corrupted prompt 5/));
-      await assert.rejects(runCli(['--model', dir, '--clean-ids', CLEAN, '--corrupt-ids', CORRUPT, '--target', ' interpretability', '--kind', 'resid']), code('NOT_SINGLE_TOKEN', /" interpret"/));
+      await assert.rejects(
+        runCli(['--model', dir, '--clean', 'The cat sat', '--corrupt', 'The elephant sat down', '--target', ' on', '--kind', 'resid']),
+        code('LENGTH_MISMATCH', /4 tokens and the corrupted prompt 5/),
+      );
+      await assert.rejects(
+        runCli(['--model', dir, '--clean-ids', CLEAN, '--corrupt-ids', CORRUPT, '--target', ' interpretability', '--kind', 'resid']),
+        code('NOT_SINGLE_TOKEN', /" interpret"/),
+      );
       await assert.rejects(runCli([...base(), '--kind', 'single', '--hook', 'z', '--layer', '0']), code('BAD_ARGUMENT', /needs the head/));
       await assert.rejects(runCli([...base(), '--kind', 'heads-last', '--position', '10']), code('BAD_ARGUMENT', /outside the prompt/));
     });

@@ -54,7 +54,15 @@ test('--json gives every prompt, its directives and no diagnostics', () => {
   assert.equal(report.errors, 0);
   assert.deepEqual(
     report.prompts.map((p) => [p.name, p.text, p.target, p.contrast, p.corrupt, p.metric, p.problems]),
-    PRESETS.map((p) => [p.name, p.prompt, p.target === undefined ? null : { text: p.target }, p.contrast === undefined ? null : { text: p.contrast }, p.corrupt ?? null, p.metric ?? null, 0]),
+    PRESETS.map((p) => [
+      p.name,
+      p.prompt,
+      p.target === undefined ? null : { text: p.target },
+      p.contrast === undefined ? null : { text: p.contrast },
+      p.corrupt ?? null,
+      p.metric ?? null,
+      0,
+    ]),
   );
 });
 
@@ -69,8 +77,17 @@ test('@metric is listed (text and --json); its problems are errors, with @contra
   const json = cli(['prompts', file, '--json']);
   assert.equal(json.code, 0);
   const report = JSON.parse(json.out) as PromptFileReport;
-  assert.deepEqual(report.prompts.map((p) => p.metric), [{ kind: 'greater-than', startYear: 32 }, { kind: 'greater-than', startYear: 5 }]);
-  assert.deepEqual(report.diagnostics.map((d) => [d.severity, d.code, d.line]), [['warning', 'metric-ignores-contrast', 7]]);
+  assert.deepEqual(
+    report.prompts.map((p) => p.metric),
+    [
+      { kind: 'greater-than', startYear: 32 },
+      { kind: 'greater-than', startYear: 5 },
+    ],
+  );
+  assert.deepEqual(
+    report.diagnostics.map((d) => [d.severity, d.code, d.line]),
+    [['warning', 'metric-ignores-contrast', 7]],
+  );
   assert.equal(report.errors, 0);
 
   const broken = cli(['prompts', write('bad-metric.prompt', '## a\nx\n@metric lesser-than 32\n')]);
@@ -128,7 +145,14 @@ test('hostile 100 KB lines finish quickly and line separators are diagnostics, n
   // Process start-up included; the old parser alone took over 25 s on this file.
   assert.ok(Date.now() - started < 15_000, `took ${Date.now() - started} ms`);
   const report = JSON.parse(out) as PromptFileReport;
-  assert.deepEqual(report.diagnostics.map((d) => [d.code, d.line]), [['line-separator', 3], ['line-separator', 6], ['line-separator', 9]]);
+  assert.deepEqual(
+    report.diagnostics.map((d) => [d.code, d.line]),
+    [
+      ['line-separator', 3],
+      ['line-separator', 6],
+      ['line-separator', 9],
+    ],
+  );
   assert.equal(report.prompts[1]?.text, 'hello', 'the directive line with U+2028 did not become prompt text');
   assert.equal(report.prompts[0]?.text, `x${' '.repeat(n)}y`);
 });
@@ -139,9 +163,18 @@ test('a file over the size cap is reported as too large and read no further', ()
   const { code, out } = cli(['prompts', file, '--json']);
   assert.equal(code, 1, out);
   const report = JSON.parse(out) as PromptFileReport;
-  assert.deepEqual(report.diagnostics.map((d) => d.code), ['file-too-large']);
+  assert.deepEqual(
+    report.diagnostics.map((d) => d.code),
+    ['file-too-large'],
+  );
   assert.match(report.diagnostics[0]?.message ?? '', /too large/);
-  assert.deepEqual(report.prompts.map((p) => [p.name, p.problems]), [['first', 0], ['big', 1]]);
+  assert.deepEqual(
+    report.prompts.map((p) => [p.name, p.problems]),
+    [
+      ['first', 0],
+      ['big', 1],
+    ],
+  );
 });
 
 test('control characters in names and messages are printed escaped, not sent to the terminal', () => {
@@ -153,7 +186,13 @@ test('control characters in names and messages are printed escaped, not sent to 
 });
 
 test('bad usage exits 2 with a one-line error', () => {
-  for (const args of [['prompts'], ['prompts', join(scratch, 'missing.prompt')], ['prompts', scratch], ['prompts', PRESETS_FILE, '--model', 'x'], ['prompts', '--json', PRESETS_FILE]]) {
+  for (const args of [
+    ['prompts'],
+    ['prompts', join(scratch, 'missing.prompt')],
+    ['prompts', scratch],
+    ['prompts', PRESETS_FILE, '--model', 'x'],
+    ['prompts', '--json', PRESETS_FILE],
+  ]) {
     const { code, err } = cli(args);
     assert.equal(code, 2, `${args.join(' ')} -> ${err}`);
     assert.equal(err.trim().split('\n').length, 1, err);

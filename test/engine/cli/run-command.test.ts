@@ -9,8 +9,16 @@ import { readSafetensors } from '../../../src/engine/model/safetensors.js';
 import { randomModelFolder } from '../../helpers/model-fixtures.js';
 
 async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '', err = '';
-  const code = await main(args, { stdout: (t) => { out += t; }, stderr: (t) => { err += t; } });
+  let out = '',
+    err = '';
+  const code = await main(args, {
+    stdout: (t) => {
+      out += t;
+    },
+    stderr: (t) => {
+      err += t;
+    },
+  });
   return { code, out, err };
 }
 
@@ -38,7 +46,18 @@ describe('circuit-trace run', () => {
   test('--no-prepend-bos runs the prompt as typed; --ids run exactly as given', async () => {
     const fixture = await randomModelFolder('tiny', 21);
     const dir = mkdtempSync(join(tmpdir(), 'ct-cli-'));
-    const off = await cli(['run', '--model', fixture.dir, '--prompt', 'The cat sat', '--no-prepend-bos', '--hooks', 'logits', '--out', join(dir, 'off.safetensors')]);
+    const off = await cli([
+      'run',
+      '--model',
+      fixture.dir,
+      '--prompt',
+      'The cat sat',
+      '--no-prepend-bos',
+      '--hooks',
+      'logits',
+      '--out',
+      join(dir, 'off.safetensors'),
+    ]);
     assert.equal(off.code, 0, off.err);
     const offFile = readSafetensors(readFileSync(join(dir, 'off.safetensors')), 'off');
     assert.equal(offFile.metadata['token_ids'], JSON.stringify([464, 3797, 3332]));
@@ -51,7 +70,19 @@ describe('circuit-trace run', () => {
   test('--hooks selects hook points and --repeat prints the median forward time', async () => {
     const fixture = await randomModelFolder('tiny', 21);
     const file = join(mkdtempSync(join(tmpdir(), 'ct-cli-')), 'cache.safetensors');
-    const { code, out, err } = await cli(['run', '--model', fixture.dir, '--ids', '1,2,3', '--hooks', 'blocks.0.hook_resid_post,logits', '--out', file, '--repeat', '3']);
+    const { code, out, err } = await cli([
+      'run',
+      '--model',
+      fixture.dir,
+      '--ids',
+      '1,2,3',
+      '--hooks',
+      'blocks.0.hook_resid_post,logits',
+      '--out',
+      file,
+      '--repeat',
+      '3',
+    ]);
     assert.equal(code, 0, err);
     assert.match(out, /median forward \d+\.\d+ ms over 3 runs \(3 tokens/);
     assert.deepEqual([...readSafetensors(readFileSync(file), file).tensors.keys()].sort(), ['blocks.0.hook_resid_post', 'logits']);

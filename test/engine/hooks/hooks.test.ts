@@ -44,11 +44,12 @@ test('every registry entry round-trips name <-> alias <-> parse', () => {
   assert.deepEqual(PATCHABLE_ALIASES, ['resid_pre', 'z', 'attn_out', 'mlp_out']);
 });
 
-test('the block and final graphs output exactly the registry\'s hook points (plus keys/values and token scores), and take its patch inputs', () => {
+test("the block and final graphs output exactly the registry's hook points (plus keys/values and token scores), and take its patch inputs", () => {
   const fixture = generateRandomGpt2({ preset: 'tiny' }, 3);
   const block = buildBlockGraph(fixture.modelConfig, fixture.weights.blocks[0]!, 0, 'inputs');
   const final = buildFinalGraph(fixture.modelConfig, fixture.weights, 'inputs');
-  const blockGraph = graphIo(block.model), finalGraph = graphIo(final.model);
+  const blockGraph = graphIo(block.model),
+    finalGraph = graphIo(final.model);
   const blockHooks = HOOK_POINTS.flatMap((p) => ('output' in p.source && p.source.graph === 'block' ? [p.source.output] : []));
   const finalHooks = HOOK_POINTS.flatMap((p) => ('output' in p.source && p.source.graph === 'final' ? [p.source.output] : []));
   assert.deepEqual(blockGraph.outputs, [...blockHooks, 'k', 'v']);

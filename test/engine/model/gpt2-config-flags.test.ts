@@ -17,8 +17,17 @@ import { loadModelFolder } from '../../../src/engine/model/load-folder.js';
 import { InstrumentedModel } from '../../../src/engine/runtime/instrumented-model.js';
 import { loadGpt2TokenizerJson } from '../../../src/engine/tokenizer/gpt2-tokenizer-json.js';
 import {
-  FLAG_CASES, FLAGS_ATTENTION_GAIN, FLAGS_IDS, FLAGS_LOGIT_IDS, FLAGS_SEED, FLAGS_SHAPE, flagsModel, referenceFlagValues, referenceTensors,
-  type Gpt2FlagsConfig, type Gpt2FlagsFixture,
+  FLAG_CASES,
+  FLAGS_ATTENTION_GAIN,
+  FLAGS_IDS,
+  FLAGS_LOGIT_IDS,
+  FLAGS_SEED,
+  FLAGS_SHAPE,
+  flagsModel,
+  referenceFlagValues,
+  referenceTensors,
+  type Gpt2FlagsConfig,
+  type Gpt2FlagsFixture,
 } from '../../fixtures/gpt2-flags.js';
 import { referenceGpt2Forward, type ReferenceTensor } from '../../helpers/reference-gpt2.js';
 import { maxDiff, randomModelFolder, withinTolerance } from '../../helpers/model-fixtures.js';
@@ -29,7 +38,11 @@ const P = FLAGS_IDS.length;
 const PATTERNS = Array.from({ length: nLayers }, (_, l) => `blocks.${l}.attn.hook_pattern` as HookName);
 
 function referenceForward(config: Gpt2FlagsConfig): Map<string, ReferenceTensor> {
-  return referenceGpt2Forward(referenceTensors(flagsModel(config)), { n_layer: nLayers, n_head: nHeads, n_embd: dModel, layer_norm_epsilon: 1e-5, ...config }, FLAGS_IDS);
+  return referenceGpt2Forward(
+    referenceTensors(flagsModel(config)),
+    { n_layer: nLayers, n_head: nHeads, n_embd: dModel, layer_norm_epsilon: 1e-5, ...config },
+    FLAGS_IDS,
+  );
 }
 
 /** Rows queryFrom.. of a [head, query, key] pattern, or of [pos, vocab] logits. */
@@ -47,7 +60,10 @@ test('the fixture describes the model and cases the test generates', () => {
   assert.equal(fixture.attentionGain, FLAGS_ATTENTION_GAIN);
   assert.deepEqual(fixture.ids, FLAGS_IDS);
   assert.equal(fixture.logitIds, FLAGS_LOGIT_IDS);
-  assert.deepEqual(fixture.cases.map((c) => [c.name, c.config]), FLAG_CASES.map((c) => [c.name, c.config]));
+  assert.deepEqual(
+    fixture.cases.map((c) => [c.name, c.config]),
+    FLAG_CASES.map((c) => [c.name, c.config]),
+  );
 });
 
 for (const { name, config } of FLAG_CASES) {
@@ -98,7 +114,7 @@ for (const { name, config } of FLAG_CASES) {
 
     test('the reference matches the committed fixture', () => {
       const values = referenceFlagValues(config);
-      assert.deepEqual(values.weightsChecksum, pinned.weightsChecksum, 'the random generator no longer gives the fixture\'s weights');
+      assert.deepEqual(values.weightsChecksum, pinned.weightsChecksum, "the random generator no longer gives the fixture's weights");
       const close = (actual: number[][], expected: number[][], what: string): void => {
         assert.equal(actual.length, expected.length, what);
         actual.forEach((row, i) => {
@@ -112,7 +128,11 @@ for (const { name, config } of FLAG_CASES) {
 
     test('the flags change the output: the fixture differs from the unflagged model', () => {
       const plain = referenceForward({});
-      const logitDiff = Math.max(...pinned.logits.map((row, p) => maxDiff(row, plain.get('logits')!.data.subarray(p * FLAGS_SHAPE.dVocab, p * FLAGS_SHAPE.dVocab + FLAGS_LOGIT_IDS)).diff));
+      const logitDiff = Math.max(
+        ...pinned.logits.map(
+          (row, p) => maxDiff(row, plain.get('logits')!.data.subarray(p * FLAGS_SHAPE.dVocab, p * FLAGS_SHAPE.dVocab + FLAGS_LOGIT_IDS)).diff,
+        ),
+      );
       assert.ok(logitDiff > 1e-3, `logits differ by only ${logitDiff}`);
       // Every layer's pattern changes far beyond the 1e-5 the engine is held to, except layer 0
       // under the inverse layer index alone: 1 / (0 + 1) leaves it as it is.
@@ -126,7 +146,7 @@ for (const { name, config } of FLAG_CASES) {
   });
 }
 
-test('the reference\'s flags are HF\'s definition: the same as scaling each layer\'s queries', () => {
+test("the reference's flags are HF's definition: the same as scaling each layer's queries", () => {
   // Scores are q . k times a per-layer factor, so a flagged model equals the unflagged one with
   // layer L's query weights and bias (the first d_model columns of c_attn) times
   // flagged factor / default factor = (scale_attn_weights ? 1 : sqrt(d_head)) / (inverse ? L + 1 : 1).
@@ -136,7 +156,8 @@ test('the reference\'s flags are HF\'s definition: the same as scaling each laye
     const tensors = referenceTensors(flagsModel({}));
     for (let l = 0; l < nLayers; l++) {
       const ratio = (config.scale_attn_weights === false ? Math.sqrt(dHead) : 1) / (config.scale_attn_by_inverse_layer_idx ? l + 1 : 1);
-      const w = tensors.get(`h.${l}.attn.c_attn.weight`)!, b = tensors.get(`h.${l}.attn.c_attn.bias`)!;
+      const w = tensors.get(`h.${l}.attn.c_attn.weight`)!,
+        b = tensors.get(`h.${l}.attn.c_attn.bias`)!;
       const scaledW = Float32Array.from(w.data, (x, i) => (i % (3 * dModel) < dModel ? x * ratio : x));
       tensors.set(`h.${l}.attn.c_attn.weight`, { shape: w.shape, data: scaledW });
       tensors.set(`h.${l}.attn.c_attn.bias`, { shape: b.shape, data: Float32Array.from(b.data, (x, i) => (i < dModel ? x * ratio : x)) });
@@ -152,7 +173,9 @@ test('the reference\'s flags are HF\'s definition: the same as scaling each laye
 
 describe('config flags that would change the maths are refused through the loader', () => {
   let tinyDir: string;
-  before(async () => { tinyDir = (await randomModelFolder('tiny', 11)).dir; });
+  before(async () => {
+    tinyDir = (await randomModelFolder('tiny', 11)).dir;
+  });
 
   /** A copy of the tiny random model's folder with config.json changed. */
   function folderWith(changes: Record<string, unknown>): string {
@@ -189,7 +212,9 @@ describe('config flags that would change the maths are refused through the loade
   }
 
   test('flags with no effect on an fp32 forward load: reorder_and_upcast_attn, dropouts, summary_*, n_inner null', async () => {
-    const loaded = await loadModelFolder(folderWith({ reorder_and_upcast_attn: true, attn_pdrop: 0.5, summary_type: 'mean', n_inner: null, pruned_heads: {}, tie_word_embeddings: true }));
+    const loaded = await loadModelFolder(
+      folderWith({ reorder_and_upcast_attn: true, attn_pdrop: 0.5, summary_type: 'mean', n_inner: null, pruned_heads: {}, tie_word_embeddings: true }),
+    );
     assert.equal(loaded.model.config.dMlp, 4 * loaded.model.config.dModel);
     assert.equal(loaded.model.config.useAttnScale, true);
     assert.equal(loaded.model.config.scaleAttnByInverseLayerIdx, false);

@@ -29,7 +29,9 @@ async function rejectsWith(promise: Promise<unknown>, code: string, messagePart?
 
 describe('model folder errors', () => {
   let fixture: RandomModelFixture;
-  before(async () => { fixture = await randomModelFolder('tiny', 11); });
+  before(async () => {
+    fixture = await randomModelFolder('tiny', 11);
+  });
 
   test('a folder that does not exist', async () => {
     await rejectsWith(loadModelFolder('/nonexistent/model'), 'MODEL_NOT_FOUND', /config\.json/);
@@ -139,12 +141,20 @@ describe('non-finite weights', () => {
   }
 
   test('a NaN in the weights is refused at load with NON_FINITE naming the tensor and the index', async () => {
-    await rejectsWith(loadModelFolder(await plantedFolder('h.1.mlp.c_fc.weight', 37, NaN)), 'NON_FINITE', /"h\.1\.mlp\.c_fc\.weight".*NaN.*index 37 \(\[2, 5\] of \[8, 16\]\)/s);
+    await rejectsWith(
+      loadModelFolder(await plantedFolder('h.1.mlp.c_fc.weight', 37, NaN)),
+      'NON_FINITE',
+      /"h\.1\.mlp\.c_fc\.weight".*NaN.*index 37 \(\[2, 5\] of \[8, 16\]\)/s,
+    );
   });
 
   test('an infinity is refused too, also where an F16 checkpoint overflowed', async () => {
     await rejectsWith(loadModelFolder(await plantedFolder('wpe.weight', 63, -Infinity)), 'NON_FINITE', /"wpe\.weight".*-Infinity.*index 63/s);
-    await rejectsWith(loadModelFolder(await plantedFolder('h.0.ln_1.weight', 0, 1e6, { dtype: 'F16' })), 'NON_FINITE', /"h\.0\.ln_1\.weight".*Infinity.*index 0/s);
+    await rejectsWith(
+      loadModelFolder(await plantedFolder('h.0.ln_1.weight', 0, 1e6, { dtype: 'F16' })),
+      'NON_FINITE',
+      /"h\.0\.ln_1\.weight".*Infinity.*index 0/s,
+    );
   });
 });
 

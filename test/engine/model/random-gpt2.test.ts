@@ -47,35 +47,72 @@ function stats(data: Float32Array): { mean: number; std: number } {
 
 test('the tiny preset has the tensor names and shapes of openai-community/gpt2', () => {
   const layerSuffixes: Array<[string, number[]]> = [
-    ['ln_1.weight', [64]], ['ln_1.bias', [64]],
+    ['ln_1.weight', [64]],
+    ['ln_1.bias', [64]],
     ['attn.bias', [1, 1, 128, 128]],
-    ['attn.c_attn.weight', [64, 192]], ['attn.c_attn.bias', [192]],
-    ['attn.c_proj.weight', [64, 64]], ['attn.c_proj.bias', [64]],
-    ['ln_2.weight', [64]], ['ln_2.bias', [64]],
-    ['mlp.c_fc.weight', [64, 256]], ['mlp.c_fc.bias', [256]],
-    ['mlp.c_proj.weight', [256, 64]], ['mlp.c_proj.bias', [64]],
+    ['attn.c_attn.weight', [64, 192]],
+    ['attn.c_attn.bias', [192]],
+    ['attn.c_proj.weight', [64, 64]],
+    ['attn.c_proj.bias', [64]],
+    ['ln_2.weight', [64]],
+    ['ln_2.bias', [64]],
+    ['mlp.c_fc.weight', [64, 256]],
+    ['mlp.c_fc.bias', [256]],
+    ['mlp.c_proj.weight', [256, 64]],
+    ['mlp.c_proj.bias', [64]],
   ];
   const expected = [
-    ['wte.weight', [50257, 64]], ['wpe.weight', [128, 64]],
+    ['wte.weight', [50257, 64]],
+    ['wpe.weight', [128, 64]],
     ...[0, 1].flatMap((l) => layerSuffixes.map(([s, shape]) => [`h.${l}.${s}`, shape])),
-    ['ln_f.weight', [64]], ['ln_f.bias', [64]],
+    ['ln_f.weight', [64]],
+    ['ln_f.bias', [64]],
   ];
-  assert.deepEqual(tiny.tensors.map((t) => [t.name, t.shape]), expected);
-  assert.deepEqual(gpt2HfTensorSpecs(tiny.modelConfig).map((s) => [s.name, s.shape]), expected);
-  for (const t of tiny.tensors) assert.equal(t.data.length, t.shape.reduce((a, b) => a * b, 1), t.name);
+  assert.deepEqual(
+    tiny.tensors.map((t) => [t.name, t.shape]),
+    expected,
+  );
+  assert.deepEqual(
+    gpt2HfTensorSpecs(tiny.modelConfig).map((s) => [s.name, s.shape]),
+    expected,
+  );
+  for (const t of tiny.tensors)
+    assert.equal(
+      t.data.length,
+      t.shape.reduce((a, b) => a * b, 1),
+      t.name,
+    );
 });
 
 test('config.json is a GPT-2 config of the tiny shape', () => {
   assert.deepEqual(
     {
-      model_type: tiny.config.model_type, n_layer: tiny.config.n_layer, n_head: tiny.config.n_head, n_embd: tiny.config.n_embd,
-      n_positions: tiny.config.n_positions, n_ctx: tiny.config.n_ctx, vocab_size: tiny.config.vocab_size,
-      layer_norm_epsilon: tiny.config.layer_norm_epsilon, activation_function: tiny.config.activation_function,
-      bos_token_id: tiny.config.bos_token_id, eos_token_id: tiny.config.eos_token_id, architectures: tiny.config.architectures,
+      model_type: tiny.config.model_type,
+      n_layer: tiny.config.n_layer,
+      n_head: tiny.config.n_head,
+      n_embd: tiny.config.n_embd,
+      n_positions: tiny.config.n_positions,
+      n_ctx: tiny.config.n_ctx,
+      vocab_size: tiny.config.vocab_size,
+      layer_norm_epsilon: tiny.config.layer_norm_epsilon,
+      activation_function: tiny.config.activation_function,
+      bos_token_id: tiny.config.bos_token_id,
+      eos_token_id: tiny.config.eos_token_id,
+      architectures: tiny.config.architectures,
     },
     {
-      model_type: 'gpt2', n_layer: 2, n_head: 4, n_embd: 64, n_positions: 128, n_ctx: 128, vocab_size: 50257,
-      layer_norm_epsilon: 1e-5, activation_function: 'gelu_new', bos_token_id: 50256, eos_token_id: 50256, architectures: ['GPT2LMHeadModel'],
+      model_type: 'gpt2',
+      n_layer: 2,
+      n_head: 4,
+      n_embd: 64,
+      n_positions: 128,
+      n_ctx: 128,
+      vocab_size: 50257,
+      layer_norm_epsilon: 1e-5,
+      activation_function: 'gelu_new',
+      bos_token_id: 50256,
+      eos_token_id: 50256,
+      architectures: ['GPT2LMHeadModel'],
     },
   );
   assert.equal('n_inner' in tiny.config, false, 'd_mlp = 4 d_model is implied');
@@ -156,70 +193,82 @@ test('changing the number of layers keeps the layers that remain', () => {
   assert.equal(three.tensors.length, 2 + 13 * 3 + 2);
 });
 
-test('writeHfFolder writes a folder that reads back exactly, the same bytes every time', withTempDir(async (dir) => {
-  const content = { config: tiny.config, tensors: tiny.tensors, tokenizerJson: loadGpt2TokenizerJson() };
-  const files = await writeHfFolder(join(dir, 'a'), content);
-  assert.deepEqual(files, ['config.json', 'model.safetensors', 'tokenizer.json']);
-  await writeHfFolder(join(dir, 'b'), content);
-  for (const file of files) assert.ok(readFileSync(join(dir, 'a', file)).equals(readFileSync(join(dir, 'b', file))), `${file} differs`);
+test(
+  'writeHfFolder writes a folder that reads back exactly, the same bytes every time',
+  withTempDir(async (dir) => {
+    const content = { config: tiny.config, tensors: tiny.tensors, tokenizerJson: loadGpt2TokenizerJson() };
+    const files = await writeHfFolder(join(dir, 'a'), content);
+    assert.deepEqual(files, ['config.json', 'model.safetensors', 'tokenizer.json']);
+    await writeHfFolder(join(dir, 'b'), content);
+    for (const file of files) assert.ok(readFileSync(join(dir, 'a', file)).equals(readFileSync(join(dir, 'b', file))), `${file} differs`);
 
-  const parsed = readSafetensors(readFileSync(join(dir, 'a', 'model.safetensors')), 'model.safetensors');
-  assert.deepEqual(parsed.metadata, { format: 'pt' });
-  assert.equal(parsed.tensors.size, tiny.tensors.length);
-  for (const t of tiny.tensors) {
-    const read = parsed.get(t.name);
-    assert.equal(read.dtype, 'F32');
-    assert.deepEqual(read.shape, t.shape);
-    assert.deepEqual(read.float32(), t.data, t.name);
-  }
-  assert.deepEqual(JSON.parse(readFileSync(join(dir, 'a', 'config.json'), 'utf8')), tiny.config);
-  const tokenizer = loadTokenizer(readFileSync(join(dir, 'a', 'tokenizer.json'), 'utf8'));
-  assert.deepEqual(tokenizer.encode(' mat').ids, [2603]);
-}));
-
-test('F16 and BF16 checkpoints hold the weights rounded to that precision', withTempDir(async (dir) => {
-  for (const dtype of ['F16', 'BF16'] as const) {
-    await writeHfFolder(join(dir, dtype), { config: tiny.config, tensors: tiny.tensors }, { dtype });
-    assert.deepEqual(readdirSync(join(dir, dtype)).sort(), ['config.json', 'model.safetensors']);
-    const parsed = readSafetensors(readFileSync(join(dir, dtype, 'model.safetensors')), dtype);
-    const relative = dtype === 'F16' ? 2 ** -11 : 2 ** -8;
+    const parsed = readSafetensors(readFileSync(join(dir, 'a', 'model.safetensors')), 'model.safetensors');
+    assert.deepEqual(parsed.metadata, { format: 'pt' });
+    assert.equal(parsed.tensors.size, tiny.tensors.length);
     for (const t of tiny.tensors) {
       const read = parsed.get(t.name);
-      assert.equal(read.dtype, dtype);
-      const values = read.float32();
-      const rounded = dtype === 'F16' ? f16ToF32(f32ToF16(t.data)) : bf16ToF32(f32ToBf16(t.data));
-      assert.deepEqual(values, rounded, t.name);
-      for (let i = 0; i < values.length; i += 97) {
-        const v = t.data[i]!;
-        // Weights here are far above the F16 subnormal range except for values near zero.
-        assert.ok(Math.abs(values[i]! - v) <= Math.abs(v) * relative + 2 ** -24, `${t.name}[${i}]: ${v} -> ${values[i]}`);
+      assert.equal(read.dtype, 'F32');
+      assert.deepEqual(read.shape, t.shape);
+      assert.deepEqual(read.float32(), t.data, t.name);
+    }
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, 'a', 'config.json'), 'utf8')), tiny.config);
+    const tokenizer = loadTokenizer(readFileSync(join(dir, 'a', 'tokenizer.json'), 'utf8'));
+    assert.deepEqual(tokenizer.encode(' mat').ids, [2603]);
+  }),
+);
+
+test(
+  'F16 and BF16 checkpoints hold the weights rounded to that precision',
+  withTempDir(async (dir) => {
+    for (const dtype of ['F16', 'BF16'] as const) {
+      await writeHfFolder(join(dir, dtype), { config: tiny.config, tensors: tiny.tensors }, { dtype });
+      assert.deepEqual(readdirSync(join(dir, dtype)).sort(), ['config.json', 'model.safetensors']);
+      const parsed = readSafetensors(readFileSync(join(dir, dtype, 'model.safetensors')), dtype);
+      const relative = dtype === 'F16' ? 2 ** -11 : 2 ** -8;
+      for (const t of tiny.tensors) {
+        const read = parsed.get(t.name);
+        assert.equal(read.dtype, dtype);
+        const values = read.float32();
+        const rounded = dtype === 'F16' ? f16ToF32(f32ToF16(t.data)) : bf16ToF32(f32ToBf16(t.data));
+        assert.deepEqual(values, rounded, t.name);
+        for (let i = 0; i < values.length; i += 97) {
+          const v = t.data[i]!;
+          // Weights here are far above the F16 subnormal range except for values near zero.
+          assert.ok(Math.abs(values[i]! - v) <= Math.abs(v) * relative + 2 ** -24, `${t.name}[${i}]: ${v} -> ${values[i]}`);
+        }
       }
     }
-  }
-}));
+  }),
+);
 
-test('sharded checkpoints have an index that maps every tensor to the shard holding it', withTempDir(async (dir) => {
-  const files = await writeHfFolder(dir, { config: tiny.config, tensors: tiny.tensors }, { shards: 3 });
-  const shardNames = ['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors'];
-  assert.deepEqual(files, ['config.json', ...shardNames, 'model.safetensors.index.json']);
-  const index = readShardedIndex(readFileSync(join(dir, 'model.safetensors.index.json'), 'utf8'));
-  assert.deepEqual(index.shardFiles, shardNames);
-  assert.equal(index.metadata.total_size, tiny.tensors.reduce((s, t) => s + t.data.length * 4, 0));
-  assert.equal(index.weightMap.size, tiny.tensors.length);
-  const shards = new Map(shardNames.map((name) => [name, readSafetensors(readFileSync(join(dir, name)), name)]));
-  let held = 0;
-  for (const shard of shards.values()) {
-    assert.ok(shard.tensors.size > 0);
-    held += shard.tensors.size;
-  }
-  assert.equal(held, tiny.tensors.length, 'every tensor is in exactly one shard');
-  for (const t of tiny.tensors) {
-    const shard = shards.get(index.weightMap.get(t.name)!);
-    assert.ok(shard, `no shard for ${t.name}`);
-    assert.deepEqual(shard.get(t.name).float32(), t.data);
-  }
-  await assert.rejects(writeHfFolder(join(dir, 'x'), { config: tiny.config, tensors: tiny.tensors }, { shards: 0 }), EngineError);
-}));
+test(
+  'sharded checkpoints have an index that maps every tensor to the shard holding it',
+  withTempDir(async (dir) => {
+    const files = await writeHfFolder(dir, { config: tiny.config, tensors: tiny.tensors }, { shards: 3 });
+    const shardNames = ['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors'];
+    assert.deepEqual(files, ['config.json', ...shardNames, 'model.safetensors.index.json']);
+    const index = readShardedIndex(readFileSync(join(dir, 'model.safetensors.index.json'), 'utf8'));
+    assert.deepEqual(index.shardFiles, shardNames);
+    assert.equal(
+      index.metadata.total_size,
+      tiny.tensors.reduce((s, t) => s + t.data.length * 4, 0),
+    );
+    assert.equal(index.weightMap.size, tiny.tensors.length);
+    const shards = new Map(shardNames.map((name) => [name, readSafetensors(readFileSync(join(dir, name)), name)]));
+    let held = 0;
+    for (const shard of shards.values()) {
+      assert.ok(shard.tensors.size > 0);
+      held += shard.tensors.size;
+    }
+    assert.equal(held, tiny.tensors.length, 'every tensor is in exactly one shard');
+    for (const t of tiny.tensors) {
+      const shard = shards.get(index.weightMap.get(t.name)!);
+      assert.ok(shard, `no shard for ${t.name}`);
+      assert.deepEqual(shard.get(t.name).float32(), t.data);
+    }
+    await assert.rejects(writeHfFolder(join(dir, 'x'), { config: tiny.config, tensors: tiny.tensors }, { shards: 0 }), EngineError);
+  }),
+);
 
 test('bad generator options and untied weights are refused with typed errors', () => {
   const code = (c: string) => (e: unknown) => e instanceof EngineError && e.code === c;
@@ -227,7 +276,13 @@ test('bad generator options and untied weights are refused with typed errors', (
   assert.throws(() => generateRandomGpt2({ shape: { nLayers: 1, nHeads: 3, dModel: 8, dMlp: 32, nCtx: 4, dVocab: 10 } }, 1), code('BAD_ARGUMENT'));
   assert.throws(() => generateRandomGpt2({ shape: { nLayers: 0, nHeads: 1, dModel: 8, dMlp: 32, nCtx: 4, dVocab: 10 } }, 1), code('BAD_ARGUMENT'));
   const small = generateRandomGpt2({ shape: { nLayers: 1, nHeads: 2, dModel: 4, dMlp: 16, nCtx: 4, dVocab: 6 } }, 3);
-  const untied = { ...small.weights, W_U_T: tensor(small.weights.W_E.data.map((v) => v + 1), [6, 4]) };
+  const untied = {
+    ...small.weights,
+    W_U_T: tensor(
+      small.weights.W_E.data.map((v) => v + 1),
+      [6, 4],
+    ),
+  };
   assert.throws(() => gpt2HfTensorsFromCanonical(untied, small.modelConfig), code('BAD_ARGUMENT'));
   const biased = { ...small.weights, b_U: tensor(new Float32Array(6).fill(0.5), [6]) };
   assert.throws(() => gpt2HfTensorsFromCanonical(biased, small.modelConfig), code('BAD_ARGUMENT'));
@@ -235,18 +290,21 @@ test('bad generator options and untied weights are refused with typed errors', (
   assert.throws(() => gpt2HfTensorsFromCanonical(misshapen, small.modelConfig), code('WRONG_SHAPE'));
 });
 
-test('the GPT-2 adapter runs c_attn as it is (W_QKV) and builds W_Q/W_K/W_V only when read', withTempDir(async (dir) => {
-  await writeHfFolder(dir, { config: tiny.config, tensors: tiny.tensors, tokenizerJson: loadGpt2TokenizerJson() });
-  const { model } = await loadModelFolder(dir);
-  const block = model.weights.blocks[1]!;
-  const canonical = tiny.weights.blocks[1]!;
-  const cAttn = get('h.1.attn.c_attn.weight');
-  assert.deepEqual(block.W_QKV?.data, cAttn.data, 'W_QKV is c_attn');
-  assert.deepEqual(block.W_QKV?.shape, cAttn.shape);
-  assert.deepEqual(block.W_Q.data, canonical.W_Q.data);
-  assert.deepEqual(block.W_K.data, canonical.W_K.data);
-  assert.deepEqual(block.W_V.data, canonical.W_V.data);
-  assert.equal(block.W_Q, block.W_Q, 'built once');
-  // A copy with other W_Q does not carry the fusion of the old ones.
-  assert.equal({ ...block, W_Q: canonical.W_K }.W_QKV, undefined);
-}));
+test(
+  'the GPT-2 adapter runs c_attn as it is (W_QKV) and builds W_Q/W_K/W_V only when read',
+  withTempDir(async (dir) => {
+    await writeHfFolder(dir, { config: tiny.config, tensors: tiny.tensors, tokenizerJson: loadGpt2TokenizerJson() });
+    const { model } = await loadModelFolder(dir);
+    const block = model.weights.blocks[1]!;
+    const canonical = tiny.weights.blocks[1]!;
+    const cAttn = get('h.1.attn.c_attn.weight');
+    assert.deepEqual(block.W_QKV?.data, cAttn.data, 'W_QKV is c_attn');
+    assert.deepEqual(block.W_QKV?.shape, cAttn.shape);
+    assert.deepEqual(block.W_Q.data, canonical.W_Q.data);
+    assert.deepEqual(block.W_K.data, canonical.W_K.data);
+    assert.deepEqual(block.W_V.data, canonical.W_V.data);
+    assert.equal(block.W_Q, block.W_Q, 'built once');
+    // A copy with other W_Q does not carry the fusion of the old ones.
+    assert.equal({ ...block, W_Q: canonical.W_K }.W_QKV, undefined);
+  }),
+);

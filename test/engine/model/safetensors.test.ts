@@ -49,20 +49,39 @@ test('writer output matches the byte layout of Python safetensors', () => {
   assert.equal(headerText.trimEnd(), expectedJson);
   assert.equal(headerText.length - expectedJson.length, (8 - (expectedJson.length % 8)) % 8, 'padded with spaces only');
   const data = file.subarray(8 + headerLength);
-  assert.deepEqual([...data], [
-    0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x00, 0xc0, // F32 1, -2
-    0x40, 0x40, // BF16 3 = 0x4040
-    0x00, 0x38, 0x00, 0x3c, 0xff, 0x7b, // F16 0.5 = 0x3800, 1 = 0x3c00, 65504 = 0x7bff
-  ]);
+  assert.deepEqual(
+    [...data],
+    [
+      0x00,
+      0x00,
+      0x80,
+      0x3f,
+      0x00,
+      0x00,
+      0x00,
+      0xc0, // F32 1, -2
+      0x40,
+      0x40, // BF16 3 = 0x4040
+      0x00,
+      0x38,
+      0x00,
+      0x3c,
+      0xff,
+      0x7b, // F16 0.5 = 0x3800, 1 = 0x3c00, 65504 = 0x7bff
+    ],
+  );
 });
 
 test('round trip: the reader returns what the writer stored, F32 as a zero-copy view', () => {
   const values = new Float32Array([0, 1.5, -3.25, 1e-8, 7, 8]);
-  const file = writeSafetensors([
-    { name: 'w', dtype: 'F32', shape: [2, 3], data: values },
-    { name: 'h', dtype: 'F16', shape: [6], data: values },
-    { name: 'g', dtype: 'BF16', shape: [3, 2], data: values },
-  ], { format: 'pt', note: 'x' });
+  const file = writeSafetensors(
+    [
+      { name: 'w', dtype: 'F32', shape: [2, 3], data: values },
+      { name: 'h', dtype: 'F16', shape: [6], data: values },
+      { name: 'g', dtype: 'BF16', shape: [3, 2], data: values },
+    ],
+    { format: 'pt', note: 'x' },
+  );
   const parsed = readSafetensors(file, 'test.safetensors');
   assert.deepEqual(parsed.metadata, { format: 'pt', note: 'x' });
   assert.deepEqual([...parsed.tensors.keys()], ['w', 'g', 'h']);
@@ -127,11 +146,7 @@ test('invalid header JSON is reported', () => {
     'CORRUPT_WEIGHTS',
     /malformed shape/,
   );
-  assertEngineError(
-    () => readSafetensors(rawFile('{"__metadata__":{"n":1}}', new Uint8Array(0)), 'bad'),
-    'CORRUPT_WEIGHTS',
-    /__metadata__\.n is not a string/,
-  );
+  assertEngineError(() => readSafetensors(rawFile('{"__metadata__":{"n":1}}', new Uint8Array(0)), 'bad'), 'CORRUPT_WEIGHTS', /__metadata__\.n is not a string/);
 });
 
 test('a header whose offsets disagree with shape and dtype is reported', () => {
@@ -170,15 +185,19 @@ test('F16 decoding is exact for every half value, including subnormals, infiniti
     const exponent = (h >> 10) & 0x1f;
     const mantissa = h & 0x3ff;
     const expected =
-      exponent === 0 ? sign * mantissa * 2 ** -24
-      : exponent === 31 ? (mantissa === 0 ? sign * Infinity : NaN)
-      : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+      exponent === 0
+        ? sign * mantissa * 2 ** -24
+        : exponent === 31
+          ? mantissa === 0
+            ? sign * Infinity
+            : NaN
+          : sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
     assert.ok(Object.is(decoded[h], expected), `half 0x${h.toString(16)}: got ${decoded[h]}, expected ${expected}`);
   }
   // Encoding every non-NaN half's value gives the same bits back.
   const encoded = f32ToF16(decoded);
   for (let h = 0; h < 65536; h++) {
-    if (Number.isNaN(decoded[h])) assert.ok(((encoded[h]! & 0x7c00) === 0x7c00) && (encoded[h]! & 0x3ff) !== 0);
+    if (Number.isNaN(decoded[h])) assert.ok((encoded[h]! & 0x7c00) === 0x7c00 && (encoded[h]! & 0x3ff) !== 0);
     else assert.equal(encoded[h], h);
   }
 });
@@ -222,7 +241,7 @@ test('F16 encoding agrees with a brute-force nearest-half search on many floats'
     }
     const below = a - grid[lo]!;
     const above = grid[hi]! - a;
-    const bits = below < above ? lo : above < below ? hi : (lo % 2 === 0 ? lo : hi);
+    const bits = below < above ? lo : above < below ? hi : lo % 2 === 0 ? lo : hi;
     return sign | bits;
   };
   let state = 12345;
@@ -230,7 +249,7 @@ test('F16 encoding agrees with a brute-force nearest-half search on many floats'
   for (let i = 0; i < values.length; i++) {
     state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
     // Magnitudes from 2^-30 to 2^17, both signs, to hit subnormals, normals and overflow.
-    values[i] = (state & 1 ? -1 : 1) * 2 ** ((state >>> 8) / 2 ** 24 * 47 - 30);
+    values[i] = (state & 1 ? -1 : 1) * 2 ** (((state >>> 8) / 2 ** 24) * 47 - 30);
   }
   const encoded = f32ToF16(values);
   for (let i = 0; i < values.length; i++) assert.equal(encoded[i], nearest(values[i]!), `f16(${values[i]})`);
@@ -285,11 +304,14 @@ test('openSafetensors reads the header from disk and each tensor into a buffer o
   const dir = mkdtempSync(join(tmpdir(), 'st-'));
   try {
     const values = new Float32Array([0, 1.5, -3.25, 1e-8, 7, 8]);
-    const image = writeSafetensors([
-      { name: 'w', dtype: 'F32', shape: [2, 3], data: values },
-      { name: 'h', dtype: 'F16', shape: [6], data: values },
-      { name: 'e', dtype: 'F32', shape: [2], data: new Float32Array([4, 5]) },
-    ], { format: 'pt' });
+    const image = writeSafetensors(
+      [
+        { name: 'w', dtype: 'F32', shape: [2, 3], data: values },
+        { name: 'h', dtype: 'F16', shape: [6], data: values },
+        { name: 'e', dtype: 'F32', shape: [2], data: new Float32Array([4, 5]) },
+      ],
+      { format: 'pt' },
+    );
     const path = join(dir, 'm.safetensors');
     writeFileSync(path, image);
     const fromDisk = openSafetensors(path);
@@ -329,10 +351,12 @@ test('the writer rejects inconsistent input', () => {
 });
 
 test('readShardedIndex maps tensors to shard files and refuses paths outside the folder', () => {
-  const index = readShardedIndex(JSON.stringify({
-    metadata: { total_size: 24 },
-    weight_map: { a: 'model-00002-of-00002.safetensors', b: 'model-00001-of-00002.safetensors', c: 'model-00001-of-00002.safetensors' },
-  }));
+  const index = readShardedIndex(
+    JSON.stringify({
+      metadata: { total_size: 24 },
+      weight_map: { a: 'model-00002-of-00002.safetensors', b: 'model-00001-of-00002.safetensors', c: 'model-00001-of-00002.safetensors' },
+    }),
+  );
   assert.equal(index.weightMap.get('a'), 'model-00002-of-00002.safetensors');
   assert.deepEqual(index.shardFiles, ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors']);
   assert.deepEqual(index.metadata, { total_size: 24 });
@@ -348,10 +372,18 @@ test('tensor ranges must tile the data section: overlaps, gaps and trailing byte
   const shuffled = readSafetensors(rawFile(`{${f32('b', 8, 16)},${f32('a', 0, 8)}}`, new Uint8Array(16)), 'ok');
   assert.deepEqual([...shuffled.tensors.keys()], ['b', 'a']);
   // Two tensors reading the same bytes.
-  assertEngineError(() => readSafetensors(rawFile(`{${f32('a', 0, 8)},${f32('b', 4, 12)}}`, new Uint8Array(12)), 'overlap'), 'CORRUPT_WEIGHTS', /overlap.*"b".*"a"|overlap.*"a".*"b"/);
+  assertEngineError(
+    () => readSafetensors(rawFile(`{${f32('a', 0, 8)},${f32('b', 4, 12)}}`, new Uint8Array(12)), 'overlap'),
+    'CORRUPT_WEIGHTS',
+    /overlap.*"b".*"a"|overlap.*"a".*"b"/,
+  );
   assertEngineError(() => readSafetensors(rawFile(`{${f32('a', 0, 8)},${f32('b', 0, 8)}}`, new Uint8Array(8)), 'alias'), 'CORRUPT_WEIGHTS', /overlap/);
   // Bytes that belong to no tensor, between tensors or at the start.
-  assertEngineError(() => readSafetensors(rawFile(`{${f32('a', 0, 8)},${f32('b', 12, 20)}}`, new Uint8Array(20)), 'gap'), 'CORRUPT_WEIGHTS', /gap.*"a".*"b"|"b".*starts at data byte 12/);
+  assertEngineError(
+    () => readSafetensors(rawFile(`{${f32('a', 0, 8)},${f32('b', 12, 20)}}`, new Uint8Array(20)), 'gap'),
+    'CORRUPT_WEIGHTS',
+    /gap.*"a".*"b"|"b".*starts at data byte 12/,
+  );
   assertEngineError(() => readSafetensors(rawFile(`{${f32('a', 4, 12)}}`, new Uint8Array(12)), 'late'), 'CORRUPT_WEIGHTS', /"a".*starts at data byte 4/);
   // Data after the last tensor.
   assertEngineError(() => readSafetensors(rawFile(`{${f32('a', 0, 8)}}`, new Uint8Array(12)), 'tail'), 'CORRUPT_WEIGHTS', /4 bytes after the last tensor/);
@@ -361,7 +393,19 @@ test('shard paths: subfolders are allowed; .., absolute paths, backslashes, driv
   const index = readShardedIndex({ weight_map: { a: 'shards/model-1.safetensors', b: 'model-2.safetensors' } });
   assert.deepEqual(index.shardFiles, ['model-2.safetensors', 'shards/model-1.safetensors']);
   assert.deepEqual(parseShardList(JSON.stringify({ weight_map: { a: 'shards/model-1.safetensors' } }), 'index'), ['shards/model-1.safetensors']);
-  for (const bad of ['../x.safetensors', 'shards/../../x.safetensors', '/etc/x.safetensors', 'shards\\x.safetensors', 'C:/x.safetensors', 'c:x.safetensors', 'shards//x.safetensors', 'shards/./x.safetensors', 'shards/', '.', '']) {
+  for (const bad of [
+    '../x.safetensors',
+    'shards/../../x.safetensors',
+    '/etc/x.safetensors',
+    'shards\\x.safetensors',
+    'C:/x.safetensors',
+    'c:x.safetensors',
+    'shards//x.safetensors',
+    'shards/./x.safetensors',
+    'shards/',
+    '.',
+    '',
+  ]) {
     assertEngineError(() => readShardedIndex({ weight_map: { a: bad } }), 'CORRUPT_WEIGHTS', /not a file inside the model folder/);
     assertEngineError(() => parseShardList(JSON.stringify({ weight_map: { a: bad } }), 'index'), 'CORRUPT_WEIGHTS', /not a file inside the model folder/);
   }

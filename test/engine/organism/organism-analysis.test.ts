@@ -24,7 +24,16 @@ before(async () => {
   runner = await InstrumentedModel.create(model, { device: 'cpu' });
   tokenizer = loadTokenizer(tokenizerJson);
   const c = model.config;
-  modelInfo = { id: 'organism', displayName: 'organism', nLayers: c.nLayers, nHeads: c.nHeads, dModel: c.dModel, dHead: c.dHead, dVocab: c.dVocab, nCtx: c.nCtx };
+  modelInfo = {
+    id: 'organism',
+    displayName: 'organism',
+    nLayers: c.nLayers,
+    nHeads: c.nHeads,
+    dModel: c.dModel,
+    dHead: c.dHead,
+    dVocab: c.dVocab,
+    nCtx: c.nCtx,
+  };
   preset = await analyze(runner, tokenizer, { prompt: INDUCTION_PRESET, census: true }, { modelInfo, censusCache: new HeadCensusCache() });
 });
 after(async () => {
@@ -38,7 +47,8 @@ test('the census labels every organism head as documented, and no other head is 
     const entry = census.entries.find((e) => e.layer === documented.layer && e.head === documented.head)!;
     assert.equal(entry.label, documented.expectedLabel, `L${documented.layer}H${documented.head} (${documented.role}): ${JSON.stringify(entry)}`);
     if (documented.expectedLabel === 'diffuse') {
-      for (const score of [entry.previous, entry.duplicate, entry.induction]) assert.ok(score <= census.threshold, `L${documented.layer}H${documented.head} scores ${score}`);
+      for (const score of [entry.previous, entry.duplicate, entry.induction])
+        assert.ok(score <= census.threshold, `L${documented.layer}H${documented.head} scores ${score}`);
     }
   }
 });
@@ -65,7 +75,10 @@ test('the circuit trace of the induction preset predicts " mat", ranks the induc
   assert.ok(negativeValue < 0, `the negative head's DLA is ${negativeValue}`);
   // The induction head draws its contribution from the first " mat" (the token after the earlier " the").
   const n = preset.tokens.length;
-  const split = trace.headBySource.subarray((induction.layer * modelInfo.nHeads + induction.head) * n, (induction.layer * modelInfo.nHeads + induction.head + 1) * n);
+  const split = trace.headBySource.subarray(
+    (induction.layer * modelInfo.nHeads + induction.head) * n,
+    (induction.layer * modelInfo.nHeads + induction.head + 1) * n,
+  );
   const firstMat = preset.tokens.findIndex((t) => t.text === ' mat');
   let best = 0;
   for (let k = 1; k < n; k++) if (split[k]! > split[best]!) best = k;

@@ -38,7 +38,16 @@ const results = new Map<keyof typeof PRESETS, AnalysisResult>();
 before(async () => {
   model = await loadModel({ kind: 'organism', dir }, { device: 'cpu', maxTokens: 1024, offline: true });
   const { info } = model;
-  modelInfo = { id: info.id, displayName: info.displayName, nLayers: info.nLayers, nHeads: info.nHeads, dModel: info.dModel, dHead: info.dHead, dVocab: info.dVocab, nCtx: info.nCtx };
+  modelInfo = {
+    id: info.id,
+    displayName: info.displayName,
+    nLayers: info.nLayers,
+    nHeads: info.nHeads,
+    dModel: info.dModel,
+    dHead: info.dHead,
+    dVocab: info.dVocab,
+    nCtx: info.nCtx,
+  };
   for (const [name, { prompt }] of Object.entries(PRESETS) as Array<[keyof typeof PRESETS, { prompt: string }]>) {
     results.set(name, await analyze(model.runner, model.tokenizer, { prompt }, { modelInfo }));
   }
@@ -187,10 +196,12 @@ test('MLPs: MLP0 recalls the fact, MLP1 does greater-than; the logit lens sees e
 
 test('the float64 reference forward, reading the same files, agrees with the engine', async () => {
   const file = readSafetensors(readFileSync(join(dir, 'model.safetensors')), 'model.safetensors');
-  const tensors = new Map<string, ReferenceWeightTensor>([...file.tensors.keys()].map((name) => {
-    const t = file.get(name);
-    return [name, { shape: [...t.shape], data: t.float32() }];
-  }));
+  const tensors = new Map<string, ReferenceWeightTensor>(
+    [...file.tensors.keys()].map((name) => {
+      const t = file.get(name);
+      return [name, { shape: [...t.shape], data: t.float32() }];
+    }),
+  );
   const ids = model.tokenizer.encode(PRESETS.induction.prompt).ids;
   const reference = referenceGpt2Forward(tensors, { n_layer: 2, n_head: 4, n_embd: 256, layer_norm_epsilon: 1e-5 }, ids);
   const { cache } = await model.runner.forward(ids, { hooks: 'all' });

@@ -31,7 +31,9 @@ test('the logical-to-physical map is orthogonal and lands orthogonal to (1, …,
   });
   // The strided form (a [outer, d, inner] array) maps each column the same way.
   const strided = new Float64Array(D_MODEL * 2);
-  vectors[0]!.forEach((x, i) => { strided[i * 2 + 1] = x; });
+  vectors[0]!.forEach((x, i) => {
+    strided[i * 2 + 1] = x;
+  });
   toPhysical(strided, 1, 2);
   mapped[0]!.forEach((x, i) => assert.ok(Math.abs(strided[i * 2 + 1]! - x) < 1e-12));
 });

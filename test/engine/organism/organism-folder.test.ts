@@ -21,7 +21,11 @@ const root = mkdtempSync(join(tmpdir(), 'organism-folder-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
 function filesOf(dir: string): Map<string, Buffer> {
-  return new Map(readdirSync(dir).sort().map((name) => [name, readFileSync(join(dir, name))]));
+  return new Map(
+    readdirSync(dir)
+      .sort()
+      .map((name) => [name, readFileSync(join(dir, name))]),
+  );
 }
 
 function io() {
@@ -98,7 +102,11 @@ test('ensureOrganism replaces an incomplete folder or one from another version',
   assert.equal(await isOrganismFolder(dir), false, 'truncated weights');
   await ensureOrganism(dir);
   assert.equal(await isOrganismFolder(dir), true);
-  assert.ok(filesOf(dir).get('model.safetensors')!.equals(filesOf(join(root, 'a')).get('model.safetensors')!));
+  assert.ok(
+    filesOf(dir)
+      .get('model.safetensors')!
+      .equals(filesOf(join(root, 'a')).get('model.safetensors')!),
+  );
   assert.deepEqual(readdirSync(join(root, 'broken')), ['organism']);
 });
 
@@ -119,7 +127,10 @@ test('`circuit-trace organism --out DIR` writes the organism folder', async () =
   for (const [name, bytes] of filesOf(dir)) assert.ok(bytes.equals(reference.get(name)!), name);
   assert.match(out.join(''), /L1H0 induction/);
   await assert.rejects(organismCommand.run(parseFlags([]), streams), (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT');
-  await assert.rejects(organismCommand.run(parseFlags(['--out', dir, '--preset', 'tiny']), streams), (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT');
+  await assert.rejects(
+    organismCommand.run(parseFlags(['--out', dir, '--preset', 'tiny']), streams),
+    (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT',
+  );
 });
 
 test('`circuit-trace random-model --preset tiny --seed N --out DIR` writes a loadable random GPT-2', async () => {
@@ -132,20 +143,34 @@ test('`circuit-trace random-model --preset tiny --seed N --out DIR` writes a loa
   const again = join(root, 'cli-random-2');
   await randomModelCommand.run(parseFlags(['--preset', 'tiny', '--seed', '5', '--out', again]), streams);
   assert.ok(filesOf(dir).get('model.safetensors')!.equals(filesOf(again).get('model.safetensors')!), 'same seed, same bytes');
-  for (const bad of [['--out', dir], ['--preset', 'huge', '--out', dir], ['--preset', 'tiny'], ['--preset', 'tiny', '--seed', 'x', '--out', dir]]) {
-    await assert.rejects(randomModelCommand.run(parseFlags(bad), streams), (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT', bad.join(' '));
+  for (const bad of [
+    ['--out', dir],
+    ['--preset', 'huge', '--out', dir],
+    ['--preset', 'tiny'],
+    ['--preset', 'tiny', '--seed', 'x', '--out', dir],
+  ]) {
+    await assert.rejects(
+      randomModelCommand.run(parseFlags(bad), streams),
+      (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT',
+      bad.join(' '),
+    );
   }
 });
 
 test('models/registry.json lists the organism under its display name and the three GPT-2 checkpoints', () => {
-  const registry = JSON.parse(readFileSync(fileURLToPath(new URL('../../../models/registry.json', import.meta.url)), 'utf8')) as { models: Array<Record<string, unknown>> };
+  const registry = JSON.parse(readFileSync(fileURLToPath(new URL('../../../models/registry.json', import.meta.url)), 'utf8')) as {
+    models: Array<Record<string, unknown>>;
+  };
   const organism = registry.models.find((m) => m['kind'] === 'organism')!;
   assert.equal(organism['displayName'], ORGANISM_DISPLAY_NAME);
   assert.deepEqual([organism['nLayers'], organism['nHeads'], organism['dModel']], [2, 4, 256]);
   const size = statSync(join(root, 'a', 'model.safetensors')).size + statSync(join(root, 'a', 'tokenizer.json')).size;
   assert.ok(Math.abs((organism['sizeBytes'] as number) - size) < 0.1 * size, `registry says ${String(organism['sizeBytes'])}, files are ${size}`);
   const repos = registry.models.filter((m) => typeof m['repo'] === 'string');
-  assert.deepEqual(repos.map((m) => m['repo']), ['openai-community/gpt2', 'distilbert/distilgpt2', 'openai-community/gpt2-medium']);
+  assert.deepEqual(
+    repos.map((m) => m['repo']),
+    ['openai-community/gpt2', 'distilbert/distilgpt2', 'openai-community/gpt2-medium'],
+  );
   for (const m of repos) {
     assert.equal(typeof m['displayName'], 'string');
     assert.ok((m['sizeBytes'] as number) > 1e8);

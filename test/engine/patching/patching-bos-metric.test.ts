@@ -40,14 +40,19 @@ function probabilityDifference(logits: Float64Array, yearIds: readonly number[],
   const max = logits.reduce((a, b) => Math.max(a, b), -Infinity);
   const sum = logits.reduce((a, b) => a + Math.exp(b - max), 0);
   let pd = 0;
-  yearIds.forEach((id, y) => { pd += (y > startYear ? 1 : -1) * Math.exp(logits[id]! - max) / sum; });
+  yearIds.forEach((id, y) => {
+    pd += ((y > startYear ? 1 : -1) * Math.exp(logits[id]! - max)) / sum;
+  });
   return pd;
 }
 
 const close = (got: number, want: number, tol: number, what: string): void => {
   assert.ok(Math.abs(got - want) <= tol * Math.max(1, Math.abs(want)), `${what}: ${got} vs reference ${want}`);
 };
-const code = (c: string, text?: RegExp) => (error: unknown): boolean => error instanceof EngineError && error.code === c && (!text || text.test(error.message));
+const code =
+  (c: string, text?: RegExp) =>
+  (error: unknown): boolean =>
+    error instanceof EngineError && error.code === c && (!text || text.test(error.message));
 
 describe('patching: the BOS convention and the metrics', () => {
   let fixture: RandomModelFixture;
@@ -66,7 +71,9 @@ describe('patching: the BOS convention and the metrics', () => {
     corruptIds = tokenizer.encode(CORRUPT).ids;
     target = tokenizer.encode('33').ids[0]!;
   });
-  after(async () => { await model.dispose(); });
+  after(async () => {
+    await model.dispose();
+  });
 
   test('text prompts get the BOS at position 0 and the metric without a contrast is the log-probability', async () => {
     const result = await runPatchSweep(model, tokenizer, { clean: CLEAN, corrupt: CORRUPT, target: { id: target }, kind: 'heads-last' });
@@ -74,7 +81,10 @@ describe('patching: the BOS convention and the metrics', () => {
     assert.equal(result.metric, 'log_prob');
     assert.deepEqual(result.cleanTokens[0], { id: BOS, text: '<|endoftext|>', start: 0, end: 0, bos: true });
     assert.deepEqual(result.corruptTokens[0], { id: BOS, text: '<|endoftext|>', start: 0, end: 0, bos: true });
-    assert.deepEqual(result.cleanTokens.slice(1).map((t) => t.id), cleanIds);
+    assert.deepEqual(
+      result.cleanTokens.slice(1).map((t) => t.id),
+      cleanIds,
+    );
     const last = cleanIds.length; // the BOS makes the last position n, not n − 1
     assert.ok(result.entries.every((e) => e.position === last));
     const cleanRef = referenceGpt2Forward(fixture.tensors, CONFIG, [BOS, ...cleanIds]);
@@ -91,7 +101,13 @@ describe('patching: the BOS convention and the metrics', () => {
 
   test('a position-indexed patch counts the BOS: resid_pre at position p is the reference run patched at p of [BOS, ...]', async () => {
     const p = 7; // the "17" of "1732" (or "01"): the first changed token is at 7 with the BOS, 6 without
-    const result = await runPatchSweep(model, tokenizer, { clean: CLEAN, corrupt: CORRUPT, target: { id: target }, kind: 'single', component: { hook: 'resid_pre', layer: 1, position: p } });
+    const result = await runPatchSweep(model, tokenizer, {
+      clean: CLEAN,
+      corrupt: CORRUPT,
+      target: { id: target },
+      kind: 'single',
+      component: { hook: 'resid_pre', layer: 1, position: p },
+    });
     const cleanRef = referenceGpt2Forward(fixture.tensors, CONFIG, [BOS, ...cleanIds]);
     const patched = referenceGpt2Forward(fixture.tensors, CONFIG, [BOS, ...corruptIds], {
       intervene: (name, t) => {
@@ -109,7 +125,10 @@ describe('patching: the BOS convention and the metrics', () => {
     const result = await runPatchSweep(model, tokenizer, { cleanIds, corruptIds, target: { id: target }, kind: 'heads-last' });
     assert.equal(result.prependBos, false);
     assert.ok(result.cleanTokens.every((t) => t.bos === undefined));
-    assert.deepEqual(result.cleanTokens.map((t) => t.id), cleanIds);
+    assert.deepEqual(
+      result.cleanTokens.map((t) => t.id),
+      cleanIds,
+    );
     const last = cleanIds.length - 1;
     close(result.clean.value, logSoftmax(logitsAt(referenceGpt2Forward(fixture.tensors, CONFIG, cleanIds), last), target), 1e-4, 'clean log p without BOS');
     // prependBos: false on text prompts gives the same run.
@@ -120,7 +139,13 @@ describe('patching: the BOS convention and the metrics', () => {
 
   test('with a contrast the metric is the logit difference', async () => {
     const contrast = tokenizer.encode('01').ids[0]!;
-    const result = await runPatchSweep(model, tokenizer, { clean: CLEAN, corrupt: CORRUPT, target: { id: target }, contrast: { id: contrast }, kind: 'heads-last' });
+    const result = await runPatchSweep(model, tokenizer, {
+      clean: CLEAN,
+      corrupt: CORRUPT,
+      target: { id: target },
+      contrast: { id: contrast },
+      kind: 'heads-last',
+    });
     assert.equal(result.metric, 'logit_diff');
     const logits = logitsAt(referenceGpt2Forward(fixture.tensors, CONFIG, [BOS, ...cleanIds]), cleanIds.length);
     close(result.clean.value, logits[target]! - logits[contrast]!, 1e-4, 'clean logit difference');
@@ -133,13 +158,29 @@ describe('patching: the BOS convention and the metrics', () => {
       assert.equal(ids.length, 1);
       return ids[0]!;
     });
-    const request: PatchRequest = { clean: CLEAN, corrupt: CORRUPT, target: { id: target }, kind: 'heads-last', metric: { kind: 'greater-than', startYear: 32 } };
+    const request: PatchRequest = {
+      clean: CLEAN,
+      corrupt: CORRUPT,
+      target: { id: target },
+      kind: 'heads-last',
+      metric: { kind: 'greater-than', startYear: 32 },
+    };
     const result = await runPatchSweep(model, tokenizer, request);
     assert.equal(result.metric, 'prob_diff_greater_than');
     assert.equal(result.startYear, 32);
     const n = cleanIds.length;
-    close(result.clean.value, probabilityDifference(logitsAt(referenceGpt2Forward(fixture.tensors, CONFIG, [BOS, ...cleanIds]), n), yearIds, 32), 1e-5, 'clean PD');
-    close(result.corrupt.value, probabilityDifference(logitsAt(referenceGpt2Forward(fixture.tensors, CONFIG, [BOS, ...corruptIds]), n), yearIds, 32), 1e-5, 'corrupted PD');
+    close(
+      result.clean.value,
+      probabilityDifference(logitsAt(referenceGpt2Forward(fixture.tensors, CONFIG, [BOS, ...cleanIds]), n), yearIds, 32),
+      1e-5,
+      'clean PD',
+    );
+    close(
+      result.corrupt.value,
+      probabilityDifference(logitsAt(referenceGpt2Forward(fixture.tensors, CONFIG, [BOS, ...corruptIds]), n), yearIds, 32),
+      1e-5,
+      'corrupted PD',
+    );
     // The target's own fields are still its logit and probability.
     close(result.clean.logitDiff, logitsAt(referenceGpt2Forward(fixture.tensors, CONFIG, [BOS, ...cleanIds]), n)[target]!, 1e-4, 'target logit');
     const naive = await runNaivePatchSweep(model, tokenizer, request);
@@ -160,6 +201,9 @@ describe('patching: the BOS convention and the metrics', () => {
     };
     await assert.rejects(runPatchSweep(model, split, { ...base, metric: { kind: 'greater-than', startYear: 32 } }), code('NOT_SINGLE_TOKEN', /"07"/));
     // One prompt as text (gets the BOS) and one as ids (does not): ambiguous positions.
-    await assert.rejects(runPatchSweep(model, tokenizer, { clean: CLEAN, corruptIds: [BOS, ...corruptIds], target: { id: target }, kind: 'heads-last' }), code('BAD_ARGUMENT', /BOS/));
+    await assert.rejects(
+      runPatchSweep(model, tokenizer, { clean: CLEAN, corruptIds: [BOS, ...corruptIds], target: { id: target }, kind: 'heads-last' }),
+      code('BAD_ARGUMENT', /BOS/),
+    );
   });
 });

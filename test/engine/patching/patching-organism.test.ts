@@ -24,7 +24,13 @@ describe('patching the model organism', () => {
   let tokenizer: PromptTokenizer;
   const induction = organismHead('induction');
   const outside = ORGANISM_HEADS.filter((h) => h.role === 'idle');
-  const request = (kind: PatchRequest['kind']): PatchRequest => ({ clean: CLEAN, corrupt: CORRUPT, target: { text: ' mat' }, contrast: { text: ' rug' }, kind });
+  const request = (kind: PatchRequest['kind']): PatchRequest => ({
+    clean: CLEAN,
+    corrupt: CORRUPT,
+    target: { text: ' mat' },
+    contrast: { text: ' rug' },
+    kind,
+  });
 
   before(async () => {
     const organism = generateOrganism();
@@ -58,7 +64,7 @@ describe('patching the model organism', () => {
     });
   }
 
-  test('residual stream: the answer\'s token position carries the restoration before layer 1', async () => {
+  test("residual stream: the answer's token position carries the restoration before layer 1", async () => {
     const result = await runPatchSweep(model, tokenizer, request('resid'));
     // Both prompts get the BOS at position 0 (TransformerLens's default), so " mat" is position 6.
     assert.equal(result.prependBos, true);

@@ -44,8 +44,22 @@ describe('patching metrics', () => {
   test('an entry carries only the coordinates its site has', () => {
     // The recovery is on the metric (`value`), not the logit difference.
     const baselines = { clean: { value: 2, logitDiff: 7, prob: 0.5 }, corrupt: { value: 0, logitDiff: 3, prob: 0.1 } };
-    assert.deepEqual(patchEntry({ layer: 3, head: 1 }, { value: 1, logitDiff: 9, prob: 0.3 }, baselines), { layer: 3, head: 1, value: 1, logitDiff: 9, prob: 0.3, recovery: 0.5 });
-    assert.deepEqual(Object.keys(patchEntry({ layer: 3, position: 4 }, { value: 1, logitDiff: 1, prob: 0.3 }, baselines)), ['layer', 'position', 'value', 'logitDiff', 'prob', 'recovery']);
+    assert.deepEqual(patchEntry({ layer: 3, head: 1 }, { value: 1, logitDiff: 9, prob: 0.3 }, baselines), {
+      layer: 3,
+      head: 1,
+      value: 1,
+      logitDiff: 9,
+      prob: 0.3,
+      recovery: 0.5,
+    });
+    assert.deepEqual(Object.keys(patchEntry({ layer: 3, position: 4 }, { value: 1, logitDiff: 1, prob: 0.3 }, baselines)), [
+      'layer',
+      'position',
+      'value',
+      'logitDiff',
+      'prob',
+      'recovery',
+    ]);
   });
 });
 
@@ -53,12 +67,17 @@ describe('patch sites', () => {
   const dims = { nLayers: 3, nHeads: 2, nPos: 4 };
   test('each kind, layer-major', () => {
     assert.deepEqual(patchSites('heads-last', dims).slice(0, 3), [
-      { hook: 'z', layer: 0, head: 0, position: 3 }, { hook: 'z', layer: 0, head: 1, position: 3 }, { hook: 'z', layer: 1, head: 0, position: 3 },
+      { hook: 'z', layer: 0, head: 0, position: 3 },
+      { hook: 'z', layer: 0, head: 1, position: 3 },
+      { hook: 'z', layer: 1, head: 0, position: 3 },
     ]);
     assert.equal(patchSites('heads-last', dims, { position: 1 })[0]!.position, 1);
     assert.deepEqual(patchSites('heads-all', dims)[5], { hook: 'z', layer: 2, head: 1 });
     assert.equal(patchSites('heads-all', dims).length, 6);
-    assert.deepEqual(patchSites('resid', dims).slice(3, 5), [{ hook: 'resid_pre', layer: 0, position: 3 }, { hook: 'resid_pre', layer: 1, position: 0 }]);
+    assert.deepEqual(patchSites('resid', dims).slice(3, 5), [
+      { hook: 'resid_pre', layer: 0, position: 3 },
+      { hook: 'resid_pre', layer: 1, position: 0 },
+    ]);
     assert.equal(patchSites('attn', dims)[0]!.hook, 'attn_out');
     assert.equal(patchSites('mlp', dims).length, 12);
     assert.deepEqual(patchSites('single', dims, { component: { hook: 'z', layer: 2, head: 1, position: 0 } }), [{ hook: 'z', layer: 2, head: 1, position: 0 }]);
@@ -77,7 +96,10 @@ describe('batch plan', () => {
   /** Every site is run exactly once or provably unchanged; batches start no later than their sites change. */
   function checkPlan(sites: PatchSite[], first: number, plan: ReturnType<typeof planBatches>): void {
     const seen = [...plan.unchanged, ...plan.batches.flatMap((b) => b.sites)].sort((a, b) => a - b);
-    assert.deepEqual(seen, sites.map((_, i) => i));
+    assert.deepEqual(
+      seen,
+      sites.map((_, i) => i),
+    );
     let lastLayer = -1;
     for (const batch of plan.batches) {
       assert.ok(batch.layer >= lastLayer, 'ascending layers');
@@ -107,7 +129,10 @@ describe('batch plan', () => {
     const plan = planBatches(sites, SMALL, { nPos: P, firstDifference: 0 });
     checkPlan(sites, 0, plan);
     assert.equal(plan.batches.length, 12);
-    for (const b of plan.batches) { assert.equal(b.queryFrom, P - 1); assert.equal(b.sites.length, 12); }
+    for (const b of plan.batches) {
+      assert.equal(b.queryFrom, P - 1);
+      assert.equal(b.sites.length, 12);
+    }
   });
 
   test('heads at all positions start at the first differing token', () => {

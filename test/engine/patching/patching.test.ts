@@ -22,7 +22,9 @@ import { referenceGpt2Forward, type ReferenceTensor } from '../../helpers/refere
 import { randomModelFolder, withinTolerance, type RandomModelFixture } from '../../helpers/model-fixtures.js';
 
 const CONFIG = { n_layer: 2, n_head: 4, n_embd: 64, layer_norm_epsilon: 1e-5 };
-const H = 4, D = 64, DH = 16;
+const H = 4,
+  D = 64,
+  DH = 16;
 // Prompts sharing their first token (the shared-prefix shortcut has something to skip) ...
 const CLEAN = [464, 3797, 3332, 319, 262, 2603, 13, 383, 3797, 3332];
 const CORRUPT = [464, 3290, 3332, 319, 262, 2603, 13, 383, 3290, 1110];
@@ -38,7 +40,11 @@ const CONTRAST = { id: 1110 };
  * metric by little more than the tolerance. Sharper attention makes the equivalence tests bite.
  */
 function sharpened(model: CanonicalModel): CanonicalModel {
-  const scale = (t: Tensor, k: number): Tensor => tensor(t.data.map((x) => x * k), t.shape);
+  const scale = (t: Tensor, k: number): Tensor =>
+    tensor(
+      t.data.map((x) => x * k),
+      t.shape,
+    );
   const blocks = model.weights.blocks.map((b) => ({ ...b, W_Q: scale(b.W_Q, 6), W_K: scale(b.W_K, 6), W_O: scale(b.W_O, 6) }));
   return { ...model, weights: { ...model.weights, blocks } };
 }
@@ -55,7 +61,10 @@ function assertSameSweep(fast: PatchSweepResult, naive: PatchSweepResult, what: 
     assert.ok(close(e.logitDiff, n.logitDiff, 1e-4), `${where}: logitDiff ${e.logitDiff} vs naive ${n.logitDiff}`);
     assert.ok(Math.abs(e.prob - n.prob) <= 1e-4, `${where}: prob ${e.prob} vs naive ${n.prob}`);
     // The recovery divides the logit difference's error by |clean − corrupted|.
-    assert.ok(Math.abs(e.recovery - n.recovery) <= 1e-4 * Math.max(1, Math.abs(n.logitDiff)) / denominator, `${where}: recovery ${e.recovery} vs naive ${n.recovery}`);
+    assert.ok(
+      Math.abs(e.recovery - n.recovery) <= (1e-4 * Math.max(1, Math.abs(n.logitDiff))) / denominator,
+      `${where}: recovery ${e.recovery} vs naive ${n.recovery}`,
+    );
   });
 }
 
@@ -72,19 +81,31 @@ describe('activation patching on a tiny random GPT-2', () => {
     model = await InstrumentedModel.create(loaded.model, { device: 'cpu' });
     sharp = await InstrumentedModel.create(sharpened(loaded.model), { device: 'cpu' });
   });
-  after(async () => { await model.dispose(); await sharp.dispose(); });
+  after(async () => {
+    await model.dispose();
+    await sharp.dispose();
+  });
 
   describe('every experiment equals the naive full re-run per patch', () => {
     const requests: Array<{ name: string; request: PatchRequest }> = [
       { name: 'heads at the last position', request: { cleanIds: CLEAN, corruptIds: CORRUPT, target: TARGET, contrast: CONTRAST, kind: 'heads-last' } },
       { name: 'heads at position 4', request: { cleanIds: CLEAN, corruptIds: CORRUPT, target: TARGET, contrast: CONTRAST, kind: 'heads-last', position: 4 } },
-      { name: 'heads at position 1 (the first difference)', request: { cleanIds: CLEAN, corruptIds: CORRUPT, target: TARGET, kind: 'heads-last', position: 1 } },
+      {
+        name: 'heads at position 1 (the first difference)',
+        request: { cleanIds: CLEAN, corruptIds: CORRUPT, target: TARGET, kind: 'heads-last', position: 1 },
+      },
       { name: 'heads at all positions', request: { cleanIds: CLEAN, corruptIds: CORRUPT, target: TARGET, contrast: CONTRAST, kind: 'heads-all' } },
       { name: 'residual stream', request: { cleanIds: CLEAN, corruptIds: CORRUPT, target: TARGET, contrast: CONTRAST, kind: 'resid' } },
       { name: 'attention output', request: { cleanIds: CLEAN, corruptIds: CORRUPT, target: TARGET, contrast: CONTRAST, kind: 'attn' } },
       { name: 'MLP output', request: { cleanIds: CLEAN, corruptIds: CORRUPT, target: TARGET, kind: 'mlp' } },
-      { name: 'residual stream, prompts differing from the first token', request: { cleanIds: CLEAN, corruptIds: CORRUPT_FROM_0, target: TARGET, contrast: CONTRAST, kind: 'resid' } },
-      { name: 'heads at all positions, prompts differing from the first token', request: { cleanIds: CLEAN, corruptIds: CORRUPT_FROM_0, target: TARGET, contrast: CONTRAST, kind: 'heads-all' } },
+      {
+        name: 'residual stream, prompts differing from the first token',
+        request: { cleanIds: CLEAN, corruptIds: CORRUPT_FROM_0, target: TARGET, contrast: CONTRAST, kind: 'resid' },
+      },
+      {
+        name: 'heads at all positions, prompts differing from the first token',
+        request: { cleanIds: CLEAN, corruptIds: CORRUPT_FROM_0, target: TARGET, contrast: CONTRAST, kind: 'heads-all' },
+      },
     ];
     const singles: NonNullable<PatchRequest['component']>[] = [
       { hook: 'z', layer: 1, head: 2 },
@@ -95,7 +116,10 @@ describe('activation patching on a tiny random GPT-2', () => {
       { hook: 'resid_pre', layer: 0, position: 0 },
     ];
     for (const component of singles) {
-      requests.push({ name: `single ${JSON.stringify(component)}`, request: { cleanIds: CLEAN, corruptIds: CORRUPT, target: TARGET, contrast: CONTRAST, kind: 'single', component } });
+      requests.push({
+        name: `single ${JSON.stringify(component)}`,
+        request: { cleanIds: CLEAN, corruptIds: CORRUPT, target: TARGET, contrast: CONTRAST, kind: 'single', component },
+      });
     }
     const variantsOfOptions: Array<{ name: string; options: PatchSweepOptions }> = [
       { name: 'default plan', options: {} },
@@ -144,21 +168,27 @@ describe('activation patching on a tiny random GPT-2', () => {
     test('baselines, head, residual and MLP patches', async () => {
       const expectMetrics = (got: { logitDiff: number; prob: number }, logits: Float32Array, what: string): void => {
         const want = measureLogits(logits, tokens);
-        assert.ok(Math.abs(got.logitDiff - want.logitDiff) <= 1e-4 * Math.max(1, Math.abs(want.logitDiff)), `${what}: logitDiff ${got.logitDiff} vs ${want.logitDiff}`);
+        assert.ok(
+          Math.abs(got.logitDiff - want.logitDiff) <= 1e-4 * Math.max(1, Math.abs(want.logitDiff)),
+          `${what}: logitDiff ${got.logitDiff} vs ${want.logitDiff}`,
+        );
         assert.ok(Math.abs(got.prob - want.prob) <= 1e-5, `${what}: prob ${got.prob} vs ${want.prob}`);
       };
-      const patchedRef = (hook: string, positions: number[], head?: number): Float32Array => lastLogits(referenceGpt2Forward(fixture.tensors, CONFIG, CORRUPT, {
-        intervene: (name, t) => {
-          if (name !== hook) return;
-          const out = { shape: [...t.shape], data: t.data.slice() };
-          const src = clean.get(hook)!.data;
-          for (const p of positions) {
-            if (head !== undefined) for (let e = 0; e < DH; e++) out.data[(p * H + head) * DH + e] = src[(p * H + head) * DH + e]!;
-            else for (let i = 0; i < D; i++) out.data[p * D + i] = src[p * D + i]!;
-          }
-          return out;
-        },
-      }));
+      const patchedRef = (hook: string, positions: number[], head?: number): Float32Array =>
+        lastLogits(
+          referenceGpt2Forward(fixture.tensors, CONFIG, CORRUPT, {
+            intervene: (name, t) => {
+              if (name !== hook) return;
+              const out = { shape: [...t.shape], data: t.data.slice() };
+              const src = clean.get(hook)!.data;
+              for (const p of positions) {
+                if (head !== undefined) for (let e = 0; e < DH; e++) out.data[(p * H + head) * DH + e] = src[(p * H + head) * DH + e]!;
+                else for (let i = 0; i < D; i++) out.data[p * D + i] = src[p * D + i]!;
+              }
+              return out;
+            },
+          }),
+        );
 
       const heads = await runPatchSweep(model, tokenizer, { cleanIds: CLEAN, corruptIds: CORRUPT, target: TARGET, contrast: CONTRAST, kind: 'heads-last' });
       expectMetrics(heads.clean, lastLogits(clean), 'clean baseline');
@@ -180,11 +210,25 @@ describe('activation patching on a tiny random GPT-2', () => {
       const all = await runPatchSweep(model, tokenizer, { cleanIds: CLEAN, corruptIds: CORRUPT, target: TARGET, contrast: CONTRAST, kind: 'heads-all' });
       const l0h1 = all.entries.find((e) => e.layer === 0 && e.head === 1)!;
       assert.equal(l0h1.position, undefined);
-      expectMetrics(l0h1, patchedRef('blocks.0.attn.hook_z', Array.from({ length: P }, (_, i) => i), 1), 'L0H1 at all positions');
+      expectMetrics(
+        l0h1,
+        patchedRef(
+          'blocks.0.attn.hook_z',
+          Array.from({ length: P }, (_, i) => i),
+          1,
+        ),
+        'L0H1 at all positions',
+      );
     });
 
     test('without a contrast the metric is the target logit', async () => {
-      const result = await runPatchSweep(model, tokenizer, { cleanIds: CLEAN, corruptIds: CORRUPT, target: TARGET, kind: 'single', component: { hook: 'resid_pre', layer: 0, position: 9 } });
+      const result = await runPatchSweep(model, tokenizer, {
+        cleanIds: CLEAN,
+        corruptIds: CORRUPT,
+        target: TARGET,
+        kind: 'single',
+        component: { hook: 'resid_pre', layer: 0, position: 9 },
+      });
       const want = lastLogits(clean)[TARGET.id]!;
       assert.ok(Math.abs(result.clean.logitDiff - want) < 1e-4);
       assert.equal(result.contrastId, null);
@@ -194,9 +238,12 @@ describe('activation patching on a tiny random GPT-2', () => {
 
   describe('streaming, cancellation, text prompts and bad requests', () => {
     const base: PatchRequest = { cleanIds: CLEAN, corruptIds: CORRUPT, target: TARGET, contrast: CONTRAST, kind: 'heads-last' };
-    const code = (c: string, text?: RegExp) => (error: unknown): boolean => error instanceof EngineError && error.code === c && (!text || text.test(error.message));
+    const code =
+      (c: string, text?: RegExp) =>
+      (error: unknown): boolean =>
+        error instanceof EngineError && error.code === c && (!text || text.test(error.message));
 
-    test('onLayer fires once per layer, in order, after that layer\'s entries exist', async () => {
+    test("onLayer fires once per layer, in order, after that layer's entries exist", async () => {
       const layers: number[] = [];
       const result = await runPatchSweep(model, tokenizer, { ...base, kind: 'resid' }, { onLayer: (l) => layers.push(l) });
       assert.deepEqual(layers, [0, 1]);
@@ -204,8 +251,14 @@ describe('activation patching on a tiny random GPT-2', () => {
       await runPatchSweep(model, tokenizer, { ...base, kind: 'single', component: { hook: 'mlp_out', layer: 1 } }, { onLayer: (l) => single.push(l) });
       assert.deepEqual(single, [1]);
       assert.ok(result.elapsedMs > 0);
-      assert.deepEqual(result.cleanTokens.map((t) => t.id), CLEAN);
-      assert.deepEqual(result.corruptTokens.map((t) => t.id), CORRUPT);
+      assert.deepEqual(
+        result.cleanTokens.map((t) => t.id),
+        CLEAN,
+      );
+      assert.deepEqual(
+        result.corruptTokens.map((t) => t.id),
+        CORRUPT,
+      );
       assert.equal(result.kind, 'resid');
       assert.equal(result.targetId, TARGET.id);
       assert.equal(result.target, tokenizer.tokenText(TARGET.id));
@@ -218,7 +271,21 @@ describe('activation patching on a tiny random GPT-2', () => {
       await assert.rejects(runPatchSweep(model, tokenizer, base, { signal: before.signal }), code('CANCELLED'));
       const mid = new AbortController();
       const seen: number[] = [];
-      await assert.rejects(runPatchSweep(model, tokenizer, { ...base, kind: 'attn' }, { signal: mid.signal, onLayer: (l) => { seen.push(l); mid.abort(); } }), code('CANCELLED'));
+      await assert.rejects(
+        runPatchSweep(
+          model,
+          tokenizer,
+          { ...base, kind: 'attn' },
+          {
+            signal: mid.signal,
+            onLayer: (l) => {
+              seen.push(l);
+              mid.abort();
+            },
+          },
+        ),
+        code('CANCELLED'),
+      );
       assert.deepEqual(seen, [0], 'no layer after the cancel');
     });
 
@@ -228,13 +295,24 @@ describe('activation patching on a tiny random GPT-2', () => {
       assert.deepEqual(layers, [0, 1]);
       // Aborted once the packed run is under way (after its first check, before its second block call).
       const during = new AbortController();
-      const run = model.runPacked({ prompts: [CLEAN, CORRUPT], branches: [{ prompt: 1, from: P - 1, layer: 0, zFrom: { prompt: 0, heads: [0] } }], scoreTokens: [TARGET.id], signal: during.signal });
+      const run = model.runPacked({
+        prompts: [CLEAN, CORRUPT],
+        branches: [{ prompt: 1, from: P - 1, layer: 0, zFrom: { prompt: 0, heads: [0] } }],
+        scoreTokens: [TARGET.id],
+        signal: during.signal,
+      });
       during.abort();
       await assert.rejects(run, code('CANCELLED'));
     });
 
     test('text prompts and text tokens', async () => {
-      const result = await runPatchSweep(model, tokenizer, { clean: 'The cat sat on the mat. The cat sat', corrupt: 'The dog sat on the mat. The dog sat', target: { text: ' on' }, contrast: { text: ' down' }, kind: 'heads-last' });
+      const result = await runPatchSweep(model, tokenizer, {
+        clean: 'The cat sat on the mat. The cat sat',
+        corrupt: 'The dog sat on the mat. The dog sat',
+        target: { text: ' on' },
+        contrast: { text: ' down' },
+        kind: 'heads-last',
+      });
       // Text prompts get the BOS at position 0, so " cat" is position 2.
       assert.equal(result.cleanTokens.length, 11);
       assert.equal(result.cleanTokens[0]!.bos, true);
@@ -246,24 +324,42 @@ describe('activation patching on a tiny random GPT-2', () => {
     });
 
     test('prompts of different token lengths: LENGTH_MISMATCH naming both lengths', async () => {
-      await assert.rejects(runPatchSweep(model, tokenizer, { ...base, corruptIds: CORRUPT.slice(1) }), code('LENGTH_MISMATCH', /10 tokens.*corrupted prompt 9/));
-      await assert.rejects(runPatchSweep(model, tokenizer, { ...base, cleanIds: undefined, corruptIds: undefined, clean: 'The cat sat', corrupt: 'The elephant sat down' }), code('LENGTH_MISMATCH', /4 tokens.*corrupted prompt 5/));
+      await assert.rejects(
+        runPatchSweep(model, tokenizer, { ...base, corruptIds: CORRUPT.slice(1) }),
+        code('LENGTH_MISMATCH', /10 tokens.*corrupted prompt 9/),
+      );
+      await assert.rejects(
+        runPatchSweep(model, tokenizer, { ...base, cleanIds: undefined, corruptIds: undefined, clean: 'The cat sat', corrupt: 'The elephant sat down' }),
+        code('LENGTH_MISMATCH', /4 tokens.*corrupted prompt 5/),
+      );
     });
 
     test('a target or contrast that is not one token: NOT_SINGLE_TOKEN showing the tokenization', async () => {
-      await assert.rejects(runPatchSweep(model, tokenizer, { ...base, target: { text: ' interpretability' } }), code('NOT_SINGLE_TOKEN', /2 tokens: " interpret" \(6179\) \+ "ability" \(1799\)/));
+      await assert.rejects(
+        runPatchSweep(model, tokenizer, { ...base, target: { text: ' interpretability' } }),
+        code('NOT_SINGLE_TOKEN', /2 tokens: " interpret" \(6179\) \+ "ability" \(1799\)/),
+      );
       await assert.rejects(runPatchSweep(model, tokenizer, { ...base, contrast: { text: '' } }), code('NOT_SINGLE_TOKEN'));
     });
 
     test('missing or empty prompts, bad positions, components and contrasts', async () => {
       await assert.rejects(runPatchSweep(model, tokenizer, { ...base, cleanIds: undefined }), code('BAD_ARGUMENT', /clean prompt/));
       await assert.rejects(runPatchSweep(model, tokenizer, { ...base, corruptIds: [] }), code('EMPTY_PROMPT', /corrupted prompt/));
-      await assert.rejects(runPatchSweep(model, tokenizer, { ...base, cleanIds: [...CLEAN, ...CLEAN], corruptIds: [...CORRUPT, ...CORRUPT] }, { maxTokens: 12 }), code('PROMPT_TOO_LONG', /clean prompt/));
+      await assert.rejects(
+        runPatchSweep(model, tokenizer, { ...base, cleanIds: [...CLEAN, ...CLEAN], corruptIds: [...CORRUPT, ...CORRUPT] }, { maxTokens: 12 }),
+        code('PROMPT_TOO_LONG', /clean prompt/),
+      );
       await assert.rejects(runPatchSweep(model, tokenizer, { ...base, position: P }), code('BAD_ARGUMENT', /outside the prompt/));
       await assert.rejects(runPatchSweep(model, tokenizer, { ...base, kind: 'single' }), code('BAD_ARGUMENT', /component/));
       await assert.rejects(runPatchSweep(model, tokenizer, { ...base, kind: 'single', component: { hook: 'z', layer: 1 } }), code('BAD_ARGUMENT', /head/));
-      await assert.rejects(runPatchSweep(model, tokenizer, { ...base, kind: 'single', component: { hook: 'z', layer: 2, head: 0 } }), code('BAD_ARGUMENT', /Layer 2/));
-      await assert.rejects(runPatchSweep(model, tokenizer, { ...base, kind: 'single', component: { hook: 'mlp_out', layer: 0, head: 1 } }), code('BAD_ARGUMENT', /no head/));
+      await assert.rejects(
+        runPatchSweep(model, tokenizer, { ...base, kind: 'single', component: { hook: 'z', layer: 2, head: 0 } }),
+        code('BAD_ARGUMENT', /Layer 2/),
+      );
+      await assert.rejects(
+        runPatchSweep(model, tokenizer, { ...base, kind: 'single', component: { hook: 'mlp_out', layer: 0, head: 1 } }),
+        code('BAD_ARGUMENT', /no head/),
+      );
       await assert.rejects(runPatchSweep(model, tokenizer, { ...base, contrast: TARGET }), code('BAD_ARGUMENT', /contrast token is the target/));
       await assert.rejects(runPatchSweep(model, tokenizer, { ...base, kind: 'bogus' as never }), code('BAD_ARGUMENT', /kind/));
     });
@@ -272,30 +368,50 @@ describe('activation patching on a tiny random GPT-2', () => {
   describe('identities', () => {
     test('patching clean into clean changes nothing (every kind, every site run)', async () => {
       for (const kind of ['heads-last', 'heads-all', 'resid', 'attn', 'mlp'] as const) {
-        const result = await runPatchSweep(model, tokenizer, { cleanIds: CLEAN, corruptIds: CLEAN, target: TARGET, contrast: CONTRAST, kind }, { skipSharedPrefix: false });
+        const result = await runPatchSweep(
+          model,
+          tokenizer,
+          { cleanIds: CLEAN, corruptIds: CLEAN, target: TARGET, contrast: CONTRAST, kind },
+          { skipSharedPrefix: false },
+        );
         assert.equal(result.clean.logitDiff, result.corrupt.logitDiff);
         for (const e of result.entries) {
-          assert.ok(Math.abs(e.logitDiff - result.clean.logitDiff) <= 1e-5, `${kind} L${e.layer} H${e.head} pos ${e.position}: ${e.logitDiff} vs ${result.clean.logitDiff}`);
+          assert.ok(
+            Math.abs(e.logitDiff - result.clean.logitDiff) <= 1e-5,
+            `${kind} L${e.layer} H${e.head} pos ${e.position}: ${e.logitDiff} vs ${result.clean.logitDiff}`,
+          );
           assert.ok(Math.abs(e.prob - result.clean.prob) <= 1e-6);
           // 0/0: the recovery is undefined, NaN in memory and null in JSON.
           assert.ok(Number.isNaN(e.recovery));
         }
       }
-      const json = JSON.parse(JSON.stringify(await runPatchSweep(model, tokenizer, { cleanIds: CLEAN, corruptIds: CLEAN, target: TARGET, kind: 'mlp' }))) as { entries: Array<{ recovery: unknown }> };
+      const json = JSON.parse(JSON.stringify(await runPatchSweep(model, tokenizer, { cleanIds: CLEAN, corruptIds: CLEAN, target: TARGET, kind: 'mlp' }))) as {
+        entries: Array<{ recovery: unknown }>;
+      };
       assert.equal(json.entries[0]!.recovery, null);
     });
 
     // Patching every head at every position does NOT give back the clean logits of GPT-2: the token
     // embeddings (and the MLPs, which read them) still carry the corrupted tokens. The exact identities:
     test('patching every head of every layer at all positions makes every attention output the clean one', async () => {
-      const names = allHookNames(2).filter((n) => n.endsWith('hook_z') || n.endsWith('hook_attn_out') || n.endsWith('hook_mlp_out') || n === 'hook_embed' || n.endsWith('blocks.1.hook_resid_post'));
+      const names = allHookNames(2).filter(
+        (n) =>
+          n.endsWith('hook_z') || n.endsWith('hook_attn_out') || n.endsWith('hook_mlp_out') || n === 'hook_embed' || n.endsWith('blocks.1.hook_resid_post'),
+      );
       const clean = await model.forward(CLEAN, { hooks: names });
       const values = new CleanPatchValues(clean.cache, H);
       const allHeads = [0, 1].flatMap((layer) => [0, 1, 2, 3].map((head) => values.variant({ hook: 'z', layer, head }).zPatches![0]!));
       const allMlps = [0, 1].map((layer) => values.variant({ hook: 'mlp_out', layer }).streamPatches![0]!);
-      const [heads, headsAndMlps] = await model.intervene({ ids: CORRUPT_FROM_0, variants: [{ zPatches: allHeads }, { zPatches: allHeads, streamPatches: allMlps }], hooks: names });
+      const [heads, headsAndMlps] = await model.intervene({
+        ids: CORRUPT_FROM_0,
+        variants: [{ zPatches: allHeads }, { zPatches: allHeads, streamPatches: allMlps }],
+        hooks: names,
+      });
       const corrupted = await model.forward(CORRUPT_FROM_0, { hooks: ['hook_embed', 'blocks.1.hook_attn_out'] });
-      assert.ok(withinTolerance(corrupted.cache.get('blocks.1.hook_attn_out')!.data, clean.cache.get('blocks.1.hook_attn_out')!.data, 0).diff > 1e-2, 'the prompts give different attention outputs');
+      assert.ok(
+        withinTolerance(corrupted.cache.get('blocks.1.hook_attn_out')!.data, clean.cache.get('blocks.1.hook_attn_out')!.data, 0).diff > 1e-2,
+        'the prompts give different attention outputs',
+      );
       for (const layer of [0, 1]) {
         const name = `blocks.${layer}.hook_attn_out` as const;
         const { ok, diff } = withinTolerance(heads!.cache.get(name)!.data, clean.cache.get(name)!.data, 1e-5);
@@ -306,13 +422,24 @@ describe('activation patching on a tiny random GPT-2', () => {
       const final = headsAndMlps!.cache.get('blocks.1.hook_resid_post')!.data;
       const cleanFinal = clean.cache.get('blocks.1.hook_resid_post')!.data;
       const embedDiff = corrupted.cache.get('hook_embed')!.data.map((x, i) => x - clean.cache.get('hook_embed')!.data[i]!);
-      const { ok, diff } = withinTolerance(final.map((x, i) => x - cleanFinal[i]!), embedDiff, 1e-4);
+      const { ok, diff } = withinTolerance(
+        final.map((x, i) => x - cleanFinal[i]!),
+        embedDiff,
+        1e-4,
+      );
       assert.ok(ok, `final residual − clean differs from the embedding difference by ${diff}`);
     });
 
     test('patching the whole residual stream of any layer restores the clean run (recovery 1)', async () => {
       for (const layer of [0, 1]) {
-        const result = await runPatchSweep(model, tokenizer, { cleanIds: CLEAN, corruptIds: CORRUPT_FROM_0, target: TARGET, contrast: CONTRAST, kind: 'single', component: { hook: 'resid_pre', layer } });
+        const result = await runPatchSweep(model, tokenizer, {
+          cleanIds: CLEAN,
+          corruptIds: CORRUPT_FROM_0,
+          target: TARGET,
+          contrast: CONTRAST,
+          kind: 'single',
+          component: { hook: 'resid_pre', layer },
+        });
         const entry = result.entries[0]!;
         assert.equal(entry.position, undefined);
         assert.ok(Math.abs(entry.recovery - 1) < 1e-4, `resid_pre ${layer} at all positions: recovery ${entry.recovery}`);

@@ -9,7 +9,7 @@ function only(source: string) {
 }
 
 test('@metric greater-than YY sets the metric, with the range of its value', () => {
-  const { file, prompt } = only('## GT\nThe war lasted from the year 1732 to 17\n@metric greater-than 32   // the paper\'s\n');
+  const { file, prompt } = only("## GT\nThe war lasted from the year 1732 to 17\n@metric greater-than 32   // the paper's\n");
   assert.deepEqual(file.errors, []);
   assert.deepEqual(file.warnings, []);
   assert.deepEqual(prompt?.metric, { kind: 'greater-than', startYear: 32, range: { start: { line: 2, character: 8 }, end: { line: 2, character: 23 } } });
@@ -41,7 +41,10 @@ test('@metric problems: unknown kind, missing or invalid year, a value missing, 
 test('@metric greater-than with @contrast: a warning on the contrast, the prompt still runs', () => {
   const file = parsePromptFile('## a\nx 1732 to 17\n@contrast " John"\n@metric greater-than 32\n');
   assert.deepEqual(file.errors, []);
-  assert.deepEqual(file.warnings.map((w) => w.code), ['metric-ignores-contrast']);
+  assert.deepEqual(
+    file.warnings.map((w) => w.code),
+    ['metric-ignores-contrast'],
+  );
   assert.deepEqual(file.warnings[0]?.range, file.prompts[0]?.contrast?.range);
   assert.match(file.warnings[0]?.message ?? '', /@metric greater-than ignores @contrast/);
   assert.equal(file.prompts[0]?.errorCount, 0);
@@ -52,5 +55,8 @@ test('@metric is parsed in linear time on a hostile line', () => {
   const started = performance.now();
   const file = parsePromptFile(long);
   assert.ok(performance.now() - started < 500);
-  assert.deepEqual(file.errors.map((e) => e.code), ['bad-metric-value', 'unknown-metric']);
+  assert.deepEqual(
+    file.errors.map((e) => e.code),
+    ['bad-metric-value', 'unknown-metric'],
+  );
 });

@@ -41,7 +41,10 @@ for (const { name, source } of HOSTILE) {
 test('a U+2028 or U+2029 at the end of a directive line is reported, not read as prompt text', () => {
   for (const separator of ['\u2028', '\u2029']) {
     const file = parsePromptFile(`## a\nhello\n@target " x"${separator}\n`);
-    assert.deepEqual(file.errors.map((e) => e.code), ['line-separator']);
+    assert.deepEqual(
+      file.errors.map((e) => e.code),
+      ['line-separator'],
+    );
     assert.equal(file.prompts[0]?.text, 'hello', 'the directive line did not become prompt text');
     assert.equal(file.prompts[0]?.errorCount, 1);
     const error = file.errors[0];
@@ -51,9 +54,15 @@ test('a U+2028 or U+2029 at the end of a directive line is reported, not read as
 });
 
 test('a line separator inside a directive or header is reported too', () => {
-  assert.deepEqual(parsePromptFile('## a\nhello\n@target\u2028" x"\n').errors.map((e) => e.code), ['line-separator']);
+  assert.deepEqual(
+    parsePromptFile('## a\nhello\n@target\u2028" x"\n').errors.map((e) => e.code),
+    ['line-separator'],
+  );
   const header = parsePromptFile('## a\u2028b\nhello\n');
-  assert.deepEqual(header.errors.map((e) => e.code), ['line-separator']);
+  assert.deepEqual(
+    header.errors.map((e) => e.code),
+    ['line-separator'],
+  );
   assert.equal(header.prompts[0]?.name, 'a\u2028b');
   assert.equal(header.prompts[0]?.errorCount, 1, 'not analysed');
   // Escaped inside a JSON string it is an ordinary character.
@@ -70,8 +79,15 @@ test('a file over the size cap is reported and nothing beyond the cap is parsed'
   assert.ok(source.length > MAX_PROMPT_FILE_LENGTH);
   const { file, ms } = timedParse(source);
   assert.ok(ms < 5000, `took ${ms.toFixed(0)} ms`);
-  assert.deepEqual(file.errors.map((e) => e.code), ['file-too-large']);
-  assert.deepEqual(file.prompts.map((p) => p.name), ['p0', 'big'], 'the prompt after the cap is not read');
+  assert.deepEqual(
+    file.errors.map((e) => e.code),
+    ['file-too-large'],
+  );
+  assert.deepEqual(
+    file.prompts.map((p) => p.name),
+    ['p0', 'big'],
+    'the prompt after the cap is not read',
+  );
   assert.equal(file.prompts[0]?.errorCount, 0, 'prompts wholly before the cap stay usable');
   assert.equal(file.prompts[1]?.errorCount, 1, 'the prompt cut by the cap is not analysed');
   const error = file.errors[0];
@@ -85,7 +101,10 @@ test('a file over the size cap is reported and nothing beyond the cap is parsed'
 test('a file whose first line is over the cap yields only the size diagnostic', () => {
   const file = parsePromptFile('## ' + 'x'.repeat(MAX_PROMPT_FILE_LENGTH));
   assert.deepEqual(file.prompts, []);
-  assert.deepEqual(file.errors.map((e) => [e.code, e.range.start.line]), [['file-too-large', 0]]);
+  assert.deepEqual(
+    file.errors.map((e) => [e.code, e.range.start.line]),
+    [['file-too-large', 0]],
+  );
 });
 
 test('a file exactly at the cap is parsed whole', () => {

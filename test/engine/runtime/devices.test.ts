@@ -2,7 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chooseDevice } from '../../../src/engine/runtime/devices.js';
 
-const bundled = [{ name: 'cpu', bundled: true }, { name: 'webgpu', bundled: true }, { name: 'cuda', bundled: false }];
+const bundled = [
+  { name: 'cpu', bundled: true },
+  { name: 'webgpu', bundled: true },
+  { name: 'cuda', bundled: false },
+];
 
 test('cpu is always honoured', () => {
   assert.deepEqual(chooseDevice('cpu', bundled), { providers: ['cpu'], note: null });

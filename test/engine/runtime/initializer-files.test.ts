@@ -42,13 +42,23 @@ test('a graph written to files runs as it does from memory, and the folder is re
   const binPath = join(dirname(modelPath), 'block0.bin');
   // Each initializer starts at a multiple of the alignment, holding the bytes it was given.
   const type = onnxModelType();
-  const message = type.toObject(type.decode(readFileSync(modelPath)), { longs: Number }) as { graph: { initializer: Array<{ name: string; external_data?: Array<{ key: string; value: string }> }> } };
+  const message = type.toObject(type.decode(readFileSync(modelPath)), { longs: Number }) as {
+    graph: { initializer: Array<{ name: string; external_data?: Array<{ key: string; value: string }> }> };
+  };
   const bin = readFileSync(binPath);
-  const placed = message.graph.initializer.filter((i) => i.external_data).map((i) => {
-    const get = (key: string): string => i.external_data!.find((e) => e.key === key)!.value;
-    return { name: i.name, location: get('location'), offset: Number(get('offset')), length: Number(get('length')) };
-  });
-  assert.deepEqual(placed.map((p) => [p.name, p.location]), [['A', 'block0.bin'], ['b', 'block0.bin']]);
+  const placed = message.graph.initializer
+    .filter((i) => i.external_data)
+    .map((i) => {
+      const get = (key: string): string => i.external_data!.find((e) => e.key === key)!.value;
+      return { name: i.name, location: get('location'), offset: Number(get('offset')), length: Number(get('length')) };
+    });
+  assert.deepEqual(
+    placed.map((p) => [p.name, p.location]),
+    [
+      ['A', 'block0.bin'],
+      ['b', 'block0.bin'],
+    ],
+  );
   for (const p of placed) assert.equal(p.offset % INITIALIZER_ALIGNMENT, 0, `${p.name} offset ${p.offset}`);
   assert.deepEqual(new Float32Array(bin.buffer.slice(bin.byteOffset + placed[0]!.offset, bin.byteOffset + placed[0]!.offset + 24)), A);
   assert.deepEqual(new Float32Array(bin.buffer.slice(bin.byteOffset + placed[1]!.offset, bin.byteOffset + placed[1]!.offset + 12)), b);
@@ -57,8 +67,8 @@ test('a graph written to files runs as it does from memory, and the folder is re
   const fromMemory = await ort.InferenceSession.create(graph.model, { externalData: graph.externalData.map((e) => ({ path: e.path, data: e.data })) });
   const x = new ort.Tensor('float32', Float32Array.from([1, -2]), [1, 2]);
   const [y1, y2] = [(await fromFile.run({ x }))['y']!.data, (await fromMemory.run({ x }))['y']!.data];
-  assert.deepEqual([...y1 as Float32Array], [1 - 8 + 0.5, 2 - 10 - 1, 3 - 12 + 2]);
-  assert.deepEqual([...y1 as Float32Array], [...y2 as Float32Array]);
+  assert.deepEqual([...(y1 as Float32Array)], [1 - 8 + 0.5, 2 - 10 - 1, 3 - 12 + 2]);
+  assert.deepEqual([...(y1 as Float32Array)], [...(y2 as Float32Array)]);
   await fromFile.release();
   await fromMemory.release();
 

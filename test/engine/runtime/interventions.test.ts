@@ -19,7 +19,9 @@ import { referenceGpt2Forward, type ReferenceTensor } from '../../helpers/refere
 import { randomModelFolder, withinTolerance, type RandomModelFixture } from '../../helpers/model-fixtures.js';
 
 const CONFIG = { n_layer: 2, n_head: 4, n_embd: 64, layer_norm_epsilon: 1e-5 };
-const H = 4, D = 64, DH = 16;
+const H = 4,
+  D = 64,
+  DH = 16;
 const CLEAN = [464, 3797, 3332, 319, 262, 2603, 13, 383, 3797, 3332];
 const CORRUPT = [464, 3290, 3332, 319, 262, 2603, 13, 383, 3290, 1110];
 const P = CLEAN.length;
@@ -90,7 +92,14 @@ function referenceRows(name: string, t: ReferenceTensor, from: number, logitRows
 }
 
 /** Asserts that every hook of `engine` matches the reference (rows from `from`). */
-function assertMatches(engine: ActivationCache, reference: Map<string, ReferenceTensor>, names: readonly HookName[], from = 0, logitRows?: readonly number[], what = ''): void {
+function assertMatches(
+  engine: ActivationCache,
+  reference: Map<string, ReferenceTensor>,
+  names: readonly HookName[],
+  from = 0,
+  logitRows?: readonly number[],
+  what = '',
+): void {
   for (const name of names) {
     const a = engine.get(name);
     const e = reference.get(name);
@@ -183,18 +192,20 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
     const z = headOf(clean.get('blocks.0.attn.hook_z')!, 1);
     const [result] = await model.intervene({
       ids: CORRUPT,
-      variants: [{
-        zPatches: [
-          { layer: 0, head: 1, positions: [4], value: zeros(DH) },
-          { layer: 0, head: 1, positions: [4, 6], value: tensor(z, [P, DH]) },
-        ],
-        streamPatches: [
-          { layer: 1, hook: 'hook_mlp_out', positions: [5], value: zeros(D) },
-          { layer: 1, hook: 'hook_mlp_out', positions: [5], value: cleanTensor('blocks.1.hook_mlp_out', D) },
-          { layer: 1, hook: 'hook_attn_out', positions: [3], value: cleanTensor('blocks.1.hook_attn_out', D) },
-          { layer: 1, hook: 'hook_attn_out', positions: [3], value: zeros(D) },
-        ],
-      }],
+      variants: [
+        {
+          zPatches: [
+            { layer: 0, head: 1, positions: [4], value: zeros(DH) },
+            { layer: 0, head: 1, positions: [4, 6], value: tensor(z, [P, DH]) },
+          ],
+          streamPatches: [
+            { layer: 1, hook: 'hook_mlp_out', positions: [5], value: zeros(D) },
+            { layer: 1, hook: 'hook_mlp_out', positions: [5], value: cleanTensor('blocks.1.hook_mlp_out', D) },
+            { layer: 1, hook: 'hook_attn_out', positions: [3], value: cleanTensor('blocks.1.hook_attn_out', D) },
+            { layer: 1, hook: 'hook_attn_out', positions: [3], value: zeros(D) },
+          ],
+        },
+      ],
       hooks: 'all',
     });
     const ref = referenceWith(fixture, CORRUPT, [
@@ -241,23 +252,35 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
     const z = headOf(clean.get('blocks.1.attn.hook_z')!, 1);
     const results = await model.intervene({
       ids: CORRUPT,
-      variants: [{ startLayer: 1, startResid }, { startLayer: 1, startResid, zPatches: [{ layer: 1, head: 1, positions: [4], value: tensor(z, [P, DH]) }] }],
+      variants: [
+        { startLayer: 1, startResid },
+        { startLayer: 1, startResid, zPatches: [{ layer: 1, head: 1, positions: [4], value: tensor(z, [P, DH]) }] },
+      ],
       hooks: 'all',
     });
     const names = hooksFrom(1);
     assert.deepEqual([...results[0]!.cache.keys()].sort(), [...names].sort(), 'a run from layer 1 returns only the hooks it ran');
     assertMatches(results[0]!.cache, corrupt, names, 0, undefined, 'from layer 1');
-    assertMatches(results[1]!.cache, referenceWith(fixture, CORRUPT, [{ hook: 'blocks.1.attn.hook_z', head: 1, positions: [4], value: z }]), names, 0, undefined, 'from layer 1, patched');
+    assertMatches(
+      results[1]!.cache,
+      referenceWith(fixture, CORRUPT, [{ hook: 'blocks.1.attn.hook_z', head: 1, positions: [4], value: z }]),
+      names,
+      0,
+      undefined,
+      'from layer 1, patched',
+    );
   });
 
-
-  test('results never alias the caller\'s arrays: writing to a returned hook leaves startResid and patch values as they were', async () => {
+  test("results never alias the caller's arrays: writing to a returned hook leaves startResid and patch values as they were", async () => {
     const startResid = tensor(f32(corrupt.get('blocks.1.hook_resid_pre')!), [P, D]);
     const patchResid = tensor(cleanValue('blocks.1.hook_resid_pre'), [P, D]);
     const before = { start: startResid.data.slice(), patch: patchResid.data.slice() };
     const [plain, patched] = await model.intervene({
       ids: CORRUPT,
-      variants: [{ startLayer: 1, startResid }, { startLayer: 1, startResid, streamPatches: [{ layer: 1, hook: 'hook_resid_pre', positions: [3], value: patchResid }] }],
+      variants: [
+        { startLayer: 1, startResid },
+        { startLayer: 1, startResid, streamPatches: [{ layer: 1, hook: 'hook_resid_pre', positions: [3], value: patchResid }] },
+      ],
       hooks: ['blocks.1.hook_resid_pre', 'blocks.1.hook_resid_post'],
     });
     for (const result of [plain!, patched!]) {
@@ -270,9 +293,10 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
     assert.deepEqual(patchResid.data, before.patch);
   });
 
-  test('hook_resid_pre of a layer is the previous layer\'s hook_resid_post, shared rather than copied', async () => {
+  test("hook_resid_pre of a layer is the previous layer's hook_resid_post, shared rather than copied", async () => {
     const [result] = await model.intervene({ ids: CORRUPT, variants: [{}], hooks: ['blocks.0.hook_resid_post', 'blocks.1.hook_resid_pre'] });
-    const post = result!.cache.get('blocks.0.hook_resid_post')!.data, pre = result!.cache.get('blocks.1.hook_resid_pre')!.data;
+    const post = result!.cache.get('blocks.0.hook_resid_post')!.data,
+      pre = result!.cache.get('blocks.1.hook_resid_pre')!.data;
     assert.equal(pre.buffer, post.buffer);
     assert.deepEqual(pre, post);
   });
@@ -329,7 +353,7 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
       incremental!.keysValues!.forEach((kv, l) => assert.ok(withinTolerance(kv.k, past[l]!.k, 1e-5).ok, `layer ${l} incremental keys`));
     });
 
-    test('scoreTokens: each variant gets its tokens\' logits and probabilities at each logit position', async () => {
+    test("scoreTokens: each variant gets its tokens' logits and probabilities at each logit position", async () => {
       const request = { ids: CORRUPT, variants: [{}, { ids: CLEAN }], logitPositions: [3, P - 1] };
       const full = await model.intervene({ ...request, hooks: ['logits'] });
       const scored = await model.intervene({ ...request, hooks: [], scoreTokens: [2603, 13, 2603] });
@@ -345,14 +369,29 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
           }
         });
       });
-      await assert.rejects(model.intervene({ ...request, scoreTokens: [50257] }), (e: unknown) => e instanceof EngineError && /Scored token id 50257 is outside the vocabulary/.test(e.message));
+      await assert.rejects(
+        model.intervene({ ...request, scoreTokens: [50257] }),
+        (e: unknown) => e instanceof EngineError && /Scored token id 50257 is outside the vocabulary/.test(e.message),
+      );
     });
 
     test("a variant's own prompt is checked", async () => {
-      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{ ids: CLEAN.slice(1) }] }), (e: unknown) => e instanceof EngineError && /own prompt has 9 tokens; the request's has 10/.test(e.message));
-      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{ ids: CLEAN, startLayer: 1, startResid: cleanTensor('blocks.1.hook_resid_pre', D) }] }), (e: unknown) => e instanceof EngineError && /starts from its embeddings/.test(e.message));
-      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{ ids: CLEAN }], queryFrom: 3, past }), (e: unknown) => e instanceof EngineError && /differs from the request's at position 1, before queryFrom 3/.test(e.message));
-      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{ startLayer: 1, startResid: cleanTensor('blocks.1.hook_resid_pre', D) }], keepKeysValues: true }), (e: unknown) => e instanceof EngineError && /keepKeysValues needs every variant to start at layer 0/.test(e.message));
+      await assert.rejects(
+        model.intervene({ ids: CORRUPT, variants: [{ ids: CLEAN.slice(1) }] }),
+        (e: unknown) => e instanceof EngineError && /own prompt has 9 tokens; the request's has 10/.test(e.message),
+      );
+      await assert.rejects(
+        model.intervene({ ids: CORRUPT, variants: [{ ids: CLEAN, startLayer: 1, startResid: cleanTensor('blocks.1.hook_resid_pre', D) }] }),
+        (e: unknown) => e instanceof EngineError && /starts from its embeddings/.test(e.message),
+      );
+      await assert.rejects(
+        model.intervene({ ids: CORRUPT, variants: [{ ids: CLEAN }], queryFrom: 3, past }),
+        (e: unknown) => e instanceof EngineError && /differs from the request's at position 1, before queryFrom 3/.test(e.message),
+      );
+      await assert.rejects(
+        model.intervene({ ids: CORRUPT, variants: [{ startLayer: 1, startResid: cleanTensor('blocks.1.hook_resid_pre', D) }], keepKeysValues: true }),
+        (e: unknown) => e instanceof EngineError && /keepKeysValues needs every variant to start at layer 0/.test(e.message),
+      );
     });
 
     test('single-position patches at queryFrom, batched, with logits at the last position', async () => {
@@ -382,12 +421,22 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
       const variants: InterventionVariant[] = [0, 1, 2, 3].map((head): InterventionVariant => ({
         zPatches: [{ layer: 1, head, positions: [P - 1], value: tensor(headOf(clean.get('blocks.1.attn.hook_z')!, head), [P, DH]) } satisfies ZPatch],
       }));
-      variants.push({ streamPatches: [{ layer: 1, hook: 'hook_resid_pre', positions: [P - 1], value: cleanTensor('blocks.1.hook_resid_pre', D) } satisfies StreamPatch] });
-      const results = await model.intervene({ ids: CORRUPT, variants: variants.map((v) => ({ ...v, startLayer: 1, startResid })), hooks: 'all', queryFrom: P - 1, past, logitPositions: [P - 1] });
+      variants.push({
+        streamPatches: [{ layer: 1, hook: 'hook_resid_pre', positions: [P - 1], value: cleanTensor('blocks.1.hook_resid_pre', D) } satisfies StreamPatch],
+      });
+      const results = await model.intervene({
+        ids: CORRUPT,
+        variants: variants.map((v) => ({ ...v, startLayer: 1, startResid })),
+        hooks: 'all',
+        queryFrom: P - 1,
+        past,
+        logitPositions: [P - 1],
+      });
       results.forEach((result, b) => {
-        const patch: RefPatch = b < 4
-          ? { hook: 'blocks.1.attn.hook_z', head: b, positions: [P - 1], value: headOf(clean.get('blocks.1.attn.hook_z')!, b) }
-          : { hook: 'blocks.1.hook_resid_pre', positions: [P - 1], value: cleanValue('blocks.1.hook_resid_pre') };
+        const patch: RefPatch =
+          b < 4
+            ? { hook: 'blocks.1.attn.hook_z', head: b, positions: [P - 1], value: headOf(clean.get('blocks.1.attn.hook_z')!, b) }
+            : { hook: 'blocks.1.hook_resid_pre', positions: [P - 1], value: cleanValue('blocks.1.hook_resid_pre') };
         assertMatches(result.cache, referenceWith(fixture, CORRUPT, [patch]), hooksFrom(1), P - 1, [P - 1], `variant ${b}`);
       });
     });
@@ -407,13 +456,31 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
     };
     const assertScores = (actual: { logits: Float32Array; probs: Float32Array }, expected: { logits: number[]; probs: number[] }, what: string): void => {
       TOKENS.forEach((_, k) => {
-        assert.ok(Math.abs(actual.logits[k]! - expected.logits[k]!) <= 1e-4 * Math.max(1, Math.abs(expected.logits[k]!)), `${what}: logit ${actual.logits[k]} vs ${expected.logits[k]}`);
+        assert.ok(
+          Math.abs(actual.logits[k]! - expected.logits[k]!) <= 1e-4 * Math.max(1, Math.abs(expected.logits[k]!)),
+          `${what}: logit ${actual.logits[k]} vs ${expected.logits[k]}`,
+        );
         assert.ok(Math.abs(actual.probs[k]! - expected.probs[k]!) <= 1e-5, `${what}: prob ${actual.probs[k]} vs ${expected.probs[k]}`);
       });
     };
     /** The reference run of `ids` with heads' hook_z at `layer` and `positions` from the clean run. */
-    const patchedReference = (ids: readonly number[], source: Map<string, ReferenceTensor>, layer: number, heads: readonly number[], positions?: readonly number[]): Map<string, ReferenceTensor> =>
-      referenceWith(fixture, ids, heads.map((head) => ({ hook: `blocks.${layer}.attn.hook_z`, head, ...(positions ? { positions } : {}), value: headOf(source.get(`blocks.${layer}.attn.hook_z`)!, head) })));
+    const patchedReference = (
+      ids: readonly number[],
+      source: Map<string, ReferenceTensor>,
+      layer: number,
+      heads: readonly number[],
+      positions?: readonly number[],
+    ): Map<string, ReferenceTensor> =>
+      referenceWith(
+        fixture,
+        ids,
+        heads.map((head) => ({
+          hook: `blocks.${layer}.attn.hook_z`,
+          head,
+          ...(positions ? { positions } : {}),
+          value: headOf(source.get(`blocks.${layer}.attn.hook_z`)!, head),
+        })),
+      );
 
     test('every branch equals the whole prompt run with its patch, and the prompts their plain runs', async () => {
       const branches = [
@@ -459,13 +526,21 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
     test('the same branches give the same scores alone as packed with others', async () => {
       const branch = { prompt: 1, from: 6, layer: 0, zFrom: { prompt: 0, heads: [1] } };
       const alone = await model.runPacked({ prompts: [CLEAN, CORRUPT], branches: [branch], scoreTokens: TOKENS });
-      const packed = await model.runPacked({ prompts: [CLEAN, CORRUPT], branches: [{ ...branch, layer: 1, from: 2 }, branch, { ...branch, zFrom: { prompt: 0, heads: [0, 1, 2, 3] } }], scoreTokens: TOKENS });
+      const packed = await model.runPacked({
+        prompts: [CLEAN, CORRUPT],
+        branches: [{ ...branch, layer: 1, from: 2 }, branch, { ...branch, zFrom: { prompt: 0, heads: [0, 1, 2, 3] } }],
+        scoreTokens: TOKENS,
+      });
       assertScores(packed.branches[1]!, { logits: [...alone.branches[0]!.logits], probs: [...alone.branches[0]!.probs] }, 'packed with others');
     });
 
     test('bad packed requests get typed errors', async () => {
-      const code = (c: string, text: RegExp) => (error: unknown): boolean => error instanceof EngineError && error.code === c && text.test(error.message);
-      const run = (request: Partial<Parameters<InstrumentedModel['runPacked']>[0]>) => model.runPacked({ prompts: [CLEAN, CORRUPT], branches: [], scoreTokens: TOKENS, ...request });
+      const code =
+        (c: string, text: RegExp) =>
+        (error: unknown): boolean =>
+          error instanceof EngineError && error.code === c && text.test(error.message);
+      const run = (request: Partial<Parameters<InstrumentedModel['runPacked']>[0]>) =>
+        model.runPacked({ prompts: [CLEAN, CORRUPT], branches: [], scoreTokens: TOKENS, ...request });
       const branch = { prompt: 1, from: P - 1, layer: 0, zFrom: { prompt: 0, heads: [0] } };
       await assert.rejects(run({ prompts: [] }), code('BAD_ARGUMENT', /at least one prompt/));
       await assert.rejects(run({ prompts: [CLEAN, CORRUPT.slice(1)] }), code('BAD_ARGUMENT', /one length.*10, 9/));
@@ -473,19 +548,31 @@ describe('InstrumentedModel.intervene against the reference forward (tiny random
       await assert.rejects(run({ branches: [{ ...branch, from: P }] }), code('BAD_ARGUMENT', /position 10, outside the prompt/));
       await assert.rejects(run({ branches: [{ ...branch, layer: 2 }] }), code('BAD_ARGUMENT', /layer 2, outside 0\.\.1/));
       await assert.rejects(run({ branches: [{ ...branch, zFrom: { prompt: 0, heads: [4] } }] }), code('BAD_ARGUMENT', /head 4 does not exist/));
-      await assert.rejects(run({ branches: [{ ...branch, zFrom: { prompt: 0, heads: [0], positions: [3] } }] }), code('BAD_ARGUMENT', /position 3 is outside the positions it runs \(9\.\.9\)/));
+      await assert.rejects(
+        run({ branches: [{ ...branch, zFrom: { prompt: 0, heads: [0], positions: [3] } }] }),
+        code('BAD_ARGUMENT', /position 3 is outside the positions it runs \(9\.\.9\)/),
+      );
       await assert.rejects(run({ scoreTokens: [50257] }), code('BAD_ARGUMENT', /outside the vocabulary/));
       await assert.rejects(run({ prompts: [[]] }), code('EMPTY_PROMPT', /empty/));
     });
   });
 
   describe('bad requests get typed errors', () => {
-    const code = (c: string) => (error: unknown): boolean => error instanceof EngineError && error.code === c;
+    const code =
+      (c: string) =>
+      (error: unknown): boolean =>
+        error instanceof EngineError && error.code === c;
     test('a head that does not exist', async () => {
-      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{ zPatches: [{ layer: 0, head: 4, value: tensor(new Float32Array(P * DH), [P, DH]) }] }] }), code('BAD_ARGUMENT'));
+      await assert.rejects(
+        model.intervene({ ids: CORRUPT, variants: [{ zPatches: [{ layer: 0, head: 4, value: tensor(new Float32Array(P * DH), [P, DH]) }] }] }),
+        code('BAD_ARGUMENT'),
+      );
     });
     test('a patch value of the wrong size', async () => {
-      await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{ streamPatches: [{ layer: 0, hook: 'hook_mlp_out', value: tensor(new Float32Array(D), [1, D]) }] }] }), code('BAD_ARGUMENT'));
+      await assert.rejects(
+        model.intervene({ ids: CORRUPT, variants: [{ streamPatches: [{ layer: 0, hook: 'hook_mlp_out', value: tensor(new Float32Array(D), [1, D]) }] }] }),
+        code('BAD_ARGUMENT'),
+      );
     });
     test('queryFrom without cached keys and values', async () => {
       await assert.rejects(model.intervene({ ids: CORRUPT, variants: [{}], queryFrom: 3 }), code('BAD_ARGUMENT'));

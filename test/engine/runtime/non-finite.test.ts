@@ -41,12 +41,14 @@ async function overflowingFolder(): Promise<string> {
   return dir;
 }
 
-const nonFinite = (hook: string) => (e: unknown): boolean => {
-  assert.ok(e instanceof EngineError, String(e));
-  assert.equal(e.code, 'NON_FINITE', e.message);
-  assert.ok(e.message.includes(hook), `expected ${hook} in: ${e.message}`);
-  return true;
-};
+const nonFinite =
+  (hook: string) =>
+  (e: unknown): boolean => {
+    assert.ok(e instanceof EngineError, String(e));
+    assert.equal(e.code, 'NON_FINITE', e.message);
+    assert.ok(e.message.includes(hook), `expected ${hook} in: ${e.message}`);
+    return true;
+  };
 
 describe('non-finite activations', () => {
   let dir: string;
@@ -61,12 +63,15 @@ describe('non-finite activations', () => {
     await assert.rejects(model.forward([HUGE_TOKENS[1]!, ...FINE], { hooks: ['logits'] }), nonFinite('logits'));
   });
 
-  test('the first non-finite hook point in forward order is named, from the returned hooks or else the blocks\' residual streams', async () => {
+  test("the first non-finite hook point in forward order is named, from the returned hooks or else the blocks' residual streams", async () => {
     const [clean] = await model.intervene({ ids: FINE, variants: [{}], hooks: ['blocks.1.hook_resid_pre'] });
     const startResid = tensor(clean!.cache.get('blocks.1.hook_resid_pre')!.data.slice(), [FINE.length, model.config.dModel]);
     startResid.data[3] = Number.POSITIVE_INFINITY;
     await assert.rejects(model.intervene({ ids: FINE, variants: [{ startLayer: 1, startResid }], hooks: 'all' }), nonFinite('blocks.1.hook_resid_pre'));
-    await assert.rejects(model.intervene({ ids: FINE, variants: [{}, { startLayer: 1, startResid }], hooks: ['blocks.1.hook_mlp_out'] }), nonFinite('blocks.1.hook_mlp_out (variant 1)'));
+    await assert.rejects(
+      model.intervene({ ids: FINE, variants: [{}, { startLayer: 1, startResid }], hooks: ['blocks.1.hook_mlp_out'] }),
+      nonFinite('blocks.1.hook_mlp_out (variant 1)'),
+    );
     await assert.rejects(model.intervene({ ids: FINE, variants: [{ startLayer: 1, startResid }] }), nonFinite('blocks.1.hook_resid_post'));
   });
 
@@ -79,8 +84,16 @@ describe('non-finite activations', () => {
   });
 
   test('the CLI reports NON_FINITE and exits non-zero instead of crashing or printing p=NaN', async () => {
-    let out = '', err = '';
-    const code = await main(['analyze', '--model', dir, '--ids', [HUGE_TOKENS[0]!, ...FINE].join(',')], { stdout: (t) => { out += t; }, stderr: (t) => { err += t; } });
+    let out = '',
+      err = '';
+    const code = await main(['analyze', '--model', dir, '--ids', [HUGE_TOKENS[0]!, ...FINE].join(',')], {
+      stdout: (t) => {
+        out += t;
+      },
+      stderr: (t) => {
+        err += t;
+      },
+    });
     assert.notEqual(code, 0, out);
     assert.match(err, /overflowed/);
     assert.match(err, /logits/);

@@ -9,7 +9,10 @@ import { packedLayout, packedMask, packedRouting, rowsAt } from '../../../src/en
 import type { PackedBranch } from '../../../src/engine/runtime/types.js';
 
 const SHAPE = { nLayers: 2, nHeads: 2 };
-const PROMPTS = [[1, 2, 3], [1, 5, 6]];
+const PROMPTS = [
+  [1, 2, 3],
+  [1, 5, 6],
+];
 
 /** Which columns each row may attend to, from a mask. */
 function visible(mask: { mask: Float32Array; dims: [number, number] }): number[][] {
@@ -24,7 +27,13 @@ test('branches are laid out after the prompts in join order; rows grow per layer
   ];
   const layout = packedLayout({ prompts: PROMPTS, branches, scoreTokens: [] }, SHAPE);
   assert.equal(layout.mode, 'dense');
-  assert.deepEqual(layout.branches.map((b) => [b.index, b.row]), [[1, 6], [0, 7]]);
+  assert.deepEqual(
+    layout.branches.map((b) => [b.index, b.row]),
+    [
+      [1, 6],
+      [0, 7],
+    ],
+  );
   assert.equal(rowsAt(layout, 0), 7);
   assert.equal(rowsAt(layout, 1), 9);
 });
@@ -35,14 +44,19 @@ test('dense mask: prompts are causal; a branch sees its prompt before `from` and
   const mask = packedMask(layout, 0);
   assert.deepEqual(mask.dims, [8, 8]);
   assert.deepEqual(visible(mask), [
-    [0], [0, 1], [0, 1, 2], // clean
-    [3], [3, 4], [3, 4, 5], // corrupted
-    [3, 6], [3, 6, 7], // branch: corrupted position 0, then its own positions 1 and 2
+    [0],
+    [0, 1],
+    [0, 1, 2], // clean
+    [3],
+    [3, 4],
+    [3, 4, 5], // corrupted
+    [3, 6],
+    [3, 6, 7], // branch: corrupted position 0, then its own positions 1 and 2
   ]);
   assert.equal(mask.mask[1 * 8 + 2], MASKED);
 });
 
-test('prefix mask (every branch one row): prompt rows, then each row\'s own key in the last column', () => {
+test("prefix mask (every branch one row): prompt rows, then each row's own key in the last column", () => {
   const branches: PackedBranch[] = [
     { prompt: 1, from: 2, layer: 0, zFrom: { prompt: 0, heads: [0] } },
     { prompt: 0, from: 2, layer: 1, zFrom: { prompt: 1, heads: [1] } },
@@ -51,14 +65,18 @@ test('prefix mask (every branch one row): prompt rows, then each row\'s own key 
   assert.equal(layout.mode, 'prefix');
   assert.deepEqual(packedMask(layout, 0).dims, [7, 7]);
   assert.deepEqual(visible(packedMask(layout, 1)), [
-    [0], [0, 1], [0, 1, 2],
-    [3], [3, 4], [3, 4, 5],
+    [0],
+    [0, 1],
+    [0, 1, 2],
+    [3],
+    [3, 4],
+    [3, 4, 5],
     [3, 4, 6], // corrupted positions 0 and 1, then its own key
     [0, 1, 6], // clean positions 0 and 1, then its own key
   ]);
 });
 
-test('routing: the joining branches\' patched heads take the source prompt\'s row at the same position', () => {
+test("routing: the joining branches' patched heads take the source prompt's row at the same position", () => {
   const branches: PackedBranch[] = [
     { prompt: 1, from: 1, layer: 1, zFrom: { prompt: 0, heads: [1], positions: [2] } },
     { prompt: 1, from: 2, layer: 0, zFrom: { prompt: 0, heads: [0, 1] } },
@@ -68,8 +86,14 @@ test('routing: the joining branches\' patched heads take the source prompt\'s ro
   const triples = (index: BigInt64Array): number[][] => Array.from({ length: index.length / 3 }, (_, i) => [...index.subarray(3 * i, 3 * i + 3)].map(Number));
   const at0 = packedRouting(layout, 0);
   // row 6 is the layer-0 branch's position 2; both its heads take clean row 2
-  assert.deepEqual(triples(at0.to), [[0, 6, 0], [0, 6, 1]]);
-  assert.deepEqual(triples(at0.from), [[0, 2, 0], [0, 2, 1]]);
+  assert.deepEqual(triples(at0.to), [
+    [0, 6, 0],
+    [0, 6, 1],
+  ]);
+  assert.deepEqual(triples(at0.from), [
+    [0, 2, 0],
+    [0, 2, 1],
+  ]);
   const at1 = packedRouting(layout, 1);
   // rows 7, 8 are the layer-1 branch's positions 1 and 2; only position 2 of head 1 is routed
   assert.deepEqual(triples(at1.to), [[0, 8, 1]]);

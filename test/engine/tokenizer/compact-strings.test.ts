@@ -27,7 +27,9 @@ test('CompactStringTable answers get, has and size as the Map it was built from'
     assert.equal(table.has(key), true);
   }
   // Misses: prefixes and extensions of present keys, and keys of other alphabets.
-  const misses = [...keys.slice(0, 500).map((k) => `${k}x`), ...keys.slice(0, 500).map((k) => `q${k}`), 'zzz', '\u0000', 'Ġ😀😀😀😀😀😀😀😀'].filter((k) => !map.has(k));
+  const misses = [...keys.slice(0, 500).map((k) => `${k}x`), ...keys.slice(0, 500).map((k) => `q${k}`), 'zzz', '\u0000', 'Ġ😀😀😀😀😀😀😀😀'].filter(
+    (k) => !map.has(k),
+  );
   assert.ok(misses.length > 900);
   for (const key of misses) {
     assert.equal(table.get(key), undefined, `get(${JSON.stringify(key)}) misses`);
@@ -36,7 +38,14 @@ test('CompactStringTable answers get, has and size as the Map it was built from'
 });
 
 test('CompactStringTable refuses duplicate keys and values outside 32-bit integers', () => {
-  assert.throws(() => new CompactStringTable([['a', 1], ['a', 2]]), /duplicate key "a"/);
+  assert.throws(
+    () =>
+      new CompactStringTable([
+        ['a', 1],
+        ['a', 2],
+      ]),
+    /duplicate key "a"/,
+  );
   assert.throws(() => new CompactStringTable([['a', 1.5]]), RangeError);
   assert.throws(() => new CompactStringTable([['a', 2 ** 31]]), RangeError);
   assert.throws(() => new CompactStringTable([[1 as unknown as string, 1]]), TypeError);
@@ -51,7 +60,10 @@ test('CompactStringList reads items by index, holes and out-of-range indices as 
   source.length = 7; // two trailing holes
   const list = new CompactStringList(source);
   assert.equal(list.length, 7);
-  assert.deepEqual(Array.from({ length: 7 }, (_, i) => list.at(i)), ['Ġthe', '', undefined, '😀', 'é', undefined, undefined]);
+  assert.deepEqual(
+    Array.from({ length: 7 }, (_, i) => list.at(i)),
+    ['Ġthe', '', undefined, '😀', 'é', undefined, undefined],
+  );
   for (const bad of [-1, 7, 1.5, Number.NaN]) assert.equal(list.at(bad), undefined);
 });
 
@@ -67,7 +79,9 @@ test("CompactStringList's array view reads like the array it replaces and cannot
   assert.equal(view['1.5'], undefined);
   assert.equal(0 in view, true);
   assert.equal(1 in view, false);
-  assert.throws(() => { (view as unknown as string[])[0] = 'y'; }, TypeError);
+  assert.throws(() => {
+    (view as unknown as string[])[0] = 'y';
+  }, TypeError);
   assert.equal(view[0], 'x');
 });
 
@@ -82,7 +96,10 @@ test('the tables keep their characters outside the JavaScript heap', () => {
   // 60 000 keys of 32 two-byte characters each: 3.8 MB of characters, twice.
   const fresh = (seed: number): string[] => Array.from({ length: 60_000 }, (_, i) => `${'Ġ'.repeat(24)}${seed}:${String(i).padStart(6, '0')}`);
   // Built in a frame of its own, so that the keys are garbage once it returns.
-  const build = (): [CompactStringTable, CompactStringList] => [new CompactStringTable(fresh(1).map((key, i) => [key, i] as const)), new CompactStringList(fresh(2))];
+  const build = (): [CompactStringTable, CompactStringList] => [
+    new CompactStringTable(fresh(1).map((key, i) => [key, i] as const)),
+    new CompactStringList(fresh(2)),
+  ];
   const before = heapUsed();
   const [table, list] = build();
   const grown = heapUsed() - before;

@@ -78,7 +78,10 @@ test('GPT-2 tokenizer.json has the structure of openai-community/gpt2', () => {
   assert.deepEqual(gpt2Json.pre_tokenizer, { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true });
   assert.equal(gpt2Json.decoder.type, 'ByteLevel');
   assert.equal(gpt2Json.post_processor.type, 'ByteLevel');
-  assert.deepEqual(gpt2Json.added_tokens.map((t) => [t.id, t.content, t.special]), [[50256, '<|endoftext|>', true]]);
+  assert.deepEqual(
+    gpt2Json.added_tokens.map((t) => [t.id, t.content, t.special]),
+    [[50256, '<|endoftext|>', true]],
+  );
   assert.equal(tokenizer.vocabSize, 50257);
 });
 
@@ -94,7 +97,11 @@ test('" mat" is one token (2603) in the induction prompt, as in GPT-2', () => {
   const t = tokenizer.encode('The cat sat on the mat. The cat sat on the');
   assert.deepEqual(t.ids, [464, 3797, 3332, 319, 262, 2603, 13, 383, 3797, 3332, 319, 262]);
   assert.deepEqual(t.texts, ['The', ' cat', ' sat', ' on', ' the', ' mat', '.', ' The', ' cat', ' sat', ' on', ' the']);
-  assert.deepEqual(t.offsets.slice(0, 3), [[0, 3], [3, 7], [7, 11]]);
+  assert.deepEqual(t.offsets.slice(0, 3), [
+    [0, 3],
+    [3, 7],
+    [7, 11],
+  ]);
 });
 
 test('ids equal the reference GPT-2 BPE, decode round-trips and offsets are valid spans', () => {
@@ -127,7 +134,11 @@ test('a token that ends inside a character gets an empty span; the character goe
 test('<|endoftext|> in the prompt is the special token 50256', () => {
   const t = tokenizer.encode('Hi<|endoftext|> there');
   assert.deepEqual(t.ids, [17250, GPT2_END_OF_TEXT_ID, 612]);
-  assert.deepEqual(t.offsets, [[0, 2], [2, 15], [15, 21]]);
+  assert.deepEqual(t.offsets, [
+    [0, 2],
+    [2, 15],
+    [15, 21],
+  ]);
   assert.equal(tokenizer.tokenText(GPT2_END_OF_TEXT_ID), '<|endoftext|>');
 });
 
@@ -138,8 +149,14 @@ test('the empty prompt gives no tokens and decode([]) is empty', () => {
 
 test('token ids outside the vocabulary are refused', () => {
   for (const id of [-1, 50257, 1.5]) {
-    assert.throws(() => tokenizer.tokenText(id), (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT');
-    assert.throws(() => tokenizer.decode([id]), (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT');
+    assert.throws(
+      () => tokenizer.tokenText(id),
+      (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT',
+    );
+    assert.throws(
+      () => tokenizer.decode([id]),
+      (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT',
+    );
   }
 });
 
@@ -173,7 +190,10 @@ test('a tokenizer that changes the text (prefix space) still gets ordered spans 
   const t = prefixed.encode('Hello world');
   assert.deepEqual(t.texts, [' Hello', ' world']);
   // The added space is not in the prompt: the first token's span is its visible word.
-  assert.deepEqual(t.offsets, [[0, 5], [5, 11]]);
+  assert.deepEqual(t.offsets, [
+    [0, 5],
+    [5, 11],
+  ]);
 });
 
 test("the installed tokenizer library's BPE tables are made compact, and it then tokenizes and decodes as before", () => {
@@ -183,7 +203,10 @@ test("the installed tokenizer library's BPE tables are made compact, and it then
   const compacted = new Tokenizer(structuredClone(gpt2Json) as unknown as ConstructorParameters<typeof Tokenizer>[0], { clean_up_tokenization_spaces: false });
   assert.equal(compactBpeModel(compacted), true);
   const tables = (compacted as unknown as { model: Record<string, unknown> }).model;
-  assert.ok(!(tables['tokens_to_ids'] instanceof Map) && !(tables['bpe_ranks'] instanceof Map) && !Array.isArray(tables['vocab']), 'the Maps and the vocabulary array are replaced');
+  assert.ok(
+    !(tables['tokens_to_ids'] instanceof Map) && !(tables['bpe_ranks'] instanceof Map) && !Array.isArray(tables['vocab']),
+    'the Maps and the vocabulary array are replaced',
+  );
   assert.equal('merges' in tables, false, 'the merge list the ranks were built from is dropped');
   for (const text of [...PROMPTS, 'Hi<|endoftext|> there', 'unknownwordzzqx']) {
     const ids = plain.encode(text, { add_special_tokens: false }).ids;

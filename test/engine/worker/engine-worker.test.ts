@@ -60,7 +60,10 @@ describe('engine worker', () => {
 
   test('typed errors cross the thread boundary', async () => {
     await assert.rejects(client.analyze({ prompt: '' }), (e: unknown) => e instanceof EngineError && e.code === 'EMPTY_PROMPT');
-    await assert.rejects(client.analyze({ ids: Array.from({ length: 65 }, () => 1) }), (e: unknown) => e instanceof EngineError && e.code === 'PROMPT_TOO_LONG');
+    await assert.rejects(
+      client.analyze({ ids: Array.from({ length: 65 }, () => 1) }),
+      (e: unknown) => e instanceof EngineError && e.code === 'PROMPT_TOO_LONG',
+    );
   });
 });
 

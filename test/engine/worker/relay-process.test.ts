@@ -63,12 +63,16 @@ test('progress events stream through the relay, in order, before the call resolv
   const client = newClient();
   const events: BusyProgress[] = [];
   let resolved = false;
-  const outcome = await client.call('busy', { ms: 400, progressEveryMs: 50 }, {
-    onEvent: (e) => {
-      assert.equal(resolved, false, 'an event arrived after the result');
-      events.push(e);
+  const outcome = await client.call(
+    'busy',
+    { ms: 400, progressEveryMs: 50 },
+    {
+      onEvent: (e) => {
+        assert.equal(resolved, false, 'an event arrived after the result');
+        events.push(e);
+      },
     },
-  });
+  );
   resolved = true;
   assert.equal(outcome.cancelled, false);
   assert.ok(events.length >= 3, `only ${events.length} progress events`);
@@ -133,7 +137,10 @@ test('dispose ends the relay process', async () => {
 });
 
 test('an idle relay lets its host exit, and exits when the host has gone', async () => {
-  const host = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../helpers/relay-idle-host.ts', import.meta.url))], { encoding: 'utf8', timeout: 60_000 });
+  const host = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../../helpers/relay-idle-host.ts', import.meta.url))], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.equal(host.status, 0, `host: status ${host.status}, signal ${host.signal}, stderr ${host.stderr.slice(0, 300)}`);
   const { relayPid } = JSON.parse(host.stdout.trim()) as { relayPid: number };
   const deadline = Date.now() + 10_000;

@@ -58,12 +58,16 @@ test('progress events stream to onEvent, in order, before the call resolves', as
   const client = newClient();
   const events: BusyProgress[] = [];
   let resolved = false;
-  const outcome = await client.call('busy', { ms: 400, progressEveryMs: 50 }, {
-    onEvent: (e) => {
-      assert.equal(resolved, false, 'an event arrived after the result');
-      events.push(e);
+  const outcome = await client.call(
+    'busy',
+    { ms: 400, progressEveryMs: 50 },
+    {
+      onEvent: (e) => {
+        assert.equal(resolved, false, 'an event arrived after the result');
+        events.push(e);
+      },
     },
-  });
+  );
   resolved = true;
   assert.equal(outcome.cancelled, false);
   assert.ok(events.length >= 3, `only ${events.length} progress events`);
@@ -98,15 +102,19 @@ test('aborting rejects at once with CANCELLED, and the blocking handler sees the
   const client = newClient();
   const controller = new AbortController();
   let abortedAt = 0;
-  const call = client.call('busy', { ms: 5000, progressEveryMs: 20 }, {
-    signal: controller.signal,
-    onEvent: () => {
-      if (abortedAt === 0) {
-        abortedAt = performance.now();
-        controller.abort();
-      }
+  const call = client.call(
+    'busy',
+    { ms: 5000, progressEveryMs: 20 },
+    {
+      signal: controller.signal,
+      onEvent: () => {
+        if (abortedAt === 0) {
+          abortedAt = performance.now();
+          controller.abort();
+        }
+      },
     },
-  });
+  );
   await rejectsWith(call, 'CANCELLED');
   const rejectedAfterMs = performance.now() - abortedAt;
   assert.ok(rejectedAfterMs < 1000, `rejected ${rejectedAfterMs.toFixed(0)} ms after the abort, while the work had seconds left`);
@@ -140,11 +148,15 @@ test('an unknown method rejects with BAD_ARGUMENT', async () => {
 test('a throwing onEvent listener fails its own call only', async () => {
   const client = newClient();
   const listenerError = new Error('listener broke');
-  const call = client.call('busy', { ms: 3000, progressEveryMs: 20 }, {
-    onEvent: () => {
-      throw listenerError;
+  const call = client.call(
+    'busy',
+    { ms: 3000, progressEveryMs: 20 },
+    {
+      onEvent: () => {
+        throw listenerError;
+      },
     },
-  });
+  );
   await assert.rejects(call, (e) => e === listenerError);
   assert.equal((await client.call('lastBusy', null))?.cancelled, true);
 });

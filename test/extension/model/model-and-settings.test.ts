@@ -9,11 +9,50 @@ import { progressMessage, TransferRate } from '../../../src/extension/model/tran
 import type { EngineErrorCode } from '../../../src/engine/errors.js';
 
 test('settings: defaults, valid values and fallbacks for bad values', () => {
-  assert.deepEqual(readSettings(() => undefined), DEFAULT_SETTINGS);
-  const values: Record<string, unknown> = { model: ' gpt2 ', device: 'cuda', maxTokens: 128, topK: 5, cacheFolder: '/tmp/hf', offline: true, streamAnimation: false, headThreshold: 0.5, prependBos: false };
-  assert.deepEqual(readSettings((k) => values[k]), { model: 'gpt2', device: 'cuda', maxTokens: 128, topK: 5, cacheFolder: '/tmp/hf', offline: true, streamAnimation: false, headThreshold: 0.5, prependBos: false });
-  const bad: Record<string, unknown> = { model: 3, device: 'tpu', maxTokens: 1.5, topK: 0, cacheFolder: null, offline: 'yes', streamAnimation: 1, headThreshold: 2, prependBos: 'no' };
-  assert.deepEqual(readSettings((k) => bad[k]), DEFAULT_SETTINGS);
+  assert.deepEqual(
+    readSettings(() => undefined),
+    DEFAULT_SETTINGS,
+  );
+  const values: Record<string, unknown> = {
+    model: ' gpt2 ',
+    device: 'cuda',
+    maxTokens: 128,
+    topK: 5,
+    cacheFolder: '/tmp/hf',
+    offline: true,
+    streamAnimation: false,
+    headThreshold: 0.5,
+    prependBos: false,
+  };
+  assert.deepEqual(
+    readSettings((k) => values[k]),
+    {
+      model: 'gpt2',
+      device: 'cuda',
+      maxTokens: 128,
+      topK: 5,
+      cacheFolder: '/tmp/hf',
+      offline: true,
+      streamAnimation: false,
+      headThreshold: 0.5,
+      prependBos: false,
+    },
+  );
+  const bad: Record<string, unknown> = {
+    model: 3,
+    device: 'tpu',
+    maxTokens: 1.5,
+    topK: 0,
+    cacheFolder: null,
+    offline: 'yes',
+    streamAnimation: 1,
+    headThreshold: 2,
+    prependBos: 'no',
+  };
+  assert.deepEqual(
+    readSettings((k) => bad[k]),
+    DEFAULT_SETTINGS,
+  );
   assert.deepEqual(changedSettings(DEFAULT_SETTINGS, { ...DEFAULT_SETTINGS, topK: 3, offline: true }), ['topK', 'offline']);
   // TransformerLens's prepend_bos=True is the default.
   assert.equal(DEFAULT_SETTINGS.prependBos, true);
@@ -45,7 +84,10 @@ test('model choice: parse, canonical id and engine spec', () => {
 
 test('model choice: automatic default is the first known cached model, else the organism', () => {
   assert.deepEqual(automaticChoice({ knownRepos: ['openai-community/gpt2', 'distilgpt2'], cachedRepos: [] }), { kind: 'organism' });
-  assert.deepEqual(automaticChoice({ knownRepos: ['openai-community/gpt2', 'distilgpt2'], cachedRepos: ['distilgpt2', 'other/x'] }), { kind: 'hub', repo: 'distilgpt2' });
+  assert.deepEqual(automaticChoice({ knownRepos: ['openai-community/gpt2', 'distilgpt2'], cachedRepos: ['distilgpt2', 'other/x'] }), {
+    kind: 'hub',
+    repo: 'distilgpt2',
+  });
   assert.deepEqual(automaticChoice({ knownRepos: [], cachedRepos: ['other/x'] }), { kind: 'organism' }, 'an unknown cached model is not picked silently');
 });
 
@@ -76,17 +118,32 @@ test('registry: read defensively', () => {
 test('catalog: organism, cached with size, known downloadable, active marked', () => {
   const entries = buildCatalog({
     organismName: 'Model organism',
-    cached: [{ repo: 'openai-community/gpt2', sizeOnDisk: 548_105_171, complete: true, partialDownloads: 0 }, { repo: 'x/half', sizeOnDisk: 1000, complete: false, partialDownloads: 1 }],
-    known: [{ repo: 'openai-community/gpt2', displayName: 'GPT-2 small' }, { repo: 'distilgpt2', displayName: 'DistilGPT-2', sizeBytes: 352_833_716 }],
+    cached: [
+      { repo: 'openai-community/gpt2', sizeOnDisk: 548_105_171, complete: true, partialDownloads: 0 },
+      { repo: 'x/half', sizeOnDisk: 1000, complete: false, partialDownloads: 1 },
+    ],
+    known: [
+      { repo: 'openai-community/gpt2', displayName: 'GPT-2 small' },
+      { repo: 'distilgpt2', displayName: 'DistilGPT-2', sizeBytes: 352_833_716 },
+    ],
     activeId: 'openai-community/gpt2',
   });
-  assert.deepEqual(entries.map((e) => [e.kind, e.id, e.label, e.description, e.active]), [
-    ['organism', 'organism', 'Model organism', 'built-in', false],
-    ['cached', 'openai-community/gpt2', 'GPT-2 small', 'cached · 548 MB', true],
-    ['cached', 'x/half', 'x/half', 'cached · incomplete, 1.0 kB (download can resume)', false],
-    ['remote', 'distilgpt2', 'DistilGPT-2', 'download · 353 MB', false],
-  ]);
-  assert.deepEqual(completeCachedRepos([{ repo: 'a', sizeOnDisk: 1, complete: true, partialDownloads: 0 }, { repo: 'b', sizeOnDisk: 1, complete: false, partialDownloads: 0 }]), ['a']);
+  assert.deepEqual(
+    entries.map((e) => [e.kind, e.id, e.label, e.description, e.active]),
+    [
+      ['organism', 'organism', 'Model organism', 'built-in', false],
+      ['cached', 'openai-community/gpt2', 'GPT-2 small', 'cached · 548 MB', true],
+      ['cached', 'x/half', 'x/half', 'cached · incomplete, 1.0 kB (download can resume)', false],
+      ['remote', 'distilgpt2', 'DistilGPT-2', 'download · 353 MB', false],
+    ],
+  );
+  assert.deepEqual(
+    completeCachedRepos([
+      { repo: 'a', sizeOnDisk: 1, complete: true, partialDownloads: 0 },
+      { repo: 'b', sizeOnDisk: 1, complete: false, partialDownloads: 0 },
+    ]),
+    ['a'],
+  );
 });
 
 test('error actions by code', () => {
@@ -99,7 +156,28 @@ test('error actions by code', () => {
   assert.equal(isNotifiable('INTERNAL'), true);
   assert.equal(isHubUnreachable('DOWNLOAD_FAILED'), true);
   assert.equal(isHubUnreachable('MODEL_NOT_FOUND'), false);
-  const all: EngineErrorCode[] = ['EMPTY_PROMPT', 'PROMPT_TOO_LONG', 'MODEL_NOT_FOUND', 'MODEL_FILE_MISSING', 'CORRUPT_WEIGHTS', 'MISSING_TENSOR', 'WRONG_SHAPE', 'UNSUPPORTED_DTYPE', 'UNKNOWN_ARCHITECTURE', 'BAD_CONFIG', 'BAD_TOKENIZER', 'NOT_SINGLE_TOKEN', 'LENGTH_MISMATCH', 'BAD_ARGUMENT', 'DOWNLOAD_FAILED', 'CHECKSUM_MISMATCH', 'OFFLINE', 'DEVICE_UNAVAILABLE', 'WORKER_CRASHED', 'INTERNAL'];
+  const all: EngineErrorCode[] = [
+    'EMPTY_PROMPT',
+    'PROMPT_TOO_LONG',
+    'MODEL_NOT_FOUND',
+    'MODEL_FILE_MISSING',
+    'CORRUPT_WEIGHTS',
+    'MISSING_TENSOR',
+    'WRONG_SHAPE',
+    'UNSUPPORTED_DTYPE',
+    'UNKNOWN_ARCHITECTURE',
+    'BAD_CONFIG',
+    'BAD_TOKENIZER',
+    'NOT_SINGLE_TOKEN',
+    'LENGTH_MISMATCH',
+    'BAD_ARGUMENT',
+    'DOWNLOAD_FAILED',
+    'CHECKSUM_MISMATCH',
+    'OFFLINE',
+    'DEVICE_UNAVAILABLE',
+    'WORKER_CRASHED',
+    'INTERNAL',
+  ];
   for (const code of all) assert.equal(errorActions(code).at(-1), 'showLogs', `${code} offers Show Logs last`);
 });
 
@@ -120,6 +198,9 @@ test('transfer rate over a sliding window, resumes not counted as speed', () => 
   rate.sample({ file: 'tokenizer.json', bytesDone: 1_000_000, bytesTotal: 1_000_000 }, 14000);
   // 12000 → 14000: 1 MB of the weights + 0.5 MB of the tokenizer in 2 s.
   assert.equal(rate.bytesPerSecond(), 750_000);
-  assert.equal(progressMessage({ file: 'model.safetensors', bytesDone: 120_000_000, bytesTotal: 548_000_000 }, 12_300_000), 'model.safetensors · 120 MB of 548 MB (21.9%) · 12.3 MB/s');
+  assert.equal(
+    progressMessage({ file: 'model.safetensors', bytesDone: 120_000_000, bytesTotal: 548_000_000 }, 12_300_000),
+    'model.safetensors · 120 MB of 548 MB (21.9%) · 12.3 MB/s',
+  );
   assert.equal(progressMessage({ file: 'config.json', bytesDone: 665, bytesTotal: 0 }, null), 'config.json · 665 B');
 });

@@ -32,9 +32,26 @@ const savedEndpoint = process.env['HF_ENDPOINT'];
 /** An engine that resolves the model folder as the real one does (cache, refs, Hub) and loads nothing. */
 function resolvingEngine(): ModelEngine {
   return {
-    async loadModel(spec: ModelSpec, options: LoadOptions, hooks: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void } = {}): Promise<LoadedModelInfo> {
+    async loadModel(
+      spec: ModelSpec,
+      options: LoadOptions,
+      hooks: { signal?: AbortSignal; onProgress?: (p: DownloadProgress) => void } = {},
+    ): Promise<LoadedModelInfo> {
       const { displayName } = await resolveModelFolder(spec, options, hooks);
-      return { id: spec.kind === 'hub' ? spec.repo : spec.kind, displayName, nLayers: 1, nHeads: 2, dModel: 8, dHead: 4, dVocab: 4, nCtx: 16, bosTokenId: null, device: 'cpu', deviceNote: null, loadMs: 1 };
+      return {
+        id: spec.kind === 'hub' ? spec.repo : spec.kind,
+        displayName,
+        nLayers: 1,
+        nHeads: 2,
+        dModel: 8,
+        dHead: 4,
+        dVocab: 4,
+        nCtx: 16,
+        bosTokenId: null,
+        device: 'cpu',
+        deviceNote: null,
+        loadMs: 1,
+      };
     },
     download: (repo, options, hooks = {}) => downloadModel(repo, { ...options, ...hooks, offline: false }),
     listCachedModels: async () => [],
@@ -88,7 +105,11 @@ test('untrusted workspace: a background load of a cached branch revision makes n
   try {
     const loaded = await models.ensureLoaded({ background: true });
     assert.equal(loaded?.id, CACHED, 'the cached snapshot is loaded');
-    assert.deepEqual(hub.requests.map((r) => r.url), [], 'no request reached the Hub');
+    assert.deepEqual(
+      hub.requests.map((r) => r.url),
+      [],
+      'no request reached the Hub',
+    );
   } finally {
     models.dispose();
   }
@@ -99,7 +120,10 @@ test('untrusted workspace: a background load of a model that is not cached makes
   const models = manager();
   try {
     assert.equal(await models.ensureLoaded({ background: true }), undefined);
-    assert.deepEqual(hub.requests.map((r) => r.url), []);
+    assert.deepEqual(
+      hub.requests.map((r) => r.url),
+      [],
+    );
     assert.deepEqual(fake.messages, [], 'a background load asks nothing');
   } finally {
     models.dispose();
@@ -111,7 +135,10 @@ test('untrusted workspace: an explicit load that needs the Hub asks first; "no" 
   const models = manager();
   try {
     await assert.rejects(models.ensureLoaded(), (e: unknown) => e instanceof EngineError && e.code === 'UNTRUSTED_WORKSPACE');
-    assert.deepEqual(hub.requests.map((r) => r.url), []);
+    assert.deepEqual(
+      hub.requests.map((r) => r.url),
+      [],
+    );
     const question = fake.messages.find((m) => m.modal);
     assert.match(question?.text ?? '', /Contact the Hugging Face Hub\?/);
   } finally {

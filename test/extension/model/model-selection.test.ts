@@ -1,7 +1,15 @@
 /** The pure model selection (src/extension/model/model-selection.ts): which model, how it may load. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { activeModel, chosenModel, loadKey, loadOptionsOf, modelDisplayName, networkUse, untrustedFolderError } from '../../../src/extension/model/model-selection.js';
+import {
+  activeModel,
+  chosenModel,
+  loadKey,
+  loadOptionsOf,
+  modelDisplayName,
+  networkUse,
+  untrustedFolderError,
+} from '../../../src/extension/model/model-selection.js';
 import { DEFAULT_SETTINGS } from '../../../src/extension/settings.js';
 
 const known = [{ repo: 'openai-community/gpt2', displayName: 'GPT-2 small' }];

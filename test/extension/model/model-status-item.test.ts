@@ -16,8 +16,29 @@ test('status bar tooltip: a model id with Markdown and a command link stays plai
   const evil = 'evil/[click](command:workbench.action.terminal.new) **bold** <b>x</b> $(zap)';
   const item = new ModelStatusItem();
   item.show({
-    active: { id: evil, choice: { kind: 'hub', repo: evil }, displayName: evil, fallbackReason: 'Hub unreachable: [retry](command:circuitTrace.selectModel)\n\n# heading' },
-    loaded: { id: evil, info: { id: evil, displayName: evil, nLayers: 2, nHeads: 4, dModel: 8, dHead: 2, dVocab: 10, nCtx: 16, bosTokenId: null, device: 'cpu', deviceNote: null, loadMs: 1 } },
+    active: {
+      id: evil,
+      choice: { kind: 'hub', repo: evil },
+      displayName: evil,
+      fallbackReason: 'Hub unreachable: [retry](command:circuitTrace.selectModel)\n\n# heading',
+    },
+    loaded: {
+      id: evil,
+      info: {
+        id: evil,
+        displayName: evil,
+        nLayers: 2,
+        nHeads: 4,
+        dModel: 8,
+        dHead: 2,
+        dVocab: 10,
+        nCtx: 16,
+        bosTokenId: null,
+        device: 'cpu',
+        deviceNote: null,
+        loadMs: 1,
+      },
+    },
     loading: false,
     deviceSetting: 'auto',
   });

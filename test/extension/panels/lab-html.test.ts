@@ -24,7 +24,10 @@ test('the page loads one module script with the nonce, the two stylesheets, and 
   const html = labHtml(options);
   assert.match(html, /<meta http-equiv="Content-Security-Policy" content="default-src 'none';/);
   assert.equal((html.match(/<script/g) ?? []).length, 1);
-  assert.match(html, /<script type="module" nonce="abc123==" src="https:\/\/file\+\.vscode-resource\.vscode-cdn\.net\/ext\/dist\/webviews\/lab\.js"><\/script>/);
+  assert.match(
+    html,
+    /<script type="module" nonce="abc123==" src="https:\/\/file\+\.vscode-resource\.vscode-cdn\.net\/ext\/dist\/webviews\/lab\.js"><\/script>/,
+  );
   assert.match(html, /<link rel="stylesheet" href="[^"]+codicon\.css">/);
   assert.match(html, /<link rel="stylesheet" href="[^"]+lab\.css">/);
   assert.match(html, /<div id="lab-root" data-lab-content="trace"><\/div>/);

@@ -19,17 +19,25 @@ interface HostLog {
   lines: string[];
 }
 
-function makeHost(overrides: Partial<{ getAnalysis: (id: string) => Promise<AnalysisResult | undefined>; runPatch: (r: PatchRequest) => Promise<PatchSweepResult>; retrace: (id: string, m: 'logit' | 'logit_diff') => Promise<CircuitTrace> }> = {}) {
+function makeHost(
+  overrides: Partial<{
+    getAnalysis: (id: string) => Promise<AnalysisResult | undefined>;
+    runPatch: (r: PatchRequest) => Promise<PatchSweepResult>;
+    retrace: (id: string, m: 'logit' | 'logit_diff') => Promise<CircuitTrace>;
+  }> = {},
+) {
   const lines: string[] = [];
   const selections: unknown[] = [];
   const patchRequests: PatchRequest[] = [];
   const log = { info: (t: string) => lines.push(`info ${t}`), warn: (t: string) => lines.push(`warn ${t}`), error: (t: string) => lines.push(`error ${t}`) };
   const host = {
     getAnalysis: overrides.getAnalysis ?? (async () => undefined),
-    runPatch: overrides.runPatch ?? (async (r: PatchRequest) => {
-      patchRequests.push(r);
-      return syntheticPatch('heads-last', 2, 2, 3);
-    }),
+    runPatch:
+      overrides.runPatch ??
+      (async (r: PatchRequest) => {
+        patchRequests.push(r);
+        return syntheticPatch('heads-last', 2, 2, 3);
+      }),
     onSelection: (s: unknown) => selections.push(s),
     log: log as unknown as import('vscode').LogOutputChannel,
     ...(overrides.retrace ? { retrace: overrides.retrace } : {}),
@@ -59,7 +67,10 @@ test('open: a panel beside the editor with a strict CSP and resource roots limit
   assert.equal(panel.viewType, 'circuitTrace.lab');
   assert.deepEqual(panel.showOptions, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false });
   assert.equal(panel.webview.options.enableScripts, true);
-  assert.deepEqual(panel.webview.options.localResourceRoots!.map((u) => u.fsPath), ['/ext/media', '/ext/dist']);
+  assert.deepEqual(
+    panel.webview.options.localResourceRoots!.map((u) => u.fsPath),
+    ['/ext/media', '/ext/dist'],
+  );
   assert.match(panel.webview.html, /default-src 'none'/);
   assert.match(panel.webview.html, /data-lab-content="lab"/);
   controller.open();
@@ -81,7 +92,10 @@ test('nothing is posted before ready; ready gets a snapshot of the current state
   assert.equal(panel.posted.length, 0);
   panel.deliver({ type: 'ready', restore: null });
   await tick();
-  assert.deepEqual(panel.posted.map((m) => (m as { type: string }).type), ['analysis', 'select']);
+  assert.deepEqual(
+    panel.posted.map((m) => (m as { type: string }).type),
+    ['analysis', 'select'],
+  );
   assert.equal((panel.sent('analysis')[0] as { result: unknown }).result, r, 'typed arrays travel as they are');
   assert.deepEqual(panel.sent('select')[0], { type: 'select', selection: { layer: 1, head: 0 } });
 });
@@ -95,19 +109,25 @@ test('streaming reaches ready panels, and a panel opened mid-stream replays the 
   controller.beginAnalysis('The cat', { nLayers: 2, nHeads: 2 });
   const update = { layer: 0, nLayers: 2, pattern: new Float32Array(8) };
   controller.layer(update);
-  assert.deepEqual(first.posted.map((m) => (m as { type: string }).type), ['analysisStarted', 'layer']);
+  assert.deepEqual(
+    first.posted.map((m) => (m as { type: string }).type),
+    ['analysisStarted', 'layer'],
+  );
   controller.open('grid3d');
   const late = lab.panels[1]!;
   late.deliver({ type: 'ready', restore: null });
   await tick();
-  assert.deepEqual(late.posted, [{ type: 'analysisStarted', prompt: 'The cat', nLayers: 2, nHeads: 2 }, { type: 'layer', update }]);
+  assert.deepEqual(late.posted, [
+    { type: 'analysisStarted', prompt: 'The cat', nLayers: 2, nHeads: 2 },
+    { type: 'layer', update },
+  ]);
 });
 
 test('a selection in one panel goes to the others and to the extension, not back', async () => {
   const { controller, selections } = makeHost();
   controller.open();
   controller.open('trace');
-  const [a, b] = lab.panels as [InstanceType<typeof vscode['FakePanel']>, InstanceType<typeof vscode['FakePanel']>];
+  const [a, b] = lab.panels as [InstanceType<(typeof vscode)['FakePanel']>, InstanceType<(typeof vscode)['FakePanel']>];
   a.deliver({ type: 'ready', restore: null });
   b.deliver({ type: 'ready', restore: null });
   await tick();
@@ -123,7 +143,14 @@ test('malformed messages are logged and ignored', async () => {
   controller.open();
   const panel = lab.panels[0]!;
   panel.deliver({ type: 'ready', restore: null });
-  for (const bad of [null, 42, { type: 'selectionChanged', selection: { layer: -1 } }, { type: 'runPatch', requestId: 1, request: { kind: 'all' } }, { type: 'export', requestId: 1, view: 'lab', format: 'png', data: 'x' }, { type: 'eval', code: '1' }]) {
+  for (const bad of [
+    null,
+    42,
+    { type: 'selectionChanged', selection: { layer: -1 } },
+    { type: 'runPatch', requestId: 1, request: { kind: 'all' } },
+    { type: 'export', requestId: 1, view: 'lab', format: 'png', data: 'x' },
+    { type: 'eval', code: '1' },
+  ]) {
     panel.deliver(bad);
   }
   await tick();
@@ -148,7 +175,10 @@ test('runPatch: busy, the sweep to every panel, then the reply; failures reply w
   panel.deliver({ type: 'runPatch', requestId: 7, request });
   await tick();
   assert.deepEqual(patchRequests, [{ clean: 'a b', corrupt: 'a c', target: { text: ' b' }, kind: 'heads-last' }]);
-  assert.deepEqual(panel.posted.map((m) => (m as { type: string }).type), ['patchBusy', 'patch', 'reply', 'patchBusy']);
+  assert.deepEqual(
+    panel.posted.map((m) => (m as { type: string }).type),
+    ['patchBusy', 'patch', 'reply', 'patchBusy'],
+  );
   assert.deepEqual(panel.sent('reply'), [{ type: 'reply', requestId: 7, ok: true }]);
   fail = true;
   panel.deliver({ type: 'runPatch', requestId: 8, request });
@@ -180,7 +210,10 @@ test('requestTrace: asks the host once, sends the trace to every panel, then rep
   panel.posted.length = 0;
   panel.deliver({ type: 'ready', restore: null });
   await tick();
-  assert.deepEqual(panel.posted.map((m) => (m as { type: string }).type), ['analysis', 'trace']);
+  assert.deepEqual(
+    panel.posted.map((m) => (m as { type: string }).type),
+    ['analysis', 'trace'],
+  );
 });
 
 test('requestTrace without a host retrace replies with what the analysis holds', async () => {
@@ -213,7 +246,10 @@ test('export: PNG bytes and the Lab JSON are written where the user chose; cance
   panel.deliver({ type: 'export', requestId: 3, view: 'lab', format: 'json' });
   await tick();
   assert.equal(lab.written.size, 2);
-  assert.deepEqual(panel.sent('reply').map((m) => m.ok), [true, true, true]);
+  assert.deepEqual(
+    panel.sent('reply').map((m) => m.ok),
+    [true, true, true],
+  );
   panel.deliver({ type: 'export', requestId: 4, view: 'patching', format: 'json' });
   await tick();
   assert.match(String(panel.sent('reply')[3]!.error), /no patch sweep/);
@@ -230,7 +266,10 @@ test('restore after a reload: the serializer adopts the panel; ready with a hist
   restored.deliver({ type: 'ready', restore: { version: 1, content: 'lens', historyId: 'h1', selection: { layer: 1 } } });
   await tick();
   assert.deepEqual(asked, ['h1']);
-  assert.deepEqual(restored.posted.map((m) => (m as { type: string }).type), ['analysis', 'select']);
+  assert.deepEqual(
+    restored.posted.map((m) => (m as { type: string }).type),
+    ['analysis', 'select'],
+  );
   assert.deepEqual(restored.sent('select')[0], { type: 'select', selection: { layer: 1 } });
   // Another restored panel whose entry is gone hears so.
   const gone = new vscode.FakePanel('circuitTrace.lab', 'old', undefined);
@@ -265,7 +304,10 @@ test('a hidden panel gets nothing until it is ready again, then the whole snapsh
   panel.setVisible(true);
   panel.deliver({ type: 'ready', restore: null });
   await tick();
-  assert.deepEqual(panel.posted.map((m) => (m as { type: string }).type), ['patch', 'select']);
+  assert.deepEqual(
+    panel.posted.map((m) => (m as { type: string }).type),
+    ['patch', 'select'],
+  );
 });
 
 test('select from the extension merges into the selection and ignores bad input', async () => {
@@ -277,7 +319,13 @@ test('select from the extension merges into the selection and ignores bad input'
   controller.select({ layer: 2, head: 3 });
   controller.select({ position: 4 });
   controller.select({ layer: -1 });
-  assert.deepEqual(panel.sent('select').map((m) => m.selection), [{ layer: 2, head: 3 }, { layer: 2, head: 3, position: 4 }]);
+  assert.deepEqual(
+    panel.sent('select').map((m) => m.selection),
+    [
+      { layer: 2, head: 3 },
+      { layer: 2, head: 3, position: 4 },
+    ],
+  );
   assert.ok(lines.some((l) => l.startsWith('warn Lab: ignoring selection')));
 });
 
@@ -285,7 +333,7 @@ test('closing a panel stops its listeners; dispose closes every panel', () => {
   const { controller } = makeHost();
   controller.open();
   controller.open('flow');
-  const [a, b] = lab.panels as [InstanceType<typeof vscode['FakePanel']>, InstanceType<typeof vscode['FakePanel']>];
+  const [a, b] = lab.panels as [InstanceType<(typeof vscode)['FakePanel']>, InstanceType<(typeof vscode)['FakePanel']>];
   a.dispose();
   assert.equal(a.listenerCount(), 0);
   controller.open();

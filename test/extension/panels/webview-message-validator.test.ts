@@ -30,7 +30,8 @@ test('ready: restore is null or a valid persisted state', () => {
   assert.deepEqual(accepts({ type: 'ready', restore: null }), { type: 'ready', restore: null });
   assert.deepEqual(accepts({ type: 'ready' }), { type: 'ready', restore: null });
   assert.deepEqual(accepts({ type: 'ready', restore: { version: 1, content: 'trace', historyId: 'h', selection: { layer: 1 } } }), {
-    type: 'ready', restore: { version: 1, content: 'trace', historyId: 'h', selection: { layer: 1 } },
+    type: 'ready',
+    restore: { version: 1, content: 'trace', historyId: 'h', selection: { layer: 1 } },
   });
   rejects({ type: 'ready', restore: { version: 2, content: 'lab' } }, /version/);
   rejects({ type: 'ready', restore: { version: 1, content: 'evil' } }, /content/);
@@ -39,7 +40,8 @@ test('ready: restore is null or a valid persisted state', () => {
 
 test('selectionChanged: indices must be non-negative bounded integers; extra fields are dropped', () => {
   assert.deepEqual(accepts({ type: 'selectionChanged', selection: { layer: 1, head: 2, position: 3, evil: 'x' }, extra: 1 }), {
-    type: 'selectionChanged', selection: { layer: 1, head: 2, position: 3 },
+    type: 'selectionChanged',
+    selection: { layer: 1, head: 2, position: 3 },
   });
   assert.deepEqual(accepts({ type: 'selectionChanged', selection: {} }), { type: 'selectionChanged', selection: {} });
   rejects({ type: 'selectionChanged' }, /selection must be an object/);
@@ -57,9 +59,32 @@ test('openView: only Lab view ids', () => {
 });
 
 test('runPatch: a well-formed request passes; bad kinds, refs, prompts and ids do not', () => {
-  const good = { type: 'runPatch', requestId: 4, request: { clean: 'When Mary and John', corrupt: 'When Alice and Bob', target: { text: ' Mary' }, contrast: { id: 1757 }, kind: 'heads-last', position: 3, junk: true } };
-  assert.deepEqual(accepts(good), { type: 'runPatch', requestId: 4, request: { clean: 'When Mary and John', corrupt: 'When Alice and Bob', target: { text: ' Mary' }, contrast: { id: 1757 }, kind: 'heads-last', position: 3 } });
-  assert.deepEqual(accepts({ type: 'runPatch', requestId: 0, request: { cleanIds: [1, 2], corruptIds: [3, 4], target: { id: 5 }, kind: 'single', component: { hook: 'z', layer: 1, head: 2 } } }).type, 'runPatch');
+  const good = {
+    type: 'runPatch',
+    requestId: 4,
+    request: {
+      clean: 'When Mary and John',
+      corrupt: 'When Alice and Bob',
+      target: { text: ' Mary' },
+      contrast: { id: 1757 },
+      kind: 'heads-last',
+      position: 3,
+      junk: true,
+    },
+  };
+  assert.deepEqual(accepts(good), {
+    type: 'runPatch',
+    requestId: 4,
+    request: { clean: 'When Mary and John', corrupt: 'When Alice and Bob', target: { text: ' Mary' }, contrast: { id: 1757 }, kind: 'heads-last', position: 3 },
+  });
+  assert.deepEqual(
+    accepts({
+      type: 'runPatch',
+      requestId: 0,
+      request: { cleanIds: [1, 2], corruptIds: [3, 4], target: { id: 5 }, kind: 'single', component: { hook: 'z', layer: 1, head: 2 } },
+    }).type,
+    'runPatch',
+  );
   rejects({ ...good, requestId: -1 }, /requestId/);
   rejects({ ...good, requestId: '4' }, /requestId/);
   rejects({ ...good, request: { ...good.request, kind: 'everything' } }, /request.kind/);
@@ -74,7 +99,12 @@ test('runPatch: a well-formed request passes; bad kinds, refs, prompts and ids d
 });
 
 test('requestTrace: metric and history id', () => {
-  assert.deepEqual(accepts({ type: 'requestTrace', requestId: 1, historyId: 'h', metric: 'logit_diff' }), { type: 'requestTrace', requestId: 1, historyId: 'h', metric: 'logit_diff' });
+  assert.deepEqual(accepts({ type: 'requestTrace', requestId: 1, historyId: 'h', metric: 'logit_diff' }), {
+    type: 'requestTrace',
+    requestId: 1,
+    historyId: 'h',
+    metric: 'logit_diff',
+  });
   rejects({ type: 'requestTrace', requestId: 1, historyId: 'h', metric: 'prob' }, /metric/);
   rejects({ type: 'requestTrace', requestId: 1, historyId: '', metric: 'logit' }, /historyId/);
 });
@@ -104,7 +134,10 @@ test('log: level enum, message truncated', () => {
 
 test('persisted state and extension selections use the same rules', () => {
   assert.equal(validatePersistedState(undefined).ok, false);
-  assert.deepEqual(validatePersistedState({ version: 1, content: 'lab', historyId: null }), { ok: true, value: { version: 1, content: 'lab', historyId: null, selection: {} } });
+  assert.deepEqual(validatePersistedState({ version: 1, content: 'lab', historyId: null }), {
+    ok: true,
+    value: { version: 1, content: 'lab', historyId: null, selection: {} },
+  });
   assert.deepEqual(validateSelection({ layer: 3 }), { ok: true, value: { layer: 3 } });
   assert.equal(validateSelection({ layer: -3 }).ok, false);
 });

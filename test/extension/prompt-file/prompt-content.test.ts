@@ -51,7 +51,10 @@ test('diagnostics: corrupted prompt of another length names both lengths', () =>
 test('diagnostics: a prompt over maxTokens', () => {
   const p = onlyPrompt('## a\na b c d e f\n');
   const d = tokenDiagnostics(p, { text: tokens('a', ' b', ' c', ' d', ' e', ' f') }, LIMITS);
-  assert.deepEqual(d.map((x) => x.code), ['prompt-too-long']);
+  assert.deepEqual(
+    d.map((x) => x.code),
+    ['prompt-too-long'],
+  );
   assert.match(d[0]?.message ?? '', /6 tokens long .* limit of 5 \(setting circuitTrace\.maxTokens\)/);
   assert.deepEqual(d[0]?.range, p.textRange);
   // Exactly at the limit is fine.
@@ -65,7 +68,10 @@ test('diagnostics: the BOS counts towards maxTokens, as in the engine (issue 15)
   // Five tokens fit a limit of 5 only without the BOS; the engine would answer PROMPT_TOO_LONG.
   assert.deepEqual(tokenDiagnostics(p, five, LIMITS), []);
   const d = tokenDiagnostics(p, five, withBos);
-  assert.deepEqual(d.map((x) => x.code), ['prompt-too-long', 'corrupt-too-long']);
+  assert.deepEqual(
+    d.map((x) => x.code),
+    ['prompt-too-long', 'corrupt-too-long'],
+  );
   assert.match(d[0]?.message ?? '', /6 tokens with the BOS .* limit of 5 \(setting circuitTrace\.maxTokens\)/);
   assert.match(d[1]?.message ?? '', /6 tokens with the BOS, over the limit of 5/);
   assert.deepEqual(tokenDiagnostics(onlyPrompt('## a\na b c d\n'), { text: tokens('a', ' b', ' c', ' d') }, withBos), []);
@@ -74,7 +80,10 @@ test('diagnostics: the BOS counts towards maxTokens, as in the engine (issue 15)
 test('diagnostics: token ids outside the vocabulary', () => {
   const p = onlyPrompt('## a\nx\n@target 1000\n@contrast 999\n');
   const d = tokenDiagnostics(p, { text: tokens('x') }, LIMITS);
-  assert.deepEqual(d.map((x) => x.code), ['token-id-out-of-range']);
+  assert.deepEqual(
+    d.map((x) => x.code),
+    ['token-id-out-of-range'],
+  );
 });
 
 test('diagnostics: parse errors become error diagnostics', () => {
@@ -87,10 +96,16 @@ test('diagnostics: parse errors become error diagnostics', () => {
 
 test('diagnostics: @metric problems are errors, @metric greater-than with @contrast a warning', () => {
   const bad = parseDiagnostics(parsePromptFile('## a\nx\n@metric greater-than 1732\n'));
-  assert.deepEqual(bad.map((d) => [d.severity, d.code]), [['error', 'parse']]);
+  assert.deepEqual(
+    bad.map((d) => [d.severity, d.code]),
+    [['error', 'parse']],
+  );
   const file = parsePromptFile('## a\nx\n@contrast " John"\n@metric greater-than 32\n');
   const d = parseDiagnostics(file);
-  assert.deepEqual(d.map((x) => [x.severity, x.code]), [['warning', 'metric-ignores-contrast']]);
+  assert.deepEqual(
+    d.map((x) => [x.severity, x.code]),
+    [['warning', 'metric-ignores-contrast']],
+  );
   assert.deepEqual(d[0]?.range, file.prompts[0]?.contrast?.range);
   // A warning leaves the prompt runnable: its CodeLens still offers Analyze.
   assert.equal(file.prompts[0]?.errorCount, 0);
@@ -99,7 +114,10 @@ test('diagnostics: @metric problems are errors, @metric greater-than with @contr
 test('diagnostics: strings to tokenize and the assembled tokenization', () => {
   const p = onlyPrompt('## a\nx y\n@target " y"\n@contrast 7\n@corrupt "x z"\n');
   assert.deepEqual(stringsToTokenize(p), ['x y', ' y', 'x z']);
-  const encoded = new Map([['x y', tokens('x', ' y')], [' y', tokens(' y')]]);
+  const encoded = new Map([
+    ['x y', tokens('x', ' y')],
+    [' y', tokens(' y')],
+  ]);
   const t = tokenizationOf(p, encoded);
   assert.equal(t?.text.length, 2);
   assert.equal(t?.corrupt, undefined, 'not encoded yet: no rule can fire on it');
@@ -108,15 +126,27 @@ test('diagnostics: strings to tokenize and the assembled tokenization', () => {
 
 test('CodeLens: Analyze, Patch with a corrupted prompt, and the top prediction after a run', () => {
   const withCorrupt = onlyPrompt('## a\nx\n@target " y"\n@corrupt "z"\n');
-  assert.deepEqual(promptLenses(withCorrupt, {}).map((l) => l.title), [ANALYZE_TITLE, PATCH_TITLE]);
+  assert.deepEqual(
+    promptLenses(withCorrupt, {}).map((l) => l.title),
+    [ANALYZE_TITLE, PATCH_TITLE],
+  );
   const plain = onlyPrompt('## a\nx\n');
-  assert.deepEqual(promptLenses(plain, {}).map((l) => l.title), ['Analyze']);
+  assert.deepEqual(
+    promptLenses(plain, {}).map((l) => l.title),
+    ['Analyze'],
+  );
   const top = { token: ' Mary', tokenId: 5335, prob: 0.4461, logit: 3 };
   assert.equal(predictionLensTitle(top), '→ " Mary" 44.6%');
   const after = promptLenses(withCorrupt, { top });
-  assert.deepEqual(after.map((l) => l.title), ['Analyze', 'Patch', '→ " Mary" 44.6%']);
+  assert.deepEqual(
+    after.map((l) => l.title),
+    ['Analyze', 'Patch', '→ " Mary" 44.6%'],
+  );
   assert.equal(after[2]?.action, 'show-result');
-  assert.deepEqual(promptLenses(plain, { running: true }).map((l) => l.action), ['analyze', 'show-result']);
+  assert.deepEqual(
+    promptLenses(plain, { running: true }).map((l) => l.action),
+    ['analyze', 'show-result'],
+  );
 });
 
 test('CodeLens: a prompt with problems offers no Analyze', () => {
@@ -140,7 +170,13 @@ test('requests: question and patch request of a prompt', () => {
 test('requests: @metric goes into the question and the patch request', () => {
   const p = onlyPrompt('## a\nfrom 1732 to 17\n@corrupt "from 1701 to 17"\n@metric greater-than 32\n');
   assert.deepEqual(questionOf(p), { prompt: 'from 1732 to 17', metric: { kind: 'greater-than', startYear: 32 } });
-  assert.deepEqual(patchRequestOf(p, { id: 3 }), { clean: 'from 1732 to 17', corrupt: 'from 1701 to 17', target: { id: 3 }, metric: { kind: 'greater-than', startYear: 32 }, kind: 'heads-last' });
+  assert.deepEqual(patchRequestOf(p, { id: 3 }), {
+    clean: 'from 1732 to 17',
+    corrupt: 'from 1701 to 17',
+    target: { id: 3 },
+    metric: { kind: 'greater-than', startYear: 32 },
+    kind: 'heads-last',
+  });
 });
 
 test('hover: finds the token under a position through the text map', () => {

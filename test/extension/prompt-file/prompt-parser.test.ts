@@ -62,7 +62,10 @@ test('@text keeps exact whitespace and maps escapes to their source columns', ()
   assert.ok(p);
   assert.deepEqual(file.errors, []);
   assert.equal(p.text, 'A\tB ');
-  assert.deepEqual(p.textMap.map((m) => m.character), [7, 8, 10, 11, 12]);
+  assert.deepEqual(
+    p.textMap.map((m) => m.character),
+    [7, 8, 10, 11, 12],
+  );
 });
 
 test('token ids are accepted for target and contrast', () => {
@@ -151,7 +154,10 @@ test('the sample workspace presets.prompt holds the five presets', () => {
   const source = readFileSync(new URL('../../e2e/workspace/presets.prompt', import.meta.url), 'utf8');
   const file = parsePromptFile(source);
   assert.deepEqual(file.errors, []);
-  assert.deepEqual(file.prompts.map((p) => p.name), PRESETS.map((p) => p.name));
+  assert.deepEqual(
+    file.prompts.map((p) => p.name),
+    PRESETS.map((p) => p.name),
+  );
   for (const preset of PRESETS) {
     const p = file.prompts.find((q) => q.name === preset.name);
     assert.ok(p);
@@ -162,6 +168,12 @@ test('the sample workspace presets.prompt holds the five presets', () => {
     assert.deepEqual(p.metric ? { kind: p.metric.kind, startYear: p.metric.startYear } : undefined, preset.metric);
   }
   // And the generator round-trips.
-  assert.deepEqual(parsePromptFile(presetsAsPromptFile()).prompts.map((p) => p.text), PRESETS.map((p) => p.prompt));
-  assert.deepEqual(parsePromptFile(presetsAsPromptFile()).prompts.map((p) => p.metric?.startYear), PRESETS.map((p) => p.metric?.startYear));
+  assert.deepEqual(
+    parsePromptFile(presetsAsPromptFile()).prompts.map((p) => p.text),
+    PRESETS.map((p) => p.prompt),
+  );
+  assert.deepEqual(
+    parsePromptFile(presetsAsPromptFile()).prompts.map((p) => p.metric?.startYear),
+    PRESETS.map((p) => p.metric?.startYear),
+  );
 });

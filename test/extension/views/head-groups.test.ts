@@ -4,7 +4,9 @@ import { groupHeads } from '../../../src/extension/views/head-groups.js';
 import { syntheticResult } from '../../mocks/synthetic-result.js';
 
 function tooltipOf(name: string, r = syntheticResult({ nLayers: 2, nHeads: 2, nTokens: 8 })): string {
-  const item = groupHeads(r.heads, r.census).flatMap((g) => g.heads).find((h) => h.name === name);
+  const item = groupHeads(r.heads, r.census)
+    .flatMap((g) => g.heads)
+    .find((h) => h.name === name);
   assert.ok(item, name);
   return item.tooltip;
 }
@@ -16,7 +18,12 @@ test('Heads tooltip: output norm, and census scores normalised with the raw valu
   assert.match(tooltip, /output norm \d/);
   assert.doesNotMatch(tooltip, /value norm/);
   const f = (v: number) => v.toFixed(2).replace('.', '\\.');
-  assert.match(tooltip, new RegExp(`census, normalised to the class's ceiling \\(raw\\): previous-token ${f(e.previous)} \\(raw ${f(e.raw.previous)}\\) · duplicate-token ${f(e.duplicate)} \\(raw ${f(e.raw.duplicate)}\\) · induction ${f(e.induction)} \\(raw ${f(e.raw.induction)}\\) — ${e.label}`));
+  assert.match(
+    tooltip,
+    new RegExp(
+      `census, normalised to the class's ceiling \\(raw\\): previous-token ${f(e.previous)} \\(raw ${f(e.raw.previous)}\\) · duplicate-token ${f(e.duplicate)} \\(raw ${f(e.raw.duplicate)}\\) · induction ${f(e.induction)} \\(raw ${f(e.raw.induction)}\\) — ${e.label}`,
+    ),
+  );
   assert.match(tooltip, /this prompt: previous-token/);
 });
 

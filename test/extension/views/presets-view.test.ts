@@ -52,12 +52,18 @@ test('activation reads no file: the first request for the items starts the scan,
   assert.equal(calls.findFiles, 0, 'constructing the view (on activation) must not touch the workspace');
 
   const first = view.getChildren() as Node[];
-  assert.ok(first.every((n) => n.kind === 'preset'), 'the presets show at once, without waiting for files');
+  assert.ok(
+    first.every((n) => n.kind === 'preset'),
+    'the presets show at once, without waiting for files',
+  );
   await view.whenScanned();
   assert.equal(calls.findFiles, 1);
   assert.equal(refreshed, 1);
   const files = (view.getChildren() as Node[]).filter((n) => n.kind === 'file');
-  assert.deepEqual(files.map((f) => view.getTreeItem(f as never).description), ['1 prompt', '2 prompts']);
+  assert.deepEqual(
+    files.map((f) => view.getTreeItem(f as never).description),
+    ['1 prompt', '2 prompts'],
+  );
   view.dispose();
 });
 
@@ -101,7 +107,10 @@ test('a file too large to parse is listed without being read', async () => {
   await view.whenScanned();
   assert.deepEqual(calls.readFile, ['/w/ok.prompt'], 'the huge file is never read');
   const files = (view.getChildren() as Node[]).filter((n) => n.kind === 'file');
-  assert.deepEqual(files.map((f) => view.getTreeItem(f as never).description), ['too large to list (50.0 MB)', '1 prompt']);
+  assert.deepEqual(
+    files.map((f) => view.getTreeItem(f as never).description),
+    ['too large to list (50.0 MB)', '1 prompt'],
+  );
   assert.deepEqual(view.getChildren(files[0] as never), []);
   view.dispose();
 });

@@ -1,6 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BOS_LABEL, BOS_TITLE, bosPositions, positionConvention, promptText, tokenAxisLabels, tokenChip, tokenDisplay, tokenQuoted } from '../../../src/webviews/lab/shared/token-display.js';
+import {
+  BOS_LABEL,
+  BOS_TITLE,
+  bosPositions,
+  positionConvention,
+  promptText,
+  tokenAxisLabels,
+  tokenChip,
+  tokenDisplay,
+  tokenQuoted,
+} from '../../../src/webviews/lab/shared/token-display.js';
 import { flowArcs, focusSummary } from '../../../src/webviews/lab/views/flow/flow-model.js';
 import { lensTable } from '../../../src/webviews/lab/views/lens/lens-model.js';
 import { predictionsAt, predictionsNote } from '../../../src/webviews/lab/views/predictions/predictions-model.js';

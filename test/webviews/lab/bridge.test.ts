@@ -69,7 +69,10 @@ test('readPersistedState accepts only the expected shape', () => {
   assert.equal(readPersistedState({ version: 2, content: 'lab' }), null);
   assert.equal(readPersistedState({ version: 1, content: 'nope' }), null);
   assert.deepEqual(readPersistedState({ version: 1, content: 'lab', historyId: 5, selection: { layer: -1, head: 2, position: 1.5 } }), {
-    version: 1, content: 'lab', historyId: null, selection: { head: 2 },
+    version: 1,
+    content: 'lab',
+    historyId: null,
+    selection: { head: 2 },
   });
   assert.equal(readPersistedState({ version: 1, content: 'lab', topHeadLinks: true })?.topHeadLinks, true);
   assert.equal(readPersistedState({ version: 1, content: 'lab', topHeadLinks: 'yes' })?.topHeadLinks, undefined, 'only a boolean true turns the links on');

@@ -1,6 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { divergingColour, FALLBACK_PALETTE, luminance, mix, parseCssColour, sequentialColour, symmetricExtent, textColourOn, toHex } from '../../../src/webviews/lab/shared/colour.js';
+import {
+  divergingColour,
+  FALLBACK_PALETTE,
+  luminance,
+  mix,
+  parseCssColour,
+  sequentialColour,
+  symmetricExtent,
+  textColourOn,
+  toHex,
+} from '../../../src/webviews/lab/shared/colour.js';
 
 const palette = { ...FALLBACK_PALETTE, background: [0, 0, 0] as const, positive: [0, 0, 200] as const, negative: [200, 100, 0] as const };
 

@@ -18,7 +18,11 @@ test('square cells take the smaller of the two fits, and labels thin out to stay
 
 test('cellAt inverts cellRect and rejects points outside the cells', () => {
   const l = layoutHeatmap({ ...box, rows: 12, cols: 13, square: false });
-  for (const [r, c] of [[0, 0], [11, 12], [5, 7]] as const) {
+  for (const [r, c] of [
+    [0, 0],
+    [11, 12],
+    [5, 7],
+  ] as const) {
     const rect = cellRect(l, r, c);
     assert.deepEqual(cellAt(l, rect.x + rect.width / 2, rect.y + rect.height / 2), { row: r, col: c });
     assert.deepEqual(cellAt(l, rect.x + 0.01, rect.y + 0.01), { row: r, col: c });

@@ -1,7 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { activeTrace, initialLabState, labReducer, persistedState, type LabState } from '../../../src/webviews/lab/state/lab-state.js';
-import { clampSelection, cursorFrom, defaultSelection, moveCursor, selectHead, selectLayer, selectPosition } from '../../../src/webviews/lab/state/selection.js';
+import {
+  clampSelection,
+  cursorFrom,
+  defaultSelection,
+  moveCursor,
+  selectHead,
+  selectLayer,
+  selectPosition,
+} from '../../../src/webviews/lab/state/selection.js';
 import type { HostToWebview } from '../../../src/protocol/webview-messages.js';
 import { syntheticResult } from '../../mocks/synthetic-result.js';
 
@@ -85,7 +93,11 @@ test('top-head links: off by default, switched by the user, persisted and restor
   const r = syntheticResult({ nLayers: 2, nHeads: 2, nTokens: 4 });
   assert.equal(host(restored, { type: 'analysis', result: r, historyId: 'h2' }).topHeadLinks, true, 'a new result keeps it too');
   assert.equal(labReducer(on, { type: 'setTopHeadLinks', shown: false }).topHeadLinks, false);
-  assert.equal(initialLabState('lab', { version: 1, content: 'lab', historyId: null, selection: {} }).topHeadLinks, false, 'state saved before the toggle existed: off');
+  assert.equal(
+    initialLabState('lab', { version: 1, content: 'lab', historyId: null, selection: {} }).topHeadLinks,
+    false,
+    'state saved before the toggle existed: off',
+  );
 });
 
 test('trace metric switch: pending until the other trace arrives for the same analysis', () => {
@@ -119,7 +131,21 @@ test('patch results and busy flags', () => {
   let s = initialLabState('patching', null);
   s = host(s, { type: 'patchBusy', busy: true });
   assert.equal(s.patchBusy, true);
-  const patch = { kind: 'single' as const, targetId: 1, target: 'a', contrastId: null, contrast: null, metric: 'log_prob' as const, prependBos: false, cleanTokens: [], corruptTokens: [], clean: { value: 0, logitDiff: 1, prob: 1 }, corrupt: { value: -Infinity, logitDiff: 0, prob: 0 }, entries: [], elapsedMs: 1 };
+  const patch = {
+    kind: 'single' as const,
+    targetId: 1,
+    target: 'a',
+    contrastId: null,
+    contrast: null,
+    metric: 'log_prob' as const,
+    prependBos: false,
+    cleanTokens: [],
+    corruptTokens: [],
+    clean: { value: 0, logitDiff: 1, prob: 1 },
+    corrupt: { value: -Infinity, logitDiff: 0, prob: 0 },
+    entries: [],
+    elapsedMs: 1,
+  };
   s = host(s, { type: 'patch', result: patch });
   assert.equal(s.patch, patch);
 });

@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  barAxisLabel, describeEntry, entryMetricLine, metricName, patchSubtitle, patchSvgTitle, recoveryLabel,
+  barAxisLabel,
+  describeEntry,
+  entryMetricLine,
+  metricName,
+  patchSubtitle,
+  patchSvgTitle,
+  recoveryLabel,
 } from '../../../src/webviews/lab/views/patching/patch-metric.js';
 import { syntheticPatch, syntheticPatchWithMetric } from '../../mocks/synthetic-result.js';
 
@@ -24,7 +30,7 @@ test('the subtitle shows the metric and its clean and corrupted values, not the 
   assert.doesNotMatch(patchSubtitle({ ...logProb, clean: { ...logProb.clean, logitDiff: 17 } }), /17/);
 });
 
-test('a cell or bar shows the entry\'s metric value; recovery is labelled as normalised recovery of that metric', () => {
+test("a cell or bar shows the entry's metric value; recovery is labelled as normalised recovery of that metric", () => {
   const e = logProb.entries[0]!;
   assert.equal(entryMetricLine(logProb, { ...e, value: -1.2, logitDiff: 9 }), 'log p(" mat") −1.20');
   assert.equal(entryMetricLine(base, { ...base.entries[0]!, value: 2.5, prob: 0.3 }), 'logit diff " Mary" − " John" +2.50 · P(" Mary") 30.0%');
@@ -35,5 +41,8 @@ test('a cell or bar shows the entry\'s metric value; recovery is labelled as nor
 });
 
 test('the SVG export is titled with the metric', () => {
-  assert.equal(patchSvgTitle(logProb, 'layer × head'), 'Activation patching (heads-last), layer × head: normalised recovery of log p(" mat"); clean −0.250, corrupted −3.10');
+  assert.equal(
+    patchSvgTitle(logProb, 'layer × head'),
+    'Activation patching (heads-last), layer × head: normalised recovery of log p(" mat"); clean −0.250, corrupted −3.10',
+  );
 });

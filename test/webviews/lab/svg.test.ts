@@ -31,7 +31,14 @@ test('a generated heatmap SVG has one rect per non-empty cell at the layout posi
 
 test('muted labels (a prepended BOS on a token axis) are drawn faint on both axes, the others not', () => {
   const layout = layoutHeatmap({ rows: 2, cols: 2, width: 100, height: 100, left: 40, top: 40, right: 0, bottom: 0, square: true, minLabelSpacing: 1 });
-  const body = heatmapSvgBody({ layout, colourAt: () => [0, 0, 0], rowLabels: ['⟨BOS⟩', ' a'], colLabels: ['⟨BOS⟩', ' a'], foreground: [1, 2, 3], mutedLabels: new Set([0]) });
+  const body = heatmapSvgBody({
+    layout,
+    colourAt: () => [0, 0, 0],
+    rowLabels: ['⟨BOS⟩', ' a'],
+    colLabels: ['⟨BOS⟩', ' a'],
+    foreground: [1, 2, 3],
+    mutedLabels: new Set([0]),
+  });
   const texts = body.match(/<text [^>]*>[^<]*<\/text>/g) ?? [];
   assert.equal(texts.length, 4);
   for (const t of texts) assert.equal(t.includes(`fill-opacity="${MUTED_LABEL_OPACITY}"`), t.includes('⟨BOS⟩'), t);

@@ -29,6 +29,9 @@ test('top-head links: when asked for, every link and top head, always with the l
 
   const overlay = topHeadOverlay(r.trace, true);
   assert.equal(overlay.caption, TOP_HEAD_LINKS_LABEL);
-  assert.deepEqual(overlay.segments, r.trace.edges.map((e) => ({ from: { row: e.from.layer, col: e.from.head }, to: { row: e.to.layer, col: e.to.head }, weight: e.weight })));
+  assert.deepEqual(
+    overlay.segments,
+    r.trace.edges.map((e) => ({ from: { row: e.from.layer, col: e.from.head }, to: { row: e.to.layer, col: e.to.head }, weight: e.weight })),
+  );
   assert.deepEqual(overlay.nodes, r.trace.topPath.flat());
 });

@@ -2,7 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FALLBACK_PALETTE, mix } from '../../../src/webviews/lab/shared/colour.js';
 import { concentration, edgeCurve, headColours, headPosition, litLayers, topPathIndices } from '../../../src/webviews/lab/views/grid3d/grid-model.js';
-import { averageOverHeads, censusPatternFor, detectionPattern, detectionScore, headPattern, layerBlock } from '../../../src/webviews/lab/views/heatmap/attention-model.js';
+import {
+  averageOverHeads,
+  censusPatternFor,
+  detectionPattern,
+  detectionScore,
+  headPattern,
+  layerBlock,
+} from '../../../src/webviews/lab/views/heatmap/attention-model.js';
 import { metricDescription, sourceSplit, topHeadOverlay, traceGrid } from '../../../src/webviews/lab/views/trace/trace-model.js';
 import { lensTable, settlingDepth, targetSeries } from '../../../src/webviews/lab/views/lens/lens-model.js';
 import { arcPath, arcWidth, flowArcs, focusSummary, tokenXs, touches } from '../../../src/webviews/lab/views/flow/flow-model.js';
@@ -10,7 +17,13 @@ import { predictionBars, predictionsAt } from '../../../src/webviews/lab/views/p
 import { formatProb, formatSigned, tokenLabel, truncateLabel } from '../../../src/webviews/lab/shared/format.js';
 import { syntheticResult } from '../../mocks/synthetic-result.js';
 
-const palette = { ...FALLBACK_PALETTE, background: [0, 0, 0] as const, neutral: [100, 100, 100] as const, positive: [0, 0, 255] as const, negative: [255, 128, 0] as const };
+const palette = {
+  ...FALLBACK_PALETTE,
+  background: [0, 0, 0] as const,
+  neutral: [100, 100, 100] as const,
+  positive: [0, 0, 255] as const,
+  negative: [255, 128, 0] as const,
+};
 
 test('grid: heads along x, layers up along y, centred', () => {
   assert.deepEqual(headPosition(0, 0, 3, 4), [-1.5, -1, 0]);
@@ -88,7 +101,10 @@ test('census pattern: the census label when it names a class, else the best matc
   assert.equal(fromCensus.kind, 'previous');
   assert.equal(fromCensus.source, 'census');
   const diffuse = censusPatternFor(r, 0, 2)!;
-  assert.ok(fromCensus.score > 0.5 && fromCensus.score > 2 * detectionScore(headPattern(r.attention, 5, 12, 0, 2), fromCensus.pattern), 'planted previous-token head');
+  assert.ok(
+    fromCensus.score > 0.5 && fromCensus.score > 2 * detectionScore(headPattern(r.attention, 5, 12, 0, 2), fromCensus.pattern),
+    'planted previous-token head',
+  );
   assert.equal(diffuse.source, 'best match', 'a diffuse census label names no class');
   // Head 1 is a planted induction head; take away its census entry and it is found by best match.
   r.census!.entries = r.census!.entries.filter((e) => e.head !== 1);
@@ -106,7 +122,10 @@ test('trace grid: heads then MLP per layer, the strip, one symmetric extent, pat
   assert.equal(g.cols, 4);
   assert.equal(g.values[1 * 4 + 2], r.trace.heads[1 * 3 + 2]);
   assert.equal(g.values[1 * 4 + 3], r.trace.mlp[1]);
-  assert.deepEqual(g.extras.map((e) => e.name), ['embed', 'pos', 'bias']);
+  assert.deepEqual(
+    g.extras.map((e) => e.name),
+    ['embed', 'pos', 'bias'],
+  );
   const all = [...r.trace.heads, ...r.trace.mlp, r.trace.embed, r.trace.posEmbed, r.trace.bias].map(Math.abs);
   assert.ok(Math.abs(g.maxAbs - Math.max(...all)) < 1e-6);
   assert.equal(topHeadOverlay(r.trace, true).segments.length, r.trace.edges.length);
@@ -130,8 +149,14 @@ test('lens: last-position column without perPosition, every position with it; ta
   assert.equal(t2.cells[3]![3]!.token, ' mat');
   const s = targetSeries(r.lens);
   assert.deepEqual(s.depth, [0, 1, 2, 3]);
-  assert.deepEqual(s.rank, r.lens.layers.map((l) => l.targetRank + 1));
-  assert.equal(settlingDepth(r.lens), r.lens.layers.findIndex((l) => l.targetRank === 0));
+  assert.deepEqual(
+    s.rank,
+    r.lens.layers.map((l) => l.targetRank + 1),
+  );
+  assert.equal(
+    settlingDepth(r.lens),
+    r.lens.layers.findIndex((l) => l.targetRank === 0),
+  );
   r.lens.layers[3]!.targetRank = 2;
   assert.equal(settlingDepth(r.lens), null);
 });
@@ -141,12 +166,27 @@ test('flow arcs: thresholded, capped, normalised to the strongest, weakest first
   // total [query, key] over 2 heads: query 2 → key 1 strongest.
   const total = new Float32Array([2, 0, 0, 1.9, 0.1, 0, 0.2, 1.4, 0.4]);
   const arcs = flowArcs(total, n, 2, { threshold: 0.05, maxArcs: 10, skipFirstKey: false });
-  assert.deepEqual(arcs.map((a) => [a.key, a.query]), [[0, 1], [0, 2], [1, 2]].filter(([k, q]) => total[q! * n + k!]! / 2 >= 0.05).sort((x, y) => total[x[1]! * n + x[0]!]! - total[y[1]! * n + y[0]!]!));
+  assert.deepEqual(
+    arcs.map((a) => [a.key, a.query]),
+    [
+      [0, 1],
+      [0, 2],
+      [1, 2],
+    ]
+      .filter(([k, q]) => total[q! * n + k!]! / 2 >= 0.05)
+      .sort((x, y) => total[x[1]! * n + x[0]!]! - total[y[1]! * n + y[0]!]!),
+  );
   assert.equal(arcs.at(-1)!.weight, 1);
   assert.ok(Math.abs(arcs.at(-1)!.value - 0.95) < 1e-6, 'query 1 → key 0: 1.9 over 2 heads');
-  assert.ok(arcs.every((a) => a.key < a.query), 'no self-attention arcs');
+  assert.ok(
+    arcs.every((a) => a.key < a.query),
+    'no self-attention arcs',
+  );
   const skipped = flowArcs(total, n, 2, { threshold: 0, maxArcs: 10, skipFirstKey: true });
-  assert.deepEqual(skipped.map((a) => [a.key, a.query]), [[1, 2]]);
+  assert.deepEqual(
+    skipped.map((a) => [a.key, a.query]),
+    [[1, 2]],
+  );
   assert.equal(flowArcs(total, n, 2, { threshold: 0, maxArcs: 1, skipFirstKey: false }).length, 1);
   assert.ok(touches(arcs[0]!, 0) && !touches({ key: 1, query: 2, value: 1, weight: 1 }, 0));
   const tokens = ['a', 'b', 'c'].map((text, i) => ({ id: i, text, start: i, end: i + 1 }));

@@ -22,11 +22,19 @@ export const gpt2Adapter: ArchitectureAdapter = {
     const get = (name: string, shape: readonly number[]): Tensor => {
       const full = prefix + name;
       if (!names.has(full) && !names.has(name)) {
-        throw new EngineError('MISSING_TENSOR', `The checkpoint has no tensor "${full}".`, 'The model.safetensors file is incomplete or not a GPT-2 checkpoint.');
+        throw new EngineError(
+          'MISSING_TENSOR',
+          `The checkpoint has no tensor "${full}".`,
+          'The model.safetensors file is incomplete or not a GPT-2 checkpoint.',
+        );
       }
       const t = source.get(names.has(full) ? full : name);
       if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        throw new EngineError('WRONG_SHAPE', `Tensor "${full}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}] from config.json.`, 'config.json and model.safetensors do not belong together.');
+        throw new EngineError(
+          'WRONG_SHAPE',
+          `Tensor "${full}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}] from config.json.`,
+          'config.json and model.safetensors do not belong together.',
+        );
       }
       return t;
     };
@@ -58,13 +66,23 @@ export const gpt2Adapter: ArchitectureAdapter = {
         };
       };
       const splitB = (which: 0 | 1 | 2): Tensor => tensor(cAttnB.data.slice(which * D, (which + 1) * D), [H, Dh]); // [head, d_head]
-      const q = splitW(0), k = splitW(1), v = splitW(2);
+      const q = splitW(0),
+        k = splitW(1),
+        v = splitW(2);
       const block: BlockWeights = {
         ln1: { w: get(`${p}ln_1.weight`, [D]), b: get(`${p}ln_1.bias`, [D]) },
-        get W_Q() { return q(); },
-        get W_K() { return k(); },
-        get W_V() { return v(); },
-        b_Q: splitB(0), b_K: splitB(1), b_V: splitB(2),
+        get W_Q() {
+          return q();
+        },
+        get W_K() {
+          return k();
+        },
+        get W_V() {
+          return v();
+        },
+        b_Q: splitB(0),
+        b_K: splitB(1),
+        b_V: splitB(2),
         // c_proj rows are indexed by h*Dh + j, so [d_model, d_model] is [head, d_head, d_model] as is.
         W_O: tensor(get(`${p}attn.c_proj.weight`, [D, D]).data, [H, Dh, D]),
         b_O: get(`${p}attn.c_proj.bias`, [D]),
@@ -81,7 +99,11 @@ export const gpt2Adapter: ArchitectureAdapter = {
     const hasLmHead = names.has('lm_head.weight');
     // An untied model's unembedding is its own tensor: HF would start it from random values.
     if (raw['tie_word_embeddings'] === false && !hasLmHead) {
-      throw new EngineError('BAD_CONFIG', 'config.json: "tie_word_embeddings": false, but the checkpoint has no lm_head.weight.', 'An untied GPT-2 needs its unembedding; the model.safetensors file is incomplete.');
+      throw new EngineError(
+        'BAD_CONFIG',
+        'config.json: "tie_word_embeddings": false, but the checkpoint has no lm_head.weight.',
+        'An untied GPT-2 needs its unembedding; the model.safetensors file is incomplete.',
+      );
     }
     const W_U_T = hasLmHead ? source.get('lm_head.weight') : W_E;
     if (W_U_T.shape[0] !== V || W_U_T.shape[1] !== D) {
@@ -90,7 +112,9 @@ export const gpt2Adapter: ArchitectureAdapter = {
     const model: CanonicalModel = {
       config,
       weights: {
-        W_E, W_pos, blocks,
+        W_E,
+        W_pos,
+        blocks,
         ln_final: { w: get('ln_f.weight', [D]), b: get('ln_f.bias', [D]) },
         W_U_T,
         b_U: tensor(new Float32Array(V), [V]),
@@ -133,7 +157,11 @@ function gpt2Config(raw: Record<string, unknown>): ModelConfig {
     return v;
   };
   const refuse = (key: string, why: string): never => {
-    throw new EngineError('BAD_CONFIG', `config.json: "${key}": ${JSON.stringify(raw[key])} is not supported: ${why}.`, 'Circuit Trace runs decoder-only GPT-2 models whose config changes nothing it does not implement.');
+    throw new EngineError(
+      'BAD_CONFIG',
+      `config.json: "${key}": ${JSON.stringify(raw[key])} is not supported: ${why}.`,
+      'Circuit Trace runs decoder-only GPT-2 models whose config changes nothing it does not implement.',
+    );
   };
 
   const nLayers = int('n_layer');
@@ -143,13 +171,15 @@ function gpt2Config(raw: Record<string, unknown>): ModelConfig {
   // HF: n_inner null or absent means 4 * n_embd.
   const dMlp = raw['n_inner'] === null || raw['n_inner'] === undefined ? 4 * dModel : int('n_inner');
   const act = raw['activation_function'] ?? 'gelu_new';
-  const actFn = (typeof act === 'string' && Object.hasOwn(HF_ACTIVATIONS, act) ? HF_ACTIVATIONS[act] : undefined)
-    ?? refuse('activation_function', `the MLP runs ${Object.keys(HF_ACTIVATIONS).join(', ')}`);
+  const actFn =
+    (typeof act === 'string' && Object.hasOwn(HF_ACTIVATIONS, act) ? HF_ACTIVATIONS[act] : undefined) ??
+    refuse('activation_function', `the MLP runs ${Object.keys(HF_ACTIVATIONS).join(', ')}`);
   const eps = raw['layer_norm_epsilon'] ?? 1e-5;
   if (typeof eps !== 'number' || !Number.isFinite(eps) || eps <= 0) {
     throw new EngineError('BAD_CONFIG', `config.json: "layer_norm_epsilon" must be a positive number (got ${JSON.stringify(raw['layer_norm_epsilon'])}).`);
   }
-  if (flag('add_cross_attention', false)) refuse('add_cross_attention', 'its blocks also attend to an encoder\'s states, which a decoder-only forward does not have');
+  if (flag('add_cross_attention', false))
+    refuse('add_cross_attention', "its blocks also attend to an encoder's states, which a decoder-only forward does not have");
   const pruned = raw['pruned_heads'];
   if (pruned !== undefined && pruned !== null && (typeof pruned !== 'object' || Object.keys(pruned).length > 0)) {
     refuse('pruned_heads', 'its layers have fewer heads than n_head');

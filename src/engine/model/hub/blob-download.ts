@@ -60,7 +60,11 @@ function expectedDigest(file: HubFile, repo: string): ExpectedDigest {
     // Git names a blob by sha1("blob <size>\0" + contents).
     return { etag: file.gitOid.toLowerCase(), kind: 'git-sha1', start: () => createHash('sha1').update(`blob ${file.size}\0`) };
   }
-  throw new EngineError('DOWNLOAD_FAILED', `The Hub gave no hash for ${file.path} of ${repo}, so it cannot be verified.`, 'Check that HF_ENDPOINT points at a Hugging Face Hub.');
+  throw new EngineError(
+    'DOWNLOAD_FAILED',
+    `The Hub gave no hash for ${file.path} of ${repo}, so it cannot be verified.`,
+    'Check that HF_ENDPOINT points at a Hugging Face Hub.',
+  );
 }
 
 async function sizeOf(path: string): Promise<number | null> {
@@ -121,18 +125,38 @@ async function requestFrom(url: string, offset: number, file: HubFile, context: 
       return { response, offset };
     }
     await response.body?.cancel();
-    throw new EngineError('DOWNLOAD_FAILED', `The server answered the resume of ${file.path} with the wrong range (${response.headers.get('content-range') ?? 'none'}).`, retryHint(context.errors));
+    throw new EngineError(
+      'DOWNLOAD_FAILED',
+      `The server answered the resume of ${file.path} with the wrong range (${response.headers.get('content-range') ?? 'none'}).`,
+      retryHint(context.errors),
+    );
   }
   if (response.status === 200) return { response, offset: 0 };
   await response.body?.cancel();
   if (response.status === 404) {
-    throw new EngineError('MODEL_FILE_MISSING', `${file.path} of ${context.repo} (commit ${context.commit}) is not on the Hub any more.`, 'Load the model again to pick up the current revision.');
+    throw new EngineError(
+      'MODEL_FILE_MISSING',
+      `${file.path} of ${context.repo} (commit ${context.commit}) is not on the Hub any more.`,
+      'Load the model again to pick up the current revision.',
+    );
   }
-  throw new EngineError('DOWNLOAD_FAILED', `The Hub answered HTTP ${response.status} when downloading ${file.path} of ${context.repo}.`, retryHint(context.errors));
+  throw new EngineError(
+    'DOWNLOAD_FAILED',
+    `The Hub answered HTTP ${response.status} when downloading ${file.path} of ${context.repo}.`,
+    retryHint(context.errors),
+  );
 }
 
 /** Appends the response body to the partial file while `lock` is held; returns the final size. */
-async function appendBody(response: Response, partialPath: string, offset: number, lock: HeldBlobLock, file: HubFile, context: BlobDownloadContext, report: (bytes: number) => void): Promise<number> {
+async function appendBody(
+  response: Response,
+  partialPath: string,
+  offset: number,
+  lock: HeldBlobLock,
+  file: HubFile,
+  context: BlobDownloadContext,
+  report: (bytes: number) => void,
+): Promise<number> {
   if (!response.body) throw new EngineError('DOWNLOAD_FAILED', `The Hub sent no body for ${file.path}.`, retryHint(context.errors));
   const handle = await open(partialPath, offset > 0 ? 'a' : 'w');
   const reader = response.body.getReader();
@@ -144,7 +168,11 @@ async function appendBody(response: Response, partialPath: string, offset: numbe
       const chunk = await reader.read();
       if (chunk.done) break;
       if (done + chunk.value.byteLength > file.size) {
-        throw new EngineError('CHECKSUM_MISMATCH', `The server sent more than the ${file.size} bytes of ${file.path} of ${context.repo}.`, 'Load the model again to download it afresh.');
+        throw new EngineError(
+          'CHECKSUM_MISMATCH',
+          `The server sent more than the ${file.size} bytes of ${file.path} of ${context.repo}.`,
+          'Load the model again to download it afresh.',
+        );
       }
       let written = 0;
       while (written < chunk.value.byteLength) {
@@ -162,12 +190,20 @@ async function appendBody(response: Response, partialPath: string, offset: numbe
       if (error.code === 'CHECKSUM_MISMATCH') await rm(partialPath, { force: true });
       throw error;
     }
-    throw new EngineError('DOWNLOAD_FAILED', `Downloading ${file.path} of ${context.repo} stopped after ${done} of ${file.size} bytes: ${describeNetworkError(error)}.`, retryHint(context.errors));
+    throw new EngineError(
+      'DOWNLOAD_FAILED',
+      `Downloading ${file.path} of ${context.repo} stopped after ${done} of ${file.size} bytes: ${describeNetworkError(error)}.`,
+      retryHint(context.errors),
+    );
   } finally {
     await handle.close();
   }
   if (done !== file.size) {
-    throw new EngineError('DOWNLOAD_FAILED', `The connection closed after ${done} of ${file.size} bytes of ${file.path} of ${context.repo}.`, retryHint(context.errors));
+    throw new EngineError(
+      'DOWNLOAD_FAILED',
+      `The connection closed after ${done} of ${file.size} bytes of ${file.path} of ${context.repo}.`,
+      retryHint(context.errors),
+    );
   }
   return done;
 }
@@ -208,7 +244,11 @@ async function fetchUnderBlobLock(context: BlobDownloadContext, file: HubFile, d
     } catch (error) {
       if (!(error instanceof BlobLockLost)) throw error;
       if (losses + 1 >= MAX_LOCK_LOSSES) {
-        throw new EngineError('LOCKED', `Another process kept taking over the download of ${file.path} of ${context.repo} (its lock ${lockPath}).`, 'Close the other window or command that is downloading this model, or wait for it to finish, then load the model again.');
+        throw new EngineError(
+          'LOCKED',
+          `Another process kept taking over the download of ${file.path} of ${context.repo} (its lock ${lockPath}).`,
+          'Close the other window or command that is downloading this model, or wait for it to finish, then load the model again.',
+        );
       }
     } finally {
       await lock.release();
@@ -251,12 +291,27 @@ async function fillBlobUnderLock(
     if (context.signal?.aborted) throw cancelledError();
     // The library's file-info call resolves the download URL (following the Hub's redirect to
     // its CDN) and reports the size the Hub will serve, which must match paths-info.
-    const info = await fileDownloadInfo({ repo: context.repo, path: file.path, revision: context.commit, hubUrl: context.endpoint, fetch: context.fetch, accessToken: context.accessToken });
+    const info = await fileDownloadInfo({
+      repo: context.repo,
+      path: file.path,
+      revision: context.commit,
+      hubUrl: context.endpoint,
+      fetch: context.fetch,
+      accessToken: context.accessToken,
+    });
     if (!info) {
-      throw new EngineError('MODEL_FILE_MISSING', `${file.path} of ${context.repo} (commit ${context.commit}) is not on the Hub.`, 'Load the model again to pick up the current revision.');
+      throw new EngineError(
+        'MODEL_FILE_MISSING',
+        `${file.path} of ${context.repo} (commit ${context.commit}) is not on the Hub.`,
+        'Load the model again to pick up the current revision.',
+      );
     }
     if (info.size !== file.size) {
-      throw new EngineError('DOWNLOAD_FAILED', `The Hub reports two sizes for ${file.path} of ${context.repo} (${info.size} and ${file.size} bytes).`, retryHint(context.errors));
+      throw new EngineError(
+        'DOWNLOAD_FAILED',
+        `The Hub reports two sizes for ${file.path} of ${context.repo} (${info.size} and ${file.size} bytes).`,
+        retryHint(context.errors),
+      );
     }
     const started = await requestFrom(info.url, offset, file, context);
     // When the server ignored the range, the body is the whole file, written from byte 0.

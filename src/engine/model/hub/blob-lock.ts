@@ -180,11 +180,13 @@ function holdLock(path: string, text: string): HeldBlobLock {
     return held;
   };
   const refresh = setInterval(() => {
-    void stillHeld().then(async (mine) => {
-      if (!mine) return clearInterval(refresh);
-      const now = new Date();
-      await utimes(path, now, now);
-    }).catch(() => undefined);
+    void stillHeld()
+      .then(async (mine) => {
+        if (!mine) return clearInterval(refresh);
+        const now = new Date();
+        await utimes(path, now, now);
+      })
+      .catch(() => undefined);
   }, REFRESH_MS);
   refresh.unref(); // a lock being held must not keep the process alive
   return {

@@ -91,7 +91,11 @@ export function snapshotFolder(cacheDir: string, repo: string, commit: string): 
 
 export function blobPath(cacheDir: string, repo: string, etag: string): string {
   if (!/^[0-9a-f]{40}$|^[0-9a-f]{64}$/.test(etag)) {
-    throw new EngineError('DOWNLOAD_FAILED', `The hub gave "${etag}" as a file hash, which is neither a sha1 nor a sha256.`, 'Check HF_ENDPOINT points at a Hugging Face Hub.');
+    throw new EngineError(
+      'DOWNLOAD_FAILED',
+      `The hub gave "${etag}" as a file hash, which is neither a sha1 nor a sha256.`,
+      'Check HF_ENDPOINT points at a Hugging Face Hub.',
+    );
   }
   return join(repoFolder(cacheDir, repo), 'blobs', etag);
 }
@@ -307,7 +311,10 @@ export async function listCachedModels(options: { cacheDir?: string } = {}): Pro
       snapshots.push({
         commit: snapshot.name,
         folder: snapshotDir,
-        refs: refs.filter((ref) => ref.commit === snapshot.name).map((ref) => ref.name).sort(),
+        refs: refs
+          .filter((ref) => ref.commit === snapshot.name)
+          .map((ref) => ref.name)
+          .sort(),
         complete: missing.length === 0,
         missing,
       });

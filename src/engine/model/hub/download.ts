@@ -14,7 +14,16 @@ import { modelInfo, pathsInfo, type PathInfo } from '@huggingface/hub';
 import type { DownloadProgress } from '../../../protocol/engine.js';
 import { EngineError, throwIfCancelled } from '../../errors.js';
 import { fetchFileIntoSnapshot, type BlobDownloadContext, type HubFile } from './blob-download.js';
-import { assertRepoId, assertRevision, inspectCachedSnapshot, isCommitHash, missingModelFiles, resolveHubCacheDir, snapshotFolder, writeRef } from './cache-layout.js';
+import {
+  assertRepoId,
+  assertRevision,
+  inspectCachedSnapshot,
+  isCommitHash,
+  missingModelFiles,
+  resolveHubCacheDir,
+  snapshotFolder,
+  writeRef,
+} from './cache-layout.js';
 import { cancelledError, toEngineError, type HubErrorContext } from './hub-errors.js';
 import { fetchWithOriginBoundAuth } from './origin-bound-auth.js';
 import { CONFIG_FILE, OPTIONAL_FILES, parseShardList, SINGLE_WEIGHTS_FILE, TOKENIZER_FILE, WEIGHTS_INDEX_FILE } from './model-files.js';
@@ -51,10 +60,18 @@ function resolveEndpoint(option: string | undefined): string {
   try {
     url = new URL(endpoint);
   } catch {
-    throw new EngineError('BAD_ARGUMENT', `The Hub endpoint "${endpoint}" is not a URL.`, 'Set HF_ENDPOINT (or the endpoint setting) to e.g. https://huggingface.co.');
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      `The Hub endpoint "${endpoint}" is not a URL.`,
+      'Set HF_ENDPOINT (or the endpoint setting) to e.g. https://huggingface.co.',
+    );
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new EngineError('BAD_ARGUMENT', `The Hub endpoint "${endpoint}" is not an http(s) URL.`, 'Set HF_ENDPOINT (or the endpoint setting) to e.g. https://huggingface.co.');
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      `The Hub endpoint "${endpoint}" is not an http(s) URL.`,
+      'Set HF_ENDPOINT (or the endpoint setting) to e.g. https://huggingface.co.',
+    );
   }
   return endpoint;
 }
@@ -129,7 +146,17 @@ export async function downloadModel(repo: string, options: DownloadModelOptions 
   const folder = snapshotFolder(cacheDir, repo, commit);
   try {
     if ((await missingModelFiles(folder)).length > 0) {
-      const context: BlobDownloadContext = { cacheDir, repo, commit, endpoint, fetch: hubFetch, errors, ...credentials, ...(signal ? { signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) };
+      const context: BlobDownloadContext = {
+        cacheDir,
+        repo,
+        commit,
+        endpoint,
+        fetch: hubFetch,
+        errors,
+        ...credentials,
+        ...(signal ? { signal } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      };
       await fetchModelFiles(context, revision);
     }
     throwIfCancelled(signal);
@@ -144,7 +171,14 @@ export async function downloadModel(repo: string, options: DownloadModelOptions 
 async function fetchModelFiles(context: BlobDownloadContext, revision: string): Promise<void> {
   const { repo, commit } = context;
   const describe = async (paths: string[]): Promise<Map<string, HubFile>> => {
-    const infos = await pathsInfo({ repo, paths, revision: commit, hubUrl: context.endpoint, fetch: context.fetch, ...(context.accessToken ? { accessToken: context.accessToken } : {}) });
+    const infos = await pathsInfo({
+      repo,
+      paths,
+      revision: commit,
+      hubUrl: context.endpoint,
+      fetch: context.fetch,
+      ...(context.accessToken ? { accessToken: context.accessToken } : {}),
+    });
     return new Map(infos.filter((info) => info.type === 'file').map((info) => [info.path, toHubFile(info)]));
   };
   const listed = await describe([CONFIG_FILE, TOKENIZER_FILE, ...OPTIONAL_FILES, SINGLE_WEIGHTS_FILE, WEIGHTS_INDEX_FILE]);

@@ -33,8 +33,10 @@ export function cancelledError(): EngineError {
 
 /** The hint for any failed transfer: what the user can try. */
 export function retryHint(context: HubErrorContext): string {
-  return `Check your connection (or proxy) and load the model again: finished files are kept and a partial file resumes. ` +
-    `Set HF_ENDPOINT to use a mirror (now ${context.endpoint}), or enable offline mode to use a model already in the Hugging Face cache.`;
+  return (
+    `Check your connection (or proxy) and load the model again: finished files are kept and a partial file resumes. ` +
+    `Set HF_ENDPOINT to use a mirror (now ${context.endpoint}), or enable offline mode to use a model already in the Hugging Face cache.`
+  );
 }
 
 export function toEngineError(error: unknown, context: HubErrorContext): EngineError {
@@ -43,7 +45,11 @@ export function toEngineError(error: unknown, context: HubErrorContext): EngineE
   const where = `${context.repo}@${context.revision}`;
   if (error instanceof HubApiError) {
     if (error.statusCode === 404) {
-      return new EngineError('MODEL_NOT_FOUND', `The Hub has no model ${where} (${error.message}).`, 'Check the model id and revision (e.g. openai-community/gpt2, main).');
+      return new EngineError(
+        'MODEL_NOT_FOUND',
+        `The Hub has no model ${where} (${error.message}).`,
+        'Check the model id and revision (e.g. openai-community/gpt2, main).',
+      );
     }
     if (error.statusCode === 401 || error.statusCode === 403) {
       return new EngineError(
@@ -64,7 +70,11 @@ export function toEngineError(error: unknown, context: HubErrorContext): EngineE
     );
   }
   if (error instanceof TypeError && error.message.includes('access token must start with')) {
-    return new EngineError('BAD_ARGUMENT', 'The Hugging Face access token (HF_TOKEN) is malformed: it must start with "hf_".', 'Copy a token from huggingface.co/settings/tokens.');
+    return new EngineError(
+      'BAD_ARGUMENT',
+      'The Hugging Face access token (HF_TOKEN) is malformed: it must start with "hf_".',
+      'Copy a token from huggingface.co/settings/tokens.',
+    );
   }
   return new EngineError('DOWNLOAD_FAILED', `Downloading ${where} from ${context.endpoint} failed: ${describeNetworkError(error)}.`, retryHint(context));
 }

@@ -70,7 +70,16 @@ export function CanvasHeatmap(props: CanvasHeatmapProps) {
   const [hover, setHover] = useState<{ cell: Cell; anchor: TooltipAnchor } | null>(null);
   const [cursor, setCursor] = useState<Cell | null>(null);
   const layout = useMemo(
-    () => layoutHeatmap({ rows: props.rows, cols: props.cols, width: size.width, height: size.height, ...props.margins, square: props.square, minLabelSpacing: LABEL_FONT_PX + 2 }),
+    () =>
+      layoutHeatmap({
+        rows: props.rows,
+        cols: props.cols,
+        width: size.width,
+        height: size.height,
+        ...props.margins,
+        square: props.square,
+        minLabelSpacing: LABEL_FONT_PX + 2,
+      }),
     [props.rows, props.cols, size.width, size.height, props.margins.left, props.margins.top, props.margins.right, props.margins.bottom, props.square],
   );
   const font = `${LABEL_FONT_PX}px ${props.mono ? props.palette.monoFontFamily : props.palette.fontFamily}`;
@@ -132,24 +141,42 @@ export function CanvasHeatmap(props: CanvasHeatmapProps) {
       ctx.setLineDash([]);
     }
     if (layout.rows > 0 && layout.cols > 0) props.onDrawn?.();
-  }, [layout, props.drawKey, props.mutedLabels, props.palette, props.highlightRow, props.highlightCol, props.highlightCell?.row, props.highlightCell?.col, cursor, font]);
+  }, [
+    layout,
+    props.drawKey,
+    props.mutedLabels,
+    props.palette,
+    props.highlightRow,
+    props.highlightCol,
+    props.highlightCell?.row,
+    props.highlightCell?.col,
+    cursor,
+    font,
+  ]);
 
-  if (props.handle) props.handle.current = {
-    png: () => {
-      if (!canvas.current) throw new Error('nothing drawn');
-      return canvasPng(canvas.current);
-    },
-    svg: () =>
-      svgDocument(size.width, size.height, props.palette.background, heatmapSvgBody({
-        layout,
-        colourAt: props.colourAt,
-        rowLabels: props.rowLabels,
-        colLabels: props.colLabels,
-        foreground: props.palette.foreground,
-        ...(props.mutedLabels ? { mutedLabels: props.mutedLabels } : {}),
-        ...(props.svgOverlay ? { overlay: props.svgOverlay(layout) } : {}),
-      }), props.mono ? props.palette.monoFontFamily : props.palette.fontFamily),
-  };
+  if (props.handle)
+    props.handle.current = {
+      png: () => {
+        if (!canvas.current) throw new Error('nothing drawn');
+        return canvasPng(canvas.current);
+      },
+      svg: () =>
+        svgDocument(
+          size.width,
+          size.height,
+          props.palette.background,
+          heatmapSvgBody({
+            layout,
+            colourAt: props.colourAt,
+            rowLabels: props.rowLabels,
+            colLabels: props.colLabels,
+            foreground: props.palette.foreground,
+            ...(props.mutedLabels ? { mutedLabels: props.mutedLabels } : {}),
+            ...(props.svgOverlay ? { overlay: props.svgOverlay(layout) } : {}),
+          }),
+          props.mono ? props.palette.monoFontFamily : props.palette.fontFamily,
+        ),
+    };
 
   const pointerCell = (event: MouseEvent): { cell: Cell; anchor: TooltipAnchor } | null => {
     const rect = (event.currentTarget as HTMLElement).getBoundingClientRect();
@@ -198,8 +225,12 @@ export function CanvasHeatmap(props: CanvasHeatmapProps) {
           setHover(null);
         }}
       />
-      <div class="sr-only" aria-live="polite">{cursor ? props.describe(cursor) : ''}</div>
-      <Tooltip anchor={hover?.anchor ?? null} containerWidth={size.width}>{hover ? props.tooltip(hover.cell) : null}</Tooltip>
+      <div class="sr-only" aria-live="polite">
+        {cursor ? props.describe(cursor) : ''}
+      </div>
+      <Tooltip anchor={hover?.anchor ?? null} containerWidth={size.width}>
+        {hover ? props.tooltip(hover.cell) : null}
+      </Tooltip>
     </div>
   );
 }

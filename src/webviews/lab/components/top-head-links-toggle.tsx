@@ -11,7 +11,14 @@ export function TopHeadLinksToggle() {
   // A fixed name with aria-pressed (a toggle button's state is announced, not renamed).
   const label = `Draw the ${TOP_HEAD_LINKS_LABEL}`;
   return (
-    <button type="button" class={`toggle-button${shown ? ' active' : ''}`} aria-pressed={shown} aria-label={label} title={label} onClick={() => actions.setTopHeadLinks(!shown)}>
+    <button
+      type="button"
+      class={`toggle-button${shown ? ' active' : ''}`}
+      aria-pressed={shown}
+      aria-label={label}
+      title={label}
+      onClick={() => actions.setTopHeadLinks(!shown)}
+    >
       <span class="codicon codicon-type-hierarchy" aria-hidden="true" /> top heads
     </button>
   );

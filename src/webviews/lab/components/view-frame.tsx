@@ -66,9 +66,20 @@ export function ViewFrame(props: ViewFrameProps) {
         <span class="view-subtitle">{props.subtitle}</span>
         <div class="view-controls">{props.controls}</div>
         <div class="view-actions">
-          {props.exporter.png && <IconButton icon="device-camera" label={`Export ${title} as PNG`} onClick={() => void run('png')} disabled={busy || !props.drawn} />}
-          {props.exporter.svg && <IconButton icon="file-media" label={`Export ${title} as SVG`} onClick={() => void run('svg')} disabled={busy || !props.drawn} />}
-          {standalone && <IconButton icon="json" label="Export the Lab's data as JSON" onClick={() => void run('json')} disabled={busy || (props.view === 'patching' ? !state.patch : !state.result)} />}
+          {props.exporter.png && (
+            <IconButton icon="device-camera" label={`Export ${title} as PNG`} onClick={() => void run('png')} disabled={busy || !props.drawn} />
+          )}
+          {props.exporter.svg && (
+            <IconButton icon="file-media" label={`Export ${title} as SVG`} onClick={() => void run('svg')} disabled={busy || !props.drawn} />
+          )}
+          {standalone && (
+            <IconButton
+              icon="json"
+              label="Export the Lab's data as JSON"
+              onClick={() => void run('json')}
+              disabled={busy || (props.view === 'patching' ? !state.patch : !state.result)}
+            />
+          )}
           {!standalone && <IconButton icon="link-external" label={`Open ${title} on its own beside the editor`} onClick={() => actions.openView(props.view)} />}
         </div>
       </header>

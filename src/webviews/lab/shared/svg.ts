@@ -12,8 +12,10 @@ export function escapeXml(text: string): string {
 export function svgDocument(width: number, height: number, background: Rgb, body: string, fontFamily: string): string {
   const w = Math.ceil(width);
   const h = Math.ceil(height);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="${escapeXml(fontFamily)}" font-size="10">`
-    + `<rect width="${w}" height="${h}" fill="${toHex(background)}"/>${body}</svg>`;
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="${escapeXml(fontFamily)}" font-size="10">` +
+    `<rect width="${w}" height="${h}" fill="${toHex(background)}"/>${body}</svg>`
+  );
 }
 
 export function svgText(x: number, y: number, text: string, fill: Rgb, anchor: 'start' | 'middle' | 'end' = 'start', extra = ''): string {
@@ -49,7 +51,9 @@ export function heatmapSvgBody(o: HeatmapSvgOptions): string {
       const colour = o.colourAt(r, c);
       if (!colour) continue;
       const rect = cellRect(layout, r, c);
-      parts.push(`<rect x="${rect.x.toFixed(2)}" y="${rect.y.toFixed(2)}" width="${rect.width.toFixed(2)}" height="${rect.height.toFixed(2)}" fill="${toHex(colour)}"/>`);
+      parts.push(
+        `<rect x="${rect.x.toFixed(2)}" y="${rect.y.toFixed(2)}" width="${rect.width.toFixed(2)}" height="${rect.height.toFixed(2)}" fill="${toHex(colour)}"/>`,
+      );
     }
   }
   for (let r = 0; r < layout.rows; r++) {

@@ -58,7 +58,10 @@ export function tokenChip(token: TokenInfo | undefined, position: number): Token
 
 /** The prompt text the tokens came from: a prepended BOS was not part of it. */
 export function promptText(tokens: readonly TokenInfo[]): string {
-  return tokens.filter((t) => !isBos(t)).map((t) => t.text).join('');
+  return tokens
+    .filter((t) => !isBos(t))
+    .map((t) => t.text)
+    .join('');
 }
 
 export interface PositionConvention {
@@ -74,6 +77,10 @@ export interface PositionConvention {
 export function positionConvention(result: { prependBos?: boolean; tokens: readonly TokenInfo[] }): PositionConvention {
   const bos = result.prependBos === true || isBos(result.tokens[0]);
   return bos
-    ? { bos, text: 'positions count the prepended BOS as 0', title: 'A BOS token was prepended (TransformerLens prepend_bos): it is position 0, and the first token of the prompt is position 1.' }
+    ? {
+        bos,
+        text: 'positions count the prepended BOS as 0',
+        title: 'A BOS token was prepended (TransformerLens prepend_bos): it is position 0, and the first token of the prompt is position 1.',
+      }
     : { bos, text: 'no BOS', title: "No BOS token was prepended: position 0 is the prompt's first token." };
 }

@@ -20,7 +20,15 @@ export interface MessageSource {
 }
 
 const HOST_MESSAGE_TYPES: ReadonlySet<string> = new Set<HostToWebview['type']>([
-  'analysisStarted', 'layer', 'analysis', 'analysisMissing', 'trace', 'patch', 'patchBusy', 'select', 'reply',
+  'analysisStarted',
+  'layer',
+  'analysis',
+  'analysisMissing',
+  'trace',
+  'patch',
+  'patchBusy',
+  'select',
+  'reply',
 ]);
 
 /** Requests that carry an id (the host answers each with a `reply`). */

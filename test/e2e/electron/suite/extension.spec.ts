@@ -52,11 +52,17 @@ suite('Circuit Trace in the extension host', () => {
     const contributed = (manifest.contributes?.commands ?? []).map((c) => c.command);
     assert.ok(contributed.length > 0, 'the manifest contributes no commands');
     const registered = new Set(await vscode.commands.getCommands(true));
-    assert.deepEqual(contributed.filter((id) => !registered.has(id)), []);
+    assert.deepEqual(
+      contributed.filter((id) => !registered.has(id)),
+      [],
+    );
   });
 
   test('Analyze and Patch CodeLenses sit above the induction preset; analysing it makes the hover name " mat"', async () => {
-    const promptLine = document.getText().split('\n').findIndex((line) => line === INDUCTION_PROMPT);
+    const promptLine = document
+      .getText()
+      .split('\n')
+      .findIndex((line) => line === INDUCTION_PROMPT);
     assert.ok(promptLine > 0, 'the sample workspace lost its induction preset');
     const lenses = await until('CodeLenses', async () => {
       const found = await vscode.commands.executeCommand<vscode.CodeLens[]>('vscode.executeCodeLensProvider', document.uri);
@@ -74,11 +80,15 @@ suite('Circuit Trace in the extension host', () => {
     await vscode.commands.executeCommand(analyze.command, ...(analyze.arguments ?? []));
     // Hover the last token, "the": its top next-token prediction is the induction answer.
     const position = new vscode.Position(promptLine, INDUCTION_PROMPT.length - 1);
-    const text = await until('a hover naming " mat"', async () => {
-      const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', document.uri, position);
-      const shown = hoverText(hovers ?? []);
-      return shown.includes('mat') ? shown : undefined;
-    }, 120_000);
+    const text = await until(
+      'a hover naming " mat"',
+      async () => {
+        const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', document.uri, position);
+        const shown = hoverText(hovers ?? []);
+        return shown.includes('mat') ? shown : undefined;
+      },
+      120_000,
+    );
     assert.match(text, /" mat"/);
   });
 
@@ -89,6 +99,9 @@ suite('Circuit Trace in the extension host', () => {
       const found = vscode.languages.getDiagnostics(broken.uri);
       return found.length > 0 ? found : undefined;
     });
-    assert.ok(diagnostics.some((d) => d.range.start.line === 2), diagnostics.map((d) => `${d.range.start.line}: ${d.message}`).join('\n'));
+    assert.ok(
+      diagnostics.some((d) => d.range.start.line === 2),
+      diagnostics.map((d) => `${d.range.start.line}: ${d.message}`).join('\n'),
+    );
   });
 });

@@ -8,7 +8,9 @@ import Mocha from 'mocha';
 
 export function run(): Promise<void> {
   const mocha = new Mocha({ ui: 'tdd', color: true, timeout: 120_000 });
-  for (const name of readdirSync(__dirname).filter((file) => file.endsWith('.spec.js')).sort()) {
+  for (const name of readdirSync(__dirname)
+    .filter((file) => file.endsWith('.spec.js'))
+    .sort()) {
     mocha.addFile(join(__dirname, name));
   }
   return new Promise((resolve, reject) => {

@@ -89,7 +89,10 @@ describe('two processes, one cache', () => {
       hub.throttleFile(REPO, 'model.safetensors', { chunkBytes: 8192, delayMs: 80 });
       let firstDone = false;
       const first = downloadInChild(cacheDir, hub.endpoint).finally(() => (firstDone = true));
-      await until(() => firstDone || hub.requests.some((r) => r.file === 'model.safetensors' && r.bodyBytes > 0 && r.range !== 'bytes=0-0'), 'the first download to start');
+      await until(
+        () => firstDone || hub.requests.some((r) => r.file === 'model.safetensors' && r.bodyBytes > 0 && r.range !== 'bytes=0-0'),
+        'the first download to start',
+      );
       const second = downloadInChild(cacheDir, hub.endpoint);
       const [a, b] = await Promise.all([first, second]);
       assert.ok(a.ok, `first: ${a.code} ${a.message}`);
@@ -99,10 +102,14 @@ describe('two processes, one cache', () => {
       const blobs = join(cacheDir, repoFolderName(REPO), 'blobs');
       assert.equal(sha256(await readFile(join(blobs, weights.sha256))), weights.sha256, 'the blob verifies');
       assert.deepEqual(await readFile(join(a.folder!, 'model.safetensors')), weights.content);
-      assert.deepEqual((await readdir(blobs)).filter((name) => !/^[0-9a-f]{40}$|^[0-9a-f]{64}$/.test(name)), [], 'no partial files left');
+      assert.deepEqual(
+        (await readdir(blobs)).filter((name) => !/^[0-9a-f]{40}$|^[0-9a-f]{64}$/.test(name)),
+        [],
+        'no partial files left',
+      );
       assert.deepEqual(await readdir(lockDir(cacheDir)).catch(() => []), [], 'no locks left');
       const transferred = hub.bodyRequests('model.safetensors').reduce((sum, r) => sum + r.bodyBytes, 0);
-      assert.equal(transferred, weights.content.byteLength, 'the second process reused the first one\'s download');
+      assert.equal(transferred, weights.content.byteLength, "the second process reused the first one's download");
     } finally {
       await hub.close();
     }
@@ -120,7 +127,7 @@ describe('two processes, one cache', () => {
 
       const folder = await downloadModel(REPO, options(hub, cacheDir));
       assert.deepEqual(await readFile(join(folder, 'model.safetensors')), weights.content);
-      assert.equal(hub.bodyRequests('model.safetensors')[0]?.range, 'bytes=30000-', 'the dead process\'s partial file is resumed');
+      assert.equal(hub.bodyRequests('model.safetensors')[0]?.range, 'bytes=30000-', "the dead process's partial file is resumed");
       assert.deepEqual(await readdir(join(lock, '..')), [], 'the stale lock is gone, and nothing was left beside it');
     } finally {
       await hub.close();
@@ -134,7 +141,10 @@ describe('two processes, one cache', () => {
       const weights = hub.fileOf(REPO, 'model.safetensors');
       const lock = await plantLock(cacheDir, weights.sha256, { pid: 1, hostname: 'another-host.invalid' });
       // Fresh: its owner may be alive on the other host, so this process waits (until cancelled).
-      await assert.rejects(downloadModel(REPO, options(hub, cacheDir, { signal: AbortSignal.timeout(800) })), (error) => isEngineError(error) && error.code === 'CANCELLED');
+      await assert.rejects(
+        downloadModel(REPO, options(hub, cacheDir, { signal: AbortSignal.timeout(800) })),
+        (error) => isEngineError(error) && error.code === 'CANCELLED',
+      );
       assert.equal(hub.bodyRequests('model.safetensors').length, 0);
       // An hour without a refresh: stale.
       const anHourAgo = new Date(Date.now() - 3_600_000);
@@ -146,7 +156,7 @@ describe('two processes, one cache', () => {
     }
   });
 
-  test('a process waiting for another one\'s download reports its progress and can be cancelled, leaving the other\'s lock and partial file alone', async () => {
+  test("a process waiting for another one's download reports its progress and can be cancelled, leaving the other's lock and partial file alone", async () => {
     const hub = await FakeHubServer.start([{ id: REPO, files: tinyModelFiles({ weightBytes: 100_000 }) }]);
     try {
       const cacheDir = await tempCache();
@@ -165,12 +175,19 @@ describe('two processes, one cache', () => {
         if (p.file === 'model.safetensors' && p.bytesDone === 25_000) controller.abort();
       };
       const started = Date.now();
-      await assert.rejects(downloadModel(REPO, options(hub, cacheDir, { signal: controller.signal, onProgress })), (error) => isEngineError(error) && error.code === 'CANCELLED');
+      await assert.rejects(
+        downloadModel(REPO, options(hub, cacheDir, { signal: controller.signal, onProgress })),
+        (error) => isEngineError(error) && error.code === 'CANCELLED',
+      );
       assert.ok(Date.now() - started < 20_000);
-      assert.deepEqual(progress.filter((p) => p.file === 'model.safetensors').map((p) => p.bytesDone), [25_000], 'the other download\'s progress, reported while waiting');
+      assert.deepEqual(
+        progress.filter((p) => p.file === 'model.safetensors').map((p) => p.bytesDone),
+        [25_000],
+        "the other download's progress, reported while waiting",
+      );
       assert.equal(hub.bodyRequests('model.safetensors').length, 0, 'nothing downloaded beside the owner');
-      assert.equal(await readFile(lock, 'utf8'), lockText, 'the owner\'s lock is untouched');
-      assert.equal((await readFile(partial)).byteLength, 25_000, 'the owner\'s partial file is untouched');
+      assert.equal(await readFile(lock, 'utf8'), lockText, "the owner's lock is untouched");
+      assert.equal((await readFile(partial)).byteLength, 25_000, "the owner's partial file is untouched");
     } finally {
       await hub.close();
     }
@@ -224,4 +241,3 @@ async function plantLock(cacheDir: string, etag: string, owner: { pid: number; h
   await writeFile(path, JSON.stringify({ ...owner, processStartedAt: 0, acquiredAt: Date.now(), token: 'planted-by-the-test' }));
   return path;
 }
-

@@ -176,7 +176,10 @@ describe('downloadModel', () => {
       assert.deepEqual(await readFile(join(folder, 'model.safetensors')), weights.content);
       const reports = progress.filter((p) => p.file === 'model.safetensors').map((p) => p.bytesDone);
       assert.equal(reports[0], 0, 'progress starts at 0: the discarded partial is not counted');
-      assert.deepEqual(reports, [...reports].sort((a, b) => a - b));
+      assert.deepEqual(
+        reports,
+        [...reports].sort((a, b) => a - b),
+      );
       assert.equal(reports.at(-1), weights.content.byteLength);
     });
   });
@@ -200,7 +203,10 @@ describe('downloadModel', () => {
   test('a regular (non-LFS) file is verified by its git blob sha1', async () => {
     await withHub([{ id: REPO, files: tinyModelFiles() }], async (hub, cacheDir) => {
       hub.corruptFile(REPO, 'tokenizer.json');
-      await assert.rejects(downloadModel(REPO, options(hub, cacheDir)), engineErrorWith('CHECKSUM_MISMATCH', 'tokenizer.json', hub.fileOf(REPO, 'tokenizer.json').gitOid));
+      await assert.rejects(
+        downloadModel(REPO, options(hub, cacheDir)),
+        engineErrorWith('CHECKSUM_MISMATCH', 'tokenizer.json', hub.fileOf(REPO, 'tokenizer.json').gitOid),
+      );
       assert.equal(hub.bodyRequests('model.safetensors').length, 0, 'the weights are not fetched after a small file failed');
     });
   });
@@ -227,7 +233,10 @@ describe('downloadModel', () => {
 
   test('offline with an empty cache fails with OFFLINE naming the missing files, without a request', async () => {
     await withHub([{ id: REPO, files: tinyModelFiles() }], async (hub, cacheDir) => {
-      await assert.rejects(downloadModel(REPO, options(hub, cacheDir, { offline: true })), engineErrorWith('OFFLINE', 'config.json', 'tokenizer.json', 'model.safetensors', 'huggingface-cli download tiny-org/tiny-gpt2'));
+      await assert.rejects(
+        downloadModel(REPO, options(hub, cacheDir, { offline: true })),
+        engineErrorWith('OFFLINE', 'config.json', 'tokenizer.json', 'model.safetensors', 'huggingface-cli download tiny-org/tiny-gpt2'),
+      );
       assert.equal(hub.requests.length, 0);
     });
   });
@@ -280,11 +289,17 @@ describe('downloadModel', () => {
   test('a repo without safetensors or tokenizer.json fails with MODEL_FILE_MISSING before downloading weights', async () => {
     const noTokenizer = tinyModelFiles().filter((f) => f.path !== 'tokenizer.json');
     const noWeights = tinyModelFiles().filter((f) => f.path !== 'model.safetensors');
-    await withHub([{ id: 'a/no-tokenizer', files: noTokenizer }, { id: 'a/no-weights', files: noWeights }], async (hub, cacheDir) => {
-      await assert.rejects(downloadModel('a/no-tokenizer', options(hub, cacheDir)), engineErrorWith('MODEL_FILE_MISSING', 'tokenizer.json'));
-      await assert.rejects(downloadModel('a/no-weights', options(hub, cacheDir)), engineErrorWith('MODEL_FILE_MISSING', 'model.safetensors'));
-      assert.equal(hub.bodyRequests().length, 0);
-    });
+    await withHub(
+      [
+        { id: 'a/no-tokenizer', files: noTokenizer },
+        { id: 'a/no-weights', files: noWeights },
+      ],
+      async (hub, cacheDir) => {
+        await assert.rejects(downloadModel('a/no-tokenizer', options(hub, cacheDir)), engineErrorWith('MODEL_FILE_MISSING', 'tokenizer.json'));
+        await assert.rejects(downloadModel('a/no-weights', options(hub, cacheDir)), engineErrorWith('MODEL_FILE_MISSING', 'model.safetensors'));
+        assert.equal(hub.bodyRequests().length, 0);
+      },
+    );
   });
 
   test('when the Hub is unreachable a complete cached snapshot is used; without one it is DOWNLOAD_FAILED', async () => {
@@ -318,7 +333,7 @@ describe('downloadModel', () => {
     });
   });
 
-  test('the access token never leaves the Hub\'s origin: a CDN on another port that answers as CloudFront gets no Authorization', async () => {
+  test("the access token never leaves the Hub's origin: a CDN on another port that answers as CloudFront gets no Authorization", async () => {
     const cdn = await FakeHubServer.start([{ id: REPO, files: tinyModelFiles() }]);
     cdn.setContentHeaders({ 'X-Cache': 'Hit from cloudfront' }); // the header that makes the library hand out the CDN URL
     /** A fetch that keeps every header on redirects, as some fetch implementations and proxies do. */
@@ -441,38 +456,59 @@ describe('hub cache layout', () => {
 
   test('lists cached models with their size on disk and deletes one, refusing paths outside the cache', async () => {
     const other = 'gpt2';
-    await withHub([{ id: REPO, files: tinyModelFiles() }, { id: other, files: tinyModelFiles({ weightBytes: 10_000, seed: 7 }) }], async (hub, cacheDir) => {
-      assert.deepEqual(await listCachedModels({ cacheDir }), []);
-      await downloadModel(REPO, options(hub, cacheDir));
-      await downloadModel(other, options(hub, cacheDir));
-      // An interrupted download of a third model counts as partial, not complete.
-      const third = 'x/partial';
-      hub.addRepo({ id: third, files: tinyModelFiles({ seed: 3 }) });
-      hub.cutConnectionOnce(third, 'model.safetensors', 1000);
-      await assert.rejects(downloadModel(third, options(hub, cacheDir)), engineErrorWith('DOWNLOAD_FAILED'));
+    await withHub(
+      [
+        { id: REPO, files: tinyModelFiles() },
+        { id: other, files: tinyModelFiles({ weightBytes: 10_000, seed: 7 }) },
+      ],
+      async (hub, cacheDir) => {
+        assert.deepEqual(await listCachedModels({ cacheDir }), []);
+        await downloadModel(REPO, options(hub, cacheDir));
+        await downloadModel(other, options(hub, cacheDir));
+        // An interrupted download of a third model counts as partial, not complete.
+        const third = 'x/partial';
+        hub.addRepo({ id: third, files: tinyModelFiles({ seed: 3 }) });
+        hub.cutConnectionOnce(third, 'model.safetensors', 1000);
+        await assert.rejects(downloadModel(third, options(hub, cacheDir)), engineErrorWith('DOWNLOAD_FAILED'));
 
-      const listed = await listCachedModels({ cacheDir });
-      assert.deepEqual(listed.map((m) => m.repo), ['gpt2', REPO, third].sort((a, b) => a.localeCompare(b)));
-      for (const id of [REPO, other]) {
-        const model = listed.find((m) => m.repo === id);
-        const expectedBytes = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors'].reduce((sum, p) => sum + hub.fileOf(id, p).content.byteLength, 0);
-        // The blobs plus refs/main (a 40-byte commit sha); snapshot symlinks take no space.
-        assert.equal(model?.sizeOnDisk, expectedBytes + 40);
-        assert.equal(model?.folder, join(cacheDir, repoFolderName(id)));
-        assert.deepEqual(model?.snapshots.map((s) => ({ commit: s.commit, refs: s.refs, complete: s.complete })), [{ commit: hub.commitOf(id), refs: ['main'], complete: true }]);
-        assert.equal(model?.partialDownloads, 0);
-      }
-      const partial = listed.find((m) => m.repo === third);
-      assert.equal(partial?.partialDownloads, 1);
-      assert.deepEqual(partial?.snapshots.map((s) => s.complete), [false]);
+        const listed = await listCachedModels({ cacheDir });
+        assert.deepEqual(
+          listed.map((m) => m.repo),
+          ['gpt2', REPO, third].sort((a, b) => a.localeCompare(b)),
+        );
+        for (const id of [REPO, other]) {
+          const model = listed.find((m) => m.repo === id);
+          const expectedBytes = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors'].reduce(
+            (sum, p) => sum + hub.fileOf(id, p).content.byteLength,
+            0,
+          );
+          // The blobs plus refs/main (a 40-byte commit sha); snapshot symlinks take no space.
+          assert.equal(model?.sizeOnDisk, expectedBytes + 40);
+          assert.equal(model?.folder, join(cacheDir, repoFolderName(id)));
+          assert.deepEqual(
+            model?.snapshots.map((s) => ({ commit: s.commit, refs: s.refs, complete: s.complete })),
+            [{ commit: hub.commitOf(id), refs: ['main'], complete: true }],
+          );
+          assert.equal(model?.partialDownloads, 0);
+        }
+        const partial = listed.find((m) => m.repo === third);
+        assert.equal(partial?.partialDownloads, 1);
+        assert.deepEqual(
+          partial?.snapshots.map((s) => s.complete),
+          [false],
+        );
 
-      for (const bad of ['../outside', '/etc', '..', 'a/../../b']) {
-        await assert.rejects(deleteCachedModel(bad, { cacheDir }), engineErrorWith('BAD_ARGUMENT'));
-      }
-      assert.equal(await deleteCachedModel(REPO, { cacheDir }), true);
-      assert.equal(await exists(join(cacheDir, repoFolderName(REPO))), false);
-      assert.equal(await deleteCachedModel(REPO, { cacheDir }), false);
-      assert.deepEqual((await listCachedModels({ cacheDir })).map((m) => m.repo), ['gpt2', third]);
-    });
+        for (const bad of ['../outside', '/etc', '..', 'a/../../b']) {
+          await assert.rejects(deleteCachedModel(bad, { cacheDir }), engineErrorWith('BAD_ARGUMENT'));
+        }
+        assert.equal(await deleteCachedModel(REPO, { cacheDir }), true);
+        assert.equal(await exists(join(cacheDir, repoFolderName(REPO))), false);
+        assert.equal(await deleteCachedModel(REPO, { cacheDir }), false);
+        assert.deepEqual(
+          (await listCachedModels({ cacheDir })).map((m) => m.repo),
+          ['gpt2', third],
+        );
+      },
+    );
   });
 });

@@ -66,12 +66,22 @@ export function FlowView() {
     <ViewFrame
       view="flow"
       drawn={drawn && result !== null}
-      subtitle={result ? `${arcs.length} arcs ≥ ${threshold.toFixed(3)} mean attention${focus !== null ? ` · ${focusSummary(arcs, focus, result.tokens)}` : ''}` : ''}
+      subtitle={
+        result ? `${arcs.length} arcs ≥ ${threshold.toFixed(3)} mean attention${focus !== null ? ` · ${focusSummary(arcs, focus, result.tokens)}` : ''}` : ''
+      }
       controls={
         <>
           <label class="control">
             threshold
-            <input type="range" min={0} max={0.3} step={0.005} value={threshold} aria-label="Smallest mean attention drawn" onInput={(e) => setThreshold(Number((e.target as HTMLInputElement).value))} />
+            <input
+              type="range"
+              min={0}
+              max={0.3}
+              step={0.005}
+              value={threshold}
+              aria-label="Smallest mean attention drawn"
+              onInput={(e) => setThreshold(Number((e.target as HTMLInputElement).value))}
+            />
           </label>
           <label class="control">
             <input type="checkbox" checked={skipFirstKey} onChange={(e) => setSkipFirstKey((e.target as HTMLInputElement).checked)} />
@@ -83,7 +93,14 @@ export function FlowView() {
     >
       <div class="flow-box" ref={boxRef}>
         {result && width > 0 && height > 0 ? (
-          <svg ref={svg} width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`Token flow: ${arcs.length} arcs of aggregate attention between ${n} tokens`}>
+          <svg
+            ref={svg}
+            width={width}
+            height={height}
+            viewBox={`0 0 ${width} ${height}`}
+            role="img"
+            aria-label={`Token flow: ${arcs.length} arcs of aggregate attention between ${n} tokens`}
+          >
             <g fill="none" stroke-linecap="round">
               {arcs.map((a) => {
                 const on = focus === null || touches(a, focus);
@@ -123,7 +140,14 @@ export function FlowView() {
                     <circle cx={x} cy={baseline} r={selected ? 4 : 2.5} fill={toHex(selected ? palette.accent : palette.foreground)} />
                     <rect x={x - 5} y={baseline - 6} width={10} height={LABEL_SPACE} fill="transparent" />
                     {(i % labelEvery === 0 || selected || i === hovered) && (
-                      <text x={x} y={baseline + 10} transform={`rotate(60 ${x} ${baseline + 10})`} fill={toHex(selected ? palette.accent : palette.foreground)} fill-opacity={isBos(t) && !selected ? MUTED_LABEL_OPACITY : 1} font-style={isBos(t) ? 'italic' : undefined}>
+                      <text
+                        x={x}
+                        y={baseline + 10}
+                        transform={`rotate(60 ${x} ${baseline + 10})`}
+                        fill={toHex(selected ? palette.accent : palette.foreground)}
+                        fill-opacity={isBos(t) && !selected ? MUTED_LABEL_OPACITY : 1}
+                        font-style={isBos(t) ? 'italic' : undefined}
+                      >
                         {truncateLabel(tokenDisplay(t), 10)}
                       </text>
                     )}
@@ -133,7 +157,11 @@ export function FlowView() {
             </g>
           </svg>
         ) : (
-          <div class="placeholder">{state.phase === 'streaming' ? 'Token flow is summed when the forward pass finishes…' : 'Run an analysis to see how attention flows between tokens.'}</div>
+          <div class="placeholder">
+            {state.phase === 'streaming'
+              ? 'Token flow is summed when the forward pass finishes…'
+              : 'Run an analysis to see how attention flows between tokens.'}
+          </div>
         )}
       </div>
     </ViewFrame>

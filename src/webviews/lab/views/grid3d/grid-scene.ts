@@ -6,8 +6,24 @@
  * and zoom (OrbitControls), and raycast picking. Renders on demand, not in a loop.
  */
 import {
-  Color, DoubleSide, Group, InstancedMesh, Matrix4, Mesh, MeshBasicMaterial, PerspectiveCamera, PlaneGeometry, Raycaster,
-  Scene, SphereGeometry, TorusGeometry, TubeGeometry, CatmullRomCurve3, Vector2, Vector3, WebGLRenderer,
+  Color,
+  DoubleSide,
+  Group,
+  InstancedMesh,
+  Matrix4,
+  Mesh,
+  MeshBasicMaterial,
+  PerspectiveCamera,
+  PlaneGeometry,
+  Raycaster,
+  Scene,
+  SphereGeometry,
+  TorusGeometry,
+  TubeGeometry,
+  CatmullRomCurve3,
+  Vector2,
+  Vector3,
+  WebGLRenderer,
 } from 'three';
 import { OrbitControls } from 'three/examples/jsm/controls/OrbitControls.js';
 import type { Palette, Rgb } from '../../shared/colour.js';
@@ -104,7 +120,13 @@ export class WebGlGrid implements GridRenderer {
     for (let l = 0; l < data.nLayers; l++) {
       const plate = new Mesh(
         new PlaneGeometry(plateWidth, GRID_SPACING * 0.92),
-        new MeshBasicMaterial({ color: colour(data.lit[l] ? palette.foreground : palette.grid), transparent: true, opacity: data.lit[l] ? 0.07 : 0.03, side: DoubleSide, depthWrite: false }),
+        new MeshBasicMaterial({
+          color: colour(data.lit[l] ? palette.foreground : palette.grid),
+          transparent: true,
+          opacity: data.lit[l] ? 0.07 : 0.03,
+          side: DoubleSide,
+          depthWrite: false,
+        }),
       );
       plate.position.set(0, headPosition(l, 0, data.nLayers, data.nHeads)[1], -HEAD_RADIUS * 1.2);
       this.plates.add(plate);

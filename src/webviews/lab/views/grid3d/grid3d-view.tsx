@@ -100,7 +100,11 @@ export function Grid3dView() {
   useLayoutEffect(() => {
     const r = renderer.current;
     if (!r || size.width === 0 || nLayers === 0) return;
-    r.setMarks(state.selection.head !== undefined && state.selection.layer !== undefined ? { layer: state.selection.layer, head: state.selection.head } : null, cursor, palette);
+    r.setMarks(
+      state.selection.head !== undefined && state.selection.layer !== undefined ? { layer: state.selection.layer, head: state.selection.head } : null,
+      cursor,
+      palette,
+    );
     r.render();
     updateLabelsRef.current();
     const has = state.result !== null;
@@ -141,10 +145,16 @@ export function Grid3dView() {
     if (summary && trace) {
       return (
         <>
-          <div class="tooltip-title">{summary.name} · {summary.label}</div>
+          <div class="tooltip-title">
+            {summary.name} · {summary.label}
+          </div>
           <div>contribution {formatSigned(trace.heads[i]!)}</div>
-          <div>{OUTPUT_NORM_LABEL} {summary.outputNorm.toFixed(3)}</div>
-          <div>prev {formatScore(summary.scores.previous)} · dup {formatScore(summary.scores.duplicate)} · ind {formatScore(summary.scores.induction)}</div>
+          <div>
+            {OUTPUT_NORM_LABEL} {summary.outputNorm.toFixed(3)}
+          </div>
+          <div>
+            prev {formatScore(summary.scores.previous)} · dup {formatScore(summary.scores.duplicate)} · ind {formatScore(summary.scores.induction)}
+          </div>
         </>
       );
     }
@@ -157,7 +167,9 @@ export function Grid3dView() {
     );
   };
 
-  const describe = cursor ? `${headName(cursor.layer, cursor.head)}${state.result && trace ? `, contribution ${formatSigned(trace.heads[cursor.layer * nHeads + cursor.head]!)}` : ''}` : '';
+  const describe = cursor
+    ? `${headName(cursor.layer, cursor.head)}${state.result && trace ? `, contribution ${formatSigned(trace.heads[cursor.layer * nHeads + cursor.head]!)}` : ''}`
+    : '';
   const streamedCount = state.streamed.filter((s) => s !== null).length;
   const subtitle = state.phase === 'streaming' ? `layer ${streamedCount} of ${nLayers}` : state.result ? `${nLayers} layers × ${nHeads} heads` : '';
 
@@ -171,7 +183,10 @@ export function Grid3dView() {
           <span class="legend">
             <span class="swatch" style={{ background: toHex(palette.positive) }} /> toward
             <span class="swatch" style={{ background: toHex(palette.negative) }} /> away
-            <span class="legend-note">brightness: {OUTPUT_NORM_LABEL}{kind === 'canvas2d' ? ' · 2D' : ''}</span>
+            <span class="legend-note">
+              brightness: {OUTPUT_NORM_LABEL}
+              {kind === 'canvas2d' ? ' · 2D' : ''}
+            </span>
           </span>
           <TopHeadLinksToggle />
           {kind === 'webgl' && (
@@ -213,15 +228,30 @@ export function Grid3dView() {
         <div class="grid3d-canvas-host" ref={canvasHost} />
         {/* The 2D grid draws its caption itself; over WebGL it is HTML (and drawn into the PNG). */}
         {kind === 'webgl' && links.caption && <span class="drawing-caption">{links.caption}</span>}
-        {labels.layers.map((p, l) => p && (l % Math.max(1, Math.ceil(nLayers / 24)) === 0) && (
-          <span key={`l${l}`} class="grid3d-label" style={{ left: `${p.x}px`, top: `${p.y}px` }}>L{l}</span>
-        ))}
-        {labels.heads.map((p, h) => p && (
-          <span key={`h${h}`} class="grid3d-label" style={{ left: `${p.x}px`, top: `${p.y}px` }}>H{h}</span>
-        ))}
+        {labels.layers.map(
+          (p, l) =>
+            p &&
+            l % Math.max(1, Math.ceil(nLayers / 24)) === 0 && (
+              <span key={`l${l}`} class="grid3d-label" style={{ left: `${p.x}px`, top: `${p.y}px` }}>
+                L{l}
+              </span>
+            ),
+        )}
+        {labels.heads.map(
+          (p, h) =>
+            p && (
+              <span key={`h${h}`} class="grid3d-label" style={{ left: `${p.x}px`, top: `${p.y}px` }}>
+                H{h}
+              </span>
+            ),
+        )}
         {state.phase === 'empty' && <div class="placeholder">Run Circuit Trace: Analyze to fill the grid.</div>}
-        <div class="sr-only" aria-live="polite">{describe}</div>
-        <Tooltip anchor={hover?.at ?? null} containerWidth={size.width}>{hover ? tooltip(hover.head) : null}</Tooltip>
+        <div class="sr-only" aria-live="polite">
+          {describe}
+        </div>
+        <Tooltip anchor={hover?.at ?? null} containerWidth={size.width}>
+          {hover ? tooltip(hover.head) : null}
+        </Tooltip>
       </div>
     </ViewFrame>
   );

@@ -33,7 +33,7 @@ export function AttentionView() {
 
   const source = useMemo((): { values: Float32Array | Uint8Array; census: CensusPattern | null } | null => {
     if (n === 0 || nHeads === 0) return null;
-    const block = result ? layerBlock(result.attention, nHeads, n, layer) : state.streamed[layer] ?? null;
+    const block = result ? layerBlock(result.attention, nHeads, n, layer) : (state.streamed[layer] ?? null);
     if (!block) return null;
     if (mode === 'layer') return { values: averageOverHeads(block, nHeads, n), census: null };
     if (mode === 'census' && result) {
@@ -65,7 +65,9 @@ export function AttentionView() {
   const census = source?.census;
   const subtitle = source
     ? mode === 'census'
-      ? census ? `${what}: ${census.kind} pattern (${census.source}), score ${census.score.toFixed(3)}` : `${what}: no detection pattern on this prompt`
+      ? census
+        ? `${what}: ${census.kind} pattern (${census.source}), score ${census.score.toFixed(3)}`
+        : `${what}: no detection pattern on this prompt`
       : `${what} · colour ∝ √weight`
     : '';
 
@@ -77,7 +79,14 @@ export function AttentionView() {
       controls={
         <div class="segmented" role="radiogroup" aria-label="Attention shown">
           {(Object.keys(MODE_LABELS) as AttentionMode[]).map((m) => (
-            <button type="button" role="radio" aria-checked={mode === m} class={mode === m ? 'active' : ''} disabled={m === 'census' && !result} onClick={() => setMode(m)}>
+            <button
+              type="button"
+              role="radio"
+              aria-checked={mode === m}
+              class={mode === m ? 'active' : ''}
+              disabled={m === 'census' && !result}
+              onClick={() => setMode(m)}
+            >
               {MODE_LABELS[m]}
             </button>
           ))}
@@ -101,13 +110,29 @@ export function AttentionView() {
           highlightRow={state.selection.position}
           mutedLabels={muted}
           ariaLabel={`Attention pattern of ${what}, queries by keys. Arrow keys move, Enter selects the query position.`}
-          describe={(c: Cell) => `query ${c.row} ${tokenText(c.row)}, key ${c.col} ${tokenText(c.col)}: ${c.col > c.row ? 'masked' : source.values[c.row * n + c.col]!.toFixed(4)}`}
+          describe={(c: Cell) =>
+            `query ${c.row} ${tokenText(c.row)}, key ${c.col} ${tokenText(c.col)}: ${c.col > c.row ? 'masked' : source.values[c.row * n + c.col]!.toFixed(4)}`
+          }
           tooltip={(c: Cell) => (
             <>
               <div class="tooltip-title">{what}</div>
-              <div>query {c.row} <span class="token">{tokenText(c.row)}</span>{bosNote(c.row)}</div>
-              <div>key {c.col} <span class="token">{tokenText(c.col)}</span>{bosNote(c.col)}</div>
-              <div>{c.col > c.row ? 'masked (causal)' : mode === 'census' ? (source.values[c.row * n + c.col] ? 'in the pattern' : 'not in the pattern') : `weight ${source.values[c.row * n + c.col]!.toFixed(4)}`}</div>
+              <div>
+                query {c.row} <span class="token">{tokenText(c.row)}</span>
+                {bosNote(c.row)}
+              </div>
+              <div>
+                key {c.col} <span class="token">{tokenText(c.col)}</span>
+                {bosNote(c.col)}
+              </div>
+              <div>
+                {c.col > c.row
+                  ? 'masked (causal)'
+                  : mode === 'census'
+                    ? source.values[c.row * n + c.col]
+                      ? 'in the pattern'
+                      : 'not in the pattern'
+                    : `weight ${source.values[c.row * n + c.col]!.toFixed(4)}`}
+              </div>
             </>
           )}
           onSelect={(c: Cell) => actions.select(selectPosition(state.selection, c.row))}

@@ -47,8 +47,23 @@ export function LensView() {
         ],
         series: [
           { label: 'depth' },
-          { label: `P(${target})`, scale: 'prob', stroke: toHex(palette.positive), width: 2, points: { show: true }, value: (_u, v) => (v == null ? '–' : formatProb(v)) },
-          { label: 'rank', scale: 'rank', stroke: toHex(palette.negative), width: 2, dash: [5, 4], points: { show: true }, value: (_u, v) => (v == null ? '–' : String(v)) },
+          {
+            label: `P(${target})`,
+            scale: 'prob',
+            stroke: toHex(palette.positive),
+            width: 2,
+            points: { show: true },
+            value: (_u, v) => (v == null ? '–' : formatProb(v)),
+          },
+          {
+            label: 'rank',
+            scale: 'rank',
+            stroke: toHex(palette.negative),
+            width: 2,
+            dash: [5, 4],
+            points: { show: true },
+            value: (_u, v) => (v == null ? '–' : String(v)),
+          },
         ],
       },
       [series.depth, series.prob, series.rank],
@@ -76,14 +91,18 @@ export function LensView() {
     const chartH = 120;
     const height = chartTop + chartH + 30;
     const parts: string[] = [];
-    table.positions.forEach((p, c) => parts.push(svgText(left + c * cellW + cellW / 2, top - 8, `${p} ${truncateLabel(table.headings[c]!.label, 10)}`, palette.foreground, 'middle')));
+    table.positions.forEach((p, c) =>
+      parts.push(svgText(left + c * cellW + cellW / 2, top - 8, `${p} ${truncateLabel(table.headings[c]!.label, 10)}`, palette.foreground, 'middle')),
+    );
     table.rows.forEach((label, r) => {
       parts.push(svgText(left - 6, top + r * cellH + 13, label, palette.foreground, 'end'));
       table.cells[r]!.forEach((cell, c) => {
         if (!cell) return;
         const bg = sequentialColour(cell.prob, 1, palette);
         parts.push(`<rect x="${left + c * cellW}" y="${top + r * cellH}" width="${cellW - 1}" height="${cellH - 1}" fill="${toHex(bg)}"/>`);
-        parts.push(svgText(left + c * cellW + 4, top + r * cellH + 13, `${truncateLabel(tokenLabel(cell.token), 8)} ${formatProb(cell.prob)}`, textColourOn(bg)));
+        parts.push(
+          svgText(left + c * cellW + 4, top + r * cellH + 13, `${truncateLabel(tokenLabel(cell.token), 8)} ${formatProb(cell.prob)}`, textColourOn(bg)),
+        );
       });
     });
     // The chart: probability (solid) and rank on a log axis (dashed), depth on x.
@@ -93,8 +112,12 @@ export function LensView() {
     const yProb = (p: number) => chartTop + chartH - p * chartH;
     const yRank = (r: number) => chartTop + (Math.log(r) / Math.log(maxRank)) * chartH;
     parts.push(`<rect x="${left}" y="${chartTop}" width="${chartW}" height="${chartH}" fill="none" stroke="${toHex(palette.grid)}"/>`);
-    parts.push(`<polyline fill="none" stroke="${toHex(palette.positive)}" stroke-width="2" points="${series.prob.map((p, i) => `${x(i).toFixed(1)},${yProb(p).toFixed(1)}`).join(' ')}"/>`);
-    parts.push(`<polyline fill="none" stroke="${toHex(palette.negative)}" stroke-width="2" stroke-dasharray="5 4" points="${series.rank.map((r, i) => `${x(i).toFixed(1)},${yRank(r).toFixed(1)}`).join(' ')}"/>`);
+    parts.push(
+      `<polyline fill="none" stroke="${toHex(palette.positive)}" stroke-width="2" points="${series.prob.map((p, i) => `${x(i).toFixed(1)},${yProb(p).toFixed(1)}`).join(' ')}"/>`,
+    );
+    parts.push(
+      `<polyline fill="none" stroke="${toHex(palette.negative)}" stroke-width="2" stroke-dasharray="5 4" points="${series.rank.map((r, i) => `${x(i).toFixed(1)},${yRank(r).toFixed(1)}`).join(' ')}"/>`,
+    );
     parts.push(svgText(left, chartTop + chartH + 16, `P(${target}) solid, rank (log, 1 at top) dashed; depth left to right`, palette.foreground));
     parts.push(`<title>${escapeXml(`Logit lens for ${target}`)}</title>`);
     return { svg: svgDocument(width, height, palette.background, parts.join(''), palette.fontFamily), width, height };
@@ -159,7 +182,9 @@ export function LensView() {
           <div class="lens-chart" ref={chartRef} aria-label={`Probability and rank of ${target} through depth`} />
         </div>
       ) : (
-        <div class="placeholder">{state.phase === 'streaming' ? 'The lens is read when the forward pass finishes…' : 'Run an analysis to read the logit lens.'}</div>
+        <div class="placeholder">
+          {state.phase === 'streaming' ? 'The lens is read when the forward pass finishes…' : 'Run an analysis to read the logit lens.'}
+        </div>
       )}
     </ViewFrame>
   );

@@ -54,7 +54,11 @@ export function patchView(result: PatchSweepResult, selection: LabSelection, nHe
 
   if (hasHead) {
     // 'heads-all': the grid at the selected position (default: the strongest entry's).
-    const atPosition = hasPosition ? (selection.position !== undefined && selection.position < nPositions ? selection.position : top?.position ?? 0) : undefined;
+    const atPosition = hasPosition
+      ? selection.position !== undefined && selection.position < nPositions
+        ? selection.position
+        : (top?.position ?? 0)
+      : undefined;
     headGrid = emptyGrid(nLayers, nHeads, atPosition === undefined ? 'layer × head' : `layer × head at position ${atPosition}`);
     entries.forEach((e, i) => {
       if (e.head === undefined || (atPosition !== undefined && e.position !== atPosition)) return;
@@ -64,7 +68,13 @@ export function patchView(result: PatchSweepResult, selection: LabSelection, nHe
   }
   if (hasPosition) {
     // 'heads-all': the positions of the selected head (default: the strongest entry's).
-    const ofHead = hasHead ? (selection.head !== undefined && selection.layer !== undefined ? { layer: selection.layer, head: selection.head } : top && top.head !== undefined ? { layer: top.layer, head: top.head } : undefined) : undefined;
+    const ofHead = hasHead
+      ? selection.head !== undefined && selection.layer !== undefined
+        ? { layer: selection.layer, head: selection.head }
+        : top && top.head !== undefined
+          ? { layer: top.layer, head: top.head }
+          : undefined
+      : undefined;
     positionGrid = emptyGrid(nLayers, nPositions, ofHead ? `layer × position of head ${ofHead.head} (every layer)` : 'layer × position');
     entries.forEach((e, i) => {
       if (e.position === undefined || e.position >= nPositions) return;
@@ -94,5 +104,9 @@ export function strongestEntries(result: PatchSweepResult, k: number): { entry: 
 
 /** The selection clicking an entry makes (its layer, and its head and/or position when it has them). */
 export function selectionOf(entry: PatchEntry): LabSelection {
-  return { layer: entry.layer, ...(entry.head !== undefined ? { head: entry.head } : {}), ...(entry.position !== undefined ? { position: entry.position } : {}) };
+  return {
+    layer: entry.layer,
+    ...(entry.head !== undefined ? { head: entry.head } : {}),
+    ...(entry.position !== undefined ? { position: entry.position } : {}),
+  };
 }

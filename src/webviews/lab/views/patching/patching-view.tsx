@@ -79,7 +79,12 @@ function PatchForm() {
       </label>
       <label class="field wide">
         <span>Corrupt prompt</span>
-        <textarea rows={2} value={corrupt} placeholder="Same length in tokens, with the key information changed" onInput={(e) => setCorrupt((e.target as HTMLTextAreaElement).value)} />
+        <textarea
+          rows={2}
+          value={corrupt}
+          placeholder="Same length in tokens, with the key information changed"
+          onInput={(e) => setCorrupt((e.target as HTMLTextAreaElement).value)}
+        />
       </label>
       <label class="field">
         <span>Target</span>
@@ -92,18 +97,33 @@ function PatchForm() {
       <label class="field">
         <span>Patch</span>
         <select value={kind} onChange={(e) => setKind((e.target as HTMLSelectElement).value as Exclude<PatchKind, 'single'>)}>
-          {KINDS.map((k) => <option value={k.kind}>{k.label}</option>)}
+          {KINDS.map((k) => (
+            <option value={k.kind}>{k.label}</option>
+          ))}
         </select>
       </label>
       <button type="submit" class="primary" disabled={state.patchBusy}>
-        <span class={`codicon ${state.patchBusy ? 'codicon-loading codicon-modifier-spin' : 'codicon-play'}`} aria-hidden="true" /> {state.patchBusy ? 'Running…' : 'Run sweep'}
+        <span class={`codicon ${state.patchBusy ? 'codicon-loading codicon-modifier-spin' : 'codicon-play'}`} aria-hidden="true" />{' '}
+        {state.patchBusy ? 'Running…' : 'Run sweep'}
       </button>
-      {error && <div class="form-error" role="alert">{error}</div>}
+      {error && (
+        <div class="form-error" role="alert">
+          {error}
+        </div>
+      )}
     </form>
   );
 }
 
-function GridHeatmap(props: { grid: PatchGrid; maxAbs: number; result: PatchSweepResult; colLabels: string[]; handle: { current: CanvasHeatmapHandle | null }; highlight: Cell | undefined; onDrawn: () => void }) {
+function GridHeatmap(props: {
+  grid: PatchGrid;
+  maxAbs: number;
+  result: PatchSweepResult;
+  colLabels: string[];
+  handle: { current: CanvasHeatmapHandle | null };
+  highlight: Cell | undefined;
+  onDrawn: () => void;
+}) {
   const { state, palette, actions } = useLab();
   const { grid } = props;
   const empty: Rgb = mix(palette.background, palette.grid, 0.3);
@@ -141,7 +161,9 @@ function GridHeatmap(props: { grid: PatchGrid; maxAbs: number; result: PatchSwee
               <div>{entryRecoveryLine(e)}</div>
               <div>{entryMetricLine(props.result, e)}</div>
             </>
-          ) : <div>not patched</div>;
+          ) : (
+            <div>not patched</div>
+          );
         }}
         onSelect={(c) => {
           const e = entryAt(c);
@@ -184,32 +206,60 @@ export function PatchingView() {
         {patch && view ? (
           <div class="patch-results">
             {view.headGrid && (
-              <GridHeatmap grid={view.headGrid} maxAbs={view.maxAbs} result={patch} colLabels={headLabels} handle={headHandle}
-                highlight={sel.layer !== undefined && sel.head !== undefined ? { row: sel.layer, col: sel.head } : undefined} onDrawn={onDrawn} />
+              <GridHeatmap
+                grid={view.headGrid}
+                maxAbs={view.maxAbs}
+                result={patch}
+                colLabels={headLabels}
+                handle={headHandle}
+                highlight={sel.layer !== undefined && sel.head !== undefined ? { row: sel.layer, col: sel.head } : undefined}
+                onDrawn={onDrawn}
+              />
             )}
             {view.positionGrid && (
-              <GridHeatmap grid={view.positionGrid} maxAbs={view.maxAbs} result={patch} colLabels={positionLabels} handle={positionHandle}
-                highlight={sel.layer !== undefined && sel.position !== undefined ? { row: sel.layer, col: sel.position } : undefined} onDrawn={onDrawn} />
+              <GridHeatmap
+                grid={view.positionGrid}
+                maxAbs={view.maxAbs}
+                result={patch}
+                colLabels={positionLabels}
+                handle={positionHandle}
+                highlight={sel.layer !== undefined && sel.position !== undefined ? { row: sel.layer, col: sel.position } : undefined}
+                onDrawn={onDrawn}
+              />
             )}
             <div class="patch-bars">
-            <div class="patch-bars-axis">{barAxisLabel(patch)}</div>
-            <ol class="patch-bars-list" aria-label={`The ${top.length} strongest components by ${recoveryLabel(patch)}`}>
-              {top.map(({ entry, name }) => (
-                <li>
-                  <button type="button" class="patch-bar-row" onClick={() => actions.select({ ...state.selection, ...selectionOf(entry) })} title={describeEntry(patch, name, entry)} aria-label={`${describeEntry(patch, name, entry)}; select`}>
-                    <span class="patch-bar-name">{name}</span>
-                    <span class="patch-bar-track">
-                      <span class="patch-bar" style={{ width: `${((Math.abs(entry.recovery) / topMax) * 100).toFixed(1)}%`, background: toHex(entry.recovery >= 0 ? palette.positive : palette.negative) }} />
-                    </span>
-                    <span class="patch-bar-value">{formatSigned(entry.recovery)}</span>
-                  </button>
-                </li>
-              ))}
-            </ol>
+              <div class="patch-bars-axis">{barAxisLabel(patch)}</div>
+              <ol class="patch-bars-list" aria-label={`The ${top.length} strongest components by ${recoveryLabel(patch)}`}>
+                {top.map(({ entry, name }) => (
+                  <li>
+                    <button
+                      type="button"
+                      class="patch-bar-row"
+                      onClick={() => actions.select({ ...state.selection, ...selectionOf(entry) })}
+                      title={describeEntry(patch, name, entry)}
+                      aria-label={`${describeEntry(patch, name, entry)}; select`}
+                    >
+                      <span class="patch-bar-name">{name}</span>
+                      <span class="patch-bar-track">
+                        <span
+                          class="patch-bar"
+                          style={{
+                            width: `${((Math.abs(entry.recovery) / topMax) * 100).toFixed(1)}%`,
+                            background: toHex(entry.recovery >= 0 ? palette.positive : palette.negative),
+                          }}
+                        />
+                      </span>
+                      <span class="patch-bar-value">{formatSigned(entry.recovery)}</span>
+                    </button>
+                  </li>
+                ))}
+              </ol>
             </div>
           </div>
         ) : (
-          <div class="placeholder">{state.patchBusy ? 'Running the sweep…' : 'No sweep yet: fill in the form to patch clean activations into a corrupted run.'}</div>
+          <div class="placeholder">
+            {state.patchBusy ? 'Running the sweep…' : 'No sweep yet: fill in the form to patch clean activations into a corrupted run.'}
+          </div>
         )}
       </div>
     </ViewFrame>

@@ -28,12 +28,16 @@ export function PredictionsView() {
     const barW = 260;
     const width = labelW + barW + 70;
     const height = 10 + bars.length * rowH + 10;
-    const body = bars.map((b, i) => {
-      const y = 10 + i * rowH;
-      return svgText(labelW - 6, y + 14, truncateLabel(tokenLabel(b.prediction.token), 18), palette.foreground, 'end')
-        + `<rect x="${labelW}" y="${y + 3}" width="${(b.fraction * barW).toFixed(1)}" height="${rowH - 6}" fill="${toHex(palette.positive)}"/>`
-        + svgText(labelW + b.fraction * barW + 6, y + 14, formatProb(b.prediction.prob), palette.foreground);
-    }).join('');
+    const body = bars
+      .map((b, i) => {
+        const y = 10 + i * rowH;
+        return (
+          svgText(labelW - 6, y + 14, truncateLabel(tokenLabel(b.prediction.token), 18), palette.foreground, 'end') +
+          `<rect x="${labelW}" y="${y + 3}" width="${(b.fraction * barW).toFixed(1)}" height="${rowH - 6}" fill="${toHex(palette.positive)}"/>` +
+          svgText(labelW + b.fraction * barW + 6, y + 14, formatProb(b.prediction.prob), palette.foreground)
+        );
+      })
+      .join('');
     return { svg: svgDocument(width, height, palette.background, body, palette.monoFontFamily), width, height };
   };
 
@@ -43,7 +47,13 @@ export function PredictionsView() {
       view="predictions"
       drawn={drawn && result !== null}
       subtitle={positionNote}
-      exporter={{ svg: () => exportSvg().svg, png: async () => { const e = exportSvg(); return svgPng(e.svg, e.width, e.height); } }}
+      exporter={{
+        svg: () => exportSvg().svg,
+        png: async () => {
+          const e = exportSvg();
+          return svgPng(e.svg, e.width, e.height);
+        },
+      }}
     >
       {result ? (
         <ol class="prediction-list" aria-label={`Top ${bars.length} next tokens ${positionNote}`}>
@@ -59,7 +69,9 @@ export function PredictionsView() {
           ))}
         </ol>
       ) : (
-        <div class="placeholder">{state.phase === 'streaming' ? 'Predictions arrive with the result…' : 'Run an analysis to see the next-token predictions.'}</div>
+        <div class="placeholder">
+          {state.phase === 'streaming' ? 'Predictions arrive with the result…' : 'Run an analysis to see the next-token predictions.'}
+        </div>
       )}
     </ViewFrame>
   );

@@ -83,8 +83,12 @@ export function TraceView() {
     return lines.join('') + dots.join('') + svgText(at.x, at.y + 9, overlay.caption, palette.foreground);
   };
 
-  const selectedHead = state.selection.layer !== undefined && state.selection.head !== undefined ? { layer: state.selection.layer, head: state.selection.head } : null;
-  const split = useMemo(() => (trace && result && selectedHead ? sourceSplit(trace, nHeads, result.tokens.length, selectedHead.layer, selectedHead.head) : null), [trace, result, selectedHead?.layer, selectedHead?.head, nHeads]);
+  const selectedHead =
+    state.selection.layer !== undefined && state.selection.head !== undefined ? { layer: state.selection.layer, head: state.selection.head } : null;
+  const split = useMemo(
+    () => (trace && result && selectedHead ? sourceSplit(trace, nHeads, result.tokens.length, selectedHead.layer, selectedHead.head) : null),
+    [trace, result, selectedHead?.layer, selectedHead?.head, nHeads],
+  );
   const splitMax = split ? Math.max(1e-12, ...Array.from(split, Math.abs)) : 1;
 
   const valueOf = (c: Cell) => grid!.values[c.row * grid!.cols + c.col]!;
@@ -98,7 +102,13 @@ export function TraceView() {
   const metricSwitch = hasContrast && trace && (
     <div class="segmented" role="radiogroup" aria-label="Traced metric">
       {(['logit', 'logit_diff'] as const).map((m) => (
-        <button type="button" role="radio" aria-checked={state.traceMetric === m} class={state.traceMetric === m ? 'active' : ''} onClick={() => actions.setTraceMetric(m)}>
+        <button
+          type="button"
+          role="radio"
+          aria-checked={state.traceMetric === m}
+          class={state.traceMetric === m ? 'active' : ''}
+          onClick={() => actions.setTraceMetric(m)}
+        >
           {m === 'logit' ? 'Target logit' : 'Logit diff'}
         </button>
       ))}
@@ -113,10 +123,15 @@ export function TraceView() {
     const w = Number(match?.[1] ?? 400);
     const h = Number(match?.[2] ?? 300);
     const inner = heatmap.replace(/^<svg[^>]*>/, '').replace(/<\/svg>$/, '');
-    const strip = grid.extras.map((e, i) => {
-      const x = MARGINS.left + i * 90;
-      return `<rect x="${x}" y="${h + 6}" width="16" height="16" fill="${toHex(divergingColour(e.value, grid.maxAbs, palette))}"/>` + svgText(x + 20, h + 18, `${e.name} ${formatSigned(e.value)}`, palette.foreground);
-    }).join('');
+    const strip = grid.extras
+      .map((e, i) => {
+        const x = MARGINS.left + i * 90;
+        return (
+          `<rect x="${x}" y="${h + 6}" width="16" height="16" fill="${toHex(divergingColour(e.value, grid.maxAbs, palette))}"/>` +
+          svgText(x + 20, h + 18, `${e.name} ${formatSigned(e.value)}`, palette.foreground)
+        );
+      })
+      .join('');
     const legendLines = legend ? dlaLegendLines(legend) : [];
     const legendSvg = legendLines.map((line, i) => svgText(MARGINS.left, h + 40 + i * 13, line, palette.foreground)).join('');
     return svgDocument(w, h + 34 + legendLines.length * 13, palette.background, inner + strip + legendSvg, palette.fontFamily);
@@ -175,7 +190,9 @@ export function TraceView() {
                   {e.name} {formatSigned(e.value)}
                 </span>
               ))}
-              <span class="trace-extra">total {formatSigned(trace.total)} (model {formatSigned(trace.actual)})</span>
+              <span class="trace-extra">
+                total {formatSigned(trace.total)} (model {formatSigned(trace.actual)})
+              </span>
               {legend && (
                 <details class="dla-legend">
                   <summary>DLA {legend.mode}</summary>
@@ -201,7 +218,9 @@ export function TraceView() {
             </div>
           </div>
           <div class="trace-split" aria-label="Contribution of the selected head by source token">
-            <div class="split-title">{selectedHead ? `${headName(selectedHead.layer, selectedHead.head)} by source token` : 'Select a head to split it by source token'}</div>
+            <div class="split-title">
+              {selectedHead ? `${headName(selectedHead.layer, selectedHead.head)} by source token` : 'Select a head to split it by source token'}
+            </div>
             {split && (
               <ol class="split-list">
                 {Array.from(split, (v, k) => (
@@ -217,9 +236,14 @@ export function TraceView() {
                       }
                     }}
                   >
-                    <span class={`split-token token${isBos(result.tokens[k]) ? ' token-bos' : ''}`} title={tokenTitle(result.tokens[k], k)}>{tokenDisplay(result.tokens[k])}</span>
+                    <span class={`split-token token${isBos(result.tokens[k]) ? ' token-bos' : ''}`} title={tokenTitle(result.tokens[k], k)}>
+                      {tokenDisplay(result.tokens[k])}
+                    </span>
                     <span class="split-bar-track">
-                      <span class={`split-bar ${v >= 0 ? 'pos' : 'neg'}`} style={{ width: `${(Math.abs(v) / splitMax) * 50}%`, background: toHex(v >= 0 ? palette.positive : palette.negative) }} />
+                      <span
+                        class={`split-bar ${v >= 0 ? 'pos' : 'neg'}`}
+                        style={{ width: `${(Math.abs(v) / splitMax) * 50}%`, background: toHex(v >= 0 ? palette.positive : palette.negative) }}
+                      />
                     </span>
                     <span class="split-value">{formatSigned(v)}</span>
                   </li>
@@ -229,7 +253,9 @@ export function TraceView() {
           </div>
         </div>
       ) : (
-        <div class="placeholder">{state.phase === 'streaming' ? 'The trace is computed when the forward pass finishes…' : 'Run an analysis to trace the circuit.'}</div>
+        <div class="placeholder">
+          {state.phase === 'streaming' ? 'The trace is computed when the forward pass finishes…' : 'Run an analysis to trace the circuit.'}
+        </div>
       )}
     </ViewFrame>
   );
