@@ -4,6 +4,7 @@
  * so the extension host uses it only through the worker (worker/engine-client.ts); the CLI and
  * tests may use it directly.
  */
+import { resultModelInfo } from './model/model-info.js';
 import type { AnalysisLayerUpdate, AnalysisResult, ModelInfo, PatchSweepResult, TokenInfo } from '../protocol/analysis.js';
 import type { AnalyzeRequest, DownloadProgress, EngineApi, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from '../protocol/engine.js';
 import { analyze } from './analysis/analyze.js';
@@ -50,16 +51,7 @@ export class Engine implements EngineApi {
 
   modelInfo(): ModelInfo {
     const { info } = this.model();
-    return {
-      id: info.id,
-      displayName: info.displayName,
-      nLayers: info.nLayers,
-      nHeads: info.nHeads,
-      dModel: info.dModel,
-      dHead: info.dHead,
-      dVocab: info.dVocab,
-      nCtx: info.nCtx,
-    };
+    return resultModelInfo(info);
   }
 
   async analyze(request: AnalyzeRequest, hooks: { signal?: AbortSignal; onLayer?: (u: AnalysisLayerUpdate) => void } = {}): Promise<AnalysisResult> {

@@ -20,6 +20,7 @@
  * Model resolution and load flags (--device default cpu, --max-tokens default 1024, --offline or
  * HF_HUB_OFFLINE, --cache-dir) are the shared ones of model-arg.ts.
  */
+import { resultModelInfo } from '../model/model-info.js';
 import type { AnalysisResult, CensusScoreSet, DlaMode, HeadSummary, LensLayer, MetricValue, Prediction, TokenInfo } from '../../protocol/analysis.js';
 import type { AnalyzeRequest, LoadedModelInfo, LoadOptions, ModelSpec, TokenRef } from '../../protocol/engine.js';
 import type { AnalysisRunner } from '../analysis/analysis-runner.js';
@@ -256,16 +257,7 @@ async function runAnalyze(deps: AnalyzeCommandDeps, flags: CliFlags, io: CliIo):
   try {
     const { info } = loaded;
     const result = await analyze(loaded.runner, loaded.tokenizer, request, {
-      modelInfo: {
-        id: info.id,
-        displayName: info.displayName,
-        nLayers: info.nLayers,
-        nHeads: info.nHeads,
-        dModel: info.dModel,
-        dHead: info.dHead,
-        dVocab: info.dVocab,
-        nCtx: info.nCtx,
-      },
+      modelInfo: resultModelInfo(info),
       maxTokens: load.maxTokens,
     });
     const out = analyzeCliOutput(result, info);

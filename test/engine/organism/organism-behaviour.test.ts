@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyze } from '../../../src/engine/analysis/analyze.js';
+import { resultModelInfo } from '../../../src/engine/model/model-info.js';
 import { computeCensusScores, DEFAULT_CENSUS_SETTINGS, labelCensus } from '../../../src/engine/analysis/head-census.js';
 import { DEFAULT_HEAD_THRESHOLD } from '../../../src/engine/analysis/head-classes.js';
 import { mulberry32, randomInt } from '../../../src/engine/analysis/seeded-random.js';
@@ -38,16 +39,7 @@ const results = new Map<keyof typeof PRESETS, AnalysisResult>();
 before(async () => {
   model = await loadModel({ kind: 'organism', dir }, { device: 'cpu', maxTokens: 1024, offline: true });
   const { info } = model;
-  modelInfo = {
-    id: info.id,
-    displayName: info.displayName,
-    nLayers: info.nLayers,
-    nHeads: info.nHeads,
-    dModel: info.dModel,
-    dHead: info.dHead,
-    dVocab: info.dVocab,
-    nCtx: info.nCtx,
-  };
+  modelInfo = resultModelInfo(info);
   for (const [name, { prompt }] of Object.entries(PRESETS) as Array<[keyof typeof PRESETS, { prompt: string }]>) {
     results.set(name, await analyze(model.runner, model.tokenizer, { prompt }, { modelInfo }));
   }
