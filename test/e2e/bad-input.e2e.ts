@@ -40,7 +40,8 @@ describeInThemes('bad input', 'bad-input', (current) => {
   sessionTest('a prompt over the token limit gets a diagnostic, and analysing it anyway says why it cannot run', current, async (session) => {
     const { page } = session;
     await appendToDocument(session, `\n## Too long\n${LONG_PROMPT}`);
-    await waitForProblem(page, /tokens long.*over the limit of \d+/);
+    // The BOS counts, as the engine counts it: "121 tokens with the BOS … over the limit of 64".
+    await waitForProblem(page, /\d+ tokens( with the BOS)?.*over the limit of \d+/);
     await focusEditor(page);
     await page.keyboard.press('Home');
     await session.screenshot('over-long-prompt-diagnostic');
@@ -49,7 +50,7 @@ describeInThemes('bad input', 'bad-input', (current) => {
     await runCommand(page, 'Circuit Trace: Analyze Selection');
     // The "analyzing" progress toast comes first; the error replaces it once the worker has tokenized.
     const message = await waitForNotification(page, /Circuit Trace.*\d+ tokens/);
-    assert.match(message, /failed\. The prompt is \d+ tokens, more than the (token limit of \d+|model's context of \d+ tokens)/, message);
+    assert.match(message, /failed\. The prompt is \d+ tokens( with the BOS)?, more than the (token limit of \d+|model's context of \d+ tokens)/, message);
     await session.screenshot('over-long-prompt-notification');
     await clearNotifications(page);
   });
