@@ -7,11 +7,11 @@
  * (`--no-prepend-bos` turns it off; no BOS for a model without one); --ids run exactly as given.
  * The file's metadata holds the ids run (`token_ids`) and `prepend_bos`.
  */
-import { writeFile } from 'node:fs/promises';
 import { EngineError } from '../errors.js';
 import type { HookName } from '../hooks.js';
 import { loadModel } from '../model/load-model.js';
 import { writeSafetensors } from '../model/safetensors-writer.js';
+import { checkOutputFile, writeOutputFile } from './output-file.js';
 import { bosToPrepend } from '../analysis/prompt-input.js';
 import { prependBosFlag } from './prepend-bos-flag.js';
 import type { CliCommand } from './command.js';
@@ -31,6 +31,7 @@ export const runCommand: CliCommand = {
     const out = stringFlag(flags, 'out');
     const repeat = intFlag(flags, 'repeat', 1);
     if (!out && !flags.has('repeat')) throw new EngineError('BAD_ARGUMENT', '--out FILE.safetensors is required (or --repeat N to time the forward only).');
+    if (out) checkOutputFile(out);
     const hooksArg = stringFlag(flags, 'hooks') ?? 'all';
     const hooks: HookName[] | 'all' =
       hooksArg === 'all'
@@ -57,7 +58,7 @@ export const runCommand: CliCommand = {
       }
       if (out) {
         const tensors = [...result.cache].map(([name, t]) => ({ name, dtype: 'F32' as const, shape: [1, ...t.shape], data: t.data }));
-        await writeFile(
+        await writeOutputFile(
           out,
           writeSafetensors(tensors, {
             format: 'pt',

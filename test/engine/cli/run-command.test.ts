@@ -1,7 +1,7 @@
 /** `circuit-trace run`: the activation cache file, timing output and one-line errors. */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../../src/engine/cli/main.js';
@@ -101,5 +101,24 @@ describe('circuit-trace run', () => {
       assert.equal(code, 2, `${args.join(' ')} -> ${err}`);
       assert.equal(err.trim().split('\n').length, 1, err);
     }
+  });
+
+  test('--out naming a folder or a file in a missing folder is a one-line error before the model runs; an existing file is replaced whole', async () => {
+    // Before: the forward ran and then writing failed with a raw "EISDIR: illegal operation on a directory" and exit 1.
+    const fixture = await randomModelFolder('tiny', 21);
+    const dir = mkdtempSync(join(tmpdir(), 'circuit-trace-run-out-'));
+    const folder = await cli(['run', '--model', fixture.dir, '--ids', '464,3797', '--hooks', 'logits', '--out', dir]);
+    assert.equal(folder.code, 2, folder.err);
+    assert.match(folder.err, /--out .* is a folder\. Give a file path/);
+    assert.equal(folder.err.trim().split('\n').length, 1, folder.err);
+    const missing = await cli(['run', '--model', fixture.dir, '--ids', '464,3797', '--hooks', 'logits', '--out', join(dir, 'no', 'such', 'cache.safetensors')]);
+    assert.equal(missing.code, 2, missing.err);
+    assert.match(missing.err, /does not exist/);
+    const file = join(dir, 'cache.safetensors');
+    writeFileSync(file, 'an older, longer file than the cache that replaces it '.repeat(10_000));
+    const written = await cli(['run', '--model', fixture.dir, '--ids', '464,3797', '--hooks', 'logits', '--out', file]);
+    assert.equal(written.code, 0, written.err);
+    assert.deepEqual(readSafetensors(readFileSync(file), file).get('logits').shape, [1, 2, 50257]);
+    assert.deepEqual(readdirSync(dir).sort(), ['cache.safetensors'], 'no temporary file is left beside it');
   });
 });
