@@ -24,10 +24,18 @@ after(async () => {
 
 test('the thread pools stop spinning when a forward ends', async () => {
   const ids = Array.from({ length: 64 }, (_, i) => (i * 7919 + 13) % 2000);
-  for (let i = 0; i < 3; i++) await model.forward(ids, { hooks: 'all' });
-  const before = process.cpuUsage();
-  await new Promise((resolve) => setTimeout(resolve, 500));
-  const used = process.cpuUsage(before);
-  const cpuMs = (used.user + used.system) / 1000;
-  assert.ok(cpuMs < 50, `the idle engine used ${cpuMs.toFixed(1)} ms of CPU in 500 ms`);
+  // On a loaded machine (CI runs two test files at once on 2 cores) a worker descheduled mid-run can
+  // finish its spin inside the window: about 100 ms once in a while, old and new code alike. Spinning
+  // left on after runs shows in every attempt, so the quietest of three attempts is what is judged.
+  const attempts: number[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    for (let i = 0; i < 3; i++) await model.forward(ids, { hooks: 'all' });
+    const before = process.cpuUsage();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const used = process.cpuUsage(before);
+    attempts.push((used.user + used.system) / 1000);
+    if (attempts.at(-1)! < 50) break;
+  }
+  const quietest = Math.min(...attempts);
+  assert.ok(quietest < 50, `the idle engine used ${attempts.map((ms) => ms.toFixed(1)).join(', ')} ms of CPU in 500 ms`);
 });
