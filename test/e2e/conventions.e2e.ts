@@ -42,6 +42,14 @@ describeInThemes('TransformerLens conventions', 'conventions', (current) => {
     const headIndex = rows.findIndex((row) => row.startsWith(name));
     const groupAbove = rows.slice(0, headIndex).filter(isGroup).at(-1) ?? '';
     assert.match(groupAbove, /^Previous token/, `${name} is under "${groupAbove}": ${rows.join(' | ')}`);
+    // The side bar is short: fold Models and Presets so the Heads tree shows the head in the picture.
+    for (const title of ['Models', 'Presets']) {
+      const header = session.page.locator('.sidebar .pane-header', { hasText: new RegExp(`^\\s*${title}`, 'i') }).first();
+      if ((await header.getAttribute('aria-expanded')) === 'true') await header.click();
+    }
+    await pane.locator('.pane-body').first().hover();
+    await session.page.mouse.wheel(0, 400);
+    await session.page.waitForTimeout(300);
     await session.screenshot('heads-list-prompt');
   });
 });
