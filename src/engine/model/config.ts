@@ -2,6 +2,8 @@
  * The architecture-independent description of a model's shape, named as TransformerLens names
  * its HookedTransformerConfig fields. Adapters produce it from a checkpoint's config.json.
  */
+import type { HookArchitecture } from '../hooks/registry.js';
+
 export interface ModelConfig {
   /** The Hugging Face `model_type` it came from, e.g. "gpt2". */
   modelType: string;
@@ -15,8 +17,8 @@ export interface ModelConfig {
   nCtx: number;
   /** LayerNorm epsilon. */
   eps: number;
-  /** Activation function of the MLP; GPT-2 uses the tanh approximation ("gelu_new"). */
-  actFn: 'gelu_new' | 'gelu' | 'relu';
+  /** Activation function of the MLP; GPT-2 uses the tanh approximation ("gelu_new"), Llama-family models silu (of the gate). */
+  actFn: 'gelu_new' | 'gelu' | 'relu' | 'silu';
   /** Token id prepended as BOS when asked for (GPT-2: <|endoftext|> = 50256). */
   bosTokenId: number | null;
   /**
@@ -30,6 +32,17 @@ export interface ModelConfig {
    * means false.
    */
   scaleAttnByInverseLayerIdx?: boolean;
+  /**
+   * Per layer, how many of the latest keys a query attends to (GPT-Neo's local layers: key j is
+   * visible from query i when i - window < j <= i), or null for ordinary causal attention over every
+   * earlier key. Absent means every layer is global, as in GPT-2.
+   */
+  attentionWindow?: readonly (number | null)[];
+}
+
+/** Layer `layer`'s attention window (see ModelConfig.attentionWindow), or null when it is global. */
+export function attentionWindowOf(config: Pick<ModelConfig, 'attentionWindow'>, layer: number): number | null {
+  return config.attentionWindow?.[layer] ?? null;
 }
 
 /**

@@ -1,12 +1,12 @@
 /**
- * Steps the plain forward and the variant forward share: the causal mask, spreading a batched
+ * Steps the plain forward and the variant forward share: the causal masks, spreading a batched
  * block output over the variants' caches, the final (ln_final + unembedding) call, and a
  * variant's keys and values.
  */
 import type * as ort from 'onnxruntime-node';
 import { EngineError } from '../errors.js';
 import type { ActivationCache, HookName } from '../hooks.js';
-import type { ModelConfig } from '../model/config.js';
+import { attentionWindowOf, type ModelConfig } from '../model/config.js';
 import { MASKED } from '../onnx/gpt2-graphs.js';
 import { tensor } from '../tensor.js';
 import type { HookPlan } from './hook-plan.js';
@@ -14,12 +14,35 @@ import { f32, flag, int64 } from './ort-tensors.js';
 import type { ModelSessions } from './sessions.js';
 import type { KeysValues, TokenScores } from './types.js';
 
-/** Additive causal mask [q, P]: query i (absolute q0 + i) sees keys 0..q0 + i. */
-export function causalMask(P: number, q0: number): ort.Tensor {
+/**
+ * Additive causal mask [q, P]: query i (absolute q0 + i) sees keys 0..q0 + i, or with a `window`
+ * only the last `window` of them (keys j with q0 + i - window < j, GPT-Neo's local attention).
+ */
+export function causalMask(P: number, q0: number, window: number | null = null): ort.Tensor {
   const Q = P - q0;
   const mask = new Float32Array(Q * P);
-  for (let i = 0; i < Q; i++) for (let j = q0 + i + 1; j < P; j++) mask[i * P + j] = MASKED;
+  for (let i = 0; i < Q; i++) {
+    const query = q0 + i;
+    const firstSeen = window === null ? 0 : Math.max(0, query - window + 1);
+    mask.fill(MASKED, i * P, i * P + firstSeen);
+    mask.fill(MASKED, i * P + query + 1, (i + 1) * P);
+  }
   return f32(mask, [Q, P]);
+}
+
+/**
+ * Each layer's mask [q, P] (see causalMask), one tensor per distinct window: every layer of a
+ * GPT-2 shares one, and a window that reaches the first position is no window.
+ */
+export function layerMasks(config: Pick<ModelConfig, 'nLayers' | 'attentionWindow'>, P: number, q0: number): ort.Tensor[] {
+  const byWindow = new Map<number | null, ort.Tensor>();
+  return Array.from({ length: config.nLayers }, (_, layer) => {
+    const own = attentionWindowOf(config, layer);
+    const window = own !== null && own < P ? own : null;
+    let mask = byWindow.get(window);
+    if (!mask) byWindow.set(window, (mask = causalMask(P, q0, window)));
+    return mask;
+  });
 }
 
 /** Splits a batched [b, ...shape] array into each variant's cache, as views into it. */

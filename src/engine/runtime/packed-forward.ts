@@ -5,6 +5,7 @@
  * branch's own.
  */
 import { throwIfCancelled } from '../errors.js';
+import { attentionWindowOf } from '../model/config.js';
 import { embed } from './embedding.js';
 import { planHooks } from './hook-plan.js';
 import { f32, flag, indexTensor, int64 } from './ort-tensors.js';
@@ -41,7 +42,7 @@ export async function runPacked(s: ModelSessions, request: PackedRunRequest): Pr
       resid = grown;
     }
     const routing = packedRouting(layout, layer);
-    const mask = packedMask(layout, layer);
+    const mask = packedMask(layout, layer, attentionWindowOf(config, layer));
     const out = await s.blocks[layer]!.run(
       {
         ...s.unpatched,

@@ -71,25 +71,29 @@ export function rowsAt(layout: PackedLayout, layer: number): number {
 /**
  * The additive attention mask of `layer`'s call: a prompt's position sees its prompt's positions up
  * to itself; a branch's position sees its prompt's positions before `from` and its own positions up
- * to itself. Everything else is MASKED, whose exp() is exactly 0. Dense: [rows, rows]. Prefix:
- * [rows, K + 1] over the K prompt rows and then each row's own key (a prompt row finds its own key
- * among the K, so its last column is masked).
+ * to itself. With a `window` (the layer's local attention), a position at p sees only those at
+ * p - window + 1 and after. Everything else is MASKED, whose exp() is exactly 0. Dense: [rows, rows].
+ * Prefix: [rows, K + 1] over the K prompt rows and then each row's own key (a prompt row finds its
+ * own key among the K, so its last column is masked).
  */
-export function packedMask(layout: PackedLayout, layer: number): { mask: Float32Array; dims: [number, number] } {
+export function packedMask(layout: PackedLayout, layer: number, window: number | null = null): { mask: Float32Array; dims: [number, number] } {
   const { P } = layout;
   const N = rowsAt(layout, layer);
   const K = layout.nPrompts * P;
   const width = layout.mode === 'prefix' ? K + 1 : N;
   const mask = new Float32Array(N * width).fill(MASKED);
   const open = (row: number, from: number, to: number): void => void mask.fill(0, row * width + from, row * width + to);
+  /** The first position that position p sees. */
+  const firstSeen = (p: number): number => (window === null ? 0 : Math.max(0, p - window + 1));
   for (let i = 0; i < layout.nPrompts; i++) {
-    for (let p = 0; p < P; p++) open(i * P + p, i * P, i * P + p + 1);
+    for (let p = 0; p < P; p++) open(i * P + p, i * P + firstSeen(p), i * P + p + 1);
   }
   for (const { branch, row } of branchesAt(layout, layer)) {
     for (let k = 0; k < P - branch.from; k++) {
-      open(row + k, branch.prompt * P, branch.prompt * P + branch.from);
+      const first = firstSeen(branch.from + k);
+      if (first < branch.from) open(row + k, branch.prompt * P + first, branch.prompt * P + branch.from);
       if (layout.mode === 'prefix') open(row + k, K, K + 1);
-      else open(row + k, row, row + k + 1);
+      else open(row + k, row + Math.max(0, first - branch.from), row + k + 1);
     }
   }
   return { mask, dims: [N, width] };

@@ -7,7 +7,7 @@ import { throwIfCancelled } from '../errors.js';
 import type { ActivationCache } from '../hooks.js';
 import { tensor } from '../tensor.js';
 import { embed } from './embedding.js';
-import { causalMask, recordBlockOutputs, runFinal, variantKeysValues } from './forward-steps.js';
+import { layerMasks, recordBlockOutputs, runFinal, variantKeysValues } from './forward-steps.js';
 import { planHooks } from './hook-plan.js';
 import { f32 } from './ort-tensors.js';
 import { throwIfNonFinite } from './output-check.js';
@@ -27,7 +27,7 @@ export async function plainForward(s: ModelSessions, ids: readonly number[], opt
   const caches = [cache];
   const keysValues: KeysValues[] = [];
   const residPost: Float32Array[] = [];
-  const mask = causalMask(P, 0);
+  const masks = layerMasks(config, P, 0);
 
   let resid = embed(s.weights, D, ids, 0, plan, caches);
   for (let layer = 0; layer < nLayers; layer++) {
@@ -36,7 +36,7 @@ export async function plainForward(s: ModelSessions, ids: readonly number[], opt
     const residPre = plan.residPre[layer];
     if (residPre) cache.set(residPre, tensor(resid, [P, D]));
     const fetches = keepKV ? [...plan.fetches[layer]!, 'k', 'v'] : plan.fetches[layer]!;
-    const out = await s.blocks[layer]!.run({ ...s.unpatched, resid_pre: f32(resid, [1, P, D]), attn_mask: mask, ...s.weightFeeds[layer] }, fetches);
+    const out = await s.blocks[layer]!.run({ ...s.unpatched, resid_pre: f32(resid, [1, P, D]), attn_mask: masks[layer]!, ...s.weightFeeds[layer] }, fetches);
     recordBlockOutputs(out, plan.outputs[layer]!, caches);
     if (keepKV) keysValues.push(variantKeysValues(out['k']!.data as Float32Array, out['v']!.data as Float32Array, 0, undefined, config, 0, P));
     resid = out['resid_post']!.data as Float32Array;

@@ -9,7 +9,7 @@ import { EngineError, throwIfCancelled } from '../errors.js';
 import type { ActivationCache } from '../hooks.js';
 import { embed } from './embedding.js';
 import { variantBlockFeeds } from './block-feeds.js';
-import { causalMask, recordBlockOutputs, runFinal, splitBatch, variantKeysValues } from './forward-steps.js';
+import { layerMasks, recordBlockOutputs, runFinal, splitBatch, variantKeysValues } from './forward-steps.js';
 import { planHooks } from './hook-plan.js';
 import { throwIfNonFinite } from './output-check.js';
 import { applyResidPatches } from './patch-rows.js';
@@ -82,7 +82,7 @@ export async function runVariants(s: ModelSessions, request: InterventionRequest
     }
     return rows;
   };
-  const mask = causalMask(P, q0);
+  const masks = layerMasks(config, P, q0);
 
   // The batch is a wavefront: a variant joins at its start layer. `active` lists the batch's rows.
   let active: number[] = [];
@@ -111,7 +111,7 @@ export async function runVariants(s: ModelSessions, request: InterventionRequest
     if (residPre) splitBatch(resid, [Q, D], rows, residPre);
 
     const past = q0 > 0 ? request.past![layer]! : null;
-    const feeds = variantBlockFeeds(config, s.unpatched, batch, past, layer, resid, mask, q0, Q);
+    const feeds = variantBlockFeeds(config, s.unpatched, batch, past, layer, resid, masks[layer]!, q0, Q);
     const fetches = keepKV ? [...plan.fetches[layer]!, 'k', 'v'] : plan.fetches[layer]!;
     const out = await s.blocks[layer]!.run({ ...feeds, ...s.weightFeeds[layer] }, fetches);
     recordBlockOutputs(out, plan.outputs[layer]!, rows);

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MASKED } from '../../../src/engine/onnx/gpt2-graphs.js';
+import { causalMask, layerMasks } from '../../../src/engine/runtime/forward-steps.js';
 import { packedLayout, packedMask, packedRouting, rowsAt } from '../../../src/engine/runtime/packed-layout.js';
 import type { PackedBranch } from '../../../src/engine/runtime/types.js';
 
@@ -74,6 +75,41 @@ test("prefix mask (every branch one row): prompt rows, then each row's own key i
     [3, 4, 6], // corrupted positions 0 and 1, then its own key
     [0, 1, 6], // clean positions 0 and 1, then its own key
   ]);
+});
+
+test('a local window of 2: each position sees itself and the one before, in prompts and branches, dense and prefix', () => {
+  const dense = packedLayout({ prompts: PROMPTS, branches: [{ prompt: 1, from: 1, layer: 0, zFrom: { prompt: 0, heads: [0] } }], scoreTokens: [] }, SHAPE);
+  assert.deepEqual(visible(packedMask(dense, 0, 2)), [
+    [0],
+    [0, 1],
+    [1, 2], // clean position 2 no longer sees position 0
+    [3],
+    [3, 4],
+    [4, 5],
+    [3, 6],
+    [6, 7], // branch position 2: its own position 1, not corrupted position 0
+  ]);
+  const prefix = packedLayout({ prompts: PROMPTS, branches: [{ prompt: 1, from: 2, layer: 0, zFrom: { prompt: 0, heads: [0] } }], scoreTokens: [] }, SHAPE);
+  assert.deepEqual(visible(packedMask(prefix, 0, 2)), [[0], [0, 1], [1, 2], [3], [3, 4], [4, 5], [4, 6]]);
+  // A window of 1: only the own key.
+  assert.deepEqual(visible(packedMask(prefix, 0, 1)), [[0], [1], [2], [3], [4], [5], [6]]);
+  // A window as long as the prompt is no window.
+  assert.deepEqual(visible(packedMask(dense, 0, 3)), visible(packedMask(dense, 0)));
+});
+
+test('causalMask and layerMasks: a local layer sees the last `window` keys, from any first query; global layers share one mask', () => {
+  const keys = (t: { data: unknown; dims: readonly number[] }): number[][] => visible({ mask: t.data as Float32Array, dims: [t.dims[0]!, t.dims[1]!] });
+  assert.deepEqual(keys(causalMask(4, 0)), [[0], [0, 1], [0, 1, 2], [0, 1, 2, 3]]);
+  assert.deepEqual(keys(causalMask(4, 0, 2)), [[0], [0, 1], [1, 2], [2, 3]]);
+  assert.deepEqual(keys(causalMask(4, 2, 2)), [
+    [1, 2],
+    [2, 3],
+  ]);
+  const masks = layerMasks({ nLayers: 4, attentionWindow: [null, 2, null, 9] }, 4, 0);
+  assert.equal(masks[0], masks[2]);
+  assert.equal(masks[0], masks[3], 'a window longer than the prompt is the global mask');
+  assert.deepEqual(keys(masks[1]!), keys(causalMask(4, 0, 2)));
+  assert.equal(new Set(layerMasks({ nLayers: 3 }, 5, 1)).size, 1);
 });
 
 test("routing: the joining branches' patched heads take the source prompt's row at the same position", () => {
