@@ -61,19 +61,26 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
     },
   );
 
+  let reloading: Promise<void> | null = null;
+
   /**
    * After a crash, the fresh worker holds no model: load the last one again first, from the cache
-   * only (it was loaded before, and a call such as a hover must not contact the Hub).
+   * only (it was loaded before, and a call such as a hover must not contact the Hub). Calls made
+   * while that reload runs wait for the same one, rather than reaching the empty worker first. It
+   * takes no caller's signal, so one caller's cancellation does not fail the others' reload.
    */
-  const ready = async (signal?: AbortSignal): Promise<void> => {
+  const ready = async (): Promise<void> => {
     if (!needsReload || !lastLoad) return;
-    needsReload = false;
-    try {
-      await rpc.call('loadModel', { spec: lastLoad.spec, options: { ...lastLoad.options, offline: true } }, signal ? { signal } : {});
-    } catch (error) {
-      needsReload = true;
-      throw error;
-    }
+    const { spec, options: loadOptions } = lastLoad;
+    reloading ??= rpc
+      .call('loadModel', { spec, options: { ...loadOptions, offline: true } })
+      .then(() => {
+        needsReload = false;
+      })
+      .finally(() => {
+        reloading = null;
+      });
+    await reloading;
   };
 
   return {
@@ -103,14 +110,14 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
       return rpc.call('tokenize', { text });
     },
     async analyze(request: AnalyzeRequest, hooks: { signal?: AbortSignal; onLayer?: (u: AnalysisLayerUpdate) => void } = {}): Promise<AnalysisResult> {
-      await ready(hooks.signal);
+      await ready();
       return rpc.call('analyze', request, {
         ...(hooks.signal ? { signal: hooks.signal } : {}),
         ...(hooks.onLayer ? { onEvent: hooks.onLayer } : {}),
       });
     },
     async patch(request: PatchRequest, hooks: { signal?: AbortSignal; onLayer?: (layer: number) => void } = {}): Promise<PatchSweepResult> {
-      await ready(hooks.signal);
+      await ready();
       const onLayer = hooks.onLayer;
       return rpc.call('patch', request, {
         ...(hooks.signal ? { signal: hooks.signal } : {}),

@@ -103,6 +103,23 @@ describe('engine worker crash', () => {
     }
   });
 
+  test('after a crash, calls made at once all wait for the one reload of the model (none runs on the empty worker)', async () => {
+    process.env['CIRCUIT_TRACE_TEST_HOOKS'] = '1';
+    const client = createEngineClient({ workerPath });
+    try {
+      const fixture = await randomModelFolder('tiny', 5);
+      await client.loadModel({ kind: 'folder', path: fixture.dir }, { device: 'cpu', maxTokens: 64, offline: true });
+      await client.crashForTests();
+      // A hover and a diagnostics refresh arriving together after the crash.
+      const [analysis, tokens] = await Promise.all([client.analyze({ prompt: 'The cat sat on the mat' }), client.tokenize('The cat')]);
+      assert.equal(analysis.tokens.at(-1)?.text, ' mat');
+      assert.ok(tokens.length > 0);
+    } finally {
+      await client.dispose();
+      delete process.env['CIRCUIT_TRACE_TEST_HOOKS'];
+    }
+  });
+
   test('an uncaught exception in the worker (an error event, then an exit) is reported as one crash', async () => {
     process.env['CIRCUIT_TRACE_TEST_HOOKS'] = '1';
     const client = createEngineClient({ workerPath });
