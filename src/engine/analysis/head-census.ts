@@ -28,6 +28,7 @@ import { layerHook, type HookName } from '../hooks.js';
 import type { ModelConfig } from '../model/config.js';
 import type { AnalysisRunner } from './analysis-runner.js';
 import { classifyHead, DEFAULT_HEAD_THRESHOLD } from './head-classes.js';
+import { bosToPrepend } from './prompt-input.js';
 import { detectionCeiling, detectionPattern, detectionScore } from './head-detector.js';
 import { mulberry32, randomInt } from './seeded-random.js';
 
@@ -44,9 +45,15 @@ export interface CensusSettings {
 
 export const DEFAULT_CENSUS_SETTINGS: Readonly<CensusSettings> = { batch: 8, halfLength: 20, seed: 1234, threshold: DEFAULT_HEAD_THRESHOLD, prependBos: true };
 
-/** The BOS id the probe sequences start with, or null. */
+/** The BOS id the probe sequences start with, or null: the prompt's rule (bosToPrepend). */
 function probeBos(settings: { prependBos?: boolean }, config: Pick<ModelConfig, 'bosTokenId'>): number | null {
-  return settings.prependBos === false ? null : config.bosTokenId;
+  return bosToPrepend(config, settings.prependBos);
+}
+
+/** How many distinct ids the probe can draw: the safe range, less the BOS when it lies inside. */
+function drawableIdCount(dVocab: number, bos: number | null): number {
+  const [lo, hi] = censusTokenRange(dVocab);
+  return hi - lo - (bos !== null && bos >= lo && bos < hi ? 1 : 0);
 }
 
 /** [lo, hi) of the token ids the probe draws from. */
@@ -63,8 +70,7 @@ export function fitCensusSettings<S extends Pick<CensusSettings, 'halfLength'> &
   config: Pick<ModelConfig, 'dVocab' | 'nCtx' | 'bosTokenId'>,
 ): S {
   const bos = probeBos(settings, config);
-  const [lo, hi] = censusTokenRange(config.dVocab);
-  const available = hi - lo - (bos !== null && bos >= lo && bos < hi ? 1 : 0);
+  const available = drawableIdCount(config.dVocab, bos);
   const halfLength = Math.min(settings.halfLength, Math.floor((config.nCtx - (bos === null ? 0 : 1)) / 2), available);
   if (halfLength < 2)
     throw new EngineError('BAD_ARGUMENT', `The model's context (${config.nCtx}) or vocabulary (${config.dVocab}) is too small for the head census.`);
@@ -89,10 +95,10 @@ export function censusSequences(
       'Use a shorter census block.',
     );
   }
-  const [lo, hi] = censusTokenRange(config.dVocab);
-  const available = hi - lo - (bos !== null && bos >= lo && bos < hi ? 1 : 0);
+  const available = drawableIdCount(config.dVocab, bos);
   if (available < halfLength)
     throw new EngineError('BAD_ARGUMENT', `The vocabulary has only ${available} usable ids for a census block of ${halfLength} distinct tokens.`);
+  const [lo, hi] = censusTokenRange(config.dVocab);
   const random = mulberry32(seed);
   const sequences: number[][] = [];
   for (let b = 0; b < batch; b++) {
