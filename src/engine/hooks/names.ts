@@ -3,7 +3,18 @@
  * (TransformerLens's `get_act_name`), every name of a model, and parsing a name back.
  */
 import { EngineError } from '../errors.js';
-import { GLOBAL_HOOKS, HOOK_POINT_LIST, hookPointByAlias, LAYER_HOOKS, type GlobalHook, type HookAlias, type HookName, type LayerHook } from './registry.js';
+import {
+  GLOBAL_HOOKS,
+  hasHook,
+  HOOK_POINT_LIST,
+  hookPointByAlias,
+  LAYER_HOOKS,
+  type GlobalHook,
+  type HookAlias,
+  type HookArchitecture,
+  type HookName,
+  type LayerHook,
+} from './registry.js';
 
 export function layerHook(layer: number, hook: LayerHook): HookName {
   return `blocks.${layer}.${hook}`;
@@ -22,14 +33,18 @@ export function actName(alias: HookAlias, layer?: number): HookName {
   return layer === undefined ? (point.name as GlobalHook) : layerHook(layer, point.name as LayerHook);
 }
 
-/** Every hook point of a model with `nLayers` layers, in the order the forward pass produces them. */
-export function allHookNames(nLayers: number): HookName[] {
+/**
+ * Every hook point of a model with `nLayers` layers of graph family `arch` (default GPT-2's), in
+ * the order the forward pass produces them.
+ */
+export function allHookNames(nLayers: number, arch: HookArchitecture = 'gpt2'): HookName[] {
   const names: HookName[] = [];
-  const layers = HOOK_POINT_LIST.filter((p) => p.perLayer).map((p) => p.name as LayerHook);
-  const firstLayerHook = HOOK_POINT_LIST.findIndex((p) => p.perLayer);
-  for (const p of HOOK_POINT_LIST.slice(0, firstLayerHook)) names.push(p.name as GlobalHook);
+  const points = HOOK_POINT_LIST.filter((p) => hasHook(p, arch));
+  const layers = points.filter((p) => p.perLayer).map((p) => p.name as LayerHook);
+  const firstLayerHook = points.findIndex((p) => p.perLayer);
+  for (const p of points.slice(0, firstLayerHook)) names.push(p.name as GlobalHook);
   for (let l = 0; l < nLayers; l++) for (const h of layers) names.push(layerHook(l, h));
-  for (const p of HOOK_POINT_LIST.slice(firstLayerHook)) if (!p.perLayer) names.push(p.name as GlobalHook);
+  for (const p of points.slice(firstLayerHook)) if (!p.perLayer) names.push(p.name as GlobalHook);
   return names;
 }
 

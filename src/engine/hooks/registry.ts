@@ -11,7 +11,13 @@
  * A dimension of a hook's tensor, batch dropped, as TransformerLens names them (`head` for its
  * `head_index`); a number is a fixed size.
  */
-export type HookDim = 'pos' | 'query_pos' | 'key_pos' | 'head' | 'd_head' | 'd_model' | 'd_vocab' | 1;
+export type HookDim = 'pos' | 'query_pos' | 'key_pos' | 'head' | 'kv_head' | 'd_head' | 'd_model' | 'd_mlp' | 'd_vocab' | 1;
+
+/**
+ * The graph families whose models have a hook point: `gpt2` (LayerNorm, learned positions; also
+ * the organism) and `llama` (RMSNorm, RoPE, grouped-query attention, gated MLP: Llama, Mistral, Qwen2, Qwen3).
+ */
+export type HookArchitecture = 'gpt2' | 'llama';
 
 /**
  * Where a hook's values come from. `embedding`: gathered in JavaScript before the first block.
@@ -35,12 +41,14 @@ export interface HookPointSpec {
   readonly shape: readonly HookDim[];
   readonly source: HookSource;
   readonly patch?: HookPatch;
+  /** The graph families that have it; absent: every family. */
+  readonly archs?: readonly HookArchitecture[];
 }
 
-/** Every hook point of GPT-2, in the order the forward produces them. */
+/** Every hook point of every graph family, in the order the forward produces them. */
 export const HOOK_POINTS = [
   { name: 'hook_embed', alias: 'embed', perLayer: false, shape: ['pos', 'd_model'], source: { graph: 'embedding' } },
-  { name: 'hook_pos_embed', alias: 'pos_embed', perLayer: false, shape: ['pos', 'd_model'], source: { graph: 'embedding' } },
+  { name: 'hook_pos_embed', alias: 'pos_embed', perLayer: false, shape: ['pos', 'd_model'], source: { graph: 'embedding' }, archs: ['gpt2'] },
   {
     name: 'hook_resid_pre',
     alias: 'resid_pre',
@@ -48,6 +56,20 @@ export const HOOK_POINTS = [
     shape: ['pos', 'd_model'],
     source: { graph: 'block', input: 'resid_pre' },
     patch: { by: 'stream' },
+  },
+  // Llama family: RMSNorm scales, queries/keys/values before and after RoPE (keys and values per kv head).
+  { name: 'ln1.hook_scale', alias: 'ln1_scale', perLayer: true, shape: ['pos', 1], source: { graph: 'block', output: 'ln1_scale' }, archs: ['llama'] },
+  { name: 'attn.hook_q', alias: 'q', perLayer: true, shape: ['pos', 'head', 'd_head'], source: { graph: 'block', output: 'hook_q' }, archs: ['llama'] },
+  { name: 'attn.hook_k', alias: 'k', perLayer: true, shape: ['pos', 'kv_head', 'd_head'], source: { graph: 'block', output: 'hook_k' }, archs: ['llama'] },
+  { name: 'attn.hook_v', alias: 'v', perLayer: true, shape: ['pos', 'kv_head', 'd_head'], source: { graph: 'block', output: 'hook_v' }, archs: ['llama'] },
+  { name: 'attn.hook_rot_q', alias: 'rot_q', perLayer: true, shape: ['pos', 'head', 'd_head'], source: { graph: 'block', output: 'rot_q' }, archs: ['llama'] },
+  {
+    name: 'attn.hook_rot_k',
+    alias: 'rot_k',
+    perLayer: true,
+    shape: ['pos', 'kv_head', 'd_head'],
+    source: { graph: 'block', output: 'rot_k' },
+    archs: ['llama'],
   },
   { name: 'attn.hook_pattern', alias: 'pattern', perLayer: true, shape: ['head', 'query_pos', 'key_pos'], source: { graph: 'block', output: 'pattern' } },
   {
@@ -67,6 +89,18 @@ export const HOOK_POINTS = [
     patch: { by: 'rows', index: 'attn_index', values: 'attn_patch', perHead: false },
   },
   { name: 'hook_resid_mid', alias: 'resid_mid', perLayer: true, shape: ['pos', 'd_model'], source: { graph: 'block', output: 'resid_mid' } },
+  // Llama family: the gated MLP's gate (pre-activation), up projection and silu(gate) * up.
+  { name: 'ln2.hook_scale', alias: 'ln2_scale', perLayer: true, shape: ['pos', 1], source: { graph: 'block', output: 'ln2_scale' }, archs: ['llama'] },
+  { name: 'mlp.hook_pre', alias: 'pre', perLayer: true, shape: ['pos', 'd_mlp'], source: { graph: 'block', output: 'mlp_pre' }, archs: ['llama'] },
+  {
+    name: 'mlp.hook_pre_linear',
+    alias: 'pre_linear',
+    perLayer: true,
+    shape: ['pos', 'd_mlp'],
+    source: { graph: 'block', output: 'mlp_pre_linear' },
+    archs: ['llama'],
+  },
+  { name: 'mlp.hook_post', alias: 'post', perLayer: true, shape: ['pos', 'd_mlp'], source: { graph: 'block', output: 'mlp_post' }, archs: ['llama'] },
   {
     name: 'hook_mlp_out',
     alias: 'mlp_out',
@@ -114,6 +148,11 @@ export interface RowPatchPoint extends LayerHookPoint {
 }
 
 export const HOOK_POINT_LIST: readonly HookPoint[] = HOOK_POINTS;
+
+/** Whether models of graph family `arch` have hook point `point`. */
+export function hasHook(point: Pick<HookPointSpec, 'archs'>, arch: HookArchitecture): boolean {
+  return point.archs === undefined || point.archs.includes(arch);
+}
 export const LAYER_HOOK_POINTS: readonly LayerHookPoint[] = HOOK_POINT_LIST.filter((p): p is LayerHookPoint => p.perLayer);
 export const LAYER_HOOKS: readonly LayerHook[] = LAYER_HOOK_POINTS.map((p) => p.name);
 export const GLOBAL_HOOKS: readonly GlobalHook[] = HOOK_POINT_LIST.filter((p) => !p.perLayer).map((p) => p.name as GlobalHook);
@@ -133,9 +172,9 @@ export function hookPointByAlias(alias: string): HookPoint | undefined {
   return BY_ALIAS.get(alias);
 }
 
-/** The graph outputs of `graph` that are hook points, in forward order. */
-export function hookOutputs(graph: 'block' | 'final'): string[] {
-  return HOOK_POINT_LIST.flatMap((p) => ('output' in p.source && p.source.graph === graph ? [p.source.output] : []));
+/** The graph outputs of `graph` that are hook points of family `arch`, in forward order. */
+export function hookOutputs(graph: 'block' | 'final', arch: HookArchitecture = 'gpt2'): string[] {
+  return HOOK_POINT_LIST.flatMap((p) => ('output' in p.source && p.source.graph === graph && hasHook(p, arch) ? [p.source.output] : []));
 }
 
 /** The graph output a per-layer hook is fetched from, or null when it is the block's input. */

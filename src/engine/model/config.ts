@@ -2,6 +2,8 @@
  * The architecture-independent description of a model's shape, named as TransformerLens names
  * its HookedTransformerConfig fields. Adapters produce it from a checkpoint's config.json.
  */
+import type { HookArchitecture } from '../hooks/registry.js';
+
 export interface ModelConfig {
   /** The Hugging Face `model_type` it came from, e.g. "gpt2". */
   modelType: string;
@@ -15,8 +17,8 @@ export interface ModelConfig {
   nCtx: number;
   /** LayerNorm epsilon. */
   eps: number;
-  /** Activation function of the MLP; GPT-2 uses the tanh approximation ("gelu_new"). */
-  actFn: 'gelu_new' | 'gelu' | 'relu';
+  /** Activation function of the MLP; GPT-2 uses the tanh approximation ("gelu_new"), Llama-family models silu (of the gate). */
+  actFn: 'gelu_new' | 'gelu' | 'relu' | 'silu';
   /** Token id prepended as BOS when asked for (GPT-2: <|endoftext|> = 50256). */
   bosTokenId: number | null;
   /**
@@ -36,6 +38,46 @@ export interface ModelConfig {
    * earlier key. Absent means every layer is global, as in GPT-2.
    */
   attentionWindow?: readonly (number | null)[];
+
+  // Llama-family fields (model/adapters/llama.ts). Absent means GPT-2's choice, so a GPT-2 config
+  // and the graphs built from it are exactly as before.
+
+  /** `rmsnorm`: x / sqrt(mean(x^2) + eps) * w, no centring and no bias (Llama). Absent: LayerNorm. */
+  norm?: 'layernorm' | 'rmsnorm';
+  /** `rotary`: RoPE on queries and keys, no W_pos (Llama). Absent: learned position embeddings. */
+  positional?: 'learned' | 'rotary';
+  rotary?: RotaryConfig;
+  /** Key/value heads of grouped-query attention (query head h reads kv head floor(h / (nHeads / nKvHeads))). Absent: nHeads. */
+  nKvHeads?: number;
+  /** Gated MLP: W_out(act(x W_gate) * (x W_in)) (SwiGLU). Absent: W_out(act(x W_in + b_in)) + b_out. */
+  gatedMlp?: boolean;
+  /** Whether Q, K and V have biases (Qwen2; Llama's and Qwen3's attention_bias); without them b_Q, b_K, b_V are zeros the graph skips. */
+  qkvBias?: boolean;
+  /** Whether the attention output has a bias b_O (Llama's and Qwen3's attention_bias); without it b_O is zeros the graph skips. */
+  oBias?: boolean;
+  /** Per-head RMSNorm of queries and keys before RoPE (Qwen3's q_norm, k_norm). */
+  qkNorm?: boolean;
+}
+
+/** Rotary position embedding (HF rotate_half convention: dimension j pairs with j + d_head / 2). */
+export interface RotaryConfig {
+  /** `rope_theta`: inverse frequencies theta^(-2j / d_head). */
+  theta: number;
+  /** HF `rope_scaling` of type `llama3`, or null for none. */
+  llama3: Llama3RopeScaling | null;
+}
+
+/** HF `rope_scaling: { rope_type: "llama3", ... }` (Llama 3.1): low frequencies divided by `factor`, a smooth band between. */
+export interface Llama3RopeScaling {
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositionEmbeddings: number;
+}
+
+/** Which graph family runs a model, and so which hook points it has (hooks/registry.ts). */
+export function graphFamily(config: Pick<ModelConfig, 'norm'>): HookArchitecture {
+  return config.norm === 'rmsnorm' ? 'llama' : 'gpt2';
 }
 
 /** Layer `layer`'s attention window (see ModelConfig.attentionWindow), or null when it is global. */

@@ -51,7 +51,7 @@
  */
 import { attentionScoreScale, type ModelConfig } from '../model/config.js';
 import type { BlockWeights, ModelWeights } from '../model/weights.js';
-import { blockOutputOf, HOOK_POINT_LIST, hookOutputs, ROW_PATCH_POINTS, type HookDim } from '../hooks/registry.js';
+import { blockOutputOf, hasHook, HOOK_POINT_LIST, hookOutputs, ROW_PATCH_POINTS, type HookDim } from '../hooks/registry.js';
 import { GraphBuilder, type BuiltGraph, type Dim, type WeightMode } from './graph-builder.js';
 
 /** Block outputs that are not hook points: each position's keys and values, for caching. */
@@ -145,7 +145,7 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   // the keys a query sees as T.
   const blockDims: Partial<Record<HookDim, Dim>> = { pos: 'q', query_pos: 'q', key_pos: 'T', head: H, d_head: Dh, d_model: D };
   for (const point of HOOK_POINT_LIST) {
-    if ('output' in point.source && point.source.graph === 'block') g.output(point.source.output, 'float', ['b', ...graphDims(point.shape, blockDims)]);
+    if ('output' in point.source && point.source.graph === 'block' && hasHook(point, 'gpt2')) g.output(point.source.output, 'float', ['b', ...graphDims(point.shape, blockDims)]);
   }
   g.output('k', 'float', ['b', 'q', H * Dh]);
   g.output('v', 'float', ['b', 'q', H * Dh]);
@@ -348,7 +348,7 @@ export function buildFinalGraph(config: ModelConfig, weights: Pick<ModelWeights,
   // The hook points' outputs, from the registry: [b, ...the hook's shape], except logits, whose rows
   // are the chosen positions of every variant, variant-major ([b * n, vocab]).
   for (const point of HOOK_POINT_LIST) {
-    if (!('output' in point.source) || point.source.graph !== 'final') continue;
+    if (!('output' in point.source) || point.source.graph !== 'final' || !hasHook(point, 'gpt2')) continue;
     const rows = point.source.output === 'logits' ? ['bn', ...graphDims(point.shape.slice(1), { d_vocab: V })] : ['b', ...graphDims(point.shape, { pos: 'p' })];
     g.output(point.source.output, 'float', rows);
   }

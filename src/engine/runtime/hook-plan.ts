@@ -1,7 +1,7 @@
 /** Which hook points a run returns, and per layer which block outputs it fetches for them. */
 import { EngineError } from '../errors.js';
 import { allHookNames, layerHook, parseHookName } from '../hooks/names.js';
-import { blockOutputOf, LAYER_HOOK_POINTS, type GlobalHook, type HookName } from '../hooks/registry.js';
+import { blockOutputOf, hasHook, hookPoint, LAYER_HOOK_POINTS, type GlobalHook, type HookArchitecture, type HookName } from '../hooks/registry.js';
 
 export interface HookPlan {
   global: Set<GlobalHook>;
@@ -13,8 +13,9 @@ export interface HookPlan {
   fetches: string[][];
 }
 
-export function planHooks(hooks: readonly HookName[] | 'all', nLayers: number): HookPlan {
-  const names = hooks === 'all' ? allHookNames(nLayers) : hooks;
+/** `arch`: the model's graph family (config.ts graphFamily), whose hook points alone can be asked for. */
+export function planHooks(hooks: readonly HookName[] | 'all', nLayers: number, arch: HookArchitecture = 'gpt2'): HookPlan {
+  const names = hooks === 'all' ? allHookNames(nLayers, arch) : hooks;
   const global = new Set<GlobalHook>();
   const wanted = Array.from({ length: nLayers }, () => new Set<string>());
   for (const name of names) {
@@ -24,6 +25,12 @@ export function planHooks(hooks: readonly HookName[] | 'all', nLayers: number): 
         'BAD_ARGUMENT',
         `"${name}" is not a hook point of this model.`,
         'Use TransformerLens names such as blocks.0.attn.hook_pattern, or "all".',
+      );
+    if (!hasHook(hookPoint(parsed.hook), arch))
+      throw new EngineError(
+        'BAD_ARGUMENT',
+        `"${name}" is not a hook point of this model: ${arch === 'gpt2' ? 'GPT-2-family models' : 'Llama-family models (Llama, Mistral, Qwen2, Qwen3)'} do not have it.`,
+        'Ask for "all" to get every hook point the model has.',
       );
     if (parsed.layer === null) global.add(parsed.hook);
     else wanted[parsed.layer]!.add(parsed.hook);

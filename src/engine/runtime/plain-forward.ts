@@ -4,6 +4,7 @@
  * belong to the variant forward (variant-forward.ts).
  */
 import { throwIfCancelled } from '../errors.js';
+import { graphFamily } from '../model/config.js';
 import type { ActivationCache } from '../hooks.js';
 import { tensor } from '../tensor.js';
 import { embed } from './embedding.js';
@@ -20,7 +21,7 @@ export async function plainForward(s: ModelSessions, ids: readonly number[], opt
   const { config } = s;
   const { dModel: D, nLayers } = config;
   checkIds(ids, config);
-  const plan = planHooks(options.hooks ?? ['logits'], nLayers);
+  const plan = planHooks(options.hooks ?? ['logits'], nLayers, graphFamily(config));
   const keepKV = options.keepKeysValues ?? false;
   const P = ids.length;
   const cache: ActivationCache = new Map();

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { actName, allHookNames, HOOK_POINTS, layerHook, PATCHABLE_ALIASES, parseHookName, type LayerHook } from '../../../src/engine/hooks.js';
+import type { HookArchitecture } from '../../../src/engine/hooks/registry.js';
 import { generateRandomGpt2 } from '../../../src/engine/model/random-gpt2.js';
 import { buildBlockGraph, buildFinalGraph } from '../../../src/engine/onnx/gpt2-graphs.js';
 import { onnxModelType } from '../../../src/engine/onnx/onnx-proto.js';
@@ -35,12 +36,21 @@ test('every registry entry round-trips name <-> alias <-> parse', () => {
       const name = actName(point.alias, layer);
       assert.equal(name, layer === undefined ? point.name : layerHook(layer, point.name as LayerHook));
       assert.deepEqual(parseHookName(name, nLayers), { layer: layer ?? null, hook: point.name });
-      assert.ok(allHookNames(nLayers).includes(name), name);
+      const archs: readonly HookArchitecture[] = 'archs' in point ? point.archs : ['gpt2', 'llama'];
+      assert.ok(
+        archs.every((arch) => allHookNames(nLayers, arch).includes(name)),
+        name,
+      );
     }
     assert.throws(() => actName(point.alias, point.perLayer ? undefined : 0), /layer/);
   }
   assert.equal(new Set(HOOK_POINTS.map((p) => p.alias)).size, HOOK_POINTS.length, 'aliases are unique');
-  assert.equal(allHookNames(nLayers).length, HOOK_POINTS.filter((p) => !p.perLayer).length + nLayers * HOOK_POINTS.filter((p) => p.perLayer).length);
+  for (const arch of ['gpt2', 'llama'] as const) {
+    const points = HOOK_POINTS.filter((p) => !('archs' in p) || (p.archs as readonly string[]).includes(arch));
+    assert.equal(allHookNames(nLayers, arch).length, points.filter((p) => !p.perLayer).length + nLayers * points.filter((p) => p.perLayer).length, arch);
+  }
+  assert.ok(!allHookNames(nLayers).includes('blocks.0.attn.hook_rot_q'), "GPT-2's names are as before");
+  assert.ok(!allHookNames(nLayers, 'llama').includes('hook_pos_embed'), 'a rotary model has no position embedding');
   assert.deepEqual(PATCHABLE_ALIASES, ['resid_pre', 'z', 'attn_out', 'mlp_out']);
 });
 
@@ -50,12 +60,13 @@ test("the block and final graphs output exactly the registry's hook points (plus
   const final = buildFinalGraph(fixture.modelConfig, fixture.weights, 'inputs');
   const blockGraph = graphIo(block.model),
     finalGraph = graphIo(final.model);
-  const blockHooks = HOOK_POINTS.flatMap((p) => ('output' in p.source && p.source.graph === 'block' ? [p.source.output] : []));
-  const finalHooks = HOOK_POINTS.flatMap((p) => ('output' in p.source && p.source.graph === 'final' ? [p.source.output] : []));
+  const gpt2 = HOOK_POINTS.filter((p) => !('archs' in p) || (p.archs as readonly string[]).includes('gpt2'));
+  const blockHooks = gpt2.flatMap((p) => ('output' in p.source && p.source.graph === 'block' ? [p.source.output] : []));
+  const finalHooks = gpt2.flatMap((p) => ('output' in p.source && p.source.graph === 'final' ? [p.source.output] : []));
   assert.deepEqual(blockGraph.outputs, [...blockHooks, 'k', 'v']);
   assert.deepEqual(finalGraph.outputs, [...finalHooks, 'token_logits', 'token_probs']);
   const inputs = new Set(blockGraph.inputs);
-  for (const p of HOOK_POINTS) {
+  for (const p of gpt2) {
     if ('input' in p.source) assert.ok(inputs.has(p.source.input), p.name);
     if ('patch' in p && p.patch.by === 'rows') assert.ok(inputs.has(p.patch.index) && inputs.has(p.patch.values), p.name);
   }
