@@ -3,8 +3,7 @@
  * (a diverged training run, a damaged file, an F16 export that overflowed) would otherwise turn
  * every activation downstream of it into NaN, and the analyses into nonsense, without an error.
  *
- * Cost: one pass over each tensor as it is read, about 0.19 s of CPU time for GPT-2 small's 124M
- * weights (2.6 GB/s; measured on GPT-2 small's tensor shapes), small beside reading the file.
+ * Cost: one pass over each tensor as it is read, small beside reading the file (docs/benchmarks.md).
  */
 import { EngineError } from '../errors.js';
 

@@ -4,8 +4,8 @@
  * NaN probabilities or find no prediction at all. The check is cheap: NaN and Inf propagate along
  * the residual stream (a NaN row stays NaN through every later block; an Inf row turns NaN at the
  * next LayerNorm), so the last residual stream and the token scores are scanned on every run
- * (about 0.05 ms for a 64-token GPT-2 small forward). The logits (3.2 M values for 64 positions,
- * milliseconds to scan) are finite whenever that stream is, unless the unembedding's weights are
+ * (its cost: docs/benchmarks.md). The logits (vocabulary × positions values, far more than the
+ * stream) are finite whenever that stream is, unless the unembedding's weights are
  * huge: ln_final bounds its output, so a bound on every logit is known at load time
  * (logitsMayOverflow), and only models that fail it have their logits scanned. Only when something
  * is not finite are the returned hooks and each block's residual stream scanned, in forward order,
@@ -14,13 +14,12 @@
 import { EngineError } from '../errors.js';
 import { allHookNames, parseHookName } from '../hooks/names.js';
 import type { ActivationCache } from '../hooks.js';
+import { firstNonFiniteIndex } from '../model/finite-check.js';
 import type { AnalysisWeights } from '../model/weights.js';
 
-/** Whether every value is finite: x * 0 is 0 for finite x and NaN for NaN and ±Inf. */
-export function allFinite(data: Float32Array): boolean {
-  let sum = 0;
-  for (let i = 0; i < data.length; i++) sum += data[i]! * 0;
-  return sum === 0;
+/** Whether every value is finite (the load-time check's blocked scan). */
+function allFinite(data: Float32Array): boolean {
+  return firstNonFiniteIndex(data) < 0;
 }
 
 /** Logit bounds at or above this may overflow float32 (3.4e38) once rounding is counted. */
