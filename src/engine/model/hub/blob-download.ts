@@ -147,6 +147,9 @@ async function requestFrom(url: string, offset: number, file: HubFile, context: 
   );
 }
 
+/** Bytes written between two reads of the lock file during a download. */
+const LOCK_CHECK_BYTES = 4 * 1024 * 1024;
+
 /** Appends the response body to the partial file while `lock` is held; returns the final size. */
 async function appendBody(
   response: Response,
@@ -161,10 +164,16 @@ async function appendBody(
   const handle = await open(partialPath, offset > 0 ? 'a' : 'w');
   const reader = response.body.getReader();
   let done = offset;
+  let lastLockCheck = offset;
   try {
     for (;;) {
       if (context.signal?.aborted) throw cancelledError();
-      if (!lock.held) throw new BlobLockLost();
+      // `held` is refreshed every REFRESH_MS; read the lock file itself every few megabytes, so an
+      // owner whose lock was taken over stops before it writes much into the new owner's file.
+      if (done - lastLockCheck >= LOCK_CHECK_BYTES) {
+        lastLockCheck = done;
+        if (!(await lock.stillHeld())) throw new BlobLockLost();
+      } else if (!lock.held) throw new BlobLockLost();
       const chunk = await reader.read();
       if (chunk.done) break;
       if (done + chunk.value.byteLength > file.size) {

@@ -3,10 +3,11 @@
  * Code windows, the CLI beside the extension) and by machines sharing the cache over a network
  * drive, so that only one of them writes a blob's `.incomplete` file at a time.
  *
- * The lock is a file created with O_EXCL ('wx') holding its owner's pid, hostname, process start
- * time and a random token. The owner refreshes the file's mtime every REFRESH_MS. A lock is stale,
+ * The lock is a file created with O_EXCL ('wx') holding its owner's pid, hostname and a random
+ * token. The owner refreshes the file's mtime every REFRESH_MS. A lock is stale,
  * and is taken over, when its owner ran on this host and that pid is dead, or when it has not
- * been refreshed for STALE_MS (a crashed owner on another host, or a pid reused after a crash).
+ * been refreshed for STALE_MS (a crashed owner on another host, or a pid reused after a crash: a
+ * live pid alone cannot tell the two apart, the refresh can).
  * Taking over renames the stale file aside first and checks it is the one judged stale, so two
  * processes that judge one lock stale at once cannot remove each other's fresh lock.
  *
@@ -33,8 +34,6 @@ const POLL_MS = 200;
 interface LockOwner {
   pid: number;
   hostname: string;
-  /** When the owning process started (ms since the epoch), to tell it from a later process with its pid. */
-  processStartedAt: number;
   acquiredAt: number;
   token: string;
 }
@@ -57,6 +56,18 @@ export interface AcquireBlobLockOptions {
 function isErrorCode(error: unknown, code: string): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === code;
 }
+
+/**
+ * Windows answers EPERM or EBUSY, not EEXIST, while a removed lock file is still open in another
+ * process ("delete pending"), and to a rename of a file another process has open: the lock is
+ * still in someone's hands, so look again later.
+ */
+function isBusy(error: unknown): boolean {
+  return isErrorCode(error, 'EPERM') || isErrorCode(error, 'EBUSY');
+}
+
+/** How long an owner waits before reading its lock file again when it was briefly missing. */
+const MISSING_RECHECK_MS = 50;
 
 /** Whether a process with this pid exists on this host (EPERM: it exists but is not ours to signal). */
 function processIsAlive(pid: number): boolean {
@@ -101,7 +112,7 @@ async function breakStaleLock(path: string, staleText: string): Promise<void> {
   try {
     await rename(path, aside);
   } catch (error) {
-    if (isErrorCode(error, 'ENOENT')) return; // another waiter broke it first
+    if (isErrorCode(error, 'ENOENT') || isBusy(error)) return; // broken by another waiter, or still open: look again
     throw error;
   }
   const moved = await readFile(aside, 'utf8').catch(() => staleText);
@@ -133,7 +144,6 @@ export async function acquireBlobLock(path: string, options: AcquireBlobLockOpti
   const owner: LockOwner = {
     pid: process.pid,
     hostname: hostname(),
-    processStartedAt: Math.round(Date.now() - process.uptime() * 1000),
     acquiredAt: 0,
     token: randomUUID(),
   };
@@ -145,16 +155,20 @@ export async function acquireBlobLock(path: string, options: AcquireBlobLockOpti
       const handle = await open(path, 'wx');
       try {
         await handle.writeFile(text, 'utf8');
-      } finally {
-        await handle.close();
+      } catch (error) {
+        // An empty lock file would hold everyone else off for STALE_MS.
+        await handle.close().catch(() => undefined);
+        await rm(path, { force: true }).catch(() => undefined);
+        throw error;
       }
+      await handle.close();
       return holdLock(path, text);
     } catch (error) {
       if (isErrorCode(error, 'ENOENT')) {
         await mkdir(dirname(path), { recursive: true });
         continue;
       }
-      if (!isErrorCode(error, 'EEXIST')) throw error;
+      if (!isErrorCode(error, 'EEXIST') && !isBusy(error)) throw error;
     }
     const current = await inspect(path);
     if (current === null) continue; // released between our attempt and our look
@@ -169,13 +183,24 @@ export async function acquireBlobLock(path: string, options: AcquireBlobLockOpti
 
 function holdLock(path: string, text: string): HeldBlobLock {
   let held = true;
+  const read = async (): Promise<string | null> => {
+    try {
+      return await readFile(path, 'utf8');
+    } catch (error) {
+      if (isErrorCode(error, 'ENOENT')) return null;
+      throw error;
+    }
+  };
   const stillHeld = async (): Promise<boolean> => {
     if (!held) return false;
     try {
-      held = (await readFile(path, 'utf8')) === text;
-    } catch (error) {
-      // Gone means taken over (and since released); any other read error says nothing about it.
-      if (isErrorCode(error, 'ENOENT')) held = false;
+      let current = await read();
+      // A waiter that judged the lock stale renames it aside and puts it back when it sees it was
+      // fresh: missing for a moment is not lost. Gone twice means taken over (and since released).
+      if (current === null) current = await sleep(MISSING_RECHECK_MS, undefined).then(read);
+      held = current === text;
+    } catch {
+      // Any other read error says nothing about who holds the lock.
     }
     return held;
   };
@@ -196,7 +221,9 @@ function holdLock(path: string, text: string): HeldBlobLock {
     stillHeld,
     async release() {
       clearInterval(refresh);
-      if (await stillHeld()) await rm(path, { force: true });
+      // A lock that cannot be removed now (Windows: open elsewhere) goes stale and is taken over;
+      // failing here would turn a finished download into an error.
+      if (await stillHeld()) await rm(path, { force: true }).catch(() => undefined);
       held = false;
     },
   };

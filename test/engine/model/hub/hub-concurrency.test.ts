@@ -7,13 +7,14 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { DownloadProgress } from '../../../../src/protocol/engine.js';
 import { isEngineError } from '../../../../src/engine/errors.js';
 import { repoFolderName } from '../../../../src/engine/model/hub/cache-layout.js';
+import { acquireBlobLock } from '../../../../src/engine/model/hub/blob-lock.js';
 import { downloadModel, type DownloadModelOptions } from '../../../../src/engine/model/hub/download.js';
 import { FakeHubServer, tinyModelFiles } from '../../../helpers/fake-hub-server.js';
 
@@ -206,7 +207,7 @@ describe('two processes, one cache', () => {
         if (takenOver || p.file !== 'model.safetensors' || p.bytesDone < 20_000) return;
         takenOver = true;
         // Another live process takes the lock over (as if this one had stalled past the stale age)...
-        writeFileSync(lock, JSON.stringify({ pid: process.pid, hostname: hostname(), processStartedAt: 0, acquiredAt: Date.now(), token: 'the-new-owner' }));
+        writeFileSync(lock, JSON.stringify({ pid: process.pid, hostname: hostname(), acquiredAt: Date.now(), token: 'the-new-owner' }));
         // ...and gives it back a little later without having touched the file.
         setTimeout(() => {
           released = true;
@@ -217,6 +218,53 @@ describe('two processes, one cache', () => {
       assert.ok(takenOver && released, 'the download finished only after the new owner released the lock');
       assert.deepEqual(await readFile(join(folder, 'model.safetensors')), weights.content);
       assert.deepEqual(await readdir(lockDir(cacheDir)), []);
+    } finally {
+      await hub.close();
+    }
+  });
+});
+
+describe('the lock held by a download', () => {
+  test('a lock missing for a moment (a waiter renamed it aside, saw it was fresh and put it back) is still held', async () => {
+    // Before: the owner's first read after the rename found no file and gave the lock up for good.
+    const path = join(await tempCache(), 'x.circuit-trace.lock');
+    const lock = await acquireBlobLock(path);
+    const aside = `${path}.aside`;
+    await rename(path, aside);
+    setTimeout(() => void link(aside, path).then(() => rm(aside)), 10);
+    assert.equal(await lock.stillHeld(), true);
+    await lock.release();
+    assert.deepEqual(await readdir(join(path, '..')), [], 'released: the lock file is gone');
+  });
+
+  test('an owner whose lock was taken over stops writing within a few megabytes, not at its next refresh', async () => {
+    // Before: the owner read only its cached `held`, refreshed every 10 s, and wrote the whole rest
+    // of the file into the partial file the new owner was about to write.
+    const hub = await FakeHubServer.start([{ id: REPO, files: tinyModelFiles({ weightBytes: 16_000_000 }) }]);
+    try {
+      const cacheDir = await tempCache();
+      const weights = hub.fileOf(REPO, 'model.safetensors');
+      hub.throttleFile(REPO, 'model.safetensors', { chunkBytes: 65_536, delayMs: 5 });
+      const lock = join(lockDir(cacheDir), `${weights.sha256}.circuit-trace.lock`);
+      let takenOverAt = -1;
+      let mostWhileTakenOver = -1;
+      let released = false;
+      const onProgress = (p: DownloadProgress): void => {
+        if (p.file !== 'model.safetensors') return;
+        if (takenOverAt >= 0 && !released) mostWhileTakenOver = Math.max(mostWhileTakenOver, p.bytesDone);
+        if (takenOverAt >= 0 || p.bytesDone < 1_000_000) return;
+        takenOverAt = p.bytesDone;
+        writeFileSync(lock, JSON.stringify({ pid: process.pid, hostname: hostname(), acquiredAt: Date.now(), token: 'the-new-owner' }));
+        setTimeout(() => {
+          released = true;
+          rmSync(lock, { force: true });
+        }, 3000);
+      };
+      const folder = await downloadModel(REPO, options(hub, cacheDir, { onProgress }));
+      assert.ok(takenOverAt > 0 && released);
+      const writtenAfter = mostWhileTakenOver - takenOverAt;
+      assert.ok(writtenAfter <= 4 * 1024 * 1024 + 65_536, `wrote ${writtenAfter} bytes after losing the lock`);
+      assert.deepEqual(await readFile(join(folder, 'model.safetensors')), weights.content);
     } finally {
       await hub.close();
     }
@@ -238,6 +286,6 @@ function options(hub: FakeHubServer, cacheDir: string, extra: DownloadModelOptio
 async function plantLock(cacheDir: string, etag: string, owner: { pid: number; hostname: string }): Promise<string> {
   const path = join(lockDir(cacheDir), `${etag}.circuit-trace.lock`);
   await mkdir(lockDir(cacheDir), { recursive: true });
-  await writeFile(path, JSON.stringify({ ...owner, processStartedAt: 0, acquiredAt: Date.now(), token: 'planted-by-the-test' }));
+  await writeFile(path, JSON.stringify({ ...owner, acquiredAt: Date.now(), token: 'planted-by-the-test' }));
   return path;
 }
