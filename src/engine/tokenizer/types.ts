@@ -5,6 +5,12 @@ export interface Tokenized {
   texts: string[];
   /** Character offsets [start, end) of each token in the input string (UTF-16 code units). */
   offsets: Array<[number, number]>;
+  /**
+   * Present (true) when the offsets are only a best guess: the tokenizer changed the text (a
+   * normalizer) or an unknown token stands for text it does not spell. Absent, they are exact: the
+   * tokens spell the prompt, give or take a space the tokenizer added and whitespace it dropped.
+   */
+  approximateOffsets?: true;
 }
 
 /** The tokenizer contract the rest of the engine relies on. */

@@ -165,9 +165,10 @@ test('malformed tokenizer.json gives BAD_TOKENIZER', () => {
   assert.throws(() => loadTokenizer('{not json'), isBad(/not valid JSON/));
   assert.throws(() => loadTokenizer('[]'), isBad(/not a JSON object/));
   assert.throws(() => loadTokenizer({ version: '1.0' }), isBad(/no "model"/));
-  assert.throws(() => loadTokenizer({ ...gpt2Json, model: { type: 'WordPiece', vocab: {} } }), isBad(/WordPiece/));
+  assert.throws(() => loadTokenizer({ ...gpt2Json, model: { type: 'CharLevel', vocab: {} } }), isBad(/CharLevel/));
+  assert.throws(() => loadTokenizer({ ...gpt2Json, model: { type: 'Unigram', vocab: [['a', 'x']] } }), isBad(/\[piece, score\]/));
+  assert.throws(() => loadTokenizer({ ...gpt2Json, model: { type: 'Unigram', vocab: [['a', -1]], unk_id: 4 } }), isBad(/unknown-token id 4/));
   assert.throws(() => loadTokenizer({ ...gpt2Json, model: { ...gpt2Json.model, merges: undefined } }), isBad(/merges/));
-  assert.throws(() => loadTokenizer({ ...gpt2Json, pre_tokenizer: { type: 'Whitespace' }, decoder: null }), isBad(/not byte-level/));
   assert.throws(() => loadTokenizer({ ...gpt2Json, added_tokens: [{ id: 'x' }] }), isBad(/added token/));
   assert.throws(() => loadTokenizer({ ...gpt2Json, model: { ...gpt2Json.model, vocab: { a: -3 } } }), isBad(/id -3/));
 });
