@@ -56,7 +56,7 @@ import type { AnalysisWeights } from '../model/weights.js';
 import type { Tensor } from '../tensor.js';
 import { applyLayerNorm } from './layer-norm.js';
 import { logitsRow } from './logits-row.js';
-import { unembedVocabMean } from './unembed-vocab-mean.js';
+import { meanOf, unembedVocabMean } from './unembed-vocab-mean.js';
 
 export const DEFAULT_TOP_PATH_WIDTH = 3;
 export const DEFAULT_DLA_MODE: DlaMode = 'tl';
@@ -229,12 +229,6 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
     topPath,
     edges,
   };
-}
-
-function meanOf(values: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < values.length; i++) s += values[i]!;
-  return values.length > 0 ? s / values.length : 0;
 }
 
 /**

@@ -38,7 +38,8 @@ export function unembedVocabMean(weights: Pick<AnalysisWeights, 'W_U_T' | 'b_U'>
   return mean;
 }
 
-function meanOf(values: ArrayLike<number>): number {
+/** The float64 mean of `values` (0 when empty). */
+export function meanOf(values: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < values.length; i++) s += values[i]!;
   return values.length > 0 ? s / values.length : 0;
