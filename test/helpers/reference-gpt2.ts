@@ -45,6 +45,13 @@ export interface ReferenceGpt2Config {
   scale_attn_weights?: boolean;
   /** Also divide layer L's attention scores by L + 1 (L from 0); HF's default is false. */
   scale_attn_by_inverse_layer_idx?: boolean;
+  /**
+   * Per layer, null for causal attention over every earlier key, or a window w: query q sees only
+   * keys k with q - w < k <= q (GPT-Neo's local layers). Absent: every layer global.
+   */
+  attention_windows?: readonly (number | null)[];
+  /** false: the unembedding is `lm_head.weight` [vocab, d] instead of `wte`. HF's default is true. */
+  tie_word_embeddings?: boolean;
 }
 
 /**
@@ -82,6 +89,7 @@ interface ReferenceWeights {
   blocks: ReferenceBlock[];
   lnFWeight: Float32Array; // [d]
   lnFBias: Float32Array; // [d]
+  lmHead: Float32Array | null; // [vocab, d] when untied
 }
 
 /**
@@ -89,7 +97,7 @@ interface ReferenceWeights {
  *
  * `tensors` are the checkpoint's tensors by their Hugging Face names, with or without the
  * `transformer.` prefix; extra tensors (the `attn.bias` causal-mask buffers, `lm_head.weight`) are
- * ignored because GPT-2's unembedding is tied to `wte`.
+ * ignored because GPT-2's unembedding is tied to `wte`, unless `tie_word_embeddings` is false.
  */
 export function referenceGpt2Forward(
   tensors: Map<string, ReferenceWeightTensor>,
@@ -153,9 +161,11 @@ export function referenceGpt2Forward(
     const pattern = newTensor([nHeads, nPos, nPos]); // [head, query, key]
     for (let h = 0; h < nHeads; h++) {
       for (let q = 0; q < nPos; q++) {
-        // Causal mask: only keys k <= q take part; masked entries stay exactly 0.
+        // Causal mask: only keys first..q take part (first > 0 on a local layer); masked entries stay exactly 0.
+        const window = config.attention_windows?.[layer] ?? null;
+        const first = window === null ? 0 : Math.max(0, q - window + 1);
         const scores: number[] = [];
-        for (let k = 0; k <= q; k++) {
+        for (let k = first; k <= q; k++) {
           let dot = 0;
           for (let e = 0; e < dHead; e++) dot += qAt(q, h, e) * kAt(k, h, e);
           // HF GPT2Attention: each division applies on its own flag.
@@ -165,7 +175,7 @@ export function referenceGpt2Forward(
           scores.push(score);
         }
         const probs = softmax(scores);
-        for (let k = 0; k <= q; k++) pattern.data[(h * nPos + q) * nPos + k] = probs[k] as number;
+        for (let k = first; k <= q; k++) pattern.data[(h * nPos + q) * nPos + k] = probs[k - first] as number;
       }
     }
     const patternUsed = hook(name('attn.hook_pattern'), pattern);
@@ -220,12 +230,13 @@ export function referenceGpt2Forward(
     }
   }
 
-  // Tied unembedding: logits[p, t] = ln_f(x)[p] . wte[t]; GPT-2 has no unembedding bias. [pos, vocab]
+  // Tied unembedding: logits[p, t] = ln_f(x)[p] . wte[t] (or lm_head[t] when untied); no unembedding bias. [pos, vocab]
+  const unembed = weights.lmHead ?? weights.wte;
   const logits = newTensor([nPos, weights.vocab]);
   for (let p = 0; p < nPos; p++) {
     for (let t = 0; t < weights.vocab; t++) {
       let sum = 0;
-      for (let i = 0; i < d; i++) sum += at(finalNormed.data, p * d + i) * at(weights.wte, t * d + i);
+      for (let i = 0; i < d; i++) sum += at(finalNormed.data, p * d + i) * at(unembed, t * d + i);
       logits.data[p * weights.vocab + t] = sum;
     }
   }
@@ -339,5 +350,6 @@ function readWeights(tensors: Map<string, ReferenceWeightTensor>, config: Refere
     blocks,
     lnFWeight: get('ln_f.weight', [d]).data,
     lnFBias: get('ln_f.bias', [d]).data,
+    lmHead: config.tie_word_embeddings === false ? get('lm_head.weight', [wte.shape[0] as number, d]).data : null,
   };
 }

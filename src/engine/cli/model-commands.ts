@@ -1,7 +1,8 @@
 /**
  * `circuit-trace organism --out DIR [--seed N]` writes the built-in model organism, and
  * `circuit-trace random-model --preset tiny|small [--seed N] --out DIR` a seeded random GPT-2
- * (with `--scale-attn-by-inverse-layer-idx` or `--no-scale-attn-weights`, GPT-2's attention flags set),
+ * (with `--scale-attn-by-inverse-layer-idx` or `--no-scale-attn-weights`, GPT-2's attention flags set;
+ * `--arch gpt_neo` a GPT-Neo in its own HF layout instead),
  * each as a Hugging Face GPT-2 folder (config.json, model.safetensors, tokenizer.json) that
  * `--model DIR` loads like any downloaded model. No network is used.
  */
@@ -9,6 +10,7 @@ import { resolve } from 'node:path';
 import { EngineError } from '../errors.js';
 import { writeHfFolder } from '../model/hf-folder-writer.js';
 import { generateRandomGpt2, GPT2_PRESETS } from '../model/random-gpt2.js';
+import { generateRandomGptNeo, GPT_NEO_PRESETS } from '../model/random-gpt-neo.js';
 import { ORGANISM_HEADS, ORGANISM_SEED, writeOrganismFolder } from '../organism/index.js';
 import { loadGpt2TokenizerJson } from '../tokenizer/gpt2-tokenizer-json.js';
 import type { CliCommand, CliFlags } from './command.js';
@@ -43,9 +45,9 @@ export const organismCommand: CliCommand = {
 
 export const randomModelCommand: CliCommand = {
   name: 'random-model',
-  usage: `random-model --preset ${Object.keys(GPT2_PRESETS).join('|')} [--seed N] [--scale-attn-by-inverse-layer-idx] [--no-scale-attn-weights] --out DIR   write a GPT-2 with seeded random weights`,
+  usage: `random-model [--arch gpt2|gpt_neo] --preset ${Object.keys(GPT2_PRESETS).join('|')} [--seed N] [--scale-attn-by-inverse-layer-idx] [--no-scale-attn-weights] --out DIR   write a GPT-2 (or another architecture) with seeded random weights`,
   async run(flags, io) {
-    checkKnownFlags(flags, ['preset', 'seed', 'out', 'scale-attn-by-inverse-layer-idx', 'no-scale-attn-weights'], 'random-model');
+    checkKnownFlags(flags, ['arch', 'preset', 'seed', 'out', 'scale-attn-by-inverse-layer-idx', 'no-scale-attn-weights'], 'random-model');
     /** A flag that is present or absent; it takes no value. */
     const isSet = (name: string): boolean => {
       const v = flags.get(name);
@@ -53,6 +55,17 @@ export const randomModelCommand: CliCommand = {
       return v === true;
     };
     const attentionFlags = { useAttnScale: !isSet('no-scale-attn-weights'), scaleAttnByInverseLayerIdx: isSet('scale-attn-by-inverse-layer-idx') };
+    const arch = stringFlag(flags, 'arch') ?? 'gpt2';
+    if (arch === 'gpt_neo') {
+      if (!attentionFlags.useAttnScale || attentionFlags.scaleAttnByInverseLayerIdx)
+        throw new EngineError(
+          'BAD_ARGUMENT',
+          '--no-scale-attn-weights and --scale-attn-by-inverse-layer-idx are flags of --arch gpt2; GPT-Neo never scales its scores.',
+        );
+      await writeRandomGptNeo(flags, io);
+      return;
+    }
+    if (arch !== 'gpt2') throw new EngineError('BAD_ARGUMENT', `random-model has no --arch ${arch}.`, 'Use --arch gpt2 or gpt_neo.');
     const preset = stringFlag(flags, 'preset');
     if (preset === undefined || !Object.hasOwn(GPT2_PRESETS, preset)) {
       throw new EngineError(
@@ -68,3 +81,22 @@ export const randomModelCommand: CliCommand = {
     io.stdout(`Wrote a random GPT-2 (${preset}: ${c.nLayers} layers, ${c.nHeads} heads, d_model ${c.dModel}; seed ${seed}) to ${dir}: ${files.join(', ')}\n`);
   },
 };
+
+/** random-model --arch gpt_neo: a seeded random GPT-Neo (layers alternating global and local) in HF's GPT-Neo layout. */
+async function writeRandomGptNeo(flags: CliFlags, io: Parameters<CliCommand['run']>[1]): Promise<void> {
+  const preset = stringFlag(flags, 'preset');
+  if (preset === undefined || !Object.hasOwn(GPT_NEO_PRESETS, preset)) {
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      `random-model --arch gpt_neo needs --preset ${Object.keys(GPT_NEO_PRESETS).join(' or ')}${preset === undefined ? '' : ` (got "${preset}")`}.`,
+    );
+  }
+  const dir = outDir(flags, 'random-model');
+  const seed = intFlag(flags, 'seed', 0, 0);
+  const model = generateRandomGptNeo({ preset: preset as keyof typeof GPT_NEO_PRESETS }, seed);
+  const files = await writeHfFolder(dir, { config: model.config, tensors: model.tensors, tokenizerJson: loadGpt2TokenizerJson() });
+  const c = model.modelConfig;
+  io.stdout(
+    `Wrote a random GPT-Neo (${preset}: ${c.nLayers} layers, ${c.nHeads} heads, d_model ${c.dModel}, local window ${model.config.window_size}; seed ${seed}) to ${dir}: ${files.join(', ')}\n`,
+  );
+}

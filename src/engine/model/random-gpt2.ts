@@ -102,6 +102,17 @@ function checkDims(dims: Gpt2Dims): void {
   }
 }
 
+/**
+ * A tensor of `shape` with values mean + std * N(0, 1) from the stream of `name` under `seed`: the
+ * draw every tensor of a random GPT-2 comes from, for other generators (random-gpt-neo.ts) to share.
+ */
+export function seededNormalTensor(seed: number, name: string, shape: number[], mean: number, std: number): Tensor {
+  const seedHash = mix32(Math.trunc(seed) >>> 0) ^ mix32(Math.floor(Math.trunc(seed) / 2 ** 32) >>> 0);
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  fillNormal(data, mix32(seedHash ^ fnv1a(name)), mean, std);
+  return tensor(data, shape);
+}
+
 /** Generates a random GPT-2 of a preset or explicit shape; the same seed gives identical weights. */
 export function generateRandomGpt2(options: RandomGpt2Options, seed: number): RandomGpt2 {
   if ('preset' in options && !Object.hasOwn(GPT2_PRESETS, options.preset)) {
@@ -129,12 +140,7 @@ export function generateRandomGpt2(options: RandomGpt2Options, seed: number): Ra
     scaleAttnByInverseLayerIdx: options.flags?.scaleAttnByInverseLayerIdx ?? false,
   };
 
-  const seedHash = mix32(Math.trunc(seed) >>> 0) ^ mix32(Math.floor(Math.trunc(seed) / 2 ** 32) >>> 0);
-  const normal = (name: string, shape: number[], mean: number, std: number): Tensor => {
-    const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    fillNormal(data, mix32(seedHash ^ fnv1a(name)), mean, std);
-    return tensor(data, shape);
-  };
+  const normal = (name: string, shape: number[], mean: number, std: number): Tensor => seededNormalTensor(seed, name, shape, mean, std);
   const projectionStd = INIT_STD / Math.sqrt(2 * nLayers);
   const layerNorm = (name: string) => ({ w: normal(`${name}.w`, [d], 1, 0.1), b: normal(`${name}.b`, [d], 0, INIT_STD) });
 

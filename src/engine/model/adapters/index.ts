@@ -1,9 +1,10 @@
 /** The registry of architecture adapters, by Hugging Face `model_type`. */
 import { EngineError } from '../../errors.js';
 import type { ArchitectureAdapter } from './adapter.js';
+import { gptNeoAdapter } from './gpt-neo.js';
 import { gpt2Adapter } from './gpt2.js';
 
-const ADAPTERS: readonly ArchitectureAdapter[] = [gpt2Adapter];
+const ADAPTERS: readonly ArchitectureAdapter[] = [gpt2Adapter, gptNeoAdapter];
 
 export const SUPPORTED_MODEL_TYPES: readonly string[] = ADAPTERS.flatMap((a) => a.modelTypes);
 
