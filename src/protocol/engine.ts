@@ -30,6 +30,8 @@ export interface LoadOptions {
 export interface LoadedModelInfo extends ModelInfo {
   /** The model's BOS token (GPT-2's <|endoftext|>), null for a model without one. */
   bosTokenId: number | null;
+  /** False when the model's convention is no BOS unless asked (TransformerLens's default_prepend_bos: Qwen, Pythia, Phi); absent = true. */
+  defaultPrependBos?: boolean;
   /** Execution provider actually in use, and why it differs from the request if it does. */
   device: string;
   deviceNote: string | null;

@@ -34,10 +34,11 @@ export interface PromptLimits {
 
 /**
  * The one rule every analysis, the census and patching follow: a text prompt gets the model's
- * BOS unless the request turns it off (`prependBos: false`); a model without one gets none.
+ * BOS when the request asks (`prependBos`), or, when it does not say, by the model's default
+ * (`defaultPrependBos`, absent = yes); a model without one gets none.
  */
-export function bosToPrepend(config: { bosTokenId: number | null }, prependBos: boolean | undefined): number | null {
-  return prependBos === false ? null : config.bosTokenId;
+export function bosToPrepend(config: { bosTokenId: number | null; defaultPrependBos?: boolean }, prependBos: boolean | undefined): number | null {
+  return (prependBos ?? config.defaultPrependBos ?? true) ? config.bosTokenId : null;
 }
 
 export function resolvePrompt(tokenizer: PromptTokenizer, input: { prompt?: string; ids?: readonly number[] }, limits: PromptLimits): ResolvedPrompt {

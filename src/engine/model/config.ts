@@ -22,6 +22,12 @@ export interface ModelConfig {
   /** Token id prepended as BOS when asked for (GPT-2: <|endoftext|> = 50256). */
   bosTokenId: number | null;
   /**
+   * Whether a text prompt gets the BOS when the request does not say (TransformerLens's
+   * default_prepend_bos; tokenizer/bos-convention.ts). Absent means true, as for GPT-2; false for
+   * Qwen, Pythia, Phi.
+   */
+  defaultPrependBos?: boolean;
+  /**
    * Whether attention scores are divided by sqrt(d_head) (TransformerLens `use_attn_scale`, HF GPT-2
    * `scale_attn_weights`). Absent means true, as in every released GPT-2.
    */

@@ -8,6 +8,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EngineError } from '../errors.js';
 import { tensor, type Tensor } from '../tensor.js';
+import { bosConvention } from '../tokenizer/bos-convention.js';
 import { loadTokenizer } from '../tokenizer/tokenizer.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
 import { adapterFor } from './adapters/index.js';
@@ -88,10 +89,36 @@ export async function loadModelFolder(folder: string): Promise<LoadedFolder> {
   }
 
   // The tokenizer first: a broken one fails before gigabytes of weights are read.
-  const tokenizer = loadTokenizer(await readFile(tokenizerPath, 'utf8'));
+  const tokenizerText = await readFile(tokenizerPath, 'utf8');
+  let tokenizerJson: unknown;
+  try {
+    tokenizerJson = JSON.parse(tokenizerText);
+  } catch {
+    tokenizerJson = tokenizerText; // loadTokenizer says what is wrong with it
+  }
+  const tokenizer = loadTokenizer(tokenizerJson as object | string);
   const model = adapter.adapt(rawConfig, tensorSource(files));
+  const bos = bosConvention({
+    config: rawConfig,
+    tokenizerJson,
+    tokenizerConfig: await readTokenizerConfig(folder),
+    tokenToId: (token) => tokenizer.tokenId?.(token),
+  });
+  // Only a model whose default differs from GPT-2's carries it.
+  if (!bos.prependByDefault && model.config.bosTokenId !== null) model.config.defaultPrependBos = false;
   assertVocabularyMatches(tokenizer.vocabSize, model.config.dVocab, rawConfig, folder);
   return { model, tokenizer, rawConfig, weightBytes };
+}
+
+/** tokenizer_config.json, parsed, or undefined when the folder has none (or it is not JSON: it only informs the BOS default). */
+async function readTokenizerConfig(folder: string): Promise<unknown> {
+  const path = join(folder, 'tokenizer_config.json');
+  if (!(await exists(path))) return undefined;
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One TensorSource over several safetensors files (the shards of a checkpoint). */

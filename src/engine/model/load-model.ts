@@ -87,6 +87,7 @@ export async function loadModel(spec: ModelSpec, options: LoadOptions, hooks: Lo
       dVocab: c.dVocab,
       nCtx: c.nCtx,
       bosTokenId: c.bosTokenId,
+      ...(c.defaultPrependBos === false ? { defaultPrependBos: false } : {}),
       device: runner.provider,
       deviceNote: runner.deviceNote,
       loadMs: performance.now() - started,

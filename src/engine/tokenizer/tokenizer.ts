@@ -222,6 +222,10 @@ class HfPromptTokenizer implements PromptTokenizer {
     return text;
   }
 
+  tokenId(token: string): number | undefined {
+    return this.library.token_to_id(token);
+  }
+
   private checkId(id: number): void {
     if (!Number.isSafeInteger(id) || id < 0 || id >= this.vocabSize || (this.library.id_to_token(id) === undefined && !this.addedContent.has(id))) {
       throw new EngineError(

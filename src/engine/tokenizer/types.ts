@@ -20,4 +20,6 @@ export interface PromptTokenizer {
   decode(ids: readonly number[]): string;
   /** Decoded text of a single token id. */
   tokenText(id: number): string;
+  /** The id of a vocabulary entry or added token, spelled as in tokenizer.json ("<s>"), if there is one. */
+  tokenId?(token: string): number | undefined;
 }

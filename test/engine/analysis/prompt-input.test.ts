@@ -91,4 +91,8 @@ test("the BOS rule: the model's BOS unless turned off; none for a model without 
   assert.equal(bosToPrepend({ bosTokenId: 50256 }, false), null);
   assert.equal(bosToPrepend({ bosTokenId: null }, undefined), null);
   assert.equal(bosToPrepend({ bosTokenId: null }, true), null);
+  // A model whose convention is no BOS (Qwen): none unless asked for.
+  assert.equal(bosToPrepend({ bosTokenId: 151643, defaultPrependBos: false }, undefined), null);
+  assert.equal(bosToPrepend({ bosTokenId: 151643, defaultPrependBos: false }, true), 151643);
+  assert.equal(bosToPrepend({ bosTokenId: 151643, defaultPrependBos: false }, false), null);
 });
