@@ -13,6 +13,8 @@ export type EngineErrorCode =
   | 'WRONG_SHAPE'
   | 'UNSUPPORTED_DTYPE'
   | 'UNKNOWN_ARCHITECTURE'
+  /** The model's architecture loads and runs, but not this operation (analyses, patching of Llama-family models). */
+  | 'UNSUPPORTED_ARCHITECTURE'
   | 'BAD_CONFIG'
   | 'BAD_TOKENIZER'
   | 'VOCAB_MISMATCH'

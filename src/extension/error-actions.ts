@@ -24,6 +24,7 @@ const ACTIONS: Readonly<Record<EngineErrorCode, readonly ErrorAction[]>> = {
   WRONG_SHAPE: ['selectModel', 'showLogs'],
   UNSUPPORTED_DTYPE: ['selectModel', 'showLogs'],
   UNKNOWN_ARCHITECTURE: ['selectModel', 'showLogs'],
+  UNSUPPORTED_ARCHITECTURE: ['selectModel', 'showLogs'],
   BAD_CONFIG: ['selectModel', 'showLogs'],
   BAD_TOKENIZER: ['selectModel', 'showLogs'],
   VOCAB_MISMATCH: ['selectModel', 'showLogs'],

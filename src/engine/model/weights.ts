@@ -52,6 +52,15 @@ export interface BlockWeights {
    * drops it rather than carrying a fusion of the old ones.
    */
   W_QKV?: Tensor;
+  /**
+   * Llama family (config.gatedMlp): the gate of the gated MLP, [d_model, d_mlp] (HF gate_proj
+   * transposed; TransformerLens's W_gate). There W_K, W_V are [kv_head, d_model, d_head] and b_K,
+   * b_V [kv_head, d_head] (TransformerLens's _W_K, _W_V), and ln1/ln2's b are zeros (RMSNorm).
+   */
+  W_gate?: Tensor;
+  /** Qwen3 (config.qkNorm): per-head RMSNorm weights of the queries and keys, [d_head] each. */
+  q_norm?: Tensor;
+  k_norm?: Tensor;
 }
 
 export interface ModelWeights {

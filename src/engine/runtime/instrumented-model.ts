@@ -6,7 +6,8 @@
  * `run()` of onnxruntime-node blocks the calling thread: construct this inside the engine's worker
  * thread, never on the extension host's thread.
  */
-import type { ModelConfig } from '../model/config.js';
+import { EngineError } from '../errors.js';
+import { graphFamily, type ModelConfig } from '../model/config.js';
 import type { AnalysisWeights, CanonicalModel } from '../model/weights.js';
 import { runPacked } from './packed-forward.js';
 import { plainForward } from './plain-forward.js';
@@ -38,16 +39,30 @@ export class InstrumentedModel implements ForwardRunner {
     return this.sessions.deviceNote;
   }
 
-  forward(ids: readonly number[], options: ForwardOptions = {}): Promise<ForwardResult> {
+  async forward(ids: readonly number[], options: ForwardOptions = {}): Promise<ForwardResult> {
+    if (options.keepKeysValues) this.refuseLlamaFamily('keeping keys and values');
     return plainForward(this.sessions, ids, options);
   }
 
-  intervene(request: InterventionRequest): Promise<ForwardResult[]> {
+  async intervene(request: InterventionRequest): Promise<ForwardResult[]> {
+    this.refuseLlamaFamily('interventions');
     return runVariants(this.sessions, request);
   }
 
-  runPacked(request: PackedRunRequest): Promise<PackedRunResult> {
+  async runPacked(request: PackedRunRequest): Promise<PackedRunResult> {
+    this.refuseLlamaFamily('packed patching runs');
     return runPacked(this.sessions, request);
+  }
+
+  /** Llama-family graphs have the plain forward only so far (onnx/llama-graphs.ts). */
+  private refuseLlamaFamily(what: string): void {
+    if (graphFamily(this.config) === 'llama') {
+      throw new EngineError(
+        'UNSUPPORTED_ARCHITECTURE',
+        `${what[0]!.toUpperCase()}${what.slice(1)} are not supported for ${this.config.modelType} models yet.`,
+        'Llama, Mistral, Qwen2 and Qwen3 models run the plain forward (circuit-trace run, every hook point); analyses and patching need a GPT-2-family model.',
+      );
+    }
   }
 
   dispose(): Promise<void> {

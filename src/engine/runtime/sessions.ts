@@ -8,6 +8,8 @@ import { EngineError } from '../errors.js';
 import type { ModelConfig } from '../model/config.js';
 import type { AnalysisWeights, CanonicalModel } from '../model/weights.js';
 import { buildBlockGraph, buildFinalGraph } from '../onnx/gpt2-graphs.js';
+import { buildLlamaBlockGraph, buildLlamaFinalGraph } from '../onnx/llama-graphs.js';
+import { graphFamily } from '../model/config.js';
 import type { BuiltGraph, WeightMode } from '../onnx/graph-builder.js';
 import { retainForAnalyses } from './analysis-weights.js';
 import { unpatchedFeeds } from './block-feeds.js';
@@ -77,6 +79,7 @@ function sessionOptions(provider: string, threads: number | undefined): ort.Infe
 export async function createSessions(model: CanonicalModel, options: RuntimeOptions = {}): Promise<ModelSessions> {
   const choice = chooseDevice(options.device ?? 'cpu', ort.listSupportedBackends());
   const mode = options.weightMode ?? 'initializers';
+  const llama = graphFamily(model.config) === 'llama';
   let note = choice.note;
   for (const provider of choice.providers) {
     const sessions: ort.InferenceSession[] = [];
@@ -91,7 +94,8 @@ export async function createSessions(model: CanonicalModel, options: RuntimeOpti
       // built; the unembedding first, while ONNX Runtime's transient copy of it (150 MB for GPT-2
       // small, freed once pre-packed) meets the smallest footprint: this keeps the load's peak low.
       for (const l of [nLayers, ...Array.from({ length: nLayers }, (_, i) => i)]) {
-        const graph: BuiltGraph = l < nLayers ? buildBlockGraph(model.config, model.weights.blocks[l]!, l, mode) : buildFinalGraph(model.config, weights, mode);
+        const [block, final] = llama ? [buildLlamaBlockGraph, buildLlamaFinalGraph] : [buildBlockGraph, buildFinalGraph];
+        const graph: BuiltGraph = l < nLayers ? block(model.config, model.weights.blocks[l]!, l, mode) : final(model.config, weights, mode);
         const opts = sessionOptions(provider, options.threads);
         const modelPath = folder.wants(graph) ? folder.write(graph, l < nLayers ? `block${l}` : 'final') : null;
         sessions[l] =
@@ -109,7 +113,8 @@ export async function createSessions(model: CanonicalModel, options: RuntimeOpti
         blocks: sessions,
         final,
         weightFeeds,
-        unpatched: unpatchedFeeds(model.config),
+        // A Llama-family block takes only resid_pre and attn_mask (onnx/llama-graphs.ts).
+        unpatched: llama ? {} : unpatchedFeeds(model.config),
         logitsMayOverflow: logitsMayOverflow(weights),
         leftoverFiles: folder.remove() ? null : folder,
       };

@@ -3,8 +3,9 @@ import { EngineError } from '../../errors.js';
 import type { ArchitectureAdapter } from './adapter.js';
 import { gptNeoAdapter } from './gpt-neo.js';
 import { gpt2Adapter } from './gpt2.js';
+import { llamaAdapter } from './llama.js';
 
-const ADAPTERS: readonly ArchitectureAdapter[] = [gpt2Adapter, gptNeoAdapter];
+const ADAPTERS: readonly ArchitectureAdapter[] = [gpt2Adapter, gptNeoAdapter, llamaAdapter];
 
 export const SUPPORTED_MODEL_TYPES: readonly string[] = ADAPTERS.flatMap((a) => a.modelTypes);
 
