@@ -17,6 +17,8 @@ export interface TokenInfo {
   end: number;
   /** True for a BOS the engine prepended (TransformerLens `prepend_bos`): position 0, no text in the prompt (start = end = 0). */
   bos?: boolean;
+  /** True when start/end are a best guess: the model's tokenizer changed the text before splitting it (a normalizer), or an unknown token stands for text it does not spell. */
+  approximateSpan?: boolean;
 }
 
 /** One candidate next token. */

@@ -10,7 +10,7 @@
 import type { TokenInfo } from '../../protocol/analysis.js';
 import type { TokenRef } from '../../protocol/engine.js';
 import { EngineError } from '../errors.js';
-import type { PromptTokenizer } from '../tokenizer/types.js';
+import type { PromptTokenizer, Tokenized } from '../tokenizer/types.js';
 
 export interface ResolvedPrompt {
   /** The prompt text (for ids, their decoding). */
@@ -64,10 +64,11 @@ export function resolvePrompt(tokenizer: PromptTokenizer, input: { prompt?: stri
     resolved = { prompt: tokens.map((t) => t.text).join(''), ids, tokens, prependBos: false };
   } else {
     const prompt = input.prompt ?? '';
-    const encoded = prompt.length === 0 ? { ids: [], texts: [], offsets: [] } : tokenizer.encode(prompt);
+    const encoded: Tokenized = prompt.length === 0 ? { ids: [], texts: [], offsets: [] } : tokenizer.encode(prompt);
     const tokens = encoded.ids.map((id, i): TokenInfo => {
       const [start, end] = encoded.offsets[i] ?? [0, 0];
-      return { id, text: encoded.texts[i] ?? tokenizer.tokenText(id), start, end };
+      const token: TokenInfo = { id, text: encoded.texts[i] ?? tokenizer.tokenText(id), start, end };
+      return encoded.approximateOffsets ? { ...token, approximateSpan: true } : token;
     });
     resolved = { prompt, ids: [...encoded.ids], tokens, prependBos: false };
   }

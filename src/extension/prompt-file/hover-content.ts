@@ -91,6 +91,10 @@ export function tokenHoverMarkdown(result: AnalysisResult, index: number, option
   const name = token.bos ? `BOS ${markdownCode(quoteToken(token.text))}` : markdownCode(quoteToken(token.text));
   lines.push(`**${name}** · token id ${token.id} · ${position} · ${escapeMarkdown(result.model.displayName)}`);
   lines.push('');
+  if (token.approximateSpan) {
+    lines.push("_This model's tokenizer changes the text before splitting it, so where its tokens sit in the prompt is approximate._");
+    lines.push('');
+  }
 
   const predictions = result.predictionsPerPosition?.[index];
   if (predictions && predictions.length > 0) {

@@ -96,3 +96,16 @@ test("the BOS rule: the model's BOS unless turned off; none for a model without 
   assert.equal(bosToPrepend({ bosTokenId: 151643, defaultPrependBos: false }, true), 151643);
   assert.equal(bosToPrepend({ bosTokenId: 151643, defaultPrependBos: false }, false), null);
 });
+
+test('tokens whose offsets the tokenizer could only guess carry approximateSpan; exact ones do not', () => {
+  const guessing = Object.assign(Object.create(tok) as WordTokenizer, {
+    encode: (text: string) => ({ ...tok.encode(text), approximateOffsets: true as const }),
+  });
+  const r = resolvePrompt(guessing, { prompt: 'w3 w4' }, { ...limits, prependBosId: 49 });
+  assert.deepEqual(
+    r.tokens.map((t) => t.approximateSpan),
+    [undefined, true, true],
+    'the prepended BOS has no span to guess',
+  );
+  assert.ok(resolvePrompt(tok, { prompt: 'w3 w4' }, limits).tokens.every((t) => !('approximateSpan' in t)));
+});

@@ -215,6 +215,13 @@ test('hover: Markdown with token, id, next tokens and heads', () => {
   assert.match(first, /only attend to itself/);
   const noPer = tokenHoverMarkdown(makeResult({ predictionsPerPosition: null }), 1, { topPredictions: 5, topHeads: 2 });
   assert.match(noPer, /not computed/);
+  assert.doesNotMatch(md, /approximate/);
+});
+
+test('hover: a token whose place in the prompt is a best guess says so', () => {
+  const plain = makeResult();
+  const tokens = plain.tokens.map((t) => ({ ...t, approximateSpan: true }));
+  assert.match(tokenHoverMarkdown(makeResult({ tokens }), 1, { topPredictions: 5, topHeads: 2 }), /where its tokens sit in the prompt is approximate/);
 });
 
 test('hover with a prepended BOS: positions say they count it, the BOS is named as the left-out sink, and it has no place in the text', () => {
