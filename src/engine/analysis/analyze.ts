@@ -3,6 +3,7 @@
  * per-head metrics and classes, the circuit trace (DLA), the logit lens, token flow, and on
  * request the (cached) head census — as one serialisable AnalysisResult.
  */
+import { assertAnalysable } from './architecture-support.js';
 import type { AnalysisLayerUpdate, AnalysisResult, HeadSummary, ModelInfo, Prediction } from '../../protocol/analysis.js';
 import type { AnalyzeRequest } from '../../protocol/engine.js';
 import { EngineError, throwIfCancelled } from '../errors.js';
@@ -59,6 +60,7 @@ function checkSettings(request: AnalyzeRequest, dVocab: number): { topK: number;
 export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer, request: AnalyzeRequest, options: AnalyzeOptions): Promise<AnalysisResult> {
   const started = performance.now();
   const { config, weights } = runner;
+  assertAnalysable(config, 'Analyses');
   const { nLayers, nHeads, dVocab } = config;
   const { signal } = options;
   const { topK, threshold } = checkSettings(request, dVocab);

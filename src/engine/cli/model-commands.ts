@@ -14,6 +14,7 @@ import { generateRandomGptNeo, GPT_NEO_PRESETS } from '../model/random-gpt-neo.j
 import { ORGANISM_HEADS, ORGANISM_SEED, writeOrganismFolder } from '../organism/index.js';
 import { loadGpt2TokenizerJson } from '../tokenizer/gpt2-tokenizer-json.js';
 import type { CliCommand, CliFlags } from './command.js';
+import { isLlamaFamilyArch, writeRandomLlamaModel } from './random-llama-model.js';
 import { intFlag, stringFlag } from './model-arg.js';
 
 function outDir(flags: CliFlags, command: string): string {
@@ -45,7 +46,7 @@ export const organismCommand: CliCommand = {
 
 export const randomModelCommand: CliCommand = {
   name: 'random-model',
-  usage: `random-model [--arch gpt2|gpt_neo] --preset ${Object.keys(GPT2_PRESETS).join('|')} [--seed N] [--scale-attn-by-inverse-layer-idx] [--no-scale-attn-weights] --out DIR   write a GPT-2 (or another architecture) with seeded random weights`,
+  usage: `random-model [--arch gpt2|gpt_neo|llama|mistral|qwen2|qwen3] --preset ${Object.keys(GPT2_PRESETS).join('|')} [--seed N] [--scale-attn-by-inverse-layer-idx] [--no-scale-attn-weights] --out DIR   write a GPT-2 (or another architecture) with seeded random weights`,
   async run(flags, io) {
     checkKnownFlags(flags, ['arch', 'preset', 'seed', 'out', 'scale-attn-by-inverse-layer-idx', 'no-scale-attn-weights'], 'random-model');
     /** A flag that is present or absent; it takes no value. */
@@ -65,7 +66,8 @@ export const randomModelCommand: CliCommand = {
       await writeRandomGptNeo(flags, io);
       return;
     }
-    if (arch !== 'gpt2') throw new EngineError('BAD_ARGUMENT', `random-model has no --arch ${arch}.`, 'Use --arch gpt2 or gpt_neo.');
+    if (isLlamaFamilyArch(arch)) return writeRandomLlamaModel(flags, io, arch, outDir(flags, 'random-model'));
+    if (arch !== 'gpt2') throw new EngineError('BAD_ARGUMENT', `random-model has no --arch ${arch}.`, 'Use --arch gpt2, gpt_neo, llama, mistral, qwen2 or qwen3.');
     const preset = stringFlag(flags, 'preset');
     if (preset === undefined || !Object.hasOwn(GPT2_PRESETS, preset)) {
       throw new EngineError(

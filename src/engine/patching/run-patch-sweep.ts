@@ -17,6 +17,7 @@
  * Results stream per layer (`onLayer` after each layer's patches are done) and the sweep can be
  * cancelled between engine calls (EngineError CANCELLED).
  */
+import { assertAnalysable } from '../analysis/architecture-support.js';
 import type { PatchBaseline, PatchEntry, PatchSweepResult } from '../../protocol/analysis.js';
 import type { PatchRequest } from '../../protocol/engine.js';
 import { throwIfCancelled } from '../errors.js';
@@ -65,6 +66,7 @@ export interface PreparedSweep {
 
 export function prepareSweep(runner: ForwardRunner, tokenizer: PromptTokenizer, request: PatchRequest, maxTokens: number | undefined): PreparedSweep {
   const { config } = runner;
+  assertAnalysable(config, 'Patching');
   // Both prompts follow the BOS rule (ids are used as given); positions below count the BOS as 0.
   const inputs = resolvePatchInputs(tokenizer, request, {
     maxTokens: maxTokens ?? config.nCtx,
