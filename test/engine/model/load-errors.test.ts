@@ -48,8 +48,8 @@ describe('model folder errors', () => {
   test('an unknown architecture names the supported ones', async () => {
     const dir = copyFixture(fixture);
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, model_type: 'llama' }));
-    await rejectsWith(loadModelFolder(dir), 'UNKNOWN_ARCHITECTURE', /llama.*Supported model types: gpt2/s);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, model_type: 'mamba' }));
+    await rejectsWith(loadModelFolder(dir), 'UNKNOWN_ARCHITECTURE', /mamba.*Supported model types: gpt2.*llama, mistral, qwen2, qwen3/s);
   });
 
   test('a truncated safetensors file', async () => {
