@@ -157,7 +157,7 @@ test('`circuit-trace random-model --preset tiny --seed N --out DIR` writes a loa
   }
 });
 
-test('models/registry.json lists the organism under its display name, the three GPT-2 checkpoints and TinyStories-33M', () => {
+test('models/registry.json lists the organism under its display name, the three GPT-2 checkpoints', () => {
   const registry = JSON.parse(readFileSync(fileURLToPath(new URL('../../../models/registry.json', import.meta.url)), 'utf8')) as {
     models: Array<Record<string, unknown>>;
   };
@@ -169,7 +169,7 @@ test('models/registry.json lists the organism under its display name, the three 
   const repos = registry.models.filter((m) => typeof m['repo'] === 'string');
   assert.deepEqual(
     repos.map((m) => m['repo']),
-    ['openai-community/gpt2', 'distilbert/distilgpt2', 'openai-community/gpt2-medium', 'roneneldan/TinyStories-33M'],
+    ['openai-community/gpt2', 'distilbert/distilgpt2', 'openai-community/gpt2-medium'],
   );
   for (const m of repos) {
     assert.equal(typeof m['displayName'], 'string');
