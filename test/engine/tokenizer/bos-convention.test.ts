@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bosToPrepend } from '../../../src/engine/analysis/prompt-input.js';
+import { writeHfFolder } from '../../../src/engine/model/hf-folder-writer.js';
+import { loadModelFolder } from '../../../src/engine/model/load-folder.js';
+import { generateRandomLlama } from '../../../src/engine/model/random-llama.js';
 import { bosConvention } from '../../../src/engine/tokenizer/bos-convention.js';
+import { loadGpt2TokenizerJson } from '../../../src/engine/tokenizer/gpt2-tokenizer-json.js';
 
 const ids: Record<string, number> = { '<|endoftext|>': 50256, '<s>': 1, '<bos>': 2, '<|begin_of_text|>': 128000 };
 const tokenToId = (token: string): number | undefined => ids[token];
@@ -78,4 +86,21 @@ test('a model that names no BOS has none, and nothing is prepended', () => {
       tokenizerAddsBos: false,
     },
   );
+});
+
+test('a loaded model folder carries the default: a Qwen2 checkpoint none, a Llama one (with its tokenizer_config.json) the usual', async () => {
+  const load = async (arch: 'qwen2' | 'llama', tokenizerConfig?: object) => {
+    const random = generateRandomLlama(arch, 'tiny', 3);
+    const dir = mkdtempSync(join(tmpdir(), `ct-bos-${arch}-`));
+    await writeHfFolder(dir, { config: random.config, tensors: random.tensors, tokenizerJson: loadGpt2TokenizerJson() });
+    if (tokenizerConfig) writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(tokenizerConfig));
+    return (await loadModelFolder(dir)).model.config;
+  };
+  const qwen = await load('qwen2', { bos_token: null, add_bos_token: false });
+  assert.equal(qwen.defaultPrependBos, false);
+  assert.equal(bosToPrepend(qwen, undefined), null, 'no BOS unless asked');
+  assert.equal(bosToPrepend(qwen, true), qwen.bosTokenId);
+  const llama = await load('llama', { bos_token: '<|endoftext|>', add_bos_token: true });
+  assert.equal(llama.defaultPrependBos, undefined);
+  assert.equal(bosToPrepend(llama, undefined), llama.bosTokenId);
 });
