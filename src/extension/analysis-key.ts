@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { MetricRequest, TokenRef } from '../protocol/engine.js';
+import type { PrependBosSetting } from './settings.js';
 
 export interface AnalysisQuestion {
   prompt: string;
@@ -21,15 +22,16 @@ function refKey(ref: TokenRef | undefined): string | number | null {
 }
 
 /**
- * `<sha256 of the question, 16 hex digits>@<model id>`. `prependBos` (the setting, default on) is
- * part of the question: turning it off gives other positions and numbers, so other keys.
+ * `<sha256 of the question, 16 hex digits>@<model id>`. The BOS setting is part of the question:
+ * another convention gives other positions and numbers, so other keys ('model', the default, keeps
+ * the keys of questions asked before the setting had other values).
  */
-export function analysisKey(question: AnalysisQuestion, modelId: string, prependBos = true): string {
+export function analysisKey(question: AnalysisQuestion, modelId: string, prependBos: PrependBosSetting = 'model'): string {
   // The metric joins the key only when named, so the keys of every other question stay as they were.
   const asked: unknown[] = [question.prompt, refKey(question.target), refKey(question.contrast)];
   if (question.metric) asked.push(`m:${question.metric.kind}:${question.metric.startYear}`);
   const hash = createHash('sha256')
-    .update(JSON.stringify(prependBos ? asked : [...asked, 'no-bos']))
+    .update(JSON.stringify(prependBos === 'model' ? asked : [...asked, `bos:${prependBos}`]))
     .digest('hex')
     .slice(0, 16);
   return `${hash}@${modelId}`;

@@ -14,7 +14,7 @@ import { LatestWinsQueue } from './request-queue.js';
 import { ResultCache } from './result-cache.js';
 import type { ModelManager } from './model/model-manager.js';
 import { parseModelChoice } from './model/model-choice.js';
-import type { Settings } from './settings.js';
+import { prependBosRequest, type Settings } from './settings.js';
 import { PRESETS } from './presets.js';
 import { formatPercent, quoteToken } from './format/token-text.js';
 
@@ -113,8 +113,9 @@ export class AnalysisSession implements vscode.Disposable {
             topK: settings.topK,
             threshold: settings.headThreshold,
             perPosition: true,
-            prependBos: settings.prependBos,
           };
+          const prependBos = prependBosRequest(settings.prependBos);
+          if (prependBos !== undefined) request.prependBos = prependBos;
           if (question.target) request.target = question.target;
           if (question.contrast) request.contrast = question.contrast;
           if (question.metric) request.metric = question.metric;
@@ -195,7 +196,7 @@ export class AnalysisSession implements vscode.Disposable {
           const n = loaded.info.nLayers;
           // The BOS setting applies to sweeps from every entry point (CodeLens, the Lab's form) unless the request says.
           const result = await this.engine.patch(
-            { prependBos: this.settings().prependBos, ...request },
+            { prependBos: prependBosRequest(this.settings().prependBos), ...request },
             {
               signal,
               onLayer: (layer) => progress.report({ message: `layer ${layer + 1} of ${n}`, increment: 100 / n }),

@@ -20,8 +20,16 @@ export interface Settings {
   offline: boolean;
   streamAnimation: boolean;
   headThreshold: number;
-  /** Prepend the model's BOS token to analysed and patched prompts (TransformerLens's prepend_bos; no effect on a model without one). */
-  prependBos: boolean;
+  /** Whether to prepend the model's BOS token (TransformerLens's prepend_bos): the model's own convention, always, or never. */
+  prependBos: PrependBosSetting;
+}
+
+export const PREPEND_BOS_SETTINGS = ['model', 'on', 'off'] as const;
+export type PrependBosSetting = (typeof PREPEND_BOS_SETTINGS)[number];
+
+/** What a request says about the BOS: nothing for 'model' (the engine then follows the model's convention). */
+export function prependBosRequest(setting: PrependBosSetting): boolean | undefined {
+  return setting === 'model' ? undefined : setting === 'on';
 }
 
 export const DEFAULT_SETTINGS: Settings = {
@@ -33,7 +41,7 @@ export const DEFAULT_SETTINGS: Settings = {
   offline: false,
   streamAnimation: true,
   headThreshold: 0.35,
-  prependBos: true,
+  prependBos: 'model',
 };
 
 /** Setting keys whose change means the model must be (re)loaded. */
@@ -70,7 +78,9 @@ export function readSettings(get: (key: string) => unknown): Settings {
     offline: typeof get('offline') === 'boolean' ? (get('offline') as boolean) : DEFAULT_SETTINGS.offline,
     streamAnimation: typeof get('streamAnimation') === 'boolean' ? (get('streamAnimation') as boolean) : DEFAULT_SETTINGS.streamAnimation,
     headThreshold: numberIn(get('headThreshold'), SETTING_RANGES.headThreshold.min, SETTING_RANGES.headThreshold.max, DEFAULT_SETTINGS.headThreshold),
-    prependBos: typeof get('prependBos') === 'boolean' ? (get('prependBos') as boolean) : DEFAULT_SETTINGS.prependBos,
+    prependBos: (PREPEND_BOS_SETTINGS as readonly unknown[]).includes(get('prependBos'))
+      ? (get('prependBos') as PrependBosSetting)
+      : DEFAULT_SETTINGS.prependBos,
   };
 }
 

@@ -111,7 +111,8 @@ test('CodeLens: Analyze and Patch before a run, the top prediction after it', as
     prependBos: unknown;
   };
   assert.equal(request.prompt, 'The cat sat on the mat. The cat sat on the');
-  assert.equal(request.prependBos, true, 'the circuitTrace.prependBos setting (default on) goes with every analysis');
+  // The setting's default, 'model', leaves the BOS to the model's own convention (on for GPT-2).
+  assert.equal(request.prependBos, undefined, 'the default circuitTrace.prependBos leaves the BOS to the model');
   assert.deepEqual(request.target, { text: ' mat' });
   assert.equal(request.perPosition, true, 'hovers need predictions at every position');
   assert.ok(
@@ -171,11 +172,11 @@ test('diagnostics: a prompt of exactly maxTokens tokens is too long with the BOS
       tooLong().map((m) => /65 tokens with the BOS/.test(m)),
       [true],
     );
-    await vscode.workspace.getConfiguration().update('prependBos', false);
+    await vscode.workspace.getConfiguration().update('prependBos', 'off');
     await settle(100);
     assert.deepEqual(tooLong(), []);
   } finally {
-    await vscode.workspace.getConfiguration().update('prependBos', true);
+    await vscode.workspace.getConfiguration().update('prependBos', 'model');
     promptDoc.setText(before);
     await settle(100);
   }
@@ -224,7 +225,7 @@ test('Patch runs the sweep of a prompt with a corrupted counterpart', async () =
     prependBos: unknown;
   };
   assert.equal(request.clean, 'When Mary and John went to the store, John gave a drink to');
-  assert.equal(request.prependBos, true, 'the circuitTrace.prependBos setting goes with every sweep');
+  assert.equal(request.prependBos, undefined, 'the default circuitTrace.prependBos leaves the BOS to the model in sweeps too');
   assert.equal(request.corrupt, 'When Mary and John went to the store, Mary gave a drink to');
   assert.deepEqual(request.target, { text: ' Mary' });
   assert.deepEqual(request.contrast, { text: ' John' });

@@ -9,7 +9,7 @@ import type { TokenInfo } from '../../protocol/analysis.js';
 import type { EngineApi } from '../../protocol/engine.js';
 import type { AnalysisSession } from '../analysis-session.js';
 import type { ModelManager } from '../model/model-manager.js';
-import { SETTINGS_SECTION, type Settings } from '../settings.js';
+import { prependBosRequest, SETTINGS_SECTION, type Settings } from '../settings.js';
 import { promptLenses, type LensAction } from './codelens-content.js';
 import { parseDiagnostics, stringsToTokenize, tokenDiagnostics, tokenizationOf, type RuleDiagnostic, type TokenLimits } from './diagnostic-rules.js';
 import { bosToPrepend } from '../../engine/analysis/prompt-input.js';
@@ -152,7 +152,7 @@ class PromptDiagnostics implements vscode.Disposable {
     if (document.isClosed || document.version !== version || this.models.current()?.id !== loaded.id) return;
     const settings = this.settings();
     // The engine's own BOS rule, so a prompt the diagnostics pass is not refused as PROMPT_TOO_LONG.
-    const prependBosId = bosToPrepend(loaded.info, settings.prependBos);
+    const prependBosId = bosToPrepend(loaded.info, prependBosRequest(settings.prependBos));
     const limits: TokenLimits = { maxTokens: settings.maxTokens, dVocab: loaded.info.dVocab, modelName: loaded.info.displayName, prependBosId };
     for (const prompt of file.prompts) {
       if (prompt.errorCount > 0) continue;

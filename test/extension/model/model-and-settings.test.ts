@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { changedSettings, DEFAULT_SETTINGS, readSettings } from '../../../src/extension/settings.js';
+import { changedSettings, DEFAULT_SETTINGS, PREPEND_BOS_SETTINGS, prependBosRequest, readSettings } from '../../../src/extension/settings.js';
 import { allowedWhenUntrusted, automaticChoice, modelChoiceId, parseModelChoice, toModelSpec } from '../../../src/extension/model/model-choice.js';
 import { readModelRegistry } from '../../../src/extension/model/model-registry.js';
 import { buildCatalog, completeCachedRepos } from '../../../src/extension/model/model-catalog.js';
@@ -22,7 +22,7 @@ test('settings: defaults, valid values and fallbacks for bad values', () => {
     offline: true,
     streamAnimation: false,
     headThreshold: 0.5,
-    prependBos: false,
+    prependBos: 'off',
   };
   assert.deepEqual(
     readSettings((k) => values[k]),
@@ -35,7 +35,7 @@ test('settings: defaults, valid values and fallbacks for bad values', () => {
       offline: true,
       streamAnimation: false,
       headThreshold: 0.5,
-      prependBos: false,
+      prependBos: 'off',
     },
   );
   const bad: Record<string, unknown> = {
@@ -47,15 +47,20 @@ test('settings: defaults, valid values and fallbacks for bad values', () => {
     offline: 'yes',
     streamAnimation: 1,
     headThreshold: 2,
-    prependBos: 'no',
+    // A boolean is not one of the three values.
+    prependBos: true,
   };
   assert.deepEqual(
     readSettings((k) => bad[k]),
     DEFAULT_SETTINGS,
   );
   assert.deepEqual(changedSettings(DEFAULT_SETTINGS, { ...DEFAULT_SETTINGS, topK: 3, offline: true }), ['topK', 'offline']);
-  // TransformerLens's prepend_bos=True is the default.
-  assert.equal(DEFAULT_SETTINGS.prependBos, true);
+  // The model's own convention (TransformerLens's default_prepend_bos) is the default; requests then say nothing.
+  assert.equal(DEFAULT_SETTINGS.prependBos, 'model');
+  assert.deepEqual(
+    PREPEND_BOS_SETTINGS.map((setting) => prependBosRequest(setting)),
+    [undefined, true, false],
+  );
 });
 
 test('model choice: parse, canonical id and engine spec', () => {

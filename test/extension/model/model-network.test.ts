@@ -69,7 +69,7 @@ function manager(): InstanceType<ManagerModule['ModelManager']> {
     offline: false,
     streamAnimation: false,
     headThreshold: 0.35,
-    prependBos: true,
+    prependBos: 'model',
   });
   const log = vscode.window.createOutputChannel() as never;
   return new ModelManager(resolvingEngine(), settings as never, vscode.Uri.file(ROOT) as never, vscode.Uri.file(join(scratch, 'storage')) as never, log);
