@@ -15,9 +15,11 @@ export type HookDim = 'pos' | 'query_pos' | 'key_pos' | 'head' | 'kv_head' | 'd_
 
 /**
  * The graph families whose models have a hook point: `gpt2` (LayerNorm, learned positions; also
- * the organism) and `llama` (RMSNorm, RoPE, grouped-query attention, gated MLP: Llama, Mistral, Qwen2, Qwen3).
+ * the organism), `llama` (RMSNorm, RoPE, grouped-query attention, gated MLP: Llama, Mistral, Qwen2,
+ * Qwen3), and GPT-NeoX's (LayerNorm, partial RoPE, GELU MLP: Pythia) as `neox` with the parallel
+ * residual (no resid_mid, as TransformerLens's parallel_attn_mlp) or `neox_sequential` without it.
  */
-export type HookArchitecture = 'gpt2' | 'llama';
+export type HookArchitecture = 'gpt2' | 'llama' | 'neox' | 'neox_sequential';
 
 /**
  * Where a hook's values come from. `embedding`: gathered in JavaScript before the first block.
@@ -57,19 +59,54 @@ export const HOOK_POINTS = [
     source: { graph: 'block', input: 'resid_pre' },
     patch: { by: 'stream' },
   },
-  // Llama family: RMSNorm scales, queries/keys/values before and after RoPE (keys and values per kv head).
-  { name: 'ln1.hook_scale', alias: 'ln1_scale', perLayer: true, shape: ['pos', 1], source: { graph: 'block', output: 'ln1_scale' }, archs: ['llama'] },
-  { name: 'attn.hook_q', alias: 'q', perLayer: true, shape: ['pos', 'head', 'd_head'], source: { graph: 'block', output: 'hook_q' }, archs: ['llama'] },
-  { name: 'attn.hook_k', alias: 'k', perLayer: true, shape: ['pos', 'kv_head', 'd_head'], source: { graph: 'block', output: 'hook_k' }, archs: ['llama'] },
-  { name: 'attn.hook_v', alias: 'v', perLayer: true, shape: ['pos', 'kv_head', 'd_head'], source: { graph: 'block', output: 'hook_v' }, archs: ['llama'] },
-  { name: 'attn.hook_rot_q', alias: 'rot_q', perLayer: true, shape: ['pos', 'head', 'd_head'], source: { graph: 'block', output: 'rot_q' }, archs: ['llama'] },
+  // Rotary families: norm scales, queries/keys/values before and after RoPE (Llama's keys and values per kv head).
+  {
+    name: 'ln1.hook_scale',
+    alias: 'ln1_scale',
+    perLayer: true,
+    shape: ['pos', 1],
+    source: { graph: 'block', output: 'ln1_scale' },
+    archs: ['llama', 'neox', 'neox_sequential'],
+  },
+  {
+    name: 'attn.hook_q',
+    alias: 'q',
+    perLayer: true,
+    shape: ['pos', 'head', 'd_head'],
+    source: { graph: 'block', output: 'hook_q' },
+    archs: ['llama', 'neox', 'neox_sequential'],
+  },
+  {
+    name: 'attn.hook_k',
+    alias: 'k',
+    perLayer: true,
+    shape: ['pos', 'kv_head', 'd_head'],
+    source: { graph: 'block', output: 'hook_k' },
+    archs: ['llama', 'neox', 'neox_sequential'],
+  },
+  {
+    name: 'attn.hook_v',
+    alias: 'v',
+    perLayer: true,
+    shape: ['pos', 'kv_head', 'd_head'],
+    source: { graph: 'block', output: 'hook_v' },
+    archs: ['llama', 'neox', 'neox_sequential'],
+  },
+  {
+    name: 'attn.hook_rot_q',
+    alias: 'rot_q',
+    perLayer: true,
+    shape: ['pos', 'head', 'd_head'],
+    source: { graph: 'block', output: 'rot_q' },
+    archs: ['llama', 'neox', 'neox_sequential'],
+  },
   {
     name: 'attn.hook_rot_k',
     alias: 'rot_k',
     perLayer: true,
     shape: ['pos', 'kv_head', 'd_head'],
     source: { graph: 'block', output: 'rot_k' },
-    archs: ['llama'],
+    archs: ['llama', 'neox', 'neox_sequential'],
   },
   { name: 'attn.hook_pattern', alias: 'pattern', perLayer: true, shape: ['head', 'query_pos', 'key_pos'], source: { graph: 'block', output: 'pattern' } },
   {
@@ -88,10 +125,32 @@ export const HOOK_POINTS = [
     source: { graph: 'block', output: 'attn_out' },
     patch: { by: 'rows', index: 'attn_index', values: 'attn_patch', perHead: false },
   },
-  { name: 'hook_resid_mid', alias: 'resid_mid', perLayer: true, shape: ['pos', 'd_model'], source: { graph: 'block', output: 'resid_mid' } },
-  // Llama family: the gated MLP's gate (pre-activation), up projection and silu(gate) * up.
-  { name: 'ln2.hook_scale', alias: 'ln2_scale', perLayer: true, shape: ['pos', 1], source: { graph: 'block', output: 'ln2_scale' }, archs: ['llama'] },
-  { name: 'mlp.hook_pre', alias: 'pre', perLayer: true, shape: ['pos', 'd_mlp'], source: { graph: 'block', output: 'mlp_pre' }, archs: ['llama'] },
+  // Not with a parallel residual: attention and MLP both read resid_pre.
+  {
+    name: 'hook_resid_mid',
+    alias: 'resid_mid',
+    perLayer: true,
+    shape: ['pos', 'd_model'],
+    source: { graph: 'block', output: 'resid_mid' },
+    archs: ['gpt2', 'llama', 'neox_sequential'],
+  },
+  // Llama: the gated MLP's gate (pre-activation), up projection and silu(gate) * up; NeoX: pre-activation, gelu of it.
+  {
+    name: 'ln2.hook_scale',
+    alias: 'ln2_scale',
+    perLayer: true,
+    shape: ['pos', 1],
+    source: { graph: 'block', output: 'ln2_scale' },
+    archs: ['llama', 'neox', 'neox_sequential'],
+  },
+  {
+    name: 'mlp.hook_pre',
+    alias: 'pre',
+    perLayer: true,
+    shape: ['pos', 'd_mlp'],
+    source: { graph: 'block', output: 'mlp_pre' },
+    archs: ['llama', 'neox', 'neox_sequential'],
+  },
   {
     name: 'mlp.hook_pre_linear',
     alias: 'pre_linear',
@@ -100,7 +159,14 @@ export const HOOK_POINTS = [
     source: { graph: 'block', output: 'mlp_pre_linear' },
     archs: ['llama'],
   },
-  { name: 'mlp.hook_post', alias: 'post', perLayer: true, shape: ['pos', 'd_mlp'], source: { graph: 'block', output: 'mlp_post' }, archs: ['llama'] },
+  {
+    name: 'mlp.hook_post',
+    alias: 'post',
+    perLayer: true,
+    shape: ['pos', 'd_mlp'],
+    source: { graph: 'block', output: 'mlp_post' },
+    archs: ['llama', 'neox', 'neox_sequential'],
+  },
   {
     name: 'hook_mlp_out',
     alias: 'mlp_out',

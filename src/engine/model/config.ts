@@ -63,6 +63,13 @@ export interface ModelConfig {
   oBias?: boolean;
   /** Per-head RMSNorm of queries and keys before RoPE (Qwen3's q_norm, k_norm). */
   qkNorm?: boolean;
+
+  // GPT-NeoX fields (model/adapters/gpt-neox.ts; Pythia). Absent means GPT-2's and Llama's choice.
+
+  /** Attention and MLP both read resid_pre: resid_post = resid_pre + attn_out + mlp_out, no resid_mid (NeoX's use_parallel_residual). */
+  parallelResidual?: boolean;
+  /** How many leading dimensions of each head RoPE rotates (NeoX: int(d_head * rotary_pct)); the rest pass through. Absent: d_head. */
+  rotaryDims?: number;
 }
 
 /** Rotary position embedding (HF rotate_half convention: dimension j pairs with j + d_head / 2). */
@@ -81,9 +88,14 @@ export interface Llama3RopeScaling {
   originalMaxPositionEmbeddings: number;
 }
 
-/** Which graph family runs a model, and so which hook points it has (hooks/registry.ts). */
-export function graphFamily(config: Pick<ModelConfig, 'norm'>): HookArchitecture {
-  return config.norm === 'rmsnorm' ? 'llama' : 'gpt2';
+/**
+ * Which graph family runs a model, and so which hook points it has (hooks/registry.ts): LayerNorm
+ * with rotary positions is GPT-NeoX's, split by whether the residual is parallel (no resid_mid).
+ */
+export function graphFamily(config: Pick<ModelConfig, 'norm' | 'positional' | 'parallelResidual'>): HookArchitecture {
+  if (config.norm === 'rmsnorm') return 'llama';
+  if (config.positional === 'rotary') return config.parallelResidual === true ? 'neox' : 'neox_sequential';
+  return 'gpt2';
 }
 
 /** Layer `layer`'s attention window (see ModelConfig.attentionWindow), or null when it is global. */

@@ -13,6 +13,14 @@ export interface HookPlan {
   fetches: string[][];
 }
 
+/** Each graph family's models, as the refusal of a hook they lack names them. */
+const FAMILY_NAMES: Record<HookArchitecture, string> = {
+  gpt2: 'GPT-2-family models',
+  llama: 'Llama-family models (Llama, Mistral, Qwen2, Qwen3)',
+  neox: 'GPT-NeoX models with the parallel residual (Pythia)',
+  neox_sequential: 'GPT-NeoX models',
+};
+
 /** `arch`: the model's graph family (config.ts graphFamily), whose hook points alone can be asked for. */
 export function planHooks(hooks: readonly HookName[] | 'all', nLayers: number, arch: HookArchitecture = 'gpt2'): HookPlan {
   const names = hooks === 'all' ? allHookNames(nLayers, arch) : hooks;
@@ -29,7 +37,7 @@ export function planHooks(hooks: readonly HookName[] | 'all', nLayers: number, a
     if (!hasHook(hookPoint(parsed.hook), arch))
       throw new EngineError(
         'BAD_ARGUMENT',
-        `"${name}" is not a hook point of this model: ${arch === 'gpt2' ? 'GPT-2-family models' : 'Llama-family models (Llama, Mistral, Qwen2, Qwen3)'} do not have it.`,
+        `"${name}" is not a hook point of this model: ${FAMILY_NAMES[arch]} do not have it.`,
         'Ask for "all" to get every hook point the model has.',
       );
     if (parsed.layer === null) global.add(parsed.hook);

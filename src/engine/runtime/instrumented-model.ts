@@ -41,16 +41,19 @@ export class InstrumentedModel implements ForwardRunner {
 
   async forward(ids: readonly number[], options: ForwardOptions = {}): Promise<ForwardResult> {
     if (options.keepKeysValues) this.refuseLlamaFamily('keeping keys and values');
+    if (options.keepKeysValues) this.refuseNeox('keeping keys and values');
     return plainForward(this.sessions, ids, options);
   }
 
   async intervene(request: InterventionRequest): Promise<ForwardResult[]> {
     this.refuseLlamaFamily('interventions');
+    this.refuseNeox('interventions');
     return runVariants(this.sessions, request);
   }
 
   async runPacked(request: PackedRunRequest): Promise<PackedRunResult> {
     this.refuseLlamaFamily('packed patching runs');
+    this.refuseNeox('packed patching runs');
     return runPacked(this.sessions, request);
   }
 
@@ -63,6 +66,17 @@ export class InstrumentedModel implements ForwardRunner {
         'Llama, Mistral, Qwen2 and Qwen3 models run the plain forward (circuit-trace run, every hook point); analyses and patching need a GPT-2-family model.',
       );
     }
+  }
+
+  /** GPT-NeoX graphs have the plain forward only so far (onnx/neox-graphs.ts). */
+  private refuseNeox(what: string): void {
+    const family = graphFamily(this.config);
+    if (family !== 'neox' && family !== 'neox_sequential') return;
+    throw new EngineError(
+      'UNSUPPORTED_ARCHITECTURE',
+      `${what[0]!.toUpperCase()}${what.slice(1)} are not supported for ${this.config.modelType} models yet.`,
+      'GPT-NeoX (Pythia) models run the plain forward (circuit-trace run, every hook point); analyses and patching need a GPT-2-family model.',
+    );
   }
 
   dispose(): Promise<void> {

@@ -9,6 +9,7 @@ import type { ModelConfig } from '../model/config.js';
 import type { AnalysisWeights, CanonicalModel } from '../model/weights.js';
 import { buildBlockGraph, buildFinalGraph } from '../onnx/gpt2-graphs.js';
 import { buildLlamaBlockGraph, buildLlamaFinalGraph } from '../onnx/llama-graphs.js';
+import { buildNeoxBlockGraph } from '../onnx/neox-graphs.js';
 import { graphFamily } from '../model/config.js';
 import type { BuiltGraph, WeightMode } from '../onnx/graph-builder.js';
 import { retainForAnalyses } from './analysis-weights.js';
@@ -80,6 +81,8 @@ export async function createSessions(model: CanonicalModel, options: RuntimeOpti
   const choice = chooseDevice(options.device ?? 'cpu', ort.listSupportedBackends());
   const mode = options.weightMode ?? 'initializers';
   const llama = graphFamily(model.config) === 'llama';
+  // GPT-NeoX: its own blocks, GPT-2's final graph (LayerNorm with bias, then the unembedding).
+  const neox = !llama && graphFamily(model.config) !== 'gpt2';
   let note = choice.note;
   for (const provider of choice.providers) {
     const sessions: ort.InferenceSession[] = [];
@@ -94,7 +97,11 @@ export async function createSessions(model: CanonicalModel, options: RuntimeOpti
       // built; the unembedding first, while ONNX Runtime's transient copy of it (150 MB for GPT-2
       // small, freed once pre-packed) meets the smallest footprint: this keeps the load's peak low.
       for (const l of [nLayers, ...Array.from({ length: nLayers }, (_, i) => i)]) {
-        const [block, final] = llama ? [buildLlamaBlockGraph, buildLlamaFinalGraph] : [buildBlockGraph, buildFinalGraph];
+        const [block, final] = llama
+          ? [buildLlamaBlockGraph, buildLlamaFinalGraph]
+          : neox
+            ? [buildNeoxBlockGraph, buildFinalGraph]
+            : [buildBlockGraph, buildFinalGraph];
         const graph: BuiltGraph = l < nLayers ? block(model.config, model.weights.blocks[l]!, l, mode) : final(model.config, weights, mode);
         const opts = sessionOptions(provider, options.threads);
         const modelPath = folder.wants(graph) ? folder.write(graph, l < nLayers ? `block${l}` : 'final') : null;
@@ -114,7 +121,7 @@ export async function createSessions(model: CanonicalModel, options: RuntimeOpti
         final,
         weightFeeds,
         // A Llama-family block takes only resid_pre and attn_mask (onnx/llama-graphs.ts).
-        unpatched: llama ? {} : unpatchedFeeds(model.config),
+        unpatched: llama || neox ? {} : unpatchedFeeds(model.config),
         logitsMayOverflow: logitsMayOverflow(weights),
         leftoverFiles: folder.remove() ? null : folder,
       };

@@ -3,9 +3,10 @@ import { EngineError } from '../../errors.js';
 import type { ArchitectureAdapter } from './adapter.js';
 import { gptNeoAdapter } from './gpt-neo.js';
 import { gpt2Adapter } from './gpt2.js';
+import { gptNeoxAdapter } from './gpt-neox.js';
 import { llamaAdapter } from './llama.js';
 
-const ADAPTERS: readonly ArchitectureAdapter[] = [gpt2Adapter, gptNeoAdapter, llamaAdapter];
+const ADAPTERS: readonly ArchitectureAdapter[] = [gpt2Adapter, gptNeoAdapter, llamaAdapter, gptNeoxAdapter];
 
 export const SUPPORTED_MODEL_TYPES: readonly string[] = ADAPTERS.flatMap((a) => a.modelTypes);
 

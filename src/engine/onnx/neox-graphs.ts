@@ -1,0 +1,128 @@
+/**
+ * ONNX block graph of a GPT-NeoX transformer (Pythia), built from the canonical weights: LayerNorm
+ * with biases, partial rotary embeddings (rotate_half on the first rotaryDims dimensions of each
+ * head, the rest passed through), exact GELU MLP, and the parallel residual (attention and MLP both
+ * read resid_pre) or the sequential one. Every hook point of the model's graph family (`neox` or
+ * `neox_sequential`) is a graph output. Primitive operators in fp32, so that each hook point is
+ * exactly its definition (ONNX's LayerNormalization would not hand back hook_scale per norm, and the
+ * Attention operator not the pre-RoPE queries and keys).
+ *
+ * Block graph I/O (b = batch, q = positions run, T = keys they see; plain forward: T = q):
+ *   in   resid_pre   [b, q, d_model]
+ *        attn_mask   [q, T]          additive causal mask; the rows run are positions T - q .. T - 1, for RoPE
+ *   out  the family's block hook points, [b, ...the hook's shape]
+ * The final graph is gpt2-graphs.ts's (LayerNorm with bias, then the unembedding).
+ *
+ * The variant and packed forwards (past keys, patch rows) are not built for this family;
+ * runtime/instrumented-model.ts refuses them.
+ */
+import { graphFamily, type ModelConfig } from '../model/config.js';
+import { ropeInverseFrequencies } from '../model/rope.js';
+import type { BlockWeights } from '../model/weights.js';
+import type { Tensor } from '../tensor.js';
+import { hasHook, HOOK_POINT_LIST, type HookDim } from '../hooks/registry.js';
+import { GraphBuilder, type BuiltGraph, type Dim, type WeightMode } from './graph-builder.js';
+
+export function buildNeoxBlockGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'initializers'): BuiltGraph {
+  const g = new GraphBuilder(`block${layer}`, mode);
+  const { nHeads: H, dModel: D, dHead: Dh, dMlp: M, eps } = config;
+  const R = config.rotaryDims ?? Dh;
+  const resid = g.input('resid_pre', 'float', ['b', 'q', D]);
+  const mask = g.input('attn_mask', 'float', ['q', 'T']);
+
+  // --- attention ---------------------------------------------------------------------------
+  const x1 = layerNorm(g, resid, w.ln1, D, eps, 'ln1', 'ln1_scale');
+  /** x1 @ W (+ b), [b, q, head, d_head] as graph output `out`. */
+  const project = (name: string, W: Tensor, b: Tensor, out: string): string => {
+    let y = g.op1('MatMul', [x1, g.weight(name, headColumns(W, H, D, Dh), [D, H * Dh])]);
+    if (config.qkvBias) y = g.op1('Add', [y, g.weight(`${name}_b`, b.data, [H * Dh])]);
+    return g.op1('Reshape', [y, g.constInt64([0, 0, H, Dh])], {}, out);
+  };
+  const q = project('W_Q', w.W_Q, w.b_Q, 'hook_q');
+  const k = project('W_K', w.W_K, w.b_K, 'hook_k');
+  const v = project('W_V', w.W_V, w.b_V, 'hook_v');
+  const { cos, sin } = ropeTables(g, config, R, mask);
+  const rotQ = rotatePartial(g, q, cos, sin, R, Dh, 'rot_q'); // [b, q, head, d_head]
+  const rotK = rotatePartial(g, k, cos, sin, R, Dh, 'rot_k');
+  const queries = g.op1('Transpose', [rotQ], { perm: [0, 2, 1, 3] }); // [b, head, q, d_head]
+  const keys = g.op1('Transpose', [rotK], { perm: [0, 2, 3, 1] }); // [b, head, d_head, T]
+  const values = g.op1('Transpose', [v], { perm: [0, 2, 1, 3] }); // [b, head, T, d_head]
+  const scores = g.op1('Add', [g.op1('Mul', [g.op1('MatMul', [queries, keys]), g.constFloat([1 / Math.sqrt(Dh)], [])]), mask]);
+  const pattern = g.op1('Softmax', [scores], { axis: -1 }, 'pattern'); // [b, head, q, T]
+  const z = g.op1('Transpose', [g.op1('MatMul', [pattern, values])], { perm: [0, 2, 1, 3] }, 'z'); // [b, q, head, d_head]
+  let attn = g.op1('MatMul', [g.op1('Reshape', [z, g.constInt64([0, 0, H * Dh])]), g.weight('W_O', w.W_O.data, [H * Dh, D])]);
+  if (config.oBias) attn = g.op1('Add', [attn, g.weight('b_O', w.b_O.data, [D])]);
+  g.op1('Identity', [attn], {}, 'attn_out');
+
+  // --- MLP: W_out gelu(x W_in + b_in) + b_out, reading resid_pre (parallel) or resid_mid --------
+  const mlpIn = config.parallelResidual === true ? resid : g.op1('Add', [resid, attn], {}, 'resid_mid');
+  const x2 = layerNorm(g, mlpIn, w.ln2, D, eps, 'ln2', 'ln2_scale');
+  const pre = g.op1('Add', [g.op1('MatMul', [x2, g.weight('W_in', w.W_in.data, [D, M])]), g.weight('b_in', w.b_in.data, [M])], {}, 'mlp_pre');
+  // Exact GELU, 0.5 x (1 + erf(x / sqrt 2)) (HF's "gelu").
+  const erf = g.op1('Erf', [g.op1('Mul', [pre, g.constFloat([Math.SQRT1_2], [])])]);
+  const post = g.op1('Mul', [g.op1('Mul', [pre, g.constFloat([0.5], [])]), g.op1('Add', [erf, g.constFloat([1], [])])], {}, 'mlp_post');
+  const mlpOut = g.op1('Add', [g.op1('MatMul', [post, g.weight('W_out', w.W_out.data, [M, D])]), g.weight('b_out', w.b_out.data, [D])], {}, 'mlp_out');
+  // HF adds mlp_out + attn_out + resid (parallel) or mlp_out + resid_mid.
+  g.op1('Add', config.parallelResidual === true ? [g.op1('Add', [mlpOut, attn]), resid] : [mlpOut, mlpIn], {}, 'resid_post');
+
+  const family = graphFamily(config);
+  const dims: Partial<Record<HookDim, Dim>> = { pos: 'q', query_pos: 'q', key_pos: 'T', head: H, kv_head: H, d_head: Dh, d_model: D, d_mlp: M };
+  for (const point of HOOK_POINT_LIST) {
+    if ('output' in point.source && point.source.graph === 'block' && hasHook(point, family))
+      g.output(point.source.output, 'float', ['b', ...graphDims(point.shape, dims)]);
+  }
+  return g.build();
+}
+
+/**
+ * LayerNorm over the last axis, as TransformerLens computes it: x - mean(x), divided by
+ * sqrt(mean((x - mean)^2) + eps) (graph output `scaleOutput`, hook_scale), times w plus b.
+ */
+function layerNorm(g: GraphBuilder, x: string, ln: { w: Tensor; b: Tensor }, D: number, eps: number, name: string, scaleOutput: string): string {
+  const axis = g.constInt64([-1]);
+  const centred = g.op1('Sub', [x, g.op1('ReduceMean', [x, axis], { keepdims: 1 })]);
+  const variance = g.op1('ReduceMean', [g.op1('Mul', [centred, centred]), axis], { keepdims: 1 });
+  const scale = g.op1('Sqrt', [g.op1('Add', [variance, g.constFloat([eps], [])])], {}, scaleOutput);
+  return g.op1('Add', [g.op1('Mul', [g.op1('Div', [centred, scale]), g.weight(`${name}_w`, ln.w.data, [D])]), g.weight(`${name}_b`, ln.b.data, [D])]);
+}
+
+/** cos and sin of RoPE's angles over the R rotary dimensions for the rows run (positions T - q .. T - 1 of the mask), [q, 1, R]. */
+function ropeTables(g: GraphBuilder, config: ModelConfig, R: number, mask: string): { cos: string; sin: string } {
+  // HF's GPTNeoXRotaryEmbedding(dim = rotary_ndims): inv_freq = theta^(-2j / rotary_ndims).
+  const inv = Float32Array.from(ropeInverseFrequencies(config.rotary!, R));
+  const shape = g.op1('Shape', [mask]);
+  const dim = (i: number): string => g.op1('Gather', [shape, g.constInt64([i], [])], { axis: 0 });
+  const T = dim(1);
+  const positions = g.op1('Cast', [g.op1('Range', [g.op1('Sub', [T, dim(0)]), T, g.constInt64([1], [])])], { to: 1 }); // [q] float
+  const half = g.op1('Mul', [g.op1('Unsqueeze', [positions, g.constInt64([1])]), g.constFloat([...inv], [inv.length])]); // [q, R / 2]
+  const angles = g.op1('Unsqueeze', [g.op1('Concat', [half, half], { axis: 1 }), g.constInt64([1])]); // [q, 1, R]
+  return { cos: g.op1('Cos', [angles]), sin: g.op1('Sin', [angles]) };
+}
+
+/** x_rot * cos + rotate_half(x_rot) * sin on the first R dims of the last axis, the other Dh - R passed through. */
+function rotatePartial(g: GraphBuilder, x: string, cos: string, sin: string, R: number, Dh: number, out: string): string {
+  const axis = g.constInt64([-1]);
+  const slice = (from: number, to: number): string => g.op1('Slice', [x, g.constInt64([from]), g.constInt64([to]), axis]);
+  const x1 = slice(0, R / 2);
+  const x2 = slice(R / 2, R);
+  const rotated = g.op1('Concat', [g.op1('Neg', [x2]), x1], { axis: -1 });
+  const xRot = R === Dh ? x : slice(0, R);
+  const turned = g.op1('Add', [g.op1('Mul', [xRot, cos]), g.op1('Mul', [rotated, sin])]);
+  return R === Dh ? g.op1('Identity', [turned], {}, out) : g.op1('Concat', [turned, slice(R, Dh)], { axis: -1 }, out);
+}
+
+/** TransformerLens's [head, d_model, d_head] as the [d_model, head * d_head] matrix x is multiplied by. */
+function headColumns(W: Tensor, heads: number, D: number, Dh: number): Float32Array {
+  const out = new Float32Array(D * heads * Dh);
+  for (let h = 0; h < heads; h++) for (let i = 0; i < D; i++) out.set(W.data.subarray((h * D + i) * Dh, (h * D + i + 1) * Dh), i * heads * Dh + h * Dh);
+  return out;
+}
+
+/** A hook's shape as graph dims. */
+function graphDims(shape: readonly HookDim[], named: Partial<Record<HookDim, Dim>>): Dim[] {
+  return shape.map((d) => {
+    const dim = typeof d === 'number' ? d : named[d];
+    if (dim === undefined) throw new Error(`graph dims: no size for hook dim "${String(d)}"`);
+    return dim;
+  });
+}

@@ -1,0 +1,171 @@
+/**
+ * An independent float64 forward of a GPT-NeoX checkpoint (Pythia), written from HF's
+ * modeling_gpt_neox.py and read straight from the HF tensors and config.json (none of the engine's
+ * adapter, config or graph code), returning every hook point by its TransformerLens name, batch dropped:
+ *   LayerNorm     (x - mean) / sqrt(var + eps) * w + b                 hook_scale = sqrt(var + eps)
+ *   q, k, v       query_key_value(x) viewed as [pos, head, 3 * d_head]: q = [..., :d_head], k, v after
+ *   RoPE          on the first rotary_ndims = int(d_head * rotary_pct) dims only: x cos + rotate_half(x) sin,
+ *                 rotate_half over those dims, inv_freq = base^(-2j / rotary_ndims); the rest passed through
+ *   attention     scores / sqrt(d_head), causal; attention.dense with its bias
+ *   MLP           dense_4h_to_h(gelu(dense_h_to_4h(x))), exact gelu 0.5 x (1 + erf(x / sqrt 2))
+ *   residual      use_parallel_residual: x + attn(ln1(x)) + mlp(ln2(x)); else h = x + attn(ln1(x)), h + mlp(ln2(h))
+ */
+import type { ReferenceTensor, ReferenceWeightTensor } from './reference-gpt2.js';
+
+export function referenceGptNeoxForward(
+  weights: Map<string, ReferenceWeightTensor>,
+  config: Record<string, unknown>,
+  ids: readonly number[],
+): Map<string, ReferenceTensor> {
+  const num = (key: string, fallback?: number): number => (config[key] ?? fallback) as number;
+  const L = num('num_hidden_layers'),
+    D = num('hidden_size'),
+    H = num('num_attention_heads'),
+    M = num('intermediate_size'),
+    V = num('vocab_size'),
+    eps = num('layer_norm_eps', 1e-5);
+  const Dh = D / H;
+  const R = Math.floor(Dh * num('rotary_pct', 0.25));
+  const base = num('rotary_emb_base', 10000);
+  const parallel = config['use_parallel_residual'] !== false;
+  const bias = config['attention_bias'] !== false;
+  const P = ids.length;
+  const W = (name: string): Float32Array => {
+    const t = weights.get(name);
+    if (!t) throw new Error(`reference: no tensor ${name}`);
+    return t.data;
+  };
+  const out = new Map<string, ReferenceTensor>();
+  const put = (name: string, data: Float64Array, shape: number[]): void => void out.set(name, { data, shape });
+
+  // y[r, o] = sum_i x[r, i] W[o, i] (+ b[o]), nn.Linear's [out, in] weight.
+  const linear = (x: Float64Array, rows: number, w: Float32Array, inDim: number, outDim: number, b?: Float32Array): Float64Array => {
+    const y = new Float64Array(rows * outDim);
+    for (let r = 0; r < rows; r++)
+      for (let o = 0; o < outDim; o++) {
+        let s = b ? b[o]! : 0;
+        for (let i = 0; i < inDim; i++) s += x[r * inDim + i]! * w[o * inDim + i]!;
+        y[r * outDim + o] = s;
+      }
+    return y;
+  };
+  const layerNorm = (x: Float64Array, prefix: string): { y: Float64Array; scale: Float64Array } => {
+    const w = W(`${prefix}.weight`),
+      b = W(`${prefix}.bias`);
+    const y = new Float64Array(x.length),
+      scale = new Float64Array(P);
+    for (let p = 0; p < P; p++) {
+      let mean = 0;
+      for (let i = 0; i < D; i++) mean += x[p * D + i]!;
+      mean /= D;
+      let variance = 0;
+      for (let i = 0; i < D; i++) variance += (x[p * D + i]! - mean) ** 2;
+      scale[p] = Math.sqrt(variance / D + eps);
+      for (let i = 0; i < D; i++) y[p * D + i] = ((x[p * D + i]! - mean) / scale[p]!) * w[i]! + b[i]!;
+    }
+    return { y, scale };
+  };
+  const invFreq = Array.from({ length: R / 2 }, (_, j) => base ** (-(2 * j) / R));
+  const rope = (x: Float64Array): Float64Array => {
+    const y = x.slice();
+    const half = R / 2;
+    for (let p = 0; p < P; p++)
+      for (let h = 0; h < H; h++) {
+        const at = (p * H + h) * Dh;
+        for (let d = 0; d < R; d++) {
+          const angle = p * invFreq[d % half]!;
+          const rotated = d < half ? -x[at + d + half]! : x[at + d - half]!;
+          y[at + d] = x[at + d]! * Math.cos(angle) + rotated * Math.sin(angle);
+        }
+      }
+    return y;
+  };
+
+  let resid = new Float64Array(P * D);
+  const E = W('gpt_neox.embed_in.weight');
+  for (let p = 0; p < P; p++) for (let i = 0; i < D; i++) resid[p * D + i] = E[ids[p]! * D + i]!;
+  put('hook_embed', resid.slice(), [P, D]);
+
+  for (let l = 0; l < L; l++) {
+    const pre = `gpt_neox.layers.${l}.`;
+    const name = (hook: string): string => `blocks.${l}.${hook}`;
+    put(name('hook_resid_pre'), resid.slice(), [P, D]);
+    const ln1 = layerNorm(resid, `${pre}input_layernorm`);
+    put(name('ln1.hook_scale'), ln1.scale, [P, 1]);
+    const qkv = linear(ln1.y, P, W(`${pre}attention.query_key_value.weight`), D, 3 * D, bias ? W(`${pre}attention.query_key_value.bias`) : undefined);
+    // HF: qkv.view(pos, head, 3 * d_head); query = [..., :d_head], key = [..., d_head:2 d_head], value the rest.
+    const part = (which: number): Float64Array => {
+      const t = new Float64Array(P * H * Dh);
+      for (let p = 0; p < P; p++)
+        for (let h = 0; h < H; h++) for (let d = 0; d < Dh; d++) t[(p * H + h) * Dh + d] = qkv[p * 3 * D + h * 3 * Dh + which * Dh + d]!;
+      return t;
+    };
+    const q = part(0),
+      k = part(1),
+      v = part(2);
+    put(name('attn.hook_q'), q, [P, H, Dh]);
+    put(name('attn.hook_k'), k, [P, H, Dh]);
+    put(name('attn.hook_v'), v, [P, H, Dh]);
+    const rq = rope(q),
+      rk = rope(k);
+    put(name('attn.hook_rot_q'), rq, [P, H, Dh]);
+    put(name('attn.hook_rot_k'), rk, [P, H, Dh]);
+    const pattern = new Float64Array(H * P * P);
+    const z = new Float64Array(P * H * Dh);
+    for (let h = 0; h < H; h++)
+      for (let i = 0; i < P; i++) {
+        const scores: number[] = [];
+        for (let j = 0; j <= i; j++) {
+          let s = 0;
+          for (let d = 0; d < Dh; d++) s += rq[(i * H + h) * Dh + d]! * rk[(j * H + h) * Dh + d]!;
+          scores.push(s / Math.sqrt(Dh));
+        }
+        const max = Math.max(...scores);
+        const exps = scores.map((s) => Math.exp(s - max));
+        const total = exps.reduce((a, b) => a + b, 0);
+        exps.forEach((e, j) => (pattern[(h * P + i) * P + j] = e / total));
+        for (let d = 0; d < Dh; d++) {
+          let s = 0;
+          for (let j = 0; j <= i; j++) s += pattern[(h * P + i) * P + j]! * v[(j * H + h) * Dh + d]!;
+          z[(i * H + h) * Dh + d] = s;
+        }
+      }
+    put(name('attn.hook_pattern'), pattern, [H, P, P]);
+    put(name('attn.hook_z'), z, [P, H, Dh]);
+    const attnOut = linear(z, P, W(`${pre}attention.dense.weight`), D, D, bias ? W(`${pre}attention.dense.bias`) : undefined);
+    put(name('hook_attn_out'), attnOut, [P, D]);
+    const mid = resid.map((x, i) => x + attnOut[i]!);
+    if (!parallel) put(name('hook_resid_mid'), mid, [P, D]);
+    const ln2 = layerNorm(parallel ? resid : mid, `${pre}post_attention_layernorm`);
+    put(name('ln2.hook_scale'), ln2.scale, [P, 1]);
+    const hidden = linear(ln2.y, P, W(`${pre}mlp.dense_h_to_4h.weight`), D, M, W(`${pre}mlp.dense_h_to_4h.bias`));
+    put(name('mlp.hook_pre'), hidden, [P, M]);
+    const post = hidden.map((x) => 0.5 * x * (1 + erf(x / Math.SQRT2)));
+    put(name('mlp.hook_post'), post, [P, M]);
+    const mlpOut = linear(post, P, W(`${pre}mlp.dense_4h_to_h.weight`), M, D, W(`${pre}mlp.dense_4h_to_h.bias`));
+    put(name('hook_mlp_out'), mlpOut, [P, D]);
+    resid = mid.map((x, i) => x + mlpOut[i]!);
+    put(name('hook_resid_post'), resid.slice(), [P, D]);
+  }
+  const final = layerNorm(resid, 'gpt_neox.final_layer_norm');
+  put('ln_final.hook_scale', final.scale, [P, 1]);
+  const unembed = config['tie_word_embeddings'] === true ? E : W('embed_out.weight');
+  put('logits', linear(final.y, P, unembed, D, V), [P, V]);
+  return out;
+}
+
+/**
+ * erf in float64: 2 / sqrt(pi) exp(-x^2) sum_n 2^n x^(2n+1) / (1 3 5 ... (2n+1)), a series of
+ * positive terms (no cancellation) that converges for every x; past |x| = 6, erf is +-1 in float64.
+ */
+export function erf(x: number): number {
+  const a = Math.abs(x);
+  if (a >= 6) return Math.sign(x);
+  let term = a,
+    sum = a;
+  for (let n = 1; term > sum * 1e-17; n++) {
+    term *= (2 * a * a) / (2 * n + 1);
+    sum += term;
+  }
+  return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * Math.exp(-a * a) * sum;
+}
