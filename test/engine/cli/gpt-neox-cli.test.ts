@@ -1,0 +1,60 @@
+/**
+ * GPT-NeoX (Pythia) models through the CLI: random-model --arch gpt_neox writes HF's layout and
+ * Pythia's config keys, run --hooks all writes TransformerLens-named tensors (no hook_resid_mid with
+ * the parallel residual), and analyze and patch refuse with a typed error.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../../../src/engine/cli/main.js';
+import { allHookNames } from '../../../src/engine/hooks.js';
+import { readSafetensors } from '../../../src/engine/model/safetensors.js';
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '',
+    err = '';
+  const code = await main(args, { stdout: (t) => void (out += t), stderr: (t) => void (err += t) });
+  return { code, out, err };
+}
+
+test('random-model --arch gpt_neox writes the HF layout, and run --hooks all writes TransformerLens-named tensors', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ct-neox-cli-'));
+  const made = await cli(['random-model', '--arch', 'gpt_neox', '--preset', 'tiny', '--seed', '3', '--out', dir]);
+  assert.equal(made.code, 0, made.err);
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  assert.equal(config['model_type'], 'gpt_neox');
+  assert.deepEqual(config['architectures'], ['GPTNeoXForCausalLM']);
+  assert.equal(config['rotary_pct'], 0.25);
+  assert.equal(config['use_parallel_residual'], true);
+  const weights = readSafetensors(readFileSync(join(dir, 'model.safetensors')), 'model.safetensors');
+  assert.deepEqual(weights.get('gpt_neox.layers.1.attention.query_key_value.weight').shape, [192, 64]);
+  assert.deepEqual(weights.get('gpt_neox.embed_in.weight').shape, [50257, 64]);
+  assert.deepEqual(weights.get('embed_out.weight').shape, [50257, 64]);
+
+  const file = join(dir, 'cache.safetensors');
+  const run = await cli(['run', '--model', dir, '--prompt', 'The cat sat on the mat', '--hooks', 'all', '--out', file]);
+  assert.equal(run.code, 0, run.err);
+  const cache = readSafetensors(readFileSync(file), file);
+  assert.deepEqual([...cache.tensors.keys()].sort(), [...allHookNames(2, 'neox')].sort());
+  assert.ok(!cache.tensors.has('blocks.0.hook_resid_mid'));
+  const P = cache.get('hook_embed').shape[1]!; // Pythia's convention: no BOS unless asked
+  assert.deepEqual(cache.get('blocks.0.attn.hook_rot_k').shape, [1, P, 4, 16]);
+  assert.deepEqual(cache.get('blocks.1.attn.hook_pattern').shape, [1, 4, P, P]);
+  assert.deepEqual(cache.get('blocks.1.mlp.hook_post').shape, [1, P, 256]);
+  assert.deepEqual(cache.get('blocks.1.ln1.hook_scale').shape, [1, P, 1]);
+
+  const analyze = await cli(['analyze', '--model', dir, '--prompt', 'The cat sat', '--json']);
+  assert.equal(analyze.code, 2);
+  assert.match(analyze.err, /not support gpt_neox models yet/);
+  const patch = await cli(['patch', '--model', dir, '--clean', 'The cat sat', '--corrupt', 'The dog sat', '--target', ' on', '--kind', 'heads-last', '--json']);
+  assert.equal(patch.code, 2);
+  assert.match(patch.err, /not support gpt_neox models yet/);
+});
+
+test('random-model --arch gpt_neox needs a known preset', async () => {
+  const bad = await cli(['random-model', '--arch', 'gpt_neox', '--preset', 'huge', '--out', mkdtempSync(join(tmpdir(), 'ct-neox-cli-'))]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--arch gpt_neox needs --preset tiny or small/);
+});
