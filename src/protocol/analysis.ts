@@ -160,7 +160,8 @@ export interface CircuitTrace {
   /** [layer] */
   mlp: Float32Array;
   embed: number;
-  posEmbed: number;
+  /** null for rotary models (Llama family): they have no position embedding, so no such component. */
+  posEmbed: number | null;
   /**
    * Sum of every bias term's contribution (b_O, b_out, ln_final bias, b_U; with dla 'tl' also every
    * head's folded value bias (b_V + ln1.b W_V) W_O, and b_U centred over the vocabulary in 'logit'

@@ -10,12 +10,18 @@
  *                 with a sliding window W key j is visible from query i iff i - j < W
  *   MLP           down(silu(gate(x)) * up(x))
  */
-import type { ReferenceTensor, ReferenceWeightTensor } from './reference-gpt2.js';
+import type { ReferenceHookCallback, ReferenceTensor, ReferenceWeightTensor } from './reference-gpt2.js';
+
+export interface ReferenceLlamaOptions {
+  /** Replaces a patchable hook's value (hook_resid_pre, attn.hook_z, hook_attn_out, hook_mlp_out) when it returns one. */
+  intervene?: ReferenceHookCallback;
+}
 
 export function referenceLlamaForward(
   weights: Map<string, ReferenceWeightTensor>,
   config: Record<string, unknown>,
   ids: readonly number[],
+  options: ReferenceLlamaOptions = {},
 ): Map<string, ReferenceTensor> {
   const num = (key: string, fallback?: number): number => (config[key] ?? fallback) as number;
   const type = config['model_type'] as string;
@@ -36,6 +42,13 @@ export function referenceLlamaForward(
   const has = (name: string): boolean => weights.has(name);
   const out = new Map<string, ReferenceTensor>();
   const put = (name: string, data: Float64Array, shape: number[]): void => void out.set(name, { data, shape });
+  /** Records a patchable hook and returns the value the forward goes on with (the intervention's, if any). */
+  const hook = (name: string, data: Float64Array, shape: number[]): Float64Array => {
+    const replaced = options.intervene?.(name, { data, shape });
+    const used = replaced ? Float64Array.from(replaced.data) : data;
+    put(name, used, shape);
+    return used;
+  };
 
   // y[r, o] = sum_i x[r, i] W[o, i] (+ b[o]), nn.Linear's [out, in] weight.
   const linear = (x: Float64Array, rows: number, w: Float32Array, inDim: number, outDim: number, b?: Float32Array): Float64Array => {
@@ -107,7 +120,7 @@ export function referenceLlamaForward(
   const qkvBias = type === 'qwen2' || config['attention_bias'] === true;
   const oBias = (type === 'llama' || type === 'qwen3') && config['attention_bias'] === true;
 
-  let resid = new Float64Array(P * D);
+  let resid: Float64Array = new Float64Array(P * D);
   const E = W('model.embed_tokens.weight');
   for (let p = 0; p < P; p++) for (let i = 0; i < D; i++) resid[p * D + i] = E[ids[p]! * D + i]!;
   put('hook_embed', resid.slice(), [P, D]);
@@ -115,7 +128,7 @@ export function referenceLlamaForward(
   for (let l = 0; l < L; l++) {
     const pre = `model.layers.${l}.`;
     const name = (hook: string): string => `blocks.${l}.${hook}`;
-    put(name('hook_resid_pre'), resid.slice(), [P, D]);
+    resid = hook(name('hook_resid_pre'), resid.slice(), [P, D]);
     const ln1 = rms(resid, D, W(`${pre}input_layernorm.weight`));
     put(name('ln1.hook_scale'), ln1.scale, [P, 1]);
     const bias = (proj: string): Float32Array | undefined => (qkvBias ? W(`${pre}self_attn.${proj}.bias`) : undefined);
@@ -162,9 +175,9 @@ export function referenceLlamaForward(
       }
     }
     put(name('attn.hook_pattern'), pattern, [H, P, P]);
-    put(name('attn.hook_z'), z, [P, H, Dh]);
-    const attnOut = linear(z, P, W(`${pre}self_attn.o_proj.weight`), H * Dh, D, oBias ? W(`${pre}self_attn.o_proj.bias`) : undefined);
-    put(name('hook_attn_out'), attnOut, [P, D]);
+    const zUsed = hook(name('attn.hook_z'), z, [P, H, Dh]);
+    const attnOut0 = linear(zUsed, P, W(`${pre}self_attn.o_proj.weight`), H * Dh, D, oBias ? W(`${pre}self_attn.o_proj.bias`) : undefined);
+    const attnOut = hook(name('hook_attn_out'), attnOut0, [P, D]);
     const mid = resid.map((x, i) => x + attnOut[i]!);
     put(name('hook_resid_mid'), mid, [P, D]);
     const ln2 = rms(mid, D, W(`${pre}post_attention_layernorm.weight`));
@@ -175,8 +188,7 @@ export function referenceLlamaForward(
     put(name('mlp.hook_pre'), gate, [P, M]);
     put(name('mlp.hook_pre_linear'), up, [P, M]);
     put(name('mlp.hook_post'), post, [P, M]);
-    const mlpOut = linear(post, P, W(`${pre}mlp.down_proj.weight`), M, D);
-    put(name('hook_mlp_out'), mlpOut, [P, D]);
+    const mlpOut = hook(name('hook_mlp_out'), linear(post, P, W(`${pre}mlp.down_proj.weight`), M, D), [P, D]);
     resid = mid.map((x, i) => x + mlpOut[i]!);
     put(name('hook_resid_post'), resid.slice(), [P, D]);
   }

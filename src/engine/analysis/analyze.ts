@@ -9,6 +9,7 @@ import type { AnalyzeRequest } from '../../protocol/engine.js';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { layerHook, type HookName } from '../hooks.js';
 import { tensor, type Tensor } from '../tensor.js';
+import type { ModelConfig } from '../model/config.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
 import { circuitTrace, circuitTraceHooks, requireHook } from './circuit-trace.js';
 import { classifyHead, DEFAULT_HEAD_THRESHOLD, headScores, repeatStructure } from './head-classes.js';
@@ -43,9 +44,9 @@ export interface AnalyzeOptions {
   topPathWidth?: number;
 }
 
-/** Every hook the analyses read. */
-export function analysisHooks(nLayers: number): HookName[] {
-  return [...new Set<HookName>([...circuitTraceHooks(nLayers), ...logitLensHooks(nLayers)])];
+/** Every hook the analyses read (`config.positional`: rotary models have no hook_pos_embed). */
+export function analysisHooks(nLayers: number, config: Pick<ModelConfig, 'positional'> = {}): HookName[] {
+  return [...new Set<HookName>([...circuitTraceHooks(nLayers, config), ...logitLensHooks(nLayers)])];
 }
 
 function checkSettings(request: AnalyzeRequest, dVocab: number): { topK: number; threshold: number } {
@@ -84,7 +85,7 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
   const onLayer = options.onLayer;
   const perPosition = request.perPosition === true;
   const { cache, provider } = await runner.forward(ids, {
-    hooks: analysisHooks(nLayers),
+    hooks: analysisHooks(nLayers, config),
     // The unembedding of every position is the largest matmul of a short prompt; skip what is not shown.
     ...(perPosition ? {} : { logitPositions: [position] }),
     ...(signal ? { signal } : {}),

@@ -2,15 +2,15 @@
 import { EngineError } from '../errors.js';
 import { graphFamily, type ModelConfig } from '../model/config.js';
 
-/**
- * Throws UNSUPPORTED_ARCHITECTURE for Llama-family models: DLA and the logit lens assume
- * LayerNorm's centring (RMSNorm only scales), and their interventions are not built yet.
- */
-export function assertAnalysable(config: Pick<ModelConfig, 'norm' | 'modelType'>, what: 'Analyses' | 'Patching'): void {
-  if (graphFamily(config) === 'gpt2') return;
+/** Graph families whose analyses and patching are built and tested against float64 references. */
+const ANALYSABLE: ReadonlySet<string> = new Set(['gpt2', 'llama']);
+
+/** Throws UNSUPPORTED_ARCHITECTURE for graph families whose analyses or patched forwards are not built yet. */
+export function assertAnalysable(config: ModelConfig, what: 'Analyses' | 'Patching'): void {
+  if (ANALYSABLE.has(graphFamily(config))) return;
   throw new EngineError(
     'UNSUPPORTED_ARCHITECTURE',
-    `${what} ${what === 'Patching' ? 'does' : 'do'} not support ${config.modelType} models yet: they run on GPT-2-family models (gpt2, gpt_neo).`,
+    `${what} ${what === 'Patching' ? 'does' : 'do'} not support ${config.modelType} models yet: they run on GPT-2-family (gpt2, gpt_neo) and Llama-family (llama, mistral, qwen2, qwen3) models.`,
     `A ${config.modelType} model runs its forward with every hook point (circuit-trace run --hooks all --out FILE).`,
   );
 }

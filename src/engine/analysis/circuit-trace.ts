@@ -43,6 +43,16 @@
  *
  * `logits` may hold every position or only the traced one (see logits-row.ts).
  *
+ * RMSNorm models (the Llama family): ln_final(resid) = resid / scale · w, no centring and no b,
+ * so each component c contributes c · (w ⊙ u) / scale and ũ = w ⊙ u is not centred over
+ * d_model. TransformerLens's processing for them (process_weights_ with normalization_type RMS)
+ * folds w into W_V and W_U (no biases to fold), skips center_writing_weights (it warns that the
+ * writing weights can't be centred), and still applies center_unembed and fold_value_biases
+ * (value biases only where the checkpoint has them, e.g. Qwen2). There is no hook_pos_embed
+ * (rotary positions): the pos_embed component is absent (posEmbed null), and MLPs have no b_out.
+ * Grouped-query attention: query head h reads kv head h // (nHeads / nKvHeads), whose W_V, b_V
+ * the per-source split uses.
+ *
  * Split by source position: head h's output at the query is Σ_k attn[h, q, k] · v[k, h] @ W_O[h],
  * with v recomputed from the cached `blocks.L.hook_resid_pre` through ln1, W_V and b_V ('tl': without
  * ln1.b and b_V), so the parts over keys k sum to the head's total (up to float32 rounding of the
@@ -54,7 +64,7 @@ import { layerHook, type ActivationCache, type HookName } from '../hooks.js';
 import type { ModelConfig } from '../model/config.js';
 import type { AnalysisWeights } from '../model/weights.js';
 import type { Tensor } from '../tensor.js';
-import { applyLayerNorm } from './layer-norm.js';
+import { applyModelNorm } from './model-norm.js';
 import { logitsRow } from './logits-row.js';
 import { meanOf, unembedVocabMean } from './unembed-vocab-mean.js';
 
@@ -78,9 +88,9 @@ export interface CircuitTraceInput {
   dla?: DlaMode;
 }
 
-/** The hooks `circuitTrace` reads. */
-export function circuitTraceHooks(nLayers: number): HookName[] {
-  const hooks: HookName[] = ['hook_embed', 'hook_pos_embed'];
+/** The hooks `circuitTrace` reads (no hook_pos_embed for rotary models). */
+export function circuitTraceHooks(nLayers: number, config: Pick<ModelConfig, 'positional'> = {}): HookName[] {
+  const hooks: HookName[] = config.positional === 'rotary' ? ['hook_embed'] : ['hook_embed', 'hook_pos_embed'];
   for (let l = 0; l < nLayers; l++) {
     hooks.push(layerHook(l, 'hook_resid_pre'), layerHook(l, 'attn.hook_pattern'), layerHook(l, 'attn.hook_z'), layerHook(l, 'hook_mlp_out'));
   }
@@ -103,7 +113,9 @@ function dotAt(x: Float32Array, offset: number, u: Float64Array): number {
 
 export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
   const { cache, config, weights, position: pos, targetId, contrastId, tokenText } = input;
-  const { nLayers, nHeads, dModel, dHead, eps } = config;
+  const { nLayers, nHeads, dModel, dHead } = config;
+  const rms = config.norm === 'rmsnorm';
+  const group = nHeads / (config.nKvHeads ?? nHeads); // query heads per kv head
   const topN = input.topN ?? DEFAULT_TOP_PATH_WIDTH;
   const dla = input.dla ?? DEFAULT_DLA_MODE;
   if (!DLA_MODES.includes(dla))
@@ -119,7 +131,7 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
 
   // 'tl' without a contrast: the unembedding centred over the vocabulary (center_unembed).
   const vocabMean = dla === 'tl' && contrastId === null ? unembedVocabMean(weights) : null;
-  // u = W_U[:, t] − W_U[:, c] (or − mean_v W_U[:, v]); ũ = w ⊙ u − mean(w ⊙ u).  [d_model]
+  // u = W_U[:, t] − W_U[:, c] (or − mean_v W_U[:, v]); ũ = w ⊙ u − mean(w ⊙ u) (RMSNorm: w ⊙ u).  [d_model]
   const Wu = weights.W_U_T.data;
   const u = new Float64Array(dModel);
   for (let d = 0; d < dModel; d++) {
@@ -132,7 +144,7 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
     uTilde[d] = weights.ln_final.w.data[d]! * u[d]!;
     mean += uTilde[d]!;
   }
-  mean /= dModel;
+  mean = rms ? 0 : mean / dModel;
   for (let d = 0; d < dModel; d++) uTilde[d] = uTilde[d]! - mean;
   const scale = requireHook(cache, 'ln_final.hook_scale').data[pos]!;
   /** Direct contribution of a residual-stream vector stored at `x[offset ..]`. */
@@ -152,20 +164,21 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
     const residPre = requireHook(cache, layerHook(l, 'hook_resid_pre')).data; // [pos, d_model]
     // ln1 of every key position up to the query, shared by all heads of the layer.  [key][d_model]
     const ln1: Float64Array[] = [];
-    for (let k = 0; k <= pos; k++) ln1.push(applyLayerNorm(residPre.subarray(k * dModel, (k + 1) * dModel), block.ln1, eps));
+    for (let k = 0; k <= pos; k++) ln1.push(applyModelNorm(residPre.subarray(k * dModel, (k + 1) * dModel), block.ln1, config));
     for (let h = 0; h < nHeads; h++) {
+      const kv = Math.floor(h / group); // W_V, b_V: [kv_head, ...]
       for (let e = 0; e < dHead; e++) g[e] = dotAt(block.W_O.data, (h * dHead + e) * dModel, uTilde);
       let total = 0;
       for (let e = 0; e < dHead; e++) total += z[(pos * nHeads + h) * dHead + e]! * g[e]!;
       // r = W_V[h] g, and the value bias's part b_V[h] · g.
       for (let d = 0; d < dModel; d++) {
         let s = 0;
-        const base = (h * dModel + d) * dHead;
+        const base = (kv * dModel + d) * dHead;
         for (let e = 0; e < dHead; e++) s += block.W_V.data[base + e]! * g[e]!;
         r[d] = s;
       }
       let valueBias = 0;
-      for (let e = 0; e < dHead; e++) valueBias += block.b_V.data[h * dHead + e]! * g[e]!;
+      for (let e = 0; e < dHead; e++) valueBias += block.b_V.data[kv * dHead + e]! * g[e]!;
       // 'tl': TransformerLens's folded value bias (b_V[h] + ln1.b · W_V[h]) · g moves to 'bias'.
       let folded = 0;
       if (dla === 'tl') {
@@ -187,7 +200,7 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
     biasResidual += contribution(block.b_O.data, 0) + bOut;
   }
   const embed = contribution(requireHook(cache, 'hook_embed').data, pos * dModel);
-  const posEmbed = contribution(requireHook(cache, 'hook_pos_embed').data, pos * dModel);
+  const posEmbed = config.positional === 'rotary' ? null : contribution(requireHook(cache, 'hook_pos_embed').data, pos * dModel);
   let biasAfterNorm = 0;
   for (let d = 0; d < dModel; d++) biasAfterNorm += weights.ln_final.b.data[d]! * u[d]!;
   const bU = weights.b_U.data;
@@ -198,12 +211,10 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
   for (let l = 0; l < nLayers; l++)
     for (let h = 0; h < nHeads; h++) components.push({ name: `L${l}H${h}`, kind: 'head', layer: l, head: h, value: heads[l * nHeads + h]! });
   for (let l = 0; l < nLayers; l++) components.push({ name: `mlp${l}`, kind: 'mlp', layer: l, value: mlp[l]! });
-  components.push(
-    { name: 'embed', kind: 'embed', value: embed },
-    { name: 'pos_embed', kind: 'pos_embed', value: posEmbed },
-    { name: 'bias', kind: 'bias', value: bias },
-  );
-  let total = embed + posEmbed + bias;
+  components.push({ name: 'embed', kind: 'embed', value: embed });
+  if (posEmbed !== null) components.push({ name: 'pos_embed', kind: 'pos_embed', value: posEmbed });
+  components.push({ name: 'bias', kind: 'bias', value: bias });
+  let total = embed + (posEmbed ?? 0) + bias;
   for (const c of components) if (c.kind === 'head' || c.kind === 'mlp') total += c.value;
   components.sort((a, b) => Math.abs(b.value) - Math.abs(a.value));
 

@@ -1,8 +1,8 @@
 /**
- * How the logit lens turns residual-stream vectors into logits: ln_final with its statistics
- * recomputed from each vector, then W_U + b_U. Two implementations of the same map:
+ * How the logit lens turns residual-stream vectors into logits: ln_final (LayerNorm, or RMSNorm
+ * for the Llama family) with its statistics recomputed from each vector, then W_U + b_U. Two implementations of the same map:
  *
- * - `jsLensUnembed`: float64 JavaScript (applyLayerNorm + unembed). Exact but slow for a real
+ * - `jsLensUnembed`: float64 JavaScript (applyModelNorm + unembed). Exact but slow for a real
  *   vocabulary (~40 M multiply-adds per vector for GPT-2 small: tens of ms each).
  * - `runnerLensUnembed`: the model's own final block on its runtime, by an intervention that
  *   starts at layer n_layers from the given vectors, so that only ln_final and the unembedding run.
@@ -15,7 +15,7 @@ import type { ModelConfig } from '../model/config.js';
 import type { AnalysisWeights } from '../model/weights.js';
 import type { ForwardRunner } from '../runtime/types.js';
 import { tensor } from '../tensor.js';
-import { applyLayerNorm } from './layer-norm.js';
+import { applyModelNorm } from './model-norm.js';
 import { unembed } from './unembed.js';
 
 /** Logits [vocab] of each of the `count` vectors in `rows` ([count, d_model], row-major). */
@@ -25,7 +25,7 @@ export function jsLensUnembed(config: ModelConfig, weights: AnalysisWeights): Le
   const { dModel } = config;
   return async (rows, count) => {
     const normalised: Float64Array[] = [];
-    for (let i = 0; i < count; i++) normalised.push(applyLayerNorm(rows.subarray(i * dModel, (i + 1) * dModel), weights.ln_final, config.eps));
+    for (let i = 0; i < count; i++) normalised.push(applyModelNorm(rows.subarray(i * dModel, (i + 1) * dModel), weights.ln_final, config));
     return unembed(normalised, weights);
   };
 }

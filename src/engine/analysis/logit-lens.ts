@@ -1,7 +1,8 @@
 /**
  * The logit lens: what the model would predict if the residual stream at each depth went straight
  * to the unembedding. Depths are resid_pre 0 … resid_pre L−1, then resid_post L−1 (the final
- * residual stream). At each depth ln_final is applied with its mean and scale RECOMPUTED from that
+ * residual stream). At each depth ln_final (the model's own: LayerNorm, or RMSNorm without
+ * centring for the Llama family) is applied with its statistics RECOMPUTED from that
  * depth's residual vector — reusing the final `ln_final.hook_scale` (TransformerLens's
  * `apply_ln_to_stack` with the cached scale) would mis-scale every earlier layer — then W_U and
  * b_U. The last depth therefore reproduces the model's own logits.

@@ -8,20 +8,25 @@
  *
  * Block graph I/O (b = batch, q = positions run, T = keys they see; plain forward: T = q):
  *   in   resid_pre   [b, q, d_model]
- *        attn_mask   [q, T]          additive mask (causal, and the sliding window on windowed layers);
- *                                    the rows run are positions T - q .. T - 1, for RoPE
+ *        past_k      [P, kv_head, d_head]  keys (after RoPE) of earlier positions, shared by every variant (P may be 0)
+ *        past_v      [P, kv_head, d_head]
+ *        attn_mask   [q, T]          additive mask, T = P + q (causal, and the sliding window on windowed
+ *                                    layers); the rows run are positions T - q .. T - 1, for RoPE
+ *        z_index [k, 3], z_patch [k, d_head]; attn_index [k, 2], attn_patch [k, d_model];
+ *        mlp_index [k, 2], mlp_patch [k, d_model]   patch rows, as in gpt2-graphs.ts (empty lists: no patch)
  *   out  the `llama` family's block hook points, [b, ...the hook's shape]
+ *        k, v        [b, q, kv_head * d_head]  keys (after RoPE) and values of the positions run, for caching
  * Final graph: as gpt2-graphs.ts's (resid, logit_pos, score, score_tokens in; scale, logits and
  * token scores out), with RMSNorm for ln_final.
  *
- * The variant and packed forwards (past keys, patch rows) are not built for this family yet;
- * runtime/instrumented-model.ts refuses them.
+ * The packed forward (prefix rows, routed z rows) is not built for this family: patching sweeps
+ * run its sites as variants (run-patch-sweep.ts) and runtime/instrumented-model.ts refuses it.
  */
 import type { ModelConfig } from '../model/config.js';
 import { ropeInverseFrequencies } from '../model/rope.js';
 import type { BlockWeights, ModelWeights } from '../model/weights.js';
 import type { Tensor } from '../tensor.js';
-import { hasHook, HOOK_POINT_LIST, type HookDim } from '../hooks/registry.js';
+import { blockOutputOf, hasHook, HOOK_POINT_LIST, ROW_PATCH_POINTS, type HookDim } from '../hooks/registry.js';
 import { GraphBuilder, type BuiltGraph, type Dim, type WeightMode } from './graph-builder.js';
 
 export function buildLlamaBlockGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'initializers'): BuiltGraph {
@@ -29,7 +34,23 @@ export function buildLlamaBlockGraph(config: ModelConfig, w: BlockWeights, layer
   const { nHeads: H, dModel: D, dHead: Dh, dMlp: M, eps } = config;
   const Hkv = config.nKvHeads ?? H;
   const resid = g.input('resid_pre', 'float', ['b', 'q', D]);
+  const pastK = g.input('past_k', 'float', ['P', Hkv, Dh]);
+  const pastV = g.input('past_v', 'float', ['P', Hkv, Dh]);
   const mask = g.input('attn_mask', 'float', ['q', 'T']);
+  // Per patchable hook (registry): its index rows and their values, written by ScatterND.
+  const patchRows = new Map<string, [index: string, values: string]>();
+  for (const point of ROW_PATCH_POINTS) {
+    const { index, values, perHead } = point.patch;
+    const k = `${index}_rows`;
+    patchRows.set(blockOutputOf(point)!, [g.input(index, 'int64', [k, perHead ? 3 : 2]), g.input(values, 'float', [k, perHead ? Dh : D])]);
+  }
+  const patched = (x: string, output: string): string => g.op1('ScatterND', [x, ...patchRows.get(output)!], {}, output);
+  /** [P, kv_head, d_head] cached rows before the run's [b, q, kv_head, d_head]: [b, T, kv_head, d_head]. */
+  const withPast = (past: string, run: string): string => {
+    const b = g.op1('Slice', [g.op1('Shape', [run]), g.constInt64([0]), g.constInt64([1])]);
+    const perVariant = g.op1('Expand', [g.op1('Unsqueeze', [past, g.constInt64([0])]), g.op1('Concat', [b, g.constInt64([1, 1, 1])], { axis: 0 })]);
+    return g.op1('Concat', [perVariant, run], { axis: 1 });
+  };
 
   // --- attention ---------------------------------------------------------------------------
   const x1 = rmsNorm(g, resid, g.weight('ln1_w', w.ln1.w.data, [D]), eps, 'ln1_scale');
@@ -57,23 +78,25 @@ export function buildLlamaBlockGraph(config: ModelConfig, w: BlockWeights, layer
     const repeated = g.op1('Expand', [g.op1('Unsqueeze', [t, g.constInt64([2])]), g.constInt64([1, 1, group, 1, 1])]); // [b, kv_head, group, a, c]
     return g.op1('Reshape', [repeated, g.constInt64(merged)]);
   };
-  const keys = perQueryHead(rotK, [0, 2, 3, 1], [0, H, Dh, -1]); // [b, head, d_head, T]
-  const values = perQueryHead(v, [0, 2, 1, 3], [0, H, -1, Dh]); // [b, head, T, d_head]
+  g.op1('Reshape', [rotK, g.constInt64([0, 0, Hkv * Dh])], {}, 'k');
+  g.op1('Reshape', [v, g.constInt64([0, 0, Hkv * Dh])], {}, 'v');
+  const keys = perQueryHead(withPast(pastK, rotK), [0, 2, 3, 1], [0, H, Dh, -1]); // [b, head, d_head, T]
+  const values = perQueryHead(withPast(pastV, v), [0, 2, 1, 3], [0, H, -1, Dh]); // [b, head, T, d_head]
   const queries = g.op1('Transpose', [rotQ], { perm: [0, 2, 1, 3] }); // [b, head, q, d_head]
   const scores = g.op1('Add', [g.op1('Mul', [g.op1('MatMul', [queries, keys]), g.constFloat([1 / Math.sqrt(Dh)], [])]), mask]);
   const pattern = g.op1('Softmax', [scores], { axis: -1 }, 'pattern'); // [b, head, q, T]
-  const z = g.op1('Transpose', [g.op1('MatMul', [pattern, values])], { perm: [0, 2, 1, 3] }, 'z'); // [b, q, head, d_head]
+  const z = patched(g.op1('Transpose', [g.op1('MatMul', [pattern, values])], { perm: [0, 2, 1, 3] }), 'z'); // [b, q, head, d_head]
   let attn = g.op1('MatMul', [g.op1('Reshape', [z, g.constInt64([0, 0, H * Dh])]), g.weight('W_O', w.W_O.data, [H * Dh, D])]);
   if (config.oBias) attn = g.op1('Add', [attn, g.weight('b_O', w.b_O.data, [D])]);
-  g.op1('Identity', [attn], {}, 'attn_out');
-  const residMid = g.op1('Add', [resid, attn], {}, 'resid_mid');
+  const attnOut = patched(attn, 'attn_out');
+  const residMid = g.op1('Add', [resid, attnOut], {}, 'resid_mid');
 
   // --- gated MLP: down(silu(gate(x)) * up(x)) ----------------------------------------------
   const x2 = rmsNorm(g, residMid, g.weight('ln2_w', w.ln2.w.data, [D]), eps, 'ln2_scale');
   const gate = g.op1('MatMul', [x2, g.weight('W_gate', w.W_gate!.data, [D, M])], {}, 'mlp_pre');
   const up = g.op1('MatMul', [x2, g.weight('W_in', w.W_in.data, [D, M])], {}, 'mlp_pre_linear');
   const post = g.op1('Mul', [g.op1('Mul', [gate, g.op1('Sigmoid', [gate])]), up], {}, 'mlp_post');
-  const mlpOut = g.op1('MatMul', [post, g.weight('W_out', w.W_out.data, [M, D])], {}, 'mlp_out');
+  const mlpOut = patched(g.op1('MatMul', [post, g.weight('W_out', w.W_out.data, [M, D])]), 'mlp_out');
   g.op1('Add', [residMid, mlpOut], {}, 'resid_post');
 
   const dims: Partial<Record<HookDim, Dim>> = { pos: 'q', query_pos: 'q', key_pos: 'T', head: H, kv_head: Hkv, d_head: Dh, d_model: D, d_mlp: M };
@@ -81,6 +104,8 @@ export function buildLlamaBlockGraph(config: ModelConfig, w: BlockWeights, layer
     if ('output' in point.source && point.source.graph === 'block' && hasHook(point, 'llama'))
       g.output(point.source.output, 'float', ['b', ...graphDims(point.shape, dims)]);
   }
+  g.output('k', 'float', ['b', 'q', Hkv * Dh]);
+  g.output('v', 'float', ['b', 'q', Hkv * Dh]);
   return g.build();
 }
 

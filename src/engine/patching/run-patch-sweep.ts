@@ -24,7 +24,7 @@ import { throwIfCancelled } from '../errors.js';
 import { layerHook, type HookName } from '../hooks.js';
 import type { ForwardResult, ForwardRunner, InterventionVariant, PackedBranch, TokenScores } from '../runtime/types.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
-import type { ModelConfig } from '../model/config.js';
+import { graphFamily, type ModelConfig } from '../model/config.js';
 import { bytesPerVariant, DEFAULT_MEMORY_BUDGET_BYTES, firstChangedPosition, planBatches, type BatchPlan } from './batch-plan.js';
 import { firstDifference, resolvePatchInputs, type PatchInputs } from './patch-inputs.js';
 import { patchEntry, type PatchMetricTokens } from './patch-metric.js';
@@ -177,7 +177,9 @@ export async function runPatchSweep(
   });
 
   // Identical prompts (patching clean into clean) run once, so their two baselines are one number.
-  const packedBranches = options.packed === false ? null : headBranches(sites, plan, shortcutFrom, nPos, differFrom === nPos ? 0 : 1);
+  // Llama-family graphs have no packed inputs: their head sweeps run as variants like other kinds.
+  const packable = options.packed !== false && graphFamily(runner.config) === 'gpt2';
+  const packedBranches = !packable ? null : headBranches(sites, plan, shortcutFrom, nPos, differFrom === nPos ? 0 : 1);
   if (packedBranches && packedRunBytes(runner.config, nPos, packedBranches) <= (options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES)) {
     return runPackedHeadSweep(runner, request, prepared, tokenizer, plan, packedBranches, options, started);
   }

@@ -4,7 +4,7 @@
  */
 import type * as ort from 'onnxruntime-node';
 import { ROW_PATCH_POINTS } from '../hooks/registry.js';
-import type { ModelConfig } from '../model/config.js';
+import { graphFamily, type ModelConfig } from '../model/config.js';
 import { f32, flag, indexTensor, NO_ROWS, NOT_PACKED } from './ort-tensors.js';
 import { hookPatchRows } from './patch-rows.js';
 import type { InterventionVariant, KeysValues } from './types.js';
@@ -16,19 +16,20 @@ function patchWidths(perHead: boolean, config: Pick<ModelConfig, 'dModel' | 'dHe
 
 /**
  * The block inputs of a call that caches, patches and routes nothing: no past positions, empty
- * patch and routing lists, not packed.
+ * patch and routing lists, not packed. Llama-family graphs have no packed inputs (plain,
+ * prefix_rows, routing) and cache keys and values per kv head.
  */
 export function unpatchedFeeds(config: ModelConfig): Record<string, ort.Tensor> {
-  const { nHeads: H, dHead: Dh } = config;
+  const { dHead: Dh } = config;
+  const Hkv = config.nKvHeads ?? config.nHeads;
   const none = (...dims: number[]): ort.Tensor => f32(new Float32Array(0), [0, ...dims]);
-  const feeds: Record<string, ort.Tensor> = {
-    past_k: none(H, Dh),
-    past_v: none(H, Dh),
-    plain: flag(true),
-    prefix_rows: NOT_PACKED,
-    z_route_from: indexTensor(NO_ROWS, 3),
-    z_route_to: indexTensor(NO_ROWS, 3),
-  };
+  const feeds: Record<string, ort.Tensor> = { past_k: none(Hkv, Dh), past_v: none(Hkv, Dh) };
+  if (graphFamily(config) === 'gpt2') {
+    feeds['plain'] = flag(true);
+    feeds['prefix_rows'] = NOT_PACKED;
+    feeds['z_route_from'] = indexTensor(NO_ROWS, 3);
+    feeds['z_route_to'] = indexTensor(NO_ROWS, 3);
+  }
   for (const point of ROW_PATCH_POINTS) {
     const width = patchWidths(point.patch.perHead, config);
     feeds[point.patch.index] = indexTensor(NO_ROWS, width.coordinates);
@@ -54,11 +55,12 @@ export function variantBlockFeeds(
   Q: number,
 ): Record<string, ort.Tensor> {
   const { nHeads: H, dModel: D, dHead: Dh } = config;
+  const Hkv = config.nKvHeads ?? H; // keys and values are cached per kv head
   const feeds: Record<string, ort.Tensor> = { ...unpatched, resid_pre: f32(resid, [variants.length, Q, D]), attn_mask: mask };
   if (past) {
-    feeds['plain'] = flag(false);
-    feeds['past_k'] = f32(past.k.subarray(0, q0 * H * Dh), [q0, H, Dh]);
-    feeds['past_v'] = f32(past.v.subarray(0, q0 * H * Dh), [q0, H, Dh]);
+    if ('plain' in unpatched) feeds['plain'] = flag(false);
+    feeds['past_k'] = f32(past.k.subarray(0, q0 * Hkv * Dh), [q0, Hkv, Dh]);
+    feeds['past_v'] = f32(past.v.subarray(0, q0 * Hkv * Dh), [q0, Hkv, Dh]);
   }
   for (const point of ROW_PATCH_POINTS) {
     const width = patchWidths(point.patch.perHead, config);

@@ -99,19 +99,20 @@ export async function runFinal(
 }
 
 /**
- * One batch row's keys and values of every position, [P, head, d_head]: the cached first q0
- * positions, if any, then the positions run (block output [b, Q, head * d_head]).
+ * One batch row's keys and values of every position, [P, kv_head, d_head] (kv_head = head without
+ * grouped-query attention): the cached first q0 positions, if any, then the positions run (block
+ * output [b, Q, kv_head * d_head]).
  */
 export function variantKeysValues(
   k: Float32Array,
   v: Float32Array,
   row: number,
   past: KeysValues | undefined,
-  config: Pick<ModelConfig, 'nHeads' | 'dHead'>,
+  config: Pick<ModelConfig, 'nHeads' | 'nKvHeads' | 'dHead'>,
   q0: number,
   Q: number,
 ): KeysValues {
-  const width = config.nHeads * config.dHead;
+  const width = (config.nKvHeads ?? config.nHeads) * config.dHead;
   const join = (batch: Float32Array, cached: Float32Array | undefined): Float32Array => {
     const run = batch.subarray(row * Q * width, (row + 1) * Q * width);
     const out = new Float32Array((q0 + Q) * width);

@@ -40,13 +40,11 @@ export class InstrumentedModel implements ForwardRunner {
   }
 
   async forward(ids: readonly number[], options: ForwardOptions = {}): Promise<ForwardResult> {
-    if (options.keepKeysValues) this.refuseLlamaFamily('keeping keys and values');
     if (options.keepKeysValues) this.refuseNeox('keeping keys and values');
     return plainForward(this.sessions, ids, options);
   }
 
   async intervene(request: InterventionRequest): Promise<ForwardResult[]> {
-    this.refuseLlamaFamily('interventions');
     this.refuseNeox('interventions');
     return runVariants(this.sessions, request);
   }
@@ -57,13 +55,13 @@ export class InstrumentedModel implements ForwardRunner {
     return runPacked(this.sessions, request);
   }
 
-  /** Llama-family graphs have the plain forward only so far (onnx/llama-graphs.ts). */
+  /** Llama-family graphs have no packed inputs (onnx/llama-graphs.ts); patching sweeps run their sites as variants. */
   private refuseLlamaFamily(what: string): void {
     if (graphFamily(this.config) === 'llama') {
       throw new EngineError(
         'UNSUPPORTED_ARCHITECTURE',
         `${what[0]!.toUpperCase()}${what.slice(1)} are not supported for ${this.config.modelType} models yet.`,
-        'Llama, Mistral, Qwen2 and Qwen3 models run the plain forward (circuit-trace run, every hook point); analyses and patching need a GPT-2-family model.',
+        'Llama, Mistral, Qwen2 and Qwen3 models run interventions as variants (InstrumentedModel.intervene); patching sweeps use them.',
       );
     }
   }

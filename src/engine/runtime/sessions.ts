@@ -120,8 +120,8 @@ export async function createSessions(model: CanonicalModel, options: RuntimeOpti
         blocks: sessions,
         final,
         weightFeeds,
-        // A Llama-family block takes only resid_pre and attn_mask (onnx/llama-graphs.ts).
-        unpatched: llama || neox ? {} : unpatchedFeeds(model.config),
+        // A GPT-NeoX block takes only resid_pre and attn_mask (onnx/neox-graphs.ts).
+        unpatched: neox ? {} : unpatchedFeeds(model.config),
         logitsMayOverflow: logitsMayOverflow(weights),
         leftoverFiles: folder.remove() ? null : folder,
       };

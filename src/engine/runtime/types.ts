@@ -27,7 +27,7 @@ export interface ForwardResult {
   /** Wall time of the forward alone (no model load), in milliseconds. */
   elapsedMs: number;
   /**
-   * With `keepKeysValues`: each layer's keys and values of every position, [pos, head, d_head],
+   * With `keepKeysValues`: each layer's keys and values of every position, [pos, kv_head, d_head] (kv_head = head without GQA),
    * to run later passes against them.
    */
   keysValues?: KeysValues[];

@@ -6,6 +6,7 @@
  * start layer, so every layer's weights are read once for all of them.
  */
 import { EngineError, throwIfCancelled } from '../errors.js';
+import { graphFamily } from '../model/config.js';
 import type { ActivationCache } from '../hooks.js';
 import { embed } from './embedding.js';
 import { variantBlockFeeds } from './block-feeds.js';
@@ -28,7 +29,7 @@ export async function runVariants(s: ModelSessions, request: InterventionRequest
   if (B === 0) return [];
   const keepKV = request.keepKeysValues ?? false;
   const P = ids.length;
-  const plan = planHooks(request.hooks ?? ['logits'], nLayers);
+  const plan = planHooks(request.hooks ?? ['logits'], nLayers, graphFamily(config));
   const q0 = request.queryFrom ?? 0;
   if (q0 < 0 || q0 >= P) throw new EngineError('BAD_ARGUMENT', `queryFrom ${q0} must be within the prompt (0..${P - 1}).`);
   if (q0 > 0 && (!request.past || request.past.length < nLayers))

@@ -98,7 +98,7 @@ function assertMatchesReference(trace: ReturnType<typeof circuitTrace>, expected
   expected.heads.forEach((v, i) => close(trace.heads[i]!, v, `head ${i}`));
   expected.mlp.forEach((v, l) => close(trace.mlp[l]!, v, `mlp${l}`));
   close(trace.embed, expected.embed, 'embed');
-  close(trace.posEmbed, expected.posEmbed, 'pos_embed');
+  close(trace.posEmbed!, expected.posEmbed, 'pos_embed');
   close(trace.bias, expected.bias, 'bias');
   close(trace.total, expected.total, 'total');
   close(trace.actual, expected.actual, 'actual');
@@ -132,7 +132,7 @@ test('dla "raw" is the same decomposition on the checkpoint’s own weights', as
 test('in logit-difference mode both conventions sum to the same logit difference; only the value biases move between heads and bias', async () => {
   const [{ trace: tl }, { trace: raw }] = [await traceFor(8, 12, 30, 'tl'), await traceFor(8, 12, 30, 'raw')];
   assert.ok(Math.abs(tl.total - raw.total) < 1e-5 && Math.abs(tl.actual - raw.actual) < 1e-6);
-  assert.ok(Math.abs(tl.embed - raw.embed) < 1e-9 && Math.abs(tl.posEmbed - raw.posEmbed) < 1e-9);
+  assert.ok(Math.abs(tl.embed - raw.embed) < 1e-9 && Math.abs(tl.posEmbed! - raw.posEmbed!) < 1e-9);
   for (let l = 0; l < 3; l++) assert.ok(Math.abs(tl.mlp[l]! - raw.mlp[l]!) < 1e-9);
   const moved = [...raw.heads].reduce((s, v, i) => s + v - tl.heads[i]!, 0);
   assert.ok(Math.abs(moved) > 1e-3, 'the value biases move something on this model');

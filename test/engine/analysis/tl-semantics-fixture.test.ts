@@ -79,7 +79,7 @@ for (const dla of ['tl', 'raw'] as const) {
       expected.heads.forEach((v, i) => close(result.trace.heads[i]!, v, `L${Math.floor(i / nHeads)}H${i % nHeads}`));
       expected.mlp.forEach((v, l) => close(result.trace.mlp[l]!, v, `mlp${l}`));
       close(result.trace.embed, expected.embed, 'embed');
-      close(result.trace.posEmbed, expected.posEmbed, 'pos_embed');
+      close(result.trace.posEmbed!, expected.posEmbed, 'pos_embed');
       close(result.trace.bias, expected.bias, 'bias');
       close(result.trace.total, expected.total, 'total');
       close(result.trace.actual, expected.actual, 'actual');

@@ -1,6 +1,6 @@
 /**
  * Llama-family models through the CLI and the loader: random-model --arch writes the HF layout,
- * run writes TransformerLens-named tensors, analyze and patch refuse with a typed error, and broken
+ * run writes TransformerLens-named tensors, analyze and patch run (exit 0), and broken
  * configs or tensors get typed errors naming what is wrong.
  */
 import { test } from 'node:test';
@@ -46,11 +46,17 @@ test('random-model --arch llama writes the HF layout, and run --hooks all writes
   assert.deepEqual(cache.get('blocks.1.ln2.hook_scale').shape, [1, 7, 1]);
 
   const analyze = await cli(['analyze', '--model', dir, '--prompt', 'The cat sat', '--json']);
-  assert.equal(analyze.code, 2);
-  assert.match(analyze.err, /Analyses do not support llama models yet/);
-  const patch = await cli(['patch', '--model', dir, '--clean', 'The cat sat', '--corrupt', 'The dog sat', '--target', ' on', '--kind', 'heads-last', '--json']);
-  assert.equal(patch.code, 2);
-  assert.match(patch.err, /Patching does not support llama models yet/);
+  assert.equal(analyze.code, 0, analyze.err);
+  const analysis = JSON.parse(analyze.out) as { trace: { total: number; actual: number; components: Array<{ name: string }> } };
+  const names = analysis.trace.components.map((c) => c.name);
+  assert.ok(names.includes('embed') && names.includes('bias') && !names.includes('pos_embed'), 'a rotary model has no pos_embed component');
+  assert.equal(names.length, 2 * (4 + 1) + 2, 'every head and MLP, embed and bias');
+  assert.ok(Math.abs(analysis.trace.total - analysis.trace.actual) < 1e-4, 'DLA sums to the traced logit');
+  for (const kind of ['heads-last', 'resid']) {
+    const patch = await cli(['patch', '--model', dir, '--clean', 'The cat sat', '--corrupt', 'The dog sat', '--target', ' on', '--kind', kind, '--json']);
+    assert.equal(patch.code, 0, patch.err);
+    assert.ok((JSON.parse(patch.out) as { entries: unknown[] }).entries.length > 0, `${kind}: entries`);
+  }
 });
 
 async function folderWith(edit: (config: Record<string, unknown>, tensors: ReturnType<typeof generateRandomLlama>['tensors']) => void): Promise<string> {

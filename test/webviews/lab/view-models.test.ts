@@ -126,7 +126,7 @@ test('trace grid: heads then MLP per layer, the strip, one symmetric extent, pat
     g.extras.map((e) => e.name),
     ['embed', 'pos', 'bias'],
   );
-  const all = [...r.trace.heads, ...r.trace.mlp, r.trace.embed, r.trace.posEmbed, r.trace.bias].map(Math.abs);
+  const all = [...r.trace.heads, ...r.trace.mlp, r.trace.embed, r.trace.posEmbed ?? 0, r.trace.bias].map(Math.abs);
   assert.ok(Math.abs(g.maxAbs - Math.max(...all)) < 1e-6);
   assert.equal(topHeadOverlay(r.trace, true).segments.length, r.trace.edges.length);
   const split = sourceSplit(r.trace, 3, 6, 1, 2);

@@ -29,7 +29,8 @@ export function traceGrid(trace: CircuitTrace, nLayers: number, nHeads: number):
   }
   const extras = [
     { name: 'embed', value: trace.embed },
-    { name: 'pos', value: trace.posEmbed },
+    // Rotary models have no position embedding: no 'pos' cell rather than a zero.
+    ...(trace.posEmbed !== null ? [{ name: 'pos', value: trace.posEmbed }] : []),
     { name: 'bias', value: trace.bias },
   ];
   const maxAbs = symmetricExtent([...values, ...extras.map((e) => e.value)]);
