@@ -2,7 +2,8 @@
  * analyze() on tiny random Llama-family models (llama: grouped-query attention and llama3 rope
  * scaling; qwen2: q/k/v biases and tied embeddings) against an independent float64 reference:
  * the reference forward of test/helpers/reference-llama.ts, and direct logit attribution and the
- * logit lens written here from their definitions for RMSNorm models:
+ * logit lens written here from their definitions for RMSNorm models (also on mistral, whose window
+ * is shorter than the prompt, and qwen3, whose head_dim is not hidden / heads):
  *   component c contributes c · (w ⊙ u) / scale (no centring over d_model), scale the cached
  *   ln_final.hook_scale, u = W_U[:, target] − W_U[:, contrast] (or, in 'tl' mode without a contrast,
  *   minus the vocabulary mean: center_unembed); 'tl' books b_V[kv(h)] · W_O[h] (fold_value_biases)
@@ -51,7 +52,7 @@ function referenceDla(
     H = c['num_attention_heads'] as number,
     Hkv = c['num_key_value_heads'] as number,
     V = c['vocab_size'] as number;
-  const Dh = D / H;
+  const Dh = (c['head_dim'] as number | undefined) ?? D / H;
   const W = new Map(random.tensors.map((t) => [t.name, t.data]));
   const U = c['tie_word_embeddings'] === true ? W.get('model.embed_tokens.weight')! : W.get('lm_head.weight')!; // [vocab, d_model]
   const w = W.get('model.norm.weight')!;
@@ -147,6 +148,8 @@ const close = (a: number, b: number, tol: number, what: string): void => assert.
 for (const [arch, seed] of [
   ['llama', 21],
   ['qwen2', 22],
+  ['mistral', 23],
+  ['qwen3', 24],
 ] as const) {
   describe(`analyze on a tiny random ${arch}`, () => {
     let random: RandomLlama;
@@ -170,7 +173,7 @@ for (const [arch, seed] of [
       if (arch === 'llama') {
         assert.ok((c['num_key_value_heads'] as number) < (c['num_attention_heads'] as number), 'GQA');
         assert.ok(c['rope_scaling'], 'llama3 rope scaling');
-      } else {
+      } else if (arch === 'qwen2') {
         const bV = random.tensors.find((t) => t.name === 'model.layers.0.self_attn.v_proj.bias')!;
         assert.ok(
           bV.data.some((x) => Math.abs(x) > 1e-3),

@@ -1,6 +1,7 @@
 /**
  * Activation patching on tiny random Llama-family models (llama: grouped-query attention with keys
- * and values cached per kv head, llama3 rope scaling; qwen2: q/k/v biases): every sweep, on every
+ * and values cached per kv head, llama3 rope scaling; qwen2: q/k/v biases; mistral: a sliding window
+ * shorter than the prompts; qwen3: q/k norms and head_dim): every sweep, on every
  * path (variants over cached keys and values, shared-prefix shortcut or not, one call per site),
  * equals the naive full corrupted re-run per patch, and patches are checked against the float64
  * reference forward (test/helpers/reference-llama.ts) with the patched activation.
@@ -58,6 +59,8 @@ function assertSameSweep(fast: PatchSweepResult, naive: PatchSweepResult, what: 
 for (const [arch, seed] of [
   ['llama', 31],
   ['qwen2', 32],
+  ['mistral', 33],
+  ['qwen3', 34],
 ] as const) {
   describe(`activation patching on a tiny random ${arch}`, () => {
     let random: RandomLlama;
@@ -114,7 +117,7 @@ for (const [arch, seed] of [
       const V = random.config['vocab_size'] as number;
       const D = random.config['hidden_size'] as number;
       const H = random.config['num_attention_heads'] as number;
-      const Dh = D / H;
+      const Dh = (random.config['head_dim'] as number | undefined) ?? D / H;
       const lastLogits = (run: Map<string, ReferenceTensor>): Float32Array => Float32Array.from(run.get('logits')!.data.subarray((P - 1) * V));
       /** The corrupted run's last logits with `width` values at `offset` of each of `positions` rows of `hook` taken from the clean run. */
       const patchedRef = (hook: string, positions: number | readonly number[], width: number, offset: number): Float32Array =>
