@@ -73,7 +73,7 @@ export class InstrumentedModel implements ForwardRunner {
     throw new EngineError(
       'UNSUPPORTED_ARCHITECTURE',
       `${what[0]!.toUpperCase()}${what.slice(1)} are not supported for ${this.config.modelType} models yet.`,
-      'GPT-NeoX (Pythia) models run the plain forward (circuit-trace run, every hook point); analyses and patching need a GPT-2-family model.',
+      'GPT-NeoX (Pythia) models run the plain forward (circuit-trace run, every hook point); analyses and patching need a GPT-2- or Llama-family model.',
     );
   }
 
