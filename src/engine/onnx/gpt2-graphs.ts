@@ -145,7 +145,8 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   // the keys a query sees as T.
   const blockDims: Partial<Record<HookDim, Dim>> = { pos: 'q', query_pos: 'q', key_pos: 'T', head: H, d_head: Dh, d_model: D };
   for (const point of HOOK_POINT_LIST) {
-    if ('output' in point.source && point.source.graph === 'block' && hasHook(point, 'gpt2')) g.output(point.source.output, 'float', ['b', ...graphDims(point.shape, blockDims)]);
+    if ('output' in point.source && point.source.graph === 'block' && hasHook(point, 'gpt2'))
+      g.output(point.source.output, 'float', ['b', ...graphDims(point.shape, blockDims)]);
   }
   g.output('k', 'float', ['b', 'q', H * Dh]);
   g.output('v', 'float', ['b', 'q', H * Dh]);
