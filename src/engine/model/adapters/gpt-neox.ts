@@ -9,10 +9,9 @@
  * Tensors sit under `gpt_neox.` except embed_out.weight, the untied unembedding. The
  * attention.bias / masked_bias / rotary_emb.inv_freq buffers of older checkpoints are ignored.
  */
-import { EngineError } from '../../errors.js';
+import { checkedTensorGetter, transposeMatrix } from './checked-tensor.js';
 import { tensor, type Tensor } from '../../tensor.js';
 import type { BlockWeights, CanonicalModel } from '../weights.js';
-import type { TensorSource } from '../tensor-source.js';
 import type { ArchitectureAdapter } from './adapter.js';
 import { gptNeoxConfig } from './gpt-neox-config.js';
 
@@ -20,7 +19,7 @@ export const gptNeoxAdapter: ArchitectureAdapter = {
   modelTypes: ['gpt_neox'],
   adapt(raw, source) {
     const { config, tied } = gptNeoxConfig(raw);
-    const get = tensorGetter(source);
+    const get = checkedTensorGetter(source, 'a GPT-NeoX checkpoint');
     const { dModel: D, nHeads: H, dHead: Dh, dMlp: M, dVocab: V } = config;
     const zeros = (...shape: number[]): Tensor => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
 
@@ -39,12 +38,12 @@ export const gptNeoxAdapter: ArchitectureAdapter = {
         b_K: qkvBias ? fusedBias(qkvBias, 1, H, Dh) : zeros(H, Dh),
         b_V: qkvBias ? fusedBias(qkvBias, 2, H, Dh) : zeros(H, Dh),
         // dense^T is [head * d_head, d_model], i.e. [head, d_head, d_model] as it lies.
-        W_O: tensor(transpose(get(`${p}attention.dense.weight`, [D, D])), [H, Dh, D]),
+        W_O: tensor(transposeMatrix(get(`${p}attention.dense.weight`, [D, D])), [H, Dh, D]),
         b_O: config.oBias ? get(`${p}attention.dense.bias`, [D]) : zeros(D),
         ln2: { w: get(`${p}post_attention_layernorm.weight`, [D]), b: get(`${p}post_attention_layernorm.bias`, [D]) },
-        W_in: tensor(transpose(get(`${p}mlp.dense_h_to_4h.weight`, [M, D])), [D, M]),
+        W_in: tensor(transposeMatrix(get(`${p}mlp.dense_h_to_4h.weight`, [M, D])), [D, M]),
         b_in: get(`${p}mlp.dense_h_to_4h.bias`, [M]),
-        W_out: tensor(transpose(get(`${p}mlp.dense_4h_to_h.weight`, [D, M])), [M, D]),
+        W_out: tensor(transposeMatrix(get(`${p}mlp.dense_4h_to_h.weight`, [D, M])), [M, D]),
         b_out: get(`${p}mlp.dense_4h_to_h.bias`, [D]),
       });
     }
@@ -64,36 +63,6 @@ export const gptNeoxAdapter: ArchitectureAdapter = {
 };
 
 /** A tensor by name, checked against the shape config.json implies. */
-function tensorGetter(source: TensorSource): (name: string, shape: readonly number[]) => Tensor {
-  const names = new Set(source.names());
-  return (name, shape) => {
-    if (!names.has(name)) {
-      throw new EngineError(
-        'MISSING_TENSOR',
-        `The checkpoint has no tensor "${name}".`,
-        'The model.safetensors file is incomplete or not a GPT-NeoX checkpoint.',
-      );
-    }
-    const t = source.get(name);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new EngineError(
-        'WRONG_SHAPE',
-        `Tensor "${name}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}] from config.json.`,
-        'config.json and model.safetensors do not belong together.',
-      );
-    }
-    return t;
-  };
-}
-
-/** [rows, cols] -> [cols, rows]. */
-function transpose(t: Tensor): Float32Array {
-  const [rows, cols] = t.shape as [number, number];
-  const out = new Float32Array(rows * cols);
-  const src = t.data;
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c]!;
-  return out;
-}
 
 /** Part `which` (0 q, 1 k, 2 v) of query_key_value [head * 3 * d_head, d_model] as [head, d_model, d_head]: W[h, i, j] = qkv[(h * 3 + which) * d_head + j, i]. */
 function fusedHeads(qkv: Tensor, which: number, H: number, Dh: number, D: number): Tensor {

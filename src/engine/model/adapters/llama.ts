@@ -9,9 +9,9 @@
  * which is absent when tie_word_embeddings is set.
  */
 import { EngineError } from '../../errors.js';
+import { checkedTensorGetter, transposeMatrix } from './checked-tensor.js';
 import { tensor, type Tensor } from '../../tensor.js';
 import type { BlockWeights, CanonicalModel } from '../weights.js';
-import type { TensorSource } from '../tensor-source.js';
 import type { ArchitectureAdapter } from './adapter.js';
 import { LLAMA_FAMILY_TYPES, llamaFamilyConfig } from './llama-config.js';
 
@@ -19,7 +19,7 @@ export const llamaAdapter: ArchitectureAdapter = {
   modelTypes: LLAMA_FAMILY_TYPES,
   adapt(raw, source) {
     const config = llamaFamilyConfig(raw);
-    const get = tensorGetter(source);
+    const get = checkedTensorGetter(source, 'of the model_type config.json names');
     const { dModel: D, nHeads: H, dHead: Dh, dMlp: M, dVocab: V } = config;
     const Hkv = config.nKvHeads ?? H;
     const zeros = (...shape: number[]): Tensor => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
@@ -39,13 +39,13 @@ export const llamaAdapter: ArchitectureAdapter = {
         b_K: bias('k_proj', Hkv),
         b_V: bias('v_proj', Hkv),
         // o_proj^T is [head * d_head, d_model], i.e. [head, d_head, d_model] as it lies.
-        W_O: tensor(transpose(get(`${p}self_attn.o_proj.weight`, [D, H * Dh])), [H, Dh, D]),
+        W_O: tensor(transposeMatrix(get(`${p}self_attn.o_proj.weight`, [D, H * Dh])), [H, Dh, D]),
         b_O: config.oBias ? get(`${p}self_attn.o_proj.bias`, [D]) : zeros(D),
         ln2: { w: get(`${p}post_attention_layernorm.weight`, [D]), b: zeros(D) },
-        W_in: tensor(transpose(get(`${p}mlp.up_proj.weight`, [M, D])), [D, M]),
+        W_in: tensor(transposeMatrix(get(`${p}mlp.up_proj.weight`, [M, D])), [D, M]),
         b_in: zeros(M),
-        W_gate: tensor(transpose(get(`${p}mlp.gate_proj.weight`, [M, D])), [D, M]),
-        W_out: tensor(transpose(get(`${p}mlp.down_proj.weight`, [D, M])), [M, D]),
+        W_gate: tensor(transposeMatrix(get(`${p}mlp.gate_proj.weight`, [M, D])), [D, M]),
+        W_out: tensor(transposeMatrix(get(`${p}mlp.down_proj.weight`, [D, M])), [M, D]),
         b_out: zeros(D),
       };
       if (config.qkNorm) {
@@ -81,36 +81,6 @@ export const llamaAdapter: ArchitectureAdapter = {
 };
 
 /** A tensor by name, checked against the shape config.json implies. */
-function tensorGetter(source: TensorSource): (name: string, shape: readonly number[]) => Tensor {
-  const names = new Set(source.names());
-  return (name, shape) => {
-    if (!names.has(name)) {
-      throw new EngineError(
-        'MISSING_TENSOR',
-        `The checkpoint has no tensor "${name}".`,
-        'The model.safetensors file is incomplete or not of the model_type config.json names.',
-      );
-    }
-    const t = source.get(name);
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new EngineError(
-        'WRONG_SHAPE',
-        `Tensor "${name}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}] from config.json.`,
-        'config.json and model.safetensors do not belong together.',
-      );
-    }
-    return t;
-  };
-}
-
-/** [rows, cols] -> [cols, rows]. */
-function transpose(t: Tensor): Float32Array {
-  const [rows, cols] = t.shape as [number, number];
-  const out = new Float32Array(rows * cols);
-  const src = t.data;
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c]!;
-  return out;
-}
 
 /** An HF projection [heads * d_head, d_model] as TransformerLens's [heads, d_model, d_head]: W[h, i, j] = proj[h * d_head + j, i]. */
 function headsFromRows(proj: Tensor, heads: number, Dh: number, D: number): Tensor {
