@@ -15,6 +15,7 @@ import { tensor, type Tensor } from '../../tensor.js';
 import type { ModelConfig } from '../config.js';
 import type { BlockWeights, CanonicalModel } from '../weights.js';
 import type { ArchitectureAdapter } from './adapter.js';
+import { checkedTensorGetter, transposeMatrix } from './checked-tensor.js';
 
 export const gptNeoAdapter: ArchitectureAdapter = {
   modelTypes: ['gpt_neo'],
@@ -22,25 +23,8 @@ export const gptNeoAdapter: ArchitectureAdapter = {
     const { config, tied } = gptNeoConfig(raw);
     const names = new Set(source.names());
     const prefix = names.has('transformer.wte.weight') ? 'transformer.' : '';
-    const get = (name: string, shape: readonly number[]): Tensor => {
-      const full = prefix + name;
-      if (!names.has(full)) {
-        throw new EngineError(
-          'MISSING_TENSOR',
-          `The checkpoint has no tensor "${full}".`,
-          'The model.safetensors file is incomplete or not a GPT-Neo checkpoint.',
-        );
-      }
-      const t = source.get(full);
-      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-        throw new EngineError(
-          'WRONG_SHAPE',
-          `Tensor "${full}" has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}] from config.json.`,
-          'config.json and model.safetensors do not belong together.',
-        );
-      }
-      return t;
-    };
+    const checked = checkedTensorGetter(source, 'a GPT-Neo checkpoint');
+    const get = (name: string, shape: readonly number[]): Tensor => checked(prefix + name, shape);
     const { dModel: D, nHeads: H, dHead: Dh, dMlp: M, dVocab: V, nCtx } = config;
 
     const W_E = get('wte.weight', [V, D]);
@@ -136,12 +120,7 @@ export const gptNeoAdapter: ArchitectureAdapter = {
 
 /** A 2-D [rows, cols] tensor transposed, read as `shape` (whose size is rows * cols). */
 function transposed(t: Tensor, shape: number[]): Tensor {
-  const [rows, cols] = t.shape as [number, number];
-  const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) {
-    for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[r * cols + c]!;
-  }
-  return tensor(out, shape);
+  return tensor(transposeMatrix(t), shape);
 }
 
 /** HF ACT2FN names the graph implements. gelu_pytorch_tanh is torch's tanh approximation: gelu_new's formula. */
