@@ -9,13 +9,21 @@
  *   attention     scores / sqrt(d_head), causal; attention.dense with its bias
  *   MLP           dense_4h_to_h(gelu(dense_h_to_4h(x))), exact gelu 0.5 x (1 + erf(x / sqrt 2))
  *   residual      use_parallel_residual: x + attn(ln1(x)) + mlp(ln2(x)); else h = x + attn(ln1(x)), h + mlp(ln2(h))
+ * An intervention replaces hook_resid_pre, attn.hook_z, hook_attn_out or hook_mlp_out, and the
+ * forward goes on with the replaced value (TransformerLens's hooks).
  */
-import type { ReferenceTensor, ReferenceWeightTensor } from './reference-gpt2.js';
+import type { ReferenceHookCallback, ReferenceTensor, ReferenceWeightTensor } from './reference-gpt2.js';
+
+export interface ReferenceGptNeoxOptions {
+  /** Replaces a patchable hook's value (hook_resid_pre, attn.hook_z, hook_attn_out, hook_mlp_out) when it returns one. */
+  intervene?: ReferenceHookCallback;
+}
 
 export function referenceGptNeoxForward(
   weights: Map<string, ReferenceWeightTensor>,
   config: Record<string, unknown>,
   ids: readonly number[],
+  options: ReferenceGptNeoxOptions = {},
 ): Map<string, ReferenceTensor> {
   const num = (key: string, fallback?: number): number => (config[key] ?? fallback) as number;
   const L = num('num_hidden_layers'),
@@ -37,6 +45,13 @@ export function referenceGptNeoxForward(
   };
   const out = new Map<string, ReferenceTensor>();
   const put = (name: string, data: Float64Array, shape: number[]): void => void out.set(name, { data, shape });
+  /** Records a patchable hook and returns the value the forward goes on with (the intervention's, if any). */
+  const hook = (name: string, data: Float64Array, shape: number[]): Float64Array => {
+    const replaced = options.intervene?.(name, { data, shape });
+    const used = replaced ? Float64Array.from(replaced.data) : data;
+    put(name, used, shape);
+    return used;
+  };
 
   // y[r, o] = sum_i x[r, i] W[o, i] (+ b[o]), nn.Linear's [out, in] weight.
   const linear = (x: Float64Array, rows: number, w: Float32Array, inDim: number, outDim: number, b?: Float32Array): Float64Array => {
@@ -89,7 +104,7 @@ export function referenceGptNeoxForward(
   for (let l = 0; l < L; l++) {
     const pre = `gpt_neox.layers.${l}.`;
     const name = (hook: string): string => `blocks.${l}.${hook}`;
-    put(name('hook_resid_pre'), resid.slice(), [P, D]);
+    resid = hook(name('hook_resid_pre'), resid.slice(), [P, D]);
     const ln1 = layerNorm(resid, `${pre}input_layernorm`);
     put(name('ln1.hook_scale'), ln1.scale, [P, 1]);
     const qkv = linear(ln1.y, P, W(`${pre}attention.query_key_value.weight`), D, 3 * D, bias ? W(`${pre}attention.query_key_value.bias`) : undefined);
@@ -131,9 +146,11 @@ export function referenceGptNeoxForward(
         }
       }
     put(name('attn.hook_pattern'), pattern, [H, P, P]);
-    put(name('attn.hook_z'), z, [P, H, Dh]);
-    const attnOut = linear(z, P, W(`${pre}attention.dense.weight`), D, D, bias ? W(`${pre}attention.dense.bias`) : undefined);
-    put(name('hook_attn_out'), attnOut, [P, D]);
+    const zUsed = hook(name('attn.hook_z'), z, [P, H, Dh]);
+    const attnOut = hook(name('hook_attn_out'), linear(zUsed, P, W(`${pre}attention.dense.weight`), D, D, bias ? W(`${pre}attention.dense.bias`) : undefined), [
+      P,
+      D,
+    ]);
     const mid = resid.map((x, i) => x + attnOut[i]!);
     if (!parallel) put(name('hook_resid_mid'), mid, [P, D]);
     const ln2 = layerNorm(parallel ? resid : mid, `${pre}post_attention_layernorm`);
@@ -142,8 +159,7 @@ export function referenceGptNeoxForward(
     put(name('mlp.hook_pre'), hidden, [P, M]);
     const post = hidden.map((x) => 0.5 * x * (1 + erf(x / Math.SQRT2)));
     put(name('mlp.hook_post'), post, [P, M]);
-    const mlpOut = linear(post, P, W(`${pre}mlp.dense_4h_to_h.weight`), M, D, W(`${pre}mlp.dense_4h_to_h.bias`));
-    put(name('hook_mlp_out'), mlpOut, [P, D]);
+    const mlpOut = hook(name('hook_mlp_out'), linear(post, P, W(`${pre}mlp.dense_4h_to_h.weight`), M, D, W(`${pre}mlp.dense_4h_to_h.bias`)), [P, D]);
     resid = mid.map((x, i) => x + mlpOut[i]!);
     put(name('hook_resid_post'), resid.slice(), [P, D]);
   }

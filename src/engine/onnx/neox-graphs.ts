@@ -9,18 +9,25 @@
  *
  * Block graph I/O (b = batch, q = positions run, T = keys they see; plain forward: T = q):
  *   in   resid_pre   [b, q, d_model]
- *        attn_mask   [q, T]          additive causal mask; the rows run are positions T - q .. T - 1, for RoPE
+ *        past_k      [P, head, d_head]  keys (after RoPE) of earlier positions, shared by every variant (P may be 0)
+ *        past_v      [P, head, d_head]
+ *        attn_mask   [q, T]          additive causal mask, T = P + q; the rows run are positions T - q .. T - 1, for RoPE
+ *        z_index [k, 3], z_patch [k, d_head]; attn_index [k, 2], attn_patch [k, d_model];
+ *        mlp_index [k, 2], mlp_patch [k, d_model]   patch rows, as in gpt2-graphs.ts (empty lists: no patch)
  *   out  the family's block hook points, [b, ...the hook's shape]
+ *        k, v        [b, q, head * d_head]  keys (after RoPE) and values of the positions run, for caching
+ * A patched hook_attn_out or hook_mlp_out is what the residual stream adds (and, sequential, what
+ * resid_mid holds), as TransformerLens's hooks replace them.
  * The final graph is gpt2-graphs.ts's (LayerNorm with bias, then the unembedding).
  *
- * The variant and packed forwards (past keys, patch rows) are not built for this family;
- * runtime/instrumented-model.ts refuses them.
+ * The packed forward (prefix rows, routed z rows) is not built for this family: patching sweeps
+ * run its sites as variants (run-patch-sweep.ts) and runtime/instrumented-model.ts refuses it.
  */
 import { graphFamily, type ModelConfig } from '../model/config.js';
 import { ropeInverseFrequencies } from '../model/rope.js';
 import type { BlockWeights } from '../model/weights.js';
 import type { Tensor } from '../tensor.js';
-import { hasHook, HOOK_POINT_LIST, type HookDim } from '../hooks/registry.js';
+import { blockOutputOf, hasHook, HOOK_POINT_LIST, ROW_PATCH_POINTS, type HookDim } from '../hooks/registry.js';
 import { GraphBuilder, type BuiltGraph, type Dim, type WeightMode } from './graph-builder.js';
 
 export function buildNeoxBlockGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'initializers'): BuiltGraph {
@@ -28,7 +35,23 @@ export function buildNeoxBlockGraph(config: ModelConfig, w: BlockWeights, layer:
   const { nHeads: H, dModel: D, dHead: Dh, dMlp: M, eps } = config;
   const R = config.rotaryDims ?? Dh;
   const resid = g.input('resid_pre', 'float', ['b', 'q', D]);
+  const pastK = g.input('past_k', 'float', ['P', H, Dh]);
+  const pastV = g.input('past_v', 'float', ['P', H, Dh]);
   const mask = g.input('attn_mask', 'float', ['q', 'T']);
+  // Per patchable hook (registry): its index rows and their values, written by ScatterND.
+  const patchRows = new Map<string, [index: string, values: string]>();
+  for (const point of ROW_PATCH_POINTS) {
+    const { index, values, perHead } = point.patch;
+    const k = `${index}_rows`;
+    patchRows.set(blockOutputOf(point)!, [g.input(index, 'int64', [k, perHead ? 3 : 2]), g.input(values, 'float', [k, perHead ? Dh : D])]);
+  }
+  const patched = (x: string, output: string): string => g.op1('ScatterND', [x, ...patchRows.get(output)!], {}, output);
+  /** [P, head, d_head] cached rows before the run's [b, q, head, d_head]: [b, T, head, d_head]. */
+  const withPast = (past: string, run: string): string => {
+    const b = g.op1('Slice', [g.op1('Shape', [run]), g.constInt64([0]), g.constInt64([1])]);
+    const perVariant = g.op1('Expand', [g.op1('Unsqueeze', [past, g.constInt64([0])]), g.op1('Concat', [b, g.constInt64([1, 1, 1])], { axis: 0 })]);
+    return g.op1('Concat', [perVariant, run], { axis: 1 });
+  };
 
   // --- attention ---------------------------------------------------------------------------
   const x1 = layerNorm(g, resid, w.ln1, D, eps, 'ln1', 'ln1_scale');
@@ -44,26 +67,28 @@ export function buildNeoxBlockGraph(config: ModelConfig, w: BlockWeights, layer:
   const { cos, sin } = ropeTables(g, config, R, mask);
   const rotQ = rotatePartial(g, q, cos, sin, R, Dh, 'rot_q'); // [b, q, head, d_head]
   const rotK = rotatePartial(g, k, cos, sin, R, Dh, 'rot_k');
+  g.op1('Reshape', [rotK, g.constInt64([0, 0, H * Dh])], {}, 'k');
+  g.op1('Reshape', [v, g.constInt64([0, 0, H * Dh])], {}, 'v');
   const queries = g.op1('Transpose', [rotQ], { perm: [0, 2, 1, 3] }); // [b, head, q, d_head]
-  const keys = g.op1('Transpose', [rotK], { perm: [0, 2, 3, 1] }); // [b, head, d_head, T]
-  const values = g.op1('Transpose', [v], { perm: [0, 2, 1, 3] }); // [b, head, T, d_head]
+  const keys = g.op1('Transpose', [withPast(pastK, rotK)], { perm: [0, 2, 3, 1] }); // [b, head, d_head, T]
+  const values = g.op1('Transpose', [withPast(pastV, v)], { perm: [0, 2, 1, 3] }); // [b, head, T, d_head]
   const scores = g.op1('Add', [g.op1('Mul', [g.op1('MatMul', [queries, keys]), g.constFloat([1 / Math.sqrt(Dh)], [])]), mask]);
   const pattern = g.op1('Softmax', [scores], { axis: -1 }, 'pattern'); // [b, head, q, T]
-  const z = g.op1('Transpose', [g.op1('MatMul', [pattern, values])], { perm: [0, 2, 1, 3] }, 'z'); // [b, q, head, d_head]
+  const z = patched(g.op1('Transpose', [g.op1('MatMul', [pattern, values])], { perm: [0, 2, 1, 3] }), 'z'); // [b, q, head, d_head]
   let attn = g.op1('MatMul', [g.op1('Reshape', [z, g.constInt64([0, 0, H * Dh])]), g.weight('W_O', w.W_O.data, [H * Dh, D])]);
   if (config.oBias) attn = g.op1('Add', [attn, g.weight('b_O', w.b_O.data, [D])]);
-  g.op1('Identity', [attn], {}, 'attn_out');
+  const attnOut = patched(attn, 'attn_out');
 
   // --- MLP: W_out gelu(x W_in + b_in) + b_out, reading resid_pre (parallel) or resid_mid --------
-  const mlpIn = config.parallelResidual === true ? resid : g.op1('Add', [resid, attn], {}, 'resid_mid');
+  const mlpIn = config.parallelResidual === true ? resid : g.op1('Add', [resid, attnOut], {}, 'resid_mid');
   const x2 = layerNorm(g, mlpIn, w.ln2, D, eps, 'ln2', 'ln2_scale');
   const pre = g.op1('Add', [g.op1('MatMul', [x2, g.weight('W_in', w.W_in.data, [D, M])]), g.weight('b_in', w.b_in.data, [M])], {}, 'mlp_pre');
   // Exact GELU, 0.5 x (1 + erf(x / sqrt 2)) (HF's "gelu").
   const erf = g.op1('Erf', [g.op1('Mul', [pre, g.constFloat([Math.SQRT1_2], [])])]);
   const post = g.op1('Mul', [g.op1('Mul', [pre, g.constFloat([0.5], [])]), g.op1('Add', [erf, g.constFloat([1], [])])], {}, 'mlp_post');
-  const mlpOut = g.op1('Add', [g.op1('MatMul', [post, g.weight('W_out', w.W_out.data, [M, D])]), g.weight('b_out', w.b_out.data, [D])], {}, 'mlp_out');
+  const mlpOut = patched(g.op1('Add', [g.op1('MatMul', [post, g.weight('W_out', w.W_out.data, [M, D])]), g.weight('b_out', w.b_out.data, [D])]), 'mlp_out');
   // HF adds mlp_out + attn_out + resid (parallel) or mlp_out + resid_mid.
-  g.op1('Add', config.parallelResidual === true ? [g.op1('Add', [mlpOut, attn]), resid] : [mlpOut, mlpIn], {}, 'resid_post');
+  g.op1('Add', config.parallelResidual === true ? [g.op1('Add', [mlpOut, attnOut]), resid] : [mlpOut, mlpIn], {}, 'resid_post');
 
   const family = graphFamily(config);
   const dims: Partial<Record<HookDim, Dim>> = { pos: 'q', query_pos: 'q', key_pos: 'T', head: H, kv_head: H, d_head: Dh, d_model: D, d_mlp: M };
@@ -71,6 +96,8 @@ export function buildNeoxBlockGraph(config: ModelConfig, w: BlockWeights, layer:
     if ('output' in point.source && point.source.graph === 'block' && hasHook(point, family))
       g.output(point.source.output, 'float', ['b', ...graphDims(point.shape, dims)]);
   }
+  g.output('k', 'float', ['b', 'q', H * Dh]);
+  g.output('v', 'float', ['b', 'q', H * Dh]);
   return g.build();
 }
 

@@ -16,8 +16,8 @@ function patchWidths(perHead: boolean, config: Pick<ModelConfig, 'dModel' | 'dHe
 
 /**
  * The block inputs of a call that caches, patches and routes nothing: no past positions, empty
- * patch and routing lists, not packed. Llama-family graphs have no packed inputs (plain,
- * prefix_rows, routing) and cache keys and values per kv head.
+ * patch and routing lists, not packed. Llama-family and GPT-NeoX graphs have no packed inputs
+ * (plain, prefix_rows, routing); the Llama family's cache keys and values per kv head.
  */
 export function unpatchedFeeds(config: ModelConfig): Record<string, ort.Tensor> {
   const { dHead: Dh } = config;

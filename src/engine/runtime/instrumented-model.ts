@@ -40,12 +40,10 @@ export class InstrumentedModel implements ForwardRunner {
   }
 
   async forward(ids: readonly number[], options: ForwardOptions = {}): Promise<ForwardResult> {
-    if (options.keepKeysValues) this.refuseNeox('keeping keys and values');
     return plainForward(this.sessions, ids, options);
   }
 
   async intervene(request: InterventionRequest): Promise<ForwardResult[]> {
-    this.refuseNeox('interventions');
     return runVariants(this.sessions, request);
   }
 
@@ -66,14 +64,14 @@ export class InstrumentedModel implements ForwardRunner {
     }
   }
 
-  /** GPT-NeoX graphs have the plain forward only so far (onnx/neox-graphs.ts). */
+  /** GPT-NeoX graphs have no packed inputs (onnx/neox-graphs.ts); patching sweeps run their sites as variants. */
   private refuseNeox(what: string): void {
     const family = graphFamily(this.config);
     if (family !== 'neox' && family !== 'neox_sequential') return;
     throw new EngineError(
       'UNSUPPORTED_ARCHITECTURE',
       `${what[0]!.toUpperCase()}${what.slice(1)} are not supported for ${this.config.modelType} models yet.`,
-      'GPT-NeoX (Pythia) models run the plain forward (circuit-trace run, every hook point); analyses and patching need a GPT-2- or Llama-family model.',
+      'GPT-NeoX (Pythia) models run interventions as variants (InstrumentedModel.intervene); patching sweeps use them.',
     );
   }
 

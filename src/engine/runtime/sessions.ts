@@ -120,8 +120,7 @@ export async function createSessions(model: CanonicalModel, options: RuntimeOpti
         blocks: sessions,
         final,
         weightFeeds,
-        // A GPT-NeoX block takes only resid_pre and attn_mask (onnx/neox-graphs.ts).
-        unpatched: neox ? {} : unpatchedFeeds(model.config),
+        unpatched: unpatchedFeeds(model.config),
         logitsMayOverflow: logitsMayOverflow(weights),
         leftoverFiles: folder.remove() ? null : folder,
       };

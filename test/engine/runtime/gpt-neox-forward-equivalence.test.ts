@@ -62,12 +62,10 @@ for (const parallelResidual of [true, false]) {
       }
     });
 
-    test('hooks the family lacks are refused by name; interventions with a typed error', async () => {
+    test('hooks the family lacks are refused by name', async () => {
       await assert.rejects(model.forward([1, 2], { hooks: ['hook_pos_embed'] }), /hook_pos_embed" is not a hook point of this model/);
       await assert.rejects(model.forward([1, 2], { hooks: ['blocks.0.mlp.hook_pre_linear'] }), /not a hook point of this model: GPT-NeoX/);
       if (parallelResidual) await assert.rejects(model.forward([1, 2], { hooks: ['blocks.1.hook_resid_mid'] }), /parallel residual/);
-      await assert.rejects(model.intervene({ ids: [1, 2], variants: [{}] }), code('UNSUPPORTED_ARCHITECTURE', /gpt_neox/));
-      await assert.rejects(model.forward([1, 2], { keepKeysValues: true }), code('UNSUPPORTED_ARCHITECTURE', /keys and values/));
     });
   });
 }
