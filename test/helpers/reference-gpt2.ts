@@ -66,7 +66,7 @@ export interface ReferenceForwardOptions {
 }
 
 /** The checkpoint's tensors of one block, in the checkpoint's own (Conv1D: [in, out]) layout. */
-interface ReferenceBlock {
+export interface ReferenceBlock {
   ln1Weight: Float32Array; // [d]
   ln1Bias: Float32Array; // [d]
   attnWeight: Float32Array; // [d, 3d]: Q | K | V column blocks, head h owns columns h*d_head..(h+1)*d_head-1 of each
@@ -81,7 +81,7 @@ interface ReferenceBlock {
   mlpProjBias: Float32Array; // [d]
 }
 
-interface ReferenceWeights {
+export interface ReferenceWeights {
   wte: Float32Array; // [vocab, d]
   wpe: Float32Array; // [n_ctx, d]
   vocab: number;
@@ -250,7 +250,7 @@ export function geluNew(x: number): number {
 }
 
 /** Row-wise LayerNorm of [rows, d] with biased variance, as torch.nn.LayerNorm. */
-function layerNorm(x: ReferenceTensor, weight: Float32Array, bias: Float32Array, eps: number): ReferenceTensor {
+export function layerNorm(x: ReferenceTensor, weight: Float32Array, bias: Float32Array, eps: number): ReferenceTensor {
   const [rows, d] = x.shape as [number, number];
   const normalized = newTensor([rows, d]);
   for (let r = 0; r < rows; r++) {
@@ -267,7 +267,7 @@ function layerNorm(x: ReferenceTensor, weight: Float32Array, bias: Float32Array,
 }
 
 /** Hugging Face Conv1D: y = x @ W + b with W stored [in, out]. x: [rows, in] -> [rows, out]. */
-function conv1d(x: ReferenceTensor, weight: Float32Array, bias: Float32Array, nOut: number): ReferenceTensor {
+export function conv1d(x: ReferenceTensor, weight: Float32Array, bias: Float32Array, nOut: number): ReferenceTensor {
   const [rows, nIn] = x.shape as [number, number];
   const y = newTensor([rows, nOut]);
   for (let r = 0; r < rows; r++) {
@@ -280,7 +280,7 @@ function conv1d(x: ReferenceTensor, weight: Float32Array, bias: Float32Array, nO
   return y;
 }
 
-function softmax(scores: readonly number[]): number[] {
+export function softmax(scores: readonly number[]): number[] {
   const max = Math.max(...scores);
   const exps = scores.map((s) => Math.exp(s - max));
   const total = exps.reduce((a, b) => a + b, 0);
@@ -305,7 +305,7 @@ function at(array: Float32Array | Float64Array, index: number): number {
 }
 
 /** Looks up and shape-checks the checkpoint tensors the forward pass reads. */
-function readWeights(tensors: Map<string, ReferenceWeightTensor>, config: ReferenceGpt2Config): ReferenceWeights {
+export function readWeights(tensors: Map<string, ReferenceWeightTensor>, config: ReferenceGpt2Config): ReferenceWeights {
   const byName = new Map<string, ReferenceWeightTensor>();
   for (const [name, t] of tensors) byName.set(name.startsWith('transformer.') ? name.slice('transformer.'.length) : name, t);
   const d = config.n_embd;

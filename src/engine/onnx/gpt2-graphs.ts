@@ -390,12 +390,12 @@ function fuseQkvBias(w: BlockWeights, H: number, Dh: number): Float32Array {
   return fused;
 }
 
-function layerNorm(g: GraphBuilder, x: string, w: Float32Array, b: Float32Array, D: number, eps: number, name: string): string {
+export function layerNorm(g: GraphBuilder, x: string, w: Float32Array, b: Float32Array, D: number, eps: number, name: string): string {
   return g.op1('LayerNormalization', [x, g.weight(`${name}_w`, w, [D]), g.weight(`${name}_b`, b, [D])], { axis: -1, epsilon: { float: eps } });
 }
 
 /** The MLP's activation of pre + bias, as one fused kernel where ONNX Runtime has one. */
-function activation(g: GraphBuilder, pre: string, bias: string, fn: ModelConfig['actFn']): string {
+export function activation(g: GraphBuilder, pre: string, bias: string, fn: ModelConfig['actFn']): string {
   // gelu_new (GPT-2): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), which is FastGelu's formula.
   if (fn === 'gelu_new') return g.contrib1('FastGelu', [pre, bias]);
   // exact GELU, 0.5 x (1 + erf(x / sqrt 2)), with the bias added in the same pass.

@@ -142,14 +142,14 @@ export function buildLlamaFinalGraph(
  * RMSNorm over the last axis, in fp32 as HF computes it: x / sqrt(mean(x^2) + eps) * w. With
  * `scaleOutput`, sqrt(mean(x^2) + eps) is that graph output (TransformerLens's hook_scale).
  */
-function rmsNorm(g: GraphBuilder, x: string, w: string, eps: number, scaleOutput?: string): string {
+export function rmsNorm(g: GraphBuilder, x: string, w: string, eps: number, scaleOutput?: string): string {
   const meanSquare = g.op1('ReduceMean', [g.op1('Mul', [x, x]), g.constInt64([-1])], { keepdims: 1 });
   const scale = g.op1('Sqrt', [g.op1('Add', [meanSquare, g.constFloat([eps], [])])], {}, scaleOutput);
   return g.op1('Mul', [g.op1('Div', [x, scale]), w]);
 }
 
 /** cos and sin of RoPE's angles for the rows run (positions T - q .. T - 1 of the mask), [q, 1, d_head]. */
-function ropeTables(g: GraphBuilder, config: ModelConfig, mask: string): { cos: string; sin: string } {
+export function ropeTables(g: GraphBuilder, config: ModelConfig, mask: string): { cos: string; sin: string } {
   const inv = Float32Array.from(ropeInverseFrequencies(config.rotary!, config.dHead));
   const shape = g.op1('Shape', [mask]);
   const dim = (i: number): string => g.op1('Gather', [shape, g.constInt64([i], [])], { axis: 0 });
@@ -161,7 +161,7 @@ function ropeTables(g: GraphBuilder, config: ModelConfig, mask: string): { cos: 
 }
 
 /** x * cos + rotate_half(x) * sin, rotate_half(x) = (-x2, x1) for the halves x1, x2 of the last axis. */
-function rotate(g: GraphBuilder, x: string, cos: string, sin: string, Dh: number, out: string): string {
+export function rotate(g: GraphBuilder, x: string, cos: string, sin: string, Dh: number, out: string): string {
   const axis = g.constInt64([-1]);
   const x1 = g.op1('Slice', [x, g.constInt64([0]), g.constInt64([Dh / 2]), axis]);
   const x2 = g.op1('Slice', [x, g.constInt64([Dh / 2]), g.constInt64([Dh]), axis]);

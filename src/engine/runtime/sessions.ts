@@ -57,7 +57,7 @@ export interface ModelSessions {
   readonly leftoverFiles: InitializerFolder | null;
 }
 
-function sessionOptions(provider: string, threads: number | undefined): ort.InferenceSession.SessionOptions {
+export function sessionOptions(provider: string, threads: number | undefined): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
