@@ -96,7 +96,7 @@ export function referenceGptNeoxForward(
     return y;
   };
 
-  let resid = new Float64Array(P * D);
+  let resid: Float64Array = new Float64Array(P * D);
   const E = W('gpt_neox.embed_in.weight');
   for (let p = 0; p < P; p++) for (let i = 0; i < D; i++) resid[p * D + i] = E[ids[p]! * D + i]!;
   put('hook_embed', resid.slice(), [P, D]);

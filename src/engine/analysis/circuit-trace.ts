@@ -53,6 +53,10 @@
  * Grouped-query attention: query head h reads kv head h // (nHeads / nKvHeads), whose W_V, b_V
  * the per-source split uses.
  *
+ * GPT-NeoX (Pythia): LayerNorm as GPT-2 (centring, ln1.b folded into the value bias in 'tl'), and,
+ * like the Llama family, rotary positions (no pos_embed component). With the parallel residual
+ * resid_post = resid_pre + attn_out + mlp_out, so the final stream is the same sum of components.
+ *
  * Split by source position: head h's output at the query is Σ_k attn[h, q, k] · v[k, h] @ W_O[h],
  * with v recomputed from the cached `blocks.L.hook_resid_pre` through ln1, W_V and b_V ('tl': without
  * ln1.b and b_V), so the parts over keys k sum to the head's total (up to float32 rounding of the
