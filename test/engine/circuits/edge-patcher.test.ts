@@ -17,6 +17,7 @@ import { generateRandomGpt2 } from '../../../src/engine/model/random-gpt2.js';
 import { InstrumentedModel } from '../../../src/engine/runtime/instrumented-model.js';
 import { loadGpt2TokenizerJson } from '../../../src/engine/tokenizer/gpt2-tokenizer-json.js';
 import { metricOfLogits } from '../../../src/engine/analysis/target-metric.js';
+import { measureFaithfulness, type FaithfulnessPoint } from '../../../src/engine/circuits/faithfulness.js';
 import { referenceEdgePatchedMetric } from '../../helpers/reference-edge-patching.js';
 import type { ReferenceWeightTensor } from '../../helpers/reference-gpt2.js';
 
@@ -114,6 +115,28 @@ describe('edge patching on a tiny GPT-2', () => {
     const result = await patcher.run({ clean: CLEAN, corrupt: CORRUPT, metric: METRIC, circuits: [circuit] });
     const expected = referenceEdgePatchedMetric(tensors, config, CLEAN, CORRUPT, (from, to) => from === 'L0H1' && to === 'L1H2.k', METRIC);
     assert.ok(Math.abs(result.values[0]! - expected) <= 1e-4 * Math.max(1, Math.abs(expected)), `${result.values[0]} vs ${expected}`);
+  });
+
+  test('faithfulness: no edge recovers nothing, every edge everything, a circuit what the reference says', async () => {
+    const n = patcher.graph.edges.length;
+    const scores = Float64Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898) * 43758.5453 - Math.floor(Math.sin(i * 12.9898) * 43758.5453));
+    const result = await measureFaithfulness(patcher, {
+      clean: CLEAN,
+      corrupt: CORRUPT,
+      metric: METRIC,
+      scores,
+      sizes: [{ edges: 0 }, { edges: n }, { edges: 40 }],
+    });
+    const [none, all, some] = result.points as [FaithfulnessPoint, FaithfulnessPoint, FaithfulnessPoint];
+    assert.equal(none.edgeCount, 0);
+    assert.equal(all.edgeCount, n);
+    assert.ok(Math.abs(none.faithfulness) < 1e-4 && Math.abs(all.faithfulness - 1) < 1e-4, `${none.faithfulness}, ${all.faithfulness}`);
+    assert.ok(some.edgeCount > 0 && some.edgeCount <= 40);
+    const kept = new Set(patcher.graph.edges.flatMap((e, i) => (some.circuit[i] ? [`${patcher.graph.edgeName(e).from}>${patcher.graph.edgeName(e).to}`] : [])));
+    const expected = referenceEdgePatchedMetric(tensors, config, CLEAN, CORRUPT, (from, to) => kept.has(`${from}>${to}`), METRIC);
+    const expectedFaithfulness = (expected - result.corrupt) / (result.clean - result.corrupt);
+    assert.ok(Math.abs(some.faithfulness - expectedFaithfulness) < 1e-4, `${some.faithfulness} vs ${expectedFaithfulness}`);
+    await assert.rejects(measureFaithfulness(patcher, { clean: CLEAN, corrupt: CORRUPT, metric: METRIC, scores, sizes: [] }), EngineError);
   });
 
   test('bad requests get typed errors', async () => {
