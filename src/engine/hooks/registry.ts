@@ -16,10 +16,11 @@ export type HookDim = 'pos' | 'query_pos' | 'key_pos' | 'head' | 'kv_head' | 'd_
 /**
  * The graph families whose models have a hook point: `gpt2` (LayerNorm, learned positions; also
  * the organism), `llama` (RMSNorm, RoPE, grouped-query attention, gated MLP: Llama, Mistral, Qwen2,
- * Qwen3), and GPT-NeoX's (LayerNorm, partial RoPE, GELU MLP: Pythia) as `neox` with the parallel
+ * Qwen3), `gemma` (Llama's hook points plus the norms after attention and the MLP, `ln1_post` and
+ * `ln2_post`: Gemma 2, Gemma 3), and GPT-NeoX's (LayerNorm, partial RoPE, GELU MLP: Pythia) as `neox` with the parallel
  * residual (no resid_mid, as TransformerLens's parallel_attn_mlp) or `neox_sequential` without it.
  */
-export type HookArchitecture = 'gpt2' | 'llama' | 'neox' | 'neox_sequential';
+export type HookArchitecture = 'gpt2' | 'llama' | 'gemma' | 'neox' | 'neox_sequential';
 
 /**
  * Where a hook's values come from. `embedding`: gathered in JavaScript before the first block.
@@ -66,7 +67,7 @@ export const HOOK_POINTS = [
     perLayer: true,
     shape: ['pos', 1],
     source: { graph: 'block', output: 'ln1_scale' },
-    archs: ['llama', 'neox', 'neox_sequential'],
+    archs: ['llama', 'gemma', 'neox', 'neox_sequential'],
   },
   {
     name: 'attn.hook_q',
@@ -74,7 +75,7 @@ export const HOOK_POINTS = [
     perLayer: true,
     shape: ['pos', 'head', 'd_head'],
     source: { graph: 'block', output: 'hook_q' },
-    archs: ['llama', 'neox', 'neox_sequential'],
+    archs: ['llama', 'gemma', 'neox', 'neox_sequential'],
   },
   {
     name: 'attn.hook_k',
@@ -82,7 +83,7 @@ export const HOOK_POINTS = [
     perLayer: true,
     shape: ['pos', 'kv_head', 'd_head'],
     source: { graph: 'block', output: 'hook_k' },
-    archs: ['llama', 'neox', 'neox_sequential'],
+    archs: ['llama', 'gemma', 'neox', 'neox_sequential'],
   },
   {
     name: 'attn.hook_v',
@@ -90,7 +91,7 @@ export const HOOK_POINTS = [
     perLayer: true,
     shape: ['pos', 'kv_head', 'd_head'],
     source: { graph: 'block', output: 'hook_v' },
-    archs: ['llama', 'neox', 'neox_sequential'],
+    archs: ['llama', 'gemma', 'neox', 'neox_sequential'],
   },
   {
     name: 'attn.hook_rot_q',
@@ -98,7 +99,7 @@ export const HOOK_POINTS = [
     perLayer: true,
     shape: ['pos', 'head', 'd_head'],
     source: { graph: 'block', output: 'rot_q' },
-    archs: ['llama', 'neox', 'neox_sequential'],
+    archs: ['llama', 'gemma', 'neox', 'neox_sequential'],
   },
   {
     name: 'attn.hook_rot_k',
@@ -106,7 +107,7 @@ export const HOOK_POINTS = [
     perLayer: true,
     shape: ['pos', 'kv_head', 'd_head'],
     source: { graph: 'block', output: 'rot_k' },
-    archs: ['llama', 'neox', 'neox_sequential'],
+    archs: ['llama', 'gemma', 'neox', 'neox_sequential'],
   },
   { name: 'attn.hook_pattern', alias: 'pattern', perLayer: true, shape: ['head', 'query_pos', 'key_pos'], source: { graph: 'block', output: 'pattern' } },
   {
@@ -116,6 +117,15 @@ export const HOOK_POINTS = [
     shape: ['pos', 'head', 'd_head'],
     source: { graph: 'block', output: 'z' },
     patch: { by: 'rows', index: 'z_index', values: 'z_patch', perHead: true },
+  },
+  // Gemma: RMSNorm of the attention output (and of the MLP's below) before it joins the residual stream; hook_attn_out is after it.
+  {
+    name: 'ln1_post.hook_scale',
+    alias: 'ln1_post_scale',
+    perLayer: true,
+    shape: ['pos', 1],
+    source: { graph: 'block', output: 'ln1_post_scale' },
+    archs: ['gemma'],
   },
   {
     name: 'hook_attn_out',
@@ -132,7 +142,7 @@ export const HOOK_POINTS = [
     perLayer: true,
     shape: ['pos', 'd_model'],
     source: { graph: 'block', output: 'resid_mid' },
-    archs: ['gpt2', 'llama', 'neox_sequential'],
+    archs: ['gpt2', 'llama', 'gemma', 'neox_sequential'],
   },
   // Llama: the gated MLP's gate (pre-activation), up projection and silu(gate) * up; NeoX: pre-activation, gelu of it.
   {
@@ -141,7 +151,7 @@ export const HOOK_POINTS = [
     perLayer: true,
     shape: ['pos', 1],
     source: { graph: 'block', output: 'ln2_scale' },
-    archs: ['llama', 'neox', 'neox_sequential'],
+    archs: ['llama', 'gemma', 'neox', 'neox_sequential'],
   },
   {
     name: 'mlp.hook_pre',
@@ -149,7 +159,7 @@ export const HOOK_POINTS = [
     perLayer: true,
     shape: ['pos', 'd_mlp'],
     source: { graph: 'block', output: 'mlp_pre' },
-    archs: ['llama', 'neox', 'neox_sequential'],
+    archs: ['llama', 'gemma', 'neox', 'neox_sequential'],
   },
   {
     name: 'mlp.hook_pre_linear',
@@ -157,7 +167,7 @@ export const HOOK_POINTS = [
     perLayer: true,
     shape: ['pos', 'd_mlp'],
     source: { graph: 'block', output: 'mlp_pre_linear' },
-    archs: ['llama'],
+    archs: ['llama', 'gemma'],
   },
   {
     name: 'mlp.hook_post',
@@ -165,7 +175,15 @@ export const HOOK_POINTS = [
     perLayer: true,
     shape: ['pos', 'd_mlp'],
     source: { graph: 'block', output: 'mlp_post' },
-    archs: ['llama', 'neox', 'neox_sequential'],
+    archs: ['llama', 'gemma', 'neox', 'neox_sequential'],
+  },
+  {
+    name: 'ln2_post.hook_scale',
+    alias: 'ln2_post_scale',
+    perLayer: true,
+    shape: ['pos', 1],
+    source: { graph: 'block', output: 'ln2_post_scale' },
+    archs: ['gemma'],
   },
   {
     name: 'hook_mlp_out',

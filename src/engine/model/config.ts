@@ -70,6 +70,22 @@ export interface ModelConfig {
   parallelResidual?: boolean;
   /** How many leading dimensions of each head RoPE rotates (NeoX: int(d_head * rotary_pct)); the rest pass through. Absent: d_head. */
   rotaryDims?: number;
+
+  // Gemma fields (model/adapters/gemma.ts; Gemma 2, Gemma 3). Absent means the Llama family's choice.
+
+  /**
+   * RMSNorm of the attention output and of the MLP output before each joins the residual stream
+   * (HF post_attention_layernorm, post_feedforward_layernorm; TransformerLens ln1_post, ln2_post).
+   */
+  postNorms?: boolean;
+  /** Attention scores are multiplied by queryPreAttnScalar^-0.5 instead of d_head^-0.5 (HF query_pre_attn_scalar). */
+  queryPreAttnScalar?: number;
+  /** Attention logit soft-capping: scores become cap * tanh(scores / cap) before the mask and softmax. Absent or null: none. */
+  attnSoftcap?: number | null;
+  /** Final logit soft-capping: logits become cap * tanh(logits / cap). Absent or null: none. */
+  finalSoftcap?: number | null;
+  /** RoPE of the layers with a sliding window, when it differs from `rotary` (Gemma 3's rope_local_base_freq). */
+  localRotary?: RotaryConfig;
 }
 
 /** Rotary position embedding (HF rotate_half convention: dimension j pairs with j + d_head / 2). */
@@ -78,6 +94,8 @@ export interface RotaryConfig {
   theta: number;
   /** HF `rope_scaling` of type `llama3`, or null for none. */
   llama3: Llama3RopeScaling | null;
+  /** HF `rope_scaling` of type `linear`: the inverse frequencies divided by this factor. Absent: none. */
+  linearFactor?: number;
 }
 
 /** HF `rope_scaling: { rope_type: "llama3", ... }` (Llama 3.1): low frequencies divided by `factor`, a smooth band between. */
@@ -92,8 +110,8 @@ export interface Llama3RopeScaling {
  * Which graph family runs a model, and so which hook points it has (hooks/registry.ts): LayerNorm
  * with rotary positions is GPT-NeoX's, split by whether the residual is parallel (no resid_mid).
  */
-export function graphFamily(config: Pick<ModelConfig, 'norm' | 'positional' | 'parallelResidual'>): HookArchitecture {
-  if (config.norm === 'rmsnorm') return 'llama';
+export function graphFamily(config: Pick<ModelConfig, 'norm' | 'positional' | 'parallelResidual' | 'postNorms'>): HookArchitecture {
+  if (config.norm === 'rmsnorm') return config.postNorms === true ? 'gemma' : 'llama';
   if (config.positional === 'rotary') return config.parallelResidual === true ? 'neox' : 'neox_sequential';
   return 'gpt2';
 }
@@ -105,11 +123,15 @@ export function attentionWindowOf(config: Pick<ModelConfig, 'attentionWindow'>, 
 
 /**
  * The factor layer `layer`'s attention scores q . k are multiplied by before the softmax:
- * 1 / sqrt(d_head) unless `useAttnScale` is false, and then 1 / (layer + 1) more when
- * `scaleAttnByInverseLayerIdx` is set (HF GPT2Attention applies the two divisions independently;
- * its docstring says sqrt(hidden_size), but its code divides by sqrt(head_dim)).
+ * 1 / sqrt(d_head) (Gemma: 1 / sqrt(query_pre_attn_scalar)) unless `useAttnScale` is false, and
+ * then 1 / (layer + 1) more when `scaleAttnByInverseLayerIdx` is set (HF GPT2Attention applies the
+ * two divisions independently; its docstring says sqrt(hidden_size), but its code divides by
+ * sqrt(head_dim)).
  */
-export function attentionScoreScale(config: Pick<ModelConfig, 'dHead' | 'useAttnScale' | 'scaleAttnByInverseLayerIdx'>, layer: number): number {
-  const headScale = config.useAttnScale === false ? 1 : 1 / Math.sqrt(config.dHead);
+export function attentionScoreScale(
+  config: Pick<ModelConfig, 'dHead' | 'useAttnScale' | 'scaleAttnByInverseLayerIdx' | 'queryPreAttnScalar'>,
+  layer: number,
+): number {
+  const headScale = config.useAttnScale === false ? 1 : 1 / Math.sqrt(config.queryPreAttnScalar ?? config.dHead);
   return config.scaleAttnByInverseLayerIdx === true ? headScale / (layer + 1) : headScale;
 }

@@ -2,7 +2,8 @@
 import type { RotaryConfig } from './config.js';
 
 /**
- * The inverse frequencies of RoPE, [d_head / 2]: theta^(-2j / d_head), then llama3 scaling as HF's
+ * The inverse frequencies of RoPE, [d_head / 2]: theta^(-2j / d_head), divided by the linear
+ * scaling factor if there is one (HF's `_compute_linear_scaling_rope_parameters`), then llama3 scaling as HF's
  * `_compute_llama3_parameters` applies it, by wavelength: wavelengths above
  * original_max_position_embeddings / low_freq_factor are divided by `factor`, those below
  * original_max_position_embeddings / high_freq_factor kept, the band between interpolated.
@@ -11,6 +12,7 @@ export function ropeInverseFrequencies(rotary: RotaryConfig, dHead: number): Flo
   const half = dHead / 2;
   const inv = new Float64Array(half);
   for (let j = 0; j < half; j++) inv[j] = 1 / Math.pow(rotary.theta, (2 * j) / dHead);
+  if (rotary.linearFactor !== undefined) for (let j = 0; j < half; j++) inv[j] = inv[j]! / rotary.linearFactor;
   const s = rotary.llama3;
   if (!s) return inv;
   const lowFreqWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;

@@ -61,6 +61,9 @@ export interface BlockWeights {
   /** Qwen3 (config.qkNorm): per-head RMSNorm weights of the queries and keys, [d_head] each. */
   q_norm?: Tensor;
   k_norm?: Tensor;
+  /** Gemma (config.postNorms): RMSNorm of the attention output and of the MLP output (b zeros), TransformerLens's ln1_post, ln2_post. */
+  ln1_post?: LayerNormWeights;
+  ln2_post?: LayerNormWeights;
 }
 
 export interface ModelWeights {
@@ -74,6 +77,12 @@ export interface ModelWeights {
   W_U_T: Tensor;
   /** [vocab] (zeros for GPT-2, which has no unembedding bias). */
   b_U: Tensor;
+  /**
+   * What each embedding row is multiplied by (in float32) as the residual stream starts: Gemma's
+   * sqrt(d_model), which TransformerLens folds into its W_E. Kept apart so that a tied W_E stays the
+   * unembedding as it is. Absent: 1.
+   */
+  embedScale?: number;
 }
 
 /** A model ready to run: its shape, its canonical weights and where it came from. */
@@ -86,7 +95,7 @@ export interface CanonicalModel {
  * The weights the analyses read once a model is running. The rest (W_Q, W_K, W_in, W_out, ...) live
  * only inside ONNX Runtime's sessions, so that a loaded model holds them once, not twice.
  */
-export type AnalysisBlockWeights = Pick<BlockWeights, 'ln1' | 'W_V' | 'b_V' | 'W_O' | 'b_O' | 'b_out'>;
+export type AnalysisBlockWeights = Pick<BlockWeights, 'ln1' | 'W_V' | 'b_V' | 'W_O' | 'b_O' | 'b_out' | 'ln1_post'>;
 
 export interface AnalysisWeights extends Omit<ModelWeights, 'blocks'> {
   blocks: AnalysisBlockWeights[];

@@ -170,14 +170,14 @@ export function rotate(g: GraphBuilder, x: string, cos: string, sin: string, Dh:
 }
 
 /** TransformerLens's [heads, d_model, d_head] as the [d_model, heads * d_head] matrix x is multiplied by. */
-function headColumns(W: Tensor, heads: number, D: number, Dh: number): Float32Array {
+export function headColumns(W: Tensor, heads: number, D: number, Dh: number): Float32Array {
   const out = new Float32Array(D * heads * Dh);
   for (let h = 0; h < heads; h++) for (let i = 0; i < D; i++) out.set(W.data.subarray((h * D + i) * Dh, (h * D + i + 1) * Dh), i * heads * Dh + h * Dh);
   return out;
 }
 
 /** A hook's shape as graph dims. */
-function graphDims(shape: readonly HookDim[], named: Partial<Record<HookDim, Dim>>): Dim[] {
+export function graphDims(shape: readonly HookDim[], named: Partial<Record<HookDim, Dim>>): Dim[] {
   return shape.map((d) => {
     const dim = typeof d === 'number' ? d : named[d];
     if (dim === undefined) throw new Error(`graph dims: no size for hook dim "${String(d)}"`);

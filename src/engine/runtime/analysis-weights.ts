@@ -24,6 +24,7 @@ export function retainForAnalyses(weights: ModelWeights): AnalysisWeights {
     W_U_T: own(weights.W_U_T),
     b_U: own(weights.b_U),
     ln_final: ln(weights.ln_final),
+    ...(weights.embedScale !== undefined ? { embedScale: weights.embedScale } : {}),
     blocks: weights.blocks.map((b) => ({
       ln1: ln(b.ln1),
       W_V: own(b.W_V),
@@ -31,6 +32,7 @@ export function retainForAnalyses(weights: ModelWeights): AnalysisWeights {
       W_O: own(b.W_O),
       b_O: own(b.b_O),
       b_out: own(b.b_out),
+      ...(b.ln1_post ? { ln1_post: ln(b.ln1_post) } : {}),
     })),
   };
 }

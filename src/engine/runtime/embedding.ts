@@ -1,4 +1,4 @@
-/** The residual stream's start: token plus position embeddings, gathered in JavaScript. */
+/** The residual stream's start: token (times the model's embedding scale, if any) plus position embeddings, gathered in JavaScript. */
 import type { ActivationCache } from '../hooks.js';
 import type { AnalysisWeights } from '../model/weights.js';
 import { tensor } from '../tensor.js';
@@ -9,7 +9,7 @@ import type { HookPlan } from './hook-plan.js';
  * hook_embed / hook_pos_embed in `caches` when the plan wants them.
  */
 export function embed(
-  weights: Pick<AnalysisWeights, 'W_E' | 'W_pos'>,
+  weights: Pick<AnalysisWeights, 'W_E' | 'W_pos' | 'embedScale'>,
   D: number,
   ids: readonly number[],
   q0: number,
@@ -26,6 +26,9 @@ export function embed(
     embedRows.set(WE.subarray(ids[p]! * D, (ids[p]! + 1) * D), (p - q0) * D);
     posRows.set(Wpos.subarray(p * D, (p + 1) * D), (p - q0) * D);
   }
+  // Gemma: HF multiplies by sqrt(d_model) cast to the embedding's dtype, so a float32 product.
+  const scale = weights.embedScale;
+  if (scale !== undefined) for (let i = 0; i < Q * D; i++) embedRows[i] = embedRows[i]! * Math.fround(scale);
   const resid0 = new Float32Array(Q * D);
   for (let i = 0; i < Q * D; i++) resid0[i] = embedRows[i]! + posRows[i]!;
   // Variants of one prompt share these arrays, as they share views of every batched output.

@@ -17,6 +17,7 @@ export interface HookPlan {
 const FAMILY_NAMES: Record<HookArchitecture, string> = {
   gpt2: 'GPT-2-family models',
   llama: 'Llama-family models (Llama, Mistral, Qwen2, Qwen3)',
+  gemma: 'Gemma models (Gemma 2, Gemma 3)',
   neox: 'GPT-NeoX models with the parallel residual (Pythia)',
   neox_sequential: 'GPT-NeoX models',
 };

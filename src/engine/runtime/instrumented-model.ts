@@ -55,11 +55,12 @@ export class InstrumentedModel implements ForwardRunner {
 
   /** Llama-family graphs have no packed inputs (onnx/llama-graphs.ts); patching sweeps run their sites as variants. */
   private refuseLlamaFamily(what: string): void {
-    if (graphFamily(this.config) === 'llama') {
+    const family = graphFamily(this.config);
+    if (family === 'llama' || family === 'gemma') {
       throw new EngineError(
         'UNSUPPORTED_ARCHITECTURE',
         `${what[0]!.toUpperCase()}${what.slice(1)} are not supported for ${this.config.modelType} models yet.`,
-        'Llama, Mistral, Qwen2 and Qwen3 models run interventions as variants (InstrumentedModel.intervene); patching sweeps use them.',
+        'Llama-family (Llama, Mistral, Qwen2, Qwen3) and Gemma models run interventions as variants (InstrumentedModel.intervene); patching sweeps use them.',
       );
     }
   }

@@ -8,6 +8,7 @@ import { EngineError } from '../errors.js';
 import type { ModelConfig } from '../model/config.js';
 import type { AnalysisWeights, CanonicalModel } from '../model/weights.js';
 import { buildBlockGraph, buildFinalGraph } from '../onnx/gpt2-graphs.js';
+import { buildGemmaBlockGraph, buildGemmaFinalGraph } from '../onnx/gemma-graphs.js';
 import { buildLlamaBlockGraph, buildLlamaFinalGraph } from '../onnx/llama-graphs.js';
 import { buildNeoxBlockGraph } from '../onnx/neox-graphs.js';
 import { graphFamily } from '../model/config.js';
@@ -81,8 +82,9 @@ export async function createSessions(model: CanonicalModel, options: RuntimeOpti
   const choice = chooseDevice(options.device ?? 'cpu', ort.listSupportedBackends());
   const mode = options.weightMode ?? 'initializers';
   const llama = graphFamily(model.config) === 'llama';
+  const gemma = graphFamily(model.config) === 'gemma';
   // GPT-NeoX: its own blocks, GPT-2's final graph (LayerNorm with bias, then the unembedding).
-  const neox = !llama && graphFamily(model.config) !== 'gpt2';
+  const neox = !llama && !gemma && graphFamily(model.config) !== 'gpt2';
   let note = choice.note;
   for (const provider of choice.providers) {
     const sessions: ort.InferenceSession[] = [];
@@ -99,9 +101,11 @@ export async function createSessions(model: CanonicalModel, options: RuntimeOpti
       for (const l of [nLayers, ...Array.from({ length: nLayers }, (_, i) => i)]) {
         const [block, final] = llama
           ? [buildLlamaBlockGraph, buildLlamaFinalGraph]
-          : neox
-            ? [buildNeoxBlockGraph, buildFinalGraph]
-            : [buildBlockGraph, buildFinalGraph];
+          : gemma
+            ? [buildGemmaBlockGraph, buildGemmaFinalGraph]
+            : neox
+              ? [buildNeoxBlockGraph, buildFinalGraph]
+              : [buildBlockGraph, buildFinalGraph];
         const graph: BuiltGraph = l < nLayers ? block(model.config, model.weights.blocks[l]!, l, mode) : final(model.config, weights, mode);
         const opts = sessionOptions(provider, options.threads);
         const modelPath = folder.wants(graph) ? folder.write(graph, l < nLayers ? `block${l}` : 'final') : null;

@@ -83,7 +83,7 @@ export const llamaAdapter: ArchitectureAdapter = {
 /** A tensor by name, checked against the shape config.json implies. */
 
 /** An HF projection [heads * d_head, d_model] as TransformerLens's [heads, d_model, d_head]: W[h, i, j] = proj[h * d_head + j, i]. */
-function headsFromRows(proj: Tensor, heads: number, Dh: number, D: number): Tensor {
+export function headsFromRows(proj: Tensor, heads: number, Dh: number, D: number): Tensor {
   const out = new Float32Array(heads * D * Dh);
   const src = proj.data;
   for (let h = 0; h < heads; h++) for (let j = 0; j < Dh; j++) for (let i = 0; i < D; i++) out[(h * D + i) * Dh + j] = src[(h * Dh + j) * D + i]!;

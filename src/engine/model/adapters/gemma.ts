@@ -1,0 +1,92 @@
+/**
+ * Gemma adapter: HF Gemma2ForCausalLM and Gemma3ForCausalLM (model_type gemma3_text) checkpoints,
+ * mapped as TransformerLens's Gemma weight conversion maps them.
+ *
+ * Gemma's RMSNorm multiplies by (1 + weight), computed in float32; like TransformerLens, every norm
+ * weight here is stored as 1 + weight (rounded to float32, exactly HF's factor), so the canonical
+ * norms are ordinary RMSNorms x / scale * w. The four norms of a block: input_layernorm (ln1),
+ * post_attention_layernorm (ln1_post, on the attention output), pre_feedforward_layernorm (ln2),
+ * post_feedforward_layernorm (ln2_post, on the MLP output). Gemma 3's q_norm and k_norm likewise.
+ *
+ * The embedding is scaled by sqrt(hidden_size) as the stream starts (weights.embedScale;
+ * TransformerLens folds it into W_E), while the tied unembedding is the checkpoint's
+ * embed_tokens.weight as it is. Linear layers as in adapters/llama.ts.
+ */
+import { EngineError } from '../../errors.js';
+import { tensor, type Tensor } from '../../tensor.js';
+import type { LayerNormWeights, BlockWeights, CanonicalModel } from '../weights.js';
+import type { ArchitectureAdapter } from './adapter.js';
+import { checkedTensorGetter, transposeMatrix } from './checked-tensor.js';
+import { GEMMA_TYPES, gemmaConfig } from './gemma-config.js';
+import { headsFromRows } from './llama.js';
+
+export const gemmaAdapter: ArchitectureAdapter = {
+  modelTypes: GEMMA_TYPES,
+  adapt(raw, source) {
+    const config = gemmaConfig(raw);
+    const get = checkedTensorGetter(source, 'of the model_type config.json names');
+    const { dModel: D, nHeads: H, dHead: Dh, dMlp: M, dVocab: V } = config;
+    const Hkv = config.nKvHeads ?? H;
+    const zeros = (...shape: number[]): Tensor => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
+    /** A Gemma RMSNorm weight w as the factor 1 + w it multiplies by.  [width] */
+    const onePlus = (name: string, width: number): Tensor =>
+      tensor(
+        Float32Array.from(get(name, [width]).data, (w) => 1 + w),
+        [width],
+      );
+    const norm = (name: string): LayerNormWeights => ({ w: onePlus(name, D), b: zeros(D) });
+
+    const W_E = get('model.embed_tokens.weight', [V, D]);
+    const blocks: BlockWeights[] = [];
+    for (let l = 0; l < config.nLayers; l++) {
+      const p = `model.layers.${l}.`;
+      const block: BlockWeights = {
+        ln1: norm(`${p}input_layernorm.weight`),
+        W_Q: headsFromRows(get(`${p}self_attn.q_proj.weight`, [H * Dh, D]), H, Dh, D),
+        W_K: headsFromRows(get(`${p}self_attn.k_proj.weight`, [Hkv * Dh, D]), Hkv, Dh, D),
+        W_V: headsFromRows(get(`${p}self_attn.v_proj.weight`, [Hkv * Dh, D]), Hkv, Dh, D),
+        b_Q: zeros(H, Dh),
+        b_K: zeros(Hkv, Dh),
+        b_V: zeros(Hkv, Dh),
+        // o_proj^T is [head * d_head, d_model], i.e. [head, d_head, d_model] as it lies.
+        W_O: tensor(transposeMatrix(get(`${p}self_attn.o_proj.weight`, [D, H * Dh])), [H, Dh, D]),
+        b_O: zeros(D),
+        ln1_post: norm(`${p}post_attention_layernorm.weight`),
+        ln2: norm(`${p}pre_feedforward_layernorm.weight`),
+        W_in: tensor(transposeMatrix(get(`${p}mlp.up_proj.weight`, [M, D])), [D, M]),
+        b_in: zeros(M),
+        W_gate: tensor(transposeMatrix(get(`${p}mlp.gate_proj.weight`, [M, D])), [D, M]),
+        W_out: tensor(transposeMatrix(get(`${p}mlp.down_proj.weight`, [D, M])), [M, D]),
+        b_out: zeros(D),
+        ln2_post: norm(`${p}post_feedforward_layernorm.weight`),
+      };
+      if (config.qkNorm) {
+        block.q_norm = onePlus(`${p}self_attn.q_norm.weight`, Dh);
+        block.k_norm = onePlus(`${p}self_attn.k_norm.weight`, Dh);
+      }
+      blocks.push(block);
+    }
+    const tied = raw['tie_word_embeddings'] ?? true;
+    if (!tied && !source.names().includes('lm_head.weight')) {
+      throw new EngineError(
+        'MISSING_TENSOR',
+        'The checkpoint has no tensor "lm_head.weight", and config.json unties it from the embedding (tie_word_embeddings: false).',
+        'The model.safetensors file is incomplete.',
+      );
+    }
+    const model: CanonicalModel = {
+      config,
+      weights: {
+        W_E,
+        // No learned positions: an empty table, so the embedding adds nothing (RoPE works in the blocks).
+        W_pos: zeros(0, D),
+        blocks,
+        ln_final: norm('model.norm.weight'),
+        W_U_T: tied ? W_E : get('lm_head.weight', [V, D]),
+        b_U: zeros(V),
+        embedScale: Math.sqrt(D),
+      },
+    };
+    return model;
+  },
+};
