@@ -9,13 +9,13 @@
  *   attention     scores / sqrt(d_head), causal; attention.dense with its bias
  *   MLP           dense_4h_to_h(gelu(dense_h_to_4h(x))), exact gelu 0.5 x (1 + erf(x / sqrt 2))
  *   residual      use_parallel_residual: x + attn(ln1(x)) + mlp(ln2(x)); else h = x + attn(ln1(x)), h + mlp(ln2(h))
- * An intervention replaces hook_resid_pre, attn.hook_z, hook_attn_out or hook_mlp_out, and the
+ * An intervention replaces hook_resid_pre, attn.hook_q/k/v, attn.hook_z, hook_attn_out or hook_mlp_out, and the
  * forward goes on with the replaced value (TransformerLens's hooks).
  */
 import type { ReferenceHookCallback, ReferenceTensor, ReferenceWeightTensor } from './reference-gpt2.js';
 
 export interface ReferenceGptNeoxOptions {
-  /** Replaces a patchable hook's value (hook_resid_pre, attn.hook_z, hook_attn_out, hook_mlp_out) when it returns one. */
+  /** Replaces a patchable hook's value (hook_resid_pre, attn.hook_q/k/v, attn.hook_z, hook_attn_out, hook_mlp_out) when it returns one. */
   intervene?: ReferenceHookCallback;
 }
 
@@ -115,12 +115,10 @@ export function referenceGptNeoxForward(
         for (let h = 0; h < H; h++) for (let d = 0; d < Dh; d++) t[(p * H + h) * Dh + d] = qkv[p * 3 * D + h * 3 * Dh + which * Dh + d]!;
       return t;
     };
-    const q = part(0),
-      k = part(1),
-      v = part(2);
-    put(name('attn.hook_q'), q, [P, H, Dh]);
-    put(name('attn.hook_k'), k, [P, H, Dh]);
-    put(name('attn.hook_v'), v, [P, H, Dh]);
+    // Patchable too (before RoPE), as path patching's receivers.
+    const q = hook(name('attn.hook_q'), part(0), [P, H, Dh]),
+      k = hook(name('attn.hook_k'), part(1), [P, H, Dh]),
+      v = hook(name('attn.hook_v'), part(2), [P, H, Dh]);
     const rq = rope(q),
       rk = rope(k);
     put(name('attn.hook_rot_q'), rq, [P, H, Dh]);

@@ -13,7 +13,8 @@
  *        past_v      [P, head, d_head]
  *        attn_mask   [q, T]          additive causal mask, T = P + q; the rows run are positions T - q .. T - 1, for RoPE
  *        z_index [k, 3], z_patch [k, d_head]; attn_index [k, 2], attn_patch [k, d_model];
- *        mlp_index [k, 2], mlp_patch [k, d_model]   patch rows, as in gpt2-graphs.ts (empty lists: no patch)
+ *        mlp_index [k, 2], mlp_patch [k, d_model]   patch rows, as in gpt2-graphs.ts (empty lists: no patch);
+ *                    every patchable block hook of the registry has its pair (hook_q/k/v are written before RoPE)
  *   out  the family's block hook points, [b, ...the hook's shape]
  *        k, v        [b, q, head * d_head]  keys (after RoPE) and values of the positions run, for caching
  * A patched hook_attn_out or hook_mlp_out is what the residual stream adds (and, sequential, what
@@ -45,7 +46,14 @@ export function buildNeoxBlockGraph(config: ModelConfig, w: BlockWeights, layer:
     const k = `${index}_rows`;
     patchRows.set(blockOutputOf(point)!, [g.input(index, 'int64', [k, perHead ? 3 : 2]), g.input(values, 'float', [k, perHead ? Dh : D])]);
   }
-  const patched = (x: string, output: string): string => g.op1('ScatterND', [x, ...patchRows.get(output)!], {}, output);
+  const written = new Set<string>();
+  /** `x` with the rows of patchable hook `output` written (ScatterND), as graph output `output`; an unpatchable hook as it is. */
+  const patched = (x: string, output: string): string => {
+    const rows = patchRows.get(output);
+    if (!rows) return g.op1('Identity', [x], {}, output);
+    written.add(output);
+    return g.op1('ScatterND', [x, ...rows], {}, output);
+  };
   /** [P, head, d_head] cached rows before the run's [b, q, head, d_head]: [b, T, head, d_head]. */
   const withPast = (past: string, run: string): string => {
     const b = g.op1('Slice', [g.op1('Shape', [run]), g.constInt64([0]), g.constInt64([1])]);
@@ -55,11 +63,11 @@ export function buildNeoxBlockGraph(config: ModelConfig, w: BlockWeights, layer:
 
   // --- attention ---------------------------------------------------------------------------
   const x1 = layerNorm(g, resid, w.ln1, D, eps, 'ln1', 'ln1_scale');
-  /** x1 @ W (+ b), [b, q, head, d_head] as graph output `out`. */
+  /** x1 @ W (+ b), [b, q, head, d_head] as graph output `out`, with its patch rows (before RoPE) if the hook is patchable. */
   const project = (name: string, W: Tensor, b: Tensor, out: string): string => {
     let y = g.op1('MatMul', [x1, g.weight(name, headColumns(W, H, D, Dh), [D, H * Dh])]);
     if (config.qkvBias) y = g.op1('Add', [y, g.weight(`${name}_b`, b.data, [H * Dh])]);
-    return g.op1('Reshape', [y, g.constInt64([0, 0, H, Dh])], {}, out);
+    return patched(g.op1('Reshape', [y, g.constInt64([0, 0, H, Dh])]), out);
   };
   const q = project('W_Q', w.W_Q, w.b_Q, 'hook_q');
   const k = project('W_K', w.W_K, w.b_K, 'hook_k');
@@ -98,6 +106,9 @@ export function buildNeoxBlockGraph(config: ModelConfig, w: BlockWeights, layer:
   }
   g.output('k', 'float', ['b', 'q', H * Dh]);
   g.output('v', 'float', ['b', 'q', H * Dh]);
+  // A patch input the graph never writes would drop that hook's patches silently.
+  const unwritten = [...patchRows.keys()].filter((output) => !written.has(output));
+  if (unwritten.length > 0) throw new Error(`neox block graph: patch rows of ${unwritten.join(', ')} are not written`);
   return g.build();
 }
 
