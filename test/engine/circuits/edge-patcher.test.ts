@@ -18,6 +18,7 @@ import { InstrumentedModel } from '../../../src/engine/runtime/instrumented-mode
 import { loadGpt2TokenizerJson } from '../../../src/engine/tokenizer/gpt2-tokenizer-json.js';
 import { metricOfLogits } from '../../../src/engine/analysis/target-metric.js';
 import { measureFaithfulness, type FaithfulnessPoint } from '../../../src/engine/circuits/faithfulness.js';
+import { discoverCircuit } from '../../../src/engine/circuits/discover-circuit.js';
 import { referenceEdgePatchedMetric } from '../../helpers/reference-edge-patching.js';
 import type { ReferenceWeightTensor } from '../../helpers/reference-gpt2.js';
 
@@ -137,6 +138,37 @@ describe('edge patching on a tiny GPT-2', () => {
     const expectedFaithfulness = (expected - result.corrupt) / (result.clean - result.corrupt);
     assert.ok(Math.abs(some.faithfulness - expectedFaithfulness) < 1e-4, `${some.faithfulness} vs ${expectedFaithfulness}`);
     await assert.rejects(measureFaithfulness(patcher, { clean: CLEAN, corrupt: CORRUPT, metric: METRIC, scores, sizes: [] }), EngineError);
+  });
+
+  test('discovery: the circuit of the top-scored edges, its exact faithfulness and a curve', async () => {
+    const n = patcher.graph.edges.length;
+    const scores = Float64Array.from({ length: n }, (_, i) => Math.cos(i * 7.31) * (1 + (i % 13)));
+    const asked: string[] = [];
+    const scorer = async (r: { method: string; steps: number }): Promise<Float64Array> => (asked.push(`${r.method}/${r.steps}`), scores);
+    const result = await discoverCircuit(patcher, scorer, { clean: CLEAN, corrupt: CORRUPT, metric: METRIC, method: 'eap-ig', size: { edges: 30 }, curve: 4 });
+    assert.deepEqual(asked, ['eap-ig/5']);
+    assert.equal(result.steps, 5);
+    assert.ok(result.edges.length > 0 && result.edges.length <= 30);
+    for (let i = 1; i < result.edges.length; i++) assert.ok(Math.abs(result.edges[i - 1]!.score) >= Math.abs(result.edges[i]!.score), 'sorted by |score|');
+    for (const e of result.edges) assert.equal(e.score, scores[patcher.graph.edgeIndex(e.from, e.to)]);
+    assert.ok(result.nodes[0] === 'embed' && result.nodes.at(-1) === 'logits', result.nodes.join(' '));
+    const kept = new Set(result.edges.map((e) => `${e.from}>${e.to}`));
+    const expected = referenceEdgePatchedMetric(tensors, config, CLEAN, CORRUPT, (from, to) => kept.has(`${from}>${to}`), METRIC);
+    assert.ok(Math.abs(result.metric.circuit.value - expected) <= 1e-4 * Math.max(1, Math.abs(expected)), `${result.metric.circuit.value} vs ${expected}`);
+    assert.deepEqual(
+      result.curve!.map((p) => p.requested),
+      [1, Math.round(Math.cbrt(n)), Math.round(Math.cbrt(n) ** 2), n],
+    );
+    assert.equal(result.curve!.at(-1)!.edges, n);
+    assert.ok(Math.abs(result.curve!.at(-1)!.faithfulness! - 1) < 1e-4);
+    await assert.rejects(
+      discoverCircuit(patcher, async () => scores.subarray(1), { clean: CLEAN, corrupt: CORRUPT, metric: METRIC, method: 'eap', size: { edges: 3 } }),
+      (e: unknown) => e instanceof EngineError && e.code === 'INTERNAL',
+    );
+    await assert.rejects(
+      discoverCircuit(patcher, scorer, { clean: CLEAN, corrupt: CORRUPT, metric: METRIC, method: 'eap', size: { edges: 3 }, curve: [2.5] }),
+      (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT',
+    );
   });
 
   test('bad requests get typed errors', async () => {
