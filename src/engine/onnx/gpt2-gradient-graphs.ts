@@ -1,0 +1,211 @@
+/**
+ * Gradient graphs of the GPT-2 family (GPT-2, GPT-Neo, the organism), written against the Tape
+ * (autodiff.ts): per block a forward graph that returns every hook point, and a backward graph
+ * that recomputes the block from its input and returns, for a batch of gradients of its output
+ * (the residual stream after the block), the gradients of its input and of every hook point. A
+ * final graph computes the metric from the last position's residual and its gradient.
+ *
+ * The backward graph gives every head's q, k and v its own copy of resid_pre, each normalised by
+ * its own ln1 (TransformerLens's split q/k/v input): the gradients of those copies are the
+ * gradients at the heads' q, k, v inputs that edge attribution reads, and their sum is the
+ * gradient of resid_pre through the attention. The MLP likewise reads its own copy of resid_mid.
+ *
+ * Block graphs (b = batch rows, p = positions):
+ *   in   resid_pre        [b, p, d_model]
+ *        attn_mask        [p, p]               additive causal mask (0 or MASKED)
+ *   backward only:
+ *        grad_resid_post  [b, p, d_model]      gradient of the block's output
+ *        grad_gate        [b, 1, 1]            multiplies the gradient flowing into attn_out and
+ *                                              mlp_out (1: exact; 0 drops the layer, GradDrop)
+ *   out  forward: the block's hook points (BLOCK_GRADIENT_POINTS' outputs) and resid_post;
+ *        backward: `grad_<output>` of each, grad_resid_pre, and
+ *        grad_qkv_in      [3 * head, b, p, d_model]  gradient of each head's q (then k, then v)
+ *                                              input, its own copy of resid_pre
+ *        grad_mlp_in      [b, p, d_model]      gradient of the MLP's input, its copy of resid_mid
+ * Final graph:
+ *   in   resid            [b, d_model]         the residual stream at the last position
+ *        logit_coef       [b, vocab]           m = Σ logit_coef · logits + Σ logprob_coef · log_softmax(logits)
+ *        logprob_coef     [b, vocab]
+ *   out  metric [b], grad_resid [b, d_model]
+ */
+import { attentionScoreScale, type ModelConfig } from '../model/config.js';
+import type { BlockWeights, ModelWeights } from '../model/weights.js';
+import { Tape, type TapeValue } from './autodiff.js';
+import type { BuiltGraph, WeightMode } from './graph-builder.js';
+
+/** A block's hook points that have gradients: TransformerLens name within the block, graph output, shape after the batch. */
+export const BLOCK_GRADIENT_POINTS = [
+  { hook: 'hook_resid_pre', output: 'resid_pre', shape: ['pos', 'd_model'] },
+  { hook: 'attn.hook_q', output: 'q', shape: ['pos', 'head', 'd_head'] },
+  { hook: 'attn.hook_k', output: 'k', shape: ['pos', 'head', 'd_head'] },
+  { hook: 'attn.hook_v', output: 'v', shape: ['pos', 'head', 'd_head'] },
+  { hook: 'attn.hook_pattern', output: 'pattern', shape: ['head', 'pos', 'pos'] },
+  { hook: 'attn.hook_z', output: 'z', shape: ['pos', 'head', 'd_head'] },
+  { hook: 'hook_attn_out', output: 'attn_out', shape: ['pos', 'd_model'] },
+  { hook: 'hook_resid_mid', output: 'resid_mid', shape: ['pos', 'd_model'] },
+  { hook: 'mlp.hook_pre', output: 'mlp_pre', shape: ['pos', 'd_mlp'] },
+  { hook: 'mlp.hook_post', output: 'mlp_post', shape: ['pos', 'd_mlp'] },
+  { hook: 'hook_mlp_out', output: 'mlp_out', shape: ['pos', 'd_model'] },
+  { hook: 'hook_resid_post', output: 'resid_post', shape: ['pos', 'd_model'] },
+] as const;
+
+export type BlockGradientPoint = (typeof BLOCK_GRADIENT_POINTS)[number];
+export type BlockGradientHook = BlockGradientPoint['hook'];
+export type BlockGradientOutput = BlockGradientPoint['output'];
+
+export interface GradientGraphOptions {
+  /** The linearised model: attention patterns and norm scales are constants of the backward pass. */
+  frozen: boolean;
+}
+
+/** The block's forward on the tape; `split` gives each head's q, k, v (and the MLP) its own input copy. */
+function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: number, split: boolean, frozen: boolean, gate: TapeValue | null) {
+  const { nHeads: H, dModel: D, dHead: Dh, dMlp: M } = config;
+  const residPre = t.input('resid_pre', ['b', 'p', D], true);
+  const mask = t.input('attn_mask', ['p', 'p'], false);
+  const gated = (x: TapeValue): TapeValue => (gate ? t.gradientGate(x, gate) : x);
+
+  // q, k, v of every head from [3 * head, ...] copies of the stream: [3H, b, p, d_model].
+  const lnInput = split ? t.expand(t.unsqueeze(residPre, 0), [3 * H, 'b', 'p', D]) : t.unsqueeze(residPre, 0);
+  const x1 = layerNorm(t, lnInput, w.ln1.w.data, w.ln1.b.data, D, config.eps, `ln1`, frozen);
+  const wQkv = t.weight('W_qkv', stackHeads([w.W_Q.data, w.W_K.data, w.W_V.data]), [3 * H, 1, D, Dh]);
+  const bQkv = t.weight('b_qkv', stackHeads([w.b_Q.data, w.b_K.data, w.b_V.data]), [3 * H, 1, 1, Dh]);
+  const qkv = t.add(t.matmul(x1, wQkv), bQkv); // [3H, b, p, d_head]
+  const [q, k, v] = t.split(qkv, 0, [H, H, H]) as [TapeValue, TapeValue, TapeValue]; // [head, b, p, d_head] each
+
+  const scores = t.add(t.scale(t.matmul(q, t.transpose(k, [0, 1, 3, 2])), attentionScoreScale(config, layer)), mask); // [head, b, query, key]
+  const softmaxed = t.softmax(scores);
+  const pattern = frozen ? t.freeze(softmaxed) : softmaxed;
+  const zHeads = t.matmul(pattern, v); // [head, b, p, d_head]
+  const z = t.transpose(zHeads, [1, 2, 0, 3]); // [b, p, head, d_head]
+  const attnOut = t.add(t.matmul(t.reshape(z, ['b', 'p', H * Dh]), t.weight('W_O', w.W_O.data, [H * Dh, D])), t.weight('b_O', w.b_O.data, [D]));
+  const residMid = t.add(residPre, gated(attnOut));
+
+  const mlpIn = split ? t.identity(residMid) : residMid;
+  const x2 = layerNorm(t, mlpIn, w.ln2.w.data, w.ln2.b.data, D, config.eps, 'ln2', frozen);
+  const pre = t.add(t.matmul(x2, t.weight('W_in', w.W_in.data, [D, M])), t.weight('b_in', w.b_in.data, [M]));
+  const post = activation(t, pre, config.actFn);
+  const mlpOut = t.add(t.matmul(post, t.weight('W_out', w.W_out.data, [M, D])), t.weight('b_out', w.b_out.data, [D]));
+  const residPost = t.add(residMid, gated(mlpOut));
+
+  const tl = (x: TapeValue): TapeValue => t.transpose(x, [1, 2, 0, 3]); // [head, b, p, d_head] -> [b, p, head, d_head]
+  const points: Record<BlockGradientOutput, TapeValue> = {
+    resid_pre: residPre,
+    q: tl(q),
+    k: tl(k),
+    v: tl(v),
+    pattern: t.transpose(pattern, [1, 0, 2, 3]), // [b, head, query, key]
+    z,
+    attn_out: attnOut,
+    resid_mid: residMid,
+    mlp_pre: pre,
+    mlp_post: post,
+    mlp_out: mlpOut,
+    resid_post: residPost,
+  };
+  return { points, lnInput, mlpIn, pattern, heads: { q, k, v } };
+}
+
+/** A block's forward: every hook point of BLOCK_GRADIENT_POINTS as an output. */
+export function buildGradientForwardGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
+  const t = new Tape(`fwd${layer}`, mode);
+  const { points } = defineBlock(t, config, w, layer, false, false, null);
+  for (const { output, shape } of BLOCK_GRADIENT_POINTS) {
+    if (output === 'resid_pre') continue;
+    t.g.output(t.g.op1('Identity', [points[output].name], {}, output), 'float', ['b', ...graphDims(shape, config)]);
+  }
+  return t.g.build();
+}
+
+/** A block's backward: the gradients of its input, every hook point and the split inputs, for a batch of output gradients. */
+export function buildGradientBackwardGraph(
+  config: ModelConfig,
+  w: BlockWeights,
+  layer: number,
+  options: GradientGraphOptions,
+  mode: WeightMode = 'inputs',
+): BuiltGraph {
+  const t = new Tape(`bwd${layer}`, mode);
+  const { dModel: D, nHeads: H } = config;
+  const gradOut = t.g.input('grad_resid_post', 'float', ['b', 'p', D]);
+  const gate = t.input('grad_gate', ['b', 1, 1], false);
+  const block = defineBlock(t, config, w, layer, true, options.frozen, gate);
+  t.backward([[block.points.resid_post, gradOut]]);
+  for (const { output, shape } of BLOCK_GRADIENT_POINTS) {
+    if (output === 'resid_post') continue;
+    // q, k, v and the pattern: their hook layouts are transposes that nothing downstream reads, so
+    // their gradients are the transposed gradients of the head-major values.
+    const grad =
+      output === 'pattern'
+        ? t.g.op1('Transpose', [t.gradient(block.pattern)], { perm: [1, 0, 2, 3] })
+        : output === 'q' || output === 'k' || output === 'v'
+          ? t.g.op1('Transpose', [t.gradient(block.heads[output])], { perm: [1, 2, 0, 3] })
+          : t.gradient(block.points[output]);
+    t.g.output(t.g.op1('Identity', [grad], {}, `grad_${output}`), 'float', ['b', ...graphDims(shape, config)]);
+  }
+  t.g.output(t.g.op1('Identity', [t.gradient(block.lnInput)], {}, 'grad_qkv_in'), 'float', [3 * H, 'b', 'p', D]);
+  t.g.output(t.g.op1('Identity', [t.gradient(block.mlpIn)], {}, 'grad_mlp_in'), 'float', ['b', 'p', D]);
+  return t.g.build();
+}
+
+/** ln_final, the unembedding and the metric at the last position, with the metric's gradient. */
+export function buildGradientFinalGraph(
+  config: ModelConfig,
+  weights: Pick<ModelWeights, 'ln_final' | 'W_U_T' | 'b_U'>,
+  options: GradientGraphOptions,
+  mode: WeightMode = 'inputs',
+): BuiltGraph {
+  const t = new Tape('final', mode);
+  const { dModel: D, dVocab: V } = config;
+  const resid = t.input('resid', ['b', D], true);
+  const logitCoef = t.input('logit_coef', ['b', V], false);
+  const logprobCoef = t.input('logprob_coef', ['b', V], false);
+  const y = layerNorm(t, resid, weights.ln_final.w.data, weights.ln_final.b.data, D, config.eps, 'ln_final', options.frozen);
+  const bias = weights.b_U.data.some((x) => x !== 0) ? t.weight('b_U', weights.b_U.data, [V]) : undefined;
+  const logits = t.matmulTransposed(y, t.weight('W_U_T', weights.W_U_T.data, [V, D]), bias); // [b, vocab]
+  const weighted = t.add(t.mul(logits, logitCoef), t.mul(t.logSoftmax(logits), logprobCoef));
+  const metric = t.reduceSum(weighted, [1], false); // [b]
+  const ones = t.g.op1('Add', [t.g.op1('Mul', [metric.name, t.g.constFloat([0], [])]), t.g.constFloat([1], [])]);
+  t.backward([[metric, ones]]);
+  t.g.output(t.g.op1('Identity', [metric.name], {}, 'metric'), 'float', ['b']);
+  t.g.output(t.g.op1('Identity', [t.gradient(resid)], {}, 'grad_resid'), 'float', ['b', D]);
+  return t.g.build();
+}
+
+/** LayerNorm over the last axis, written out so the tape differentiates it (frozen: the scale is a constant). */
+function layerNorm(t: Tape, x: TapeValue, w: Float32Array, b: Float32Array, D: number, eps: number, name: string, frozen: boolean): TapeValue {
+  const centred = t.sub(x, t.reduceMean(x, [-1]));
+  const scale = t.sqrt(t.add(t.reduceMean(t.mul(centred, centred), [-1]), t.constant([eps])));
+  const normalized = t.div(centred, frozen ? t.freeze(scale) : scale);
+  return t.add(t.mul(normalized, t.weight(`${name}_w`, w, [D])), t.weight(`${name}_b`, b, [D]));
+}
+
+function activation(t: Tape, x: TapeValue, fn: ModelConfig['actFn']): TapeValue {
+  const half = (inner: TapeValue): TapeValue => t.mul(t.scale(x, 0.5), t.add(t.constant([1]), inner));
+  switch (fn) {
+    case 'gelu_new': // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+      return half(t.tanh(t.scale(t.add(x, t.scale(t.mul(x, t.mul(x, x)), 0.044715)), Math.sqrt(2 / Math.PI))));
+    case 'gelu': // 0.5 x (1 + erf(x / sqrt 2))
+      return half(t.erf(t.scale(x, Math.SQRT1_2)));
+    case 'relu':
+      return t.relu(x);
+    case 'silu':
+      return t.mul(x, t.sigmoid(x));
+  }
+}
+
+/** [head, ...] arrays of q, k and v stacked as [3 * head, ...]. */
+function stackHeads(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+function graphDims(shape: readonly string[], config: ModelConfig): Array<number | string> {
+  const sizes: Record<string, number | string> = { pos: 'p', head: config.nHeads, d_head: config.dHead, d_model: config.dModel, d_mlp: config.dMlp };
+  return shape.map((d) => sizes[d]!);
+}

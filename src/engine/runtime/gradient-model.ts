@@ -1,0 +1,261 @@
+/**
+ * Gradients of a metric with respect to every hook point of a run, on ONNX Runtime: the gradient
+ * graphs of onnx/gpt2-gradient-graphs.ts (a forward and a backward graph per block and a final
+ * graph), built when the model is created, one session each. The weights reach the sessions as
+ * inputs from the canonical model's arrays (WeightMode 'inputs'), so the forward and backward
+ * sessions share one copy of them and the frozen (linearised) backward graphs can be built later,
+ * when first asked for.
+ *
+ * A run takes a batch of b rows of input embeddings [b, p, d_model] (several prompts, or points
+ * between two prompts) and per row the metric's coefficients, runs the forward block by block,
+ * then the final graph and the blocks' backward graphs from the last layer down.
+ */
+import * as ort from 'onnxruntime-node';
+import { EngineError, throwIfCancelled } from '../errors.js';
+import { graphFamily, type ModelConfig } from '../model/config.js';
+import type { CanonicalModel, ModelWeights } from '../model/weights.js';
+import type { BuiltGraph } from '../onnx/graph-builder.js';
+import {
+  BLOCK_GRADIENT_POINTS,
+  buildGradientBackwardGraph,
+  buildGradientFinalGraph,
+  buildGradientForwardGraph,
+  type BlockGradientOutput,
+} from '../onnx/gpt2-gradient-graphs.js';
+import { layerMasks } from './forward-steps.js';
+import { f32 } from './ort-tensors.js';
+import { checkIds } from './prompt-checks.js';
+
+/** What the metric reads from the last position's logits: m = Σ_t logit[t] · logit_t + Σ_t logProb[t] · log_softmax_t. */
+export interface MetricCoefficients {
+  logit: ReadonlyArray<readonly [token: number, coefficient: number]>;
+  logProb: ReadonlyArray<readonly [token: number, coefficient: number]>;
+}
+
+/** The metric of patch-metric.ts: target − contrast logits with a contrast, else log p(target). */
+export function defaultMetricCoefficients(targetId: number, contrastId: number | null): MetricCoefficients {
+  return contrastId === null
+    ? { logit: [], logProb: [[targetId, 1]] }
+    : {
+        logit: [
+          [targetId, 1],
+          [contrastId, -1],
+        ],
+        logProb: [],
+      };
+}
+
+/** One block's values for every batch row, [b, ...hook shape] each, by graph output name. */
+export type BlockValues = Record<BlockGradientOutput, Float32Array>;
+
+export interface ForwardPass {
+  batch: number;
+  positions: number;
+  /** Per layer: the hook points' values. */
+  layers: BlockValues[];
+  /** The residual stream after the last block, [b, p, d_model]. */
+  finalResid: Float32Array;
+}
+
+export interface BlockGradients extends Record<BlockGradientOutput, Float32Array> {
+  /** [3 * head, b, p, d_model]: each head's q, then k, then v input (its own copy of resid_pre). */
+  qkv_in: Float32Array;
+  /** [b, p, d_model]: the MLP's input (its own copy of resid_mid). */
+  mlp_in: Float32Array;
+}
+
+export interface BackwardRequest {
+  /** The forward pass whose gradients are wanted. */
+  forward: ForwardPass;
+  /** Per batch row, or one for every row. */
+  metrics: readonly MetricCoefficients[];
+  /** The linearised model: attention patterns and norm scales held constant. */
+  frozen?: boolean;
+  /** GradDrop: per batch row, the layer whose attn_out and mlp_out pass no gradient back (null: none). */
+  dropLayer?: ReadonlyArray<number | null>;
+  signal?: AbortSignal;
+  /** Called as each layer's gradients are ready, last layer first. */
+  onLayer?: (layer: number, gradients: BlockGradients) => void;
+}
+
+export interface BackwardPass {
+  /** The metric of each row, [b]. */
+  metric: Float64Array;
+  /** Per layer (index = layer). */
+  layers: BlockGradients[];
+  /** The gradient of the residual stream after the last block (before ln_final), [b, p, d_model]. */
+  finalResid: Float32Array;
+}
+
+interface GraphSession {
+  session: ort.InferenceSession;
+  weights: Record<string, ort.Tensor>;
+}
+
+interface BackwardSet {
+  blocks: GraphSession[];
+  final: GraphSession;
+}
+
+export class GradientModel {
+  private frozenPromise: Promise<BackwardSet> | null = null;
+
+  private constructor(
+    private readonly model: CanonicalModel,
+    private readonly options: GradientModelOptions,
+    private readonly forwards: GraphSession[],
+    private readonly exact: BackwardSet,
+  ) {}
+
+  /** Builds the gradient graphs of a GPT-2-family model; other families are refused naming their architecture. */
+  static async create(model: CanonicalModel, options: GradientModelOptions = {}): Promise<GradientModel> {
+    const family = graphFamily(model.config);
+    if (family !== 'gpt2') {
+      throw new EngineError(
+        'UNSUPPORTED_ARCHITECTURE',
+        `Gradients (attribution patching, edge attribution) are not supported for ${model.config.modelType} models yet.`,
+        'They run on GPT-2-family models (GPT-2, GPT-Neo, the organism).',
+      );
+    }
+    const forwards: GraphSession[] = [];
+    for (let l = 0; l < model.config.nLayers; l++) forwards.push(await session(buildGradientForwardGraph(model.config, model.weights.blocks[l]!, l), options));
+    const exact = await backwardSet(model, false, options);
+    return new GradientModel(model, options, forwards, exact);
+  }
+
+  get config(): ModelConfig {
+    return this.model.config;
+  }
+
+  get weights(): ModelWeights {
+    return this.model.weights;
+  }
+
+  /** The input embeddings (token plus position embedding) of a prompt, [p, d_model]. */
+  embed(ids: readonly number[]): Float32Array {
+    checkIds(ids, this.config);
+    const { dModel: D } = this.config;
+    const out = new Float32Array(ids.length * D);
+    const WE = this.weights.W_E.data,
+      Wpos = this.weights.W_pos.data;
+    ids.forEach((id, p) => {
+      for (let i = 0; i < D; i++) out[p * D + i] = WE[id * D + i]! + Wpos[p * D + i]!;
+    });
+    return out;
+  }
+
+  /** The forward of `batch` rows of input embeddings [b, p, d_model], every block hook point kept. */
+  async forward(embeddings: Float32Array, batch: number, signal?: AbortSignal): Promise<ForwardPass> {
+    const { dModel: D, nLayers } = this.config;
+    const P = embeddings.length / (batch * D);
+    if (!Number.isInteger(P) || P < 1)
+      throw new EngineError('BAD_ARGUMENT', `Embeddings of ${embeddings.length} values are not ${batch} rows of [positions, ${D}].`);
+    const masks = layerMasks(this.config, P, 0);
+    const layers: BlockValues[] = [];
+    let resid: Float32Array = embeddings;
+    for (let l = 0; l < nLayers; l++) {
+      throwIfCancelled(signal);
+      const { session: s, weights } = this.forwards[l]!;
+      const out = await s.run({ resid_pre: f32(resid, [batch, P, D]), attn_mask: masks[l]!, ...weights });
+      const values = { resid_pre: resid } as BlockValues;
+      for (const { output } of BLOCK_GRADIENT_POINTS) if (output !== 'resid_pre') values[output] = out[output]!.data as Float32Array;
+      layers.push(values);
+      resid = values.resid_post;
+    }
+    return { batch, positions: P, layers, finalResid: resid };
+  }
+
+  /** The metric of every row and its gradient with respect to every hook point of the forward pass. */
+  async backward(request: BackwardRequest): Promise<BackwardPass> {
+    const { forward, signal } = request;
+    const { batch: b, positions: P } = forward;
+    const { dModel: D, dVocab: V, nLayers } = this.config;
+    if (request.metrics.length !== 1 && request.metrics.length !== b)
+      throw new EngineError('BAD_ARGUMENT', `Give one metric or one per batch row (${b}), not ${request.metrics.length}.`);
+    const set = request.frozen ? await this.frozen() : this.exact;
+
+    const logitCoef = new Float32Array(b * V);
+    const logprobCoef = new Float32Array(b * V);
+    for (let r = 0; r < b; r++) {
+      const m = request.metrics[request.metrics.length === 1 ? 0 : r]!;
+      for (const [token, c] of m.logit) logitCoef[r * V + checkToken(token, V)]! += c;
+      for (const [token, c] of m.logProb) logprobCoef[r * V + checkToken(token, V)]! += c;
+    }
+    const last = new Float32Array(b * D);
+    for (let r = 0; r < b; r++) last.set(forward.finalResid.subarray((r * P + P - 1) * D, (r * P + P) * D), r * D);
+    throwIfCancelled(signal);
+    const fin = await set.final.session.run({
+      resid: f32(last, [b, D]),
+      logit_coef: f32(logitCoef, [b, V]),
+      logprob_coef: f32(logprobCoef, [b, V]),
+      ...set.final.weights,
+    });
+    const metric = Float64Array.from(fin['metric']!.data as Float32Array);
+    // Only the last position reads the metric: the gradient of the other positions' final residual is 0.
+    const finalGrad = new Float32Array(b * P * D);
+    const lastGrad = fin['grad_resid']!.data as Float32Array;
+    for (let r = 0; r < b; r++) finalGrad.set(lastGrad.subarray(r * D, (r + 1) * D), (r * P + P - 1) * D);
+
+    const masks = layerMasks(this.config, P, 0);
+    const layers: BlockGradients[] = new Array(nLayers);
+    let grad: Float32Array = finalGrad;
+    for (let l = nLayers - 1; l >= 0; l--) {
+      throwIfCancelled(signal);
+      const gate = new Float32Array(b).fill(1);
+      request.dropLayer?.forEach((d, r) => {
+        if (d === l) gate[r] = 0;
+      });
+      const { session: s, weights } = set.blocks[l]!;
+      const out = await s.run({
+        resid_pre: f32(forward.layers[l]!.resid_pre, [b, P, D]),
+        attn_mask: masks[l]!,
+        grad_resid_post: f32(grad, [b, P, D]),
+        grad_gate: f32(gate, [b, 1, 1]),
+        ...weights,
+      });
+      const g = { resid_post: grad, qkv_in: out['grad_qkv_in']!.data, mlp_in: out['grad_mlp_in']!.data } as BlockGradients;
+      for (const { output } of BLOCK_GRADIENT_POINTS) if (output !== 'resid_post') g[output] = out[`grad_${output}`]!.data as Float32Array;
+      layers[l] = g;
+      request.onLayer?.(l, g);
+      grad = g.resid_pre;
+    }
+    return { metric, layers, finalResid: finalGrad };
+  }
+
+  private frozen(): Promise<BackwardSet> {
+    this.frozenPromise ??= backwardSet(this.model, true, this.options);
+    return this.frozenPromise;
+  }
+
+  async dispose(): Promise<void> {
+    const sets = [this.exact, ...(this.frozenPromise ? [await this.frozenPromise] : [])];
+    await Promise.all([...this.forwards, ...sets.flatMap((s) => [...s.blocks, s.final])].map((g) => g.session.release()));
+  }
+}
+
+export interface GradientModelOptions {
+  /** Intra-op threads (default: ONNX Runtime's choice). */
+  threads?: number;
+}
+
+function checkToken(token: number, V: number): number {
+  if (!Number.isInteger(token) || token < 0 || token >= V) throw new EngineError('BAD_ARGUMENT', `Token id ${token} is outside the vocabulary of ${V}.`);
+  return token;
+}
+
+async function backwardSet(model: CanonicalModel, frozen: boolean, options: GradientModelOptions): Promise<BackwardSet> {
+  const blocks: GraphSession[] = [];
+  for (let l = 0; l < model.config.nLayers; l++)
+    blocks.push(await session(buildGradientBackwardGraph(model.config, model.weights.blocks[l]!, l, { frozen }), options));
+  return { blocks, final: await session(buildGradientFinalGraph(model.config, model.weights, { frozen }), options) };
+}
+
+async function session(graph: BuiltGraph, options: GradientModelOptions): Promise<GraphSession> {
+  const s = await ort.InferenceSession.create(graph.model, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+    ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+  });
+  return { session: s, weights: Object.fromEntries([...graph.weightFeeds].map(([name, w]) => [name, f32(w.data, w.dims)])) };
+}
