@@ -8,6 +8,7 @@
  *   @contrast " John"
  *   @corrupt "When Mary and John went to the store, Mary gave a drink to"
  *   @metric greater-than 32      (a named metric instead of the logit difference)
+ *   @circuit L9H6 L9H9 ≥ 80%      (a circuit hypothesis, checked by edge-level patching; may repeat)
  *
  * Token values are JSON strings (or integer token ids), so a leading space is always visible.
  * The result keeps ranges (zero-based line/character, like vscode.Position) for every part, and a
@@ -18,6 +19,7 @@
 import { decodeJsonString, isJsonStringError } from './json-string.js';
 import { isAsciiDigits, lengthWithoutTrailingBlanks, lineSeparatorIndex, skipNonWhitespace, skipWhitespace } from './line-scan.js';
 import { METRIC_EXAMPLE, readMetricValue } from './metric-directive.js';
+import { CIRCUIT_EXAMPLE, readCircuitValue, type CircuitNode } from './circuit-directive.js';
 import type { MetricRequest } from '../../protocol/engine.js';
 
 export interface SourcePosition {
@@ -45,7 +47,10 @@ export type ParseErrorCode =
   | 'line-separator'
   | 'file-too-large'
   | 'unknown-metric'
-  | 'bad-metric-value';
+  | 'bad-metric-value'
+  | 'bad-circuit-node'
+  | 'bad-circuit-threshold'
+  | 'circuit-needs-corrupt';
 
 export interface ParseError {
   code: ParseErrorCode;
@@ -77,7 +82,16 @@ export interface TextValue {
   map: SourcePosition[];
 }
 
-export const DIRECTIVES = ['text', 'target', 'contrast', 'corrupt', 'metric'] as const;
+/** A `@circuit` hypothesis: the named nodes' circuit carries at least `threshold` of the clean − corrupted metric. */
+export interface CircuitHypothesis {
+  nodes: Array<CircuitNode & { range: SourceRange }>;
+  /** A fraction 0..1 (the directive writes it in percent). */
+  threshold: number;
+  /** The whole directive line, where its CodeLens sits. */
+  range: SourceRange;
+}
+
+export const DIRECTIVES = ['text', 'target', 'contrast', 'corrupt', 'metric', 'circuit'] as const;
 export type DirectiveName = (typeof DIRECTIVES)[number];
 
 export interface PromptEntry {
@@ -102,7 +116,9 @@ export interface PromptEntry {
   corrupt: TextValue | null;
   /** A named metric for analyses and patch sweeps (`@metric`); null: the default one. */
   metric: PromptMetric | null;
-  /** Range of each directive line present, by name. */
+  /** The `@circuit` hypotheses, in file order (the directive may repeat). */
+  circuits: CircuitHypothesis[];
+  /** Range of each directive line present, by name (the first one for @circuit). */
   directiveRanges: Partial<Record<DirectiveName, SourceRange>>;
   /** Parse problems inside this prompt's block. A prompt with problems is not analysed. */
   errorCount: number;
@@ -152,6 +168,7 @@ interface OpenPrompt {
   contrast: TokenValue | null;
   corrupt: TextValue | null;
   metric: PromptMetric | null;
+  circuits: CircuitHypothesis[];
   directiveRanges: Partial<Record<DirectiveName, SourceRange>>;
   errorCount: number;
 }
@@ -239,6 +256,7 @@ export function parsePromptFile(source: string): PromptFile {
         contrast: null,
         corrupt: null,
         metric: null,
+        circuits: [],
         directiveRanges: {},
         errorCount: 0,
       };
@@ -311,7 +329,7 @@ function readDirective(
     return;
   }
   const directiveName = name as DirectiveName;
-  if (open.directiveRanges[directiveName]) {
+  if (open.directiveRanges[directiveName] && directiveName !== 'circuit') {
     fail('duplicate-directive', `@${directiveName} is given twice for prompt "${open.name}"; keep one.`, whole);
     return;
   }
@@ -324,7 +342,11 @@ function readDirective(
     const example = directiveName === 'target' || directiveName === 'contrast' ? '" Mary"' : '"When Mary and John went to the store, Mary gave a drink to"';
     fail(
       'malformed-directive',
-      directiveName === 'metric' ? `@metric needs a value, e.g. ${METRIC_EXAMPLE}.` : `@${directiveName} needs a value, e.g. @${directiveName} ${example}.`,
+      directiveName === 'metric'
+        ? `@metric needs a value, e.g. ${METRIC_EXAMPLE}.`
+        : directiveName === 'circuit'
+          ? `@circuit needs its nodes and threshold, e.g. ${CIRCUIT_EXAMPLE}.`
+          : `@${directiveName} needs a value, e.g. @${directiveName} ${example}.`,
       whole,
     );
     return;
@@ -338,6 +360,17 @@ function readDirective(
     }
     open.directiveRanges.metric = whole;
     open.metric = { ...read.metric, range: range(lineNo, valueStart, read.end) };
+    return;
+  }
+
+  if (directiveName === 'circuit') {
+    const read = readCircuitValue(line, valueStart);
+    if (!read.ok) {
+      fail(read.code, read.message, read.code === 'malformed-directive' && read.start === valueStart ? whole : range(lineNo, read.start, read.end));
+      return;
+    }
+    open.directiveRanges.circuit ??= whole;
+    open.circuits.push({ nodes: read.nodes.map((n) => ({ ...n.node, range: range(lineNo, n.start, n.end) })), threshold: read.threshold, range: whole });
     return;
   }
 
@@ -441,6 +474,14 @@ function finishPrompt(
   if (text.trim() === '' && open.name !== '' && !(open.textDirective && body.length > 0)) {
     fail('empty-prompt', `Prompt "${open.name}" has no text: write it on the lines below the header, or with @text "...".`, open.headerRange);
   }
+  if (open.circuits.length > 0 && !open.corrupt) {
+    // Faithfulness is measured against the corrupted run: without one the hypothesis cannot be checked.
+    fail(
+      'circuit-needs-corrupt',
+      `@circuit needs a corrupted counterpart: add @corrupt "..." (same token length) to prompt "${open.name}", so the circuit's share of the clean − corrupted metric can be measured.`,
+      open.circuits[0]!.range,
+    );
+  }
   if (open.metric?.kind === 'greater-than' && open.contrast) {
     // The engine measures the year probability difference then: the contrast changes no metric or sweep.
     warn({
@@ -463,6 +504,7 @@ function finishPrompt(
     contrast: open.contrast,
     corrupt: open.corrupt,
     metric: open.metric,
+    circuits: open.circuits,
     directiveRanges: open.directiveRanges,
     errorCount: open.errorCount,
   };

@@ -6,6 +6,7 @@
  * Pure: the JSON form is `circuit-trace prompts FILE --json`.
  */
 import type { MetricRequest } from '../../protocol/engine.js';
+import { circuitNodeName } from './circuit-directive.js';
 import type { ParseErrorCode, ParseWarningCode, PromptEntry, PromptFile, SourceRange, TokenValue } from './parser.js';
 
 export type ReportSeverity = 'error' | 'warning';
@@ -18,6 +19,13 @@ export interface ReportDiagnostic {
   severity: ReportSeverity;
   code: ParseErrorCode | ParseWarningCode;
   message: string;
+}
+
+/** A `@circuit` hypothesis: its nodes by name (`L9H6`, `mlp3`), its threshold as a fraction 0..1, its one-based line. */
+export interface ReportCircuit {
+  nodes: string[];
+  threshold: number;
+  line: number;
 }
 
 /** A target or contrast: as text, or as a token id. */
@@ -33,6 +41,7 @@ export interface ReportPrompt {
   corrupt: string | null;
   /** The `@metric` directive's metric; null: the default one. */
   metric: MetricRequest | null;
+  circuits: ReportCircuit[];
   /** Problems inside this prompt's block; a prompt with problems is not analysed. */
   problems: number;
 }
@@ -57,6 +66,7 @@ function reportPrompt(prompt: PromptEntry): ReportPrompt {
     contrast: reportToken(prompt.contrast),
     corrupt: prompt.corrupt?.text ?? null,
     metric: prompt.metric ? { kind: prompt.metric.kind, startYear: prompt.metric.startYear } : null,
+    circuits: prompt.circuits.map((c) => ({ nodes: c.nodes.map(circuitNodeName), threshold: c.threshold, line: c.range.start.line + 1 })),
     problems: prompt.errorCount,
   };
 }
