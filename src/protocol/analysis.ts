@@ -155,6 +155,13 @@ export interface CircuitTrace {
   contrast: string | null;
   /** 'logit' traces the target logit, 'logit_diff' the target minus the contrast. */
   metric: 'logit' | 'logit_diff';
+  /**
+   * The model's final logit soft-cap (Gemma 2's final_logit_softcapping: logits are cap · tanh(x / cap)),
+   * or null. With one, the metric, every component, `total` and `actual` are of the logits BEFORE the
+   * soft-cap (the pre-softcap logit), the only ones that decompose into a sum. Absent in results made
+   * before it existed: null.
+   */
+  logitSoftcap?: number | null;
   /** [layer, head] */
   heads: Float32Array;
   /** [layer] */

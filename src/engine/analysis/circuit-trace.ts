@@ -57,6 +57,15 @@
  * like the Llama family, rotary positions (no pos_embed component). With the parallel residual
  * resid_post = resid_pre + attn_out + mlp_out, so the final stream is the same sum of components.
  *
+ * Gemma (config.postNorms): the attention output is RMS-normed before it joins the residual stream,
+ * hook_attn_out = ln1_post(Σ_h z_h W_O[h]) = (Σ_h z_h W_O[h]) ⊙ w_post / s_post, with s_post the
+ * cached `ln1_post.hook_scale` at the position. Frozen at that scale, as TransformerLens's
+ * apply_ln_to_stack freezes ln_final's, the norm is linear, so head h contributes
+ * z_h W_O[h] ⊙ w_post / s_post and the heads sum exactly to hook_attn_out; hook_mlp_out is after
+ * its post-norm already. With a final logit soft-cap (Gemma 2's cap · tanh(logit / cap)), which is
+ * not linear, every value here is of the logit BEFORE the cap (`logitSoftcap` says so), and `actual`
+ * is the model's capped logit mapped back through cap · atanh(logit / cap).
+ *
  * Split by source position: head h's output at the query is Σ_k attn[h, q, k] · v[k, h] @ W_O[h],
  * with v recomputed from the cached `blocks.L.hook_resid_pre` through ln1, W_V and b_V ('tl': without
  * ln1.b and b_V), so the parts over keys k sum to the head's total (up to float32 rounding of the
@@ -92,11 +101,12 @@ export interface CircuitTraceInput {
   dla?: DlaMode;
 }
 
-/** The hooks `circuitTrace` reads (no hook_pos_embed for rotary models). */
-export function circuitTraceHooks(nLayers: number, config: Pick<ModelConfig, 'positional'> = {}): HookName[] {
+/** The hooks `circuitTrace` reads (no hook_pos_embed for rotary models; Gemma's ln1_post scales). */
+export function circuitTraceHooks(nLayers: number, config: Pick<ModelConfig, 'positional' | 'postNorms'> = {}): HookName[] {
   const hooks: HookName[] = config.positional === 'rotary' ? ['hook_embed'] : ['hook_embed', 'hook_pos_embed'];
   for (let l = 0; l < nLayers; l++) {
     hooks.push(layerHook(l, 'hook_resid_pre'), layerHook(l, 'attn.hook_pattern'), layerHook(l, 'attn.hook_z'), layerHook(l, 'hook_mlp_out'));
+    if (config.postNorms === true) hooks.push(layerHook(l, 'ln1_post.hook_scale'));
   }
   hooks.push('ln_final.hook_scale', 'logits');
   return hooks;
@@ -131,7 +141,9 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
     if (id !== null && (!Number.isInteger(id) || id < 0 || id >= vocab))
       throw new EngineError('BAD_ARGUMENT', `Token id ${id} is outside the vocabulary (0..${vocab - 1}).`);
   }
-  const logits = logitsRow(cache, pos, nPos); // [vocab]
+  const softcap = config.finalSoftcap ?? null;
+  // [vocab]; with a final soft-cap, the logits before it.
+  const logits = softcap === null ? logitsRow(cache, pos, nPos) : Float64Array.from(logitsRow(cache, pos, nPos), (x) => softcap * Math.atanh(x / softcap));
 
   // 'tl' without a contrast: the unembedding centred over the vocabulary (center_unembed).
   const vocabMean = dla === 'tl' && contrastId === null ? unembedVocabMean(weights) : null;
@@ -159,19 +171,24 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
   const headBySource = new Float32Array(nLayers * nHeads * nPos); // [layer, head, key]
   const mlp = new Float64Array(nLayers); // [layer]
   let biasResidual = 0;
-  const g = new Float64Array(dHead); // W_O[h] ũ  [d_head]
+  const g = new Float64Array(dHead); // W_O[h] ũ (Gemma: W_O[h] (w_post ⊙ ũ) / s_post)  [d_head]
+  const uHead = new Float64Array(dModel); // the direction a head's z W_O[h] is read along  [d_model]
   const r = new Float64Array(dModel); // W_V[h] g  [d_model]
   for (let l = 0; l < nLayers; l++) {
     const block = weights.blocks[l]!;
     const z = requireHook(cache, layerHook(l, 'attn.hook_z')).data; // [pos, head, d_head]
     const pattern = requireHook(cache, layerHook(l, 'attn.hook_pattern')).data; // [head, query, key]
     const residPre = requireHook(cache, layerHook(l, 'hook_resid_pre')).data; // [pos, d_model]
+    // Gemma: the post-attention norm at its cached scale, w_post ⊙ ũ / s_post.
+    const post = block.ln1_post;
+    const postScale = post ? requireHook(cache, layerHook(l, 'ln1_post.hook_scale')).data[pos]! : 1;
+    for (let d = 0; d < dModel; d++) uHead[d] = post ? (post.w.data[d]! * uTilde[d]!) / postScale : uTilde[d]!;
     // ln1 of every key position up to the query, shared by all heads of the layer.  [key][d_model]
     const ln1: Float64Array[] = [];
     for (let k = 0; k <= pos; k++) ln1.push(applyModelNorm(residPre.subarray(k * dModel, (k + 1) * dModel), block.ln1, config));
     for (let h = 0; h < nHeads; h++) {
       const kv = Math.floor(h / group); // W_V, b_V: [kv_head, ...]
-      for (let e = 0; e < dHead; e++) g[e] = dotAt(block.W_O.data, (h * dHead + e) * dModel, uTilde);
+      for (let e = 0; e < dHead; e++) g[e] = dotAt(block.W_O.data, (h * dHead + e) * dModel, uHead);
       let total = 0;
       for (let e = 0; e < dHead; e++) total += z[(pos * nHeads + h) * dHead + e]! * g[e]!;
       // r = W_V[h] g, and the value bias's part b_V[h] · g.
@@ -232,6 +249,7 @@ export function circuitTrace(input: CircuitTraceInput): CircuitTrace {
     contrastId,
     contrast: contrastId === null ? null : tokenText(contrastId),
     metric: contrastId === null ? 'logit' : 'logit_diff',
+    logitSoftcap: softcap,
     heads: Float32Array.from(heads),
     mlp: Float32Array.from(mlp),
     embed,

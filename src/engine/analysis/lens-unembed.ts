@@ -1,6 +1,8 @@
 /**
  * How the logit lens turns residual-stream vectors into logits: ln_final (LayerNorm, or RMSNorm
- * for the Llama family) with its statistics recomputed from each vector, then W_U + b_U. Two implementations of the same map:
+ * for the Llama family and Gemma) with its statistics recomputed from each vector, then W_U + b_U,
+ * then the model's final logit soft-cap if it has one (Gemma 2), as its own final block applies it,
+ * so the last depth's probabilities are the model's. Two implementations of the same map:
  *
  * - `jsLensUnembed`: float64 JavaScript (applyModelNorm + unembed). Exact but slow for a real
  *   vocabulary (~40 M multiply-adds per vector for GPT-2 small: tens of ms each).
@@ -26,7 +28,10 @@ export function jsLensUnembed(config: ModelConfig, weights: AnalysisWeights): Le
   return async (rows, count) => {
     const normalised: Float64Array[] = [];
     for (let i = 0; i < count; i++) normalised.push(applyModelNorm(rows.subarray(i * dModel, (i + 1) * dModel), weights.ln_final, config));
-    return unembed(normalised, weights);
+    const logits = unembed(normalised, weights);
+    const cap = config.finalSoftcap ?? null;
+    if (cap !== null) for (const row of logits) for (let t = 0; t < row.length; t++) row[t] = cap * Math.tanh(row[t]! / cap);
+    return logits;
   };
 }
 

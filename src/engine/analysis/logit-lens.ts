@@ -5,7 +5,7 @@
  * centring for the Llama family) is applied with its statistics RECOMPUTED from that
  * depth's residual vector — reusing the final `ln_final.hook_scale` (TransformerLens's
  * `apply_ln_to_stack` with the cached scale) would mis-scale every earlier layer — then W_U and
- * b_U. The last depth therefore reproduces the model's own logits.
+ * b_U (and the final logit soft-cap of a Gemma 2). The last depth therefore reproduces the model's own logits.
  */
 import type { LensLayer, LogitLens, Prediction } from '../../protocol/analysis.js';
 import { EngineError, throwIfCancelled } from '../errors.js';

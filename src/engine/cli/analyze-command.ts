@@ -96,6 +96,8 @@ export interface AnalyzeCliOutput {
     target: string;
     contrastId: number | null;
     contrast: string | null;
+    /** The model's final logit soft-cap, or null; with one, the trace is of the pre-softcap logit. */
+    logitSoftcap: number | null;
     total: number;
     actual: number;
     /** Every component, largest |value| first. */
@@ -208,6 +210,7 @@ export function analyzeCliOutput(result: AnalysisResult, info: LoadedModelInfo):
       target: result.trace.target,
       contrastId: result.trace.contrastId,
       contrast: result.trace.contrast,
+      logitSoftcap: result.trace.logitSoftcap ?? null,
       total: result.trace.total,
       actual: result.trace.actual,
       components: result.trace.components.map((c) => ({ name: c.name, value: c.value })),
@@ -228,10 +231,12 @@ export function formatAnalysis(out: AnalyzeCliOutput): string {
   lines.push(`positions: ${out.prependBos ? 'BOS prepended, it is position 0' : 'no BOS, position 0 is the first prompt token'}`);
   lines.push(`predictions at position ${out.position}:`);
   for (const p of out.predictions) lines.push(`  ${JSON.stringify(p.token).padEnd(16)} p=${p.prob.toFixed(4)}  logit=${p.logit.toFixed(3)}`);
+  // A soft-capped model's trace attributes the logit before the cap (the only one that decomposes).
+  const logit = out.trace.logitSoftcap === null ? 'logit' : 'pre-softcap logit';
   const metric =
     out.trace.metric === 'logit'
-      ? `logit of ${JSON.stringify(out.trace.target)}`
-      : `logit(${JSON.stringify(out.trace.target)}) − logit(${JSON.stringify(out.trace.contrast)})`;
+      ? `${logit} of ${JSON.stringify(out.trace.target)}`
+      : `${logit}(${JSON.stringify(out.trace.target)}) − ${logit}(${JSON.stringify(out.trace.contrast)})`;
   lines.push(
     `metric ${out.metric.name}${out.metric.startYear !== undefined ? ` (start year ${String(out.metric.startYear).padStart(2, '0')})` : ''}: ${out.metric.value.toFixed(4)}`,
   );

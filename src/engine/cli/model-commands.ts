@@ -2,7 +2,7 @@
  * `circuit-trace organism --out DIR [--seed N]` writes the built-in model organism, and
  * `circuit-trace random-model --preset tiny|small [--seed N] --out DIR` a seeded random GPT-2
  * (with `--scale-attn-by-inverse-layer-idx` or `--no-scale-attn-weights`, GPT-2's attention flags set;
- * `--arch gpt_neo` a GPT-Neo in its own HF layout instead; `--arch gpt_neox` and the Llama family likewise),
+ * `--arch gpt_neo` a GPT-Neo in its own HF layout instead; `--arch gpt_neox`, the Llama family and Gemma likewise),
  * each as a Hugging Face GPT-2 folder (config.json, model.safetensors, tokenizer.json) that
  * `--model DIR` loads like any downloaded model. No network is used.
  */
@@ -14,6 +14,7 @@ import { generateRandomGptNeo, GPT_NEO_PRESETS } from '../model/random-gpt-neo.j
 import { ORGANISM_HEADS, ORGANISM_SEED, writeOrganismFolder } from '../organism/index.js';
 import { loadGpt2TokenizerJson } from '../tokenizer/gpt2-tokenizer-json.js';
 import type { CliCommand, CliFlags } from './command.js';
+import { isGemmaArch, writeRandomGemmaModel } from './random-gemma-model.js';
 import { isLlamaFamilyArch, writeRandomLlamaModel } from './random-llama-model.js';
 import { writeRandomGptNeoxModel } from './random-gpt-neox-model.js';
 import { intFlag, stringFlag } from './model-arg.js';
@@ -47,7 +48,7 @@ export const organismCommand: CliCommand = {
 
 export const randomModelCommand: CliCommand = {
   name: 'random-model',
-  usage: `random-model [--arch gpt2|gpt_neo|gpt_neox|llama|mistral|qwen2|qwen3] --preset ${Object.keys(GPT2_PRESETS).join('|')} [--seed N] [--scale-attn-by-inverse-layer-idx] [--no-scale-attn-weights] --out DIR   write a GPT-2 (or another architecture) with seeded random weights`,
+  usage: `random-model [--arch gpt2|gpt_neo|gpt_neox|llama|mistral|qwen2|qwen3|gemma2|gemma3] --preset ${Object.keys(GPT2_PRESETS).join('|')} [--seed N] [--scale-attn-by-inverse-layer-idx] [--no-scale-attn-weights] --out DIR   write a GPT-2 (or another architecture) with seeded random weights`,
   async run(flags, io) {
     checkKnownFlags(flags, ['arch', 'preset', 'seed', 'out', 'scale-attn-by-inverse-layer-idx', 'no-scale-attn-weights'], 'random-model');
     /** A flag that is present or absent; it takes no value. */
@@ -68,9 +69,14 @@ export const randomModelCommand: CliCommand = {
       return;
     }
     if (isLlamaFamilyArch(arch)) return writeRandomLlamaModel(flags, io, arch, outDir(flags, 'random-model'));
+    if (isGemmaArch(arch)) return writeRandomGemmaModel(flags, io, arch, outDir(flags, 'random-model'));
     if (arch === 'gpt_neox') return writeRandomGptNeoxModel(flags, io, outDir(flags, 'random-model'));
     if (arch !== 'gpt2')
-      throw new EngineError('BAD_ARGUMENT', `random-model has no --arch ${arch}.`, 'Use --arch gpt2, gpt_neo, gpt_neox, llama, mistral, qwen2 or qwen3.');
+      throw new EngineError(
+        'BAD_ARGUMENT',
+        `random-model has no --arch ${arch}.`,
+        'Use --arch gpt2, gpt_neo, gpt_neox, llama, mistral, qwen2, qwen3, gemma2 or gemma3.',
+      );
     const preset = stringFlag(flags, 'preset');
     if (preset === undefined || !Object.hasOwn(GPT2_PRESETS, preset)) {
       throw new EngineError(

@@ -135,6 +135,7 @@ test('trace grid: heads then MLP per layer, the strip, one symmetric extent, pat
   assert.ok(Math.abs(sum - r.trace.heads[5]!) < 1e-5, 'the split sums to the head');
   assert.equal(metricDescription(r.trace), 'logit " mat"');
   assert.equal(metricDescription(syntheticResult({ contrast: true }).trace), 'logit " mat" − " floor"');
+  assert.equal(metricDescription({ ...r.trace, logitSoftcap: 30 }), 'pre-softcap logit " mat"', 'a soft-capped model attributes the logit before the cap');
 });
 
 test('lens: last-position column without perPosition, every position with it; target series', () => {

@@ -68,8 +68,12 @@ export function sourceSplit(trace: CircuitTrace, nHeads: number, nTokens: number
   return trace.headBySource.subarray(start, start + nTokens);
 }
 
-/** What the metric measures, in words: `logit " Mary"` or `logit " Mary" − " John"`. */
+/**
+ * What the metric measures, in words: `logit " Mary"` or `logit " Mary" − " John"`; for a model
+ * with a final logit soft-cap (Gemma 2), `pre-softcap logit " Mary"`, which is what is attributed.
+ */
 export function metricDescription(trace: CircuitTrace): string {
-  if (trace.metric === 'logit_diff' && trace.contrast !== null) return `logit ${JSON.stringify(trace.target)} − ${JSON.stringify(trace.contrast)}`;
-  return `logit ${JSON.stringify(trace.target)}`;
+  const logit = trace.logitSoftcap === undefined || trace.logitSoftcap === null ? 'logit' : 'pre-softcap logit';
+  if (trace.metric === 'logit_diff' && trace.contrast !== null) return `${logit} ${JSON.stringify(trace.target)} − ${JSON.stringify(trace.contrast)}`;
+  return `${logit} ${JSON.stringify(trace.target)}`;
 }
