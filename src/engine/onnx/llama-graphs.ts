@@ -11,7 +11,13 @@
  *        past_k      [P, kv_head, d_head]  keys (after RoPE) of earlier positions, shared by every variant (P may be 0)
  *        past_v      [P, kv_head, d_head]
  *        attn_mask   [q, T]          additive mask, T = P + q (causal, and the sliding window on windowed
- *                                    layers); the rows run are positions T - q .. T - 1, for RoPE
+ *                                    layers); packed rows: [q, q] (dense) or [q, K + 1] (prefix rows)
+ *        positions   [q] int64       each row's position in its prompt, for RoPE (packed rows are not
+ *                                    in position order, so the mask's shape cannot say it)
+ *        prefix_rows [1] int64       K > 0: packed rows (b = 1, P = 0) that attend to the first K rows
+ *                                    of the call and to themselves only, as in gpt2-graphs.ts
+ *        z_route_from, z_route_to [r, 3] int64  packed runs: hook_z rows (0, row, head) that take the
+ *                                    values of another row of the same call
  *        z_index [k, 3], z_patch [k, d_head]; attn_index [k, 2], attn_patch [k, d_model];
  *        mlp_index [k, 2], mlp_patch [k, d_model]   patch rows, as in gpt2-graphs.ts (empty lists: no patch)
  *   out  the `llama` family's block hook points, [b, ...the hook's shape]
@@ -19,8 +25,8 @@
  * Final graph: as gpt2-graphs.ts's (resid, logit_pos, score, score_tokens in; scale, logits and
  * token scores out), with RMSNorm for ln_final.
  *
- * The packed forward (prefix rows, routed z rows) is not built for this family: patching sweeps
- * run its sites as variants (run-patch-sweep.ts) and runtime/instrumented-model.ts refuses it.
+ * The packed forward of patching sweeps (runtime/packed-forward.ts) runs on the same graph: rows of
+ * one sequence with their own positions, under a dense mask or as prefix rows, hook_z rows routed.
  */
 import type { ModelConfig } from '../model/config.js';
 import { ropeInverseFrequencies } from '../model/rope.js';
@@ -37,6 +43,10 @@ export function buildLlamaBlockGraph(config: ModelConfig, w: BlockWeights, layer
   const pastK = g.input('past_k', 'float', ['P', Hkv, Dh]);
   const pastV = g.input('past_v', 'float', ['P', Hkv, Dh]);
   const mask = g.input('attn_mask', 'float', ['q', 'T']);
+  const positions = g.input('positions', 'int64', ['q']);
+  const prefixRows = g.input('prefix_rows', 'int64', [1]);
+  const routeFrom = g.input('z_route_from', 'int64', ['rk', 3]);
+  const routeTo = g.input('z_route_to', 'int64', ['rk', 3]);
   // Per patchable hook (registry): its index rows and their values, written by ScatterND.
   const patchRows = new Map<string, [index: string, values: string]>();
   for (const point of ROW_PATCH_POINTS) {
@@ -45,13 +55,6 @@ export function buildLlamaBlockGraph(config: ModelConfig, w: BlockWeights, layer
     patchRows.set(blockOutputOf(point)!, [g.input(index, 'int64', [k, perHead ? 3 : 2]), g.input(values, 'float', [k, perHead ? Dh : D])]);
   }
   const patched = (x: string, output: string): string => g.op1('ScatterND', [x, ...patchRows.get(output)!], {}, output);
-  /** [P, kv_head, d_head] cached rows before the run's [b, q, kv_head, d_head]: [b, T, kv_head, d_head]. */
-  const withPast = (past: string, run: string): string => {
-    const b = g.op1('Slice', [g.op1('Shape', [run]), g.constInt64([0]), g.constInt64([1])]);
-    const perVariant = g.op1('Expand', [g.op1('Unsqueeze', [past, g.constInt64([0])]), g.op1('Concat', [b, g.constInt64([1, 1, 1])], { axis: 0 })]);
-    return g.op1('Concat', [perVariant, run], { axis: 1 });
-  };
-
   // --- attention ---------------------------------------------------------------------------
   const x1 = rmsNorm(g, resid, g.weight('ln1_w', w.ln1.w.data, [D]), eps, 'ln1_scale');
   /** x1 @ W (+ b), [b, q, heads, d_head] as graph output `out`. */
@@ -67,25 +70,22 @@ export function buildLlamaBlockGraph(config: ModelConfig, w: BlockWeights, layer
     q = rmsNorm(g, q, g.weight('q_norm', w.q_norm!.data, [Dh]), eps);
     k = rmsNorm(g, k, g.weight('k_norm', w.k_norm!.data, [Dh]), eps);
   }
-  const { cos, sin } = ropeTables(g, config, mask);
+  const { cos, sin } = ropeTablesAt(g, config, positions);
   const rotQ = rotate(g, q, cos, sin, Dh, 'rot_q'); // [b, q, head, d_head]
   const rotK = rotate(g, k, cos, sin, Dh, 'rot_k'); // [b, q, kv_head, d_head]
-  // Query head h reads kv head floor(h / group), as HF's repeat_kv lays them out.
-  const group = H / Hkv;
-  const perQueryHead = (x: string, perm: number[], merged: number[]): string => {
-    const t = g.op1('Transpose', [x], { perm }); // [b, kv_head, a, c]
-    if (group === 1) return t;
-    const repeated = g.op1('Expand', [g.op1('Unsqueeze', [t, g.constInt64([2])]), g.constInt64([1, 1, group, 1, 1])]); // [b, kv_head, group, a, c]
-    return g.op1('Reshape', [repeated, g.constInt64(merged)]);
-  };
   g.op1('Reshape', [rotK, g.constInt64([0, 0, Hkv * Dh])], {}, 'k');
   g.op1('Reshape', [v, g.constInt64([0, 0, Hkv * Dh])], {}, 'v');
-  const keys = perQueryHead(withPast(pastK, rotK), [0, 2, 3, 1], [0, H, Dh, -1]); // [b, head, d_head, T]
-  const values = perQueryHead(withPast(pastV, v), [0, 2, 1, 3], [0, H, -1, Dh]); // [b, head, T, d_head]
-  const queries = g.op1('Transpose', [rotQ], { perm: [0, 2, 1, 3] }); // [b, head, q, d_head]
-  const scores = g.op1('Add', [g.op1('Mul', [g.op1('MatMul', [queries, keys]), g.constFloat([1 / Math.sqrt(Dh)], [])]), mask]);
-  const pattern = g.op1('Softmax', [scores], { axis: -1 }, 'pattern'); // [b, head, q, T]
-  const z = patched(g.op1('Transpose', [g.op1('MatMul', [pattern, values])], { perm: [0, 2, 1, 3] }), 'z'); // [b, q, head, d_head]
+  const a: LlamaAttentionInputs = { rotK, v, pastK, pastV, mask, prefixRows, queries: g.op1('Transpose', [rotQ], { perm: [0, 2, 1, 3] }), H, Hkv, Dh };
+  const [, zHeads] = g.ifElse(
+    g.op1('Greater', [prefixRows, g.constInt64([0])]),
+    ['pattern', g.fresh('z')],
+    (sub) => prefixAttention(sub, a),
+    (sub) => attention(sub, a),
+  );
+  // [b, head, q, d_head] -> [b, q, head, d_head]; routed rows (packed runs) take the values of their
+  // source rows of the same call, then the patch rows are written.
+  const byRow = g.op1('Transpose', [zHeads!], { perm: [0, 2, 1, 3] });
+  const z = patched(g.op1('ScatterND', [byRow, routeTo, g.op1('GatherND', [byRow, routeFrom])]), 'z');
   let attn = g.op1('MatMul', [g.op1('Reshape', [z, g.constInt64([0, 0, H * Dh])]), g.weight('W_O', w.W_O.data, [H * Dh, D])]);
   if (config.oBias) attn = g.op1('Add', [attn, g.weight('b_O', w.b_O.data, [D])]);
   const attnOut = patched(attn, 'attn_out');
@@ -138,6 +138,80 @@ export function buildLlamaFinalGraph(
   return g.build();
 }
 
+interface LlamaAttentionInputs {
+  /** [b, head, q, d_head] queries after RoPE */
+  queries: string;
+  /** [b, q, kv_head, d_head] keys after RoPE and values of the positions run */
+  rotK: string;
+  v: string;
+  /** [P, kv_head, d_head] keys and values of the cached positions, shared by every variant */
+  pastK: string;
+  pastV: string;
+  /** [q, T] additive mask ([q, K + 1] for prefix rows) */
+  mask: string;
+  /** [1]: K > 0 for packed rows attending to the first K rows of the call and to themselves */
+  prefixRows: string;
+  H: number;
+  Hkv: number;
+  Dh: number;
+}
+
+/**
+ * [b, kv_head, a, c] (after `perm` of x) repeated per query head: query head h reads kv head
+ * floor(h / group), as HF's repeat_kv lays them out; `merged` is the [b, head, a, c] shape.
+ */
+function perQueryHead(g: GraphBuilder, x: string, perm: number[], merged: number[], group: number): string {
+  const t = g.op1('Transpose', [x], { perm });
+  if (group === 1) return t;
+  const repeated = g.op1('Expand', [g.op1('Unsqueeze', [t, g.constInt64([2])]), g.constInt64([1, 1, group, 1, 1])]); // [b, kv_head, group, a, c]
+  return g.op1('Reshape', [repeated, g.constInt64(merged)]);
+}
+
+/** Scaled scores plus the mask, softmaxed over the keys. */
+function softmaxOf(g: GraphBuilder, scores: string, a: LlamaAttentionInputs): string {
+  return g.op1('Softmax', [g.op1('Add', [g.op1('Mul', [scores, g.constFloat([1 / Math.sqrt(a.Dh)], [])]), a.mask])], { axis: -1 });
+}
+
+/**
+ * Attention of the positions run over the cached ones (each variant reading the same past) and
+ * themselves: pattern [b, head, q, P + q] and z [b, head, q, d_head].
+ */
+function attention(g: GraphBuilder, a: LlamaAttentionInputs): string[] {
+  const { H, Hkv, Dh } = a;
+  /** [P, kv_head, d_head] cached rows before the run's [b, q, kv_head, d_head]: [b, T, kv_head, d_head]. */
+  const withPast = (past: string, run: string): string => {
+    const b = g.op1('Slice', [g.op1('Shape', [run]), g.constInt64([0]), g.constInt64([1])]);
+    const perVariant = g.op1('Expand', [g.op1('Unsqueeze', [past, g.constInt64([0])]), g.op1('Concat', [b, g.constInt64([1, 1, 1])], { axis: 0 })]);
+    return g.op1('Concat', [perVariant, run], { axis: 1 });
+  };
+  const keys = perQueryHead(g, withPast(a.pastK, a.rotK), [0, 2, 3, 1], [0, H, Dh, -1], H / Hkv); // [b, head, d_head, T]
+  const values = perQueryHead(g, withPast(a.pastV, a.v), [0, 2, 1, 3], [0, H, -1, Dh], H / Hkv); // [b, head, T, d_head]
+  const pattern = softmaxOf(g, g.op1('MatMul', [a.queries, keys]), a);
+  return [pattern, g.op1('MatMul', [pattern, values])];
+}
+
+/**
+ * Packed rows (b = 1, no past) that each attend to the first K rows of the call (the prompts a
+ * packed run carries) and to themselves: scores [head, q, K] plus one dot product per row for its
+ * own key, instead of a dense [head, q, q] product that the mask would mostly discard. Returns
+ * pattern [1, head, q, K + 1] and z [1, head, q, d_head].
+ */
+function prefixAttention(g: GraphBuilder, a: LlamaAttentionInputs): string[] {
+  const { H, Hkv, Dh } = a;
+  const start = g.constInt64([0]);
+  const keys = perQueryHead(g, a.rotK, [0, 2, 1, 3], [0, H, -1, Dh], H / Hkv); // [1, head, q, d_head]
+  const values = perQueryHead(g, a.v, [0, 2, 1, 3], [0, H, -1, Dh], H / Hkv); // [1, head, q, d_head]
+  const kPrefix = g.op1('Slice', [keys, start, a.prefixRows, g.constInt64([2])]); // [1, head, K, d_head]
+  const vPrefix = g.op1('Slice', [values, start, a.prefixRows, g.constInt64([2])]);
+  const prefixScores = g.op1('MatMul', [a.queries, g.op1('Transpose', [kPrefix], { perm: [0, 1, 3, 2] })]); // [1, head, q, K]
+  const ownScore = g.op1('ReduceSum', [g.op1('Mul', [a.queries, keys]), g.constInt64([-1])], { keepdims: 1 }); // [1, head, q, 1]
+  const p = softmaxOf(g, g.op1('Concat', [prefixScores, ownScore], { axis: 3 }), a); // [1, head, q, K + 1]
+  const axis3 = g.constInt64([3]);
+  const pPrefix = g.op1('Slice', [p, start, a.prefixRows, axis3]);
+  const pOwn = g.op1('Slice', [p, a.prefixRows, g.constInt64([Number.MAX_SAFE_INTEGER]), axis3]);
+  return [p, g.op1('Add', [g.op1('MatMul', [pPrefix, vPrefix]), g.op1('Mul', [pOwn, values])])];
+}
+
 /**
  * RMSNorm over the last axis, in fp32 as HF computes it: x / sqrt(mean(x^2) + eps) * w. With
  * `scaleOutput`, sqrt(mean(x^2) + eps) is that graph output (TransformerLens's hook_scale).
@@ -148,14 +222,24 @@ export function rmsNorm(g: GraphBuilder, x: string, w: string, eps: number, scal
   return g.op1('Mul', [g.op1('Div', [x, scale]), w]);
 }
 
-/** cos and sin of RoPE's angles for the rows run (positions T - q .. T - 1 of the mask), [q, 1, d_head]. */
-export function ropeTables(g: GraphBuilder, config: ModelConfig, mask: string): { cos: string; sin: string } {
-  const inv = Float32Array.from(ropeInverseFrequencies(config.rotary!, config.dHead));
+/** The positions of the rows run, T - q .. T - 1 of the mask [q, T] (not packed rows: see the `positions` input), [q] int64. */
+function maskPositions(g: GraphBuilder, mask: string): string {
   const shape = g.op1('Shape', [mask]);
   const dim = (i: number): string => g.op1('Gather', [shape, g.constInt64([i], [])], { axis: 0 });
   const T = dim(1);
-  const positions = g.op1('Cast', [g.op1('Range', [g.op1('Sub', [T, dim(0)]), T, g.constInt64([1], [])])], { to: 1 }); // [q] float
-  const half = g.op1('Mul', [g.op1('Unsqueeze', [positions, g.constInt64([1])]), g.constFloat([...inv], [inv.length])]); // [q, d_head / 2]
+  return g.op1('Range', [g.op1('Sub', [T, dim(0)]), T, g.constInt64([1], [])]);
+}
+
+/** cos and sin of RoPE's angles for the rows run (positions T - q .. T - 1 of the mask), [q, 1, d_head]. */
+export function ropeTables(g: GraphBuilder, config: ModelConfig, mask: string): { cos: string; sin: string } {
+  return ropeTablesAt(g, config, maskPositions(g, mask));
+}
+
+/** cos and sin of RoPE's angles at each row's position (`positions` [q] int64), [q, 1, d_head]. */
+export function ropeTablesAt(g: GraphBuilder, config: ModelConfig, positions: string): { cos: string; sin: string } {
+  const inv = Float32Array.from(ropeInverseFrequencies(config.rotary!, config.dHead));
+  const at = g.op1('Cast', [positions], { to: 1 }); // [q] float
+  const half = g.op1('Mul', [g.op1('Unsqueeze', [at, g.constInt64([1])]), g.constFloat([...inv], [inv.length])]); // [q, d_head / 2]
   const angles = g.op1('Unsqueeze', [g.op1('Concat', [half, half], { axis: 1 }), g.constInt64([1])]); // [q, 1, d_head]
   return { cos: g.op1('Cos', [angles]), sin: g.op1('Sin', [angles]) };
 }

@@ -33,6 +33,7 @@ import { defaultMetric, metricOfScores, metricTokens, resolveNamedMetric, type R
 import { EngineError } from '../errors.js';
 import { patchSites, siteHookName, type PatchSite } from './patch-sites.js';
 import { CleanPatchValues } from './patch-values.js';
+import { packedScoreRows } from '../runtime/packed-layout.js';
 
 export interface PatchSweepOptions {
   signal?: AbortSignal;
@@ -177,8 +178,9 @@ export async function runPatchSweep(
   });
 
   // Identical prompts (patching clean into clean) run once, so their two baselines are one number.
-  // Llama-family graphs have no packed inputs: their head sweeps run as variants like other kinds.
-  const packable = options.packed !== false && graphFamily(runner.config) === 'gpt2';
+  // GPT-NeoX graphs have no packed inputs: their head sweeps run as variants like other kinds.
+  const family = graphFamily(runner.config);
+  const packable = options.packed !== false && (family === 'gpt2' || family === 'llama');
   const packedBranches = !packable ? null : headBranches(sites, plan, shortcutFrom, nPos, differFrom === nPos ? 0 : 1);
   if (packedBranches && packedRunBytes(runner.config, nPos, packedBranches) <= (options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES)) {
     return runPackedHeadSweep(runner, request, prepared, tokenizer, plan, packedBranches, options, started);
@@ -291,7 +293,7 @@ function finishSweep(
   return sweepResult(request, prepared, tokenizer, both.clean, both.corrupt, complete, performance.now() - started);
 }
 
-/** Most rows a packed run may have: its attention is dense over them (see runPackedHeadSweep). */
+/** Most rows a packed run with a dense mask may have: its attention is dense over them (see runPackedHeadSweep). */
 const PACKED_MAX_ROWS = 512;
 
 /**
@@ -313,7 +315,9 @@ function headBranches(sites: readonly PatchSite[], plan: BatchPlan, shortcutFrom
       zFrom: { prompt: 0, heads: [site.head!], ...(site.position !== undefined ? { positions: [site.position] } : {}) },
     };
   });
-  return packedRows(nPos, branches) <= PACKED_MAX_ROWS ? branches : null;
+  // Branches of the last position only attend to the prompts' rows and themselves (the layout's
+  // prefix rows), so their attention grows with the rows, not with their square.
+  return prefixRowsOnly(nPos, branches) || packedRows(nPos, branches) <= PACKED_MAX_ROWS ? branches : null;
 }
 
 /** Rows of a packed run's last call: both prompts' (one when the corrupted prompt is the clean one), then every branch's. */
@@ -322,11 +326,20 @@ function packedRows(nPos: number, branches: readonly PackedBranch[]): number {
   return branches.reduce((n, b) => n + nPos - b.from, prompts * nPos);
 }
 
-/** Rough peak float32 working set of a packed run (cf. bytesPerVariant): rows, dense attention, scored logits. */
+/** Whether every branch is its prompt's last position alone (packed-layout.ts's 'prefix' mode). */
+function prefixRowsOnly(nPos: number, branches: readonly PackedBranch[]): boolean {
+  return branches.every((b) => b.from === nPos - 1);
+}
+
+/**
+ * Rough peak float32 working set of a packed run (cf. bytesPerVariant): rows, attention (over every
+ * row, or over the prompts' rows and each row's own key), and the logits and softmax of one final call.
+ */
 function packedRunBytes(config: Pick<ModelConfig, 'dModel' | 'dMlp' | 'nHeads' | 'dVocab'>, nPos: number, branches: readonly PackedBranch[]): number {
   const { dModel: D, dMlp: M, nHeads: H, dVocab: V } = config;
   const N = packedRows(nPos, branches);
-  return 4 * (N * (14 * D + 2 * M) + 3 * H * N * N + 2 * (branches.length + 2) * V);
+  const keys = prefixRowsOnly(nPos, branches) ? 2 * nPos + 1 : N;
+  return 4 * (N * (14 * D + 2 * M) + 3 * H * N * keys + 2 * Math.min(branches.length + 2, packedScoreRows(V)) * V);
 }
 
 /**

@@ -5,7 +5,7 @@
 import type * as ort from 'onnxruntime-node';
 import { ROW_PATCH_POINTS } from '../hooks/registry.js';
 import { graphFamily, type ModelConfig } from '../model/config.js';
-import { f32, flag, indexTensor, NO_ROWS, NOT_PACKED } from './ort-tensors.js';
+import { f32, flag, indexTensor, int64, NO_ROWS, NOT_PACKED } from './ort-tensors.js';
 import { hookPatchRows } from './patch-rows.js';
 import type { InterventionVariant, KeysValues } from './types.js';
 
@@ -16,16 +16,18 @@ function patchWidths(perHead: boolean, config: Pick<ModelConfig, 'dModel' | 'dHe
 
 /**
  * The block inputs of a call that caches, patches and routes nothing: no past positions, empty
- * patch and routing lists, not packed. Llama-family and GPT-NeoX graphs have no packed inputs
- * (plain, prefix_rows, routing); the Llama family's cache keys and values per kv head.
+ * patch and routing lists, not packed. GPT-NeoX graphs have no packed inputs (plain, prefix_rows,
+ * routing), Llama-family ones no `plain` (and they take each row's position: positionFeeds); the
+ * Llama family's cache keys and values per kv head.
  */
 export function unpatchedFeeds(config: ModelConfig): Record<string, ort.Tensor> {
   const { dHead: Dh } = config;
   const Hkv = config.nKvHeads ?? config.nHeads;
   const none = (...dims: number[]): ort.Tensor => f32(new Float32Array(0), [0, ...dims]);
   const feeds: Record<string, ort.Tensor> = { past_k: none(Hkv, Dh), past_v: none(Hkv, Dh) };
-  if (graphFamily(config) === 'gpt2') {
-    feeds['plain'] = flag(true);
+  const family = graphFamily(config);
+  if (family === 'gpt2') feeds['plain'] = flag(true);
+  if (family === 'gpt2' || family === 'llama') {
     feeds['prefix_rows'] = NOT_PACKED;
     feeds['z_route_from'] = indexTensor(NO_ROWS, 3);
     feeds['z_route_to'] = indexTensor(NO_ROWS, 3);
@@ -70,4 +72,13 @@ export function variantBlockFeeds(
     feeds[point.patch.values] = f32(rows.values, [rows.index.length / width.coordinates, width.values]);
   }
   return feeds;
+}
+
+/**
+ * The `positions` input of block graphs with rotary positions (onnx/llama-graphs.ts): each row's
+ * position in its prompt, here the query positions q0 .. q0 + Q - 1 of every variant. Nothing for
+ * graphs without it. One tensor serves every layer of a run.
+ */
+export function positionFeeds(block: Pick<ort.InferenceSession, 'inputNames'>, q0: number, Q: number): Record<string, ort.Tensor> {
+  return block.inputNames.includes('positions') ? { positions: int64(Array.from({ length: Q }, (_, i) => q0 + i)) } : {};
 }

@@ -48,21 +48,19 @@ export class InstrumentedModel implements ForwardRunner {
   }
 
   async runPacked(request: PackedRunRequest): Promise<PackedRunResult> {
-    this.refuseLlamaFamily('packed patching runs');
     this.refuseNeox('packed patching runs');
+    this.refuseUnpackable('packed patching runs');
     return runPacked(this.sessions, request);
   }
 
-  /** Llama-family graphs have no packed inputs (onnx/llama-graphs.ts); patching sweeps run their sites as variants. */
-  private refuseLlamaFamily(what: string): void {
-    const family = graphFamily(this.config);
-    if (family === 'llama' || family === 'gemma') {
-      throw new EngineError(
-        'UNSUPPORTED_ARCHITECTURE',
-        `${what[0]!.toUpperCase()}${what.slice(1)} are not supported for ${this.config.modelType} models yet.`,
-        'Llama-family (Llama, Mistral, Qwen2, Qwen3) and Gemma models run interventions as variants (InstrumentedModel.intervene); patching sweeps use them.',
-      );
-    }
+  /** Block graphs without the packed inputs (prefix_rows, routed z rows): patching sweeps run their sites as variants. */
+  private refuseUnpackable(what: string): void {
+    if (this.sessions.blocks[0]?.inputNames.includes('prefix_rows') !== false) return;
+    throw new EngineError(
+      'UNSUPPORTED_ARCHITECTURE',
+      `${what[0]!.toUpperCase()}${what.slice(1)} are not supported for ${this.config.modelType} models yet.`,
+      'These models run interventions as variants (InstrumentedModel.intervene); patching sweeps use them.',
+    );
   }
 
   /** GPT-NeoX graphs have no packed inputs (onnx/neox-graphs.ts); patching sweeps run their sites as variants. */

@@ -10,7 +10,7 @@ import { embed } from './embedding.js';
 import { planHooks } from './hook-plan.js';
 import { f32, flag, indexTensor, int64 } from './ort-tensors.js';
 import { throwIfNonFinite } from './output-check.js';
-import { packedLayout, packedMask, packedRouting, rowsAt } from './packed-layout.js';
+import { packedLayout, packedMask, packedPositions, packedRouting, packedScoreRows, rowsAt } from './packed-layout.js';
 import { checkIds, checkScoreTokens } from './prompt-checks.js';
 import type { ModelSessions } from './sessions.js';
 import type { PackedRunRequest, PackedRunResult, TokenScores } from './types.js';
@@ -43,12 +43,15 @@ export async function runPacked(s: ModelSessions, request: PackedRunRequest): Pr
     }
     const routing = packedRouting(layout, layer);
     const mask = packedMask(layout, layer, attentionWindowOf(config, layer));
-    const out = await s.blocks[layer]!.run(
+    const block = s.blocks[layer]!;
+    const out = await block.run(
       {
         ...s.unpatched,
         resid_pre: f32(resid, [1, N, D]),
         attn_mask: f32(mask.mask, mask.dims),
-        plain: flag(layout.mode !== 'prefix' && routing.to.length === 0),
+        // GPT-2's graphs: whether ONNX's Attention operator may run it; rotary graphs: each row's position.
+        ...(block.inputNames.includes('plain') ? { plain: flag(layout.mode !== 'prefix' && routing.to.length === 0) } : {}),
+        ...(block.inputNames.includes('positions') ? { positions: int64(packedPositions(layout, layer)) } : {}),
         prefix_rows: int64([layout.mode === 'prefix' ? layout.nPrompts * P : 0]),
         z_route_from: indexTensor(routing.from, 3),
         z_route_to: indexTensor(routing.to, 3),
@@ -66,20 +69,29 @@ export async function runPacked(s: ModelSessions, request: PackedRunRequest): Pr
     ...request.prompts.map((_, i) => i * P + P - 1),
     ...[...layout.branches].sort((a, b) => a.index - b.index).map(({ row, branch }) => row + P - 1 - branch.from),
   ];
-  const out = await s.final.run(
-    {
-      resid: f32(resid, [1, rowsAt(layout, nLayers - 1), D]),
-      logit_pos: int64(lastRows),
-      score: flag(true),
-      score_tokens: int64(scoreTokens),
-      ...s.weightFeeds[nLayers],
-    },
-    ['token_logits', 'token_probs'],
-  );
-  const logits = out['token_logits']!.data as Float32Array,
-    probs = out['token_probs']!.data as Float32Array;
-  throwIfNonFinite({ nLayers, finalResid: resid, residPost, caches: [], extra: [logits, probs] });
+  // The final calls score at most packedScoreRows rows each: the logits and their softmax are
+  // [rows, vocab] apiece, which for many branches of a large vocabulary would outgrow the blocks' memory.
   const t = scoreTokens.length;
+  const logits = new Float32Array(lastRows.length * t),
+    probs = new Float32Array(lastRows.length * t);
+  const perCall = packedScoreRows(config.dVocab);
+  for (let from = 0; from < lastRows.length; from += perCall) {
+    throwIfCancelled(request.signal);
+    const rows = lastRows.slice(from, from + perCall);
+    const out = await s.final.run(
+      {
+        resid: f32(resid, [1, rowsAt(layout, nLayers - 1), D]),
+        logit_pos: int64(rows),
+        score: flag(true),
+        score_tokens: int64(scoreTokens),
+        ...s.weightFeeds[nLayers],
+      },
+      ['token_logits', 'token_probs'],
+    );
+    logits.set(out['token_logits']!.data as Float32Array, from * t);
+    probs.set(out['token_probs']!.data as Float32Array, from * t);
+  }
+  throwIfNonFinite({ nLayers, finalResid: resid, residPost, caches: [], extra: [logits, probs] });
   const scores = lastRows.map((_, r): TokenScores => ({ logits: logits.slice(r * t, (r + 1) * t), probs: probs.slice(r * t, (r + 1) * t) }));
   return {
     prompts: scores.slice(0, request.prompts.length),

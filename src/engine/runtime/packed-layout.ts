@@ -122,3 +122,22 @@ export function packedRouting(layout: PackedLayout, layer: number): { from: BigI
   }
   return { from: BigInt64Array.from(from), to: BigInt64Array.from(to) };
 }
+
+/**
+ * Each row's position in its prompt in `layer`'s call (the block input `positions`, for RoPE): a
+ * prompt's rows are positions 0 … P − 1, a branch's rows its positions from … P − 1.
+ */
+export function packedPositions(layout: PackedLayout, layer: number): number[] {
+  const { P } = layout;
+  const positions = Array.from({ length: layout.nPrompts * P }, (_, r) => r % P);
+  for (const { branch } of branchesAt(layout, layer)) for (let p = branch.from; p < P; p++) positions.push(p);
+  return positions;
+}
+
+/** Bytes of logits and probabilities one final call of a packed run may hold (see packedScoreRows). */
+const PACKED_SCORE_BYTES = 128 * 2 ** 20;
+
+/** Rows a packed run scores per final call: their logits and softmax, [rows, vocab] each, within PACKED_SCORE_BYTES. */
+export function packedScoreRows(dVocab: number): number {
+  return Math.max(1, Math.floor(PACKED_SCORE_BYTES / (2 * 4 * dVocab)));
+}

@@ -7,6 +7,7 @@ import { throwIfCancelled } from '../errors.js';
 import { graphFamily } from '../model/config.js';
 import type { ActivationCache } from '../hooks.js';
 import { tensor } from '../tensor.js';
+import { positionFeeds } from './block-feeds.js';
 import { embed } from './embedding.js';
 import { layerMasks, recordBlockOutputs, runFinal, variantKeysValues } from './forward-steps.js';
 import { planHooks } from './hook-plan.js';
@@ -29,6 +30,7 @@ export async function plainForward(s: ModelSessions, ids: readonly number[], opt
   const keysValues: KeysValues[] = [];
   const residPost: Float32Array[] = [];
   const masks = layerMasks(config, P, 0);
+  const positions = positionFeeds(s.blocks[0]!, 0, P);
 
   let resid = embed(s.weights, D, ids, 0, plan, caches);
   for (let layer = 0; layer < nLayers; layer++) {
@@ -37,7 +39,10 @@ export async function plainForward(s: ModelSessions, ids: readonly number[], opt
     const residPre = plan.residPre[layer];
     if (residPre) cache.set(residPre, tensor(resid, [P, D]));
     const fetches = keepKV ? [...plan.fetches[layer]!, 'k', 'v'] : plan.fetches[layer]!;
-    const out = await s.blocks[layer]!.run({ ...s.unpatched, resid_pre: f32(resid, [1, P, D]), attn_mask: masks[layer]!, ...s.weightFeeds[layer] }, fetches);
+    const out = await s.blocks[layer]!.run(
+      { ...s.unpatched, resid_pre: f32(resid, [1, P, D]), attn_mask: masks[layer]!, ...positions, ...s.weightFeeds[layer] },
+      fetches,
+    );
     recordBlockOutputs(out, plan.outputs[layer]!, caches);
     if (keepKV) keysValues.push(variantKeysValues(out['k']!.data as Float32Array, out['v']!.data as Float32Array, 0, undefined, config, 0, P));
     resid = out['resid_post']!.data as Float32Array;

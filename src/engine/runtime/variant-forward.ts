@@ -9,7 +9,7 @@ import { EngineError, throwIfCancelled } from '../errors.js';
 import { graphFamily } from '../model/config.js';
 import type { ActivationCache } from '../hooks.js';
 import { embed } from './embedding.js';
-import { variantBlockFeeds } from './block-feeds.js';
+import { positionFeeds, variantBlockFeeds } from './block-feeds.js';
 import { layerMasks, recordBlockOutputs, runFinal, splitBatch, variantKeysValues } from './forward-steps.js';
 import { planHooks } from './hook-plan.js';
 import { throwIfNonFinite } from './output-check.js';
@@ -84,6 +84,7 @@ export async function runVariants(s: ModelSessions, request: InterventionRequest
     return rows;
   };
   const masks = layerMasks(config, P, q0);
+  const positions = positionFeeds(s.blocks[0]!, q0, Q);
 
   // The batch is a wavefront: a variant joins at its start layer. `active` lists the batch's rows.
   let active: number[] = [];
@@ -114,7 +115,7 @@ export async function runVariants(s: ModelSessions, request: InterventionRequest
     const past = q0 > 0 ? request.past![layer]! : null;
     const feeds = variantBlockFeeds(config, s.unpatched, batch, past, layer, resid, masks[layer]!, q0, Q);
     const fetches = keepKV ? [...plan.fetches[layer]!, 'k', 'v'] : plan.fetches[layer]!;
-    const out = await s.blocks[layer]!.run({ ...feeds, ...s.weightFeeds[layer] }, fetches);
+    const out = await s.blocks[layer]!.run({ ...feeds, ...positions, ...s.weightFeeds[layer] }, fetches);
     recordBlockOutputs(out, plan.outputs[layer]!, rows);
     if (keepKV) {
       active.forEach((b, row) =>
