@@ -23,6 +23,7 @@ import {
   type BlockGradientOutput,
 } from '../onnx/gpt2-gradient-graphs.js';
 import { layerMasks } from './forward-steps.js';
+import { MatmulSessions } from './matmul-session.js';
 import { f32 } from './ort-tensors.js';
 import { checkIds } from './prompt-checks.js';
 
@@ -64,9 +65,17 @@ export interface BlockGradients extends Record<BlockGradientOutput, Float32Array
   mlp_in: Float32Array;
 }
 
+/** What a backward pass reads of a forward pass: each block's input and the final residual. */
+export interface BackwardInput {
+  batch: number;
+  positions: number;
+  layers: ReadonlyArray<Pick<BlockValues, 'resid_pre'>>;
+  finalResid: Float32Array;
+}
+
 export interface BackwardRequest {
   /** The forward pass whose gradients are wanted. */
-  forward: ForwardPass;
+  forward: BackwardInput;
   /** Per batch row, or one for every row. */
   metrics: readonly MetricCoefficients[];
   /** The linearised model: attention patterns and norm scales held constant. */
@@ -105,6 +114,8 @@ export class GradientModel {
     private readonly options: GradientModelOptions,
     private readonly forwards: GraphSession[],
     private readonly exact: BackwardSet,
+    /** Matrix products for attribution's contractions. */
+    readonly products: MatmulSessions,
   ) {}
 
   /** Builds the gradient graphs of a GPT-2-family model; other families are refused naming their architecture. */
@@ -120,7 +131,7 @@ export class GradientModel {
     const forwards: GraphSession[] = [];
     for (let l = 0; l < model.config.nLayers; l++) forwards.push(await session(buildGradientForwardGraph(model.config, model.weights.blocks[l]!, l), options));
     const exact = await backwardSet(model, false, options);
-    return new GradientModel(model, options, forwards, exact);
+    return new GradientModel(model, options, forwards, exact, await MatmulSessions.create(options.threads));
   }
 
   get config(): ModelConfig {
@@ -169,27 +180,11 @@ export class GradientModel {
   async backward(request: BackwardRequest): Promise<BackwardPass> {
     const { forward, signal } = request;
     const { batch: b, positions: P } = forward;
-    const { dModel: D, dVocab: V, nLayers } = this.config;
-    if (request.metrics.length !== 1 && request.metrics.length !== b)
-      throw new EngineError('BAD_ARGUMENT', `Give one metric or one per batch row (${b}), not ${request.metrics.length}.`);
+    const { dModel: D, nLayers } = this.config;
     const set = request.frozen ? await this.frozen() : this.exact;
 
-    const logitCoef = new Float32Array(b * V);
-    const logprobCoef = new Float32Array(b * V);
-    for (let r = 0; r < b; r++) {
-      const m = request.metrics[request.metrics.length === 1 ? 0 : r]!;
-      for (const [token, c] of m.logit) logitCoef[r * V + checkToken(token, V)]! += c;
-      for (const [token, c] of m.logProb) logprobCoef[r * V + checkToken(token, V)]! += c;
-    }
-    const last = new Float32Array(b * D);
-    for (let r = 0; r < b; r++) last.set(forward.finalResid.subarray((r * P + P - 1) * D, (r * P + P) * D), r * D);
     throwIfCancelled(signal);
-    const fin = await set.final.session.run({
-      resid: f32(last, [b, D]),
-      logit_coef: f32(logitCoef, [b, V]),
-      logprob_coef: f32(logprobCoef, [b, V]),
-      ...set.final.weights,
-    });
+    const fin = await this.runFinal(set, forward, request.metrics);
     const metric = Float64Array.from(fin['metric']!.data as Float32Array);
     // Only the last position reads the metric: the gradient of the other positions' final residual is 0.
     const finalGrad = new Float32Array(b * P * D);
@@ -222,6 +217,35 @@ export class GradientModel {
     return { metric, layers, finalResid: finalGrad };
   }
 
+  /** The metric of every row of a forward pass (the final graph only). */
+  async metric(forward: BackwardInput, metrics: readonly MetricCoefficients[]): Promise<Float64Array> {
+    const fin = await this.runFinal(this.exact, forward, metrics);
+    return Float64Array.from(fin['metric']!.data as Float32Array);
+  }
+
+  /** The final graph on the last position of every row: the metric and its gradient there. */
+  private async runFinal(set: BackwardSet, forward: BackwardInput, metrics: readonly MetricCoefficients[]): Promise<ort.InferenceSession.OnnxValueMapType> {
+    const { batch: b, positions: P } = forward;
+    const { dModel: D, dVocab: V } = this.config;
+    if (metrics.length !== 1 && metrics.length !== b)
+      throw new EngineError('BAD_ARGUMENT', `Give one metric or one per batch row (${b}), not ${metrics.length}.`);
+    const logitCoef = new Float32Array(b * V);
+    const logprobCoef = new Float32Array(b * V);
+    for (let r = 0; r < b; r++) {
+      const m = metrics[metrics.length === 1 ? 0 : r]!;
+      for (const [token, c] of m.logit) logitCoef[r * V + checkToken(token, V)]! += c;
+      for (const [token, c] of m.logProb) logprobCoef[r * V + checkToken(token, V)]! += c;
+    }
+    const last = new Float32Array(b * D);
+    for (let r = 0; r < b; r++) last.set(forward.finalResid.subarray((r * P + P - 1) * D, (r * P + P) * D), r * D);
+    return set.final.session.run({
+      resid: f32(last, [b, D]),
+      logit_coef: f32(logitCoef, [b, V]),
+      logprob_coef: f32(logprobCoef, [b, V]),
+      ...set.final.weights,
+    });
+  }
+
   private frozen(): Promise<BackwardSet> {
     this.frozenPromise ??= backwardSet(this.model, true, this.options);
     return this.frozenPromise;
@@ -230,6 +254,7 @@ export class GradientModel {
   async dispose(): Promise<void> {
     const sets = [this.exact, ...(this.frozenPromise ? [await this.frozenPromise] : [])];
     await Promise.all([...this.forwards, ...sets.flatMap((s) => [...s.blocks, s.final])].map((g) => g.session.release()));
+    await this.products.dispose();
   }
 }
 

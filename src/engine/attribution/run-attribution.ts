@@ -1,0 +1,157 @@
+/**
+ * Attribution patching (AtP, AtP*) and edge attribution (EAP, EAP-IG) of a clean and a corrupted
+ * prompt, from the gradient graphs (runtime/gradient-model.ts):
+ *  1. one forward of both prompts (batch rows clean, corrupt), every block hook point kept;
+ *  2. the metric of both;
+ *  3. node scores: the corrupted run's backward (with GradDrop, one more batch row per layer, each
+ *     dropping that layer's gradient), scored layer by layer as each layer's gradients arrive and
+ *     streamed through onEntries, last layer first;
+ *     edge scores: edge-scores.ts.
+ * Cancellable between engine calls (EngineError CANCELLED).
+ */
+import { EdgeGraph } from '../circuits/edge-graph.js';
+import { EngineError, throwIfCancelled } from '../errors.js';
+import type { BlockGradientOutput } from '../onnx/gpt2-gradient-graphs.js';
+import { defaultMetricCoefficients, type BlockGradients, type GradientModel } from '../runtime/gradient-model.js';
+import { checkIds } from '../runtime/prompt-checks.js';
+import {
+  ATTRIBUTION_KINDS,
+  ATTRIBUTION_METHODS,
+  DEFAULT_IG_STEPS,
+  MAX_IG_STEPS,
+  type AttributionOptions,
+  type AttributionRequest,
+  type AttributionResult,
+  type NodeScore,
+} from './attribution-types.js';
+import { edgeScores } from './edge-scores.js';
+import { layerNodeScores, type RowValues } from './node-scores.js';
+
+/** Checks a request before any run, with typed errors naming the problem. */
+export function checkAttributionRequest(request: AttributionRequest, nLayers: number): void {
+  const { method, kind } = request;
+  if (!(ATTRIBUTION_METHODS as readonly string[]).includes(method))
+    throw new EngineError('BAD_ARGUMENT', `Unknown attribution method "${method}".`, `Use one of ${ATTRIBUTION_METHODS.join(', ')}.`);
+  if (!(ATTRIBUTION_KINDS as readonly string[]).includes(kind))
+    throw new EngineError('BAD_ARGUMENT', `Unknown attribution kind "${kind}".`, `Use one of ${ATTRIBUTION_KINDS.join(', ')}.`);
+  const edgeMethod = method === 'eap' || method === 'eap-ig';
+  if (edgeMethod !== (kind === 'edges'))
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      edgeMethod ? `${method} scores edges, not ${kind}.` : `${method} scores nodes, not edges.`,
+      'Use --method eap or eap-ig with --kind edges, and atp or atp-star with the other kinds.',
+    );
+  if (request.cleanIds.length !== request.corruptIds.length)
+    throw new EngineError(
+      'LENGTH_MISMATCH',
+      `The clean prompt is ${request.cleanIds.length} tokens and the corrupted prompt ${request.corruptIds.length}; attribution needs the same length.`,
+      'Edit the corrupted prompt so that it tokenizes to as many tokens as the clean one.',
+    );
+  if (request.steps !== undefined) {
+    if (method !== 'eap-ig') throw new EngineError('BAD_ARGUMENT', `Interpolation steps apply to eap-ig only, not ${method}.`);
+    if (!Number.isInteger(request.steps) || request.steps < 1 || request.steps > MAX_IG_STEPS)
+      throw new EngineError('BAD_ARGUMENT', `EAP-IG's steps must be a whole number from 1 to ${MAX_IG_STEPS} (got ${request.steps}).`);
+  }
+  if (request.perPosition && kind !== 'heads')
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      `Per-position scores apply to heads; ${kind} scores are ${kind === 'neurons' ? 'summed over positions' : 'per position already'}.`,
+    );
+  if (request.gradDrop && method !== 'atp-star') throw new EngineError('BAD_ARGUMENT', 'GradDrop is part of atp-star.');
+  if (request.gradDrop && nLayers < 2) throw new EngineError('BAD_ARGUMENT', 'GradDrop needs a model of at least two layers.');
+}
+
+export async function runAttribution(model: GradientModel, request: AttributionRequest, options: AttributionOptions = {}): Promise<AttributionResult> {
+  const started = performance.now();
+  const { config } = model;
+  const { nLayers: L, dModel: D } = config;
+  checkAttributionRequest(request, L);
+  checkIds(request.cleanIds, config);
+  checkIds(request.corruptIds, config);
+  const { signal } = options;
+  const metric = defaultMetricCoefficients(request.targetId, request.contrastId);
+  const P = request.cleanIds.length;
+  const embedClean = model.embed(request.cleanIds);
+  const embedCorrupt = model.embed(request.corruptIds);
+  const embeddings = new Float32Array(2 * P * D);
+  embeddings.set(embedClean);
+  embeddings.set(embedCorrupt, P * D);
+  const both = await model.forward(embeddings, 2, signal);
+  throwIfCancelled(signal);
+  const [clean, corrupt] = await model.metric(both, [metric]);
+  const result = (entries: AttributionResult['entries']): AttributionResult => ({
+    method: request.method,
+    kind: request.kind,
+    metric: { clean: clean!, corrupt: corrupt! },
+    entries,
+    elapsedMs: performance.now() - started,
+  });
+
+  if (request.kind === 'edges') {
+    const graph = new EdgeGraph(config);
+    const scores = await edgeScores({
+      model,
+      graph,
+      embedClean,
+      embedCorrupt,
+      both,
+      metric,
+      method: request.method as 'eap' | 'eap-ig',
+      steps: request.steps ?? DEFAULT_IG_STEPS,
+      ...(signal ? { signal } : {}),
+    });
+    const entries = graph.edges.map((e, i) => ({ ...graph.edgeName(e), score: scores[i]! }));
+    options.onEntries?.(entries);
+    return result(entries);
+  }
+
+  // The corrupted row, once, or once per dropped layer after it (GradDrop).
+  const gradDrop = request.gradDrop === true;
+  const batch = gradDrop ? 1 + L : 1;
+  const repeat = (data: Float32Array): Float32Array => {
+    const size = data.length / 2;
+    const out = new Float32Array(batch * size);
+    for (let r = 0; r < batch; r++) out.set(data.subarray(size, 2 * size), r * size);
+    return out;
+  };
+  const forward = { batch, positions: P, layers: both.layers.map((v) => ({ resid_pre: repeat(v.resid_pre) })), finalResid: repeat(both.finalResid) };
+  const byLayer: NodeScore[][] = new Array(L);
+  const rowOf =
+    (data: (output: BlockGradientOutput) => Float32Array, r: number, b: number): RowValues =>
+    (output) => {
+      const all = data(output);
+      const size = all.length / b;
+      return all.subarray(r * size, (r + 1) * size);
+    };
+  await model.backward({
+    forward,
+    metrics: [metric],
+    ...(gradDrop ? { dropLayer: [null, ...Array.from({ length: L }, (_, l) => l)] } : {}),
+    ...(signal ? { signal } : {}),
+    onLayer: (layer: number, grads: BlockGradients) => {
+      const values = both.layers[layer]!;
+      const score = (r: number): NodeScore[] =>
+        layerNodeScores({
+          config,
+          layer,
+          positions: P,
+          clean: rowOf((o) => values[o], 0, 2),
+          corrupt: rowOf((o) => values[o], 1, 2),
+          grad: rowOf((o) => grads[o], r, batch),
+          kind: request.kind as Exclude<typeof request.kind, 'edges'>,
+          qkFix: request.method === 'atp-star',
+          perPosition: request.perPosition === true,
+        });
+      let entries: NodeScore[];
+      if (!gradDrop) entries = score(0);
+      else {
+        // Kramár et al. eq. 11: (1 / (L − 1)) Σ_l |AtP with layer l's gradient dropped|; the node's own layer contributes 0.
+        entries = score(1).map((e) => ({ ...e, score: Math.abs(e.score) / (L - 1) }));
+        for (let l = 1; l < L; l++) score(1 + l).forEach((e, i) => (entries[i]!.score += Math.abs(e.score) / (L - 1)));
+      }
+      byLayer[layer] = entries;
+      options.onEntries?.(entries);
+    },
+  });
+  return result(byLayer.flat());
+}
