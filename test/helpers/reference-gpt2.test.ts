@@ -263,7 +263,18 @@ const RANDOM_IDS = [3, 10, 0, 7, 3];
 test('every hook point is produced, in TransformerLens forward order, with its shape', () => {
   const seen: string[] = [];
   const cache = referenceGpt2Forward(randomCheckpoint(), RANDOM_CONFIG, RANDOM_IDS, { intervene: (name) => void seen.push(name) });
-  const layerHooks = ['hook_resid_pre', 'attn.hook_pattern', 'attn.hook_z', 'hook_attn_out', 'hook_resid_mid', 'hook_mlp_out', 'hook_resid_post'];
+  const layerHooks = [
+    'hook_resid_pre',
+    'attn.hook_q',
+    'attn.hook_k',
+    'attn.hook_v',
+    'attn.hook_pattern',
+    'attn.hook_z',
+    'hook_attn_out',
+    'hook_resid_mid',
+    'hook_mlp_out',
+    'hook_resid_post',
+  ];
   const expected = ['hook_embed', 'hook_pos_embed', ...[0, 1].flatMap((l) => layerHooks.map((h) => `blocks.${l}.${h}`)), 'ln_final.hook_scale', 'logits'];
   assert.deepEqual(seen, expected);
   assert.deepEqual([...cache.keys()], expected);
@@ -271,6 +282,7 @@ test('every hook point is produced, in TransformerLens forward order, with its s
     hook_embed: [5, 8],
     'blocks.1.attn.hook_pattern': [2, 5, 5],
     'blocks.1.attn.hook_z': [5, 2, 4],
+    'blocks.0.attn.hook_k': [5, 2, 4],
     'blocks.0.hook_mlp_out': [5, 8],
     'ln_final.hook_scale': [5, 1],
     logits: [5, 11],

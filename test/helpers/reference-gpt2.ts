@@ -12,6 +12,7 @@
  *   hook_embed                      [pos, d_model]
  *   hook_pos_embed                  [pos, d_model]
  *   blocks.L.hook_resid_pre         [pos, d_model]
+ *   blocks.L.attn.hook_q / hook_k / hook_v   [pos, head, d_head]
  *   blocks.L.attn.hook_pattern      [head, query, key]
  *   blocks.L.attn.hook_z            [pos, head, d_head]
  *   blocks.L.hook_attn_out          [pos, d_model]
@@ -154,9 +155,18 @@ export function referenceGpt2Forward(
     // Attention. ln1: [pos, d]; qkv: [pos, 3d]
     const ln1 = layerNorm(residPre, block.ln1Weight, block.ln1Bias, eps);
     const qkv = conv1d(ln1, block.attnWeight, block.attnBias, 3 * d);
-    const qAt = (p: number, h: number, e: number): number => at(qkv.data, p * 3 * d + h * dHead + e);
-    const kAt = (p: number, h: number, e: number): number => at(qkv.data, p * 3 * d + d + h * dHead + e);
-    const vAt = (p: number, h: number, e: number): number => at(qkv.data, p * 3 * d + 2 * d + h * dHead + e);
+    // hook_q / hook_k / hook_v [pos, head, d_head]: the Q, K or V column block of qkv.
+    const part = (which: number): ReferenceTensor => {
+      const t = newTensor([nPos, nHeads, dHead]);
+      for (let p = 0; p < nPos; p++) for (let i = 0; i < d; i++) t.data[p * d + i] = at(qkv.data, p * 3 * d + which * d + i);
+      return t;
+    };
+    const qUsed = hook(name('attn.hook_q'), part(0));
+    const kUsed = hook(name('attn.hook_k'), part(1));
+    const vUsed = hook(name('attn.hook_v'), part(2));
+    const qAt = (p: number, h: number, e: number): number => at(qUsed.data, (p * nHeads + h) * dHead + e);
+    const kAt = (p: number, h: number, e: number): number => at(kUsed.data, (p * nHeads + h) * dHead + e);
+    const vAt = (p: number, h: number, e: number): number => at(vUsed.data, (p * nHeads + h) * dHead + e);
 
     const pattern = newTensor([nHeads, nPos, nPos]); // [head, query, key]
     for (let h = 0; h < nHeads; h++) {

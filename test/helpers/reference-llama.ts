@@ -132,12 +132,9 @@ export function referenceLlamaForward(
     const ln1 = rms(resid, D, W(`${pre}input_layernorm.weight`));
     put(name('ln1.hook_scale'), ln1.scale, [P, 1]);
     const bias = (proj: string): Float32Array | undefined => (qkvBias ? W(`${pre}self_attn.${proj}.bias`) : undefined);
-    let q = linear(ln1.y, P, W(`${pre}self_attn.q_proj.weight`), D, H * Dh, bias('q_proj'));
-    let k = linear(ln1.y, P, W(`${pre}self_attn.k_proj.weight`), D, Hkv * Dh, bias('k_proj'));
-    const v = linear(ln1.y, P, W(`${pre}self_attn.v_proj.weight`), D, Hkv * Dh, bias('v_proj'));
-    put(name('attn.hook_q'), q, [P, H, Dh]);
-    put(name('attn.hook_k'), k, [P, Hkv, Dh]);
-    put(name('attn.hook_v'), v, [P, Hkv, Dh]);
+    let q = hook(name('attn.hook_q'), linear(ln1.y, P, W(`${pre}self_attn.q_proj.weight`), D, H * Dh, bias('q_proj')), [P, H, Dh]);
+    let k = hook(name('attn.hook_k'), linear(ln1.y, P, W(`${pre}self_attn.k_proj.weight`), D, Hkv * Dh, bias('k_proj')), [P, Hkv, Dh]);
+    const v = hook(name('attn.hook_v'), linear(ln1.y, P, W(`${pre}self_attn.v_proj.weight`), D, Hkv * Dh, bias('v_proj')), [P, Hkv, Dh]);
     if (has(`${pre}self_attn.q_norm.weight`)) {
       q = rms(q, Dh, W(`${pre}self_attn.q_norm.weight`)).y;
       k = rms(k, Dh, W(`${pre}self_attn.k_norm.weight`)).y;

@@ -61,6 +61,7 @@ export const HOOK_POINTS = [
     patch: { by: 'stream' },
   },
   // Rotary families: norm scales, queries/keys/values before and after RoPE (Llama's keys and values per kv head).
+  // Every family: hook_q/k/v (before any q/k norm and RoPE) are patchable per head, as path patching's receivers.
   {
     name: 'ln1.hook_scale',
     alias: 'ln1_scale',
@@ -75,7 +76,8 @@ export const HOOK_POINTS = [
     perLayer: true,
     shape: ['pos', 'head', 'd_head'],
     source: { graph: 'block', output: 'hook_q' },
-    archs: ['llama', 'gemma', 'neox', 'neox_sequential'],
+    archs: ['gpt2', 'llama', 'gemma', 'neox', 'neox_sequential'],
+    patch: { by: 'rows', index: 'q_index', values: 'q_patch', perHead: true },
   },
   {
     name: 'attn.hook_k',
@@ -83,7 +85,8 @@ export const HOOK_POINTS = [
     perLayer: true,
     shape: ['pos', 'kv_head', 'd_head'],
     source: { graph: 'block', output: 'hook_k' },
-    archs: ['llama', 'gemma', 'neox', 'neox_sequential'],
+    archs: ['gpt2', 'llama', 'gemma', 'neox', 'neox_sequential'],
+    patch: { by: 'rows', index: 'k_index', values: 'k_patch', perHead: true },
   },
   {
     name: 'attn.hook_v',
@@ -91,7 +94,8 @@ export const HOOK_POINTS = [
     perLayer: true,
     shape: ['pos', 'kv_head', 'd_head'],
     source: { graph: 'block', output: 'hook_v' },
-    archs: ['llama', 'gemma', 'neox', 'neox_sequential'],
+    archs: ['gpt2', 'llama', 'gemma', 'neox', 'neox_sequential'],
+    patch: { by: 'rows', index: 'v_index', values: 'v_patch', perHead: true },
   },
   {
     name: 'attn.hook_rot_q',

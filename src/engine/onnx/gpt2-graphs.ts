@@ -26,7 +26,10 @@
  *        attn_index  [k, 2] int64             (variant, query row) of hook_attn_out rows to replace
  *        attn_patch  [k, d_model]             their values
  *        mlp_index   [k, 2] int64, mlp_patch [k, d_model]   the same for hook_mlp_out
- *   out  pattern     [b, head, q, P + q]      hook_pattern
+ *        q_index, k_index, v_index [k, 3] int64, q_patch, k_patch, v_patch [k, d_head]
+ *                                             the same per head for hook_q / hook_k / hook_v
+ *   out  hook_q, hook_k, hook_v  [b, q, head, d_head]   (patched)
+ *        pattern     [b, head, q, P + q]      hook_pattern
  *        z           [b, q, head, d_head]     hook_z (TransformerLens layout)
  *        attn_out, resid_mid, mlp_out, resid_post  [b, q, d_model]
  *        k, v        [b, q, head * d_head]    keys and values of the positions run (for caching):
@@ -111,7 +114,16 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
   // [b*q, 3*head*d_head] -> [b, q, 3*head*d_head] (a free reshape) -> Q, K, V [b, q, head*d_head],
   // the layout ONNX's Attention operator reads and writes.
   const qkv = g.op1('Reshape', [qkvFlat, g.op1('Concat', [bq, g.constInt64([3 * H * Dh])], { axis: 0 })]);
-  const [q, kNew, vNew] = g.op('Split', [qkv, g.constInt64([H * Dh, H * Dh, H * Dh])], { axis: 2 }, [g.fresh('q'), 'k', 'v']) as [string, string, string];
+  const split = g.op('Split', [qkv, g.constInt64([H * Dh, H * Dh, H * Dh])], { axis: 2 }, 3);
+  // hook_q / hook_k / hook_v [b, q, head, d_head] with their patch rows written, then back to
+  // [b, q, head * d_head] rows for attention; the cached keys and values (outputs k, v) are the patched ones.
+  const headsShape = g.op1('Concat', [bq, g.constInt64([H, Dh])], { axis: 0 });
+  const rowsShape = g.op1('Concat', [bq, g.constInt64([H * Dh])], { axis: 0 });
+  const hookRows = (part: string, hook: string, output?: string): string =>
+    g.op1('Reshape', [patched(g.op1('Reshape', [part, headsShape]), hook), rowsShape], {}, output);
+  const q = hookRows(split[0]!, 'hook_q');
+  const kNew = hookRows(split[1]!, 'hook_k', 'k');
+  const vNew = hookRows(split[2]!, 'hook_v', 'v');
   const zFlat = attention(g, plain, {
     q,
     k: kNew,
@@ -143,7 +155,7 @@ export function buildBlockGraph(config: ModelConfig, w: BlockWeights, layer: num
 
   // The hook points' outputs, from the registry: [b, ...the hook's shape], positions run as q and
   // the keys a query sees as T.
-  const blockDims: Partial<Record<HookDim, Dim>> = { pos: 'q', query_pos: 'q', key_pos: 'T', head: H, d_head: Dh, d_model: D };
+  const blockDims: Partial<Record<HookDim, Dim>> = { pos: 'q', query_pos: 'q', key_pos: 'T', head: H, kv_head: H, d_head: Dh, d_model: D };
   for (const point of HOOK_POINT_LIST) {
     if ('output' in point.source && point.source.graph === 'block' && hasHook(point, 'gpt2'))
       g.output(point.source.output, 'float', ['b', ...graphDims(point.shape, blockDims)]);

@@ -20,6 +20,8 @@
  *                                    values of another row of the same call
  *        z_index [k, 3], z_patch [k, d_head]; attn_index [k, 2], attn_patch [k, d_model];
  *        mlp_index [k, 2], mlp_patch [k, d_model]   patch rows, as in gpt2-graphs.ts (empty lists: no patch)
+ *        q_index, k_index, v_index [k, 3], q_patch, k_patch, v_patch [k, d_head]   hook_q / hook_k / hook_v rows
+ *                                    (keys and values per kv head)
  *   out  the `llama` family's block hook points, [b, ...the hook's shape]
  *        k, v        [b, q, kv_head * d_head]  keys (after RoPE) and values of the positions run, for caching
  * Final graph: as gpt2-graphs.ts's (resid, logit_pos, score, score_tokens in; scale, logits and
@@ -57,11 +59,11 @@ export function buildLlamaBlockGraph(config: ModelConfig, w: BlockWeights, layer
   const patched = (x: string, output: string): string => g.op1('ScatterND', [x, ...patchRows.get(output)!], {}, output);
   // --- attention ---------------------------------------------------------------------------
   const x1 = rmsNorm(g, resid, g.weight('ln1_w', w.ln1.w.data, [D]), eps, 'ln1_scale');
-  /** x1 @ W (+ b), [b, q, heads, d_head] as graph output `out`. */
+  /** x1 @ W (+ b), [b, q, heads, d_head] with its patch rows written (before q/k norms and RoPE), as graph output `out`. */
   const project = (name: string, W: Tensor, b: Tensor, heads: number, out: string): string => {
     let y = g.op1('MatMul', [x1, g.weight(name, headColumns(W, heads, D, Dh), [D, heads * Dh])]);
     if (config.qkvBias) y = g.op1('Add', [y, g.weight(`${name}_b`, b.data, [heads * Dh])]);
-    return g.op1('Reshape', [y, g.constInt64([0, 0, heads, Dh])], {}, out);
+    return patched(g.op1('Reshape', [y, g.constInt64([0, 0, heads, Dh])]), out);
   };
   let q = project('W_Q', w.W_Q, w.b_Q, H, 'hook_q');
   let k = project('W_K', w.W_K, w.b_K, Hkv, 'hook_k');

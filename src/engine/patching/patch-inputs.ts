@@ -1,7 +1,7 @@
 /**
  * A PatchRequest's prompts and tokens as ids, with the errors a user can act on: a missing or
- * empty prompt (saying which), prompts of different token lengths, a target or contrast that is not
- * one token.
+ * empty prompt (saying which), prompts of different token lengths, one prompt with a BOS and the
+ * other without, a target or contrast that is not one token.
  */
 import type { PatchRequest } from '../../protocol/engine.js';
 import { resolvePrompt, resolveTokenRef, type PromptLimits, type ResolvedPrompt } from '../analysis/prompt-input.js';
@@ -36,7 +36,10 @@ function resolveRole(
   }
 }
 
-export function resolvePatchInputs(tokenizer: PromptTokenizer, request: PatchRequest, limits: PromptLimits): PatchInputs {
+/** What patching reads of a request: the two prompts (text or ids), the BOS rule, the target and contrast. */
+export type PatchPromptRequest = Pick<PatchRequest, 'clean' | 'corrupt' | 'cleanIds' | 'corruptIds' | 'prependBos' | 'target' | 'contrast'>;
+
+export function resolvePatchInputs(tokenizer: PromptTokenizer, request: PatchPromptRequest, limits: PromptLimits): PatchInputs {
   const clean = resolveRole(tokenizer, 'clean', request.clean, request.cleanIds, limits);
   const corrupt = resolveRole(tokenizer, 'corrupted', request.corrupt, request.corruptIds, limits);
   if (clean.ids.length !== corrupt.ids.length) {
@@ -57,6 +60,13 @@ export function resolvePatchInputs(tokenizer: PromptTokenizer, request: PatchReq
       'BAD_ARGUMENT',
       `The contrast token is the target token (${JSON.stringify(tokenizer.tokenText(targetId))}); their logit difference is always 0.`,
       'Pick a different contrast, or none.',
+    );
+  }
+  if (clean.prependBos !== corrupt.prependBos) {
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      `The ${clean.prependBos ? 'clean' : 'corrupted'} prompt got a BOS (it is text) and the ${clean.prependBos ? 'corrupted' : 'clean'} one did not (it is token ids, used as given).`,
+      'Give both prompts as text or both as token ids (with the BOS id first if you want one).',
     );
   }
   return { clean, corrupt, targetId, contrastId };

@@ -15,7 +15,7 @@ export const PATCH_HOOKS: readonly PatchHook[] = PATCHABLE_ALIASES;
 export interface PatchSite {
   hook: PatchHook;
   layer: number;
-  /** For 'z' only. */
+  /** For the per-head hooks (z, q, k, v) only. */
   head?: number;
   /** One position, or every position when omitted. */
   position?: number;
@@ -24,8 +24,17 @@ export interface PatchSite {
 export interface SiteDims {
   nLayers: number;
   nHeads: number;
+  /** Heads of hook_k / hook_v (grouped-query attention); default nHeads. */
+  nKvHeads?: number;
   /** Prompt length in tokens. */
   nPos: number;
+}
+
+/** The per-head hooks (the head's output z, its inputs q, k, v), patched as ZPatch rows. */
+export type HeadHook = 'z' | 'q' | 'k' | 'v';
+const HEAD_HOOKS: readonly HeadHook[] = ['q', 'k', 'v', 'z'];
+export function isHeadHook(hook: PatchHook): hook is HeadHook {
+  return (HEAD_HOOKS as readonly string[]).includes(hook);
 }
 
 const PER_POSITION_HOOK: Partial<Record<PatchKind, PatchHook>> = { resid: 'resid_pre', attn: 'attn_out', mlp: 'mlp_out' };
@@ -68,20 +77,21 @@ function checkComponent(component: PatchRequest['component'], dims: SiteDims): P
     throw new EngineError(
       'BAD_ARGUMENT',
       'A single-component patch needs the component to patch.',
-      'Give its hook (z, resid_pre, attn_out or mlp_out), layer, and head for z.',
+      'Give its hook (z, q, k, v, resid_pre, attn_out or mlp_out), layer, and head for z, q, k and v.',
     );
   const { hook, layer, head, position } = component;
   if (!PATCH_HOOKS.includes(hook)) throw new EngineError('BAD_ARGUMENT', `Unknown component hook "${String(hook)}".`, `Use one of ${PATCH_HOOKS.join(', ')}.`);
   if (!Number.isInteger(layer) || layer < 0 || layer >= dims.nLayers)
     throw new EngineError('BAD_ARGUMENT', `Layer ${layer} does not exist (0..${dims.nLayers - 1}).`);
   const site: PatchSite = { hook, layer };
-  if (hook === 'z') {
-    if (head === undefined) throw new EngineError('BAD_ARGUMENT', 'Patching a head output (z) needs the head.');
-    if (!Number.isInteger(head) || head < 0 || head >= dims.nHeads)
-      throw new EngineError('BAD_ARGUMENT', `Head ${head} does not exist (0..${dims.nHeads - 1}).`);
+  if (isHeadHook(hook)) {
+    if (head === undefined) throw new EngineError('BAD_ARGUMENT', `Patching a head's ${hook} needs the head.`);
+    const heads = hook === 'k' || hook === 'v' ? (dims.nKvHeads ?? dims.nHeads) : dims.nHeads;
+    if (!Number.isInteger(head) || head < 0 || head >= heads)
+      throw new EngineError('BAD_ARGUMENT', `Head ${head} of ${hook} does not exist (0..${heads - 1}).`);
     site.head = head;
   } else if (head !== undefined) {
-    throw new EngineError('BAD_ARGUMENT', `A ${hook} patch takes no head; only z patches are per head.`);
+    throw new EngineError('BAD_ARGUMENT', `A ${hook} patch takes no head; only ${HEAD_HOOKS.join(', ')} patches are per head.`);
   }
   if (position !== undefined) {
     checkPosition(position, dims.nPos, 'The patched position');

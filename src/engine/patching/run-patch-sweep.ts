@@ -30,7 +30,6 @@ import { firstDifference, resolvePatchInputs, type PatchInputs } from './patch-i
 import { patchEntry, type PatchMetricTokens } from './patch-metric.js';
 import { bosToPrepend } from '../analysis/prompt-input.js';
 import { defaultMetric, metricOfScores, metricTokens, resolveNamedMetric, type ResolvedMetric } from '../analysis/target-metric.js';
-import { EngineError } from '../errors.js';
 import { patchSites, siteHookName, type PatchSite } from './patch-sites.js';
 import { CleanPatchValues } from './patch-values.js';
 import { packedScoreRows } from '../runtime/packed-layout.js';
@@ -75,18 +74,11 @@ export function prepareSweep(runner: ForwardRunner, tokenizer: PromptTokenizer, 
     dVocab: config.dVocab,
     prependBosId: bosToPrepend(config, request.prependBos),
   });
-  if (inputs.clean.prependBos !== inputs.corrupt.prependBos) {
-    throw new EngineError(
-      'BAD_ARGUMENT',
-      `The ${inputs.clean.prependBos ? 'clean' : 'corrupted'} prompt got a BOS (it is text) and the ${inputs.clean.prependBos ? 'corrupted' : 'clean'} one did not (it is token ids, used as given).`,
-      'Give both prompts as text or both as token ids (with the BOS id first if you want one).',
-    );
-  }
   const metric = request.metric ? resolveNamedMetric(tokenizer, config.dVocab, request.metric) : defaultMetric(inputs.targetId, inputs.contrastId);
   const nPos = inputs.clean.ids.length;
   const sites = patchSites(
     request.kind,
-    { nLayers: config.nLayers, nHeads: config.nHeads, nPos },
+    { nLayers: config.nLayers, nHeads: config.nHeads, nKvHeads: config.nKvHeads ?? config.nHeads, nPos },
     {
       ...(request.position !== undefined ? { position: request.position } : {}),
       ...(request.component !== undefined ? { component: request.component } : {}),
@@ -178,9 +170,9 @@ export async function runPatchSweep(
   });
 
   // Identical prompts (patching clean into clean) run once, so their two baselines are one number.
-  // GPT-NeoX graphs have no packed inputs: their head sweeps run as variants like other kinds.
+  // Families whose graphs have no packed inputs run their head sweeps as variants like other kinds.
   const family = graphFamily(runner.config);
-  const packable = options.packed !== false && (family === 'gpt2' || family === 'llama');
+  const packable = options.packed !== false && (family === 'gpt2' || family === 'llama' || family === 'neox' || family === 'neox_sequential');
   const packedBranches = !packable ? null : headBranches(sites, plan, shortcutFrom, nPos, differFrom === nPos ? 0 : 1);
   if (packedBranches && packedRunBytes(runner.config, nPos, packedBranches) <= (options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES)) {
     return runPackedHeadSweep(runner, request, prepared, tokenizer, plan, packedBranches, options, started);

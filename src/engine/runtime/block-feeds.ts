@@ -16,9 +16,8 @@ function patchWidths(perHead: boolean, config: Pick<ModelConfig, 'dModel' | 'dHe
 
 /**
  * The block inputs of a call that caches, patches and routes nothing: no past positions, empty
- * patch and routing lists, not packed. GPT-NeoX graphs have no packed inputs (plain, prefix_rows,
- * routing), Llama-family ones no `plain` (and they take each row's position: positionFeeds); the
- * Llama family's cache keys and values per kv head.
+ * patch and routing lists, not packed. Llama-family and GPT-NeoX graphs have no `plain` (and they
+ * take each row's position: positionFeeds); the Llama family's cache keys and values per kv head.
  */
 export function unpatchedFeeds(config: ModelConfig): Record<string, ort.Tensor> {
   const { dHead: Dh } = config;
@@ -27,7 +26,7 @@ export function unpatchedFeeds(config: ModelConfig): Record<string, ort.Tensor> 
   const feeds: Record<string, ort.Tensor> = { past_k: none(Hkv, Dh), past_v: none(Hkv, Dh) };
   const family = graphFamily(config);
   if (family === 'gpt2') feeds['plain'] = flag(true);
-  if (family === 'gpt2' || family === 'llama') {
+  if (family === 'gpt2' || family === 'llama' || family === 'neox' || family === 'neox_sequential') {
     feeds['prefix_rows'] = NOT_PACKED;
     feeds['z_route_from'] = indexTensor(NO_ROWS, 3);
     feeds['z_route_to'] = indexTensor(NO_ROWS, 3);
@@ -66,7 +65,7 @@ export function variantBlockFeeds(
   }
   for (const point of ROW_PATCH_POINTS) {
     const width = patchWidths(point.patch.perHead, config);
-    const rows = hookPatchRows(variants, layer, point, { H, q0, Q, width: width.values });
+    const rows = hookPatchRows(variants, layer, point, { H, Hkv, q0, Q, width: width.values });
     if (!rows) continue;
     feeds[point.patch.index] = indexTensor(rows.index, width.coordinates);
     feeds[point.patch.values] = f32(rows.values, [rows.index.length / width.coordinates, width.values]);

@@ -38,23 +38,26 @@ function collectRows(rows: Map<string, { at: number[]; value: Float32Array }>, s
 
 /**
  * `point`'s patches of `layer` as rows: (variant, query row, head) of d_head values for per-head
- * hooks (hook_z), (variant, query row) of d_model values otherwise; null if none. Positions are
+ * hooks (hook_z, hook_q/k/v; kv heads for hook_k/v), (variant, query row) of d_model values otherwise; null if none. Positions are
  * the full prompt's; only query positions q0.. (Q of them) are run.
  */
 export function hookPatchRows(
   variants: readonly InterventionVariant[],
   layer: number,
   point: RowPatchPoint,
-  dims: { H: number; q0: number; Q: number; width: number },
+  dims: { H: number; Hkv?: number; q0: number; Q: number; width: number },
 ): PatchRows | null {
   const { H, q0, Q, width } = dims;
+  // hook_k / hook_v have a row per kv head.
+  const heads = point.shape[1] === 'kv_head' ? (dims.Hkv ?? H) : H;
   const rows = new Map<string, { at: number[]; value: Float32Array }>();
   variants.forEach((variant, b) => {
     if (point.patch.perHead) {
       for (const zp of variant.zPatches ?? []) {
-        if (zp.layer !== layer) continue;
-        if (zp.head < 0 || zp.head >= H) throw new EngineError('BAD_ARGUMENT', `Head ${zp.head} does not exist (0..${H - 1}).`);
-        checkPatchShape(zp.value, q0 + Q, width, `z patch L${layer}H${zp.head}`);
+        if (zp.layer !== layer || (zp.hook ?? 'attn.hook_z') !== point.name) continue;
+        if (!Number.isInteger(zp.head) || zp.head < 0 || zp.head >= heads)
+          throw new EngineError('BAD_ARGUMENT', `Head ${zp.head} of ${point.name} does not exist (0..${heads - 1}).`);
+        checkPatchShape(zp.value, q0 + Q, width, `${point.alias} patch L${layer}H${zp.head}`);
         for (const p of selectedPositions(zp.positions, q0, Q)) {
           rows.set(`${b},${p},${zp.head}`, { at: [b, p - q0, zp.head], value: zp.value.data.subarray(p * width, (p + 1) * width) });
         }

@@ -3,7 +3,7 @@
  * (runtime/instrumented-model.ts) in-thread, and proxied by the worker client.
  */
 import type { ActivationCache, HookName } from '../hooks.js';
-import type { RowPatchedHook, StreamPatchedHook } from '../hooks/registry.js';
+import type { HeadPatchedHook, RowPatchedHook, StreamPatchedHook } from '../hooks/registry.js';
 import type { Tensor } from '../tensor.js';
 
 export type DeviceRequest = 'auto' | 'cpu' | 'cuda' | 'dml' | 'coreml' | 'webgpu';
@@ -48,12 +48,15 @@ export interface KeysValues {
 }
 
 /**
- * A head-output (hook_z) replacement: for variant `b` of a batch, head `head` of `layer` at
- * `positions` (all positions when omitted) takes the values of `value` ([pos, d_head] for the
- * full prompt; rows not in `positions` are ignored).
+ * A per-head replacement, of a head's output (hook_z) by default: for variant `b` of a batch, head
+ * `head` of `layer` at `positions` (all positions when omitted) takes the values of `value`
+ * ([pos, d_head] for the full prompt; rows not in `positions` are ignored).
  */
 export interface ZPatch {
   layer: number;
+  /** Which per-head hook: attn.hook_z (default), or the head's input attn.hook_q / hook_k / hook_v (path patching's receivers). */
+  hook?: HeadPatchedHook;
+  /** A kv head for hook_k / hook_v under grouped-query attention. */
   head: number;
   positions?: readonly number[];
   /** [pos, d_head] */

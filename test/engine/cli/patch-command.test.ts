@@ -207,7 +207,7 @@ describe('circuit-trace patch', () => {
       await assert.rejects(runCli([...noModel, '--kind', 'resid', '--position', '3']), code('BAD_ARGUMENT', /--position applies/));
       await assert.rejects(runCli([...noModel, '--kind', 'resid', '--head', '3']), code('BAD_ARGUMENT', /only apply to --kind single/));
       await assert.rejects(runCli([...noModel, '--kind', 'single', '--hook', 'z']), code('BAD_ARGUMENT', /--hook and --layer/));
-      await assert.rejects(runCli([...noModel, '--kind', 'single', '--hook', 'q', '--layer', '0']), code('BAD_ARGUMENT', /Unknown --hook/));
+      await assert.rejects(runCli([...noModel, '--kind', 'single', '--hook', 'pattern', '--layer', '0']), code('BAD_ARGUMENT', /Unknown --hook/));
       await assert.rejects(runCli([...noModel, '--kind', 'resid', '--target', ' a']), code('BAD_ARGUMENT', /not both/));
       await assert.rejects(runCli([...noModel, '--kind', 'resid']), code('BAD_ARGUMENT', /--model/));
     });

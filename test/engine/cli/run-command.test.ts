@@ -34,7 +34,7 @@ describe('circuit-trace run', () => {
     assert.deepEqual(st.get('blocks.0.attn.hook_z').shape, [1, 7, 4, 16]);
     assert.deepEqual(st.get('logits').shape, [1, 7, 50257]);
     assert.deepEqual(st.get('ln_final.hook_scale').shape, [1, 7, 1]);
-    assert.equal(st.tensors.size, 2 + 2 * 7 + 2);
+    assert.equal(st.tensors.size, 2 + 2 * 10 + 2);
     assert.equal(st.metadata['token_ids'], JSON.stringify([50256, 464, 3797, 3332, 319, 262, 2603]));
     assert.equal(st.metadata['prepend_bos'], 'true');
     // A pattern row sums to one.

@@ -17,7 +17,7 @@ test('allHookNames lists TransformerLens hook points in forward order', () => {
   assert.equal(names[0], 'hook_embed');
   assert.equal(names.at(-1), 'logits');
   assert.ok(names.includes('blocks.1.attn.hook_z'));
-  assert.equal(names.length, 2 + 2 * 7 + 2);
+  assert.equal(names.length, 2 + 2 * 10 + 2);
 });
 
 test('parseHookName accepts layer and global hooks and rejects the rest', () => {
@@ -51,7 +51,7 @@ test('every registry entry round-trips name <-> alias <-> parse', () => {
   }
   assert.ok(!allHookNames(nLayers).includes('blocks.0.attn.hook_rot_q'), "GPT-2's names are as before");
   assert.ok(!allHookNames(nLayers, 'llama').includes('hook_pos_embed'), 'a rotary model has no position embedding');
-  assert.deepEqual(PATCHABLE_ALIASES, ['resid_pre', 'z', 'attn_out', 'mlp_out']);
+  assert.deepEqual(PATCHABLE_ALIASES, ['resid_pre', 'q', 'k', 'v', 'z', 'attn_out', 'mlp_out']);
 });
 
 test("the block and final graphs output exactly the registry's hook points (plus keys/values and token scores), and take its patch inputs", () => {
