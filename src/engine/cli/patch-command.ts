@@ -5,7 +5,8 @@
  *   circuit-trace patch --model M (--clean TEXT | --clean-ids 1,2,3) (--corrupt TEXT | --corrupt-ids 4,5,6)
  *     (--target TOKEN | --target-id ID) [--contrast TOKEN | --contrast-id ID]
  *     --kind heads-last|heads-all|resid|attn|mlp|single [--position P]
- *     [--hook z|resid_pre|attn_out|mlp_out --layer L [--head H]]   (for --kind single)
+ *     [--hook z|q|k|v|resid_pre|attn_out|mlp_out --layer L [--head H]]   (for --kind single)
+ *   circuit-trace patch ... --kind path --receivers logits|L9H6:q,L9H9:q [--json]   (path patching: path-patch-command.ts)
  *     [--prepend-bos | --no-prepend-bos] [--metric greater-than:YY]
  *     [--device D] [--max-tokens N] [--offline] [--cache-dir DIR] [--json]
  *
@@ -19,13 +20,15 @@
  * (clean and corrupted runs agree on the metric) is `null`.
  */
 import type { PatchEntry, PatchKind, PatchSweepResult } from '../../protocol/analysis.js';
-import type { LoadedModelInfo, PatchRequest, TokenRef } from '../../protocol/engine.js';
+import type { LoadedModelInfo, PatchRequest } from '../../protocol/engine.js';
 import { EngineError } from '../errors.js';
 import { loadModel } from '../model/load-model.js';
 import { runPatchSweep } from '../patching/index.js';
 import { PATCH_HOOKS, type PatchHook } from '../patching/patch-sites.js';
 import type { CliCommand, CliFlags } from './command.js';
-import { idsFlag, loadOptionsFromFlags, resolveModelArg, stringFlag } from './model-arg.js';
+import { loadOptionsFromFlags, resolveModelArg, stringFlag } from './model-arg.js';
+import { optionalInt, promptFlags, tokenFlag } from './patch-flags.js';
+import { runPathPatchCommand } from './path-patch-command.js';
 import { metricFlag } from './metric-flag.js';
 import { prependBosFlag } from './prepend-bos-flag.js';
 
@@ -48,6 +51,7 @@ const KNOWN_FLAGS = [
   'prepend-bos',
   'no-prepend-bos',
   'metric',
+  'receivers',
   'device',
   'max-tokens',
   'offline',
@@ -60,29 +64,6 @@ export interface PatchCliOutput extends PatchSweepResult {
   model: LoadedModelInfo;
 }
 
-function optionalInt(flags: CliFlags, name: string): number | undefined {
-  const v = stringFlag(flags, name);
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v.trim())) throw new EngineError('BAD_ARGUMENT', `--${name} must be a non-negative integer (got "${v}").`);
-  return Number(v);
-}
-
-function tokenFlag(flags: CliFlags, textName: string, idName: string): TokenRef | undefined {
-  const text = stringFlag(flags, textName);
-  const id = optionalInt(flags, idName);
-  if (text !== undefined && id !== undefined) throw new EngineError('BAD_ARGUMENT', `Give --${textName} or --${idName}, not both.`);
-  if (id !== undefined) return { id };
-  return text !== undefined ? { text } : undefined;
-}
-
-function promptFlags(flags: CliFlags, role: 'clean' | 'corrupt'): Pick<PatchRequest, 'clean' | 'cleanIds'> | Pick<PatchRequest, 'corrupt' | 'corruptIds'> {
-  const text = stringFlag(flags, role);
-  const ids = idsFlag(flags, `${role}-ids`);
-  if ((text === undefined) === (ids === undefined)) throw new EngineError('BAD_ARGUMENT', `patch needs exactly one of --${role} TEXT or --${role}-ids 1,2,3.`);
-  if (role === 'clean') return text !== undefined ? { clean: text } : { cleanIds: ids! };
-  return text !== undefined ? { corrupt: text } : { corruptIds: ids! };
-}
-
 /** The PatchRequest the flags describe. */
 export function parsePatchFlags(flags: CliFlags): PatchRequest {
   for (const name of flags.keys()) {
@@ -92,8 +73,13 @@ export function parsePatchFlags(flags: CliFlags): PatchRequest {
   }
   const kind = stringFlag(flags, 'kind');
   if (kind === undefined || !(KINDS as readonly string[]).includes(kind)) {
-    throw new EngineError('BAD_ARGUMENT', kind === undefined ? 'patch needs --kind.' : `Unknown --kind "${kind}".`, `Use one of ${KINDS.join(', ')}.`);
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      kind === undefined ? 'patch needs --kind.' : `Unknown --kind "${kind}".`,
+      `Use one of ${[...KINDS, 'path'].join(', ')}.`,
+    );
   }
+  if (flags.has('receivers')) throw new EngineError('BAD_ARGUMENT', '--receivers only applies to --kind path.');
   const target = tokenFlag(flags, 'target', 'target-id');
   if (!target)
     throw new EngineError(
@@ -119,7 +105,11 @@ export function parsePatchFlags(flags: CliFlags): PatchRequest {
     const hook = stringFlag(flags, 'hook');
     const layer = optionalInt(flags, 'layer');
     if (hook === undefined || layer === undefined)
-      throw new EngineError('BAD_ARGUMENT', '--kind single needs --hook and --layer (and --head for z).', `--hook is one of ${PATCH_HOOKS.join(', ')}.`);
+      throw new EngineError(
+        'BAD_ARGUMENT',
+        '--kind single needs --hook and --layer (and --head for z, q, k, v).',
+        `--hook is one of ${PATCH_HOOKS.join(', ')}.`,
+      );
     if (!(PATCH_HOOKS as readonly string[]).includes(hook))
       throw new EngineError('BAD_ARGUMENT', `Unknown --hook "${hook}".`, `Use one of ${PATCH_HOOKS.join(', ')}.`);
     const head = optionalInt(flags, 'head');
@@ -190,9 +180,10 @@ export const patchCommand: CliCommand = {
   usage:
     'patch --model M (--clean TEXT | --clean-ids 1,2,3) (--corrupt TEXT | --corrupt-ids 4,5,6) (--target TOKEN | --target-id ID) ' +
     '[--contrast TOKEN | --contrast-id ID] --kind heads-last|heads-all|resid|attn|mlp|single [--position P] ' +
-    '[--hook z|resid_pre|attn_out|mlp_out --layer L [--head H]] [--prepend-bos | --no-prepend-bos] [--metric greater-than:YY] ' +
-    '[--device D] [--max-tokens N] [--offline] [--json]',
+    '[--hook z|q|k|v|resid_pre|attn_out|mlp_out --layer L [--head H]] [--prepend-bos | --no-prepend-bos] [--metric greater-than:YY] ' +
+    '[--device D] [--max-tokens N] [--offline] [--json]; or --kind path --receivers logits|L9H6:q,L9H9:q (path patching of every sender head)',
   async run(flags, io) {
+    if (stringFlag(flags, 'kind') === 'path') return runPathPatchCommand(flags, io);
     // Check every flag before loading a model.
     const request = parsePatchFlags(flags);
     const spec = resolveModelArg(flags.get('model'));
