@@ -72,7 +72,7 @@ export function buildNeoxBlockGraph(config: ModelConfig, w: BlockWeights, layer:
   const q = project('W_Q', w.W_Q, w.b_Q, 'hook_q');
   const k = project('W_K', w.W_K, w.b_K, 'hook_k');
   const v = project('W_V', w.W_V, w.b_V, 'hook_v');
-  const { cos, sin } = ropeTables(g, config, R, mask);
+  const { cos, sin } = neoxRopeTables(g, config, R, mask);
   const rotQ = rotatePartial(g, q, cos, sin, R, Dh, 'rot_q'); // [b, q, head, d_head]
   const rotK = rotatePartial(g, k, cos, sin, R, Dh, 'rot_k');
   g.op1('Reshape', [rotK, g.constInt64([0, 0, H * Dh])], {}, 'k');
@@ -125,7 +125,7 @@ function layerNorm(g: GraphBuilder, x: string, ln: { w: Tensor; b: Tensor }, D: 
 }
 
 /** cos and sin of RoPE's angles over the R rotary dimensions for the rows run (positions T - q .. T - 1 of the mask), [q, 1, R]. */
-function ropeTables(g: GraphBuilder, config: ModelConfig, R: number, mask: string): { cos: string; sin: string } {
+export function neoxRopeTables(g: GraphBuilder, config: ModelConfig, R: number, mask: string): { cos: string; sin: string } {
   // HF's GPTNeoXRotaryEmbedding(dim = rotary_ndims): inv_freq = theta^(-2j / rotary_ndims).
   const inv = Float32Array.from(ropeInverseFrequencies(config.rotary!, R));
   const shape = g.op1('Shape', [mask]);
@@ -138,7 +138,7 @@ function ropeTables(g: GraphBuilder, config: ModelConfig, R: number, mask: strin
 }
 
 /** x_rot * cos + rotate_half(x_rot) * sin on the first R dims of the last axis, the other Dh - R passed through. */
-function rotatePartial(g: GraphBuilder, x: string, cos: string, sin: string, R: number, Dh: number, out: string): string {
+export function rotatePartial(g: GraphBuilder, x: string, cos: string, sin: string, R: number, Dh: number, out: string): string {
   const axis = g.constInt64([-1]);
   const slice = (from: number, to: number): string => g.op1('Slice', [x, g.constInt64([from]), g.constInt64([to]), axis]);
   const x1 = slice(0, R / 2);

@@ -13,8 +13,10 @@
  * MLP graph:
  *   in   mlp_in     [b, q, d_model]
  *   out  mlp_out    [b, q, d_model]         hook_mlp_out
- * The normalisations, projections and activations are the block graphs' own (gpt2-graphs.ts,
- * llama-graphs.ts), so a variant that feeds every reader the same residual stream runs the block.
+ * The normalisations, projections, rotations and activations are the block graphs' own
+ * (gpt2-graphs.ts, llama-graphs.ts, neox-graphs.ts), so a variant that feeds every reader the same
+ * residual stream runs the block. GPT-NeoX's parallel residual is the caller's: its MLP input is then
+ * resid_pre's readers' stream, not resid_mid's.
  */
 import { attentionScoreScale, graphFamily, type ModelConfig } from '../model/config.js';
 import type { BlockWeights } from '../model/weights.js';
@@ -23,6 +25,7 @@ import { EngineError } from '../errors.js';
 import { activation, layerNorm } from './gpt2-graphs.js';
 import { GraphBuilder, type BuiltGraph, type WeightMode } from './graph-builder.js';
 import { rmsNorm, ropeTables, rotate } from './llama-graphs.js';
+import { neoxRopeTables, rotatePartial } from './neox-graphs.js';
 
 /** The readers of a layer's attention: query heads, then key heads, then value heads. */
 export function attentionSlots(config: Pick<ModelConfig, 'nHeads' | 'nKvHeads'>): { H: number; Hkv: number; slots: number } {
@@ -31,14 +34,17 @@ export function attentionSlots(config: Pick<ModelConfig, 'nHeads' | 'nKvHeads'>)
   return { H, Hkv, slots: H + 2 * Hkv };
 }
 
-/** Refuses the graph families these graphs are not built for. */
+/**
+ * Refuses the models whose heads have no output of their own in the residual stream: Gemma's
+ * post-attention norm rescales the sum of a layer's heads by that sum's size, so a head's share of
+ * what is added depends on every other head, and an edge from one head is not defined.
+ */
 export function assertSplitInputSupported(config: ModelConfig): void {
-  const family = graphFamily(config);
-  if (family !== 'gpt2' && family !== 'llama') {
+  if (graphFamily(config) === 'gemma') {
     throw new EngineError(
       'UNSUPPORTED_ARCHITECTURE',
-      `Edge-level patching is not available for ${config.modelType} models yet.`,
-      'It runs on GPT-2-family (GPT-2, GPT-Neo, the organism) and Llama-family (Llama, Mistral, Qwen2, Qwen3) models.',
+      `${config.modelType} models have no edges between heads: the post-attention norm rescales the sum of a layer's heads, so no head writes a share of its own to the residual stream.`,
+      'Edge attribution, edge patching and circuit discovery run on GPT-2, GPT-Neo, Llama, Mistral, Qwen2, Qwen3 and GPT-NeoX (Pythia) models; node-level activation patching runs on Gemma.',
     );
   }
 }
@@ -48,14 +54,15 @@ export function buildSplitAttentionGraph(config: ModelConfig, w: BlockWeights, l
   const g = new GraphBuilder(`split_attn${layer}`, mode);
   const { dModel: D, dHead: Dh, eps } = config;
   const { H, Hkv, slots: S } = attentionSlots(config);
-  const rms = graphFamily(config) === 'llama';
+  const family = graphFamily(config);
+  const rms = family === 'llama';
   const input = g.input('split_in', 'float', ['b', S, 'q', D]);
   const mask = g.input('attn_mask', 'float', ['q', 'q']);
 
   // Each slot's normalisation, then its own head's projection: [b, slot, q, d_model] @ [slot, d_model, d_head].
   const normed = rms ? rmsNorm(g, input, g.weight('ln1_w', w.ln1.w.data, [D]), eps) : layerNorm(g, input, w.ln1.w.data, w.ln1.b.data, D, eps, 'ln1');
   let projected = g.op1('MatMul', [normed, g.weight('W_slots', concatRows([w.W_Q, w.W_K, w.W_V]), [S, D, Dh])]); // [b, slot, q, d_head]
-  if (!rms || config.qkvBias) projected = g.op1('Add', [projected, g.weight('b_slots', concatRows([w.b_Q, w.b_K, w.b_V]), [S, 1, Dh])]);
+  if (family === 'gpt2' || config.qkvBias) projected = g.op1('Add', [projected, g.weight('b_slots', concatRows([w.b_Q, w.b_K, w.b_V]), [S, 1, Dh])]);
   const [q0, k0, v] = g.op('Split', [projected, g.constInt64([H, Hkv, Hkv])], { axis: 1 }, 3) as [string, string, string];
   let q = q0,
     k = k0;
@@ -64,13 +71,15 @@ export function buildSplitAttentionGraph(config: ModelConfig, w: BlockWeights, l
     k = rmsNorm(g, k, g.weight('k_norm', w.k_norm!.data, [Dh]), eps);
   }
   if (config.positional === 'rotary') {
-    // ropeTables gives [q, 1, d_head] for the [b, q, head, d_head] layout; here heads come before positions.
-    const tables = ropeTables(g, config, mask);
-    const byPosition = (t: string): string => g.op1('Squeeze', [t, g.constInt64([1])]); // [q, d_head]
+    // The tables are [q, 1, rotary dims] for the [b, q, head, d_head] layout; here heads come before positions.
+    const R = config.rotaryDims ?? Dh;
+    const tables = rms ? ropeTables(g, config, mask) : neoxRopeTables(g, config, R, mask);
+    const byPosition = (t: string): string => g.op1('Squeeze', [t, g.constInt64([1])]); // [q, rotary dims]
     const cos = byPosition(tables.cos),
       sin = byPosition(tables.sin);
-    q = rotate(g, q, cos, sin, Dh, g.fresh('rot_q'));
-    k = rotate(g, k, cos, sin, Dh, g.fresh('rot_k'));
+    const turn = (x: string, name: string): string => (rms ? rotate(g, x, cos, sin, Dh, g.fresh(name)) : rotatePartial(g, x, cos, sin, R, Dh, g.fresh(name)));
+    q = turn(q, 'rot_q');
+    k = turn(k, 'rot_k');
   }
   // Query head h reads key/value head floor(h / group), as HF's repeat_kv lays them out.
   const group = H / Hkv;

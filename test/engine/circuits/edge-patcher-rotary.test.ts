@@ -1,7 +1,9 @@
 /**
- * Edge-level patching on the Llama family (RMSNorm, RoPE with llama3 scaling, grouped-query
- * attention, Mistral's window, Qwen2's biases, Qwen3's q/k norms and head_dim), against the float64
- * reference forward (test/helpers/reference-llama.ts, none of the engine's code):
+ * Edge-level patching on the rotary families: the Llama family (RMSNorm, RoPE with llama3 scaling,
+ * grouped-query attention, Mistral's window, Qwen2's biases, Qwen3's q/k norms and head_dim) and
+ * GPT-NeoX (LayerNorm, partial rotary, the parallel residual whose MLP reads resid_pre, and the
+ * sequential one), against the float64 reference forwards (test/helpers/reference-llama.ts,
+ * reference-gpt-neox.ts, none of the engine's code):
  *  - every edge kept is the clean run and none the corrupted run;
  *  - a circuit of every edge out of a set of writers equals the reference run on the clean prompt
  *    with each layer's resid_pre, hook_attn_out and hook_mlp_out set to the corrupted run's plus the
@@ -17,12 +19,29 @@ import { EdgePatcher } from '../../../src/engine/circuits/edge-patcher.js';
 import { LLAMA_FAMILY_TYPES } from '../../../src/engine/model/adapters/llama-config.js';
 import { writeHfFolder } from '../../../src/engine/model/hf-folder-writer.js';
 import { loadModelFolder } from '../../../src/engine/model/load-folder.js';
-import { generateRandomLlama, type RandomLlama } from '../../../src/engine/model/random-llama.js';
+import { generateRandomLlama } from '../../../src/engine/model/random-llama.js';
+import { generateRandomGptNeox } from '../../../src/engine/model/random-gpt-neox.js';
+import type { HfTensor } from '../../../src/engine/model/hf-gpt2-layout.js';
 import { InstrumentedModel } from '../../../src/engine/runtime/instrumented-model.js';
 import { loadGpt2TokenizerJson } from '../../../src/engine/tokenizer/gpt2-tokenizer-json.js';
 import { metricOfLogits } from '../../../src/engine/analysis/target-metric.js';
 import { referenceLlamaForward } from '../../helpers/reference-llama.js';
-import type { ReferenceTensor } from '../../helpers/reference-gpt2.js';
+import { referenceGptNeoxForward } from '../../helpers/reference-gpt-neox.js';
+import type { ReferenceHookCallback, ReferenceTensor, ReferenceWeightTensor } from '../../helpers/reference-gpt2.js';
+
+/** A random checkpoint and the reference that runs it. */
+interface RandomRotary {
+  config: Record<string, unknown>;
+  tensors: HfTensor[];
+  reference: (
+    w: Map<string, ReferenceWeightTensor>,
+    cfg: Record<string, unknown>,
+    ids: readonly number[],
+    o?: { intervene?: ReferenceHookCallback },
+  ) => Map<string, ReferenceTensor>;
+  /** The attention output projection of a layer, nn.Linear [d_model, head * d_head]. */
+  outProjection: (layer: number) => string;
+}
 
 /** 12 tokens: past Mistral's window of the tiny preset. */
 const CLEAN = [464, 3797, 3332, 319, 262, 2603, 13, 383, 3797, 3332, 319, 262];
@@ -30,35 +49,50 @@ const CORRUPT = [464, 3290, 3332, 319, 262, 2603, 13, 383, 3290, 3332, 319, 262]
 const METRIC = { name: 'logit_diff', targetId: 2603, contrastId: 1110 } as const;
 const KEPT_WRITERS = new Set(['embed', 'L0H1', 'L0H3', 'mlp0', 'L1H2']);
 
-/** Scales the attention's q/k/o projections so that attention is sharp and edges matter. */
-function sharpened(random: RandomLlama): RandomLlama {
-  const scaled = /self_attn\.(q_proj|k_proj|o_proj)\.weight$/;
+/** Scales the attention's projections so that attention is sharp and edges matter. */
+function sharpened(random: RandomRotary): RandomRotary {
+  const scaled = /(self_attn\.(q_proj|k_proj|o_proj)|attention\.(query_key_value|dense))\.weight$/;
   return { ...random, tensors: random.tensors.map((t) => (scaled.test(t.name) ? { ...t, data: t.data.map((x) => x * 4) } : t)) };
 }
 
+const MODELS: Array<[string, () => RandomRotary]> = [
+  ...LLAMA_FAMILY_TYPES.map((arch): [string, () => RandomRotary] => [
+    arch,
+    () => ({ ...generateRandomLlama(arch, 'tiny', 5), reference: referenceLlamaForward, outProjection: (l) => `model.layers.${l}.self_attn.o_proj.weight` }),
+  ]),
+  ...[true, false].map((parallelResidual): [string, () => RandomRotary] => [
+    `gpt_neox (${parallelResidual ? 'parallel' : 'sequential'} residual)`,
+    () => ({
+      ...generateRandomGptNeox('tiny', 5, { parallelResidual }),
+      reference: referenceGptNeoxForward,
+      outProjection: (l) => `gpt_neox.layers.${l}.attention.dense.weight`,
+    }),
+  ]),
+];
+
 /** The reference metric of the clean prompt with the writers in `kept` carrying their clean-run changes (see the header). */
-function referenceNodeCircuit(random: RandomLlama, kept: ReadonlySet<string>): number {
+function referenceNodeCircuit(random: RandomRotary, kept: ReadonlySet<string>): number {
   const weights = new Map(random.tensors.map((t) => [t.name, t]));
   const cfg = random.config;
   const H = cfg['num_attention_heads'] as number,
     D = cfg['hidden_size'] as number;
   const Dh = (cfg['head_dim'] as number | undefined) ?? D / H;
   const P = CLEAN.length;
-  const corrupted = referenceLlamaForward(weights, cfg, CORRUPT);
+  const corrupted = random.reference(weights, cfg, CORRUPT);
   /** z_h · W_O[h] of hook_z [pos, head, d_head] with o_proj [d_model, head * d_head]: [pos, d_model]. */
   const headResult = (z: Float64Array, layer: number, h: number): Float64Array => {
-    const o = weights.get(`model.layers.${layer}.self_attn.o_proj.weight`)!.data;
+    const o = weights.get(random.outProjection(layer))!.data;
     const out = new Float64Array(P * D);
     for (let p = 0; p < P; p++)
       for (let j = 0; j < D; j++) for (let e = 0; e < Dh; e++) out[p * D + j]! += z[(p * H + h) * Dh + e]! * o[j * H * Dh + h * Dh + e]!;
     return out;
   };
   const corr = (name: string): Float64Array => corrupted.get(name)!.data;
-  let keptDelta = new Float64Array(P * D); // Σ of the kept writers' changes so far
+  let keptDelta: Float64Array = new Float64Array(P * D); // Σ of the kept writers' changes so far
   const plus = (a: Float64Array, b: Float64Array): Float64Array => a.map((x, i) => x + b[i]!);
   const minus = (a: Float64Array, b: Float64Array): Float64Array => a.map((x, i) => x - b[i]!);
-  let layerHeadsDelta = new Float64Array(P * D);
-  const clean = referenceLlamaForward(weights, cfg, CLEAN, {
+  let layerHeadsDelta: Float64Array = new Float64Array(P * D);
+  const clean = random.reference(weights, cfg, CLEAN, {
     intervene: (name: string, t: ReferenceTensor): ReferenceTensor | void => {
       const m = /^blocks\.(\d+)\.(.*)$/.exec(name);
       if (!m) return;
@@ -92,14 +126,14 @@ function referenceNodeCircuit(random: RandomLlama, kept: ReadonlySet<string>): n
   return metricOfLogits(METRIC, Float32Array.from(logits.data.subarray((P - 1) * V, P * V)));
 }
 
-for (const arch of LLAMA_FAMILY_TYPES) {
+for (const [arch, generate] of MODELS) {
   describe(`edge patching on a tiny random ${arch}`, () => {
-    const dir = mkdtempSync(join(tmpdir(), `ct-edges-${arch}-`));
-    let random: RandomLlama;
+    const dir = mkdtempSync(join(tmpdir(), 'ct-edges-rotary-'));
+    let random: RandomRotary;
     let runner: InstrumentedModel;
     let patcher: EdgePatcher;
     before(async () => {
-      random = sharpened(generateRandomLlama(arch, 'tiny', 5));
+      random = sharpened(generate());
       await writeHfFolder(dir, { config: random.config, tensors: random.tensors, tokenizerJson: loadGpt2TokenizerJson() });
       const loaded = await loadModelFolder(dir);
       runner = await InstrumentedModel.create(loaded.model, { device: 'cpu' });
