@@ -44,8 +44,8 @@ export interface AnalyzeOptions {
   topPathWidth?: number;
 }
 
-/** Every hook the analyses read (`config.positional`: rotary models have no hook_pos_embed). */
-export function analysisHooks(nLayers: number, config: Pick<ModelConfig, 'positional'> = {}): HookName[] {
+/** Every hook the analyses read (`config.positional`: rotary models have no hook_pos_embed; `postNorms`: Gemma's ln1_post scales). */
+export function analysisHooks(nLayers: number, config: Pick<ModelConfig, 'positional' | 'postNorms'> = {}): HookName[] {
   return [...new Set<HookName>([...circuitTraceHooks(nLayers, config), ...logitLensHooks(nLayers)])];
 }
 
@@ -129,7 +129,12 @@ export async function analyze(runner: AnalysisRunner, tokenizer: PromptTokenizer
   const heads: HeadSummary[] = [];
   for (let l = 0; l < nLayers; l++) {
     const pattern = patterns[l]!;
-    const norms = headOutputNorms(requireHook(cache, layerHook(l, 'attn.hook_z')), weights.blocks[l]!.W_O);
+    const post = weights.blocks[l]!.ln1_post;
+    const norms = headOutputNorms(
+      requireHook(cache, layerHook(l, 'attn.hook_z')),
+      weights.blocks[l]!.W_O,
+      post ? { w: post.w, scale: requireHook(cache, layerHook(l, 'ln1_post.hook_scale')) } : undefined,
+    );
     for (let h = 0; h < nHeads; h++) {
       const scores = headScores(pattern, h, repeats);
       heads.push({

@@ -67,16 +67,20 @@ export function attentionStats(pattern: Tensor /* [head, query, key] */, head: n
  * Gram matrices G[h] = W_O[h] W_O[h]^T ([head, d_head, d_head], float64), so that
  * ‖z @ W_O[h]‖² = z^T G[h] z costs d_head² per position instead of d_head · d_model. Computed once
  * per weight tensor (the weights of a loaded model never change) and kept while the tensor lives.
+ * With `postWeight` w (Gemma's post-attention norm, [d_model]): G[h] = W_O[h] diag(w²) W_O[h]^T, so
+ * that z^T G[h] z = ‖z @ W_O[h] ⊙ w‖², kept per w.
  */
 const gramCache = new WeakMap<Tensor, Float64Array>();
+const postGramCache = new WeakMap<Tensor, Float64Array>();
 
-export function outputGram(W_O: Tensor /* [head, d_head, d_model] */): Float64Array {
-  const cached = gramCache.get(W_O);
+export function outputGram(W_O: Tensor /* [head, d_head, d_model] */, postWeight?: Tensor /* [d_model] */): Float64Array {
+  const cached = postWeight ? postGramCache.get(postWeight) : gramCache.get(W_O);
   if (cached) return cached;
   const [nHeads, dHead, dModel] = W_O.shape;
   if (nHeads === undefined || dHead === undefined || dModel === undefined)
     throw new Error(`outputGram: W_O must be [head, d_head, d_model], got [${W_O.shape.join(', ')}]`);
   const W = W_O.data;
+  const w2 = postWeight ? Float64Array.from(postWeight.data, (x) => x * x) : null;
   const gram = new Float64Array(nHeads * dHead * dHead);
   for (let h = 0; h < nHeads; h++) {
     for (let a = 0; a < dHead; a++) {
@@ -84,28 +88,36 @@ export function outputGram(W_O: Tensor /* [head, d_head, d_model] */): Float64Ar
       for (let b = a; b < dHead; b++) {
         const rowB = (h * dHead + b) * dModel;
         let s = 0;
-        for (let m = 0; m < dModel; m++) s += W[rowA + m]! * W[rowB + m]!;
+        if (w2) for (let m = 0; m < dModel; m++) s += W[rowA + m]! * W[rowB + m]! * w2[m]!;
+        else for (let m = 0; m < dModel; m++) s += W[rowA + m]! * W[rowB + m]!;
         gram[(h * dHead + a) * dHead + b] = s;
         gram[(h * dHead + b) * dHead + a] = s;
       }
     }
   }
-  gramCache.set(W_O, gram);
+  if (postWeight) postGramCache.set(postWeight, gram);
+  else gramCache.set(W_O, gram);
   return gram;
 }
 
 /**
  * Each head's output norm: the mean over positions of ‖z[pos, head] @ W_O[head]‖, for every head
  * of a layer; how strongly each head writes into the residual stream (its bias b_O is shared by
- * all heads and left out). Returns [head].
+ * all heads and left out). With `post` (Gemma: the post-attention RMSNorm's weight w and its cached
+ * scale s [pos], `ln1_post.hook_scale`), what the head adds to the stream at that frozen scale:
+ * ‖z[pos, head] @ W_O[head] ⊙ w‖ / s[pos]. Returns [head].
  */
-export function headOutputNorms(z: Tensor /* [pos, head, d_head] */, W_O: Tensor /* [head, d_head, d_model] */): Float64Array {
+export function headOutputNorms(
+  z: Tensor /* [pos, head, d_head] */,
+  W_O: Tensor /* [head, d_head, d_model] */,
+  post?: { w: Tensor /* [d_model] */; scale: Tensor /* [pos, 1] */ },
+): Float64Array {
   const [nPos, nHeads, dHead] = z.shape;
   const [wHeads, wDHead, dModel] = W_O.shape;
   if (nPos === undefined || nHeads === undefined || dHead === undefined || wHeads !== nHeads || wDHead !== dHead || dModel === undefined) {
     throw new Error(`headOutputNorms: z [${z.shape.join(', ')}] does not match W_O [${W_O.shape.join(', ')}]`);
   }
-  const gram = outputGram(W_O);
+  const gram = outputGram(W_O, post?.w);
   const zData = z.data;
   const out = new Float64Array(nHeads);
   const row = new Float64Array(dHead);
@@ -126,7 +138,7 @@ export function headOutputNorms(z: Tensor /* [pos, head, d_head] */, W_O: Tensor
         sq += 2 * za * s;
       }
       // Rounding can leave a tiny negative for a zero output.
-      normSum += Math.sqrt(Math.max(0, sq));
+      normSum += Math.sqrt(Math.max(0, sq)) / (post ? post.scale.data[p]! : 1);
     }
     out[h] = nPos > 0 ? normSum / nPos : 0;
   }

@@ -8,7 +8,8 @@
  *   ũ = (1 + w_final) ⊙ u, u = W_U[:, target] − W_U[:, contrast] (or, 'tl' without a contrast, minus the
  *   vocabulary mean); MLP and embed: hook_mlp_out · ũ / scale and hook_embed · ũ / scale; no biases;
  *   the metric is the logit BEFORE the final soft-cap (the reference's pre-softcap logits);
- *   lens at each depth: softmax(cap · tanh(RMSNorm(resid) (1 + w) · W_U / cap)), the scale recomputed per depth.
+ *   lens at each depth: softmax(cap · tanh(RMSNorm(resid) (1 + w) · W_U / cap)), the scale recomputed per depth;
+ *   a head's output norm: the mean over positions of ‖z_h W_O[h] ⊙ (1 + w_post)‖ / s_post, what it adds to the stream.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -127,6 +128,38 @@ function referenceLens(random: RandomGemma, ref: ReferenceGemmaResult, pos: numb
   });
 }
 
+/** Per head [layer, head]: the mean over positions of ‖z_h W_O[h] ⊙ (1 + w_post)‖ / s_post. */
+function referenceOutputNorms(random: RandomGemma, ref: ReferenceGemmaResult): Float64Array {
+  const c = random.config as Record<string, number>;
+  const L = c['num_hidden_layers']!,
+    D = c['hidden_size']!,
+    H = c['num_attention_heads']!,
+    Dh = c['head_dim']!;
+  const P = ref.hooks.get('hook_embed')!.shape[0]!;
+  const W = new Map(random.tensors.map((t) => [t.name, t.data]));
+  const out = new Float64Array(L * H);
+  for (let l = 0; l < L; l++) {
+    const O = W.get(`model.layers.${l}.self_attn.o_proj.weight`)!;
+    const wPost = W.get(`model.layers.${l}.post_attention_layernorm.weight`)!;
+    const z = ref.hooks.get(`blocks.${l}.attn.hook_z`)!.data;
+    const sPost = ref.hooks.get(`blocks.${l}.ln1_post.hook_scale`)!.data;
+    for (let h = 0; h < H; h++) {
+      let sum = 0;
+      for (let p = 0; p < P; p++) {
+        let sq = 0;
+        for (let d = 0; d < D; d++) {
+          let o = 0;
+          for (let e = 0; e < Dh; e++) o += z[(p * H + h) * Dh + e]! * O[d * H * Dh + h * Dh + e]!;
+          sq += (o * (1 + wPost[d]!)) ** 2;
+        }
+        sum += Math.sqrt(sq) / sPost[p]!;
+      }
+      out[l * H + h] = sum / P;
+    }
+  }
+  return out;
+}
+
 const close = (a: number, b: number, tol: number, what: string): void => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs reference ${b}`);
 
 for (const [arch, seed] of [
@@ -188,7 +221,9 @@ for (const [arch, seed] of [
         result.predictions.map((p) => p.tokenId),
       );
       assert.equal(result.heads.length, modelInfo.nLayers * modelInfo.nHeads);
-      for (const head of result.heads) assert.ok(Number.isFinite(head.entropy) && head.outputNorm > 0 && head.scores.previous !== null, head.name);
+      for (const head of result.heads) assert.ok(Number.isFinite(head.entropy) && head.scores.previous !== null, head.name);
+      const norms = referenceOutputNorms(random, ref);
+      result.heads.forEach((head) => close(head.outputNorm, norms[head.layer * modelInfo.nHeads + head.head]!, 1e-4, `${head.name} output norm`));
     };
     for (const mode of ['tl', 'raw'] as const) {
       test(`DLA (${mode}) per head (through the frozen post-attention norm), per source, MLP and embed as the reference; the lens as the reference`, () =>
