@@ -9,7 +9,9 @@
  *   vocabulary mean); MLP and embed: hook_mlp_out · ũ / scale and hook_embed · ũ / scale; no biases;
  *   the metric is the logit BEFORE the final soft-cap (the reference's pre-softcap logits);
  *   lens at each depth: softmax(cap · tanh(RMSNorm(resid) (1 + w) · W_U / cap)), the scale recomputed per depth;
- *   a head's output norm: the mean over positions of ‖z_h W_O[h] ⊙ (1 + w_post)‖ / s_post, what it adds to the stream.
+ *   a head's output norm: the mean over positions of ‖z_h W_O[h] ⊙ (1 + w_post)‖ / s_post, what it adds to the stream;
+ *   token flow: Σ over layers and heads of the attention pattern [query, key];
+ *   census: TransformerLens's "mul" detector score Σ attn ⊙ D / Σ attn, averaged over the probe.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,6 +19,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyze } from '../../../src/engine/analysis/analyze.js';
+import { censusSequences, fitCensusSettings } from '../../../src/engine/analysis/head-census.js';
 import { writeHfFolder } from '../../../src/engine/model/hf-folder-writer.js';
 import { loadModelFolder } from '../../../src/engine/model/load-folder.js';
 import { generateRandomGemma, type RandomGemma } from '../../../src/engine/model/random-gemma.js';
@@ -225,6 +228,60 @@ for (const [arch, seed] of [
       const norms = referenceOutputNorms(random, ref);
       result.heads.forEach((head) => close(head.outputNorm, norms[head.layer * modelInfo.nHeads + head.head]!, 1e-4, `${head.name} output norm`));
     };
+    test('token flow sums the reference patterns (a sliding window shorter than the prompt shows in them)', async () => {
+      const result = await analyze(model, tokenizer, { prompt: PROMPT }, { modelInfo });
+      const ids = result.tokens.map((t) => t.id);
+      const n = ids.length;
+      const ref = referenceGemmaForward(new Map(random.tensors.map((t) => [t.name, t])), random.config, ids);
+      const flow = new Float64Array(n * n);
+      for (let l = 0; l < modelInfo.nLayers; l++) {
+        const pattern = ref.hooks.get(`blocks.${l}.attn.hook_pattern`)!.data; // [head, query, key]
+        pattern.forEach((a, i) => (flow[i % (n * n)] = flow[i % (n * n)]! + a));
+      }
+      flow.forEach((f, i) => close(result.flow.total[i]!, f, 1e-4, `flow query ${Math.floor(i / n)} key ${i % n}`));
+      const window = random.config['sliding_window'] as number;
+      const layer0 = ref.hooks.get('blocks.0.attn.hook_pattern')!.data; // layer 0 slides in both
+      assert.equal(layer0[(n - 1) * n + (n - 1 - window)], 0, 'a key just outside the window gets no attention on a sliding layer');
+    });
+
+    test('the head census as TransformerLens scores the reference patterns on the same probe', async () => {
+      const settings = { batch: 2, halfLength: 6, seed: 9 };
+      const result = await analyze(model, tokenizer, { prompt: PROMPT, census: true }, { modelInfo, censusSettings: settings });
+      const census = result.census!;
+      const sequences = censusSequences(fitCensusSettings({ ...settings, prependBos: census.prependBos }, model.config), model.config);
+      const L = modelInfo.nLayers,
+        H = modelInfo.nHeads;
+      const raw = { previous: new Float64Array(L * H), duplicate: new Float64Array(L * H), induction: new Float64Array(L * H) };
+      for (const ids of sequences) {
+        const n = ids.length;
+        const ref = referenceGemmaForward(new Map(random.tensors.map((t) => [t.name, t])), random.config, ids).hooks;
+        const cells = {
+          previous: (i: number, j: number): boolean => j === i - 1,
+          duplicate: (i: number, j: number): boolean => j < i && ids[j] === ids[i],
+          induction: (i: number, j: number): boolean => j >= 1 && j <= i && ids[j - 1] === ids[i] && j - 1 < i,
+        };
+        for (let l = 0; l < L; l++) {
+          const pattern = ref.get(`blocks.${l}.attn.hook_pattern`)!.data;
+          for (let h = 0; h < H; h++)
+            for (const kind of ['previous', 'duplicate', 'induction'] as const) {
+              let hit = 0,
+                total = 0;
+              for (let i = 0; i < n; i++)
+                for (let j = 0; j < n; j++) {
+                  const a = pattern[(h * n + i) * n + j]!;
+                  total += a;
+                  if (cells[kind](i, j)) hit += a;
+                }
+              raw[kind][l * H + h] = raw[kind][l * H + h]! + hit / total / sequences.length;
+            }
+        }
+      }
+      assert.equal(census.entries.length, L * H);
+      for (const entry of census.entries)
+        for (const kind of ['previous', 'duplicate', 'induction'] as const)
+          close(entry.raw[kind], raw[kind][entry.layer * H + entry.head]!, 1e-5, `census L${entry.layer}H${entry.head} ${kind}`);
+    });
+
     for (const mode of ['tl', 'raw'] as const) {
       test(`DLA (${mode}) per head (through the frozen post-attention norm), per source, MLP and embed as the reference; the lens as the reference`, () =>
         check(mode, false));
