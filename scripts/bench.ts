@@ -20,6 +20,7 @@ import { benchOrganism } from './bench/organism.js';
 import { benchPatching } from './bench/patching.js';
 import { markdownTable, median, timeMedian, type BenchRow } from './bench/stats.js';
 import { countMajorCollections } from './bench/major-collections.js';
+import { benchLlamaMemory } from './bench/llama-memory.js';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 15);
 const sections: Array<{ title: string; rows: BenchRow[] }> = [];
@@ -155,6 +156,7 @@ async function main(): Promise<void> {
     );
     await model.dispose();
 
+    await benchLlamaMemory(report);
     await benchOrganism(report);
     await benchPatching(report);
     const patchRows = sections.find((x) => x.title.startsWith('Activation patching'))?.rows ?? [];

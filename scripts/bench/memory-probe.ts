@@ -18,7 +18,9 @@ async function probe(): Promise<void> {
   if (!folder) throw new Error('usage: memory-probe.ts FOLDER');
   const gc = (globalThis as { gc?: () => void }).gc;
   const baseline = process.memoryUsage().rss;
+  const started = performance.now();
   const { model, weightBytes } = await load(folder);
+  const loadMs = performance.now() - started;
   await model.forward([1, 2, 3, 4], { hooks: ['logits'] });
   // What a long-lived process settles at: collect the load's garbage first.
   gc?.();
@@ -26,7 +28,7 @@ async function probe(): Promise<void> {
   gc?.();
   const afterLoad = process.memoryUsage().rss;
   const peak = peakRss();
-  process.stdout.write(JSON.stringify({ baseline, afterLoad, peak, weightBytes, collected: gc !== undefined }) + '\n');
+  process.stdout.write(JSON.stringify({ baseline, afterLoad, peak, weightBytes, loadMs, collected: gc !== undefined }) + '\n');
   await model.dispose();
 }
 

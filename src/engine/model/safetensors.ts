@@ -110,9 +110,9 @@ export function readSafetensors(buffer: Uint8Array, fileLabel: string): Safetens
  */
 export function openSafetensors(path: string, fileLabel = path): SafetensorsFile {
   const fd = openSync(path, 'r');
-  let fileSize: number, headerBytes: Uint8Array;
+  let fileSize: number, modified: number, headerBytes: Uint8Array;
   try {
-    fileSize = fstatSync(fd).size;
+    ({ size: fileSize, mtimeMs: modified } = fstatSync(fd));
     if (fileSize < 8) throw corrupt(fileLabel, `truncated: ${fileSize} bytes is shorter than the 8-byte header length`);
     const headerLength = headerLengthOf(readExactly(fd, 0, 8, fileLabel));
     if (8 + headerLength > fileSize) {
@@ -125,6 +125,16 @@ export function openSafetensors(path: string, fileLabel = path): SafetensorsFile
   return parseFile(headerBytes, fileSize, fileLabel, (offset, length) => {
     const tensorFd = openSync(path, 'r');
     try {
+      // Tensors may be read long after the header (adapters read block weights as the runtime
+      // builds their graphs): a file replaced since then would give another file's bytes.
+      const now = fstatSync(tensorFd);
+      if (now.size !== fileSize || now.mtimeMs !== modified) {
+        throw new EngineError(
+          'CORRUPT_WEIGHTS',
+          `${fileLabel} changed on disk after the model began loading (its size or modification time differs).`,
+          'Load the model again.',
+        );
+      }
       return readExactly(tensorFd, offset, length, fileLabel);
     } finally {
       closeSync(tensorFd);

@@ -112,6 +112,22 @@ export class InitializerFolder {
   }
 
   /**
+   * Deletes the files of one graph (the path `write` returned) once its session exists, so that
+   * the folder holds one graph's weights at a time rather than the whole model's (gigabytes for a
+   * 1B-parameter model, on a /tmp that may live in memory). Where the system refuses while ONNX
+   * Runtime maps the file (Windows), it stays for `remove()`.
+   */
+  discard(modelPath: string): void {
+    for (const path of [modelPath, modelPath.replace(/\.onnx$/, '.bin')]) {
+      try {
+        rmSync(path, { force: true });
+      } catch {
+        // Left for remove().
+      }
+    }
+  }
+
+  /**
    * Deletes the folder. Once the sessions exist their pre-packed weights are in memory; where the
    * system refuses to delete a file still mapped (Windows), this says so and can be called again
    * when the sessions are released.

@@ -113,6 +113,7 @@ export async function createSessions(model: CanonicalModel, options: RuntimeOpti
           modelPath !== null
             ? await ort.InferenceSession.create(modelPath, opts)
             : await ort.InferenceSession.create(graph.model, { ...opts, externalData: graph.externalData.map((e) => ({ path: e.path, data: e.data })) });
+        if (modelPath !== null) folder.discard(modelPath);
         weightFeeds[l] = Object.fromEntries([...graph.weightFeeds].map(([name, w]) => [name, f32(w.data, w.dims)]));
       }
       const final = sessions.pop()!;
@@ -131,6 +132,8 @@ export async function createSessions(model: CanonicalModel, options: RuntimeOpti
     } catch (error) {
       await Promise.all(sessions.filter(Boolean).map((s) => s.release().catch(() => undefined)));
       folder.remove();
+      // The checkpoint's own errors (adapters read block weights as their graphs are built): no provider would do better.
+      if (error instanceof EngineError) throw error;
       if (provider === 'cpu') throw new EngineError('INTERNAL', `ONNX Runtime could not create the model: ${(error as Error).message}`);
       note = `The ${provider} execution provider failed to start (${(error as Error).message.split('\n')[0]}); using the CPU.`;
     }

@@ -77,6 +77,29 @@ test('a graph written to files runs as it does from memory, and the folder is re
   assert.equal(folder.remove(), true, 'removing twice is harmless');
 });
 
+test("a graph's files are discarded once its session exists, and the session still runs", async () => {
+  const A = Float32Array.from([1, 2, 3, 4, 5, 6]);
+  const b = Float32Array.from([0.5, -1, 2]);
+  const folder = new InitializerFolder('always');
+  const first = folder.write(smallGraph(A, b), 'block0')!;
+  const second = folder.write(
+    smallGraph(
+      A.map((v) => -v),
+      b,
+    ),
+    'block1',
+  )!;
+  const session = await ort.InferenceSession.create(first);
+  folder.discard(first);
+  assert.deepEqual(readdirSync(dirname(first)).sort(), ['block1.bin', 'block1.onnx'], "only the other graph's files are left");
+  const x = new ort.Tensor('float32', Float32Array.from([1, -2]), [1, 2]);
+  // The bias feeds an Add, which ONNX Runtime does not pre-pack: it is still read after the file is gone.
+  assert.deepEqual([...((await session.run({ x }))['y']!.data as Float32Array)], [1 - 8 + 0.5, 2 - 10 - 1, 3 - 12 + 2]);
+  await session.release();
+  assert.equal(existsSync(second), true);
+  assert.equal(folder.remove(), true);
+});
+
 test('where the folder cannot be written, write says so, leaves nothing, and later graphs stay in memory', () => {
   const graph = smallGraph(new Float32Array(6), new Float32Array(3));
   const parent = mkdtempSync(join(tmpdir(), 'ct-readonly-'));

@@ -9,7 +9,7 @@
  * which is absent when tie_word_embeddings is set.
  */
 import { EngineError } from '../../errors.js';
-import { checkedTensorGetter, transposeMatrix } from './checked-tensor.js';
+import { checkedTensorGetter, checkedTensorReader, transposeInto, transposeMatrix } from './checked-tensor.js';
 import { tensor, type Tensor } from '../../tensor.js';
 import type { BlockWeights, CanonicalModel } from '../weights.js';
 import type { ArchitectureAdapter } from './adapter.js';
@@ -20,6 +20,7 @@ export const llamaAdapter: ArchitectureAdapter = {
   adapt(raw, source) {
     const config = llamaFamilyConfig(raw);
     const get = checkedTensorGetter(source, 'of the model_type config.json names');
+    const read = checkedTensorReader(source, 'of the model_type config.json names');
     const { dModel: D, nHeads: H, dHead: Dh, dMlp: M, dVocab: V } = config;
     const Hkv = config.nKvHeads ?? H;
     const zeros = (...shape: number[]): Tensor => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
@@ -30,22 +31,45 @@ export const llamaAdapter: ArchitectureAdapter = {
       const p = `model.layers.${l}.`;
       const bias = (name: string, heads: number): Tensor =>
         config.qkvBias ? tensor(get(`${p}self_attn.${name}.bias`, [heads * Dh]).data, [heads, Dh]) : zeros(heads, Dh);
+      // The matrices are checked now and read when the runtime builds this block's graph (each
+      // read is a fresh array): the whole model never sits in memory in fp32 at once.
+      const q = read(`${p}self_attn.q_proj.weight`, [H * Dh, D]);
+      const k = read(`${p}self_attn.k_proj.weight`, [Hkv * Dh, D]);
+      const v = read(`${p}self_attn.v_proj.weight`, [Hkv * Dh, D]);
+      const o = read(`${p}self_attn.o_proj.weight`, [D, H * Dh]);
+      const up = read(`${p}mlp.up_proj.weight`, [M, D]);
+      const gate = read(`${p}mlp.gate_proj.weight`, [M, D]);
+      const down = read(`${p}mlp.down_proj.weight`, [D, M]);
       const block: BlockWeights = {
         ln1: { w: get(`${p}input_layernorm.weight`, [D]), b: zeros(D) },
-        W_Q: headsFromRows(get(`${p}self_attn.q_proj.weight`, [H * Dh, D]), H, Dh, D),
-        W_K: headsFromRows(get(`${p}self_attn.k_proj.weight`, [Hkv * Dh, D]), Hkv, Dh, D),
-        W_V: headsFromRows(get(`${p}self_attn.v_proj.weight`, [Hkv * Dh, D]), Hkv, Dh, D),
+        get W_Q() {
+          return headsFromRows(q(), H, Dh, D);
+        },
+        get W_K() {
+          return headsFromRows(k(), Hkv, Dh, D);
+        },
+        get W_V() {
+          return headsFromRows(v(), Hkv, Dh, D);
+        },
         b_Q: bias('q_proj', H),
         b_K: bias('k_proj', Hkv),
         b_V: bias('v_proj', Hkv),
         // o_proj^T is [head * d_head, d_model], i.e. [head, d_head, d_model] as it lies.
-        W_O: tensor(transposeMatrix(get(`${p}self_attn.o_proj.weight`, [D, H * Dh])), [H, Dh, D]),
+        get W_O() {
+          return tensor(transposeMatrix(o()), [H, Dh, D]);
+        },
         b_O: config.oBias ? get(`${p}self_attn.o_proj.bias`, [D]) : zeros(D),
         ln2: { w: get(`${p}post_attention_layernorm.weight`, [D]), b: zeros(D) },
-        W_in: tensor(transposeMatrix(get(`${p}mlp.up_proj.weight`, [M, D])), [D, M]),
+        get W_in() {
+          return tensor(transposeMatrix(up()), [D, M]);
+        },
         b_in: zeros(M),
-        W_gate: tensor(transposeMatrix(get(`${p}mlp.gate_proj.weight`, [M, D])), [D, M]),
-        W_out: tensor(transposeMatrix(get(`${p}mlp.down_proj.weight`, [D, M])), [M, D]),
+        get W_gate() {
+          return tensor(transposeMatrix(gate()), [D, M]);
+        },
+        get W_out() {
+          return tensor(transposeMatrix(down()), [M, D]);
+        },
         b_out: zeros(D),
       };
       if (config.qkNorm) {
@@ -80,12 +104,10 @@ export const llamaAdapter: ArchitectureAdapter = {
   },
 };
 
-/** A tensor by name, checked against the shape config.json implies. */
-
 /** An HF projection [heads * d_head, d_model] as TransformerLens's [heads, d_model, d_head]: W[h, i, j] = proj[h * d_head + j, i]. */
 export function headsFromRows(proj: Tensor, heads: number, Dh: number, D: number): Tensor {
+  // Head h's rows [d_head, d_model], transposed into its [d_model, d_head] slab.
   const out = new Float32Array(heads * D * Dh);
-  const src = proj.data;
-  for (let h = 0; h < heads; h++) for (let j = 0; j < Dh; j++) for (let i = 0; i < D; i++) out[(h * D + i) * Dh + j] = src[(h * Dh + j) * D + i]!;
+  for (let h = 0; h < heads; h++) transposeInto(proj.data.subarray(h * Dh * D, (h + 1) * Dh * D), Dh, D, out.subarray(h * D * Dh, (h + 1) * D * Dh));
   return tensor(out, [heads, D, Dh]);
 }
