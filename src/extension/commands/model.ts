@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { EngineError } from '../../engine/errors.js';
 import { GPT2_SMALL_REPOS } from '../analysis-session.js';
 import { formatBytes } from '../format/token-text.js';
+import { knownModelDetail } from '../model/model-catalog.js';
 import { parseModelChoice, type ModelChoice } from '../model/model-choice.js';
 import { ModelItem } from '../views/models-view.js';
 import type { CommandContext, CommandEntry } from './command-table.js';
@@ -115,8 +116,8 @@ async function downloadModel(ctx: CommandContext, arg?: string | ModelItem): Pro
     .filter((k) => !cached.has(k.repo))
     .map((k) => ({
       label: k.displayName,
-      description: `${k.repo}${k.sizeBytes ? ` · ${formatBytes(k.sizeBytes)}` : ''}`,
-      detail: k.description ?? '',
+      description: `${k.repo}${k.sizeBytes ? ` · ${formatBytes(k.sizeBytes)}` : ''}${k.gated ? ' · gated: needs HF_TOKEN' : ''}`,
+      detail: knownModelDetail(k, true),
       repo: k.repo,
       ...(k.revision ? { revision: k.revision } : {}),
     }));

@@ -61,7 +61,7 @@ export function buildCatalog(input: CatalogInput): CatalogEntry[] {
       choice: { kind: 'hub', repo: c.repo },
       label: k?.displayName ?? c.repo,
       description: `cached · ${state}`,
-      detail: k?.description ?? c.repo,
+      detail: k ? knownModelDetail(k, false) : c.repo,
       active: input.activeId === c.repo,
     });
   }
@@ -72,12 +72,26 @@ export function buildCatalog(input: CatalogInput): CatalogEntry[] {
       id: k.repo,
       choice: k.revision ? { kind: 'hub', repo: k.repo, revision: k.revision } : { kind: 'hub', repo: k.repo },
       label: k.displayName,
-      description: k.sizeBytes ? `download · ${formatBytes(k.sizeBytes)}` : 'download',
-      detail: k.description ?? k.repo,
+      description: [k.sizeBytes ? `download · ${formatBytes(k.sizeBytes)}` : 'download', ...(k.gated ? ['gated: needs HF_TOKEN'] : [])].join(' · '),
+      detail: knownModelDetail(k, true),
       active: input.activeId === k.repo,
     });
   }
   return entries;
+}
+
+/** A known model's shape and description, and, before a download, whether the Hub asks for a token. */
+export function knownModelDetail(k: KnownModel, forDownload: boolean): string {
+  const shape = [
+    k.nLayers ? `${k.nLayers} layers` : null,
+    k.nHeads ? `${k.nHeads} heads${k.nKvHeads ? ` (${k.nKvHeads} key-value)` : ''}` : null,
+    k.dModel ? `d_model ${k.dModel}` : null,
+  ].filter((part): part is string => part !== null);
+  const gated =
+    forDownload && k.gated
+      ? 'Gated on the Hugging Face Hub: accept the licence on its page on huggingface.co, then set the HF_TOKEN environment variable to an access token before starting VS Code.'
+      : null;
+  return [shape.length > 0 ? `${shape.join(' · ')}.` : null, k.description ?? k.repo, gated].filter((part): part is string => part !== null).join(' ');
 }
 
 /** Hub ids complete in the cache. */

@@ -15,6 +15,11 @@ export interface KnownModel {
   sizeBytes?: number;
   nLayers?: number;
   nHeads?: number;
+  /** Key-value heads, when fewer than the query heads (grouped-query attention). */
+  nKvHeads?: number;
+  dModel?: number;
+  /** The repository is gated on the Hub: downloading needs its licence accepted and HF_TOKEN set. */
+  gated?: boolean;
 }
 
 export interface RegistryReading {
@@ -52,8 +57,13 @@ function readEntry(raw: unknown, index: number): KnownModel | string {
   const config = typeof e['config'] === 'object' && e['config'] !== null ? (e['config'] as Record<string, unknown>) : {};
   const nLayers = positiveInt(e['nLayers']) ?? positiveInt(config['nLayers']) ?? positiveInt(config['n_layer']);
   const nHeads = positiveInt(e['nHeads']) ?? positiveInt(config['nHeads']) ?? positiveInt(config['n_head']);
+  const nKvHeads = positiveInt(e['nKvHeads']) ?? positiveInt(config['nKvHeads']) ?? positiveInt(config['num_key_value_heads']);
+  const dModel = positiveInt(e['dModel']) ?? positiveInt(config['dModel']) ?? positiveInt(config['n_embd']) ?? positiveInt(config['hidden_size']);
   if (nLayers) model.nLayers = nLayers;
   if (nHeads) model.nHeads = nHeads;
+  if (nKvHeads && nKvHeads !== nHeads) model.nKvHeads = nKvHeads;
+  if (dModel) model.dModel = dModel;
+  if (e['gated'] === true) model.gated = true;
   return model;
 }
 
