@@ -55,6 +55,8 @@ interface RunRecord {
 
 export class EdgePatcher {
   readonly graph: EdgeGraph;
+  /** Per reader (EdgeGraph.downstream order), the index of its first edge; one more entry, the edge count. */
+  private readonly readerEdges: number[];
 
   private constructor(
     private readonly model: Pick<CanonicalModel, 'config'> & { weights: ForwardRunner['weights'] },
@@ -63,6 +65,9 @@ export class EdgePatcher {
     private readonly mlp: readonly ort.InferenceSession[],
   ) {
     this.graph = new EdgeGraph(model.config);
+    this.readerEdges = this.graph.downstream.map(() => 0);
+    for (let i = this.graph.edges.length - 1; i >= 0; i--) this.readerEdges[this.graph.edges[i]!.to] = i;
+    this.readerEdges.push(this.graph.edges.length);
   }
 
   /**
@@ -153,23 +158,42 @@ export class EdgePatcher {
       size = Q * D;
     const masks = layerMasks(this.model.config, Q, 0);
     const { slots } = attentionSlots(this.model.config);
-    // Per circuit and downstream node, the in-circuit upstream nodes feeding it.
-    const incoming = circuits.map((circuit) => {
-      const perNode: number[][] = this.graph.downstream.map(() => []);
-      this.graph.edges.forEach((e, i) => circuit[i] !== 0 && perNode[e.to]!.push(e.from));
-      return perNode;
-    });
-    // Per circuit and upstream node: out_u(this run) − out_u(corrupted run), filled as the run reaches u.
+    // Per circuit and upstream node: out_u(this run) − out_u(corrupted run), filled as the run reaches u;
+    // and per circuit the sum of those deltas so far (every reader is fed by a prefix of the writers).
     const embedDelta = sub(this.embedding(clean), corrupted.outputs[0]!);
     const deltas: Float32Array[][] = circuits.map(() => [embedDelta]);
-    /** Reader `v`'s input for circuit `c`: the corrupted run's plus the in-circuit writers' deltas. */
+    const sums = circuits.map(() => embedDelta.slice());
+    /**
+     * Reader `v`'s input for circuit `c`: the corrupted run's plus the in-circuit writers' deltas,
+     * added one by one, or as the sum of every feeder's delta less the out-of-circuit ones when those
+     * are fewer (a large circuit then costs as little as a small one).
+     */
     const readerInput = (c: number, v: number, base: Float32Array, into: Float32Array, offset: number): void => {
+      const circuit = circuits[c]!;
+      const first = this.readerEdges[v]!,
+        feeders = this.readerEdges[v + 1]! - first; // the reader's edges come from writers 0..feeders-1, in order
+      let kept = 0;
+      for (let u = 0; u < feeders; u++) if (circuit[first + u] !== 0) kept++;
       into.set(base, offset);
-      for (const u of incoming[c]![v]!) {
+      const complement = kept > feeders - kept;
+      if (complement) {
+        const sum = sums[c]!;
+        for (let i = 0; i < size; i++) into[offset + i]! += sum[i]!;
+      }
+      for (let u = 0; u < feeders; u++) {
+        if ((circuit[first + u] !== 0) === complement) continue;
         const delta = deltas[c]![u]!;
-        for (let i = 0; i < size; i++) into[offset + i]! += delta[i]!;
+        if (complement) for (let i = 0; i < size; i++) into[offset + i]! -= delta[i]!;
+        else for (let i = 0; i < size; i++) into[offset + i]! += delta[i]!;
       }
     };
+    /** Records writer `u`'s delta for circuit `c` and adds it to the circuit's running sum. */
+    const record = (c: number, u: number, delta: Float32Array): void => {
+      deltas[c]![u] = delta;
+      const sum = sums[c]!;
+      for (let i = 0; i < size; i++) sum[i]! += delta[i]!;
+    };
+    const parallel = this.model.config.parallelResidual === true;
     let v = 0; // downstream index of the current layer's first reader
     for (let layer = 0; layer < nLayers; layer++) {
       throwIfCancelled(signal);
@@ -177,13 +201,14 @@ export class EdgePatcher {
       for (let c = 0; c < B; c++) for (let s = 0; s < slots; s++) readerInput(c, v + s, corrupted.headInput[layer]!, split, (c * slots + s) * size);
       const results = await this.attentionCall(layer, split, B, Q, masks[layer]!);
       const firstHead = 1 + layer * (H + 1); // upstream index of this layer's head 0
-      for (let c = 0; c < B; c++) {
-        this.headOutputs(results, c, Q).forEach((out, h) => (deltas[c]![firstHead + h] = sub(out, corrupted.outputs[firstHead + h]!)));
-      }
+      const heads = circuits.map((_, c) => this.headOutputs(results, c, Q).map((out, h) => sub(out, corrupted.outputs[firstHead + h]!)));
+      // A parallel MLP reads resid_pre: its feeders stop before this layer's heads, so their deltas join the sums after it.
+      if (!parallel) heads.forEach((perHead, c) => perHead.forEach((delta, h) => record(c, firstHead + h, delta)));
       const mlpIn = new Float32Array(B * size);
       for (let c = 0; c < B; c++) readerInput(c, v + slots, corrupted.mlpInput[layer]!, mlpIn, c * size);
+      if (parallel) heads.forEach((perHead, c) => perHead.forEach((delta, h) => record(c, firstHead + h, delta)));
       const mlpOut = await this.mlpCall(layer, mlpIn, B, Q);
-      for (let c = 0; c < B; c++) deltas[c]![firstHead + H] = sub(mlpOut.subarray(c * size, (c + 1) * size), corrupted.outputs[firstHead + H]!);
+      for (let c = 0; c < B; c++) record(c, firstHead + H, sub(mlpOut.subarray(c * size, (c + 1) * size), corrupted.outputs[firstHead + H]!));
       v += slots + 1;
     }
     return circuits.map((_, c) => {
