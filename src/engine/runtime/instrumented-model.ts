@@ -7,7 +7,7 @@
  * thread, never on the extension host's thread.
  */
 import { EngineError } from '../errors.js';
-import { graphFamily, type ModelConfig } from '../model/config.js';
+import type { ModelConfig } from '../model/config.js';
 import type { AnalysisWeights, CanonicalModel } from '../model/weights.js';
 import { runPacked } from './packed-forward.js';
 import { plainForward } from './plain-forward.js';
@@ -48,7 +48,6 @@ export class InstrumentedModel implements ForwardRunner {
   }
 
   async runPacked(request: PackedRunRequest): Promise<PackedRunResult> {
-    this.refuseNeox('packed patching runs');
     this.refuseUnpackable('packed patching runs');
     return runPacked(this.sessions, request);
   }
@@ -60,17 +59,6 @@ export class InstrumentedModel implements ForwardRunner {
       'UNSUPPORTED_ARCHITECTURE',
       `${what[0]!.toUpperCase()}${what.slice(1)} are not supported for ${this.config.modelType} models yet.`,
       'These models run interventions as variants (InstrumentedModel.intervene); patching sweeps use them.',
-    );
-  }
-
-  /** GPT-NeoX graphs have no packed inputs (onnx/neox-graphs.ts); patching sweeps run their sites as variants. */
-  private refuseNeox(what: string): void {
-    const family = graphFamily(this.config);
-    if (family !== 'neox' && family !== 'neox_sequential') return;
-    throw new EngineError(
-      'UNSUPPORTED_ARCHITECTURE',
-      `${what[0]!.toUpperCase()}${what.slice(1)} are not supported for ${this.config.modelType} models yet.`,
-      'GPT-NeoX (Pythia) models run interventions as variants (InstrumentedModel.intervene); patching sweeps use them.',
     );
   }
 

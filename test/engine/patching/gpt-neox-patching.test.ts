@@ -3,8 +3,8 @@
  * parallel residual (no resid_mid) and the sequential one: every sweep kind, on every path
  * (variants over cached keys and values, shared-prefix shortcut or not, one call per site), equals
  * the naive full corrupted re-run per patch, and patches are checked against the float64 reference
- * forward (test/helpers/reference-gpt-neox.ts) with the patched activation. Head sweeps run as
- * batched variants: these graphs have no packed path.
+ * forward (test/helpers/reference-gpt-neox.ts) with the patched activation. The default plan runs
+ * head sweeps packed (test/engine/runtime/gpt-neox-packed.test.ts), 'packed off' as batched variants.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
