@@ -66,6 +66,33 @@ test('Gemma 3: layer i is global when (i + 1) % sliding_window_pattern == 0 (def
   assert.deepEqual(v5.localRotary, { theta: 20000, llama3: null });
 });
 
+test("a multimodal Gemma 3 is read through its text_config, absent keys taking Gemma3TextConfig defaults (the Hub's gemma-3-4b-it layout)", () => {
+  const c = gemmaConfig({
+    architectures: ['Gemma3ForConditionalGeneration'],
+    model_type: 'gemma3',
+    text_config: {
+      hidden_size: 2560,
+      intermediate_size: 10240,
+      model_type: 'gemma3_text',
+      num_hidden_layers: 34,
+      rope_scaling: { factor: 8.0, rope_type: 'linear' },
+      sliding_window: 1024,
+    },
+    vision_config: { model_type: 'siglip_vision_model' },
+  });
+  assert.equal(c.modelType, 'gemma3');
+  assert.deepEqual([c.nHeads, c.nKvHeads, c.dHead, c.dVocab, c.nCtx, c.queryPreAttnScalar], [8, 4, 256, 262208, 131072, 256]);
+  assert.deepEqual(c.rotary, { theta: 1_000_000, llama3: null, linearFactor: 8 });
+  assert.deepEqual(
+    c.attentionWindow,
+    Array.from({ length: 34 }, (_, i) => ((i + 1) % 6 === 0 ? null : 1024)),
+  );
+  assert.throws(
+    () => gemmaConfig({ model_type: 'gemma3', text_config: { model_type: 'llama' } }),
+    (e: Error & { code?: string }) => e.code === 'BAD_CONFIG' && /"text_config.model_type"/.test(e.message),
+  );
+});
+
 test('refusals name the field', () => {
   const refuses = (raw: Record<string, unknown>, pattern: RegExp): void =>
     assert.throws(

@@ -63,6 +63,46 @@ for (const arch of GEMMA_TYPES) {
   });
 }
 
+describe('a multimodal gemma3 checkpoint: its language model, in either tensor layout, as the float64 reference of the text model', () => {
+  const random = generateRandomGemma('gemma3_text', 'tiny', 12);
+  const ids = IDS.slice(0, 12);
+  const reference = referenceGemmaForward(new Map(random.tensors.map((t) => [t.name, t])), random.config, ids).hooks;
+  const config = {
+    architectures: ['Gemma3ForConditionalGeneration'],
+    model_type: 'gemma3',
+    text_config: { ...random.config, architectures: undefined },
+    vision_config: { model_type: 'siglip_vision_model', hidden_size: 8 },
+    mm_tokens_per_image: 256,
+  };
+  const vision = [
+    { name: 'vision_tower.vision_model.post_layernorm.weight', shape: [8], data: new Float32Array(8).fill(1) },
+    { name: 'multi_modal_projector.mm_input_projection_weight', shape: [8, 64], data: new Float32Array(8 * 64) },
+  ];
+  for (const [layout, rename] of [
+    ['language_model.model.*', (name: string) => `language_model.${name}`],
+    ['model.language_model.*', (name: string) => name.replace(/^model\./, 'model.language_model.')],
+  ] as const) {
+    test(layout, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'ct-gemma3-mm-'));
+      const tensors = [...random.tensors.map((t) => ({ ...t, name: rename(t.name) })), ...vision];
+      await writeHfFolder(dir, { config, tensors, tokenizerJson: loadGpt2TokenizerJson() });
+      const loaded = (await loadModelFolder(dir)).model;
+      assert.equal(loaded.config.modelType, 'gemma3');
+      const model = await InstrumentedModel.create(loaded, { device: 'cpu' });
+      try {
+        const { cache } = await model.forward(ids, { hooks: 'all' });
+        for (const name of allHookNames(2, 'gemma')) {
+          const tol = name.endsWith('hook_pattern') ? 1e-5 : 1e-4;
+          const { ok, diff } = withinTolerance(cache.get(name)!.data, reference.get(name)!.data, tol);
+          assert.ok(ok, `${name}: max difference ${diff.toExponential(3)} exceeds ${tol}`);
+        }
+      } finally {
+        await model.dispose();
+      }
+    });
+  }
+});
+
 test('the features the random models are meant to exercise are present and change the numbers', () => {
   for (const arch of GEMMA_TYPES) {
     const { config } = generateRandomGemma(arch, 'tiny', 1);

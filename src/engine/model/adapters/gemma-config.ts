@@ -1,6 +1,8 @@
 /**
- * Reads a Gemma config.json (HF Gemma2Config, Gemma3TextConfig) into the canonical config. Every
- * field that changes the forward's maths is honoured or refused with BAD_CONFIG naming it:
+ * Reads a Gemma config.json (HF Gemma2Config, Gemma3TextConfig; the multimodal Gemma3Config by its
+ * text_config, the language model alone) into the canonical config, absent keys taking the HF
+ * class's defaults. Every field that changes the forward's maths is honoured or refused with
+ * BAD_CONFIG naming it:
  *   honoured: hidden_size, num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim,
  *     intermediate_size, vocab_size, max_position_embeddings, rms_norm_eps, rope_theta,
  *     query_pre_attn_scalar, attn_logit_softcapping, final_logit_softcapping (null: none),
@@ -17,35 +19,91 @@
 import { EngineError } from '../../errors.js';
 import type { ModelConfig, RotaryConfig } from '../config.js';
 
+/** The text models' config classes (Gemma2Config, Gemma3TextConfig). */
 export const GEMMA_TYPES = ['gemma2', 'gemma3_text'] as const;
 export type GemmaType = (typeof GEMMA_TYPES)[number];
+/** The model types the adapter loads: the text models, and the multimodal `gemma3` (its language model only). */
+export const GEMMA_MODEL_TYPES = [...GEMMA_TYPES, 'gemma3'] as const;
 
-/** HF defaults where the two configuration classes differ. */
-const DEFAULTS: Record<GemmaType, { theta: number; localTheta: number | null; attnSoftcap: number | null; finalSoftcap: number | null; pattern: number }> = {
-  gemma2: { theta: 10000, localTheta: null, attnSoftcap: 50, finalSoftcap: 30, pattern: 2 },
-  gemma3_text: { theta: 1_000_000, localTheta: 10000, attnSoftcap: null, finalSoftcap: null, pattern: 6 },
-};
-
-/**
- * The multimodal Gemma 3 (`model_type: gemma3`, Gemma3ForConditionalGeneration) is refused by name:
- * its language model sits under other tensor names with a vision tower beside it.
- */
-export function refuseMultimodalGemma3(modelType: unknown): void {
-  if (modelType !== 'gemma3') return;
-  throw new EngineError(
-    'UNSUPPORTED_ARCHITECTURE',
-    'config.json has model_type "gemma3", the multimodal Gemma 3 (image and text), which Circuit Trace does not load.',
-    'Text-only Gemma 3 checkpoints (model_type "gemma3_text", e.g. google/gemma-3-1b-it or gemma-3-270m) load.',
-  );
+interface GemmaDefaults {
+  theta: number;
+  localTheta: number | null;
+  attnSoftcap: number | null;
+  finalSoftcap: number | null;
+  pattern: number;
+  /** Shape keys' defaults, by config.json key. */
+  dims: Record<string, number>;
 }
 
+/** HF's defaults of the two configuration classes. */
+const DEFAULTS: Record<GemmaType, GemmaDefaults> = {
+  gemma2: {
+    theta: 10000,
+    localTheta: null,
+    attnSoftcap: 50,
+    finalSoftcap: 30,
+    pattern: 2,
+    dims: { ...sharedDims(), vocab_size: 256000, max_position_embeddings: 8192 },
+  },
+  gemma3_text: {
+    theta: 1_000_000,
+    localTheta: 10000,
+    attnSoftcap: null,
+    finalSoftcap: null,
+    pattern: 6,
+    dims: { ...sharedDims(), vocab_size: 262208, max_position_embeddings: 131072 },
+  },
+};
+
+function sharedDims(): Record<string, number> {
+  return {
+    hidden_size: 2304,
+    intermediate_size: 9216,
+    num_hidden_layers: 26,
+    num_attention_heads: 8,
+    num_key_value_heads: 4,
+    head_dim: 256,
+    query_pre_attn_scalar: 256,
+    sliding_window: 4096,
+  };
+}
+
+/**
+ * A Gemma config.json as the canonical config. The multimodal Gemma 3 (`gemma3`,
+ * Gemma3ForConditionalGeneration) is read through its `text_config` (a Gemma3TextConfig whose
+ * absent keys take that class's defaults); its model type stays `gemma3`.
+ */
 export function gemmaConfig(raw: Record<string, unknown>): ModelConfig {
+  if (raw['model_type'] !== 'gemma3') return gemmaTextConfig(raw);
+  const text = raw['text_config'];
+  if (typeof text !== 'object' || text === null || Array.isArray(text)) {
+    throw new EngineError('BAD_CONFIG', 'config.json: a multimodal Gemma 3 (model_type "gemma3") needs a "text_config" object describing its language model.');
+  }
+  const textConfig = text as Record<string, unknown>;
+  if (textConfig['model_type'] !== undefined && textConfig['model_type'] !== 'gemma3_text') {
+    throw new EngineError('BAD_CONFIG', `config.json: "text_config.model_type" is ${JSON.stringify(textConfig['model_type'])}, not "gemma3_text".`);
+  }
+  // HF's Gemma3Config keeps tie_word_embeddings at the top (default true) as well as in text_config.
+  const tied = textConfig['tie_word_embeddings'] ?? raw['tie_word_embeddings'];
+  return {
+    ...gemmaTextConfig({ ...textConfig, model_type: 'gemma3_text', ...(tied !== undefined ? { tie_word_embeddings: tied } : {}) }),
+    modelType: 'gemma3',
+  };
+}
+
+/** Whether a Gemma config ties the unembedding to the embedding (HF's default: yes); for `gemma3`, as gemmaConfig reads it. */
+export function gemmaTiedEmbeddings(raw: Record<string, unknown>): boolean {
+  const text = raw['model_type'] === 'gemma3' ? ((raw['text_config'] ?? {}) as Record<string, unknown>) : raw;
+  return (text['tie_word_embeddings'] ?? raw['tie_word_embeddings'] ?? true) !== false;
+}
+
+function gemmaTextConfig(raw: Record<string, unknown>): ModelConfig {
   const modelType = raw['model_type'] as GemmaType;
   const defaults = DEFAULTS[modelType];
   const bad = (key: string, what: string): never => {
     throw new EngineError('BAD_CONFIG', `config.json: "${key}" ${what} (got ${JSON.stringify(raw[key])}).`);
   };
-  const int = (key: string, fallback?: number): number => {
+  const int = (key: string, fallback: number | undefined = defaults.dims[key]): number => {
     const v = raw[key] ?? fallback;
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) bad(key, 'must be a positive integer');
     return v as number;
@@ -73,9 +131,9 @@ export function gemmaConfig(raw: Record<string, unknown>): ModelConfig {
   const nLayers = int('num_hidden_layers');
   const dModel = int('hidden_size');
   const nHeads = int('num_attention_heads');
-  const nKvHeads = int('num_key_value_heads', nHeads);
+  const nKvHeads = int('num_key_value_heads');
   if (nHeads % nKvHeads !== 0) bad('num_key_value_heads', `must divide num_attention_heads (${nHeads})`);
-  const dHead = int('head_dim', 256); // both classes default to 256
+  const dHead = int('head_dim');
   if (dHead % 2 !== 0) bad('head_dim', 'must be even for rotary embeddings');
   if ((raw['hidden_activation'] ?? 'gelu_pytorch_tanh') !== 'gelu_pytorch_tanh')
     refuse('hidden_activation', 'the gated MLP runs gelu_pytorch_tanh (the tanh approximation of GELU)');
@@ -109,7 +167,7 @@ export function gemmaConfig(raw: Record<string, unknown>): ModelConfig {
     oBias: false,
     qkNorm: modelType === 'gemma3_text',
     postNorms: true,
-    queryPreAttnScalar: positive('query_pre_attn_scalar', 256),
+    queryPreAttnScalar: positive('query_pre_attn_scalar', defaults.dims['query_pre_attn_scalar']!),
     attnSoftcap: softcap('attn_logit_softcapping', defaults.attnSoftcap),
     finalSoftcap: softcap('final_logit_softcapping', defaults.finalSoftcap),
   };
@@ -192,7 +250,7 @@ function slidingWindows(
   defaultPattern: number,
   int: (key: string, fallback?: number) => number,
 ): Array<number | null> {
-  const window = int('sliding_window', 4096);
+  const window = int('sliding_window');
   const types = raw['layer_types'];
   if (Array.isArray(types)) {
     if (types.length !== nLayers) throw new EngineError('BAD_CONFIG', `config.json: "layer_types" has ${types.length} entries for ${nLayers} layers.`);

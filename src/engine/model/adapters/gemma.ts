@@ -1,6 +1,10 @@
 /**
  * Gemma adapter: HF Gemma2ForCausalLM and Gemma3ForCausalLM (model_type gemma3_text) checkpoints,
- * mapped as TransformerLens's Gemma weight conversion maps them.
+ * mapped as TransformerLens's Gemma weight conversion maps them; of a multimodal
+ * Gemma3ForConditionalGeneration (model_type gemma3), the language model alone, whose tensors carry
+ * the prefix `language_model.` (`language_model.model.layers.N...`, as the Hub's checkpoints store
+ * them) or, as newer transformers save them, `model.language_model.layers.N...`; the vision tower
+ * and projector are not read.
  *
  * Gemma's RMSNorm multiplies by (1 + weight), computed in float32; like TransformerLens, every norm
  * weight here is stored as 1 + weight (rounded to float32, exactly HF's factor), so the canonical
@@ -17,14 +21,18 @@ import { tensor, type Tensor } from '../../tensor.js';
 import type { LayerNormWeights, BlockWeights, CanonicalModel } from '../weights.js';
 import type { ArchitectureAdapter } from './adapter.js';
 import { checkedTensorGetter, transposeMatrix } from './checked-tensor.js';
-import { GEMMA_TYPES, gemmaConfig } from './gemma-config.js';
+import { GEMMA_MODEL_TYPES, gemmaConfig, gemmaTiedEmbeddings } from './gemma-config.js';
+import type { TensorSource } from '../tensor-source.js';
 import { headsFromRows } from './llama.js';
 
 export const gemmaAdapter: ArchitectureAdapter = {
-  modelTypes: GEMMA_TYPES,
+  modelTypes: GEMMA_MODEL_TYPES,
   adapt(raw, source) {
     const config = gemmaConfig(raw);
-    const get = checkedTensorGetter(source, 'of the model_type config.json names');
+    const stored = storedName(raw, source);
+    const checked = checkedTensorGetter(source, 'of the model_type config.json names');
+    /** A tensor by its Gemma*ForCausalLM name, checked against the shape config.json implies. */
+    const get = (name: string, shape: readonly number[]): Tensor => checked(stored(name), shape);
     const { dModel: D, nHeads: H, dHead: Dh, dMlp: M, dVocab: V } = config;
     const Hkv = config.nKvHeads ?? H;
     const zeros = (...shape: number[]): Tensor => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
@@ -66,11 +74,11 @@ export const gemmaAdapter: ArchitectureAdapter = {
       }
       blocks.push(block);
     }
-    const tied = raw['tie_word_embeddings'] ?? true;
-    if (!tied && !source.names().includes('lm_head.weight')) {
+    const tied = gemmaTiedEmbeddings(raw);
+    if (!tied && !source.names().includes(stored('lm_head.weight'))) {
       throw new EngineError(
         'MISSING_TENSOR',
-        'The checkpoint has no tensor "lm_head.weight", and config.json unties it from the embedding (tie_word_embeddings: false).',
+        `The checkpoint has no tensor "${stored('lm_head.weight')}", and config.json unties it from the embedding (tie_word_embeddings: false).`,
         'The model.safetensors file is incomplete.',
       );
     }
@@ -90,3 +98,18 @@ export const gemmaAdapter: ArchitectureAdapter = {
     return model;
   },
 };
+
+/**
+ * Where a Gemma*ForCausalLM tensor name (`model.layers.0...`, `lm_head.weight`) lies in this
+ * checkpoint: as it is, or in a multimodal Gemma 3 under its language model's prefix, whichever
+ * layout holds the embedding (the first of them is named when neither does).
+ */
+function storedName(raw: Record<string, unknown>, source: TensorSource): (name: string) => string {
+  if (raw['model_type'] !== 'gemma3') return (name) => name;
+  const layouts: Array<(name: string) => string> = [
+    (name) => `language_model.${name}`,
+    (name) => (name.startsWith('model.') ? `model.language_model.${name.slice('model.'.length)}` : name),
+  ];
+  const names = new Set(source.names());
+  return layouts.find((layout) => names.has(layout('model.embed_tokens.weight'))) ?? layouts[0]!;
+}

@@ -2,7 +2,6 @@
 import { EngineError } from '../../errors.js';
 import type { ArchitectureAdapter } from './adapter.js';
 import { gemmaAdapter } from './gemma.js';
-import { refuseMultimodalGemma3 } from './gemma-config.js';
 import { gptNeoAdapter } from './gpt-neo.js';
 import { gpt2Adapter } from './gpt2.js';
 import { gptNeoxAdapter } from './gpt-neox.js';
@@ -13,7 +12,6 @@ const ADAPTERS: readonly ArchitectureAdapter[] = [gpt2Adapter, gptNeoAdapter, ll
 export const SUPPORTED_MODEL_TYPES: readonly string[] = ADAPTERS.flatMap((a) => a.modelTypes);
 
 export function adapterFor(modelType: unknown): ArchitectureAdapter {
-  refuseMultimodalGemma3(modelType);
   const adapter = ADAPTERS.find((a) => a.modelTypes.includes(String(modelType)));
   if (!adapter) {
     throw new EngineError(
