@@ -5,6 +5,7 @@
  */
 import type { CanonicalModel } from '../../src/engine/model/weights.js';
 import { gpt2HfConfig, gpt2HfTensorsFromCanonical } from '../../src/engine/model/hf-gpt2-layout.js';
+import { generateRandomGptNeo } from '../../src/engine/model/random-gpt-neo.js';
 import { generateOrganism } from '../../src/engine/organism/index.js';
 import { randomGpt2, type RandomGpt2Spec } from './random-gpt2-weights.js';
 import type { ReferenceGpt2Config, ReferenceWeightTensor } from './reference-gpt2.js';
@@ -39,6 +40,27 @@ export function organismGradientFixture(): GradientFixture {
     ...(hf.scale_attn_by_inverse_layer_idx !== undefined ? { scale_attn_by_inverse_layer_idx: hf.scale_attn_by_inverse_layer_idx } : {}),
   };
   return { label: 'organism', model, checkpoint, referenceConfig };
+}
+
+/** The tiny random GPT-Neo (a global layer, then a local one with a window of 4 keys, no attention scale), in GPT-2's layout for the reference. */
+export function gptNeoGradientFixture(seed: number): GradientFixture {
+  const neo = generateRandomGptNeo({ preset: 'tiny' }, seed);
+  const model = { config: neo.modelConfig, weights: neo.weights };
+  const checkpoint = new Map(gpt2HfTensorsFromCanonical(model.weights, model.config).map((t) => [t.name, { shape: [...t.shape], data: t.data }]));
+  const c = model.config;
+  return {
+    label: `random GPT-Neo (seed ${seed})`,
+    model,
+    checkpoint,
+    referenceConfig: {
+      n_layer: c.nLayers,
+      n_head: c.nHeads,
+      n_embd: c.dModel,
+      layer_norm_epsilon: c.eps,
+      scale_attn_weights: false,
+      attention_windows: c.attentionWindow ?? [],
+    },
+  };
 }
 
 /** Largest |a − e| over the largest |e|: the tests' "within 1e-4 of the largest value". */

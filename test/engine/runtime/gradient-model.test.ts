@@ -2,7 +2,7 @@
  * The gradient graphs against the independent float64 reverse pass (test/helpers/reference-gpt2-backward.ts):
  * the metric's gradient with respect to every hook point, each head's q/k/v input and the MLP's
  * input, for a batch of rows with different metrics, exact and frozen (linearised), with GradDrop,
- * on random GPT-2s and the organism. Tolerance: 1e-4 of the tensor's largest gradient, or of 1% of
+ * on random GPT-2s, a random GPT-Neo (local attention) and the organism. Tolerance: 1e-4 of the tensor's largest gradient, or of 1% of
  * the run's largest gradient where the tensor's own is smaller (a saturated softmax passes back
  * gradients of 1e-9, which float32 cannot give to 1e-4 of themselves).
  */
@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BLOCK_GRADIENT_POINTS } from '../../../src/engine/onnx/gpt2-gradient-graphs.js';
 import { defaultMetricCoefficients, GradientModel, type BackwardPass, type MetricCoefficients } from '../../../src/engine/runtime/gradient-model.js';
-import { organismGradientFixture, randomGradientFixture, type GradientFixture } from '../../helpers/gradient-fixtures.js';
+import { gptNeoGradientFixture, organismGradientFixture, randomGradientFixture, type GradientFixture } from '../../helpers/gradient-fixtures.js';
 import { referenceEmbeddings, referenceGpt2Gradients, type ReferenceGradients } from '../../helpers/reference-gpt2-backward.js';
 
 const TOL = 1e-4;
@@ -101,6 +101,9 @@ function randomSharp(): GradientFixture {
   // Larger weights: sharper attention, larger LayerNorm effects.
   return randomGradientFixture({ nLayers: 3, nHeads: 2, dModel: 8, vocab: 30, nCtx: 16, seed: 5, std: 1.5 });
 }
+function gptNeoLocal(): GradientFixture {
+  return gptNeoGradientFixture(4);
+}
 function organism(): GradientFixture {
   return organismGradientFixture();
 }
@@ -121,6 +124,15 @@ checkFixture(
     [7, 6, 5, 4, 3],
   ],
   [defaultMetricCoefficients(1, 2), defaultMetricCoefficients(4, null), { logit: [[6, 0.5]], logProb: [[9, -2]] }],
+);
+// A prompt longer than the local layer's window of 4 keys.
+checkFixture(
+  gptNeoLocal,
+  [
+    [464, 3797, 3332, 319, 262, 2603, 13, 383],
+    [464, 3290, 3332, 319, 262, 2603, 13, 1110],
+  ],
+  [defaultMetricCoefficients(3332, 1110), defaultMetricCoefficients(2603, null)],
 );
 checkFixture(organism, [[50256, 464, 3797, 3332, 319, 262, 2603, 13, 383, 3797, 3332, 319, 262]], [defaultMetricCoefficients(2603, 3797)]);
 
