@@ -3,7 +3,7 @@
  * sequential residual, rotary_pct 0.25, against the independent float64 reference
  * (test/helpers/reference-gpt-neox.ts) run with the same patch through its intervention callback:
  * every hook point within 1e-4 (patterns 1e-5) for z, resid_pre, attn_out and mlp_out patches in
- * one batch, a start layer above 0, and incremental passes (queryFrom over cached keys and values,
+ * one batch, q/k/v patches (before RoPE), a start layer above 0, and incremental passes (queryFrom over cached keys and values,
  * whose RoPE positions must be the absolute ones).
  */
 import { after, before, describe, test } from 'node:test';
@@ -127,6 +127,20 @@ for (const parallelResidual of [true, false]) {
       // The patches change what follows them: the last logits move for an attn_out patch at layer 0.
       const moved = withinTolerance(results[5]!.cache.get('logits')!.data, results[0]!.cache.get('logits')!.data, 1e-3);
       assert.ok(!moved.ok, 'an attn_out patch moves the logits');
+    });
+
+    test("hook_q, hook_k and hook_v patches (a head's inputs, before RoPE): every hook point as the reference with the same patch", async () => {
+      const cases = (['q', 'k', 'v'] as const).map((alias, i) => {
+        const hook = `attn.hook_${alias}` as const;
+        const layer = i % 2;
+        const value = headOf(clean.get(`blocks.${layer}.${hook}`)!, 1);
+        return {
+          variant: { zPatches: [{ layer, hook, head: 1, positions: [2, P - 1], value }] } satisfies InterventionVariant,
+          ref: [{ hook: `blocks.${layer}.${hook}`, head: 1, positions: [2, P - 1], value: value.data }],
+        };
+      });
+      const results = await model.intervene({ ids: CORRUPT, variants: cases.map((c) => c.variant), hooks: 'all' });
+      results.forEach((result, b) => assertMatches(result.cache, referenceWith(random, CORRUPT, cases[b]!.ref), names, 0, `${'qkv'[b]} patch`));
     });
 
     test('a variant starting at layer 1 from a given resid_pre equals the reference with that resid_pre', async () => {
