@@ -5,7 +5,9 @@
  * it that way (W_U = W_E^T), and the analyses read whole token rows; keeping it transposed avoids
  * a 150 MB copy for GPT-2 small.
  *
- * Every array is float32. Tensors may be views into the checkpoint's file buffer (no copy).
+ * Every array is float32. Tensors may be views into the checkpoint's file buffer (no copy), and
+ * a block's matrices may be getters that read them from the checkpoint on each access (the Llama
+ * family's: a load then streams them into ONNX Runtime block by block); read each one once.
  */
 import type { Tensor } from '../tensor.js';
 import type { ModelConfig } from './config.js';
