@@ -24,6 +24,7 @@
  */
 import { assertAnalysable } from '../analysis/architecture-support.js';
 import { bosToPrepend } from '../analysis/prompt-input.js';
+import { tokenLogits } from '../analysis/token-logits.js';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { layerHook, type HookName } from '../hooks.js';
 import { graphFamily, type ModelConfig } from '../model/config.js';
@@ -135,14 +136,18 @@ export async function runPathPatching(
   });
   const clean = inputs.clean.ids,
     corrupt = inputs.corrupt.ids;
-  const scoreTokens = inputs.contrastId === null ? [inputs.targetId] : [inputs.targetId, inputs.contrastId];
+  const scored = inputs.contrastId === null ? [inputs.targetId] : [inputs.targetId, inputs.contrastId];
+  const { nLayers, nHeads } = config;
+  // The metric is read from the last row of each run's final residual stream (tokenLogits): two
+  // unembedding rows instead of the whole vocabulary for every sender.
+  const finalResid = layerHook(nLayers - 1, 'hook_resid_post');
   const logitDiffOf = (r: ForwardResult): number => {
-    const s = r.tokenScores?.logits;
-    if (!s || s.length !== scoreTokens.length) throw new Error('path patching: expected the scored tokens at the last position');
-    return s.length === 2 ? s[0]! - s[1]! : s[0]!;
+    const resid = cached(r, finalResid);
+    const D = config.dModel;
+    const logits = tokenLogits(resid.data.subarray(resid.data.length - D), scored, runner.weights, config);
+    return logits.length === 2 ? logits[0]! - logits[1]! : logits[0]!;
   };
 
-  const { nLayers, nHeads } = config;
   const P = clean.length,
     last = P - 1;
   // Positions before the prompts' first difference keep their clean values in both steps.
@@ -157,7 +162,7 @@ export async function runPathPatching(
   // The clean and corrupted runs, as one batch: the clean one keeps every layer's attention output,
   // resid_pre where steps start, the receivers' clean inputs, and its keys and values; the corrupted
   // one its head outputs.
-  const hooks = new Set<HookName>();
+  const hooks = new Set<HookName>([finalResid]);
   for (let layer = 0; layer < bound; layer++) hooks.add(layerHook(layer, 'attn.hook_z')).add(layerHook(layer, 'hook_resid_pre'));
   for (let layer = 1; layer < frozenEnd; layer++) hooks.add(layerHook(layer, 'hook_attn_out'));
   for (const r of receiverHeads) hooks.add(receiverHook(r)).add(layerHook(r.layer, 'hook_resid_pre'));
@@ -166,8 +171,6 @@ export async function runPathPatching(
     variants: [{}, { ids: corrupt }],
     hooks: [...hooks],
     keepKeysValues: true,
-    logitPositions: [last],
-    scoreTokens,
     ...(signal ? { signal } : {}),
   })) as [ForwardResult, ForwardResult];
   const cleanLogitDiff = logitDiffOf(cleanRun),
@@ -206,7 +209,7 @@ export async function runPathPatching(
 
   const perCall = Math.max(1, Math.floor((options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES) / callBytes(config, P - q0, P)));
   const entries: PathPatchEntry[] = [];
-  const scoring = { logitPositions: [last], scoreTokens, ...(signal ? { signal } : {}) };
+  const measuring = { hooks: [finalResid], ...(signal ? { signal } : {}) };
   for (let from = 0; from < senders.length; from += perCall) {
     throwIfCancelled(signal);
     const chunk = senders.slice(from, from + perCall);
@@ -214,12 +217,12 @@ export async function runPathPatching(
       ids: clean,
       variants: chunk.map(step1),
       ...past(cleanRun),
-      ...(receivers.kind === 'logits' ? { hooks: [], ...scoring } : { hooks: [...new Set(receiverHeads.map(receiverHook))], ...(signal ? { signal } : {}) }),
+      ...(receivers.kind === 'logits' ? measuring : { hooks: [...new Set(receiverHeads.map(receiverHook))], ...(signal ? { signal } : {}) }),
     });
     let measured = first;
     if (receivers.kind === 'heads') {
       throwIfCancelled(signal);
-      measured = await runner.intervene({ ids: clean, variants: chunk.map((s, i) => step2(s, first[i]!)), hooks: [], ...past(cleanRun), ...scoring });
+      measured = await runner.intervene({ ids: clean, variants: chunk.map((s, i) => step2(s, first[i]!)), ...past(cleanRun), ...measuring });
     }
     const done = chunk.map((s, i): PathPatchEntry => {
       const logitDiff = logitDiffOf(measured[i]!);

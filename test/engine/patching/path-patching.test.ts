@@ -2,12 +2,13 @@
  * Path patching against its definition re-run in float64 (test/helpers/reference-path-patching.ts)
  * at 1e-5 of |clean − corrupt|: on a random 3-layer GPT-2 (receivers the logits, queries of a later
  * layer, keys and values), on the model organism, and on a random Llama with grouped-query attention
- * (receivers per kv head). Also: hook_q / hook_k / hook_v row patches in the block graphs equal the
- * reference with the same patch, streaming, cancellation and the typed errors of bad receivers.
+ * (receivers per kv head). Also: hook_q / hook_k / hook_v row patches in the block graphs (and a
+ * single-component patch sweep of q, k or v) equal the reference with the same patch, streaming,
+ * cancellation and the typed errors of bad receivers.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EngineError } from '../../../src/engine/errors.js';
@@ -17,6 +18,7 @@ import { loadModelFolder } from '../../../src/engine/model/load-folder.js';
 import { generateRandomGpt2 } from '../../../src/engine/model/random-gpt2.js';
 import { generateRandomLlama } from '../../../src/engine/model/random-llama.js';
 import { generateOrganism } from '../../../src/engine/organism/index.js';
+import { runPatchSweep } from '../../../src/engine/patching/index.js';
 import { runPathPatching, type PathPatchRequest, type PathPatchResult } from '../../../src/engine/patching/path-patching.js';
 import { parseReceivers } from '../../../src/engine/patching/path-receivers.js';
 import { InstrumentedModel } from '../../../src/engine/runtime/instrumented-model.js';
@@ -47,11 +49,16 @@ function scaled(tensors: readonly HfTensor[], rules: ReadonlyArray<{ match: RegE
   });
 }
 
+/** The checkpoint written as a Hugging Face folder and loaded as a user's would be (the folder removed once loaded). */
 async function folderModel(config: object, tensors: readonly HfTensor[], name: string): Promise<{ model: InstrumentedModel; tokenizer: PromptTokenizer }> {
   const dir = mkdtempSync(join(tmpdir(), `ct-path-${name}-`));
-  await writeHfFolder(dir, { config, tensors: [...tensors], tokenizerJson: loadGpt2TokenizerJson() });
-  const loaded = await loadModelFolder(dir);
-  return { model: await InstrumentedModel.create(loaded.model, { device: 'cpu' }), tokenizer: loaded.tokenizer };
+  try {
+    await writeHfFolder(dir, { config, tensors: [...tensors], tokenizerJson: loadGpt2TokenizerJson() });
+    const loaded = await loadModelFolder(dir);
+    return { model: await InstrumentedModel.create(loaded.model, { device: 'cpu' }), tokenizer: loaded.tokenizer };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /** The engine's entries equal the reference's at 1e-5 of |clean − corrupt|, and some paths carry signal. */
@@ -183,6 +190,42 @@ describe('path patching on a random 3-layer GPT-2', () => {
       for (let i = 0; i < e.length; i++) diff = Math.max(diff, Math.abs(a[i]! - e[i]!));
       assert.ok(diff < 1e-4, `${name} differs by ${diff}`);
     }
+  });
+
+  test("a single-component patch sweep of a head's q, k or v equals the reference corrupted run with that clean input", async () => {
+    const clean = forward(CLEAN);
+    let moved = 0;
+    for (const [hook, layer, head, position] of [
+      ['q', 2, 1, undefined],
+      ['k', 2, 0, undefined],
+      ['k', 1, 2, 8],
+      ['v', 2, 3, undefined],
+    ] as const) {
+      const result = await runPatchSweep(model, tokenizer, {
+        cleanIds: CLEAN,
+        corruptIds: CORRUPT,
+        target: { id: TARGET },
+        contrast: { id: CONTRAST },
+        kind: 'single',
+        component: { hook, layer, head, ...(position !== undefined ? { position } : {}) },
+      });
+      const name = `blocks.${layer}.attn.hook_${hook}`;
+      const ref = forward(CORRUPT, (n, t) => {
+        if (n !== name) return;
+        const data = t.data.slice();
+        for (const p of position !== undefined ? [position] : [...Array(P).keys()])
+          for (let e = 0; e < 16; e++) data[(p * 4 + head) * 16 + e] = clean.get(name)!.data[(p * 4 + head) * 16 + e]!;
+        return { shape: [...t.shape], data };
+      });
+      const logits = ref.get('logits')!.data;
+      const V = 50257;
+      const expected = logits[(P - 1) * V + TARGET]! - logits[(P - 1) * V + CONTRAST]!;
+      const entry = result.entries[0]!;
+      // The effects are small (a random model's q and k change little between the prompts), the float32 error smaller still.
+      assert.ok(Math.abs(entry.logitDiff - expected) < 2e-6, `${name}: ${entry.logitDiff} vs reference ${expected}`);
+      if (Math.abs(entry.logitDiff - result.corrupt.logitDiff) > 1e-4) moved++;
+    }
+    assert.equal(moved, 4, 'every patch moves the logit difference');
   });
 
   describe('bad receivers and prompts get typed errors', () => {
