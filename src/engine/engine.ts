@@ -7,16 +7,28 @@
 import { resultModelInfo } from './model/model-info.js';
 import type { AnalysisLayerUpdate, AnalysisResult, ModelInfo, PatchSweepResult, TokenInfo } from '../protocol/analysis.js';
 import type { AnalyzeRequest, DownloadProgress, EngineApi, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from '../protocol/engine.js';
+import type { CircuitReport, CircuitRequest } from '../protocol/circuit.js';
 import { analyze } from './analysis/analyze.js';
 import { HeadCensusCache } from './analysis/head-census.js';
 import { EngineError } from './errors.js';
 import { loadModel, type LoadedModel } from './model/load-model.js';
 import { runPatchSweep } from './patching/index.js';
+import { CircuitTools, type EdgeScorerFactory } from './circuits/circuit-tools.js';
+import { runCircuit } from './circuits/run-circuit.js';
+
+export interface EngineOptions {
+  /** Scores edges for circuit discovery (EAP / EAP-IG); without it `circuit` is refused. */
+  edgeScorer?: EdgeScorerFactory;
+}
 
 export class Engine implements EngineApi {
   private loaded: LoadedModel | null = null;
   private options: LoadOptions | null = null;
   private readonly censusCache = new HeadCensusCache();
+  /** The edge patcher and scorer of the loaded model: made on the first `circuit`, released with the model. */
+  private tools: Promise<CircuitTools> | null = null;
+
+  constructor(private readonly engineOptions: EngineOptions = {}) {}
 
   /** The loaded model; throws a typed error before loadModel. */
   model(): LoadedModel {
@@ -31,6 +43,7 @@ export class Engine implements EngineApi {
   ): Promise<LoadedModelInfo> {
     const next = await loadModel(spec, options, hooks);
     const previous = this.loaded;
+    await this.releaseCircuitTools();
     this.loaded = next;
     this.options = options;
     await previous?.runner.dispose();
@@ -74,7 +87,47 @@ export class Engine implements EngineApi {
     });
   }
 
+  async circuit(request: CircuitRequest, hooks: { signal?: AbortSignal } = {}): Promise<CircuitReport> {
+    const loaded = this.model();
+    const tools = await this.circuitTools();
+    return runCircuit(
+      {
+        patcher: tools.patcher,
+        scoreEdges: tools.scoreEdges,
+        tokenizer: loaded.tokenizer,
+        config: loaded.runner.config,
+        model: { id: loaded.info.id, displayName: loaded.info.displayName },
+        maxTokens: this.options?.maxTokens ?? loaded.runner.config.nCtx,
+        ...(hooks.signal ? { signal: hooks.signal } : {}),
+      },
+      request,
+    );
+  }
+
+  /**
+   * The loaded model's edge patcher and edge scorer, made on first use (one read of the model
+   * folder) and released with the model; a failed attempt is forgotten so that the next call tries again.
+   */
+  circuitTools(): Promise<CircuitTools> {
+    const loaded = this.model();
+    if (!this.tools) {
+      const made = CircuitTools.create(loaded.folder, loaded.runner, this.engineOptions.edgeScorer);
+      this.tools = made;
+      made.catch(() => {
+        if (this.tools === made) this.tools = null;
+      });
+    }
+    return this.tools;
+  }
+
+  private async releaseCircuitTools(): Promise<void> {
+    const tools = this.tools;
+    this.tools = null;
+    await tools?.then((t) => t.dispose()).catch(() => undefined);
+  }
+
   async dispose(): Promise<void> {
+    await this.releaseCircuitTools();
     await this.loaded?.runner.dispose();
     this.loaded = null;
   }

@@ -5,7 +5,8 @@
  * `L5H1.q`, `L5H1.k`, `L5H1.v` (`L5KV1.k` for a key/value head under grouped-query attention),
  * `mlp5`, `logits`.
  */
-import type { MetricValue } from './analysis.js';
+import type { MetricValue, TokenInfo } from './analysis.js';
+import type { MetricRequest, TokenRef } from './engine.js';
 
 export type EdgeScoreMethod = 'eap' | 'eap-ig';
 
@@ -46,4 +47,52 @@ export interface CircuitResult {
   cleanIds: number[];
   corruptIds: number[];
   elapsedMs: number;
+}
+
+/** How the engine is asked for a circuit: PatchRequest's prompts, target and metric, and how to score and size it. */
+export interface CircuitRequest {
+  clean?: string;
+  corrupt?: string;
+  /** Token ids, used exactly as given (nothing is prepended). */
+  cleanIds?: number[];
+  corruptIds?: number[];
+  /** As AnalyzeRequest.prependBos, for both prompts. */
+  prependBos?: boolean;
+  /** The metric (default: logit difference with a contrast, log-probability of the target without). */
+  metric?: MetricRequest;
+  target: TokenRef;
+  contrast?: TokenRef;
+  /** Edge scores: EAP or EAP-IG (default 'eap-ig'). */
+  method?: EdgeScoreMethod;
+  /** EAP-IG's interpolation steps (default 5). */
+  steps?: number;
+  /** The circuit: the top `edges` edges by |score|, or every edge with |score| ≥ `threshold` (default: 20 edges). */
+  edges?: number;
+  threshold?: number;
+  /** Sizes of the faithfulness curve spread from 1 edge to every edge (default 10; 0: no curve). */
+  curvePoints?: number;
+}
+
+/**
+ * Engine.circuit's answer: the circuit with what it was measured on (model, prompts, target, the
+ * edge graph's shape), every edge's score, and each curve point's circuit, so that the Lab can
+ * draw any size of the curve and exports are self-contained.
+ */
+export interface CircuitReport extends CircuitResult {
+  model: { id: string; displayName: string };
+  /** The edge graph's shape: layers, query heads, key/value heads (fewer under grouped-query attention), parallel residual. */
+  graph: { nLayers: number; nHeads: number; nKvHeads: number; parallelResidual: boolean };
+  targetId: number;
+  target: string;
+  contrastId: number | null;
+  contrast: string | null;
+  prependBos: boolean;
+  /** The prompts as given (null for prompts given as ids) and as tokens. */
+  cleanText: string | null;
+  corruptText: string | null;
+  cleanTokens: TokenInfo[];
+  corruptTokens: TokenInfo[];
+  allEdges: ScoredEdge[];
+  /** Per point of `curve`, its circuit's edges as indices into `allEdges`, by |score| descending. */
+  curveCircuits: number[][];
 }

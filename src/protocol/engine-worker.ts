@@ -3,6 +3,7 @@
  * protocol: request/reply by id, events, cancellation, transfers). Each method mirrors EngineApi.
  */
 import type { AnalysisLayerUpdate, AnalysisResult, PatchSweepResult, TokenInfo } from './analysis.js';
+import type { CircuitReport, CircuitRequest } from './circuit.js';
 import type { AnalyzeRequest, DownloadProgress, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from './engine.js';
 
 /** A Hub model in the Hugging Face cache, as the model list needs it. */
@@ -33,6 +34,8 @@ export interface EngineWorkerApi {
   analyze: { args: AnalyzeRequest; result: AnalysisResult; event: AnalysisLayerUpdate };
   /** Activation-patching sweep; streams the index of each finished layer. */
   patch: { args: PatchRequest; result: PatchSweepResult; event: { layer: number } };
+  /** Circuit discovery with exact faithfulness (cancellable). */
+  circuit: { args: CircuitRequest; result: CircuitReport };
   /** Download a Hub model into the Hugging Face cache without loading it; streams progress, cancellable. */
   download: { args: { repo: string; revision?: string; cacheDir?: string }; result: { folder: string }; event: DownloadProgress };
   /** The Hub models in the Hugging Face cache. */

@@ -4,6 +4,7 @@
  */
 import type { PatchableAlias } from '../engine/hooks/registry.js';
 import type { AnalysisLayerUpdate, AnalysisResult, DlaMode, ModelInfo, PatchKind, PatchSweepResult, TokenInfo } from './analysis.js';
+import type { CircuitReport, CircuitRequest } from './circuit.js';
 
 /** Where a model comes from. */
 export type ModelSpec =
@@ -107,5 +108,7 @@ export interface EngineApi {
   tokenize(text: string): Promise<TokenInfo[]>;
   analyze(request: AnalyzeRequest, hooks?: { signal?: AbortSignal; onLayer?: (u: AnalysisLayerUpdate) => void }): Promise<AnalysisResult>;
   patch(request: PatchRequest, hooks?: { signal?: AbortSignal; onLayer?: (layer: number) => void }): Promise<PatchSweepResult>;
+  /** Circuit discovery: edge scores (EAP / EAP-IG), the circuit and its exact faithfulness, with a faithfulness curve. */
+  circuit(request: CircuitRequest, hooks?: { signal?: AbortSignal }): Promise<CircuitReport>;
   dispose(): Promise<void>;
 }

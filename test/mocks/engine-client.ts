@@ -10,6 +10,8 @@ import type { CachedModelSummary } from '../../src/protocol/engine-worker.js';
 import type { EngineCacheApi } from '../../src/engine/worker/engine-client.js';
 import { EngineError } from '../../src/engine/errors.js';
 import { makeResult } from './fixtures.js';
+import { syntheticCircuit } from './synthetic-circuit.js';
+import type { CircuitReport, CircuitRequest } from '../../src/protocol/circuit.js';
 
 export const engineCalls: { method: string; args: unknown }[] = [];
 
@@ -131,6 +133,13 @@ export function createEngineClient(_options: {
         entries: [{ layer: 1, head: 0, value: Math.log(0.4), logitDiff: 1.5, prob: 0.4, recovery: 0.75 }],
         elapsedMs: 1,
       };
+    },
+    async circuit(request: CircuitRequest): Promise<CircuitReport> {
+      engineCalls.push({ method: 'circuit', args: request });
+      const clean = fakeTokenize(request.clean ?? '');
+      const corrupt = fakeTokenize(request.corrupt ?? '');
+      if (clean.length !== corrupt.length) throw new EngineError('LENGTH_MISMATCH', `clean ${clean.length} vs corrupt ${corrupt.length} tokens`);
+      return syntheticCircuit({ clean, corrupt, modelId: loaded?.id ?? 'organism' });
     },
     async dispose(): Promise<void> {},
   };

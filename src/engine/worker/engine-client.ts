@@ -9,6 +9,7 @@
 import type { AnalysisLayerUpdate, AnalysisResult, PatchSweepResult, TokenInfo } from '../../protocol/analysis.js';
 import type { AnalyzeRequest, DownloadProgress, EngineApi, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from '../../protocol/engine.js';
 import type { CachedModelSummary, EngineCrashKind, EngineWorkerApi } from '../../protocol/engine-worker.js';
+import type { CircuitReport, CircuitRequest } from '../../protocol/circuit.js';
 import { EngineError } from '../errors.js';
 import { createWorker, WorkerRpcClient } from './rpc.js';
 import { forkRelay, relayEntryBeside } from './relay-process.js';
@@ -123,6 +124,10 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
         ...(hooks.signal ? { signal: hooks.signal } : {}),
         ...(onLayer ? { onEvent: (e: { layer: number }) => onLayer(e.layer) } : {}),
       });
+    },
+    async circuit(request: CircuitRequest, hooks: { signal?: AbortSignal } = {}): Promise<CircuitReport> {
+      await ready();
+      return rpc.call('circuit', request, hooks.signal ? { signal: hooks.signal } : {});
     },
     async download(repo, downloadOptions, hooks = {}): Promise<string> {
       const { folder } = await rpc.call(

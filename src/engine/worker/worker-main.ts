@@ -3,6 +3,7 @@
  * ONNX Runtime's blocking run() happens here, never on the extension host's thread.
  */
 import type { EngineWorkerApi } from '../../protocol/engine-worker.js';
+import { eapEdgeScorer } from '../circuits/eap-edge-scorer.js';
 import { Engine } from '../engine.js';
 import { EngineError } from '../errors.js';
 import { deleteCachedModel, listCachedModels } from '../model/hub/cache-layout.js';
@@ -11,7 +12,7 @@ import { serveRpc, withTransfer } from './rpc.js';
 
 const cacheOptions = (cacheDir: string | undefined): { cacheDir?: string } => (cacheDir ? { cacheDir } : {});
 
-const engine = new Engine();
+const engine = new Engine({ edgeScorer: eapEdgeScorer });
 
 serveRpc<EngineWorkerApi>({
   loadModel: ({ spec, options }, { signal, emit }) => engine.loadModel(spec, options, { signal, onProgress: (p) => emit(p) }),
@@ -22,6 +23,7 @@ serveRpc<EngineWorkerApi>({
     return withTransfer(result);
   },
   patch: (request, { signal, emit }) => engine.patch(request, { signal, onLayer: (layer) => emit({ layer }) }),
+  circuit: (request, { signal }) => engine.circuit(request, { signal }),
   download: async ({ repo, revision, cacheDir }, { signal, emit }) => {
     const folder = await downloadModel(repo, {
       ...(revision ? { revision } : {}),

@@ -1,0 +1,63 @@
+/**
+ * What circuit work needs beside the loaded model: the edge patcher's split-input graphs and, for
+ * discovery, an edge scorer (EAP / EAP-IG). Both are built from the model's canonical weights,
+ * which the engine drops once the forward graphs exist, so the engine makes them on first use by
+ * reading the model folder once more, and releases them together with the model (engine.ts is
+ * their one owner; anything else that needs the patcher asks the engine for these tools).
+ */
+import { EngineError } from '../errors.js';
+import { loadModelFolder } from '../model/load-folder.js';
+import type { CanonicalModel } from '../model/weights.js';
+import type { ForwardRunner } from '../runtime/types.js';
+import type { EdgeScorer } from './discover-circuit.js';
+import type { EdgeGraph } from './edge-graph.js';
+import { EdgePatcher } from './edge-patcher.js';
+
+/** An edge scorer with the resources it holds (its gradient graphs, say). */
+export interface EdgeScorerHandle {
+  score: EdgeScorer;
+  dispose(): Promise<void>;
+}
+
+/** Builds the edge scorer for one model; the canonical weights are only valid during the call. */
+export type EdgeScorerFactory = (model: CanonicalModel, runner: ForwardRunner, graph: EdgeGraph) => Promise<EdgeScorerHandle>;
+
+export class CircuitTools {
+  private constructor(
+    readonly patcher: EdgePatcher,
+    /** The edge scorer, or why there is none (no factory, or one that refused this model). */
+    private readonly scorer: EdgeScorerHandle | EngineError,
+  ) {}
+
+  /** The edge scorer; a typed error when there is none for this model. */
+  get scoreEdges(): EdgeScorer {
+    if (this.scorer instanceof EngineError) throw this.scorer;
+    return this.scorer.score;
+  }
+
+  /** Reads the model in `folder` again (the one `runner` runs) and builds the patcher, and the scorer when there is a factory, from it. */
+  static async create(folder: string, runner: ForwardRunner, scorerFactory: EdgeScorerFactory | undefined): Promise<CircuitTools> {
+    const { model } = await loadModelFolder(folder);
+    if (model.config.nLayers !== runner.config.nLayers || model.config.dModel !== runner.config.dModel) {
+      throw new EngineError('INTERNAL', `The model folder ${folder} no longer holds the loaded model; load the model again.`);
+    }
+    const patcher = await EdgePatcher.create(model, runner);
+    if (!scorerFactory)
+      return new CircuitTools(
+        patcher,
+        new EngineError('INTERNAL', 'Circuit discovery needs edge scores (EAP / EAP-IG), and this engine was started without an edge scorer.'),
+      );
+    try {
+      return new CircuitTools(patcher, await scorerFactory(model, runner, patcher.graph));
+    } catch (error) {
+      // A model the scorer refuses (an architecture without gradient graphs) still has its patcher.
+      if (error instanceof EngineError && error.code === 'UNSUPPORTED_ARCHITECTURE') return new CircuitTools(patcher, error);
+      await patcher.dispose();
+      throw error;
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all([this.patcher.dispose(), this.scorer instanceof EngineError ? undefined : this.scorer.dispose()]);
+  }
+}
