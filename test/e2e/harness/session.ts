@@ -117,7 +117,8 @@ export async function openSession(options: SessionOptions): Promise<Session> {
     // The browser console (the workbench's and the webviews') goes to a log for diagnosing failures.
     page.on('console', (message) => appendFileSync(`${logBase}-browser.log`, `[${message.type()}] ${message.text()}\n`));
     page.on('pageerror', (error) => appendFileSync(`${logBase}-browser.log`, `[pageerror] ${error.message}\n`));
-    await page.goto(`${codeServer.origin}/?folder=${encodeURIComponent(workspaceDir)}`);
+    // The page's load waits for the workbench's scripts: as long as the workbench itself may take on a busy machine.
+    await page.goto(`${codeServer.origin}/?folder=${encodeURIComponent(workspaceDir)}`, { timeout: WORKBENCH_TIMEOUT_MS });
     await page.locator('.monaco-workbench').waitFor({ timeout: WORKBENCH_TIMEOUT_MS });
     // The explorer lists the workspace once the remote file system answers.
     await page.locator('.explorer-folders-view .monaco-list-row').first().waitFor({ timeout: WORKBENCH_TIMEOUT_MS });
@@ -175,19 +176,20 @@ export function sessionTest(title: string, session: () => Session, body: (sessio
 /**
  * One describe block per theme being run, each with its own code-server session, opened (then
  * `prepare`d) before its tests and closed after them. `body` declares the tests; `current()` is
- * the open session.
+ * the open session; `settings` are added to the sessions' user settings (another model, say).
  */
 export function describeInThemes(
   title: string,
   name: string,
   body: (current: () => Session, theme: Theme) => void,
   prepare?: (session: Session) => Promise<void>,
+  settings?: Record<string, unknown>,
 ): void {
   for (const theme of themesToRun()) {
     describe(`${title} (${theme} theme)`, () => {
       let session: Session | undefined;
       before(async () => {
-        session = await openSession({ theme, name });
+        session = await openSession({ theme, name, ...(settings ? { settings } : {}) });
         await prepare?.(session);
       });
       after(async () => {
