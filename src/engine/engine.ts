@@ -8,6 +8,7 @@ import { resultModelInfo } from './model/model-info.js';
 import type { AnalysisLayerUpdate, AnalysisResult, ModelInfo, PatchSweepResult, TokenInfo } from '../protocol/analysis.js';
 import type { AnalyzeRequest, DownloadProgress, EngineApi, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from '../protocol/engine.js';
 import type { CircuitReport, CircuitRequest } from '../protocol/circuit.js';
+import type { CircuitCheckRequest, CircuitCheckResult } from '../protocol/circuit-check.js';
 import { analyze } from './analysis/analyze.js';
 import { HeadCensusCache } from './analysis/head-census.js';
 import { EngineError } from './errors.js';
@@ -15,6 +16,7 @@ import { loadModel, type LoadedModel } from './model/load-model.js';
 import { runPatchSweep } from './patching/index.js';
 import { CircuitTools, type EdgeScorerFactory } from './circuits/circuit-tools.js';
 import { runCircuit } from './circuits/run-circuit.js';
+import { checkCircuit } from './circuits/circuit-check.js';
 
 export interface EngineOptions {
   /** Scores edges for circuit discovery (EAP / EAP-IG); without it `circuit` is refused. */
@@ -102,6 +104,15 @@ export class Engine implements EngineApi {
       },
       request,
     );
+  }
+
+  async checkCircuit(request: CircuitCheckRequest, hooks: { signal?: AbortSignal } = {}): Promise<CircuitCheckResult> {
+    const { runner, tokenizer } = this.model();
+    const { patcher } = await this.circuitTools();
+    return checkCircuit(runner, tokenizer, patcher, request, {
+      maxTokens: this.options?.maxTokens ?? runner.config.nCtx,
+      ...(hooks.signal ? { signal: hooks.signal } : {}),
+    });
   }
 
   /**

@@ -17,6 +17,7 @@ import { parseModelChoice } from './model/model-choice.js';
 import { prependBosRequest, type Settings } from './settings.js';
 import { PRESETS } from './presets.js';
 import { formatPercent, quoteToken } from './format/token-text.js';
+import { CircuitChecks } from './circuit-checks.js';
 
 export interface Analysis {
   key: string;
@@ -45,6 +46,8 @@ export class AnalysisSession implements vscode.Disposable {
   private readonly patchQueue = new LatestWinsQueue();
   private lab: LabPanelController | undefined;
   private currentAnalysis: Analysis | undefined;
+  /** Checks of `@circuit` hypotheses (their CodeLens); their changes fire onDidChange too. */
+  readonly circuits: CircuitChecks;
 
   constructor(
     private readonly engine: EngineApi,
@@ -53,6 +56,7 @@ export class AnalysisSession implements vscode.Disposable {
     private readonly settings: () => Settings,
     private readonly log: vscode.LogOutputChannel,
   ) {
+    this.circuits = new CircuitChecks(engine, models, settings, log, () => this.changeEmitter.fire());
     models.onWillSwitch(() => this.cancelAll('The model changed.'));
   }
 
@@ -62,12 +66,14 @@ export class AnalysisSession implements vscode.Disposable {
 
   dispose(): void {
     this.cancelAll('Circuit Trace is shutting down.');
+    this.circuits.dispose();
     this.changeEmitter.dispose();
   }
 
   cancelAll(reason: string): void {
     this.analysisQueue.cancelAll(reason);
     this.patchQueue.cancelAll(reason);
+    this.circuits.cancelAll();
   }
 
   get current(): Analysis | undefined {

@@ -4,6 +4,7 @@
  */
 import type { AnalysisLayerUpdate, AnalysisResult, PatchSweepResult, TokenInfo } from './analysis.js';
 import type { CircuitReport, CircuitRequest } from './circuit.js';
+import type { CircuitCheckRequest, CircuitCheckResult } from './circuit-check.js';
 import type { AnalyzeRequest, DownloadProgress, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from './engine.js';
 
 /** A Hub model in the Hugging Face cache, as the model list needs it. */
@@ -36,6 +37,8 @@ export interface EngineWorkerApi {
   patch: { args: PatchRequest; result: PatchSweepResult; event: { layer: number } };
   /** Circuit discovery with exact faithfulness (cancellable). */
   circuit: { args: CircuitRequest; result: CircuitReport };
+  /** A `@circuit` hypothesis checked by exact edge-level patching (cancellable). */
+  checkCircuit: { args: CircuitCheckRequest; result: CircuitCheckResult };
   /** Download a Hub model into the Hugging Face cache without loading it; streams progress, cancellable. */
   download: { args: { repo: string; revision?: string; cacheDir?: string }; result: { folder: string }; event: DownloadProgress };
   /** The Hub models in the Hugging Face cache. */

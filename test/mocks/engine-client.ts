@@ -12,6 +12,7 @@ import { EngineError } from '../../src/engine/errors.js';
 import { makeResult } from './fixtures.js';
 import { syntheticCircuit } from './synthetic-circuit.js';
 import type { CircuitReport, CircuitRequest } from '../../src/protocol/circuit.js';
+import type { CircuitCheckRequest, CircuitCheckResult } from '../../src/protocol/circuit-check.js';
 
 export const engineCalls: { method: string; args: unknown }[] = [];
 
@@ -140,6 +141,29 @@ export function createEngineClient(_options: {
       const corrupt = fakeTokenize(request.corrupt ?? '');
       if (clean.length !== corrupt.length) throw new EngineError('LENGTH_MISMATCH', `clean ${clean.length} vs corrupt ${corrupt.length} tokens`);
       return syntheticCircuit({ clean, corrupt, modelId: loaded?.id ?? 'organism' });
+    },
+    /** A fake verdict: each named node carries 30% (capped at 100%), so tests can make hypotheses hold or fail. */
+    async checkCircuit(request: CircuitCheckRequest): Promise<CircuitCheckResult> {
+      engineCalls.push({ method: 'checkCircuit', args: request });
+      if (fakeTokenize(request.clean).length !== fakeTokenize(request.corrupt).length)
+        throw new EngineError('LENGTH_MISMATCH', 'clean and corrupt differ in length');
+      const faithfulness = Math.min(1, 0.3 * request.nodes.length);
+      return {
+        nodes: request.nodes,
+        threshold: request.threshold,
+        faithfulness,
+        passed: faithfulness >= request.threshold,
+        edges: 10 * request.nodes.length,
+        totalEdges: 110,
+        clean: 2,
+        corrupt: -1,
+        circuit: -1 + 3 * faithfulness,
+        metric: request.contrast ? 'logit_diff' : 'log_prob',
+        targetId: 0,
+        contrastId: null,
+        prependBos: request.prependBos ?? true,
+        elapsedMs: 1,
+      };
     },
     async dispose(): Promise<void> {},
   };

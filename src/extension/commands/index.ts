@@ -11,10 +11,18 @@ import { HISTORY_COMMANDS } from './history.js';
 import { LAB_COMMANDS } from './lab.js';
 import { MODEL_COMMANDS } from './model.js';
 import { PATCH_COMMANDS } from './patch.js';
+import { CIRCUIT_CHECK_COMMANDS } from './circuit-check.js';
 
 export type { CommandContext, CommandEntry } from './command-table.js';
 
-export const COMMANDS: readonly CommandEntry[] = [...ANALYZE_COMMANDS, ...PATCH_COMMANDS, ...MODEL_COMMANDS, ...LAB_COMMANDS, ...HISTORY_COMMANDS];
+export const COMMANDS: readonly CommandEntry[] = [
+  ...ANALYZE_COMMANDS,
+  ...PATCH_COMMANDS,
+  ...MODEL_COMMANDS,
+  ...LAB_COMMANDS,
+  ...HISTORY_COMMANDS,
+  ...CIRCUIT_CHECK_COMMANDS,
+];
 
 /** Runs a handler, turning its failure into a notification with fitting actions. */
 function guarded(entry: CommandEntry, ctx: CommandContext, handler: CommandHandler): (...args: unknown[]) => Promise<void> {

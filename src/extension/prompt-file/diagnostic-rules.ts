@@ -11,7 +11,14 @@ import { quoteToken } from '../format/token-text.js';
 export type RuleSeverity = 'error' | 'warning' | 'information';
 
 export type RuleCode =
-  'parse' | 'not-single-token' | 'token-id-out-of-range' | 'corrupt-length-mismatch' | 'prompt-too-long' | 'corrupt-too-long' | ParseWarningCode;
+  | 'parse'
+  | 'not-single-token'
+  | 'token-id-out-of-range'
+  | 'corrupt-length-mismatch'
+  | 'prompt-too-long'
+  | 'corrupt-too-long'
+  | 'circuit-node-missing'
+  | ParseWarningCode;
 
 export interface RuleDiagnostic {
   range: SourceRange;
@@ -107,6 +114,31 @@ export function tokenDiagnostics(prompt: PromptEntry, tokenization: PromptTokeni
         severity: 'error',
         code: 'corrupt-too-long',
         message: `The corrupted prompt is ${counted.said}, over the limit of ${limits.maxTokens} (setting circuitTrace.maxTokens).`,
+      });
+    }
+  }
+  return out;
+}
+
+/** The loaded model's shape, for the nodes a `@circuit` names. */
+export interface CircuitShape {
+  nLayers: number;
+  nHeads: number;
+  modelName: string;
+}
+
+/** `@circuit` nodes the loaded model does not have (a head or layer past its last), each named on its own range. */
+export function circuitNodeDiagnostics(prompt: PromptEntry, shape: CircuitShape): RuleDiagnostic[] {
+  const out: RuleDiagnostic[] = [];
+  for (const hypothesis of prompt.circuits) {
+    for (const node of hypothesis.nodes) {
+      if (node.layer < shape.nLayers && (node.kind === 'mlp' || node.head < shape.nHeads)) continue;
+      const name = node.kind === 'mlp' ? `mlp${node.layer}` : `L${node.layer}H${node.head}`;
+      out.push({
+        range: node.range,
+        severity: 'error',
+        code: 'circuit-node-missing',
+        message: `${shape.modelName} has no ${node.kind === 'mlp' ? 'MLP' : 'head'} ${name}: it has layers 0–${shape.nLayers - 1} with heads 0–${shape.nHeads - 1} each.`,
       });
     }
   }

@@ -10,8 +10,17 @@ import type { EngineApi } from '../../protocol/engine.js';
 import type { AnalysisSession } from '../analysis-session.js';
 import type { ModelManager } from '../model/model-manager.js';
 import { prependBosRequest, SETTINGS_SECTION, type Settings } from '../settings.js';
-import { promptLenses, type LensAction } from './codelens-content.js';
-import { parseDiagnostics, stringsToTokenize, tokenDiagnostics, tokenizationOf, type RuleDiagnostic, type TokenLimits } from './diagnostic-rules.js';
+import { circuitLens, promptLenses, type LensAction } from './codelens-content.js';
+import { circuitCheckRequest } from '../../engine/circuits/prompt-circuits.js';
+import {
+  circuitNodeDiagnostics,
+  parseDiagnostics,
+  stringsToTokenize,
+  tokenDiagnostics,
+  tokenizationOf,
+  type RuleDiagnostic,
+  type TokenLimits,
+} from './diagnostic-rules.js';
 import { bosToPrepend } from '../../engine/analysis/prompt-input.js';
 import { tokenAt, tokenHoverMarkdown } from './hover-content.js';
 import { questionOf } from './prompt-request.js';
@@ -24,6 +33,7 @@ const LENS_COMMANDS: Readonly<Record<LensAction, string>> = {
   patch: 'circuitTrace.patchPrompt',
   'show-result': 'circuitTrace.showResult',
   'show-problems': 'workbench.actions.view.problems',
+  'check-circuit': 'circuitTrace.checkCircuit',
 };
 
 class PromptCodeLensProvider implements vscode.CodeLensProvider {
@@ -58,6 +68,14 @@ class PromptCodeLensProvider implements vscode.CodeLensProvider {
               ? []
               : [document.uri.toString(), prompt.name];
         lenses.push(new vscode.CodeLens(range, { title: spec.title, tooltip: spec.tooltip, command: LENS_COMMANDS[spec.action], arguments: args }));
+      }
+      for (const hypothesis of prompt.circuits) {
+        const spec = circuitLens(prompt, hypothesis, this.session.circuits.state(circuitCheckRequest(prompt, hypothesis)));
+        if (!spec) continue;
+        const args = [document.uri.toString(), prompt.name, hypothesis.range.start.line];
+        lenses.push(
+          new vscode.CodeLens(toRange(hypothesis.range), { title: spec.title, tooltip: spec.tooltip, command: LENS_COMMANDS[spec.action], arguments: args }),
+        );
       }
     }
     return lenses;
@@ -158,6 +176,7 @@ class PromptDiagnostics implements vscode.Disposable {
       if (prompt.errorCount > 0) continue;
       const tokenization = tokenizationOf(prompt, cache);
       if (tokenization) rules.push(...tokenDiagnostics(prompt, tokenization, limits));
+      rules.push(...circuitNodeDiagnostics(prompt, { nLayers: loaded.info.nLayers, nHeads: loaded.info.nHeads, modelName: loaded.info.displayName }));
     }
     this.collection.set(document.uri, rules.map(toDiagnostic));
   }
