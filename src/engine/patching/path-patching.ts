@@ -25,9 +25,9 @@
 import { assertAnalysable } from '../analysis/architecture-support.js';
 import { bosToPrepend } from '../analysis/prompt-input.js';
 import { tokenLogits } from '../analysis/token-logits.js';
-import { EngineError, throwIfCancelled } from '../errors.js';
+import { throwIfCancelled } from '../errors.js';
 import { layerHook, type HookName } from '../hooks.js';
-import { graphFamily, type ModelConfig } from '../model/config.js';
+import type { ModelConfig } from '../model/config.js';
 import type { ForwardResult, ForwardRunner, InterventionRequest, InterventionVariant, ZPatch } from '../runtime/types.js';
 import { tensor, type Tensor } from '../tensor.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
@@ -85,9 +85,6 @@ export interface PathPatchOptions {
   memoryBudgetBytes?: number;
 }
 
-/** Graph families whose block graphs patch hook_q / hook_k / hook_v rows (onnx/gpt2-graphs.ts, onnx/llama-graphs.ts). */
-const HEAD_INPUT_PATCHING = new Set(['gpt2', 'llama']);
-
 const INPUT_HOOK = { q: 'attn.hook_q', k: 'attn.hook_k', v: 'attn.hook_v' } as const;
 
 function receiverHook(r: ReceiverHead): HookName {
@@ -121,13 +118,6 @@ export async function runPathPatching(
   assertAnalysable(config, 'Patching');
   const receivers = typeof request.receivers === 'string' ? parseReceivers(request.receivers) : request.receivers;
   checkReceivers(receivers, config);
-  if (receivers.kind === 'heads' && !HEAD_INPUT_PATCHING.has(graphFamily(config))) {
-    throw new EngineError(
-      'UNSUPPORTED_ARCHITECTURE',
-      `Path patching to heads' q, k or v inputs is not supported for ${config.modelType} models yet: their graphs do not patch hook_q, hook_k or hook_v.`,
-      'Use --receivers logits, or a GPT-2- or Llama-family model.',
-    );
-  }
   const inputs = resolvePatchInputs(tokenizer, request, {
     maxTokens: options.maxTokens ?? config.nCtx,
     nCtx: config.nCtx,

@@ -1,8 +1,8 @@
 /**
  * Path patching against its definition re-run in float64 (test/helpers/reference-path-patching.ts)
  * at 1e-5 of |clean − corrupt|: on a random 3-layer GPT-2 (receivers the logits, queries of a later
- * layer, keys and values), on the model organism, and on a random Llama with grouped-query attention
- * (receivers per kv head). Also: hook_q / hook_k / hook_v row patches in the block graphs (and a
+ * layer, keys and values), on the model organism, on a random Llama with grouped-query attention
+ * (receivers per kv head), and on random Gemma 2, Gemma 3 and GPT-NeoX (parallel and sequential). Also: hook_q / hook_k / hook_v row patches in the block graphs (and a
  * single-component patch sweep of q, k or v) equal the reference with the same patch, streaming,
  * cancellation and the typed errors of bad receivers.
  */
@@ -16,6 +16,8 @@ import { gpt2HfTensorsFromCanonical, type HfTensor } from '../../../src/engine/m
 import { writeHfFolder } from '../../../src/engine/model/hf-folder-writer.js';
 import { loadModelFolder } from '../../../src/engine/model/load-folder.js';
 import { generateRandomGpt2 } from '../../../src/engine/model/random-gpt2.js';
+import { generateRandomGemma } from '../../../src/engine/model/random-gemma.js';
+import { generateRandomGptNeox } from '../../../src/engine/model/random-gpt-neox.js';
 import { generateRandomLlama } from '../../../src/engine/model/random-llama.js';
 import { generateOrganism } from '../../../src/engine/organism/index.js';
 import { runPatchSweep } from '../../../src/engine/patching/index.js';
@@ -28,6 +30,8 @@ import { loadGpt2TokenizerJson } from '../../../src/engine/tokenizer/gpt2-tokeni
 import { loadTokenizer } from '../../../src/engine/tokenizer/tokenizer.js';
 import type { PromptTokenizer } from '../../../src/engine/tokenizer/types.js';
 import { referenceGpt2Forward, type ReferenceGpt2Config } from '../../helpers/reference-gpt2.js';
+import { referenceGemmaForward } from '../../helpers/reference-gemma.js';
+import { referenceGptNeoxForward } from '../../helpers/reference-gpt-neox.js';
 import { referenceLlamaForward } from '../../helpers/reference-llama.js';
 import { referencePathPatching, type ReferenceForward, type ReferenceReceivers } from '../../helpers/reference-path-patching.js';
 
@@ -347,3 +351,76 @@ describe('path patching on a random Llama (grouped-query attention: k and v rece
     );
   });
 });
+
+/** Rotary families with their own graphs (gemma-graphs.ts, neox-graphs.ts): the same definition on each. */
+const ROTARY_CASES: Array<[string, ReferenceReceivers]> = [
+  ['logits', 'logits'],
+  [
+    'L1H3:q,L1H1:k,L1H0:v',
+    [
+      { layer: 1, head: 3, input: 'q' },
+      { layer: 1, head: 1, input: 'k' },
+      { layer: 1, head: 0, input: 'v' },
+    ],
+  ],
+];
+const ROTARY_MODELS: Array<{
+  name: string;
+  make: () => { config: Record<string, unknown>; tensors: HfTensor[] };
+  forward: typeof referenceLlamaForward;
+  scale: Parameters<typeof scaled>[1];
+}> = [
+  {
+    name: 'gemma2 (soft-caps, post-norms)',
+    make: () => generateRandomGemma('gemma2', 'tiny', 44),
+    forward: (w, c, ids, o) => referenceGemmaForward(w, c, ids, o).hooks,
+    scale: [
+      { match: /self_attn\.(q|k)_proj\.weight$/, k: 3 },
+      { match: /self_attn\.o_proj\.weight$/, k: 6 },
+    ],
+  },
+  {
+    name: 'gemma3_text',
+    make: () => generateRandomGemma('gemma3_text', 'tiny', 45),
+    forward: (w, c, ids, o) => referenceGemmaForward(w, c, ids, o).hooks,
+    scale: [
+      { match: /self_attn\.(q|k)_proj\.weight$/, k: 3 },
+      { match: /self_attn\.o_proj\.weight$/, k: 6 },
+    ],
+  },
+  ...[true, false].map((parallelResidual) => ({
+    name: `gpt_neox, ${parallelResidual ? 'parallel' : 'sequential'} residual`,
+    make: () => generateRandomGptNeox('tiny', parallelResidual ? 46 : 47, { parallelResidual }),
+    forward: referenceGptNeoxForward,
+    scale: [
+      { match: /attention\.query_key_value\.weight$/, k: 2 },
+      { match: /attention\.dense\.weight$/, k: 6 },
+    ],
+  })),
+];
+for (const spec of ROTARY_MODELS) {
+  describe(`path patching on a random ${spec.name}`, () => {
+    const random = spec.make();
+    const tensors = scaled(random.tensors, spec.scale);
+    const weights = new Map(tensors.map((t) => [t.name, { shape: t.shape, data: t.data }]));
+    const forward: ReferenceForward = (ids, intervene) => spec.forward(weights, random.config, ids, intervene ? { intervene } : {});
+    let model: InstrumentedModel;
+    let tokenizer: PromptTokenizer;
+    before(async () => {
+      ({ model, tokenizer } = await folderModel(random.config, tensors, 'rotary'));
+    });
+    after(() => model.dispose());
+    for (const [receivers, reference] of ROTARY_CASES) {
+      test(`receivers ${receivers}: equal the float64 re-run of the definition`, async () => {
+        const result = await runPathPatching(model, tokenizer, {
+          cleanIds: CLEAN,
+          corruptIds: CORRUPT,
+          target: { id: TARGET },
+          contrast: { id: CONTRAST },
+          receivers,
+        });
+        assertMatchesReference(result, referencePathPatching(forward, { nLayers: 2, nHeads: 4 }, CLEAN, CORRUPT, reference, TARGET, CONTRAST), receivers);
+      });
+    }
+  });
+}
