@@ -12,6 +12,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeHfFolder } from '../../../src/engine/model/hf-folder-writer.js';
+import { generateRandomGemma } from '../../../src/engine/model/random-gemma.js';
+import { loadGpt2TokenizerJson } from '../../../src/engine/tokenizer/gpt2-tokenizer-json.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const MAIN = join(ROOT, 'src', 'engine', 'cli', 'main.ts');
@@ -116,4 +119,14 @@ test('--check without hypotheses exits 0; a file with errors is not checked and 
     assert.equal(code, 2, err);
     assert.match(err, message);
   }
+});
+
+test('--check on a model without edges between heads (Gemma) is a typed UNSUPPORTED_ARCHITECTURE error, exit 2', async () => {
+  const gemma = join(scratch, 'gemma');
+  const random = generateRandomGemma('gemma2', 'tiny', 3);
+  await writeHfFolder(gemma, { config: random.config, tensors: random.tensors, tokenizerJson: loadGpt2TokenizerJson() });
+  const file = write('gemma.prompt', `${INDUCTION}\n@circuit L0H0 ≥ 50%\n`);
+  const { code, out, err } = cli(['prompts', file, '--check', '--model', gemma]);
+  assert.equal(code, 2, out);
+  assert.match(err, /^circuit-trace prompts: UNSUPPORTED_ARCHITECTURE: gemma2 models have no edges between heads/);
 });
