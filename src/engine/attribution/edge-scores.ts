@@ -49,6 +49,53 @@ export function metricCoefficients(metric: ResolvedMetric): MetricCoefficients {
   }
 }
 
+/** The input embeddings of two prompts of one length and their forward as batch rows 0 and 1. */
+export async function forwardPair(
+  model: GradientModel,
+  cleanIds: readonly number[],
+  corruptIds: readonly number[],
+  signal?: AbortSignal,
+): Promise<{ embedClean: Float32Array; embedCorrupt: Float32Array; both: ForwardPass }> {
+  if (cleanIds.length !== corruptIds.length)
+    throw new EngineError(
+      'LENGTH_MISMATCH',
+      `The clean prompt is ${cleanIds.length} tokens and the corrupted prompt ${corruptIds.length}; attribution needs the same length.`,
+      'Edit the corrupted prompt so that it tokenizes to as many tokens as the clean one.',
+    );
+  const embedClean = model.embed(cleanIds);
+  const embedCorrupt = model.embed(corruptIds);
+  const embeddings = new Float32Array(2 * embedClean.length);
+  embeddings.set(embedClean);
+  embeddings.set(embedCorrupt, embedClean.length);
+  return { embedClean, embedCorrupt, both: await model.forward(embeddings, 2, signal) };
+}
+
+/**
+ * An edge scorer for circuit discovery (circuits/discover-circuit.ts's EdgeScorer): EAP or EAP-IG
+ * of every edge of `graph` from the gradient graphs, aligned with graph.edges.
+ */
+export function gradientEdgeScorer(model: GradientModel, graph: EdgeGraph) {
+  return async (request: {
+    clean: readonly number[];
+    corrupt: readonly number[];
+    metric: ResolvedMetric;
+    method: 'eap' | 'eap-ig';
+    steps: number;
+    signal?: AbortSignal;
+  }): Promise<Float64Array> => {
+    const pair = await forwardPair(model, request.clean, request.corrupt, request.signal);
+    return edgeScores({
+      model,
+      graph,
+      ...pair,
+      metric: metricCoefficients(request.metric),
+      method: request.method,
+      steps: request.steps,
+      ...(request.signal ? { signal: request.signal } : {}),
+    });
+  };
+}
+
 /** Scores of every edge of `graph`, aligned with graph.edges. */
 export async function edgeScores(x: EdgeScoreInput): Promise<Float64Array> {
   const { model, graph, both } = x;

@@ -24,7 +24,7 @@ import {
   type AttributionResult,
   type NodeScore,
 } from './attribution-types.js';
-import { edgeScores } from './edge-scores.js';
+import { edgeScores, forwardPair } from './edge-scores.js';
 import { layerNodeScores, type RowValues } from './node-scores.js';
 
 /** Checks a request before any run, with typed errors naming the problem. */
@@ -64,19 +64,14 @@ export function checkAttributionRequest(request: AttributionRequest, nLayers: nu
 export async function runAttribution(model: GradientModel, request: AttributionRequest, options: AttributionOptions = {}): Promise<AttributionResult> {
   const started = performance.now();
   const { config } = model;
-  const { nLayers: L, dModel: D } = config;
+  const { nLayers: L } = config;
   checkAttributionRequest(request, L);
   checkIds(request.cleanIds, config);
   checkIds(request.corruptIds, config);
   const { signal } = options;
   const metric = defaultMetricCoefficients(request.targetId, request.contrastId);
   const P = request.cleanIds.length;
-  const embedClean = model.embed(request.cleanIds);
-  const embedCorrupt = model.embed(request.corruptIds);
-  const embeddings = new Float32Array(2 * P * D);
-  embeddings.set(embedClean);
-  embeddings.set(embedCorrupt, P * D);
-  const both = await model.forward(embeddings, 2, signal);
+  const { embedClean, embedCorrupt, both } = await forwardPair(model, request.cleanIds, request.corruptIds, signal);
   throwIfCancelled(signal);
   const [clean, corrupt] = await model.metric(both, [metric]);
   const result = (entries: AttributionResult['entries']): AttributionResult => ({

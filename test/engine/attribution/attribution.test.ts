@@ -8,6 +8,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runAttribution } from '../../../src/engine/attribution/run-attribution.js';
+import { gradientEdgeScorer } from '../../../src/engine/attribution/edge-scores.js';
+import { EdgeGraph } from '../../../src/engine/circuits/edge-graph.js';
+import type { EdgeScorer } from '../../../src/engine/circuits/discover-circuit.js';
 import type { AttributionRequest, NodeScore } from '../../../src/engine/attribution/attribution-types.js';
 import type { ScoredEdge } from '../../../src/protocol/circuit.js';
 import { defaultMetricCoefficients, GradientModel } from '../../../src/engine/runtime/gradient-model.js';
@@ -378,6 +381,30 @@ describe('streaming, cancelling and bad requests', () => {
       [2, 1, 0],
     );
     assert.deepEqual(batches.reverse().flat(), result.entries);
+  });
+
+  test('the circuit-discovery edge scorer gives the attribute command’s scores, aligned with the graph’s edges', async () => {
+    const graph = new EdgeGraph(model.config);
+    const scorer: EdgeScorer = gradientEdgeScorer(model, graph);
+    const scores = await scorer({
+      clean: request.cleanIds,
+      corrupt: request.corruptIds,
+      metric: { name: 'logit_diff', targetId: 2, contrastId: 7 },
+      method: 'eap-ig',
+      steps: 2,
+    });
+    const viaRun = (await runAttribution(model, { ...request, method: 'eap-ig', kind: 'edges', steps: 2 })).entries as ScoredEdge[];
+    assert.deepEqual(
+      viaRun.map((e) => [e.from, e.to]),
+      graph.edges.map((e) => {
+        const n = graph.edgeName(e);
+        return [n.from, n.to];
+      }),
+    );
+    assert.deepEqual(
+      Array.from(scores),
+      viaRun.map((e) => e.score),
+    );
   });
 
   test('an aborted signal cancels with a typed error', async () => {

@@ -137,24 +137,28 @@ describe('circuit-trace attribute', () => {
 
   test('edges on a Llama-family model: UNSUPPORTED_ARCHITECTURE naming it', async () => {
     const llama = mkdtempSync(join(tmpdir(), 'ct-attribute-llama-'));
-    const made = await cli(['random-model', '--arch', 'llama', '--preset', 'tiny', '--seed', '3', '--out', llama]);
-    assert.equal(made.code, 0, made.err);
-    const { code, err } = await cli([
-      'attribute',
-      '--model',
-      llama,
-      '--clean-ids',
-      CLEAN,
-      '--corrupt-ids',
-      CORRUPT,
-      '--target-id',
-      '3332',
-      '--method',
-      'eap',
-      '--kind',
-      'edges',
-    ]);
-    assert.equal(code, 2);
-    assert.match(err, /UNSUPPORTED_ARCHITECTURE: .*not supported for llama models/);
+    try {
+      const made = await cli(['random-model', '--arch', 'llama', '--preset', 'tiny', '--seed', '3', '--out', llama]);
+      assert.equal(made.code, 0, made.err);
+      const { code, err } = await cli([
+        'attribute',
+        '--model',
+        llama,
+        '--clean-ids',
+        CLEAN,
+        '--corrupt-ids',
+        CORRUPT,
+        '--target-id',
+        '3332',
+        '--method',
+        'eap',
+        '--kind',
+        'edges',
+      ]);
+      assert.equal(code, 2);
+      assert.match(err, /UNSUPPORTED_ARCHITECTURE: .*not supported for llama models/);
+    } finally {
+      rmSync(llama, { recursive: true, force: true });
+    }
   });
 });
