@@ -12,16 +12,23 @@
  * The sliding window lives in the runtime's masks, as for Mistral. The embedding's sqrt(d_model) is
  * applied where the stream starts (runtime/embedding.ts).
  *
- * Block graph I/O: as llama-graphs.ts's (resid_pre, past_k, past_v, attn_mask and the registry's
- * patch rows in; the hook points, k and v out). Final graph: as llama-graphs.ts's, with the final
- * logit soft-cap applied to `logits` (TransformerLens's logits are capped) and so to the token scores.
+ * Block graph I/O: as llama-graphs.ts's (resid_pre, past_k, past_v, attn_mask, positions,
+ * prefix_rows, z_route_from / z_route_to and the registry's patch rows in; the hook points, k and v
+ * out). Final graph: as llama-graphs.ts's, with the final logit soft-cap applied to `logits`
+ * (TransformerLens's logits are capped) and so to the token scores.
+ *
+ * The packed forward of patching sweeps (runtime/packed-forward.ts) runs on the same graph, as
+ * llama-graphs.ts's: rows of one sequence with their own positions (which drive the layer's RoPE,
+ * local or global), under a dense mask (the runtime's, with the layer's sliding window) or as prefix
+ * rows, hook_z rows routed before W_O and the post-attention norm. The soft-cap applies to the
+ * scores before the mask in both layouts, as it is elementwise.
  */
 import { attentionScoreScale, attentionWindowOf, type ModelConfig } from '../model/config.js';
 import type { BlockWeights, ModelWeights } from '../model/weights.js';
 import type { Tensor } from '../tensor.js';
 import { blockOutputOf, hasHook, HOOK_POINT_LIST, ROW_PATCH_POINTS, type HookDim } from '../hooks/registry.js';
 import { GraphBuilder, type BuiltGraph, type Dim, type WeightMode } from './graph-builder.js';
-import { graphDims, headColumns, rmsNorm, ropeTables, rotate } from './llama-graphs.js';
+import { graphDims, headColumns, perQueryHead, rmsNorm, ropeTablesAt, rotate } from './llama-graphs.js';
 
 export function buildGemmaBlockGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'initializers'): BuiltGraph {
   const g = new GraphBuilder(`block${layer}`, mode);
@@ -31,6 +38,10 @@ export function buildGemmaBlockGraph(config: ModelConfig, w: BlockWeights, layer
   const pastK = g.input('past_k', 'float', ['P', Hkv, Dh]);
   const pastV = g.input('past_v', 'float', ['P', Hkv, Dh]);
   const mask = g.input('attn_mask', 'float', ['q', 'T']);
+  const positions = g.input('positions', 'int64', ['q']);
+  const prefixRows = g.input('prefix_rows', 'int64', [1]);
+  const routeFrom = g.input('z_route_from', 'int64', ['rk', 3]);
+  const routeTo = g.input('z_route_to', 'int64', ['rk', 3]);
   // Per patchable hook (registry): its index rows and their values, written by ScatterND.
   const patchRows = new Map<string, [index: string, values: string]>();
   for (const point of ROW_PATCH_POINTS) {
@@ -44,12 +55,6 @@ export function buildGemmaBlockGraph(config: ModelConfig, w: BlockWeights, layer
     return rows ? g.op1('ScatterND', [x, ...rows], {}, output) : g.op1('Identity', [x], {}, output);
   };
   const normWeight = (name: string, t: Tensor | undefined, width: number): string => g.weight(name, t!.data, [width]);
-  /** [P, kv_head, d_head] cached rows before the run's [b, q, kv_head, d_head]: [b, T, kv_head, d_head]. */
-  const withPast = (past: string, run: string): string => {
-    const b = g.op1('Slice', [g.op1('Shape', [run]), g.constInt64([0]), g.constInt64([1])]);
-    const perVariant = g.op1('Expand', [g.op1('Unsqueeze', [past, g.constInt64([0])]), g.op1('Concat', [b, g.constInt64([1, 1, 1])], { axis: 0 })]);
-    return g.op1('Concat', [perVariant, run], { axis: 1 });
-  };
 
   // --- attention ---------------------------------------------------------------------------
   const x1 = rmsNorm(g, resid, normWeight('ln1_w', w.ln1.w, D), eps, 'ln1_scale');
@@ -66,26 +71,35 @@ export function buildGemmaBlockGraph(config: ModelConfig, w: BlockWeights, layer
   // Gemma 3's sliding layers rotate with their own base frequency.
   const sliding = attentionWindowOf(config, layer) !== null;
   const rotary = sliding && config.localRotary ? config.localRotary : config.rotary;
-  const { cos, sin } = ropeTables(g, { ...config, rotary }, mask);
+  const { cos, sin } = ropeTablesAt(g, { ...config, rotary }, positions);
   const rotQ = rotate(g, q, cos, sin, Dh, 'rot_q'); // [b, q, head, d_head]
   const rotK = rotate(g, k, cos, sin, Dh, 'rot_k'); // [b, q, kv_head, d_head]
-  // Query head h reads kv head floor(h / group), as HF's repeat_kv lays them out.
-  const group = H / Hkv;
-  const perQueryHead = (x: string, perm: number[], merged: number[]): string => {
-    const t = g.op1('Transpose', [x], { perm }); // [b, kv_head, a, c]
-    if (group === 1) return t;
-    const repeated = g.op1('Expand', [g.op1('Unsqueeze', [t, g.constInt64([2])]), g.constInt64([1, 1, group, 1, 1])]); // [b, kv_head, group, a, c]
-    return g.op1('Reshape', [repeated, g.constInt64(merged)]);
-  };
   g.op1('Reshape', [rotK, g.constInt64([0, 0, Hkv * Dh])], {}, 'k');
   g.op1('Reshape', [v, g.constInt64([0, 0, Hkv * Dh])], {}, 'v');
-  const keys = perQueryHead(withPast(pastK, rotK), [0, 2, 3, 1], [0, H, Dh, -1]); // [b, head, d_head, T]
-  const values = perQueryHead(withPast(pastV, v), [0, 2, 1, 3], [0, H, -1, Dh]); // [b, head, T, d_head]
-  const queries = g.op1('Transpose', [rotQ], { perm: [0, 2, 1, 3] }); // [b, head, q, d_head]
-  let scores = g.op1('Mul', [g.op1('MatMul', [queries, keys]), g.constFloat([attentionScoreScale(config, layer)], [])]); // [b, head, q, T]
-  if (config.attnSoftcap) scores = softcap(g, scores, config.attnSoftcap);
-  const pattern = g.op1('Softmax', [g.op1('Add', [scores, mask])], { axis: -1 }, 'pattern'); // [b, head, q, T]
-  const z = hookOut(g.op1('Transpose', [g.op1('MatMul', [pattern, values])], { perm: [0, 2, 1, 3] }), 'z'); // [b, q, head, d_head]
+  const a: GemmaAttentionInputs = {
+    queries: g.op1('Transpose', [rotQ], { perm: [0, 2, 1, 3] }), // [b, head, q, d_head]
+    rotK,
+    v,
+    pastK,
+    pastV,
+    mask,
+    prefixRows,
+    scale: attentionScoreScale(config, layer),
+    softcap: config.attnSoftcap ?? null,
+    H,
+    Hkv,
+    Dh,
+  };
+  const [, zHeads] = g.ifElse(
+    g.op1('Greater', [prefixRows, g.constInt64([0])]),
+    ['pattern', g.fresh('z')],
+    (sub) => prefixAttention(sub, a),
+    (sub) => attention(sub, a),
+  );
+  // [b, head, q, d_head] -> [b, q, head, d_head]; routed rows (packed runs) take the values of their
+  // source rows of the same call, then the patch rows are written (both before W_O and the post-norm).
+  const byRow = g.op1('Transpose', [zHeads!], { perm: [0, 2, 1, 3] });
+  const z = hookOut(g.op1('ScatterND', [byRow, routeTo, g.op1('GatherND', [byRow, routeFrom])]), 'z');
   const attn = g.op1('MatMul', [g.op1('Reshape', [z, g.constInt64([0, 0, H * Dh])]), g.weight('W_O', w.W_O.data, [H * Dh, D])]);
   const attnOut = hookOut(rmsNorm(g, attn, normWeight('ln1_post_w', w.ln1_post?.w, D), eps, 'ln1_post_scale'), 'attn_out');
   const residMid = g.op1('Add', [resid, attnOut], {}, 'resid_mid');
@@ -137,6 +151,74 @@ export function buildGemmaFinalGraph(
   g.output('token_logits', 'float', ['m', 't']);
   g.output('token_probs', 'float', ['m', 't']);
   return g.build();
+}
+
+interface GemmaAttentionInputs {
+  /** [b, head, q, d_head] queries after RoPE */
+  queries: string;
+  /** [b, q, kv_head, d_head] keys after RoPE and values of the positions run */
+  rotK: string;
+  v: string;
+  /** [P, kv_head, d_head] keys and values of the cached positions, shared by every variant */
+  pastK: string;
+  pastV: string;
+  /** [q, T] additive mask ([q, K + 1] for prefix rows) */
+  mask: string;
+  /** [1]: K > 0 for packed rows attending to the first K rows of the call and to themselves */
+  prefixRows: string;
+  /** query_pre_attn_scalar^-0.5 */
+  scale: number;
+  /** attn_logit_softcapping, or null */
+  softcap: number | null;
+  H: number;
+  Hkv: number;
+  Dh: number;
+}
+
+/** Scores scaled, soft-capped, plus the mask, softmaxed over the keys (HF's eager_attention_forward). */
+function softmaxOf(g: GraphBuilder, scores: string, a: GemmaAttentionInputs): string {
+  const scaled = g.op1('Mul', [scores, g.constFloat([a.scale], [])]);
+  const capped = a.softcap ? softcap(g, scaled, a.softcap) : scaled;
+  return g.op1('Softmax', [g.op1('Add', [capped, a.mask])], { axis: -1 });
+}
+
+/**
+ * Attention of the positions run over the cached ones (each variant reading the same past) and
+ * themselves: pattern [b, head, q, P + q] and z [b, head, q, d_head].
+ */
+function attention(g: GraphBuilder, a: GemmaAttentionInputs): string[] {
+  const { H, Hkv, Dh } = a;
+  /** [P, kv_head, d_head] cached rows before the run's [b, q, kv_head, d_head]: [b, T, kv_head, d_head]. */
+  const withPast = (past: string, run: string): string => {
+    const b = g.op1('Slice', [g.op1('Shape', [run]), g.constInt64([0]), g.constInt64([1])]);
+    const perVariant = g.op1('Expand', [g.op1('Unsqueeze', [past, g.constInt64([0])]), g.op1('Concat', [b, g.constInt64([1, 1, 1])], { axis: 0 })]);
+    return g.op1('Concat', [perVariant, run], { axis: 1 });
+  };
+  const keys = perQueryHead(g, withPast(a.pastK, a.rotK), [0, 2, 3, 1], [0, H, Dh, -1], H / Hkv); // [b, head, d_head, T]
+  const values = perQueryHead(g, withPast(a.pastV, a.v), [0, 2, 1, 3], [0, H, -1, Dh], H / Hkv); // [b, head, T, d_head]
+  const pattern = softmaxOf(g, g.op1('MatMul', [a.queries, keys]), a);
+  return [pattern, g.op1('MatMul', [pattern, values])];
+}
+
+/**
+ * Packed rows (b = 1, no past) that each attend to the first K rows of the call (the prompts a
+ * packed run carries) and to themselves, as llama-graphs.ts's: scores [head, q, K] plus one dot
+ * product per row for its own key. Returns pattern [1, head, q, K + 1] and z [1, head, q, d_head].
+ */
+function prefixAttention(g: GraphBuilder, a: GemmaAttentionInputs): string[] {
+  const { H, Hkv, Dh } = a;
+  const start = g.constInt64([0]);
+  const keys = perQueryHead(g, a.rotK, [0, 2, 1, 3], [0, H, -1, Dh], H / Hkv); // [1, head, q, d_head]
+  const values = perQueryHead(g, a.v, [0, 2, 1, 3], [0, H, -1, Dh], H / Hkv); // [1, head, q, d_head]
+  const kPrefix = g.op1('Slice', [keys, start, a.prefixRows, g.constInt64([2])]); // [1, head, K, d_head]
+  const vPrefix = g.op1('Slice', [values, start, a.prefixRows, g.constInt64([2])]);
+  const prefixScores = g.op1('MatMul', [a.queries, g.op1('Transpose', [kPrefix], { perm: [0, 1, 3, 2] })]); // [1, head, q, K]
+  const ownScore = g.op1('ReduceSum', [g.op1('Mul', [a.queries, keys]), g.constInt64([-1])], { keepdims: 1 }); // [1, head, q, 1]
+  const p = softmaxOf(g, g.op1('Concat', [prefixScores, ownScore], { axis: 3 }), a); // [1, head, q, K + 1]
+  const axis3 = g.constInt64([3]);
+  const pPrefix = g.op1('Slice', [p, start, a.prefixRows, axis3]);
+  const pOwn = g.op1('Slice', [p, a.prefixRows, g.constInt64([Number.MAX_SAFE_INTEGER]), axis3]);
+  return [p, g.op1('Add', [g.op1('MatMul', [pPrefix, vPrefix]), g.op1('Mul', [pOwn, values])])];
 }
 
 /** cap * tanh(x / cap), Gemma's soft-capping of attention scores and final logits. */

@@ -162,7 +162,7 @@ interface LlamaAttentionInputs {
  * [b, kv_head, a, c] (after `perm` of x) repeated per query head: query head h reads kv head
  * floor(h / group), as HF's repeat_kv lays them out; `merged` is the [b, head, a, c] shape.
  */
-function perQueryHead(g: GraphBuilder, x: string, perm: number[], merged: number[], group: number): string {
+export function perQueryHead(g: GraphBuilder, x: string, perm: number[], merged: number[], group: number): string {
   const t = g.op1('Transpose', [x], { perm });
   if (group === 1) return t;
   const repeated = g.op1('Expand', [g.op1('Unsqueeze', [t, g.constInt64([2])]), g.constInt64([1, 1, group, 1, 1])]); // [b, kv_head, group, a, c]

@@ -16,7 +16,7 @@ function patchWidths(perHead: boolean, config: Pick<ModelConfig, 'dModel' | 'dHe
 
 /**
  * The block inputs of a call that caches, patches and routes nothing: no past positions, empty
- * patch and routing lists, not packed. Llama-family and GPT-NeoX graphs have no `plain` (and they
+ * patch and routing lists, not packed. Llama-family, Gemma and GPT-NeoX graphs have no `plain` (and they
  * take each row's position: positionFeeds); the Llama family's cache keys and values per kv head.
  */
 export function unpatchedFeeds(config: ModelConfig): Record<string, ort.Tensor> {
@@ -26,7 +26,7 @@ export function unpatchedFeeds(config: ModelConfig): Record<string, ort.Tensor> 
   const feeds: Record<string, ort.Tensor> = { past_k: none(Hkv, Dh), past_v: none(Hkv, Dh) };
   const family = graphFamily(config);
   if (family === 'gpt2') feeds['plain'] = flag(true);
-  if (family === 'gpt2' || family === 'llama' || family === 'neox' || family === 'neox_sequential') {
+  if (family === 'gpt2' || family === 'llama' || family === 'gemma' || family === 'neox' || family === 'neox_sequential') {
     feeds['prefix_rows'] = NOT_PACKED;
     feeds['z_route_from'] = indexTensor(NO_ROWS, 3);
     feeds['z_route_to'] = indexTensor(NO_ROWS, 3);
