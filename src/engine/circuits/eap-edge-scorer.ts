@@ -25,7 +25,7 @@ export const eapEdgeScorer: EdgeScorerFactory = async (model, _runner, graph) =>
     score: async ({ clean, corrupt, metric, method, steps, signal }) => {
       const result = await runAttribution(
         gradients,
-        { cleanIds: clean, corruptIds: corrupt, ...metricTokens(metric), method, kind: 'edges', steps },
+        { cleanIds: clean, corruptIds: corrupt, ...metricTokens(metric), method, kind: 'edges', ...(method === 'eap-ig' ? { steps } : {}) },
         signal ? { signal } : {},
       );
       if (result.entries.length !== graph.edges.length)

@@ -5,13 +5,23 @@
 import { isEngineError } from '../errors.js';
 import { analyzeCommand } from './analyze-command.js';
 import { attributeCommand } from './attribute-command.js';
+import { circuitCommand } from './circuit-command.js';
 import { parseFlags, type CliCommand, type CliIo } from './command.js';
 import { organismCommand, randomModelCommand } from './model-commands.js';
 import { patchCommand } from './patch-command.js';
 import { promptsCommand } from './prompts-command.js';
 import { runCommand } from './run-command.js';
 
-const COMMANDS: readonly CliCommand[] = [runCommand, analyzeCommand, patchCommand, attributeCommand, promptsCommand, organismCommand, randomModelCommand];
+const COMMANDS: readonly CliCommand[] = [
+  runCommand,
+  analyzeCommand,
+  patchCommand,
+  attributeCommand,
+  circuitCommand,
+  promptsCommand,
+  organismCommand,
+  randomModelCommand,
+];
 
 function help(io: CliIo): void {
   io.stdout('Usage: circuit-trace <command> [flags]\n\nCommands:\n');
