@@ -21,6 +21,7 @@ import { benchPatching } from './bench/patching.js';
 import { markdownTable, median, timeMedian, type BenchRow } from './bench/stats.js';
 import { countMajorCollections } from './bench/major-collections.js';
 import { benchLlamaMemory } from './bench/llama-memory.js';
+import { benchCircuits } from './bench/circuits.js';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 15);
 const sections: Array<{ title: string; rows: BenchRow[] }> = [];
@@ -159,6 +160,7 @@ async function main(): Promise<void> {
     await benchLlamaMemory(report);
     await benchOrganism(report);
     await benchPatching(report);
+    await benchCircuits(report);
     const patchRows = sections.find((x) => x.title.startsWith('Activation patching'))?.rows ?? [];
     const row = (method: string): BenchRow | undefined =>
       patchRows.find((r) => r['experiment'] === '144 heads, last position' && String(r['method']).startsWith(method));
