@@ -14,13 +14,14 @@
  *
  * The embedding is scaled by sqrt(hidden_size) as the stream starts (weights.embedScale;
  * TransformerLens folds it into W_E), while the tied unembedding is the checkpoint's
- * embed_tokens.weight as it is. Linear layers as in adapters/llama.ts.
+ * embed_tokens.weight as it is. Linear layers as in adapters/llama.ts, and like its blocks' matrices
+ * checked from the header at once and read as the runtime builds each block's graph (getters).
  */
 import { EngineError } from '../../errors.js';
 import { tensor, type Tensor } from '../../tensor.js';
 import type { LayerNormWeights, BlockWeights, CanonicalModel } from '../weights.js';
 import type { ArchitectureAdapter } from './adapter.js';
-import { checkedTensorGetter, transposeMatrix } from './checked-tensor.js';
+import { checkedTensorGetter, checkedTensorReader, transposeMatrix } from './checked-tensor.js';
 import { GEMMA_MODEL_TYPES, gemmaConfig, gemmaTiedEmbeddings } from './gemma-config.js';
 import type { TensorSource } from '../tensor-source.js';
 import { headsFromRows } from './llama.js';
@@ -31,8 +32,11 @@ export const gemmaAdapter: ArchitectureAdapter = {
     const config = gemmaConfig(raw);
     const stored = storedName(raw, source);
     const checked = checkedTensorGetter(source, 'of the model_type config.json names');
+    const checkedLater = checkedTensorReader(source, 'of the model_type config.json names');
     /** A tensor by its Gemma*ForCausalLM name, checked against the shape config.json implies. */
     const get = (name: string, shape: readonly number[]): Tensor => checked(stored(name), shape);
+    /** The same, checked now and read (a fresh array) on each call. */
+    const read = (name: string, shape: readonly number[]): (() => Tensor) => checkedLater(stored(name), shape);
     const { dModel: D, nHeads: H, dHead: Dh, dMlp: M, dVocab: V } = config;
     const Hkv = config.nKvHeads ?? H;
     const zeros = (...shape: number[]): Tensor => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
@@ -48,23 +52,47 @@ export const gemmaAdapter: ArchitectureAdapter = {
     const blocks: BlockWeights[] = [];
     for (let l = 0; l < config.nLayers; l++) {
       const p = `model.layers.${l}.`;
+      // The matrices are checked now and read when the runtime builds this block's graph, as in
+      // adapters/llama.ts: the whole model never sits in memory in fp32 at once. The norm weights
+      // are small and read now, as their 1 + w.
+      const q = read(`${p}self_attn.q_proj.weight`, [H * Dh, D]);
+      const k = read(`${p}self_attn.k_proj.weight`, [Hkv * Dh, D]);
+      const v = read(`${p}self_attn.v_proj.weight`, [Hkv * Dh, D]);
+      const o = read(`${p}self_attn.o_proj.weight`, [D, H * Dh]);
+      const up = read(`${p}mlp.up_proj.weight`, [M, D]);
+      const gate = read(`${p}mlp.gate_proj.weight`, [M, D]);
+      const down = read(`${p}mlp.down_proj.weight`, [D, M]);
       const block: BlockWeights = {
         ln1: norm(`${p}input_layernorm.weight`),
-        W_Q: headsFromRows(get(`${p}self_attn.q_proj.weight`, [H * Dh, D]), H, Dh, D),
-        W_K: headsFromRows(get(`${p}self_attn.k_proj.weight`, [Hkv * Dh, D]), Hkv, Dh, D),
-        W_V: headsFromRows(get(`${p}self_attn.v_proj.weight`, [Hkv * Dh, D]), Hkv, Dh, D),
+        get W_Q() {
+          return headsFromRows(q(), H, Dh, D);
+        },
+        get W_K() {
+          return headsFromRows(k(), Hkv, Dh, D);
+        },
+        get W_V() {
+          return headsFromRows(v(), Hkv, Dh, D);
+        },
         b_Q: zeros(H, Dh),
         b_K: zeros(Hkv, Dh),
         b_V: zeros(Hkv, Dh),
         // o_proj^T is [head * d_head, d_model], i.e. [head, d_head, d_model] as it lies.
-        W_O: tensor(transposeMatrix(get(`${p}self_attn.o_proj.weight`, [D, H * Dh])), [H, Dh, D]),
+        get W_O() {
+          return tensor(transposeMatrix(o()), [H, Dh, D]);
+        },
         b_O: zeros(D),
         ln1_post: norm(`${p}post_attention_layernorm.weight`),
         ln2: norm(`${p}pre_feedforward_layernorm.weight`),
-        W_in: tensor(transposeMatrix(get(`${p}mlp.up_proj.weight`, [M, D])), [D, M]),
+        get W_in() {
+          return tensor(transposeMatrix(up()), [D, M]);
+        },
         b_in: zeros(M),
-        W_gate: tensor(transposeMatrix(get(`${p}mlp.gate_proj.weight`, [M, D])), [D, M]),
-        W_out: tensor(transposeMatrix(get(`${p}mlp.down_proj.weight`, [D, M])), [M, D]),
+        get W_gate() {
+          return tensor(transposeMatrix(gate()), [D, M]);
+        },
+        get W_out() {
+          return tensor(transposeMatrix(down()), [M, D]);
+        },
         b_out: zeros(D),
         ln2_post: norm(`${p}post_feedforward_layernorm.weight`),
       };
