@@ -7,7 +7,7 @@
  *
  * Every array is float32. Tensors may be views into the checkpoint's file buffer (no copy), and
  * a block's matrices may be getters that read them from the checkpoint on each access (the Llama
- * family's: a load then streams them into ONNX Runtime block by block); read each one once.
+ * family's and Gemma's: a load then streams them into ONNX Runtime block by block); read each one once.
  */
 import type { Tensor } from '../tensor.js';
 import type { ModelConfig } from './config.js';
