@@ -2,9 +2,12 @@
  * ONNX graphs of a Llama-family transformer (Llama, Mistral, Qwen2, Qwen3), built from the
  * canonical weights: RMSNorm, rotary position embeddings (rotate_half convention), grouped-query
  * attention, per-head q/k RMSNorm (Qwen3) and the gated (SwiGLU) MLP, every hook point of the
- * registry's `llama` family a graph output. Built from primitive operators, all computed in fp32,
- * so that each hook point is exactly its definition (ONNX's fused RMSNormalization would not hand
- * back hook_scale, and the Attention operator not the pre-RoPE queries and keys).
+ * registry's `llama` family a graph output, all computed in fp32. Fused operators only where ONNX
+ * Runtime's CPU kernel computes the definition and every hook point stays an output: RMSNorm is
+ * SimplifiedLayerNormalization (its 1 / scale output gives hook_scale), RoPE the RotaryEmbedding
+ * operator on tables of cos and sin fed by the runtime (computed in float64 and rounded), and a plain
+ * forward's attention ONNX's Attention operator with grouped-query heads (its softmax output is
+ * hook_pattern), as GPT-2's graphs run theirs.
  *
  * Block graph I/O (b = batch, q = positions run, T = keys they see; plain forward: T = q):
  *   in   resid_pre   [b, q, d_model]
@@ -12,8 +15,10 @@
  *        past_v      [P, kv_head, d_head]
  *        attn_mask   [q, T]          additive mask, T = P + q (causal, and the sliding window on windowed
  *                                    layers); packed rows: [q, q] (dense) or [q, K + 1] (prefix rows)
- *        positions   [q] int64       each row's position in its prompt, for RoPE (packed rows are not
+ *        rope_positions [b, q] int64  each row's position in its prompt, for RoPE (packed rows are not
  *                                    in position order, so the mask's shape cannot say it)
+ *        rope_cos, rope_sin [n, d_head / 2]  cos and sin of RoPE's angles at positions 0 .. n - 1
+ *        plain       [] bool         true when the call has no past, no routed rows and no prefix rows
  *        prefix_rows [1] int64       K > 0: packed rows (b = 1, P = 0) that attend to the first K rows
  *                                    of the call and to themselves only, as in gpt2-graphs.ts
  *        z_route_from, z_route_to [r, 3] int64  packed runs: hook_z rows (0, row, head) that take the
@@ -45,7 +50,10 @@ export function buildLlamaBlockGraph(config: ModelConfig, w: BlockWeights, layer
   const pastK = g.input('past_k', 'float', ['P', Hkv, Dh]);
   const pastV = g.input('past_v', 'float', ['P', Hkv, Dh]);
   const mask = g.input('attn_mask', 'float', ['q', 'T']);
-  const positions = g.input('positions', 'int64', ['q']);
+  const positions = g.input('rope_positions', 'int64', ['b', 'q']);
+  const ropeCos = g.input('rope_cos', 'float', ['n', Dh / 2]);
+  const ropeSin = g.input('rope_sin', 'float', ['n', Dh / 2]);
+  const plain = g.input('plain', 'bool', []);
   const prefixRows = g.input('prefix_rows', 'int64', [1]);
   const routeFrom = g.input('z_route_from', 'int64', ['rk', 3]);
   const routeTo = g.input('z_route_to', 'int64', ['rk', 3]);
@@ -59,35 +67,63 @@ export function buildLlamaBlockGraph(config: ModelConfig, w: BlockWeights, layer
   const patched = (x: string, output: string): string => g.op1('ScatterND', [x, ...patchRows.get(output)!], {}, output);
   // --- attention ---------------------------------------------------------------------------
   const x1 = rmsNorm(g, resid, g.weight('ln1_w', w.ln1.w.data, [D]), eps, 'ln1_scale');
-  /** x1 @ W (+ b), [b, q, heads, d_head] with its patch rows written (before q/k norms and RoPE), as graph output `out`. */
-  const project = (name: string, W: Tensor, b: Tensor, heads: number, out: string): string => {
-    let y = g.op1('MatMul', [x1, g.weight(name, headColumns(W, heads, D, Dh), [D, heads * Dh])]);
-    if (config.qkvBias) y = g.op1('Add', [y, g.weight(`${name}_b`, b.data, [heads * Dh])]);
-    return patched(g.op1('Reshape', [y, g.constInt64([0, 0, heads, Dh])]), out);
-  };
-  let q = project('W_Q', w.W_Q, w.b_Q, H, 'hook_q');
-  let k = project('W_K', w.W_K, w.b_K, Hkv, 'hook_k');
-  const v = project('W_V', w.W_V, w.b_V, Hkv, 'hook_v');
+  // One product for Q, K and V of every head, x1 [b, q, d_model] @ [d_model, (head + 2 kv_head) * d_head]
+  // (far better shaped than three), split into hook_q, hook_k and hook_v [b, q, heads, d_head] with
+  // their patch rows written (before q/k norms and RoPE).
+  const widths = [H * Dh, Hkv * Dh, Hkv * Dh];
+  let qkv = g.op1('MatMul', [
+    x1,
+    g.weight('W_QKV', fusedColumns([headColumns(w.W_Q, H, D, Dh), headColumns(w.W_K, Hkv, D, Dh), headColumns(w.W_V, Hkv, D, Dh)], D), [D, (H + 2 * Hkv) * Dh]),
+  ]);
+  if (config.qkvBias) qkv = g.op1('Add', [qkv, g.weight('b_QKV', Float32Array.from([...w.b_Q.data, ...w.b_K.data, ...w.b_V.data]), [(H + 2 * Hkv) * Dh])]);
+  const parts = g.op('Split', [qkv, g.constInt64(widths)], { axis: 2 }, 3);
+  const project = (part: string, heads: number, out: string): string => patched(g.op1('Reshape', [part, g.constInt64([0, 0, heads, Dh])]), out);
+  let q = project(parts[0]!, H, 'hook_q');
+  let k = project(parts[1]!, Hkv, 'hook_k');
+  const v = project(parts[2]!, Hkv, 'hook_v');
   if (config.qkNorm) {
     q = rmsNorm(g, q, g.weight('q_norm', w.q_norm!.data, [Dh]), eps);
     k = rmsNorm(g, k, g.weight('k_norm', w.k_norm!.data, [Dh]), eps);
   }
-  const { cos, sin } = ropeTablesAt(g, config, positions);
-  const rotQ = rotate(g, q, cos, sin, Dh, 'rot_q'); // [b, q, head, d_head]
-  const rotK = rotate(g, k, cos, sin, Dh, 'rot_k'); // [b, q, kv_head, d_head]
-  g.op1('Reshape', [rotK, g.constInt64([0, 0, Hkv * Dh])], {}, 'k');
-  g.op1('Reshape', [v, g.constInt64([0, 0, Hkv * Dh])], {}, 'v');
-  const a: LlamaAttentionInputs = { rotK, v, pastK, pastV, mask, prefixRows, queries: g.op1('Transpose', [rotQ], { perm: [0, 2, 1, 3] }), H, Hkv, Dh };
-  const [, zHeads] = g.ifElse(
-    g.op1('Greater', [prefixRows, g.constInt64([0])]),
+  // RoPE on [b, q, heads * d_head] rows: rot_q and rot_k as hook points, the rotated keys (and the
+  // values) of the positions run as rows for caching and for the Attention operator.
+  const rope = (x: string, heads: number, out?: string): string =>
+    g.op1('RotaryEmbedding', [g.op1('Reshape', [x, g.constInt64([0, 0, heads * Dh])]), ropeCos, ropeSin, positions], { num_heads: heads }, out);
+  const rotQRows = rope(q, H);
+  const kRows = rope(k, Hkv, 'k');
+  const vRows = g.op1('Reshape', [v, g.constInt64([0, 0, Hkv * Dh])], {}, 'v');
+  const rotQ = g.op1('Reshape', [rotQRows, g.constInt64([0, 0, H, Dh])], {}, 'rot_q'); // [b, q, head, d_head]
+  const rotK = g.op1('Reshape', [kRows, g.constInt64([0, 0, Hkv, Dh])], {}, 'rot_k'); // [b, q, kv_head, d_head]
+  // Of the branches one runs: a plain forward (no past, nothing routed or packed as prefix rows) is
+  // ONNX's Attention operator, grouped-query heads and all, with [b, q, heads * d_head] rows in and
+  // out; the others work per head (attention, prefixAttention) and route packed runs' z rows.
+  const [, zRun] = g.ifElse(
+    plain,
     ['pattern', g.fresh('z')],
-    (sub) => prefixAttention(sub, a),
-    (sub) => attention(sub, a),
+    (sub) => {
+      const [zRows, , , p] = sub.op(
+        'Attention',
+        [rotQRows, kRows, vRows, mask],
+        { q_num_heads: H, kv_num_heads: Hkv, scale: { float: 1 / Math.sqrt(Dh) }, qk_matmul_output_mode: 3 },
+        [sub.fresh('z'), '', '', sub.fresh('pattern')],
+      );
+      return [p!, sub.op1('Reshape', [zRows!, sub.constInt64([0, 0, H, Dh])])];
+    },
+    (other) => {
+      const a: LlamaAttentionInputs = { rotK, v, pastK, pastV, mask, prefixRows, queries: other.op1('Transpose', [rotQ], { perm: [0, 2, 1, 3] }), H, Hkv, Dh };
+      const [p, zHeads] = other.ifElse(
+        other.op1('Greater', [prefixRows, other.constInt64([0])]),
+        [other.fresh('pattern'), other.fresh('z')],
+        (sub) => prefixAttention(sub, a),
+        (sub) => attention(sub, a),
+      );
+      // [b, head, q, d_head] -> [b, q, head, d_head]; routed rows (packed runs) take the values of
+      // their source rows of the same call.
+      const byRow = other.op1('Transpose', [zHeads!], { perm: [0, 2, 1, 3] });
+      return [p!, other.op1('ScatterND', [byRow, routeTo, other.op1('GatherND', [byRow, routeFrom])])];
+    },
   );
-  // [b, head, q, d_head] -> [b, q, head, d_head]; routed rows (packed runs) take the values of their
-  // source rows of the same call, then the patch rows are written.
-  const byRow = g.op1('Transpose', [zHeads!], { perm: [0, 2, 1, 3] });
-  const z = patched(g.op1('ScatterND', [byRow, routeTo, g.op1('GatherND', [byRow, routeFrom])]), 'z');
+  const z = patched(zRun!, 'z'); // [b, q, head, d_head]
   let attn = g.op1('MatMul', [g.op1('Reshape', [z, g.constInt64([0, 0, H * Dh])]), g.weight('W_O', w.W_O.data, [H * Dh, D])]);
   if (config.oBias) attn = g.op1('Add', [attn, g.weight('b_O', w.b_O.data, [D])]);
   const attnOut = patched(attn, 'attn_out');
@@ -95,8 +131,13 @@ export function buildLlamaBlockGraph(config: ModelConfig, w: BlockWeights, layer
 
   // --- gated MLP: down(silu(gate(x)) * up(x)) ----------------------------------------------
   const x2 = rmsNorm(g, residMid, g.weight('ln2_w', w.ln2.w.data, [D]), eps, 'ln2_scale');
-  const gate = g.op1('MatMul', [x2, g.weight('W_gate', w.W_gate!.data, [D, M])], {}, 'mlp_pre');
-  const up = g.op1('MatMul', [x2, g.weight('W_in', w.W_in.data, [D, M])], {}, 'mlp_pre_linear');
+  // gate and up as one product, x2 @ [d_model, 2 * d_mlp], split into the two hook points.
+  const [gate, up] = g.op(
+    'Split',
+    [g.op1('MatMul', [x2, g.weight('W_gate_in', fusedColumns([w.W_gate!.data, w.W_in.data], D), [D, 2 * M])]), g.constInt64([M, M])],
+    { axis: 2 },
+    ['mlp_pre', 'mlp_pre_linear'],
+  ) as [string, string];
   const post = g.op1('Mul', [g.op1('Mul', [gate, g.op1('Sigmoid', [gate])]), up], {}, 'mlp_post');
   const mlpOut = patched(g.op1('MatMul', [post, g.weight('W_out', w.W_out.data, [M, D])]), 'mlp_out');
   g.op1('Add', [residMid, mlpOut], {}, 'resid_post');
@@ -215,13 +256,16 @@ function prefixAttention(g: GraphBuilder, a: LlamaAttentionInputs): string[] {
 }
 
 /**
- * RMSNorm over the last axis, in fp32 as HF computes it: x / sqrt(mean(x^2) + eps) * w. With
- * `scaleOutput`, sqrt(mean(x^2) + eps) is that graph output (TransformerLens's hook_scale).
+ * RMSNorm over the last axis, in fp32 as HF computes it: x / sqrt(mean(x^2) + eps) * w, as ONNX
+ * Runtime's SimplifiedLayerNormalization (one kernel). With `scaleOutput`, sqrt(mean(x^2) + eps) is
+ * that graph output (TransformerLens's hook_scale), the reciprocal of the kernel's inv_std_var.
  */
 export function rmsNorm(g: GraphBuilder, x: string, w: string, eps: number, scaleOutput?: string): string {
-  const meanSquare = g.op1('ReduceMean', [g.op1('Mul', [x, x]), g.constInt64([-1])], { keepdims: 1 });
-  const scale = g.op1('Sqrt', [g.op1('Add', [meanSquare, g.constFloat([eps], [])])], {}, scaleOutput);
-  return g.op1('Mul', [g.op1('Div', [x, scale]), w]);
+  const attrs = { axis: -1, epsilon: { float: eps } };
+  if (scaleOutput === undefined) return g.op1('SimplifiedLayerNormalization', [x, w], attrs);
+  const [y, invStd] = g.op('SimplifiedLayerNormalization', [x, w], attrs, 2);
+  g.op1('Reciprocal', [invStd!], {}, scaleOutput);
+  return y!;
 }
 
 /** The positions of the rows run, T - q .. T - 1 of the mask [q, T] (not packed rows: see the `positions` input), [q] int64. */
@@ -259,6 +303,21 @@ export function rotate(g: GraphBuilder, x: string, cos: string, sin: string, Dh:
 export function headColumns(W: Tensor, heads: number, D: number, Dh: number): Float32Array {
   const out = new Float32Array(D * heads * Dh);
   for (let h = 0; h < heads; h++) for (let i = 0; i < D; i++) out.set(W.data.subarray((h * D + i) * Dh, (h * D + i + 1) * Dh), i * heads * Dh + h * Dh);
+  return out;
+}
+
+/** [d_model, n_i] matrices side by side as one [d_model, sum n_i] matrix (row-major). */
+function fusedColumns(matrices: readonly Float32Array[], D: number): Float32Array {
+  const widths = matrices.map((m) => m.length / D);
+  const total = widths.reduce((a, b) => a + b, 0);
+  const out = new Float32Array(D * total);
+  for (let i = 0; i < D; i++) {
+    let at = i * total;
+    matrices.forEach((m, k) => {
+      out.set(m.subarray(i * widths[k]!, (i + 1) * widths[k]!), at);
+      at += widths[k]!;
+    });
+  }
   return out;
 }
 

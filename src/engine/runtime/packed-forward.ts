@@ -6,6 +6,7 @@
  */
 import { throwIfCancelled } from '../errors.js';
 import { attentionWindowOf } from '../model/config.js';
+import { rotaryFeeds } from './block-feeds.js';
 import { embed } from './embedding.js';
 import { planHooks } from './hook-plan.js';
 import { f32, flag, indexTensor, int64 } from './ort-tensors.js';
@@ -52,6 +53,7 @@ export async function runPacked(s: ModelSessions, request: PackedRunRequest): Pr
         // GPT-2's graphs: whether ONNX's Attention operator may run it; rotary graphs: each row's position.
         ...(block.inputNames.includes('plain') ? { plain: flag(layout.mode !== 'prefix' && routing.to.length === 0) } : {}),
         ...(block.inputNames.includes('positions') ? { positions: int64(packedPositions(layout, layer)) } : {}),
+        ...rotaryFeeds(block, config, packedPositions(layout, layer))(1),
         prefix_rows: int64([layout.mode === 'prefix' ? layout.nPrompts * P : 0]),
         z_route_from: indexTensor(routing.from, 3),
         z_route_to: indexTensor(routing.to, 3),

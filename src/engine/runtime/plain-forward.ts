@@ -7,7 +7,7 @@ import { throwIfCancelled } from '../errors.js';
 import { graphFamily } from '../model/config.js';
 import type { ActivationCache } from '../hooks.js';
 import { tensor } from '../tensor.js';
-import { positionFeeds } from './block-feeds.js';
+import { positionFeeds, rotaryFeeds } from './block-feeds.js';
 import { embed } from './embedding.js';
 import { layerMasks, recordBlockOutputs, runFinal, variantKeysValues } from './forward-steps.js';
 import { planHooks } from './hook-plan.js';
@@ -31,6 +31,11 @@ export async function plainForward(s: ModelSessions, ids: readonly number[], opt
   const residPost: Float32Array[] = [];
   const masks = layerMasks(config, P, 0);
   const positions = positionFeeds(s.blocks[0]!, 0, P);
+  const rotary = rotaryFeeds(
+    s.blocks[0]!,
+    config,
+    Array.from({ length: P }, (_, i) => i),
+  )(1);
 
   let resid = embed(s.weights, D, ids, 0, plan, caches);
   for (let layer = 0; layer < nLayers; layer++) {
@@ -40,7 +45,7 @@ export async function plainForward(s: ModelSessions, ids: readonly number[], opt
     if (residPre) cache.set(residPre, tensor(resid, [P, D]));
     const fetches = keepKV ? [...plan.fetches[layer]!, 'k', 'v'] : plan.fetches[layer]!;
     const out = await s.blocks[layer]!.run(
-      { ...s.unpatched, resid_pre: f32(resid, [1, P, D]), attn_mask: masks[layer]!, ...positions, ...s.weightFeeds[layer] },
+      { ...s.unpatched, resid_pre: f32(resid, [1, P, D]), attn_mask: masks[layer]!, ...positions, ...rotary, ...s.weightFeeds[layer] },
       fetches,
     );
     recordBlockOutputs(out, plan.outputs[layer]!, caches);

@@ -9,7 +9,7 @@ import { EngineError, throwIfCancelled } from '../errors.js';
 import { graphFamily } from '../model/config.js';
 import type { ActivationCache } from '../hooks.js';
 import { embed } from './embedding.js';
-import { positionFeeds, variantBlockFeeds } from './block-feeds.js';
+import { positionFeeds, rotaryFeeds, variantBlockFeeds } from './block-feeds.js';
 import { layerMasks, recordBlockOutputs, runFinal, splitBatch, variantKeysValues } from './forward-steps.js';
 import { planHooks } from './hook-plan.js';
 import { throwIfNonFinite } from './output-check.js';
@@ -85,6 +85,11 @@ export async function runVariants(s: ModelSessions, request: InterventionRequest
   };
   const masks = layerMasks(config, P, q0);
   const positions = positionFeeds(s.blocks[0]!, q0, Q);
+  const rotary = rotaryFeeds(
+    s.blocks[0]!,
+    config,
+    Array.from({ length: Q }, (_, i) => q0 + i),
+  );
 
   // The batch is a wavefront: a variant joins at its start layer. `active` lists the batch's rows.
   let active: number[] = [];
@@ -115,7 +120,7 @@ export async function runVariants(s: ModelSessions, request: InterventionRequest
     const past = q0 > 0 ? request.past![layer]! : null;
     const feeds = variantBlockFeeds(config, s.unpatched, batch, past, layer, resid, masks[layer]!, q0, Q);
     const fetches = keepKV ? [...plan.fetches[layer]!, 'k', 'v'] : plan.fetches[layer]!;
-    const out = await s.blocks[layer]!.run({ ...feeds, ...positions, ...s.weightFeeds[layer] }, fetches);
+    const out = await s.blocks[layer]!.run({ ...feeds, ...positions, ...rotary(batch.length), ...s.weightFeeds[layer] }, fetches);
     recordBlockOutputs(out, plan.outputs[layer]!, rows);
     if (keepKV) {
       active.forEach((b, row) =>

@@ -4,8 +4,8 @@
  * on each whole prompt with its hook_z patch: rows carry their own positions for RoPE, grouped-query
  * heads read their kv head in the packed mask, Mistral's window (4) is shorter than the prompts,
  * Qwen2 has q/k/v biases and Qwen3 q/k norms and its own head_dim. Both layouts are covered: a dense
- * mask over every row, and prefix rows (every branch its prompt's last position). Head sweeps take
- * the packed path and equal the naive re-runs.
+ * mask over every row, and prefix rows (every branch its prompt's last position), with more branches
+ * than one final call scores. Head sweeps take the packed path and equal the naive re-runs.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +21,7 @@ import type { CanonicalModel } from '../../../src/engine/model/weights.js';
 import { runNaivePatchSweep, runPatchSweep } from '../../../src/engine/patching/index.js';
 import { measureLogits } from '../../../src/engine/patching/patch-metric.js';
 import { InstrumentedModel } from '../../../src/engine/runtime/instrumented-model.js';
+import { packedScoreRows } from '../../../src/engine/runtime/packed-layout.js';
 import type { PackedBranch, PackedRunRequest, TokenScores } from '../../../src/engine/runtime/types.js';
 import { tensor, type Tensor } from '../../../src/engine/tensor.js';
 import { loadGpt2TokenizerJson } from '../../../src/engine/tokenizer/gpt2-tokenizer-json.js';
@@ -151,6 +152,23 @@ for (const [arch, seed] of [
       assertScores(result.branches[0]!, referenceScores(patchedReference(CORRUPT, clean, 0, [0, 3], [P - 1])), 'branch 0');
       assertScores(result.branches[1]!, referenceScores(patchedReference(CLEAN, corrupt, 1, [2], [P - 1])), 'branch 1');
       assertScores(result.branches[2]!, referenceScores(patchedReference(CORRUPT, clean, 1, [1], [P - 1])), 'branch 2');
+    });
+
+    test('more branches than one final call scores (packedScoreRows) give each the scores it has alone', async () => {
+      const perCall = packedScoreRows(random.config['vocab_size'] as number);
+      const kinds: PackedBranch[] = [
+        { prompt: 1, from: P - 1, layer: 0, zFrom: { prompt: 0, heads: [0, 3] } },
+        { prompt: 0, from: P - 1, layer: 1, zFrom: { prompt: 1, heads: [2] } },
+        { prompt: 1, from: P - 1, layer: 1, zFrom: { prompt: 0, heads: [1] } },
+      ];
+      const alone = await run(kinds);
+      const many = Array.from({ length: perCall + 5 }, (_, i) => kinds[i % kinds.length]!);
+      const result = await run(many);
+      assert.equal(result.branches.length, many.length);
+      result.branches.forEach((scores, i) => {
+        const want = alone.branches[i % kinds.length]!;
+        assertScores(scores, { logits: [...want.logits], probs: [...want.probs] }, `branch ${i}`);
+      });
     });
 
     test('head sweeps run packed and equal the naive re-runs', async () => {
