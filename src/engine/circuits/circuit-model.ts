@@ -1,15 +1,15 @@
 /**
- * Where an EdgePatcher comes from. It builds its split-input graphs from the canonical weights,
- * which the engine does not keep once ONNX Runtime holds its copy (runtime/analysis-weights.ts):
- * the CLI loads a model with its patcher while the canonical weights are at hand, and the engine
- * makes one for an already loaded model by reading its folder again, on the first circuit request.
+ * A model loaded together with its EdgePatcher, for the CLI's circuit checks: the patcher builds its
+ * split-input graphs from the canonical weights, which the engine does not keep once ONNX Runtime
+ * holds its copy (runtime/analysis-weights.ts), so the CLI makes both from one read of the folder.
+ * The engine makes its patcher for an already loaded model on the first circuit request
+ * (circuit-tools.ts).
  */
 import type { LoadOptions, ModelSpec } from '../../protocol/engine.js';
 import { loadModelFolder } from '../model/load-folder.js';
 import { resolveModelFolder } from '../model/load-model.js';
 import { assertSplitInputSupported } from '../onnx/split-input-graphs.js';
 import { InstrumentedModel } from '../runtime/instrumented-model.js';
-import type { ForwardRunner } from '../runtime/types.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
 import { EdgePatcher } from './edge-patcher.js';
 
@@ -44,10 +44,4 @@ export async function loadCircuitModel(spec: ModelSpec, options: LoadOptions): P
       await runner.dispose();
     },
   };
-}
-
-/** An edge patcher for `runner`, the model loaded from `folder`, from the folder's weights read again. */
-export async function edgePatcherForFolder(folder: string, runner: ForwardRunner): Promise<EdgePatcher> {
-  const { model } = await loadModelFolder(folder);
-  return EdgePatcher.create(model, runner);
 }
