@@ -50,7 +50,7 @@ export interface AttributionResult {
   kind: AttributionKind;
   /** The metric on the clean and the corrupted prompt. */
   metric: { clean: number; corrupt: number };
-  entries: NodeScore[] | ScoredEdge[];
+  entries: Array<NodeScore | ScoredEdge>;
   elapsedMs: number;
 }
 

@@ -86,7 +86,7 @@ export interface AttributeCliOutput {
   corruptIds: number[];
   targetId: number;
   contrastId: number | null;
-  entries: NodeScore[] | ScoredEdge[];
+  entries: Array<NodeScore | ScoredEdge>;
   edges?: ScoredEdge[];
   elapsedMs: number;
 }
