@@ -207,7 +207,10 @@ export async function runPathPatching(
       ids: clean,
       variants: chunk.map(step1),
       ...past(cleanRun),
-      ...(receivers.kind === 'logits' ? measuring : { hooks: [...new Set(receiverHeads.map(receiverHook))], ...(signal ? { signal } : {}) }),
+      // For head receivers, up to the latest receiver layer's block (its hook_q/k/v) and no further.
+      ...(receivers.kind === 'logits'
+        ? measuring
+        : { hooks: [...new Set(receiverHeads.map(receiverHook))], endLayer: bound + 1, ...(signal ? { signal } : {}) }),
     });
     let measured = first;
     if (receivers.kind === 'heads') {

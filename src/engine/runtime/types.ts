@@ -112,6 +112,12 @@ export interface InterventionRequest {
   /** Return each variant's keys and values of every layer (ForwardResult.keysValues); every variant must start at layer 0. */
   keepKeysValues?: boolean;
   /**
+   * Run the blocks below this layer only (default n_layers: every block, then the final one). An
+   * earlier end skips what a caller does not read (path patching's receivers sit in a middle
+   * layer); such a run returns no logits or scores, and keysValues only of the layers run.
+   */
+  endLayer?: number;
+  /**
    * Score these tokens at every logit position of every variant (ForwardResult.tokenScores): their
    * logits and softmax probabilities over the whole vocabulary, computed where the logits are.
    * Without 'logits' among the hooks, the logits themselves then never leave ONNX Runtime.

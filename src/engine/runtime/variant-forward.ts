@@ -44,6 +44,12 @@ export async function runVariants(s: ModelSessions, request: InterventionRequest
   for (const s0 of starts) {
     if (!Number.isInteger(s0) || s0 < 0 || s0 > nLayers) throw new EngineError('BAD_ARGUMENT', `startLayer ${s0} is outside 0..${nLayers}.`);
   }
+  // Blocks below `end` run; with an earlier end there is no final call.
+  const end = request.endLayer ?? nLayers;
+  if (!Number.isInteger(end) || end < Math.max(...starts) || end > nLayers)
+    throw new EngineError('BAD_ARGUMENT', `endLayer ${end} must be from the latest startLayer to ${nLayers}.`);
+  if (end < nLayers && (request.scoreTokens || plan.global.has('logits') || plan.global.has('ln_final.hook_scale')))
+    throw new EngineError('BAD_ARGUMENT', `A run that ends at layer ${end}, before the last, has no logits, scores or ln_final.hook_scale.`);
   if (keepKV && starts.some((s0) => s0 !== 0)) throw new EngineError('BAD_ARGUMENT', 'keepKeysValues needs every variant to start at layer 0.');
   const promptOf = (b: number): readonly number[] => variants[b]!.ids ?? ids;
   variants.forEach((variant, b) => {
@@ -105,7 +111,7 @@ export async function runVariants(s: ModelSessions, request: InterventionRequest
     active = [...active, ...joiners];
   };
   const first = Math.min(...starts);
-  for (let layer = first; layer < nLayers; layer++) {
+  for (let layer = first; layer < end; layer++) {
     throwIfCancelled(request.signal);
     join(layer);
     const rows = active.map((b) => caches[b]!);
@@ -130,7 +136,7 @@ export async function runVariants(s: ModelSessions, request: InterventionRequest
     resid = out['resid_post']!.data as Float32Array;
     residPost[layer] = resid;
   }
-  join(nLayers);
+  join(end);
 
   const scoreTokens = request.scoreTokens ? checkScoreTokens(request.scoreTokens, config) : undefined;
   const scores: Array<TokenScores | undefined> = new Array(B);

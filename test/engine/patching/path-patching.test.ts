@@ -2,9 +2,10 @@
  * Path patching against its definition re-run in float64 (test/helpers/reference-path-patching.ts)
  * at 1e-5 of |clean − corrupt|: on a random 3-layer GPT-2 (receivers the logits, queries of a later
  * layer, keys and values), on the model organism, on a random Llama with grouped-query attention
- * (receivers per kv head), and on random Gemma 2, Gemma 3 and GPT-NeoX (parallel and sequential). Also: hook_q / hook_k / hook_v row patches in the block graphs (and a
- * single-component patch sweep of q, k or v) equal the reference with the same patch, streaming,
- * cancellation and the typed errors of bad receivers.
+ * (receivers per kv head), and on random Gemma 2, Gemma 3 and GPT-NeoX (parallel and sequential).
+ * Also: hook_q / hook_k / hook_v row patches in the block graphs (and a single-component patch
+ * sweep of q, k or v) equal the reference with the same patch, interventions that end early,
+ * streaming, cancellation and the typed errors of bad receivers.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -230,6 +231,18 @@ describe('path patching on a random 3-layer GPT-2', () => {
       if (Math.abs(entry.logitDiff - result.corrupt.logitDiff) > 1e-4) moved++;
     }
     assert.equal(moved, 4, 'every patch moves the logit difference');
+  });
+
+  test('an intervention that ends early (endLayer) runs the blocks below it only: the same hooks there, none above, no logits', async () => {
+    const hooks = ['blocks.0.attn.hook_z', 'blocks.1.attn.hook_q', 'blocks.1.hook_resid_post', 'blocks.2.attn.hook_q'] as const;
+    const [full] = await model.intervene({ ids: CLEAN, variants: [{}], hooks: [...hooks] });
+    const [early] = await model.intervene({ ids: CLEAN, variants: [{}], hooks: [...hooks], endLayer: 2 });
+    for (const name of hooks.slice(0, 3)) assert.deepEqual(early!.cache.get(name)!.data, full!.cache.get(name)!.data, name);
+    assert.equal(early!.cache.has('blocks.2.attn.hook_q'), false);
+    const bad = (e: unknown): boolean => e instanceof EngineError && e.code === 'BAD_ARGUMENT';
+    await assert.rejects(model.intervene({ ids: CLEAN, variants: [{}], hooks: ['logits'], endLayer: 2 }), bad);
+    await assert.rejects(model.intervene({ ids: CLEAN, variants: [{}], hooks: [], scoreTokens: [TARGET], endLayer: 1 }), bad);
+    await assert.rejects(model.intervene({ ids: CLEAN, variants: [{}], hooks: [], endLayer: 4 }), bad);
   });
 
   describe('bad receivers and prompts get typed errors', () => {
