@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import type { AnalysisResult, CircuitTrace, PatchSweepResult } from '../protocol/analysis.js';
 import type { AnalyzeRequest, EngineApi, PatchRequest } from '../protocol/engine.js';
+import type { CircuitReport, CircuitRequest } from '../protocol/circuit.js';
 import { EngineError } from '../engine/errors.js';
 import type { LabPanelController } from './panels/lab-panel.js';
 import { analysisKey, type AnalysisQuestion } from './analysis-key.js';
@@ -44,6 +45,7 @@ export class AnalysisSession implements vscode.Disposable {
   private readonly running = new Set<string>();
   private readonly analysisQueue = new LatestWinsQueue();
   private readonly patchQueue = new LatestWinsQueue();
+  private readonly circuitQueue = new LatestWinsQueue();
   private lab: LabPanelController | undefined;
   private currentAnalysis: Analysis | undefined;
   /** Checks of `@circuit` hypotheses (their CodeLens); their changes fire onDidChange too. */
@@ -73,6 +75,7 @@ export class AnalysisSession implements vscode.Disposable {
   cancelAll(reason: string): void {
     this.analysisQueue.cancelAll(reason);
     this.patchQueue.cancelAll(reason);
+    this.circuitQueue.cancelAll(reason);
     this.circuits.cancelAll();
   }
 
@@ -215,6 +218,32 @@ export class AnalysisSession implements vscode.Disposable {
           );
           if (options.show ?? true) this.lab?.showPatch(result);
           return result;
+        }, controller.signal);
+      },
+    );
+  }
+
+  /** Circuit discovery with its faithfulness curve, shown in the Lab's circuit view; the newest request wins. */
+  async circuit(request: CircuitRequest, origin: QuestionOrigin): Promise<CircuitReport> {
+    return vscode.window.withProgress(
+      {
+        location: vscode.ProgressLocation.Notification,
+        title: `Circuit Trace: finding the circuit of "${shortPromptName(origin.name, 40)}" on ${this.models.active().displayName}`,
+        cancellable: true,
+      },
+      (_progress, token) => {
+        const controller = new AbortController();
+        token.onCancellationRequested(() => controller.abort());
+        return this.circuitQueue.submit(async (signal) => {
+          const loaded = await this.models.ensureLoaded({ signal });
+          if (!loaded) throw new EngineError('INTERNAL', 'The model did not load.');
+          const report = await this.engine.circuit({ prependBos: prependBosRequest(this.settings().prependBos), ...request }, { signal });
+          const share = report.faithfulness === null ? 'n/a' : formatPercent(report.faithfulness);
+          this.log.info(
+            `Circuit "${origin.name}" (${report.method}) on ${loaded.info.displayName} in ${report.elapsedMs.toFixed(0)} ms: ${report.edges.length} edges, faithfulness ${share}.`,
+          );
+          this.lab?.showCircuit(report);
+          return report;
         }, controller.signal);
       },
     );

@@ -12,9 +12,10 @@
  */
 import type { AnalysisLayerUpdate, AnalysisResult, CircuitTrace, PatchSweepResult } from './analysis.js';
 import type { PatchRequest } from './engine.js';
+import type { CircuitReport } from './circuit.js';
 
 /** The Lab's views; each can be laid out in the Lab or opened on its own. */
-export const LAB_VIEWS = ['grid3d', 'heatmap', 'trace', 'lens', 'flow', 'predictions', 'patching'] as const;
+export const LAB_VIEWS = ['grid3d', 'heatmap', 'trace', 'lens', 'flow', 'predictions', 'patching', 'circuit'] as const;
 export type LabViewId = (typeof LAB_VIEWS)[number];
 /** What one panel shows: the whole Lab, or one view. */
 export type LabPanelContent = 'lab' | LabViewId;
@@ -42,8 +43,6 @@ export interface LabPersistedState {
   content: LabPanelContent;
   historyId: string | null;
   selection: LabSelection;
-  /** Whether the top-heads-by-|DLA| links are drawn (absent: off; the webview's own setting, the host ignores it). */
-  topHeadLinks?: boolean;
 }
 
 // ---------------------------------------------------------------- host → webview
@@ -94,6 +93,12 @@ export interface PatchBusyMessage {
   busy: boolean;
 }
 
+/** A discovered circuit to show (the circuit view; its head → head edges in the model grid and the trace). */
+export interface CircuitMessage {
+  type: 'circuit';
+  report: CircuitReport;
+}
+
 /** Select this head / layer / position in every view (from the host or another panel). */
 export interface SelectMessage {
   type: 'select';
@@ -116,6 +121,7 @@ export type HostToWebview =
   | TraceMessage
   | PatchMessage
   | PatchBusyMessage
+  | CircuitMessage
   | SelectMessage
   | ReplyMessage;
 

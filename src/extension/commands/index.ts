@@ -11,6 +11,7 @@ import { HISTORY_COMMANDS } from './history.js';
 import { LAB_COMMANDS } from './lab.js';
 import { MODEL_COMMANDS } from './model.js';
 import { PATCH_COMMANDS } from './patch.js';
+import { CIRCUIT_COMMANDS } from './circuit.js';
 import { CIRCUIT_CHECK_COMMANDS } from './circuit-check.js';
 
 export type { CommandContext, CommandEntry } from './command-table.js';
@@ -18,6 +19,7 @@ export type { CommandContext, CommandEntry } from './command-table.js';
 export const COMMANDS: readonly CommandEntry[] = [
   ...ANALYZE_COMMANDS,
   ...PATCH_COMMANDS,
+  ...CIRCUIT_COMMANDS,
   ...MODEL_COMMANDS,
   ...LAB_COMMANDS,
   ...HISTORY_COMMANDS,

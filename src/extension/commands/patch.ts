@@ -10,7 +10,7 @@ import type { CommandContext, CommandEntry } from './command-table.js';
 import { findPrompt, patchEntry } from './prompt-entries.js';
 
 /** A token typed by the user: undefined when left empty (and optional), null when dismissed. */
-async function askToken(title: string, prompt: string, optional: boolean): Promise<TokenRef | undefined | null> {
+export async function askToken(title: string, prompt: string, optional: boolean): Promise<TokenRef | undefined | null> {
   const value = await vscode.window.showInputBox({
     title,
     prompt,

@@ -5,6 +5,7 @@
  */
 import * as vscode from 'vscode';
 import type { AnalysisResult, PatchSweepResult } from '../../protocol/analysis.js';
+import type { CircuitReport } from '../../protocol/circuit.js';
 import type { ExportMessage } from '../../protocol/webview-messages.js';
 import { exportBytes } from './lab-export-data.js';
 
@@ -15,8 +16,13 @@ const FILTERS: Record<ExportMessage['format'], Record<string, string[]>> = {
 };
 
 /** Asks where to save and writes the file; returns its URI, or undefined when the user cancelled. */
-export async function saveLabExport(message: ExportMessage, analysis: AnalysisResult | null, patch: PatchSweepResult | null): Promise<vscode.Uri | undefined> {
-  const bytes = exportBytes(message, analysis, patch);
+export async function saveLabExport(
+  message: ExportMessage,
+  analysis: AnalysisResult | null,
+  patch: PatchSweepResult | null,
+  circuit: CircuitReport | null,
+): Promise<vscode.Uri | undefined> {
+  const bytes = exportBytes(message, analysis, patch, circuit);
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
   const name = `circuit-trace-${message.view}.${message.format}`;
   const target = await vscode.window.showSaveDialog({

@@ -16,6 +16,7 @@
 import * as vscode from 'vscode';
 import type { AnalysisLayerUpdate, AnalysisResult, CircuitTrace, PatchSweepResult } from '../../protocol/analysis.js';
 import type { PatchRequest } from '../../protocol/engine.js';
+import type { CircuitReport } from '../../protocol/circuit.js';
 import {
   isLabViewId,
   type ExportMessage,
@@ -59,6 +60,7 @@ const VIEW_TITLES: Record<LabPanelContent, string> = {
   flow: 'Token Flow',
   predictions: 'Predictions',
   patching: 'Activation Patching',
+  circuit: 'Circuit',
 };
 
 /** One webview panel and its delivery state. */
@@ -134,6 +136,7 @@ export class LabPanelController implements vscode.Disposable {
   private current: { result: AnalysisResult; historyId: string; traces: Map<TraceMetric, CircuitTrace> } | null = null;
   private patchResult: PatchSweepResult | null = null;
   private patchRunning = false;
+  private circuitReport: CircuitReport | null = null;
   private selection: LabSelection = {};
   private readonly registration: vscode.Disposable;
 
@@ -191,6 +194,12 @@ export class LabPanelController implements vscode.Disposable {
     this.patchResult = result;
     this.ensureVisible();
     this.broadcast({ type: 'patch', result });
+  }
+
+  showCircuit(report: CircuitReport): void {
+    this.circuitReport = report;
+    this.ensureVisible();
+    this.broadcast({ type: 'circuit', report });
   }
 
   /** Selects in every panel (merged into the current selection: absent fields stay as they are). */
@@ -260,6 +269,7 @@ export class LabPanelController implements vscode.Disposable {
     }
     if (this.patchResult) out.push({ type: 'patch', result: this.patchResult });
     if (this.patchRunning) out.push({ type: 'patchBusy', busy: true });
+    if (this.circuitReport) out.push({ type: 'circuit', report: this.circuitReport });
     if (Object.keys(this.selection).length > 0) out.push({ type: 'select', selection: this.selection });
     return out;
   }
@@ -367,7 +377,7 @@ export class LabPanelController implements vscode.Disposable {
 
   private async export(from: LabPanel, message: ExportMessage): Promise<void> {
     try {
-      const saved = await saveLabExport(message, this.current?.result ?? null, this.patchResult);
+      const saved = await saveLabExport(message, this.current?.result ?? null, this.patchResult, this.circuitReport);
       if (saved) this.host.log.info(`Lab: exported ${message.view} as ${message.format} to ${saved.fsPath}`);
       from.sendOrQueue({ type: 'reply', requestId: message.requestId, ok: true });
     } catch (error) {

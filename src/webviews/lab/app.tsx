@@ -19,12 +19,13 @@ import { LensView } from './views/lens/lens-view.js';
 import { FlowView } from './views/flow/flow-view.js';
 import { PredictionsView } from './views/predictions/predictions-view.js';
 import { PatchingView } from './views/patching/patching-view.js';
+import { CircuitView } from './views/circuit/circuit-view.js';
 
 /** The views that draw an analysis result (data-render-ms waits for these; patching draws sweeps). */
 const ANALYSIS_VIEWS: readonly LabViewId[] = ['grid3d', 'heatmap', 'trace', 'lens', 'flow', 'predictions'];
 
 /** Reading order of the Lab's grid (see lab.css for the spans). */
-const LAB_LAYOUT_ORDER: readonly LabViewId[] = ['grid3d', 'heatmap', 'predictions', 'trace', 'lens', 'flow', 'patching'];
+const LAB_LAYOUT_ORDER: readonly LabViewId[] = ['grid3d', 'heatmap', 'predictions', 'trace', 'lens', 'flow', 'patching', 'circuit'];
 
 const VIEW_COMPONENTS: Record<LabViewId, () => preact.JSX.Element> = {
   grid3d: Grid3dView,
@@ -34,6 +35,7 @@ const VIEW_COMPONENTS: Record<LabViewId, () => preact.JSX.Element> = {
   flow: FlowView,
   predictions: PredictionsView,
   patching: PatchingView,
+  circuit: CircuitView,
 };
 
 function StatusLine({ state }: { state: LabState }) {
@@ -82,7 +84,7 @@ export function LabApp(props: { bridge: LabBridge; content: LabPanelContent; roo
     });
     return () => bridge.dispose();
   }, []);
-  useEffect(() => bridge.saveState(persistedState(state)), [state.historyId, state.selection, state.content, state.topHeadLinks]);
+  useEffect(() => bridge.saveState(persistedState(state)), [state.historyId, state.selection, state.content]);
   useEffect(() => {
     root.dataset.phase = state.phase;
   }, [state.phase]);
@@ -111,9 +113,6 @@ export function LabApp(props: { bridge: LabBridge; content: LabPanelContent; roo
           dispatch({ type: 'setTraceMetric', metric: previous, pending: false });
           dispatch({ type: 'notice', text: error instanceof Error ? error.message : String(error) });
         });
-      },
-      setTopHeadLinks(shown) {
-        dispatch({ type: 'setTopHeadLinks', shown });
       },
       runPatch(request) {
         return bridge.request({ type: 'runPatch', request });

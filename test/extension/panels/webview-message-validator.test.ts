@@ -116,6 +116,16 @@ test('export: PNG bytes with the signature, an <svg> document, or JSON without d
   assert.ok(fromBuffer.type === 'export' && fromBuffer.data instanceof Uint8Array);
   accepts({ type: 'export', requestId: 2, view: 'flow', format: 'svg', data: '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"></svg>' });
   assert.deepEqual(accepts({ type: 'export', requestId: 3, view: 'lab', format: 'json' }), { type: 'export', requestId: 3, view: 'lab', format: 'json' });
+  assert.deepEqual(accepts({ type: 'export', requestId: 4, view: 'circuit', format: 'json' }), {
+    type: 'export',
+    requestId: 4,
+    view: 'circuit',
+    format: 'json',
+  });
+  accepts({ type: 'export', requestId: 5, view: 'circuit', format: 'svg', data: '<svg xmlns="http://www.w3.org/2000/svg"><path d="M0 0"/></svg>' });
+  rejects({ type: 'export', requestId: 6, view: 'circuit', format: 'json', data: '{"edges":[]}' }, /carries no data/);
+  assert.deepEqual(accepts({ type: 'openView', view: 'circuit' }), { type: 'openView', view: 'circuit' });
+  assert.equal(validatePersistedState({ version: 1, content: 'circuit', historyId: null }).ok, true, 'a lone circuit panel restores');
   rejects({ type: 'export', requestId: 1, view: 'heatmap', format: 'png', data: new Uint8Array([1, 2, 3]) }, /PNG signature/);
   rejects({ type: 'export', requestId: 1, view: 'heatmap', format: 'png', data: 'iVBORw0' }, /bytes/);
   rejects({ type: 'export', requestId: 1, view: 'flow', format: 'svg', data: '<html><script>' }, /<svg>/);

@@ -12,6 +12,7 @@ import {
 } from '../../../src/webviews/lab/state/selection.js';
 import type { HostToWebview } from '../../../src/protocol/webview-messages.js';
 import { syntheticResult } from '../../mocks/synthetic-result.js';
+import { syntheticCircuit } from '../../mocks/synthetic-circuit.js';
 
 const host = (state: LabState, message: HostToWebview, now = 0) => labReducer(state, { type: 'host', message, now });
 
@@ -79,25 +80,16 @@ test('selection sync: host select and local select both clamp; persisted state h
   assert.deepEqual(s.selection, { layer: 2, head: 1, position: 0 });
   s = labReducer(s, { type: 'select', selection: { layer: 0, head: 5 } });
   assert.deepEqual(s.selection, { layer: 0 });
-  assert.deepEqual(persistedState(s), { version: 1, content: 'lab', historyId: 'h9', selection: { layer: 0 }, topHeadLinks: false });
+  assert.deepEqual(persistedState(s), { version: 1, content: 'lab', historyId: 'h9', selection: { layer: 0 } });
 });
 
-test('top-head links: off by default, switched by the user, persisted and restored', () => {
-  const fresh = initialLabState('lab', null);
-  assert.equal(fresh.topHeadLinks, false, 'off until the user asks');
-  const on = labReducer(fresh, { type: 'setTopHeadLinks', shown: true });
-  assert.equal(on.topHeadLinks, true);
-  assert.equal(persistedState(on).topHeadLinks, true);
-  const restored = initialLabState('lab', persistedState(on));
-  assert.equal(restored.topHeadLinks, true, 'a reload keeps the choice');
+test('circuit: a circuit message is held (across new analyses) and not persisted', () => {
+  const report = syntheticCircuit();
+  const s = host(initialLabState('lab', null), { type: 'circuit', report });
+  assert.equal(s.circuit, report);
   const r = syntheticResult({ nLayers: 2, nHeads: 2, nTokens: 4 });
-  assert.equal(host(restored, { type: 'analysis', result: r, historyId: 'h2' }).topHeadLinks, true, 'a new result keeps it too');
-  assert.equal(labReducer(on, { type: 'setTopHeadLinks', shown: false }).topHeadLinks, false);
-  assert.equal(
-    initialLabState('lab', { version: 1, content: 'lab', historyId: null, selection: {} }).topHeadLinks,
-    false,
-    'state saved before the toggle existed: off',
-  );
+  assert.equal(host(s, { type: 'analysis', result: r, historyId: 'h2' }).circuit, report, 'the circuit view keeps its circuit');
+  assert.deepEqual(Object.keys(persistedState(s)).sort(), ['content', 'historyId', 'selection', 'version']);
 });
 
 test('trace metric switch: pending until the other trace arrives for the same analysis', () => {

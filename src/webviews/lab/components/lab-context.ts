@@ -12,8 +12,6 @@ export interface LabActions {
   openView(view: LabViewId): void;
   /** Switch the trace metric; asks the host for the other trace when it is not held. */
   setTraceMetric(metric: TraceMetric): void;
-  /** Draw (or stop drawing) the top heads by |DLA| and their links; persisted with the panel. */
-  setTopHeadLinks(shown: boolean): void;
   runPatch(request: PatchRequest): Promise<void>;
   /** Send an export to the host (which asks where to save it). */
   exportView(view: LabPanelContent, format: ExportFormat, data?: Uint8Array | string): Promise<void>;

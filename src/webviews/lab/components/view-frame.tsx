@@ -22,6 +22,7 @@ export const VIEW_TITLES: Record<LabViewId, string> = {
   flow: 'Token flow',
   predictions: 'Predictions',
   patching: 'Activation patching',
+  circuit: 'Circuit',
 };
 
 export interface ViewFrameProps {
@@ -72,7 +73,10 @@ export function ViewFrame(props: ViewFrameProps) {
           {props.exporter.svg && (
             <IconButton icon="file-media" label={`Export ${title} as SVG`} onClick={() => void run('svg')} disabled={busy || !props.drawn} />
           )}
-          {standalone && (
+          {props.view === 'circuit' && (
+            <IconButton icon="json" label="Export the circuit as JSON" onClick={() => void run('json')} disabled={busy || !state.circuit} />
+          )}
+          {standalone && props.view !== 'circuit' && (
             <IconButton
               icon="json"
               label="Export the Lab's data as JSON"

@@ -28,6 +28,7 @@ const HOST_MESSAGE_TYPES: ReadonlySet<string> = new Set<HostToWebview['type']>([
   'patch',
   'patchBusy',
   'select',
+  'circuit',
   'reply',
 ]);
 
@@ -48,7 +49,7 @@ export function readPersistedState(raw: unknown): LabPersistedState | null {
     const v = sel[key];
     if (typeof v === 'number' && Number.isInteger(v) && v >= 0) selection[key] = v;
   }
-  return { version: 1, content: r.content, historyId, selection, ...(r.topHeadLinks === true ? { topHeadLinks: true } : {}) };
+  return { version: 1, content: r.content, historyId, selection };
 }
 
 export class LabBridge {

@@ -4,6 +4,7 @@
  * that streaming, restore and selection sync are tested in Node.
  */
 import type { AnalysisResult, CircuitTrace, PatchSweepResult } from '../../../protocol/analysis.js';
+import type { CircuitReport } from '../../../protocol/circuit.js';
 import type { HostToWebview, LabPanelContent, LabPersistedState, LabSelection, TraceMetric } from '../../../protocol/webview-messages.js';
 import { clampSelection, defaultSelection } from './selection.js';
 
@@ -33,11 +34,8 @@ export interface LabState {
   resultArrivedAt: number | null;
   /** A message for the user (failed request, missing history entry); null when none. */
   notice: string | null;
-  /**
-   * Whether the trace's top heads by |DLA| are drawn joined layer to layer. Off by default: the
-   * joins are not measured interactions (every top head of a layer meets every one of the next).
-   */
-  topHeadLinks: boolean;
+  /** The last discovered circuit (the circuit view; its head → head edges in the grid and trace when it is of this prompt). */
+  circuit: CircuitReport | null;
 }
 
 export type LabAction =
@@ -46,8 +44,7 @@ export type LabAction =
   | { type: 'select'; selection: LabSelection }
   | { type: 'setTraceMetric'; metric: TraceMetric; pending: boolean }
   | { type: 'notice'; text: string | null }
-  | { type: 'patchBusy'; busy: boolean }
-  | { type: 'setTopHeadLinks'; shown: boolean };
+  | { type: 'patchBusy'; busy: boolean };
 
 export function initialLabState(content: LabPanelContent, restored: LabPersistedState | null): LabState {
   return {
@@ -68,13 +65,13 @@ export function initialLabState(content: LabPanelContent, restored: LabPersisted
     selection: restored?.selection ?? {},
     resultArrivedAt: null,
     notice: null,
-    topHeadLinks: restored?.topHeadLinks ?? false,
+    circuit: null,
   };
 }
 
 /** What the webview persists (identifiers only; the host refetches the data by history id). */
 export function persistedState(state: LabState): LabPersistedState {
-  return { version: 1, content: state.content, historyId: state.historyId, selection: state.selection, topHeadLinks: state.topHeadLinks };
+  return { version: 1, content: state.content, historyId: state.historyId, selection: state.selection };
 }
 
 function dims(state: LabState) {
@@ -141,6 +138,8 @@ function onHostMessage(state: LabState, message: HostToWebview, now: number): La
       return { ...state, patch: message.result };
     case 'patchBusy':
       return { ...state, patchBusy: message.busy };
+    case 'circuit':
+      return { ...state, circuit: message.report };
     case 'select':
       return { ...state, selection: state.nLayers > 0 ? clampSelection(message.selection, dims(state)) : message.selection };
     case 'reply':
@@ -160,8 +159,6 @@ export function labReducer(state: LabState, action: LabAction): LabState {
       return { ...state, notice: action.text };
     case 'patchBusy':
       return { ...state, patchBusy: action.busy };
-    case 'setTopHeadLinks':
-      return { ...state, topHeadLinks: action.shown };
   }
 }
 

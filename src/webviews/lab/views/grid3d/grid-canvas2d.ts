@@ -1,5 +1,5 @@
 /**
- * The model grid without WebGL: the same heads, colours, lit layers, top-head links (with their
+ * The model grid without WebGL: the same heads, colours, lit layers, measured circuit edges (with their
  * caption) and marks drawn flat on a 2D canvas (layers bottom to top, heads left to right). No
  * orbit; picking by cell.
  */

@@ -1,13 +1,14 @@
 /**
  * The model grid's data-to-drawing logic: where each head sits (x = head, y = layer), its colour
  * (hue = sign and size of the direct contribution to the target, blue toward / orange away;
- * brightness = output norm, mean ‖z·W_O‖), which layers have arrived while streaming, and, when the
- * user asks, the links between the trace's top heads as curved edges. Shared by the WebGL scene and
- * the 2D canvas fallback.
+ * brightness = output norm, mean ‖z·W_O‖), which layers have arrived while streaming, and, when a
+ * circuit was discovered for the prompt, its measured head → head edges as curved edges. Shared by
+ * the WebGL scene and the 2D canvas fallback.
  */
 import type { AnalysisResult, CircuitTrace, TracePathEdge } from '../../../../protocol/analysis.js';
+import type { CircuitReport } from '../../../../protocol/circuit.js';
 import { divergingColour, mix, symmetricExtent, type Palette, type Rgb } from '../../shared/colour.js';
-import { NO_TOP_HEAD_LINKS, topHeadLinks } from '../../shared/top-head-links.js';
+import { circuitLinks } from '../../shared/circuit-links.js';
 
 export type Vec3 = [number, number, number];
 
@@ -86,14 +87,14 @@ export function litLayers(nLayers: number, streamed: readonly (Float32Array | nu
   return Array.from({ length: nLayers }, (_, l) => streamed === null || streamed[l] != null);
 }
 
-/** The links the grid draws, with their caption: none with no result or while the toggle is off. */
-export function gridLinks(trace: CircuitTrace | null, hasResult: boolean, shown: boolean): { edges: TracePathEdge[]; caption: string | null } {
-  const links = hasResult ? topHeadLinks(trace, shown) : NO_TOP_HEAD_LINKS;
+/** The links the grid draws, with their caption: the circuit's measured head → head edges when it is of this analysis, else none. */
+export function gridLinks(circuit: CircuitReport | null, result: AnalysisResult | null): { edges: TracePathEdge[]; caption: string | null } {
+  const links = circuitLinks(circuit, result);
   return { edges: links.edges, caption: links.caption };
 }
 
 /**
- * A link between top heads as a polyline: a quadratic Bézier from one head to the other that bows
+ * A link between two heads as a polyline: a quadratic Bézier from one head to the other that bows
  * out of the grid's plane (toward the viewer, by `bulge` per layer crossed), so that edges between
  * heads of one column do not run through the heads between them.
  */

@@ -9,9 +9,9 @@ export interface GridData {
   /** Layer-major [layer, head]. */
   colours: Rgb[];
   lit: boolean[];
-  /** Links between the trace's top heads; empty unless the user asked for them. */
+  /** The measured head → head edges of a circuit of this prompt (circuit-links.ts); empty without one. */
   edges: TracePathEdge[];
-  /** Said on the drawing and its PNG whenever edges are drawn (see top-head-links.ts); null otherwise. */
+  /** Said on the drawing and its PNG whenever edges are drawn (see circuit-links.ts); null otherwise. */
   caption: string | null;
 }
 

@@ -1,7 +1,7 @@
 /**
  * The WebGL model grid (three): one instanced mesh of spheres (one instance per head, colour per
  * instance), a translucent plate behind each layer that lights up when the layer's results have
- * arrived, the links between the trace's top heads as tubes (only when asked for; their caption is
+ * arrived, the measured head → head edges of a circuit as tubes (only with one; their caption is
  * an HTML overlay on screen and drawn into the PNG), rings for the selection and the keyboard cursor, orbit
  * and zoom (OrbitControls), and raycast picking. Renders on demand, not in a loop.
  */

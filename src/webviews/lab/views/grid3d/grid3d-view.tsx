@@ -1,7 +1,7 @@
 /**
  * The 3D model grid: layers × heads; brightness = output norm (mean ‖z·W_O‖), hue = sign and size
- * of the direct contribution to the target (blue toward, orange away); on request, the links
- * between the trace's top heads (captioned: they are not measured edges); layers
+ * of the direct contribution to the target (blue toward, orange away); the measured head → head
+ * edges of a circuit discovered for this prompt (captioned), none without one; layers
  * light up as streamed results arrive. Orbit (drag), zoom (wheel), hover tooltip, click to select;
  * keyboard: arrow keys move a cursor (up = deeper layer), Enter selects. Falls back to a flat
  * canvas grid when WebGL is unavailable.
@@ -9,7 +9,6 @@
 import { useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { useLab } from '../../components/lab-context.js';
 import { Tooltip } from '../../components/tooltip.js';
-import { TopHeadLinksToggle } from '../../components/top-head-links-toggle.js';
 import { ViewFrame } from '../../components/view-frame.js';
 import { toHex } from '../../shared/colour.js';
 import { formatScore, formatSigned, headName } from '../../shared/format.js';
@@ -86,9 +85,9 @@ export function Grid3dView() {
     return [];
   }, [state.result, trace, state.streamed, state.phase, palette, nHeads, state.nTokens]);
 
-  const links = useMemo(() => gridLinks(trace, state.result !== null, state.topHeadLinks), [trace, state.result, state.topHeadLinks]);
+  const links = useMemo(() => gridLinks(state.circuit, state.result), [state.circuit, state.result]);
 
-  // Data: colours, lit layers, top-head links (rebuilt only when these change).
+  // Data: colours, lit layers, circuit edges (rebuilt only when these change).
   useLayoutEffect(() => {
     const r = renderer.current;
     if (!r || size.width === 0 || nLayers === 0) return;
@@ -188,7 +187,6 @@ export function Grid3dView() {
               {kind === 'canvas2d' ? ' · 2D' : ''}
             </span>
           </span>
-          <TopHeadLinksToggle />
           {kind === 'webgl' && (
             <button type="button" class="icon-button" aria-label="Reset the 3D view" title="Reset view" onClick={() => renderer.current?.resetView()}>
               <span class="codicon codicon-screen-normal" aria-hidden="true" />

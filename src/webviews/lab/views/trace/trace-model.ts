@@ -1,12 +1,13 @@
 /**
  * The circuit trace view's data: a layers × (heads + MLP) grid of direct contributions, the
  * embedding / positional embedding / bias strip, one shared diverging extent centred at zero,
- * on request the top heads by |DLA| and their links as segments between cell centres, and a
- * head's split by source token.
+ * the measured head → head edges of a circuit discovered for the prompt as segments between cell
+ * centres, and a head's split by source token.
  */
-import type { CircuitTrace, TracePathNode } from '../../../../protocol/analysis.js';
+import type { AnalysisResult, CircuitTrace, TracePathNode } from '../../../../protocol/analysis.js';
+import type { CircuitReport } from '../../../../protocol/circuit.js';
 import { symmetricExtent } from '../../shared/colour.js';
-import { topHeadLinks } from '../../shared/top-head-links.js';
+import { circuitLinks } from '../../shared/circuit-links.js';
 
 export interface TraceGrid {
   rows: number;
@@ -43,18 +44,18 @@ export interface PathSegment {
   weight: number;
 }
 
-export interface TopHeadOverlay {
-  /** The links as grid segments (row = layer, col = head). */
+export interface CircuitOverlay {
+  /** The measured edges as grid segments (row = layer, col = head). */
   segments: PathSegment[];
-  /** The top heads, marked with a dot. */
+  /** The heads with an edge, marked with a dot. */
   nodes: TracePathNode[];
   /** Drawn under the grid (and in its exports) with the overlay; null when there is none. */
   caption: string | null;
 }
 
-/** What the trace draws over its grid: nothing unless the user asked (`shown`), else the top heads, their links and the label. */
-export function topHeadOverlay(trace: CircuitTrace, shown: boolean): TopHeadOverlay {
-  const links = topHeadLinks(trace, shown);
+/** What the trace draws over its grid: the measured head → head edges of a circuit of this analysis, else nothing. */
+export function circuitOverlay(circuit: CircuitReport | null, result: AnalysisResult | null): CircuitOverlay {
+  const links = circuitLinks(circuit, result);
   return {
     segments: links.edges.map((e) => ({ from: { row: e.from.layer, col: e.from.head }, to: { row: e.to.layer, col: e.to.head }, weight: e.weight })),
     nodes: links.nodes,

@@ -1,7 +1,7 @@
 /**
  * The circuit trace: a layers × heads heatmap of direct contributions plus the MLP column and the
  * embedding strip, on one diverging scale centred at zero (blue toward the target, orange away),
- * on request the top heads by |DLA| and their links drawn over it (captioned: not measured edges),
+ * the measured head → head edges of a circuit discovered for this prompt drawn over it (captioned),
  * the DLA legend (mode and what each component includes), a switch between the target logit and
  * the logit difference (when the result has a contrast; the other trace is asked from the host),
  * and the selected head's contribution split by source token.
@@ -9,7 +9,6 @@
 import { useMemo, useRef, useState } from 'preact/hooks';
 import { CanvasHeatmap, type CanvasHeatmapHandle, type Cell } from '../../components/canvas-heatmap.js';
 import { useLab } from '../../components/lab-context.js';
-import { TopHeadLinksToggle } from '../../components/top-head-links-toggle.js';
 import { ViewFrame } from '../../components/view-frame.js';
 import { CAPTION_HEIGHT, css, drawCaption } from '../../shared/canvas.js';
 import { divergingColour, toHex, type Rgb } from '../../shared/colour.js';
@@ -20,10 +19,10 @@ import { isBos, tokenDisplay, tokenQuoted, tokenTitle } from '../../shared/token
 import { activeTrace } from '../../state/lab-state.js';
 import { selectHead, selectLayer, selectPosition } from '../../state/selection.js';
 import { dlaLegend, dlaLegendLines } from './dla-legend.js';
-import { metricDescription, sourceSplit, topHeadOverlay, traceGrid } from './trace-model.js';
+import { circuitOverlay, metricDescription, sourceSplit, traceGrid } from './trace-model.js';
 
 const MARGINS = { left: 30, top: 34, right: 6, bottom: 4 };
-/** With the top-head overlay, room under the grid for its caption. */
+/** With the circuit overlay, room under the grid for its caption. */
 const MARGINS_WITH_CAPTION = { ...MARGINS, bottom: MARGINS.bottom + CAPTION_HEIGHT };
 
 export function TraceView() {
@@ -34,7 +33,7 @@ export function TraceView() {
   const trace = activeTrace(state);
   const { nLayers, nHeads } = state;
   const grid = useMemo(() => (trace ? traceGrid(trace, nLayers, nHeads) : null), [trace, nLayers, nHeads]);
-  const overlay = useMemo(() => (trace ? topHeadOverlay(trace, state.topHeadLinks) : null), [trace, state.topHeadLinks]);
+  const overlay = useMemo(() => (trace ? circuitOverlay(state.circuit, state.result) : null), [trace, state.circuit, state.result]);
   const legend = useMemo(() => (trace ? dlaLegend(trace) : null), [trace]);
   // The canvas redraws when the cells or the overlay change.
   const drawKey = useMemo(() => ({ grid, overlay }), [grid, overlay]);
@@ -142,12 +141,7 @@ export function TraceView() {
       view="trace"
       drawn={drawn && grid !== null}
       subtitle={trace ? `${metricDescription(trace)} at position ${trace.position}${state.tracePending ? ' · loading…' : ''}` : ''}
-      controls={
-        <>
-          {metricSwitch}
-          <TopHeadLinksToggle />
-        </>
-      }
+      controls={metricSwitch}
       exporter={{ png: () => handle.current!.png(), svg: exportSvg }}
     >
       {grid && trace && result ? (
