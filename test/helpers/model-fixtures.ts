@@ -1,7 +1,7 @@
 /**
  * Seeded random GPT-2 folders for engine tests, generated once per process into a temp folder.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeHfFolder } from '../../src/engine/model/hf-folder-writer.js';
@@ -17,6 +17,11 @@ export interface RandomModelFixture {
 }
 
 const cache = new Map<string, Promise<RandomModelFixture>>();
+/** The folders this process wrote, removed when it exits (a GPT-2-small folder is half a gigabyte). */
+const written: string[] = [];
+process.once('exit', () => {
+  for (const dir of written) rmSync(dir, { recursive: true, force: true });
+});
 
 export function randomModelFolder(
   preset: 'tiny' | 'small',
@@ -29,6 +34,7 @@ export function randomModelFolder(
     fixture = (async () => {
       const model = generateRandomGpt2({ preset }, seed);
       const dir = mkdtempSync(join(tmpdir(), `ct-${key}-`));
+      written.push(dir);
       await writeHfFolder(dir, { config: model.config, tensors: model.tensors, tokenizerJson: loadGpt2TokenizerJson() }, options);
       const tensors = new Map(model.tensors.map((t) => [t.name, { shape: t.shape, data: t.data }]));
       return { dir, model, tensors };
