@@ -18,7 +18,7 @@ import {
 } from './harness/circuit-trace.js';
 import { elementPixels } from './harness/webview.js';
 import { recordMeasurement } from './harness/measurements.js';
-import { runCommand, visibleText } from './harness/workbench.js';
+import { editorLine, runCommand, visibleText } from './harness/workbench.js';
 
 /** A view's text as the user reads it, line by line (table cells tab-separated). */
 async function viewLines(lab: Frame, view: string): Promise<string[]> {
@@ -97,6 +97,44 @@ describeInThemes('the Lab', 'lab', (current, theme) => {
     assert.ok(arcs > 0, `flow: ${lines.slice(0, 3).join(' | ')}`);
     assert.ok(lines.includes(INDUCTION.topToken.trim()), `flow labels: ${lines.join(' | ')}`);
   });
+
+  sessionTest(
+    'Find Circuit on the induction preset draws its measured circuit, sized by the slider, and the grid draws its edges',
+    current,
+    async (session) => {
+      const { page } = session;
+      await editorLine(page, INDUCTION.prompt).first().click(); // the cursor in the prompt with @corrupt
+      await runCommand(page, 'Circuit Trace: Find Circuit');
+      await waitForViewsDrawn(lab, ['circuit'], 120_000);
+      const circuit = labView(lab, 'circuit');
+      await circuit.scrollIntoViewIfNeeded();
+      const edges = circuit.locator('path.circuit-edge');
+      const drawn = await edges.count();
+      assert.ok(drawn > 0, 'the circuit view draws measured edges');
+      const labels = await edges.evaluateAll((paths) => paths.map((p) => p.getAttribute('aria-label') ?? ''));
+      // The organism's induction circuit: the induction head writes the answer, reading the previous-token head through its key.
+      assert.ok(
+        labels.some((l) => /^L1H0 → logits: score /.test(l)),
+        labels.join(' | '),
+      );
+      assert.ok(
+        labels.some((l) => /^L0H0 → L1H0\.k: score /.test(l)),
+        labels.join(' | '),
+      );
+      assert.match(visibleText(await circuit.innerText()), /faithfulness \d+(\.\d+)?%/);
+      await session.elementScreenshot(circuit, 'view-circuit');
+      const slider = circuit.getByRole('slider', { name: /Circuit size/ });
+      await slider.focus();
+      await page.keyboard.press('Home');
+      // The smallest point of the curve: the top edge, pruned to paths from the embedding to the logits.
+      await lab.waitForFunction((before) => document.querySelectorAll('[data-view="circuit"] path.circuit-edge').length < before, drawn, { timeout: 10_000 });
+      assert.match((await slider.getAttribute('aria-valuetext')) ?? '', /^\d+ edges? \(top 1, pruned\)|^1 edge,/);
+      // The grid draws the circuit's measured head → head edge (its caption says so), not unmeasured links.
+      await page.keyboard.press('End');
+      const gridLabel = (await labView(lab, 'grid3d').locator('[aria-label^="Model grid"]').first().getAttribute('aria-label')) ?? '';
+      assert.match(gridLabel, /measured head → head edges of the circuit/);
+    },
+  );
 
   sessionTest('each view, and the Lab maximised, as pictures', current, async (session) => {
     for (const view of ANALYSIS_VIEWS) await session.elementScreenshot(labView(lab, view), `view-${view}`);
