@@ -232,6 +232,23 @@ test('Patch runs the sweep of a prompt with a corrupted counterpart', async () =
   assert.equal(request.kind, 'heads-last');
 });
 
+test("Find Circuit with the cursor on a prompt with @corrupt asks the engine for that prompt's circuit", async () => {
+  const line = promptDoc.getText().split('\n').indexOf('When Mary and John went to the store, John gave a drink to');
+  assert.ok(line >= 0);
+  fake.activeTextEditor = { document: promptDoc, selection: new vscode.Selection(new vscode.Position(line, 3), new vscode.Position(line, 3)) };
+  try {
+    await fake.commands.get('circuitTrace.findCircuit')?.();
+  } finally {
+    fake.activeTextEditor = undefined;
+  }
+  const request = engineFake.engineCalls.filter((c) => c.method === 'circuit').at(-1)?.args as Record<string, unknown> | undefined;
+  assert.ok(request, JSON.stringify(fake.messages.slice(-2)));
+  assert.equal(request.clean, 'When Mary and John went to the store, John gave a drink to');
+  assert.equal(request.corrupt, 'When Mary and John went to the store, Mary gave a drink to');
+  assert.deepEqual(request.target, { text: ' Mary' });
+  assert.deepEqual(request.contrast, { text: ' John' });
+});
+
 test("the Greater-than preset's sweep uses the paper's probability difference", async () => {
   await fake.commands.get('circuitTrace.patchPrompt')?.(PRESETS_URI.toString(), 'Greater-than');
   const request = engineFake.engineCalls.filter((c) => c.method === 'patch').at(-1)?.args as { clean: string; metric: unknown };
