@@ -7,7 +7,7 @@
 import { resultModelInfo } from './model/model-info.js';
 import type { AnalysisLayerUpdate, AnalysisResult, ModelInfo, PatchSweepResult, TokenInfo } from '../protocol/analysis.js';
 import type { AnalyzeRequest, DownloadProgress, EngineApi, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from '../protocol/engine.js';
-import type { CircuitReport, CircuitRequest } from '../protocol/circuit.js';
+import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from '../protocol/circuit.js';
 import type { CircuitCheckRequest, CircuitCheckResult } from '../protocol/circuit-check.js';
 import { analyze } from './analysis/analyze.js';
 import { HeadCensusCache } from './analysis/head-census.js';
@@ -16,6 +16,7 @@ import { loadModel, type LoadedModel } from './model/load-model.js';
 import { runPatchSweep } from './patching/index.js';
 import { CircuitTools, type EdgeScorerFactory } from './circuits/circuit-tools.js';
 import { runCircuit } from './circuits/run-circuit.js';
+import { checkEdge } from './circuits/check-edge.js';
 import { checkCircuit } from './circuits/circuit-check.js';
 
 export interface EngineOptions {
@@ -110,6 +111,14 @@ export class Engine implements EngineApi {
     const { runner, tokenizer } = this.model();
     const { patcher } = await this.circuitTools();
     return checkCircuit(runner, tokenizer, patcher, request, {
+      maxTokens: this.options?.maxTokens ?? runner.config.nCtx,
+      ...(hooks.signal ? { signal: hooks.signal } : {}),
+    });
+  }
+
+  async checkEdge(request: EdgeCheckRequest, hooks: { signal?: AbortSignal } = {}): Promise<EdgeCheck> {
+    const { runner, tokenizer } = this.model();
+    return checkEdge(runner, tokenizer, request, {
       maxTokens: this.options?.maxTokens ?? runner.config.nCtx,
       ...(hooks.signal ? { signal: hooks.signal } : {}),
     });

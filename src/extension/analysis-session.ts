@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import type { AnalysisResult, CircuitTrace, PatchSweepResult } from '../protocol/analysis.js';
 import type { AnalyzeRequest, EngineApi, PatchRequest } from '../protocol/engine.js';
-import type { CircuitReport, CircuitRequest } from '../protocol/circuit.js';
+import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from '../protocol/circuit.js';
 import { EngineError } from '../engine/errors.js';
 import type { LabPanelController } from './panels/lab-panel.js';
 import { analysisKey, type AnalysisQuestion } from './analysis-key.js';
@@ -247,6 +247,13 @@ export class AnalysisSession implements vscode.Disposable {
         }, controller.signal);
       },
     );
+  }
+
+  /** Path patching of one edge of a circuit found on model `modelId` (the Lab's circuit view, on a click). */
+  async checkEdge(request: EdgeCheckRequest, modelId: string): Promise<EdgeCheck> {
+    const loaded = await this.models.ensureLoaded();
+    if (!loaded || loaded.id !== modelId) throw new EngineError('BAD_ARGUMENT', 'The model changed since this circuit was found; run Find Circuit again.');
+    return this.engine.checkEdge({ ...request });
   }
 
   /** The top prediction of the clean prompt, the default patch target when none is given. */

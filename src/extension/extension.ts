@@ -88,6 +88,7 @@ export function activate(context: vscode.ExtensionContext): void {
         { show: false },
       ),
     retrace: (historyId, metric) => session.retrace(historyId, metric),
+    checkEdge: (request, modelId) => session.checkEdge(request, modelId),
     onSelection: (selection) => {
       if (selection.layer === undefined || selection.head === undefined || !headsTree.visible) return;
       const node = headsView.nodeFor(selection.layer, selection.head);

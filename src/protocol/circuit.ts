@@ -96,3 +96,28 @@ export interface CircuitReport extends CircuitResult {
   /** Per point of `curve`, its circuit's edges as indices into `allEdges`, by |score| descending. */
   curveCircuits: number[][];
 }
+
+/** A path-patching check of one circuit edge out of a head (Wang et al. 2022; see patching/path-patching.ts). */
+export interface EdgeCheckRequest {
+  /** The circuit's prompts as run (ids used as given). */
+  cleanIds: number[];
+  corruptIds: number[];
+  target: TokenRef;
+  contrast?: TokenRef;
+  /** The sender head (`L0H1`) and the receiver: `logits` or a head's input (`L1H2.k`; `L1KV0.k` under grouped-query attention). */
+  from: string;
+  to: string;
+}
+
+export interface EdgeCheck {
+  from: string;
+  to: string;
+  /** The receivers as path patching names them: `logits` or `L1H2:k`. */
+  receivers: string;
+  /** The logit difference (target − contrast; the target logit without a contrast) with the sender's path to the receiver patched. */
+  logitDiff: number;
+  cleanLogitDiff: number;
+  corruptLogitDiff: number;
+  /** (patched − clean) / (clean − corrupt): −1 when the path carries the whole difference; null when clean and corrupt agree. */
+  normalized: number | null;
+}

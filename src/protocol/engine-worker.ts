@@ -3,7 +3,7 @@
  * protocol: request/reply by id, events, cancellation, transfers). Each method mirrors EngineApi.
  */
 import type { AnalysisLayerUpdate, AnalysisResult, PatchSweepResult, TokenInfo } from './analysis.js';
-import type { CircuitReport, CircuitRequest } from './circuit.js';
+import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from './circuit.js';
 import type { CircuitCheckRequest, CircuitCheckResult } from './circuit-check.js';
 import type { AnalyzeRequest, DownloadProgress, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from './engine.js';
 
@@ -37,6 +37,8 @@ export interface EngineWorkerApi {
   patch: { args: PatchRequest; result: PatchSweepResult; event: { layer: number } };
   /** Circuit discovery with exact faithfulness (cancellable). */
   circuit: { args: CircuitRequest; result: CircuitReport };
+  /** Path patching of one circuit edge (cancellable). */
+  checkEdge: { args: EdgeCheckRequest; result: EdgeCheck };
   /** A `@circuit` hypothesis checked by exact edge-level patching (cancellable). */
   checkCircuit: { args: CircuitCheckRequest; result: CircuitCheckResult };
   /** Download a Hub model into the Hugging Face cache without loading it; streams progress, cancellable. */

@@ -4,7 +4,7 @@
  */
 import type { PatchableAlias } from '../engine/hooks/registry.js';
 import type { AnalysisLayerUpdate, AnalysisResult, DlaMode, ModelInfo, PatchKind, PatchSweepResult, TokenInfo } from './analysis.js';
-import type { CircuitReport, CircuitRequest } from './circuit.js';
+import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from './circuit.js';
 import type { CircuitCheckRequest, CircuitCheckResult } from './circuit-check.js';
 
 /** Where a model comes from. */
@@ -111,6 +111,8 @@ export interface EngineApi {
   patch(request: PatchRequest, hooks?: { signal?: AbortSignal; onLayer?: (layer: number) => void }): Promise<PatchSweepResult>;
   /** Circuit discovery: edge scores (EAP / EAP-IG), the circuit and its exact faithfulness, with a faithfulness curve. */
   circuit(request: CircuitRequest, hooks?: { signal?: AbortSignal }): Promise<CircuitReport>;
+  /** Path patching of one circuit edge out of a head (to the logits or a later head's q, k or v input). */
+  checkEdge(request: EdgeCheckRequest, hooks?: { signal?: AbortSignal }): Promise<EdgeCheck>;
   /** A `@circuit` hypothesis: the named nodes' circuit, its exact faithfulness and whether it reaches the threshold. */
   checkCircuit(request: CircuitCheckRequest, hooks?: { signal?: AbortSignal }): Promise<CircuitCheckResult>;
   dispose(): Promise<void>;

@@ -12,7 +12,7 @@
  */
 import type { AnalysisLayerUpdate, AnalysisResult, CircuitTrace, PatchSweepResult } from './analysis.js';
 import type { PatchRequest } from './engine.js';
-import type { CircuitReport } from './circuit.js';
+import type { CircuitReport, EdgeCheck } from './circuit.js';
 
 /** The Lab's views; each can be laid out in the Lab or opened on its own. */
 export const LAB_VIEWS = ['grid3d', 'heatmap', 'trace', 'lens', 'flow', 'predictions', 'patching', 'circuit'] as const;
@@ -99,6 +99,12 @@ export interface CircuitMessage {
   report: CircuitReport;
 }
 
+/** The path-patching check of a circuit edge (answer data for `checkEdge`). */
+export interface EdgeCheckMessage {
+  type: 'edgeCheck';
+  check: EdgeCheck;
+}
+
 /** Select this head / layer / position in every view (from the host or another panel). */
 export interface SelectMessage {
   type: 'select';
@@ -122,6 +128,7 @@ export type HostToWebview =
   | PatchMessage
   | PatchBusyMessage
   | CircuitMessage
+  | EdgeCheckMessage
   | SelectMessage
   | ReplyMessage;
 
@@ -160,6 +167,14 @@ export interface RequestTraceMessage {
   metric: TraceMetric;
 }
 
+/** Check an edge of the shown circuit by path patching (out of a head, into the logits or a head's input); answered by `edgeCheck`, then `reply`. */
+export interface CheckEdgeMessage {
+  type: 'checkEdge';
+  requestId: number;
+  from: string;
+  to: string;
+}
+
 /**
  * Save a view as a file: PNG bytes or SVG text drawn by the webview, or (format 'json') the Lab's
  * data serialised by the host. The host shows a save dialog and writes the file.
@@ -181,7 +196,8 @@ export interface LogMessage {
   message: string;
 }
 
-export type WebviewToHost = ReadyMessage | SelectionChangedMessage | OpenViewMessage | RunPatchMessage | RequestTraceMessage | ExportMessage | LogMessage;
+export type WebviewToHost =
+  ReadyMessage | SelectionChangedMessage | OpenViewMessage | RunPatchMessage | RequestTraceMessage | CheckEdgeMessage | ExportMessage | LogMessage;
 
 /** The webview root's DOM attributes the host's HTML sets (read by the webview at start-up). */
 export const LAB_ROOT_ID = 'lab-root';

@@ -11,7 +11,7 @@ import type { EngineCacheApi } from '../../src/engine/worker/engine-client.js';
 import { EngineError } from '../../src/engine/errors.js';
 import { makeResult } from './fixtures.js';
 import { syntheticCircuit } from './synthetic-circuit.js';
-import type { CircuitReport, CircuitRequest } from '../../src/protocol/circuit.js';
+import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from '../../src/protocol/circuit.js';
 import type { CircuitCheckRequest, CircuitCheckResult } from '../../src/protocol/circuit-check.js';
 
 export const engineCalls: { method: string; args: unknown }[] = [];
@@ -141,6 +141,10 @@ export function createEngineClient(_options: {
       const corrupt = fakeTokenize(request.corrupt ?? '');
       if (clean.length !== corrupt.length) throw new EngineError('LENGTH_MISMATCH', `clean ${clean.length} vs corrupt ${corrupt.length} tokens`);
       return syntheticCircuit({ clean, corrupt, modelId: loaded?.id ?? 'organism' });
+    },
+    async checkEdge(request: EdgeCheckRequest): Promise<EdgeCheck> {
+      engineCalls.push({ method: 'checkEdge', args: request });
+      return { from: request.from, to: request.to, receivers: 'logits', logitDiff: 1, cleanLogitDiff: 2, corruptLogitDiff: 0, normalized: -0.5 };
     },
     /** A fake verdict: each named node carries 30% (capped at 100%), so tests can make hypotheses hold or fail. */
     async checkCircuit(request: CircuitCheckRequest): Promise<CircuitCheckResult> {

@@ -9,7 +9,7 @@
 import type { AnalysisLayerUpdate, AnalysisResult, PatchSweepResult, TokenInfo } from '../../protocol/analysis.js';
 import type { AnalyzeRequest, DownloadProgress, EngineApi, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from '../../protocol/engine.js';
 import type { CachedModelSummary, EngineCrashKind, EngineWorkerApi } from '../../protocol/engine-worker.js';
-import type { CircuitReport, CircuitRequest } from '../../protocol/circuit.js';
+import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from '../../protocol/circuit.js';
 import type { CircuitCheckRequest, CircuitCheckResult } from '../../protocol/circuit-check.js';
 import { EngineError } from '../errors.js';
 import { createWorker, WorkerRpcClient } from './rpc.js';
@@ -129,6 +129,10 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
     async circuit(request: CircuitRequest, hooks: { signal?: AbortSignal } = {}): Promise<CircuitReport> {
       await ready();
       return rpc.call('circuit', request, hooks.signal ? { signal: hooks.signal } : {});
+    },
+    async checkEdge(request: EdgeCheckRequest, hooks: { signal?: AbortSignal } = {}): Promise<EdgeCheck> {
+      await ready();
+      return rpc.call('checkEdge', request, hooks.signal ? { signal: hooks.signal } : {});
     },
     async checkCircuit(request: CircuitCheckRequest, hooks: { signal?: AbortSignal } = {}): Promise<CircuitCheckResult> {
       await ready();

@@ -24,6 +24,7 @@ serveRpc<EngineWorkerApi>({
   },
   patch: (request, { signal, emit }) => engine.patch(request, { signal, onLayer: (layer) => emit({ layer }) }),
   circuit: (request, { signal }) => engine.circuit(request, { signal }),
+  checkEdge: (request, { signal }) => engine.checkEdge(request, { signal }),
   checkCircuit: (request, { signal }) => engine.checkCircuit(request, { signal }),
   download: async ({ repo, revision, cacheDir }, { signal, emit }) => {
     const folder = await downloadModel(repo, {

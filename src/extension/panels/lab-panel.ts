@@ -16,7 +16,7 @@
 import * as vscode from 'vscode';
 import type { AnalysisLayerUpdate, AnalysisResult, CircuitTrace, PatchSweepResult } from '../../protocol/analysis.js';
 import type { PatchRequest } from '../../protocol/engine.js';
-import type { CircuitReport } from '../../protocol/circuit.js';
+import type { CircuitReport, EdgeCheck, EdgeCheckRequest } from '../../protocol/circuit.js';
 import {
   isLabViewId,
   type ExportMessage,
@@ -49,6 +49,8 @@ export interface LabHost {
    * Without it the switch only offers the metric the analysis already holds.
    */
   retrace?(historyId: string, metric: TraceMetric): Promise<CircuitTrace>;
+  /** Optional: path patching of an edge of a circuit found on model `modelId`; without it the circuit view cannot check edges. */
+  checkEdge?(request: EdgeCheckRequest, modelId: string): Promise<EdgeCheck>;
 }
 
 const VIEW_TITLES: Record<LabPanelContent, string> = {
@@ -303,6 +305,9 @@ export class LabPanelController implements vscode.Disposable {
         case 'requestTrace':
           await this.requestTrace(from, message.requestId, message.historyId, message.metric);
           return;
+        case 'checkEdge':
+          await this.checkEdge(from, message.requestId, message.from, message.to);
+          return;
         case 'export':
           await this.export(from, message);
           return;
@@ -373,6 +378,34 @@ export class LabPanelController implements vscode.Disposable {
     }
     this.broadcast({ type: 'trace', historyId, trace });
     from.sendOrQueue({ type: 'reply', requestId, ok: true });
+  }
+
+  private async checkEdge(from: LabPanel, requestId: number, sender: string, receiver: string): Promise<void> {
+    const report = this.circuitReport;
+    if (!report || !this.host.checkEdge) {
+      from.sendOrQueue({
+        type: 'reply',
+        requestId,
+        ok: false,
+        error: report ? 'Edge checks are not available here.' : 'There is no circuit to check; run Find Circuit first.',
+      });
+      return;
+    }
+    const request: EdgeCheckRequest = {
+      cleanIds: report.cleanIds,
+      corruptIds: report.corruptIds,
+      target: { id: report.targetId },
+      ...(report.contrastId !== null ? { contrast: { id: report.contrastId } } : {}),
+      from: sender,
+      to: receiver,
+    };
+    try {
+      const check = await this.host.checkEdge(request, report.model.id);
+      this.broadcast({ type: 'edgeCheck', check });
+      from.sendOrQueue({ type: 'reply', requestId, ok: true });
+    } catch (error) {
+      from.sendOrQueue({ type: 'reply', requestId, ok: false, error: error instanceof Error ? error.message : String(error) });
+    }
   }
 
   private async export(from: LabPanel, message: ExportMessage): Promise<void> {

@@ -10,6 +10,7 @@ import type { PatchKind } from '../../protocol/analysis.js';
 import type { PatchRequest, TokenRef } from '../../protocol/engine.js';
 import {
   isLabViewId,
+  type CheckEdgeMessage,
   type ExportMessage,
   type LabPanelContent,
   type LabPersistedState,
@@ -151,6 +152,13 @@ function patchRequest(value: unknown): PatchRequest {
   return out;
 }
 
+/** A circuit node's name: embed, logits, mlp5, L5H1, L5H1.q, L5KV1.k. */
+function nodeName(value: unknown, what: string): string {
+  const name = text(value, what, 40);
+  if (!/^(embed|logits|mlp\d+|L\d+(H|KV)\d+(\.[qkv])?)$/.test(name)) fail(`${what} must be a circuit node name (embed, L5H1, L5H1.q, mlp5, logits)`);
+  return name;
+}
+
 function pngBytes(value: unknown): Uint8Array {
   const bytes = value instanceof Uint8Array ? value : value instanceof ArrayBuffer ? new Uint8Array(value) : fail('PNG data must be bytes');
   if (bytes.byteLength > LIMITS.maxPngBytes) fail(`PNG data is larger than ${LIMITS.maxPngBytes} bytes`);
@@ -184,6 +192,12 @@ const validators: { [K in WebviewToHost['type']]: (r: Record<string, unknown>) =
     requestId: index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER),
     historyId: historyId(r.historyId),
     metric: oneOf(r.metric, ['logit', 'logit_diff'] as const, 'metric'),
+  }),
+  checkEdge: (r): CheckEdgeMessage => ({
+    type: 'checkEdge',
+    requestId: index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER),
+    from: nodeName(r.from, 'from'),
+    to: nodeName(r.to, 'to'),
   }),
   export: (r): ExportMessage => {
     const requestId = index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER);

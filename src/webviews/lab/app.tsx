@@ -117,6 +117,9 @@ export function LabApp(props: { bridge: LabBridge; content: LabPanelContent; roo
       runPatch(request) {
         return bridge.request({ type: 'runPatch', request });
       },
+      checkEdge(from, to) {
+        return bridge.request({ type: 'checkEdge', from, to });
+      },
       exportView(view, format, data) {
         return bridge.request(data === undefined ? { type: 'export', view, format } : { type: 'export', view, format, data });
       },

@@ -9,6 +9,8 @@ import type { AnalysisResult, CircuitTrace, PatchSweepResult } from '../../../sr
 import type { PatchRequest } from '../../../src/protocol/engine.js';
 import { fakeVscode, source } from '../../mocks/load-with-fakes.js';
 import { syntheticPatch, syntheticResult } from '../../mocks/synthetic-result.js';
+import { syntheticCircuit } from '../../mocks/synthetic-circuit.js';
+import type { EdgeCheck, EdgeCheckRequest } from '../../../src/protocol/circuit.js';
 
 type Panels = typeof import('../../../src/extension/panels/lab-panel.js');
 const vscode = fakeVscode();
@@ -24,6 +26,7 @@ function makeHost(
     getAnalysis: (id: string) => Promise<AnalysisResult | undefined>;
     runPatch: (r: PatchRequest) => Promise<PatchSweepResult>;
     retrace: (id: string, m: 'logit' | 'logit_diff') => Promise<CircuitTrace>;
+    checkEdge: (request: EdgeCheckRequest, modelId: string) => Promise<EdgeCheck>;
   }> = {},
 ) {
   const lines: string[] = [];
@@ -41,6 +44,7 @@ function makeHost(
     onSelection: (s: unknown) => selections.push(s),
     log: log as unknown as import('vscode').LogOutputChannel,
     ...(overrides.retrace ? { retrace: overrides.retrace } : {}),
+    ...(overrides.checkEdge ? { checkEdge: overrides.checkEdge } : {}),
   };
   const subscriptions: { dispose(): unknown }[] = [];
   const context = { extensionUri: vscode.Uri.file('/ext'), subscriptions } as unknown as import('vscode').ExtensionContext;
@@ -340,4 +344,47 @@ test('closing a panel stops its listeners; dispose closes every panel', () => {
   assert.equal(lab.panels.length, 3, 'a closed Lab is created anew');
   controller.dispose();
   assert.ok(b.isDisposed && lab.panels[2]!.isDisposed);
+});
+
+test("circuit: shown in every panel and in the snapshot; checkEdge asks the host with the circuit's prompts and model, then replies", async () => {
+  const asked: [EdgeCheckRequest, string][] = [];
+  const check: EdgeCheck = { from: 'L0H1', to: 'L1H2.k', receivers: 'L1H2:k', logitDiff: 1, cleanLogitDiff: 6, corruptLogitDiff: -1, normalized: -5 / 7 };
+  const { controller } = makeHost({ checkEdge: async (request, modelId) => (asked.push([request, modelId]), check) });
+  const report = syntheticCircuit();
+  controller.showCircuit(report);
+  const panel = lab.panels[0]!;
+  panel.deliver({ type: 'ready', restore: null });
+  await tick();
+  assert.deepEqual(panel.sent('circuit'), [{ type: 'circuit', report }]);
+  panel.deliver({ type: 'checkEdge', requestId: 4, from: 'L0H1', to: 'L1H2.k' });
+  await tick();
+  assert.deepEqual(asked, [
+    [
+      {
+        cleanIds: report.cleanIds,
+        corruptIds: report.corruptIds,
+        target: { id: report.targetId },
+        contrast: { id: report.contrastId! },
+        from: 'L0H1',
+        to: 'L1H2.k',
+      },
+      'organism',
+    ],
+  ]);
+  assert.deepEqual(panel.sent('edgeCheck'), [{ type: 'edgeCheck', check }]);
+  assert.deepEqual(panel.sent('reply'), [{ type: 'reply', requestId: 4, ok: true }]);
+});
+
+test("checkEdge without a circuit, or without the host's check, replies with why", async () => {
+  const { controller } = makeHost();
+  controller.showAnalysis(syntheticResult(), 'h1');
+  const panel = lab.panels[0]!;
+  panel.deliver({ type: 'ready', restore: null });
+  panel.deliver({ type: 'checkEdge', requestId: 1, from: 'L0H1', to: 'logits' });
+  await tick();
+  assert.match((panel.sent('reply')[0] as { error: string }).error, /run Find Circuit first/);
+  controller.showCircuit(syntheticCircuit());
+  panel.deliver({ type: 'checkEdge', requestId: 2, from: 'L0H1', to: 'logits' });
+  await tick();
+  assert.match((panel.sent('reply')[1] as { error: string }).error, /not available/);
 });

@@ -126,6 +126,15 @@ test('export: PNG bytes with the signature, an <svg> document, or JSON without d
   rejects({ type: 'export', requestId: 6, view: 'circuit', format: 'json', data: '{"edges":[]}' }, /carries no data/);
   assert.deepEqual(accepts({ type: 'openView', view: 'circuit' }), { type: 'openView', view: 'circuit' });
   assert.equal(validatePersistedState({ version: 1, content: 'circuit', historyId: null }).ok, true, 'a lone circuit panel restores');
+  assert.deepEqual(accepts({ type: 'checkEdge', requestId: 7, from: 'L0H1', to: 'L1KV0.k', extra: 1 }), {
+    type: 'checkEdge',
+    requestId: 7,
+    from: 'L0H1',
+    to: 'L1KV0.k',
+  });
+  rejects({ type: 'checkEdge', requestId: 7, from: 'L0H1', to: 'L1H2.x' }, /circuit node name/);
+  rejects({ type: 'checkEdge', requestId: 7, from: '<script>', to: 'logits' }, /circuit node name/);
+  rejects({ type: 'checkEdge', requestId: 7, from: 'L0H1' }, /to must be a string/);
   rejects({ type: 'export', requestId: 1, view: 'heatmap', format: 'png', data: new Uint8Array([1, 2, 3]) }, /PNG signature/);
   rejects({ type: 'export', requestId: 1, view: 'heatmap', format: 'png', data: 'iVBORw0' }, /bytes/);
   rejects({ type: 'export', requestId: 1, view: 'flow', format: 'svg', data: '<html><script>' }, /<svg>/);

@@ -6,6 +6,8 @@ import {
   circuitDrawing,
   circuitSvg,
   curvePlot,
+  edgeCheckable,
+  edgeCheckText,
   edgeWidth,
   initialSizeIndex,
   layoutNodes,
@@ -151,4 +153,21 @@ test('SVG export: the graph with every edge, its port stroke, a hover title, the
   assert.ok(svg.includes('EAP-IG · faithfulness 98.0%'));
   assert.ok(svg.includes('key (dashed, middle)'));
   assert.ok(svg.includes('#0000ff') && svg.includes('#ff8000'), 'both signs’ colours');
+});
+
+test('path-patching checks: edges out of a head into the logits or a head input only, and the check in words', () => {
+  assert.equal(edgeCheckable('L1H2', 'logits'), true);
+  assert.equal(edgeCheckable('L0H1', 'L1H2.k'), true);
+  assert.equal(edgeCheckable('L0H1', 'L1KV0.v'), true);
+  assert.equal(edgeCheckable('embed', 'L1H2.v'), false, 'path patching sends from heads');
+  assert.equal(edgeCheckable('mlp0', 'logits'), false);
+  assert.equal(edgeCheckable('L0H1', 'mlp1'), false, 'an MLP input is not a path-patching receiver');
+  assert.equal(
+    edgeCheckText({ from: 'L0H0', to: 'L1H0.k', receivers: 'L1H0:k', logitDiff: 1, cleanLogitDiff: 6, corruptLogitDiff: 0, normalized: -5 / 6 }),
+    'path patching L0H0 → L1H0.k: logit diff 1.000 (-83.3% of clean − corrupt; clean 6.000, corrupt 0.000)',
+  );
+  assert.match(
+    edgeCheckText({ from: 'L0H0', to: 'logits', receivers: 'logits', logitDiff: 1, cleanLogitDiff: 1, corruptLogitDiff: 1, normalized: null }),
+    /clean and corrupted agree/,
+  );
 });

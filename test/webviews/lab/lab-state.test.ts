@@ -90,6 +90,10 @@ test('circuit: a circuit message is held (across new analyses) and not persisted
   const r = syntheticResult({ nLayers: 2, nHeads: 2, nTokens: 4 });
   assert.equal(host(s, { type: 'analysis', result: r, historyId: 'h2' }).circuit, report, 'the circuit view keeps its circuit');
   assert.deepEqual(Object.keys(persistedState(s)).sort(), ['content', 'historyId', 'selection', 'version']);
+  const check = { from: 'L0H1', to: 'L1H2.k', receivers: 'L1H2:k', logitDiff: 1, cleanLogitDiff: 6, corruptLogitDiff: -1, normalized: -5 / 7 };
+  const checked = host(s, { type: 'edgeCheck', check });
+  assert.equal(checked.edgeCheck, check);
+  assert.equal(host(checked, { type: 'circuit', report: syntheticCircuit({ size: 2 }) }).edgeCheck, null, 'a new circuit clears the old check');
 });
 
 test('trace metric switch: pending until the other trace arrives for the same analysis', () => {

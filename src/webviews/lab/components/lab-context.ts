@@ -13,6 +13,8 @@ export interface LabActions {
   /** Switch the trace metric; asks the host for the other trace when it is not held. */
   setTraceMetric(metric: TraceMetric): void;
   runPatch(request: PatchRequest): Promise<void>;
+  /** Check an edge of the circuit by path patching (the answer arrives as state.edgeCheck). */
+  checkEdge(from: string, to: string): Promise<void>;
   /** Send an export to the host (which asks where to save it). */
   exportView(view: LabPanelContent, format: ExportFormat, data?: Uint8Array | string): Promise<void>;
   /** A view has drawn the current result (for data-render-ms). */

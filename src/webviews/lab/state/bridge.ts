@@ -29,6 +29,7 @@ const HOST_MESSAGE_TYPES: ReadonlySet<string> = new Set<HostToWebview['type']>([
   'patchBusy',
   'select',
   'circuit',
+  'edgeCheck',
   'reply',
 ]);
 

@@ -4,7 +4,7 @@
  * that streaming, restore and selection sync are tested in Node.
  */
 import type { AnalysisResult, CircuitTrace, PatchSweepResult } from '../../../protocol/analysis.js';
-import type { CircuitReport } from '../../../protocol/circuit.js';
+import type { CircuitReport, EdgeCheck } from '../../../protocol/circuit.js';
 import type { HostToWebview, LabPanelContent, LabPersistedState, LabSelection, TraceMetric } from '../../../protocol/webview-messages.js';
 import { clampSelection, defaultSelection } from './selection.js';
 
@@ -36,6 +36,8 @@ export interface LabState {
   notice: string | null;
   /** The last discovered circuit (the circuit view; its head → head edges in the grid and trace when it is of this prompt). */
   circuit: CircuitReport | null;
+  /** The last path-patching check of one of the circuit's edges (cleared with a new circuit). */
+  edgeCheck: EdgeCheck | null;
 }
 
 export type LabAction =
@@ -66,6 +68,7 @@ export function initialLabState(content: LabPanelContent, restored: LabPersisted
     resultArrivedAt: null,
     notice: null,
     circuit: null,
+    edgeCheck: null,
   };
 }
 
@@ -139,7 +142,9 @@ function onHostMessage(state: LabState, message: HostToWebview, now: number): La
     case 'patchBusy':
       return { ...state, patchBusy: message.busy };
     case 'circuit':
-      return { ...state, circuit: message.report };
+      return { ...state, circuit: message.report, edgeCheck: null };
+    case 'edgeCheck':
+      return { ...state, edgeCheck: message.check };
     case 'select':
       return { ...state, selection: state.nLayers > 0 ? clampSelection(message.selection, dims(state)) : message.selection };
     case 'reply':

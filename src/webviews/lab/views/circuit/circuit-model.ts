@@ -4,9 +4,10 @@
  * heads in a row and its MLP in the row below, and the logits at the bottom; each measured edge a
  * curve from its writer's bottom to its reader's top, width |score| and colour its sign (blue
  * toward the metric, orange away), ending at the reader's q, k or v port (left, middle, right of a
- * head; solid, dashed, dotted); the size slider picking a circuit from the faithfulness curve.
+ * head; solid, dashed, dotted); the size slider picking a circuit from the faithfulness curve; which
+ * edges path patching can check, and a check in words.
  */
-import type { CircuitReport, FaithfulnessCurvePoint, ScoredEdge } from '../../../../protocol/circuit.js';
+import type { CircuitReport, EdgeCheck, FaithfulnessCurvePoint, ScoredEdge } from '../../../../protocol/circuit.js';
 import { toHex, type Palette, type Rgb } from '../../shared/colour.js';
 import { escapeXml, svgDocument, svgText } from '../../shared/svg.js';
 
@@ -276,4 +277,17 @@ export function circuitSvg(drawing: CircuitDrawing, shape: GraphShape, caption: 
   const legend = (['q', 'k', 'v'] as const).map((p) => PORTS[p].label).join(' · ');
   parts.push(svgText(4, legendY + 14, `inputs: ${legend}; width |score|; blue raises the metric, orange lowers it`, palette.foreground));
   return svgDocument(drawing.width, drawing.height + 34, palette.background, parts.join(''), palette.fontFamily);
+}
+
+// ---------------------------------------------------------------- path-patching checks
+
+/** Whether path patching can check an edge: out of a head, into the logits or a head's q, k or v input. */
+export function edgeCheckable(from: string, to: string): boolean {
+  return parseNode(from)?.kind === 'head' && (to === 'logits' || parseNode(to)?.port != null);
+}
+
+/** A check in words: "path patching L0H0 → L1H0.k: logit diff 1.23 (−85.0% of clean − corrupt 6.00 → 0.10)". */
+export function edgeCheckText(check: EdgeCheck): string {
+  const share = check.normalized === null ? 'clean and corrupted agree' : `${(check.normalized * 100).toFixed(1)}% of clean − corrupt`;
+  return `path patching ${check.from} → ${check.to}: logit diff ${check.logitDiff.toFixed(3)} (${share}; clean ${check.cleanLogitDiff.toFixed(3)}, corrupt ${check.corruptLogitDiff.toFixed(3)})`;
 }

@@ -1,7 +1,7 @@
 /**
  * The circuit view: the discovered circuit as a layered graph (circuit-model.ts), measured edges
  * drawn with width |score|, colour by sign and the q/k/v port they read; hovering or focusing an
- * edge shows its score; a size slider (a range input: arrow keys, Home/End) picks a circuit from
+ * edge shows its score; clicking it (or Enter) checks an edge out of a head by path patching; a size slider (a range input: arrow keys, Home/End) picks a circuit from
  * the faithfulness curve drawn beside it; the circuit's faithfulness in the subtitle; the edges
  * also as a table for screen readers. Exports: SVG and PNG of the graph, the circuit as JSON.
  */
@@ -12,7 +12,19 @@ import { ViewFrame } from '../../components/view-frame.js';
 import { svgPng } from '../../shared/canvas.js';
 import { toHex } from '../../shared/colour.js';
 import { useSize } from '../../shared/use-size.js';
-import { circuitAtSize, circuitDrawing, circuitSvg, curvePlot, formatShare, initialSizeIndex, PORTS, rowLabels, sizeText } from './circuit-model.js';
+import {
+  circuitAtSize,
+  circuitDrawing,
+  circuitSvg,
+  curvePlot,
+  edgeCheckable,
+  edgeCheckText,
+  formatShare,
+  initialSizeIndex,
+  PORTS,
+  rowLabels,
+  sizeText,
+} from './circuit-model.js';
 
 const CURVE_WIDTH = 220;
 const CURVE_HEIGHT = 150;
@@ -26,7 +38,16 @@ export function circuitCaption(report: CircuitReport): string {
 }
 
 export function CircuitView() {
-  const { state, palette } = useLab();
+  const { state, palette, actions } = useLab();
+  const [checking, setChecking] = useState<string | null>(null);
+  const check = (from: string, to: string): void => {
+    if (!edgeCheckable(from, to)) return;
+    setChecking(`${from} → ${to}`);
+    actions
+      .checkEdge(from, to)
+      .catch(() => undefined) // a failure shows as the Lab's notice
+      .finally(() => setChecking(null));
+  };
   const report = state.circuit;
   const [sizeIndex, setSizeIndex] = useState<number | null>(null);
   const [hovered, setHovered] = useState<string | null>(null);
@@ -112,7 +133,8 @@ export function CircuitView() {
                 ))}
               {drawing.edges.map((e) => {
                 const key = `${e.from}>${e.to}`;
-                const label = `${e.from} → ${e.to}: score ${e.score.toPrecision(4)}`;
+                const checkable = edgeCheckable(e.from, e.to);
+                const label = `${e.from} → ${e.to}: score ${e.score.toPrecision(4)}${checkable ? '; Enter checks it by path patching' : ''}`;
                 return (
                   <path
                     key={key}
@@ -131,6 +153,14 @@ export function CircuitView() {
                     onMouseLeave={() => setHovered(null)}
                     onFocus={() => setHovered(key)}
                     onBlur={() => setHovered(null)}
+                    onClick={() => check(e.from, e.to)}
+                    onKeyDown={(event) => {
+                      if (event.key === 'Enter' || event.key === ' ') {
+                        event.preventDefault();
+                        check(e.from, e.to);
+                      }
+                    }}
+                    style={checkable ? { cursor: 'pointer' } : undefined}
                   >
                     <title>{label}</title>
                   </path>
@@ -138,7 +168,12 @@ export function CircuitView() {
               })}
             </svg>
             <p class="circuit-hover" aria-live="polite">
-              {hoveredEdge ? `${hoveredEdge.from} → ${hoveredEdge.to}: score ${hoveredEdge.score.toPrecision(4)}` : 'Hover or focus an edge for its score.'}
+              {hoveredEdge
+                ? `${hoveredEdge.from} → ${hoveredEdge.to}: score ${hoveredEdge.score.toPrecision(4)}`
+                : 'Hover or focus an edge for its score; click an edge out of a head to check it by path patching.'}
+            </p>
+            <p class="circuit-check" aria-live="polite">
+              {checking ? `path patching ${checking}…` : state.edgeCheck ? edgeCheckText(state.edgeCheck) : ''}
             </p>
           </div>
           <aside class="circuit-side">
