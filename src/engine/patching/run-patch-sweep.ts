@@ -172,7 +172,8 @@ export async function runPatchSweep(
   // Identical prompts (patching clean into clean) run once, so their two baselines are one number.
   // Families whose graphs have no packed inputs run their head sweeps as variants like other kinds.
   const family = graphFamily(runner.config);
-  const packable = options.packed !== false && (family === 'gpt2' || family === 'llama' || family === 'gemma' || family === 'neox' || family === 'neox_sequential');
+  const packable =
+    options.packed !== false && (family === 'gpt2' || family === 'llama' || family === 'gemma' || family === 'neox' || family === 'neox_sequential');
   const packedBranches = !packable ? null : headBranches(sites, plan, shortcutFrom, nPos, differFrom === nPos ? 0 : 1);
   if (packedBranches && packedRunBytes(runner.config, nPos, packedBranches) <= (options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES)) {
     return runPackedHeadSweep(runner, request, prepared, tokenizer, plan, packedBranches, options, started);
