@@ -28,7 +28,7 @@ import type { BlockWeights, ModelWeights } from '../model/weights.js';
 import type { Tensor } from '../tensor.js';
 import { blockOutputOf, hasHook, HOOK_POINT_LIST, ROW_PATCH_POINTS, type HookDim } from '../hooks/registry.js';
 import { GraphBuilder, type BuiltGraph, type Dim, type WeightMode } from './graph-builder.js';
-import { graphDims, headColumns, perQueryHead, rmsNorm, ropeTablesAt, rotate } from './llama-graphs.js';
+import { attention, graphDims, headColumns, prefixAttention, rmsNorm, ropeTablesAt, rotate, type LlamaAttentionInputs } from './llama-graphs.js';
 
 export function buildGemmaBlockGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'initializers'): BuiltGraph {
   const g = new GraphBuilder(`block${layer}`, mode);
@@ -76,7 +76,7 @@ export function buildGemmaBlockGraph(config: ModelConfig, w: BlockWeights, layer
   const rotK = rotate(g, k, cos, sin, Dh, 'rot_k'); // [b, q, kv_head, d_head]
   g.op1('Reshape', [rotK, g.constInt64([0, 0, Hkv * Dh])], {}, 'k');
   g.op1('Reshape', [v, g.constInt64([0, 0, Hkv * Dh])], {}, 'v');
-  const a: GemmaAttentionInputs = {
+  const a: LlamaAttentionInputs = {
     queries: g.op1('Transpose', [rotQ], { perm: [0, 2, 1, 3] }), // [b, head, q, d_head]
     rotK,
     v,
@@ -84,8 +84,11 @@ export function buildGemmaBlockGraph(config: ModelConfig, w: BlockWeights, layer
     pastV,
     mask,
     prefixRows,
-    scale: attentionScoreScale(config, layer),
-    softcap: config.attnSoftcap ?? null,
+    // Scaled by query_pre_attn_scalar^-0.5, then soft-capped (attn_logit_softcapping), before the mask.
+    scoreTransform: (sub, scores) => {
+      const scaled = sub.op1('Mul', [scores, sub.constFloat([attentionScoreScale(config, layer)], [])]);
+      return config.attnSoftcap ? softcap(sub, scaled, config.attnSoftcap) : scaled;
+    },
     H,
     Hkv,
     Dh,
@@ -151,74 +154,6 @@ export function buildGemmaFinalGraph(
   g.output('token_logits', 'float', ['m', 't']);
   g.output('token_probs', 'float', ['m', 't']);
   return g.build();
-}
-
-interface GemmaAttentionInputs {
-  /** [b, head, q, d_head] queries after RoPE */
-  queries: string;
-  /** [b, q, kv_head, d_head] keys after RoPE and values of the positions run */
-  rotK: string;
-  v: string;
-  /** [P, kv_head, d_head] keys and values of the cached positions, shared by every variant */
-  pastK: string;
-  pastV: string;
-  /** [q, T] additive mask ([q, K + 1] for prefix rows) */
-  mask: string;
-  /** [1]: K > 0 for packed rows attending to the first K rows of the call and to themselves */
-  prefixRows: string;
-  /** query_pre_attn_scalar^-0.5 */
-  scale: number;
-  /** attn_logit_softcapping, or null */
-  softcap: number | null;
-  H: number;
-  Hkv: number;
-  Dh: number;
-}
-
-/** Scores scaled, soft-capped, plus the mask, softmaxed over the keys (HF's eager_attention_forward). */
-function softmaxOf(g: GraphBuilder, scores: string, a: GemmaAttentionInputs): string {
-  const scaled = g.op1('Mul', [scores, g.constFloat([a.scale], [])]);
-  const capped = a.softcap ? softcap(g, scaled, a.softcap) : scaled;
-  return g.op1('Softmax', [g.op1('Add', [capped, a.mask])], { axis: -1 });
-}
-
-/**
- * Attention of the positions run over the cached ones (each variant reading the same past) and
- * themselves: pattern [b, head, q, P + q] and z [b, head, q, d_head].
- */
-function attention(g: GraphBuilder, a: GemmaAttentionInputs): string[] {
-  const { H, Hkv, Dh } = a;
-  /** [P, kv_head, d_head] cached rows before the run's [b, q, kv_head, d_head]: [b, T, kv_head, d_head]. */
-  const withPast = (past: string, run: string): string => {
-    const b = g.op1('Slice', [g.op1('Shape', [run]), g.constInt64([0]), g.constInt64([1])]);
-    const perVariant = g.op1('Expand', [g.op1('Unsqueeze', [past, g.constInt64([0])]), g.op1('Concat', [b, g.constInt64([1, 1, 1])], { axis: 0 })]);
-    return g.op1('Concat', [perVariant, run], { axis: 1 });
-  };
-  const keys = perQueryHead(g, withPast(a.pastK, a.rotK), [0, 2, 3, 1], [0, H, Dh, -1], H / Hkv); // [b, head, d_head, T]
-  const values = perQueryHead(g, withPast(a.pastV, a.v), [0, 2, 1, 3], [0, H, -1, Dh], H / Hkv); // [b, head, T, d_head]
-  const pattern = softmaxOf(g, g.op1('MatMul', [a.queries, keys]), a);
-  return [pattern, g.op1('MatMul', [pattern, values])];
-}
-
-/**
- * Packed rows (b = 1, no past) that each attend to the first K rows of the call (the prompts a
- * packed run carries) and to themselves, as llama-graphs.ts's: scores [head, q, K] plus one dot
- * product per row for its own key. Returns pattern [1, head, q, K + 1] and z [1, head, q, d_head].
- */
-function prefixAttention(g: GraphBuilder, a: GemmaAttentionInputs): string[] {
-  const { H, Hkv, Dh } = a;
-  const start = g.constInt64([0]);
-  const keys = perQueryHead(g, a.rotK, [0, 2, 1, 3], [0, H, -1, Dh], H / Hkv); // [1, head, q, d_head]
-  const values = perQueryHead(g, a.v, [0, 2, 1, 3], [0, H, -1, Dh], H / Hkv); // [1, head, q, d_head]
-  const kPrefix = g.op1('Slice', [keys, start, a.prefixRows, g.constInt64([2])]); // [1, head, K, d_head]
-  const vPrefix = g.op1('Slice', [values, start, a.prefixRows, g.constInt64([2])]);
-  const prefixScores = g.op1('MatMul', [a.queries, g.op1('Transpose', [kPrefix], { perm: [0, 1, 3, 2] })]); // [1, head, q, K]
-  const ownScore = g.op1('ReduceSum', [g.op1('Mul', [a.queries, keys]), g.constInt64([-1])], { keepdims: 1 }); // [1, head, q, 1]
-  const p = softmaxOf(g, g.op1('Concat', [prefixScores, ownScore], { axis: 3 }), a); // [1, head, q, K + 1]
-  const axis3 = g.constInt64([3]);
-  const pPrefix = g.op1('Slice', [p, start, a.prefixRows, axis3]);
-  const pOwn = g.op1('Slice', [p, a.prefixRows, g.constInt64([Number.MAX_SAFE_INTEGER]), axis3]);
-  return [p, g.op1('Add', [g.op1('MatMul', [pPrefix, vPrefix]), g.op1('Mul', [pOwn, values])])];
 }
 
 /** cap * tanh(x / cap), Gemma's soft-capping of attention scores and final logits. */

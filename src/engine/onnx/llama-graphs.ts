@@ -181,7 +181,8 @@ export function buildLlamaFinalGraph(
   return g.build();
 }
 
-interface LlamaAttentionInputs {
+/** The per-head attention paths shared by the rotary families' graphs (Llama family, Gemma). */
+export interface LlamaAttentionInputs {
   /** [b, head, q, d_head] queries after RoPE */
   queries: string;
   /** [b, q, kv_head, d_head] keys after RoPE and values of the positions run */
@@ -197,6 +198,8 @@ interface LlamaAttentionInputs {
   H: number;
   Hkv: number;
   Dh: number;
+  /** q·k scores to the scores the mask is added to; default: times 1 / sqrt(d_head) (Gemma: its scale, then its soft-cap). */
+  scoreTransform?: (g: GraphBuilder, scores: string) => string;
 }
 
 /**
@@ -212,14 +215,15 @@ export function perQueryHead(g: GraphBuilder, x: string, perm: number[], merged:
 
 /** Scaled scores plus the mask, softmaxed over the keys. */
 function softmaxOf(g: GraphBuilder, scores: string, a: LlamaAttentionInputs): string {
-  return g.op1('Softmax', [g.op1('Add', [g.op1('Mul', [scores, g.constFloat([1 / Math.sqrt(a.Dh)], [])]), a.mask])], { axis: -1 });
+  const scaled = a.scoreTransform ? a.scoreTransform(g, scores) : g.op1('Mul', [scores, g.constFloat([1 / Math.sqrt(a.Dh)], [])]);
+  return g.op1('Softmax', [g.op1('Add', [scaled, a.mask])], { axis: -1 });
 }
 
 /**
  * Attention of the positions run over the cached ones (each variant reading the same past) and
  * themselves: pattern [b, head, q, P + q] and z [b, head, q, d_head].
  */
-function attention(g: GraphBuilder, a: LlamaAttentionInputs): string[] {
+export function attention(g: GraphBuilder, a: LlamaAttentionInputs): string[] {
   const { H, Hkv, Dh } = a;
   /** [P, kv_head, d_head] cached rows before the run's [b, q, kv_head, d_head]: [b, T, kv_head, d_head]. */
   const withPast = (past: string, run: string): string => {
@@ -239,7 +243,7 @@ function attention(g: GraphBuilder, a: LlamaAttentionInputs): string[] {
  * own key, instead of a dense [head, q, q] product that the mask would mostly discard. Returns
  * pattern [1, head, q, K + 1] and z [1, head, q, d_head].
  */
-function prefixAttention(g: GraphBuilder, a: LlamaAttentionInputs): string[] {
+export function prefixAttention(g: GraphBuilder, a: LlamaAttentionInputs): string[] {
   const { H, Hkv, Dh } = a;
   const start = g.constInt64([0]);
   const keys = perQueryHead(g, a.rotK, [0, 2, 1, 3], [0, H, -1, Dh], H / Hkv); // [1, head, q, d_head]
