@@ -97,7 +97,7 @@ export interface CanonicalModel {
  * The weights the analyses read once a model is running. The rest (W_Q, W_K, W_in, W_out, ...) live
  * only inside ONNX Runtime's sessions, so that a loaded model holds them once, not twice.
  */
-export type AnalysisBlockWeights = Pick<BlockWeights, 'ln1' | 'W_V' | 'b_V' | 'W_O' | 'b_O' | 'b_out' | 'ln1_post'>;
+export type AnalysisBlockWeights = Pick<BlockWeights, 'ln1' | 'W_V' | 'b_V' | 'W_O' | 'b_O' | 'ln2' | 'b_out' | 'ln1_post'>;
 
 export interface AnalysisWeights extends Omit<ModelWeights, 'blocks'> {
   blocks: AnalysisBlockWeights[];

@@ -31,6 +31,8 @@ export function retainForAnalyses(weights: ModelWeights): AnalysisWeights {
       b_V: own(b.b_V),
       W_O: own(b.W_O),
       b_O: own(b.b_O),
+      // The MLP's norm: sparse dictionaries read its input (ln2.hook_normalized, mlp.hook_in) computed on the host.
+      ln2: ln(b.ln2),
       b_out: own(b.b_out),
       ...(b.ln1_post ? { ln1_post: ln(b.ln1_post) } : {}),
     })),

@@ -1,0 +1,132 @@
+/**
+ * The value a dictionary layer's encoder reads, [pos, d_in], from a forward's activation cache.
+ *
+ * Any d_model hook of the registry (hook_embed, hook_resid_pre/mid/post, hook_attn_out,
+ * hook_mlp_out, ...) is read as it is. Two more hooks, TransformerLens's and circuit-tracer's names
+ * for what the MLP's norm makes of its input, are no graph outputs and are computed here on the host
+ * from the MLP's input stream x (hook_resid_mid, or hook_resid_pre with GPT-NeoX's parallel
+ * residual), the norm's scale s (the cached ln2.hook_scale where the graph family has it, else
+ * sqrt(var(x) + eps) recomputed in float64 as GPT-2's LayerNorm does) and the norm's weights:
+ *
+ *   blocks.L.ln2.hook_normalized   (x − mean(x)) / s for LayerNorm, x / s for RMSNorm (before the weight)
+ *   blocks.L.mlp.hook_in           hook_normalized · w + b: what the MLP reads (Gemma's stored 1 + w is the weight)
+ */
+import { EngineError } from '../errors.js';
+import type { ActivationCache } from '../hooks.js';
+import { layerHook, parseHookName } from '../hooks/names.js';
+import { hasHook, hookPoint, type HookArchitecture, type HookName } from '../hooks/registry.js';
+import { graphFamily, type ModelConfig } from '../model/config.js';
+import type { AnalysisWeights } from '../model/weights.js';
+import { tensor, type Tensor } from '../tensor.js';
+
+/** The per-layer hooks computed on the host, not read from the graph. */
+export const DERIVED_INPUT_HOOKS = ['ln2.hook_normalized', 'mlp.hook_in'] as const;
+export type DerivedInputHook = (typeof DERIVED_INPUT_HOOKS)[number];
+
+/** A hook a dictionary can read or write: a d_model hook point, or one of the derived hooks. */
+export type DictionaryHook = HookName | `blocks.${number}.${DerivedInputHook}`;
+
+/** Where a dictionary hook's value comes from. */
+export type ResolvedDictionaryHook = { kind: 'cached'; name: HookName; layer: number | null } | { kind: 'derived'; hook: DerivedInputHook; layer: number };
+
+const DERIVED_RE = /^blocks\.(\d+)\.(ln2\.hook_normalized|mlp\.hook_in)$/;
+
+type HookConfig = Pick<ModelConfig, 'nLayers' | 'norm' | 'positional' | 'parallelResidual' | 'postNorms'>;
+
+/**
+ * Checks that `hook` is a d_model hook of this model (or a derived hook of one of its layers);
+ * a typed BAD_ARGUMENT error names the problem otherwise.
+ */
+export function resolveDictionaryHook(hook: string, config: HookConfig): ResolvedDictionaryHook {
+  const derived = DERIVED_RE.exec(hook);
+  if (derived) {
+    const layer = Number(derived[1]);
+    if (layer >= config.nLayers)
+      throw new EngineError('BAD_ARGUMENT', `The dictionary hook "${hook}" names layer ${layer}, but the model has ${config.nLayers} layers.`);
+    return { kind: 'derived', hook: derived[2] as DerivedInputHook, layer };
+  }
+  const parsed = parseHookName(hook, config.nLayers);
+  if (!parsed) throw new EngineError('BAD_ARGUMENT', `The dictionary hook "${hook}" is not a hook point of this model (${config.nLayers} layers).`);
+  const point = hookPoint(parsed.hook);
+  if (!hasHook(point, graphFamily(config)))
+    throw new EngineError('BAD_ARGUMENT', `The dictionary hook "${hook}" is not a hook point of this model's architecture.`);
+  if (point.shape.length !== 2 || point.shape[0] !== 'pos' || point.shape[1] !== 'd_model')
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      `The dictionary hook "${hook}" is not a [pos, d_model] hook point.`,
+      'Dictionaries read and write the residual stream, attention or MLP outputs, ln2.hook_normalized or mlp.hook_in.',
+    );
+  return { kind: 'cached', name: hook as HookName, layer: parsed.layer };
+}
+
+/** The MLP's input stream of layer `layer`: resid_mid, or resid_pre when attention and MLP both read it. */
+function mlpStream(layer: number, config: Pick<ModelConfig, 'parallelResidual'>): HookName {
+  return layerHook(layer, config.parallelResidual === true ? 'hook_resid_pre' : 'hook_resid_mid');
+}
+
+/** Whether graph family `arch` caches ln2.hook_scale (GPT-2's LayerNorm does not: it is recomputed). */
+function cachesLn2Scale(arch: HookArchitecture): boolean {
+  return hasHook(hookPoint('ln2.hook_scale'), arch);
+}
+
+/** The hooks a forward must return for `hook`'s value to be computed (see dictionaryInput). */
+export function dictionaryHookSources(hook: string, config: HookConfig): HookName[] {
+  const resolved = resolveDictionaryHook(hook, config);
+  if (resolved.kind === 'cached') return [resolved.name];
+  const sources = [mlpStream(resolved.layer, config)];
+  if (cachesLn2Scale(graphFamily(config))) sources.push(layerHook(resolved.layer, 'ln2.hook_scale'));
+  return sources;
+}
+
+function cached(cache: ActivationCache, name: HookName): Tensor {
+  const t = cache.get(name);
+  if (!t) throw new EngineError('INTERNAL', `The forward did not return ${name}, which a dictionary's hook is computed from.`);
+  return t;
+}
+
+/**
+ * The value of dictionary hook `hook` for every position, [pos, d_model] (float32), from a cache
+ * holding dictionaryHookSources(hook). The returned array is never the cache's own (callers may
+ * transform it in place).
+ */
+export function dictionaryInput(
+  hook: string,
+  cache: ActivationCache,
+  config: HookConfig & Pick<ModelConfig, 'dModel' | 'eps'>,
+  weights: Pick<AnalysisWeights, 'blocks'>,
+): Tensor {
+  const resolved = resolveDictionaryHook(hook, config);
+  if (resolved.kind === 'cached') {
+    const t = cached(cache, resolved.name);
+    return tensor(t.data.slice(), t.shape);
+  }
+  const L = resolved.layer;
+  const D = config.dModel;
+  const x = cached(cache, mlpStream(L, config)); // [pos, d_model]
+  const P = x.shape[0]!;
+  const scales = cachesLn2Scale(graphFamily(config)) ? cached(cache, layerHook(L, 'ln2.hook_scale')).data : null; // [pos, 1]
+  const rms = config.norm === 'rmsnorm';
+  const ln = weights.blocks[L]!.ln2;
+  const withWeight = resolved.hook === 'mlp.hook_in';
+  const out = new Float32Array(P * D);
+  for (let p = 0; p < P; p++) {
+    const row = x.data.subarray(p * D, (p + 1) * D);
+    let mean = 0;
+    if (!rms) {
+      for (let i = 0; i < D; i++) mean += row[i]!;
+      mean /= D;
+    }
+    let scale: number;
+    if (scales) scale = scales[p]!;
+    else {
+      let variance = 0;
+      for (let i = 0; i < D; i++) variance += (row[i]! - mean) ** 2;
+      scale = Math.sqrt(variance / D + config.eps);
+    }
+    for (let i = 0; i < D; i++) {
+      const normalized = (row[i]! - mean) / scale;
+      out[p * D + i] = withWeight ? normalized * ln.w.data[i]! + (rms ? 0 : ln.b.data[i]!) : normalized;
+    }
+  }
+  return tensor(out, [P, D]);
+}
