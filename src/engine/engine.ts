@@ -18,6 +18,16 @@ import { CircuitTools, type EdgeScorerFactory } from './circuits/circuit-tools.j
 import { runCircuit } from './circuits/run-circuit.js';
 import { checkEdge } from './circuits/check-edge.js';
 import { checkCircuit } from './circuits/circuit-check.js';
+import type {
+  AttributionMap,
+  AttributionMapRequest,
+  AttributionProgress,
+  PathPatchMap,
+  PathPatchMapProgress,
+  PathPatchMapRequest,
+} from '../protocol/attribution.js';
+import { runAttributionMap } from './attribution/attribution-map.js';
+import { runPathPatchMap } from './patching/path-patch-map.js';
 
 export interface EngineOptions {
   /** Scores edges for circuit discovery (EAP / EAP-IG); without it `circuit` is refused. */
@@ -121,6 +131,29 @@ export class Engine implements EngineApi {
     return checkEdge(runner, tokenizer, request, {
       maxTokens: this.options?.maxTokens ?? runner.config.nCtx,
       ...(hooks.signal ? { signal: hooks.signal } : {}),
+    });
+  }
+
+  /** AtP / AtP* / EAP-IG maps on the gradient graphs the circuit tools hold (UNSUPPORTED_ARCHITECTURE where there are none). */
+  async attribute(
+    request: AttributionMapRequest,
+    hooks: { signal?: AbortSignal; onProgress?: (p: AttributionProgress) => void } = {},
+  ): Promise<AttributionMap> {
+    const { runner, tokenizer } = this.model();
+    const { attribute } = await this.circuitTools();
+    return runAttributionMap(attribute, runner.config, tokenizer, request, {
+      maxTokens: this.options?.maxTokens ?? runner.config.nCtx,
+      ...(hooks.signal ? { signal: hooks.signal } : {}),
+      ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
+    });
+  }
+
+  async pathPatch(request: PathPatchMapRequest, hooks: { signal?: AbortSignal; onProgress?: (p: PathPatchMapProgress) => void } = {}): Promise<PathPatchMap> {
+    const { runner, tokenizer } = this.model();
+    return runPathPatchMap(runner, tokenizer, request, {
+      maxTokens: this.options?.maxTokens ?? runner.config.nCtx,
+      ...(hooks.signal ? { signal: hooks.signal } : {}),
+      ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
     });
   }
 

@@ -5,6 +5,7 @@
 import type { AnalysisLayerUpdate, AnalysisResult, PatchSweepResult, TokenInfo } from './analysis.js';
 import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from './circuit.js';
 import type { CircuitCheckRequest, CircuitCheckResult } from './circuit-check.js';
+import type { AttributionMap, AttributionMapRequest, AttributionProgress, PathPatchMap, PathPatchMapProgress, PathPatchMapRequest } from './attribution.js';
 import type { AnalyzeRequest, DownloadProgress, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from './engine.js';
 
 /** A Hub model in the Hugging Face cache, as the model list needs it. */
@@ -41,6 +42,10 @@ export interface EngineWorkerApi {
   checkEdge: { args: EdgeCheckRequest; result: EdgeCheck };
   /** A `@circuit` hypothesis checked by exact edge-level patching (cancellable). */
   checkCircuit: { args: CircuitCheckRequest; result: CircuitCheckResult };
+  /** Attribution maps (AtP / AtP* / EAP-IG); streams passes done, cancellable. */
+  attribute: { args: AttributionMapRequest; result: AttributionMap; event: AttributionProgress };
+  /** Path patching of every sender head; streams senders done, cancellable. */
+  pathPatch: { args: PathPatchMapRequest; result: PathPatchMap; event: PathPatchMapProgress };
   /** Download a Hub model into the Hugging Face cache without loading it; streams progress, cancellable. */
   download: { args: { repo: string; revision?: string; cacheDir?: string }; result: { folder: string }; event: DownloadProgress };
   /** The Hub models in the Hugging Face cache. */

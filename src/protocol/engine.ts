@@ -6,6 +6,7 @@ import type { PatchableAlias } from '../engine/hooks/registry.js';
 import type { AnalysisLayerUpdate, AnalysisResult, DlaMode, ModelInfo, PatchKind, PatchSweepResult, TokenInfo } from './analysis.js';
 import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from './circuit.js';
 import type { CircuitCheckRequest, CircuitCheckResult } from './circuit-check.js';
+import type { AttributionMap, AttributionMapRequest, AttributionProgress, PathPatchMap, PathPatchMapProgress, PathPatchMapRequest } from './attribution.js';
 
 /** Where a model comes from. */
 export type ModelSpec =
@@ -115,5 +116,9 @@ export interface EngineApi {
   checkEdge(request: EdgeCheckRequest, hooks?: { signal?: AbortSignal }): Promise<EdgeCheck>;
   /** A `@circuit` hypothesis: the named nodes' circuit, its exact faithfulness and whether it reaches the threshold. */
   checkCircuit(request: CircuitCheckRequest, hooks?: { signal?: AbortSignal }): Promise<CircuitCheckResult>;
+  /** AtP / AtP* / EAP-IG node scores as layer × head and layer × position maps (denoising, as the patching sweeps). */
+  attribute(request: AttributionMapRequest, hooks?: { signal?: AbortSignal; onProgress?: (p: AttributionProgress) => void }): Promise<AttributionMap>;
+  /** Path patching of every sender head to the logits or chosen receivers (noising), as a layer × head map. */
+  pathPatch(request: PathPatchMapRequest, hooks?: { signal?: AbortSignal; onProgress?: (p: PathPatchMapProgress) => void }): Promise<PathPatchMap>;
   dispose(): Promise<void>;
 }

@@ -13,6 +13,15 @@ import { makeResult } from './fixtures.js';
 import { syntheticCircuit } from './synthetic-circuit.js';
 import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from '../../src/protocol/circuit.js';
 import type { CircuitCheckRequest, CircuitCheckResult } from '../../src/protocol/circuit-check.js';
+import type {
+  AttributionMap,
+  AttributionMapRequest,
+  AttributionProgress,
+  PathPatchMap,
+  PathPatchMapProgress,
+  PathPatchMapRequest,
+} from '../../src/protocol/attribution.js';
+import { syntheticAttributionMap, syntheticPathPatchMap } from './synthetic-attribution.js';
 
 export const engineCalls: { method: string; args: unknown }[] = [];
 
@@ -168,6 +177,21 @@ export function createEngineClient(_options: {
         prependBos: request.prependBos ?? true,
         elapsedMs: 1,
       };
+    },
+    async attribute(request: AttributionMapRequest, hooks?: { signal?: AbortSignal; onProgress?: (p: AttributionProgress) => void }): Promise<AttributionMap> {
+      engineCalls.push({ method: 'attribute', args: request });
+      const clean = fakeTokenize(request.clean ?? '');
+      const corrupt = fakeTokenize(request.corrupt ?? '');
+      if (clean.length !== corrupt.length) throw new EngineError('LENGTH_MISMATCH', `clean ${clean.length} vs corrupt ${corrupt.length} tokens`);
+      hooks?.onProgress?.({ done: 1, total: 1 });
+      return syntheticAttributionMap({ nLayers: N_LAYERS, nHeads: N_HEADS, method: request.method, clean, corrupt, contrast: request.contrast !== undefined });
+    },
+    async pathPatch(request: PathPatchMapRequest, hooks?: { signal?: AbortSignal; onProgress?: (p: PathPatchMapProgress) => void }): Promise<PathPatchMap> {
+      engineCalls.push({ method: 'pathPatch', args: request });
+      const clean = fakeTokenize(request.clean ?? '');
+      const corrupt = fakeTokenize(request.corrupt ?? '');
+      hooks?.onProgress?.({ done: N_LAYERS * N_HEADS, total: N_LAYERS * N_HEADS });
+      return syntheticPathPatchMap({ nLayers: N_LAYERS, nHeads: N_HEADS, receivers: request.receivers, clean, corrupt });
     },
     async dispose(): Promise<void> {},
   };

@@ -9,6 +9,7 @@ import { EngineError } from '../errors.js';
 import { loadModelFolder } from '../model/load-folder.js';
 import type { CanonicalModel } from '../model/weights.js';
 import type { ForwardRunner } from '../runtime/types.js';
+import type { AttributionOptions, AttributionRequest, AttributionResult } from '../attribution/attribution-types.js';
 import type { EdgeScorer } from './discover-circuit.js';
 import type { EdgeGraph } from './edge-graph.js';
 import { EdgePatcher } from './edge-patcher.js';
@@ -16,6 +17,8 @@ import { EdgePatcher } from './edge-patcher.js';
 /** An edge scorer with the resources it holds (its gradient graphs, say). */
 export interface EdgeScorerHandle {
   score: EdgeScorer;
+  /** Node and edge attribution (AtP, AtP*, EAP, EAP-IG) on the same gradient graphs, when the scorer has them. */
+  attribute?: (request: AttributionRequest, options?: AttributionOptions) => Promise<AttributionResult>;
   dispose(): Promise<void>;
 }
 
@@ -33,6 +36,13 @@ export class CircuitTools {
   get scoreEdges(): EdgeScorer {
     if (this.scorer instanceof EngineError) throw this.scorer;
     return this.scorer.score;
+  }
+
+  /** Attribution on the scorer's gradient graphs; the scorer's typed error (UNSUPPORTED_ARCHITECTURE, say) when there are none. */
+  get attribute(): NonNullable<EdgeScorerHandle['attribute']> {
+    if (this.scorer instanceof EngineError) throw this.scorer;
+    if (!this.scorer.attribute) throw new EngineError('INTERNAL', "This engine's edge scorer does not expose attribution (AtP / AtP* / EAP-IG).");
+    return this.scorer.attribute;
   }
 
   /** Reads the model in `folder` again (the one `runner` runs) and builds the patcher, and the scorer when there is a factory, from it. */

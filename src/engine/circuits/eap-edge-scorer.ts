@@ -32,6 +32,7 @@ export const eapEdgeScorer: EdgeScorerFactory = async (model, _runner, graph) =>
         throw new EngineError('INTERNAL', `Edge attribution gave ${result.entries.length} scores for ${graph.edges.length} edges.`);
       return Float64Array.from(result.entries as readonly { score: number }[], (e) => e.score);
     },
+    attribute: (request, options) => runAttribution(gradients, request, options),
     dispose: () => gradients.dispose(),
   };
 };

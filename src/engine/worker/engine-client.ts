@@ -138,6 +138,20 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
       await ready();
       return rpc.call('checkCircuit', request, hooks.signal ? { signal: hooks.signal } : {});
     },
+    async attribute(request, hooks = {}) {
+      await ready();
+      return rpc.call('attribute', request, {
+        ...(hooks.signal ? { signal: hooks.signal } : {}),
+        ...(hooks.onProgress ? { onEvent: hooks.onProgress } : {}),
+      });
+    },
+    async pathPatch(request, hooks = {}) {
+      await ready();
+      return rpc.call('pathPatch', request, {
+        ...(hooks.signal ? { signal: hooks.signal } : {}),
+        ...(hooks.onProgress ? { onEvent: hooks.onProgress } : {}),
+      });
+    },
     async download(repo, downloadOptions, hooks = {}): Promise<string> {
       const { folder } = await rpc.call(
         'download',

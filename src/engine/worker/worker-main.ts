@@ -26,6 +26,8 @@ serveRpc<EngineWorkerApi>({
   circuit: (request, { signal }) => engine.circuit(request, { signal }),
   checkEdge: (request, { signal }) => engine.checkEdge(request, { signal }),
   checkCircuit: (request, { signal }) => engine.checkCircuit(request, { signal }),
+  attribute: async (request, { signal, emit }) => withTransfer(await engine.attribute(request, { signal, onProgress: (p) => emit(p) })),
+  pathPatch: (request, { signal, emit }) => engine.pathPatch(request, { signal, onProgress: (p) => emit(p) }),
   download: async ({ repo, revision, cacheDir }, { signal, emit }) => {
     const folder = await downloadModel(repo, {
       ...(revision ? { revision } : {}),
