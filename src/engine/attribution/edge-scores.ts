@@ -12,6 +12,7 @@
 import { EngineError, throwIfCancelled } from '../errors.js';
 import type { ResolvedMetric } from '../analysis/target-metric.js';
 import type { EdgeGraph } from '../circuits/edge-graph.js';
+import { attentionSlots } from '../onnx/split-input-graphs.js';
 import type { ForwardPass, GradientModel, MetricCoefficients } from '../runtime/gradient-model.js';
 
 /** EAP-IG's batch rows per forward and backward call. */
@@ -20,7 +21,7 @@ const IG_CHUNK = 8;
 export interface EdgeScoreInput {
   model: GradientModel;
   graph: EdgeGraph;
-  /** Input embeddings (token plus position embedding) of the two prompts, [pos, d_model]. */
+  /** Input embeddings (token plus position embedding; the token embedding alone with rotary positions) of the two prompts, [pos, d_model]. */
   embedClean: Float32Array;
   embedCorrupt: Float32Array;
   /** The forward of [clean, corrupt] (batch rows 0 and 1). */
@@ -99,19 +100,20 @@ export function gradientEdgeScorer(model: GradientModel, graph: EdgeGraph) {
 /** Scores of every edge of `graph`, aligned with graph.edges. */
 export async function edgeScores(x: EdgeScoreInput): Promise<Float64Array> {
   const { model, graph, both } = x;
-  const { nLayers: L, nHeads: H, dModel: D } = model.config;
+  const { nLayers: L, dModel: D } = model.config;
+  const { slots: S } = attentionSlots(model.config);
   const P = both.positions;
   const K = P * D;
   const upstream = await upstreamDifferences(x);
-  // [downstream, pos · d_model] in graph.downstream's order: per layer q, k, v of each head, the MLP; then the logits.
+  // [downstream, pos · d_model] in graph.downstream's order: per layer each head's q, each key/value head's k and v, the MLP; then the logits.
   const nDown = graph.downstream.length;
   const down = new Float32Array(nDown * K);
   const accumulate = (grads: Awaited<ReturnType<GradientModel['backward']>>, batch: number, weight: number): void => {
     for (let l = 0; l < L; l++) {
-      const base = l * (3 * H + 1);
-      const qkv = grads.layers[l]!.qkv_in; // [3 * head, b, pos, d_model]
-      for (let c = 0; c < 3 * H; c++) for (let r = 0; r < batch; r++) addScaled(down, (base + c) * K, qkv, (c * batch + r) * K, K, weight);
-      for (let r = 0; r < batch; r++) addScaled(down, (base + 3 * H) * K, grads.layers[l]!.mlp_in, r * K, K, weight);
+      const base = l * (S + 1);
+      const qkv = grads.layers[l]!.qkv_in; // [head + 2 kv_head, b, pos, d_model]
+      for (let c = 0; c < S; c++) for (let r = 0; r < batch; r++) addScaled(down, (base + c) * K, qkv, (c * batch + r) * K, K, weight);
+      for (let r = 0; r < batch; r++) addScaled(down, (base + S) * K, grads.layers[l]!.mlp_in, r * K, K, weight);
     }
     for (let r = 0; r < batch; r++) addScaled(down, (nDown - 1) * K, grads.finalResid, r * K, K, weight);
   };

@@ -4,12 +4,12 @@
  * site's elements, and AtP*'s heads as the QK-fixed query and key contributions plus the value's AtP.
  */
 import { attentionScoreScale, attentionWindowOf, type ModelConfig } from '../model/config.js';
-import type { BlockGradientOutput } from '../onnx/gpt2-gradient-graphs.js';
+import type { GradientOutput } from '../runtime/gradient-model.js';
 import type { AttributionKind, NodeScore } from './attribution-types.js';
 import { qkFixContributions } from './qk-fix.js';
 
-/** One batch row's values of a block's hook point. */
-export type RowValues = (output: BlockGradientOutput) => Float32Array;
+/** One batch row's values of a block's hook point (the rotary families' rot_q and rot_k among them). */
+export type RowValues = (output: GradientOutput) => Float32Array;
 
 export interface LayerScoreInput {
   config: ModelConfig;
@@ -39,7 +39,7 @@ export function deltaDots(clean: Float32Array, corrupt: Float32Array, grad: Floa
 export function layerNodeScores(x: LayerScoreInput): NodeScore[] {
   const { layer, positions: P } = x;
   const { nHeads: H, dHead: Dh, dModel: D, dMlp: M } = x.config;
-  const dots = (output: BlockGradientOutput, width: number): Float64Array => deltaDots(x.clean(output), x.corrupt(output), x.grad(output), width);
+  const dots = (output: GradientOutput, width: number): Float64Array => deltaDots(x.clean(output), x.corrupt(output), x.grad(output), width);
   switch (x.kind) {
     case 'heads': {
       // [pos, head] per (position, head).
@@ -72,24 +72,58 @@ export function layerNodeScores(x: LayerScoreInput): NodeScore[] {
   }
 }
 
-/** AtP* per (position, head): the QK-fixed query and key contributions plus AtP on the values. */
+/**
+ * AtP* per (position, head): the QK-fixed query and key contributions plus AtP on the values. The
+ * scores read the queries and keys after RoPE (hook_rot_q, hook_rot_k) where the model has it.
+ */
 function atpStarHeads(x: LayerScoreInput): Float64Array {
   const { config, layer, positions: P } = x;
   const { nHeads: H, dHead: Dh } = config;
+  const Hkv = config.nKvHeads ?? H;
   const window = attentionWindowOf(config, layer);
+  const rotary = config.positional === 'rotary';
   const { query, key } = qkFixContributions({
-    qClean: x.clean('q'),
-    kClean: x.clean('k'),
-    qCorrupt: x.corrupt('q'),
-    kCorrupt: x.corrupt('k'),
+    qClean: x.clean(rotary ? 'rot_q' : 'q'),
+    kClean: x.clean(rotary ? 'rot_k' : 'k'),
+    qCorrupt: x.corrupt(rotary ? 'rot_q' : 'q'),
+    kCorrupt: x.corrupt(rotary ? 'rot_k' : 'k'),
     gradPattern: x.grad('pattern'),
     positions: P,
     heads: H,
+    kvHeads: Hkv,
     dHead: Dh,
     scale: attentionScoreScale(config, layer),
     window: window !== null && window < P ? window : null,
   });
-  const values = deltaDots(x.clean('v'), x.corrupt('v'), x.grad('v'), Dh); // [pos, head]
+  const values = Hkv === H ? deltaDots(x.clean('v'), x.corrupt('v'), x.grad('v'), Dh) : groupedValueAtp(x, H, Hkv, Dh); // [pos, head]
   for (let p = 0; p < P; p++) for (let h = 0; h < H; h++) values[p * H + h]! += query[h * P + p]! + key[h * P + p]!;
   return values;
+}
+
+/**
+ * AtP on the values through each query head under grouped-query attention, [pos, head]: a value is
+ * shared by its group's heads, and head h's share of ∂m/∂v[j] is Σ_i A_h[i, j] ∂m/∂z_h[i], so
+ * score(j, h) = Σ_e (v_clean − v_corrupt)[j, kv(h), e] · Σ_i A_h[i, j] ∂m/∂z[i, h, e] (summed over a
+ * group's heads, the AtP of the key/value head's value).
+ */
+function groupedValueAtp(x: LayerScoreInput, H: number, Hkv: number, Dh: number): Float64Array {
+  const P = x.positions;
+  const vClean = x.clean('v'),
+    vCorrupt = x.corrupt('v'); // [pos, kv_head, d_head]
+  const pattern = x.corrupt('pattern'); // [head, query, key]
+  const gradZ = x.grad('z'); // [pos, head, d_head]
+  const out = new Float64Array(P * H);
+  for (let h = 0; h < H; h++) {
+    const kh = Math.floor(h / (H / Hkv));
+    for (let j = 0; j < P; j++) {
+      let s = 0;
+      for (let e = 0; e < Dh; e++) {
+        let g = 0;
+        for (let i = j; i < P; i++) g += pattern[(h * P + i) * P + j]! * gradZ[(i * H + h) * Dh + e]!;
+        s += (vClean[(j * Hkv + kh) * Dh + e]! - vCorrupt[(j * Hkv + kh) * Dh + e]!) * g;
+      }
+      out[j * H + h] = s;
+    }
+  }
+  return out;
 }

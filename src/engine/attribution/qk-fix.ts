@@ -10,7 +10,7 @@
  */
 
 export interface QkFixInputs {
-  /** Clean and corrupted queries and keys of one layer, [pos, head, d_head]. */
+  /** Clean and corrupted queries [pos, head, d_head] and keys [pos, kv_head, d_head] of one layer, as the scores read them (after RoPE, if any). */
   qClean: Float32Array;
   kClean: Float32Array;
   qCorrupt: Float32Array;
@@ -19,6 +19,8 @@ export interface QkFixInputs {
   gradPattern: Float32Array;
   positions: number;
   heads: number;
+  /** Key heads under grouped-query attention (query head h reads key head floor(h / (heads / kvHeads))); absent: heads. */
+  kvHeads?: number;
   dHead: number;
   /** What q · k is multiplied by before the softmax. */
   scale: number;
@@ -26,14 +28,21 @@ export interface QkFixInputs {
   window: number | null;
 }
 
-/** Per head and position: the query and the key contributions, [head, pos] each. */
+/**
+ * Per head and position: the query and the key contributions, [head, pos] each. Under grouped-query
+ * attention a key is shared by its group's query heads; head h's key contribution is the change
+ * through head h's pattern.
+ */
 export function qkFixContributions(x: QkFixInputs): { query: Float64Array; key: Float64Array } {
   const { positions: P, heads: H, dHead: Dh, scale, window } = x;
+  const Hkv = x.kvHeads ?? H;
   const query = new Float64Array(H * P);
   const key = new Float64Array(H * P);
-  const dot = (a: Float32Array, i: number, b: Float32Array, j: number, h: number): number => {
+  /** Query i of head h against key j of its key head. */
+  const dot = (q: Float32Array, i: number, k: Float32Array, j: number, h: number): number => {
+    const kh = Math.floor(h / (H / Hkv));
     let s = 0;
-    for (let e = 0; e < Dh; e++) s += a[(i * H + h) * Dh + e]! * b[(j * H + h) * Dh + e]!;
+    for (let e = 0; e < Dh; e++) s += q[(i * H + h) * Dh + e]! * k[(j * Hkv + kh) * Dh + e]!;
     return s * scale;
   };
   const first = (i: number): number => (window === null ? 0 : Math.max(0, i - window + 1));

@@ -11,8 +11,7 @@
  */
 import { EdgeGraph } from '../circuits/edge-graph.js';
 import { EngineError, throwIfCancelled } from '../errors.js';
-import type { BlockGradientOutput } from '../onnx/gpt2-gradient-graphs.js';
-import { defaultMetricCoefficients, type BlockGradients, type GradientModel } from '../runtime/gradient-model.js';
+import { defaultMetricCoefficients, type BlockGradients, type GradientModel, type GradientOutput } from '../runtime/gradient-model.js';
 import { checkIds } from '../runtime/prompt-checks.js';
 import {
   ATTRIBUTION_KINDS,
@@ -112,9 +111,10 @@ export async function runAttribution(model: GradientModel, request: AttributionR
   const forward = { batch, positions: P, layers: both.layers.map((v) => ({ resid_pre: repeat(v.resid_pre) })), finalResid: repeat(both.finalResid) };
   const byLayer: NodeScore[][] = new Array(L);
   const rowOf =
-    (data: (output: BlockGradientOutput) => Float32Array, r: number, b: number): RowValues =>
+    (data: (output: GradientOutput) => Float32Array | undefined, r: number, b: number): RowValues =>
     (output) => {
       const all = data(output);
+      if (all === undefined) throw new EngineError('INTERNAL', `The gradient graphs of ${config.modelType} models have no ${output}.`);
       const size = all.length / b;
       return all.subarray(r * size, (r + 1) * size);
     };

@@ -281,6 +281,37 @@ export class Tape {
     });
   }
 
+  /** Concatenates values along `axis` (each of a known size there); the gradient splits back. */
+  concat(xs: readonly TapeValue[], axis: number): TapeValue {
+    const a = norm(axis, xs[0]!.shape.length);
+    const sizes = xs.map((x) => x.shape[a]);
+    if (sizes.some((s) => typeof s !== 'number')) throw new Error('tape: concat along a symbolic dim');
+    const total = (sizes as number[]).reduce((p, q) => p + q, 0);
+    const y = this.g.op1(
+      'Concat',
+      xs.map((x) => x.name),
+      { axis: a },
+    );
+    return this.record(xs, [{ name: y, shape: xs[0]!.shape.map((d, j) => (j === a ? total : d)) }], ([g]) =>
+      this.g.op('Split', [g!, this.g.constInt64(sizes as number[])], { axis: a }, xs.length),
+    )[0]!;
+  }
+
+  /**
+   * RoPE's rotate_half over the last axis (of even size n): (x1, x2) -> (-x2, x1) for the halves x1, x2.
+   * It is a rotation by a quarter turn in each plane (j, j + n / 2), so its transpose, the pullback, is minus itself.
+   */
+  rotateHalf(x: TapeValue): TapeValue {
+    const n = x.shape[x.shape.length - 1];
+    if (typeof n !== 'number' || n % 2 !== 0) throw new Error('tape: rotateHalf needs an even last axis of known size');
+    const turn = (v: string): string => {
+      const [x1, x2] = this.g.op('Split', [v, this.g.constInt64([n / 2, n / 2])], { axis: -1 }, 2) as [string, string];
+      return this.g.op1('Concat', [this.g.op1('Neg', [x2]), x1], { axis: -1 });
+    };
+    const y = turn(x.name);
+    return this.record([x], [{ name: y, shape: x.shape }], ([g]) => [this.g.op1('Neg', [turn(g!)])])[0]!;
+  }
+
   // --- gradient control ---------------------------------------------------------------------
 
   /** A copy of x whose gradient is the gradient of this use alone (a split input, e.g. an MLP's own copy of the residual). */

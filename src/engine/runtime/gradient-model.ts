@@ -1,7 +1,8 @@
 /**
  * Gradients of a metric with respect to every hook point of a run, on ONNX Runtime: the gradient
- * graphs of onnx/gpt2-gradient-graphs.ts (a forward and a backward graph per block and a final
- * graph), built when the model is created, one session each. The weights reach the sessions as
+ * graphs of onnx/gpt2-gradient-graphs.ts (GPT-2, GPT-Neo) or onnx/llama-gradient-graphs.ts (Llama,
+ * Mistral, Qwen2, Qwen3): a forward and a backward graph per block and a final graph, built when the
+ * model is created, one session each. The weights reach the sessions as
  * inputs from the canonical model's arrays (WeightMode 'inputs'), so the forward and backward
  * sessions share one copy of them and the frozen (linearised) backward graphs can be built later,
  * when first asked for.
@@ -13,7 +14,8 @@
 import * as ort from 'onnxruntime-node';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { graphFamily, type ModelConfig } from '../model/config.js';
-import type { CanonicalModel, ModelWeights } from '../model/weights.js';
+import { ropeInverseFrequencies } from '../model/rope.js';
+import type { BlockWeights, CanonicalModel, ModelWeights } from '../model/weights.js';
 import type { BuiltGraph } from '../onnx/graph-builder.js';
 import {
   BLOCK_GRADIENT_POINTS,
@@ -21,8 +23,18 @@ import {
   buildGradientFinalGraph,
   buildGradientForwardGraph,
   type BlockGradientOutput,
+  type GradientGraphOptions,
 } from '../onnx/gpt2-gradient-graphs.js';
+import {
+  buildLlamaGradientBackwardGraph,
+  buildLlamaGradientFinalGraph,
+  buildLlamaGradientForwardGraph,
+  LLAMA_GRADIENT_POINTS,
+  type LlamaGradientOutput,
+} from '../onnx/llama-gradient-graphs.js';
+import { embed } from './embedding.js';
 import { layerMasks } from './forward-steps.js';
+import { planHooks } from './hook-plan.js';
 import { MatmulSessions } from './matmul-session.js';
 import { f32 } from './ort-tensors.js';
 import { checkIds } from './prompt-checks.js';
@@ -46,8 +58,18 @@ export function defaultMetricCoefficients(targetId: number, contrastId: number |
       };
 }
 
-/** One block's values for every batch row, [b, ...hook shape] each, by graph output name. */
-export type BlockValues = Record<BlockGradientOutput, Float32Array>;
+/** A block's hook point with a gradient: TransformerLens name within the block, graph output, shape after the batch. */
+export interface GradientPoint {
+  hook: string;
+  output: GradientOutput;
+  shape: ReadonlyArray<string | number>;
+}
+
+/** Every family's gradient outputs; GPT-2's are every family's, the rest (norm scales, rotated q/k, the gated MLP's up projection) some families'. */
+export type GradientOutput = BlockGradientOutput | LlamaGradientOutput;
+
+/** One block's values for every batch row, [b, ...hook shape] each, by graph output name (the family's extra points when it has them). */
+export type BlockValues = Record<BlockGradientOutput, Float32Array> & Partial<Record<GradientOutput, Float32Array>>;
 
 export interface ForwardPass {
   batch: number;
@@ -58,12 +80,15 @@ export interface ForwardPass {
   finalResid: Float32Array;
 }
 
-export interface BlockGradients extends Record<BlockGradientOutput, Float32Array> {
-  /** [3 * head, b, p, d_model]: each head's q, then k, then v input (its own copy of resid_pre). */
+export type BlockGradients = BlockValues & {
+  /**
+   * [head + 2 kv_head, b, p, d_model]: each query head's input, then each key/value head's key input,
+   * then its value input (their own copies of resid_pre; kv_head = head without grouped-query attention).
+   */
   qkv_in: Float32Array;
   /** [b, p, d_model]: the MLP's input (its own copy of resid_mid). */
   mlp_in: Float32Array;
-}
+};
 
 /** What a backward pass reads of a forward pass: each block's input and the final residual. */
 export interface BackwardInput {
@@ -106,11 +131,75 @@ interface BackwardSet {
   final: GraphSession;
 }
 
+/** How one graph family's gradient graphs are built and fed. */
+interface GradientGraphs {
+  points: readonly GradientPoint[];
+  forward(config: ModelConfig, w: BlockWeights, layer: number): BuiltGraph;
+  backward(config: ModelConfig, w: BlockWeights, layer: number, options: GradientGraphOptions): BuiltGraph;
+  final(config: ModelConfig, weights: ModelWeights, options: GradientGraphOptions): BuiltGraph;
+  /** Inputs of a block's graphs beside the stream, the mask and the gradients (RoPE's tables), for `P` positions. */
+  blockFeeds(config: ModelConfig, layer: number, P: number): Record<string, ort.Tensor>;
+}
+
+const GPT2_GRAPHS: GradientGraphs = {
+  points: BLOCK_GRADIENT_POINTS,
+  forward: buildGradientForwardGraph,
+  backward: buildGradientBackwardGraph,
+  final: buildGradientFinalGraph,
+  blockFeeds: () => ({}),
+};
+
+const LLAMA_GRAPHS: GradientGraphs = {
+  points: LLAMA_GRADIENT_POINTS,
+  forward: buildLlamaGradientForwardGraph,
+  backward: buildLlamaGradientBackwardGraph,
+  final: buildLlamaGradientFinalGraph,
+  blockFeeds: (config, _layer, P) => ropeFeeds(config, P),
+};
+
+/** The gradient graphs of a model's family; the families without them are refused naming their architecture. */
+function gradientGraphsOf(config: ModelConfig): GradientGraphs {
+  const family = graphFamily(config);
+  if (family === 'gpt2') return GPT2_GRAPHS;
+  if (family === 'llama') return LLAMA_GRAPHS;
+  throw new EngineError(
+    'UNSUPPORTED_ARCHITECTURE',
+    `Gradients (attribution patching, edge attribution) are not supported for ${config.modelType} models yet.`,
+    'They run on GPT-2-family models (GPT-2, GPT-Neo, the organism) and Llama-family models (Llama, Mistral, Qwen2, Qwen3).',
+  );
+}
+
+/** rope_cos, rope_sin [P, d_head]: RoPE's angles at positions 0 .. P - 1, each frequency twice (rotate_half's pairing), computed in float64. */
+function ropeFeeds(config: ModelConfig, P: number): Record<string, ort.Tensor> {
+  const inv = ropeInverseFrequencies(config.rotary!, config.dHead);
+  const Dh = config.dHead,
+    half = inv.length;
+  const cos = new Float32Array(P * Dh),
+    sin = new Float32Array(P * Dh);
+  for (let p = 0; p < P; p++)
+    for (let j = 0; j < Dh; j++) {
+      cos[p * Dh + j] = Math.cos(p * inv[j % half]!);
+      sin[p * Dh + j] = Math.sin(p * inv[j % half]!);
+    }
+  return { rope_cos: f32(cos, [P, Dh]), rope_sin: f32(sin, [P, Dh]) };
+}
+
+/**
+ * The model with every block matrix read once into memory: the Llama family's block matrices are
+ * getters reading the checkpoint on each access (a spread reads each once into a plain property),
+ * and the gradient graphs take them as inputs of every call, and attribution reads W_O, after the
+ * checkpoint may be closed.
+ */
+function withBlocksInMemory(model: CanonicalModel): CanonicalModel {
+  return { ...model, weights: { ...model.weights, blocks: model.weights.blocks.map((b) => ({ ...b })) } };
+}
+
 export class GradientModel {
   private frozenPromise: Promise<BackwardSet> | null = null;
 
   private constructor(
     private readonly model: CanonicalModel,
+    private readonly graphs: GradientGraphs,
     private readonly options: GradientModelOptions,
     private readonly forwards: GraphSession[],
     private readonly exact: BackwardSet,
@@ -118,20 +207,19 @@ export class GradientModel {
     readonly products: MatmulSessions,
   ) {}
 
-  /** Builds the gradient graphs of a GPT-2-family model; other families are refused naming their architecture. */
-  static async create(model: CanonicalModel, options: GradientModelOptions = {}): Promise<GradientModel> {
-    const family = graphFamily(model.config);
-    if (family !== 'gpt2') {
-      throw new EngineError(
-        'UNSUPPORTED_ARCHITECTURE',
-        `Gradients (attribution patching, edge attribution) are not supported for ${model.config.modelType} models yet.`,
-        'They run on GPT-2-family models (GPT-2, GPT-Neo, the organism).',
-      );
-    }
+  /** Builds the gradient graphs of a GPT-2-family or Llama-family model; other families are refused naming their architecture. */
+  static async create(canonical: CanonicalModel, options: GradientModelOptions = {}): Promise<GradientModel> {
+    const graphs = gradientGraphsOf(canonical.config);
+    const model = graphs === GPT2_GRAPHS ? canonical : withBlocksInMemory(canonical);
     const forwards: GraphSession[] = [];
-    for (let l = 0; l < model.config.nLayers; l++) forwards.push(await session(buildGradientForwardGraph(model.config, model.weights.blocks[l]!, l), options));
-    const exact = await backwardSet(model, false, options);
-    return new GradientModel(model, options, forwards, exact, await MatmulSessions.create(options.threads));
+    for (let l = 0; l < model.config.nLayers; l++) forwards.push(await session(graphs.forward(model.config, model.weights.blocks[l]!, l), options));
+    const exact = await backwardSet(model, graphs, false, options);
+    return new GradientModel(model, graphs, options, forwards, exact, await MatmulSessions.create(options.threads));
+  }
+
+  /** The block hook points whose values and gradients the passes hold. */
+  get points(): readonly GradientPoint[] {
+    return this.graphs.points;
   }
 
   get config(): ModelConfig {
@@ -142,17 +230,11 @@ export class GradientModel {
     return this.model.weights;
   }
 
-  /** The input embeddings (token plus position embedding) of a prompt, [p, d_model]. */
+  /** The input embeddings (token plus position embedding; token embedding alone with rotary positions) of a prompt, [p, d_model]. */
   embed(ids: readonly number[]): Float32Array {
     checkIds(ids, this.config);
-    const { dModel: D } = this.config;
-    const out = new Float32Array(ids.length * D);
-    const WE = this.weights.W_E.data,
-      Wpos = this.weights.W_pos.data;
-    ids.forEach((id, p) => {
-      for (let i = 0; i < D; i++) out[p * D + i] = WE[id * D + i]! + Wpos[p * D + i]!;
-    });
-    return out;
+    const { dModel: D, nLayers } = this.config;
+    return embed(this.weights, D, ids, 0, planHooks([], nLayers, graphFamily(this.config)), []);
   }
 
   /** The forward of `batch` rows of input embeddings [b, p, d_model], every block hook point kept. */
@@ -167,9 +249,9 @@ export class GradientModel {
     for (let l = 0; l < nLayers; l++) {
       throwIfCancelled(signal);
       const { session: s, weights } = this.forwards[l]!;
-      const out = await s.run({ resid_pre: f32(resid, [batch, P, D]), attn_mask: masks[l]!, ...weights });
+      const out = await s.run({ resid_pre: f32(resid, [batch, P, D]), attn_mask: masks[l]!, ...this.graphs.blockFeeds(this.config, l, P), ...weights });
       const values = { resid_pre: resid } as BlockValues;
-      for (const { output } of BLOCK_GRADIENT_POINTS) if (output !== 'resid_pre') values[output] = out[output]!.data as Float32Array;
+      for (const { output } of this.graphs.points) if (output !== 'resid_pre') values[output] = out[output]!.data as Float32Array;
       layers.push(values);
       resid = values.resid_post;
     }
@@ -206,10 +288,11 @@ export class GradientModel {
         attn_mask: masks[l]!,
         grad_resid_post: f32(grad, [b, P, D]),
         grad_gate: f32(gate, [b, 1, 1]),
+        ...this.graphs.blockFeeds(this.config, l, P),
         ...weights,
       });
       const g = { resid_post: grad, qkv_in: out['grad_qkv_in']!.data, mlp_in: out['grad_mlp_in']!.data } as BlockGradients;
-      for (const { output } of BLOCK_GRADIENT_POINTS) if (output !== 'resid_post') g[output] = out[`grad_${output}`]!.data as Float32Array;
+      for (const { output } of this.graphs.points) if (output !== 'resid_post') g[output] = out[`grad_${output}`]!.data as Float32Array;
       layers[l] = g;
       request.onLayer?.(l, g);
       grad = g.resid_pre;
@@ -247,7 +330,7 @@ export class GradientModel {
   }
 
   private frozen(): Promise<BackwardSet> {
-    this.frozenPromise ??= backwardSet(this.model, true, this.options);
+    this.frozenPromise ??= backwardSet(this.model, this.graphs, true, this.options);
     return this.frozenPromise;
   }
 
@@ -268,11 +351,10 @@ function checkToken(token: number, V: number): number {
   return token;
 }
 
-async function backwardSet(model: CanonicalModel, frozen: boolean, options: GradientModelOptions): Promise<BackwardSet> {
+async function backwardSet(model: CanonicalModel, graphs: GradientGraphs, frozen: boolean, options: GradientModelOptions): Promise<BackwardSet> {
   const blocks: GraphSession[] = [];
-  for (let l = 0; l < model.config.nLayers; l++)
-    blocks.push(await session(buildGradientBackwardGraph(model.config, model.weights.blocks[l]!, l, { frozen }), options));
-  return { blocks, final: await session(buildGradientFinalGraph(model.config, model.weights, { frozen }), options) };
+  for (let l = 0; l < model.config.nLayers; l++) blocks.push(await session(graphs.backward(model.config, model.weights.blocks[l]!, l, { frozen }), options));
+  return { blocks, final: await session(graphs.final(model.config, model.weights, { frozen }), options) };
 }
 
 async function session(graph: BuiltGraph, options: GradientModelOptions): Promise<GraphSession> {

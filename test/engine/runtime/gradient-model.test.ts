@@ -136,11 +136,11 @@ checkFixture(
 );
 checkFixture(organism, [[50256, 464, 3797, 3332, 319, 262, 2603, 13, 383, 3797, 3332, 319, 262]], [defaultMetricCoefficients(2603, 3797)]);
 
-test('GradientModel refuses a model outside the GPT-2 family, naming its architecture', async () => {
+test('GradientModel refuses a model of a family without gradient graphs (Gemma), naming its architecture', async () => {
   const fixture = randomTiny();
-  const llamaLike = { ...fixture.model, config: { ...fixture.model.config, modelType: 'llama', norm: 'rmsnorm' as const } };
+  const gemmaLike = { ...fixture.model, config: { ...fixture.model.config, modelType: 'gemma2', norm: 'rmsnorm' as const, postNorms: true } };
   await assert.rejects(
-    GradientModel.create(llamaLike),
-    (e: { code?: string; message: string }) => e.code === 'UNSUPPORTED_ARCHITECTURE' && e.message.includes('llama'),
+    GradientModel.create(gemmaLike),
+    (e: { code?: string; message: string }) => e.code === 'UNSUPPORTED_ARCHITECTURE' && e.message.includes('gemma2'),
   );
 });

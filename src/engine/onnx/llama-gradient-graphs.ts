@@ -1,0 +1,242 @@
+/**
+ * Gradient graphs of the Llama family (Llama, Mistral, Qwen2, Qwen3), written against the Tape
+ * (autodiff.ts) as gpt2-gradient-graphs.ts writes GPT-2's: per block a forward graph that returns
+ * every hook point, and a backward graph that recomputes the block from its input and returns, for
+ * a batch of gradients of its output, the gradients of its input, of every hook point and of each
+ * reader's own copy of its input. A final graph computes the metric and its gradient.
+ *
+ * The block is HF's LlamaDecoderLayer: RMSNorm (x / sqrt(mean(x^2) + eps) * w), q/k/v projections
+ * (Qwen2's biases), Qwen3's per-head q/k RMSNorm, RoPE (x cos + rotate_half(x) sin), grouped-query
+ * attention (query head h reads key/value head floor(h / (head / kv_head))), the causal mask with
+ * Mistral's sliding window, o_proj (with a bias under attention_bias), and the SwiGLU MLP
+ * down(silu(gate(x)) * up(x)).
+ *
+ * The backward graph gives every query head, every key/value head's key and every key/value head's
+ * value its own copy of resid_pre, each normalised by its own ln1 (TransformerLens's split q/k/v
+ * input, with grouped-query attention's keys and values read per key/value head, as EAP's
+ * `L5KV1.k` nodes and the edge patcher's slots are); the MLP reads its own copy of resid_mid.
+ *
+ * Block graphs (b = batch rows, p = positions, S = head + 2 kv_head reader slots):
+ *   in   resid_pre        [b, p, d_model]
+ *        attn_mask        [p, p]                additive causal mask (with the layer's window)
+ *        rope_cos         [p, d_head]           cos and sin of RoPE's angles at positions 0 .. p - 1,
+ *        rope_sin         [p, d_head]           each frequency twice (rotate_half's pairing j, j + d_head / 2)
+ *   backward only:
+ *        grad_resid_post  [b, p, d_model]
+ *        grad_gate        [b, 1, 1]             1: exact; 0 drops the layer's attn_out and mlp_out (GradDrop)
+ *   out  forward: every point of LLAMA_GRADIENT_POINTS but resid_pre;
+ *        backward: `grad_<output>` of every point but resid_post, and
+ *        grad_qkv_in      [S, b, p, d_model]    each query head's input, then each kv head's key input,
+ *                                               then each kv head's value input
+ *        grad_mlp_in      [b, p, d_model]
+ * Final graph: as gpt2-gradient-graphs.ts's, with RMSNorm for ln_final.
+ */
+import { attentionScoreScale, type ModelConfig } from '../model/config.js';
+import type { BlockWeights, ModelWeights } from '../model/weights.js';
+import { Tape, type TapeValue } from './autodiff.js';
+import type { GradientGraphOptions } from './gpt2-gradient-graphs.js';
+import type { BuiltGraph, Dim, WeightMode } from './graph-builder.js';
+
+/** A block's hook points that have gradients: TransformerLens name within the block, graph output, shape after the batch. */
+export const LLAMA_GRADIENT_POINTS = [
+  { hook: 'hook_resid_pre', output: 'resid_pre', shape: ['pos', 'd_model'] },
+  { hook: 'ln1.hook_scale', output: 'ln1_scale', shape: ['pos', 1] },
+  { hook: 'attn.hook_q', output: 'q', shape: ['pos', 'head', 'd_head'] },
+  { hook: 'attn.hook_k', output: 'k', shape: ['pos', 'kv_head', 'd_head'] },
+  { hook: 'attn.hook_v', output: 'v', shape: ['pos', 'kv_head', 'd_head'] },
+  { hook: 'attn.hook_rot_q', output: 'rot_q', shape: ['pos', 'head', 'd_head'] },
+  { hook: 'attn.hook_rot_k', output: 'rot_k', shape: ['pos', 'kv_head', 'd_head'] },
+  { hook: 'attn.hook_pattern', output: 'pattern', shape: ['head', 'pos', 'pos'] },
+  { hook: 'attn.hook_z', output: 'z', shape: ['pos', 'head', 'd_head'] },
+  { hook: 'hook_attn_out', output: 'attn_out', shape: ['pos', 'd_model'] },
+  { hook: 'hook_resid_mid', output: 'resid_mid', shape: ['pos', 'd_model'] },
+  { hook: 'ln2.hook_scale', output: 'ln2_scale', shape: ['pos', 1] },
+  { hook: 'mlp.hook_pre', output: 'mlp_pre', shape: ['pos', 'd_mlp'] },
+  { hook: 'mlp.hook_pre_linear', output: 'mlp_pre_linear', shape: ['pos', 'd_mlp'] },
+  { hook: 'mlp.hook_post', output: 'mlp_post', shape: ['pos', 'd_mlp'] },
+  { hook: 'hook_mlp_out', output: 'mlp_out', shape: ['pos', 'd_model'] },
+  { hook: 'hook_resid_post', output: 'resid_post', shape: ['pos', 'd_model'] },
+] as const;
+
+export type LlamaGradientOutput = (typeof LLAMA_GRADIENT_POINTS)[number]['output'];
+
+/**
+ * A hook point's value on the tape and how its hook layout comes from it: the value itself, a
+ * transpose of a head-major value (whose gradient is then the transposed gradient, the transpose
+ * being read by nothing), or a norm's scale over the reader slots [S, b, p, 1] (the hook's value is
+ * any slot's, all being equal; its gradient the sum over the slots).
+ */
+type PointValue = { value: TapeValue } | { headMajor: TapeValue; perm: number[] } | { slots: TapeValue };
+
+/** The block's forward on the tape; `split` gives each reader its own input copy. */
+function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: number, split: boolean, frozen: boolean, gate: TapeValue | null) {
+  const { nHeads: H, dModel: D, dHead: Dh, dMlp: M, eps } = config;
+  const Hkv = config.nKvHeads ?? H;
+  const S = H + 2 * Hkv;
+  const residPre = t.input('resid_pre', ['b', 'p', D], true);
+  const mask = t.input('attn_mask', ['p', 'p'], false);
+  const cos = t.input('rope_cos', ['p', Dh], false);
+  const sin = t.input('rope_sin', ['p', Dh], false);
+  const gated = (x: TapeValue): TapeValue => (gate ? t.gradientGate(x, gate) : x);
+
+  // Every reader slot's projection from [S, b, p, d_model] copies of the stream (one shared copy in the forward graph).
+  const lnInput = split ? t.expand(t.unsqueeze(residPre, 0), [S, 'b', 'p', D]) : t.unsqueeze(residPre, 0);
+  const ln1 = rmsNorm(t, lnInput, t.weight('ln1_w', w.ln1.w.data, [D]), eps, frozen);
+  let qkv = t.matmul(ln1.y, t.weight('W_slots', concat([w.W_Q.data, w.W_K.data, w.W_V.data]), [S, 1, D, Dh])); // [S, b, p, d_head]
+  if (config.qkvBias) qkv = t.add(qkv, t.weight('b_slots', concat([w.b_Q.data, w.b_K.data, w.b_V.data]), [S, 1, 1, Dh]));
+  const [q, k, v] = t.split(qkv, 0, [H, Hkv, Hkv]) as [TapeValue, TapeValue, TapeValue]; // [heads, b, p, d_head]
+
+  const qNormed = config.qkNorm ? rmsNorm(t, q, t.weight('q_norm', w.q_norm!.data, [Dh]), eps, frozen).y : q;
+  const kNormed = config.qkNorm ? rmsNorm(t, k, t.weight('k_norm', w.k_norm!.data, [Dh]), eps, frozen).y : k;
+  const rope = (x: TapeValue): TapeValue => t.add(t.mul(x, cos), t.mul(t.rotateHalf(x), sin));
+  const rotQ = rope(qNormed); // [head, b, p, d_head]
+  const rotK = rope(kNormed); // [kv_head, b, p, d_head]
+
+  const keys = perQueryHead(t, rotK, H, Hkv, Dh); // [head, b, p, d_head]
+  const values = perQueryHead(t, v, H, Hkv, Dh);
+  const scores = t.add(t.scale(t.matmul(rotQ, t.transpose(keys, [0, 1, 3, 2])), attentionScoreScale(config, layer)), mask); // [head, b, query, key]
+  const softmaxed = t.softmax(scores);
+  const pattern = frozen ? t.freeze(softmaxed) : softmaxed;
+  const z = t.transpose(t.matmul(pattern, values), [1, 2, 0, 3]); // [b, p, head, d_head]
+  let attnOut = t.matmul(t.reshape(z, ['b', 'p', H * Dh]), t.weight('W_O', w.W_O.data, [H * Dh, D]));
+  if (config.oBias) attnOut = t.add(attnOut, t.weight('b_O', w.b_O.data, [D]));
+  const residMid = t.add(residPre, gated(attnOut));
+
+  const mlpIn = split ? t.identity(residMid) : residMid;
+  const ln2 = rmsNorm(t, mlpIn, t.weight('ln2_w', w.ln2.w.data, [D]), eps, frozen);
+  const gateProj = t.matmul(ln2.y, t.weight('W_gate', w.W_gate!.data, [D, M]));
+  const up = t.matmul(ln2.y, t.weight('W_in', w.W_in.data, [D, M]));
+  const post = t.mul(t.mul(gateProj, t.sigmoid(gateProj)), up);
+  const mlpOut = t.matmul(post, t.weight('W_out', w.W_out.data, [M, D]));
+  const residPost = t.add(residMid, gated(mlpOut));
+
+  const byPos = [1, 2, 0, 3]; // [heads, b, p, d_head] -> [b, p, heads, d_head]
+  const points: Record<LlamaGradientOutput, PointValue> = {
+    resid_pre: { value: residPre },
+    ln1_scale: { slots: ln1.scale },
+    q: { headMajor: q, perm: byPos },
+    k: { headMajor: k, perm: byPos },
+    v: { headMajor: v, perm: byPos },
+    rot_q: { headMajor: rotQ, perm: byPos },
+    rot_k: { headMajor: rotK, perm: byPos },
+    pattern: { headMajor: pattern, perm: [1, 0, 2, 3] }, // [b, head, query, key]
+    z: { value: z },
+    attn_out: { value: attnOut },
+    resid_mid: { value: residMid },
+    ln2_scale: { value: ln2.scale },
+    mlp_pre: { value: gateProj },
+    mlp_pre_linear: { value: up },
+    mlp_post: { value: post },
+    mlp_out: { value: mlpOut },
+    resid_post: { value: residPost },
+  };
+  return { points, lnInput, mlpIn, residPost };
+}
+
+/** A block's forward: every hook point of LLAMA_GRADIENT_POINTS as an output. */
+export function buildLlamaGradientForwardGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
+  const t = new Tape(`fwd${layer}`, mode);
+  const { points } = defineBlock(t, config, w, layer, false, false, null);
+  for (const { output, shape } of LLAMA_GRADIENT_POINTS) {
+    if (output === 'resid_pre') continue;
+    const point = points[output];
+    const value =
+      'value' in point
+        ? point.value.name
+        : 'perm' in point
+          ? t.g.op1('Transpose', [point.headMajor.name], { perm: point.perm })
+          : t.g.op1('Squeeze', [point.slots.name, t.g.constInt64([0])]); // one shared copy: [1, b, p, 1]
+    t.g.output(t.g.op1('Identity', [value], {}, output), 'float', ['b', ...graphDims(shape, config)]);
+  }
+  return t.g.build();
+}
+
+/** A block's backward: the gradients of its input, every hook point and the readers' input copies, for a batch of output gradients. */
+export function buildLlamaGradientBackwardGraph(
+  config: ModelConfig,
+  w: BlockWeights,
+  layer: number,
+  options: GradientGraphOptions,
+  mode: WeightMode = 'inputs',
+): BuiltGraph {
+  const t = new Tape(`bwd${layer}`, mode);
+  const { dModel: D, nHeads: H } = config;
+  const S = H + 2 * (config.nKvHeads ?? H);
+  const gradOut = t.g.input('grad_resid_post', 'float', ['b', 'p', D]);
+  const gate = t.input('grad_gate', ['b', 1, 1], false);
+  const block = defineBlock(t, config, w, layer, true, options.frozen, gate);
+  t.backward([[block.residPost, gradOut]]);
+  for (const { output, shape } of LLAMA_GRADIENT_POINTS) {
+    if (output === 'resid_post') continue;
+    const point = block.points[output];
+    const grad =
+      'value' in point
+        ? t.gradient(point.value)
+        : 'perm' in point
+          ? t.g.op1('Transpose', [t.gradient(point.headMajor)], { perm: point.perm })
+          : t.g.op1('ReduceSum', [t.gradient(point.slots), t.g.constInt64([0])], { keepdims: 0 });
+    t.g.output(t.g.op1('Identity', [grad], {}, `grad_${output}`), 'float', ['b', ...graphDims(shape, config)]);
+  }
+  t.g.output(t.g.op1('Identity', [t.gradient(block.lnInput)], {}, 'grad_qkv_in'), 'float', [S, 'b', 'p', D]);
+  t.g.output(t.g.op1('Identity', [t.gradient(block.mlpIn)], {}, 'grad_mlp_in'), 'float', ['b', 'p', D]);
+  return t.g.build();
+}
+
+/** ln_final (RMSNorm), the unembedding and the metric at the last position, with the metric's gradient. */
+export function buildLlamaGradientFinalGraph(
+  config: ModelConfig,
+  weights: Pick<ModelWeights, 'ln_final' | 'W_U_T'>,
+  options: GradientGraphOptions,
+  mode: WeightMode = 'inputs',
+): BuiltGraph {
+  const t = new Tape('final', mode);
+  const { dModel: D, dVocab: V } = config;
+  const resid = t.input('resid', ['b', D], true);
+  const logitCoef = t.input('logit_coef', ['b', V], false);
+  const logprobCoef = t.input('logprob_coef', ['b', V], false);
+  const { y } = rmsNorm(t, resid, t.weight('ln_final_w', weights.ln_final.w.data, [D]), config.eps, options.frozen);
+  const logits = t.matmulTransposed(y, t.weight('W_U_T', weights.W_U_T.data, [V, D])); // [b, vocab]
+  const weighted = t.add(t.mul(logits, logitCoef), t.mul(t.logSoftmax(logits), logprobCoef));
+  const metric = t.reduceSum(weighted, [1], false); // [b]
+  const ones = t.g.op1('Add', [t.g.op1('Mul', [metric.name, t.g.constFloat([0], [])]), t.g.constFloat([1], [])]);
+  t.backward([[metric, ones]]);
+  t.g.output(t.g.op1('Identity', [metric.name], {}, 'metric'), 'float', ['b']);
+  t.g.output(t.g.op1('Identity', [t.gradient(resid)], {}, 'grad_resid'), 'float', ['b', D]);
+  return t.g.build();
+}
+
+/** RMSNorm over the last axis, x / scale * w with scale = sqrt(mean(x^2) + eps); frozen: the scale is a constant of the backward pass. */
+function rmsNorm(t: Tape, x: TapeValue, w: TapeValue, eps: number, frozen: boolean): { y: TapeValue; scale: TapeValue } {
+  const computed = t.sqrt(t.add(t.reduceMean(t.mul(x, x), [-1]), t.constant([eps])));
+  const scale = frozen ? t.freeze(computed) : computed;
+  return { y: t.mul(t.div(x, scale), w), scale };
+}
+
+/** [kv_head, b, p, d_head] repeated per query head, [head, b, p, d_head]: query head h reads kv head floor(h / group) (HF's repeat_kv). */
+function perQueryHead(t: Tape, x: TapeValue, H: number, Hkv: number, Dh: number): TapeValue {
+  if (H === Hkv) return x;
+  const repeated = t.expand(t.unsqueeze(x, 1), [Hkv, H / Hkv, 'b', 'p', Dh]); // [kv_head, group, b, p, d_head]
+  return t.reshape(repeated, [H, 'b', 'p', Dh]);
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+function graphDims(shape: ReadonlyArray<string | number>, config: ModelConfig): Dim[] {
+  const sizes: Record<string, Dim> = {
+    pos: 'p',
+    head: config.nHeads,
+    kv_head: config.nKvHeads ?? config.nHeads,
+    d_head: config.dHead,
+    d_model: config.dModel,
+    d_mlp: config.dMlp,
+  };
+  return shape.map((d) => (typeof d === 'number' ? d : sizes[d]!));
+}

@@ -1,0 +1,312 @@
+/**
+ * AtP, AtP* (QK fix on the rotated queries and keys, GradDrop), EAP and EAP-IG on Llama-family models
+ * against the same quantities computed from the independent float64 reverse pass
+ * (test/helpers/reference-llama-backward.ts), combined here from the published definitions: tiny
+ * random llama (grouped-query attention, llama3 rope scaling), mistral (a sliding window of 4 keys)
+ * and qwen3 (q/k norms, head_dim ≠ d_model / heads). Every score within 1e-4 of the largest score.
+ * Also the identity Σ over a head's outgoing edges of EAP = the head's AtP under grouped-query
+ * attention, whose key and value inputs are the key/value heads' (`L1KV0.k`).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runAttribution } from '../../../src/engine/attribution/run-attribution.js';
+import type { AttributionRequest, NodeScore } from '../../../src/engine/attribution/attribution-types.js';
+import type { LlamaFamilyType } from '../../../src/engine/model/adapters/llama-config.js';
+import type { ScoredEdge } from '../../../src/protocol/circuit.js';
+import { defaultMetricCoefficients, GradientModel } from '../../../src/engine/runtime/gradient-model.js';
+import { llamaGradientFixture, type LlamaGradientFixture } from '../../helpers/llama-gradient-fixtures.js';
+import { referenceLlamaEmbeddings, referenceLlamaGradients } from '../../helpers/reference-llama-backward.js';
+import type { ReferenceGradients } from '../../helpers/reference-gpt2-backward.js';
+
+const TOL = 1e-4;
+const CLEAN = [464, 3797, 3332, 319, 262, 2603, 13, 383];
+const CORRUPT = [464, 3290, 3332, 319, 262, 1110, 13, 383];
+const TARGET = 3332,
+  CONTRAST = 1110;
+
+function assertClose(actual: readonly number[], expected: readonly number[], label: string): void {
+  assert.equal(actual.length, expected.length, `${label}: ${actual.length} scores, expected ${expected.length}`);
+  const scale = Math.max(...expected.map(Math.abs));
+  const diff = Math.max(...actual.map((a, i) => Math.abs(a - expected[i]!)));
+  assert.ok(scale > 0, `${label}: every expected score is 0`);
+  assert.ok(diff <= TOL * scale, `${label}: off by ${diff.toExponential(2)}, largest score ${scale.toExponential(2)}`);
+}
+
+/** Σ over rows of `width` of (clean − corrupt) · grad. */
+function dots(clean: Float64Array, corrupt: Float64Array, grad: Float64Array, width: number): number[] {
+  return Array.from({ length: clean.length / width }, (_, r) => {
+    let s = 0;
+    for (let i = r * width; i < (r + 1) * width; i++) s += (clean[i]! - corrupt[i]!) * grad[i]!;
+    return s;
+  });
+}
+
+function softmax(xs: number[]): number[] {
+  const m = Math.max(...xs);
+  const e = xs.map((x) => Math.exp(x - m));
+  const t = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / t);
+}
+
+const ARCHS: LlamaFamilyType[] = ['llama', 'mistral', 'qwen3'];
+
+for (const arch of ARCHS) {
+  describe(`attribution on a tiny random ${arch}`, () => {
+    let fx: LlamaGradientFixture;
+    let model: GradientModel;
+    let cleanRef: ReferenceGradients;
+    let corruptRef: ReferenceGradients;
+    let L: number, H: number, Hkv: number, D: number, Dh: number, P: number, M: number;
+    const metric = defaultMetricCoefficients(TARGET, CONTRAST);
+    const base = (method: AttributionRequest['method'], kind: AttributionRequest['kind']): AttributionRequest => ({
+      cleanIds: CLEAN,
+      corruptIds: CORRUPT,
+      targetId: TARGET,
+      contrastId: CONTRAST,
+      method,
+      kind,
+    });
+    const grads = (l: number, hook: string, ref = corruptRef): Float64Array => ref.gradients.get(`blocks.${l}.${hook}`)!;
+    const vals = (ref: ReferenceGradients, l: number, hook: string): Float64Array => ref.values.get(`blocks.${l}.${hook}`)!;
+    const windowOf = (): number | null => (arch === 'mistral' ? (fx.config['sliding_window'] as number) : null);
+
+    before(async () => {
+      fx = llamaGradientFixture(arch, 3, 2);
+      model = await GradientModel.create(fx.model, { threads: 1 });
+      ({ nLayers: L, nHeads: H, dModel: D, dHead: Dh, dMlp: M } = fx.model.config);
+      Hkv = fx.model.config.nKvHeads ?? H;
+      P = CLEAN.length;
+      cleanRef = referenceLlamaGradients(fx.tensors, fx.config, referenceLlamaEmbeddings(fx.tensors, CLEAN), metric);
+      corruptRef = referenceLlamaGradients(fx.tensors, fx.config, referenceLlamaEmbeddings(fx.tensors, CORRUPT), metric);
+    });
+    after(() => model.dispose());
+
+    test('metric of both prompts, AtP over heads, resid_pre, attn_out, mlp_out and neurons', async () => {
+      const heads = await runAttribution(model, { ...base('atp', 'heads'), perPosition: true });
+      assert.ok(Math.abs(heads.metric.clean - cleanRef.metric) <= 1e-4 * Math.max(1, Math.abs(cleanRef.metric)));
+      assert.ok(Math.abs(heads.metric.corrupt - corruptRef.metric) <= 1e-4 * Math.max(1, Math.abs(corruptRef.metric)));
+      const expected: number[] = [];
+      for (let l = 0; l < L; l++) {
+        const d = dots(vals(cleanRef, l, 'attn.hook_z'), vals(corruptRef, l, 'attn.hook_z'), grads(l, 'attn.hook_z'), Dh); // [pos, head]
+        for (let h = 0; h < H; h++) for (let p = 0; p < P; p++) expected.push(d[p * H + h]!);
+      }
+      assertClose(
+        (heads.entries as NodeScore[]).map((e) => e.score),
+        expected,
+        'AtP heads per position',
+      );
+      for (const [kind, hook] of [
+        ['resid', 'hook_resid_pre'],
+        ['attn-out', 'hook_attn_out'],
+        ['mlp-out', 'hook_mlp_out'],
+      ] as const) {
+        const got = (await runAttribution(model, base('atp', kind))).entries as NodeScore[];
+        const want = Array.from({ length: L }, (_, l) => dots(vals(cleanRef, l, hook), vals(corruptRef, l, hook), grads(l, hook), D)).flat();
+        assertClose(
+          got.map((e) => e.score),
+          want,
+          `AtP ${kind}`,
+        );
+      }
+      const neurons = (await runAttribution(model, base('atp', 'neurons'))).entries as NodeScore[];
+      const wantNeurons: number[] = [];
+      for (let l = 0; l < L; l++) {
+        const cl = vals(cleanRef, l, 'mlp.hook_post'),
+          co = vals(corruptRef, l, 'mlp.hook_post'),
+          g = grads(l, 'mlp.hook_post');
+        for (let n = 0; n < M; n++) {
+          let s = 0;
+          for (let p = 0; p < P; p++) s += (cl[p * M + n]! - co[p * M + n]!) * g[p * M + n]!;
+          wantNeurons.push(s);
+        }
+      }
+      assertClose(
+        neurons.map((e) => e.score),
+        wantNeurons,
+        'AtP neurons',
+      );
+    });
+
+    /**
+     * AtP* of each query head per position from the reference: the pattern recomputed with the clean
+     * rotated query (or key of the head's key/value head) against the corrupted run's ∂m/∂pattern,
+     * plus the values' AtP through this head, Σ_j,e Δv[j, kv(h), e] Σ_i A_h[i, j] ∂m/∂z[i, h, e].
+     */
+    const atpStarReference = (ref: ReferenceGradients, l: number): number[] => {
+      const scale = 1 / Math.sqrt(Dh);
+      const window = windowOf();
+      const qC = vals(cleanRef, l, 'attn.hook_rot_q'),
+        kC = vals(cleanRef, l, 'attn.hook_rot_k'),
+        qX = vals(corruptRef, l, 'attn.hook_rot_q'),
+        kX = vals(corruptRef, l, 'attn.hook_rot_k'),
+        vC = vals(cleanRef, l, 'attn.hook_v'),
+        vX = vals(corruptRef, l, 'attn.hook_v'),
+        A = vals(corruptRef, l, 'attn.hook_pattern'),
+        G = grads(l, 'attn.hook_pattern', ref),
+        dZ = grads(l, 'attn.hook_z', ref);
+      const out: number[] = [];
+      for (let h = 0; h < H; h++) {
+        const kv = Math.floor(h / (H / Hkv));
+        const score = (q: Float64Array, i: number, k: Float64Array, j: number): number => {
+          let s = 0;
+          for (let e = 0; e < Dh; e++) s += q[(i * H + h) * Dh + e]! * k[(j * Hkv + kv) * Dh + e]!;
+          return s * scale;
+        };
+        const key = new Array<number>(P).fill(0);
+        const query = new Array<number>(P).fill(0);
+        const value = new Array<number>(P).fill(0);
+        for (let i = 0; i < P; i++) {
+          const first = window === null ? 0 : Math.max(0, i - window + 1);
+          const visible = Array.from({ length: i - first + 1 }, (_, n) => first + n);
+          const rowEffect = (scores: number[]): number =>
+            softmax(scores).reduce((s, a, n) => s + (a - A[(h * P + i) * P + visible[n]!]!) * G[(h * P + i) * P + visible[n]!]!, 0);
+          query[i] = rowEffect(visible.map((j) => score(qC, i, kX, j)));
+          for (const j of visible) key[j]! += rowEffect(visible.map((jj) => (jj === j ? score(qX, i, kC, jj) : score(qX, i, kX, jj))));
+          for (const j of visible)
+            for (let e = 0; e < Dh; e++)
+              value[j]! += (vC[(j * Hkv + kv) * Dh + e]! - vX[(j * Hkv + kv) * Dh + e]!) * A[(h * P + i) * P + j]! * dZ[(i * H + h) * Dh + e]!;
+        }
+        for (let p = 0; p < P; p++) out.push(query[p]! + key[p]! + value[p]!);
+      }
+      return out;
+    };
+
+    test('AtP*: heads with the QK fix on the rotated queries and keys, per position', async () => {
+      const got = (await runAttribution(model, { ...base('atp-star', 'heads'), perPosition: true })).entries as NodeScore[];
+      const expected = Array.from({ length: L }, (_, l) => atpStarReference(corruptRef, l)).flat();
+      assertClose(
+        got.map((e) => e.score),
+        expected,
+        'AtP* heads per position',
+      );
+    });
+
+    test('AtP* with GradDrop: the mean over dropped layers of |AtP*| with that layer dropped', async () => {
+      const got = (await runAttribution(model, { ...base('atp-star', 'heads'), gradDrop: true })).entries as NodeScore[];
+      const dropped = Array.from({ length: L }, (_, drop) =>
+        referenceLlamaGradients(fx.tensors, fx.config, referenceLlamaEmbeddings(fx.tensors, CORRUPT), metric, { dropLayer: drop }),
+      );
+      const expected: number[] = [];
+      for (let l = 0; l < L; l++) {
+        const perDrop = dropped.map((ref) => atpStarReference(ref, l));
+        for (let h = 0; h < H; h++) expected.push(perDrop.reduce((s, d) => s + Math.abs(d.slice(h * P, (h + 1) * P).reduce((a, b) => a + b, 0)) / (L - 1), 0));
+      }
+      assertClose(
+        got.map((e) => e.score),
+        expected,
+        'AtP* + GradDrop heads',
+      );
+    });
+
+    /** EAP scores from the reference: upstream differences (z_h · o_proj[:, h], mlp_out, the token embedding) against downstream gradients. */
+    const eapReference = (downGrad: (name: string) => Float64Array): Map<string, number> => {
+      const up = new Map<string, Float64Array>();
+      const embC = referenceLlamaEmbeddings(fx.tensors, CLEAN),
+        embX = referenceLlamaEmbeddings(fx.tensors, CORRUPT);
+      up.set(
+        'embed',
+        embC.map((x, i) => x - embX[i]!),
+      );
+      for (let l = 0; l < L; l++) {
+        const o = fx.tensors.get(`model.layers.${l}.self_attn.o_proj.weight`)!.data; // [d_model, head * d_head]
+        const zc = vals(cleanRef, l, 'attn.hook_z'),
+          zx = vals(corruptRef, l, 'attn.hook_z');
+        for (let h = 0; h < H; h++) {
+          const out = new Float64Array(P * D);
+          for (let p = 0; p < P; p++)
+            for (let e = 0; e < Dh; e++) {
+              const dz = zc[(p * H + h) * Dh + e]! - zx[(p * H + h) * Dh + e]!;
+              for (let i = 0; i < D; i++) out[p * D + i]! += dz * o[i * H * Dh + h * Dh + e]!;
+            }
+          up.set(`L${l}H${h}`, out);
+        }
+        up.set(
+          `mlp${l}`,
+          vals(cleanRef, l, 'hook_mlp_out').map((x, i) => x - vals(corruptRef, l, 'hook_mlp_out')[i]!),
+        );
+      }
+      const scores = new Map<string, number>();
+      const edge = (from: string, to: string): void => {
+        const a = up.get(from)!,
+          g = downGrad(to);
+        scores.set(
+          `${from}>${to}`,
+          a.reduce((s, x, i) => s + x * g[i]!, 0),
+        );
+      };
+      const writersBefore = (layer: number, ownHeads: boolean): string[] => {
+        const w = ['embed'];
+        for (let l = 0; l < layer; l++) w.push(...Array.from({ length: H }, (_, h) => `L${l}H${h}`), `mlp${l}`);
+        if (ownHeads) w.push(...Array.from({ length: H }, (_, h) => `L${layer}H${h}`));
+        return w;
+      };
+      for (let l = 0; l < L; l++) {
+        for (let h = 0; h < H; h++) for (const u of writersBefore(l, false)) edge(u, `L${l}H${h}.q`);
+        for (const which of ['k', 'v']) for (let kv = 0; kv < Hkv; kv++) for (const u of writersBefore(l, false)) edge(u, `L${l}KV${kv}.${which}`);
+        for (const u of writersBefore(l, true)) edge(u, `mlp${l}`);
+      }
+      for (const u of writersBefore(L, false)) edge(u, 'logits');
+      return scores;
+    };
+    /** A reference's gradient of a downstream node's input, [pos, d_model]. */
+    const downstreamGrad =
+      (ref: ReferenceGradients) =>
+      (name: string): Float64Array => {
+        if (name === 'logits') return ref.gradients.get('final_resid')!;
+        const mlp = /^mlp(\d+)$/.exec(name);
+        if (mlp) return ref.gradients.get(`blocks.${mlp[1]}.hook_mlp_in`)!;
+        const [, l, kind, h, which] = /^L(\d+)(H|KV)(\d+)\.([qkv])$/.exec(name)!;
+        const heads = kind === 'H' ? H : Hkv;
+        const all = ref.gradients.get(`blocks.${l}.hook_${which}_input`)!; // [pos, heads, d_model]
+        const out = new Float64Array(P * D);
+        for (let p = 0; p < P; p++) out.set(all.subarray((p * heads + Number(h)) * D, (p * heads + Number(h) + 1) * D), p * D);
+        return out;
+      };
+    const compareEdges = (got: ScoredEdge[], expected: Map<string, number>, label: string): void => {
+      assert.equal(got.length, expected.size, `${label}: ${got.length} edges, the definition has ${expected.size}`);
+      assertClose(
+        got.map((e) => e.score),
+        got.map((e) => {
+          const s = expected.get(`${e.from}>${e.to}`);
+          assert.ok(s !== undefined, `${label}: unexpected edge ${e.from} → ${e.to}`);
+          return s;
+        }),
+        label,
+      );
+    };
+
+    test('EAP over every edge (key/value inputs per key/value head), and Σ over a head’s outgoing edges = its AtP', async () => {
+      const got = (await runAttribution(model, base('eap', 'edges'))).entries as ScoredEdge[];
+      assert.ok(got.some((e) => e.to === 'L1KV1.k'));
+      compareEdges(got, eapReference(downstreamGrad(corruptRef)), 'EAP');
+      const atp = (await runAttribution(model, base('atp', 'heads'))).entries as NodeScore[];
+      const scale = Math.max(...atp.map((e) => Math.abs(e.score)));
+      for (const head of atp) {
+        const name = `L${head.layer}H${head.head}`;
+        const total = got.filter((e) => e.from === name).reduce((s, e) => s + e.score, 0);
+        assert.ok(Math.abs(total - head.score) <= TOL * scale, `${name}: Σ EAP ${total} vs AtP ${head.score}`);
+      }
+    });
+
+    test('EAP-IG with 3 steps: gradients averaged over the interpolated inputs', async () => {
+      const steps = 3;
+      const got = (await runAttribution(model, { ...base('eap-ig', 'edges'), steps })).entries as ScoredEdge[];
+      const embC = referenceLlamaEmbeddings(fx.tensors, CLEAN),
+        embX = referenceLlamaEmbeddings(fx.tensors, CORRUPT);
+      const refs = Array.from({ length: steps }, (_, k) =>
+        referenceLlamaGradients(
+          fx.tensors,
+          fx.config,
+          embX.map((x, i) => x + ((k + 1) / steps) * (embC[i]! - x)),
+          metric,
+        ),
+      );
+      const averaged = (name: string): Float64Array => {
+        const sum = new Float64Array(P * D);
+        for (const ref of refs) downstreamGrad(ref)(name).forEach((g, i) => (sum[i]! += g / steps));
+        return sum;
+      };
+      compareEdges(got, eapReference(averaged), 'EAP-IG');
+    });
+  });
+}
