@@ -73,7 +73,7 @@ describe('feature logit effects on a tiny random GPT-2', () => {
     const layer = randomCrossLayerTranscoder(2, D, 12, 91).layers[0]!;
     const [effect] = await featureLogitEffects(matmul, layer, [5], model.weights, 4, String);
     const row = new Float64Array(D);
-    for (const dec of layer.decoders) for (let i = 0; i < D; i++) row[i] += dec[5 * D + i]!;
+    for (const dec of layer.decoders) for (let i = 0; i < D; i++) row[i] = row[i]! + dec[5 * D + i]!;
     assertEffects(effect!, row, 4);
   });
 
