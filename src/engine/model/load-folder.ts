@@ -1,7 +1,8 @@
 /**
  * Loads a model folder in Hugging Face layout: config.json, model.safetensors (or a sharded
- * model.safetensors.index.json with its shards) and tokenizer.json, into the canonical model and
- * a tokenizer. Only the safetensors headers are read up front; each tensor is then read into a
+ * model.safetensors.index.json with its shards; else PyTorch's pytorch_model.bin, or its sharded
+ * index) and tokenizer.json, into the canonical model and a tokenizer. Only the safetensors headers
+ * (a .bin's directory and pickle) are read up front; each tensor is then read into a
  * buffer of its own as the adapter asks for it, so the checkpoint never sits in memory twice.
  */
 import { readFile, stat } from 'node:fs/promises';
@@ -13,8 +14,8 @@ import { loadTokenizer } from '../tokenizer/tokenizer.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
 import { adapterFor } from './adapters/index.js';
 import { assertFiniteTensor } from './finite-check.js';
-import { openSafetensors, readShardedIndex, type SafetensorsFile } from './safetensors.js';
-import { joinRelativePath } from './shard-path.js';
+import { openCheckpointFiles } from './checkpoint-files.js';
+import type { SafetensorsFile } from './safetensors.js';
 import type { TensorSource } from './tensor-source.js';
 import { assertVocabularyMatches } from './vocab-check.js';
 import type { CanonicalModel } from './weights.js';
@@ -69,24 +70,8 @@ export async function loadModelFolder(folder: string): Promise<LoadedFolder> {
   // Fail on an unknown architecture before reading gigabytes of weights.
   const adapter = adapterFor(rawConfig['model_type']);
 
-  const files: SafetensorsFile[] = [];
-  let weightBytes = 0;
-  const single = join(folder, 'model.safetensors');
-  const indexPath = join(folder, 'model.safetensors.index.json');
-  if (await exists(single)) {
-    weightBytes += (await stat(single)).size;
-    files.push(openSafetensors(single));
-  } else if (await exists(indexPath)) {
-    const index = readShardedIndex(await readFile(indexPath, 'utf8'), indexPath);
-    for (const shard of index.shardFiles) {
-      const path = joinRelativePath(folder, shard);
-      if (!(await exists(path))) throw missing(folder, shard);
-      weightBytes += (await stat(path)).size;
-      files.push(openSafetensors(path));
-    }
-  } else {
-    throw missing(folder, 'model.safetensors');
-  }
+  // Safetensors when the folder has them, else pytorch_model.bin (read without running its pickle).
+  const { files, weightBytes } = await openCheckpointFiles(folder);
 
   // The tokenizer first: a broken one fails before gigabytes of weights are read.
   const tokenizerText = await readFile(tokenizerPath, 'utf8');

@@ -22,7 +22,7 @@ import { homedir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { EngineError } from '../../errors.js';
 import { joinRelativePath } from '../shard-path.js';
-import { CONFIG_FILE, parseShardList, SINGLE_WEIGHTS_FILE, TOKENIZER_FILE, WEIGHTS_INDEX_FILE, WEIGHTS_REQUIREMENT } from './model-files.js';
+import { CONFIG_FILE, parseShardList, TOKENIZER_FILE, WEIGHTS_LAYOUTS, WEIGHTS_REQUIREMENT } from './model-files.js';
 
 const COMMIT_HASH = /^[0-9a-f]{40}$/;
 /** Hub repo ids: `name` or `owner/name`, word characters, `-` and `.`, starting and ending with a word character. */
@@ -149,28 +149,32 @@ async function isFile(path: string): Promise<boolean> {
 }
 
 /**
- * The model files a snapshot folder lacks: config.json, tokenizer.json and the weights
- * (model.safetensors, or model.safetensors.index.json with every shard it names). Empty means
- * the snapshot can be loaded.
+ * The model files a snapshot folder lacks: config.json, tokenizer.json and the weights (the first
+ * layout of WEIGHTS_LAYOUTS the folder has: model.safetensors, or model.safetensors.index.json with
+ * every shard it names, else the same for pytorch_model.bin), the one the loader will read. Empty
+ * means the snapshot can be loaded.
  */
 export async function missingModelFiles(snapshot: string): Promise<string[]> {
   const missing: string[] = [];
   for (const file of [CONFIG_FILE, TOKENIZER_FILE]) {
     if (!(await isFile(join(snapshot, file)))) missing.push(file);
   }
-  if (await isFile(join(snapshot, SINGLE_WEIGHTS_FILE))) return missing;
-  const indexPath = join(snapshot, WEIGHTS_INDEX_FILE);
-  if (!(await isFile(indexPath))) return [...missing, WEIGHTS_REQUIREMENT];
-  let shards: string[];
-  try {
-    shards = parseShardList(await readFile(indexPath, 'utf8'), WEIGHTS_INDEX_FILE);
-  } catch {
-    return [...missing, `${WEIGHTS_INDEX_FILE} (unreadable)`];
+  for (const layout of WEIGHTS_LAYOUTS) {
+    if (await isFile(join(snapshot, layout.single))) return missing;
+    const indexPath = join(snapshot, layout.index);
+    if (!(await isFile(indexPath))) continue;
+    let shards: string[];
+    try {
+      shards = parseShardList(await readFile(indexPath, 'utf8'), layout.index);
+    } catch {
+      return [...missing, `${layout.index} (unreadable)`];
+    }
+    for (const shard of shards) {
+      if (!(await isFile(joinRelativePath(snapshot, shard)))) missing.push(shard);
+    }
+    return missing;
   }
-  for (const shard of shards) {
-    if (!(await isFile(joinRelativePath(snapshot, shard)))) missing.push(shard);
-  }
-  return missing;
+  return [...missing, WEIGHTS_REQUIREMENT];
 }
 
 export interface CachedSnapshotState {

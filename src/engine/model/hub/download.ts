@@ -26,7 +26,7 @@ import {
 } from './cache-layout.js';
 import { cancelledError, toEngineError, type HubErrorContext } from './hub-errors.js';
 import { fetchWithOriginBoundAuth } from './origin-bound-auth.js';
-import { CONFIG_FILE, OPTIONAL_FILES, parseShardList, SINGLE_WEIGHTS_FILE, TOKENIZER_FILE, WEIGHTS_INDEX_FILE } from './model-files.js';
+import { CONFIG_FILE, OPTIONAL_FILES, parseShardList, TOKENIZER_FILE, WEIGHTS_LAYOUTS, WEIGHTS_REQUIREMENT } from './model-files.js';
 
 export const DEFAULT_HUB_ENDPOINT = 'https://huggingface.co';
 
@@ -89,7 +89,7 @@ function toHubFile(info: PathInfo): HubFile {
 function fileMissing(repo: string, revision: string, file: string): EngineError {
   return new EngineError(
     'MODEL_FILE_MISSING',
-    `${repo}@${revision} has no ${file}; a model needs config.json, tokenizer.json and safetensors weights.`,
+    `${repo}@${revision} has no ${file}; a model needs config.json, tokenizer.json and its weights (safetensors, or PyTorch's pytorch_model.bin).`,
     'Pick a repo that has them (e.g. openai-community/gpt2), or convert the model and open it as a local folder.',
   );
 }
@@ -181,14 +181,17 @@ async function fetchModelFiles(context: BlobDownloadContext, revision: string): 
     });
     return new Map(infos.filter((info) => info.type === 'file').map((info) => [info.path, toHubFile(info)]));
   };
-  const listed = await describe([CONFIG_FILE, TOKENIZER_FILE, ...OPTIONAL_FILES, SINGLE_WEIGHTS_FILE, WEIGHTS_INDEX_FILE]);
+  const weightPaths = WEIGHTS_LAYOUTS.flatMap((layout) => [layout.single, layout.index]);
+  const listed = await describe([CONFIG_FILE, TOKENIZER_FILE, ...OPTIONAL_FILES, ...weightPaths]);
   const required = (path: string): HubFile => {
     const file = listed.get(path);
     if (!file) throw fileMissing(repo, revision, path);
     return file;
   };
-  const weights = listed.get(SINGLE_WEIGHTS_FILE) ?? listed.get(WEIGHTS_INDEX_FILE);
-  if (!weights) throw fileMissing(repo, revision, `${SINGLE_WEIGHTS_FILE} (nor ${WEIGHTS_INDEX_FILE})`);
+  // The first the repo has, in the loader's order of preference (safetensors before pytorch_model.bin).
+  const weights = weightPaths.map((path) => listed.get(path)).find((file) => file !== undefined);
+  if (!weights) throw fileMissing(repo, revision, WEIGHTS_REQUIREMENT);
+  const weightsIndex = WEIGHTS_LAYOUTS.find((layout) => layout.index === weights.path)?.index;
 
   // Small files first, so a repo that cannot load fails before the weights are fetched.
   const smallFiles = [required(CONFIG_FILE), required(TOKENIZER_FILE), ...OPTIONAL_FILES.flatMap((path) => listed.get(path) ?? [])];
@@ -197,13 +200,13 @@ async function fetchModelFiles(context: BlobDownloadContext, revision: string): 
     await fetchFileIntoSnapshot(context, file);
   }
   const weightsPath = await fetchFileIntoSnapshot(context, weights);
-  if (weights.path !== WEIGHTS_INDEX_FILE) return;
+  if (weightsIndex === undefined) return;
 
-  const shardPaths = parseShardList(await readFile(weightsPath, 'utf8'), `${WEIGHTS_INDEX_FILE} of ${repo}`);
+  const shardPaths = parseShardList(await readFile(weightsPath, 'utf8'), `${weightsIndex} of ${repo}`);
   const shards = await describe(shardPaths);
   for (const path of shardPaths) {
     const shard = shards.get(path);
-    if (!shard) throw fileMissing(repo, revision, `${path} (a shard named in ${WEIGHTS_INDEX_FILE})`);
+    if (!shard) throw fileMissing(repo, revision, `${path} (a shard named in ${weightsIndex})`);
     if (context.signal?.aborted) throw cancelledError();
     await fetchFileIntoSnapshot(context, shard);
   }
