@@ -2,7 +2,7 @@
  * `circuit-trace attribute` on a tiny random GPT-2 folder: the JSON document equals the engine call
  * (heads, per position, edges under `entries` and `edges`), --repeat, text prompts with the BOS,
  * the report, and typed errors for bad flags and prompts (before a model loads where they can be)
- * and for a Llama-family model, whose gradients are not built yet.
+ * and for edges on a Gemma model, which has none. Llama-family models: llama-circuit-cli.test.ts.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -135,15 +135,15 @@ describe('circuit-trace attribute', () => {
     await bad(['--method', 'atp', '--kind', 'heads', '--repeat', '0'], /--repeat must be an integer of at least 1/);
   });
 
-  test('edges on a Llama-family model: UNSUPPORTED_ARCHITECTURE naming it', async () => {
-    const llama = mkdtempSync(join(tmpdir(), 'ct-attribute-llama-'));
+  test('edges on a Gemma model: UNSUPPORTED_ARCHITECTURE naming it', async () => {
+    const gemma = mkdtempSync(join(tmpdir(), 'ct-attribute-gemma-'));
     try {
-      const made = await cli(['random-model', '--arch', 'llama', '--preset', 'tiny', '--seed', '3', '--out', llama]);
+      const made = await cli(['random-model', '--arch', 'gemma2', '--preset', 'tiny', '--seed', '3', '--out', gemma]);
       assert.equal(made.code, 0, made.err);
       const { code, err } = await cli([
         'attribute',
         '--model',
-        llama,
+        gemma,
         '--clean-ids',
         CLEAN,
         '--corrupt-ids',
@@ -156,9 +156,9 @@ describe('circuit-trace attribute', () => {
         'edges',
       ]);
       assert.equal(code, 2);
-      assert.match(err, /UNSUPPORTED_ARCHITECTURE: .*not supported for llama models/);
+      assert.match(err, /UNSUPPORTED_ARCHITECTURE: .*gemma2/);
     } finally {
-      rmSync(llama, { recursive: true, force: true });
+      rmSync(gemma, { recursive: true, force: true });
     }
   });
 });
