@@ -6,6 +6,7 @@
 import * as vscode from 'vscode';
 import { createEngineClient } from '../engine/worker/engine-client.js';
 import { AnalysisSession, GPT2_SMALL_REPOS } from './analysis-session.js';
+import { AttributionRuns } from './attribution-runs.js';
 import { withShownMetric } from './lab-patch-metric.js';
 import { registerCommands } from './commands/index.js';
 import { HistoryStore } from './history-store.js';
@@ -77,6 +78,9 @@ export function activate(context: vscode.ExtensionContext): void {
     }),
   );
 
+  const attributionRuns = new AttributionRuns(engine, models, currentSettings, log);
+  context.subscriptions.push(attributionRuns);
+
   // The Lab (webview panels, owned by src/extension/panels).
   const lab = LabPanelController.register(context, {
     log,
@@ -89,6 +93,8 @@ export function activate(context: vscode.ExtensionContext): void {
       ),
     retrace: (historyId, metric) => session.retrace(historyId, metric),
     checkEdge: (request, modelId) => session.checkEdge(request, modelId),
+    attribute: (request) => attributionRuns.attribute(request),
+    pathPatch: (request) => attributionRuns.pathPatch(request),
     onSelection: (selection) => {
       if (selection.layer === undefined || selection.head === undefined || !headsTree.visible) return;
       const node = headsView.nodeFor(selection.layer, selection.head);

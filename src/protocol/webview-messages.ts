@@ -13,9 +13,10 @@
 import type { AnalysisLayerUpdate, AnalysisResult, CircuitTrace, PatchSweepResult } from './analysis.js';
 import type { PatchRequest } from './engine.js';
 import type { CircuitReport, EdgeCheck } from './circuit.js';
+import type { AttributionHostMessage, RunAttributionMessage, RunPathPatchMessage } from './attribution-messages.js';
 
 /** The Lab's views; each can be laid out in the Lab or opened on its own. */
-export const LAB_VIEWS = ['grid3d', 'heatmap', 'trace', 'lens', 'flow', 'predictions', 'patching', 'circuit'] as const;
+export const LAB_VIEWS = ['grid3d', 'heatmap', 'trace', 'lens', 'flow', 'predictions', 'patching', 'circuit', 'attribution'] as const;
 export type LabViewId = (typeof LAB_VIEWS)[number];
 /** What one panel shows: the whole Lab, or one view. */
 export type LabPanelContent = 'lab' | LabViewId;
@@ -130,7 +131,8 @@ export type HostToWebview =
   | CircuitMessage
   | EdgeCheckMessage
   | SelectMessage
-  | ReplyMessage;
+  | ReplyMessage
+  | AttributionHostMessage;
 
 // ---------------------------------------------------------------- webview → host
 
@@ -197,7 +199,16 @@ export interface LogMessage {
 }
 
 export type WebviewToHost =
-  ReadyMessage | SelectionChangedMessage | OpenViewMessage | RunPatchMessage | RequestTraceMessage | CheckEdgeMessage | ExportMessage | LogMessage;
+  | ReadyMessage
+  | SelectionChangedMessage
+  | OpenViewMessage
+  | RunPatchMessage
+  | RequestTraceMessage
+  | CheckEdgeMessage
+  | ExportMessage
+  | LogMessage
+  | RunAttributionMessage
+  | RunPathPatchMessage;
 
 /** The webview root's DOM attributes the host's HTML sets (read by the webview at start-up). */
 export const LAB_ROOT_ID = 'lab-root';

@@ -8,8 +8,10 @@ import type { AttributionMap, LabAttributionMethod, PathPatchMap } from '../../s
 
 export function syntheticTokens(words: readonly string[]): TokenInfo[] {
   let at = 0;
-  return words.map((text, i) => {
-    const token = { id: 100 + i, text, start: at, end: at + text.length };
+  return words.map((text) => {
+    // Ids from the text, so that prompts differ where their words do.
+    const id = [...text].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) % 50000, 7);
+    const token = { id, text, start: at, end: at + text.length };
     at += text.length;
     return token;
   });

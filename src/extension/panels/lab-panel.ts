@@ -29,13 +29,14 @@ import {
 import { createNonce, labHtml } from './lab-html.js';
 import { saveLabExport } from './lab-export.js';
 import { validatePersistedState, validateSelection, validateWebviewMessage } from './webview-message-validator.js';
+import { LabAttributionRuns, type AttributionHost } from './lab-attribution.js';
 
 export const LAB_VIEW_TYPE = 'circuitTrace.lab';
 
 export type LabSelectionInput = { layer?: number; head?: number; position?: number };
 
-/** What the Lab needs from the rest of the extension. */
-export interface LabHost {
+/** What the Lab needs from the rest of the extension (with the attribution view's optional runs). */
+export interface LabHost extends AttributionHost {
   /** An analysis from the history, to restore a panel after a reload; undefined when it is gone. */
   getAnalysis(historyId: string): Promise<AnalysisResult | undefined>;
   /** Runs an activation-patching sweep asked for from the Lab's patch form. */
@@ -63,6 +64,7 @@ const VIEW_TITLES: Record<LabPanelContent, string> = {
   predictions: 'Predictions',
   patching: 'Activation Patching',
   circuit: 'Circuit',
+  attribution: 'Attribution and Path Patching',
 };
 
 /** One webview panel and its delivery state. */
@@ -141,11 +143,17 @@ export class LabPanelController implements vscode.Disposable {
   private circuitReport: CircuitReport | null = null;
   private selection: LabSelection = {};
   private readonly registration: vscode.Disposable;
+  /** The attribution view's runs and last maps. */
+  readonly attribution: LabAttributionRuns;
 
   private constructor(
     private readonly extensionUri: vscode.Uri,
     private readonly host: LabHost,
   ) {
+    this.attribution = new LabAttributionRuns(host, (message) => {
+      if (message.type !== 'attributionBusy') this.ensureVisible();
+      this.broadcast(message);
+    });
     this.registration = vscode.window.registerWebviewPanelSerializer(LAB_VIEW_TYPE, {
       deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
         const checked = validatePersistedState(state);
@@ -272,6 +280,7 @@ export class LabPanelController implements vscode.Disposable {
     if (this.patchResult) out.push({ type: 'patch', result: this.patchResult });
     if (this.patchRunning) out.push({ type: 'patchBusy', busy: true });
     if (this.circuitReport) out.push({ type: 'circuit', report: this.circuitReport });
+    out.push(...this.attribution.snapshot());
     if (Object.keys(this.selection).length > 0) out.push({ type: 'select', selection: this.selection });
     return out;
   }
@@ -307,6 +316,10 @@ export class LabPanelController implements vscode.Disposable {
           return;
         case 'checkEdge':
           await this.checkEdge(from, message.requestId, message.from, message.to);
+          return;
+        case 'runAttribution':
+        case 'runPathPatch':
+          await this.attribution.run(message, (reply) => from.sendOrQueue(reply));
           return;
         case 'export':
           await this.export(from, message);

@@ -8,6 +8,8 @@
 import { PATCHABLE_ALIASES } from '../../engine/hooks/registry.js';
 import type { PatchKind } from '../../protocol/analysis.js';
 import type { PatchRequest, TokenRef } from '../../protocol/engine.js';
+import { LAB_ATTRIBUTION_METHODS, type AttributionMapRequest, type AttributionPrompts, type PathPatchMapRequest } from '../../protocol/attribution.js';
+import type { RunAttributionMessage, RunPathPatchMessage } from '../../protocol/attribution-messages.js';
 import {
   isLabViewId,
   type CheckEdgeMessage,
@@ -152,6 +154,35 @@ function patchRequest(value: unknown): PatchRequest {
   return out;
 }
 
+/** The prompts, BOS rule, target and contrast of an attribution or path-patching request. */
+function attributionPrompts(r: Record<string, unknown>): AttributionPrompts {
+  const out: AttributionPrompts = { target: tokenRef(r.target, 'request.target') };
+  if (r.clean !== undefined) out.clean = text(r.clean, 'request.clean', LIMITS.maxPromptLength);
+  if (r.corrupt !== undefined) out.corrupt = text(r.corrupt, 'request.corrupt', LIMITS.maxPromptLength);
+  if (r.cleanIds !== undefined) out.cleanIds = tokenIds(r.cleanIds, 'request.cleanIds');
+  if (r.corruptIds !== undefined) out.corruptIds = tokenIds(r.corruptIds, 'request.corruptIds');
+  if (out.clean === undefined && out.cleanIds === undefined) fail('request needs a clean prompt (clean or cleanIds)');
+  if (out.corrupt === undefined && out.corruptIds === undefined) fail('request needs a corrupt prompt (corrupt or corruptIds)');
+  if (r.contrast !== undefined) out.contrast = tokenRef(r.contrast, 'request.contrast');
+  if (r.prependBos !== undefined) out.prependBos = typeof r.prependBos === 'boolean' ? r.prependBos : fail('request.prependBos must be a boolean');
+  return out;
+}
+
+function attributionRequest(value: unknown): AttributionMapRequest {
+  const r = record(value, 'request');
+  const out: AttributionMapRequest = { ...attributionPrompts(r), method: oneOf(r.method, LAB_ATTRIBUTION_METHODS, 'request.method') };
+  if (r.steps !== undefined) out.steps = index(r.steps, 'request.steps', 100);
+  return out;
+}
+
+/** Path patching's receivers: `logits`, or a comma-separated list of LxHy:q|k|v. */
+function pathPatchRequest(value: unknown): PathPatchMapRequest {
+  const r = record(value, 'request');
+  const receivers = text(r.receivers, 'request.receivers', 2000).replace(/\s+/g, '');
+  if (!/^(logits|L\d+H\d+:[qkv](,L\d+H\d+:[qkv])*)$/.test(receivers)) fail('request.receivers must be "logits" or heads\' inputs such as "L1H0:k,L1H1:q"');
+  return { ...attributionPrompts(r), receivers };
+}
+
 /** A circuit node's name: embed, logits, mlp5, L5H1, L5H1.q, L5KV1.k. */
 function nodeName(value: unknown, what: string): string {
   const name = text(value, what, 40);
@@ -198,6 +229,16 @@ const validators: { [K in WebviewToHost['type']]: (r: Record<string, unknown>) =
     requestId: index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER),
     from: nodeName(r.from, 'from'),
     to: nodeName(r.to, 'to'),
+  }),
+  runAttribution: (r): RunAttributionMessage => ({
+    type: 'runAttribution',
+    requestId: index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER),
+    request: attributionRequest(r.request),
+  }),
+  runPathPatch: (r): RunPathPatchMessage => ({
+    type: 'runPathPatch',
+    requestId: index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER),
+    request: pathPatchRequest(r.request),
   }),
   export: (r): ExportMessage => {
     const requestId = index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER);

@@ -20,12 +20,13 @@ import { FlowView } from './views/flow/flow-view.js';
 import { PredictionsView } from './views/predictions/predictions-view.js';
 import { PatchingView } from './views/patching/patching-view.js';
 import { CircuitView } from './views/circuit/circuit-view.js';
+import { AttributionView } from './views/attribution/attribution-view.js';
 
 /** The views that draw an analysis result (data-render-ms waits for these; patching draws sweeps). */
 const ANALYSIS_VIEWS: readonly LabViewId[] = ['grid3d', 'heatmap', 'trace', 'lens', 'flow', 'predictions'];
 
 /** Reading order of the Lab's grid (see lab.css for the spans). */
-const LAB_LAYOUT_ORDER: readonly LabViewId[] = ['grid3d', 'heatmap', 'predictions', 'trace', 'lens', 'flow', 'patching', 'circuit'];
+const LAB_LAYOUT_ORDER: readonly LabViewId[] = ['grid3d', 'heatmap', 'predictions', 'trace', 'lens', 'flow', 'patching', 'attribution', 'circuit'];
 
 const VIEW_COMPONENTS: Record<LabViewId, () => preact.JSX.Element> = {
   grid3d: Grid3dView,
@@ -36,6 +37,7 @@ const VIEW_COMPONENTS: Record<LabViewId, () => preact.JSX.Element> = {
   predictions: PredictionsView,
   patching: PatchingView,
   circuit: CircuitView,
+  attribution: AttributionView,
 };
 
 function StatusLine({ state }: { state: LabState }) {
@@ -119,6 +121,12 @@ export function LabApp(props: { bridge: LabBridge; content: LabPanelContent; roo
       },
       checkEdge(from, to) {
         return bridge.request({ type: 'checkEdge', from, to });
+      },
+      runAttribution(request) {
+        return bridge.request({ type: 'runAttribution', request });
+      },
+      runPathPatch(request) {
+        return bridge.request({ type: 'runPathPatch', request });
       },
       exportView(view, format, data) {
         return bridge.request(data === undefined ? { type: 'export', view, format } : { type: 'export', view, format, data });

@@ -2,6 +2,7 @@
 import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
 import type { PatchRequest } from '../../../protocol/engine.js';
+import type { AttributionMapRequest, PathPatchMapRequest } from '../../../protocol/attribution.js';
 import type { ExportFormat, LabPanelContent, LabSelection, LabViewId, TraceMetric } from '../../../protocol/webview-messages.js';
 import type { Palette } from '../shared/colour.js';
 import type { LabState } from '../state/lab-state.js';
@@ -15,6 +16,10 @@ export interface LabActions {
   runPatch(request: PatchRequest): Promise<void>;
   /** Check an edge of the circuit by path patching (the answer arrives as state.edgeCheck). */
   checkEdge(from: string, to: string): Promise<void>;
+  /** Run an attribution map (the answer arrives as state.attribution.map). */
+  runAttribution(request: AttributionMapRequest): Promise<void>;
+  /** Run path patching of every sender head (the answer arrives as state.attribution.pathPatch). */
+  runPathPatch(request: PathPatchMapRequest): Promise<void>;
   /** Send an export to the host (which asks where to save it). */
   exportView(view: LabPanelContent, format: ExportFormat, data?: Uint8Array | string): Promise<void>;
   /** A view has drawn the current result (for data-render-ms). */

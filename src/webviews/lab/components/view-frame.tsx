@@ -23,6 +23,7 @@ export const VIEW_TITLES: Record<LabViewId, string> = {
   predictions: 'Predictions',
   patching: 'Activation patching',
   circuit: 'Circuit',
+  attribution: 'Attribution and path patching',
 };
 
 export interface ViewFrameProps {

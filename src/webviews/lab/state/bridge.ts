@@ -30,6 +30,9 @@ const HOST_MESSAGE_TYPES: ReadonlySet<string> = new Set<HostToWebview['type']>([
   'select',
   'circuit',
   'edgeCheck',
+  'attributionMap',
+  'pathPatchMap',
+  'attributionBusy',
   'reply',
 ]);
 

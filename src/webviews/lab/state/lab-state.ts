@@ -7,6 +7,7 @@ import type { AnalysisResult, CircuitTrace, PatchSweepResult } from '../../../pr
 import type { CircuitReport, EdgeCheck } from '../../../protocol/circuit.js';
 import type { HostToWebview, LabPanelContent, LabPersistedState, LabSelection, TraceMetric } from '../../../protocol/webview-messages.js';
 import { clampSelection, defaultSelection } from './selection.js';
+import { INITIAL_ATTRIBUTION_STATE, reduceAttribution, type AttributionViewState } from '../views/attribution/attribution-state.js';
 
 export type LabPhase = 'empty' | 'streaming' | 'ready';
 
@@ -38,6 +39,8 @@ export interface LabState {
   circuit: CircuitReport | null;
   /** The last path-patching check of one of the circuit's edges (cleared with a new circuit). */
   edgeCheck: EdgeCheck | null;
+  /** The attribution view's maps (attribution, path patching) and running state. */
+  attribution: AttributionViewState;
 }
 
 export type LabAction =
@@ -69,6 +72,7 @@ export function initialLabState(content: LabPanelContent, restored: LabPersisted
     notice: null,
     circuit: null,
     edgeCheck: null,
+    attribution: INITIAL_ATTRIBUTION_STATE,
   };
 }
 
@@ -147,6 +151,10 @@ function onHostMessage(state: LabState, message: HostToWebview, now: number): La
       return { ...state, edgeCheck: message.check };
     case 'select':
       return { ...state, selection: state.nLayers > 0 ? clampSelection(message.selection, dims(state)) : message.selection };
+    case 'attributionMap':
+    case 'pathPatchMap':
+    case 'attributionBusy':
+      return { ...state, attribution: reduceAttribution(state.attribution, message) };
     case 'reply':
       return message.ok ? state : { ...state, notice: message.error ?? 'The request failed.', tracePending: false };
   }

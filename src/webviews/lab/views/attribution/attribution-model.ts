@@ -1,0 +1,175 @@
+/**
+ * The attribution view's data: the maps as heatmap grids, the AtP-vs-exact scatter and its
+ * Pearson correlation, and the lines that describe cells and points.
+ *
+ * Conventions. Attribution and exact activation patching are both denoising: the clean
+ * activation goes into the corrupted run. AtP(head) ≈ m(corrupted run, head's hook_z at every
+ * position from the clean run) − m(corrupted run), which is exactly what a 'heads-all' sweep
+ * measures per head: entry.value − corrupt.value. The scatter pairs the two in metric units, so
+ * y = x is perfect agreement. Path patching is noising (the sender's corrupted output into the
+ * clean run): its normalized effect (patched − clean) / (clean − corrupt) is −1 when the path
+ * carries the whole difference.
+ */
+import type { PatchSweepResult } from '../../../../protocol/analysis.js';
+import type { AttributionMap, LabAttributionMethod, PathPatchMap, PositionComponent } from '../../../../protocol/attribution.js';
+import { symmetricExtent } from '../../shared/colour.js';
+import { formatSigned, headName } from '../../shared/format.js';
+
+export const METHOD_LABELS: Record<LabAttributionMethod, string> = { atp: 'AtP', 'atp-star': 'AtP*', 'eap-ig': 'EAP-IG' };
+export const COMPONENT_LABELS: Record<PositionComponent, string> = { resid_pre: 'resid_pre', attn_out: 'attn_out', mlp_out: 'mlp_out' };
+
+export interface MapGrid {
+  rows: number;
+  cols: number;
+  /** [row, col]; NaN where there is no value. */
+  values: Float32Array;
+  maxAbs: number;
+  caption: string;
+}
+
+function grid(rows: number, cols: number, values: Float32Array, caption: string): MapGrid {
+  const finite = Array.from(values).filter(Number.isFinite);
+  return { rows, cols, values, maxAbs: symmetricExtent(finite), caption };
+}
+
+/** Path patching as [layer, head] of normalized effects; NaN for heads that are no sender (at or after the latest receiver layer) or have no denominator. */
+export function pathPatchGrid(map: PathPatchMap): MapGrid {
+  const values = new Float32Array(map.nLayers * map.nHeads).fill(NaN);
+  for (const e of map.entries) if (e.normalized !== null) values[e.layer * map.nHeads + e.head] = e.normalized;
+  return grid(map.nLayers, map.nHeads, values, `layer × head, path to ${map.receivers}`);
+}
+
+export function attributionHeadGrid(map: AttributionMap): MapGrid {
+  return grid(map.nLayers, map.nHeads, map.heads, `layer × head (${METHOD_LABELS[map.method]}, hook_z over every position)`);
+}
+
+/** [layer, position] of one component; null for EAP-IG, which has no per-position scores. */
+export function attributionPositionGrid(map: AttributionMap, component: PositionComponent): MapGrid | null {
+  if (!map.positions) return null;
+  return grid(map.nLayers, map.cleanTokens.length, map.positions[component], `layer × position (${COMPONENT_LABELS[component]})`);
+}
+
+export function pathPatchSubtitle(map: PathPatchMap): string {
+  const metric = map.contrast === null ? `logit ${JSON.stringify(map.target)}` : `logit ${JSON.stringify(map.target)} − ${JSON.stringify(map.contrast)}`;
+  return `${metric}: clean ${formatSigned(map.cleanLogitDiff)}, corrupt ${formatSigned(map.corruptLogitDiff)}`;
+}
+
+export function attributionSubtitle(map: AttributionMap): string {
+  const metric =
+    map.metric.name === 'logit_diff' ? `logit ${JSON.stringify(map.target)} − ${JSON.stringify(map.contrast)}` : `log p(${JSON.stringify(map.target)})`;
+  const steps = map.steps !== null ? `, ${map.steps} steps` : '';
+  return `${METHOD_LABELS[map.method]}${steps} of ${metric}: clean ${formatSigned(map.metric.clean)}, corrupt ${formatSigned(map.metric.corrupt)}`;
+}
+
+export function describePathCell(map: PathPatchMap, layer: number, head: number): string {
+  const e = map.entries.find((x) => x.layer === layer && x.head === head);
+  if (!e) return `${headName(layer, head)}: no sender for ${map.receivers}`;
+  const share = e.normalized === null ? 'no effect to normalise (clean and corrupt agree)' : `normalized effect ${formatSigned(e.normalized)}`;
+  return `${headName(layer, head)} → ${map.receivers}: ${share}, patched logit difference ${formatSigned(e.logitDiff)}`;
+}
+
+export function describeHeadScore(map: AttributionMap, layer: number, head: number): string {
+  return `${headName(layer, head)}: ${METHOD_LABELS[map.method]} score ${formatSigned(map.heads[layer * map.nHeads + head]!)}`;
+}
+
+export function describePositionScore(map: AttributionMap, component: PositionComponent, layer: number, position: number): string {
+  const value = map.positions?.[component][layer * map.cleanTokens.length + position];
+  return `${COMPONENT_LABELS[component]} L${layer} at position ${position}: ${METHOD_LABELS[map.method]} score ${value === undefined ? 'none' : formatSigned(value)}`;
+}
+
+// ---------------------------------------------------------------- the AtP-vs-exact scatter
+
+export interface ScatterPoint {
+  layer: number;
+  head: number;
+  name: string;
+  /** The exact effect of patching the head's clean hook_z (every position) into the corrupted run, in metric units. */
+  exact: number;
+  /** The attribution score (same units). */
+  score: number;
+}
+
+export type Scatter = { ok: true; points: ScatterPoint[]; r: number | null } | { ok: false; reason: string };
+
+function sameIds(a: readonly { id: number }[], b: readonly { id: number }[]): boolean {
+  return a.length === b.length && a.every((t, i) => t.id === b[i]!.id);
+}
+
+/**
+ * Pearson's correlation coefficient of two equally long series; null with fewer than two points
+ * or when either series is constant.
+ */
+export function pearson(xs: ArrayLike<number>, ys: ArrayLike<number>): number | null {
+  const n = xs.length;
+  if (n !== ys.length || n < 2) return null;
+  let mx = 0,
+    my = 0;
+  for (let i = 0; i < n; i++) {
+    mx += xs[i]!;
+    my += ys[i]!;
+  }
+  mx /= n;
+  my /= n;
+  let sxy = 0,
+    sxx = 0,
+    syy = 0;
+  for (let i = 0; i < n; i++) {
+    const dx = xs[i]! - mx,
+      dy = ys[i]! - my;
+    sxy += dx * dy;
+    sxx += dx * dx;
+    syy += dy * dy;
+  }
+  if (sxx === 0 || syy === 0) return null;
+  return sxy / Math.sqrt(sxx * syy);
+}
+
+/**
+ * Pairs each head's attribution score with its exact effect from a 'heads-all' sweep of the same
+ * ids, target, contrast and metric; otherwise says what differs (the view offers to run that sweep).
+ */
+export function attributionScatter(map: AttributionMap, sweep: PatchSweepResult | null): Scatter {
+  if (!sweep) return { ok: false, reason: 'No exact sweep yet.' };
+  if (sweep.kind !== 'heads-all')
+    return { ok: false, reason: 'The exact sweep shown patches heads at one position; the scatter needs heads at every position.' };
+  if (!sameIds(sweep.cleanTokens, map.cleanTokens) || !sameIds(sweep.corruptTokens, map.corruptTokens))
+    return { ok: false, reason: 'The exact sweep ran on other prompts (or another BOS rule) than the attribution.' };
+  if (sweep.targetId !== map.targetId || sweep.contrastId !== map.contrastId)
+    return { ok: false, reason: 'The exact sweep measures another target or contrast than the attribution.' };
+  if (sweep.metric !== map.metric.name) return { ok: false, reason: `The exact sweep measures ${sweep.metric}, the attribution ${map.metric.name}.` };
+  const points: ScatterPoint[] = [];
+  for (const e of sweep.entries) {
+    if (e.head === undefined || e.layer >= map.nLayers || e.head >= map.nHeads) continue;
+    points.push({
+      layer: e.layer,
+      head: e.head,
+      name: headName(e.layer, e.head),
+      exact: e.value - sweep.corrupt.value,
+      score: map.heads[e.layer * map.nHeads + e.head]!,
+    });
+  }
+  points.sort((a, b) => a.exact - b.exact || a.layer - b.layer || a.head - b.head);
+  return {
+    ok: true,
+    points,
+    r: pearson(
+      points.map((p) => p.exact),
+      points.map((p) => p.score),
+    ),
+  };
+}
+
+export function describePoint(p: ScatterPoint, method: LabAttributionMethod): string {
+  return `${p.name}: exact ${formatSigned(p.exact)}, ${METHOD_LABELS[method]} ${formatSigned(p.score)}`;
+}
+
+/** The request of the exact sweep the scatter needs: the attribution's own ids, target and contrast, heads at every position. */
+export function exactSweepRequest(map: AttributionMap) {
+  return {
+    cleanIds: map.cleanTokens.map((t) => t.id),
+    corruptIds: map.corruptTokens.map((t) => t.id),
+    target: { id: map.targetId },
+    ...(map.contrastId !== null ? { contrast: { id: map.contrastId } } : {}),
+    kind: 'heads-all' as const,
+  };
+}
