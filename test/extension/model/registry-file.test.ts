@@ -21,7 +21,7 @@ test('every Hub entry reads cleanly, with its size, layers, heads and d_model', 
   for (const m of reading.models) {
     assert.ok(m.sizeBytes && m.sizeBytes > 1e8, `${m.repo}: size`);
     assert.ok(m.nLayers && m.nHeads && m.dModel, `${m.repo}: shape`);
-    assert.match(m.description ?? '', /safetensors/, `${m.repo}: the description says which files the repository must have`);
+    assert.match(m.description ?? '', /safetensors|pytorch_model\.bin/, `${m.repo}: the description says which files the repository must have`);
   }
 });
 
@@ -35,6 +35,7 @@ test('the new families are listed, and exactly the gated repositories are marked
     'EleutherAI/pythia-70m',
     'EleutherAI/pythia-160m',
     'EleutherAI/pythia-410m',
+    'roneneldan/TinyStories-33M',
     'HuggingFaceTB/SmolLM2-135M',
     'HuggingFaceTB/SmolLM2-360M',
     'Qwen/Qwen2.5-0.5B',
@@ -59,4 +60,15 @@ test('a gated model says it needs HF_TOKEN in the view, and its shape is in the 
   const pythia = entries.find((e) => e.id === 'EleutherAI/pythia-160m')!;
   assert.doesNotMatch(`${pythia.description} ${pythia.detail}`, /HF_TOKEN|gated/i);
   assert.match(pythia.detail, /^12 layers · 12 heads · d_model 768\. /);
+});
+
+test("TinyStories-33M is listed with its GPT-Neo shape (TinyStories-33M's config.json: 4 layers, 16 heads, hidden size 768) and size, ungated", () => {
+  const known = readModelRegistry(text).models;
+  const entries = buildCatalog({ organismName: 'Organism', cached: [], known, activeId: undefined });
+  const tiny = entries.find((e) => e.id === 'roneneldan/TinyStories-33M')!;
+  assert.equal(raw.find((m) => m['repo'] === 'roneneldan/TinyStories-33M')?.['modelType'], 'gpt_neo');
+  assert.match(tiny.detail, /^4 layers · 16 heads · d_model 768\. /);
+  assert.match(tiny.description, /291 MB/);
+  assert.doesNotMatch(`${tiny.description} ${tiny.detail}`, /HF_TOKEN|gated/i);
+  assert.match(tiny.detail, /pytorch_model\.bin/);
 });
