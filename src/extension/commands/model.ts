@@ -32,7 +32,7 @@ async function download(ctx: CommandContext, repo: string, revision?: string): P
 async function askRepo(): Promise<string | undefined> {
   return vscode.window.showInputBox({
     title: 'Hugging Face model id',
-    prompt: 'A GPT-2-family model with config.json, tokenizer.json and safetensors weights, e.g. openai-community/gpt2',
+    prompt: 'A model with config.json, tokenizer.json and safetensors (or pytorch_model.bin) weights, e.g. openai-community/gpt2',
     placeHolder: 'owner/name',
     ignoreFocusOut: true,
     validateInput: (value) => {
@@ -67,7 +67,11 @@ async function selectModel(ctx: CommandContext): Promise<void> {
   items.push({ label: 'Other', kind: vscode.QuickPickItemKind.Separator, action: 'choice' });
   items.push({ label: '$(cloud-download) Other Hugging Face model…', description: 'enter a model id', action: 'hub' });
   if (vscode.workspace.isTrusted)
-    items.push({ label: '$(folder-opened) Local folder…', description: 'config.json, tokenizer.json, model.safetensors', action: 'folder' });
+    items.push({
+      label: '$(folder-opened) Local folder…',
+      description: 'config.json, tokenizer.json, model.safetensors or pytorch_model.bin',
+      action: 'folder',
+    });
   const active = models.active();
   const pick = await vscode.window.showQuickPick(items, {
     title: 'Circuit Trace: Select Model',
