@@ -155,6 +155,45 @@ describe('reading torch.save archives', () => {
     assert.deepEqual([...single.tensors.keys()], ['layer.0.weight']);
   });
 
+  test('protocol 4 (FRAME, MEMOIZE, SHORT_BINUNICODE, STACK_GLOBAL), an nn.Parameter and a tensor with metadata read too', () => {
+    const w = new PickleWriter().op(OP.PROTO).raw([4]).op(0x95).raw([0, 0, 0, 0, 0, 0, 0, 0]);
+    const short = (text: string): PickleWriter =>
+      w
+        .op(0x8c)
+        .raw([text.length, ...new TextEncoder().encode(text)])
+        .op(0x94);
+    const stackGlobal = (module: string, name: string): PickleWriter => {
+      short(module);
+      short(name);
+      return w.op(0x93).op(0x94);
+    };
+    const emptyOrderedDict = (): PickleWriter => stackGlobal('collections', 'OrderedDict').op(OP.EMPTY_TUPLE).op(OP.REDUCE).op(0x94);
+    w.op(OP.EMPTY_DICT).op(0x94);
+    short('embed.weight');
+    stackGlobal('torch._utils', '_rebuild_parameter');
+    stackGlobal('torch._utils', '_rebuild_tensor_v2');
+    w.op(OP.MARK).op(OP.MARK);
+    short('storage');
+    stackGlobal('torch', 'FloatStorage');
+    short('0');
+    short('cpu');
+    w.int(12).op(OP.TUPLE).op(0x94).op(OP.BINPERSID);
+    w.int(0).intTuple([4, 3]).intTuple([1, 4]).op(OP.NEWFALSE);
+    emptyOrderedDict();
+    w.op(0x4e); // metadata None: the seventh argument
+    w.op(OP.TUPLE).op(OP.REDUCE).op(0x94);
+    w.op(0x88); // requires_grad True
+    emptyOrderedDict();
+    w.op(OP.TUPLE3).op(OP.REDUCE).op(0x94).op(OP.SETITEM).op(OP.STOP);
+    const file = openTorchCheckpoint(writeBin(torchArchive(w.bytes(), [f32Storage('0', TWELVE)])));
+    const embed = file.get('embed.weight');
+    assert.deepEqual(embed.shape, [4, 3]);
+    assert.deepEqual(
+      [...embed.float32()],
+      [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11].map((k) => TWELVE[k]!),
+    );
+  });
+
   test('integer and bool storages (mask buffers) are listed and fail only when read as floats', () => {
     const mask = Uint8Array.from([1, 0, 1, 1]);
     const tensors: TorchTensorSpec[] = [
