@@ -62,27 +62,38 @@ export class LabAttributionRuns {
 
   /** Runs what the message asks for; `reply` gets exactly one answer. */
   async run(message: RunAttributionMessage | RunPathPatchMessage, reply: (message: ReplyMessage) => void): Promise<void> {
-    const run: AttributionRunKind = message.type === 'runAttribution' ? 'attribution' : 'pathPatch';
     const { requestId } = message;
-    if (this.busy[run]) {
-      reply({ type: 'reply', requestId, ok: false, error: `${RUN_NAMES[run]} is already running; wait for it to finish.` });
-      return;
+    try {
+      if (message.type === 'runAttribution') await this.attribute(message.request);
+      else await this.pathPatch(message.request);
+      reply({ type: 'reply', requestId, ok: true });
+    } catch (error) {
+      reply({ type: 'reply', requestId, ok: false, error: errorText(error) });
     }
-    const available = message.type === 'runAttribution' ? this.host.attribute : this.host.pathPatch;
-    if (!available) {
-      reply({ type: 'reply', requestId, ok: false, error: `${RUN_NAMES[run]} is not available here.` });
-      return;
-    }
+  }
+
+  /** Runs an attribution map and shows it in every panel (the Lab's form, or a command). */
+  attribute(request: AttributionMapRequest): Promise<AttributionMap> {
+    return this.runOne('attribution', this.host.attribute?.bind(this.host), request, (map) => this.showAttribution(map));
+  }
+
+  /** Runs a path-patching map and shows it in every panel. */
+  pathPatch(request: PathPatchMapRequest): Promise<PathPatchMap> {
+    return this.runOne('pathPatch', this.host.pathPatch?.bind(this.host), request, (map) => this.showPathPatch(map));
+  }
+
+  private async runOne<Q, R>(run: AttributionRunKind, task: ((request: Q) => Promise<R>) | undefined, request: Q, show: (result: R) => void): Promise<R> {
+    if (this.busy[run]) throw new Error(`${RUN_NAMES[run]} is already running; wait for it to finish.`);
+    if (!task) throw new Error(`${RUN_NAMES[run]} is not available here.`);
     this.busy[run] = true;
     this.broadcast({ type: 'attributionBusy', run, busy: true });
     try {
-      if (message.type === 'runAttribution') this.showAttribution(await this.host.attribute!(message.request));
-      else this.showPathPatch(await this.host.pathPatch!(message.request));
-      reply({ type: 'reply', requestId, ok: true });
+      const result = await task(request);
+      show(result);
+      return result;
     } catch (error) {
-      const text = errorText(error);
-      this.host.log.error(`Lab: ${RUN_NAMES[run].toLowerCase()} failed: ${text}`);
-      reply({ type: 'reply', requestId, ok: false, error: text });
+      this.host.log.error(`Lab: ${RUN_NAMES[run].toLowerCase()} failed: ${errorText(error)}`);
+      throw error;
     } finally {
       this.busy[run] = false;
       this.broadcast({ type: 'attributionBusy', run, busy: false });
