@@ -28,20 +28,29 @@ import type {
 } from '../protocol/attribution.js';
 import { runAttributionMap } from './attribution/attribution-map.js';
 import { runPathPatchMap } from './patching/path-patch-map.js';
+import type { EngineFeaturesApi, FeaturesRequest, FeaturesResult, SteerFeaturesRequest, SteerFeaturesResult } from '../protocol/features.js';
+import { FeatureTools, type DictionaryLoader, type FeatureRequestContext } from './features/feature-tools.js';
 
 export interface EngineOptions {
   /** Scores edges for circuit discovery (EAP / EAP-IG); without it `circuit` is refused. */
   edgeScorer?: EdgeScorerFactory;
+  /** Loads sparse dictionaries for `features` and `steerFeatures`; without it they are refused. */
+  loadDictionary?: DictionaryLoader;
 }
 
-export class Engine implements EngineApi {
+export class Engine implements EngineApi, EngineFeaturesApi {
   private loaded: LoadedModel | null = null;
   private options: LoadOptions | null = null;
   private readonly censusCache = new HeadCensusCache();
   /** The edge patcher and scorer of the loaded model: made on the first `circuit`, released with the model. */
   private tools: Promise<CircuitTools> | null = null;
 
-  constructor(private readonly engineOptions: EngineOptions = {}) {}
+  /** The loaded model's dictionaries and feature sessions, released with the model. */
+  private readonly featureTools: FeatureTools;
+
+  constructor(private readonly engineOptions: EngineOptions = {}) {
+    this.featureTools = new FeatureTools(engineOptions.loadDictionary);
+  }
 
   /** The loaded model; throws a typed error before loadModel. */
   model(): LoadedModel {
@@ -57,6 +66,7 @@ export class Engine implements EngineApi {
     const next = await loadModel(spec, options, hooks);
     const previous = this.loaded;
     await this.releaseCircuitTools();
+    await this.featureTools.release();
     this.loaded = next;
     this.options = options;
     await previous?.runner.dispose();
@@ -157,6 +167,27 @@ export class Engine implements EngineApi {
     });
   }
 
+  async features(request: FeaturesRequest, hooks: { signal?: AbortSignal } = {}): Promise<FeaturesResult> {
+    return this.featureTools.features(request, this.featureContext(hooks.signal));
+  }
+
+  async steerFeatures(request: SteerFeaturesRequest, hooks: { signal?: AbortSignal } = {}): Promise<SteerFeaturesResult> {
+    return this.featureTools.steer(request, this.featureContext(hooks.signal));
+  }
+
+  private featureContext(signal: AbortSignal | undefined): FeatureRequestContext {
+    const loaded = this.model();
+    const options = this.options;
+    return {
+      loaded,
+      maxTokens: options?.maxTokens ?? loaded.runner.config.nCtx,
+      offline: options?.offline ?? false,
+      ...(options?.cacheDir ? { cacheDir: options.cacheDir } : {}),
+      ...(options?.endpoint ? { endpoint: options.endpoint } : {}),
+      ...(signal ? { signal } : {}),
+    };
+  }
+
   /**
    * The loaded model's edge patcher and edge scorer, made on first use (one read of the model
    * folder) and released with the model; a failed attempt is forgotten so that the next call tries again.
@@ -181,6 +212,7 @@ export class Engine implements EngineApi {
 
   async dispose(): Promise<void> {
     await this.releaseCircuitTools();
+    await this.featureTools.release();
     await this.loaded?.runner.dispose();
     this.loaded = null;
   }

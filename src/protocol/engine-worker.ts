@@ -7,6 +7,7 @@ import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from 
 import type { CircuitCheckRequest, CircuitCheckResult } from './circuit-check.js';
 import type { AttributionMap, AttributionMapRequest, AttributionProgress, PathPatchMap, PathPatchMapProgress, PathPatchMapRequest } from './attribution.js';
 import type { AnalyzeRequest, DownloadProgress, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from './engine.js';
+import type { FeaturesRequest, FeaturesResult, SteerFeaturesRequest, SteerFeaturesResult } from './features.js';
 
 /** A Hub model in the Hugging Face cache, as the model list needs it. */
 export interface CachedModelSummary {
@@ -46,6 +47,10 @@ export interface EngineWorkerApi {
   attribute: { args: AttributionMapRequest; result: AttributionMap; event: AttributionProgress };
   /** Path patching of every sender head; streams senders done, cancellable. */
   pathPatch: { args: PathPatchMapRequest; result: PathPatchMap; event: PathPatchMapProgress };
+  /** A prompt's sparse-dictionary features (typed arrays moved, not copied), cancellable. */
+  features: { args: FeaturesRequest; result: FeaturesResult };
+  /** Feature steering with the real model, cancellable. */
+  steerFeatures: { args: SteerFeaturesRequest; result: SteerFeaturesResult };
   /** Download a Hub model into the Hugging Face cache without loading it; streams progress, cancellable. */
   download: { args: { repo: string; revision?: string; cacheDir?: string }; result: { folder: string }; event: DownloadProgress };
   /** The Hub models in the Hugging Face cache. */

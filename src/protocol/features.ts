@@ -115,3 +115,11 @@ export interface SteerFeaturesResult {
   applied: AppliedFeatureEdit[];
   elapsedMs: number;
 }
+
+/** The feature requests of the engine, in-thread (Engine) and across its worker (EngineClient). */
+export interface EngineFeaturesApi {
+  /** A prompt's features per dictionary layer: active features, top k, reconstruction error, heatmap, labels or top logits. */
+  features(request: FeaturesRequest, hooks?: { signal?: AbortSignal }): Promise<FeaturesResult>;
+  /** Feature edits run with the real model: predictions (and a logit difference) before and after. */
+  steerFeatures(request: SteerFeaturesRequest, hooks?: { signal?: AbortSignal }): Promise<SteerFeaturesResult>;
+}

@@ -11,6 +11,7 @@ import type { AnalyzeRequest, DownloadProgress, EngineApi, LoadedModelInfo, Load
 import type { CachedModelSummary, EngineCrashKind, EngineWorkerApi } from '../../protocol/engine-worker.js';
 import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from '../../protocol/circuit.js';
 import type { CircuitCheckRequest, CircuitCheckResult } from '../../protocol/circuit-check.js';
+import type { EngineFeaturesApi } from '../../protocol/features.js';
 import { EngineError } from '../errors.js';
 import { createWorker, WorkerRpcClient } from './rpc.js';
 import { forkRelay, relayEntryBeside } from './relay-process.js';
@@ -27,7 +28,7 @@ export interface EngineCacheApi {
   deleteCachedModel(repo: string, options: { cacheDir?: string }): Promise<boolean>;
 }
 
-export interface EngineClient extends EngineApi, EngineCacheApi {
+export interface EngineClient extends EngineApi, EngineCacheApi, EngineFeaturesApi {
   /** Called when the worker (or the process it runs in) dies unexpectedly (the next call starts a new one). */
   onCrash(listener: (error: Error) => void): { dispose(): void };
   /** Test hook (needs CIRCUIT_TRACE_TEST_HOOKS=1): makes the worker end abruptly. */
@@ -151,6 +152,14 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
         ...(hooks.signal ? { signal: hooks.signal } : {}),
         ...(hooks.onProgress ? { onEvent: hooks.onProgress } : {}),
       });
+    },
+    async features(request, hooks = {}) {
+      await ready();
+      return rpc.call('features', request, hooks.signal ? { signal: hooks.signal } : {});
+    },
+    async steerFeatures(request, hooks = {}) {
+      await ready();
+      return rpc.call('steerFeatures', request, hooks.signal ? { signal: hooks.signal } : {});
     },
     async download(repo, downloadOptions, hooks = {}): Promise<string> {
       const { folder } = await rpc.call(

@@ -28,6 +28,9 @@ serveRpc<EngineWorkerApi>({
   checkCircuit: (request, { signal }) => engine.checkCircuit(request, { signal }),
   attribute: async (request, { signal, emit }) => withTransfer(await engine.attribute(request, { signal, onProgress: (p) => emit(p) })),
   pathPatch: (request, { signal, emit }) => engine.pathPatch(request, { signal, onProgress: (p) => emit(p) }),
+  // Every typed array of a features result is made for it (never a cached weight), so it can move.
+  features: async (request, { signal }) => withTransfer(await engine.features(request, { signal })),
+  steerFeatures: (request, { signal }) => engine.steerFeatures(request, { signal }),
   download: async ({ repo, revision, cacheDir }, { signal, emit }) => {
     const folder = await downloadModel(repo, {
       ...(revision ? { revision } : {}),
