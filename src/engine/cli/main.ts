@@ -10,6 +10,7 @@ import { parseFlags, type CliCommand, type CliIo } from './command.js';
 import { organismCommand, randomModelCommand } from './model-commands.js';
 import { patchCommand } from './patch-command.js';
 import { promptsCommand } from './prompts-command.js';
+import { randomDictionaryCommand } from './random-dictionary-command.js';
 import { runCommand } from './run-command.js';
 
 const COMMANDS: readonly CliCommand[] = [
@@ -21,6 +22,7 @@ const COMMANDS: readonly CliCommand[] = [
   promptsCommand,
   organismCommand,
   randomModelCommand,
+  randomDictionaryCommand,
 ];
 
 function help(io: CliIo): void {
