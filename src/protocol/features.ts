@@ -21,8 +21,10 @@ export interface FeaturesRequest extends FeaturePrompt {
   dictionary: DictionarySpec;
   /** Features listed per position in `top` (default 10). */
   topK?: number;
-  /** Top and bottom tokens of each heatmap feature's direct logit effect, when the dictionary has no labels (default 5; 0: none). */
+  /** Top and bottom tokens of a heatmap feature's direct logit effect, when the dictionary has no labels (default 5; 0: none). */
   logitTokens?: number;
+  /** How many heatmap features per layer (the most active first) get logit effects (default 32): each is a product with the whole unembedding. */
+  logitFeatures?: number;
   /** Only the dictionary layers of these model layers (default: every one). */
   layers?: number[];
 }
@@ -65,7 +67,7 @@ export interface LayerFeatures {
   heatmap: { features: Int32Array; activations: Float32Array };
   /** Per heatmap feature: its label from the dictionary's labels file, or null. */
   labels: Array<string | null>;
-  /** Per heatmap feature (logitTokens > 0 and no labels file): its top logits, which stand in as its label. */
+  /** For the first `logitFeatures` heatmap features (logitTokens > 0 and no labels file): their top logits, which stand in as labels. */
   logitEffects: FeatureLogitEffects[] | null;
 }
 

@@ -50,10 +50,12 @@ export class FeatureTools {
       ...(context.signal ? { signal: context.signal } : {}),
     });
     const k = checkCount(request.logitTokens ?? 5, 'logitTokens');
+    const n = checkCount(request.logitFeatures ?? 32, 'logitFeatures');
     if (dictionary.labels === null && k > 0) {
       for (const view of layers) {
         const layer = encoded.find((e) => e.layer.layer === view.layer)!.layer;
-        view.logitEffects = await featureLogitEffects(matmul, layer, [...view.heatmap.features], runner.weights, k, (id) => tokenizer.tokenText(id));
+        const features = [...view.heatmap.features.subarray(0, n)];
+        view.logitEffects = await featureLogitEffects(matmul, layer, features, runner.weights, k, (id) => tokenizer.tokenText(id));
       }
     }
     return {

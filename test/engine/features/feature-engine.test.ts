@@ -69,7 +69,10 @@ describe('the engine’s feature requests on a tiny random GPT-2', () => {
     assert.equal(view.inputHook, 'blocks.1.hook_resid_pre');
     assert.ok(view.active.activations instanceof Float32Array);
     assert.deepEqual(structuredClone(first), first);
-    assert.equal(view.logitEffects!.length, view.heatmap.features.length);
+    assert.equal(view.logitEffects!.length, Math.min(32, view.heatmap.features.length));
+    assert.ok(view.heatmap.features.length > 3);
+    const few = await engine.features({ dictionary: SAE_SPEC, ids: IDS, logitFeatures: 3 });
+    assert.equal(few.layers[0]!.logitEffects!.length, 3);
     assert.ok(view.logitEffects!.every((e, i) => e.feature === view.heatmap.features[i] && e.top.length === 4 && e.bottom.length === 4));
     assert.deepEqual(second.layers[0]!.active, view.active);
   });
