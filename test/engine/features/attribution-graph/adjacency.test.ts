@@ -1,0 +1,156 @@
+/**
+ * The attribution graph's adjacency against the float64 reference written from the definition
+ * (test/helpers/reference-attribution-graph.ts: each direct effect pushed forwards through the
+ * frozen linear replacement model; none of the engine's code), on random GPT-2 and Llama-family
+ * models with random transcoders of every input hook, per-layer and cross-layer, with and without a
+ * skip path; and completeness: every target's direct effects plus its bias (the affine model with
+ * every source at zero) equal its pre-activation (features) or demeaned logit.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildAttributionGraph, type AttributionGraphRun } from '../../../../src/engine/features/attribution-graph/attribution-graph.js';
+import { writeHfFolder } from '../../../../src/engine/model/hf-folder-writer.js';
+import { loadModelFolder } from '../../../../src/engine/model/load-folder.js';
+import { generateRandomGpt2 } from '../../../../src/engine/model/random-gpt2.js';
+import { generateRandomLlama } from '../../../../src/engine/model/random-llama.js';
+import type { HfTensor } from '../../../../src/engine/model/hf-gpt2-layout.js';
+import { InstrumentedModel } from '../../../../src/engine/runtime/instrumented-model.js';
+import { loadGpt2TokenizerJson } from '../../../../src/engine/tokenizer/gpt2-tokenizer-json.js';
+import { randomTranscoder, type RandomTranscoderSpec } from '../../../helpers/attribution-graph-fixtures.js';
+import { referenceGpt2Forward, type ReferenceTensor, type ReferenceWeightTensor } from '../../../helpers/reference-gpt2.js';
+import { referenceLlamaForward } from '../../../helpers/reference-llama.js';
+import {
+  gpt2LinearModel,
+  llamaLinearModel,
+  referenceAttributionGraph,
+  type ReferenceGraph,
+  type ReferenceLinearModel,
+} from '../../../helpers/reference-attribution-graph.js';
+
+const BOS = 50256;
+const PROMPT = [BOS, 464, 3797, 3332, 319, 262];
+
+interface Case {
+  name: string;
+  tensors: HfTensor[];
+  config: Record<string, unknown>;
+  linear: (w: Map<string, ReferenceWeightTensor>) => ReferenceLinearModel;
+  forward: (w: Map<string, ReferenceWeightTensor>, ids: readonly number[]) => Map<string, ReferenceTensor>;
+  transcoder: Omit<RandomTranscoderSpec, 'nLayers' | 'dModel'>;
+  ids: number[];
+}
+
+function gpt2Case(name: string, transcoder: Case['transcoder'], ids = PROMPT): Case {
+  const model = generateRandomGpt2({ preset: 'tiny' }, 3);
+  const config = { n_layer: 2, n_head: 4, n_embd: 64, layer_norm_epsilon: 1e-5 };
+  return {
+    name,
+    tensors: model.tensors,
+    config: model.config as unknown as Record<string, unknown>,
+    linear: (w) => gpt2LinearModel(w, config, BOS),
+    forward: (w, x) => referenceGpt2Forward(w, config, x),
+    transcoder,
+    ids,
+  };
+}
+
+function llamaCase(name: string, transcoder: Case['transcoder']): Case {
+  const model = generateRandomLlama('llama', 'tiny', 4);
+  const config = { ...model.config, bos_token_id: PROMPT[0] } as Record<string, unknown>;
+  return {
+    name,
+    tensors: model.tensors,
+    config,
+    linear: (w) => llamaLinearModel(w, config),
+    forward: (w, x) => referenceLlamaForward(w, config, x),
+    transcoder,
+    ids: PROMPT,
+  };
+}
+
+const CASES: Case[] = [
+  gpt2Case('GPT-2, ln2.hook_normalized, ReLU', { dSae: 48, seed: 1 }),
+  gpt2Case('GPT-2, mlp.hook_in, JumpReLU, skip', { dSae: 48, seed: 2, input: 'mlp.hook_in', activation: 'jumprelu', skip: true }),
+  gpt2Case('GPT-2, cross-layer, hook_resid_mid, no BOS', { dSae: 40, seed: 3, input: 'hook_resid_mid', crossLayer: true, encoderBias: 0 }, PROMPT.slice(1)),
+  llamaCase('Llama (GQA), ln2.hook_normalized, TopK, skip', { dSae: 48, seed: 4, activation: 'topk', skip: true }),
+  llamaCase('Llama, mlp.hook_in, cross-layer', { dSae: 40, seed: 5, input: 'mlp.hook_in', crossLayer: true }),
+];
+
+for (const c of CASES) {
+  describe(`attribution graph: ${c.name}`, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ct-graph-'));
+    let runner: InstrumentedModel;
+    let run: AttributionGraphRun;
+    let reference: ReferenceGraph;
+
+    before(async () => {
+      await writeHfFolder(dir, { config: c.config, tensors: c.tensors, tokenizerJson: loadGpt2TokenizerJson() });
+      const loaded = await loadModelFolder(dir);
+      runner = await InstrumentedModel.create(loaded.model, { device: 'cpu' });
+      if (c.config['bos_token_id'] !== undefined) (runner.config as { bosTokenId: number | null }).bosTokenId = c.config['bos_token_id'] as number;
+      const { nLayers, dModel } = runner.config;
+      const dictionary = randomTranscoder({ nLayers, dModel, ...c.transcoder });
+      run = await buildAttributionGraph(runner, dictionary, c.ids, (id) => `t${id}`, { maxFeatureNodes: 100000, batchSize: 7 });
+      const weights = new Map(c.tensors.map((t) => [t.name, { shape: t.shape, data: t.data }]));
+      reference = referenceAttributionGraph(c.linear(weights), c.forward(weights, c.ids), c.ids, dictionary);
+    });
+    after(async () => {
+      await runner?.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('the same active features and logit targets as the reference', () => {
+      const { features } = run.replacement;
+      assert.ok(features.count >= 10, `too few active features (${features.count}) for the test to say anything`);
+      assert.equal(features.count, reference.features.length);
+      reference.features.forEach((f, i) => {
+        assert.deepEqual([features.layer[i], features.position[i], features.feature[i]], [f.layer, f.position, f.feature], `feature ${i}`);
+        assert.ok(Math.abs(features.activation[i]! - f.activation) <= 1e-4 * Math.max(1, Math.abs(f.activation)));
+      });
+      assert.deepEqual(run.replacement.logits.tokens, reference.logitTokens);
+      assert.equal(run.adjacency.selectedFeatures.length, features.count, 'every feature visited');
+    });
+
+    test('adjacency equals the reference to 1e-4 of its largest entry', () => {
+      const n = reference.nodes;
+      assert.equal(run.adjacency.nodes, n);
+      let largest = 0;
+      for (const v of reference.adjacency) largest = Math.max(largest, Math.abs(v));
+      let worst = 0;
+      let at = -1;
+      for (let i = 0; i < n * n; i++) {
+        const d = Math.abs(run.adjacency.matrix[i]! - reference.adjacency[i]!);
+        if (d > worst) {
+          worst = d;
+          at = i;
+        }
+      }
+      assert.ok(largest > 0);
+      assert.ok(worst <= 1e-4 * largest, `largest difference ${worst} at [${Math.floor(at / n)}, ${at % n}] (largest entry ${largest})`);
+    });
+
+    test('completeness: direct effects plus bias equal each target’s pre-activation and demeaned logit', () => {
+      const n = reference.nodes;
+      const targets = [
+        ...Array.from({ length: run.replacement.features.count }, (_, i) => i),
+        ...run.replacement.logits.tokens.map((_, k) => n - run.replacement.logits.tokens.length + k),
+      ];
+      for (const t of targets) {
+        let sum = reference.bias[t]!;
+        for (let s = 0; s < n; s++) sum += run.adjacency.matrix[t * n + s]!;
+        const engineValue =
+          t < run.replacement.features.count
+            ? run.replacement.features.preActivation[t]!
+            : run.replacement.logits.values[t - (n - run.replacement.logits.tokens.length)]!;
+        assert.ok(Math.abs(sum - reference.value[t]!) <= 1e-4 * Math.max(1, Math.abs(reference.value[t]!)), `node ${t}: ${sum} vs ${reference.value[t]}`);
+        assert.ok(
+          Math.abs(engineValue - reference.value[t]!) <= 1e-4 * Math.max(1, Math.abs(reference.value[t]!)),
+          `node ${t}: engine value ${engineValue} vs ${reference.value[t]}`,
+        );
+      }
+    });
+  });
+}
