@@ -1,5 +1,6 @@
 /**
- * `circuit-trace organism --out DIR [--seed N]` writes the built-in model organism, and
+ * `circuit-trace organism --out DIR [--seed N] [--transcoder DIR]` writes the built-in model organism (and its
+ * transcoders), and
  * `circuit-trace random-model --preset tiny|small [--seed N] --out DIR` a seeded random GPT-2
  * (with `--scale-attn-by-inverse-layer-idx` or `--no-scale-attn-weights`, GPT-2's attention flags set;
  * `--arch gpt_neo` a GPT-Neo in its own HF layout instead; `--arch gpt_neox`, the Llama family and Gemma likewise),
@@ -12,6 +13,7 @@ import { writeHfFolder } from '../model/hf-folder-writer.js';
 import { generateRandomGpt2, GPT2_PRESETS } from '../model/random-gpt2.js';
 import { generateRandomGptNeo, GPT_NEO_PRESETS } from '../model/random-gpt-neo.js';
 import { ORGANISM_HEADS, ORGANISM_SEED, writeOrganismFolder } from '../organism/index.js';
+import { writeOrganismTranscoderFolder } from '../organism/transcoder-folder.js';
 import { loadGpt2TokenizerJson } from '../tokenizer/gpt2-tokenizer-json.js';
 import type { CliCommand, CliFlags } from './command.js';
 import { isGemmaArch, writeRandomGemmaModel } from './random-gemma-model.js';
@@ -34,15 +36,22 @@ function checkKnownFlags(flags: CliFlags, known: readonly string[], command: str
 
 export const organismCommand: CliCommand = {
   name: 'organism',
-  usage: 'organism --out DIR [--seed N]      write the built-in model organism (a hand-built GPT-2 with known circuits)',
+  usage:
+    'organism --out DIR [--seed N] [--transcoder DIR]      write the built-in model organism (a hand-built GPT-2 with known circuits); --transcoder: also its transcoders, whose features are its mechanisms (circuit-tracer layout)',
   async run(flags, io) {
-    checkKnownFlags(flags, ['out', 'seed'], 'organism');
+    checkKnownFlags(flags, ['out', 'seed', 'transcoder'], 'organism');
+    const transcoder = stringFlag(flags, 'transcoder');
     const dir = outDir(flags, 'organism');
     const seed = intFlag(flags, 'seed', ORGANISM_SEED, 0);
     const files = await writeOrganismFolder(dir, seed);
     io.stdout(`Wrote the model organism (seed ${seed}) to ${dir}: ${files.join(', ')}\n`);
     for (const h of ORGANISM_HEADS) if (h.role !== 'idle') io.stdout(`  L${h.layer}H${h.head} ${h.role}: ${h.summary}\n`);
     io.stdout(`Load it with --model ${dir}\n`);
+    if (transcoder) {
+      const transcoderDir = resolve(transcoder);
+      const written = await writeOrganismTranscoderFolder(transcoderDir, seed);
+      io.stdout(`Wrote the organism's transcoders to ${transcoderDir}: ${written.join(', ')}\n`);
+    }
   },
 };
 
