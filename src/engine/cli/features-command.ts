@@ -18,6 +18,7 @@ import type { TokenInfo } from '../../protocol/analysis.js';
 import type { DictionarySpec, FeaturesRequest, FeaturesResult } from '../../protocol/features.js';
 import { Engine } from '../engine.js';
 import { EngineError } from '../errors.js';
+import { loadDictionaryFromSpec } from '../features/dictionary-spec-loader.js';
 import type { DictionaryLoader } from '../features/feature-tools.js';
 import type { CliCommand, CliFlags } from './command.js';
 import { idsFlag, intFlag, loadOptionsFromFlags, resolveModelArg, stringFlag } from './model-arg.js';
@@ -126,3 +127,5 @@ export function makeFeaturesCommand(loadDictionary: DictionaryLoader): CliComman
     },
   };
 }
+
+export const featuresCommand = makeFeaturesCommand(loadDictionaryFromSpec);

@@ -6,6 +6,7 @@ import { isEngineError } from '../errors.js';
 import { analyzeCommand } from './analyze-command.js';
 import { attributeCommand } from './attribute-command.js';
 import { circuitCommand } from './circuit-command.js';
+import { featuresCommand } from './features-command.js';
 import { parseFlags, type CliCommand, type CliIo } from './command.js';
 import { organismCommand, randomModelCommand } from './model-commands.js';
 import { patchCommand } from './patch-command.js';
@@ -19,6 +20,7 @@ const COMMANDS: readonly CliCommand[] = [
   patchCommand,
   attributeCommand,
   circuitCommand,
+  featuresCommand,
   promptsCommand,
   organismCommand,
   randomModelCommand,

@@ -5,6 +5,7 @@
 import type { EngineWorkerApi } from '../../protocol/engine-worker.js';
 import { eapEdgeScorer } from '../circuits/eap-edge-scorer.js';
 import { Engine } from '../engine.js';
+import { loadDictionaryFromSpec } from '../features/dictionary-spec-loader.js';
 import { EngineError } from '../errors.js';
 import { deleteCachedModel, listCachedModels } from '../model/hub/cache-layout.js';
 import { downloadModel } from '../model/hub/download.js';
@@ -12,7 +13,7 @@ import { serveRpc, withTransfer } from './rpc.js';
 
 const cacheOptions = (cacheDir: string | undefined): { cacheDir?: string } => (cacheDir ? { cacheDir } : {});
 
-const engine = new Engine({ edgeScorer: eapEdgeScorer });
+const engine = new Engine({ edgeScorer: eapEdgeScorer, loadDictionary: loadDictionaryFromSpec });
 
 serveRpc<EngineWorkerApi>({
   loadModel: ({ spec, options }, { signal, emit }) => engine.loadModel(spec, options, { signal, onProgress: (p) => emit(p) }),
