@@ -139,7 +139,7 @@ export function openZipArchive(path: string, label = path): ZipArchive {
   const head = file.read(0, Math.min(4, file.size));
   if (!PKZIP_MAGIC.every((b, i) => head[i] === b)) throw notAZip(label, head);
 
-  const { entryCount, directoryOffset, directorySize, directoryEnd } = findDirectory(file, label);
+  const { entryCount, directoryOffset, directorySize } = findDirectory(file, label);
   const directory = new Fields(file.read(directoryOffset, directorySize), label, 'central directory');
   const records = new Map<string, ZipRecord>();
   let at = 0;
@@ -194,7 +194,6 @@ export function openZipArchive(path: string, label = path): ZipArchive {
     records.set(name, { name, method: method as 0 | 8, crc32: checksum, compressedSize, size, localHeaderOffset });
     at += 46 + nameLength + extraLength + commentLength;
   }
-  if (at > directoryEnd - directoryOffset) throw corruptArchive(label, 'the central directory is longer than its recorded size');
 
   const dataOffsets = new Map<string, number>();
   const dataOffset = (record: ZipRecord): number => {
@@ -264,8 +263,6 @@ interface DirectoryLocation {
   entryCount: number;
   directoryOffset: number;
   directorySize: number;
-  /** Where the directory must end: the zip64 or plain end-of-directory record. */
-  directoryEnd: number;
 }
 
 function findDirectory(file: CheckedFile, label: string): DirectoryLocation {
@@ -286,6 +283,7 @@ function findDirectory(file: CheckedFile, label: string): DirectoryLocation {
   let entryCount = tail.u16(end + 10);
   let directorySize = tail.u32(end + 12);
   let directoryOffset = tail.u32(end + 16);
+  // The directory must end where the zip64 or plain end-of-directory record begins.
   let directoryEnd = tailStart + end;
   const needsZip64 = entryCount === 0xffff || directorySize === 0xffffffff || directoryOffset === 0xffffffff;
   const locatorAt = end - 20;
@@ -303,5 +301,5 @@ function findDirectory(file: CheckedFile, label: string): DirectoryLocation {
   if (directoryOffset + directorySize > directoryEnd) {
     throw corruptArchive(label, `truncated: the central directory (${directorySize} bytes at byte ${directoryOffset}) runs past its end record`);
   }
-  return { entryCount, directoryOffset, directorySize, directoryEnd };
+  return { entryCount, directoryOffset, directorySize };
 }
