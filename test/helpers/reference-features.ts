@@ -13,6 +13,7 @@
  *   TransformerLens's ln2.hook_normalized and what the MLP reads, from the HF checkpoint's norm:
  *     LayerNorm (GPT-2)   (x − mean) / sqrt(var + eps), then · w + b
  *     RMSNorm (Llama)     x / sqrt(mean(x²) + eps), then · w
+ *     GPT-NeoX parallel   LayerNorm of resid_pre (attention and MLP both read the block's input)
  *     Gemma's RMSNorm     x / sqrt(mean(x²) + eps), then · (1 + w)
  *   Direct logit effect (Neuronpedia's top logits): the decoder row times W_U, the final norm ignored.
  */
@@ -102,11 +103,13 @@ export function referenceDecoderSum(layer: ReferenceDictionaryLayer, acts: Float
   return y;
 }
 
-export type ReferenceNormFamily = 'gpt2' | 'llama' | 'gemma';
+/** `neox`: GPT-NeoX with the parallel residual (Pythia), whose MLP reads LayerNorm(resid_pre). */
+export type ReferenceNormFamily = 'gpt2' | 'llama' | 'gemma' | 'neox';
 
-/** The HF name of layer L's MLP norm weight (and bias for GPT-2). */
+/** The HF name of layer L's MLP norm weight (and bias for the LayerNorm families). */
 function mlpNormNames(family: ReferenceNormFamily, layer: number): { w: string; b: string | null } {
   if (family === 'gpt2') return { w: `h.${layer}.ln_2.weight`, b: `h.${layer}.ln_2.bias` };
+  if (family === 'neox') return { w: `gpt_neox.layers.${layer}.post_attention_layernorm.weight`, b: `gpt_neox.layers.${layer}.post_attention_layernorm.bias` };
   if (family === 'llama') return { w: `model.layers.${layer}.post_attention_layernorm.weight`, b: null };
   return { w: `model.layers.${layer}.pre_feedforward_layernorm.weight`, b: null };
 }
@@ -119,7 +122,8 @@ function tensorNamed(tensors: Map<string, ReferenceWeightTensor>, name: string):
 
 /**
  * TransformerLens's blocks.L.ln2.hook_normalized (`weighted` false) or what the MLP reads (`weighted`
- * true), [pos, d], from the reference forward's hook_resid_mid of layer L and the checkpoint's norm.
+ * true), [pos, d], from the reference forward's hook_resid_mid of layer L (hook_resid_pre with NeoX's parallel
+ * residual) and the checkpoint's norm.
  */
 export function referenceMlpInput(
   family: ReferenceNormFamily,
@@ -129,8 +133,10 @@ export function referenceMlpInput(
   eps: number,
   weighted: boolean,
 ): Float64Array {
-  const mid = hooks.get(`blocks.${layer}.hook_resid_mid`);
-  if (!mid) throw new Error('reference-features: the forward has no hook_resid_mid');
+  // With the parallel residual the MLP reads the block's input, as attention does.
+  const streamName = family === 'neox' ? `blocks.${layer}.hook_resid_pre` : `blocks.${layer}.hook_resid_mid`;
+  const mid = hooks.get(streamName);
+  if (!mid) throw new Error(`reference-features: the forward has no ${streamName}`);
   const [P, D] = mid.shape as [number, number];
   const names = mlpNormNames(family, layer);
   const w = tensorNamed(tensors, names.w);
@@ -138,7 +144,7 @@ export function referenceMlpInput(
   const y = new Float64Array(P * D);
   for (let p = 0; p < P; p++) {
     const x = mid.data.subarray(p * D, (p + 1) * D);
-    const mean = family === 'gpt2' ? x.reduce((s, v) => s + v, 0) / D : 0;
+    const mean = family === 'gpt2' || family === 'neox' ? x.reduce((s, v) => s + v, 0) / D : 0;
     const second = x.reduce((s, v) => s + (v - mean) ** 2, 0) / D;
     const scale = Math.sqrt(second + eps);
     for (let i = 0; i < D; i++) {

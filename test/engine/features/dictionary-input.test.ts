@@ -1,6 +1,6 @@
 /**
  * What a dictionary's encoder reads (src/engine/features/dictionary-input.ts) on tiny random GPT-2,
- * Llama and Gemma models: the derived hooks blocks.L.ln2.hook_normalized and blocks.L.mlp.hook_in
+ * Llama, Gemma and GPT-NeoX (parallel residual: the MLP reads resid_pre) models: the derived hooks blocks.L.ln2.hook_normalized and blocks.L.mlp.hook_in
  * against the float64 reference forwards and the checkpoint's own norm weights
  * (test/helpers/reference-features.ts), cached hooks read as they are, and bad hooks refused.
  */
@@ -14,6 +14,7 @@ import { dictionaryHookSources, dictionaryInput } from '../../../src/engine/feat
 import { writeHfFolder } from '../../../src/engine/model/hf-folder-writer.js';
 import { loadModelFolder } from '../../../src/engine/model/load-folder.js';
 import { generateRandomGemma } from '../../../src/engine/model/random-gemma.js';
+import { generateRandomGptNeox } from '../../../src/engine/model/random-gpt-neox.js';
 import { generateRandomLlama, type RandomLlama } from '../../../src/engine/model/random-llama.js';
 import { InstrumentedModel } from '../../../src/engine/runtime/instrumented-model.js';
 import { loadGpt2TokenizerJson } from '../../../src/engine/tokenizer/gpt2-tokenizer-json.js';
@@ -22,6 +23,7 @@ import { referenceMlpInput, type ReferenceNormFamily } from '../../helpers/refer
 import type { ReferenceTensor, ReferenceWeightTensor } from '../../helpers/reference-gpt2.js';
 import { referenceGpt2Forward } from '../../helpers/reference-gpt2.js';
 import { referenceGemmaForward } from '../../helpers/reference-gemma.js';
+import { referenceGptNeoxForward } from '../../helpers/reference-gpt-neox.js';
 import { referenceLlamaForward } from '../../helpers/reference-llama.js';
 
 const IDS = [464, 3797, 3332, 319, 262, 2603, 13, 383];
@@ -68,6 +70,20 @@ const CASES: Case[] = [
         eps: (random.config['rms_norm_eps'] as number | undefined) ?? 1e-6,
         tensors,
         reference: referenceGemmaForward(tensors, random.config, IDS).hooks,
+      };
+    },
+  },
+  {
+    family: 'neox',
+    async make() {
+      const random = generateRandomGptNeox('tiny', 43);
+      const tensors = new Map(random.tensors.map((t) => [t.name, t]));
+      const model = await folderModel(random.config, random.tensors, 'neox');
+      return {
+        model,
+        eps: (random.config['layer_norm_eps'] as number | undefined) ?? 1e-5,
+        tensors,
+        reference: referenceGptNeoxForward(tensors, random.config, IDS),
       };
     },
   },
