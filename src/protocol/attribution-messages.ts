@@ -22,11 +22,12 @@ export interface PathPatchMapMessage {
   map: PathPatchMap;
 }
 
-/** A run of `run` started (true) or ended (false). */
+/** A run of `run` started (true) or ended (false); a failed run ends with its error (shown in the view, from any panel or command). */
 export interface AttributionBusyMessage {
   type: 'attributionBusy';
   run: AttributionRunKind;
   busy: boolean;
+  error?: string;
 }
 
 export type AttributionHostMessage = AttributionMapMessage | PathPatchMapMessage | AttributionBusyMessage;

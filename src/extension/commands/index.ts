@@ -13,6 +13,7 @@ import { MODEL_COMMANDS } from './model.js';
 import { PATCH_COMMANDS } from './patch.js';
 import { CIRCUIT_COMMANDS } from './circuit.js';
 import { CIRCUIT_CHECK_COMMANDS } from './circuit-check.js';
+import { ATTRIBUTION_COMMANDS } from './attribution.js';
 
 export type { CommandContext, CommandEntry } from './command-table.js';
 
@@ -24,6 +25,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   ...LAB_COMMANDS,
   ...HISTORY_COMMANDS,
   ...CIRCUIT_CHECK_COMMANDS,
+  ...ATTRIBUTION_COMMANDS,
 ];
 
 /** Runs a handler, turning its failure into a notification with fitting actions. */

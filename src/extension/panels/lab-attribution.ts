@@ -30,6 +30,8 @@ export class LabAttributionRuns {
   private attributionMap: AttributionMap | null = null;
   private pathPatchMap: PathPatchMap | null = null;
   private readonly busy: Record<AttributionRunKind, boolean> = { attribution: false, pathPatch: false };
+  /** Why the last run of each kind failed; null after a success. */
+  private readonly errors: Record<AttributionRunKind, string | null> = { attribution: null, pathPatch: null };
 
   constructor(
     private readonly host: AttributionHost,
@@ -56,7 +58,11 @@ export class LabAttributionRuns {
     const out: HostToWebview[] = [];
     if (this.attributionMap) out.push({ type: 'attributionMap', map: this.attributionMap });
     if (this.pathPatchMap) out.push({ type: 'pathPatchMap', map: this.pathPatchMap });
-    for (const run of ['attribution', 'pathPatch'] as const) if (this.busy[run]) out.push({ type: 'attributionBusy', run, busy: true });
+    for (const run of ['attribution', 'pathPatch'] as const) {
+      const error = this.errors[run];
+      if (this.busy[run]) out.push({ type: 'attributionBusy', run, busy: true });
+      else if (error !== null) out.push({ type: 'attributionBusy', run, busy: false, error });
+    }
     return out;
   }
 
@@ -86,17 +92,20 @@ export class LabAttributionRuns {
     if (this.busy[run]) throw new Error(`${RUN_NAMES[run]} is already running; wait for it to finish.`);
     if (!task) throw new Error(`${RUN_NAMES[run]} is not available here.`);
     this.busy[run] = true;
+    this.errors[run] = null;
     this.broadcast({ type: 'attributionBusy', run, busy: true });
     try {
       const result = await task(request);
       show(result);
       return result;
     } catch (error) {
-      this.host.log.error(`Lab: ${RUN_NAMES[run].toLowerCase()} failed: ${errorText(error)}`);
+      this.errors[run] = errorText(error);
+      this.host.log.error(`Lab: ${RUN_NAMES[run].toLowerCase()} failed: ${this.errors[run]}`);
       throw error;
     } finally {
       this.busy[run] = false;
-      this.broadcast({ type: 'attributionBusy', run, busy: false });
+      const error = this.errors[run];
+      this.broadcast({ type: 'attributionBusy', run, busy: false, ...(error !== null ? { error } : {}) });
     }
   }
 }

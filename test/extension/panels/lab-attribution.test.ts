@@ -106,7 +106,16 @@ test('a refused architecture: the reply carries the error with its hint, the log
   assert.deepEqual(panel.sent('reply'), [{ type: 'reply', requestId: 9, ok: false, error: errorText(refused) }]);
   assert.match(errorText(refused), /gpt_neox models\. They run on GPT-2-family/);
   assert.ok(lines.some((l) => /^error Lab: attribution failed: Gradient graphs/.test(l)));
-  assert.deepEqual(panel.sent('attributionBusy').at(-1), { type: 'attributionBusy', run: 'attribution', busy: false });
+  assert.deepEqual(panel.sent('attributionBusy').at(-1), { type: 'attributionBusy', run: 'attribution', busy: false, error: errorText(refused) });
+  controller.open('lab');
+  const late = lab.panels[1]!;
+  late.deliver({ type: 'ready', restore: null });
+  await tick();
+  assert.deepEqual(
+    late.sent('attributionBusy'),
+    [{ type: 'attributionBusy', run: 'attribution', busy: false, error: errorText(refused) }],
+    'a panel opened later shows the error too',
+  );
 });
 
 test('one run of a kind at a time; a host without path patching says so', async () => {

@@ -143,4 +143,12 @@ test('state: the attribution messages fill the Lab state; busy flags are per run
   assert.equal(lab.attribution.map, map);
   assert.equal(lab.attribution.busy.pathPatch, true);
   assert.equal(lab.attribution.pathPatch, null);
+  lab = labReducer(lab, {
+    type: 'host',
+    message: { type: 'attributionBusy', run: 'attribution', busy: false, error: 'Gradient graphs are not built for gpt_neox.' },
+    now: 0,
+  });
+  assert.deepEqual(lab.attribution.errors, { attribution: 'Gradient graphs are not built for gpt_neox.', pathPatch: null }, 'the view shows the error');
+  lab = labReducer(lab, { type: 'host', message: { type: 'attributionBusy', run: 'attribution', busy: true }, now: 0 });
+  assert.equal(lab.attribution.errors.attribution, null, 'a new run clears it');
 });

@@ -10,9 +10,16 @@ export interface AttributionViewState {
   map: AttributionMap | null;
   pathPatch: PathPatchMap | null;
   busy: Record<AttributionRunKind, boolean>;
+  /** Why the last run of each kind failed (shown in place of its heatmaps); null when it did not. */
+  errors: Record<AttributionRunKind, string | null>;
 }
 
-export const INITIAL_ATTRIBUTION_STATE: AttributionViewState = { map: null, pathPatch: null, busy: { attribution: false, pathPatch: false } };
+export const INITIAL_ATTRIBUTION_STATE: AttributionViewState = {
+  map: null,
+  pathPatch: null,
+  busy: { attribution: false, pathPatch: false },
+  errors: { attribution: null, pathPatch: null },
+};
 
 export function reduceAttribution(state: AttributionViewState, message: AttributionHostMessage): AttributionViewState {
   switch (message.type) {
@@ -21,6 +28,10 @@ export function reduceAttribution(state: AttributionViewState, message: Attribut
     case 'pathPatchMap':
       return { ...state, pathPatch: message.map };
     case 'attributionBusy':
-      return { ...state, busy: { ...state.busy, [message.run]: message.busy } };
+      return {
+        ...state,
+        busy: { ...state.busy, [message.run]: message.busy },
+        errors: { ...state.errors, [message.run]: message.busy ? null : (message.error ?? null) },
+      };
   }
 }

@@ -100,7 +100,7 @@ function initialPrompts(maps: { map: AttributionMap | null; pathPatch: PathPatch
 
 export function AttributionView() {
   const { state, palette, actions } = useLab();
-  const { map, pathPatch, busy } = state.attribution;
+  const { map, pathPatch, busy, errors: runErrors } = state.attribution;
   const start = initialPrompts(state.attribution, state);
   const [clean, setClean] = useState(start.clean);
   const [corrupt, setCorrupt] = useState(start.corrupt);
@@ -110,12 +110,7 @@ export function AttributionView() {
   const [steps, setSteps] = useState(map?.steps ?? 5);
   const [receivers, setReceivers] = useState(pathPatch?.receivers ?? 'logits');
   const [component, setComponent] = useState<PositionComponent>('resid_pre');
-  const [errors, setErrors] = useState<{ attribution: string | null; pathPatch: string | null; form: string | null; sweep: string | null }>({
-    attribution: null,
-    pathPatch: null,
-    form: null,
-    sweep: null,
-  });
+  const [errors, setErrors] = useState<{ form: string | null; sweep: string | null }>({ form: null, sweep: null });
   const [drawn, setDrawn] = useState(false);
   const pathHandle = useRef<CanvasHeatmapHandle | null>(null);
   const headHandle = useRef<CanvasHeatmapHandle | null>(null);
@@ -159,22 +154,13 @@ export function AttributionView() {
   const runAttribution = async () => {
     const p = prompts();
     if (!p) return;
-    setErrors((e) => ({ ...e, attribution: null }));
-    try {
-      await actions.runAttribution({ ...p, method, ...(method === 'eap-ig' ? { steps } : {}) });
-    } catch (error) {
-      setErrors((e) => ({ ...e, attribution: errorText(error) }));
-    }
+    // A failure arrives as state.attribution.errors (every panel shows it) and as the Lab's notice.
+    await actions.runAttribution({ ...p, method, ...(method === 'eap-ig' ? { steps } : {}) }).catch(() => undefined);
   };
   const runPathPatch = async () => {
     const p = prompts();
     if (!p) return;
-    setErrors((e) => ({ ...e, pathPatch: null }));
-    try {
-      await actions.runPathPatch({ ...p, receivers: receivers.trim() || 'logits' });
-    } catch (error) {
-      setErrors((e) => ({ ...e, pathPatch: errorText(error) }));
-    }
+    await actions.runPathPatch({ ...p, receivers: receivers.trim() || 'logits' }).catch(() => undefined);
   };
   const runExactSweep = async () => {
     if (!map) return;
@@ -261,9 +247,9 @@ export function AttributionView() {
               Path patching (noising: each sender's corrupted output reaches the receivers along direct paths; −1 = the path carries the whole difference)
               {pathPatch ? ` · ${pathPatchSubtitle(pathPatch)}` : ''}
             </div>
-            {errors.pathPatch ? (
+            {runErrors.pathPatch ? (
               <div class="attribution-error" role="alert">
-                <span class="codicon codicon-error" aria-hidden="true" /> {errors.pathPatch}
+                <span class="codicon codicon-error" aria-hidden="true" /> {runErrors.pathPatch}
               </div>
             ) : pathPatch && pathGrid ? (
               <MapHeatmap
@@ -285,9 +271,9 @@ export function AttributionView() {
               Attribution per head (denoising, as the exact sweeps: ≈ the metric's change when the head's clean output is patched into the corrupted run)
               {map ? ` · ${attributionSubtitle(map)}` : ''}
             </div>
-            {errors.attribution ? (
+            {runErrors.attribution ? (
               <div class="attribution-error" role="alert">
-                <span class="codicon codicon-error" aria-hidden="true" /> {errors.attribution}
+                <span class="codicon codicon-error" aria-hidden="true" /> {runErrors.attribution}
               </div>
             ) : map && headGrid ? (
               <MapHeatmap
