@@ -14,9 +14,10 @@ import type { AnalysisLayerUpdate, AnalysisResult, CircuitTrace, PatchSweepResul
 import type { PatchRequest } from './engine.js';
 import type { CircuitReport, EdgeCheck } from './circuit.js';
 import type { AttributionHostMessage, RunAttributionMessage, RunPathPatchMessage } from './attribution-messages.js';
+import type { FeatureHostMessage, SteerFeaturesMessage } from './feature-messages.js';
 
 /** The Lab's views; each can be laid out in the Lab or opened on its own. */
-export const LAB_VIEWS = ['grid3d', 'heatmap', 'trace', 'lens', 'flow', 'predictions', 'patching', 'circuit', 'attribution'] as const;
+export const LAB_VIEWS = ['grid3d', 'heatmap', 'trace', 'lens', 'flow', 'predictions', 'patching', 'circuit', 'attribution', 'features'] as const;
 export type LabViewId = (typeof LAB_VIEWS)[number];
 /** What one panel shows: the whole Lab, or one view. */
 export type LabPanelContent = 'lab' | LabViewId;
@@ -132,7 +133,8 @@ export type HostToWebview =
   | EdgeCheckMessage
   | SelectMessage
   | ReplyMessage
-  | AttributionHostMessage;
+  | AttributionHostMessage
+  | FeatureHostMessage;
 
 // ---------------------------------------------------------------- webview → host
 
@@ -208,7 +210,8 @@ export type WebviewToHost =
   | ExportMessage
   | LogMessage
   | RunAttributionMessage
-  | RunPathPatchMessage;
+  | RunPathPatchMessage
+  | SteerFeaturesMessage;
 
 /** The webview root's DOM attributes the host's HTML sets (read by the webview at start-up). */
 export const LAB_ROOT_ID = 'lab-root';

@@ -30,13 +30,14 @@ import { createNonce, labHtml } from './lab-html.js';
 import { saveLabExport } from './lab-export.js';
 import { validatePersistedState, validateSelection, validateWebviewMessage } from './webview-message-validator.js';
 import { LabAttributionRuns, type AttributionHost } from './lab-attribution.js';
+import { LabFeatureRuns, type FeatureLabHost } from '../features/lab-features.js';
 
 export const LAB_VIEW_TYPE = 'circuitTrace.lab';
 
 export type LabSelectionInput = { layer?: number; head?: number; position?: number };
 
 /** What the Lab needs from the rest of the extension (with the attribution view's optional runs). */
-export interface LabHost extends AttributionHost {
+export interface LabHost extends AttributionHost, FeatureLabHost {
   /** An analysis from the history, to restore a panel after a reload; undefined when it is gone. */
   getAnalysis(historyId: string): Promise<AnalysisResult | undefined>;
   /** Runs an activation-patching sweep asked for from the Lab's patch form. */
@@ -65,6 +66,7 @@ const VIEW_TITLES: Record<LabPanelContent, string> = {
   patching: 'Activation Patching',
   circuit: 'Circuit',
   attribution: 'Attribution and Path Patching',
+  features: 'Features',
 };
 
 /** One webview panel and its delivery state. */
@@ -145,6 +147,8 @@ export class LabPanelController implements vscode.Disposable {
   private readonly registration: vscode.Disposable;
   /** The attribution view's runs and last maps. */
   readonly attribution: LabAttributionRuns;
+  /** The feature views' results and steering runs. */
+  readonly features: LabFeatureRuns;
 
   private constructor(
     private readonly extensionUri: vscode.Uri,
@@ -152,6 +156,10 @@ export class LabPanelController implements vscode.Disposable {
   ) {
     this.attribution = new LabAttributionRuns(host, (message) => {
       if (message.type !== 'attributionBusy') this.ensureVisible();
+      this.broadcast(message);
+    });
+    this.features = new LabFeatureRuns(host, (message) => {
+      if (message.type !== 'featureBusy') this.ensureVisible();
       this.broadcast(message);
     });
     this.registration = vscode.window.registerWebviewPanelSerializer(LAB_VIEW_TYPE, {
@@ -281,6 +289,7 @@ export class LabPanelController implements vscode.Disposable {
     if (this.patchRunning) out.push({ type: 'patchBusy', busy: true });
     if (this.circuitReport) out.push({ type: 'circuit', report: this.circuitReport });
     out.push(...this.attribution.snapshot());
+    out.push(...this.features.snapshot());
     if (Object.keys(this.selection).length > 0) out.push({ type: 'select', selection: this.selection });
     return out;
   }
@@ -320,6 +329,9 @@ export class LabPanelController implements vscode.Disposable {
         case 'runAttribution':
         case 'runPathPatch':
           await this.attribution.run(message, (reply) => from.sendOrQueue(reply));
+          return;
+        case 'steerFeatures':
+          await this.features.steer(message, (reply) => from.sendOrQueue(reply));
           return;
         case 'export':
           await this.export(from, message);

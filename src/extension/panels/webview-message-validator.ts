@@ -10,6 +10,8 @@ import type { PatchKind } from '../../protocol/analysis.js';
 import type { PatchRequest, TokenRef } from '../../protocol/engine.js';
 import { LAB_ATTRIBUTION_METHODS, type AttributionMapRequest, type AttributionPrompts, type PathPatchMapRequest } from '../../protocol/attribution.js';
 import type { RunAttributionMessage, RunPathPatchMessage } from '../../protocol/attribution-messages.js';
+import { MAX_FEATURE_EDITS, type SteerFeaturesMessage } from '../../protocol/feature-messages.js';
+import type { FeatureEdit } from '../../protocol/features.js';
 import {
   isLabViewId,
   type CheckEdgeMessage,
@@ -183,6 +185,29 @@ function pathPatchRequest(value: unknown): PathPatchMapRequest {
   return { ...attributionPrompts(r), receivers };
 }
 
+/** A finite number no larger than `max` in magnitude. */
+function finite(value: unknown, what: string, max = 1e6): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || Math.abs(value) > max) fail(`${what} must be a finite number within ±${max}`);
+  return value;
+}
+
+/** Prompt positions: a non-empty array of indices. */
+function positionList(value: unknown, what: string): number[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > LIMITS.maxTokenIds) fail(`${what} must be a non-empty array of positions`);
+  return value.map((p, i) => index(p, `${what}[${i}]`));
+}
+
+/** One feature edit of a steering request: layer, feature, optional positions, and set / scale / add. */
+function featureEdit(value: unknown, what: string): FeatureEdit {
+  const r = record(value, what);
+  const where = { layer: index(r.layer, `${what}.layer`), feature: index(r.feature, `${what}.feature`, LIMITS.maxTokenId) };
+  const positions = r.positions === undefined ? undefined : positionList(r.positions, `${what}.positions`);
+  const at = positions ? { ...where, positions } : where;
+  const kind = oneOf(r.kind, ['set', 'scale', 'add'] as const, `${what}.kind`);
+  if (kind === 'scale') return { ...at, kind, factor: finite(r.factor, `${what}.factor`) };
+  return { ...at, kind, value: finite(r.value, `${what}.value`) };
+}
+
 /** A circuit node's name: embed, logits, mlp5, L5H1, L5H1.q, L5KV1.k. */
 function nodeName(value: unknown, what: string): string {
   const name = text(value, what, 40);
@@ -240,6 +265,16 @@ const validators: { [K in WebviewToHost['type']]: (r: Record<string, unknown>) =
     requestId: index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER),
     request: pathPatchRequest(r.request),
   }),
+  steerFeatures: (r): SteerFeaturesMessage => {
+    if (!Array.isArray(r.edits) || r.edits.length === 0 || r.edits.length > MAX_FEATURE_EDITS) fail(`edits must be an array of 1..${MAX_FEATURE_EDITS} edits`);
+    const out: SteerFeaturesMessage = {
+      type: 'steerFeatures',
+      requestId: index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER),
+      edits: r.edits.map((e, i) => featureEdit(e, `edits[${i}]`)),
+    };
+    if (r.position !== undefined) out.position = index(r.position, 'position');
+    return out;
+  },
   export: (r): ExportMessage => {
     const requestId = index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER);
     const view = panelContent(r.view);

@@ -21,12 +21,13 @@ import { PredictionsView } from './views/predictions/predictions-view.js';
 import { PatchingView } from './views/patching/patching-view.js';
 import { CircuitView } from './views/circuit/circuit-view.js';
 import { AttributionView } from './views/attribution/attribution-view.js';
+import { FeaturesView } from './views/features/features-view.js';
 
 /** The views that draw an analysis result (data-render-ms waits for these; patching draws sweeps). */
 const ANALYSIS_VIEWS: readonly LabViewId[] = ['grid3d', 'heatmap', 'trace', 'lens', 'flow', 'predictions'];
 
 /** Reading order of the Lab's grid (see lab.css for the spans). */
-const LAB_LAYOUT_ORDER: readonly LabViewId[] = ['grid3d', 'heatmap', 'predictions', 'trace', 'lens', 'flow', 'patching', 'attribution', 'circuit'];
+const LAB_LAYOUT_ORDER: readonly LabViewId[] = ['grid3d', 'heatmap', 'predictions', 'trace', 'lens', 'flow', 'patching', 'attribution', 'circuit', 'features'];
 
 const VIEW_COMPONENTS: Record<LabViewId, () => preact.JSX.Element> = {
   grid3d: Grid3dView,
@@ -38,6 +39,7 @@ const VIEW_COMPONENTS: Record<LabViewId, () => preact.JSX.Element> = {
   patching: PatchingView,
   circuit: CircuitView,
   attribution: AttributionView,
+  features: FeaturesView,
 };
 
 function StatusLine({ state }: { state: LabState }) {
@@ -127,6 +129,9 @@ export function LabApp(props: { bridge: LabBridge; content: LabPanelContent; roo
       },
       runPathPatch(request) {
         return bridge.request({ type: 'runPathPatch', request });
+      },
+      steerFeatures(edits, position) {
+        return bridge.request(position === undefined ? { type: 'steerFeatures', edits } : { type: 'steerFeatures', edits, position });
       },
       exportView(view, format, data) {
         return bridge.request(data === undefined ? { type: 'export', view, format } : { type: 'export', view, format, data });

@@ -3,6 +3,7 @@ import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
 import type { PatchRequest } from '../../../protocol/engine.js';
 import type { AttributionMapRequest, PathPatchMapRequest } from '../../../protocol/attribution.js';
+import type { FeatureEdit } from '../../../protocol/features.js';
 import type { ExportFormat, LabPanelContent, LabSelection, LabViewId, TraceMetric } from '../../../protocol/webview-messages.js';
 import type { Palette } from '../shared/colour.js';
 import type { LabState } from '../state/lab-state.js';
@@ -20,6 +21,8 @@ export interface LabActions {
   runAttribution(request: AttributionMapRequest): Promise<void>;
   /** Run path patching of every sender head (the answer arrives as state.attribution.pathPatch). */
   runPathPatch(request: PathPatchMapRequest): Promise<void>;
+  /** Steer features of the shown features' prompt (the answer arrives as state.features.steered). */
+  steerFeatures(edits: FeatureEdit[], position?: number): Promise<void>;
   /** Send an export to the host (which asks where to save it). */
   exportView(view: LabPanelContent, format: ExportFormat, data?: Uint8Array | string): Promise<void>;
   /** A view has drawn the current result (for data-render-ms). */

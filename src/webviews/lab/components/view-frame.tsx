@@ -24,6 +24,7 @@ export const VIEW_TITLES: Record<LabViewId, string> = {
   patching: 'Activation patching',
   circuit: 'Circuit',
   attribution: 'Attribution and path patching',
+  features: 'Features',
 };
 
 export interface ViewFrameProps {

@@ -33,6 +33,9 @@ const HOST_MESSAGE_TYPES: ReadonlySet<string> = new Set<HostToWebview['type']>([
   'attributionMap',
   'pathPatchMap',
   'attributionBusy',
+  'features',
+  'steered',
+  'featureBusy',
   'reply',
 ]);
 

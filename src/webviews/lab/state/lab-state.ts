@@ -8,6 +8,7 @@ import type { CircuitReport, EdgeCheck } from '../../../protocol/circuit.js';
 import type { HostToWebview, LabPanelContent, LabPersistedState, LabSelection, TraceMetric } from '../../../protocol/webview-messages.js';
 import { clampSelection, defaultSelection } from './selection.js';
 import { INITIAL_ATTRIBUTION_STATE, reduceAttribution, type AttributionViewState } from '../views/attribution/attribution-state.js';
+import { INITIAL_FEATURES_STATE, reduceFeatures, type FeaturesViewState } from '../views/features/features-state.js';
 
 export type LabPhase = 'empty' | 'streaming' | 'ready';
 
@@ -41,6 +42,8 @@ export interface LabState {
   edgeCheck: EdgeCheck | null;
   /** The attribution view's maps (attribution, path patching) and running state. */
   attribution: AttributionViewState;
+  /** The Features view's result, steering run and running state. */
+  features: FeaturesViewState;
 }
 
 export type LabAction =
@@ -73,6 +76,7 @@ export function initialLabState(content: LabPanelContent, restored: LabPersisted
     circuit: null,
     edgeCheck: null,
     attribution: INITIAL_ATTRIBUTION_STATE,
+    features: INITIAL_FEATURES_STATE,
   };
 }
 
@@ -155,6 +159,10 @@ function onHostMessage(state: LabState, message: HostToWebview, now: number): La
     case 'pathPatchMap':
     case 'attributionBusy':
       return { ...state, attribution: reduceAttribution(state.attribution, message) };
+    case 'features':
+    case 'steered':
+    case 'featureBusy':
+      return { ...state, features: reduceFeatures(state.features, message) };
     case 'reply':
       return message.ok ? state : { ...state, notice: message.error ?? 'The request failed.', tracePending: false };
   }

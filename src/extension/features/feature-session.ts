@@ -1,0 +1,162 @@
+/**
+ * The extension's side of sparse dictionaries: which dictionary is loaded (kept in the workspace
+ * state), and the engine runs that use it: loading it, a prompt's features, steering, each through
+ * its own latest-wins queue under a cancellable progress notification, with the BOS setting
+ * applied as to analyses. Every run happens in the engine's worker; the host only passes specs and
+ * results. Switching the model cancels the runs (the engine drops its dictionaries with the model
+ * and loads the chosen one again on the next request).
+ */
+import * as vscode from 'vscode';
+import { EngineError } from '../../engine/errors.js';
+import type { DictionarySpec, FeaturesRequest, FeaturesResult, SteerFeaturesRequest, SteerFeaturesResult } from '../../protocol/features.js';
+import type { ModelManager } from '../model/model-manager.js';
+import { LatestWinsQueue } from '../request-queue.js';
+import { prependBosRequest, type Settings } from '../settings.js';
+import { dictionaryLocation, dictionaryName, storedDictionary } from './dictionary-choice.js';
+
+/** The engine calls the feature commands make (EngineApi's, faked in tests). */
+export interface FeatureEngine {
+  features(request: FeaturesRequest, hooks?: { signal?: AbortSignal }): Promise<FeaturesResult>;
+  steerFeatures(request: SteerFeaturesRequest, hooks?: { signal?: AbortSignal }): Promise<SteerFeaturesResult>;
+}
+
+/** Where the Features view shows results (the Lab's feature runs). */
+export interface FeatureDisplay {
+  showFeatures(result: FeaturesResult, dictionary: DictionarySpec, dictionaryName: string): void;
+}
+
+/** What a loaded dictionary is, from its check run. */
+export interface DictionarySummary {
+  name: string;
+  kind: FeaturesResult['dictionary']['kind'];
+  layers: number[];
+  hooks: string[];
+  dSae: number;
+}
+
+export const DICTIONARY_STATE_KEY = 'circuitTrace.dictionary';
+/** The prompt a load is checked with: one word, so the check encodes one or two positions. */
+const CHECK_PROMPT = 'The';
+
+const KIND_NAMES: Record<DictionarySummary['kind'], string> = { sae: 'SAE', transcoder: 'transcoder', cross_layer_transcoder: 'cross-layer transcoder' };
+
+/** One line describing a loaded dictionary. */
+export function describeDictionary(summary: DictionarySummary): string {
+  const layers = summary.layers.length === 1 ? `layer ${summary.layers[0]}` : `${summary.layers.length} layers`;
+  const hooks = summary.hooks.length <= 2 ? summary.hooks.join(', ') : `${summary.hooks[0]} … ${summary.hooks[summary.hooks.length - 1]}`;
+  return `${summary.name}: ${KIND_NAMES[summary.kind]}, ${layers} (${hooks}), ${summary.dSae.toLocaleString('en-US')} features`;
+}
+
+export function summarize(name: string, result: FeaturesResult): DictionarySummary {
+  return {
+    name,
+    kind: result.dictionary.kind,
+    layers: result.layers.map((l) => l.layer),
+    hooks: result.layers.map((l) => l.inputHook),
+    dSae: Math.max(0, ...result.layers.map((l) => l.dSae)),
+  };
+}
+
+export class FeatureSession implements vscode.Disposable {
+  private readonly loadQueue = new LatestWinsQueue();
+  private readonly featureQueue = new LatestWinsQueue();
+  private readonly steerQueue = new LatestWinsQueue();
+  private summary: DictionarySummary | null = null;
+
+  constructor(
+    private readonly engine: FeatureEngine,
+    private readonly models: Pick<ModelManager, 'ensureLoaded' | 'active' | 'onWillSwitch'>,
+    private readonly state: vscode.Memento,
+    private readonly settings: () => Settings,
+    private readonly log: Pick<vscode.LogOutputChannel, 'info' | 'warn'>,
+    private readonly display: FeatureDisplay,
+  ) {
+    models.onWillSwitch(() => {
+      this.summary = null;
+      this.cancelAll('The model changed.');
+    });
+  }
+
+  /** The chosen dictionary (null before Load Dictionary). */
+  get dictionary(): DictionarySpec | null {
+    return storedDictionary(this.state.get(DICTIONARY_STATE_KEY));
+  }
+
+  /** What the last load or features run found in it (null until one ran on the current model). */
+  get loaded(): DictionarySummary | null {
+    return this.summary;
+  }
+
+  cancelAll(reason: string): void {
+    for (const queue of [this.loadQueue, this.featureQueue, this.steerQueue]) queue.cancelAll(reason);
+  }
+
+  dispose(): void {
+    this.cancelAll('Circuit Trace is shutting down.');
+  }
+
+  /** Loads `spec` in the engine and checks it against the model (a one-word features run); it becomes the dictionary. */
+  async load(spec: DictionarySpec): Promise<DictionarySummary> {
+    const name = dictionaryName(spec);
+    const result = await this.withProgress(`loading the dictionary ${name}`, this.loadQueue, (signal) =>
+      this.engine.features({ dictionary: spec, prompt: CHECK_PROMPT, topK: 1, logitTokens: 0, ...this.bos() }, { signal }),
+    );
+    await this.state.update(DICTIONARY_STATE_KEY, spec);
+    this.summary = summarize(name, result);
+    this.log.info(`Dictionary loaded from ${dictionaryLocation(spec)} in ${result.elapsedMs.toFixed(0)} ms: ${describeDictionary(this.summary)}.`);
+    return this.summary;
+  }
+
+  /** The prompt's features under the chosen dictionary, shown in the Lab's Features view. */
+  async features(prompt: string, options: { topK?: number } = {}): Promise<FeaturesResult> {
+    const spec = this.requireDictionary();
+    const name = dictionaryName(spec);
+    const result = await this.withProgress(`features of the prompt under ${name}`, this.featureQueue, (signal) =>
+      this.engine.features({ dictionary: spec, prompt, topK: options.topK ?? 10, ...this.bos() }, { signal }),
+    );
+    this.summary = summarize(name, result);
+    const active = result.layers.reduce((n, l) => n + l.active.features.length, 0);
+    this.log.info(`Features of ${result.tokens.length} tokens under ${name} in ${result.elapsedMs.toFixed(0)} ms: ${active} active (feature, position) pairs.`);
+    this.display.showFeatures(result, spec, name);
+    return result;
+  }
+
+  /** Steers the features of a prompt given as ids (the Features view's form). */
+  steer(request: SteerFeaturesRequest): Promise<SteerFeaturesResult> {
+    return this.withProgress(`steering ${request.edits.length} feature edit${request.edits.length === 1 ? '' : 's'}`, this.steerQueue, async (signal) => {
+      const result = await this.engine.steerFeatures(request, { signal });
+      this.log.info(`Steered ${result.applied.length} (feature, position) activations in ${result.elapsedMs.toFixed(0)} ms.`);
+      return result;
+    });
+  }
+
+  /** The chosen dictionary, or a typed error that says how to choose one. */
+  requireDictionary(): DictionarySpec {
+    const spec = this.dictionary;
+    if (!spec) throw new EngineError('BAD_ARGUMENT', 'No dictionary is loaded.', 'Run "Circuit Trace: Load Dictionary…" first.');
+    return spec;
+  }
+
+  private bos(): { prependBos?: boolean } {
+    const prependBos = prependBosRequest(this.settings().prependBos);
+    return prependBos === undefined ? {} : { prependBos };
+  }
+
+  /** Runs `task` once the model is loaded, in `queue`, under a cancellable notification. */
+  withProgress<T>(what: string, queue: LatestWinsQueue, task: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return Promise.resolve(
+      vscode.window.withProgress<T>(
+        { location: vscode.ProgressLocation.Notification, title: `Circuit Trace: ${what} on ${this.models.active().displayName}`, cancellable: true },
+        (_progress, token) => {
+          const controller = new AbortController();
+          token.onCancellationRequested(() => controller.abort());
+          return queue.submit(async (signal) => {
+            const loaded = await this.models.ensureLoaded({ signal });
+            if (!loaded) throw new EngineError('INTERNAL', 'The model did not load.');
+            return task(signal);
+          }, controller.signal);
+        },
+      ),
+    );
+  }
+}
