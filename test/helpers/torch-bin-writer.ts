@@ -396,6 +396,10 @@ export interface StateDictLayout {
 /** Storages and tensor views of HF tensors (row-major float32 values) in the layouts torch saves. */
 export function stateDictOf(hf: readonly HfTensor[], layout: StateDictLayout = {}): { tensors: TorchTensorSpec[]; storages: TorchStorageSpec[] } {
   const dtype = layout.dtype ?? 'F32';
+  const known = new Set(hf.map((t) => t.name));
+  for (const name of [...(layout.transposed ?? []), ...(layout.offsetInto ?? []), ...Object.keys(layout.tiedTo ?? {})]) {
+    if (!known.has(name)) throw new Error(`the layout names ${name}, which is not among the tensors`);
+  }
   const tensors: TorchTensorSpec[] = [];
   const storages: TorchStorageSpec[] = [];
   const storageOf = new Map<string, string>();

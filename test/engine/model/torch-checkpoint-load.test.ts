@@ -4,9 +4,9 @@
  * layout, load and run exactly as the same weights written as safetensors: every hook point is
  * identical, bit for bit, for a random GPT-Neo (as TinyStories' .bin holds it: lm_head sharing
  * wte's storage, the bool attention-mask buffers, some weights stored transposed or at an offset)
- * and random Llama-family models (BF16 in three shards, F16 in an OrderedDict with deflated
- * records). The safetensors path they are compared with is held to the float64 references in
- * gpt-neo.test.ts and llama-checkpoint-formats.test.ts. Also: safetensors win when a folder has
+ * random Llama-family models (BF16 in three shards, F16 in an OrderedDict with deflated records),
+ * GPT-2 (with the mask buffers old checkpoints carry), GPT-NeoX and Gemma 2. The safetensors path
+ * they are compared with is held to each architecture's float64 reference in its own tests. Also: safetensors win when a folder has
  * both, and a shard the index names but the folder lacks is reported by name.
  */
 import { describe, test } from 'node:test';
@@ -18,7 +18,10 @@ import { isEngineError } from '../../../src/engine/errors.js';
 import type { HfTensor } from '../../../src/engine/model/hf-gpt2-layout.js';
 import { writeHfFolder, type HfFolderOptions } from '../../../src/engine/model/hf-folder-writer.js';
 import { loadModelFolder } from '../../../src/engine/model/load-folder.js';
+import { generateRandomGemma } from '../../../src/engine/model/random-gemma.js';
+import { generateRandomGpt2 } from '../../../src/engine/model/random-gpt2.js';
 import { generateRandomGptNeo } from '../../../src/engine/model/random-gpt-neo.js';
+import { generateRandomGptNeox } from '../../../src/engine/model/random-gpt-neox.js';
 import { generateRandomLlama } from '../../../src/engine/model/random-llama.js';
 import { InstrumentedModel } from '../../../src/engine/runtime/instrumented-model.js';
 import { loadGpt2TokenizerJson } from '../../../src/engine/tokenizer/gpt2-tokenizer-json.js';
@@ -108,6 +111,30 @@ describe('pytorch_model.bin checkpoints load as their safetensors twins do', () 
   test('Qwen2, F16, an OrderedDict with deflated records: every hook identical', async () => {
     const random = generateRandomLlama('qwen2', 'tiny', 24);
     await compareFormats('qwen2', random, { dtype: 'F16' }, random.tensors, { dtype: 'F16', ordered: true, deflate: true });
+  });
+
+  test('GPT-2 with the uint8 attention-mask buffers older transformers saved, and a transposed c_attn: every hook identical', async () => {
+    const random = generateRandomGpt2({ preset: 'tiny' }, 26);
+    const prefix = random.tensors.some((t) => t.name.startsWith('transformer.')) ? 'transformer.' : '';
+    const nCtx = 128;
+    const extras = [0, 1].flatMap((l) => [
+      { name: `${prefix}h.${l}.attn.bias`, dtype: 'U8' as const, shape: [1, 1, nCtx, nCtx], data: new Uint8Array(nCtx * nCtx).fill(1) },
+      { name: `${prefix}h.${l}.attn.masked_bias`, dtype: 'F32' as const, shape: [], data: new Uint8Array(Float32Array.from([-1e4]).buffer) },
+    ]);
+    await compareFormats('gpt2', random, {}, random.tensors, {
+      extras,
+      transposed: new Set([`${prefix}h.1.attn.c_attn.weight`, `${prefix}h.0.mlp.c_proj.weight`]),
+    });
+  });
+
+  test('GPT-NeoX (Pythia), an OrderedDict in two shards: every hook identical', async () => {
+    const random = generateRandomGptNeox('tiny', 27);
+    await compareFormats('gpt-neox', random, {}, random.tensors, { ordered: true, shards: 2 });
+  });
+
+  test('Gemma 2, BF16 with a transposed MLP projection: every hook identical', async () => {
+    const random = generateRandomGemma('gemma2', 'tiny', 28);
+    await compareFormats('gemma2', random, { dtype: 'BF16' }, random.tensors, { dtype: 'BF16', transposed: new Set(['model.layers.1.mlp.down_proj.weight']) });
   });
 
   test('a folder with model.safetensors and pytorch_model.bin reads the safetensors; a missing .bin shard is named', async () => {
