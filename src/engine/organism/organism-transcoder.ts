@@ -22,8 +22,9 @@
  * Features of layer 1 (the MLP after the induction head L1H0):
  *   - one "greater-than" feature per greater-than neuron of MLP1, century-major then YY = 00…98
  *     ("' 17' with a vote for '32' → later years"): the neuron itself as for the facts; its
- *     activation is 5 when `cur` holds the century and `out` a full vote for YY, which on
- *     "…1732 to 17" is the induction head's copy of "32": the induction target.
+ *     activation is 5 when `cur` holds the century and `out` a full vote for YY. On "…1732 to 17"
+ *     the vote is the induction head's copy of "32", the induction target (0.8–0.9 of a full vote:
+ *     an activation of about 4).
  *   - one "votes for X" feature per monitored token X: ReLU((v − θ) / (1 − θ)) with v the vote for
  *     X in `out` (⟨out, code(X)⟩ in full votes of VOTE) and θ = VOTE_THRESHOLD; it fires where the
  *     induction head predicts X (the induction target; the negative head L1H1 takes a little back,
@@ -44,13 +45,13 @@
  * vote, largest at a century whose 99 neurons all have half their evidence.
  * Everywhere else it is zero to float32 precision.
  *
- * Why the mechanisms of the attention heads are monitor features and not edges: with attention
- * frozen, as attribution graphs freeze it, a head passes effects only through its OV circuit (what
- * it copies), never through QK (where it looks). The induction head's OV reads `cur`, the copied
- * token itself; `prev` only steers its attention. So in the organism's attribution graph the logit
- * of an induction target is fed by the token embedding at the earlier position (through L1H0's frozen
- * attention), and a greater-than or fact feature by the embeddings its inputs were copied from (the
- * earlier "32" through L1H0, the subject through L0H0).
+ * What the attribution graph shows: the monitors write nothing, so they carry no influence and
+ * pruning drops them; they are for feature views. With attention frozen, as attribution graphs freeze
+ * it, a head passes effects only through its OV circuit (what it copies), never through QK (where it
+ * looks): the induction head's OV reads `cur`, the copied token itself, and `prev` only steers its
+ * attention. So the logit of an induction target is fed by the token at the earlier position
+ * (through L1H0's frozen attention), a greater-than feature by the century and by the earlier number
+ * (through L1H0), and a fact feature by " is" and by the subject (through L0H0).
  */
 import { EngineError } from '../errors.js';
 import type { CanonicalModel } from '../model/weights.js';
