@@ -164,6 +164,35 @@ describe('the engine’s feature requests on a tiny random GPT-2', () => {
     });
   });
 
+  test('without --json the CLI lists the top k features of each position with the error and its share', async () => {
+    let out = '';
+    await makeFeaturesCommand(loader).run(parseFlags(['--model', fixture.dir, '--dictionary', SAE_DIR, '--ids', IDS.join(','), '--top-k', '2']), {
+      stdout: (t) => (out += t),
+      stderr: () => undefined,
+    });
+    const result = await engine.features({ dictionary: SAE_SPEC, ids: IDS, topK: 2 });
+    const lines = out.trimEnd().split('\n');
+    assert.equal(lines.length, 2 + P);
+    assert.match(lines[1]!, /^blocks\.1\.hook_resid_pre → blocks\.1\.hook_resid_pre \(48 features, \d+ active\)$/);
+    const view = result.layers[0]!;
+    for (let p = 0; p < P; p++) {
+      const line = lines[2 + p]!;
+      assert.match(line, new RegExp(`error ${view.reconstructionError[p]!.toFixed(3)} \\(${(100 * view.errorShare[p]!).toFixed(1)}%\\)`));
+      const shown = [...line.matchAll(/f(\d+) /g)].map((m) => Number(m[1]));
+      assert.deepEqual(
+        shown,
+        [...view.top.features.subarray(p * 2, p * 2 + 2)].filter((f) => f >= 0),
+      );
+    }
+    await assert.rejects(
+      makeFeaturesCommand(loader).run(parseFlags(['--model', fixture.dir, '--dictionary', SAE_DIR, '--ids', '1', '--top-n', '2']), {
+        stdout: () => undefined,
+        stderr: () => undefined,
+      }),
+      (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT' && /Unknown flag --top-n/.test(e.message),
+    );
+  });
+
   test('--dictionary: a local folder, or owner/name[@revision][/folder] on the Hub', () => {
     assert.deepEqual(dictionarySpecFromArg(fixture.dir), { kind: 'folder', path: fixture.dir });
     assert.deepEqual(dictionarySpecFromArg('mntss/gemma-scope-transcoders'), { kind: 'hub', repo: 'mntss/gemma-scope-transcoders' });
