@@ -1,10 +1,13 @@
 /**
- * loadDictionary: a sparse dictionary from a local folder (or file), in whichever format it is:
+ * loadDictionary: a sparse dictionary from a local folder (or file) or a Hugging Face repo, in
+ * whichever format it is:
  *
  * - `cfg.json` (+ sae_weights.safetensors): a SAELens SAE; a folder of such folders, one per hook,
  *   is one dictionary with a layer per SAE;
- * - `config.yaml`, or another *.yaml naming feature_input_hook: circuit-tracer transcoders (a
- *   per-layer set, or a cross-layer transcoder);
+ * - `config.yaml`, or the one *.yaml of the folder: circuit-tracer transcoders (a per-layer set,
+ *   its files local, relative or hf://, safetensors or Gemma Scope npz; or a cross-layer transcoder);
+ * - `params.npz`: Gemma Scope (the layer from the options or the path's layer_N); a folder of
+ *   layer_N folders with one params.npz each is one dictionary with a layer per file.
  *
  * A Neuronpedia labels file beside it (labels.ts) becomes Dictionary.labels.
  */
@@ -12,9 +15,11 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { EngineError } from '../errors.js';
 import { loadCrossLayerTranscoder, loadTranscoderFile, type CltLayerFiles } from './circuit-tracer.js';
+import { fetchHfUri, fetchHubDictionary, parseHubSource } from './dictionary-hub.js';
+import { GEMMA_SCOPE_PARAMS, loadGemmaScopeNpz } from './gemma-scope.js';
 import { CIRCUIT_TRACER_CONFIG, parseCircuitTracerConfig, type CircuitTracerConfig } from './circuit-tracer-config.js';
 import type { Dictionary, DictionaryKind } from './dictionary.js';
-import type { DictionaryModelConfig } from './dictionary-hooks.js';
+import { fullHookName, type DictionaryModelConfig } from './dictionary-hooks.js';
 import type { LoadDictionaryOptions } from './dictionary-options.js';
 import { LABEL_FILE_NAMES, parseFeatureLabels } from './labels.js';
 import { loadSaelensFolder, SAELENS_CONFIG, type LoadedLayer } from './saelens.js';
@@ -74,7 +79,8 @@ export async function loadDictionaryFromPath(
   if (isFile(target)) {
     folder = dirname(target);
     if (/\.ya?ml$/i.test(target)) loaded = await loadCircuitTracer(target, model, options, remote);
-    else throw new EngineError('BAD_ARGUMENT', `${target} is not a dictionary: give its folder, or a circuit-tracer .yaml config.`);
+    else if (/\.npz$/i.test(target)) loaded = await loadGemmaScopeFiles([target], model, options);
+    else throw new EngineError('BAD_ARGUMENT', `${target} is not a dictionary: give its folder, a circuit-tracer .yaml config or a params.npz.`);
   } else if (isDirectory(target)) {
     folder = target;
     loaded = await loadFolder(target, model, options, remote);
@@ -127,6 +133,9 @@ async function loadFolder(
   if (isFile(join(folder, SAELENS_CONFIG))) return { kind: 'sae', layers: [loadSaelensFolder(folder, model, options)] };
   const config = circuitTracerConfigIn(folder);
   if (config) return loadCircuitTracer(config, model, options, remote);
+  if (isFile(join(folder, GEMMA_SCOPE_PARAMS))) return loadGemmaScopeFiles([join(folder, GEMMA_SCOPE_PARAMS)], model, options);
+  const gemmaScope = gemmaScopeLayers(folder);
+  if (gemmaScope.length > 0) return loadGemmaScopeFiles(gemmaScope, model, options);
   // A SAELens release: one SAE per subfolder.
   const saes = readdirSync(folder)
     .map((name) => join(folder, name))
@@ -200,10 +209,11 @@ async function loadCircuitTracer(
   try {
     for (const ref of refs) {
       const path = await resolveReference(ref.path, configPath, remote);
-      if (/\.npz$/i.test(path)) {
-        throw new EngineError('BAD_CONFIG', `${configPath}: transcoder ${ref.layer} is a params.npz (Gemma Scope), which this loader does not read yet.`);
-      }
-      layers.push(loadTranscoderFile(path, ref.layer, config, model, options));
+      layers.push(
+        /\.npz$/i.test(path)
+          ? await loadGemmaScopeNpz(path, ref.layer, config.inputHook, config.outputHook, model, options)
+          : loadTranscoderFile(path, ref.layer, config, model, options),
+      );
     }
   } catch (error) {
     for (const l of layers) l.close();
@@ -218,12 +228,77 @@ export function localPathExists(path: string): boolean {
 }
 
 /**
- * A dictionary from `source`, a local folder (or a circuit-tracer .yaml), for a model of shape `model`.
- * Errors (EngineError): MODEL_NOT_FOUND, MODEL_FILE_MISSING, BAD_CONFIG (a config, hook or labels file
- * that does not fit), WRONG_SHAPE (a tensor or width that does not match the config or the model),
- * MISSING_TENSOR, NON_FINITE, UNSUPPORTED_ARCHITECTURE (gated SAEs), CORRUPT_WEIGHTS.
+ * Gemma Scope's layout below `folder`: a params.npz under each layer_N folder
+ * (layer_N/width_…/average_l0_…/params.npz). BAD_ARGUMENT when a layer has several (widths or
+ * sparsities to choose from).
+ */
+function gemmaScopeLayers(folder: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, depth: number, into: string[]): void => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (name === GEMMA_SCOPE_PARAMS && isFile(path)) into.push(path);
+      else if (depth > 0 && isDirectory(path)) walk(path, depth - 1, into);
+    }
+  };
+  for (const name of readdirSync(folder).sort()) {
+    if (!/^layer_\d+$/.test(name) || !isDirectory(join(folder, name))) continue;
+    const inLayer: string[] = [];
+    walk(join(folder, name), 3, inLayer);
+    if (inLayer.length > 1) {
+      throw new EngineError(
+        'BAD_ARGUMENT',
+        `${join(folder, name)} holds ${inLayer.length} Gemma Scope dictionaries (${inLayer.map((p) => p.slice(folder.length + 1)).join(', ')}).`,
+        'Give the folder of the one to load.',
+      );
+    }
+    found.push(...inLayer);
+  }
+  return found;
+}
+
+async function loadGemmaScopeFiles(
+  paths: readonly string[],
+  model: DictionaryModelConfig,
+  options: LoadDictionaryOptions,
+): Promise<{ kind: DictionaryKind; layers: LoadedLayer[] }> {
+  const inputHook = options.inputHook ?? 'hook_resid_post';
+  const outputHook = options.outputHook ?? inputHook;
+  if (paths.length > 1 && options.layer !== undefined)
+    throw new EngineError('BAD_ARGUMENT', 'A layer option is for one params.npz; this folder holds one per layer.');
+  const layers: LoadedLayer[] = [];
+  try {
+    for (const path of paths) layers.push(await loadGemmaScopeNpz(path, options.layer ?? null, inputHook, outputHook, model, options));
+  } catch (error) {
+    for (const l of layers) l.close();
+    throw error;
+  }
+  return { kind: fullHookName(inputHook, 0) === fullHookName(outputHook, 0) ? 'sae' : 'transcoder', layers };
+}
+
+/**
+ * A dictionary for a model of shape `model`, from `source`: a local folder or file, or a Hugging
+ * Face repo (`owner/name[/sub/folder][@revision]`, `hf://owner/name/sub/folder?revision=rev`),
+ * fetched into the hub cache first. circuit-tracer configs' hf:// files are fetched likewise.
+ *
+ * Errors (EngineError): MODEL_NOT_FOUND, MODEL_FILE_MISSING, BAD_CONFIG (a config, hook or labels
+ * file that does not fit), WRONG_SHAPE (a tensor or width that does not match the config or the
+ * model), MISSING_TENSOR, NON_FINITE, UNSUPPORTED_ARCHITECTURE (gated SAEs), CORRUPT_WEIGHTS, and
+ * the hub's DOWNLOAD_FAILED, CHECKSUM_MISMATCH, OFFLINE, CANCELLED.
  */
 export async function loadDictionary(source: string, model: DictionaryModelConfig, options: LoadDictionaryOptions = {}): Promise<Dictionary> {
-  const local = options.subfolder ? join(source, options.subfolder) : source;
-  return loadDictionaryFromPath(local, model, options);
+  const remote: RemoteFileResolver = (reference, label) => fetchHfUri(reference, label, options);
+  const local = options.subfolder && !source.startsWith('hf://') ? join(source, options.subfolder) : source;
+  if (!source.startsWith('hf://') && localPathExists(local)) return loadDictionaryFromPath(local, model, options, remote);
+  const hub = parseHubSource(source, options);
+  if (!hub) {
+    throw new EngineError(
+      'MODEL_NOT_FOUND',
+      `"${source}" is neither a dictionary folder nor a Hugging Face repo.`,
+      'Give a local folder, or owner/name[/subfolder][@revision].',
+    );
+  }
+  const folder = await fetchHubDictionary(hub, options);
+  const id = `${hub.repo}${hub.subfolder ? `/${hub.subfolder}` : ''}${hub.revision === 'main' ? '' : `@${hub.revision}`}`;
+  return loadDictionaryFromPath(folder, model, options, remote, id);
 }
