@@ -66,7 +66,26 @@ export type LlamaGradientOutput = (typeof LLAMA_GRADIENT_POINTS)[number]['output
  * being read by nothing), or a norm's scale over the reader slots [S, b, p, 1] (the hook's value is
  * any slot's, all being equal; its gradient the sum over the slots).
  */
-type PointValue = { value: TapeValue } | { headMajor: TapeValue; perm: number[] } | { slots: TapeValue };
+export type PointValue = { value: TapeValue } | { headMajor: TapeValue; perm: number[] } | { slots: TapeValue };
+
+/** A point's value in its hook layout [b, ...], for the forward graph (the slots' norm scale from its one shared copy, [1, b, p, 1]). */
+export function pointValue(t: Tape, point: PointValue): string {
+  if ('value' in point) return point.value.name;
+  if ('perm' in point) return t.g.op1('Transpose', [point.headMajor.name], { perm: point.perm });
+  return t.g.op1('Squeeze', [point.slots.name, t.g.constInt64([0])]);
+}
+
+/** A point's gradient in its hook layout [b, ...], after the tape's backward. */
+export function pointGradient(t: Tape, point: PointValue): string {
+  if ('value' in point) return t.gradient(point.value);
+  if ('perm' in point) return t.g.op1('Transpose', [t.gradient(point.headMajor)], { perm: point.perm });
+  return t.g.op1('ReduceSum', [t.gradient(point.slots), t.g.constInt64([0])], { keepdims: 0 });
+}
+
+/** RoPE on the last axis: x cos + rotate_half(x) sin, the tables [p, width] broadcast over [heads, b, p, width]. */
+export function rotary(t: Tape, x: TapeValue, cos: TapeValue, sin: TapeValue): TapeValue {
+  return t.add(t.mul(x, cos), t.mul(t.rotateHalf(x), sin));
+}
 
 /** The block's forward on the tape; `split` gives each reader its own input copy. */
 function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: number, split: boolean, frozen: boolean, gate: TapeValue | null) {
@@ -88,9 +107,8 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
 
   const qNormed = config.qkNorm ? rmsNorm(t, q, t.weight('q_norm', w.q_norm!.data, [Dh]), eps, frozen).y : q;
   const kNormed = config.qkNorm ? rmsNorm(t, k, t.weight('k_norm', w.k_norm!.data, [Dh]), eps, frozen).y : k;
-  const rope = (x: TapeValue): TapeValue => t.add(t.mul(x, cos), t.mul(t.rotateHalf(x), sin));
-  const rotQ = rope(qNormed); // [head, b, p, d_head]
-  const rotK = rope(kNormed); // [kv_head, b, p, d_head]
+  const rotQ = rotary(t, qNormed, cos, sin); // [head, b, p, d_head]
+  const rotK = rotary(t, kNormed, cos, sin); // [kv_head, b, p, d_head]
 
   const keys = perQueryHead(t, rotK, H, Hkv, Dh); // [head, b, p, d_head]
   const values = perQueryHead(t, v, H, Hkv, Dh);
@@ -139,14 +157,7 @@ export function buildLlamaGradientForwardGraph(config: ModelConfig, w: BlockWeig
   const { points } = defineBlock(t, config, w, layer, false, false, null);
   for (const { output, shape } of LLAMA_GRADIENT_POINTS) {
     if (output === 'resid_pre') continue;
-    const point = points[output];
-    const value =
-      'value' in point
-        ? point.value.name
-        : 'perm' in point
-          ? t.g.op1('Transpose', [point.headMajor.name], { perm: point.perm })
-          : t.g.op1('Squeeze', [point.slots.name, t.g.constInt64([0])]); // one shared copy: [1, b, p, 1]
-    t.g.output(t.g.op1('Identity', [value], {}, output), 'float', ['b', ...graphDims(shape, config)]);
+    t.g.output(t.g.op1('Identity', [pointValue(t, points[output])], {}, output), 'float', ['b', ...graphDims(shape, config)]);
   }
   return t.g.build();
 }
@@ -168,14 +179,7 @@ export function buildLlamaGradientBackwardGraph(
   t.backward([[block.residPost, gradOut]]);
   for (const { output, shape } of LLAMA_GRADIENT_POINTS) {
     if (output === 'resid_post') continue;
-    const point = block.points[output];
-    const grad =
-      'value' in point
-        ? t.gradient(point.value)
-        : 'perm' in point
-          ? t.g.op1('Transpose', [t.gradient(point.headMajor)], { perm: point.perm })
-          : t.g.op1('ReduceSum', [t.gradient(point.slots), t.g.constInt64([0])], { keepdims: 0 });
-    t.g.output(t.g.op1('Identity', [grad], {}, `grad_${output}`), 'float', ['b', ...graphDims(shape, config)]);
+    t.g.output(t.g.op1('Identity', [pointGradient(t, block.points[output])], {}, `grad_${output}`), 'float', ['b', ...graphDims(shape, config)]);
   }
   t.g.output(t.g.op1('Identity', [t.gradient(block.lnInput)], {}, 'grad_qkv_in'), 'float', [S, 'b', 'p', D]);
   t.g.output(t.g.op1('Identity', [t.gradient(block.mlpIn)], {}, 'grad_mlp_in'), 'float', ['b', 'p', D]);
@@ -219,7 +223,8 @@ function perQueryHead(t: Tape, x: TapeValue, H: number, Hkv: number, Dh: number)
   return t.reshape(repeated, [H, 'b', 'p', Dh]);
 }
 
-function concat(parts: readonly Float32Array[]): Float32Array {
+/** Arrays end to end (per-head weights stacked as [sum of heads, ...]). */
+export function concat(parts: readonly Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let offset = 0;
   for (const p of parts) {
@@ -229,7 +234,8 @@ function concat(parts: readonly Float32Array[]): Float32Array {
   return out;
 }
 
-function graphDims(shape: ReadonlyArray<string | number>, config: ModelConfig): Dim[] {
+/** A gradient point's shape as graph dims. */
+export function graphDims(shape: ReadonlyArray<string | number>, config: ModelConfig): Dim[] {
   const sizes: Record<string, Dim> = {
     pos: 'p',
     head: config.nHeads,

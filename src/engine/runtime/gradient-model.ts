@@ -1,8 +1,8 @@
 /**
  * Gradients of a metric with respect to every hook point of a run, on ONNX Runtime: the gradient
- * graphs of onnx/gpt2-gradient-graphs.ts (GPT-2, GPT-Neo) or onnx/llama-gradient-graphs.ts (Llama,
- * Mistral, Qwen2, Qwen3): a forward and a backward graph per block and a final graph, built when the
- * model is created, one session each. The weights reach the sessions as
+ * graphs of onnx/gpt2-gradient-graphs.ts (GPT-2, GPT-Neo), onnx/llama-gradient-graphs.ts (Llama,
+ * Mistral, Qwen2, Qwen3) or onnx/neox-gradient-graphs.ts (GPT-NeoX, Pythia): a forward and a backward
+ * graph per block and a final graph, built when the model is created, one session each. The weights reach the sessions as
  * inputs from the canonical model's arrays (WeightMode 'inputs'), so the forward and backward
  * sessions share one copy of them and the frozen (linearised) backward graphs can be built later,
  * when first asked for.
@@ -32,6 +32,7 @@ import {
   LLAMA_GRADIENT_POINTS,
   type LlamaGradientOutput,
 } from '../onnx/llama-gradient-graphs.js';
+import { buildNeoxGradientBackwardGraph, buildNeoxGradientForwardGraph, neoxGradientPoints } from '../onnx/neox-gradient-graphs.js';
 import { embed } from './embedding.js';
 import { layerMasks } from './forward-steps.js';
 import { planHooks } from './hook-plan.js';
@@ -68,8 +69,11 @@ export interface GradientPoint {
 /** Every family's gradient outputs; GPT-2's are every family's, the rest (norm scales, rotated q/k, the gated MLP's up projection) some families'. */
 export type GradientOutput = BlockGradientOutput | LlamaGradientOutput;
 
-/** One block's values for every batch row, [b, ...hook shape] each, by graph output name (the family's extra points when it has them). */
-export type BlockValues = Record<BlockGradientOutput, Float32Array> & Partial<Record<GradientOutput, Float32Array>>;
+/**
+ * One block's values for every batch row, [b, ...hook shape] each, by graph output name: the family's
+ * extra points when it has them, and resid_mid except with a parallel residual (GPT-NeoX).
+ */
+export type BlockValues = Record<Exclude<BlockGradientOutput, 'resid_mid'>, Float32Array> & Partial<Record<GradientOutput, Float32Array>>;
 
 export interface ForwardPass {
   batch: number;
@@ -133,7 +137,7 @@ interface BackwardSet {
 
 /** How one graph family's gradient graphs are built and fed. */
 interface GradientGraphs {
-  points: readonly GradientPoint[];
+  points(config: ModelConfig): readonly GradientPoint[];
   forward(config: ModelConfig, w: BlockWeights, layer: number): BuiltGraph;
   backward(config: ModelConfig, w: BlockWeights, layer: number, options: GradientGraphOptions): BuiltGraph;
   final(config: ModelConfig, weights: ModelWeights, options: GradientGraphOptions): BuiltGraph;
@@ -142,7 +146,7 @@ interface GradientGraphs {
 }
 
 const GPT2_GRAPHS: GradientGraphs = {
-  points: BLOCK_GRADIENT_POINTS,
+  points: () => BLOCK_GRADIENT_POINTS,
   forward: buildGradientForwardGraph,
   backward: buildGradientBackwardGraph,
   final: buildGradientFinalGraph,
@@ -150,10 +154,19 @@ const GPT2_GRAPHS: GradientGraphs = {
 };
 
 const LLAMA_GRAPHS: GradientGraphs = {
-  points: LLAMA_GRADIENT_POINTS,
+  points: () => LLAMA_GRADIENT_POINTS,
   forward: buildLlamaGradientForwardGraph,
   backward: buildLlamaGradientBackwardGraph,
   final: buildLlamaGradientFinalGraph,
+  blockFeeds: (config, _layer, P) => ropeFeeds(config, P),
+};
+
+/** GPT-NeoX: its own blocks (partial RoPE, parallel or sequential residual); its final LayerNorm and unembedding are GPT-2's. */
+const NEOX_GRAPHS: GradientGraphs = {
+  points: neoxGradientPoints,
+  forward: buildNeoxGradientForwardGraph,
+  backward: buildNeoxGradientBackwardGraph,
+  final: buildGradientFinalGraph,
   blockFeeds: (config, _layer, P) => ropeFeeds(config, P),
 };
 
@@ -162,18 +175,23 @@ function gradientGraphsOf(config: ModelConfig): GradientGraphs {
   const family = graphFamily(config);
   if (family === 'gpt2') return GPT2_GRAPHS;
   if (family === 'llama') return LLAMA_GRAPHS;
+  if (family === 'neox' || family === 'neox_sequential') return NEOX_GRAPHS;
   throw new EngineError(
     'UNSUPPORTED_ARCHITECTURE',
     `Gradients (attribution patching, edge attribution) are not supported for ${config.modelType} models yet.`,
-    'They run on GPT-2-family models (GPT-2, GPT-Neo, the organism) and Llama-family models (Llama, Mistral, Qwen2, Qwen3).',
+    'They run on GPT-2-family models (GPT-2, GPT-Neo, the organism), Llama-family models (Llama, Mistral, Qwen2, Qwen3) and GPT-NeoX (Pythia).',
   );
 }
 
-/** rope_cos, rope_sin [P, d_head]: RoPE's angles at positions 0 .. P - 1, each frequency twice (rotate_half's pairing), computed in float64. */
+/**
+ * rope_cos, rope_sin [P, R]: RoPE's angles at positions 0 .. P - 1 over the R rotary dimensions
+ * (d_head, or GPT-NeoX's rotaryDims, whose frequencies are theta^(-2j / R)), each frequency twice
+ * (rotate_half's pairing), computed in float64.
+ */
 function ropeFeeds(config: ModelConfig, P: number): Record<string, ort.Tensor> {
-  const inv = ropeInverseFrequencies(config.rotary!, config.dHead);
-  const Dh = config.dHead,
-    half = inv.length;
+  const Dh = config.rotaryDims ?? config.dHead;
+  const inv = ropeInverseFrequencies(config.rotary!, Dh);
+  const half = inv.length;
   const cos = new Float32Array(P * Dh),
     sin = new Float32Array(P * Dh);
   for (let p = 0; p < P; p++)
@@ -219,7 +237,7 @@ export class GradientModel {
 
   /** The block hook points whose values and gradients the passes hold. */
   get points(): readonly GradientPoint[] {
-    return this.graphs.points;
+    return this.graphs.points(this.config);
   }
 
   get config(): ModelConfig {
@@ -251,7 +269,7 @@ export class GradientModel {
       const { session: s, weights } = this.forwards[l]!;
       const out = await s.run({ resid_pre: f32(resid, [batch, P, D]), attn_mask: masks[l]!, ...this.graphs.blockFeeds(this.config, l, P), ...weights });
       const values = { resid_pre: resid } as BlockValues;
-      for (const { output } of this.graphs.points) if (output !== 'resid_pre') values[output] = out[output]!.data as Float32Array;
+      for (const { output } of this.points) if (output !== 'resid_pre') values[output] = out[output]!.data as Float32Array;
       layers.push(values);
       resid = values.resid_post;
     }
@@ -292,7 +310,7 @@ export class GradientModel {
         ...weights,
       });
       const g = { resid_post: grad, qkv_in: out['grad_qkv_in']!.data, mlp_in: out['grad_mlp_in']!.data } as BlockGradients;
-      for (const { output } of this.graphs.points) if (output !== 'resid_post') g[output] = out[`grad_${output}`]!.data as Float32Array;
+      for (const { output } of this.points) if (output !== 'resid_post') g[output] = out[`grad_${output}`]!.data as Float32Array;
       layers[l] = g;
       request.onLayer?.(l, g);
       grad = g.resid_pre;

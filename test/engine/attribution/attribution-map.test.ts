@@ -183,7 +183,7 @@ describe('attribution maps on the organism', () => {
 });
 
 describe('Engine.attribute', () => {
-  test('a model without gradient graphs (GPT-NeoX) is refused with UNSUPPORTED_ARCHITECTURE; path patching still runs on it', async () => {
+  test('a GPT-NeoX model: AtP maps and path patching both run on it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ct-attr-neox-'));
     const engine = new Engine({ edgeScorer: eapEdgeScorer });
     try {
@@ -191,7 +191,9 @@ describe('Engine.attribute', () => {
       await writeHfFolder(dir, { config: random.config, tensors: random.tensors, tokenizerJson: loadGpt2TokenizerJson() });
       await engine.loadModel({ kind: 'folder', path: dir }, { device: 'cpu', maxTokens: 64, offline: true });
       const request = { cleanIds: [1, 5, 9, 3, 7], corruptIds: [1, 6, 9, 3, 7], target: { id: 3 }, contrast: { id: 9 } };
-      await assert.rejects(engine.attribute({ ...request, method: 'atp' }), (e: unknown) => e instanceof EngineError && e.code === 'UNSUPPORTED_ARCHITECTURE');
+      const map = await engine.attribute({ ...request, method: 'atp' });
+      assert.equal(map.heads.length, (random.config['num_hidden_layers'] as number) * (random.config['num_attention_heads'] as number));
+      assert.ok(map.heads.every((x) => Number.isFinite(x)) && map.heads.some((x) => x !== 0));
       const paths = await engine.pathPatch({ ...request, receivers: 'logits' });
       assert.equal(paths.entries.length, paths.nLayers * paths.nHeads);
       assert.ok(paths.entries.every((e) => e.normalized === null || Number.isFinite(e.normalized)));

@@ -1,22 +1,25 @@
 /**
- * AtP, AtP* (QK fix on the rotated queries and keys, GradDrop), EAP and EAP-IG on Llama-family models
- * against the same quantities computed from the independent float64 reverse pass
- * (test/helpers/reference-llama-backward.ts), combined here from the published definitions: tiny
- * random llama (grouped-query attention, llama3 rope scaling), mistral (a sliding window of 4 keys)
- * and qwen3 (q/k norms, head_dim ≠ d_model / heads). Every score within 1e-4 of the largest score.
- * Also the identity Σ over a head's outgoing edges of EAP = the head's AtP under grouped-query
- * attention, whose key and value inputs are the key/value heads' (`L1KV0.k`).
+ * AtP, AtP* (QK fix on the rotated queries and keys, GradDrop), EAP and EAP-IG on the rotary families
+ * against the same quantities computed from the independent float64 reverse passes
+ * (test/helpers/reference-llama-backward.ts, reference-gpt-neox-backward.ts), combined here from the
+ * published definitions: tiny random llama (grouped-query attention, llama3 rope scaling), mistral (a
+ * sliding window of 4 keys), qwen3 (q/k norms, head_dim ≠ d_model / heads) and GPT-NeoX with the
+ * parallel residual (partial rotary; no head → same-layer MLP edge). Every score within 1e-4 of the
+ * largest score. Also the identity Σ over a head's outgoing edges of EAP = the head's AtP, under
+ * grouped-query attention (whose key and value inputs are the key/value heads', `L1KV0.k`) and with
+ * the parallel residual.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runAttribution } from '../../../src/engine/attribution/run-attribution.js';
 import type { AttributionRequest, NodeScore } from '../../../src/engine/attribution/attribution-types.js';
-import type { LlamaFamilyType } from '../../../src/engine/model/adapters/llama-config.js';
 import type { ScoredEdge } from '../../../src/protocol/circuit.js';
 import { defaultMetricCoefficients, GradientModel } from '../../../src/engine/runtime/gradient-model.js';
-import { llamaGradientFixture, type LlamaGradientFixture } from '../../helpers/llama-gradient-fixtures.js';
+import { gptNeoxGradientFixture, llamaGradientFixture, type RotaryGradientFixture } from '../../helpers/rotary-gradient-fixtures.js';
 import { referenceLlamaEmbeddings, referenceLlamaGradients } from '../../helpers/reference-llama-backward.js';
-import type { ReferenceGradients } from '../../helpers/reference-gpt2-backward.js';
+import { referenceGptNeoxEmbeddings, referenceGptNeoxGradients } from '../../helpers/reference-gpt-neox-backward.js';
+import type { ReferenceBackwardOptions, ReferenceGradients, ReferenceMetric } from '../../helpers/reference-gpt2-backward.js';
+import type { ReferenceWeightTensor } from '../../helpers/reference-gpt2.js';
 
 const TOL = 1e-4;
 const CLEAN = [464, 3797, 3332, 319, 262, 2603, 13, 383];
@@ -48,11 +51,50 @@ function softmax(xs: number[]): number[] {
   return e.map((x) => x / t);
 }
 
-const ARCHS: LlamaFamilyType[] = ['llama', 'mistral', 'qwen3'];
+interface Case {
+  label: string;
+  fixture: () => RotaryGradientFixture;
+  gradients: (
+    tensors: Map<string, ReferenceWeightTensor>,
+    config: Record<string, unknown>,
+    embeddings: Float64Array,
+    metric: ReferenceMetric,
+    options?: ReferenceBackwardOptions,
+  ) => ReferenceGradients;
+  embeddings: (tensors: Map<string, ReferenceWeightTensor>, ids: readonly number[]) => Float64Array;
+  /** The attention output projection, nn.Linear [d_model, head * d_head]. */
+  outProjection: (layer: number) => string;
+  window: number | null;
+  parallel: boolean;
+}
 
-for (const arch of ARCHS) {
-  describe(`attribution on a tiny random ${arch}`, () => {
-    let fx: LlamaGradientFixture;
+const llama = (arch: 'llama' | 'mistral' | 'qwen3', window: number | null): Case => ({
+  label: arch,
+  fixture: () => llamaGradientFixture(arch, 3, 2),
+  gradients: referenceLlamaGradients,
+  embeddings: referenceLlamaEmbeddings,
+  outProjection: (l) => `model.layers.${l}.self_attn.o_proj.weight`,
+  window,
+  parallel: false,
+});
+const CASES: Case[] = [
+  llama('llama', null),
+  llama('mistral', 4),
+  llama('qwen3', null),
+  {
+    label: 'gpt_neox (parallel residual)',
+    fixture: () => gptNeoxGradientFixture(3, true, 2),
+    gradients: referenceGptNeoxGradients,
+    embeddings: referenceGptNeoxEmbeddings,
+    outProjection: (l) => `gpt_neox.layers.${l}.attention.dense.weight`,
+    window: null,
+    parallel: true,
+  },
+];
+
+for (const c of CASES) {
+  describe(`attribution on a tiny random ${c.label}`, () => {
+    let fx: RotaryGradientFixture;
     let model: GradientModel;
     let cleanRef: ReferenceGradients;
     let corruptRef: ReferenceGradients;
@@ -68,16 +110,15 @@ for (const arch of ARCHS) {
     });
     const grads = (l: number, hook: string, ref = corruptRef): Float64Array => ref.gradients.get(`blocks.${l}.${hook}`)!;
     const vals = (ref: ReferenceGradients, l: number, hook: string): Float64Array => ref.values.get(`blocks.${l}.${hook}`)!;
-    const windowOf = (): number | null => (arch === 'mistral' ? (fx.config['sliding_window'] as number) : null);
 
     before(async () => {
-      fx = llamaGradientFixture(arch, 3, 2);
+      fx = c.fixture();
       model = await GradientModel.create(fx.model, { threads: 1 });
       ({ nLayers: L, nHeads: H, dModel: D, dHead: Dh, dMlp: M } = fx.model.config);
       Hkv = fx.model.config.nKvHeads ?? H;
       P = CLEAN.length;
-      cleanRef = referenceLlamaGradients(fx.tensors, fx.config, referenceLlamaEmbeddings(fx.tensors, CLEAN), metric);
-      corruptRef = referenceLlamaGradients(fx.tensors, fx.config, referenceLlamaEmbeddings(fx.tensors, CORRUPT), metric);
+      cleanRef = c.gradients(fx.tensors, fx.config, c.embeddings(fx.tensors, CLEAN), metric);
+      corruptRef = c.gradients(fx.tensors, fx.config, c.embeddings(fx.tensors, CORRUPT), metric);
     });
     after(() => model.dispose());
 
@@ -134,7 +175,7 @@ for (const arch of ARCHS) {
      */
     const atpStarReference = (ref: ReferenceGradients, l: number): number[] => {
       const scale = 1 / Math.sqrt(Dh);
-      const window = windowOf();
+      const window = c.window;
       const qC = vals(cleanRef, l, 'attn.hook_rot_q'),
         kC = vals(cleanRef, l, 'attn.hook_rot_k'),
         qX = vals(corruptRef, l, 'attn.hook_rot_q'),
@@ -184,7 +225,7 @@ for (const arch of ARCHS) {
     test('AtP* with GradDrop: the mean over dropped layers of |AtP*| with that layer dropped', async () => {
       const got = (await runAttribution(model, { ...base('atp-star', 'heads'), gradDrop: true })).entries as NodeScore[];
       const dropped = Array.from({ length: L }, (_, drop) =>
-        referenceLlamaGradients(fx.tensors, fx.config, referenceLlamaEmbeddings(fx.tensors, CORRUPT), metric, { dropLayer: drop }),
+        c.gradients(fx.tensors, fx.config, c.embeddings(fx.tensors, CORRUPT), metric, { dropLayer: drop }),
       );
       const expected: number[] = [];
       for (let l = 0; l < L; l++) {
@@ -201,14 +242,14 @@ for (const arch of ARCHS) {
     /** EAP scores from the reference: upstream differences (z_h · o_proj[:, h], mlp_out, the token embedding) against downstream gradients. */
     const eapReference = (downGrad: (name: string) => Float64Array): Map<string, number> => {
       const up = new Map<string, Float64Array>();
-      const embC = referenceLlamaEmbeddings(fx.tensors, CLEAN),
-        embX = referenceLlamaEmbeddings(fx.tensors, CORRUPT);
+      const embC = c.embeddings(fx.tensors, CLEAN),
+        embX = c.embeddings(fx.tensors, CORRUPT);
       up.set(
         'embed',
         embC.map((x, i) => x - embX[i]!),
       );
       for (let l = 0; l < L; l++) {
-        const o = fx.tensors.get(`model.layers.${l}.self_attn.o_proj.weight`)!.data; // [d_model, head * d_head]
+        const o = fx.tensors.get(c.outProjection(l))!.data; // [d_model, head * d_head]
         const zc = vals(cleanRef, l, 'attn.hook_z'),
           zx = vals(corruptRef, l, 'attn.hook_z');
         for (let h = 0; h < H; h++) {
@@ -242,8 +283,10 @@ for (const arch of ARCHS) {
       };
       for (let l = 0; l < L; l++) {
         for (let h = 0; h < H; h++) for (const u of writersBefore(l, false)) edge(u, `L${l}H${h}.q`);
-        for (const which of ['k', 'v']) for (let kv = 0; kv < Hkv; kv++) for (const u of writersBefore(l, false)) edge(u, `L${l}KV${kv}.${which}`);
-        for (const u of writersBefore(l, true)) edge(u, `mlp${l}`);
+        const kvName = Hkv === H ? 'H' : 'KV';
+        for (const which of ['k', 'v']) for (let kv = 0; kv < Hkv; kv++) for (const u of writersBefore(l, false)) edge(u, `L${l}${kvName}${kv}.${which}`);
+        // With the parallel residual the MLP reads resid_pre: its own layer's heads do not write before it.
+        for (const u of writersBefore(l, !c.parallel)) edge(u, `mlp${l}`);
       }
       for (const u of writersBefore(L, false)) edge(u, 'logits');
       return scores;
@@ -277,7 +320,11 @@ for (const arch of ARCHS) {
 
     test('EAP over every edge (key/value inputs per key/value head), and Σ over a head’s outgoing edges = its AtP', async () => {
       const got = (await runAttribution(model, base('eap', 'edges'))).entries as ScoredEdge[];
-      assert.ok(got.some((e) => e.to === 'L1KV1.k'));
+      assert.ok(got.some((e) => e.to === (Hkv === H ? 'L1H3.k' : 'L1KV1.k')));
+      assert.equal(
+        got.some((e) => e.from === 'L1H0' && e.to === 'mlp1'),
+        !c.parallel,
+      );
       compareEdges(got, eapReference(downstreamGrad(corruptRef)), 'EAP');
       const atp = (await runAttribution(model, base('atp', 'heads'))).entries as NodeScore[];
       const scale = Math.max(...atp.map((e) => Math.abs(e.score)));
@@ -291,10 +338,10 @@ for (const arch of ARCHS) {
     test('EAP-IG with 3 steps: gradients averaged over the interpolated inputs', async () => {
       const steps = 3;
       const got = (await runAttribution(model, { ...base('eap-ig', 'edges'), steps })).entries as ScoredEdge[];
-      const embC = referenceLlamaEmbeddings(fx.tensors, CLEAN),
-        embX = referenceLlamaEmbeddings(fx.tensors, CORRUPT);
+      const embC = c.embeddings(fx.tensors, CLEAN),
+        embX = c.embeddings(fx.tensors, CORRUPT);
       const refs = Array.from({ length: steps }, (_, k) =>
-        referenceLlamaGradients(
+        c.gradients(
           fx.tensors,
           fx.config,
           embX.map((x, i) => x + ((k + 1) / steps) * (embC[i]! - x)),

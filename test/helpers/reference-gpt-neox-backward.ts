@@ -1,0 +1,357 @@
+/**
+ * An independent float64 reverse pass of a GPT-NeoX checkpoint (Pythia), the known answer for the
+ * engine's NeoX gradient graphs. Written from HF's modeling_gpt_neox.py with naive loops over the HF
+ * tensors and config.json, sharing no code with src/ (nor with the Tape): a forward that keeps what
+ * the reverse pass needs, then the chain rule applied by hand.
+ *
+ *   LayerNorm  y = n w + b, n = (x − mean) / s, s = sqrt(var + eps):
+ *              dx = (dn − mean(dn) − n mean(dn n)) / s with dn = w dy (frozen s: (dn − mean(dn)) / s), ds = −Σ dn n / s
+ *   q, k, v    query_key_value rows per head [head, 3, d_head]
+ *   RoPE       on the first rotary_ndims = int(d_head rotary_pct) dims: x cos + rotate_half(x) sin,
+ *              inv_freq = base^(-2j / rotary_ndims); the rest passed through
+ *   attention  scores / sqrt(d_head), causal; softmax dS = A (dA − Σ A dA)
+ *   MLP        dense_4h_to_h(gelu(dense_h_to_4h(x))), exact gelu, gelu'(x) = Φ(x) + x φ(x)
+ *   residual   use_parallel_residual: x + attn(ln1(x)) + mlp(ln2(x)); else h = x + attn(ln1(x)), h + mlp(ln2(h))
+ *
+ * Every head's q, k and v reads its own copy of resid_pre through its own input_layernorm, the MLP
+ * its own copy of its input (resid_pre with the parallel residual, else resid_mid). Names as in
+ * reference-llama-backward.ts (hook_q_input, hook_k_input, hook_v_input [pos, head, d_model]).
+ */
+import type { ReferenceWeightTensor } from './reference-gpt2.js';
+import type { ReferenceBackwardOptions, ReferenceGradients, ReferenceMetric } from './reference-gpt2-backward.js';
+import { erf } from './reference-gpt-neox.js';
+
+interface LnSaved {
+  n: Float64Array;
+  s: Float64Array;
+}
+
+export function referenceGptNeoxGradients(
+  tensors: Map<string, ReferenceWeightTensor>,
+  config: Record<string, unknown>,
+  embeddings: Float64Array,
+  metric: ReferenceMetric,
+  options: ReferenceBackwardOptions = {},
+): ReferenceGradients {
+  const num = (key: string, fallback?: number): number => (config[key] ?? fallback) as number;
+  const nLayers = num('num_hidden_layers'),
+    D = num('hidden_size'),
+    H = num('num_attention_heads'),
+    M = num('intermediate_size'),
+    V = num('vocab_size'),
+    eps = num('layer_norm_eps', 1e-5);
+  const Dh = D / H;
+  const R = Math.floor(Dh * num('rotary_pct', 0.25));
+  const base = num('rotary_emb_base', 10000);
+  const parallel = config['use_parallel_residual'] !== false;
+  const bias = config['attention_bias'] !== false;
+  const frozen = options.frozen ?? false;
+  const P = embeddings.length / D;
+  const W = (name: string): Float32Array => {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`reference-gpt-neox-backward: no tensor ${name}`);
+    return t.data;
+  };
+  const half = R / 2;
+  const invFreq = Array.from({ length: half }, (_, j) => base ** (-(2 * j) / R));
+  const angle = (p: number, d: number): number => p * invFreq[d % half]!;
+  /** RoPE of [pos, head, d_head] on the first R dims. */
+  const rope = (x: Float64Array): Float64Array => {
+    const y = x.slice();
+    for (let p = 0; p < P; p++)
+      for (let h = 0; h < H; h++) {
+        const at = (p * H + h) * Dh;
+        for (let d = 0; d < R; d++) {
+          const rotated = d < half ? -x[at + d + half]! : x[at + d - half]!;
+          y[at + d] = x[at + d]! * Math.cos(angle(p, d)) + rotated * Math.sin(angle(p, d));
+        }
+      }
+    return y;
+  };
+  /** RoPE's transpose: dx_d = dy_d cos_d + (d < R/2 ? dy_{d+R/2} sin_{d+R/2} : −dy_{d−R/2} sin_{d−R/2}); dims past R pass through. */
+  const ropeBackward = (dy: Float64Array): Float64Array => {
+    const dx = dy.slice();
+    for (let p = 0; p < P; p++)
+      for (let h = 0; h < H; h++) {
+        const at = (p * H + h) * Dh;
+        for (let d = 0; d < R; d++) {
+          const fromRotated = d < half ? dy[at + d + half]! * Math.sin(angle(p, d + half)) : -dy[at + d - half]! * Math.sin(angle(p, d - half));
+          dx[at + d] = dy[at + d]! * Math.cos(angle(p, d)) + fromRotated;
+        }
+      }
+    return dx;
+  };
+
+  // ---- forward ----
+  interface Saved {
+    ln1: LnSaved;
+    rq: Float64Array;
+    rk: Float64Array;
+    v: Float64Array;
+    A: Float64Array;
+    ln2: LnSaved;
+    pre: Float64Array;
+  }
+  const values = new Map<string, Float64Array>();
+  const gradients = new Map<string, Float64Array>();
+  const name = (l: number, hook: string): string => `blocks.${l}.${hook}`;
+  const saved: Saved[] = [];
+  let x = Float64Array.from(embeddings);
+  for (let l = 0; l < nLayers; l++) {
+    const pre = `gpt_neox.layers.${l}.`;
+    values.set(name(l, 'hook_resid_pre'), x);
+    const ln1 = lnForward(x, D, eps);
+    const y1 = affineOf(ln1, W(`${pre}input_layernorm.weight`), W(`${pre}input_layernorm.bias`), D);
+    const qkv = linear(y1, W(`${pre}attention.query_key_value.weight`), D, 3 * D, bias ? W(`${pre}attention.query_key_value.bias`) : undefined);
+    const part = (which: number): Float64Array => {
+      const t = new Float64Array(P * H * Dh);
+      for (let p = 0; p < P; p++)
+        for (let h = 0; h < H; h++) for (let d = 0; d < Dh; d++) t[(p * H + h) * Dh + d] = qkv[p * 3 * D + h * 3 * Dh + which * Dh + d]!;
+      return t;
+    };
+    const q = part(0),
+      k = part(1),
+      v = part(2);
+    const rq = rope(q),
+      rk = rope(k);
+    const A = new Float64Array(H * P * P);
+    const z = new Float64Array(P * H * Dh);
+    for (let h = 0; h < H; h++)
+      for (let i = 0; i < P; i++) {
+        const scores: number[] = [];
+        for (let j = 0; j <= i; j++) {
+          let s = 0;
+          for (let d = 0; d < Dh; d++) s += rq[(i * H + h) * Dh + d]! * rk[(j * H + h) * Dh + d]!;
+          scores.push(s / Math.sqrt(Dh));
+        }
+        const max = Math.max(...scores);
+        const exps = scores.map((s) => Math.exp(s - max));
+        const total = exps.reduce((a, b) => a + b, 0);
+        exps.forEach((e, j) => (A[(h * P + i) * P + j] = e / total));
+        for (let j = 0; j <= i; j++) for (let d = 0; d < Dh; d++) z[(i * H + h) * Dh + d]! += A[(h * P + i) * P + j]! * v[(j * H + h) * Dh + d]!;
+      }
+    const attnOut = linear(z, W(`${pre}attention.dense.weight`), D, D, bias ? W(`${pre}attention.dense.bias`) : undefined);
+    const mid = x.map((xi, n) => xi + attnOut[n]!);
+    const mlpIn = parallel ? x : mid;
+    const ln2 = lnForward(mlpIn, D, eps);
+    const y2 = affineOf(ln2, W(`${pre}post_attention_layernorm.weight`), W(`${pre}post_attention_layernorm.bias`), D);
+    const hidden = linear(y2, W(`${pre}mlp.dense_h_to_4h.weight`), D, M, W(`${pre}mlp.dense_h_to_4h.bias`));
+    const post = hidden.map((h) => 0.5 * h * (1 + erf(h / Math.SQRT2)));
+    const mlpOut = linear(post, W(`${pre}mlp.dense_4h_to_h.weight`), M, D, W(`${pre}mlp.dense_4h_to_h.bias`));
+    const next = mid.map((m, n) => m + mlpOut[n]!);
+    values.set(name(l, 'ln1.hook_scale'), ln1.s);
+    values.set(name(l, 'attn.hook_q'), q);
+    values.set(name(l, 'attn.hook_k'), k);
+    values.set(name(l, 'attn.hook_v'), v);
+    values.set(name(l, 'attn.hook_rot_q'), rq);
+    values.set(name(l, 'attn.hook_rot_k'), rk);
+    values.set(name(l, 'attn.hook_pattern'), A);
+    values.set(name(l, 'attn.hook_z'), z);
+    values.set(name(l, 'hook_attn_out'), attnOut);
+    if (!parallel) values.set(name(l, 'hook_resid_mid'), mid);
+    values.set(name(l, 'ln2.hook_scale'), ln2.s);
+    values.set(name(l, 'mlp.hook_pre'), hidden);
+    values.set(name(l, 'mlp.hook_post'), post);
+    values.set(name(l, 'hook_mlp_out'), mlpOut);
+    values.set(name(l, 'hook_resid_post'), next);
+    saved.push({ ln1, rq, rk, v, A, ln2, pre: hidden });
+    x = next;
+  }
+
+  // ---- metric and its gradient at the last position ----
+  const unembed = config['tie_word_embeddings'] === true ? W('gpt_neox.embed_in.weight') : W('embed_out.weight');
+  const lnF = lnForward(x.slice((P - 1) * D, P * D), D, eps);
+  const logits = linear(affineOf(lnF, W('gpt_neox.final_layer_norm.weight'), W('gpt_neox.final_layer_norm.bias'), D), unembed, D, V);
+  const max = logits.reduce((a, c) => Math.max(a, c), -Infinity);
+  const logZ = max + Math.log(logits.reduce((a, c) => a + Math.exp(c - max), 0));
+  let value = 0,
+    logProbWeight = 0;
+  const dLogits = new Float64Array(V);
+  for (const [t, c] of metric.logit) {
+    value += c * logits[t]!;
+    dLogits[t]! += c;
+  }
+  for (const [t, c] of metric.logProb) {
+    value += c * (logits[t]! - logZ);
+    dLogits[t]! += c;
+    logProbWeight += c;
+  }
+  for (let u = 0; u < V; u++) dLogits[u]! -= logProbWeight * Math.exp(logits[u]! - logZ);
+  const dFinal = new Float64Array(P * D);
+  dFinal.set(lnBackward(lnF, W('gpt_neox.final_layer_norm.weight'), linearBackward(dLogits, unembed, D, V), D, frozen).dx, (P - 1) * D);
+  gradients.set('final_resid', dFinal);
+
+  // ---- blocks, last first ----
+  let G = dFinal;
+  for (let l = nLayers - 1; l >= 0; l--) {
+    const pre = `gpt_neox.layers.${l}.`;
+    const s = saved[l]!;
+    const keep = options.dropLayer === l ? 0 : 1;
+    gradients.set(name(l, 'hook_resid_post'), G);
+    const dMlpOut = G.map((g) => g * keep);
+    const dPost = linearBackward(dMlpOut, W(`${pre}mlp.dense_4h_to_h.weight`), M, D);
+    const dPre = dPost.map((g, n) => g * geluDerivative(s.pre[n]!));
+    const ln2 = lnBackward(s.ln2, W(`${pre}post_attention_layernorm.weight`), linearBackward(dPre, W(`${pre}mlp.dense_h_to_4h.weight`), D, M), D, frozen);
+    // Sequential: the MLP's input is resid_mid, whose gradient adds to the stream's; parallel: resid_pre's.
+    const dMid = parallel ? G : G.map((g, n) => g + ln2.dx[n]!);
+    const dAttnOut = dMid.map((g) => g * keep);
+    const dZ = linearBackward(dAttnOut, W(`${pre}attention.dense.weight`), D, D);
+    const dA = new Float64Array(H * P * P);
+    const dRq = new Float64Array(P * H * Dh),
+      dRk = new Float64Array(P * H * Dh),
+      dV = new Float64Array(P * H * Dh);
+    for (let h = 0; h < H; h++)
+      for (let i = 0; i < P; i++) {
+        for (let j = 0; j < P; j++) {
+          let g = 0;
+          for (let e = 0; e < Dh; e++) {
+            g += dZ[(i * H + h) * Dh + e]! * s.v[(j * H + h) * Dh + e]!;
+            dV[(j * H + h) * Dh + e]! += s.A[(h * P + i) * P + j]! * dZ[(i * H + h) * Dh + e]!;
+          }
+          dA[(h * P + i) * P + j] = g;
+        }
+        if (frozen) continue;
+        let dot = 0;
+        for (let j = 0; j <= i; j++) dot += s.A[(h * P + i) * P + j]! * dA[(h * P + i) * P + j]!;
+        for (let j = 0; j <= i; j++) {
+          const dS = (s.A[(h * P + i) * P + j]! * (dA[(h * P + i) * P + j]! - dot)) / Math.sqrt(Dh);
+          for (let e = 0; e < Dh; e++) {
+            dRq[(i * H + h) * Dh + e]! += dS * s.rk[(j * H + h) * Dh + e]!;
+            dRk[(j * H + h) * Dh + e]! += dS * s.rq[(i * H + h) * Dh + e]!;
+          }
+        }
+      }
+    const dQ = ropeBackward(dRq),
+      dK = ropeBackward(dRk);
+    const qkvW = W(`${pre}attention.query_key_value.weight`); // [head * 3 * d_head, d_model]
+    const ln1w = W(`${pre}input_layernorm.weight`);
+    const dY1Total = new Float64Array(P * D);
+    const dResidPre = Float64Array.from(dMid);
+    if (parallel) for (let n = 0; n < P * D; n++) dResidPre[n]! += ln2.dx[n]!;
+    const readerInputs = (dX: Float64Array, which: number): Float64Array => {
+      const out = new Float64Array(P * H * D);
+      for (let h = 0; h < H; h++) {
+        const dY1 = new Float64Array(P * D);
+        for (let p = 0; p < P; p++)
+          for (let i = 0; i < D; i++) {
+            let g = 0;
+            for (let e = 0; e < Dh; e++) g += dX[(p * H + h) * Dh + e]! * qkvW[(h * 3 * Dh + which * Dh + e) * D + i]!;
+            dY1[p * D + i] = g;
+          }
+        const dIn = lnBackward(s.ln1, ln1w, dY1, D, frozen).dx;
+        for (let n = 0; n < P * D; n++) {
+          dY1Total[n]! += dY1[n]!;
+          dResidPre[n]! += dIn[n]!;
+        }
+        for (let p = 0; p < P; p++) for (let i = 0; i < D; i++) out[(p * H + h) * D + i] = dIn[p * D + i]!;
+      }
+      return out;
+    };
+    gradients.set(name(l, 'hook_q_input'), readerInputs(dQ, 0));
+    gradients.set(name(l, 'hook_k_input'), readerInputs(dK, 1));
+    gradients.set(name(l, 'hook_v_input'), readerInputs(dV, 2));
+    gradients.set(name(l, 'ln1.hook_scale'), lnBackward(s.ln1, ln1w, dY1Total, D, frozen).ds);
+    gradients.set(name(l, 'attn.hook_q'), dQ);
+    gradients.set(name(l, 'attn.hook_k'), dK);
+    gradients.set(name(l, 'attn.hook_v'), dV);
+    gradients.set(name(l, 'attn.hook_rot_q'), dRq);
+    gradients.set(name(l, 'attn.hook_rot_k'), dRk);
+    gradients.set(name(l, 'attn.hook_pattern'), dA);
+    gradients.set(name(l, 'attn.hook_z'), dZ);
+    gradients.set(name(l, 'hook_attn_out'), dAttnOut);
+    if (!parallel) gradients.set(name(l, 'hook_resid_mid'), dMid);
+    gradients.set(name(l, 'ln2.hook_scale'), ln2.ds);
+    gradients.set(name(l, 'hook_mlp_in'), ln2.dx);
+    gradients.set(name(l, 'mlp.hook_pre'), dPre);
+    gradients.set(name(l, 'mlp.hook_post'), dPost);
+    gradients.set(name(l, 'hook_mlp_out'), dMlpOut);
+    gradients.set(name(l, 'hook_resid_pre'), dResidPre);
+    G = dResidPre;
+  }
+  return { metric: value, values, gradients };
+}
+
+/** The token embeddings of `ids`, [pos, d_model]. */
+export function referenceGptNeoxEmbeddings(tensors: Map<string, ReferenceWeightTensor>, ids: readonly number[]): Float64Array {
+  const E = tensors.get('gpt_neox.embed_in.weight')!;
+  const D = E.shape[1]!;
+  const out = new Float64Array(ids.length * D);
+  ids.forEach((id, p) => {
+    for (let i = 0; i < D; i++) out[p * D + i] = E.data[id * D + i]!;
+  });
+  return out;
+}
+
+function lnForward(x: Float64Array, D: number, eps: number): LnSaved {
+  const rows = x.length / D;
+  const n = new Float64Array(x.length),
+    s = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let mean = 0;
+    for (let i = 0; i < D; i++) mean += x[r * D + i]!;
+    mean /= D;
+    let variance = 0;
+    for (let i = 0; i < D; i++) variance += (x[r * D + i]! - mean) ** 2;
+    s[r] = Math.sqrt(variance / D + eps);
+    for (let i = 0; i < D; i++) n[r * D + i] = (x[r * D + i]! - mean) / s[r]!;
+  }
+  return { n, s };
+}
+
+function affineOf(saved: LnSaved, w: Float32Array, b: Float32Array, D: number): Float64Array {
+  return saved.n.map((v, i) => v * w[i % D]! + b[i % D]!);
+}
+
+function lnBackward(saved: LnSaved, w: Float32Array, dy: Float64Array, D: number, frozen: boolean): { dx: Float64Array; ds: Float64Array } {
+  const rows = saved.s.length;
+  const dx = new Float64Array(rows * D),
+    ds = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let meanDn = 0,
+      meanDnN = 0;
+    for (let i = 0; i < D; i++) {
+      const dn = dy[r * D + i]! * w[i]!;
+      meanDn += dn;
+      meanDnN += dn * saved.n[r * D + i]!;
+    }
+    // y depends on s through n = (x − mean) / s: ∂y_i/∂s = −w_i n_i / s (meanDnN still holds Σ dn n here).
+    ds[r] = -meanDnN / saved.s[r]!;
+    meanDn /= D;
+    meanDnN /= D;
+    for (let i = 0; i < D; i++) {
+      const dn = dy[r * D + i]! * w[i]!;
+      dx[r * D + i] = (dn - meanDn - (frozen ? 0 : saved.n[r * D + i]! * meanDnN)) / saved.s[r]!;
+    }
+  }
+  return { dx, ds };
+}
+
+/** nn.Linear: y[r, o] = Σ_i x[r, i] W[o, i] (+ b[o]). */
+function linear(x: Float64Array, w: Float32Array, inDim: number, outDim: number, b?: Float32Array): Float64Array {
+  const rows = x.length / inDim;
+  const y = new Float64Array(rows * outDim);
+  for (let r = 0; r < rows; r++)
+    for (let o = 0; o < outDim; o++) {
+      let s = b ? b[o]! : 0;
+      for (let i = 0; i < inDim; i++) s += x[r * inDim + i]! * w[o * inDim + i]!;
+      y[r * outDim + o] = s;
+    }
+  return y;
+}
+
+function linearBackward(dy: Float64Array, w: Float32Array, inDim: number, outDim: number): Float64Array {
+  const rows = dy.length / outDim;
+  const dx = new Float64Array(rows * inDim);
+  for (let r = 0; r < rows; r++)
+    for (let o = 0; o < outDim; o++) {
+      const g = dy[r * outDim + o]!;
+      if (g === 0) continue;
+      for (let i = 0; i < inDim; i++) dx[r * inDim + i]! += g * w[o * inDim + i]!;
+    }
+  return dx;
+}
+
+/** d/dx of 0.5 x (1 + erf(x / sqrt 2)): Φ(x) + x φ(x). */
+function geluDerivative(x: number): number {
+  return 0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp(-0.5 * x * x)) / Math.sqrt(2 * Math.PI);
+}
