@@ -31,6 +31,12 @@ describeInThemes('attribution heatmaps', 'attribution', (current) => {
       assert.ok(pixels.colours >= 3, `${map}: the heatmap has ${pixels.colours} colours`);
     }
     assert.match(visibleText(await view.innerText()), /clean [+−-]?\d/, 'the clean and corrupt logit differences are shown');
+    // The keyboard walks the scatter's points; the last (largest exact effect) is the organism's induction head.
+    const scatter = view.locator('[data-map="scatter"]');
+    await scatter.locator('.attribution-scatter-plot').focus();
+    await page.keyboard.press('End');
+    assert.match(visibleText(await scatter.locator('.attribution-point').innerText()), /^L1H0: exact [+−-]?\d/);
+    await session.elementScreenshot(scatter, 'attribution-scatter');
     await session.elementScreenshot(view, 'view-attribution');
   });
 });
