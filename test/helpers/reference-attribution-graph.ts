@@ -195,6 +195,11 @@ export interface ReferenceGraph {
   bias: Float64Array;
   /** Per node: the feature's pre-activation or the demeaned logit in the clean run. */
   value: Float64Array;
+  /**
+   * Per node: the affine model's value with every source present except the features in
+   * `ablated` (their writes removed, every other feature's activation held): targets only.
+   */
+  ablatedValues: (ablated: ReadonlySet<number>) => Float64Array;
 }
 
 type Stream = Float64Array; // [pos, d_model]
@@ -526,5 +531,24 @@ export function referenceAttributionGraph(
     for (let v = 0; v < V; v++) mean += last[v]! / V;
     value[logitStart + k] = last[t]! - mean;
   });
-  return { features, logitTokens, logitProbabilities, adjacency, nodes: n, bias, value };
+  const ablatedValues = (ablated: ReadonlySet<number>): Float64Array => {
+    const positions = model.positionStream(P);
+    const start = new Float64Array(P * D);
+    for (let i = 0; i < P * D; i++) start[i] = positions[i]! + embed[i]!;
+    const values = run(
+      start,
+      (l) => {
+        const m = bosMlp(l);
+        for (let i = 0; i < P * D; i++) m[i]! += errors[l]![i]!;
+        for (const w of writes[l]!) if (!ablated.has(w.node)) for (let j = 0; j < D; j++) m[w.position * D + j]! += w.vector[j]!;
+        return m;
+      },
+      true,
+    );
+    const out = new Float64Array(n);
+    values.features.forEach((v, r) => (out[r] = v));
+    values.logits.forEach((v, k) => (out[logitStart + k] = v));
+    return out;
+  };
+  return { features, logitTokens, logitProbabilities, adjacency, nodes: n, bias, value, ablatedValues };
 }

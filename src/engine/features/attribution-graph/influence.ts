@@ -162,7 +162,7 @@ export class InfluenceSessions {
       const inv = 1 / sums[k]!;
       for (let j = 0; j < cols.length; j++) square[k * cols.length + j]! *= inv;
     }
-    let v = Float32Array.from(start);
+    let v = start.slice(0, rows);
     const visits = new Float32Array(rows);
     for (let i = 0; v.some((x) => x !== 0); i++) {
       if (i >= PARTIAL_MAX_ITER) throw new EngineError('INTERNAL', 'Feature influence did not converge.');

@@ -71,6 +71,16 @@ function llamaCase(name: string, transcoder: Case['transcoder']): Case {
   };
 }
 
+/** The reference adjacency restricted to the visited features (and every error, token and logit node). */
+function restricted(reference: ReferenceGraph, selected: readonly number[]): { matrix: Float64Array; nodes: number } {
+  const nF = reference.features.length;
+  const keep = [...selected, ...Array.from({ length: reference.nodes - nF }, (_, i) => nF + i)];
+  const m = keep.length;
+  const matrix = new Float64Array(m * m);
+  keep.forEach((r, i) => keep.forEach((c, j) => (matrix[i * m + j] = reference.adjacency[r * reference.nodes + c]!)));
+  return { matrix, nodes: m };
+}
+
 const CASES: Case[] = [
   gpt2Case('GPT-2, ln2.hook_normalized, ReLU', { dSae: 48, seed: 1 }),
   gpt2Case('GPT-2, mlp.hook_in, JumpReLU, skip', { dSae: 48, seed: 2, input: 'mlp.hook_in', activation: 'jumprelu', skip: true }),
@@ -130,6 +140,61 @@ for (const c of CASES) {
       }
       assert.ok(largest > 0);
       assert.ok(worst <= 1e-4 * largest, `largest difference ${worst} at [${Math.floor(at / n)}, ${at % n}] (largest entry ${largest})`);
+    });
+
+    test('linearity: ablating a feature in the linearised model changes every target by exactly its direct effect', () => {
+      const n = reference.nodes;
+      const nLogits = run.replacement.logits.tokens.length;
+      const targets = [...Array.from({ length: reference.features.length }, (_, i) => i), ...Array.from({ length: nLogits }, (_, k) => n - nLogits + k)];
+      const full = reference.ablatedValues(new Set());
+      for (const t of targets)
+        assert.ok(Math.abs(full[t]! - reference.value[t]!) <= 1e-6 * Math.max(1, Math.abs(reference.value[t]!)), 'the affine model is the clean run');
+      let largest = 0;
+      for (const v of run.adjacency.matrix) largest = Math.max(largest, Math.abs(v));
+      // Features of the first layer, one at each of several positions: each has later targets.
+      const picks = reference.features
+        .flatMap((f, i) => (f.layer === 0 ? [i] : []))
+        .filter((_, j) => j % 7 === 0)
+        .slice(0, 4);
+      assert.ok(picks.length > 0);
+      for (const s of picks) {
+        const ablated = reference.ablatedValues(new Set([s]));
+        let moved = 0;
+        for (const t of targets) {
+          const change = full[t]! - ablated[t]!;
+          moved = Math.max(moved, Math.abs(change));
+          const effect = run.adjacency.matrix[t * n + s]!;
+          assert.ok(Math.abs(change - effect) <= 1e-4 * largest, `feature ${s} → node ${t}: change ${change}, direct effect ${effect}`);
+        }
+        assert.ok(moved > 0, `ablating feature ${s} changes something`);
+      }
+    });
+
+    test('with a cap on features visited: the features of most influence on the logits first, their rows as the reference’s', async () => {
+      const { nLayers, dModel } = runner.config;
+      const dictionary = randomTranscoder({ nLayers, dModel, ...c.transcoder });
+      const cap = 5;
+      const capped = await buildAttributionGraph(runner, dictionary, c.ids, (id) => `t${id}`, { maxFeatureNodes: cap });
+      // One ranking, after the logit rows only: influence = Σ_logits p · |A[logit, f]| / Σ_sources |A[logit, ·]|.
+      const n = reference.nodes;
+      const nF = reference.features.length;
+      const logitStart = n - reference.logitTokens.length;
+      const influence = new Float64Array(nF);
+      reference.logitTokens.forEach((_, k) => {
+        const row = (logitStart + k) * n;
+        let sum = 0;
+        for (let j = 0; j < n; j++) sum += Math.abs(reference.adjacency[row + j]!);
+        for (let f = 0; f < nF; f++) influence[f]! += (reference.logitProbabilities[k]! * Math.abs(reference.adjacency[row + f]!)) / Math.max(sum, 1e-8);
+      });
+      const expected = Array.from({ length: nF }, (_, f) => f)
+        .sort((a, b) => influence[b]! - influence[a]! || a - b)
+        .slice(0, cap)
+        .sort((a, b) => a - b);
+      assert.deepEqual([...capped.adjacency.selectedFeatures], expected);
+      const sub = restricted(reference, expected);
+      let largest = 0;
+      for (const v of sub.matrix) largest = Math.max(largest, Math.abs(v));
+      for (let i = 0; i < sub.matrix.length; i++) assert.ok(Math.abs(capped.adjacency.matrix[i]! - sub.matrix[i]!) <= 1e-4 * largest, `entry ${i}`);
     });
 
     test('completeness: direct effects plus bias equal each target’s pre-activation and demeaned logit', () => {
