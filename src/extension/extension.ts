@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { createEngineClient } from '../engine/worker/engine-client.js';
 import { AnalysisSession, GPT2_SMALL_REPOS } from './analysis-session.js';
 import { AttributionRuns } from './attribution-runs.js';
+import { FeatureSession } from './features/feature-session.js';
 import { withShownMetric } from './lab-patch-metric.js';
 import { registerCommands } from './commands/index.js';
 import { HistoryStore } from './history-store.js';
@@ -95,6 +96,7 @@ export function activate(context: vscode.ExtensionContext): void {
     checkEdge: (request, modelId) => session.checkEdge(request, modelId),
     attribute: (request) => attributionRuns.attribute(request),
     pathPatch: (request) => attributionRuns.pathPatch(request),
+    steerFeatures: (request) => features.steer(request),
     onSelection: (selection) => {
       if (selection.layer === undefined || selection.head === undefined || !headsTree.visible) return;
       const node = headsView.nodeFor(selection.layer, selection.head);
@@ -102,12 +104,14 @@ export function activate(context: vscode.ExtensionContext): void {
     },
   });
   session.attachLab(lab);
+  const features = new FeatureSession(engine, models, context.workspaceState, currentSettings, log, lab.features);
+  context.subscriptions.push(features);
 
   // `.prompt` language features.
   const documents = new PromptDocuments();
   registerPromptLanguage(context.subscriptions, { documents, session, models, engine, settings: currentSettings, log });
 
-  registerCommands({ extension: context, session, models, documents, lab, log, refreshHistory: () => historyView.refresh() });
+  registerCommands({ extension: context, session, models, documents, lab, features, log, refreshHistory: () => historyView.refresh() });
 
   // Settings apply without a reload.
   context.subscriptions.push(

@@ -22,6 +22,8 @@ import type {
   PathPatchMapRequest,
 } from '../../src/protocol/attribution.js';
 import { syntheticAttributionMap, syntheticPathPatchMap } from './synthetic-attribution.js';
+import type { EngineFeaturesApi, FeaturesRequest, FeaturesResult, SteerFeaturesRequest, SteerFeaturesResult } from '../../src/protocol/features.js';
+import { syntheticFeatures, syntheticSteer } from './synthetic-features.js';
 
 export const engineCalls: { method: string; args: unknown }[] = [];
 
@@ -68,7 +70,7 @@ export function fakeAnalysis(prompt: string, modelId: string): AnalysisResult {
 
 export function createEngineClient(_options: {
   workerPath: string;
-}): EngineApi & EngineCacheApi & { onCrash(listener: (error: Error) => void): { dispose(): void } } {
+}): EngineApi & EngineCacheApi & EngineFeaturesApi & { onCrash(listener: (error: Error) => void): { dispose(): void } } {
   let loaded: LoadedModelInfo | null = null;
   return {
     onCrash: () => ({ dispose: () => {} }),
@@ -192,6 +194,17 @@ export function createEngineClient(_options: {
       const corrupt = fakeTokenize(request.corrupt ?? '');
       hooks?.onProgress?.({ done: N_LAYERS * N_HEADS, total: N_LAYERS * N_HEADS });
       return syntheticPathPatchMap({ nLayers: N_LAYERS, nHeads: N_HEADS, receivers: request.receivers, clean, corrupt });
+    },
+    /** The synthetic two-layer transcoder's features of the prompt's words (after a BOS). */
+    async features(request: FeaturesRequest): Promise<FeaturesResult> {
+      engineCalls.push({ method: 'features', args: request });
+      const words = fakeTokenize(request.prompt ?? '');
+      if (words.length === 0) throw new EngineError('EMPTY_PROMPT', 'The prompt is empty.');
+      return syntheticFeatures([{ id: 50256, text: '<|endoftext|>', start: 0, end: 0, bos: true }, ...words]);
+    },
+    async steerFeatures(request: SteerFeaturesRequest): Promise<SteerFeaturesResult> {
+      engineCalls.push({ method: 'steerFeatures', args: request });
+      return syntheticSteer(request.edits, request.position ?? (request.ids?.length ?? 1) - 1);
     },
     async dispose(): Promise<void> {},
   };

@@ -9,6 +9,7 @@ import type { AnalysisSession } from '../analysis-session.js';
 import type { ModelManager } from '../model/model-manager.js';
 import type { PromptDocuments } from '../prompt-file/prompt-documents.js';
 import type { LabPanelController } from '../panels/lab-panel.js';
+import type { FeatureSession } from '../features/feature-session.js';
 
 /** What command handlers work with. */
 export interface CommandContext {
@@ -17,6 +18,8 @@ export interface CommandContext {
   models: ModelManager;
   documents: PromptDocuments;
   lab: LabPanelController;
+  /** The loaded dictionary and the feature runs. */
+  features: FeatureSession;
   log: vscode.LogOutputChannel;
   refreshHistory(): void;
 }

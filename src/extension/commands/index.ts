@@ -14,6 +14,7 @@ import { PATCH_COMMANDS } from './patch.js';
 import { CIRCUIT_COMMANDS } from './circuit.js';
 import { CIRCUIT_CHECK_COMMANDS } from './circuit-check.js';
 import { ATTRIBUTION_COMMANDS } from './attribution.js';
+import { FEATURE_COMMANDS } from '../features/feature-commands.js';
 
 export type { CommandContext, CommandEntry } from './command-table.js';
 
@@ -26,6 +27,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   ...HISTORY_COMMANDS,
   ...CIRCUIT_CHECK_COMMANDS,
   ...ATTRIBUTION_COMMANDS,
+  ...FEATURE_COMMANDS,
 ];
 
 /** Runs a handler, turning its failure into a notification with fitting actions. */

@@ -8,17 +8,11 @@
  */
 import * as vscode from 'vscode';
 import { EngineError } from '../../engine/errors.js';
-import type { DictionarySpec, FeaturesRequest, FeaturesResult, SteerFeaturesRequest, SteerFeaturesResult } from '../../protocol/features.js';
+import type { DictionarySpec, EngineFeaturesApi, FeaturesResult, SteerFeaturesRequest, SteerFeaturesResult } from '../../protocol/features.js';
 import type { ModelManager } from '../model/model-manager.js';
 import { LatestWinsQueue } from '../request-queue.js';
 import { prependBosRequest, type Settings } from '../settings.js';
 import { dictionaryLocation, dictionaryName, storedDictionary } from './dictionary-choice.js';
-
-/** The engine calls the feature commands make (EngineApi's, faked in tests). */
-export interface FeatureEngine {
-  features(request: FeaturesRequest, hooks?: { signal?: AbortSignal }): Promise<FeaturesResult>;
-  steerFeatures(request: SteerFeaturesRequest, hooks?: { signal?: AbortSignal }): Promise<SteerFeaturesResult>;
-}
 
 /** Where the Features view shows results (the Lab's feature runs). */
 export interface FeatureDisplay {
@@ -64,7 +58,7 @@ export class FeatureSession implements vscode.Disposable {
   private summary: DictionarySummary | null = null;
 
   constructor(
-    private readonly engine: FeatureEngine,
+    private readonly engine: EngineFeaturesApi,
     private readonly models: Pick<ModelManager, 'ensureLoaded' | 'active' | 'onWillSwitch'>,
     private readonly state: vscode.Memento,
     private readonly settings: () => Settings,

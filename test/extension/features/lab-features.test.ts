@@ -38,7 +38,7 @@ function makeLab(steer?: (r: SteerFeaturesRequest) => Promise<SteerFeaturesResul
   return { controller: LabPanelController.register(context, host), requests, lines };
 }
 
-async function readyPanel(controller: InstanceType<Panels['LabPanelController']>, view = 'features') {
+async function readyPanel(controller: ReturnType<Panels['LabPanelController']['register']>, view = 'features') {
   controller.open(view);
   const panel = lab.panels.at(-1)!;
   panel.deliver({ type: 'ready', restore: null });
