@@ -8,7 +8,7 @@
  * apply_b_dec_to_input, normalize_activations (none, expected_average_only_in with
  * norm_scaling_factor, constant_norm_rescale), finetuning_scaling_factor, model_name.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from '../errors.js';
 import { openSafetensors } from '../model/safetensors.js';
@@ -126,6 +126,8 @@ export function loadSaelensFolder(folder: string, model: DictionaryModelConfig, 
   const applyBDecToInput = optionalBoolean(cfg, 'apply_b_dec_to_input', true, label);
 
   const weightsPath = join(folder, SAELENS_WEIGHTS);
+  if (!existsSync(weightsPath))
+    throw new EngineError('MODEL_FILE_MISSING', `${folder} has ${SAELENS_CONFIG} but no ${SAELENS_WEIGHTS}.`, 'Download the SAE again.');
   const file = openSafetensors(weightsPath);
   const W_enc = readCheckedTensor(file, 'W_enc', [dIn, dSae], weightsPath);
   const b_enc = readCheckedTensor(file, 'b_enc', [dSae], weightsPath);
