@@ -5,7 +5,7 @@
  */
 import { EngineError } from '../errors.js';
 import type { ModelConfig } from '../model/config.js';
-import { resolveDictionaryHook } from './dictionary-input.js';
+import { classifyDictionaryHook } from './dictionary-input.js';
 import type { Dictionary, DictionaryLayer } from './dictionary.js';
 
 export function checkDictionaryFits(dictionary: Dictionary, config: ModelConfig): void {
@@ -23,7 +23,7 @@ export function checkDictionaryFits(dictionary: Dictionary, config: ModelConfig)
     ] as const)
       if (width !== D) throw new EngineError('WRONG_SHAPE', `Dictionary layer ${layer.layer} has ${what} ${width}, but the model's d_model is ${D}.`);
     if (layer.outputHooks.length === 0) throw new EngineError('BAD_CONFIG', `Dictionary layer ${layer.layer} writes no hook.`);
-    for (const hook of [layer.inputHook, ...layer.outputHooks]) resolveDictionaryHook(hook, config);
+    for (const hook of [layer.inputHook, ...layer.outputHooks]) classifyDictionaryHook(hook, config);
   }
 }
 

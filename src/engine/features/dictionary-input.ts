@@ -1,9 +1,9 @@
 /**
  * The value a dictionary layer's encoder reads, [pos, d_in], from a forward's activation cache.
  *
- * Any d_model hook of the registry (hook_embed, hook_resid_pre/mid/post, hook_attn_out,
- * hook_mlp_out, ...) is read as it is. Two more hooks, TransformerLens's and circuit-tracer's names
- * for what the MLP's norm makes of its input, are no graph outputs and are computed here on the host
+ * Any per-layer d_model hook of the registry (hook_resid_pre/mid/post, hook_attn_out, hook_mlp_out)
+ * is read as it is; hooks are checked as the dictionary loader checks them (dictionary-hooks.ts).
+ * Two more hooks, TransformerLens's and circuit-tracer's names for what the MLP's norm makes of its input, are no graph outputs and are computed here on the host
  * from the MLP's input stream x (hook_resid_mid, or hook_resid_pre with GPT-NeoX's parallel
  * residual), the norm's scale s (the cached ln2.hook_scale where the graph family has it, else
  * sqrt(var(x) + eps) recomputed in float64 as GPT-2's LayerNorm does) and the norm's weights:
@@ -13,50 +13,34 @@
  */
 import { EngineError } from '../errors.js';
 import type { ActivationCache } from '../hooks.js';
-import { layerHook, parseHookName } from '../hooks/names.js';
+import { layerHook } from '../hooks/names.js';
 import { hasHook, hookPoint, type HookArchitecture, type HookName } from '../hooks/registry.js';
 import { graphFamily, type ModelConfig } from '../model/config.js';
+import { DERIVED_MLP_INPUT_HOOKS, resolveDictionaryHook, type DictionaryModelConfig } from './dictionary-hooks.js';
 import type { AnalysisWeights } from '../model/weights.js';
 import { tensor, type Tensor } from '../tensor.js';
 
 /** The per-layer hooks computed on the host, not read from the graph. */
-export const DERIVED_INPUT_HOOKS = ['ln2.hook_normalized', 'mlp.hook_in'] as const;
-export type DerivedInputHook = (typeof DERIVED_INPUT_HOOKS)[number];
+export type DerivedInputHook = (typeof DERIVED_MLP_INPUT_HOOKS)[number];
 
 /** A hook a dictionary can read or write: a d_model hook point, or one of the derived hooks. */
 export type DictionaryHook = HookName | `blocks.${number}.${DerivedInputHook}`;
 
 /** Where a dictionary hook's value comes from. */
-export type ResolvedDictionaryHook = { kind: 'cached'; name: HookName; layer: number | null } | { kind: 'derived'; hook: DerivedInputHook; layer: number };
+export type ClassifiedDictionaryHook = { kind: 'cached'; name: HookName; layer: number } | { kind: 'derived'; hook: DerivedInputHook; layer: number };
 
-const DERIVED_RE = /^blocks\.(\d+)\.(ln2\.hook_normalized|mlp\.hook_in)$/;
-
-type HookConfig = Pick<ModelConfig, 'nLayers' | 'norm' | 'positional' | 'parallelResidual' | 'postNorms'>;
+type HookConfig = DictionaryModelConfig;
 
 /**
- * Checks that `hook` is a d_model hook of this model (or a derived hook of one of its layers);
- * a typed BAD_ARGUMENT error names the problem otherwise.
+ * Checks `hook` against the model as the dictionary loader does (a typed BAD_CONFIG error names a
+ * hook that is no per-layer d_model hook of this model) and says whether it is cached or derived.
  */
-export function resolveDictionaryHook(hook: string, config: HookConfig): ResolvedDictionaryHook {
-  const derived = DERIVED_RE.exec(hook);
-  if (derived) {
-    const layer = Number(derived[1]);
-    if (layer >= config.nLayers)
-      throw new EngineError('BAD_ARGUMENT', `The dictionary hook "${hook}" names layer ${layer}, but the model has ${config.nLayers} layers.`);
-    return { kind: 'derived', hook: derived[2] as DerivedInputHook, layer };
-  }
-  const parsed = parseHookName(hook, config.nLayers);
-  if (!parsed) throw new EngineError('BAD_ARGUMENT', `The dictionary hook "${hook}" is not a hook point of this model (${config.nLayers} layers).`);
-  const point = hookPoint(parsed.hook);
-  if (!hasHook(point, graphFamily(config)))
-    throw new EngineError('BAD_ARGUMENT', `The dictionary hook "${hook}" is not a hook point of this model's architecture.`);
-  if (point.shape.length !== 2 || point.shape[0] !== 'pos' || point.shape[1] !== 'd_model')
-    throw new EngineError(
-      'BAD_ARGUMENT',
-      `The dictionary hook "${hook}" is not a [pos, d_model] hook point.`,
-      'Dictionaries read and write the residual stream, attention or MLP outputs, ln2.hook_normalized or mlp.hook_in.',
-    );
-  return { kind: 'cached', name: hook as HookName, layer: parsed.layer };
+export function classifyDictionaryHook(hook: string, config: HookConfig): ClassifiedDictionaryHook {
+  const { layer, name } = resolveDictionaryHook(hook, config, 'The dictionary');
+  const short = name.slice(`blocks.${layer}.`.length);
+  return (DERIVED_MLP_INPUT_HOOKS as readonly string[]).includes(short)
+    ? { kind: 'derived', hook: short as DerivedInputHook, layer }
+    : { kind: 'cached', name, layer };
 }
 
 /** The MLP's input stream of layer `layer`: resid_mid, or resid_pre when attention and MLP both read it. */
@@ -71,7 +55,7 @@ function cachesLn2Scale(arch: HookArchitecture): boolean {
 
 /** The hooks a forward must return for `hook`'s value to be computed (see dictionaryInput). */
 export function dictionaryHookSources(hook: string, config: HookConfig): HookName[] {
-  const resolved = resolveDictionaryHook(hook, config);
+  const resolved = classifyDictionaryHook(hook, config);
   if (resolved.kind === 'cached') return [resolved.name];
   const sources = [mlpStream(resolved.layer, config)];
   if (cachesLn2Scale(graphFamily(config))) sources.push(layerHook(resolved.layer, 'ln2.hook_scale'));
@@ -95,7 +79,7 @@ export function dictionaryInput(
   config: HookConfig & Pick<ModelConfig, 'dModel' | 'eps'>,
   weights: Pick<AnalysisWeights, 'blocks'>,
 ): Tensor {
-  const resolved = resolveDictionaryHook(hook, config);
+  const resolved = classifyDictionaryHook(hook, config);
   if (resolved.kind === 'cached') {
     const t = cached(cache, resolved.name);
     return tensor(t.data.slice(), t.shape);

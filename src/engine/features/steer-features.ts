@@ -26,7 +26,7 @@ import type { ForwardRunner, StreamPatch } from '../runtime/types.js';
 import { tensor } from '../tensor.js';
 import type { AppliedFeatureEdit, FeatureEdit } from '../../protocol/features.js';
 import { checkDictionaryFits, dictionaryLayerAt } from './dictionary-fit.js';
-import { dictionaryHookSources, dictionaryInput, resolveDictionaryHook } from './dictionary-input.js';
+import { dictionaryHookSources, dictionaryInput, classifyDictionaryHook } from './dictionary-input.js';
 import type { Dictionary, DictionaryLayer } from './dictionary.js';
 import { encodeLayer } from './encode.js';
 import { addDecoderRows, type FeatureWrite } from './reconstruction.js';
@@ -174,7 +174,7 @@ export async function steerFeatures(
       const names = p.kind === 'encode' ? dictionaryHookSources(p.layer.inputHook, config) : [layerHook(p.site.layer, p.site.hook)];
       for (const n of names) hooks.add(n);
     }
-    const endLayer = Math.max(...group.map((p) => (p.kind === 'encode' ? (resolveDictionaryHook(p.layer.inputHook, config).layer ?? 0) : p.site.layer))) + 1;
+    const endLayer = Math.max(...group.map((p) => (p.kind === 'encode' ? classifyDictionaryHook(p.layer.inputHook, config).layer : p.site.layer))) + 1;
     const [run] = await runner.intervene({
       ids,
       variants: [{ streamPatches: [...patches.values()] }],

@@ -130,12 +130,12 @@ for (const c of CASES) {
       assert.ok(withinTolerance(value.data, made.reference.get(name)!.data, 1e-4).ok);
     });
 
-    test('hooks that are no [pos, d_model] hook of the model are typed errors', () => {
+    test('hooks that are no per-layer d_model hook of the model are typed errors', () => {
       const { config } = made.model;
       for (const bad of ['blocks.2.mlp.hook_in', 'blocks.0.attn.hook_z', 'blocks.0.hook_nothing', 'blocks.5.hook_resid_pre', 'logits']) {
         assert.throws(
           () => dictionaryHookSources(bad, config),
-          (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT' && e.message.includes(bad),
+          (e: unknown) => e instanceof EngineError && e.code === 'BAD_CONFIG' && e.message.includes(bad),
           bad,
         );
       }

@@ -196,10 +196,10 @@ describe('feature activations on a tiny random GPT-2', () => {
     const deep = randomDictionary('sae', D, [{ layer: 5, inputHook: 'blocks.5.hook_resid_pre', outputHooks: ['blocks.5.hook_resid_pre'], dSae: 8 }], 1);
     await assert.rejects(
       featureActivations(model, matmul, deep, IDS),
-      (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT' && /blocks\.5\.hook_resid_pre/.test(e.message),
+      (e: unknown) => e instanceof EngineError && e.code === 'BAD_CONFIG' && /blocks\.5\.hook_resid_pre/.test(e.message),
     );
     const notDModel = randomDictionary('sae', D, [{ layer: 0, inputHook: 'blocks.0.attn.hook_pattern', outputHooks: ['blocks.0.hook_resid_pre'], dSae: 8 }], 1);
-    await assert.rejects(featureActivations(model, matmul, notDModel, IDS), (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT');
+    await assert.rejects(featureActivations(model, matmul, notDModel, IDS), (e: unknown) => e instanceof EngineError && e.code === 'BAD_CONFIG');
     const sae: Dictionary = randomDictionary(
       'sae',
       D,
