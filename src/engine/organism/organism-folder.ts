@@ -6,9 +6,8 @@
  * The same seed gives the same bytes. The folder also holds `organism.json` (version and seed):
  * a folder written by an older design is regenerated.
  */
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { EngineError } from '../errors.js';
 import { writeHfFolder } from '../model/hf-folder-writer.js';
 import { gpt2HfConfig, gpt2HfTensorsFromCanonical } from '../model/hf-gpt2-layout.js';
@@ -16,6 +15,7 @@ import type { CanonicalModel } from '../model/weights.js';
 import { bytesToByteLevel } from '../tokenizer/byte-level.js';
 import { loadGpt2TokenizerJson, type Gpt2TokenizerJson } from '../tokenizer/gpt2-tokenizer-json.js';
 import { buildOrganism, vocabLookup } from './build-organism.js';
+import { ensureGeneratedFolder } from './generated-folder.js';
 import { ORGANISM_SEED } from './organism-design.js';
 
 /** Bumped whenever the organism's weights change, so that stored copies are regenerated. */
@@ -88,40 +88,5 @@ export async function isOrganismFolder(dir: string): Promise<boolean> {
  * race is accepted.
  */
 export async function ensureOrganism(dir: string): Promise<string> {
-  if (await isOrganismFolder(dir)) return dir;
-  const tag = `${process.pid}-${randomBytes(4).toString('hex')}`;
-  const temp = join(dirname(dir), `.${basename(dir)}.tmp-${tag}`);
-  try {
-    await writeOrganismFolder(temp);
-  } catch (error) {
-    await rm(temp, { recursive: true, force: true });
-    if (error instanceof EngineError) throw error;
-    throw new EngineError(
-      'INTERNAL',
-      `Could not write the model organism into ${dirname(dir)}: ${(error as Error).message}`,
-      'Check that the folder is writable and the disk is not full.',
-    );
-  }
-  // Another process may have finished first while this one was writing: keep its folder.
-  if (await isOrganismFolder(dir)) {
-    await rm(temp, { recursive: true, force: true });
-    return dir;
-  }
-  // Move an old or broken folder out of the way (rename over a non-empty folder fails).
-  const stale = join(dirname(dir), `.${basename(dir)}.old-${tag}`);
-  const hadOld = await rename(dir, stale).then(
-    () => true,
-    () => false,
-  );
-  try {
-    await rename(temp, dir);
-  } catch (error) {
-    await rm(temp, { recursive: true, force: true });
-    // Another process put a complete organism there first.
-    if (!(await isOrganismFolder(dir))) {
-      throw new EngineError('INTERNAL', `Could not move the model organism into ${dir}: ${(error as Error).message}`, 'Check that the folder is writable.');
-    }
-  }
-  if (hadOld) await rm(stale, { recursive: true, force: true });
-  return dir;
+  return ensureGeneratedFolder(dir, { isComplete: isOrganismFolder, write: (temp) => writeOrganismFolder(temp), what: 'the model organism' });
 }

@@ -11,17 +11,21 @@
  *   LABELS_FILE               the features' explanations in Neuronpedia's export format: a JSON
  *                             array of { modelId, layer, index, description, ... }, `layer` being
  *                             `L-organism-transcoder` and `index` the feature's index as a string
+ *   TRANSCODER_MARKER         version, seed and the files' sizes, written last: a folder with it is
+ *                             complete, and one from an older design is regenerated
  *
- * The same seed gives the same bytes.
+ * The same seed gives the same bytes. `ensureOrganismTranscoder` generates it once into a storage
+ * folder, atomically, as `ensureOrganism` does the organism.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeSafetensorsFile } from '../model/safetensors-writer.js';
 import { loadTokenizer } from '../tokenizer/tokenizer.js';
 import { bytesToByteLevel } from '../tokenizer/byte-level.js';
 import { vocabLookup } from './build-organism.js';
+import { ensureGeneratedFolder } from './generated-folder.js';
 import { ORGANISM_SEED } from './organism-design.js';
-import { generateOrganism } from './organism-folder.js';
+import { generateOrganism, ORGANISM_VERSION } from './organism-folder.js';
 import {
   buildOrganismTranscoder,
   defaultMonitoredTokens,
@@ -33,6 +37,19 @@ import { D_MODEL } from './residual-layout.js';
 
 export const TRANSCODER_CONFIG_FILE = 'config.yaml';
 export const TRANSCODER_LABELS_FILE = 'explanations.json';
+export const TRANSCODER_MARKER = 'organism-transcoder.json';
+/** Bumped whenever the transcoder's features change, so that stored copies are regenerated. */
+export const ORGANISM_TRANSCODER_VERSION = 1;
+
+export interface TranscoderMarker {
+  name: 'circuit-trace-organism-transcoder';
+  version: number;
+  /** The organism's version the features were built from. */
+  organismVersion: number;
+  seed: number;
+  /** Each written file's size, so that a truncated copy is noticed and regenerated. */
+  sizes: Record<string, number>;
+}
 /** The model the config names: the CLI's and the extension's name for the organism. */
 export const ORGANISM_MODEL_NAME = 'organism';
 /** Neuronpedia's source-set name for the layers' labels (`0-organism-transcoder`). */
@@ -114,9 +131,20 @@ export async function writeTranscoderFolder(dir: string, transcoder: OrganismTra
   }
   await writeFile(join(dir, TRANSCODER_LABELS_FILE), `${JSON.stringify(transcoderExplanations(transcoder), null, 1)}\n`);
   written.push(TRANSCODER_LABELS_FILE);
-  // Written last: a folder with its config is complete.
   await writeFile(join(dir, TRANSCODER_CONFIG_FILE), transcoderConfigYaml(transcoder));
   written.push(TRANSCODER_CONFIG_FILE);
+  const sizes: Record<string, number> = {};
+  for (const file of written) sizes[file] = (await stat(join(dir, file))).size;
+  const marker: TranscoderMarker = {
+    name: 'circuit-trace-organism-transcoder',
+    version: ORGANISM_TRANSCODER_VERSION,
+    organismVersion: ORGANISM_VERSION,
+    seed: transcoder.seed,
+    sizes,
+  };
+  // Written last: its presence says the folder is complete.
+  await writeFile(join(dir, TRANSCODER_MARKER), `${JSON.stringify(marker, null, 2)}\n`);
+  written.push(TRANSCODER_MARKER);
   return written;
 }
 
@@ -134,4 +162,40 @@ export function generateOrganismTranscoder(seed: number = ORGANISM_SEED): Organi
 /** Writes the organism's transcoder for seed `seed` into `dir`; returns the names of the files written. */
 export async function writeOrganismTranscoderFolder(dir: string, seed: number = ORGANISM_SEED): Promise<string[]> {
   return writeTranscoderFolder(dir, generateOrganismTranscoder(seed));
+}
+
+/** Whether `dir` holds a complete organism transcoder of the current versions and the default seed. */
+export async function isOrganismTranscoderFolder(dir: string): Promise<boolean> {
+  try {
+    const marker = JSON.parse(await readFile(join(dir, TRANSCODER_MARKER), 'utf8')) as Partial<TranscoderMarker>;
+    if (
+      marker.name !== 'circuit-trace-organism-transcoder' ||
+      marker.version !== ORGANISM_TRANSCODER_VERSION ||
+      marker.organismVersion !== ORGANISM_VERSION ||
+      marker.seed !== ORGANISM_SEED ||
+      typeof marker.sizes !== 'object' ||
+      marker.sizes === null
+    )
+      return false;
+    const expected = [transcoderLayerFile(0), transcoderLayerFile(1), TRANSCODER_LABELS_FILE, TRANSCODER_CONFIG_FILE];
+    for (const file of expected) {
+      const size = await stat(join(dir, file)).then(
+        (s) => (s.isFile() ? s.size : -1),
+        () => -1,
+      );
+      if (size <= 0 || size !== marker.sizes[file]) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Makes sure `dir` holds the organism's transcoder (default seed), generated once and atomically; returns `dir`. */
+export async function ensureOrganismTranscoder(dir: string): Promise<string> {
+  return ensureGeneratedFolder(dir, {
+    isComplete: isOrganismTranscoderFolder,
+    write: (temp) => writeOrganismTranscoderFolder(temp),
+    what: "the organism's transcoder",
+  });
 }

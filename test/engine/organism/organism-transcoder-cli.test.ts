@@ -26,8 +26,17 @@ test('organism --transcoder DIR writes the transcoders of the organism of the sa
   const transcoders = join(root, 'transcoders');
   const run = await cli(['organism', '--out', model, '--seed', '7', '--transcoder', transcoders]);
   assert.equal(run.code, 0, run.err);
-  assert.match(run.out, /Wrote the organism's transcoders to .*transcoders: layer_0\.safetensors, layer_1\.safetensors, explanations\.json, config\.yaml\n/);
-  assert.deepEqual(readdirSync(transcoders).sort(), ['config.yaml', 'explanations.json', 'layer_0.safetensors', 'layer_1.safetensors']);
+  assert.match(
+    run.out,
+    /Wrote the organism's transcoders to .*transcoders: layer_0\.safetensors, layer_1\.safetensors, explanations\.json, config\.yaml, organism-transcoder\.json\n/,
+  );
+  assert.deepEqual(readdirSync(transcoders).sort(), [
+    'config.yaml',
+    'explanations.json',
+    'layer_0.safetensors',
+    'layer_1.safetensors',
+    'organism-transcoder.json',
+  ]);
   assert.ok(readdirSync(model).includes('model.safetensors'));
   // The transcoders are seed 7's: the monitors read seed 7's token codes.
   const seven = generateOrganismTranscoder(7);

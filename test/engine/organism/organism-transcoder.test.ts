@@ -20,6 +20,7 @@ import { defaultMonitoredTokens, GREATER_THAN_NUMBERS, type OrganismFeatureKind 
 import {
   TRANSCODER_CONFIG_FILE,
   TRANSCODER_LABELS_FILE,
+  TRANSCODER_MARKER,
   transcoderLayerFile,
   writeOrganismTranscoderFolder,
   type NeuronpediaExplanation,
@@ -189,7 +190,7 @@ function expectedFeatures(ids: readonly number[]): Array<Array<Set<string>>> {
 }
 
 test('the written folder is circuit-tracer’s per-layer layout: config, one safetensors per layer, Neuronpedia labels', () => {
-  assert.deepEqual(files, [transcoderLayerFile(0), transcoderLayerFile(1), TRANSCODER_LABELS_FILE, TRANSCODER_CONFIG_FILE]);
+  assert.deepEqual(files, [transcoderLayerFile(0), transcoderLayerFile(1), TRANSCODER_LABELS_FILE, TRANSCODER_CONFIG_FILE, TRANSCODER_MARKER]);
   const yaml = readFileSync(join(dir, TRANSCODER_CONFIG_FILE), 'utf8');
   assert.match(yaml, /^model_name: "organism"$/m);
   assert.match(yaml, /^feature_input_hook: "ln2\.hook_normalized"$/m);
