@@ -130,7 +130,10 @@ async function loadFolder(
   options: LoadDictionaryOptions,
   remote: RemoteFileResolver,
 ): Promise<{ kind: DictionaryKind; layers: LoadedLayer[] }> {
-  if (isFile(join(folder, SAELENS_CONFIG))) return { kind: 'sae', layers: [loadSaelensFolder(folder, model, options)] };
+  if (isFile(join(folder, SAELENS_CONFIG))) {
+    const layer = loadSaelensFolder(folder, model, options);
+    return { kind: layer.transcoder === true ? 'transcoder' : 'sae', layers: [layer] };
+  }
   const config = circuitTracerConfigIn(folder);
   if (config) return loadCircuitTracer(config, model, options, remote);
   if (isFile(join(folder, GEMMA_SCOPE_PARAMS))) return loadGemmaScopeFiles([join(folder, GEMMA_SCOPE_PARAMS)], model, options);
@@ -149,7 +152,7 @@ async function loadFolder(
       for (const l of layers) l.close();
       throw error;
     }
-    return { kind: 'sae', layers };
+    return { kind: layers.every((l) => l.transcoder === true) ? 'transcoder' : 'sae', layers };
   }
   throw missingFile(folder, 'dictionary files');
 }

@@ -7,6 +7,10 @@
  * jumprelu; gated is refused), activation_fn_str / activation_fn with activation_fn_kwargs.k (or k),
  * apply_b_dec_to_input, normalize_activations (none, expected_average_only_in with
  * norm_scaling_factor, constant_norm_rescale), finetuning_scaling_factor, model_name.
+ *
+ * SAELens's transcoders (architecture transcoder, skip_transcoder, jumprelu_transcoder) are read
+ * too: hook_name_out and d_out name the decoder's hook, W_dec is [d_sae, d_out], b_dec [d_out], a
+ * skip transcoder's W_skip [d_out, d_in] is added as x · W_skipᵀ, and the input is encoded raw.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +21,7 @@ import type { DictionaryLayer, FeatureActivationFunction, InputNormalization } f
 import { assertModelWidth, resolveDictionaryHook, type DictionaryModelConfig } from './dictionary-hooks.js';
 import type { LoadDictionaryOptions } from './dictionary-options.js';
 import { isObject, optionalBoolean, optionalNumber, optionalString, parseJsonObject, positiveInt, type ConfigObject } from './json-fields.js';
-import { assertTensorShape, readCheckedTensor } from './stored-tensors.js';
+import { assertTensorShape, readCheckedTensor, transpose } from './stored-tensors.js';
 
 export const SAELENS_CONFIG = 'cfg.json';
 export const SAELENS_WEIGHTS = 'sae_weights.safetensors';
@@ -25,6 +29,8 @@ export const SAELENS_WEIGHTS = 'sae_weights.safetensors';
 export interface LoadedLayer {
   layer: DictionaryLayer;
   modelName: string | null;
+  /** A SAELens transcoder (its dictionary's kind is then 'transcoder'). */
+  transcoder?: boolean;
   /** Closes the layer's decoder files. */
   close(): void;
 }
@@ -36,6 +42,13 @@ function field(cfg: ConfigObject, key: string): unknown {
   return isObject(metadata) ? metadata[key] : undefined;
 }
 
+/** SAELens's transcoder architectures (sae_lens/saes/transcoder.py): encoder on hook_name, decoder to hook_name_out. */
+const TRANSCODER_ARCHITECTURES: Readonly<Record<string, 'relu' | 'jumprelu'>> = {
+  transcoder: 'relu',
+  skip_transcoder: 'relu',
+  jumprelu_transcoder: 'jumprelu',
+};
+
 function activationOf(cfg: ConfigObject, label: string): 'relu' | 'topk' | 'jumprelu' {
   const architecture = optionalString(cfg, 'architecture', label) ?? 'standard';
   if (architecture === 'gated') {
@@ -45,13 +58,15 @@ function activationOf(cfg: ConfigObject, label: string): 'relu' | 'topk' | 'jump
       'Use a standard (ReLU), TopK or JumpReLU SAE.',
     );
   }
+  const transcoder = TRANSCODER_ARCHITECTURES[architecture];
+  if (transcoder) return transcoder;
   if (architecture === 'jumprelu') return 'jumprelu';
   if (architecture === 'topk') return 'topk';
   if (architecture !== 'standard') {
     throw new EngineError(
       'UNSUPPORTED_ARCHITECTURE',
       `${label}: the SAE's architecture is "${architecture}", which Circuit Trace does not support.`,
-      'Use a standard (ReLU), TopK or JumpReLU SAE.',
+      'Use a standard (ReLU), TopK or JumpReLU SAE, or a SAELens transcoder.',
     );
   }
   const fn = optionalString(cfg, 'activation_fn_str', label) ?? optionalString(cfg, 'activation_fn', label) ?? 'relu';
@@ -115,15 +130,40 @@ export function loadSaelensFolder(folder: string, model: DictionaryModelConfig, 
       'Fold the scaling factor into W_dec before loading.',
     );
   }
+  if (optionalBoolean(cfg, 'rescale_acts_by_decoder_norm', false, label)) {
+    throw new EngineError(
+      'BAD_CONFIG',
+      `${label}: TopK SAEs that rescale activations by decoder norms are not supported.`,
+      'Fold the decoder norms into W_enc and W_dec before loading.',
+    );
+  }
   const kind = activationOf(cfg, label);
+  const architecture = optionalString(cfg, 'architecture', label) ?? 'standard';
+  const isTranscoder = TRANSCODER_ARCHITECTURES[architecture] !== undefined;
   const hook = resolveDictionaryHook(hookName, model, label);
-  const hookLayer = field(cfg, 'hook_layer');
+  const hookLayer = field(cfg, 'hook_layer') ?? field(cfg, 'hook_point_layer');
   if (typeof hookLayer === 'number' && hookLayer !== hook.layer) {
     throw new EngineError('BAD_CONFIG', `${label}: hook_layer ${hookLayer} does not match hook_name "${hookName}" (layer ${hook.layer}).`);
   }
   assertModelWidth(dIn, model, 'd_in', label);
+  let output = hook;
+  let dOut = dIn;
+  if (isTranscoder) {
+    const outName = field(cfg, 'hook_name_out');
+    if (typeof outName !== 'string') throw new EngineError('BAD_CONFIG', `${label}: a SAELens transcoder needs "hook_name_out".`);
+    output = resolveDictionaryHook(outName, model, `${label} (hook_name_out)`);
+    dOut = positiveInt(cfg, 'd_out', label);
+    assertModelWidth(dOut, model, 'd_out', label);
+  }
   const normalization = normalizationOf(cfg, options, label);
-  const applyBDecToInput = optionalBoolean(cfg, 'apply_b_dec_to_input', true, label);
+  if (isTranscoder && normalization.kind !== 'none') {
+    throw new EngineError(
+      'BAD_CONFIG',
+      `${label}: a transcoder with normalize_activations "${normalization.kind}" is not supported (SAELens does not rescale its output).`,
+    );
+  }
+  // A SAELens transcoder encodes its raw input: its b_dec belongs to the output hook.
+  const applyBDecToInput = !isTranscoder && optionalBoolean(cfg, 'apply_b_dec_to_input', true, label);
 
   const weightsPath = join(folder, SAELENS_WEIGHTS);
   if (!existsSync(weightsPath))
@@ -131,9 +171,11 @@ export function loadSaelensFolder(folder: string, model: DictionaryModelConfig, 
   const file = openSafetensors(weightsPath);
   const W_enc = readCheckedTensor(file, 'W_enc', [dIn, dSae], weightsPath);
   const b_enc = readCheckedTensor(file, 'b_enc', [dSae], weightsPath);
-  const b_dec = readCheckedTensor(file, 'b_dec', [dIn], weightsPath);
+  const b_dec = readCheckedTensor(file, 'b_dec', [dOut], weightsPath);
   const decoderTensor = file.get('W_dec');
-  assertTensorShape(decoderTensor, [dSae, dIn], weightsPath);
+  assertTensorShape(decoderTensor, [dSae, dOut], weightsPath);
+  // skip_transcoder: W_skip [d_out, d_in], added as x · W_skipᵀ.
+  const W_skip = architecture === 'skip_transcoder' ? transpose(readCheckedTensor(file, 'W_skip', [dOut, dIn], weightsPath), dOut, dIn) : null;
   let activation: FeatureActivationFunction;
   if (kind === 'jumprelu') {
     const log = file.tensors.get('log_threshold');
@@ -154,7 +196,7 @@ export function loadSaelensFolder(folder: string, model: DictionaryModelConfig, 
     weightsPath,
     decoderTensor,
     dSae,
-    dIn,
+    dOut,
     { kind: 'rows', nOut: 1, output: 0 },
     options.decoderCacheRows,
   );
@@ -162,21 +204,21 @@ export function loadSaelensFolder(folder: string, model: DictionaryModelConfig, 
   const layer: DictionaryLayer = {
     layer: hook.layer,
     inputHook: hook.name,
-    outputHooks: [hook.name],
+    outputHooks: [output.name],
     dIn,
     dSae,
-    dOut: dIn,
+    dOut,
     W_enc,
     b_enc,
     b_dec: [b_dec],
     activation,
     applyBDecToInput,
     normalization,
-    W_skip: null,
+    W_skip,
     decoder: (i) => {
       if (i !== 0) throw new EngineError('BAD_ARGUMENT', `An SAE has one decoder (output 0), not output ${i}.`);
       return decoder;
     },
   };
-  return { layer, modelName: typeof modelName === 'string' ? modelName : null, close: () => decoder.close() };
+  return { layer, modelName: typeof modelName === 'string' ? modelName : null, close: () => decoder.close(), transcoder: isTranscoder };
 }
