@@ -10,8 +10,9 @@
  * points where edited layers read (their input hooks) and write (the patch sites of their output
  * hooks) are visited in forward order: each run goes up to the next write point only (an
  * intervention with endLayer), with every earlier write already patched, and reads what the points
- * up to it need; the write point's patch is its value in that run plus the edits' changes. A last
- * run, batched with the unedited prompt, gives both runs' logits.
+ * up to it need; the write point's patch is its value in that run plus the edits' changes. A run
+ * starts at the layer of the latest patch, from the previous run's residual stream there (the blocks
+ * below it are unchanged). A last run, batched with the unedited prompt, gives both runs' logits.
  *
  * Output hooks are patched where the runtime can replace them: hook_resid_pre, hook_attn_out and
  * hook_mlp_out as they are, hook_resid_mid through hook_attn_out (which resid_mid adds), and
@@ -23,7 +24,7 @@ import { layerHook } from '../hooks/names.js';
 import type { ModelConfig } from '../model/config.js';
 import type { MatmulSessions } from '../runtime/matmul-session.js';
 import type { ForwardRunner, StreamPatch } from '../runtime/types.js';
-import { tensor } from '../tensor.js';
+import { tensor, type Tensor } from '../tensor.js';
 import type { AppliedFeatureEdit, FeatureEdit } from '../../protocol/features.js';
 import { checkDictionaryFits, dictionaryLayerAt } from './dictionary-fit.js';
 import { dictionaryHookSources, dictionaryInput, classifyDictionaryHook } from './dictionary-input.js';
@@ -163,6 +164,9 @@ export async function steerFeatures(
     return d;
   };
   const applied: AppliedFeatureEdit[] = [];
+  // Where the next run starts: the layer of the latest patch, from that run's resid_pre there (the blocks below are unchanged).
+  let start: { layer: number; resid: Tensor | null } = { layer: 0, resid: null };
+  const startOf = (): { startLayer?: number; startResid?: Tensor } => (start.resid ? { startLayer: start.layer, startResid: start.resid } : {});
 
   for (let i = 0; i < points.length;) {
     throwIfCancelled(options.signal);
@@ -174,10 +178,12 @@ export async function steerFeatures(
       const names = p.kind === 'encode' ? dictionaryHookSources(p.layer.inputHook, config) : [layerHook(p.site.layer, p.site.hook)];
       for (const n of names) hooks.add(n);
     }
+    const last = group[group.length - 1]!;
+    if (last.kind === 'write') hooks.add(layerHook(last.site.layer, 'hook_resid_pre'));
     const endLayer = Math.max(...group.map((p) => (p.kind === 'encode' ? classifyDictionaryHook(p.layer.inputHook, config).layer : p.site.layer))) + 1;
     const [run] = await runner.intervene({
       ids,
-      variants: [{ streamPatches: [...patches.values()] }],
+      variants: [{ streamPatches: [...patches.values()], ...startOf() }],
       hooks: [...hooks],
       endLayer,
       ...(options.signal ? { signal: options.signal } : {}),
@@ -208,7 +214,10 @@ export async function steerFeatures(
         const current = run!.cache.get(layerHook(site.layer, site.hook))!; // [pos, d_model]
         const delta = deltaAt(site);
         const value = Float32Array.from(current.data, (v, k) => v + delta.value[k]!);
-        patches.set(siteKey(site), { layer: site.layer, hook: site.hook, positions: [...delta.positions].sort((a, b) => a - b), value: tensor(value, [P, D]) });
+        const patch: StreamPatch = { layer: site.layer, hook: site.hook, positions: [...delta.positions].sort((a, b) => a - b), value: tensor(value, [P, D]) };
+        patches.set(siteKey(site), patch);
+        // A resid_pre patch is the next run's start itself (the runtime applies it again there, to the same rows).
+        start = { layer: site.layer, resid: site.hook === 'hook_resid_pre' ? patch.value : run!.cache.get(layerHook(site.layer, 'hook_resid_pre'))! };
       }
     }
     i = j + 1;
@@ -216,7 +225,7 @@ export async function steerFeatures(
 
   const [plain, steered] = await runner.intervene({
     ids,
-    variants: [{}, { streamPatches: [...patches.values()] }],
+    variants: [{}, { streamPatches: [...patches.values()], ...startOf() }],
     hooks: ['logits'],
     logitPositions: [position],
     ...(options.signal ? { signal: options.signal } : {}),
