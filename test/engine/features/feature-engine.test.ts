@@ -112,6 +112,18 @@ describe('the engine’s feature requests on a tiny random GPT-2', () => {
     );
     await assert.rejects(engine.features({ dictionary: SAE_SPEC, ids: [] }), (e: unknown) => e instanceof EngineError && e.code === 'EMPTY_PROMPT');
     await assert.rejects(engine.features({ dictionary: SAE_SPEC, ids: [60000] }), (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT');
+    const cancelled = new AbortController();
+    cancelled.abort();
+    const isCancelled = (e: unknown): boolean => e instanceof EngineError && e.code === 'CANCELLED';
+    await assert.rejects(engine.features({ dictionary: SAE_SPEC, ids: IDS }, { signal: cancelled.signal }), isCancelled);
+    await assert.rejects(
+      engine.steerFeatures({ dictionary: SAE_SPEC, ids: IDS, edits: [{ layer: 1, feature: 0, kind: 'set', value: 1 }] }, { signal: cancelled.signal }),
+      isCancelled,
+    );
+    await assert.rejects(
+      engine.steerFeatures({ dictionary: SAE_SPEC, ids: IDS, edits: [], contrast: { id: 13 } }),
+      (e: unknown) => e instanceof EngineError && e.code === 'BAD_ARGUMENT' && /contrast token needs a target/.test(e.message),
+    );
     const bare = new Engine();
     await bare.loadModel({ kind: 'folder', path: fixture.dir }, { device: 'cpu', maxTokens: 64, offline: true });
     try {
