@@ -7,6 +7,7 @@ import { analyzeCommand } from './analyze-command.js';
 import { attributeCommand } from './attribute-command.js';
 import { circuitCommand } from './circuit-command.js';
 import { featuresCommand } from './features-command.js';
+import { graphCommand } from './graph-command.js';
 import { parseFlags, type CliCommand, type CliIo } from './command.js';
 import { organismCommand, randomModelCommand } from './model-commands.js';
 import { patchCommand } from './patch-command.js';
@@ -21,6 +22,7 @@ const COMMANDS: readonly CliCommand[] = [
   attributeCommand,
   circuitCommand,
   featuresCommand,
+  graphCommand,
   promptsCommand,
   organismCommand,
   randomModelCommand,
