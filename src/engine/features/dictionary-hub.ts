@@ -53,7 +53,13 @@ export function parseHubSource(source: string, options: Pick<LoadDictionaryOptio
   const extra = options.subfolder?.replace(/^\/+|\/+$/g, '') ?? '';
   subfolder = [subfolder, extra].filter((s) => s !== '').join('/');
   assertRepoId(repo);
-  if (subfolder !== '') assertSafeRelativePath(subfolder, `the dictionary source ${source}`);
+  if (subfolder !== '' && subfolder.split('/').some((part) => part === '' || part === '.' || part === '..' || part.includes('\\'))) {
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      `"${subfolder}" in ${source} is not a folder inside the repository.`,
+      'Give a subfolder such as layer_5/width_16k/average_l0_71.',
+    );
+  }
   const rev = revision ?? options.revision ?? 'main';
   assertRevision(rev);
   return { repo, subfolder, revision: rev };
