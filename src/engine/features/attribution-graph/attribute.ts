@@ -107,8 +107,10 @@ export async function computeAdjacency(
         .sort((a, b) => scores[b]! - scores[a]! || a - b)
         .slice(0, queueSize);
     }
-    // Within a queue the order of rows is free: grouping by layer lets a batch stop at its highest layer.
-    pending.sort((a, b) => replacement.features.layer[b]! - replacement.features.layer[a]! || a - b);
+    // Within a queue the order of rows is free: grouping by layer and position lets a batch stop at its
+    // highest layer and run only the positions up to its last target's.
+    const { layer, position } = replacement.features;
+    pending.sort((a, b) => layer[b]! - layer[a]! || position[b]! - position[a]! || a - b);
     for (let i = 0; i < pending.length; i += batchSize) {
       const batch = pending.slice(i, i + batchSize);
       await runRows(
