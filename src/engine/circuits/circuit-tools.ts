@@ -11,7 +11,7 @@ import type { CanonicalModel } from '../model/weights.js';
 import type { ForwardRunner } from '../runtime/types.js';
 import type { AttributionOptions, AttributionRequest, AttributionResult } from '../attribution/attribution-types.js';
 import type { EdgeScorer } from './discover-circuit.js';
-import type { EdgeGraph } from './edge-graph.js';
+import { EdgeGraph } from './edge-graph.js';
 import { EdgePatcher } from './edge-patcher.js';
 
 /** An edge scorer with the resources it holds (its gradient graphs, say). */
@@ -27,10 +27,17 @@ export type EdgeScorerFactory = (model: CanonicalModel, runner: ForwardRunner, g
 
 export class CircuitTools {
   private constructor(
-    readonly patcher: EdgePatcher,
+    /** The edge patcher, or why there is none (an architecture without edges between heads: Gemma). */
+    private readonly edgePatcher: EdgePatcher | EngineError,
     /** The edge scorer, or why there is none (no factory, or one that refused this model). */
     private readonly scorer: EdgeScorerHandle | EngineError,
   ) {}
+
+  /** The edge patcher; a typed error when the architecture has no edges. */
+  get patcher(): EdgePatcher {
+    if (this.edgePatcher instanceof EngineError) throw this.edgePatcher;
+    return this.edgePatcher;
+  }
 
   /** The edge scorer; a typed error when there is none for this model. */
   get scoreEdges(): EdgeScorer {
@@ -51,23 +58,34 @@ export class CircuitTools {
     if (model.config.nLayers !== runner.config.nLayers || model.config.dModel !== runner.config.dModel) {
       throw new EngineError('INTERNAL', `The model folder ${folder} no longer holds the loaded model; load the model again.`);
     }
-    const patcher = await EdgePatcher.create(model, runner);
+    let patcher: EdgePatcher | EngineError;
+    try {
+      patcher = await EdgePatcher.create(model, runner);
+    } catch (error) {
+      // A model without edges (Gemma) still gets its scorer: node attribution needs only the gradient graphs.
+      if (!(error instanceof EngineError && error.code === 'UNSUPPORTED_ARCHITECTURE')) throw error;
+      patcher = error;
+    }
     if (!scorerFactory)
       return new CircuitTools(
         patcher,
         new EngineError('INTERNAL', 'Circuit discovery needs edge scores (EAP / EAP-IG), and this engine was started without an edge scorer.'),
       );
     try {
-      return new CircuitTools(patcher, await scorerFactory(model, runner, patcher.graph));
+      const graph = patcher instanceof EngineError ? new EdgeGraph(model.config) : patcher.graph;
+      return new CircuitTools(patcher, await scorerFactory(model, runner, graph));
     } catch (error) {
       // A model the scorer refuses (an architecture without gradient graphs) still has its patcher.
       if (error instanceof EngineError && error.code === 'UNSUPPORTED_ARCHITECTURE') return new CircuitTools(patcher, error);
-      await patcher.dispose();
+      if (!(patcher instanceof EngineError)) await patcher.dispose();
       throw error;
     }
   }
 
   async dispose(): Promise<void> {
-    await Promise.all([this.patcher.dispose(), this.scorer instanceof EngineError ? undefined : this.scorer.dispose()]);
+    await Promise.all([
+      this.edgePatcher instanceof EngineError ? undefined : this.edgePatcher.dispose(),
+      this.scorer instanceof EngineError ? undefined : this.scorer.dispose(),
+    ]);
   }
 }

@@ -19,6 +19,8 @@ import { Engine } from '../../../src/engine/engine.js';
 import { EngineError } from '../../../src/engine/errors.js';
 import { writeHfFolder } from '../../../src/engine/model/hf-folder-writer.js';
 import { generateRandomGptNeox } from '../../../src/engine/model/random-gpt-neox.js';
+import { generateRandomGemma } from '../../../src/engine/model/random-gemma.js';
+import type { EdgeScorerFactory } from '../../../src/engine/circuits/circuit-tools.js';
 import { generateOrganism } from '../../../src/engine/organism/index.js';
 import { defaultMetricCoefficients, GradientModel } from '../../../src/engine/runtime/gradient-model.js';
 import { loadGpt2TokenizerJson } from '../../../src/engine/tokenizer/gpt2-tokenizer-json.js';
@@ -197,6 +199,54 @@ describe('Engine.attribute', () => {
       const paths = await engine.pathPatch({ ...request, receivers: 'logits' });
       assert.equal(paths.entries.length, paths.nLayers * paths.nHeads);
       assert.ok(paths.entries.every((e) => e.normalized === null || Number.isFinite(e.normalized)));
+    } finally {
+      await engine.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a model without edges (Gemma) still reaches its node attribution; its circuits keep their typed refusal', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ct-attr-gemma-'));
+    // A scorer standing for gradient graphs: it records the request and answers one score per head.
+    const asked: unknown[] = [];
+    const scorer: EdgeScorerFactory = async (model) => ({
+      score: async () => new Float64Array(0),
+      attribute: async (request) => {
+        asked.push(request.kind);
+        const { nLayers, nHeads } = model.config;
+        const heads = Array.from({ length: nLayers * nHeads }, (_, i) => ({ layer: Math.floor(i / nHeads), head: i % nHeads, score: i }));
+        const positions = Array.from({ length: nLayers * request.cleanIds.length }, (_, i) => ({
+          layer: Math.floor(i / request.cleanIds.length),
+          position: i % request.cleanIds.length,
+          score: -i,
+        }));
+        return {
+          method: request.method,
+          kind: request.kind,
+          metric: { clean: 1, corrupt: 0 },
+          entries: request.kind === 'heads' ? heads : positions,
+          elapsedMs: 0,
+        };
+      },
+      dispose: async () => undefined,
+    });
+    const engine = new Engine({ edgeScorer: scorer });
+    try {
+      const random = generateRandomGemma('gemma2', 'tiny', 4);
+      await writeHfFolder(dir, { config: random.config, tensors: random.tensors, tokenizerJson: loadGpt2TokenizerJson() });
+      await engine.loadModel({ kind: 'folder', path: dir }, { device: 'cpu', maxTokens: 64, offline: true });
+      const request = { cleanIds: [1, 5, 9, 3, 7], corruptIds: [1, 6, 9, 3, 7], target: { id: 3 }, contrast: { id: 9 } };
+      const map = await engine.attribute({ ...request, method: 'atp' });
+      assert.deepEqual(asked, ['heads', 'resid', 'attn-out', 'mlp-out']);
+      assert.deepEqual(
+        Array.from(map.heads),
+        Array.from({ length: map.nLayers * map.nHeads }, (_, i) => i),
+      );
+      assert.equal(map.positions!.mlp_out[7], -7);
+      await assert.rejects(
+        engine.circuit(request),
+        (e: unknown) => e instanceof EngineError && e.code === 'UNSUPPORTED_ARCHITECTURE' && /no edges between heads/.test(e.message),
+      );
     } finally {
       await engine.dispose();
       rmSync(dir, { recursive: true, force: true });
