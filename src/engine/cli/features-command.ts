@@ -4,8 +4,8 @@
  *   circuit-trace features --model M --dictionary D (--prompt TEXT | --ids 1,2,3) [--top-k K] [--layers 3,5]
  *     [--prepend-bos | --no-prepend-bos] [--max-tokens N] [--device D] [--offline] [--cache-dir DIR] [--json]
  *
- * `--dictionary` is a local folder (or circuit-tracer .yaml), or a Hugging Face repo id with an
- * optional revision and folder in it (`owner/name@rev/sub/folder`). `--json` prints exactly
+ * `--dictionary` is a local folder (or circuit-tracer .yaml, or Gemma Scope params.npz), or a Hugging
+ * Face repo with an optional folder in it and revision (`owner/name/sub/folder@rev`, or `hf://…`). `--json` prints exactly
  * `{ tokens, hooks: [{ hook, features: [{ position, feature, activation }], reconstructionError }] }`:
  * per dictionary layer the hook its encoder reads, every feature with activation above zero (by
  * position, then feature) and ‖true − reconstruction‖ of its output hook at each position. Without
@@ -18,6 +18,7 @@ import type { TokenInfo } from '../../protocol/analysis.js';
 import type { DictionarySpec, FeaturesRequest, FeaturesResult } from '../../protocol/features.js';
 import { Engine } from '../engine.js';
 import { EngineError } from '../errors.js';
+import { parseHubSource } from '../features/dictionary-hub.js';
 import { loadDictionaryFromSpec } from '../features/dictionary-spec-loader.js';
 import type { DictionaryLoader } from '../features/feature-tools.js';
 import type { CliCommand, CliFlags } from './command.js';
@@ -40,17 +41,14 @@ const KNOWN_FLAGS = [
   'json',
 ] as const;
 
-/** A hub repo id with an optional @revision and a folder inside it. */
-const HUB_DICTIONARY = /^([A-Za-z0-9][\w.-]*\/[\w.-]+?)(?:@([\w.-]+))?(?:\/(.+))?$/;
-
-/** `--dictionary`: an existing local path, else `owner/name[@revision][/sub/folder]` on the Hub. */
+/** `--dictionary`: an existing local path, else a Hub source as the loader reads it (`owner/name[/sub/folder][@revision]` or `hf://…`). */
 export function dictionarySpecFromArg(value: string | true | undefined): DictionarySpec {
   if (typeof value !== 'string' || value.length === 0)
-    throw new EngineError('BAD_ARGUMENT', '--dictionary is required.', 'Give a dictionary folder or a Hugging Face repo id (owner/name[/folder]).');
+    throw new EngineError('BAD_ARGUMENT', '--dictionary is required.', 'Give a dictionary folder or a Hugging Face repo (owner/name[/sub/folder][@revision]).');
   if (existsSync(resolve(value))) return { kind: 'folder', path: value };
-  const m = value.startsWith('.') || value.startsWith('/') ? null : HUB_DICTIONARY.exec(value);
-  if (!m) throw new EngineError('MODEL_NOT_FOUND', `"${value}" is neither a dictionary folder nor a Hugging Face repo id.`);
-  return { kind: 'hub', repo: m[1]!, ...(m[2] ? { revision: m[2] } : {}), ...(m[3] ? { subfolder: m[3] } : {}) };
+  const hub = parseHubSource(value);
+  if (!hub) throw new EngineError('MODEL_NOT_FOUND', `"${value}" is neither a dictionary folder nor a Hugging Face repo.`);
+  return { kind: 'hub', repo: hub.repo, revision: hub.revision, ...(hub.subfolder ? { subfolder: hub.subfolder } : {}) };
 }
 
 /** The feature request the flags describe. */

@@ -205,14 +205,14 @@ describe('the engine’s feature requests on a tiny random GPT-2', () => {
     );
   });
 
-  test('--dictionary: a local folder, or owner/name[@revision][/folder] on the Hub', () => {
+  test('--dictionary: a local folder, or owner/name[/sub/folder][@revision] on the Hub', () => {
     assert.deepEqual(dictionarySpecFromArg(fixture.dir), { kind: 'folder', path: fixture.dir });
-    assert.deepEqual(dictionarySpecFromArg('mntss/gemma-scope-transcoders'), { kind: 'hub', repo: 'mntss/gemma-scope-transcoders' });
-    assert.deepEqual(dictionarySpecFromArg('jbloom/GPT2-Small-SAEs-Reformatted@main/blocks.8.hook_resid_pre'), {
+    assert.deepEqual(dictionarySpecFromArg('mntss/gemma-scope-transcoders'), { kind: 'hub', repo: 'mntss/gemma-scope-transcoders', revision: 'main' });
+    assert.deepEqual(dictionarySpecFromArg('google/gemma-scope-2b-pt-res/layer_5/width_16k/average_l0_71@v1'), {
       kind: 'hub',
-      repo: 'jbloom/GPT2-Small-SAEs-Reformatted',
-      revision: 'main',
-      subfolder: 'blocks.8.hook_resid_pre',
+      repo: 'google/gemma-scope-2b-pt-res',
+      revision: 'v1',
+      subfolder: 'layer_5/width_16k/average_l0_71',
     });
     assert.throws(
       () => dictionarySpecFromArg(true),
