@@ -102,19 +102,32 @@ function projections(
     return { q, spread };
   }
   const n = samples.length / dModel;
-  const dots = new Float64Array(n);
+  // dots [n, d_sae] = samples [n, d_model] · W_enc [d_model, d_sae], the inner loop running along a row of each.
+  const dots = new Float64Array(n * dSae);
+  for (let i = 0; i < n; i++) {
+    const out = dots.subarray(i * dSae, (i + 1) * dSae);
+    const x = samples.subarray(i * dModel, (i + 1) * dModel);
+    let c = 0;
+    // Four encoder rows per pass over out: a quarter of the loads and stores of out.
+    for (; c + 4 <= dModel; c += 4) {
+      const [x0, x1, x2, x3] = [x[c]!, x[c + 1]!, x[c + 2]!, x[c + 3]!];
+      const b0 = c * dSae;
+      for (let f = 0; f < dSae; f++)
+        out[f] = out[f]! + x0 * W_enc[b0 + f]! + x1 * W_enc[b0 + dSae + f]! + x2 * W_enc[b0 + 2 * dSae + f]! + x3 * W_enc[b0 + 3 * dSae + f]!;
+    }
+    for (; c < dModel; c++) for (let f = 0; f < dSae; f++) out[f] = out[f]! + x[c]! * W_enc[c * dSae + f]!;
+  }
+  const column = new Float64Array(n);
   for (let f = 0; f < dSae; f++) {
     let mean = 0;
     for (let i = 0; i < n; i++) {
-      let s = 0;
-      for (let c = 0; c < dModel; c++) s += samples[i * dModel + c]! * W_enc[c * dSae + f]!;
-      dots[i] = s;
-      mean += s;
+      column[i] = dots[i * dSae + f]!;
+      mean += column[i]!;
     }
     mean /= n;
     let variance = 0;
-    for (let i = 0; i < n; i++) variance += (dots[i]! - mean) ** 2;
-    q[f] = quantile(dots, 1 - rate);
+    for (let i = 0; i < n; i++) variance += (column[i]! - mean) ** 2;
+    q[f] = quantile(column, 1 - rate);
     spread[f] = Math.sqrt(variance / n) || 1;
   }
   return { q, spread };
