@@ -15,7 +15,7 @@ import { listFiles, modelInfo, pathsInfo, type ListFileEntry, type PathInfo } fr
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { fetchFileIntoSnapshot, type BlobDownloadContext, type HubFile } from '../model/hub/blob-download.js';
 import { assertRepoId, assertRevision, isCommitHash, readRef, resolveHubCacheDir, snapshotFolder, writeRef } from '../model/hub/cache-layout.js';
-import { DEFAULT_HUB_ENDPOINT } from '../model/hub/download.js';
+import { envFlag, fetchWithSignal, resolveEndpoint } from '../model/hub/download.js';
 import { toEngineError, type HubErrorContext } from '../model/hub/hub-errors.js';
 import { fetchWithOriginBoundAuth } from '../model/hub/origin-bound-auth.js';
 import { assertSafeRelativePath } from '../model/shard-path.js';
@@ -65,11 +65,6 @@ export function parseHubSource(source: string, options: Pick<LoadDictionaryOptio
   return { repo, subfolder, revision: rev };
 }
 
-/** huggingface_hub's reading of boolean environment variables. */
-function envFlag(value: string | undefined): boolean {
-  return value !== undefined && ['1', 'on', 'yes', 'true'].includes(value.trim().toLowerCase());
-}
-
 function toHubFile(info: Pick<PathInfo | ListFileEntry, 'path' | 'size' | 'oid' | 'lfs'>): HubFile {
   return { path: info.path, size: info.size, ...(info.lfs ? { lfsSha256: info.lfs.oid } : {}), ...(info.oid ? { gitOid: info.oid } : {}) };
 }
@@ -90,7 +85,7 @@ async function openRepo(repo: string, revision: string, options: LoadDictionaryO
   assertRepoId(repo);
   assertRevision(revision);
   const cacheDir = resolveHubCacheDir(options.cacheDir);
-  const endpoint = (options.endpoint || process.env['HF_ENDPOINT'] || DEFAULT_HUB_ENDPOINT).replace(/\/+$/, '');
+  const endpoint = resolveEndpoint(options.endpoint);
   const offline = options.offline ?? envFlag(process.env['HF_HUB_OFFLINE']);
   const accessToken = options.accessToken || process.env['HF_TOKEN'] || undefined;
   const { signal } = options;
@@ -108,10 +103,7 @@ async function openRepo(repo: string, revision: string, options: LoadDictionaryO
     }
     return offlineRepo(cachedCommit);
   }
-  const base = options.fetch ?? globalThis.fetch;
-  const hubFetch = fetchWithOriginBoundAuth(
-    signal ? (input, init) => base(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal }) : base,
-  );
+  const hubFetch = fetchWithSignal(fetchWithOriginBoundAuth(options.fetch ?? globalThis.fetch), signal);
   const credentials = accessToken ? { accessToken } : {};
   let commit: string;
   if (isCommitHash(revision) && cachedCommit) {

@@ -50,11 +50,11 @@ export interface DownloadModelOptions {
 }
 
 /** huggingface_hub's reading of boolean environment variables. */
-function envFlag(value: string | undefined): boolean {
+export function envFlag(value: string | undefined): boolean {
   return value !== undefined && ['1', 'on', 'yes', 'true'].includes(value.trim().toLowerCase());
 }
 
-function resolveEndpoint(option: string | undefined): string {
+export function resolveEndpoint(option: string | undefined): string {
   const endpoint = (option || process.env['HF_ENDPOINT'] || DEFAULT_HUB_ENDPOINT).replace(/\/+$/, '');
   let url: URL;
   try {
@@ -77,7 +77,7 @@ function resolveEndpoint(option: string | undefined): string {
 }
 
 /** Wraps fetch so that every request the library makes is cancelled by `signal`. */
-function fetchWithSignal(base: typeof fetch, signal: AbortSignal | undefined): typeof fetch {
+export function fetchWithSignal(base: typeof fetch, signal: AbortSignal | undefined): typeof fetch {
   if (!signal) return base;
   return (input, init) => base(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, signal]) : signal });
 }
