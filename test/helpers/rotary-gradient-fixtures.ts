@@ -6,15 +6,20 @@
  *    sliding window of 4 keys, qwen2 with q/k/v biases and tied embeddings, qwen3 with q/k norms and
  *    head_dim ≠ d_model / heads;
  *  - GPT-NeoX (model/random-gpt-neox.ts): partial rotary (4 of 16 dims), biases, the parallel or the
- *    sequential residual.
+ *    sequential residual;
+ *  - Gemma (model/random-gemma.ts): gemma2 with soft-caps and sliding even layers, gemma3_text with q/k
+ *    norms and two RoPE bases; both with post-norms, GeGLU, head_dim ≠ d_model / heads and GQA.
  * Also the comparison of a backward pass with a reference's gradients, shared by their tests.
  */
 import assert from 'node:assert/strict';
 import type { ArchitectureAdapter } from '../../src/engine/model/adapters/adapter.js';
+import { gemmaAdapter } from '../../src/engine/model/adapters/gemma.js';
+import type { GemmaType } from '../../src/engine/model/adapters/gemma-config.js';
 import { gptNeoxAdapter } from '../../src/engine/model/adapters/gpt-neox.js';
 import { llamaAdapter } from '../../src/engine/model/adapters/llama.js';
 import type { LlamaFamilyType } from '../../src/engine/model/adapters/llama-config.js';
 import type { HfTensor } from '../../src/engine/model/hf-gpt2-layout.js';
+import { generateRandomGemma } from '../../src/engine/model/random-gemma.js';
 import { generateRandomGptNeox } from '../../src/engine/model/random-gpt-neox.js';
 import { generateRandomLlama } from '../../src/engine/model/random-llama.js';
 import type { TensorSource } from '../../src/engine/model/tensor-source.js';
@@ -42,6 +47,12 @@ export function gptNeoxGradientFixture(seed: number, parallelResidual: boolean, 
   const random = generateRandomGptNeox('tiny', seed, { parallelResidual });
   const label = `random gpt_neox, ${parallelResidual ? 'parallel' : 'sequential'} residual (seed ${seed})`;
   return adapted(label, gptNeoxAdapter, random.config, scaled(random.tensors, /attention\.query_key_value\.weight$/, sharpen));
+}
+
+/** The tiny random Gemma of `arch`; `sharpen` multiplies q_proj and k_proj. */
+export function gemmaGradientFixture(arch: GemmaType, seed: number, sharpen = 1): RotaryGradientFixture {
+  const random = generateRandomGemma(arch, 'tiny', seed);
+  return adapted(`random ${arch} (seed ${seed})`, gemmaAdapter, random.config, scaled(random.tensors, /self_attn\.(q_proj|k_proj)\.weight$/, sharpen));
 }
 
 function scaled(tensors: HfTensor[], names: RegExp, factor: number): HfTensor[] {

@@ -12,7 +12,7 @@
 import { EngineError, throwIfCancelled } from '../errors.js';
 import type { ResolvedMetric } from '../analysis/target-metric.js';
 import type { EdgeGraph } from '../circuits/edge-graph.js';
-import { attentionSlots } from '../onnx/split-input-graphs.js';
+import { assertSplitInputSupported, attentionSlots } from '../onnx/split-input-graphs.js';
 import type { ForwardPass, GradientModel, MetricCoefficients } from '../runtime/gradient-model.js';
 
 /** EAP-IG's batch rows per forward and backward call. */
@@ -97,9 +97,10 @@ export function gradientEdgeScorer(model: GradientModel, graph: EdgeGraph) {
   };
 }
 
-/** Scores of every edge of `graph`, aligned with graph.edges. */
+/** Scores of every edge of `graph`, aligned with graph.edges; a model without edges between heads (Gemma) is refused. */
 export async function edgeScores(x: EdgeScoreInput): Promise<Float64Array> {
   const { model, graph, both } = x;
+  assertSplitInputSupported(model.config);
   const { nLayers: L, dModel: D } = model.config;
   const { slots: S } = attentionSlots(model.config);
   const P = both.positions;

@@ -93,6 +93,7 @@ function atpStarHeads(x: LayerScoreInput): Float64Array {
     kvHeads: Hkv,
     dHead: Dh,
     scale: attentionScoreScale(config, layer),
+    softcap: config.attnSoftcap ?? null,
     window: window !== null && window < P ? window : null,
   });
   const values = Hkv === H ? deltaDots(x.clean('v'), x.corrupt('v'), x.grad('v'), Dh) : groupedValueAtp(x, H, Hkv, Dh); // [pos, head]

@@ -24,6 +24,8 @@ export interface QkFixInputs {
   dHead: number;
   /** What q · k is multiplied by before the softmax. */
   scale: number;
+  /** Gemma 2's attention soft-cap: the scaled score s becomes cap · tanh(s / cap); absent or null: none. */
+  softcap?: number | null;
   /** GPT-Neo's local window (key j visible from query i when i − window < j ≤ i), or null. */
   window: number | null;
 }
@@ -43,7 +45,7 @@ export function qkFixContributions(x: QkFixInputs): { query: Float64Array; key: 
     const kh = Math.floor(h / (H / Hkv));
     let s = 0;
     for (let e = 0; e < Dh; e++) s += q[(i * H + h) * Dh + e]! * k[(j * Hkv + kh) * Dh + e]!;
-    return s * scale;
+    return x.softcap ? x.softcap * Math.tanh((s * scale) / x.softcap) : s * scale;
   };
   const first = (i: number): number => (window === null ? 0 : Math.max(0, i - window + 1));
   for (let h = 0; h < H; h++) {

@@ -1,5 +1,5 @@
 /**
- * Gradient graphs of the Llama family (Llama, Mistral, Qwen2, Qwen3), written against the Tape
+ * Gradient graphs of the Llama family (Llama, Mistral, Qwen2, Qwen3) and Gemma (2, 3), written against the Tape
  * (autodiff.ts) as gpt2-gradient-graphs.ts writes GPT-2's: per block a forward graph that returns
  * every hook point, and a backward graph that recomputes the block from its input and returns, for
  * a batch of gradients of its output, the gradients of its input, of every hook point and of each
@@ -9,7 +9,12 @@
  * (Qwen2's biases), Qwen3's per-head q/k RMSNorm, RoPE (x cos + rotate_half(x) sin), grouped-query
  * attention (query head h reads key/value head floor(h / (head / kv_head))), the causal mask with
  * Mistral's sliding window, o_proj (with a bias under attention_bias), and the SwiGLU MLP
- * down(silu(gate(x)) * up(x)).
+ * down(silu(gate(x)) * up(x)). Gemma's decoder layer adds, from the model's config: scores scaled by
+ * query_pre_attn_scalar^-½ and soft-capped (cap · tanh(s / cap)) before the mask, RMSNorm of the
+ * attention output and of the MLP output before each joins the residual stream (ln1_post, ln2_post;
+ * hook_attn_out and hook_mlp_out are after them), GeGLU with the tanh GELU, its own RoPE base on
+ * sliding layers (rope_cos / rope_sin are fed per layer), and the final logits' soft-cap. Its norm
+ * weights are the canonical 1 + w, so its RMSNorm is the Llama family's.
  *
  * The backward graph gives every query head, every key/value head's key and every key/value head's
  * value its own copy of resid_pre, each normalised by its own ln1 (TransformerLens's split q/k/v
@@ -58,7 +63,21 @@ export const LLAMA_GRADIENT_POINTS = [
   { hook: 'hook_resid_post', output: 'resid_post', shape: ['pos', 'd_model'] },
 ] as const;
 
-export type LlamaGradientOutput = (typeof LLAMA_GRADIENT_POINTS)[number]['output'];
+/** Gemma's points: the Llama family's and the post-norms' scales. */
+export const GEMMA_GRADIENT_POINTS = [
+  ...LLAMA_GRADIENT_POINTS.slice(0, 9),
+  { hook: 'ln1_post.hook_scale', output: 'ln1_post_scale', shape: ['pos', 1] },
+  ...LLAMA_GRADIENT_POINTS.slice(9, 15),
+  { hook: 'ln2_post.hook_scale', output: 'ln2_post_scale', shape: ['pos', 1] },
+  ...LLAMA_GRADIENT_POINTS.slice(15),
+] as const;
+
+export type LlamaGradientOutput = (typeof GEMMA_GRADIENT_POINTS)[number]['output'];
+
+/** The gradient points of a Llama-family or Gemma model. */
+export function rmsFamilyGradientPoints(config: Pick<ModelConfig, 'postNorms'>): ReadonlyArray<(typeof GEMMA_GRADIENT_POINTS)[number]> {
+  return config.postNorms === true ? GEMMA_GRADIENT_POINTS : LLAMA_GRADIENT_POINTS;
+}
 
 /**
  * A hook point's value on the tape and how its hook layout comes from it: the value itself, a
@@ -112,24 +131,29 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
 
   const keys = perQueryHead(t, rotK, H, Hkv, Dh); // [head, b, p, d_head]
   const values = perQueryHead(t, v, H, Hkv, Dh);
-  const scores = t.add(t.scale(t.matmul(rotQ, t.transpose(keys, [0, 1, 3, 2])), attentionScoreScale(config, layer)), mask); // [head, b, query, key]
+  const scaled = t.scale(t.matmul(rotQ, t.transpose(keys, [0, 1, 3, 2])), attentionScoreScale(config, layer)); // [head, b, query, key]
+  const scores = t.add(config.attnSoftcap ? softcap(t, scaled, config.attnSoftcap) : scaled, mask);
   const softmaxed = t.softmax(scores);
   const pattern = frozen ? t.freeze(softmaxed) : softmaxed;
   const z = t.transpose(t.matmul(pattern, values), [1, 2, 0, 3]); // [b, p, head, d_head]
-  let attnOut = t.matmul(t.reshape(z, ['b', 'p', H * Dh]), t.weight('W_O', w.W_O.data, [H * Dh, D]));
-  if (config.oBias) attnOut = t.add(attnOut, t.weight('b_O', w.b_O.data, [D]));
+  let attn = t.matmul(t.reshape(z, ['b', 'p', H * Dh]), t.weight('W_O', w.W_O.data, [H * Dh, D]));
+  if (config.oBias) attn = t.add(attn, t.weight('b_O', w.b_O.data, [D]));
+  const ln1Post = config.postNorms ? rmsNorm(t, attn, t.weight('ln1_post_w', w.ln1_post!.w.data, [D]), eps, frozen) : null;
+  const attnOut = ln1Post ? ln1Post.y : attn;
   const residMid = t.add(residPre, gated(attnOut));
 
   const mlpIn = split ? t.identity(residMid) : residMid;
   const ln2 = rmsNorm(t, mlpIn, t.weight('ln2_w', w.ln2.w.data, [D]), eps, frozen);
   const gateProj = t.matmul(ln2.y, t.weight('W_gate', w.W_gate!.data, [D, M]));
   const up = t.matmul(ln2.y, t.weight('W_in', w.W_in.data, [D, M]));
-  const post = t.mul(t.mul(gateProj, t.sigmoid(gateProj)), up);
-  const mlpOut = t.matmul(post, t.weight('W_out', w.W_out.data, [M, D]));
+  const post = t.mul(gatedActivation(t, gateProj, config.actFn), up);
+  const mlp = t.matmul(post, t.weight('W_out', w.W_out.data, [M, D]));
+  const ln2Post = config.postNorms ? rmsNorm(t, mlp, t.weight('ln2_post_w', w.ln2_post!.w.data, [D]), eps, frozen) : null;
+  const mlpOut = ln2Post ? ln2Post.y : mlp;
   const residPost = t.add(residMid, gated(mlpOut));
 
   const byPos = [1, 2, 0, 3]; // [heads, b, p, d_head] -> [b, p, heads, d_head]
-  const points: Record<LlamaGradientOutput, PointValue> = {
+  const points: Partial<Record<LlamaGradientOutput, PointValue>> = {
     resid_pre: { value: residPre },
     ln1_scale: { slots: ln1.scale },
     q: { headMajor: q, perm: byPos },
@@ -139,12 +163,14 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
     rot_k: { headMajor: rotK, perm: byPos },
     pattern: { headMajor: pattern, perm: [1, 0, 2, 3] }, // [b, head, query, key]
     z: { value: z },
+    ...(ln1Post ? { ln1_post_scale: { value: ln1Post.scale } } : {}),
     attn_out: { value: attnOut },
     resid_mid: { value: residMid },
     ln2_scale: { value: ln2.scale },
     mlp_pre: { value: gateProj },
     mlp_pre_linear: { value: up },
     mlp_post: { value: post },
+    ...(ln2Post ? { ln2_post_scale: { value: ln2Post.scale } } : {}),
     mlp_out: { value: mlpOut },
     resid_post: { value: residPost },
   };
@@ -155,9 +181,9 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
 export function buildLlamaGradientForwardGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
   const t = new Tape(`fwd${layer}`, mode);
   const { points } = defineBlock(t, config, w, layer, false, false, null);
-  for (const { output, shape } of LLAMA_GRADIENT_POINTS) {
+  for (const { output, shape } of rmsFamilyGradientPoints(config)) {
     if (output === 'resid_pre') continue;
-    t.g.output(t.g.op1('Identity', [pointValue(t, points[output])], {}, output), 'float', ['b', ...graphDims(shape, config)]);
+    t.g.output(t.g.op1('Identity', [pointValue(t, points[output]!)], {}, output), 'float', ['b', ...graphDims(shape, config)]);
   }
   return t.g.build();
 }
@@ -177,16 +203,16 @@ export function buildLlamaGradientBackwardGraph(
   const gate = t.input('grad_gate', ['b', 1, 1], false);
   const block = defineBlock(t, config, w, layer, true, options.frozen, gate);
   t.backward([[block.residPost, gradOut]]);
-  for (const { output, shape } of LLAMA_GRADIENT_POINTS) {
+  for (const { output, shape } of rmsFamilyGradientPoints(config)) {
     if (output === 'resid_post') continue;
-    t.g.output(t.g.op1('Identity', [pointGradient(t, block.points[output])], {}, `grad_${output}`), 'float', ['b', ...graphDims(shape, config)]);
+    t.g.output(t.g.op1('Identity', [pointGradient(t, block.points[output]!)], {}, `grad_${output}`), 'float', ['b', ...graphDims(shape, config)]);
   }
   t.g.output(t.g.op1('Identity', [t.gradient(block.lnInput)], {}, 'grad_qkv_in'), 'float', [S, 'b', 'p', D]);
   t.g.output(t.g.op1('Identity', [t.gradient(block.mlpIn)], {}, 'grad_mlp_in'), 'float', ['b', 'p', D]);
   return t.g.build();
 }
 
-/** ln_final (RMSNorm), the unembedding and the metric at the last position, with the metric's gradient. */
+/** ln_final (RMSNorm), the unembedding (Gemma: soft-capped) and the metric at the last position, with the metric's gradient. */
 export function buildLlamaGradientFinalGraph(
   config: ModelConfig,
   weights: Pick<ModelWeights, 'ln_final' | 'W_U_T'>,
@@ -199,7 +225,8 @@ export function buildLlamaGradientFinalGraph(
   const logitCoef = t.input('logit_coef', ['b', V], false);
   const logprobCoef = t.input('logprob_coef', ['b', V], false);
   const { y } = rmsNorm(t, resid, t.weight('ln_final_w', weights.ln_final.w.data, [D]), config.eps, options.frozen);
-  const logits = t.matmulTransposed(y, t.weight('W_U_T', weights.W_U_T.data, [V, D])); // [b, vocab]
+  const raw = t.matmulTransposed(y, t.weight('W_U_T', weights.W_U_T.data, [V, D])); // [b, vocab]
+  const logits = config.finalSoftcap ? softcap(t, raw, config.finalSoftcap) : raw;
   const weighted = t.add(t.mul(logits, logitCoef), t.mul(t.logSoftmax(logits), logprobCoef));
   const metric = t.reduceSum(weighted, [1], false); // [b]
   const ones = t.g.op1('Add', [t.g.op1('Mul', [metric.name, t.g.constFloat([0], [])]), t.g.constFloat([1], [])]);
@@ -214,6 +241,20 @@ function rmsNorm(t: Tape, x: TapeValue, w: TapeValue, eps: number, frozen: boole
   const computed = t.sqrt(t.add(t.reduceMean(t.mul(x, x), [-1]), t.constant([eps])));
   const scale = frozen ? t.freeze(computed) : computed;
   return { y: t.mul(t.div(x, scale), w), scale };
+}
+
+/** cap · tanh(x / cap): Gemma's soft-capping of attention scores and final logits. */
+function softcap(t: Tape, x: TapeValue, cap: number): TapeValue {
+  return t.scale(t.tanh(t.scale(x, 1 / cap)), cap);
+}
+
+/** The gated MLP's activation of its gate: silu (SwiGLU) or GELU's tanh approximation (Gemma's GeGLU). */
+function gatedActivation(t: Tape, x: TapeValue, fn: ModelConfig['actFn']): TapeValue {
+  if (fn === 'silu') return t.mul(x, t.sigmoid(x));
+  if (fn !== 'gelu_new') throw new Error(`gated MLP activation ${fn} has no gradient graph`);
+  // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
+  const inner = t.scale(t.add(x, t.scale(t.mul(x, t.mul(x, x)), 0.044715)), Math.sqrt(2 / Math.PI));
+  return t.mul(t.scale(x, 0.5), t.add(t.constant([1]), t.tanh(inner)));
 }
 
 /** [kv_head, b, p, d_head] repeated per query head, [head, b, p, d_head]: query head h reads kv head floor(h / group) (HF's repeat_kv). */

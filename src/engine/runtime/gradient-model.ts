@@ -1,7 +1,7 @@
 /**
  * Gradients of a metric with respect to every hook point of a run, on ONNX Runtime: the gradient
  * graphs of onnx/gpt2-gradient-graphs.ts (GPT-2, GPT-Neo), onnx/llama-gradient-graphs.ts (Llama,
- * Mistral, Qwen2, Qwen3) or onnx/neox-gradient-graphs.ts (GPT-NeoX, Pythia): a forward and a backward
+ * Mistral, Qwen2, Qwen3, Gemma) or onnx/neox-gradient-graphs.ts (GPT-NeoX, Pythia): a forward and a backward
  * graph per block and a final graph, built when the model is created, one session each. The weights reach the sessions as
  * inputs from the canonical model's arrays (WeightMode 'inputs'), so the forward and backward
  * sessions share one copy of them and the frozen (linearised) backward graphs can be built later,
@@ -13,7 +13,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { EngineError, throwIfCancelled } from '../errors.js';
-import { graphFamily, type ModelConfig } from '../model/config.js';
+import { attentionWindowOf, graphFamily, type ModelConfig } from '../model/config.js';
 import { ropeInverseFrequencies } from '../model/rope.js';
 import type { BlockWeights, CanonicalModel, ModelWeights } from '../model/weights.js';
 import type { BuiltGraph } from '../onnx/graph-builder.js';
@@ -29,7 +29,7 @@ import {
   buildLlamaGradientBackwardGraph,
   buildLlamaGradientFinalGraph,
   buildLlamaGradientForwardGraph,
-  LLAMA_GRADIENT_POINTS,
+  rmsFamilyGradientPoints,
   type LlamaGradientOutput,
 } from '../onnx/llama-gradient-graphs.js';
 import { buildNeoxGradientBackwardGraph, buildNeoxGradientForwardGraph, neoxGradientPoints } from '../onnx/neox-gradient-graphs.js';
@@ -153,12 +153,13 @@ const GPT2_GRAPHS: GradientGraphs = {
   blockFeeds: () => ({}),
 };
 
+/** The Llama family and Gemma (which adds its post-norms, soft-caps and GeGLU from its config). */
 const LLAMA_GRAPHS: GradientGraphs = {
-  points: () => LLAMA_GRADIENT_POINTS,
+  points: rmsFamilyGradientPoints,
   forward: buildLlamaGradientForwardGraph,
   backward: buildLlamaGradientBackwardGraph,
   final: buildLlamaGradientFinalGraph,
-  blockFeeds: (config, _layer, P) => ropeFeeds(config, P),
+  blockFeeds: ropeFeeds,
 };
 
 /** GPT-NeoX: its own blocks (partial RoPE, parallel or sequential residual); its final LayerNorm and unembedding are GPT-2's. */
@@ -167,30 +168,33 @@ const NEOX_GRAPHS: GradientGraphs = {
   forward: buildNeoxGradientForwardGraph,
   backward: buildNeoxGradientBackwardGraph,
   final: buildGradientFinalGraph,
-  blockFeeds: (config, _layer, P) => ropeFeeds(config, P),
+  blockFeeds: ropeFeeds,
 };
 
-/** The gradient graphs of a model's family; the families without them are refused naming their architecture. */
+/** The gradient graphs of a model's family (every graph family has them). */
 function gradientGraphsOf(config: ModelConfig): GradientGraphs {
   const family = graphFamily(config);
-  if (family === 'gpt2') return GPT2_GRAPHS;
-  if (family === 'llama') return LLAMA_GRAPHS;
-  if (family === 'neox' || family === 'neox_sequential') return NEOX_GRAPHS;
-  throw new EngineError(
-    'UNSUPPORTED_ARCHITECTURE',
-    `Gradients (attribution patching, edge attribution) are not supported for ${config.modelType} models yet.`,
-    'They run on GPT-2-family models (GPT-2, GPT-Neo, the organism), Llama-family models (Llama, Mistral, Qwen2, Qwen3) and GPT-NeoX (Pythia).',
-  );
+  switch (family) {
+    case 'gpt2':
+      return GPT2_GRAPHS;
+    case 'llama':
+    case 'gemma':
+      return LLAMA_GRAPHS;
+    case 'neox':
+    case 'neox_sequential':
+      return NEOX_GRAPHS;
+  }
 }
 
 /**
- * rope_cos, rope_sin [P, R]: RoPE's angles at positions 0 .. P - 1 over the R rotary dimensions
- * (d_head, or GPT-NeoX's rotaryDims, whose frequencies are theta^(-2j / R)), each frequency twice
- * (rotate_half's pairing), computed in float64.
+ * rope_cos, rope_sin [P, R] of a layer: RoPE's angles at positions 0 .. P - 1 over the R rotary
+ * dimensions (d_head, or GPT-NeoX's rotaryDims, whose frequencies are theta^(-2j / R)), each frequency
+ * twice (rotate_half's pairing), computed in float64; Gemma 3's sliding layers have their own base.
  */
-function ropeFeeds(config: ModelConfig, P: number): Record<string, ort.Tensor> {
+function ropeFeeds(config: ModelConfig, layer: number, P: number): Record<string, ort.Tensor> {
   const Dh = config.rotaryDims ?? config.dHead;
-  const inv = ropeInverseFrequencies(config.rotary!, Dh);
+  const rotary = attentionWindowOf(config, layer) !== null && config.localRotary ? config.localRotary : config.rotary!;
+  const inv = ropeInverseFrequencies(rotary, Dh);
   const half = inv.length;
   const cos = new Float32Array(P * Dh),
     sin = new Float32Array(P * Dh);
@@ -225,7 +229,7 @@ export class GradientModel {
     readonly products: MatmulSessions,
   ) {}
 
-  /** Builds the gradient graphs of a GPT-2-family or Llama-family model; other families are refused naming their architecture. */
+  /** Builds the gradient graphs of a model of any supported architecture. */
   static async create(canonical: CanonicalModel, options: GradientModelOptions = {}): Promise<GradientModel> {
     const graphs = gradientGraphsOf(canonical.config);
     const model = graphs === GPT2_GRAPHS ? canonical : withBlocksInMemory(canonical);

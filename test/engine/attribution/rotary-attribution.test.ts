@@ -3,11 +3,12 @@
  * against the same quantities computed from the independent float64 reverse passes
  * (test/helpers/reference-llama-backward.ts, reference-gpt-neox-backward.ts), combined here from the
  * published definitions: tiny random llama (grouped-query attention, llama3 rope scaling), mistral (a
- * sliding window of 4 keys), qwen3 (q/k norms, head_dim ≠ d_model / heads) and GPT-NeoX with the
- * parallel residual (partial rotary; no head → same-layer MLP edge). Every score within 1e-4 of the
- * largest score. Also the identity Σ over a head's outgoing edges of EAP = the head's AtP, under
- * grouped-query attention (whose key and value inputs are the key/value heads', `L1KV0.k`) and with
- * the parallel residual.
+ * sliding window of 4 keys), qwen3 (q/k norms, head_dim ≠ d_model / heads), GPT-NeoX with the
+ * parallel residual (partial rotary; no head → same-layer MLP edge) and Gemma 2 (node scores only, the
+ * QK fix through its attention soft-cap; its post-attention norm leaves no edges between heads, which
+ * EAP refuses). Every score within 1e-4 of the largest score. Also the identity Σ over a head's
+ * outgoing edges of EAP = the head's AtP, under grouped-query attention (whose key and value inputs
+ * are the key/value heads', `L1KV0.k`) and with the parallel residual.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +16,8 @@ import { runAttribution } from '../../../src/engine/attribution/run-attribution.
 import type { AttributionRequest, NodeScore } from '../../../src/engine/attribution/attribution-types.js';
 import type { ScoredEdge } from '../../../src/protocol/circuit.js';
 import { defaultMetricCoefficients, GradientModel } from '../../../src/engine/runtime/gradient-model.js';
-import { gptNeoxGradientFixture, llamaGradientFixture, type RotaryGradientFixture } from '../../helpers/rotary-gradient-fixtures.js';
+import { gemmaGradientFixture, gptNeoxGradientFixture, llamaGradientFixture, type RotaryGradientFixture } from '../../helpers/rotary-gradient-fixtures.js';
+import { referenceGemmaEmbeddings, referenceGemmaGradients } from '../../helpers/reference-gemma-backward.js';
 import { referenceLlamaEmbeddings, referenceLlamaGradients } from '../../helpers/reference-llama-backward.js';
 import { referenceGptNeoxEmbeddings, referenceGptNeoxGradients } from '../../helpers/reference-gpt-neox-backward.js';
 import type { ReferenceBackwardOptions, ReferenceGradients, ReferenceMetric } from '../../helpers/reference-gpt2-backward.js';
@@ -64,9 +66,16 @@ interface Case {
   embeddings: (tensors: Map<string, ReferenceWeightTensor>, ids: readonly number[]) => Float64Array;
   /** The attention output projection, nn.Linear [d_model, head * d_head]. */
   outProjection: (layer: number) => string;
-  window: number | null;
+  /** A layer's sliding window, or null. */
+  window: (layer: number) => number | null;
+  /** The score the softmax takes from q · k: the scale, and Gemma 2's soft-cap (from the checkpoint's config). */
+  score: (dot: number, dHead: number, config: Record<string, unknown>) => number;
   parallel: boolean;
+  /** Whether heads have edges of their own (not Gemma's post-normed attention). */
+  edges: boolean;
 }
+
+const scaled = (dot: number, dHead: number): number => dot / Math.sqrt(dHead);
 
 const llama = (arch: 'llama' | 'mistral' | 'qwen3', window: number | null): Case => ({
   label: arch,
@@ -74,8 +83,10 @@ const llama = (arch: 'llama' | 'mistral' | 'qwen3', window: number | null): Case
   gradients: referenceLlamaGradients,
   embeddings: referenceLlamaEmbeddings,
   outProjection: (l) => `model.layers.${l}.self_attn.o_proj.weight`,
-  window,
+  window: () => window,
+  score: scaled,
   parallel: false,
+  edges: true,
 });
 const CASES: Case[] = [
   llama('llama', null),
@@ -87,8 +98,25 @@ const CASES: Case[] = [
     gradients: referenceGptNeoxGradients,
     embeddings: referenceGptNeoxEmbeddings,
     outProjection: (l) => `gpt_neox.layers.${l}.attention.dense.weight`,
-    window: null,
+    window: () => null,
+    score: scaled,
     parallel: true,
+    edges: true,
+  },
+  {
+    // query_pre_attn_scalar ≠ d_head, a soft-cap small enough to bend the scores, a window of 4 on even layers.
+    label: 'gemma2',
+    fixture: () => gemmaGradientFixture('gemma2', 3, 4),
+    gradients: referenceGemmaGradients,
+    embeddings: referenceGemmaEmbeddings,
+    outProjection: (l) => `model.layers.${l}.self_attn.o_proj.weight`,
+    window: (l) => (l % 2 === 0 ? 4 : null),
+    score: (dot, _dHead, config) => {
+      const cap = config['attn_logit_softcapping'] as number;
+      return cap * Math.tanh((dot * (config['query_pre_attn_scalar'] as number) ** -0.5) / cap);
+    },
+    parallel: false,
+    edges: false,
   },
 ];
 
@@ -174,8 +202,7 @@ for (const c of CASES) {
      * plus the values' AtP through this head, Σ_j,e Δv[j, kv(h), e] Σ_i A_h[i, j] ∂m/∂z[i, h, e].
      */
     const atpStarReference = (ref: ReferenceGradients, l: number): number[] => {
-      const scale = 1 / Math.sqrt(Dh);
-      const window = c.window;
+      const window = c.window(l);
       const qC = vals(cleanRef, l, 'attn.hook_rot_q'),
         kC = vals(cleanRef, l, 'attn.hook_rot_k'),
         qX = vals(corruptRef, l, 'attn.hook_rot_q'),
@@ -191,7 +218,7 @@ for (const c of CASES) {
         const score = (q: Float64Array, i: number, k: Float64Array, j: number): number => {
           let s = 0;
           for (let e = 0; e < Dh; e++) s += q[(i * H + h) * Dh + e]! * k[(j * Hkv + kv) * Dh + e]!;
-          return s * scale;
+          return c.score(s, Dh, fx.config);
         };
         const key = new Array<number>(P).fill(0);
         const query = new Array<number>(P).fill(0);
@@ -318,7 +345,15 @@ for (const c of CASES) {
       );
     };
 
-    test('EAP over every edge (key/value inputs per key/value head), and Σ over a head’s outgoing edges = its AtP', async () => {
+    test('EAP over every edge (key/value inputs per key/value head), and Σ over a head’s outgoing edges = its AtP', async (t) => {
+      if (!c.edges) {
+        await assert.rejects(
+          runAttribution(model, base('eap', 'edges')),
+          (e: { code?: string; message: string }) => e.code === 'UNSUPPORTED_ARCHITECTURE' && /no edges between heads/.test(e.message),
+        );
+        t.diagnostic('refused: no edges between heads');
+        return;
+      }
       const got = (await runAttribution(model, base('eap', 'edges'))).entries as ScoredEdge[];
       assert.ok(got.some((e) => e.to === (Hkv === H ? 'L1H3.k' : 'L1KV1.k')));
       assert.equal(
@@ -335,7 +370,7 @@ for (const c of CASES) {
       }
     });
 
-    test('EAP-IG with 3 steps: gradients averaged over the interpolated inputs', async () => {
+    test('EAP-IG with 3 steps: gradients averaged over the interpolated inputs', { skip: !c.edges && 'no edges between heads' }, async () => {
       const steps = 3;
       const got = (await runAttribution(model, { ...base('eap-ig', 'edges'), steps })).entries as ScoredEdge[];
       const embC = c.embeddings(fx.tensors, CLEAN),

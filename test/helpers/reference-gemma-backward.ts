@@ -1,0 +1,432 @@
+/**
+ * An independent float64 reverse pass of a Gemma checkpoint (gemma2, gemma3_text), the known answer
+ * for the engine's Gemma gradient graphs. Written from HF's modeling_gemma2.py / modeling_gemma3.py
+ * with naive loops over the HF tensors and config.json, sharing no code with src/ (nor with the Tape):
+ * a forward that keeps what the reverse pass needs, then the chain rule applied by hand.
+ *
+ *   RMSNorm   y = x / s * (1 + w), s = sqrt(mean(x^2) + eps): dx = v dy / s − x Σ(v dy x) / (n s^3), v = 1 + w;
+ *             ds = −Σ(v dy x) / s^2
+ *   block     h = x + post_attention_layernorm(attn(input_layernorm(x)))
+ *             out = h + post_feedforward_layernorm(mlp(pre_feedforward_layernorm(h)))
+ *   attention Gemma 3's q_norm / k_norm before RoPE; scores · query_pre_attn_scalar^-½, then cap · tanh(s / cap)
+ *             (attn_logit_softcapping; d/ds = 1 − tanh^2), then the causal mask and, on sliding layers, the
+ *             window; RoPE's base rope_local_base_freq on Gemma 3's sliding layers, else rope_theta (with a
+ *             linear rope_scaling's factor on Gemma 3's global ones); query head h reads kv head floor(h / group)
+ *   MLP       down(gelu_tanh(gate(x)) * up(x))
+ *   logits    cap · tanh(norm(x) · embed_tokensᵀ / cap) (final_logit_softcapping)
+ *
+ * The split inputs and names are reference-llama-backward.ts's, plus ln1_post.hook_scale and
+ * ln2_post.hook_scale; hook_attn_out and hook_mlp_out are the post-normed outputs.
+ */
+import type { ReferenceWeightTensor } from './reference-gpt2.js';
+import type { ReferenceBackwardOptions, ReferenceGradients, ReferenceMetric } from './reference-gpt2-backward.js';
+
+interface RmsSaved {
+  x: Float64Array;
+  s: Float64Array; // per row
+  width: number;
+}
+
+/** Runs the model from input embeddings [pos, d_model] (the scaled token embeddings) and returns the metric's gradients. */
+export function referenceGemmaGradients(
+  tensors: Map<string, ReferenceWeightTensor>,
+  config: Record<string, unknown>,
+  embeddings: Float64Array,
+  metric: ReferenceMetric,
+  options: ReferenceBackwardOptions = {},
+): ReferenceGradients {
+  const num = (key: string, fallback?: number): number => (config[key] ?? fallback) as number;
+  const type = config['model_type'] as string;
+  const optional = (key: string, fallback: number | null): number | null => (key in config ? (config[key] as number | null) : fallback);
+  const nLayers = num('num_hidden_layers'),
+    D = num('hidden_size'),
+    H = num('num_attention_heads'),
+    Hkv = num('num_key_value_heads', H),
+    M = num('intermediate_size'),
+    V = num('vocab_size'),
+    eps = num('rms_norm_eps');
+  const Dh = (config['head_dim'] as number | null | undefined) ?? D / H;
+  const group = H / Hkv;
+  const P = embeddings.length / D;
+  const frozen = options.frozen ?? false;
+  const W = (name: string): Float32Array => {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`reference-gemma-backward: no tensor ${name}`);
+    return t.data;
+  };
+  /** A Gemma norm's factor 1 + w. */
+  const norm = (name: string): Float32Array => Float32Array.from(W(name), (w) => 1 + w);
+  const qkNorm = tensors.has('model.layers.0.self_attn.q_norm.weight');
+  const attnCap = optional('attn_logit_softcapping', type === 'gemma2' ? 50 : null);
+  const finalCap = optional('final_logit_softcapping', type === 'gemma2' ? 30 : null);
+  const scoreScale = num('query_pre_attn_scalar') ** -0.5;
+  const layerTypes = config['layer_types'] as string[] | undefined;
+  const sliding = (l: number): boolean =>
+    layerTypes ? layerTypes[l] === 'sliding_attention' : type === 'gemma2' ? l % 2 === 0 : (l + 1) % num('sliding_window_pattern', 6) !== 0;
+
+  // ---- RoPE angles: inv_freq_j = theta^(-2j / d_head) per layer kind ----
+  const half = Dh / 2;
+  const invFreqOf = (local: boolean): number[] => {
+    const theta = local ? num('rope_local_base_freq', 10000) : num('rope_theta', 10000);
+    const scaling = config['rope_scaling'] as { rope_type?: string; type?: string; factor?: number } | null | undefined;
+    const factor = !local && scaling && (scaling.rope_type ?? scaling.type) === 'linear' ? scaling.factor! : 1;
+    return Array.from({ length: half }, (_, j) => Math.pow(theta, -(2 * j) / Dh) / factor);
+  };
+  let invFreq: number[] = [];
+  const angle = (p: number, d: number): number => p * invFreq[d % half]!;
+  /** RoPE of rows [pos, heads, d_head] with the current layer's frequencies. */
+  const rope = (x: Float64Array, heads: number): Float64Array => {
+    const y = new Float64Array(x.length);
+    for (let p = 0; p < P; p++)
+      for (let h = 0; h < heads; h++) {
+        const b = (p * heads + h) * Dh;
+        for (let d = 0; d < Dh; d++) {
+          const rotated = d < half ? -x[b + d + half]! : x[b + d - half]!;
+          y[b + d] = x[b + d]! * Math.cos(angle(p, d)) + rotated * Math.sin(angle(p, d));
+        }
+      }
+    return y;
+  };
+  /** The transpose of RoPE: x_d collects dy_d cos_d, and from rotate_half dy_{d+n/2} sin_{d+n/2} (d < n/2) or −dy_{d−n/2} sin_{d−n/2}. */
+  const ropeBackward = (dy: Float64Array, heads: number): Float64Array => {
+    const dx = new Float64Array(dy.length);
+    for (let p = 0; p < P; p++)
+      for (let h = 0; h < heads; h++) {
+        const b = (p * heads + h) * Dh;
+        for (let d = 0; d < Dh; d++) {
+          const fromRotated = d < half ? dy[b + d + half]! * Math.sin(angle(p, d + half)) : -dy[b + d - half]! * Math.sin(angle(p, d - half));
+          dx[b + d] = dy[b + d]! * Math.cos(angle(p, d)) + fromRotated;
+        }
+      }
+    return dx;
+  };
+  const windowOf = (layer: number): number | null => (sliding(layer) ? num('sliding_window', 4096) : null);
+
+  // ---- forward ----
+  interface Saved {
+    ln1: RmsSaved;
+    qNorm: RmsSaved | null;
+    kNorm: RmsSaved | null;
+    rq: Float64Array;
+    rk: Float64Array;
+    v: Float64Array;
+    A: Float64Array;
+    /** The soft-capped scores' tanh, [head, query, key] (for its derivative). */
+    capped: Float64Array;
+    ln1Post: RmsSaved;
+    ln2: RmsSaved;
+    ln2Post: RmsSaved;
+    gate: Float64Array;
+    up: Float64Array;
+  }
+  const values = new Map<string, Float64Array>();
+  const gradients = new Map<string, Float64Array>();
+  const name = (l: number, hook: string): string => `blocks.${l}.${hook}`;
+  const saved: Saved[] = [];
+  let x = Float64Array.from(embeddings);
+  for (let l = 0; l < nLayers; l++) {
+    const pre = `model.layers.${l}.`;
+    values.set(name(l, 'hook_resid_pre'), x);
+    const ln1 = rmsForward(x, D, eps);
+    const y1 = scaleColumns(normalised(ln1), norm(`${pre}input_layernorm.weight`));
+    const q = linear(y1, W(`${pre}self_attn.q_proj.weight`), D, H * Dh);
+    const k = linear(y1, W(`${pre}self_attn.k_proj.weight`), D, Hkv * Dh);
+    const v = linear(y1, W(`${pre}self_attn.v_proj.weight`), D, Hkv * Dh);
+    let qn = q,
+      kn = k,
+      qNorm: RmsSaved | null = null,
+      kNorm: RmsSaved | null = null;
+    if (qkNorm) {
+      qNorm = rmsForward(q, Dh, eps);
+      kNorm = rmsForward(k, Dh, eps);
+      qn = scaleColumns(normalised(qNorm), norm(`${pre}self_attn.q_norm.weight`));
+      kn = scaleColumns(normalised(kNorm), norm(`${pre}self_attn.k_norm.weight`));
+    }
+    invFreq = invFreqOf(type === 'gemma3_text' && sliding(l));
+    const rq = rope(qn, H),
+      rk = rope(kn, Hkv);
+    const window = windowOf(l);
+    const A = new Float64Array(H * P * P);
+    const capped = new Float64Array(H * P * P);
+    const z = new Float64Array(P * H * Dh);
+    for (let h = 0; h < H; h++) {
+      const kh = Math.floor(h / group);
+      for (let i = 0; i < P; i++) {
+        const first = window === null ? 0 : Math.max(0, i - window + 1);
+        const scores: number[] = [];
+        for (let j = first; j <= i; j++) {
+          let s = 0;
+          for (let e = 0; e < Dh; e++) s += rq[(i * H + h) * Dh + e]! * rk[(j * Hkv + kh) * Dh + e]!;
+          if (attnCap === null) scores.push(s * scoreScale);
+          else {
+            capped[(h * P + i) * P + j] = Math.tanh((s * scoreScale) / attnCap);
+            scores.push(attnCap * capped[(h * P + i) * P + j]!);
+          }
+        }
+        const max = Math.max(...scores);
+        const exps = scores.map((s) => Math.exp(s - max));
+        const total = exps.reduce((a, b) => a + b, 0);
+        exps.forEach((e, n) => (A[(h * P + i) * P + first + n] = e / total));
+        for (let j = first; j <= i; j++) for (let e = 0; e < Dh; e++) z[(i * H + h) * Dh + e]! += A[(h * P + i) * P + j]! * v[(j * Hkv + kh) * Dh + e]!;
+      }
+    }
+    const ln1Post = rmsForward(linear(z, W(`${pre}self_attn.o_proj.weight`), H * Dh, D), D, eps);
+    const attnOut = scaleColumns(normalised(ln1Post), norm(`${pre}post_attention_layernorm.weight`));
+    const mid = x.map((xi, n) => xi + attnOut[n]!);
+    const ln2 = rmsForward(mid, D, eps);
+    const y2 = scaleColumns(normalised(ln2), norm(`${pre}pre_feedforward_layernorm.weight`));
+    const gate = linear(y2, W(`${pre}mlp.gate_proj.weight`), D, M);
+    const up = linear(y2, W(`${pre}mlp.up_proj.weight`), D, M);
+    const post = gate.map((g, n) => geluTanh(g) * up[n]!);
+    const ln2Post = rmsForward(linear(post, W(`${pre}mlp.down_proj.weight`), M, D), D, eps);
+    const mlpOut = scaleColumns(normalised(ln2Post), norm(`${pre}post_feedforward_layernorm.weight`));
+    const next = mid.map((m, n) => m + mlpOut[n]!);
+    values.set(name(l, 'ln1.hook_scale'), ln1.s);
+    values.set(name(l, 'attn.hook_q'), q);
+    values.set(name(l, 'attn.hook_k'), k);
+    values.set(name(l, 'attn.hook_v'), v);
+    values.set(name(l, 'attn.hook_rot_q'), rq);
+    values.set(name(l, 'attn.hook_rot_k'), rk);
+    values.set(name(l, 'attn.hook_pattern'), A);
+    values.set(name(l, 'attn.hook_z'), z);
+    values.set(name(l, 'ln1_post.hook_scale'), ln1Post.s);
+    values.set(name(l, 'ln2_post.hook_scale'), ln2Post.s);
+    values.set(name(l, 'hook_attn_out'), attnOut);
+    values.set(name(l, 'hook_resid_mid'), mid);
+    values.set(name(l, 'ln2.hook_scale'), ln2.s);
+    values.set(name(l, 'mlp.hook_pre'), gate);
+    values.set(name(l, 'mlp.hook_pre_linear'), up);
+    values.set(name(l, 'mlp.hook_post'), post);
+    values.set(name(l, 'hook_mlp_out'), mlpOut);
+    values.set(name(l, 'hook_resid_post'), next);
+    saved.push({ ln1, qNorm, kNorm, rq, rk, v, A, capped, ln1Post, ln2, ln2Post, gate, up });
+    x = next;
+  }
+
+  // ---- metric and its gradient at the last position ----
+  const unembed = W('model.embed_tokens.weight'); // tied
+  const finalWeight = norm('model.norm.weight');
+  const lnF = rmsForward(x.slice((P - 1) * D, P * D), D, eps);
+  const yF = scaleColumns(normalised(lnF), finalWeight);
+  const raw = linear(yF, unembed, D, V);
+  const logits = finalCap === null ? raw : raw.map((r) => finalCap * Math.tanh(r / finalCap));
+  const max = logits.reduce((a, c) => Math.max(a, c), -Infinity);
+  const logZ = max + Math.log(logits.reduce((a, c) => a + Math.exp(c - max), 0));
+  let value = 0,
+    logProbWeight = 0;
+  const dLogits = new Float64Array(V);
+  for (const [t, c] of metric.logit) {
+    value += c * logits[t]!;
+    dLogits[t]! += c;
+  }
+  for (const [t, c] of metric.logProb) {
+    value += c * (logits[t]! - logZ);
+    dLogits[t]! += c;
+    logProbWeight += c;
+  }
+  for (let u = 0; u < V; u++) dLogits[u]! -= logProbWeight * Math.exp(logits[u]! - logZ);
+  // Through the soft-cap: d(cap tanh(r / cap))/dr = 1 − tanh^2.
+  const dRaw = finalCap === null ? dLogits : dLogits.map((g, u) => g * (1 - (logits[u]! / finalCap) ** 2));
+  const dFinal = new Float64Array(P * D);
+  dFinal.set(rmsBackward(lnF, finalWeight, linearBackward(dRaw, unembed, D, V), frozen).dx, (P - 1) * D);
+  gradients.set('final_resid', dFinal);
+
+  // ---- blocks, last first ----
+  let G = dFinal;
+  for (let l = nLayers - 1; l >= 0; l--) {
+    const pre = `model.layers.${l}.`;
+    const s = saved[l]!;
+    const keep = options.dropLayer === l ? 0 : 1;
+    gradients.set(name(l, 'hook_resid_post'), G);
+    // MLP
+    const dMlpOut = G.map((g) => g * keep);
+    const ln2Post = rmsBackward(s.ln2Post, norm(`${pre}post_feedforward_layernorm.weight`), dMlpOut, frozen);
+    const dPost = linearBackward(ln2Post.dx, W(`${pre}mlp.down_proj.weight`), M, D);
+    const dGate = dPost.map((g, n) => g * s.up[n]! * geluTanhDerivative(s.gate[n]!));
+    const dUp = dPost.map((g, n) => g * geluTanh(s.gate[n]!));
+    const dY2FromUp = linearBackward(dUp, W(`${pre}mlp.up_proj.weight`), D, M);
+    const dY2 = linearBackward(dGate, W(`${pre}mlp.gate_proj.weight`), D, M).map((g, n) => g + dY2FromUp[n]!);
+    const ln2 = rmsBackward(s.ln2, norm(`${pre}pre_feedforward_layernorm.weight`), dY2, frozen);
+    const dMid = G.map((g, n) => g + ln2.dx[n]!);
+    // attention
+    const dAttnOut = dMid.map((g) => g * keep);
+    const ln1Post = rmsBackward(s.ln1Post, norm(`${pre}post_attention_layernorm.weight`), dAttnOut, frozen);
+    const dZ = linearBackward(ln1Post.dx, W(`${pre}self_attn.o_proj.weight`), H * Dh, D);
+    const dA = new Float64Array(H * P * P);
+    const dRq = new Float64Array(P * H * Dh),
+      dRk = new Float64Array(P * Hkv * Dh),
+      dV = new Float64Array(P * Hkv * Dh);
+    for (let h = 0; h < H; h++) {
+      const kh = Math.floor(h / group);
+      for (let i = 0; i < P; i++) {
+        // Every pattern entry has a gradient, the masked ones too (∂m/∂A_ij = dz_i · v_j); only visible keys pass it on.
+        for (let j = 0; j < P; j++) {
+          const a = s.A[(h * P + i) * P + j]!;
+          let g = 0;
+          for (let e = 0; e < Dh; e++) {
+            g += dZ[(i * H + h) * Dh + e]! * s.v[(j * Hkv + kh) * Dh + e]!;
+            dV[(j * Hkv + kh) * Dh + e]! += a * dZ[(i * H + h) * Dh + e]!;
+          }
+          dA[(h * P + i) * P + j] = g;
+        }
+        if (frozen) continue;
+        let dot = 0;
+        for (let j = 0; j <= i; j++) dot += s.A[(h * P + i) * P + j]! * dA[(h * P + i) * P + j]!;
+        for (let j = 0; j <= i; j++) {
+          const capSlope = attnCap === null ? 1 : 1 - s.capped[(h * P + i) * P + j]! ** 2;
+          const dS = s.A[(h * P + i) * P + j]! * (dA[(h * P + i) * P + j]! - dot) * capSlope * scoreScale;
+          if (dS === 0) continue;
+          for (let e = 0; e < Dh; e++) {
+            dRq[(i * H + h) * Dh + e]! += dS * s.rk[(j * Hkv + kh) * Dh + e]!;
+            dRk[(j * Hkv + kh) * Dh + e]! += dS * s.rq[(i * H + h) * Dh + e]!;
+          }
+        }
+      }
+    }
+    invFreq = invFreqOf(type === 'gemma3_text' && sliding(l));
+    let dQ = ropeBackward(dRq, H),
+      dK = ropeBackward(dRk, Hkv);
+    if (s.qNorm && s.kNorm) {
+      dQ = rmsBackward(s.qNorm, norm(`${pre}self_attn.q_norm.weight`), dQ, frozen).dx;
+      dK = rmsBackward(s.kNorm, norm(`${pre}self_attn.k_norm.weight`), dK, frozen).dx;
+    }
+    // Each reader's own input: its rows of q_proj / k_proj / v_proj, then its own input_layernorm.
+    const ln1w = norm(`${pre}input_layernorm.weight`);
+    const dY1Total = new Float64Array(P * D);
+    const dResidPre = Float64Array.from(dMid);
+    const readerInputs = (dX: Float64Array, proj: Float64Array | Float32Array, heads: number): Float64Array => {
+      const out = new Float64Array(P * heads * D); // [pos, heads, d_model]
+      for (let h = 0; h < heads; h++) {
+        const dY1 = new Float64Array(P * D);
+        for (let p = 0; p < P; p++)
+          for (let i = 0; i < D; i++) {
+            let g = 0;
+            for (let e = 0; e < Dh; e++) g += dX[(p * heads + h) * Dh + e]! * proj[(h * Dh + e) * D + i]!;
+            dY1[p * D + i] = g;
+          }
+        const dIn = rmsBackward(s.ln1, ln1w, dY1, frozen).dx;
+        for (let n = 0; n < P * D; n++) {
+          dY1Total[n]! += dY1[n]!;
+          dResidPre[n]! += dIn[n]!;
+        }
+        for (let p = 0; p < P; p++) for (let i = 0; i < D; i++) out[(p * heads + h) * D + i] = dIn[p * D + i]!;
+      }
+      return out;
+    };
+    gradients.set(name(l, 'hook_q_input'), readerInputs(dQ, W(`${pre}self_attn.q_proj.weight`), H));
+    gradients.set(name(l, 'hook_k_input'), readerInputs(dK, W(`${pre}self_attn.k_proj.weight`), Hkv));
+    gradients.set(name(l, 'hook_v_input'), readerInputs(dV, W(`${pre}self_attn.v_proj.weight`), Hkv));
+    gradients.set(name(l, 'ln1.hook_scale'), rmsBackward(s.ln1, ln1w, dY1Total, frozen).ds);
+    gradients.set(name(l, 'attn.hook_q'), dQ);
+    gradients.set(name(l, 'attn.hook_k'), dK);
+    gradients.set(name(l, 'attn.hook_v'), dV);
+    gradients.set(name(l, 'attn.hook_rot_q'), dRq);
+    gradients.set(name(l, 'attn.hook_rot_k'), dRk);
+    gradients.set(name(l, 'attn.hook_pattern'), dA);
+    gradients.set(name(l, 'attn.hook_z'), dZ);
+    gradients.set(name(l, 'ln1_post.hook_scale'), ln1Post.ds);
+    gradients.set(name(l, 'ln2_post.hook_scale'), ln2Post.ds);
+    gradients.set(name(l, 'hook_attn_out'), dAttnOut);
+    gradients.set(name(l, 'hook_resid_mid'), dMid);
+    gradients.set(name(l, 'ln2.hook_scale'), ln2.ds);
+    gradients.set(name(l, 'hook_mlp_in'), ln2.dx);
+    gradients.set(name(l, 'mlp.hook_pre'), dGate);
+    gradients.set(name(l, 'mlp.hook_pre_linear'), dUp);
+    gradients.set(name(l, 'mlp.hook_post'), dPost);
+    gradients.set(name(l, 'hook_mlp_out'), dMlpOut);
+    gradients.set(name(l, 'hook_resid_pre'), dResidPre);
+    G = dResidPre;
+  }
+  return { metric: value, values, gradients };
+}
+
+/** The token embeddings of `ids` times sqrt(d_model), as HF's float32 product (the normalizer rounded to float32 too), [pos, d_model]. */
+export function referenceGemmaEmbeddings(tensors: Map<string, ReferenceWeightTensor>, ids: readonly number[]): Float64Array {
+  const E = tensors.get('model.embed_tokens.weight')!;
+  const D = E.shape[1]!;
+  const normalizer = Math.fround(Math.sqrt(D));
+  const out = new Float64Array(ids.length * D);
+  ids.forEach((id, p) => {
+    for (let i = 0; i < D; i++) out[p * D + i] = Math.fround(E.data[id * D + i]! * normalizer);
+  });
+  return out;
+}
+
+/** s = sqrt(mean(x^2) + eps) of every `width`-wide row. */
+function rmsForward(x: Float64Array, width: number, eps: number): RmsSaved {
+  const rows = x.length / width;
+  const s = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let ss = 0;
+    for (let i = 0; i < width; i++) ss += x[r * width + i]! ** 2;
+    s[r] = Math.sqrt(ss / width + eps);
+  }
+  return { x, s, width };
+}
+
+function normalised(saved: RmsSaved): Float64Array {
+  return saved.x.map((v, n) => v / saved.s[Math.floor(n / saved.width)]!);
+}
+
+function scaleColumns(x: Float64Array, w: Float32Array): Float64Array {
+  return x.map((v, n) => v * w[n % w.length]!);
+}
+
+/**
+ * y = x / s * w: dx_i = w_i dy_i / s + (ds) x_i / (n s), ds = −Σ_j w_j dy_j x_j / s^2 (the gradient of s);
+ * frozen: s is a constant, dx_i = w_i dy_i / s.
+ */
+function rmsBackward(saved: RmsSaved, w: Float32Array, dy: Float64Array, frozen: boolean): { dx: Float64Array; ds: Float64Array } {
+  const { x, s, width: n } = saved;
+  const rows = s.length;
+  const dx = new Float64Array(x.length),
+    ds = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let t = 0;
+    for (let i = 0; i < n; i++) t += w[i]! * dy[r * n + i]! * x[r * n + i]!;
+    ds[r] = -t / s[r]! ** 2;
+    for (let i = 0; i < n; i++) {
+      // ∂s/∂x_i = x_i / (n s)
+      dx[r * n + i] = (w[i]! * dy[r * n + i]!) / s[r]! + (frozen ? 0 : (ds[r]! * x[r * n + i]!) / (n * s[r]!));
+    }
+  }
+  return { dx, ds };
+}
+
+/** nn.Linear: y[r, o] = Σ_i x[r, i] W[o, i] (+ b[o]), W [out, in]. */
+function linear(x: Float64Array, w: Float32Array, inDim: number, outDim: number, b?: Float32Array): Float64Array {
+  const rows = x.length / inDim;
+  const y = new Float64Array(rows * outDim);
+  for (let r = 0; r < rows; r++)
+    for (let o = 0; o < outDim; o++) {
+      let s = b ? b[o]! : 0;
+      for (let i = 0; i < inDim; i++) s += x[r * inDim + i]! * w[o * inDim + i]!;
+      y[r * outDim + o] = s;
+    }
+  return y;
+}
+
+/** dx[r, i] = Σ_o dy[r, o] W[o, i]. */
+function linearBackward(dy: Float64Array, w: Float32Array, inDim: number, outDim: number): Float64Array {
+  const rows = dy.length / outDim;
+  const dx = new Float64Array(rows * inDim);
+  for (let r = 0; r < rows; r++)
+    for (let o = 0; o < outDim; o++) {
+      const g = dy[r * outDim + o]!;
+      if (g === 0) continue;
+      for (let i = 0; i < inDim; i++) dx[r * inDim + i]! += g * w[o * inDim + i]!;
+    }
+  return dx;
+}
+
+const C = Math.sqrt(2 / Math.PI);
+
+/** GELU's tanh approximation: 0.5 x (1 + tanh(c (x + 0.044715 x^3))). */
+function geluTanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(C * (x + 0.044715 * x ** 3)));
+}
+
+function geluTanhDerivative(x: number): number {
+  const t = Math.tanh(C * (x + 0.044715 * x ** 3));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * C * (1 + 3 * 0.044715 * x * x);
+}
