@@ -9,6 +9,7 @@ import type { AnalysisLayerUpdate, AnalysisResult, ModelInfo, PatchSweepResult, 
 import type { AnalyzeRequest, DownloadProgress, EngineApi, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from '../protocol/engine.js';
 import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from '../protocol/circuit.js';
 import type { CircuitCheckRequest, CircuitCheckResult } from '../protocol/circuit-check.js';
+import type { CircuitSizesRequest, CircuitSizesResult } from '../protocol/circuit-sizes.js';
 import { analyze } from './analysis/analyze.js';
 import { HeadCensusCache } from './analysis/head-census.js';
 import { EngineError } from './errors.js';
@@ -18,6 +19,7 @@ import { CircuitTools, type EdgeScorerFactory } from './circuits/circuit-tools.j
 import { runCircuit } from './circuits/run-circuit.js';
 import { checkEdge } from './circuits/check-edge.js';
 import { checkCircuit } from './circuits/circuit-check.js';
+import { measureCircuitSizes } from './circuits/circuit-sizes.js';
 import type {
   AttributionMap,
   AttributionMapRequest,
@@ -121,6 +123,22 @@ export class Engine implements EngineApi, EngineFeaturesApi {
         config: loaded.runner.config,
         model: { id: loaded.info.id, displayName: loaded.info.displayName },
         maxTokens: this.options?.maxTokens ?? loaded.runner.config.nCtx,
+        ...(hooks.signal ? { signal: hooks.signal } : {}),
+      },
+      request,
+    );
+  }
+
+  /** Circuits of other sizes from a discovery's edge scores, each with its exact faithfulness (one edge-patched pass; no scoring). */
+  async circuitSizes(request: CircuitSizesRequest, hooks: { signal?: AbortSignal } = {}): Promise<CircuitSizesResult> {
+    const { runner, tokenizer } = this.model();
+    const { patcher } = await this.circuitTools();
+    return measureCircuitSizes(
+      {
+        patcher,
+        tokenizer,
+        config: runner.config,
+        maxTokens: this.options?.maxTokens ?? runner.config.nCtx,
         ...(hooks.signal ? { signal: hooks.signal } : {}),
       },
       request,

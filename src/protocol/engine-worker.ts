@@ -5,6 +5,7 @@
 import type { AnalysisLayerUpdate, AnalysisResult, PatchSweepResult, TokenInfo } from './analysis.js';
 import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from './circuit.js';
 import type { CircuitCheckRequest, CircuitCheckResult } from './circuit-check.js';
+import type { CircuitSizesRequest, CircuitSizesResult } from './circuit-sizes.js';
 import type { AttributionMap, AttributionMapRequest, AttributionProgress, PathPatchMap, PathPatchMapProgress, PathPatchMapRequest } from './attribution.js';
 import type { AnalyzeRequest, DownloadProgress, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from './engine.js';
 import type { FeaturesRequest, FeaturesResult, SteerFeaturesRequest, SteerFeaturesResult } from './features.js';
@@ -39,6 +40,8 @@ export interface EngineWorkerApi {
   patch: { args: PatchRequest; result: PatchSweepResult; event: { layer: number } };
   /** Circuit discovery with exact faithfulness (cancellable). */
   circuit: { args: CircuitRequest; result: CircuitReport };
+  /** Circuits of other sizes from given edge scores, with exact faithfulness (cancellable). */
+  circuitSizes: { args: CircuitSizesRequest; result: CircuitSizesResult };
   /** Path patching of one circuit edge (cancellable). */
   checkEdge: { args: EdgeCheckRequest; result: EdgeCheck };
   /** A `@circuit` hypothesis checked by exact edge-level patching (cancellable). */

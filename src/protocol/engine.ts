@@ -6,6 +6,7 @@ import type { PatchableAlias } from '../engine/hooks/registry.js';
 import type { AnalysisLayerUpdate, AnalysisResult, DlaMode, ModelInfo, PatchKind, PatchSweepResult, TokenInfo } from './analysis.js';
 import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from './circuit.js';
 import type { CircuitCheckRequest, CircuitCheckResult } from './circuit-check.js';
+import type { CircuitSizesRequest, CircuitSizesResult } from './circuit-sizes.js';
 import type { AttributionMap, AttributionMapRequest, AttributionProgress, PathPatchMap, PathPatchMapProgress, PathPatchMapRequest } from './attribution.js';
 
 /** Where a model comes from. */
@@ -112,6 +113,8 @@ export interface EngineApi {
   patch(request: PatchRequest, hooks?: { signal?: AbortSignal; onLayer?: (layer: number) => void }): Promise<PatchSweepResult>;
   /** Circuit discovery: edge scores (EAP / EAP-IG), the circuit and its exact faithfulness, with a faithfulness curve. */
   circuit(request: CircuitRequest, hooks?: { signal?: AbortSignal }): Promise<CircuitReport>;
+  /** Circuits of other sizes from a discovery's edge scores (top k, pruned), each with its exact faithfulness; nothing is re-scored. */
+  circuitSizes(request: CircuitSizesRequest, hooks?: { signal?: AbortSignal }): Promise<CircuitSizesResult>;
   /** Path patching of one circuit edge out of a head (to the logits or a later head's q, k or v input). */
   checkEdge(request: EdgeCheckRequest, hooks?: { signal?: AbortSignal }): Promise<EdgeCheck>;
   /** A `@circuit` hypothesis: the named nodes' circuit, its exact faithfulness and whether it reaches the threshold. */

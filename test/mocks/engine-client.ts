@@ -10,7 +10,8 @@ import type { CachedModelSummary } from '../../src/protocol/engine-worker.js';
 import type { EngineCacheApi } from '../../src/engine/worker/engine-client.js';
 import { EngineError } from '../../src/engine/errors.js';
 import { makeResult } from './fixtures.js';
-import { syntheticCircuit } from './synthetic-circuit.js';
+import { SYNTHETIC_EDGE_COUNT, syntheticCircuit, syntheticCircuitSizes } from './synthetic-circuit.js';
+import type { CircuitSizesRequest, CircuitSizesResult } from '../../src/protocol/circuit-sizes.js';
 import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from '../../src/protocol/circuit.js';
 import type { CircuitCheckRequest, CircuitCheckResult } from '../../src/protocol/circuit-check.js';
 import type {
@@ -152,6 +153,14 @@ export function createEngineClient(_options: {
       const corrupt = fakeTokenize(request.corrupt ?? '');
       if (clean.length !== corrupt.length) throw new EngineError('LENGTH_MISMATCH', `clean ${clean.length} vs corrupt ${corrupt.length} tokens`);
       return syntheticCircuit({ clean, corrupt, modelId: loaded?.id ?? 'organism' });
+    },
+    /** The synthetic circuit's sizes (its scores are the synthetic report's allEdges). */
+    async circuitSizes(request: CircuitSizesRequest, hooks?: { signal?: AbortSignal }): Promise<CircuitSizesResult> {
+      engineCalls.push({ method: 'circuitSizes', args: request });
+      if (hooks?.signal?.aborted) throw new EngineError('CANCELLED', 'cancelled');
+      if (request.scores.length !== SYNTHETIC_EDGE_COUNT)
+        throw new EngineError('BAD_ARGUMENT', `${request.scores.length} scores for ${SYNTHETIC_EDGE_COUNT} edges`);
+      return syntheticCircuitSizes(request.sizes);
     },
     async checkEdge(request: EdgeCheckRequest): Promise<EdgeCheck> {
       engineCalls.push({ method: 'checkEdge', args: request });

@@ -6,6 +6,7 @@
  */
 import type { TokenInfo } from '../../src/protocol/analysis.js';
 import type { CircuitReport, ScoredEdge } from '../../src/protocol/circuit.js';
+import type { CircuitSizesResult } from '../../src/protocol/circuit-sizes.js';
 
 const EDGES: ScoredEdge[] = [
   { from: 'L1H2', to: 'logits', score: 3 },
@@ -27,13 +28,30 @@ function tokens(words: readonly string[]): TokenInfo[] {
   });
 }
 
+/** The synthetic circuit's faithfulness at k edges (its top k; nothing is pruned). */
+export function syntheticFaithfulness(k: number): number {
+  return [0, 0.55, 0.9, 0.95, 0.97, 0.98, 0.99, 1, 1][k]!;
+}
+
+/** The synthetic circuit measured at `sizes` (as Engine.circuitSizes answers: the top k edges, their faithfulness). */
+export function syntheticCircuitSizes(sizes: readonly number[]): CircuitSizesResult {
+  return {
+    metric: { clean: { name: 'logit_diff', value: 6 }, corrupt: { name: 'logit_diff', value: -1 } },
+    points: sizes.map((k) => ({ requested: k, edges: k, faithfulness: syntheticFaithfulness(k), circuit: EDGES.slice(0, k).map((_, i) => i) })),
+    elapsedMs: 3,
+  };
+}
+
+/** The number of scored edges of the synthetic circuit (its allEdges). */
+export const SYNTHETIC_EDGE_COUNT = EDGES.length;
+
 /** `size` edges (the top ones) make the circuit; the curve has every size 1..all. */
 export function syntheticCircuit(options: { size?: number; clean?: TokenInfo[]; corrupt?: TokenInfo[]; modelId?: string } = {}): CircuitReport {
   const size = options.size ?? 4;
   const cleanTokens = options.clean ?? tokens([' The', ' cat', ' sat', ' The', ' cat']);
   const corruptTokens = options.corrupt ?? tokens([' The', ' dog', ' ran', ' The', ' cat']);
   const ranked = EDGES.map((_, i) => i);
-  const faithfulness = (k: number): number => [0, 0.55, 0.9, 0.95, 0.97, 0.98, 0.99, 1, 1][k]!;
+  const faithfulness = syntheticFaithfulness;
   const sizes = [1, 2, 4, 8];
   return {
     method: 'eap-ig',

@@ -11,6 +11,7 @@ import type { AnalyzeRequest, DownloadProgress, EngineApi, LoadedModelInfo, Load
 import type { CachedModelSummary, EngineCrashKind, EngineWorkerApi } from '../../protocol/engine-worker.js';
 import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from '../../protocol/circuit.js';
 import type { CircuitCheckRequest, CircuitCheckResult } from '../../protocol/circuit-check.js';
+import type { CircuitSizesRequest, CircuitSizesResult } from '../../protocol/circuit-sizes.js';
 import type { EngineFeaturesApi } from '../../protocol/features.js';
 import { EngineError } from '../errors.js';
 import { createWorker, WorkerRpcClient } from './rpc.js';
@@ -130,6 +131,10 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
     async circuit(request: CircuitRequest, hooks: { signal?: AbortSignal } = {}): Promise<CircuitReport> {
       await ready();
       return rpc.call('circuit', request, hooks.signal ? { signal: hooks.signal } : {});
+    },
+    async circuitSizes(request: CircuitSizesRequest, hooks: { signal?: AbortSignal } = {}): Promise<CircuitSizesResult> {
+      await ready();
+      return rpc.call('circuitSizes', request, hooks.signal ? { signal: hooks.signal } : {});
     },
     async checkEdge(request: EdgeCheckRequest, hooks: { signal?: AbortSignal } = {}): Promise<EdgeCheck> {
       await ready();

@@ -25,6 +25,7 @@ serveRpc<EngineWorkerApi>({
   },
   patch: (request, { signal, emit }) => engine.patch(request, { signal, onLayer: (layer) => emit({ layer }) }),
   circuit: (request, { signal }) => engine.circuit(request, { signal }),
+  circuitSizes: (request, { signal }) => engine.circuitSizes(request, { signal }),
   checkEdge: (request, { signal }) => engine.checkEdge(request, { signal }),
   checkCircuit: (request, { signal }) => engine.checkCircuit(request, { signal }),
   attribute: async (request, { signal, emit }) => withTransfer(await engine.attribute(request, { signal, onProgress: (p) => emit(p) })),
