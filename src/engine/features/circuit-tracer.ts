@@ -18,6 +18,7 @@ import { EngineError } from '../errors.js';
 import { openSafetensors, type SafetensorsFile } from '../model/safetensors.js';
 import type { CircuitTracerConfig } from './circuit-tracer-config.js';
 import { SafetensorsDecoderRows, type DecoderLayout } from './decoder-rows.js';
+import { PositionedFile } from './positioned-file.js';
 import type { DictionaryLayer, FeatureActivationFunction } from './dictionary.js';
 import { assertModelWidth, fullHookName, resolveDictionaryHook, type DictionaryModelConfig } from './dictionary-hooks.js';
 import type { LoadDictionaryOptions } from './dictionary-options.js';
@@ -104,7 +105,7 @@ export function loadTranscoderFile(
   const layout: DecoderLayout = columns ? { kind: 'columns' } : { kind: 'rows', nOut: 1, output: 0 };
   const W_skip = file.tensors.has('W_skip') ? transpose(readCheckedTensor(file, 'W_skip', [dModel, dModel], label), dModel, dModel) : null;
   const activation = activationFor(config, file, THRESHOLD_NAMES, dSae, label);
-  const decoder = new SafetensorsDecoderRows(path, label, decoderTensor, dSae, dModel, layout, options.decoderCacheRows);
+  const decoder = new SafetensorsDecoderRows(new PositionedFile(path, label), decoderTensor, dSae, dModel, layout, options.decoderCacheRows);
   const loaded: DictionaryLayer = {
     layer,
     inputHook: input.name,
@@ -170,9 +171,11 @@ export function loadCrossLayerTranscoder(
       const dec = openSafetensors(decPath);
       const decoderTensor = dec.get(`W_dec_${l}`);
       assertTensorShape(decoderTensor, [dSae, nLayers - l, dModel], decPath);
+      // One open file for the n_layers − l decoders it holds.
+      const decoderFile = new PositionedFile(decPath);
       const decoders = outputs.map(
         (_, j) =>
-          new SafetensorsDecoderRows(decPath, decPath, decoderTensor, dSae, dModel, { kind: 'rows', nOut: nLayers - l, output: j }, options.decoderCacheRows),
+          new SafetensorsDecoderRows(decoderFile, decoderTensor, dSae, dModel, { kind: 'rows', nOut: nLayers - l, output: j }, options.decoderCacheRows),
       );
       const layer: DictionaryLayer = {
         layer: l,

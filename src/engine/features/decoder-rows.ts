@@ -12,11 +12,11 @@
  *
  * Assumes a little-endian host, as every platform ONNX Runtime ships for.
  */
-import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { EngineError } from '../errors.js';
 import { assertFiniteTensor } from '../model/finite-check.js';
 import { bf16ToF32, f16ToF32, type SafetensorsTensor } from '../model/safetensors.js';
 import type { DecoderRows } from './dictionary.js';
+import type { PositionedFile } from './positioned-file.js';
 
 export type DecoderLayout = { kind: 'rows'; nOut: number; output: number } | { kind: 'columns' };
 
@@ -33,15 +33,12 @@ export interface DecoderReadStats {
 
 export class SafetensorsDecoderRows implements DecoderRows {
   readonly stats: DecoderReadStats = { reads: 0, bytesRead: 0 };
-  private fd: number | null = null;
   private readonly cache = new Map<number, Float32Array>();
   private readonly elementBytes: number;
-  private readonly fileSize: number;
-  private readonly modified: number;
+  private readonly label: string;
 
   constructor(
-    private readonly path: string,
-    private readonly label: string,
+    private readonly file: PositionedFile,
     private readonly tensor: SafetensorsTensor,
     readonly dSae: number,
     readonly dOut: number,
@@ -49,6 +46,7 @@ export class SafetensorsDecoderRows implements DecoderRows {
     private readonly cacheRows = DEFAULT_CACHE_ROWS,
   ) {
     const bytes = ELEMENT_BYTES[tensor.dtype];
+    const label = file.label;
     if (bytes === undefined) {
       throw new EngineError('UNSUPPORTED_DTYPE', `${label}: decoder "${tensor.name}" has dtype ${tensor.dtype}; decoders must be F32, F16, BF16 or F64.`);
     }
@@ -60,9 +58,7 @@ export class SafetensorsDecoderRows implements DecoderRows {
         `${label}: decoder "${tensor.name}" holds ${tensor.byteLength} bytes, not [${dSae}, ${nOut}, ${dOut}] of ${tensor.dtype}.`,
       );
     }
-    const stat = statSync(path);
-    this.fileSize = stat.size;
-    this.modified = stat.mtimeMs;
+    this.label = file.label;
   }
 
   rows(features: readonly number[]): Float32Array {
@@ -91,10 +87,9 @@ export class SafetensorsDecoderRows implements DecoderRows {
     return out;
   }
 
-  /** Closes the file; a later read opens it again. */
+  /** Closes the file (shared with the file's other decoders) and drops the cached rows; a later read opens it again. */
   close(): void {
-    if (this.fd !== null) closeSync(this.fd);
-    this.fd = null;
+    this.file.close();
     this.cache.clear();
   }
 
@@ -136,16 +131,7 @@ export class SafetensorsDecoderRows implements DecoderRows {
   /** `count` elements from element `start` of the tensor, as float32. */
   private readElements(start: number, count: number): Float32Array {
     const length = count * this.elementBytes;
-    const bytes = new Uint8Array(length);
-    const fd = this.open();
-    const offset = this.tensor.byteOffset + start * this.elementBytes;
-    let done = 0;
-    while (done < length) {
-      const n = readSync(fd, bytes, done, length - done, offset + done);
-      if (n === 0)
-        throw new EngineError('CORRUPT_WEIGHTS', `${this.label}: the file ended inside decoder "${this.tensor.name}".`, 'Download the dictionary again.');
-      done += n;
-    }
+    const bytes = this.file.read(this.tensor.byteOffset + start * this.elementBytes, length);
     this.stats.reads += 1;
     this.stats.bytesRead += length;
     switch (this.tensor.dtype) {
@@ -158,18 +144,5 @@ export class SafetensorsDecoderRows implements DecoderRows {
       default:
         return new Float32Array(bytes.buffer);
     }
-  }
-
-  private open(): number {
-    if (this.fd !== null) return this.fd;
-    const fd = openSync(this.path, 'r');
-    const now = fstatSync(fd);
-    // Rows are read long after the header: a file replaced since would give another file's bytes.
-    if (now.size !== this.fileSize || now.mtimeMs !== this.modified) {
-      closeSync(fd);
-      throw new EngineError('CORRUPT_WEIGHTS', `${this.label} changed on disk after the dictionary was loaded.`, 'Load the dictionary again.');
-    }
-    this.fd = fd;
-    return fd;
   }
 }

@@ -19,6 +19,7 @@ import { acquireBlobLock } from '../model/hub/blob-lock.js';
 import { openSafetensors, type SafetensorsFile } from '../model/safetensors.js';
 import { writeSafetensorsFile, type TensorToWrite } from '../model/safetensors-writer.js';
 import { SafetensorsDecoderRows } from './decoder-rows.js';
+import { PositionedFile } from './positioned-file.js';
 import type { DictionaryLayer } from './dictionary.js';
 import { assertModelWidth, fullHookName, resolveDictionaryHook, type DictionaryModelConfig } from './dictionary-hooks.js';
 import type { LoadDictionaryOptions } from './dictionary-options.js';
@@ -131,7 +132,14 @@ export async function loadGemmaScopeNpz(
   const threshold = readCheckedTensor(file, 'threshold', [dSae], label);
   const decoderTensor = file.get('W_dec');
   assertTensorShape(decoderTensor, [dSae, dModel], label);
-  const decoder = new SafetensorsDecoderRows(path, label, decoderTensor, dSae, dModel, { kind: 'rows', nOut: 1, output: 0 }, options.decoderCacheRows);
+  const decoder = new SafetensorsDecoderRows(
+    new PositionedFile(path, label),
+    decoderTensor,
+    dSae,
+    dModel,
+    { kind: 'rows', nOut: 1, output: 0 },
+    options.decoderCacheRows,
+  );
   const loaded: DictionaryLayer = {
     layer: atLayer,
     inputHook: input.name,

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { EngineError } from '../errors.js';
 import { openSafetensors } from '../model/safetensors.js';
 import { SafetensorsDecoderRows } from './decoder-rows.js';
+import { PositionedFile } from './positioned-file.js';
 import type { DictionaryLayer, FeatureActivationFunction, InputNormalization } from './dictionary.js';
 import { assertModelWidth, resolveDictionaryHook, type DictionaryModelConfig } from './dictionary-hooks.js';
 import type { LoadDictionaryOptions } from './dictionary-options.js';
@@ -192,8 +193,7 @@ export function loadSaelensFolder(folder: string, model: DictionaryModelConfig, 
     activation = { kind: 'relu' };
   }
   const decoder = new SafetensorsDecoderRows(
-    weightsPath,
-    weightsPath,
+    new PositionedFile(weightsPath),
     decoderTensor,
     dSae,
     dOut,

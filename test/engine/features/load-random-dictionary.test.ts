@@ -5,7 +5,7 @@
  * read lazily row by row.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -163,6 +163,31 @@ describe('random dictionaries load back as written', () => {
       }
     });
   }
+
+  it('a circuit-tracer config naming its transcoders by absolute path, from another folder', async () => {
+    const dir = mkdtempSync(join(root, 'files-'));
+    const spec: RandomDictionarySpec = { format: 'transcoder', layers: [0, 2], width: 5, activation: 'relu', seed: 13 };
+    const written = generateRandomDictionary(spec, MODEL);
+    await writeRandomDictionary(dir, written, { inputHook: 'hook_resid_mid', outputHook: 'hook_mlp_out', modelName: 'test-model', legacyLayout: true });
+    const configDir = mkdtempSync(join(root, 'config-'));
+    const config = readFileSync(join(dir, 'transcoders.yaml'), 'utf8').replace(
+      /filepath: "(layer_\d+\.safetensors)"/g,
+      (_, file: string) => `filepath: "${join(dir, file)}"`,
+    );
+    assert.match(config, /filepath: "\//);
+    writeFileSync(join(configDir, 'transcoders.yaml'), config);
+    const loaded = await loadDictionary(join(configDir, 'transcoders.yaml'), MODEL);
+    try {
+      checkAgainstWritten(loaded, written, {
+        name: 'absolute',
+        spec,
+        files: { inputHook: 'hook_resid_mid', outputHook: 'hook_mlp_out', legacyLayout: true },
+        hooks: transcoderHooks,
+      });
+    } finally {
+      loaded.dispose();
+    }
+  });
 
   it('the same seed writes the same weights, another seed others', () => {
     const spec: RandomDictionarySpec = { format: 'transcoder', layers: [0], width: 6, activation: 'relu', seed: 11 };
