@@ -7,8 +7,12 @@
 import type { Prediction, TokenInfo } from './analysis.js';
 import type { TokenRef } from './engine.js';
 
-/** Where a dictionary comes from: a local folder, or a Hugging Face repository (and a folder in it). */
-export type DictionarySpec = { kind: 'folder'; path: string } | { kind: 'hub'; repo: string; revision?: string; subfolder?: string };
+/**
+ * Where a dictionary comes from: a local folder, a Hugging Face repository (and a folder in it), or
+ * the organism's built-in transcoders, generated once into `dir` (for the organism model only).
+ */
+export type DictionarySpec =
+  { kind: 'folder'; path: string } | { kind: 'hub'; repo: string; revision?: string; subfolder?: string } | { kind: 'organism'; dir: string };
 
 /** The prompt of a feature request: text (with the BOS convention of AnalyzeRequest) or token ids used exactly as given. */
 export interface FeaturePrompt {

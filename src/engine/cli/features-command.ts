@@ -22,7 +22,7 @@ import { parseHubSource } from '../features/dictionary-hub.js';
 import { loadDictionaryFromSpec } from '../features/dictionary-spec-loader.js';
 import type { DictionaryLoader } from '../features/feature-tools.js';
 import type { CliCommand, CliFlags } from './command.js';
-import { idsFlag, intFlag, loadOptionsFromFlags, resolveModelArg, stringFlag } from './model-arg.js';
+import { defaultOrganismTranscoderDir, idsFlag, intFlag, loadOptionsFromFlags, resolveModelArg, stringFlag } from './model-arg.js';
 import { prependBosFlag } from './prepend-bos-flag.js';
 
 const KNOWN_FLAGS = [
@@ -41,10 +41,18 @@ const KNOWN_FLAGS = [
   'json',
 ] as const;
 
-/** `--dictionary`: an existing local path, else a Hub source as the loader reads it (`owner/name[/sub/folder][@revision]` or `hf://…`). */
+/**
+ * `--dictionary`: `organism` (the organism's built-in transcoders), an existing local path, else a
+ * Hub source as the loader reads it (`owner/name[/sub/folder][@revision]` or `hf://…`).
+ */
 export function dictionarySpecFromArg(value: string | true | undefined): DictionarySpec {
   if (typeof value !== 'string' || value.length === 0)
-    throw new EngineError('BAD_ARGUMENT', '--dictionary is required.', 'Give a dictionary folder or a Hugging Face repo (owner/name[/sub/folder][@revision]).');
+    throw new EngineError(
+      'BAD_ARGUMENT',
+      '--dictionary is required.',
+      'Give organism, a dictionary folder or a Hugging Face repo (owner/name[/sub/folder][@revision]).',
+    );
+  if (value === 'organism') return { kind: 'organism', dir: defaultOrganismTranscoderDir() };
   if (existsSync(resolve(value))) return { kind: 'folder', path: value };
   const hub = parseHubSource(value);
   if (!hub) throw new EngineError('MODEL_NOT_FOUND', `"${value}" is neither a dictionary folder nor a Hugging Face repo.`);

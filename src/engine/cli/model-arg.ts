@@ -17,6 +17,11 @@ export function defaultOrganismDir(env: NodeJS.ProcessEnv = process.env): string
   return join(env['CIRCUIT_TRACE_HOME'] ?? join(homedir(), '.cache', 'circuit-trace'), 'organism');
 }
 
+/** Where the CLI keeps the organism's generated transcoders (`--dictionary organism`). */
+export function defaultOrganismTranscoderDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env['CIRCUIT_TRACE_HOME'] ?? join(homedir(), '.cache', 'circuit-trace'), 'organism-transcoder');
+}
+
 export function resolveModelArg(value: string | true | undefined): ModelSpec {
   if (typeof value !== 'string' || value.length === 0) {
     throw new EngineError(

@@ -40,6 +40,7 @@ export function hubDictionary(repoInput: string, subfolderInput: string): Dictio
 
 /** The dictionary's name as shown: `owner/name/subfolder` (with `@revision`), or the folder's name. */
 export function dictionaryName(spec: DictionarySpec): string {
+  if (spec.kind === 'organism') return "the organism's transcoders";
   if (spec.kind === 'folder') return basename(spec.path) || spec.path;
   const repo = spec.revision && spec.revision !== 'main' ? `${spec.repo}@${spec.revision}` : spec.repo;
   return spec.subfolder ? `${repo}/${spec.subfolder}` : repo;
@@ -47,6 +48,7 @@ export function dictionaryName(spec: DictionarySpec): string {
 
 /** Where the dictionary is, in full (tooltips, logs). */
 export function dictionaryLocation(spec: DictionarySpec): string {
+  if (spec.kind === 'organism') return spec.dir;
   return spec.kind === 'folder' ? spec.path : `huggingface.co/${dictionaryName(spec)}`;
 }
 
@@ -55,6 +57,7 @@ export function storedDictionary(value: unknown): DictionarySpec | null {
   if (typeof value !== 'object' || value === null) return null;
   const r = value as Record<string, unknown>;
   if (r.kind === 'folder' && typeof r.path === 'string' && r.path !== '') return { kind: 'folder', path: r.path };
+  if (r.kind === 'organism' && typeof r.dir === 'string' && r.dir !== '') return { kind: 'organism', dir: r.dir };
   if (r.kind !== 'hub' || typeof r.repo !== 'string') return null;
   try {
     const rev = typeof r.revision === 'string' ? `@${r.revision}` : '';

@@ -5,6 +5,7 @@
  * prompt) and Attribution Graph (the same prompt, under the loaded transcoders). The engine does
  * the loading and the computing in its worker.
  */
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import { EngineError } from '../../engine/errors.js';
 import type { DictionarySpec } from '../../protocol/features.js';
@@ -15,9 +16,9 @@ import { describeDictionary } from './feature-session.js';
 
 const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
-/** Asks where the dictionary is; undefined when the user backs out. */
-export async function askDictionary(): Promise<DictionarySpec | undefined> {
-  type Pick = vscode.QuickPickItem & { action: 'hub' | 'folder' };
+/** Asks where the dictionary is; undefined when the user backs out. `organismDir`: where the organism's built-in transcoders go. */
+export async function askDictionary(organismDir?: string): Promise<DictionarySpec | undefined> {
+  type Pick = vscode.QuickPickItem & { action: 'hub' | 'folder' | 'organism' };
   const items: Pick[] = [
     { label: '$(cloud-download) Hugging Face repository…', description: 'owner/name, optionally a subfolder', action: 'hub' },
     {
@@ -25,9 +26,19 @@ export async function askDictionary(): Promise<DictionarySpec | undefined> {
       description: 'cfg.json + sae_weights.safetensors, a circuit-tracer config.yaml, or params.npz',
       action: 'folder',
     },
+    ...(organismDir
+      ? [
+          {
+            label: "$(beaker) The organism's transcoders (built in)",
+            description: 'features that are its known mechanisms, for the organism model',
+            action: 'organism' as const,
+          },
+        ]
+      : []),
   ];
   const pick = await vscode.window.showQuickPick(items, { title: 'Circuit Trace: Load Dictionary', placeHolder: 'Where is the SAE or transcoder?' });
   if (!pick) return undefined;
+  if (pick.action === 'organism' && organismDir) return { kind: 'organism', dir: organismDir };
   if (pick.action === 'folder') {
     const folders = await vscode.window.showOpenDialog({
       canSelectFolders: true,
@@ -73,7 +84,7 @@ export async function askDictionary(): Promise<DictionarySpec | undefined> {
 
 async function loadDictionary(ctx: CommandContext, arg?: unknown): Promise<void> {
   // A spec passed by another command or a test; else ask.
-  const spec = isSpec(arg) ? arg : await askDictionary();
+  const spec = isSpec(arg) ? arg : await askDictionary(join(ctx.models.organismDir, '..', 'organism-transcoder'));
   if (!spec) return;
   const summary = await ctx.features.load(spec);
   const pick = await vscode.window.showInformationMessage(`Circuit Trace: loaded ${describeDictionary(summary)}.`, 'Show Features');
@@ -83,7 +94,11 @@ async function loadDictionary(ctx: CommandContext, arg?: unknown): Promise<void>
 function isSpec(value: unknown): value is DictionarySpec {
   if (typeof value !== 'object' || value === null) return false;
   const r = value as Record<string, unknown>;
-  return (r.kind === 'folder' && typeof r.path === 'string') || (r.kind === 'hub' && typeof r.repo === 'string');
+  return (
+    (r.kind === 'folder' && typeof r.path === 'string') ||
+    (r.kind === 'hub' && typeof r.repo === 'string') ||
+    (r.kind === 'organism' && typeof r.dir === 'string')
+  );
 }
 
 /** The prompt a feature command works on: the selection, the `.prompt` prompt at the cursor, the current analysis's, or one asked for. */

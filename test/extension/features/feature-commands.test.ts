@@ -7,6 +7,7 @@
  */
 import { test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import type { FeaturesRequest, SteerFeaturesRequest } from '../../../src/protocol/features.js';
 import { fakeVscode, source } from '../../mocks/load-with-fakes.js';
 import { syntheticFeatures, syntheticSteer } from '../../mocks/synthetic-features.js';
@@ -58,6 +59,7 @@ function setup(settings: Partial<Settings> = {}, fail?: Error) {
   });
   const ctx = {
     features,
+    models: { ...models, organismDir: '/storage/organism' },
     documents: new PromptDocuments(),
     session: { current: undefined },
     lab: { open: (view?: string) => opened.push(view) },
@@ -95,6 +97,16 @@ test('Load Dictionary from the Hub: repository and subfolder asked for, checked 
     /loaded owner\/gpt2-transcoders@v2\/layer_8: transcoder, 2 layers \(blocks\.0\.ln2\.hook_normalized, blocks\.1\.ln2\.hook_normalized\), 8 features/,
   );
   assert.deepEqual(note!.items, ['Show Features']);
+});
+
+test("Load Dictionary offers the organism's built-in transcoders, generated beside the organism", async () => {
+  const { calls, state, command } = setup();
+  vscode.window.showQuickPick = (async (items: { action: string }[]) => items.find((i) => i.action === 'organism')) as never;
+  await command('circuitTrace.loadDictionary')();
+  const expected = { kind: 'organism', dir: join('/storage/organism', '..', 'organism-transcoder') };
+  assert.equal(calls.length, 1);
+  assert.deepEqual(calls[0]!.request.dictionary, expected);
+  assert.deepEqual(state.map.get(DICTIONARY_STATE_KEY), expected);
 });
 
 test('Load Dictionary from a folder; a failed check keeps the previous dictionary', async () => {
