@@ -54,12 +54,18 @@ export async function benchAttributionGraph(report: BenchReport): Promise<void> 
       const ids = Array.from({ length: TOKENS }, (_, i) => (i === 0 ? 50256 : (i * 7919 + 13) % 50000));
       (globalThis as { gc?: () => void }).gc?.();
       const rssBefore = process.memoryUsage().rss;
+      const cpuBefore = process.cpuUsage();
       const run = await buildAttributionGraph(runner, dictionary, ids, (id) => String(id), { maxFeatureNodes: MAX_FEATURES });
       const peak = process.resourceUsage().maxRSS * 1024;
+      const cpu = process.cpuUsage(cpuBefore);
       const { timings, counts } = run.result;
       const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
       report('Attribution graph, GPT-2-small-shaped model, 24 576-feature transcoders, 16 tokens', [
         { what: 'total (forward, encodings, backward, re-ranking, pruning)', value: s(timings.totalMs) },
+        {
+          what: 'CPU time of the process during the graph (user + system; on a quiet 2-core machine the wall time is at least half of it)',
+          value: s((cpu.user + cpu.system) / 1000),
+        },
         { what: 'forward and feature activations (12 layers × 24 576 features)', value: s(timings.activationMs) },
         {
           what: `backward batches (${counts.visitedFeatures} features visited of ${counts.activeFeatures} active, 512 rows a batch)`,

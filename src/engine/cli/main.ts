@@ -8,6 +8,7 @@ import { attributeCommand } from './attribute-command.js';
 import { circuitCommand } from './circuit-command.js';
 import { featuresCommand } from './features-command.js';
 import { graphCommand } from './graph-command.js';
+import { interveneCommand } from './intervene-command.js';
 import { parseFlags, type CliCommand, type CliIo } from './command.js';
 import { organismCommand, randomModelCommand } from './model-commands.js';
 import { patchCommand } from './patch-command.js';
@@ -23,6 +24,7 @@ const COMMANDS: readonly CliCommand[] = [
   circuitCommand,
   featuresCommand,
   graphCommand,
+  interveneCommand,
   promptsCommand,
   organismCommand,
   randomModelCommand,

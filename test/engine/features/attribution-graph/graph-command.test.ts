@@ -75,3 +75,27 @@ test('bad input: exit code 2 and a typed error before any model loads', async ()
   assert.match(noOut.err, /--out/);
   assert.ok(!existsSync(file));
 });
+
+test('intervene ablates graph features and prints the logits against the graph’s predictions', async () => {
+  const file = join(root, 'for-intervene.json');
+  const graph = await cli(['graph', '--model', modelDir, '--transcoders', dictionaryDir, '--ids', '50256,464,3797,3332,319,262', '--out', file]);
+  assert.equal(graph.code, 0, graph.err);
+  const nodes = (JSON.parse(readFileSync(file, 'utf8')) as { nodes: Array<Record<string, unknown>> }).nodes;
+  const feature = nodes.find((n) => n['feature_type'] === 'cross layer transcoder')!;
+  const edit = `${String(feature['layer'])}:${String(feature['feature'])}@${String(feature['ctx_idx'])}`;
+  const r = await cli(['intervene', '--model', modelDir, '--transcoders', dictionaryDir, '--ids', '50256,464,3797,3332,319,262', '--ablate', edit, '--json']);
+  assert.equal(r.code, 0, r.err);
+  const out = JSON.parse(r.out) as {
+    freezeAttention: boolean;
+    applied: Array<{ before: number; after: number }>;
+    logits: Array<{ clean: number; intervened: number; actual: number; predictedDirect: number }>;
+  };
+  assert.equal(out.freezeAttention, true);
+  assert.equal(out.applied.length, 1);
+  assert.ok(out.applied[0]!.before > 0 && out.applied[0]!.after === 0);
+  assert.ok(out.logits.length > 0);
+  for (const l of out.logits) assert.ok(Math.abs(l.actual - (l.intervened - l.clean)) < 1e-9 && Number.isFinite(l.predictedDirect));
+  const bad = await cli(['intervene', '--model', modelDir, '--transcoders', dictionaryDir, '--ids', '1,2', '--edits', '3:x=1']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /not a feature edit/);
+});
