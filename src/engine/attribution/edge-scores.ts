@@ -14,6 +14,7 @@ import type { ResolvedMetric } from '../analysis/target-metric.js';
 import type { EdgeGraph } from '../circuits/edge-graph.js';
 import { assertSplitInputSupported, attentionSlots } from '../onnx/split-input-graphs.js';
 import type { ForwardPass, GradientModel, MetricCoefficients } from '../runtime/gradient-model.js';
+import { forwardRows } from './forward-rows.js';
 
 /** EAP-IG's batch rows per forward and backward call. */
 const IG_CHUNK = 8;
@@ -119,7 +120,7 @@ export async function edgeScores(x: EdgeScoreInput): Promise<Float64Array> {
     for (let r = 0; r < batch; r++) addScaled(down, (nDown - 1) * K, grads.finalResid, r * K, K, weight);
   };
   if (x.method === 'eap') {
-    const corrupt = { batch: 1, positions: P, layers: both.layers.map((v) => ({ resid_pre: row(v.resid_pre, 1, 2) })), finalResid: row(both.finalResid, 1, 2) };
+    const corrupt = forwardRows(both, [1]);
     accumulate(await model.backward({ forward: corrupt, metrics: [x.metric], ...(x.signal ? { signal: x.signal } : {}) }), 1, 1);
   } else {
     for (let k0 = 1; k0 <= x.steps; k0 += IG_CHUNK) {

@@ -24,6 +24,7 @@ import {
   type NodeScore,
 } from './attribution-types.js';
 import { edgeScores, forwardPair } from './edge-scores.js';
+import { forwardRows } from './forward-rows.js';
 import { layerNodeScores, type RowValues } from './node-scores.js';
 
 /** Checks a request before any run, with typed errors naming the problem. */
@@ -102,13 +103,7 @@ export async function runAttribution(model: GradientModel, request: AttributionR
   // The corrupted row, once, or once per dropped layer after it (GradDrop).
   const gradDrop = request.gradDrop === true;
   const batch = gradDrop ? 1 + L : 1;
-  const repeat = (data: Float32Array): Float32Array => {
-    const size = data.length / 2;
-    const out = new Float32Array(batch * size);
-    for (let r = 0; r < batch; r++) out.set(data.subarray(size, 2 * size), r * size);
-    return out;
-  };
-  const forward = { batch, positions: P, layers: both.layers.map((v) => ({ resid_pre: repeat(v.resid_pre) })), finalResid: repeat(both.finalResid) };
+  const forward = forwardRows(both, new Array<number>(batch).fill(1));
   const byLayer: NodeScore[][] = new Array(L);
   const rowOf =
     (data: (output: GradientOutput) => Float32Array | undefined, r: number, b: number): RowValues =>

@@ -188,30 +188,38 @@ export class Tape {
   matmul(a: TapeValue, b: TapeValue): TapeValue {
     const shape = matmulShape(a.shape, b.shape);
     const y = this.g.op1('MatMul', [a.name, b.name]);
-    return this.record([a, b], [{ name: y, shape }], ([g]) => {
-      let ga: string | null = null;
-      if (a.differentiable) {
-        if (!b.differentiable && b.shape.length === 2) {
-          const rows = this.g.op1('Reshape', [g!, this.g.constInt64([-1, b.shape[1] as number])]);
-          const back = this.g.op1('Gemm', [rows, b.name], { transB: 1 }); // [rows, k]
-          ga = this.g.op1('Reshape', [back, this.g.op1('Shape', [a.name])]);
-        } else {
-          ga = this.sumTo(
-            this.g.op1('MatMul', [g!, this.g.op1('Transpose', [b.name], { perm: swapLast(b.shape.length) })]),
-            matmulShape(shape, swapDims(b.shape)),
-            a,
-          );
-        }
+    return this.record([a, b], [{ name: y, shape }], ([g]) => this.matmulPullback(a, b, shape, g!))[0]!;
+  }
+
+  /**
+   * a · b plus a constant bias (of no gradient), its value named `value` in the graph: a product the
+   * forward pass computed already and fed to a backward graph as an input, so the backward reads it
+   * instead of recomputing it. Pulls back as matmul.
+   */
+  savedProduct(value: string, a: TapeValue, b: TapeValue): TapeValue {
+    const shape = matmulShape(a.shape, b.shape);
+    return this.record([a, b], [{ name: value, shape }], ([g]) => this.matmulPullback(a, b, shape, g!))[0]!;
+  }
+
+  private matmulPullback(a: TapeValue, b: TapeValue, shape: readonly Dim[], g: string): Array<string | null> {
+    let ga: string | null = null;
+    if (a.differentiable) {
+      if (!b.differentiable && b.shape.length === 2) {
+        const rows = this.g.op1('Reshape', [g, this.g.constInt64([-1, b.shape[1] as number])]);
+        const back = this.g.op1('Gemm', [rows, b.name], { transB: 1 }); // [rows, k]
+        ga = this.g.op1('Reshape', [back, this.g.op1('Shape', [a.name])]);
+      } else {
+        ga = this.sumTo(
+          this.g.op1('MatMul', [g, this.g.op1('Transpose', [b.name], { perm: swapLast(b.shape.length) })]),
+          matmulShape(shape, swapDims(b.shape)),
+          a,
+        );
       }
-      const gb = b.differentiable
-        ? this.sumTo(
-            this.g.op1('MatMul', [this.g.op1('Transpose', [a.name], { perm: swapLast(a.shape.length) }), g!]),
-            matmulShape(swapDims(a.shape), shape),
-            b,
-          )
-        : null;
-      return [ga, gb];
-    })[0]!;
+    }
+    const gb = b.differentiable
+      ? this.sumTo(this.g.op1('MatMul', [this.g.op1('Transpose', [a.name], { perm: swapLast(a.shape.length) }), g]), matmulShape(swapDims(a.shape), shape), b)
+      : null;
+    return [ga, gb];
   }
 
   /** a [m, k] times w [n, k] transposed: [m, n] (the unembedding, without a transposed copy of it). */

@@ -1,7 +1,8 @@
 /**
  * Gradient graphs of the GPT-2 family (GPT-2, GPT-Neo, the organism), written against the Tape
  * (autodiff.ts): per block a forward graph that returns every hook point, and a backward graph
- * that recomputes the block from its input and returns, for a batch of gradients of its output
+ * that recomputes the block's cheap elementwise steps from its input and the forward's products
+ * with the weight matrices (fed to it, not recomputed) and returns, for a batch of gradients of its output
  * (the residual stream after the block), the gradients of its input and of every hook point. A
  * final graph computes the metric from the last position's residual and its gradient.
  *
@@ -17,6 +18,10 @@
  *        grad_resid_post  [b, p, d_model]      gradient of the block's output
  *        grad_gate        [b, 1, 1]            multiplies the gradient flowing into attn_out and
  *                                              mlp_out (1: exact; 0 drops the layer, GradDrop)
+ *        q, k, v          [b, p, head, d_head] the forward graph's values of the products with the
+ *        attn_out         [b, p, d_model]      weight matrices (BACKWARD_SAVED_OUTPUTS), read
+ *        mlp_pre          [b, p, d_mlp]        instead of recomputed
+ *        mlp_out          [b, p, d_model]
  *   out  forward: the block's hook points (BLOCK_GRADIENT_POINTS' outputs) and resid_post;
  *        backward: `grad_<output>` of each, grad_resid_pre, and
  *        grad_qkv_in      [3 * head, b, p, d_model]  gradient of each head's q (then k, then v)
@@ -58,19 +63,48 @@ export interface GradientGraphOptions {
   frozen: boolean;
 }
 
-/** The block's forward on the tape; `split` gives each head's q, k, v (and the MLP) its own input copy. */
+/** The forward values a backward graph reads instead of recomputing them: the block's products with its weight matrices (biases added). */
+export const BACKWARD_SAVED_OUTPUTS = ['q', 'k', 'v', 'attn_out', 'mlp_pre', 'mlp_out'] as const satisfies readonly BlockGradientOutput[];
+
+/**
+ * The block's forward on the tape; `split` gives each head's q, k, v (and the MLP) its own input
+ * copy, and makes the products with the weight matrices graph inputs (BACKWARD_SAVED_OUTPUTS, the
+ * forward graph's values) rather than recomputing them.
+ */
 function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: number, split: boolean, frozen: boolean, gate: TapeValue | null) {
   const { nHeads: H, dModel: D, dHead: Dh, dMlp: M } = config;
   const residPre = t.input('resid_pre', ['b', 'p', D], true);
   const mask = t.input('attn_mask', ['p', 'p'], false);
   const gated = (x: TapeValue): TapeValue => (gate ? t.gradientGate(x, gate) : x);
+  const saved = (output: (typeof BACKWARD_SAVED_OUTPUTS)[number], dims: readonly (number | string)[]): string => {
+    t.g.input(output, 'float', ['b', ...dims]);
+    return output;
+  };
+  /** x · W + bias, or with `split` the forward's value of it. */
+  const linear = (
+    x: TapeValue,
+    weight: TapeValue,
+    bias: () => TapeValue,
+    output: (typeof BACKWARD_SAVED_OUTPUTS)[number],
+    dims: readonly (number | string)[],
+  ) => (split ? t.savedProduct(saved(output, dims), x, weight) : t.add(t.matmul(x, weight), bias()));
 
   // q, k, v of every head from [3 * head, ...] copies of the stream: [3H, b, p, d_model].
   const lnInput = split ? t.expand(t.unsqueeze(residPre, 0), [3 * H, 'b', 'p', D]) : t.unsqueeze(residPre, 0);
   const x1 = layerNorm(t, lnInput, w.ln1.w.data, w.ln1.b.data, D, config.eps, `ln1`, frozen);
   const wQkv = t.weight('W_qkv', stackHeads([w.W_Q.data, w.W_K.data, w.W_V.data]), [3 * H, 1, D, Dh]);
-  const bQkv = t.weight('b_qkv', stackHeads([w.b_Q.data, w.b_K.data, w.b_V.data]), [3 * H, 1, 1, Dh]);
-  const qkv = t.add(t.matmul(x1, wQkv), bQkv); // [3H, b, p, d_head]
+  // [3H, b, p, d_head]; the saved q, k, v are [b, p, head, d_head] each.
+  const qkv = split
+    ? t.savedProduct(
+        t.g.op1(
+          'Concat',
+          (['q', 'k', 'v'] as const).map((o) => t.g.op1('Transpose', [saved(o, ['p', H, Dh])], { perm: [2, 0, 1, 3] })),
+          { axis: 0 },
+        ),
+        x1,
+        wQkv,
+      )
+    : t.add(t.matmul(x1, wQkv), t.weight('b_qkv', stackHeads([w.b_Q.data, w.b_K.data, w.b_V.data]), [3 * H, 1, 1, Dh]));
   const [q, k, v] = t.split(qkv, 0, [H, H, H]) as [TapeValue, TapeValue, TapeValue]; // [head, b, p, d_head] each
 
   const scores = t.add(t.scale(t.matmul(q, t.transpose(k, [0, 1, 3, 2])), attentionScoreScale(config, layer)), mask); // [head, b, query, key]
@@ -78,14 +112,17 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
   const pattern = frozen ? t.freeze(softmaxed) : softmaxed;
   const zHeads = t.matmul(pattern, v); // [head, b, p, d_head]
   const z = t.transpose(zHeads, [1, 2, 0, 3]); // [b, p, head, d_head]
-  const attnOut = t.add(t.matmul(t.reshape(z, ['b', 'p', H * Dh]), t.weight('W_O', w.W_O.data, [H * Dh, D])), t.weight('b_O', w.b_O.data, [D]));
+  const attnOut = linear(t.reshape(z, ['b', 'p', H * Dh]), t.weight('W_O', w.W_O.data, [H * Dh, D]), () => t.weight('b_O', w.b_O.data, [D]), 'attn_out', [
+    'p',
+    D,
+  ]);
   const residMid = t.add(residPre, gated(attnOut));
 
   const mlpIn = split ? t.identity(residMid) : residMid;
   const x2 = layerNorm(t, mlpIn, w.ln2.w.data, w.ln2.b.data, D, config.eps, 'ln2', frozen);
-  const pre = t.add(t.matmul(x2, t.weight('W_in', w.W_in.data, [D, M])), t.weight('b_in', w.b_in.data, [M]));
+  const pre = linear(x2, t.weight('W_in', w.W_in.data, [D, M]), () => t.weight('b_in', w.b_in.data, [M]), 'mlp_pre', ['p', M]);
   const post = activation(t, pre, config.actFn);
-  const mlpOut = t.add(t.matmul(post, t.weight('W_out', w.W_out.data, [M, D])), t.weight('b_out', w.b_out.data, [D]));
+  const mlpOut = linear(post, t.weight('W_out', w.W_out.data, [M, D]), () => t.weight('b_out', w.b_out.data, [D]), 'mlp_out', ['p', D]);
   const residPost = t.add(residMid, gated(mlpOut));
 
   const tl = (x: TapeValue): TapeValue => t.transpose(x, [1, 2, 0, 3]); // [head, b, p, d_head] -> [b, p, head, d_head]

@@ -18,6 +18,7 @@ import { ropeInverseFrequencies } from '../model/rope.js';
 import type { BlockWeights, CanonicalModel, ModelWeights } from '../model/weights.js';
 import type { BuiltGraph } from '../onnx/graph-builder.js';
 import {
+  BACKWARD_SAVED_OUTPUTS,
   BLOCK_GRADIENT_POINTS,
   buildGradientBackwardGraph,
   buildGradientFinalGraph,
@@ -94,11 +95,11 @@ export type BlockGradients = BlockValues & {
   mlp_in: Float32Array;
 };
 
-/** What a backward pass reads of a forward pass: each block's input and the final residual. */
+/** What a backward pass reads of a forward pass: each block's input, the values its family's backward graphs read (GPT-2's products with the weights), and the final residual. */
 export interface BackwardInput {
   batch: number;
   positions: number;
-  layers: ReadonlyArray<Pick<BlockValues, 'resid_pre'>>;
+  layers: ReadonlyArray<Pick<BlockValues, 'resid_pre'> & Partial<BlockValues>>;
   finalResid: Float32Array;
 }
 
@@ -143,10 +144,13 @@ interface GradientGraphs {
   final(config: ModelConfig, weights: ModelWeights, options: GradientGraphOptions): BuiltGraph;
   /** Inputs of a block's graphs beside the stream, the mask and the gradients (RoPE's tables), for `P` positions. */
   blockFeeds(config: ModelConfig, layer: number, P: number): Record<string, ort.Tensor>;
+  /** The forward values a backward graph takes as inputs (beside resid_pre) rather than recomputing them. */
+  saved?: readonly GradientOutput[];
 }
 
 const GPT2_GRAPHS: GradientGraphs = {
   points: () => BLOCK_GRADIENT_POINTS,
+  saved: BACKWARD_SAVED_OUTPUTS,
   forward: buildGradientForwardGraph,
   backward: buildGradientBackwardGraph,
   final: buildGradientFinalGraph,
@@ -310,6 +314,7 @@ export class GradientModel {
         attn_mask: masks[l]!,
         grad_resid_post: f32(grad, [b, P, D]),
         grad_gate: f32(gate, [b, 1, 1]),
+        ...this.savedFeeds(forward, l),
         ...this.graphs.blockFeeds(this.config, l, P),
         ...weights,
       });
@@ -320,6 +325,20 @@ export class GradientModel {
       grad = g.resid_pre;
     }
     return { metric, layers, finalResid: finalGrad };
+  }
+
+  /** The forward values of layer l that its backward graph reads, [b, ...hook shape] each. */
+  private savedFeeds(forward: BackwardInput, l: number): Record<string, ort.Tensor> {
+    const { nHeads: H, dHead: Dh, dModel: D, dMlp: M } = this.config;
+    const sizes: Record<string, number> = { pos: forward.positions, head: H, kv_head: this.config.nKvHeads ?? H, d_head: Dh, d_model: D, d_mlp: M };
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const output of this.graphs.saved ?? []) {
+      const data = forward.layers[l]![output];
+      const point = this.points.find((p) => p.output === output);
+      if (data === undefined || point === undefined) throw new EngineError('INTERNAL', `The backward pass of layer ${l} needs the forward's ${output}.`);
+      feeds[output] = f32(data, [forward.batch, ...point.shape.map((d) => (typeof d === 'number' ? d : sizes[d]!))]);
+    }
+    return feeds;
   }
 
   /** The metric of every row of a forward pass (the final graph only). */
