@@ -44,7 +44,7 @@ export function assertSplitInputSupported(config: ModelConfig): void {
     throw new EngineError(
       'UNSUPPORTED_ARCHITECTURE',
       `${config.modelType} models have no edges between heads: the post-attention norm rescales the sum of a layer's heads, so no head writes a share of its own to the residual stream.`,
-      'Edge attribution, edge patching and circuit discovery run on GPT-2, GPT-Neo, Llama, Mistral, Qwen2, Qwen3 and GPT-NeoX (Pythia) models; node-level activation patching runs on Gemma.',
+      'Edge attribution, edge patching and circuit discovery run on GPT-2, GPT-Neo, Llama, Mistral, Qwen2, Qwen3 and GPT-NeoX (Pythia) models; node-level activation patching and attribution patching (AtP, AtP*) run on Gemma.',
     );
   }
 }
