@@ -29,7 +29,7 @@
  *   backward only:
  *        grad_resid_post  [b, p, d_model]
  *        grad_gate        [b, 1, 1]             1: exact; 0 drops the layer's attn_out and mlp_out (GradDrop)
- *   out  forward: every point of LLAMA_GRADIENT_POINTS but resid_pre;
+ *   out  forward: every point of the model's points (rmsFamilyGradientPoints) but resid_pre;
  *        backward: `grad_<output>` of every point but resid_post, and
  *        grad_qkv_in      [S, b, p, d_model]    each query head's input, then each kv head's key input,
  *                                               then each kv head's value input
@@ -177,7 +177,7 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
   return { points, lnInput, mlpIn, residPost };
 }
 
-/** A block's forward: every hook point of LLAMA_GRADIENT_POINTS as an output. */
+/** A block's forward: every hook point of the model's points (rmsFamilyGradientPoints) as an output. */
 export function buildLlamaGradientForwardGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
   const t = new Tape(`fwd${layer}`, mode);
   const { points } = defineBlock(t, config, w, layer, false, false, null);
