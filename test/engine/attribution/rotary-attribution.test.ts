@@ -3,8 +3,9 @@
  * against the same quantities computed from the independent float64 reverse passes
  * (test/helpers/reference-llama-backward.ts, reference-gpt-neox-backward.ts), combined here from the
  * published definitions: tiny random llama (grouped-query attention, llama3 rope scaling), mistral (a
- * sliding window of 4 keys), qwen3 (q/k norms, head_dim ≠ d_model / heads), GPT-NeoX with the
- * parallel residual (partial rotary; no head → same-layer MLP edge) and Gemma 2 (node scores only, the
+ * sliding window of 4 keys), qwen2 (q/k/v biases, tied embeddings), qwen3 (q/k norms, head_dim ≠
+ * d_model / heads), GPT-NeoX with the parallel residual (partial rotary; no head → same-layer MLP
+ * edge) and Gemma 2 (node scores only, the
  * QK fix through its attention soft-cap; its post-attention norm leaves no edges between heads, which
  * EAP refuses). Every score within 1e-4 of the largest score. Also the identity Σ over a head's
  * outgoing edges of EAP = the head's AtP, under grouped-query attention (whose key and value inputs
@@ -77,7 +78,7 @@ interface Case {
 
 const scaled = (dot: number, dHead: number): number => dot / Math.sqrt(dHead);
 
-const llama = (arch: 'llama' | 'mistral' | 'qwen3', window: number | null): Case => ({
+const llama = (arch: 'llama' | 'mistral' | 'qwen2' | 'qwen3', window: number | null): Case => ({
   label: arch,
   fixture: () => llamaGradientFixture(arch, 3, 2),
   gradients: referenceLlamaGradients,
@@ -91,6 +92,7 @@ const llama = (arch: 'llama' | 'mistral' | 'qwen3', window: number | null): Case
 const CASES: Case[] = [
   llama('llama', null),
   llama('mistral', 4),
+  llama('qwen2', null),
   llama('qwen3', null),
   {
     label: 'gpt_neox (parallel residual)',
