@@ -31,6 +31,13 @@ import type {
 import { runAttributionMap } from './attribution/attribution-map.js';
 import { runPathPatchMap } from './patching/path-patch-map.js';
 import type { EngineFeaturesApi, FeaturesRequest, FeaturesResult, SteerFeaturesRequest, SteerFeaturesResult } from '../protocol/features.js';
+import type {
+  AttributionGraphProgress,
+  AttributionGraphRequest,
+  AttributionGraphResult,
+  EngineAttributionGraphApi,
+} from '../protocol/attribution-graph-run.js';
+import { runAttributionGraph } from './features/attribution-graph/run-attribution-graph.js';
 import { FeatureTools, type DictionaryLoader, type FeatureRequestContext } from './features/feature-tools.js';
 
 export interface EngineOptions {
@@ -40,7 +47,7 @@ export interface EngineOptions {
   loadDictionary?: DictionaryLoader;
 }
 
-export class Engine implements EngineApi, EngineFeaturesApi {
+export class Engine implements EngineApi, EngineFeaturesApi, EngineAttributionGraphApi {
   private loaded: LoadedModel | null = null;
   private options: LoadOptions | null = null;
   private readonly censusCache = new HeadCensusCache();
@@ -187,6 +194,20 @@ export class Engine implements EngineApi, EngineFeaturesApi {
 
   async features(request: FeaturesRequest, hooks: { signal?: AbortSignal } = {}): Promise<FeaturesResult> {
     return this.featureTools.features(request, this.featureContext(hooks.signal));
+  }
+
+  /** An attribution graph of the prompt's next-token prediction with a transcoder set (circuit-tracer's method); streams progress, cancellable. */
+  async attributionGraph(
+    request: AttributionGraphRequest,
+    hooks: { signal?: AbortSignal; onProgress?: (p: AttributionGraphProgress) => void } = {},
+  ): Promise<AttributionGraphResult> {
+    const context = this.featureContext(hooks.signal);
+    return runAttributionGraph(
+      context.loaded,
+      request,
+      { maxTokens: context.maxTokens, dictionary: (spec) => this.featureTools.loadedDictionary(spec, context) },
+      hooks,
+    );
   }
 
   async steerFeatures(request: SteerFeaturesRequest, hooks: { signal?: AbortSignal } = {}): Promise<SteerFeaturesResult> {

@@ -9,6 +9,7 @@ import type { CircuitSizesRequest, CircuitSizesResult } from './circuit-sizes.js
 import type { AttributionMap, AttributionMapRequest, AttributionProgress, PathPatchMap, PathPatchMapProgress, PathPatchMapRequest } from './attribution.js';
 import type { AnalyzeRequest, DownloadProgress, LoadedModelInfo, LoadOptions, ModelSpec, PatchRequest } from './engine.js';
 import type { FeaturesRequest, FeaturesResult, SteerFeaturesRequest, SteerFeaturesResult } from './features.js';
+import type { AttributionGraphProgress, AttributionGraphRequest, AttributionGraphResult } from './attribution-graph-run.js';
 
 /** A Hub model in the Hugging Face cache, as the model list needs it. */
 export interface CachedModelSummary {
@@ -54,6 +55,8 @@ export interface EngineWorkerApi {
   features: { args: FeaturesRequest; result: FeaturesResult };
   /** Feature steering with the real model, cancellable. */
   steerFeatures: { args: SteerFeaturesRequest; result: SteerFeaturesResult };
+  /** An attribution graph (circuit-tracer's method); streams its progress, cancellable. */
+  attributionGraph: { args: AttributionGraphRequest; result: AttributionGraphResult; event: AttributionGraphProgress };
   /** Download a Hub model into the Hugging Face cache without loading it; streams progress, cancellable. */
   download: { args: { repo: string; revision?: string; cacheDir?: string }; result: { folder: string }; event: DownloadProgress };
   /** The Hub models in the Hugging Face cache. */

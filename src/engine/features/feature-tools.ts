@@ -113,6 +113,11 @@ export class FeatureTools {
     );
   }
 
+  /** The dictionary of `spec` for the engine's other feature requests (attribution graphs), loaded once as for these. */
+  loadedDictionary(spec: DictionarySpec, context: FeatureRequestContext): Promise<Dictionary> {
+    return this.dictionary(spec, context);
+  }
+
   /** The dictionary of `spec`, loaded on first use; a failed load is forgotten so that the next request tries again. */
   private dictionary(spec: DictionarySpec, context: FeatureRequestContext): Promise<Dictionary> {
     const loader = this.loader;

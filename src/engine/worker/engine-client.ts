@@ -13,6 +13,7 @@ import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from 
 import type { CircuitCheckRequest, CircuitCheckResult } from '../../protocol/circuit-check.js';
 import type { CircuitSizesRequest, CircuitSizesResult } from '../../protocol/circuit-sizes.js';
 import type { EngineFeaturesApi } from '../../protocol/features.js';
+import type { EngineAttributionGraphApi } from '../../protocol/attribution-graph-run.js';
 import { EngineError } from '../errors.js';
 import { createWorker, WorkerRpcClient } from './rpc.js';
 import { forkRelay, relayEntryBeside } from './relay-process.js';
@@ -29,7 +30,7 @@ export interface EngineCacheApi {
   deleteCachedModel(repo: string, options: { cacheDir?: string }): Promise<boolean>;
 }
 
-export interface EngineClient extends EngineApi, EngineCacheApi, EngineFeaturesApi {
+export interface EngineClient extends EngineApi, EngineCacheApi, EngineFeaturesApi, EngineAttributionGraphApi {
   /** Called when the worker (or the process it runs in) dies unexpectedly (the next call starts a new one). */
   onCrash(listener: (error: Error) => void): { dispose(): void };
   /** Test hook (needs CIRCUIT_TRACE_TEST_HOOKS=1): makes the worker end abruptly. */
@@ -165,6 +166,13 @@ export function createEngineClient(options: EngineClientOptions): EngineClient {
     async steerFeatures(request, hooks = {}) {
       await ready();
       return rpc.call('steerFeatures', request, hooks.signal ? { signal: hooks.signal } : {});
+    },
+    async attributionGraph(request, hooks = {}) {
+      await ready();
+      return rpc.call('attributionGraph', request, {
+        ...(hooks.signal ? { signal: hooks.signal } : {}),
+        ...(hooks.onProgress ? { onEvent: hooks.onProgress } : {}),
+      });
     },
     async download(repo, downloadOptions, hooks = {}): Promise<string> {
       const { folder } = await rpc.call(

@@ -33,6 +33,7 @@ serveRpc<EngineWorkerApi>({
   // Every typed array of a features result is made for it (never a cached weight), so it can move.
   features: async (request, { signal }) => withTransfer(await engine.features(request, { signal })),
   steerFeatures: (request, { signal }) => engine.steerFeatures(request, { signal }),
+  attributionGraph: (request, { signal, emit }) => engine.attributionGraph(request, { signal, onProgress: (p) => emit(p) }),
   download: async ({ repo, revision, cacheDir }, { signal, emit }) => {
     const folder = await downloadModel(repo, {
       ...(revision ? { revision } : {}),

@@ -15,14 +15,10 @@ import { LinearBackward, sourceColumns } from './linear-backward.js';
 import { pruneGraph, type NodeLayout, type PruneResult } from './prune.js';
 import { checkReplacementDictionary } from './replacement-check.js';
 import { buildReplacementModel, type ReplacementModel } from './replacement.js';
+import type { AttributionGraphProgress } from '../../../protocol/attribution-graph-run.js';
 import type { AttributionGraphOptions, AttributionGraphResult, GraphLink, GraphNode } from './types.js';
 
-export interface GraphProgress {
-  phase: 'activations' | 'backward' | 'pruning';
-  /** Features visited so far, of `total` (backward phase). */
-  done: number;
-  total: number;
-}
+export type GraphProgress = AttributionGraphProgress;
 
 export interface AttributionGraphRun {
   result: AttributionGraphResult;
@@ -159,6 +155,7 @@ export async function buildAttributionGraph(
       dictionaryId: dictionary.id,
       ids: [...ids],
       tokens: ids.map((id) => tokenText(id)),
+      nLayers: runner.config.nLayers,
       nodes,
       links,
       logits: replacement.logits.tokens.map((token, k) => ({ token, text: tokenText(token), probability: replacement.logits.probabilities[k]! })),
