@@ -16,7 +16,7 @@
  */
 import { EngineError } from '../errors.js';
 import { isObject, optionalNumber, optionalString, requiredString } from './json-fields.js';
-import { parseSimpleYaml } from './simple-yaml.js';
+import { parseConfigYaml } from './config-yaml.js';
 
 export const CIRCUIT_TRACER_CONFIG = 'config.yaml';
 
@@ -40,7 +40,7 @@ export interface CircuitTracerConfig {
 }
 
 export function parseCircuitTracerConfig(text: string, label: string): CircuitTracerConfig {
-  const yaml = parseSimpleYaml(text, label);
+  const yaml = parseConfigYaml(text, label);
   const inputHook = requiredString(yaml, 'feature_input_hook', label);
   const outputHook = requiredString(yaml, 'feature_output_hook', label);
   const modelName = optionalString(yaml, 'model_name', label);

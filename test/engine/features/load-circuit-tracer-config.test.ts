@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { parseCircuitTracerConfig, parseHfUri } from '../../../src/engine/features/circuit-tracer-config.js';
 import { fullHookName } from '../../../src/engine/features/dictionary-hooks.js';
 import { parseHubSource } from '../../../src/engine/features/dictionary-hub.js';
-import { parseSimpleYaml } from '../../../src/engine/features/simple-yaml.js';
+import { parseConfigYaml } from '../../../src/engine/features/config-yaml.js';
 
 describe("circuit-tracer's configs", () => {
   it("the first release's form: a list of {id, layer, filepath} entries, W_dec stored transposed", () => {
@@ -72,8 +72,8 @@ describe("circuit-tracer's configs", () => {
     assert.equal(clt.transcoders, null);
   });
 
-  it('the YAML subset: scalars, quotes, flow lists, comments; anything else refused by line', () => {
-    assert.deepEqual(parseSimpleYaml("a: 1\nb: 'it''s'\nc: \"x # not a comment\"\nd: [1, two, 3.5]\ne: true\nf: ~\ng: plain text # comment\n", 'y'), {
+  it('YAML through the yaml library: scalars, quotes, flow lists, comments; malformed files and non-mappings refused by line', () => {
+    assert.deepEqual(parseConfigYaml("a: 1\nb: 'it''s'\nc: \"x # not a comment\"\nd: [1, two, 3.5]\ne: true\nf: ~\ng: plain text # comment\n", 'y'), {
       a: 1,
       b: "it's",
       c: 'x # not a comment',
@@ -83,14 +83,15 @@ describe("circuit-tracer's configs", () => {
       g: 'plain text',
     });
     for (const [text, pattern] of [
-      ['a:\n  b: 1\n', /line 2: nested mappings/],
-      ['a: |\n  text\n', /line 1: "\|" uses YAML beyond/],
-      ['list:\n  - a: 1\n      b: 2\n', /line 3: nested structures/],
-      ['just text\n', /line 1: "just text" is not a "key: value" entry/],
-      ['a: "open\n', /unterminated string/],
+      ['a: "open\n', /^y\.yaml, line \d: Missing closing "quote\./],
+      ['a: 1\na: 2\n', /^y\.yaml, line 2: .*unique/i],
+      ['list:\n  - a: 1\n   b: 2\n', /^y\.yaml, line 3: /],
+      ['just text\n', /not a mapping/],
+      ['- a\n- b\n', /not a mapping/],
+      ['base: &x [1]\nother: *x\n', /^y\.yaml: .*alias/i],
     ] as const) {
       assert.throws(
-        () => parseSimpleYaml(text, 'y.yaml'),
+        () => parseConfigYaml(text, 'y.yaml'),
         (e: Error & { code?: string }) => e.code === 'BAD_CONFIG' && pattern.test(e.message),
         text,
       );

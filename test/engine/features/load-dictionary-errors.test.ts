@@ -172,8 +172,8 @@ describe('circuit-tracer transcoders: bad input', () => {
     ['an unknown model_kind', `${header}model_kind: crosscoder\n`, rejects('BAD_CONFIG', /model_kind "crosscoder"/)],
     ['topk without k', `${header}activation: topk\n`, rejects('BAD_CONFIG', /topk needs a positive integer k/)],
     ['jump_relu without thresholds', `${header}activation: jump_relu\n`, rejects('MISSING_TENSOR', /no JumpReLU threshold/)],
-    ['a tab-indented list', `${header}transcoders:\n\t- id: a\n`, rejects('BAD_CONFIG', /line 5: tabs/)],
-    ['YAML anchors', `${header}extra: &anchor 3\n`, rejects('BAD_CONFIG', /beyond the supported subset/)],
+    ['a tab-indented list', `${header}transcoders:\n\t- id: a\n`, rejects('BAD_CONFIG', /line 5: Tabs are not allowed/)],
+    ['YAML aliases', `${header}extra: &anchor 3\nmore: *anchor\n`, rejects('BAD_CONFIG', /Alias resolution is disabled/)],
     [
       'a missing transcoder file',
       `${header}transcoders:\n  - id: a\n    layer: 0\n    filepath: "layer_7.safetensors"\n`,
