@@ -40,6 +40,7 @@ import { planHooks } from './hook-plan.js';
 import { MatmulSessions } from './matmul-session.js';
 import { f32 } from './ort-tensors.js';
 import { checkIds } from './prompt-checks.js';
+import { sessionOptions } from './sessions.js';
 
 /** What the metric reads from the last position's logits: m = Σ_t logit[t] · logit_t + Σ_t logProb[t] · log_softmax_t. */
 export interface MetricCoefficients {
@@ -399,11 +400,7 @@ async function backwardSet(model: CanonicalModel, graphs: GradientGraphs, frozen
 }
 
 async function session(graph: BuiltGraph, options: GradientModelOptions): Promise<GraphSession> {
-  const s = await ort.InferenceSession.create(graph.model, {
-    executionProviders: ['cpu'],
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 3,
-    ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
-  });
+  // The block sessions run one after another: each stops its pool's spinning when its run ends (sessions.ts), so it leaves the cores to the next.
+  const s = await ort.InferenceSession.create(graph.model, sessionOptions('cpu', options.threads));
   return { session: s, weights: Object.fromEntries([...graph.weightFeeds].map(([name, w]) => [name, f32(w.data, w.dims)])) };
 }

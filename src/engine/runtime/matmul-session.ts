@@ -7,6 +7,7 @@
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../onnx/graph-builder.js';
 import { f32 } from './ort-tensors.js';
+import { sessionOptions } from './sessions.js';
 
 export class MatmulSessions {
   private constructor(
@@ -15,11 +16,7 @@ export class MatmulSessions {
   ) {}
 
   static async create(threads?: number): Promise<MatmulSessions> {
-    const options: ort.InferenceSession.SessionOptions = {
-      executionProviders: ['cpu'],
-      logSeverityLevel: 3,
-      ...(threads ? { intraOpNumThreads: threads } : {}),
-    };
+    const options = sessionOptions('cpu', threads);
     const mm = new GraphBuilder('matmul', 'initializers');
     mm.input('a', 'float', ['n', 'm', 'k']);
     mm.input('b', 'float', ['n', 'k', 'j']);
