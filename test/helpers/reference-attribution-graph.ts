@@ -552,3 +552,93 @@ export function referenceAttributionGraph(
   };
   return { features, logitTokens, logitProbabilities, adjacency, nodes: n, bias, value, ablatedValues };
 }
+
+/** A GPT-NeoX checkpoint (query_key_value viewed as [head, 3 · d_head], nn.Linear [out, in]) as the reference reads it. */
+export function gptNeoxLinearModel(tensors: Map<string, ReferenceWeightTensor>, config: Record<string, unknown>): ReferenceLinearModel {
+  const W = (name: string): Float32Array => {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`reference: no tensor ${name}`);
+    return t.data;
+  };
+  const num = (k: string): number => config[k] as number;
+  const D = num('hidden_size');
+  const H = num('num_attention_heads');
+  const Dh = D / H;
+  const layers: ReferenceLinearLayer[] = [];
+  for (let l = 0; l < num('num_hidden_layers'); l++) {
+    const pre = `gpt_neox.layers.${l}.`;
+    const qkv = W(`${pre}attention.query_key_value.weight`); // [3d, d]
+    const qkvBias = tensors.get(`${pre}attention.query_key_value.bias`)?.data ?? null;
+    const dense = W(`${pre}attention.dense.weight`); // [d, d]
+    const W_V: Float64Array[] = [];
+    const b_V: Float64Array[] = [];
+    const W_O: Float64Array[] = [];
+    for (let h = 0; h < H; h++) {
+      const v = new Float64Array(D * Dh);
+      const bv = new Float64Array(Dh);
+      for (let j = 0; j < Dh; j++) {
+        const row = h * 3 * Dh + 2 * Dh + j;
+        for (let i = 0; i < D; i++) v[i * Dh + j] = qkv[row * D + i]!;
+        bv[j] = qkvBias ? qkvBias[row]! : 0;
+      }
+      W_V.push(v);
+      b_V.push(bv);
+      const o = new Float64Array(Dh * D);
+      for (let j = 0; j < Dh; j++) for (let i = 0; i < D; i++) o[j * D + i] = dense[i * D + h * Dh + j]!;
+      W_O.push(o);
+    }
+    const denseBias = tensors.get(`${pre}attention.dense.bias`)?.data;
+    layers.push({
+      ln1: { w: f64(W(`${pre}input_layernorm.weight`)), b: f64(W(`${pre}input_layernorm.bias`)) },
+      ln2: { w: f64(W(`${pre}post_attention_layernorm.weight`)), b: f64(W(`${pre}post_attention_layernorm.bias`)) },
+      W_V,
+      b_V,
+      W_O,
+      b_O: denseBias ? f64(denseBias) : new Float64Array(D),
+      post1: null,
+    });
+  }
+  const unembed = config['tie_word_embeddings'] === true ? W('gpt_neox.embed_in.weight') : W('embed_out.weight');
+  return {
+    nLayers: num('num_hidden_layers'),
+    dModel: D,
+    nHeads: H,
+    dHead: Dh,
+    rms: false,
+    eps: num('layer_norm_eps'),
+    parallel: config['use_parallel_residual'] !== false,
+    layers,
+    lnFinal: { w: f64(W('gpt_neox.final_layer_norm.weight')), b: f64(W('gpt_neox.final_layer_norm.bias')) },
+    unembed,
+    unembedBias: new Float64Array(unembed.length / D),
+    positionStream: (P) => new Float64Array(P * D),
+    bosTokenId: (config['bos_token_id'] as number | undefined) ?? null,
+  };
+}
+
+/** A Gemma checkpoint (RMSNorm weights applied as 1 + w, the post-attention norm kept) as the reference reads it. */
+export function gemmaLinearModel(tensors: Map<string, ReferenceWeightTensor>, config: Record<string, unknown>): ReferenceLinearModel {
+  const base = llamaLinearModel(tensors, config);
+  const W = (name: string): Float32Array => {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`reference: no tensor ${name}`);
+    return t.data;
+  };
+  const onePlus = (w: Float32Array): Float64Array => Float64Array.from(w, (x) => 1 + x);
+  const D = base.dModel;
+  const zeros = new Float64Array(D);
+  return {
+    ...base,
+    layers: base.layers.map((layer, l) => {
+      const pre = `model.layers.${l}.`;
+      return {
+        ...layer,
+        ln1: { w: onePlus(W(`${pre}input_layernorm.weight`)), b: zeros },
+        ln2: { w: onePlus(W(`${pre}pre_feedforward_layernorm.weight`)), b: zeros },
+        post1: onePlus(W(`${pre}post_attention_layernorm.weight`)),
+      };
+    }),
+    lnFinal: { w: onePlus(W('model.norm.weight')), b: zeros },
+    unembed: W('model.embed_tokens.weight'),
+  };
+}

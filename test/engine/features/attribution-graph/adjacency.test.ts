@@ -22,8 +22,14 @@ import { loadGpt2TokenizerJson } from '../../../../src/engine/tokenizer/gpt2-tok
 import { randomTranscoder, type RandomTranscoderSpec } from '../../../helpers/attribution-graph-fixtures.js';
 import { referenceGpt2Forward, type ReferenceTensor, type ReferenceWeightTensor } from '../../../helpers/reference-gpt2.js';
 import { referenceLlamaForward } from '../../../helpers/reference-llama.js';
+import { referenceGptNeoxForward } from '../../../helpers/reference-gpt-neox.js';
+import { referenceGemmaForward } from '../../../helpers/reference-gemma.js';
+import { generateRandomGptNeox } from '../../../../src/engine/model/random-gpt-neox.js';
+import { generateRandomGemma } from '../../../../src/engine/model/random-gemma.js';
 import {
+  gemmaLinearModel,
   gpt2LinearModel,
+  gptNeoxLinearModel,
   llamaLinearModel,
   referenceAttributionGraph,
   type ReferenceGraph,
@@ -81,12 +87,43 @@ function restricted(reference: ReferenceGraph, selected: readonly number[]): { m
   return { matrix, nodes: m };
 }
 
+function neoxCase(name: string, parallelResidual: boolean, transcoder: Case['transcoder']): Case {
+  const model = generateRandomGptNeox('tiny', 6, { parallelResidual });
+  const config = { ...model.config } as Record<string, unknown>;
+  return {
+    name,
+    tensors: model.tensors,
+    config,
+    linear: (w) => gptNeoxLinearModel(w, config),
+    forward: (w, x) => referenceGptNeoxForward(w, config, x),
+    transcoder,
+    ids: PROMPT.slice(1),
+  };
+}
+
+function gemmaCase(name: string, transcoder: Case['transcoder']): Case {
+  const model = generateRandomGemma('gemma3_text', 'tiny', 7);
+  const config = { ...model.config, bos_token_id: PROMPT[0] } as Record<string, unknown>;
+  return {
+    name,
+    tensors: model.tensors,
+    config,
+    linear: (w) => gemmaLinearModel(w, config),
+    forward: (w, x) => referenceGemmaForward(w, config, x).hooks,
+    transcoder,
+    ids: PROMPT,
+  };
+}
+
 const CASES: Case[] = [
   gpt2Case('GPT-2, ln2.hook_normalized, ReLU', { dSae: 48, seed: 1 }),
   gpt2Case('GPT-2, mlp.hook_in, JumpReLU, skip', { dSae: 48, seed: 2, input: 'mlp.hook_in', activation: 'jumprelu', skip: true }),
   gpt2Case('GPT-2, cross-layer, hook_resid_mid, no BOS', { dSae: 40, seed: 3, input: 'hook_resid_mid', crossLayer: true, encoderBias: 0 }, PROMPT.slice(1)),
   llamaCase('Llama (GQA), ln2.hook_normalized, TopK, skip', { dSae: 48, seed: 4, activation: 'topk', skip: true }),
   llamaCase('Llama, mlp.hook_in, cross-layer', { dSae: 40, seed: 5, input: 'mlp.hook_in', crossLayer: true }),
+  neoxCase('GPT-NeoX, parallel residual, ln2.hook_normalized, skip', true, { dSae: 48, seed: 6, skip: true }),
+  neoxCase('GPT-NeoX, sequential residual, mlp.hook_in', false, { dSae: 48, seed: 7, input: 'mlp.hook_in' }),
+  gemmaCase('Gemma 3 (post-attention norm), ln2.hook_normalized, JumpReLU', { dSae: 48, seed: 8, activation: 'jumprelu' }),
 ];
 
 for (const c of CASES) {
