@@ -22,6 +22,7 @@ import { markdownTable, median, timeMedian, type BenchRow } from './bench/stats.
 import { countMajorCollections } from './bench/major-collections.js';
 import { benchLlamaMemory } from './bench/llama-memory.js';
 import { benchCircuits } from './bench/circuits.js';
+import { benchAttributionGraph } from './bench/attribution-graph.js';
 import { benchLlama } from './bench/llama.js';
 
 const RUNS = Number(process.env['BENCH_RUNS'] ?? 15);
@@ -162,6 +163,7 @@ async function main(): Promise<void> {
     await benchOrganism(report);
     await benchPatching(report);
     await benchCircuits(report);
+    await benchAttributionGraph(report);
     await benchLlama(report);
     const patchRows = sections.find((x) => x.title.startsWith('Activation patching'))?.rows ?? [];
     const row = (method: string): BenchRow | undefined =>
