@@ -27,6 +27,8 @@ export interface EdgeScoreInput {
   embedCorrupt: Float32Array;
   /** The forward of [clean, corrupt] (batch rows 0 and 1). */
   both: ForwardPass;
+  /** EAP-IG: interpolation points whose forward ran with the pair's (forwardPair's `points`); the rest run here. */
+  points?: InterpolationPoints | null;
   metric: MetricCoefficients;
   method: 'eap' | 'eap-ig';
   steps: number;
@@ -51,13 +53,34 @@ export function metricCoefficients(metric: ResolvedMetric): MetricCoefficients {
   }
 }
 
-/** The input embeddings of two prompts of one length and their forward as batch rows 0 and 1. */
+/** EAP-IG's interpolation points at `alphas` (rows of `pass`, in that order). */
+export interface InterpolationPoints {
+  pass: ForwardPass;
+  alphas: readonly number[];
+}
+
+/** The input embeddings at corrupt + α (clean − corrupt) for each α, [α, pos, d_model]. */
+function interpolate(embedClean: Float32Array, embedCorrupt: Float32Array, alphas: readonly number[]): Float32Array {
+  const K = embedClean.length;
+  const out = new Float32Array(alphas.length * K);
+  alphas.forEach((alpha, r) => {
+    for (let i = 0; i < K; i++) out[r * K + i] = embedCorrupt[i]! + alpha * (embedClean[i]! - embedCorrupt[i]!);
+  });
+  return out;
+}
+
+/**
+ * The input embeddings of two prompts of one length and their forward as batch rows 0 and 1. With
+ * `igSteps`, EAP-IG's interpolation points run in the same call (up to a chunk of them): the clean
+ * row is the point α = 1, the others are rows after the pair.
+ */
 export async function forwardPair(
   model: GradientModel,
   cleanIds: readonly number[],
   corruptIds: readonly number[],
   signal?: AbortSignal,
-): Promise<{ embedClean: Float32Array; embedCorrupt: Float32Array; both: ForwardPass }> {
+  igSteps?: number,
+): Promise<{ embedClean: Float32Array; embedCorrupt: Float32Array; both: ForwardPass; points: InterpolationPoints | null }> {
   if (cleanIds.length !== corruptIds.length)
     throw new EngineError(
       'LENGTH_MISMATCH',
@@ -66,10 +89,16 @@ export async function forwardPair(
     );
   const embedClean = model.embed(cleanIds);
   const embedCorrupt = model.embed(corruptIds);
-  const embeddings = new Float32Array(2 * embedClean.length);
+  // α = 1 is the clean row; then α = 1 / steps, 2 / steps, … while the call has room.
+  const extra = igSteps === undefined ? [] : Array.from({ length: Math.min(igSteps - 1, IG_CHUNK - 1) }, (_, i) => (i + 1) / igSteps);
+  const embeddings = new Float32Array((2 + extra.length) * embedClean.length);
   embeddings.set(embedClean);
   embeddings.set(embedCorrupt, embedClean.length);
-  return { embedClean, embedCorrupt, both: await model.forward(embeddings, 2, signal) };
+  embeddings.set(interpolate(embedClean, embedCorrupt, extra), 2 * embedClean.length);
+  const all = await model.forward(embeddings, 2 + extra.length, signal);
+  if (igSteps === undefined) return { embedClean, embedCorrupt, both: all, points: null };
+  const points = { pass: forwardRows(all, [0, ...extra.map((_, i) => 2 + i)]), alphas: [1, ...extra] };
+  return { embedClean, embedCorrupt, both: forwardRows(all, [0, 1]), points };
 }
 
 /**
@@ -85,7 +114,7 @@ export function gradientEdgeScorer(model: GradientModel, graph: EdgeGraph) {
     steps: number;
     signal?: AbortSignal;
   }): Promise<Float64Array> => {
-    const pair = await forwardPair(model, request.clean, request.corrupt, request.signal);
+    const pair = await forwardPair(model, request.clean, request.corrupt, request.signal, request.method === 'eap-ig' ? request.steps : undefined);
     return edgeScores({
       model,
       graph,
@@ -123,16 +152,15 @@ export async function edgeScores(x: EdgeScoreInput): Promise<Float64Array> {
     const corrupt = forwardRows(both, [1]);
     accumulate(await model.backward({ forward: corrupt, metrics: [x.metric], ...(x.signal ? { signal: x.signal } : {}) }), 1, 1);
   } else {
-    for (let k0 = 1; k0 <= x.steps; k0 += IG_CHUNK) {
-      const rows = Math.min(IG_CHUNK, x.steps - k0 + 1);
-      const embeddings = new Float32Array(rows * K);
-      for (let r = 0; r < rows; r++) {
-        const alpha = (k0 + r) / x.steps;
-        for (let i = 0; i < K; i++) embeddings[r * K + i] = x.embedCorrupt[i]! + alpha * (x.embedClean[i]! - x.embedCorrupt[i]!);
-      }
+    const backward = async (forward: ForwardPass): Promise<void> =>
+      accumulate(await model.backward({ forward, metrics: [x.metric], ...(x.signal ? { signal: x.signal } : {}) }), forward.batch, 1 / x.steps);
+    const done = new Set(x.points?.alphas ?? []);
+    if (x.points) await backward(x.points.pass);
+    const rest = Array.from({ length: x.steps }, (_, k) => (k + 1) / x.steps).filter((alpha) => !done.has(alpha));
+    for (let k0 = 0; k0 < rest.length; k0 += IG_CHUNK) {
+      const alphas = rest.slice(k0, k0 + IG_CHUNK);
       throwIfCancelled(x.signal);
-      const forward = await model.forward(embeddings, rows, x.signal);
-      accumulate(await model.backward({ forward, metrics: [x.metric], ...(x.signal ? { signal: x.signal } : {}) }), rows, 1 / x.steps);
+      await backward(await model.forward(interpolate(x.embedClean, x.embedCorrupt, alphas), alphas.length, x.signal));
     }
   }
   throwIfCancelled(x.signal);

@@ -71,7 +71,8 @@ export async function runAttribution(model: GradientModel, request: AttributionR
   const { signal } = options;
   const metric = defaultMetricCoefficients(request.targetId, request.contrastId);
   const P = request.cleanIds.length;
-  const { embedClean, embedCorrupt, both } = await forwardPair(model, request.cleanIds, request.corruptIds, signal);
+  const igSteps = request.method === 'eap-ig' ? (request.steps ?? DEFAULT_IG_STEPS) : undefined;
+  const { embedClean, embedCorrupt, both, points } = await forwardPair(model, request.cleanIds, request.corruptIds, signal, igSteps);
   throwIfCancelled(signal);
   const [clean, corrupt] = await model.metric(both, [metric]);
   const result = (entries: AttributionResult['entries']): AttributionResult => ({
@@ -90,6 +91,7 @@ export async function runAttribution(model: GradientModel, request: AttributionR
       embedClean,
       embedCorrupt,
       both,
+      points,
       metric,
       method: request.method as 'eap' | 'eap-ig',
       steps: request.steps ?? DEFAULT_IG_STEPS,
