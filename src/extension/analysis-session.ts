@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import type { AnalysisResult, CircuitTrace, PatchSweepResult } from '../protocol/analysis.js';
 import type { AnalyzeRequest, EngineApi, PatchRequest } from '../protocol/engine.js';
 import type { CircuitReport, CircuitRequest, EdgeCheck, EdgeCheckRequest } from '../protocol/circuit.js';
+import type { CircuitSizesRequest, CircuitSizesResult } from '../protocol/circuit-sizes.js';
 import { EngineError } from '../engine/errors.js';
 import type { LabPanelController } from './panels/lab-panel.js';
 import { analysisKey, type AnalysisQuestion } from './analysis-key.js';
@@ -46,6 +47,8 @@ export class AnalysisSession implements vscode.Disposable {
   private readonly analysisQueue = new LatestWinsQueue();
   private readonly patchQueue = new LatestWinsQueue();
   private readonly circuitQueue = new LatestWinsQueue();
+  /** The circuit view's size slider: a newer size cancels the one still measuring. */
+  private readonly circuitSizeQueue = new LatestWinsQueue();
   private lab: LabPanelController | undefined;
   private currentAnalysis: Analysis | undefined;
   /** Checks of `@circuit` hypotheses (their CodeLens); their changes fire onDidChange too. */
@@ -76,6 +79,7 @@ export class AnalysisSession implements vscode.Disposable {
     this.analysisQueue.cancelAll(reason);
     this.patchQueue.cancelAll(reason);
     this.circuitQueue.cancelAll(reason);
+    this.circuitSizeQueue.cancelAll(reason);
     this.circuits.cancelAll();
   }
 
@@ -247,6 +251,20 @@ export class AnalysisSession implements vscode.Disposable {
         }, controller.signal);
       },
     );
+  }
+
+  /** Other sizes of a circuit found on model `modelId` (the Lab's size slider; no notification, the view says it is measuring); the newest request wins. */
+  async circuitSizes(request: CircuitSizesRequest, modelId: string): Promise<CircuitSizesResult> {
+    return this.circuitSizeQueue.submit(async (signal) => {
+      const loaded = await this.models.ensureLoaded({ signal });
+      if (!loaded || loaded.id !== modelId) throw new EngineError('BAD_ARGUMENT', 'The model changed since this circuit was found; run Find Circuit again.');
+      const result = await this.engine.circuitSizes(request, { signal });
+      const point = result.points
+        .map((p) => `${p.requested} → ${p.edges} edges, ${p.faithfulness === null ? 'n/a' : formatPercent(p.faithfulness)}`)
+        .join('; ');
+      this.log.info(`Circuit sizes on ${loaded.info.displayName} in ${result.elapsedMs.toFixed(0)} ms: ${point}.`);
+      return result;
+    });
   }
 
   /** Path patching of one edge of a circuit found on model `modelId` (the Lab's circuit view, on a click). */

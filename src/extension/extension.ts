@@ -94,6 +94,7 @@ export function activate(context: vscode.ExtensionContext): void {
       ),
     retrace: (historyId, metric) => session.retrace(historyId, metric),
     checkEdge: (request, modelId) => session.checkEdge(request, modelId),
+    circuitSizes: (request, modelId) => session.circuitSizes(request, modelId),
     attribute: (request) => attributionRuns.attribute(request),
     pathPatch: (request) => attributionRuns.pathPatch(request),
     steerFeatures: (request) => features.steer(request),

@@ -6,7 +6,7 @@
  * variants of one edge-patched pass.
  */
 import type { MetricValue } from './analysis.js';
-import type { FaithfulnessCurvePoint } from './circuit.js';
+import type { CircuitReport, FaithfulnessCurvePoint } from './circuit.js';
 import type { MetricRequest, TokenRef } from './engine.js';
 
 export interface CircuitSizesRequest {
@@ -35,4 +35,18 @@ export interface CircuitSizesResult {
   /** One point per requested size, in the request's order. */
   points: CircuitSizePoint[];
   elapsedMs: number;
+}
+
+/**
+ * The report with one more measured size on its curve (kept sorted by the number of edges asked
+ * for; a size measured again replaces its point), as the host and the Lab keep it: the curve's
+ * points and their circuits stay aligned, and everything else is the same object.
+ */
+export function withMeasuredSize(report: CircuitReport, point: CircuitSizePoint): CircuitReport {
+  const curve = report.curve ?? [];
+  const entries = curve.map((p, i) => ({ point: p, circuit: report.curveCircuits[i] ?? [] })).filter((e) => e.point.requested !== point.requested);
+  const { circuit, ...curvePoint } = point;
+  entries.push({ point: curvePoint, circuit });
+  entries.sort((a, b) => a.point.requested - b.point.requested);
+  return { ...report, curve: entries.map((e) => e.point), curveCircuits: entries.map((e) => e.circuit) };
 }

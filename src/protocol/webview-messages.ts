@@ -13,6 +13,7 @@
 import type { AnalysisLayerUpdate, AnalysisResult, CircuitTrace, PatchSweepResult } from './analysis.js';
 import type { PatchRequest } from './engine.js';
 import type { CircuitReport, EdgeCheck } from './circuit.js';
+import type { CircuitSizeMessage, MeasureCircuitSizeMessage } from './circuit-messages.js';
 import type { AttributionHostMessage, RunAttributionMessage, RunPathPatchMessage } from './attribution-messages.js';
 import type { FeatureHostMessage, SteerFeaturesMessage } from './feature-messages.js';
 
@@ -131,6 +132,7 @@ export type HostToWebview =
   | PatchBusyMessage
   | CircuitMessage
   | EdgeCheckMessage
+  | CircuitSizeMessage
   | SelectMessage
   | ReplyMessage
   | AttributionHostMessage
@@ -207,6 +209,7 @@ export type WebviewToHost =
   | RunPatchMessage
   | RequestTraceMessage
   | CheckEdgeMessage
+  | MeasureCircuitSizeMessage
   | ExportMessage
   | LogMessage
   | RunAttributionMessage

@@ -31,13 +31,15 @@ import { saveLabExport } from './lab-export.js';
 import { validatePersistedState, validateSelection, validateWebviewMessage } from './webview-message-validator.js';
 import { LabAttributionRuns, type AttributionHost } from './lab-attribution.js';
 import { LabFeatureRuns, type FeatureLabHost } from '../features/lab-features.js';
+import { LabCircuitSizes, type CircuitSizesHost } from './lab-circuit-sizes.js';
+import { withMeasuredSize } from '../../protocol/circuit-sizes.js';
 
 export const LAB_VIEW_TYPE = 'circuitTrace.lab';
 
 export type LabSelectionInput = { layer?: number; head?: number; position?: number };
 
 /** What the Lab needs from the rest of the extension (with the attribution view's optional runs). */
-export interface LabHost extends AttributionHost, FeatureLabHost {
+export interface LabHost extends AttributionHost, FeatureLabHost, CircuitSizesHost {
   /** An analysis from the history, to restore a panel after a reload; undefined when it is gone. */
   getAnalysis(historyId: string): Promise<AnalysisResult | undefined>;
   /** Runs an activation-patching sweep asked for from the Lab's patch form. */
@@ -149,6 +151,8 @@ export class LabPanelController implements vscode.Disposable {
   readonly attribution: LabAttributionRuns;
   /** The feature views' results and steering runs. */
   readonly features: LabFeatureRuns;
+  /** The circuit view's size slider: other sizes of the shown circuit, measured. */
+  private readonly circuitSizes: LabCircuitSizes;
 
   private constructor(
     private readonly extensionUri: vscode.Uri,
@@ -162,6 +166,15 @@ export class LabPanelController implements vscode.Disposable {
       if (message.type !== 'featureBusy') this.ensureVisible();
       this.broadcast(message);
     });
+    this.circuitSizes = new LabCircuitSizes(
+      host,
+      () => this.circuitReport,
+      (point) => {
+        if (!this.circuitReport) return;
+        this.circuitReport = withMeasuredSize(this.circuitReport, point);
+        this.broadcast({ type: 'circuitSize', point });
+      },
+    );
     this.registration = vscode.window.registerWebviewPanelSerializer(LAB_VIEW_TYPE, {
       deserializeWebviewPanel: async (panel: vscode.WebviewPanel, state: unknown) => {
         const checked = validatePersistedState(state);
@@ -325,6 +338,9 @@ export class LabPanelController implements vscode.Disposable {
           return;
         case 'checkEdge':
           await this.checkEdge(from, message.requestId, message.from, message.to);
+          return;
+        case 'measureCircuitSize':
+          await this.circuitSizes.measure(message, (reply) => from.sendOrQueue(reply));
           return;
         case 'runAttribution':
         case 'runPathPatch':

@@ -10,6 +10,7 @@ import type { PatchKind } from '../../protocol/analysis.js';
 import type { PatchRequest, TokenRef } from '../../protocol/engine.js';
 import { LAB_ATTRIBUTION_METHODS, type AttributionMapRequest, type AttributionPrompts, type PathPatchMapRequest } from '../../protocol/attribution.js';
 import type { RunAttributionMessage, RunPathPatchMessage } from '../../protocol/attribution-messages.js';
+import type { MeasureCircuitSizeMessage } from '../../protocol/circuit-messages.js';
 import { MAX_FEATURE_EDITS, type SteerFeaturesMessage } from '../../protocol/feature-messages.js';
 import type { FeatureEdit } from '../../protocol/features.js';
 import {
@@ -255,6 +256,11 @@ const validators: { [K in WebviewToHost['type']]: (r: Record<string, unknown>) =
     from: nodeName(r.from, 'from'),
     to: nodeName(r.to, 'to'),
   }),
+  measureCircuitSize: (r): MeasureCircuitSizeMessage => {
+    const edges = index(r.edges, 'edges');
+    if (edges < 1) fail('edges must be at least 1');
+    return { type: 'measureCircuitSize', requestId: index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER), edges };
+  },
   runAttribution: (r): RunAttributionMessage => ({
     type: 'runAttribution',
     requestId: index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER),

@@ -124,6 +124,9 @@ export function LabApp(props: { bridge: LabBridge; content: LabPanelContent; roo
       checkEdge(from, to) {
         return bridge.request({ type: 'checkEdge', from, to });
       },
+      measureCircuitSize(edges) {
+        return bridge.request({ type: 'measureCircuitSize', edges });
+      },
       runAttribution(request) {
         return bridge.request({ type: 'runAttribution', request });
       },

@@ -9,13 +9,21 @@ import {
   edgeCheckable,
   edgeCheckText,
   edgeWidth,
-  initialSizeIndex,
+  initialSize,
+  keySize,
+  maxSize,
+  measuredIndex,
+  pendingSizeText,
+  sizeAtPosition,
+  sliderPosition,
+  SLIDER_POSITIONS,
   layoutNodes,
   MAX_EDGE_WIDTH,
   MIN_EDGE_WIDTH,
   parseNode,
   sizeText,
 } from '../../../src/webviews/lab/views/circuit/circuit-model.js';
+import { withMeasuredSize } from '../../../src/protocol/circuit-sizes.js';
 import { syntheticCircuit } from '../../mocks/synthetic-circuit.js';
 
 const palette = { ...FALLBACK_PALETTE, positive: [0, 0, 255] as const, negative: [255, 128, 0] as const };
@@ -108,21 +116,71 @@ test('grouped-query attention: a key/value head’s input is drawn at the middle
   assert.equal(parseNode('L1X2'), null);
 });
 
-test('the size slider: starts at the circuit’s own size on the curve, each position is that point’s circuit and faithfulness', () => {
+test('the size slider: starts at the circuit’s own size, a measured size is that point’s circuit and faithfulness, another is not measured yet', () => {
   const report = syntheticCircuit({ size: 4 });
-  const start = initialSizeIndex(report);
-  assert.equal(start, 2, 'the curve point of 4 edges');
+  const start = initialSize(report);
+  assert.equal(start, 4);
   assert.deepEqual(circuitAtSize(report, start), { edges: report.edges, faithfulness: report.faithfulness, requested: 4 });
-  const smallest = circuitAtSize(report, 0);
+  const smallest = circuitAtSize(report, 1)!;
   assert.deepEqual(smallest.edges, [report.allEdges[0]]);
   assert.equal(smallest.faithfulness, report.curve![0]!.faithfulness);
-  assert.equal(circuitAtSize(report, 3).edges.length, 8);
-  assert.deepEqual(circuitAtSize(report, 99).edges, report.edges, 'out of range: the report’s own circuit');
+  assert.equal(circuitAtSize(report, 8)!.edges.length, 8);
+  assert.equal(circuitAtSize(report, 3), null, '3 edges: not on the curve yet');
+  assert.equal(measuredIndex(report, 3), -1);
   const byThreshold = { ...report, size: { threshold: 0.5 } };
-  assert.equal(initialSizeIndex(byThreshold), null);
-  assert.equal(circuitAtSize(byThreshold, null).requested, null);
+  assert.equal(initialSize(byThreshold), null);
+  assert.equal(circuitAtSize(byThreshold, null)!.requested, null);
   assert.equal(sizeText({ edges: 4, requested: 4, faithfulness: 0.95 }), '4 edges, faithfulness 95.0%');
   assert.equal(sizeText({ edges: 3, requested: 5, faithfulness: null }), '3 edges (top 5, pruned), faithfulness undefined (clean and corrupted agree)');
+  assert.equal(pendingSizeText(3, null), 'top 3 edges, measuring faithfulness…');
+  assert.equal(pendingSizeText(1, 'no model'), 'top 1 edge, not measured: no model');
+});
+
+test('the size slider covers every size from 1 to all scored edges: a log-scale thumb, keys one edge at a time', () => {
+  const max = 32491;
+  assert.equal(sliderPosition(1, max), 0);
+  assert.equal(sliderPosition(max, max), SLIDER_POSITIONS);
+  assert.equal(sizeAtPosition(0, max), 1);
+  assert.equal(sizeAtPosition(SLIDER_POSITIONS, max), max);
+  // Every small size has a thumb position of its own; every position maps back to a size in range.
+  for (let k = 1; k <= 90; k++) assert.equal(sizeAtPosition(sliderPosition(k, max), max), k, `size ${k}`);
+  for (let p = 0; p <= SLIDER_POSITIONS; p += 37) {
+    const k = sizeAtPosition(p, max);
+    assert.ok(Number.isInteger(k) && k >= 1 && k <= max);
+  }
+  assert.equal(sizeAtPosition(-5, max), 1);
+  assert.equal(sizeAtPosition(5000, max), max);
+  assert.equal(sizeAtPosition(500, 1), 1, 'one edge: one size');
+  const report = syntheticCircuit({ size: 4 }); // 8 scored edges, measured at 1, 2, 4, 8
+  assert.equal(maxSize(report), 8);
+  assert.equal(keySize(report, 4, 'ArrowRight'), 5);
+  assert.equal(keySize(report, 4, 'ArrowUp'), 5);
+  assert.equal(keySize(report, 4, 'ArrowLeft'), 3);
+  assert.equal(keySize(report, 8, 'ArrowRight'), 8, 'not past every edge');
+  assert.equal(keySize(report, 1, 'ArrowDown'), 1, 'not below one edge');
+  assert.equal(keySize(report, 5, 'PageUp'), 8, 'the next measured size');
+  assert.equal(keySize(report, 5, 'PageDown'), 4, 'the previous measured size');
+  assert.equal(keySize(report, 4, 'Home'), 1);
+  assert.equal(keySize(report, 4, 'End'), 8);
+  assert.equal(keySize(report, 4, 'a'), null);
+  assert.equal(keySize({ ...report, size: { threshold: 0.5 } }, null, 'ArrowRight'), 5, 'from a threshold circuit: its edge count');
+});
+
+test('a measured size joins the curve in order, with its circuit; measured again, it replaces its point', () => {
+  const report = syntheticCircuit({ size: 4 });
+  const three = withMeasuredSize(report, { requested: 3, edges: 3, faithfulness: 0.93, circuit: [0, 1, 2] });
+  assert.deepEqual(
+    three.curve!.map((p) => p.requested),
+    [1, 2, 3, 4, 8],
+  );
+  assert.equal(three.curve!.length, three.curveCircuits.length);
+  assert.deepEqual(circuitAtSize(three, 3), { edges: report.allEdges.slice(0, 3), faithfulness: 0.93, requested: 3 });
+  assert.equal(three.allEdges, report.allEdges, 'the same discovery');
+  assert.deepEqual(circuitAtSize(three, 4)!.edges, report.edges, 'the other points keep their circuits');
+  const again = withMeasuredSize(three, { requested: 3, edges: 2, faithfulness: 0.5, circuit: [0, 1] });
+  assert.equal(again.curve!.length, 5);
+  assert.deepEqual(circuitAtSize(again, 3), { edges: report.allEdges.slice(0, 2), faithfulness: 0.5, requested: 3 });
+  assert.equal(report.curve!.length, 4, 'the original is unchanged');
 });
 
 test('the faithfulness curve: x on a log scale of edges, 0% and 100% marked, points without a value left unplotted', () => {

@@ -17,6 +17,8 @@ export interface LabActions {
   runPatch(request: PatchRequest): Promise<void>;
   /** Check an edge of the circuit by path patching (the answer arrives as state.edgeCheck). */
   checkEdge(from: string, to: string): Promise<void>;
+  /** Measure the circuit at `edges` top edges (the answer arrives as a new point of state.circuit's curve). */
+  measureCircuitSize(edges: number): Promise<void>;
   /** Run an attribution map (the answer arrives as state.attribution.map). */
   runAttribution(request: AttributionMapRequest): Promise<void>;
   /** Run path patching of every sender head (the answer arrives as state.attribution.pathPatch). */

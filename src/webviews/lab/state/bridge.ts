@@ -30,6 +30,7 @@ const HOST_MESSAGE_TYPES: ReadonlySet<string> = new Set<HostToWebview['type']>([
   'select',
   'circuit',
   'edgeCheck',
+  'circuitSize',
   'attributionMap',
   'pathPatchMap',
   'attributionBusy',

@@ -5,6 +5,7 @@
  */
 import type { AnalysisResult, CircuitTrace, PatchSweepResult } from '../../../protocol/analysis.js';
 import type { CircuitReport, EdgeCheck } from '../../../protocol/circuit.js';
+import { withMeasuredSize } from '../../../protocol/circuit-sizes.js';
 import type { HostToWebview, LabPanelContent, LabPersistedState, LabSelection, TraceMetric } from '../../../protocol/webview-messages.js';
 import { clampSelection, defaultSelection } from './selection.js';
 import { INITIAL_ATTRIBUTION_STATE, reduceAttribution, type AttributionViewState } from '../views/attribution/attribution-state.js';
@@ -153,6 +154,8 @@ function onHostMessage(state: LabState, message: HostToWebview, now: number): La
       return { ...state, circuit: message.report, edgeCheck: null };
     case 'edgeCheck':
       return { ...state, edgeCheck: message.check };
+    case 'circuitSize':
+      return state.circuit ? { ...state, circuit: withMeasuredSize(state.circuit, message.point) } : state;
     case 'select':
       return { ...state, selection: state.nLayers > 0 ? clampSelection(message.selection, dims(state)) : message.selection };
     case 'attributionMap':

@@ -4,7 +4,7 @@
  * heads in a row and its MLP in the row below, and the logits at the bottom; each measured edge a
  * curve from its writer's bottom to its reader's top, width |score| and colour its sign (blue
  * toward the metric, orange away), ending at the reader's q, k or v port (left, middle, right of a
- * head; solid, dashed, dotted); the size slider picking a circuit from the faithfulness curve; which
+ * head; solid, dashed, dotted); the size slider over every circuit size (a log-scaled thumb) and the circuit at a measured size; which
  * edges path patching can check, and a check in words.
  */
 import type { CircuitReport, EdgeCheck, FaithfulnessCurvePoint, ScoredEdge } from '../../../../protocol/circuit.js';
@@ -183,7 +183,15 @@ export function rowLabels(nLayers: number): { text: string; y: number }[] {
 
 // ---------------------------------------------------------------- the size slider
 
-/** The circuit at a slider position: a curve point's circuit, or (null, a threshold-chosen circuit off the curve) the report's own. */
+/**
+ * The slider ranges over every circuit size k from 1 to the number of scored edges. Its thumb moves
+ * on a log scale of k (small circuits, where faithfulness changes most, get most of the track);
+ * the keys step one edge at a time, so every k is reachable. A k the curve has measured shows at
+ * once; another is measured by the engine from the same scores and joins the curve.
+ */
+export const SLIDER_POSITIONS = 1000;
+
+/** The circuit at a slider size: a measured point's circuit, or (size null: a threshold-chosen circuit off the curve) the report's own. */
 export interface CircuitAtSize {
   edges: ScoredEdge[];
   faithfulness: number | null;
@@ -191,21 +199,73 @@ export interface CircuitAtSize {
   requested: number | null;
 }
 
-/** The slider's starting position: the curve point of the report's own size, or null when the circuit was chosen by threshold. */
-export function initialSizeIndex(report: CircuitReport): number | null {
-  if (!('edges' in report.size)) return null;
-  const k = report.size.edges;
-  const i = (report.curve ?? []).findIndex((p) => p.requested === k);
-  return i >= 0 ? i : null;
+/** The largest size: every scored edge. */
+export function maxSize(report: CircuitReport): number {
+  return Math.max(1, report.allEdges.length);
 }
 
-export function circuitAtSize(report: CircuitReport, index: number | null): CircuitAtSize {
-  const curve = report.curve ?? [];
-  if (index === null || index < 0 || index >= curve.length || !report.curveCircuits[index]) {
-    return { edges: report.edges, faithfulness: report.faithfulness, requested: 'edges' in report.size ? report.size.edges : null };
+/** The slider's starting size: the circuit's own number of edges asked for, or null when it was chosen by threshold. */
+export function initialSize(report: CircuitReport): number | null {
+  return 'edges' in report.size ? report.size.edges : null;
+}
+
+/** The thumb's position (0..SLIDER_POSITIONS) of size k on the log scale up to `max`. */
+export function sliderPosition(k: number, max: number): number {
+  return max <= 1 ? 0 : Math.round((SLIDER_POSITIONS * Math.log(Math.max(1, k))) / Math.log(max));
+}
+
+/** The size at a thumb position: the nearest whole number of edges on the log scale, 1..max. */
+export function sizeAtPosition(position: number, max: number): number {
+  if (max <= 1) return 1;
+  const k = Math.round(Math.exp((Math.min(SLIDER_POSITIONS, Math.max(0, position)) / SLIDER_POSITIONS) * Math.log(max)));
+  return Math.min(max, Math.max(1, k));
+}
+
+/** The curve point measured for k edges asked for, or −1. */
+export function measuredIndex(report: CircuitReport, k: number): number {
+  return (report.curve ?? []).findIndex((p) => p.requested === k);
+}
+
+/** The circuit at size k (null: the report's own); null when k has not been measured yet. */
+export function circuitAtSize(report: CircuitReport, k: number | null): CircuitAtSize | null {
+  if (k === null) return { edges: report.edges, faithfulness: report.faithfulness, requested: 'edges' in report.size ? report.size.edges : null };
+  const i = measuredIndex(report, k);
+  const circuit = report.curveCircuits[i];
+  if (i < 0 || !circuit) return null;
+  return { edges: circuit.map((j) => report.allEdges[j]!), faithfulness: report.curve![i]!.faithfulness, requested: k };
+}
+
+/**
+ * The size a key moves the slider to, or null for a key it ignores: arrows one edge, Page Up /
+ * Page Down the next / previous measured size, Home one edge, End every edge.
+ */
+export function keySize(report: CircuitReport, k: number | null, key: string): number | null {
+  const max = maxSize(report);
+  const current = k ?? Math.max(1, report.edges.length);
+  const measured = (report.curve ?? []).map((p) => p.requested);
+  switch (key) {
+    case 'ArrowRight':
+    case 'ArrowUp':
+      return Math.min(max, current + 1);
+    case 'ArrowLeft':
+    case 'ArrowDown':
+      return Math.max(1, current - 1);
+    case 'PageUp':
+      return Math.min(max, ...measured.filter((m) => m > current));
+    case 'PageDown':
+      return Math.max(1, ...measured.filter((m) => m < current));
+    case 'Home':
+      return 1;
+    case 'End':
+      return max;
+    default:
+      return null;
   }
-  const point = curve[index]!;
-  return { edges: report.curveCircuits[index]!.map((j) => report.allEdges[j]!), faithfulness: point.faithfulness, requested: point.requested };
+}
+
+/** What the slider announces while a size is being measured (or could not be). */
+export function pendingSizeText(k: number, error: string | null): string {
+  return `top ${k} edge${k === 1 ? '' : 's'}, ${error === null ? 'measuring faithfulness…' : `not measured: ${error}`}`;
 }
 
 /** What the slider announces: "8 edges (8 asked for), faithfulness 91.2%". */
@@ -224,7 +284,9 @@ export interface CurvePlot {
   width: number;
   height: number;
   /** Polyline points, x on a log scale of the edge count. */
-  points: { x: number; y: number; edges: number; faithfulness: number | null }[];
+  points: { x: number; y: number; requested: number; edges: number; faithfulness: number | null }[];
+  /** x of a number of edges. */
+  x: (edges: number) => number;
   /** y of 0% and 100%. */
   y0: number;
   y100: number;
@@ -246,9 +308,11 @@ export function curvePlot(curve: readonly FaithfulnessCurvePoint[], width: numbe
     points: curve.map((p) => ({
       x: x(Math.max(1, p.edges)),
       y: p.faithfulness === null ? NaN : y(p.faithfulness),
+      requested: p.requested,
       edges: p.edges,
       faithfulness: p.faithfulness,
     })),
+    x: (edges) => x(Math.min(maxEdges, Math.max(1, edges))),
     y0: y(0),
     y100: y(1),
   };

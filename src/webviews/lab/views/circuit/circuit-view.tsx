@@ -1,17 +1,21 @@
 /**
  * The circuit view: the discovered circuit as a layered graph (circuit-model.ts), measured edges
  * drawn with width |score|, colour by sign and the q/k/v port they read; hovering or focusing an
- * edge shows its score; clicking it (or Enter) checks an edge out of a head by path patching; a size slider (a range input: arrow keys, Home/End) picks a circuit from
- * the faithfulness curve drawn beside it; the circuit's faithfulness in the subtitle; the edges
- * also as a table for screen readers. Exports: SVG and PNG of the graph, the circuit as JSON.
+ * edge shows its score; clicking it (or Enter) checks an edge out of a head by path patching; a
+ * size slider over every circuit size (a range input on a log scale; arrow keys step one edge,
+ * Page Up/Down jump between measured sizes, Home/End) shows a measured size at once and asks the
+ * engine for any other (debounced; a newer size cancels the older), which then joins the
+ * faithfulness curve drawn beside it; the circuit's faithfulness in the subtitle; the edges also
+ * as a table for screen readers. Exports: SVG and PNG of the graph, the circuit as JSON.
  */
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { CircuitReport } from '../../../../protocol/circuit.js';
 import { useLab } from '../../components/lab-context.js';
 import { ViewFrame } from '../../components/view-frame.js';
 import { svgPng } from '../../shared/canvas.js';
 import { toHex } from '../../shared/colour.js';
 import { useSize } from '../../shared/use-size.js';
+import type { ScoredEdge } from '../../../../protocol/circuit.js';
 import {
   circuitAtSize,
   circuitDrawing,
@@ -20,14 +24,24 @@ import {
   edgeCheckable,
   edgeCheckText,
   formatShare,
-  initialSizeIndex,
+  initialSize,
+  keySize,
+  maxSize,
+  measuredIndex,
+  pendingSizeText,
   PORTS,
   rowLabels,
+  sizeAtPosition,
   sizeText,
+  sliderPosition,
+  SLIDER_POSITIONS,
+  type CircuitAtSize,
 } from './circuit-model.js';
 
 const CURVE_WIDTH = 220;
 const CURVE_HEIGHT = 150;
+/** How long the slider rests on an unmeasured size before the engine is asked for it. */
+export const SIZE_DEBOUNCE_MS = 250;
 
 /** What the report measured, in words: method, target, metric. */
 export function circuitCaption(report: CircuitReport): string {
@@ -49,21 +63,48 @@ export function CircuitView() {
       .finally(() => setChecking(null));
   };
   const report = state.circuit;
-  const [sizeIndex, setSizeIndex] = useState<number | null>(null);
+  // The slider's size (edges asked for; null: the report's own threshold-chosen circuit) belongs to
+  // one discovery: a new one starts at its own size, a size measured since (same scored edges) does not.
+  const discovery = report?.allEdges ?? null;
+  const [slider, setSlider] = useState<{ discovery: ScoredEdge[] | null; k: number | null }>({ discovery: null, k: null });
+  const sizeK = slider.discovery === discovery ? slider.k : report ? initialSize(report) : null;
+  const setSizeK = (k: number): void => setSlider({ discovery, k });
+  /** Why the size last asked for was not measured. */
+  const [sizeError, setSizeError] = useState<{ discovery: ScoredEdge[] | null; k: number; text: string } | null>(null);
   const [hovered, setHovered] = useState<string | null>(null);
   const [size, ref] = useSize<HTMLDivElement>();
+
+  const measured = useMemo(() => (report ? circuitAtSize(report, sizeK) : null), [report, sizeK]);
+  // While a size is measured, the last measured circuit stays drawn.
+  const lastShown = useRef<CircuitAtSize | null>(null);
+  if (measured) lastShown.current = measured;
+  const at = measured ?? lastShown.current;
+  const pending = report !== null && sizeK !== null && measured === null;
+  const latestAsk = useRef(0);
   useEffect(() => {
-    setSizeIndex(report ? initialSizeIndex(report) : null);
-    setHovered(null);
-  }, [report]);
+    const ticket = ++latestAsk.current;
+    if (!pending || sizeK === null) return;
+    const timer = setTimeout(() => {
+      actions.measureCircuitSize(sizeK).catch((error: unknown) => {
+        // An older size's request is cancelled by the newer one: only the latest's failure is news.
+        if (latestAsk.current === ticket) setSizeError({ discovery, k: sizeK, text: error instanceof Error ? error.message : String(error) });
+      });
+    }, SIZE_DEBOUNCE_MS);
+    return () => clearTimeout(timer);
+  }, [pending, sizeK, discovery]);
 
   const shape = report?.graph ?? null;
-  const at = useMemo(() => (report ? circuitAtSize(report, sizeIndex) : null), [report, sizeIndex]);
   const width = Math.max(240, size.width - CURVE_WIDTH - 16);
   const drawing = useMemo(() => (shape && at ? circuitDrawing(shape, at.edges, width, palette) : null), [shape, at, width, palette]);
   const curve = report?.curve ?? [];
   const plot = useMemo(() => curvePlot(curve, CURVE_WIDTH, CURVE_HEIGHT), [curve]);
   const caption = report && at ? `${circuitCaption(report)} · ${at.edges.length} edges · faithfulness ${formatShare(at.faithfulness)}` : '';
+  const errorNow = sizeError !== null && sizeError.discovery === discovery && sizeError.k === sizeK ? sizeError.text : null;
+  const sizeAnnouncement = (): string => {
+    if (!report || sizeK === null) return at ? `${at.edges.length} edges, faithfulness ${formatShare(at.faithfulness)}` : '';
+    const i = measuredIndex(report, sizeK);
+    return i >= 0 ? sizeText(report.curve![i]!) : pendingSizeText(sizeK, errorNow);
+  };
   const exportSvg = () => (drawing && shape ? circuitSvg(drawing, shape, caption, palette) : '');
   const hoveredEdge = drawing?.edges.find((e) => `${e.from}>${e.to}` === hovered) ?? null;
 
@@ -73,19 +114,29 @@ export function CircuitView() {
       drawn={drawing !== null}
       subtitle={report && at ? <span class="circuit-faithfulness">{caption}</span> : 'no circuit yet'}
       controls={
-        report && curve.length > 1 ? (
+        report && maxSize(report) > 1 ? (
           <label class="circuit-size">
             size
             <input
               type="range"
               min={0}
-              max={curve.length - 1}
+              max={SLIDER_POSITIONS}
               step={1}
-              value={sizeIndex ?? 0}
-              aria-label="Circuit size (edges), from the faithfulness curve"
-              aria-valuetext={sizeText(curve[sizeIndex ?? 0]!)}
-              onInput={(e) => setSizeIndex(Number((e.currentTarget as HTMLInputElement).value))}
+              value={sliderPosition(sizeK ?? Math.max(1, report.edges.length), maxSize(report))}
+              aria-label={`Circuit size: top edges by |score|, 1 to ${maxSize(report)} (log scale)`}
+              aria-valuetext={sizeAnnouncement()}
+              onInput={(e) => setSizeK(sizeAtPosition(Number((e.currentTarget as HTMLInputElement).value), maxSize(report)))}
+              onKeyDown={(e) => {
+                const key = e.key;
+                if (keySize(report, sizeK, key) === null) return;
+                e.preventDefault();
+                // From the latest size, should keys arrive faster than the view redraws.
+                setSlider((prev) => ({ discovery, k: keySize(report, prev.discovery === discovery ? prev.k : initialSize(report), key) }));
+              }}
             />
+            <span class="circuit-size-value" aria-hidden="true">
+              {sizeK ?? at?.edges.length ?? ''}
+            </span>
           </label>
         ) : undefined
       }
@@ -172,6 +223,9 @@ export function CircuitView() {
                 ? `${hoveredEdge.from} → ${hoveredEdge.to}: score ${hoveredEdge.score.toPrecision(4)}`
                 : 'Hover or focus an edge for its score; click an edge out of a head to check it by path patching.'}
             </p>
+            <p class="circuit-size-status" aria-live="polite">
+              {pending && sizeK !== null ? `Size ${sizeK}: ${pendingSizeText(sizeK, errorNow)}` : ''}
+            </p>
             <p class="circuit-check" aria-live="polite">
               {checking ? `path patching ${checking}…` : state.edgeCheck ? edgeCheckText(state.edgeCheck) : ''}
             </p>
@@ -195,14 +249,18 @@ export function CircuitView() {
                   .map((p) => `${p.x.toFixed(1)},${p.y.toFixed(1)}`)
                   .join(' ')}
               />
+              {pending && sizeK !== null ? (
+                <line x1={plot.x(sizeK)} x2={plot.x(sizeK)} y1={plot.y100} y2={plot.y0} class="circuit-curve-pending" stroke-dasharray="3 3" />
+              ) : null}
               {plot.points.map((p, i) =>
                 Number.isFinite(p.y) ? (
                   <circle
-                    key={i}
+                    key={p.requested}
                     cx={p.x}
                     cy={p.y}
-                    r={i === sizeIndex ? 4.5 : 2.5}
-                    class={i === sizeIndex ? 'circuit-curve-point selected' : 'circuit-curve-point'}
+                    r={p.requested === sizeK ? 4.5 : 2.5}
+                    class={p.requested === sizeK ? 'circuit-curve-point selected' : 'circuit-curve-point'}
+                    data-edges={p.requested}
                   >
                     <title>{sizeText(curve[i]!)}</title>
                   </circle>
