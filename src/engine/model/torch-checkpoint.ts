@@ -8,27 +8,50 @@
  * mask buffers) are listed and fail only when their float data is asked for, as in safetensors.
  *
  * The archive is `<name>/data.pkl`, `<name>/data/<key>` per storage, and `<name>/byteorder` in
- * recent versions, `<name>` being whatever torch.save chose (the file's stem, or `archive`).
+ * recent versions, `<name>` being whatever torch.save chose (the file's stem, or `archive`). Files
+ * from before PyTorch 1.6 are no zip archive; they are refused by name.
  */
 import { EngineError } from '../errors.js';
 import { bf16ToF32, f16ToF32, FLOAT_DTYPES, type SafetensorsFile, type SafetensorsTensor } from './safetensors.js';
 import { PyDict, TorchTensor, unpickleTorch } from './torch-pickle.js';
-import { corruptArchive, openZipArchive, type ZipArchive, type ZipRecord } from './torch-zip.js';
+import { corruptArchive, openZipArchive, type ZipArchive, type ZipArchiveHints, type ZipRecord } from './zip-archive.js';
 
 /** A state dict's pickle is a few hundred kilobytes; anything near this is not one. */
 const MAX_PICKLE_BYTES = 256 * 1024 * 1024;
 
 const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
+const CHECKPOINT_HINTS: ZipArchiveHints = {
+  damaged: 'Download the checkpoint again or point Circuit Trace at an intact model folder.',
+  changed: 'Load the model again.',
+  unsupportedMethod: 'Save the checkpoint again with torch.save, or convert it to safetensors.',
+};
+
+function corruptCheckpoint(label: string, problem: string): EngineError {
+  return corruptArchive(label, problem, CHECKPOINT_HINTS.damaged);
+}
+
+/** Why a checkpoint is not a zip archive: torch.save before 1.6 wrote consecutive pickles (the first a magic number) and raw storages. */
+function notAZip(head: Uint8Array, label: string): EngineError {
+  if (head[0] === 0x80 && head[1] !== undefined && head[1] <= 5) {
+    return new EngineError(
+      'UNSUPPORTED_DTYPE',
+      `${label} is in the legacy torch.save format (PyTorch before 1.6, not a zip archive), which Circuit Trace does not read.`,
+      'Save it again with a current PyTorch (torch.save(torch.load(path), path)), or convert it to safetensors.',
+    );
+  }
+  return corruptCheckpoint(label, 'not a zip archive (a PyTorch checkpoint written by torch.save is one)');
+}
+
 /** Opens the torch.save archive at `path`; `fileLabel` names it in errors (default: the path). */
 export function openTorchCheckpoint(path: string, fileLabel = path): SafetensorsFile {
-  const archive = openZipArchive(path, fileLabel);
+  const archive = openZipArchive(path, { label: fileLabel, hints: CHECKPOINT_HINTS, onNotZip: notAZip });
   const first = archive.records.keys().next();
   const prefix = first.done ? '' : first.value.slice(0, first.value.indexOf('/') + 1);
   const pickleRecord = prefix ? archive.records.get(`${prefix}data.pkl`) : undefined;
-  if (!pickleRecord) throw corruptArchive(fileLabel, 'a zip archive without the data.pkl of a torch.save checkpoint');
+  if (!pickleRecord) throw corruptCheckpoint(fileLabel, 'a zip archive without the data.pkl of a torch.save checkpoint');
   for (const name of archive.records.keys()) {
-    if (!name.startsWith(prefix)) throw corruptArchive(fileLabel, `record "${name}" lies outside the checkpoint's folder "${prefix}"`);
+    if (!name.startsWith(prefix)) throw corruptCheckpoint(fileLabel, `record "${name}" lies outside the checkpoint's folder "${prefix}"`);
   }
   const byteorder = archive.records.get(`${prefix}byteorder`);
   if (byteorder) {
@@ -41,20 +64,20 @@ export function openTorchCheckpoint(path: string, fileLabel = path): Safetensors
       );
     }
   }
-  if (pickleRecord.size > MAX_PICKLE_BYTES) throw corruptArchive(fileLabel, `its data.pkl has ${pickleRecord.size} bytes, far more than a state dict's`);
+  if (pickleRecord.size > MAX_PICKLE_BYTES) throw corruptCheckpoint(fileLabel, `its data.pkl has ${pickleRecord.size} bytes, far more than a state dict's`);
   const root = unpickleTorch(archive.read(pickleRecord), fileLabel);
-  if (!(root instanceof PyDict)) throw corruptArchive(fileLabel, 'its pickle holds no state dict (a dict of tensors by name)');
+  if (!(root instanceof PyDict)) throw corruptCheckpoint(fileLabel, 'its pickle holds no state dict (a dict of tensors by name)');
 
   const tensors = new Map<string, SafetensorsTensor>();
   for (const [name, value] of root.entries) {
     if (typeof name !== 'string' || !(value instanceof TorchTensor)) {
-      throw corruptArchive(
+      throw corruptCheckpoint(
         fileLabel,
         `state dict entry "${String(name)}" is not a tensor (a training checkpoint holds more than weights; save the model's state_dict alone)`,
       );
     }
     const record = archive.records.get(`${prefix}data/${value.storage.key}`);
-    if (!record) throw corruptArchive(fileLabel, `tensor "${name}" uses storage "${value.storage.key}", which the archive does not hold`);
+    if (!record) throw corruptCheckpoint(fileLabel, `tensor "${name}" uses storage "${value.storage.key}", which the archive does not hold`);
     checkView(name, value, record, fileLabel);
     tensors.set(name, makeTensor(archive, record, name, value));
   }
@@ -85,7 +108,7 @@ function numelOf(shape: readonly number[]): number {
 function checkView(name: string, tensor: TorchTensor, record: ZipRecord, label: string): void {
   const { storage } = tensor;
   if (record.size !== storage.numel * storage.elementBytes) {
-    throw corruptArchive(
+    throw corruptCheckpoint(
       label,
       `the sizes disagree: storage "${storage.key}" of tensor "${name}" is ${storage.numel} ${storage.dtype} elements (${storage.numel * storage.elementBytes} bytes) but its record has ${record.size} bytes`,
     );
@@ -93,7 +116,7 @@ function checkView(name: string, tensor: TorchTensor, record: ZipRecord, label: 
   if (numelOf(tensor.shape) === 0) return;
   const last = tensor.storageOffset + tensor.shape.reduce((sum, size, d) => sum + (size - 1) * tensor.stride[d]!, 0);
   if (last >= storage.numel) {
-    throw corruptArchive(
+    throw corruptCheckpoint(
       label,
       `tensor "${name}" [${tensor.shape.join(', ')}] (offset ${tensor.storageOffset}, strides [${tensor.stride.join(', ')}]) reaches element ${last} of storage "${storage.key}", which has ${storage.numel}`,
     );

@@ -1,5 +1,5 @@
 /**
- * The PyTorch checkpoint reader (torch-zip.ts, torch-pickle.ts, torch-checkpoint.ts) on archives
+ * The PyTorch checkpoint reader (zip-archive.ts, torch-pickle.ts, torch-checkpoint.ts) on archives
  * written by test/helpers/torch-bin-writer.ts in torch.save's layout: storages of every float
  * dtype read as float32 (expected values written here from their bit patterns), strided views
  * (transposed, offset, permuted, broadcast, scalar) against values indexed by hand, storages shared
