@@ -98,6 +98,7 @@ export function activate(context: vscode.ExtensionContext): void {
     attribute: (request) => attributionRuns.attribute(request),
     pathPatch: (request) => attributionRuns.pathPatch(request),
     steerFeatures: (request) => features.steer(request),
+    rebuildGraph: (source, thresholds) => features.rebuildGraph(source, thresholds),
     onSelection: (selection) => {
       if (selection.layer === undefined || selection.head === undefined || !headsTree.visible) return;
       const node = headsView.nodeFor(selection.layer, selection.head);

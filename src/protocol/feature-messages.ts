@@ -5,6 +5,7 @@
  * a dictionary or a prompt: the host steers the prompt and dictionary of the features it last sent,
  * so a webview cannot make the engine read an arbitrary folder.
  */
+import type { AttributionGraphResult } from './attribution-graph-run.js';
 import type { FeatureEdit, FeaturesResult, SteerFeaturesResult } from './features.js';
 
 /** The runs the feature views wait on. */
@@ -38,7 +39,19 @@ export interface FeatureBusyMessage {
   busy: boolean;
 }
 
-export type FeatureHostMessage = FeaturesMessage | SteeredMessage | FeatureBusyMessage;
+/** An attribution graph to show in the Attribution Graph view. */
+export interface AttributionGraphMessage {
+  type: 'attributionGraph';
+  graph: AttributionGraphResult;
+  /** The transcoders as the user named them. */
+  dictionaryName: string;
+  /** Whether the host can build the graph again at other thresholds. */
+  canRebuild: boolean;
+  /** Whether the host can save the graph as circuit-tracer's JSON. */
+  canExportJson: boolean;
+}
+
+export type FeatureHostMessage = FeaturesMessage | SteeredMessage | FeatureBusyMessage | AttributionGraphMessage;
 
 // ---------------------------------------------------------------- webview → host
 
@@ -49,4 +62,25 @@ export interface SteerFeaturesMessage {
   edits: FeatureEdit[];
   /** The position whose predictions are compared (default: the last). */
   position?: number;
+}
+
+/** Build the shown graph again with other pruning thresholds; answered by `attributionGraph`, then `reply`. */
+export interface RebuildGraphMessage {
+  type: 'rebuildGraph';
+  requestId: number;
+  /** Shares of influence kept, in (0, 1]. */
+  nodeThreshold: number;
+  edgeThreshold: number;
+}
+
+/** At most this many pins, supernodes and members per supernode in an export. */
+export const MAX_GRAPH_PINS = 2000;
+
+/** Save the shown graph as circuit-tracer's graph JSON with the user's pins and supernodes (its qParams). */
+export interface ExportGraphMessage {
+  type: 'exportGraph';
+  requestId: number;
+  pinnedIds: string[];
+  /** circuit-tracer's supernodes: each [name, ...node ids]. */
+  supernodes: string[][];
 }

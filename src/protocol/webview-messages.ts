@@ -15,10 +15,22 @@ import type { PatchRequest } from './engine.js';
 import type { CircuitReport, EdgeCheck } from './circuit.js';
 import type { CircuitSizeMessage, MeasureCircuitSizeMessage } from './circuit-messages.js';
 import type { AttributionHostMessage, RunAttributionMessage, RunPathPatchMessage } from './attribution-messages.js';
-import type { FeatureHostMessage, SteerFeaturesMessage } from './feature-messages.js';
+import type { ExportGraphMessage, FeatureHostMessage, RebuildGraphMessage, SteerFeaturesMessage } from './feature-messages.js';
 
 /** The Lab's views; each can be laid out in the Lab or opened on its own. */
-export const LAB_VIEWS = ['grid3d', 'heatmap', 'trace', 'lens', 'flow', 'predictions', 'patching', 'circuit', 'attribution', 'features'] as const;
+export const LAB_VIEWS = [
+  'grid3d',
+  'heatmap',
+  'trace',
+  'lens',
+  'flow',
+  'predictions',
+  'patching',
+  'circuit',
+  'attribution',
+  'features',
+  'attributionGraph',
+] as const;
 export type LabViewId = (typeof LAB_VIEWS)[number];
 /** What one panel shows: the whole Lab, or one view. */
 export type LabPanelContent = 'lab' | LabViewId;
@@ -214,7 +226,9 @@ export type WebviewToHost =
   | LogMessage
   | RunAttributionMessage
   | RunPathPatchMessage
-  | SteerFeaturesMessage;
+  | SteerFeaturesMessage
+  | RebuildGraphMessage
+  | ExportGraphMessage;
 
 /** The webview root's DOM attributes the host's HTML sets (read by the webview at start-up). */
 export const LAB_ROOT_ID = 'lab-root';

@@ -25,6 +25,8 @@ import type {
 import { syntheticAttributionMap, syntheticPathPatchMap } from './synthetic-attribution.js';
 import type { EngineFeaturesApi, FeaturesRequest, FeaturesResult, SteerFeaturesRequest, SteerFeaturesResult } from '../../src/protocol/features.js';
 import { syntheticFeatures, syntheticSteer } from './synthetic-features.js';
+import type { AttributionGraphRequest, AttributionGraphResult, EngineAttributionGraphApi } from '../../src/protocol/attribution-graph-run.js';
+import { syntheticGraph } from './synthetic-graph.js';
 
 export const engineCalls: { method: string; args: unknown }[] = [];
 
@@ -71,7 +73,7 @@ export function fakeAnalysis(prompt: string, modelId: string): AnalysisResult {
 
 export function createEngineClient(_options: {
   workerPath: string;
-}): EngineApi & EngineCacheApi & EngineFeaturesApi & { onCrash(listener: (error: Error) => void): { dispose(): void } } {
+}): EngineApi & EngineCacheApi & EngineFeaturesApi & EngineAttributionGraphApi & { onCrash(listener: (error: Error) => void): { dispose(): void } } {
   let loaded: LoadedModelInfo | null = null;
   return {
     onCrash: () => ({ dispose: () => {} }),
@@ -204,9 +206,10 @@ export function createEngineClient(_options: {
       hooks?.onProgress?.({ done: N_LAYERS * N_HEADS, total: N_LAYERS * N_HEADS });
       return syntheticPathPatchMap({ nLayers: N_LAYERS, nHeads: N_HEADS, receivers: request.receivers, clean, corrupt });
     },
-    /** The synthetic two-layer transcoder's features of the prompt's words (after a BOS). */
+    /** The synthetic two-layer transcoder's features of the prompt's words (after a BOS), or of the ids as given. */
     async features(request: FeaturesRequest): Promise<FeaturesResult> {
       engineCalls.push({ method: 'features', args: request });
+      if (request.ids) return syntheticFeatures(request.ids.map((id, i) => ({ id, text: `t${id}`, start: i, end: i })));
       const words = fakeTokenize(request.prompt ?? '');
       if (words.length === 0) throw new EngineError('EMPTY_PROMPT', 'The prompt is empty.');
       return syntheticFeatures([{ id: 50256, text: '<|endoftext|>', start: 0, end: 0, bos: true }, ...words]);
@@ -214,6 +217,11 @@ export function createEngineClient(_options: {
     async steerFeatures(request: SteerFeaturesRequest): Promise<SteerFeaturesResult> {
       engineCalls.push({ method: 'steerFeatures', args: request });
       return syntheticSteer(request.edits, request.position ?? (request.ids?.length ?? 1) - 1);
+    },
+    /** The synthetic three-token graph, whatever the prompt. */
+    async attributionGraph(request: AttributionGraphRequest): Promise<AttributionGraphResult> {
+      engineCalls.push({ method: 'attributionGraph', args: request });
+      return syntheticGraph();
     },
     async dispose(): Promise<void> {},
   };

@@ -135,7 +135,16 @@ async function showFeatures(ctx: CommandContext): Promise<void> {
   ctx.lab.open('features');
 }
 
+async function attributionGraph(ctx: CommandContext): Promise<void> {
+  ctx.features.requireDictionary();
+  const prompt = await promptForFeatures(ctx, 'Attribution Graph: prompt');
+  if (prompt === undefined) return;
+  await ctx.features.attributionGraph(prompt);
+  ctx.lab.open('attributionGraph');
+}
+
 export const FEATURE_COMMANDS: readonly CommandEntry[] = [
   { id: 'circuitTrace.loadDictionary', title: 'Load Dictionary', factory: (ctx) => (arg?: unknown) => loadDictionary(ctx, arg) },
   { id: 'circuitTrace.showFeatures', title: 'Show Features', factory: (ctx) => () => showFeatures(ctx) },
+  { id: 'circuitTrace.attributionGraph', title: 'Attribution Graph', factory: (ctx) => () => attributionGraph(ctx) },
 ];

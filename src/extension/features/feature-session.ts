@@ -1,6 +1,7 @@
 /**
  * The extension's side of sparse dictionaries: which dictionary is loaded (kept in the workspace
- * state), and the engine runs that use it: loading it, a prompt's features, steering, each through
+ * state), and the engine runs that use it: loading it, a prompt's features, steering, attribution
+ * graphs (built again at other thresholds on the Lab's request), each through
  * its own latest-wins queue under a cancellable progress notification, with the BOS setting
  * applied as to analyses. Every run happens in the engine's worker; the host only passes specs and
  * results. Switching the model cancels the runs (the engine drops its dictionaries with the model
@@ -8,16 +9,23 @@
  */
 import * as vscode from 'vscode';
 import { EngineError } from '../../engine/errors.js';
+import type { AttributionGraphResult, EngineAttributionGraphApi } from '../../protocol/attribution-graph-run.js';
 import type { DictionarySpec, EngineFeaturesApi, FeaturesResult, SteerFeaturesRequest, SteerFeaturesResult } from '../../protocol/features.js';
+import type { FeatureRunKind } from '../../protocol/feature-messages.js';
 import type { ModelManager } from '../model/model-manager.js';
 import { LatestWinsQueue } from '../request-queue.js';
 import { prependBosRequest, type Settings } from '../settings.js';
 import { dictionaryLocation, dictionaryName, storedDictionary } from './dictionary-choice.js';
+import type { GraphSource } from './lab-features.js';
 
-/** Where the Features view shows results (the Lab's feature runs). */
+/** Where the feature views show results (the Lab's feature runs). */
 export interface FeatureDisplay {
   showFeatures(result: FeaturesResult, dictionary: DictionarySpec, dictionaryName: string): void;
+  showGraph(graph: AttributionGraphResult, source: GraphSource): void;
+  setBusy(run: FeatureRunKind, busy: boolean): void;
 }
+
+const PHASE_NAMES = { activations: 'feature activations', backward: 'backward passes', pruning: 'pruning' } as const;
 
 /** What a loaded dictionary is, from its check run. */
 export interface DictionarySummary {
@@ -55,10 +63,11 @@ export class FeatureSession implements vscode.Disposable {
   private readonly loadQueue = new LatestWinsQueue();
   private readonly featureQueue = new LatestWinsQueue();
   private readonly steerQueue = new LatestWinsQueue();
+  private readonly graphQueue = new LatestWinsQueue();
   private summary: DictionarySummary | null = null;
 
   constructor(
-    private readonly engine: EngineFeaturesApi,
+    private readonly engine: EngineFeaturesApi & EngineAttributionGraphApi,
     private readonly models: Pick<ModelManager, 'ensureLoaded' | 'active' | 'onWillSwitch'>,
     private readonly state: vscode.Memento,
     private readonly settings: () => Settings,
@@ -82,7 +91,7 @@ export class FeatureSession implements vscode.Disposable {
   }
 
   cancelAll(reason: string): void {
-    for (const queue of [this.loadQueue, this.featureQueue, this.steerQueue]) queue.cancelAll(reason);
+    for (const queue of [this.loadQueue, this.featureQueue, this.steerQueue, this.graphQueue]) queue.cancelAll(reason);
   }
 
   dispose(): void {
@@ -124,6 +133,56 @@ export class FeatureSession implements vscode.Disposable {
     });
   }
 
+  /**
+   * The attribution graph of `prompt` under the chosen transcoders, shown in the Lab's Attribution
+   * Graph view, with the features of the same token ids (a feature node's activations and top
+   * logits on hover) in the Features view.
+   */
+  async attributionGraph(prompt: string): Promise<AttributionGraphResult> {
+    const dictionary = this.requireDictionary();
+    const name = dictionaryName(dictionary);
+    return this.graphRun(`attribution graph under ${name}`, async (signal, report) => {
+      const graph = await this.engine.attributionGraph({ dictionary, prompt, ...this.bos() }, { signal, onProgress: report });
+      const source: GraphSource = { ids: graph.ids, prompt, dictionary, dictionaryName: name };
+      this.logGraph(graph, name);
+      this.display.showGraph(graph, source);
+      const features = await this.engine.features({ dictionary, ids: graph.ids }, { signal });
+      this.display.showFeatures(features, dictionary, name);
+      return graph;
+    });
+  }
+
+  /** The graph of `source` built again at other thresholds (the Lab's sliders). */
+  rebuildGraph(source: GraphSource, thresholds: { nodeThreshold: number; edgeThreshold: number }): Promise<AttributionGraphResult> {
+    return this.graphRun(`attribution graph at node ${thresholds.nodeThreshold}, edge ${thresholds.edgeThreshold}`, async (signal, report) => {
+      const graph = await this.engine.attributionGraph({ dictionary: source.dictionary, ids: source.ids, ...thresholds }, { signal, onProgress: report });
+      this.logGraph(graph, source.dictionaryName);
+      return graph;
+    });
+  }
+
+  private logGraph(graph: AttributionGraphResult, name: string): void {
+    const t = graph.timings;
+    this.log.info(
+      `Attribution graph of ${graph.ids.length} tokens under ${name}: ${graph.counts.keptNodes} nodes, ${graph.counts.keptLinks} links, replacement ${graph.replacementScore.toFixed(3)}, completeness ${graph.completenessScore.toFixed(3)}; ${t.activationMs.toFixed(0)} ms activations, ${t.backwardMs.toFixed(0)} ms backward, ${t.pruningMs.toFixed(0)} ms pruning.`,
+    );
+  }
+
+  /** A graph run in the graph queue, reporting the engine's phases, with the Lab's graph views marked busy meanwhile. */
+  private async graphRun<T>(
+    what: string,
+    task: (signal: AbortSignal, report: (p: { phase: keyof typeof PHASE_NAMES; done: number; total: number }) => void) => Promise<T>,
+  ): Promise<T> {
+    this.display.setBusy('graph', true);
+    try {
+      return await this.withProgress(what, this.graphQueue, (signal, progress) =>
+        task(signal, (p) => progress(p.phase === 'backward' && p.total > 0 ? `${p.done} of ${p.total} features visited` : PHASE_NAMES[p.phase])),
+      );
+    } finally {
+      this.display.setBusy('graph', false);
+    }
+  }
+
   /** The chosen dictionary, or a typed error that says how to choose one. */
   requireDictionary(): DictionarySpec {
     const spec = this.dictionary;
@@ -137,17 +196,17 @@ export class FeatureSession implements vscode.Disposable {
   }
 
   /** Runs `task` once the model is loaded, in `queue`, under a cancellable notification. */
-  withProgress<T>(what: string, queue: LatestWinsQueue, task: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  withProgress<T>(what: string, queue: LatestWinsQueue, task: (signal: AbortSignal, progress: (message: string) => void) => Promise<T>): Promise<T> {
     return Promise.resolve(
       vscode.window.withProgress<T>(
         { location: vscode.ProgressLocation.Notification, title: `Circuit Trace: ${what} on ${this.models.active().displayName}`, cancellable: true },
-        (_progress, token) => {
+        (progress, token) => {
           const controller = new AbortController();
           token.onCancellationRequested(() => controller.abort());
           return queue.submit(async (signal) => {
             const loaded = await this.models.ensureLoaded({ signal });
             if (!loaded) throw new EngineError('INTERNAL', 'The model did not load.');
-            return task(signal);
+            return task(signal, (message) => progress.report({ message }));
           }, controller.signal);
         },
       ),

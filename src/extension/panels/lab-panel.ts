@@ -69,6 +69,7 @@ const VIEW_TITLES: Record<LabPanelContent, string> = {
   circuit: 'Circuit',
   attribution: 'Attribution and Path Patching',
   features: 'Features',
+  attributionGraph: 'Attribution Graph',
 };
 
 /** One webview panel and its delivery state. */
@@ -348,6 +349,12 @@ export class LabPanelController implements vscode.Disposable {
           return;
         case 'steerFeatures':
           await this.features.steer(message, (reply) => from.sendOrQueue(reply));
+          return;
+        case 'rebuildGraph':
+          await this.features.rebuildGraph(message, (reply) => from.sendOrQueue(reply));
+          return;
+        case 'exportGraph':
+          await this.features.exportGraph(message, (reply) => from.sendOrQueue(reply));
           return;
         case 'export':
           await this.export(from, message);

@@ -11,7 +11,13 @@ import type { PatchRequest, TokenRef } from '../../protocol/engine.js';
 import { LAB_ATTRIBUTION_METHODS, type AttributionMapRequest, type AttributionPrompts, type PathPatchMapRequest } from '../../protocol/attribution.js';
 import type { RunAttributionMessage, RunPathPatchMessage } from '../../protocol/attribution-messages.js';
 import type { MeasureCircuitSizeMessage } from '../../protocol/circuit-messages.js';
-import { MAX_FEATURE_EDITS, type SteerFeaturesMessage } from '../../protocol/feature-messages.js';
+import {
+  MAX_FEATURE_EDITS,
+  MAX_GRAPH_PINS,
+  type ExportGraphMessage,
+  type RebuildGraphMessage,
+  type SteerFeaturesMessage,
+} from '../../protocol/feature-messages.js';
 import type { FeatureEdit } from '../../protocol/features.js';
 import {
   isLabViewId,
@@ -209,6 +215,25 @@ function featureEdit(value: unknown, what: string): FeatureEdit {
   return { ...at, kind, value: finite(r.value, `${what}.value`) };
 }
 
+/** A pruning threshold: a share of influence in (0, 1]. */
+function share(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 1) fail(`${what} must be a number in (0, 1]`);
+  return value;
+}
+
+/** An attribution graph's node id as circuit-tracer writes it (`3_1234_5`, `E_262_0`). */
+function graphNodeId(value: unknown, what: string): string {
+  const id = text(value, what, 64);
+  if (!/^(?:E|\d+)_\d+_\d+$/.test(id)) fail(`${what} is not an attribution graph node id`);
+  return id;
+}
+
+function graphNodeIds(value: unknown, what: string, allowEmpty: boolean): string[] {
+  if (!Array.isArray(value) || value.length > MAX_GRAPH_PINS || (!allowEmpty && value.length === 0))
+    fail(`${what} must be an array of at most ${MAX_GRAPH_PINS} node ids`);
+  return value.map((id, i) => graphNodeId(id, `${what}[${i}]`));
+}
+
 /** A circuit node's name: embed, logits, mlp5, L5H1, L5H1.q, L5KV1.k. */
 function nodeName(value: unknown, what: string): string {
   const name = text(value, what, 40);
@@ -280,6 +305,25 @@ const validators: { [K in WebviewToHost['type']]: (r: Record<string, unknown>) =
     };
     if (r.position !== undefined) out.position = index(r.position, 'position');
     return out;
+  },
+  rebuildGraph: (r): RebuildGraphMessage => ({
+    type: 'rebuildGraph',
+    requestId: index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER),
+    nodeThreshold: share(r.nodeThreshold, 'nodeThreshold'),
+    edgeThreshold: share(r.edgeThreshold, 'edgeThreshold'),
+  }),
+  exportGraph: (r): ExportGraphMessage => {
+    if (!Array.isArray(r.supernodes) || r.supernodes.length > MAX_GRAPH_PINS) fail(`supernodes must be an array of at most ${MAX_GRAPH_PINS} groups`);
+    return {
+      type: 'exportGraph',
+      requestId: index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER),
+      pinnedIds: graphNodeIds(r.pinnedIds, 'pinnedIds', true),
+      supernodes: r.supernodes.map((s, i) => {
+        if (!Array.isArray(s) || s.length < 2) fail(`supernodes[${i}] must be [name, ...node ids]`);
+        const [name, ...members] = s as unknown[];
+        return [text(name, `supernodes[${i}][0]`, 80), ...graphNodeIds(members, `supernodes[${i}]`, false)];
+      }),
+    };
   },
   export: (r): ExportMessage => {
     const requestId = index(r.requestId, 'requestId', Number.MAX_SAFE_INTEGER);

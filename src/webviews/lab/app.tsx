@@ -22,12 +22,25 @@ import { PatchingView } from './views/patching/patching-view.js';
 import { CircuitView } from './views/circuit/circuit-view.js';
 import { AttributionView } from './views/attribution/attribution-view.js';
 import { FeaturesView } from './views/features/features-view.js';
+import { AttributionGraphView } from './views/attribution-graph/attribution-graph-view.js';
 
 /** The views that draw an analysis result (data-render-ms waits for these; patching draws sweeps). */
 const ANALYSIS_VIEWS: readonly LabViewId[] = ['grid3d', 'heatmap', 'trace', 'lens', 'flow', 'predictions'];
 
 /** Reading order of the Lab's grid (see lab.css for the spans). */
-const LAB_LAYOUT_ORDER: readonly LabViewId[] = ['grid3d', 'heatmap', 'predictions', 'trace', 'lens', 'flow', 'patching', 'attribution', 'circuit', 'features'];
+const LAB_LAYOUT_ORDER: readonly LabViewId[] = [
+  'grid3d',
+  'heatmap',
+  'predictions',
+  'trace',
+  'lens',
+  'flow',
+  'patching',
+  'attribution',
+  'circuit',
+  'features',
+  'attributionGraph',
+];
 
 const VIEW_COMPONENTS: Record<LabViewId, () => preact.JSX.Element> = {
   grid3d: Grid3dView,
@@ -40,6 +53,7 @@ const VIEW_COMPONENTS: Record<LabViewId, () => preact.JSX.Element> = {
   circuit: CircuitView,
   attribution: AttributionView,
   features: FeaturesView,
+  attributionGraph: AttributionGraphView,
 };
 
 function StatusLine({ state }: { state: LabState }) {
@@ -135,6 +149,12 @@ export function LabApp(props: { bridge: LabBridge; content: LabPanelContent; roo
       },
       steerFeatures(edits, position) {
         return bridge.request(position === undefined ? { type: 'steerFeatures', edits } : { type: 'steerFeatures', edits, position });
+      },
+      rebuildGraph(nodeThreshold, edgeThreshold) {
+        return bridge.request({ type: 'rebuildGraph', nodeThreshold, edgeThreshold });
+      },
+      exportGraph(pins) {
+        return bridge.request({ type: 'exportGraph', ...pins });
       },
       exportView(view, format, data) {
         return bridge.request(data === undefined ? { type: 'export', view, format } : { type: 'export', view, format, data });

@@ -70,3 +70,23 @@ test('Load Dictionary, Show Features and a steering run from the Features view, 
   assert.equal(panel.sent('steered').length, 1);
   assert.deepEqual(panel.sent('reply').at(-1), { type: 'reply', requestId: 3, ok: true });
 });
+
+test("Attribution Graph in the activated extension: the graph view gets the graph, and its rebuild reaches the engine with the graph's ids", async () => {
+  await vscode.commands.executeCommand('circuitTrace.attributionGraph');
+  const graphCall = engineCalls.find((c) => c.method === 'attributionGraph');
+  assert.ok(graphCall);
+  assert.equal((graphCall.args as { prompt: string }).prompt, 'The cat sat');
+  const panel = lab.panels.find((p) => p.title === 'Attribution Graph');
+  assert.ok(panel, 'the Attribution Graph view opened');
+  panel.deliver({ type: 'ready', restore: null });
+  await settle();
+  const shown = panel.sent('attributionGraph')[0] as { graph: { ids: number[] }; canRebuild: boolean; canExportJson: boolean };
+  assert.equal(shown.canRebuild, true);
+  panel.deliver({ type: 'rebuildGraph', requestId: 5, nodeThreshold: 0.7, edgeThreshold: 0.95 });
+  await settle();
+  const rebuild = engineCalls.filter((c) => c.method === 'attributionGraph')[1]!.args as Record<string, unknown>;
+  assert.deepEqual(rebuild.ids, shown.graph.ids);
+  assert.equal(rebuild.nodeThreshold, 0.7);
+  assert.equal(rebuild.edgeThreshold, 0.95);
+  assert.deepEqual(panel.sent('reply').at(-1), { type: 'reply', requestId: 5, ok: true });
+});

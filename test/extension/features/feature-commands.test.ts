@@ -9,6 +9,8 @@ import { test, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { FeaturesRequest, SteerFeaturesRequest } from '../../../src/protocol/features.js';
+import type { AttributionGraphProgress, AttributionGraphRequest } from '../../../src/protocol/attribution-graph-run.js';
+import { syntheticGraph } from '../../mocks/synthetic-graph.js';
 import { fakeVscode, source } from '../../mocks/load-with-fakes.js';
 import { syntheticFeatures, syntheticSteer } from '../../mocks/synthetic-features.js';
 import { DEFAULT_SETTINGS, type Settings } from '../../../src/extension/settings.js';
@@ -29,7 +31,7 @@ function memento() {
 }
 
 function setup(settings: Partial<Settings> = {}, fail?: Error) {
-  const calls: { method: string; request: FeaturesRequest | SteerFeaturesRequest }[] = [];
+  const calls: { method: string; request: FeaturesRequest | SteerFeaturesRequest | AttributionGraphRequest }[] = [];
   const engine = {
     async features(request: FeaturesRequest) {
       calls.push({ method: 'features', request });
@@ -39,6 +41,12 @@ function setup(settings: Partial<Settings> = {}, fail?: Error) {
     async steerFeatures(request: SteerFeaturesRequest) {
       calls.push({ method: 'steerFeatures', request });
       return syntheticSteer(request.edits, 2);
+    },
+    async attributionGraph(request: AttributionGraphRequest, hooks?: { onProgress?: (p: AttributionGraphProgress) => void }) {
+      calls.push({ method: 'attributionGraph', request });
+      hooks?.onProgress?.({ phase: 'backward', done: 3, total: 12 });
+      if (fail) throw fail;
+      return { ...syntheticGraph(), ...(request.nodeThreshold !== undefined ? { nodeThreshold: request.nodeThreshold } : {}) };
     },
   };
   let loads = 0;
@@ -51,11 +59,15 @@ function setup(settings: Partial<Settings> = {}, fail?: Error) {
     onWillSwitch: () => {},
   };
   const shown: { name: string; dictionary: unknown }[] = [];
+  const graphs: { graph: unknown; source: unknown }[] = [];
+  const busy: [string, boolean][] = [];
   const opened: (string | undefined)[] = [];
   const state = memento();
   const log = { info: () => {}, warn: () => {} };
   const features = new FeatureSession(engine, models, state as never, () => ({ ...DEFAULT_SETTINGS, ...settings }), log, {
     showFeatures: (_r, dictionary, name) => shown.push({ name, dictionary }),
+    showGraph: (graph, source) => graphs.push({ graph, source }),
+    setBusy: (run, on) => busy.push([run, on]),
   });
   const ctx = {
     features,
@@ -65,7 +77,7 @@ function setup(settings: Partial<Settings> = {}, fail?: Error) {
     lab: { open: (view?: string) => opened.push(view) },
   };
   const command = (id: string) => FEATURE_COMMANDS.find((c) => c.id === id)!.factory(ctx as never) as (...args: unknown[]) => Promise<void>;
-  return { calls, state, shown, opened, command, features, loads: () => loads };
+  return { calls, state, shown, graphs, busy, opened, command, features, loads: () => loads };
 }
 
 beforeEach(() => {
@@ -198,4 +210,39 @@ test('steering goes to the engine once the model is loaded', async () => {
   assert.equal(calls[0]!.method, 'steerFeatures');
   assert.equal(result.applied.length, 1);
   assert.equal(loads(), 1);
+});
+
+test("Attribution Graph runs the selection under the transcoders, shows the graph and the same ids' features, and marks the view busy meanwhile", async () => {
+  const { calls, state, shown, graphs, busy, opened, command } = setup({ prependBos: 'on' });
+  const spec = { kind: 'hub', repo: 'owner/gpt2-transcoders' };
+  await state.update(DICTIONARY_STATE_KEY, spec);
+  const doc = new vscode.FakeDocument(vscode.Uri.file('/w/notes.md'), 'markdown', 'The cat sat');
+  vscode.fake.activeTextEditor = { document: doc, selection: new vscode.Selection(new vscode.Position(0, 0), new vscode.Position(0, 11)) } as never;
+  await command('circuitTrace.attributionGraph')();
+  assert.deepEqual(calls[0], { method: 'attributionGraph', request: { dictionary: spec, prompt: 'The cat sat', prependBos: true } });
+  assert.deepEqual(calls[1], { method: 'features', request: { dictionary: spec, ids: syntheticGraph().ids } });
+  assert.equal(graphs.length, 1);
+  assert.deepEqual(graphs[0]!.source, { ids: syntheticGraph().ids, prompt: 'The cat sat', dictionary: spec, dictionaryName: 'owner/gpt2-transcoders' });
+  assert.equal(shown.length, 1, 'the features of the same ids, for the hover details');
+  assert.deepEqual(busy, [
+    ['graph', true],
+    ['graph', false],
+  ]);
+  assert.deepEqual(opened, ['attributionGraph']);
+});
+
+test("a rebuild runs the source's ids at the new thresholds; a failed graph clears the busy state and shows nothing", async () => {
+  const { calls, features } = setup();
+  const source = { ids: [1, 2, 3], prompt: 'x', dictionary: { kind: 'folder' as const, path: '/tc' }, dictionaryName: 'tc' };
+  const graph = await features.rebuildGraph(source, { nodeThreshold: 0.6, edgeThreshold: 0.9 });
+  assert.deepEqual(calls[0]!.request, { dictionary: source.dictionary, ids: [1, 2, 3], nodeThreshold: 0.6, edgeThreshold: 0.9 });
+  assert.equal(graph.nodeThreshold, 0.6);
+
+  const failing = setup({}, new Error('The dictionary is an SAE; attribution graphs need transcoders.'));
+  await failing.state.update(DICTIONARY_STATE_KEY, { kind: 'folder', path: '/sae' });
+  vscode.window.showInputBox = (async () => 'a prompt') as never;
+  await assert.rejects(failing.command('circuitTrace.attributionGraph')(), /need transcoders/);
+  assert.equal(failing.graphs.length, 0);
+  assert.deepEqual(failing.busy.at(-1), ['graph', false]);
+  assert.deepEqual(failing.opened, []);
 });

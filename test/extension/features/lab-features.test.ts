@@ -9,6 +9,9 @@ import assert from 'node:assert/strict';
 import type { SteerFeaturesRequest, SteerFeaturesResult } from '../../../src/protocol/features.js';
 import { fakeVscode, source } from '../../mocks/load-with-fakes.js';
 import { syntheticFeatures, syntheticSteer } from '../../mocks/synthetic-features.js';
+import { syntheticGraph } from '../../mocks/synthetic-graph.js';
+import type { AttributionGraphResult } from '../../../src/protocol/attribution-graph-run.js';
+import type { GraphPins, GraphSource } from '../../../src/extension/features/lab-features.js';
 
 type Panels = typeof import('../../../src/extension/panels/lab-panel.js');
 const vscode = fakeVscode();
@@ -151,4 +154,109 @@ test("a new Show Features while a steering run goes: the stale run is not broadc
   await tick();
   assert.equal(panel.sent('steered').length, 0);
   assert.deepEqual(panel.sent('reply').at(-1), { type: 'reply', requestId: 1, ok: true });
+});
+
+function graphLab(host: {
+  rebuildGraph?: (s: GraphSource, t: { nodeThreshold: number; edgeThreshold: number }) => Promise<AttributionGraphResult>;
+  saveGraphJson?: (s: GraphSource, g: AttributionGraphResult, pins: GraphPins) => Promise<boolean>;
+}) {
+  const lines: string[] = [];
+  const log = { info: (t: string) => lines.push(`info ${t}`), warn: (t: string) => lines.push(`warn ${t}`), error: (t: string) => lines.push(`error ${t}`) };
+  const context = { extensionUri: vscode.Uri.file('/ext'), subscriptions: [] } as unknown as import('vscode').ExtensionContext;
+  const controller = LabPanelController.register(context, {
+    getAnalysis: async () => undefined,
+    runPatch: async () => {
+      throw new Error('unused');
+    },
+    onSelection: () => {},
+    log: log as unknown as import('vscode').LogOutputChannel,
+    ...host,
+  });
+  return { controller, lines };
+}
+
+const graphSource: GraphSource = { ids: [50256, 1000, 1001], prompt: ' cat sat', dictionary: spec, dictionaryName: 'owner/transcoders/gpt2' };
+
+test('a graph reaches the panels (with whether it can be rebuilt); a rebuild runs the shown source at the asked thresholds', async () => {
+  const asked: unknown[] = [];
+  const { controller } = graphLab({
+    rebuildGraph: async (s, t) => {
+      asked.push([s, t]);
+      return { ...syntheticGraph(), nodeThreshold: t.nodeThreshold, edgeThreshold: t.edgeThreshold };
+    },
+  });
+  controller.features.showGraph(syntheticGraph(), graphSource);
+  const panel = await readyPanel(controller, 'attributionGraph');
+  assert.equal(panel.title, 'Attribution Graph');
+  const first = panel.sent('attributionGraph')[0]!;
+  assert.equal(first.canRebuild, true);
+  assert.equal(first.canExportJson, false, 'this host cannot save JSON');
+  assert.equal(first.dictionaryName, 'owner/transcoders/gpt2');
+  panel.deliver({ type: 'rebuildGraph', requestId: 4, nodeThreshold: 0.6, edgeThreshold: 0.9 });
+  await tick();
+  await tick();
+  assert.deepEqual(asked, [[graphSource, { nodeThreshold: 0.6, edgeThreshold: 0.9 }]]);
+  const graphs = panel.sent('attributionGraph');
+  assert.equal((graphs.at(-1)!.graph as AttributionGraphResult).nodeThreshold, 0.6);
+  assert.deepEqual(
+    panel.sent('featureBusy').map((m) => [m.run, m.busy]),
+    [
+      ['graph', true],
+      ['graph', false],
+    ],
+  );
+  assert.deepEqual(panel.sent('reply').at(-1), { type: 'reply', requestId: 4, ok: true });
+});
+
+test('rebuilds and exports are refused without a graph or a host method; thresholds outside (0, 1] never arrive', async () => {
+  const { controller, lines } = graphLab({});
+  const panel = await readyPanel(controller, 'attributionGraph');
+  panel.deliver({ type: 'rebuildGraph', requestId: 1, nodeThreshold: 0.8, edgeThreshold: 0.98 });
+  await tick();
+  assert.match(String(panel.sent('reply').at(-1)!.error), /no attribution graph/);
+  controller.features.showGraph(syntheticGraph(), graphSource);
+  assert.equal(panel.sent('attributionGraph').at(-1)!.canRebuild, false);
+  panel.deliver({ type: 'rebuildGraph', requestId: 2, nodeThreshold: 0.8, edgeThreshold: 0.98 });
+  panel.deliver({ type: 'exportGraph', requestId: 3, pinnedIds: [], supernodes: [] });
+  await tick();
+  assert.match(String(panel.sent('reply').find((r) => r.requestId === 2)!.error), /not available/);
+  assert.match(String(panel.sent('reply').find((r) => r.requestId === 3)!.error), /not available/);
+  for (const bad of [
+    { type: 'rebuildGraph', requestId: 5, nodeThreshold: 0, edgeThreshold: 0.9 },
+    { type: 'rebuildGraph', requestId: 5, nodeThreshold: 0.8, edgeThreshold: 1.5 },
+    { type: 'rebuildGraph', requestId: 5, nodeThreshold: '0.8', edgeThreshold: 0.9 },
+    { type: 'exportGraph', requestId: 5, pinnedIds: ['../etc'], supernodes: [] },
+    { type: 'exportGraph', requestId: 5, pinnedIds: [], supernodes: [['name only']] },
+    { type: 'exportGraph', requestId: 5, pinnedIds: [], supernodes: [['', '0_2_1']] },
+    { type: 'exportGraph', requestId: 5, pinnedIds: [], supernodes: [['x', 'L3']] },
+  ])
+    panel.deliver(bad);
+  await tick();
+  assert.equal(panel.sent('reply').filter((r) => r.requestId === 5).length, 0);
+  assert.equal(lines.filter((l) => l.startsWith('warn Lab: ignoring a malformed message')).length, 7);
+});
+
+test("the JSON export gets the shown graph and its source, with pins and supernodes limited to the graph's nodes", async () => {
+  const saved: unknown[] = [];
+  const { controller } = graphLab({
+    saveGraphJson: async (s, g, pins) => {
+      saved.push([s, g.nodes.length, pins]);
+      return true;
+    },
+  });
+  controller.features.showGraph(syntheticGraph(), graphSource);
+  const panel = await readyPanel(controller, 'attributionGraph');
+  panel.deliver({
+    type: 'exportGraph',
+    requestId: 8,
+    pinnedIds: ['0_2_1', '9_9_9', '1_4_2'],
+    supernodes: [
+      ['subject', '0_2_1', '9_9_9'],
+      ['gone', '8_8_8'],
+    ],
+  });
+  await tick();
+  await tick();
+  assert.deepEqual(saved, [[graphSource, 10, { pinnedIds: ['0_2_1', '1_4_2'], supernodes: [['subject', '0_2_1']] }]]);
+  assert.deepEqual(panel.sent('reply').at(-1), { type: 'reply', requestId: 8, ok: true });
 });

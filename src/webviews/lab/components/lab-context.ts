@@ -25,6 +25,10 @@ export interface LabActions {
   runPathPatch(request: PathPatchMapRequest): Promise<void>;
   /** Steer features of the shown features' prompt (the answer arrives as state.features.steered). */
   steerFeatures(edits: FeatureEdit[], position?: number): Promise<void>;
+  /** Build the shown attribution graph again at other thresholds (the answer arrives as state.features.graph). */
+  rebuildGraph(nodeThreshold: number, edgeThreshold: number): Promise<void>;
+  /** Save the shown graph as circuit-tracer JSON with these pins and supernodes ([name, ...ids]). */
+  exportGraph(pins: { pinnedIds: string[]; supernodes: string[][] }): Promise<void>;
   /** Send an export to the host (which asks where to save it). */
   exportView(view: LabPanelContent, format: ExportFormat, data?: Uint8Array | string): Promise<void>;
   /** A view has drawn the current result (for data-render-ms). */

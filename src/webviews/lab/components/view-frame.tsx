@@ -25,6 +25,7 @@ export const VIEW_TITLES: Record<LabViewId, string> = {
   circuit: 'Circuit',
   attribution: 'Attribution and path patching',
   features: 'Features',
+  attributionGraph: 'Attribution graph',
 };
 
 export interface ViewFrameProps {
@@ -78,7 +79,7 @@ export function ViewFrame(props: ViewFrameProps) {
           {props.view === 'circuit' && (
             <IconButton icon="json" label="Export the circuit as JSON" onClick={() => void run('json')} disabled={busy || !state.circuit} />
           )}
-          {standalone && props.view !== 'circuit' && (
+          {standalone && props.view !== 'circuit' && props.view !== 'features' && props.view !== 'attributionGraph' && (
             <IconButton
               icon="json"
               label="Export the Lab's data as JSON"

@@ -37,6 +37,7 @@ const HOST_MESSAGE_TYPES: ReadonlySet<string> = new Set<HostToWebview['type']>([
   'features',
   'steered',
   'featureBusy',
+  'attributionGraph',
   'reply',
 ]);
 

@@ -165,6 +165,7 @@ function onHostMessage(state: LabState, message: HostToWebview, now: number): La
     case 'features':
     case 'steered':
     case 'featureBusy':
+    case 'attributionGraph':
       return { ...state, features: reduceFeatures(state.features, message) };
     case 'reply':
       return message.ok ? state : { ...state, notice: message.error ?? 'The request failed.', tracePending: false };

@@ -206,3 +206,29 @@ export function predictionChanges(before: readonly Prediction[], after: readonly
 export function defaultLayer(result: FeaturesResult | null): number | null {
   return result?.layers[0]?.layer ?? null;
 }
+
+export interface FeatureProfile {
+  /** The feature's activation at each position of the prompt. */
+  activations: number[];
+  /** Its label, or its top logits standing in. */
+  label: string;
+  /** Its direct logit effects, when the result has them: largest first, then most negative. */
+  top: Array<{ token: string; effect: number }>;
+  bottom: Array<{ token: string; effect: number }>;
+}
+
+/** What the result knows of feature `feature` of model layer `layer`: activations across the prompt and logits; null when it is not among the heatmap's. */
+export function featureProfile(result: FeaturesResult, layer: number, feature: number): FeatureProfile | null {
+  const view = result.layers.find((l) => l.layer === layer);
+  if (!view) return null;
+  const row = heatmapIndex(view, feature);
+  if (row < 0) return null;
+  const P = result.tokens.length;
+  const effects = view.logitEffects?.find((e) => e.feature === feature);
+  return {
+    activations: Array.from(view.heatmap.activations.subarray(row * P, (row + 1) * P)),
+    label: featureLabel(view, feature),
+    top: effects?.top.map((t) => ({ token: t.token, effect: t.effect })) ?? [],
+    bottom: effects?.bottom.map((t) => ({ token: t.token, effect: t.effect })) ?? [],
+  };
+}

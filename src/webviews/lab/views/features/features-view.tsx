@@ -15,7 +15,7 @@ import { ViewFrame } from '../../components/view-frame.js';
 import { sequentialColour, toHex } from '../../shared/colour.js';
 import { formatProb, tokenLabel, truncateLabel } from '../../shared/format.js';
 import { escapeXml } from '../../shared/svg.js';
-import { bosPositions, tokenAxisLabels, tokenDisplay, tokenTitle } from '../../shared/token-display.js';
+import { bosPositions, tokenAxisLabels, tokenDisplay, tokenQuoted, tokenTitle } from '../../shared/token-display.js';
 import {
   activeCounts,
   addEdit,
@@ -146,7 +146,7 @@ export function FeaturesView() {
     if (!grid || !layer || !result) return '';
     const f = grid.features[c.row]!;
     const label = featureLabel(layer, f);
-    return `${featureName(layer.layer, f)} at ${c.col} ${JSON.stringify(tokenDisplay(result.tokens[c.col]))}: ${grid.values[c.row * grid.cols + c.col]!.toFixed(3)}${label ? ` · ${label}` : ''}`;
+    return `${featureName(layer.layer, f)} at ${c.col} ${tokenQuoted(result.tokens[c.col])}: ${grid.values[c.row * grid.cols + c.col]!.toFixed(3)}${label ? ` · ${label}` : ''}`;
   };
 
   return (
@@ -181,7 +181,7 @@ export function FeaturesView() {
             <div class="features-columns">
               <table class="feature-table" aria-label={`Top features at position ${position}, layer ${layer.layer}`}>
                 <caption>
-                  Top features at {position} {JSON.stringify(tokenDisplay(result.tokens[position]))} · {counts[position] ?? 0} active · {layer.inputHook}
+                  Top features at {position} {tokenQuoted(result.tokens[position])} · {counts[position] ?? 0} active · {layer.inputHook}
                 </caption>
                 <thead>
                   <tr>
@@ -344,7 +344,7 @@ export function FeaturesView() {
             {steered && (
               <table class="feature-table steer-table" aria-label="Predictions before and after steering">
                 <caption>
-                  Next token at {steered.result.position} {JSON.stringify(tokenDisplay(result.tokens[steered.result.position]))}
+                  Next token at {steered.result.position} {tokenQuoted(result.tokens[steered.result.position])}
                 </caption>
                 <thead>
                   <tr>
