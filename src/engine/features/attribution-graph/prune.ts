@@ -106,7 +106,7 @@ export async function pruneGraph(
   // Edge scores on the graph of kept nodes (the normalised copy is reused for it).
   const pruned = normalized;
   for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) pruned[r * n + c] = nodeMask[r] && nodeMask[c] ? adjacency[r * n + c]! : 0;
-  const normalizedPruned = await influenceSessions.normalizeRows(pruned, n, n, 1e-10);
+  const normalizedPruned = await influenceSessions.normalizeRows(pruned, n, n, 1e-10, pruned);
   const prunedInfluence = await influenceSessions.influence(normalizedPruned, logitWeights, n);
   const edgeScores = normalizedPruned;
   for (let r = 0; r < n; r++) {
