@@ -19,7 +19,7 @@ export interface TapeValue {
 }
 
 /** Pulls the gradients of a record's outputs (null: none reached it) back to its inputs (null: not differentiable or zero). */
-type Pullback = (outputGrads: ReadonlyArray<string | null>) => Array<string | null>;
+export type Pullback = (outputGrads: ReadonlyArray<string | null>) => Array<string | null>;
 
 interface TapeRecord {
   inputs: readonly TapeValue[];
@@ -86,6 +86,14 @@ export class Tape {
     const values = outputs.map((o) => ({ name: o.name, shape: [...o.shape], differentiable }));
     if (differentiable) this.records.push({ inputs, outputs: values, pullback });
     return values;
+  }
+
+  /**
+   * An operation whose forward nodes the caller emitted (its outputs named in `outputs`) and whose
+   * pullback it writes: for a model-specific step with a cheaper backward than its generic one.
+   */
+  custom(inputs: readonly TapeValue[], outputs: Array<{ name: string; shape: readonly Dim[] }>, pullback: Pullback): TapeValue[] {
+    return this.record(inputs, outputs, pullback);
   }
 
   private unary(x: TapeValue, op: string, pull: (g: string, y: string) => string, attrs: Parameters<GraphBuilder['op1']>[2] = {}): TapeValue {

@@ -90,8 +90,10 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
   ) => (split ? t.savedProduct(saved(output, dims), x, weight) : t.add(t.matmul(x, weight), bias()));
 
   // q, k, v of every head from [3 * head, ...] copies of the stream: [3H, b, p, d_model].
-  const lnInput = split ? t.expand(t.unsqueeze(residPre, 0), [3 * H, 'b', 'p', D]) : t.unsqueeze(residPre, 0);
-  const x1 = layerNorm(t, lnInput, w.ln1.w.data, w.ln1.b.data, D, config.eps, `ln1`, frozen);
+  const lnInput = split ? broadcastCopies(t, residPre, 3 * H) : t.unsqueeze(residPre, 0);
+  const x1 = split
+    ? layerNormOfCopies(t, lnInput, w.ln1.w.data, w.ln1.b.data, D, config.eps, 'ln1', frozen)
+    : layerNorm(t, lnInput, w.ln1.w.data, w.ln1.b.data, D, config.eps, `ln1`, frozen);
   const wQkv = t.weight('W_qkv', stackHeads([w.W_Q.data, w.W_K.data, w.W_V.data]), [3 * H, 1, D, Dh]);
   // [3H, b, p, d_head]; the saved q, k, v are [b, p, head, d_head] each.
   const qkv = split
@@ -207,6 +209,40 @@ export function buildGradientFinalGraph(
   t.g.output(t.g.op1('Identity', [metric.name], {}, 'metric'), 'float', ['b']);
   t.g.output(t.g.op1('Identity', [t.gradient(resid)], {}, 'grad_resid'), 'float', ['b', D]);
   return t.g.build();
+}
+
+/**
+ * n copies of x, [n, ...x], each with a gradient of its own and x's the sum of theirs, that are
+ * never materialised: the value is x with a leading axis of 1. Only layerNormOfCopies reads it.
+ */
+function broadcastCopies(t: Tape, x: TapeValue, n: number): TapeValue {
+  const value = t.g.op1('Unsqueeze', [x.name, t.g.constInt64([0])]);
+  return t.custom([x], [{ name: value, shape: [n, ...x.shape] }], ([g]) => [t.g.op1('ReduceSum', [g!, t.g.constInt64([0])], { keepdims: 0 })])[0]!;
+}
+
+/**
+ * LayerNorm of broadcastCopies' copies, computed once (the copies are equal), with each copy's
+ * gradient: dx = (gy − mean(gy) − x̂ · mean(gy · x̂)) / σ for gy = g · w (frozen: σ is a constant,
+ * dx = (gy − mean(gy)) / σ), the generic tape's LayerNorm backward in fewer passes over the copies.
+ */
+function layerNormOfCopies(t: Tape, copies: TapeValue, w: Float32Array, b: Float32Array, D: number, eps: number, name: string, frozen: boolean): TapeValue {
+  const g = t.g;
+  const lastAxis = g.constInt64([-1]);
+  const centred = g.op1('Sub', [copies.name, g.op1('ReduceMean', [copies.name, lastAxis], { keepdims: 1 })]); // [1, b, p, d_model]
+  const variance = g.op1('ReduceMean', [g.op1('Mul', [centred, centred]), lastAxis], { keepdims: 1 });
+  const inverseScale = g.op1('Reciprocal', [g.op1('Sqrt', [g.op1('Add', [variance, g.constFloat([eps], [])])])]); // [1, b, p, 1]
+  const normalized = g.op1('Mul', [centred, inverseScale]);
+  const weight = t.weight(`${name}_w`, w, [D]).name;
+  const y = g.op1('Add', [g.op1('Mul', [normalized, weight]), t.weight(`${name}_b`, b, [D]).name]);
+  return t.custom([copies], [{ name: y, shape: copies.shape }], ([grad]) => {
+    const gy = g.op1('Mul', [grad!, weight]); // [n, b, p, d_model]
+    let dx = g.op1('Sub', [gy, g.op1('ReduceMean', [gy, lastAxis], { keepdims: 1 })]);
+    if (!frozen) {
+      const along = g.op1('ReduceMean', [g.op1('Mul', [grad!, g.op1('Mul', [normalized, weight])]), lastAxis], { keepdims: 1 }); // mean(gy · x̂)
+      dx = g.op1('Sub', [dx, g.op1('Mul', [normalized, along])]);
+    }
+    return [g.op1('Mul', [dx, inverseScale])];
+  })[0]!;
 }
 
 /** LayerNorm over the last axis, written out so the tape differentiates it (frozen: the scale is a constant). */
