@@ -15,12 +15,12 @@ import { FALLBACK_PALETTE } from '../../../src/webviews/lab/shared/colour.js';
 import { syntheticGraph } from '../../mocks/synthetic-graph.js';
 import { syntheticFeatures } from '../../mocks/synthetic-features.js';
 
-function labWithGraph(canRebuild = true, withFeatures = false): LabState {
+function labWithGraph(canRebuild = true, withFeatures = false, canExportJson = true): LabState {
   let state = initialLabState('attributionGraph', null);
   state = labReducer(state, {
     type: 'host',
     now: 0,
-    message: { type: 'attributionGraph', graph: syntheticGraph(), dictionaryName: 'owner/tc', canRebuild, canExportJson: true },
+    message: { type: 'attributionGraph', graph: syntheticGraph(), dictionaryName: 'owner/tc', canRebuild, canExportJson },
   });
   if (withFeatures) state = labReducer(state, { type: 'host', now: 0, message: { type: 'features', result: syntheticFeatures(), dictionaryName: 'owner/tc' } });
   return state;
@@ -137,7 +137,7 @@ test('pinned nodes group into a named supernode; errors for a missing name; the 
   assert.deepEqual(exports, [{ pinnedIds: ['0_5_2', '0_3_2'], supernodes: [['sat features', '0_5_2', '0_3_2']] }]);
 });
 
-test('threshold sliders rebuild the graph when the host can, and are disabled when it cannot', async () => {
+test("threshold sliders rebuild the graph when the host can; without the host's support they are disabled and the JSON export is hidden", async () => {
   const { root, rebuilds } = mount(labWithGraph());
   await settle();
   const slider = all(root, (e) => e.getAttribute('aria-label') === 'Node threshold: share of influence kept')[0]!;
@@ -147,8 +147,13 @@ test('threshold sliders rebuild the graph when the host can, and are disabled wh
   click(all(root, (e) => e.localName === 'button' && /Rebuild with these thresholds/.test(text(e)))[0]!);
   await settle();
   assert.deepEqual(rebuilds, [[0.65, 0.98]]);
-  const fixed = mount(labWithGraph(false));
+  const fixed = mount(labWithGraph(false, false, false));
   await settle();
   const fieldset = all(fixed.root, (e) => e.localName === 'fieldset')[0]!;
   assert.equal(fieldset.disabled, true);
+  assert.equal(
+    all(fixed.root, (e) => e.getAttribute('aria-label') === 'Export the graph as circuit-tracer JSON').length,
+    0,
+    "no JSON export without the host's exporter",
+  );
 });
