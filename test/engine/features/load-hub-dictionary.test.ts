@@ -14,7 +14,7 @@ import type { DictionaryModelConfig } from '../../../src/engine/features/diction
 import { loadDictionary } from '../../../src/engine/features/load-dictionary.js';
 import { generateRandomDictionary, type RandomDictionarySpec } from '../../../src/engine/features/random-dictionary.js';
 import { writeRandomDictionary } from '../../../src/engine/features/random-dictionary-writer.js';
-import { snapshotFolder } from '../../../src/engine/model/hub/cache-layout.js';
+import { listCachedModels, snapshotFolder } from '../../../src/engine/model/hub/cache-layout.js';
 import { FakeHubServer, type FakeHubFileSpec } from '../../helpers/fake-hub-server.js';
 
 const MODEL: DictionaryModelConfig = { nLayers: 2, dModel: 8 };
@@ -136,6 +136,7 @@ describe('dictionaries from the hub', () => {
     gs.dispose();
     const snapshot = snapshotFolder(cacheDir, REPO, commit);
     assert.ok(existsSync(join(snapshot, 'gs', 'layer_1', 'width_12', 'average_l0_1', 'params.safetensors')), 'converted beside the npz in the snapshot');
+    assert.deepEqual(await listCachedModels({ cacheDir }), [], 'a dictionary repository in the cache is no model');
     // The subfolders' files only: nothing else of the repo was fetched.
     const fetched = hub.bodyRequests().map((r) => r.file);
     assert.ok(

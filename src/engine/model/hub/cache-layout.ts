@@ -22,6 +22,7 @@ import { homedir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { EngineError } from '../../errors.js';
 import { joinRelativePath } from '../shard-path.js';
+import { isDictionarySnapshot } from './dictionary-snapshot.js';
 import { CONFIG_FILE, parseShardList, TOKENIZER_FILE, WEIGHTS_LAYOUTS, WEIGHTS_REQUIREMENT } from './model-files.js';
 
 const COMMIT_HASH = /^[0-9a-f]{40}$/;
@@ -293,7 +294,11 @@ async function readRefs(refsDir: string, prefix = ''): Promise<{ name: string; c
   return refs;
 }
 
-/** The models in the hub cache (also those Python fetched), sorted by id, with their size on disk. */
+/**
+ * The models in the hub cache (also those Python fetched), sorted by id, with their size on disk.
+ * Dictionaries fetched into the same cache are left out: a snapshot that is a dictionary's
+ * (dictionary-snapshot.ts), and a repository whose every snapshot is one.
+ */
 export async function listCachedModels(options: { cacheDir?: string } = {}): Promise<CachedModel[]> {
   const cacheDir = resolveHubCacheDir(options.cacheDir);
   const models: CachedModel[] = [];
@@ -308,9 +313,14 @@ export async function listCachedModels(options: { cacheDir?: string } = {}): Pro
     const folder = join(cacheDir, entry.name);
     const refs = await readRefs(join(folder, 'refs'));
     const snapshots: CachedModelSnapshot[] = [];
+    let dictionaries = 0;
     for (const snapshot of await listDir(join(folder, 'snapshots'))) {
       if (!snapshot.isDirectory()) continue;
       const snapshotDir = join(folder, 'snapshots', snapshot.name);
+      if (await isDictionarySnapshot(snapshotDir)) {
+        dictionaries += 1;
+        continue;
+      }
       const missing = await missingModelFiles(snapshotDir);
       snapshots.push({
         commit: snapshot.name,
@@ -323,6 +333,7 @@ export async function listCachedModels(options: { cacheDir?: string } = {}): Pro
         missing,
       });
     }
+    if (dictionaries > 0 && snapshots.length === 0) continue;
     const { bytes, incomplete } = await regularFileBytes(folder);
     models.push({ repo, folder, sizeOnDisk: bytes, snapshots, partialDownloads: incomplete });
   }
