@@ -131,16 +131,17 @@ async function showFeatures(ctx: CommandContext): Promise<void> {
   ctx.features.requireDictionary();
   const prompt = await promptForFeatures(ctx, 'Show Features: prompt');
   if (prompt === undefined) return;
-  await ctx.features.features(prompt);
+  // The view opens first, so that the results land in it rather than opening the whole Lab too.
   ctx.lab.open('features');
+  await ctx.features.features(prompt);
 }
 
 async function attributionGraph(ctx: CommandContext): Promise<void> {
   ctx.features.requireDictionary();
   const prompt = await promptForFeatures(ctx, 'Attribution Graph: prompt');
   if (prompt === undefined) return;
-  await ctx.features.attributionGraph(prompt);
   ctx.lab.open('attributionGraph');
+  await ctx.features.attributionGraph(prompt);
 }
 
 export const FEATURE_COMMANDS: readonly CommandEntry[] = [

@@ -244,5 +244,5 @@ test("a rebuild runs the source's ids at the new thresholds; a failed graph clea
   await assert.rejects(failing.command('circuitTrace.attributionGraph')(), /need transcoders/);
   assert.equal(failing.graphs.length, 0);
   assert.deepEqual(failing.busy.at(-1), ['graph', false]);
-  assert.deepEqual(failing.opened, []);
+  assert.deepEqual(failing.opened, ['attributionGraph'], 'the view opened first, and says what is missing');
 });
