@@ -174,22 +174,24 @@ export class Engine implements EngineApi, EngineFeaturesApi, EngineAttributionGr
     request: AttributionMapRequest,
     hooks: { signal?: AbortSignal; onProgress?: (p: AttributionProgress) => void } = {},
   ): Promise<AttributionMap> {
-    const { runner, tokenizer } = this.model();
+    const { runner, tokenizer, info } = this.model();
     const { attribute } = await this.circuitTools();
-    return runAttributionMap(attribute, runner.config, tokenizer, request, {
+    const map = await runAttributionMap(attribute, runner.config, tokenizer, request, {
       maxTokens: this.options?.maxTokens ?? runner.config.nCtx,
       ...(hooks.signal ? { signal: hooks.signal } : {}),
       ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
     });
+    return { ...map, model: { id: info.id, displayName: info.displayName } };
   }
 
   async pathPatch(request: PathPatchMapRequest, hooks: { signal?: AbortSignal; onProgress?: (p: PathPatchMapProgress) => void } = {}): Promise<PathPatchMap> {
-    const { runner, tokenizer } = this.model();
-    return runPathPatchMap(runner, tokenizer, request, {
+    const { runner, tokenizer, info } = this.model();
+    const map = await runPathPatchMap(runner, tokenizer, request, {
       maxTokens: this.options?.maxTokens ?? runner.config.nCtx,
       ...(hooks.signal ? { signal: hooks.signal } : {}),
       ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}),
     });
+    return { ...map, model: { id: info.id, displayName: info.displayName } };
   }
 
   async features(request: FeaturesRequest, hooks: { signal?: AbortSignal } = {}): Promise<FeaturesResult> {

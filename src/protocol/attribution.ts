@@ -45,6 +45,8 @@ export interface MapInputs {
   corruptTokens: TokenInfo[];
   nLayers: number;
   nHeads: number;
+  /** The model the map was measured on (the engine fills it in, as CircuitReport.model). */
+  model?: { id: string; displayName: string };
 }
 
 export interface AttributionMap extends MapInputs {

@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import type { AnalysisResult, PatchSweepResult } from '../../protocol/analysis.js';
 import type { CircuitReport } from '../../protocol/circuit.js';
 import type { ExportMessage } from '../../protocol/webview-messages.js';
-import { exportBytes } from './lab-export-data.js';
+import { exportBytes, type AttributionMaps } from './lab-export-data.js';
 
 const FILTERS: Record<ExportMessage['format'], Record<string, string[]>> = {
   png: { 'PNG image': ['png'] },
@@ -21,8 +21,9 @@ export async function saveLabExport(
   analysis: AnalysisResult | null,
   patch: PatchSweepResult | null,
   circuit: CircuitReport | null,
+  attribution: AttributionMaps | null = null,
 ): Promise<vscode.Uri | undefined> {
-  const bytes = exportBytes(message, analysis, patch, circuit);
+  const bytes = exportBytes(message, analysis, patch, circuit, attribution);
   const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
   const name = `circuit-trace-${message.view}.${message.format}`;
   const target = await vscode.window.showSaveDialog({

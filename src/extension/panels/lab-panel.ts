@@ -458,7 +458,7 @@ export class LabPanelController implements vscode.Disposable {
 
   private async export(from: LabPanel, message: ExportMessage): Promise<void> {
     try {
-      const saved = await saveLabExport(message, this.current?.result ?? null, this.patchResult, this.circuitReport);
+      const saved = await saveLabExport(message, this.current?.result ?? null, this.patchResult, this.circuitReport, this.attribution.maps);
       if (saved) this.host.log.info(`Lab: exported ${message.view} as ${message.format} to ${saved.fsPath}`);
       from.sendOrQueue({ type: 'reply', requestId: message.requestId, ok: true });
     } catch (error) {
