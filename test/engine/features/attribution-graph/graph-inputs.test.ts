@@ -130,6 +130,16 @@ describe('attribution graph exports and bad input (tiny GPT-2)', () => {
     assert.ok(r.zeroedBos);
   });
 
+  test('a transcoder with no active feature gives a graph of tokens, errors and logits only', async () => {
+    const silent = randomTranscoder({ nLayers: 2, dModel: 64, dSae: 16, seed: 4, encoderBias: -100 });
+    const empty = await buildAttributionGraph(runner, silent, PROMPT, String);
+    assert.equal(empty.replacement.features.count, 0);
+    assert.equal(empty.adjacency.nodes, 2 * PROMPT.length + PROMPT.length + empty.replacement.logits.tokens.length);
+    assert.ok(empty.result.nodes.every((n) => n.kind !== 'feature'));
+    // Tokens reach the logits directly (residual stream, attention) and through the error nodes.
+    assert.ok(empty.result.replacementScore > 0 && empty.result.replacementScore < 1, String(empty.result.replacementScore));
+  });
+
   const refused = async (what: Promise<unknown>, code: string, message?: RegExp): Promise<void> => {
     await assert.rejects(what, (e: Error & { code?: string }) => {
       assert.equal(e.code, code, e.message);
