@@ -9,7 +9,12 @@
  *  - error nodes: per (layer, position) the true MLP output minus the reconstruction
  *    (Σ decoder writes + b_dec / s_p + the skip path x · W_skip);
  *  - token nodes: hook_embed per position (position embeddings are a constant of the linear model);
- *  - the attention patterns and the scales of ln1, ln2, Gemma's post-attention norm and ln_final.
+ *  - the attention patterns and the scales of ln1, ln2, Gemma's post-attention norm and ln_final;
+ *    and an SAE-style input normalisation's factor s_p (constant_norm_rescale's sqrt(d_in) / ‖x‖ is
+ *    frozen like a norm's scale).
+ *
+ * Gemma 2's final logit soft-cap is outside the linear model: logit nodes are the pre-softcap logits
+ * (demeaned), while their selection uses the model's (capped) probabilities, as circuit-tracer's.
  *
  * As circuit-tracer's zero_bos, features and errors at position 0 are zeroed when it holds the
  * model's BOS: the BOS position's MLP output is then a constant of the graph (part of the bias).
