@@ -2,14 +2,15 @@
  * Circuits benchmark (called by scripts/bench.ts): on the GPT-2-small-shaped random model with
  * 16-token prompts, each experiment of measured circuits next to one forward with every hook point
  * in the same run (the ratio is what issue 17 asks about): EAP over every edge (32 491), EAP-IG with 5
- * steps, AtP over every head at every position and over every MLP neuron, path patching of all 144
+ * steps, AtP over every head at every position and over every MLP neuron (apart, and from one
+ * forward and backward), path patching of all 144
  * senders to the logits, and circuit discovery with exact faithfulness at 10 circuit sizes. The
  * gradient and edge-patching graphs' build time is reported apart (once per model).
  *
  * Standalone: `node --import tsx scripts/bench/circuits.ts` (BENCH_RUNS sets the runs).
  */
 import { basename } from 'node:path';
-import { runAttribution } from '../../src/engine/attribution/run-attribution.js';
+import { runAttribution, runNodeAttributions } from '../../src/engine/attribution/run-attribution.js';
 import type { AttributionRequest } from '../../src/engine/attribution/attribution-types.js';
 import { discoverCircuit } from '../../src/engine/circuits/discover-circuit.js';
 import { EdgePatcher } from '../../src/engine/circuits/edge-patcher.js';
@@ -57,10 +58,13 @@ export async function benchCircuits(report: BenchReport): Promise<void> {
     const atpHeads = await add('AtP, 144 heads × 16 positions', attribution('atp', 'heads', { perPosition: true }));
     const atpNeurons = await add('AtP, 36 864 MLP neurons', attribution('atp', 'neurons'));
     rows.push({
-      experiment: 'AtP, heads × positions and neurons together',
+      experiment: 'AtP, heads × positions and neurons (two calls)',
       'median ms': Math.round(atpHeads + atpNeurons),
       '× one forward': Number(((atpHeads + atpNeurons) / forwardMs).toFixed(1)),
     });
+    await add('AtP, heads × positions and neurons (one forward and backward)', () =>
+      runNodeAttributions(gradients, { cleanIds: clean, corruptIds: corrupt, targetId, contrastId, method: 'atp', perPosition: true }, ['heads', 'neurons']),
+    );
     await add('path patching, 144 senders → logits', () =>
       runPathPatching(runner, tokenizer, { cleanIds: clean, corruptIds: corrupt, target: { id: targetId }, contrast: { id: contrastId }, receivers: 'logits' }),
     );

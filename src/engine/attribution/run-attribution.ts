@@ -17,6 +17,7 @@ import {
   ATTRIBUTION_KINDS,
   ATTRIBUTION_METHODS,
   DEFAULT_IG_STEPS,
+  type AttributionKind,
   MAX_IG_STEPS,
   type AttributionOptions,
   type AttributionRequest,
@@ -62,10 +63,36 @@ export function checkAttributionRequest(request: AttributionRequest, nLayers: nu
 }
 
 export async function runAttribution(model: GradientModel, request: AttributionRequest, options: AttributionOptions = {}): Promise<AttributionResult> {
+  return (await attribute(model, request, [request.kind], options))[0]!;
+}
+
+type NodeKind = Exclude<AttributionKind, 'edges'>;
+
+/**
+ * Node attribution of several kinds (heads per position and MLP neurons, say) from one forward and
+ * one backward pass: one result per kind, in order, each as runAttribution would give it (perPosition
+ * applies to heads). onEntries streams every kind's entries.
+ */
+export async function runNodeAttributions(
+  model: GradientModel,
+  request: Omit<AttributionRequest, 'kind'>,
+  kinds: readonly NodeKind[],
+  options: AttributionOptions = {},
+): Promise<AttributionResult[]> {
+  if (kinds.length === 0) throw new EngineError('BAD_ARGUMENT', 'Name at least one kind of node to attribute.');
+  return attribute(model, { ...request, kind: kinds[0]! }, kinds, options);
+}
+
+async function attribute(
+  model: GradientModel,
+  request: AttributionRequest,
+  kinds: readonly AttributionKind[],
+  options: AttributionOptions,
+): Promise<AttributionResult[]> {
   const started = performance.now();
   const { config } = model;
   const { nLayers: L } = config;
-  checkAttributionRequest(request, L);
+  for (const kind of kinds) checkAttributionRequest({ ...request, kind, ...(kind === 'heads' ? {} : { perPosition: false }) }, L);
   checkIds(request.cleanIds, config);
   checkIds(request.corruptIds, config);
   const { signal } = options;
@@ -75,9 +102,9 @@ export async function runAttribution(model: GradientModel, request: AttributionR
   const { embedClean, embedCorrupt, both, points } = await forwardPair(model, request.cleanIds, request.corruptIds, signal, igSteps);
   throwIfCancelled(signal);
   const [clean, corrupt] = await model.metric(both, [metric]);
-  const result = (entries: AttributionResult['entries']): AttributionResult => ({
+  const result = (kind: AttributionKind, entries: AttributionResult['entries']): AttributionResult => ({
     method: request.method,
-    kind: request.kind,
+    kind,
     metric: { clean: clean!, corrupt: corrupt! },
     entries,
     elapsedMs: performance.now() - started,
@@ -99,14 +126,14 @@ export async function runAttribution(model: GradientModel, request: AttributionR
     });
     const entries = graph.edges.map((e, i) => ({ ...graph.edgeName(e), score: scores[i]! }));
     options.onEntries?.(entries);
-    return result(entries);
+    return [result('edges', entries)];
   }
 
   // The corrupted row, once, or once per dropped layer after it (GradDrop).
   const gradDrop = request.gradDrop === true;
   const batch = gradDrop ? 1 + L : 1;
   const forward = forwardRows(both, new Array<number>(batch).fill(1));
-  const byLayer: NodeScore[][] = new Array(L);
+  const byLayer: NodeScore[][][] = kinds.map(() => new Array<NodeScore[]>(L));
   const rowOf =
     (data: (output: GradientOutput) => Float32Array | undefined, r: number, b: number): RowValues =>
     (output) => {
@@ -122,7 +149,7 @@ export async function runAttribution(model: GradientModel, request: AttributionR
     ...(signal ? { signal } : {}),
     onLayer: (layer: number, grads: BlockGradients) => {
       const values = both.layers[layer]!;
-      const score = (r: number): NodeScore[] =>
+      const score = (kind: NodeKind, r: number): NodeScore[] =>
         layerNodeScores({
           config,
           layer,
@@ -130,20 +157,23 @@ export async function runAttribution(model: GradientModel, request: AttributionR
           clean: rowOf((o) => values[o], 0, 2),
           corrupt: rowOf((o) => values[o], 1, 2),
           grad: rowOf((o) => grads[o], r, batch),
-          kind: request.kind as Exclude<typeof request.kind, 'edges'>,
+          kind,
           qkFix: request.method === 'atp-star',
-          perPosition: request.perPosition === true,
+          perPosition: kind === 'heads' && request.perPosition === true,
         });
-      let entries: NodeScore[];
-      if (!gradDrop) entries = score(0);
-      else {
-        // Kramár et al. eq. 11: (1 / (L − 1)) Σ_l |AtP with layer l's gradient dropped|; the node's own layer contributes 0.
-        entries = score(1).map((e) => ({ ...e, score: Math.abs(e.score) / (L - 1) }));
-        for (let l = 1; l < L; l++) score(1 + l).forEach((e, i) => (entries[i]!.score += Math.abs(e.score) / (L - 1)));
-      }
-      byLayer[layer] = entries;
-      options.onEntries?.(entries);
+      kinds.forEach((k, i) => {
+        const kind = k as NodeKind;
+        let entries: NodeScore[];
+        if (!gradDrop) entries = score(kind, 0);
+        else {
+          // Kramár et al. eq. 11: (1 / (L − 1)) Σ_l |AtP with layer l's gradient dropped|; the node's own layer contributes 0.
+          entries = score(kind, 1).map((e) => ({ ...e, score: Math.abs(e.score) / (L - 1) }));
+          for (let l = 1; l < L; l++) score(kind, 1 + l).forEach((e, j) => (entries[j]!.score += Math.abs(e.score) / (L - 1)));
+        }
+        byLayer[i]![layer] = entries;
+        options.onEntries?.(entries);
+      });
     },
   });
-  return result(byLayer.flat());
+  return kinds.map((kind, i) => result(kind, byLayer[i]!.flat()));
 }

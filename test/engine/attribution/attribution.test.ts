@@ -7,7 +7,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runAttribution } from '../../../src/engine/attribution/run-attribution.js';
+import { runAttribution, runNodeAttributions } from '../../../src/engine/attribution/run-attribution.js';
 import { gradientEdgeScorer } from '../../../src/engine/attribution/edge-scores.js';
 import { EdgeGraph } from '../../../src/engine/circuits/edge-graph.js';
 import type { EdgeScorer } from '../../../src/engine/circuits/discover-circuit.js';
@@ -173,6 +173,23 @@ for (const c of CASES) {
         neurons.map((e) => e.score),
         expectedNeurons,
         'AtP neurons',
+      );
+      // Heads per position and neurons from one forward and backward pass.
+      const { kind: _kind, ...request } = base('atp', 'heads');
+      const together = await runNodeAttributions(model, { ...request, perPosition: true }, ['heads', 'neurons']);
+      assert.deepEqual(
+        together.map((r) => r.kind),
+        ['heads', 'neurons'],
+      );
+      assertClose(
+        (together[0]!.entries as NodeScore[]).map((e) => e.score),
+        expectedPerPos,
+        'AtP heads per position, with neurons',
+      );
+      assertClose(
+        (together[1]!.entries as NodeScore[]).map((e) => e.score),
+        expectedNeurons,
+        'AtP neurons, with heads',
       );
     });
 
