@@ -10,7 +10,7 @@ import { MatmulSessions } from '../../runtime/matmul-session.js';
 import type { Dictionary } from '../dictionary.js';
 import { computeAdjacency, type Adjacency } from './attribute.js';
 import { InfluenceSessions } from './influence.js';
-import { checkEdgeMatrixSize, checkGraphPrompt } from './limits.js';
+import { checkEdgeMatrixSize, checkGraphOptions, checkGraphPrompt } from './limits.js';
 import { LinearBackward, sourceColumns } from './linear-backward.js';
 import { pruneGraph, type NodeLayout, type PruneResult } from './prune.js';
 import { checkReplacementDictionary } from './replacement-check.js';
@@ -94,6 +94,7 @@ export async function buildAttributionGraph(
 ): Promise<AttributionGraphRun> {
   const started = performance.now();
   checkGraphPrompt(ids);
+  checkGraphOptions(options);
   const layers = checkReplacementDictionary(dictionary, runner.config);
   const nodeThreshold = options.nodeThreshold ?? 0.8;
   const edgeThreshold = options.edgeThreshold ?? 0.98;

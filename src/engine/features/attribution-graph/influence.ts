@@ -117,7 +117,7 @@ export class InfluenceSessions {
    * circuit-tracer's normalize_matrix: |a| / max(row sum of |a|, floor) ([rows, n]), into `out` (a
    * new array by default; `a` itself is allowed: each chunk is read before it is written).
    */
-  async normalizeRows(a: Float32Array, rows: number, n: number, floor: number, out = new Float32Array(rows * n)): Promise<Float32Array> {
+  async normalizeRows(a: Float32Array, rows: number, n: number, floor: number, out: Float32Array = new Float32Array(rows * n)): Promise<Float32Array> {
     const floorTensor = f32(Float32Array.of(floor), [1]);
     for (let r = 0; r < rows; r += CHUNK_ROWS) {
       const c = Math.min(CHUNK_ROWS, rows - r);

@@ -29,3 +29,28 @@ export function checkEdgeMatrixSize(rows: number, columns: number): void {
       'Lower --max-feature-nodes or shorten the prompt.',
     );
 }
+
+/** The graph's settings, checked before any work: BAD_ARGUMENT naming the first that is out of range. */
+export function checkGraphOptions(options: {
+  nodeThreshold?: number;
+  edgeThreshold?: number;
+  maxFeatureNodes?: number;
+  maxLogits?: number;
+  logitProbability?: number;
+  batchSize?: number;
+}): void {
+  const fraction = (name: string, v: number | undefined): void => {
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0 && v <= 1))
+      throw new EngineError('BAD_ARGUMENT', `The ${name} must be a number from 0 to 1 (got ${v}).`);
+  };
+  const count = (name: string, v: number | undefined, min: number): void => {
+    if (v !== undefined && !(Number.isInteger(v) && v >= min))
+      throw new EngineError('BAD_ARGUMENT', `The ${name} must be an integer of at least ${min} (got ${v}).`);
+  };
+  fraction('node threshold', options.nodeThreshold);
+  fraction('edge threshold', options.edgeThreshold);
+  fraction('logit probability', options.logitProbability);
+  count('number of features visited', options.maxFeatureNodes, 0);
+  count('number of logits', options.maxLogits, 1);
+  count('batch size', options.batchSize, 1);
+}

@@ -160,6 +160,13 @@ describe('attribution graph exports and bad input (tiny GPT-2)', () => {
     await refused(buildAttributionGraph(idle(), dictionary, long, String), 'PROMPT_TOO_LONG', new RegExp(String(MAX_GRAPH_TOKENS)));
   });
 
+  test('settings out of range are refused before any work', async () => {
+    await refused(buildAttributionGraph(idle(), dictionary, PROMPT, String, { batchSize: 0 }), 'BAD_ARGUMENT', /batch size/);
+    await refused(buildAttributionGraph(idle(), dictionary, PROMPT, String, { nodeThreshold: 1.2 }), 'BAD_ARGUMENT', /node threshold/);
+    await refused(buildAttributionGraph(idle(), dictionary, PROMPT, String, { maxFeatureNodes: -1 }), 'BAD_ARGUMENT', /features visited/);
+    await refused(buildAttributionGraph(idle(), dictionary, PROMPT, String, { logitProbability: Number.NaN }), 'BAD_ARGUMENT', /logit probability/);
+  });
+
   test('dictionaries that do not fit the model are refused before any work', async () => {
     await refused(buildAttributionGraph(idle(), { ...dictionary, kind: 'sae' }, PROMPT, String), 'BAD_ARGUMENT', /sparse autoencoder/);
     await refused(buildAttributionGraph(idle(), randomTranscoder({ nLayers: 2, dModel: 32, dSae: 8, seed: 1 }), PROMPT, String), 'WRONG_SHAPE', /d_model/);
