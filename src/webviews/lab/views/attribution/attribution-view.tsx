@@ -6,7 +6,8 @@
  * and the AtP-vs-exact scatter with its Pearson correlation. The heatmaps share the patching view's
  * canvas heatmap and diverging colour scale (arrow keys move, Enter selects the head or layer and
  * position in every view). A failed run (an architecture without gradient graphs, say) shows its
- * error here, in place of the heatmaps.
+ * error here, in place of the heatmaps. The picture export (SVG, PNG) holds every map shown and
+ * the scatter (attribution-image.ts); the JSON export is the host's (extension/export/attribution-export.ts).
  */
 import './attribution.css';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
@@ -23,6 +24,8 @@ import { useLab } from '../../components/lab-context.js';
 import { ViewFrame } from '../../components/view-frame.js';
 import { divergingColour, mix, type Rgb } from '../../shared/colour.js';
 import { escapeXml } from '../../shared/svg.js';
+import { svgPng } from '../../shared/canvas.js';
+import { scatterSvg, stackedSvg } from './attribution-image.js';
 import { bosPositions, promptText, tokenDisplay } from '../../shared/token-display.js';
 import {
   attributionHeadGrid,
@@ -173,14 +176,31 @@ export function AttributionView() {
   };
 
   const busyIcon = (on: boolean, icon: string) => <span class={`codicon ${on ? 'codicon-loading codicon-modifier-spin' : icon}`} aria-hidden="true" />;
-  const handle = () => pathHandle.current ?? headHandle.current ?? positionHandle.current;
+  const subtitle = [map ? attributionSubtitle(map) : '', pathPatch ? `path patching: ${pathPatchSubtitle(pathPatch)}` : ''].filter(Boolean).join(' · ');
+  // The whole view as one picture: each heatmap drawn, then the scatter.
+  const picture = () => {
+    const parts: { title: string; svg: string }[] = [];
+    if (pathGrid && pathHandle.current) parts.push({ title: `Path patching, normalized effect: ${pathGrid.caption}`, svg: pathHandle.current.svg() });
+    if (map && headGrid && headHandle.current)
+      parts.push({ title: `${METHOD_LABELS[map.method]} attribution: ${headGrid.caption}`, svg: headHandle.current.svg() });
+    if (map && positionGrid && positionHandle.current)
+      parts.push({ title: `${METHOD_LABELS[map.method]} attribution: ${positionGrid.caption}`, svg: positionHandle.current.svg() });
+    if (map && scatter?.ok) parts.push({ title: 'AtP vs exact activation patching', svg: scatterSvg(scatter.points, scatter.r, map.method, palette) });
+    return stackedSvg(subtitle, parts, palette);
+  };
 
   return (
     <ViewFrame
       view="attribution"
       drawn={drawn && (map !== null || pathPatch !== null)}
-      subtitle={[map ? attributionSubtitle(map) : '', pathPatch ? `path patching: ${pathPatchSubtitle(pathPatch)}` : ''].filter(Boolean).join(' · ')}
-      exporter={{ png: () => handle()!.png(), svg: () => handle()!.svg() }}
+      subtitle={subtitle}
+      exporter={{
+        png: async () => {
+          const image = picture();
+          return svgPng(image.svg, image.width, image.height);
+        },
+        svg: () => picture().svg,
+      }}
     >
       <div class="attribution-layout">
         <form class="patch-form" aria-label="Run attribution or path patching" onSubmit={(e) => e.preventDefault()}>
