@@ -166,3 +166,23 @@ test('the SVG export: every node and drawable edge, pins outlined, supernode nam
   assert.ok(svg.includes(graphCaption(graph)));
   assert.match(graphCaption(graph), /replacement 0\.820 · completeness 0\.910/);
 });
+
+test('a crowded cell widens every column, so that its nodes stay apart', () => {
+  const crowded = syntheticGraph();
+  for (let t = 0; t < 9; t++)
+    crowded.nodes.push({
+      id: `3_${2000 + t}_2`,
+      kind: 'logit',
+      layer: null,
+      position: 2,
+      index: 2000 + t,
+      activation: null,
+      influence: null,
+      probability: 0.01,
+      label: '',
+    });
+  const wide = layoutGraph(crowded);
+  assert.ok(wide.columnWidth > layout.columnWidth);
+  const xs = wide.rowOrder[0]!.map((id) => wide.byId.get(id)!.x);
+  for (let i = 1; i < xs.length; i++) assert.ok(xs[i]! - xs[i - 1]! >= 15.9, `logit ${i} is ${xs[i]! - xs[i - 1]!} px from the one before`);
+});

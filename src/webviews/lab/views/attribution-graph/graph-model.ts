@@ -33,7 +33,8 @@ export interface GraphLayout {
   rowOrder: string[][];
 }
 
-export const LAYOUT = { left: 56, top: 8, columnWidth: 84, rowHeight: 44, bottom: 28 } as const;
+/** Spacing in px; a column widens so that the nodes of its most crowded cell stay `nodeSpacing` apart. */
+export const LAYOUT = { left: 56, top: 8, columnWidth: 84, nodeSpacing: 16, rowHeight: 44, bottom: 28 } as const;
 
 export function rowOf(node: GraphNode, nLayers: number): number {
   if (node.kind === 'logit') return 0;
@@ -51,7 +52,10 @@ export function layoutGraph(graph: AttributionGraphResult): GraphLayout {
     list.push(node);
     cells.set(key, list);
   }
-  const { left, top, columnWidth, rowHeight, bottom } = LAYOUT;
+  const { left, top, rowHeight, bottom } = LAYOUT;
+  let crowded = 0;
+  for (const list of cells.values()) crowded = Math.max(crowded, list.length);
+  const columnWidth = Math.max(LAYOUT.columnWidth, (crowded + 1) * LAYOUT.nodeSpacing);
   const placed: PlacedNode[] = [];
   for (const [key, list] of cells) {
     const [row, position] = key.split(':').map(Number) as [number, number];
