@@ -49,6 +49,33 @@ const METHODS: readonly LabAttributionMethod[] = ['atp', 'atp-star', 'eap-ig'];
 
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
+/** Saves one heatmap on its own (PNG or SVG), beside the view's export of the whole view. */
+function HeatmapExport(props: { label: string; handle: { current: CanvasHeatmapHandle | null } }) {
+  const { actions } = useLab();
+  const save = (format: 'png' | 'svg'): void => {
+    const heatmap = props.handle.current;
+    if (!heatmap) return;
+    actions
+      .exportView('attribution', format, format === 'png' ? heatmap.png() : heatmap.svg())
+      .catch((error: unknown) => actions.log('warn', `export of the ${props.label} heatmap as ${format} failed: ${errorText(error)}`));
+  };
+  return (
+    <span class="attribution-heatmap-export">
+      {(['png', 'svg'] as const).map((format) => (
+        <button
+          type="button"
+          class="icon-button"
+          aria-label={`Export the ${props.label} heatmap as ${format.toUpperCase()}`}
+          title={`Export this heatmap as ${format.toUpperCase()}`}
+          onClick={() => save(format)}
+        >
+          <span class={`codicon codicon-${format === 'png' ? 'device-camera' : 'file-media'}`} aria-hidden="true" />
+        </button>
+      ))}
+    </span>
+  );
+}
+
 function MapHeatmap(props: {
   grid: MapGrid;
   label: string;
@@ -66,30 +93,33 @@ function MapHeatmap(props: {
   const empty: Rgb = mix(palette.background, palette.grid, 0.3);
   const rowLabels = useMemo(() => Array.from({ length: grid.rows }, (_, l) => `L${l}`), [grid.rows]);
   return (
-    <CanvasHeatmap
-      handle={props.handle}
-      rows={grid.rows}
-      cols={grid.cols}
-      colourAt={(r, c) => {
-        const v = grid.values[r * grid.cols + c]!;
-        return Number.isNaN(v) ? empty : divergingColour(v, grid.maxAbs, palette);
-      }}
-      rowLabels={rowLabels}
-      colLabels={props.colLabels}
-      mutedLabels={props.muted}
-      mono={props.mono ?? false}
-      square={false}
-      margins={MARGINS}
-      palette={palette}
-      drawKey={grid}
-      highlightCell={props.highlight}
-      svgOverlay={() => `<title>${escapeXml(`${props.label}, ${grid.caption}`)}</title>`}
-      ariaLabel={`${props.label}, ${grid.caption}. Arrow keys move, Enter selects.`}
-      describe={props.describe}
-      tooltip={(c) => <div>{props.describe(c)}</div>}
-      onSelect={props.onSelect}
-      onDrawn={props.onDrawn}
-    />
+    <>
+      <HeatmapExport label={props.label} handle={props.handle} />
+      <CanvasHeatmap
+        handle={props.handle}
+        rows={grid.rows}
+        cols={grid.cols}
+        colourAt={(r, c) => {
+          const v = grid.values[r * grid.cols + c]!;
+          return Number.isNaN(v) ? empty : divergingColour(v, grid.maxAbs, palette);
+        }}
+        rowLabels={rowLabels}
+        colLabels={props.colLabels}
+        mutedLabels={props.muted}
+        mono={props.mono ?? false}
+        square={false}
+        margins={MARGINS}
+        palette={palette}
+        drawKey={grid}
+        highlightCell={props.highlight}
+        svgOverlay={() => `<title>${escapeXml(`${props.label}, ${grid.caption}`)}</title>`}
+        ariaLabel={`${props.label}, ${grid.caption}. Arrow keys move, Enter selects.`}
+        describe={props.describe}
+        tooltip={(c) => <div>{props.describe(c)}</div>}
+        onSelect={props.onSelect}
+        onDrawn={props.onDrawn}
+      />
+    </>
   );
 }
 
