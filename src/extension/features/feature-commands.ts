@@ -21,11 +21,16 @@ export async function askDictionary(organismDir?: string): Promise<DictionarySpe
   type Pick = vscode.QuickPickItem & { action: 'hub' | 'folder' | 'organism' };
   const items: Pick[] = [
     { label: '$(cloud-download) Hugging Face repository…', description: 'owner/name, optionally a subfolder', action: 'hub' },
-    {
-      label: '$(folder-opened) Local folder…',
-      description: 'cfg.json + sae_weights.safetensors, a circuit-tracer config.yaml, or params.npz',
-      action: 'folder',
-    },
+    // As for models: an untrusted workspace reads nothing from local folders.
+    ...(vscode.workspace.isTrusted
+      ? [
+          {
+            label: '$(folder-opened) Local folder…',
+            description: 'cfg.json + sae_weights.safetensors, a circuit-tracer config.yaml, or params.npz',
+            action: 'folder' as const,
+          },
+        ]
+      : []),
     ...(organismDir
       ? [
           {

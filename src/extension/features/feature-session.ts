@@ -100,6 +100,7 @@ export class FeatureSession implements vscode.Disposable {
 
   /** Loads `spec` in the engine and checks it against the model (a one-word features run); it becomes the dictionary. */
   async load(spec: DictionarySpec): Promise<DictionarySummary> {
+    this.checkTrusted(spec);
     const name = dictionaryName(spec);
     const result = await this.withProgress(`loading the dictionary ${name}`, this.loadQueue, (signal) =>
       this.engine.features({ dictionary: spec, prompt: CHECK_PROMPT, topK: 1, logitTokens: 0, ...this.bos() }, { signal }),
@@ -187,7 +188,18 @@ export class FeatureSession implements vscode.Disposable {
   requireDictionary(): DictionarySpec {
     const spec = this.dictionary;
     if (!spec) throw new EngineError('BAD_ARGUMENT', 'No dictionary is loaded.', 'Run "Circuit Trace: Load Dictionary…" first.');
+    this.checkTrusted(spec);
     return spec;
+  }
+
+  /** As for models: an untrusted workspace reads no dictionary from a local folder. */
+  private checkTrusted(spec: DictionarySpec): void {
+    if (spec.kind === 'folder' && !vscode.workspace.isTrusted)
+      throw new EngineError(
+        'UNTRUSTED_WORKSPACE',
+        `This workspace is not trusted, so the dictionary in ${spec.path} is not read.`,
+        'Trust the workspace, or load a dictionary from the Hugging Face Hub.',
+      );
   }
 
   private bos(): { prependBos?: boolean } {

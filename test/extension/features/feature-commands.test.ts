@@ -246,3 +246,23 @@ test("a rebuild runs the source's ids at the new thresholds; a failed graph clea
   assert.deepEqual(failing.busy.at(-1), ['graph', false]);
   assert.deepEqual(failing.opened, ['attributionGraph'], 'the view opened first, and says what is missing');
 });
+
+test('an untrusted workspace offers no local folder and reads no folder dictionary', async () => {
+  const { calls, state, command } = setup();
+  vscode.workspace.isTrusted = false;
+  try {
+    let offered: string[] = [];
+    vscode.window.showQuickPick = (async (items: { action: string }[]) => {
+      offered = items.map((i) => i.action);
+      return undefined;
+    }) as never;
+    await command('circuitTrace.loadDictionary')();
+    assert.deepEqual(offered.sort(), ['hub', 'organism']);
+    await assert.rejects(command('circuitTrace.loadDictionary')({ kind: 'folder', path: '/w/saes' }), /not trusted/);
+    await state.update(DICTIONARY_STATE_KEY, { kind: 'folder', path: '/w/saes' });
+    await assert.rejects(command('circuitTrace.showFeatures')(), /not trusted/);
+    assert.equal(calls.length, 0);
+  } finally {
+    vscode.workspace.isTrusted = true;
+  }
+});
