@@ -16,7 +16,7 @@ import { EngineError, throwIfCancelled } from '../errors.js';
 import { attentionWindowOf, graphFamily, type ModelConfig } from '../model/config.js';
 import { ropeInverseFrequencies } from '../model/rope.js';
 import type { BlockWeights, CanonicalModel, ModelWeights } from '../model/weights.js';
-import type { BuiltGraph } from '../onnx/graph-builder.js';
+import type { BuiltGraph, WeightMode } from '../onnx/graph-builder.js';
 import {
   BACKWARD_SAVED_OUTPUTS,
   BLOCK_GRADIENT_POINTS,
@@ -140,7 +140,7 @@ interface BackwardSet {
 /** How one graph family's gradient graphs are built and fed. */
 interface GradientGraphs {
   points(config: ModelConfig): readonly GradientPoint[];
-  forward(config: ModelConfig, w: BlockWeights, layer: number): BuiltGraph;
+  forward(config: ModelConfig, w: BlockWeights, layer: number, mode?: WeightMode): BuiltGraph;
   backward(config: ModelConfig, w: BlockWeights, layer: number, options: GradientGraphOptions): BuiltGraph;
   final(config: ModelConfig, weights: ModelWeights, options: GradientGraphOptions): BuiltGraph;
   /** Inputs of a block's graphs beside the stream, the mask and the gradients (RoPE's tables), for `P` positions. */
@@ -239,7 +239,9 @@ export class GradientModel {
     const graphs = gradientGraphsOf(canonical.config);
     const model = graphs === GPT2_GRAPHS ? canonical : withBlocksInMemory(canonical);
     const forwards: GraphSession[] = [];
-    for (let l = 0; l < model.config.nLayers; l++) forwards.push(await session(graphs.forward(model.config, model.weights.blocks[l]!, l), options));
+    const forwardMode: WeightMode = (options.prepackForward ?? blockBytes(model.config) <= PREPACK_FORWARD_MAX_BYTES) ? 'initializers' : 'inputs';
+    for (let l = 0; l < model.config.nLayers; l++)
+      forwards.push(await session(graphs.forward(model.config, model.weights.blocks[l]!, l, forwardMode), options));
     const exact = await backwardSet(model, graphs, false, options);
     return new GradientModel(model, graphs, options, forwards, exact, await MatmulSessions.create(options.threads));
   }
@@ -386,6 +388,21 @@ export class GradientModel {
 export interface GradientModelOptions {
   /** Intra-op threads (default: ONNX Runtime's choice). */
   threads?: number;
+  /**
+   * The forward graphs hold their own copy of the block weights, which ONNX Runtime pre-packs for
+   * its matrix products (faster than weights fed on every run, at the cost of that copy); the
+   * backward graphs still share the model's arrays. Default: when the block weights take at most
+   * PREPACK_FORWARD_MAX_BYTES (GPT-2 small, not GPT-2 medium or a 1B model).
+   */
+  prepackForward?: boolean;
+}
+
+const PREPACK_FORWARD_MAX_BYTES = 512 * 2 ** 20;
+
+/** About the bytes of a model's block matrices in float32 (attention, and an MLP of up to three matrices). */
+function blockBytes(config: ModelConfig): number {
+  const { nLayers, dModel: D, dMlp: M } = config;
+  return 4 * nLayers * (4 * D * D + 3 * D * M);
 }
 
 function checkToken(token: number, V: number): number {
@@ -401,6 +418,9 @@ async function backwardSet(model: CanonicalModel, graphs: GradientGraphs, frozen
 
 async function session(graph: BuiltGraph, options: GradientModelOptions): Promise<GraphSession> {
   // The block sessions run one after another: each stops its pool's spinning when its run ends (sessions.ts), so it leaves the cores to the next.
-  const s = await ort.InferenceSession.create(graph.model, sessionOptions('cpu', options.threads));
+  const s = await ort.InferenceSession.create(graph.model, {
+    ...sessionOptions('cpu', options.threads),
+    externalData: graph.externalData.map((e) => ({ path: e.path, data: e.data })),
+  });
   return { session: s, weights: Object.fromEntries([...graph.weightFeeds].map(([name, w]) => [name, f32(w.data, w.dims)])) };
 }
