@@ -9,6 +9,7 @@ import type { ForwardRunner } from '../../runtime/types.js';
 import { MatmulSessions } from '../../runtime/matmul-session.js';
 import type { Dictionary } from '../dictionary.js';
 import { computeAdjacency, type Adjacency } from './attribute.js';
+import { displayToken } from './graph-json.js';
 import { InfluenceSessions } from './influence.js';
 import { checkEdgeMatrixSize, checkGraphOptions, checkGraphPrompt } from './limits.js';
 import { LinearBackward, sourceColumns } from './linear-backward.js';
@@ -77,11 +78,6 @@ function describeNode(run: Omit<AttributionGraphRun, 'result'>, i: number, dicti
     probability,
     label: `Output "${displayToken(tokenText(token))}" (p=${probability.toFixed(3)})`,
   };
-}
-
-/** circuit-tracer's process_token: newlines, tabs and carriage returns as visible characters. */
-export function displayToken(text: string): string {
-  return text.replace(/\n/g, '⏎').replace(/\t/g, '→').replace(/\r/g, '↵');
 }
 
 export async function buildAttributionGraph(

@@ -3,8 +3,12 @@
  * create_graph_files writes it for its local server and Neuronpedia): metadata, qParams, nodes and
  * links. Every field of its Node model is written, defaults included, as pydantic's dump does.
  */
-import { displayToken } from './attribution-graph.js';
 import type { AttributionGraphResult, GraphNode } from './types.js';
+
+/** circuit-tracer's process_token: newlines, tabs and carriage returns as visible characters. */
+export function displayToken(text: string): string {
+  return text.replace(/\n/g, '⏎').replace(/\t/g, '→').replace(/\r/g, '↵');
+}
 
 export interface CircuitTracerNode {
   node_id: string;
