@@ -99,6 +99,7 @@ export function activate(context: vscode.ExtensionContext): void {
     pathPatch: (request) => attributionRuns.pathPatch(request),
     steerFeatures: (request) => features.steer(request),
     rebuildGraph: (source, thresholds) => features.rebuildGraph(source, thresholds),
+    saveGraphJson: (source, graph, pins) => features.saveGraphJson(source, graph, pins),
     onSelection: (selection) => {
       if (selection.layer === undefined || selection.head === undefined || !headsTree.visible) return;
       const node = headsView.nodeFor(selection.layer, selection.head);

@@ -16,7 +16,8 @@ import type { ModelManager } from '../model/model-manager.js';
 import { LatestWinsQueue } from '../request-queue.js';
 import { prependBosRequest, type Settings } from '../settings.js';
 import { dictionaryLocation, dictionaryName, storedDictionary } from './dictionary-choice.js';
-import type { GraphSource } from './lab-features.js';
+import { graphJsonDocument, graphSlug } from './graph-export.js';
+import type { GraphPins, GraphSource } from './lab-features.js';
 
 /** Where the feature views show results (the Lab's feature runs). */
 export interface FeatureDisplay {
@@ -160,6 +161,21 @@ export class FeatureSession implements vscode.Disposable {
       this.logGraph(graph, source.dictionaryName);
       return graph;
     });
+  }
+
+  /** Saves `graph` as circuit-tracer's graph JSON with the pins, where the user picks; false when they cancelled. */
+  async saveGraphJson(source: GraphSource, graph: AttributionGraphResult, pins: GraphPins): Promise<boolean> {
+    const bytes = new TextEncoder().encode(JSON.stringify(graphJsonDocument(graph, source, pins), null, 1));
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const target = await vscode.window.showSaveDialog({
+      title: 'Export the attribution graph as circuit-tracer JSON',
+      filters: { JSON: ['json'] },
+      ...(folder ? { defaultUri: vscode.Uri.joinPath(folder, `${graphSlug(source.prompt)}.json`) } : {}),
+    });
+    if (!target) return false;
+    await vscode.workspace.fs.writeFile(target, bytes);
+    this.log.info(`Attribution graph saved as circuit-tracer JSON to ${target.fsPath}.`);
+    return true;
   }
 
   private logGraph(graph: AttributionGraphResult, name: string): void {
