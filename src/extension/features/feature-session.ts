@@ -148,8 +148,15 @@ export class FeatureSession implements vscode.Disposable {
       const source: GraphSource = { ids: graph.ids, prompt, dictionary, dictionaryName: name };
       this.logGraph(graph, name);
       this.display.showGraph(graph, source);
-      const features = await this.engine.features({ dictionary, ids: graph.ids }, { signal });
-      this.display.showFeatures(features, dictionary, name);
+      // The hover details' activations and logits; the graph stands without them.
+      try {
+        this.display.showFeatures(await this.engine.features({ dictionary, ids: graph.ids }, { signal }), dictionary, name);
+      } catch (error) {
+        if (signal.aborted) throw error;
+        this.log.warn(
+          `The features of the graph's prompt failed (${error instanceof Error ? error.message : String(error)}); its nodes show no activations across the prompt.`,
+        );
+      }
       return graph;
     });
   }

@@ -77,7 +77,7 @@ function setup(settings: Partial<Settings> = {}, fail?: Error) {
     lab: { open: (view?: string) => opened.push(view) },
   };
   const command = (id: string) => FEATURE_COMMANDS.find((c) => c.id === id)!.factory(ctx as never) as (...args: unknown[]) => Promise<void>;
-  return { calls, state, shown, graphs, busy, opened, command, features, loads: () => loads };
+  return { calls, state, shown, graphs, busy, opened, command, features, engine, loads: () => loads };
 }
 
 beforeEach(() => {
@@ -265,4 +265,16 @@ test('an untrusted workspace offers no local folder and reads no folder dictiona
   } finally {
     vscode.workspace.isTrusted = true;
   }
+});
+
+test('a failed features run after the graph leaves the graph shown and says why in the log', async () => {
+  const { state, graphs, shown, command, engine } = setup();
+  await state.update(DICTIONARY_STATE_KEY, { kind: 'folder', path: '/tc' });
+  engine.features = async () => {
+    throw new Error('logit effects ran out of memory');
+  };
+  vscode.window.showInputBox = (async () => 'a prompt') as never;
+  await command('circuitTrace.attributionGraph')();
+  assert.equal(graphs.length, 1);
+  assert.equal(shown.length, 0);
 });
