@@ -145,6 +145,7 @@ async function attribute(
   await model.backward({
     forward,
     metrics: [metric],
+    splitInputs: false,
     ...(gradDrop ? { dropLayer: [null, ...Array.from({ length: L }, (_, l) => l)] } : {}),
     ...(signal ? { signal } : {}),
     onLayer: (layer: number, grads: BlockGradients) => {

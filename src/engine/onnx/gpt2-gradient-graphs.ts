@@ -27,6 +27,7 @@
  *        grad_qkv_in      [3 * head, b, p, d_model]  gradient of each head's q (then k, then v)
  *                                              input, its own copy of resid_pre
  *        grad_mlp_in      [b, p, d_model]      gradient of the MLP's input, its copy of resid_mid
+ *                                              (these two unless splitInputs is false)
  * Final graph:
  *   in   resid            [b, d_model]         the residual stream at the last position
  *        logit_coef       [b, vocab]           m = Σ logit_coef · logits + Σ logprob_coef · log_softmax(logits)
@@ -61,46 +62,52 @@ export type BlockGradientOutput = BlockGradientPoint['output'];
 export interface GradientGraphOptions {
   /** The linearised model: attention patterns and norm scales are constants of the backward pass. */
   frozen: boolean;
+  /**
+   * Each head's q, k, v and the MLP read their own input copy, whose gradients are outputs
+   * (grad_qkv_in, grad_mlp_in); default true. Without them (node attribution) the backward is
+   * cheaper. Families whose graphs always have them ignore it.
+   */
+  splitInputs?: boolean;
 }
 
 /** The forward values a backward graph reads instead of recomputing them: the block's products with its weight matrices (biases added). */
 export const BACKWARD_SAVED_OUTPUTS = ['q', 'k', 'v', 'attn_out', 'mlp_pre', 'mlp_out'] as const satisfies readonly BlockGradientOutput[];
 
 /**
- * The block's forward on the tape; `split` gives each head's q, k, v (and the MLP) its own input
- * copy, and makes the products with the weight matrices graph inputs (BACKWARD_SAVED_OUTPUTS, the
- * forward graph's values) rather than recomputing them.
+ * The block's forward on the tape. For a backward graph (`saved`) the products with the weight
+ * matrices are graph inputs (BACKWARD_SAVED_OUTPUTS, the forward graph's values) rather than
+ * recomputed, and `split` gives each head's q, k, v (and the MLP) its own input copy.
  */
-function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: number, split: boolean, frozen: boolean, gate: TapeValue | null) {
+function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: number, saved: boolean, split: boolean, frozen: boolean, gate: TapeValue | null) {
   const { nHeads: H, dModel: D, dHead: Dh, dMlp: M } = config;
   const residPre = t.input('resid_pre', ['b', 'p', D], true);
   const mask = t.input('attn_mask', ['p', 'p'], false);
   const gated = (x: TapeValue): TapeValue => (gate ? t.gradientGate(x, gate) : x);
-  const saved = (output: (typeof BACKWARD_SAVED_OUTPUTS)[number], dims: readonly (number | string)[]): string => {
+  const savedInput = (output: (typeof BACKWARD_SAVED_OUTPUTS)[number], dims: readonly (number | string)[]): string => {
     t.g.input(output, 'float', ['b', ...dims]);
     return output;
   };
-  /** x · W + bias, or with `split` the forward's value of it. */
+  /** x · W + bias, or in a backward graph the forward's value of it. */
   const linear = (
     x: TapeValue,
     weight: TapeValue,
     bias: () => TapeValue,
     output: (typeof BACKWARD_SAVED_OUTPUTS)[number],
     dims: readonly (number | string)[],
-  ) => (split ? t.savedProduct(saved(output, dims), x, weight) : t.add(t.matmul(x, weight), bias()));
+  ) => (saved ? t.savedProduct(savedInput(output, dims), x, weight) : t.add(t.matmul(x, weight), bias()));
 
   // q, k, v of every head from [3 * head, ...] copies of the stream: [3H, b, p, d_model].
   const lnInput = split ? broadcastCopies(t, residPre, 3 * H) : t.unsqueeze(residPre, 0);
   const x1 = split
     ? layerNormOfCopies(t, lnInput, w.ln1.w.data, w.ln1.b.data, D, config.eps, 'ln1', frozen)
     : layerNorm(t, lnInput, w.ln1.w.data, w.ln1.b.data, D, config.eps, `ln1`, frozen);
-  const wQkv = t.weight('W_qkv', stackHeads([w.W_Q.data, w.W_K.data, w.W_V.data]), [3 * H, 1, D, Dh]);
+  const wQkv = t.weight('W_qkv', stackedQkv(w), [3 * H, 1, D, Dh]);
   // [3H, b, p, d_head]; the saved q, k, v are [b, p, head, d_head] each.
-  const qkv = split
+  const qkv = saved
     ? t.savedProduct(
         t.g.op1(
           'Concat',
-          (['q', 'k', 'v'] as const).map((o) => t.g.op1('Transpose', [saved(o, ['p', H, Dh])], { perm: [2, 0, 1, 3] })),
+          (['q', 'k', 'v'] as const).map((o) => t.g.op1('Transpose', [savedInput(o, ['p', H, Dh])], { perm: [2, 0, 1, 3] })),
           { axis: 0 },
         ),
         x1,
@@ -148,7 +155,7 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
 /** A block's forward: every hook point of BLOCK_GRADIENT_POINTS as an output. */
 export function buildGradientForwardGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
   const t = new Tape(`fwd${layer}`, mode);
-  const { points } = defineBlock(t, config, w, layer, false, false, null);
+  const { points } = defineBlock(t, config, w, layer, false, false, false, null);
   for (const { output, shape } of BLOCK_GRADIENT_POINTS) {
     if (output === 'resid_pre') continue;
     t.g.output(t.g.op1('Identity', [points[output].name], {}, output), 'float', ['b', ...graphDims(shape, config)]);
@@ -168,7 +175,8 @@ export function buildGradientBackwardGraph(
   const { dModel: D, nHeads: H } = config;
   const gradOut = t.g.input('grad_resid_post', 'float', ['b', 'p', D]);
   const gate = t.input('grad_gate', ['b', 1, 1], false);
-  const block = defineBlock(t, config, w, layer, true, options.frozen, gate);
+  const split = options.splitInputs ?? true;
+  const block = defineBlock(t, config, w, layer, true, split, options.frozen, gate);
   t.backward([[block.points.resid_post, gradOut]]);
   for (const { output, shape } of BLOCK_GRADIENT_POINTS) {
     if (output === 'resid_post') continue;
@@ -182,8 +190,10 @@ export function buildGradientBackwardGraph(
           : t.gradient(block.points[output]);
     t.g.output(t.g.op1('Identity', [grad], {}, `grad_${output}`), 'float', ['b', ...graphDims(shape, config)]);
   }
-  t.g.output(t.g.op1('Identity', [t.gradient(block.lnInput)], {}, 'grad_qkv_in'), 'float', [3 * H, 'b', 'p', D]);
-  t.g.output(t.g.op1('Identity', [t.gradient(block.mlpIn)], {}, 'grad_mlp_in'), 'float', ['b', 'p', D]);
+  if (split) {
+    t.g.output(t.g.op1('Identity', [t.gradient(block.lnInput)], {}, 'grad_qkv_in'), 'float', [3 * H, 'b', 'p', D]);
+    t.g.output(t.g.op1('Identity', [t.gradient(block.mlpIn)], {}, 'grad_mlp_in'), 'float', ['b', 'p', D]);
+  }
   return t.g.build();
 }
 
@@ -265,6 +275,15 @@ function activation(t: Tape, x: TapeValue, fn: ModelConfig['actFn']): TapeValue 
     case 'silu':
       return t.mul(x, t.sigmoid(x));
   }
+}
+
+/** A block's W_Q, W_K, W_V stacked, one array shared by every graph of the block that takes it as an input. */
+const stackedQkvOf = new WeakMap<BlockWeights, Float32Array>();
+
+function stackedQkv(w: BlockWeights): Float32Array {
+  let stacked = stackedQkvOf.get(w);
+  if (stacked === undefined) stackedQkvOf.set(w, (stacked = stackHeads([w.W_Q.data, w.W_K.data, w.W_V.data])));
+  return stacked;
 }
 
 /** [head, ...] arrays of q, k and v stacked as [3 * head, ...]. */

@@ -90,9 +90,10 @@ export type BlockGradients = BlockValues & {
   /**
    * [head + 2 kv_head, b, p, d_model]: each query head's input, then each key/value head's key input,
    * then its value input (their own copies of resid_pre; kv_head = head without grouped-query attention).
+   * Empty when the request asked for no split inputs (BackwardRequest.splitInputs) and the graphs left them out.
    */
   qkv_in: Float32Array;
-  /** [b, p, d_model]: the MLP's input (its own copy of resid_mid). */
+  /** [b, p, d_model]: the MLP's input (its own copy of resid_mid); empty as qkv_in. */
   mlp_in: Float32Array;
 };
 
@@ -111,6 +112,12 @@ export interface BackwardRequest {
   metrics: readonly MetricCoefficients[];
   /** The linearised model: attention patterns and norm scales held constant. */
   frozen?: boolean;
+  /**
+   * Whether the gradients of the split inputs (qkv_in, mlp_in) are wanted (default true). Without
+   * them a family whose graphs can leave them out (GPT-2's) runs a cheaper backward and returns
+   * them empty (length 0). Applies to the exact gradients.
+   */
+  splitInputs?: boolean;
   /** GradDrop: per batch row, the layer whose attn_out and mlp_out pass no gradient back (null: none). */
   dropLayer?: ReadonlyArray<number | null>;
   signal?: AbortSignal;
@@ -145,6 +152,8 @@ interface GradientGraphs {
   final(config: ModelConfig, weights: ModelWeights, options: GradientGraphOptions): BuiltGraph;
   /** Inputs of a block's graphs beside the stream, the mask and the gradients (RoPE's tables), for `P` positions. */
   blockFeeds(config: ModelConfig, layer: number, P: number): Record<string, ort.Tensor>;
+  /** Whether its backward graphs can leave out the split inputs' gradients (GradientGraphOptions.splitInputs). */
+  unsplit?: boolean;
   /** The forward values a backward graph takes as inputs (beside resid_pre) rather than recomputing them. */
   saved?: readonly GradientOutput[];
 }
@@ -152,6 +161,7 @@ interface GradientGraphs {
 const GPT2_GRAPHS: GradientGraphs = {
   points: () => BLOCK_GRADIENT_POINTS,
   saved: BACKWARD_SAVED_OUTPUTS,
+  unsplit: true,
   forward: buildGradientForwardGraph,
   backward: buildGradientBackwardGraph,
   final: buildGradientFinalGraph,
@@ -223,6 +233,7 @@ function withBlocksInMemory(model: CanonicalModel): CanonicalModel {
 
 export class GradientModel {
   private frozenPromise: Promise<BackwardSet> | null = null;
+  private unsplitPromise: Promise<BackwardSet> | null = null;
 
   private constructor(
     private readonly model: CanonicalModel,
@@ -292,7 +303,7 @@ export class GradientModel {
     const { forward, signal } = request;
     const { batch: b, positions: P } = forward;
     const { dModel: D, nLayers } = this.config;
-    const set = request.frozen ? await this.frozen() : this.exact;
+    const set = request.frozen ? await this.frozen() : request.splitInputs === false && this.graphs.unsplit ? await this.unsplit() : this.exact;
 
     throwIfCancelled(signal);
     const fin = await this.runFinal(set, forward, request.metrics);
@@ -321,7 +332,11 @@ export class GradientModel {
         ...this.graphs.blockFeeds(this.config, l, P),
         ...weights,
       });
-      const g = { resid_post: grad, qkv_in: out['grad_qkv_in']!.data, mlp_in: out['grad_mlp_in']!.data } as BlockGradients;
+      const g = {
+        resid_post: grad,
+        qkv_in: out['grad_qkv_in']?.data ?? new Float32Array(0),
+        mlp_in: out['grad_mlp_in']?.data ?? new Float32Array(0),
+      } as BlockGradients;
       for (const { output } of this.points) if (output !== 'resid_post') g[output] = out[`grad_${output}`]!.data as Float32Array;
       layers[l] = g;
       request.onLayer?.(l, g);
@@ -378,8 +393,14 @@ export class GradientModel {
     return this.frozenPromise;
   }
 
+  /** The exact backward graphs without the split inputs' gradients, built when first asked for. */
+  private unsplit(): Promise<BackwardSet> {
+    this.unsplitPromise ??= backwardSet(this.model, this.graphs, false, this.options, false);
+    return this.unsplitPromise;
+  }
+
   async dispose(): Promise<void> {
-    const sets = [this.exact, ...(this.frozenPromise ? [await this.frozenPromise] : [])];
+    const sets = [this.exact, ...(await Promise.all([this.frozenPromise, this.unsplitPromise].filter((p) => p !== null)))];
     await Promise.all([...this.forwards, ...sets.flatMap((s) => [...s.blocks, s.final])].map((g) => g.session.release()));
     await this.products.dispose();
   }
@@ -410,9 +431,16 @@ function checkToken(token: number, V: number): number {
   return token;
 }
 
-async function backwardSet(model: CanonicalModel, graphs: GradientGraphs, frozen: boolean, options: GradientModelOptions): Promise<BackwardSet> {
+async function backwardSet(
+  model: CanonicalModel,
+  graphs: GradientGraphs,
+  frozen: boolean,
+  options: GradientModelOptions,
+  splitInputs = true,
+): Promise<BackwardSet> {
   const blocks: GraphSession[] = [];
-  for (let l = 0; l < model.config.nLayers; l++) blocks.push(await session(graphs.backward(model.config, model.weights.blocks[l]!, l, { frozen }), options));
+  for (let l = 0; l < model.config.nLayers; l++)
+    blocks.push(await session(graphs.backward(model.config, model.weights.blocks[l]!, l, { frozen, splitInputs }), options));
   return { blocks, final: await session(graphs.final(model.config, model.weights, { frozen }), options) };
 }
 
