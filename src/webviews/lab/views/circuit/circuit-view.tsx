@@ -54,12 +54,15 @@ export function circuitCaption(report: CircuitReport): string {
 export function CircuitView() {
   const { state, palette, actions } = useLab();
   const [checking, setChecking] = useState<string | null>(null);
+  /** Why the last check failed (shown in place of a check). */
+  const [checkError, setCheckError] = useState<string | null>(null);
   const check = (from: string, to: string): void => {
     if (!edgeCheckable(from, to)) return;
     setChecking(`${from} → ${to}`);
+    setCheckError(null);
     actions
       .checkEdge(from, to)
-      .catch(() => undefined) // a failure shows as the Lab's notice
+      .catch((error: unknown) => setCheckError(`path patching ${from} → ${to} failed: ${error instanceof Error ? error.message : String(error)}`))
       .finally(() => setChecking(null));
   };
   const report = state.circuit;
@@ -227,7 +230,7 @@ export function CircuitView() {
               {pending && sizeK !== null ? `Size ${sizeK}: ${pendingSizeText(sizeK, errorNow)}` : ''}
             </p>
             <p class="circuit-check" aria-live="polite">
-              {checking ? `path patching ${checking}…` : state.edgeCheck ? edgeCheckText(state.edgeCheck) : ''}
+              {checking ? `path patching ${checking}…` : (checkError ?? (state.edgeCheck ? edgeCheckText(state.edgeCheck) : ''))}
             </p>
           </div>
           <aside class="circuit-side">
