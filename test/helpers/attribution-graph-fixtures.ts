@@ -5,7 +5,7 @@
  * JumpReLU or TopK and optionally a skip path. Encoder biases are set so that a fraction of the
  * features fire.
  */
-import type { DecoderRows, Dictionary, DictionaryLayer, FeatureActivationFunction } from '../../src/engine/features/dictionary.js';
+import type { DecoderRows, Dictionary, DictionaryLayer, FeatureActivationFunction, ModelProcessing } from '../../src/engine/features/dictionary.js';
 import type { HookName } from '../../src/engine/hooks.js';
 
 export interface RandomTranscoderSpec {
@@ -22,6 +22,8 @@ export interface RandomTranscoderSpec {
   encoderBias?: number;
   /** Scale of the encoder columns relative to 1 / sqrt(d_model) (default 1). */
   encoderScale?: number;
+  /** The processing of the model it was trained on (default: none, with ln2.hook_normalized before LayerNorm's weights). */
+  processing?: ModelProcessing;
 }
 
 /** A deterministic normal generator (mulberry32 and Box–Muller). */
@@ -82,6 +84,7 @@ export function randomTranscoder(spec: RandomTranscoderSpec): Dictionary {
       applyBDecToInput: false,
       normalization: { kind: 'none' },
       W_skip: spec.skip ? Float32Array.from({ length: D * D }, () => normal() * (0.3 / Math.sqrt(D))) : null,
+      processing: spec.processing ?? { centerWritingWeights: false, foldLn: true },
       decoder: (i) => decoderRows(decoders[i]!, S, D),
     });
   }

@@ -11,6 +11,7 @@ import type {
   DictionaryLayer,
   FeatureActivationFunction,
   InputNormalization,
+  ModelProcessing,
 } from '../../src/engine/features/dictionary.js';
 import type { HookName } from '../../src/engine/hooks.js';
 
@@ -58,6 +59,8 @@ export interface FixtureLayerSpec {
   encoderScale?: number;
   /** Multiplies the decoder's rows (default 0.2). */
   decoderScale?: number;
+  /** The processing of the model it was trained on (default: none, with ln2.hook_normalized before LayerNorm's weights). */
+  processing?: ModelProcessing;
 }
 
 export interface FixtureLayer extends DictionaryLayer {
@@ -92,6 +95,7 @@ export function randomDictionaryLayer(spec: FixtureLayerSpec, dModel: number, se
     applyBDecToInput: spec.applyBDecToInput ?? false,
     normalization: spec.normalization ?? { kind: 'none' },
     W_skip: spec.skip ? fill(D * D, 0.05) : null,
+    processing: spec.processing ?? { centerWritingWeights: false, foldLn: true },
     decoders,
     decoder: (i) => {
       const data = decoders[i];

@@ -15,7 +15,7 @@ import { hasHook, hookPoint } from '../hooks/registry.js';
 import { loadModel } from '../model/load-model.js';
 import { sampleHookInputs } from '../features/hook-samples.js';
 import { generateRandomDictionary, RANDOM_DICTIONARY_FORMATS, type RandomActivation, type RandomDictionaryFormat } from '../features/random-dictionary.js';
-import { writeRandomDictionary } from '../features/random-dictionary-writer.js';
+import { randomDictionaryProcessing, writeRandomDictionary } from '../features/random-dictionary-writer.js';
 import type { CliCommand, CliFlags } from './command.js';
 import { intFlag, loadOptionsFromFlags, resolveModelArg, stringFlag } from './model-arg.js';
 
@@ -103,7 +103,7 @@ export const randomDictionaryCommand: CliCommand = {
       const generatedLayers = format === 'clt' ? Array.from({ length: config.nLayers }, (_, l) => l) : layers;
       for (const l of generatedLayers)
         if (l >= config.nLayers) throw new EngineError('BAD_ARGUMENT', `Layer ${l} does not exist: the model has ${config.nLayers} layers.`);
-      const samples = await sampleHookInputs(loaded.runner, generatedLayers, inputHook, seed);
+      const samples = await sampleHookInputs(loaded.runner, generatedLayers, inputHook, seed, randomDictionaryProcessing(format));
       const dictionary = generateRandomDictionary(
         { format, layers: format === 'clt' ? (layersFlag(flags) ?? []) : layers, width, activation, ...(k !== undefined ? { k } : {}), seed, skip },
         config,

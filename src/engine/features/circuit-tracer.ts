@@ -19,7 +19,7 @@ import { openSafetensors, type SafetensorsFile } from '../model/safetensors.js';
 import type { CircuitTracerConfig } from './circuit-tracer-config.js';
 import { SafetensorsDecoderRows, type DecoderLayout } from './decoder-rows.js';
 import { PositionedFile } from './positioned-file.js';
-import type { DictionaryLayer, FeatureActivationFunction } from './dictionary.js';
+import { UNPROCESSED_MODEL, type DictionaryLayer, type FeatureActivationFunction } from './dictionary.js';
 import { assertModelWidth, fullHookName, resolveDictionaryHook, type DictionaryModelConfig } from './dictionary-hooks.js';
 import type { LoadDictionaryOptions } from './dictionary-options.js';
 import type { LoadedLayer } from './saelens.js';
@@ -120,6 +120,8 @@ export function loadTranscoderFile(
     applyBDecToInput: false,
     normalization: { kind: 'none' },
     W_skip,
+    // circuit-tracer's ReplacementModel loads its model with fold_ln, center_writing_weights and center_unembed off.
+    processing: UNPROCESSED_MODEL,
     decoder: (i) => {
       if (i !== 0) throw new EngineError('BAD_ARGUMENT', `A per-layer transcoder has one decoder (output 0), not output ${i}.`);
       return decoder;
@@ -191,6 +193,7 @@ export function loadCrossLayerTranscoder(
         applyBDecToInput: false,
         normalization: { kind: 'none' },
         W_skip: null,
+        processing: UNPROCESSED_MODEL,
         decoder: (i) => {
           const d = decoders[i];
           if (!d) throw new EngineError('BAD_ARGUMENT', `Layer ${l} of the cross-layer transcoder has decoders 0..${decoders.length - 1}, not ${i}.`);

@@ -27,6 +27,25 @@ export type FeatureActivationFunction =
  */
 export type InputNormalization = { kind: 'none' } | { kind: 'expected_average_only_in'; inputScale: number } | { kind: 'constant_norm_rescale' };
 
+/**
+ * The TransformerLens processing of the model a dictionary was trained on (the flags of
+ * HookedTransformer.from_pretrained), which decides what its hooks hold:
+ * - centerWritingWeights: every weight writing to the residual stream is centred over d_model, so
+ *   the residual stream and the sublayer outputs are the unprocessed values minus their mean per
+ *   position. TransformerLens centres only models whose norms are LayerNorm (RMSNorm does not
+ *   remove the mean), so it has no effect on RMSNorm models.
+ * - foldLn: LayerNorm's weight and bias are folded into the next layer, so ln2.hook_normalized is
+ *   (x − mean) / s; unfolded it is that times the weight plus the bias. RMSNorm's hook_normalized is
+ *   x / s before the weight either way.
+ */
+export interface ModelProcessing {
+  readonly centerWritingWeights: boolean;
+  readonly foldLn: boolean;
+}
+
+/** No processing: the Hugging Face model's own values (circuit-tracer's and Gemma Scope's convention). */
+export const UNPROCESSED_MODEL: ModelProcessing = { centerWritingWeights: false, foldLn: false };
+
 /** Reads rows of one decoder matrix ([d_sae, d_out] for one output layer) from wherever they are stored. */
 export interface DecoderRows {
   readonly dSae: number;
@@ -59,6 +78,8 @@ export interface DictionaryLayer {
   readonly normalization: InputNormalization;
   /** A skip transcoder's linear skip path, [d_in, d_out] (to the first output hook), or null. */
   readonly W_skip: Float32Array | null;
+  /** The processing of the model the layer was trained on: its input and output hooks are read as that model computes them. */
+  readonly processing: ModelProcessing;
   /** The decoder to output hook `i` (index into outputHooks), read lazily. */
   decoder(i: number): DecoderRows;
 }

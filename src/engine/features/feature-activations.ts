@@ -58,7 +58,7 @@ export async function featureActivations(
   const encoded: EncodedLayer[] = [];
   for (const layer of toEncode) {
     throwIfCancelled(options.signal);
-    const input = dictionaryInput(layer.inputHook, cache, config, weights);
+    const input = dictionaryInput(layer.inputHook, cache, config, weights, layer.processing);
     encoded.push({ layer, encoding: await encodeLayer(matmul, layer, input), input });
   }
 
@@ -67,7 +67,7 @@ export async function featureActivations(
   const layers = wanted.map((layer): LayerFeatures => {
     const { encoding } = encoded.find((e) => e.layer === layer)!;
     const outputHook = layer.outputHooks[0]!;
-    const truth = dictionaryInput(outputHook, cache, config, weights);
+    const truth = dictionaryInput(outputHook, cache, config, weights, layer.processing);
     const recon = reconstructHook(outputHook, encoded)!;
     const { error, norm } = reconstructionErrors(truth.data, recon, P, layer.dOut);
     return {

@@ -20,7 +20,7 @@ import { openSafetensors, type SafetensorsFile } from '../model/safetensors.js';
 import { writeSafetensorsFile, type TensorToWrite } from '../model/safetensors-writer.js';
 import { SafetensorsDecoderRows } from './decoder-rows.js';
 import { PositionedFile } from './positioned-file.js';
-import type { DictionaryLayer } from './dictionary.js';
+import { UNPROCESSED_MODEL, type DictionaryLayer } from './dictionary.js';
 import { assertModelWidth, fullHookName, resolveDictionaryHook, type DictionaryModelConfig } from './dictionary-hooks.js';
 import type { LoadDictionaryOptions } from './dictionary-options.js';
 import { readNpz } from './npz.js';
@@ -155,6 +155,8 @@ export async function loadGemmaScopeNpz(
     applyBDecToInput: false,
     normalization: { kind: 'none' },
     W_skip: null,
+    // Gemma Scope was trained on Gemma 2's own activations (RMSNorm: nothing to centre or fold).
+    processing: UNPROCESSED_MODEL,
     decoder: (i) => {
       if (i !== 0) throw new EngineError('BAD_ARGUMENT', `A Gemma Scope dictionary has one decoder (output 0), not output ${i}.`);
       return decoder;

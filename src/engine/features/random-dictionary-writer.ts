@@ -13,13 +13,19 @@
  *   [d_sae, d_model], b_enc_L, b_dec_L, threshold_L) and W_dec_L.safetensors (W_dec_L [d_sae, n_layers − L, d_model]);
  * - `gemma-scope-npz`: DIR/layer_L/width_W/average_l0_N/params.npz (W_enc [d_model, d_sae],
  *   W_dec [d_sae, d_model], b_enc, b_dec, threshold; JumpReLU only, as Gemma Scope).
+ *
+ * The SAELens cfg.json names the processing SAELens's training writes today,
+ * model_from_pretrained_kwargs {"center_writing_weights": false} (fold_ln left on); the other
+ * formats' loaders take the unprocessed model. randomDictionaryProcessing says which, so the
+ * samples that calibrate the weights are read as the loaded dictionary will read its hook.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EngineError } from '../errors.js';
 import { writeSafetensorsFile, type TensorToWrite, type WritableDtype } from '../model/safetensors-writer.js';
 import { writeNpz } from './npz-writer.js';
-import type { RandomDictionary, RandomDictionaryLayer } from './random-dictionary.js';
+import { UNPROCESSED_MODEL, type ModelProcessing } from './dictionary.js';
+import type { RandomDictionary, RandomDictionaryFormat, RandomDictionaryLayer } from './random-dictionary.js';
 import { transpose } from './stored-tensors.js';
 
 export interface RandomDictionaryFiles {
@@ -35,6 +41,11 @@ export interface RandomDictionaryFiles {
 }
 
 const DTYPE_NAMES: Record<WritableDtype, string> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+
+/** The model processing a random dictionary of `format` is loaded with (see the file comment). */
+export function randomDictionaryProcessing(format: RandomDictionaryFormat): ModelProcessing {
+  return format === 'saelens' ? { centerWritingWeights: false, foldLn: true } : UNPROCESSED_MODEL;
+}
 
 /** The width as Gemma Scope names it in paths: 16384 → 16k, 64 → 64. */
 function widthName(width: number): string {
@@ -87,6 +98,7 @@ export async function writeRandomDictionary(dir: string, dictionary: RandomDicti
         prepend_bos: true,
         normalize_activations: 'none',
         sae_lens_training_version: null,
+        model_from_pretrained_kwargs: { center_writing_weights: false },
       };
       text(join(sub, 'cfg.json'), `${JSON.stringify(cfg, null, 2)}\n`);
       const tensors = [

@@ -11,6 +11,13 @@
  * SAELens's transcoders (architecture transcoder, skip_transcoder, jumprelu_transcoder) are read
  * too: hook_name_out and d_out name the decoder's hook, W_dec is [d_sae, d_out], b_dec [d_out], a
  * skip transcoder's W_skip [d_out, d_in] is added as x · W_skipᵀ, and the input is encoded raw.
+ *
+ * SAELens trains on a TransformerLens HookedTransformer loaded with
+ * `from_pretrained(model_name, **model_from_pretrained_kwargs)`, so the hooks hold the processed
+ * model's values: TransformerLens's defaults are fold_ln and center_writing_weights on, and
+ * cfg.json's model_from_pretrained_kwargs (top level or in metadata) overrides them. Later SAELens
+ * versions write {"center_writing_weights": false} there; older releases (e.g. jbloom's GPT-2 small
+ * residual SAEs) have none, so their model was centred.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,7 +25,7 @@ import { EngineError } from '../errors.js';
 import { openSafetensors } from '../model/safetensors.js';
 import { SafetensorsDecoderRows } from './decoder-rows.js';
 import { PositionedFile } from './positioned-file.js';
-import type { DictionaryLayer, FeatureActivationFunction, InputNormalization } from './dictionary.js';
+import type { DictionaryLayer, FeatureActivationFunction, InputNormalization, ModelProcessing } from './dictionary.js';
 import { assertModelWidth, resolveDictionaryHook, type DictionaryModelConfig } from './dictionary-hooks.js';
 import type { LoadDictionaryOptions } from './dictionary-options.js';
 import { isObject, optionalBoolean, optionalNumber, optionalString, parseJsonObject, positiveInt, type ConfigObject } from './json-fields.js';
@@ -112,6 +119,18 @@ function normalizationOf(cfg: ConfigObject, options: LoadDictionaryOptions, labe
   );
 }
 
+/** The processing of the model the SAE was trained on: TransformerLens's defaults, overridden by model_from_pretrained_kwargs. */
+function processingOf(cfg: ConfigObject, label: string): ModelProcessing {
+  const kwargs = field(cfg, 'model_from_pretrained_kwargs');
+  if (kwargs !== undefined && kwargs !== null && !isObject(kwargs))
+    throw new EngineError('BAD_CONFIG', `${label}: model_from_pretrained_kwargs is ${JSON.stringify(kwargs)}, not an object.`);
+  const flags = isObject(kwargs) ? kwargs : {};
+  return {
+    centerWritingWeights: optionalBoolean(flags, 'center_writing_weights', true, `${label} (model_from_pretrained_kwargs)`),
+    foldLn: optionalBoolean(flags, 'fold_ln', true, `${label} (model_from_pretrained_kwargs)`),
+  };
+}
+
 /** Loads the SAE in `folder` (cfg.json + sae_weights.safetensors) for a model of shape `model`. */
 export function loadSaelensFolder(folder: string, model: DictionaryModelConfig, options: LoadDictionaryOptions): LoadedLayer {
   const cfgPath = join(folder, SAELENS_CONFIG);
@@ -157,6 +176,7 @@ export function loadSaelensFolder(folder: string, model: DictionaryModelConfig, 
     assertModelWidth(dOut, model, 'd_out', label);
   }
   const normalization = normalizationOf(cfg, options, label);
+  const processing = processingOf(cfg, label);
   if (isTranscoder && normalization.kind !== 'none') {
     throw new EngineError(
       'BAD_CONFIG',
@@ -215,6 +235,7 @@ export function loadSaelensFolder(folder: string, model: DictionaryModelConfig, 
     applyBDecToInput,
     normalization,
     W_skip,
+    processing,
     decoder: (i) => {
       if (i !== 0) throw new EngineError('BAD_ARGUMENT', `An SAE has one decoder (output 0), not output ${i}.`);
       return decoder;

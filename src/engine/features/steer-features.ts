@@ -17,6 +17,14 @@
  * Output hooks are patched where the runtime can replace them: hook_resid_pre, hook_attn_out and
  * hook_mlp_out as they are, hook_resid_mid through hook_attn_out (which resid_mid adds), and
  * hook_resid_post through the next layer's hook_resid_pre (through hook_mlp_out in the last layer).
+ *
+ * A dictionary trained on a centred model (center_writing_weights, dictionary-input.ts) reads and
+ * writes the centred hooks; its decoder rows are added to the unprocessed stream as they are, as
+ * TransformerLens's processed model adds them to its centred stream. The two streams differ by a
+ * per-position constant vector, which every reader removes (LayerNorm centres, and the centred
+ * dictionary inputs are re-centred), so the logits are the processed model's. A trained SAE's rows
+ * are near mean-zero anyway; a row's mean would stay in TransformerLens's stream for a later
+ * centred dictionary layer to read, but not here, where that layer re-centres its input.
  */
 import { EngineError, throwIfCancelled } from '../errors.js';
 import type { HookName } from '../hooks.js';
@@ -191,7 +199,7 @@ export async function steerFeatures(
     for (const point of group) {
       if (point.kind === 'encode') {
         const layer = point.layer;
-        const x = dictionaryInput(layer.inputHook, run!.cache, config, weights);
+        const x = dictionaryInput(layer.inputHook, run!.cache, config, weights, layer.processing);
         const { acts, inputScale } = await encodeLayer(matmul, layer, x);
         const writes: FeatureWrite[] = [];
         for (const edit of edits.filter((e) => e.layer === layer.layer)) {

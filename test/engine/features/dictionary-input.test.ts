@@ -28,6 +28,18 @@ import { referenceLlamaForward } from '../../helpers/reference-llama.js';
 
 const IDS = [464, 3797, 3332, 319, 262, 2603, 13, 383];
 
+/** Each [d] row of `x` minus its mean, in float64: TransformerLens's center_writing_weights stream. */
+function centredRows(x: ArrayLike<number>, d: number): Float64Array {
+  const out = new Float64Array(x.length);
+  for (let start = 0; start < x.length; start += d) {
+    let mean = 0;
+    for (let i = 0; i < d; i++) mean += x[start + i]!;
+    mean /= d;
+    for (let i = 0; i < d; i++) out[start + i] = x[start + i]! - mean;
+  }
+  return out;
+}
+
 interface Case {
   family: ReferenceNormFamily;
   /** The norm's epsilon, from the checkpoint's config.json. */
@@ -97,37 +109,57 @@ for (const c of CASES) {
     });
     after(() => made.model.dispose());
 
+    const layerNorm = c.family === 'gpt2' || c.family === 'neox';
     for (const layer of [0, 1]) {
-      for (const [hook, weighted] of [
-        ['ln2.hook_normalized', false],
-        ['mlp.hook_in', true],
+      // ln2.hook_normalized is before LayerNorm's weight and bias with fold_ln, after them without; RMSNorm's is before the weight either way.
+      for (const [hook, foldLn, weighted] of [
+        ['ln2.hook_normalized', true, false],
+        ['ln2.hook_normalized', false, layerNorm],
+        ['mlp.hook_in', true, true],
+        ['mlp.hook_in', false, true],
       ] as const) {
-        test(`blocks.${layer}.${hook} matches the reference`, async () => {
+        test(`blocks.${layer}.${hook} with fold_ln ${foldLn ? 'on' : 'off'} matches the reference ${weighted ? 'after' : 'before'} the norm's weights`, async () => {
           const { model } = made;
           const name = `blocks.${layer}.${hook}`;
           const sources = dictionaryHookSources(name, model.config);
           const { cache } = await model.forward(IDS, { hooks: sources });
-          const value = dictionaryInput(name, cache, model.config, model.weights);
+          // Centring changes neither: the norm removes the mean.
+          const value = dictionaryInput(name, cache, model.config, model.weights, { centerWritingWeights: true, foldLn });
           assert.deepEqual(value.shape, [IDS.length, 64]);
           const { eps } = made;
           const expected = referenceMlpInput(c.family, made.tensors, made.reference, layer, eps, weighted);
           const { ok, diff } = withinTolerance(value.data, expected, 1e-4);
           assert.ok(ok, `${name}: max difference ${diff.toExponential(3)}`);
-          // The weight matters: the two derived hooks differ.
+          // The weight matters: the hook after the weights differs from the one before.
           if (weighted) assert.ok(!withinTolerance(value.data, referenceMlpInput(c.family, made.tensors, made.reference, layer, eps, false), 1e-2).ok);
         });
       }
     }
 
-    test('a cached d_model hook is read as it is, in an array of its own', async () => {
+    test('a cached d_model hook is read as it is without center_writing_weights, in an array of its own', async () => {
       const { model } = made;
       const name = 'blocks.1.hook_resid_pre';
       assert.deepEqual(dictionaryHookSources(name, model.config), [name]);
       const { cache } = await model.forward(IDS, { hooks: [name] });
-      const value = dictionaryInput(name, cache, model.config, model.weights);
+      const value = dictionaryInput(name, cache, model.config, model.weights, { centerWritingWeights: false, foldLn: true });
       assert.deepEqual([...value.data], [...cache.get(name)!.data]);
       assert.notEqual(value.data, cache.get(name)!.data);
       assert.ok(withinTolerance(value.data, made.reference.get(name)!.data, 1e-4).ok);
+    });
+
+    test(`with center_writing_weights, residual and sublayer-output hooks are ${layerNorm ? 'centred over d_model (LayerNorm)' : 'read as they are (RMSNorm)'}`, async () => {
+      const { model } = made;
+      const names = ['blocks.0.hook_resid_pre', 'blocks.1.hook_attn_out', 'blocks.1.hook_mlp_out', 'blocks.1.hook_resid_post'];
+      const { cache } = await model.forward(IDS, { hooks: names as never });
+      for (const name of names) {
+        const raw = made.reference.get(name)!.data;
+        const expected = layerNorm ? centredRows(raw, 64) : Float64Array.from(raw);
+        const value = dictionaryInput(name, cache, model.config, model.weights, { centerWritingWeights: true, foldLn: true });
+        const { ok, diff } = withinTolerance(value.data, expected, 1e-4);
+        assert.ok(ok, `${name}: max difference ${diff.toExponential(3)}`);
+        // The rows' means are well above the tolerance of the match, so the test tells centred from raw.
+        if (layerNorm) assert.ok(!withinTolerance(value.data, raw, 1e-4).ok, `${name} has a mean to remove`);
+      }
     });
 
     test('hooks that are no per-layer d_model hook of the model are typed errors', () => {

@@ -22,8 +22,8 @@ import { GraphBuilder, type BuiltGraph } from '../../onnx/graph-builder.js';
 
 /** How a layer's encoder input depends on the stream the MLP reads (resid_mid, or resid_pre with a parallel residual). */
 export type EncoderInputMap =
-  /** The stream itself (hook_resid_mid / hook_resid_pre). */
-  | { kind: 'stream' }
+  /** The stream itself (hook_resid_mid / hook_resid_pre), centred over d_model when the dictionary's model was (center_writing_weights). */
+  | { kind: 'stream'; centre: boolean }
   /** The MLP's norm frozen at its scale: centred for LayerNorm, times `weight` when the hook is after it. */
   | { kind: 'norm'; weight: Float32Array | null; centre: boolean };
 
@@ -84,6 +84,8 @@ export function buildLinearLayerGraph(spec: LinearLayerSpec): BuiltGraph {
     inputGrad = g.op1('Add', [inject, skipT]);
   }
   let intoStream = inputGrad;
+  // Centring is its own transpose.
+  if (spec.input.kind === 'stream' && spec.input.centre) intoStream = g.op1('Sub', [inputGrad, g.op1('ReduceMean', [inputGrad, axisLast], { keepdims: 1 })]);
   if (spec.input.kind === 'norm') {
     const invS2 = g.input('inv_s2', 'float', ['n', 1]);
     intoStream = normTranspose(inputGrad, spec.input.weight, invS2, spec.input.centre, 'ln2');

@@ -82,7 +82,7 @@ export class LinearBackward {
           W_V: block.W_V.data,
           postAttentionWeight: block.ln1_post?.w.data ?? null,
           parallelResidual: config.parallelResidual === true,
-          input: encoderInputMap(inputHookKind(layer, config), config, block.ln2.w.data),
+          input: encoderInputMap(inputHookKind(layer, config), config, block.ln2.w.data, layer.processing),
           skip: layer.W_skip,
           tokens: l === 0,
         });

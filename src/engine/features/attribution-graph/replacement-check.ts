@@ -8,7 +8,8 @@
 import { EngineError } from '../../errors.js';
 import type { ModelConfig } from '../../model/config.js';
 import { firstNonFiniteIndex } from '../../model/finite-check.js';
-import type { Dictionary, DictionaryLayer } from '../dictionary.js';
+import type { Dictionary, DictionaryLayer, ModelProcessing } from '../dictionary.js';
+import { centresStream, normalizedHasWeights } from '../dictionary-input.js';
 import type { EncoderInputMap } from './backward-graph.js';
 
 /** How one dictionary layer reads the MLP's input stream. */
@@ -107,8 +108,13 @@ export function inputHookKind(layer: DictionaryLayer, config: ModelConfig, label
   return m[2] === 'ln2.hook_normalized' || m[2] === 'mlp.hook_in' ? m[2] : 'stream';
 }
 
-/** The linear map from the MLP's input stream to the encoder's input, with the MLP's norm frozen. */
-export function encoderInputMap(kind: InputHookKind, config: ModelConfig, ln2Weight: Float32Array): EncoderInputMap {
-  if (kind === 'stream') return { kind: 'stream' };
-  return { kind: 'norm', weight: kind === 'mlp.hook_in' ? ln2Weight : null, centre: config.norm !== 'rmsnorm' };
+/**
+ * The linear map from the MLP's input stream to the encoder's input, with the MLP's norm frozen, as
+ * dictionaryInput reads the hook under `processing`: a centred stream, and ln2.hook_normalized after
+ * LayerNorm's weight without fold_ln (its bias is a constant of the linear model).
+ */
+export function encoderInputMap(kind: InputHookKind, config: ModelConfig, ln2Weight: Float32Array, processing: ModelProcessing): EncoderInputMap {
+  if (kind === 'stream') return { kind: 'stream', centre: centresStream(processing, config) };
+  const weighted = kind === 'mlp.hook_in' || normalizedHasWeights(processing, config);
+  return { kind: 'norm', weight: weighted ? ln2Weight : null, centre: config.norm !== 'rmsnorm' };
 }

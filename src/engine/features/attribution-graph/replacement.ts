@@ -178,7 +178,7 @@ export async function buildReplacementModel(
   for (let l = 0; l < L; l++) {
     throwIfCancelled(options.signal);
     const layer = dictionary[l]!;
-    const x = dictionaryInput(layer.inputHook, cache, config, weights);
+    const x = dictionaryInput(layer.inputHook, cache, config, weights, layer.processing);
     const enc = await encodeLayer(matmul, layer, x);
     if (zeroedBos) enc.acts.fill(0, 0, layer.dSae);
     perLayer.push({ acts: enc.acts, pre: enc.pre, inputScale: enc.inputScale, input: x.data });
@@ -268,7 +268,8 @@ export async function buildReplacementModel(
     const residPre = cached(cache, layerHook(l, 'hook_resid_pre'));
     const mlpStream = config.parallelResidual === true ? residPre : cached(cache, layerHook(l, 'hook_resid_mid'));
     const hasScale = (name: 'ln1.hook_scale' | 'ln2.hook_scale'): HookName | null => (hasHook(hookPoint(name), family) ? layerHook(l, name) : null);
-    const mlpOut = cached(cache, layerHook(l, 'hook_mlp_out'));
+    // The true MLP output as the dictionary's model holds it (centred with center_writing_weights), as its reconstruction is.
+    const mlpOut = dictionaryInput(layerHook(l, 'hook_mlp_out'), cache, config, weights, dictionary[l]!.processing).data;
     const errors = new Float32Array(P * D);
     for (let i = zeroedBos ? D : 0; i < P * D; i++) errors[i] = mlpOut[i]! - recon[l]![i]!;
     const w = writes[l]!;
