@@ -79,7 +79,15 @@ export function ViewFrame(props: ViewFrameProps) {
           {props.view === 'circuit' && (
             <IconButton icon="json" label="Export the circuit as JSON" onClick={() => void run('json')} disabled={busy || !state.circuit} />
           )}
-          {standalone && props.view !== 'circuit' && props.view !== 'features' && props.view !== 'attributionGraph' && (
+          {props.view === 'attribution' && (
+            <IconButton
+              icon="json"
+              label="Export the attribution and path-patching maps as JSON"
+              onClick={() => void run('json')}
+              disabled={busy || (!state.attribution.map && !state.attribution.pathPatch)}
+            />
+          )}
+          {standalone && props.view !== 'circuit' && props.view !== 'attribution' && props.view !== 'features' && props.view !== 'attributionGraph' && (
             <IconButton
               icon="json"
               label="Export the Lab's data as JSON"
