@@ -90,6 +90,8 @@ describe('Gemma Scope params.npz', () => {
       assert.equal(transcoder.kind, 'transcoder');
       assert.equal(transcoder.layers[0]!.inputHook, 'blocks.2.ln2.hook_normalized');
       assert.deepEqual(transcoder.layers[0]!.outputHooks, ['blocks.2.hook_mlp_out']);
+      // Gemma Scope was trained on Gemma 2's own activations: no TransformerLens processing.
+      assert.deepEqual(transcoder.layers[0]!.processing, { centerWritingWeights: false, foldLn: false });
     } finally {
       transcoder.dispose();
     }

@@ -13,7 +13,7 @@ import type { Dictionary } from '../../../src/engine/features/dictionary.js';
 import type { DictionaryModelConfig } from '../../../src/engine/features/dictionary-hooks.js';
 import { loadDictionary } from '../../../src/engine/features/load-dictionary.js';
 import { generateRandomDictionary, type RandomDictionary, type RandomDictionarySpec } from '../../../src/engine/features/random-dictionary.js';
-import { writeRandomDictionary, type RandomDictionaryFiles } from '../../../src/engine/features/random-dictionary-writer.js';
+import { randomDictionaryProcessing, writeRandomDictionary, type RandomDictionaryFiles } from '../../../src/engine/features/random-dictionary-writer.js';
 import { STORED_ROUNDING } from '../../helpers/stored-precision.js';
 
 const MODEL: DictionaryModelConfig = { nLayers: 3, dModel: 8 };
@@ -130,6 +130,12 @@ function checkAgainstWritten(loaded: Dictionary, written: RandomDictionary, c: C
     }
     assert.equal(layer.applyBDecToInput, c.spec.format === 'saelens' && c.spec.activation !== 'jumprelu');
     assert.deepEqual(layer.normalization, { kind: 'none' });
+    // SAELens's cfg.json names {center_writing_weights: false} (fold_ln left at TransformerLens's default); circuit-tracer's model is unprocessed.
+    assert.deepEqual(
+      layer.processing,
+      c.spec.format === 'saelens' ? { centerWritingWeights: false, foldLn: true } : { centerWritingWeights: false, foldLn: false },
+    );
+    assert.deepEqual(layer.processing, randomDictionaryProcessing(c.spec.format));
     if (w.W_skip) assert.deepEqual(Array.from(layer.W_skip!), stored(w.W_skip, dtype), 'W_skip');
     else assert.equal(layer.W_skip, null);
     assert.equal(layer.outputHooks.length, w.W_dec.length);
