@@ -5,15 +5,15 @@
  * or averaged over the runs from the input embeddings corrupt + α (clean − corrupt), α = k / steps,
  * k = 1..steps (EAP-IG).
  *
- * Every score at once is one product: the upstream differences as rows [upstream, pos · d_model]
- * against the downstream gradients as rows [downstream, pos · d_model] (MatmulSessions), read at
- * the edges of the graph.
+ * The scores are products (MatmulSessions) of the upstream differences as rows [upstream, pos · d_model]
+ * with the downstream gradients as rows [downstream, pos · d_model], one per layer's downstream nodes
+ * and only with the upstream nodes before them, read at the edges of the graph.
  */
 import { EngineError, throwIfCancelled } from '../errors.js';
 import type { ResolvedMetric } from '../analysis/target-metric.js';
 import type { EdgeGraph } from '../circuits/edge-graph.js';
 import { assertSplitInputSupported, attentionSlots } from '../onnx/split-input-graphs.js';
-import type { ForwardPass, GradientModel, MetricCoefficients } from '../runtime/gradient-model.js';
+import type { BackwardPass, ForwardPass, GradientModel, MetricCoefficients } from '../runtime/gradient-model.js';
 import { forwardRows } from './forward-rows.js';
 
 /** EAP-IG's batch rows per forward and backward call. */
@@ -136,37 +136,53 @@ export async function edgeScores(x: EdgeScoreInput): Promise<Float64Array> {
   const P = both.positions;
   const K = P * D;
   const upstream = await upstreamDifferences(x);
-  // [downstream, pos · d_model] in graph.downstream's order: per layer each head's q, each key/value head's k and v, the MLP; then the logits.
+  // The scores table [upstream, downstream], downstream in graph.downstream's order: per layer each head's q, each
+  // key/value head's k and v, the MLP; then the logits. Each layer's columns are products of the upstream rows
+  // before it (the prefix of graph.upstream that can feed it) with its gradients, summed over batch rows.
+  const nUp = graph.upstream.length;
   const nDown = graph.downstream.length;
-  const down = new Float32Array(nDown * K);
-  const accumulate = (grads: Awaited<ReturnType<GradientModel['backward']>>, batch: number, weight: number): void => {
-    for (let l = 0; l < L; l++) {
-      const base = l * (S + 1);
-      const qkv = grads.layers[l]!.qkv_in; // [head + 2 kv_head, b, pos, d_model]
-      for (let c = 0; c < S; c++) for (let r = 0; r < batch; r++) addScaled(down, (base + c) * K, qkv, (c * batch + r) * K, K, weight);
-      for (let r = 0; r < batch; r++) addScaled(down, (base + S) * K, grads.layers[l]!.mlp_in, r * K, K, weight);
-    }
-    for (let r = 0; r < batch; r++) addScaled(down, (nDown - 1) * K, grads.finalResid, r * K, K, weight);
+  const table = new Float64Array(nUp * nDown);
+  const filled = new Int32Array(nDown); // per column: the upstream rows its products cover
+  const addColumns = async (grads: Float32Array, columns: number, batch: number, first: number, rows: number, weight: number): Promise<void> => {
+    // grads [columns, batch, pos · d_model]; products [rows, columns · batch]
+    const products = await model.products.matmulTransposed(upstream.subarray(0, rows * K), grads, rows, columns * batch, K);
+    for (let u = 0; u < rows; u++)
+      for (let c = 0; c < columns; c++) {
+        let sum = 0;
+        for (let r = 0; r < batch; r++) sum += products[u * columns * batch + c * batch + r]!;
+        table[u * nDown + first + c]! += weight * sum;
+      }
+    filled.fill(rows, first, first + columns);
   };
-  if (x.method === 'eap') {
-    const corrupt = forwardRows(both, [1]);
-    accumulate(await model.backward({ forward: corrupt, metrics: [x.metric], ...(x.signal ? { signal: x.signal } : {}) }), 1, 1);
-  } else {
-    const backward = async (forward: ForwardPass): Promise<void> =>
-      accumulate(await model.backward({ forward, metrics: [x.metric], ...(x.signal ? { signal: x.signal } : {}) }), forward.batch, 1 / x.steps);
+  const { nHeads: H } = model.config;
+  const accumulate = async (grads: BackwardPass, batch: number, weight: number): Promise<void> => {
+    for (let l = 0; l < L; l++) {
+      throwIfCancelled(x.signal);
+      const base = l * (S + 1);
+      const before = 1 + l * (H + 1); // embed and the earlier layers' heads and MLPs
+      await addColumns(grads.layers[l]!.qkv_in, S, batch, base, before, weight); // [head + 2 kv_head, b, pos, d_model]
+      await addColumns(grads.layers[l]!.mlp_in, 1, batch, base + S, before + H, weight); // and this layer's heads
+    }
+    await addColumns(grads.finalResid, 1, batch, nDown - 1, nUp, weight);
+  };
+  const backward = async (forward: ForwardPass, weight: number): Promise<void> =>
+    accumulate(await model.backward({ forward, metrics: [x.metric], ...(x.signal ? { signal: x.signal } : {}) }), forward.batch, weight);
+  if (x.method === 'eap') await backward(forwardRows(both, [1]), 1);
+  else {
     const done = new Set(x.points?.alphas ?? []);
-    if (x.points) await backward(x.points.pass);
+    if (x.points) await backward(x.points.pass, 1 / x.steps);
     const rest = Array.from({ length: x.steps }, (_, k) => (k + 1) / x.steps).filter((alpha) => !done.has(alpha));
     for (let k0 = 0; k0 < rest.length; k0 += IG_CHUNK) {
       const alphas = rest.slice(k0, k0 + IG_CHUNK);
       throwIfCancelled(x.signal);
-      await backward(await model.forward(interpolate(x.embedClean, x.embedCorrupt, alphas), alphas.length, x.signal));
+      await backward(await model.forward(interpolate(x.embedClean, x.embedCorrupt, alphas), alphas.length, x.signal), 1 / x.steps);
     }
   }
   throwIfCancelled(x.signal);
-  const nUp = graph.upstream.length;
-  const products = await x.model.products.matmulTransposed(upstream, down, nUp, nDown, K); // [upstream, downstream]
-  return Float64Array.from(graph.edges, (e) => products[e.from * nDown + e.to]!);
+  return Float64Array.from(graph.edges, (e) => {
+    if (e.from >= filled[e.to]!) throw new EngineError('INTERNAL', `Edge ${e.from} → ${e.to} reads an upstream node after its downstream node.`);
+    return table[e.from * nDown + e.to]!;
+  });
 }
 
 /** Rows [upstream, pos · d_model] in graph.upstream's order: embed, then per layer each head's z_h · W_O[h] and the MLP's output, clean − corrupt. */
@@ -198,8 +214,4 @@ async function upstreamDifferences(x: EdgeScoreInput): Promise<Float32Array> {
 function row(data: Float32Array, r: number, batch: number): Float32Array {
   const size = data.length / batch;
   return data.subarray(r * size, (r + 1) * size);
-}
-
-function addScaled(target: Float32Array, at: number, source: Float32Array, from: number, n: number, weight: number): void {
-  for (let i = 0; i < n; i++) target[at + i]! += weight * source[from + i]!;
 }
