@@ -280,12 +280,26 @@ export function referenceAttributionGraph(
   const finalStream = hook(`blocks.${L - 1}.hook_resid_post`);
   frozen.scaleFinal = normScale(finalStream, P, D, rms, eps)[P - 1]!;
 
+  // TransformerLens's processing of the transcoder's model: center_writing_weights centres every
+  // residual-stream value (LayerNorm models only); without fold_ln, LayerNorm's hook_normalized is after its weight and bias.
+  const centred = (l: number): boolean => layers[l]!.processing.centerWritingWeights && !rms;
+  const centre = (x: Stream): Stream => {
+    const y = new Float64Array(x.length);
+    for (let p = 0; p < P; p++) {
+      let mean = 0;
+      for (let i = 0; i < D; i++) mean += x[p * D + i]! / D;
+      for (let i = 0; i < D; i++) y[p * D + i] = x[p * D + i]! - mean;
+    }
+    return y;
+  };
+
   // The encoder input per layer in the clean run, the features, the writes and the errors.
   const encoderIn = (l: number, stream: Stream, affine: boolean): Stream => {
     const kind = inputKind(l);
-    if (kind === 'stream') return stream;
+    if (kind === 'stream') return centred(l) ? centre(stream) : stream;
     const ln2 = model.layers[l]!.ln2;
-    return frozenNorm(stream, frozen.scale2[l]!, kind === 'in' ? ln2.w : null, kind === 'in' && affine ? ln2.b : null, rms, P, D);
+    const weighted = kind === 'in' || (!layers[l]!.processing.foldLn && !rms);
+    return frozenNorm(stream, frozen.scale2[l]!, weighted ? ln2.w : null, weighted && affine ? ln2.b : null, rms, P, D);
   };
   const features: ReferenceFeature[] = [];
   const writes: Array<Array<{ node: number; position: number; vector: Float64Array }>> = Array.from({ length: L }, () => []);
@@ -335,7 +349,8 @@ export function referenceAttributionGraph(
   }
   for (let l = 0; l < L; l++) for (const w of writes[l]!) for (let j = 0; j < D; j++) reconstruction[l]![w.position * D + j]! += w.vector[j]!;
   const errors = Array.from({ length: L }, (_, l) => {
-    const out = hook(`blocks.${l}.hook_mlp_out`);
+    // The true MLP output as the transcoder's model holds it, as its reconstruction is.
+    const out = centred(l) ? centre(hook(`blocks.${l}.hook_mlp_out`)) : hook(`blocks.${l}.hook_mlp_out`);
     const e = new Float64Array(P * D);
     for (let i = zeroBos ? D : 0; i < P * D; i++) e[i] = out[i]! - reconstruction[l]![i]!;
     return e;
