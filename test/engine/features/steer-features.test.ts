@@ -125,6 +125,40 @@ describe('feature steering on a tiny random GPT-2', () => {
     assert.ok(relativeDiff(run.after, run.before) > 1e-3);
   });
 
+  test('an SAE trained on the centred stream (center_writing_weights) is edited from its activation on the centred stream; its decoder row is added as it is', async () => {
+    const spec = {
+      layer: 1,
+      inputHook: 'blocks.1.hook_resid_pre',
+      outputHooks: ['blocks.1.hook_resid_pre'],
+      dSae: 24,
+      applyBDecToInput: true,
+      encoderScale: 3,
+      decoderScale: 1,
+    };
+    const sae = randomDictionary('sae', D, [{ ...spec, processing: { centerWritingWeights: true, foldLn: true } }], 81);
+    const layer = sae.layers[0]!;
+    const plain = reference();
+    const raw = plain.get('blocks.1.hook_resid_pre')!.data;
+    const centred = Float64Array.from(raw, (v, k) => {
+      const p = Math.floor(k / D);
+      let mean = 0;
+      for (let i = 0; i < D; i++) mean += raw[p * D + i]! / D;
+      return v - mean;
+    });
+    const enc = referenceEncode(layer, centred, P);
+    const feature = strongest(enc.acts, 24, P - 1);
+    const old = enc.acts[(P - 1) * 24 + feature]!;
+    assert.ok(old > 0);
+    const oldRaw = referenceEncode(layer, raw, P).acts[(P - 1) * 24 + feature]!;
+    assert.ok(Math.abs(old - oldRaw) > 1e-3, 'centring changes the activation');
+    // Ablation: the stream changes by −old · W_dec[f], the row as it is.
+    const expected = lastLogits(reference(adding('blocks.1.hook_resid_pre', decoderRow(layer, feature), new Map([[P - 1, -old]]))));
+    const run = await steerFeatures(model, matmul, sae, IDS, [{ layer: 1, feature, kind: 'set', value: 0, positions: [P - 1] }]);
+    assert.ok(Math.abs(run.applied[0]!.before - old) <= 1e-4 * Math.max(1, old), `old activation ${run.applied[0]!.before} vs ${old}`);
+    assert.ok(relativeDiff(run.after, expected) <= 1e-4, `steered logits differ by ${relativeDiff(run.after, expected)}`);
+    assert.ok(relativeDiff(run.after, run.before) > 1e-3, 'the edit moves the logits');
+  });
+
   test('edits at two layers compose: the later feature is edited from its value in the steered run', async () => {
     const plain = reference();
     const enc0 = referenceEncode(t0, referenceMlpInput('gpt2', fixture.tensors, plain, 0, 1e-5, true), P);
