@@ -13,6 +13,7 @@ import { EdgeGraph } from '../circuits/edge-graph.js';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { defaultMetricCoefficients, type BlockGradients, type GradientModel, type GradientOutput } from '../runtime/gradient-model.js';
 import { checkIds } from '../runtime/prompt-checks.js';
+import type { ModelConfig } from '../model/config.js';
 import {
   ATTRIBUTION_KINDS,
   ATTRIBUTION_METHODS,
@@ -60,6 +61,18 @@ export function checkAttributionRequest(request: AttributionRequest, nLayers: nu
     );
   if (request.gradDrop && method !== 'atp-star') throw new EngineError('BAD_ARGUMENT', 'GradDrop is part of atp-star.');
   if (request.gradDrop && nLayers < 2) throw new EngineError('BAD_ARGUMENT', 'GradDrop needs a model of at least two layers.');
+}
+
+/** A model's edge graph and its edges' names, made once per model. */
+const edgeGraphs = new WeakMap<ModelConfig, { graph: EdgeGraph; names: ReadonlyArray<{ from: string; to: string }> }>();
+
+function edgeGraphOf(config: ModelConfig): { graph: EdgeGraph; names: ReadonlyArray<{ from: string; to: string }> } {
+  let made = edgeGraphs.get(config);
+  if (made === undefined) {
+    const graph = new EdgeGraph(config);
+    edgeGraphs.set(config, (made = { graph, names: graph.edges.map((e) => graph.edgeName(e)) }));
+  }
+  return made;
 }
 
 export async function runAttribution(model: GradientModel, request: AttributionRequest, options: AttributionOptions = {}): Promise<AttributionResult> {
@@ -111,7 +124,7 @@ async function attribute(
   });
 
   if (request.kind === 'edges') {
-    const graph = new EdgeGraph(config);
+    const { graph, names } = edgeGraphOf(config);
     const scores = await edgeScores({
       model,
       graph,
@@ -124,7 +137,7 @@ async function attribute(
       steps: request.steps ?? DEFAULT_IG_STEPS,
       ...(signal ? { signal } : {}),
     });
-    const entries = graph.edges.map((e, i) => ({ ...graph.edgeName(e), score: scores[i]! }));
+    const entries = names.map(({ from, to }, i) => ({ from, to, score: scores[i]! }));
     options.onEntries?.(entries);
     return [result('edges', entries)];
   }
