@@ -20,12 +20,22 @@
  */
 import type { ReferenceWeightTensor } from './reference-gpt2.js';
 import type { ReferenceBackwardOptions, ReferenceGradients, ReferenceMetric } from './reference-gpt2-backward.js';
-
-interface RmsSaved {
-  x: Float64Array;
-  s: Float64Array; // per row
-  width: number;
-}
+import {
+  attentionBackward,
+  attentionForward,
+  embeddingRows,
+  linear,
+  linearBackward,
+  metricGradient,
+  rmsBackward,
+  rmsForward,
+  rmsNormed,
+  rope,
+  ropeBackward,
+  splitInputGradients,
+  type RmsSaved,
+  type RopeShape,
+} from './reference-backward-ops.js';
 
 /** Runs the model from input embeddings [pos, d_model] (the scaled token embeddings) and returns the metric's gradients. */
 export function referenceGemmaGradients(
@@ -46,7 +56,6 @@ export function referenceGemmaGradients(
     V = num('vocab_size'),
     eps = num('rms_norm_eps');
   const Dh = (config['head_dim'] as number | null | undefined) ?? D / H;
-  const group = H / Hkv;
   const P = embeddings.length / D;
   const frozen = options.frozen ?? false;
   const W = (name: string): Float32Array => {
@@ -72,34 +81,12 @@ export function referenceGemmaGradients(
     const factor = !local && scaling && (scaling.rope_type ?? scaling.type) === 'linear' ? scaling.factor! : 1;
     return Array.from({ length: half }, (_, j) => Math.pow(theta, -(2 * j) / Dh) / factor);
   };
-  let invFreq: number[] = [];
-  const angle = (p: number, d: number): number => p * invFreq[d % half]!;
-  /** RoPE of rows [pos, heads, d_head] with the current layer's frequencies. */
-  const rope = (x: Float64Array, heads: number): Float64Array => {
-    const y = new Float64Array(x.length);
-    for (let p = 0; p < P; p++)
-      for (let h = 0; h < heads; h++) {
-        const b = (p * heads + h) * Dh;
-        for (let d = 0; d < Dh; d++) {
-          const rotated = d < half ? -x[b + d + half]! : x[b + d - half]!;
-          y[b + d] = x[b + d]! * Math.cos(angle(p, d)) + rotated * Math.sin(angle(p, d));
-        }
-      }
-    return y;
+  /** The RoPE shapes of q and k on layer l. */
+  const ropeOf = (l: number): { q: RopeShape; k: RopeShape } => {
+    const q = { positions: P, heads: H, headDim: Dh, rotary: Dh, invFreq: invFreqOf(type === 'gemma3_text' && sliding(l)) };
+    return { q, k: { ...q, heads: Hkv } };
   };
-  /** The transpose of RoPE: x_d collects dy_d cos_d, and from rotate_half dy_{d+n/2} sin_{d+n/2} (d < n/2) or −dy_{d−n/2} sin_{d−n/2}. */
-  const ropeBackward = (dy: Float64Array, heads: number): Float64Array => {
-    const dx = new Float64Array(dy.length);
-    for (let p = 0; p < P; p++)
-      for (let h = 0; h < heads; h++) {
-        const b = (p * heads + h) * Dh;
-        for (let d = 0; d < Dh; d++) {
-          const fromRotated = d < half ? dy[b + d + half]! * Math.sin(angle(p, d + half)) : -dy[b + d - half]! * Math.sin(angle(p, d - half));
-          dx[b + d] = dy[b + d]! * Math.cos(angle(p, d)) + fromRotated;
-        }
-      }
-    return dx;
-  };
+  const attention = { positions: P, heads: H, kvHeads: Hkv, headDim: Dh };
   const windowOf = (layer: number): number | null => (sliding(layer) ? num('sliding_window', 4096) : null);
 
   // ---- forward ----
@@ -128,7 +115,7 @@ export function referenceGemmaGradients(
     const pre = `model.layers.${l}.`;
     values.set(name(l, 'hook_resid_pre'), x);
     const ln1 = rmsForward(x, D, eps);
-    const y1 = scaleColumns(normalised(ln1), norm(`${pre}input_layernorm.weight`));
+    const y1 = rmsNormed(ln1, norm(`${pre}input_layernorm.weight`));
     const q = linear(y1, W(`${pre}self_attn.q_proj.weight`), D, H * Dh);
     const k = linear(y1, W(`${pre}self_attn.k_proj.weight`), D, Hkv * Dh);
     const v = linear(y1, W(`${pre}self_attn.v_proj.weight`), D, Hkv * Dh);
@@ -139,47 +126,28 @@ export function referenceGemmaGradients(
     if (qkNorm) {
       qNorm = rmsForward(q, Dh, eps);
       kNorm = rmsForward(k, Dh, eps);
-      qn = scaleColumns(normalised(qNorm), norm(`${pre}self_attn.q_norm.weight`));
-      kn = scaleColumns(normalised(kNorm), norm(`${pre}self_attn.k_norm.weight`));
+      qn = rmsNormed(qNorm, norm(`${pre}self_attn.q_norm.weight`));
+      kn = rmsNormed(kNorm, norm(`${pre}self_attn.k_norm.weight`));
     }
-    invFreq = invFreqOf(type === 'gemma3_text' && sliding(l));
-    const rq = rope(qn, H),
-      rk = rope(kn, Hkv);
-    const window = windowOf(l);
-    const A = new Float64Array(H * P * P);
+    const ropes = ropeOf(l);
+    const rq = rope(qn, ropes.q),
+      rk = rope(kn, ropes.k);
     const capped = new Float64Array(H * P * P);
-    const z = new Float64Array(P * H * Dh);
-    for (let h = 0; h < H; h++) {
-      const kh = Math.floor(h / group);
-      for (let i = 0; i < P; i++) {
-        const first = window === null ? 0 : Math.max(0, i - window + 1);
-        const scores: number[] = [];
-        for (let j = first; j <= i; j++) {
-          let s = 0;
-          for (let e = 0; e < Dh; e++) s += rq[(i * H + h) * Dh + e]! * rk[(j * Hkv + kh) * Dh + e]!;
-          if (attnCap === null) scores.push(s * scoreScale);
-          else {
-            capped[(h * P + i) * P + j] = Math.tanh((s * scoreScale) / attnCap);
-            scores.push(attnCap * capped[(h * P + i) * P + j]!);
-          }
-        }
-        const max = Math.max(...scores);
-        const exps = scores.map((s) => Math.exp(s - max));
-        const total = exps.reduce((a, b) => a + b, 0);
-        exps.forEach((e, n) => (A[(h * P + i) * P + first + n] = e / total));
-        for (let j = first; j <= i; j++) for (let e = 0; e < Dh; e++) z[(i * H + h) * Dh + e]! += A[(h * P + i) * P + j]! * v[(j * Hkv + kh) * Dh + e]!;
-      }
-    }
+    const { A, z } = attentionForward(rq, rk, v, attention, windowOf(l), (dot, h, i, j) => {
+      if (attnCap === null) return dot * scoreScale;
+      capped[(h * P + i) * P + j] = Math.tanh((dot * scoreScale) / attnCap);
+      return attnCap * capped[(h * P + i) * P + j]!;
+    });
     const ln1Post = rmsForward(linear(z, W(`${pre}self_attn.o_proj.weight`), H * Dh, D), D, eps);
-    const attnOut = scaleColumns(normalised(ln1Post), norm(`${pre}post_attention_layernorm.weight`));
+    const attnOut = rmsNormed(ln1Post, norm(`${pre}post_attention_layernorm.weight`));
     const mid = x.map((xi, n) => xi + attnOut[n]!);
     const ln2 = rmsForward(mid, D, eps);
-    const y2 = scaleColumns(normalised(ln2), norm(`${pre}pre_feedforward_layernorm.weight`));
+    const y2 = rmsNormed(ln2, norm(`${pre}pre_feedforward_layernorm.weight`));
     const gate = linear(y2, W(`${pre}mlp.gate_proj.weight`), D, M);
     const up = linear(y2, W(`${pre}mlp.up_proj.weight`), D, M);
     const post = gate.map((g, n) => geluTanh(g) * up[n]!);
     const ln2Post = rmsForward(linear(post, W(`${pre}mlp.down_proj.weight`), M, D), D, eps);
-    const mlpOut = scaleColumns(normalised(ln2Post), norm(`${pre}post_feedforward_layernorm.weight`));
+    const mlpOut = rmsNormed(ln2Post, norm(`${pre}post_feedforward_layernorm.weight`));
     const next = mid.map((m, n) => m + mlpOut[n]!);
     values.set(name(l, 'ln1.hook_scale'), ln1.s);
     values.set(name(l, 'attn.hook_q'), q);
@@ -207,24 +175,10 @@ export function referenceGemmaGradients(
   const unembed = W('model.embed_tokens.weight'); // tied
   const finalWeight = norm('model.norm.weight');
   const lnF = rmsForward(x.slice((P - 1) * D, P * D), D, eps);
-  const yF = scaleColumns(normalised(lnF), finalWeight);
+  const yF = rmsNormed(lnF, finalWeight);
   const raw = linear(yF, unembed, D, V);
   const logits = finalCap === null ? raw : raw.map((r) => finalCap * Math.tanh(r / finalCap));
-  const max = logits.reduce((a, c) => Math.max(a, c), -Infinity);
-  const logZ = max + Math.log(logits.reduce((a, c) => a + Math.exp(c - max), 0));
-  let value = 0,
-    logProbWeight = 0;
-  const dLogits = new Float64Array(V);
-  for (const [t, c] of metric.logit) {
-    value += c * logits[t]!;
-    dLogits[t]! += c;
-  }
-  for (const [t, c] of metric.logProb) {
-    value += c * (logits[t]! - logZ);
-    dLogits[t]! += c;
-    logProbWeight += c;
-  }
-  for (let u = 0; u < V; u++) dLogits[u]! -= logProbWeight * Math.exp(logits[u]! - logZ);
+  const { value, dLogits } = metricGradient(logits, metric);
   // Through the soft-cap: d(cap tanh(r / cap))/dr = 1 − tanh^2.
   const dRaw = finalCap === null ? dLogits : dLogits.map((g, u) => g * (1 - (logits[u]! / finalCap) ** 2));
   const dFinal = new Float64Array(P * D);
@@ -252,40 +206,13 @@ export function referenceGemmaGradients(
     const dAttnOut = dMid.map((g) => g * keep);
     const ln1Post = rmsBackward(s.ln1Post, norm(`${pre}post_attention_layernorm.weight`), dAttnOut, frozen);
     const dZ = linearBackward(ln1Post.dx, W(`${pre}self_attn.o_proj.weight`), H * Dh, D);
-    const dA = new Float64Array(H * P * P);
-    const dRq = new Float64Array(P * H * Dh),
-      dRk = new Float64Array(P * Hkv * Dh),
-      dV = new Float64Array(P * Hkv * Dh);
-    for (let h = 0; h < H; h++) {
-      const kh = Math.floor(h / group);
-      for (let i = 0; i < P; i++) {
-        // Every pattern entry has a gradient, the masked ones too (∂m/∂A_ij = dz_i · v_j); only visible keys pass it on.
-        for (let j = 0; j < P; j++) {
-          const a = s.A[(h * P + i) * P + j]!;
-          let g = 0;
-          for (let e = 0; e < Dh; e++) {
-            g += dZ[(i * H + h) * Dh + e]! * s.v[(j * Hkv + kh) * Dh + e]!;
-            dV[(j * Hkv + kh) * Dh + e]! += a * dZ[(i * H + h) * Dh + e]!;
-          }
-          dA[(h * P + i) * P + j] = g;
-        }
-        if (frozen) continue;
-        let dot = 0;
-        for (let j = 0; j <= i; j++) dot += s.A[(h * P + i) * P + j]! * dA[(h * P + i) * P + j]!;
-        for (let j = 0; j <= i; j++) {
-          const capSlope = attnCap === null ? 1 : 1 - s.capped[(h * P + i) * P + j]! ** 2;
-          const dS = s.A[(h * P + i) * P + j]! * (dA[(h * P + i) * P + j]! - dot) * capSlope * scoreScale;
-          if (dS === 0) continue;
-          for (let e = 0; e < Dh; e++) {
-            dRq[(i * H + h) * Dh + e]! += dS * s.rk[(j * Hkv + kh) * Dh + e]!;
-            dRk[(j * Hkv + kh) * Dh + e]! += dS * s.rq[(i * H + h) * Dh + e]!;
-          }
-        }
-      }
-    }
-    invFreq = invFreqOf(type === 'gemma3_text' && sliding(l));
-    let dQ = ropeBackward(dRq, H),
-      dK = ropeBackward(dRk, Hkv);
+    const { dA, dRq, dRk, dV } = attentionBackward(dZ, s, attention, frozen, (g, h, i, j) => {
+      const capSlope = attnCap === null ? 1 : 1 - s.capped[(h * P + i) * P + j]! ** 2;
+      return g * capSlope * scoreScale;
+    });
+    const ropes = ropeOf(l);
+    let dQ = ropeBackward(dRq, ropes.q),
+      dK = ropeBackward(dRk, ropes.k);
     if (s.qNorm && s.kNorm) {
       dQ = rmsBackward(s.qNorm, norm(`${pre}self_attn.q_norm.weight`), dQ, frozen).dx;
       dK = rmsBackward(s.kNorm, norm(`${pre}self_attn.k_norm.weight`), dK, frozen).dx;
@@ -294,25 +221,17 @@ export function referenceGemmaGradients(
     const ln1w = norm(`${pre}input_layernorm.weight`);
     const dY1Total = new Float64Array(P * D);
     const dResidPre = Float64Array.from(dMid);
-    const readerInputs = (dX: Float64Array, proj: Float64Array | Float32Array, heads: number): Float64Array => {
-      const out = new Float64Array(P * heads * D); // [pos, heads, d_model]
-      for (let h = 0; h < heads; h++) {
-        const dY1 = new Float64Array(P * D);
-        for (let p = 0; p < P; p++)
-          for (let i = 0; i < D; i++) {
-            let g = 0;
-            for (let e = 0; e < Dh; e++) g += dX[(p * heads + h) * Dh + e]! * proj[(h * Dh + e) * D + i]!;
-            dY1[p * D + i] = g;
-          }
-        const dIn = rmsBackward(s.ln1, ln1w, dY1, frozen).dx;
-        for (let n = 0; n < P * D; n++) {
-          dY1Total[n]! += dY1[n]!;
-          dResidPre[n]! += dIn[n]!;
-        }
-        for (let p = 0; p < P; p++) for (let i = 0; i < D; i++) out[(p * heads + h) * D + i] = dIn[p * D + i]!;
-      }
-      return out;
-    };
+    const readerInputs = (dX: Float64Array, proj: Float32Array, heads: number): Float64Array =>
+      splitInputGradients(
+        dX,
+        heads,
+        { positions: P, dModel: D, headDim: Dh },
+        proj,
+        (h, e) => h * Dh + e,
+        (dY1) => rmsBackward(s.ln1, ln1w, dY1, frozen).dx,
+        dY1Total,
+        dResidPre,
+      );
     gradients.set(name(l, 'hook_q_input'), readerInputs(dQ, W(`${pre}self_attn.q_proj.weight`), H));
     gradients.set(name(l, 'hook_k_input'), readerInputs(dK, W(`${pre}self_attn.k_proj.weight`), Hkv));
     gradients.set(name(l, 'hook_v_input'), readerInputs(dV, W(`${pre}self_attn.v_proj.weight`), Hkv));
@@ -342,81 +261,9 @@ export function referenceGemmaGradients(
 
 /** The token embeddings of `ids` times sqrt(d_model), as HF's float32 product (the normalizer rounded to float32 too), [pos, d_model]. */
 export function referenceGemmaEmbeddings(tensors: Map<string, ReferenceWeightTensor>, ids: readonly number[]): Float64Array {
-  const E = tensors.get('model.embed_tokens.weight')!;
-  const D = E.shape[1]!;
+  const D = tensors.get('model.embed_tokens.weight')!.shape[1]!;
   const normalizer = Math.fround(Math.sqrt(D));
-  const out = new Float64Array(ids.length * D);
-  ids.forEach((id, p) => {
-    for (let i = 0; i < D; i++) out[p * D + i] = Math.fround(E.data[id * D + i]! * normalizer);
-  });
-  return out;
-}
-
-/** s = sqrt(mean(x^2) + eps) of every `width`-wide row. */
-function rmsForward(x: Float64Array, width: number, eps: number): RmsSaved {
-  const rows = x.length / width;
-  const s = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let ss = 0;
-    for (let i = 0; i < width; i++) ss += x[r * width + i]! ** 2;
-    s[r] = Math.sqrt(ss / width + eps);
-  }
-  return { x, s, width };
-}
-
-function normalised(saved: RmsSaved): Float64Array {
-  return saved.x.map((v, n) => v / saved.s[Math.floor(n / saved.width)]!);
-}
-
-function scaleColumns(x: Float64Array, w: Float32Array): Float64Array {
-  return x.map((v, n) => v * w[n % w.length]!);
-}
-
-/**
- * y = x / s * w: dx_i = w_i dy_i / s + (ds) x_i / (n s), ds = −Σ_j w_j dy_j x_j / s^2 (the gradient of s);
- * frozen: s is a constant, dx_i = w_i dy_i / s.
- */
-function rmsBackward(saved: RmsSaved, w: Float32Array, dy: Float64Array, frozen: boolean): { dx: Float64Array; ds: Float64Array } {
-  const { x, s, width: n } = saved;
-  const rows = s.length;
-  const dx = new Float64Array(x.length),
-    ds = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let t = 0;
-    for (let i = 0; i < n; i++) t += w[i]! * dy[r * n + i]! * x[r * n + i]!;
-    ds[r] = -t / s[r]! ** 2;
-    for (let i = 0; i < n; i++) {
-      // ∂s/∂x_i = x_i / (n s)
-      dx[r * n + i] = (w[i]! * dy[r * n + i]!) / s[r]! + (frozen ? 0 : (ds[r]! * x[r * n + i]!) / (n * s[r]!));
-    }
-  }
-  return { dx, ds };
-}
-
-/** nn.Linear: y[r, o] = Σ_i x[r, i] W[o, i] (+ b[o]), W [out, in]. */
-function linear(x: Float64Array, w: Float32Array, inDim: number, outDim: number, b?: Float32Array): Float64Array {
-  const rows = x.length / inDim;
-  const y = new Float64Array(rows * outDim);
-  for (let r = 0; r < rows; r++)
-    for (let o = 0; o < outDim; o++) {
-      let s = b ? b[o]! : 0;
-      for (let i = 0; i < inDim; i++) s += x[r * inDim + i]! * w[o * inDim + i]!;
-      y[r * outDim + o] = s;
-    }
-  return y;
-}
-
-/** dx[r, i] = Σ_o dy[r, o] W[o, i]. */
-function linearBackward(dy: Float64Array, w: Float32Array, inDim: number, outDim: number): Float64Array {
-  const rows = dy.length / outDim;
-  const dx = new Float64Array(rows * inDim);
-  for (let r = 0; r < rows; r++)
-    for (let o = 0; o < outDim; o++) {
-      const g = dy[r * outDim + o]!;
-      if (g === 0) continue;
-      for (let i = 0; i < inDim; i++) dx[r * inDim + i]! += g * w[o * inDim + i]!;
-    }
-  return dx;
+  return embeddingRows(tensors, 'model.embed_tokens.weight', ids, (x) => Math.fround(x * normalizer));
 }
 
 const C = Math.sqrt(2 / Math.PI);

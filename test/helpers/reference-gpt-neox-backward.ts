@@ -19,12 +19,22 @@
  */
 import type { ReferenceWeightTensor } from './reference-gpt2.js';
 import type { ReferenceBackwardOptions, ReferenceGradients, ReferenceMetric } from './reference-gpt2-backward.js';
-import { erf } from './reference-gpt-neox.js';
-
-interface LnSaved {
-  n: Float64Array;
-  s: Float64Array;
-}
+import { erf, gptNeoxQkvPart } from './reference-gpt-neox.js';
+import {
+  affineOf,
+  attentionBackward,
+  attentionForward,
+  embeddingRows,
+  lnBackward,
+  lnForward,
+  linear,
+  linearBackward,
+  metricGradient,
+  rope,
+  ropeBackward,
+  splitInputGradients,
+  type LnSaved,
+} from './reference-backward-ops.js';
 
 export function referenceGptNeoxGradients(
   tensors: Map<string, ReferenceWeightTensor>,
@@ -52,35 +62,9 @@ export function referenceGptNeoxGradients(
     if (!t) throw new Error(`reference-gpt-neox-backward: no tensor ${name}`);
     return t.data;
   };
-  const half = R / 2;
-  const invFreq = Array.from({ length: half }, (_, j) => base ** (-(2 * j) / R));
-  const angle = (p: number, d: number): number => p * invFreq[d % half]!;
-  /** RoPE of [pos, head, d_head] on the first R dims. */
-  const rope = (x: Float64Array): Float64Array => {
-    const y = x.slice();
-    for (let p = 0; p < P; p++)
-      for (let h = 0; h < H; h++) {
-        const at = (p * H + h) * Dh;
-        for (let d = 0; d < R; d++) {
-          const rotated = d < half ? -x[at + d + half]! : x[at + d - half]!;
-          y[at + d] = x[at + d]! * Math.cos(angle(p, d)) + rotated * Math.sin(angle(p, d));
-        }
-      }
-    return y;
-  };
-  /** RoPE's transpose: dx_d = dy_d cos_d + (d < R/2 ? dy_{d+R/2} sin_{d+R/2} : −dy_{d−R/2} sin_{d−R/2}); dims past R pass through. */
-  const ropeBackward = (dy: Float64Array): Float64Array => {
-    const dx = dy.slice();
-    for (let p = 0; p < P; p++)
-      for (let h = 0; h < H; h++) {
-        const at = (p * H + h) * Dh;
-        for (let d = 0; d < R; d++) {
-          const fromRotated = d < half ? dy[at + d + half]! * Math.sin(angle(p, d + half)) : -dy[at + d - half]! * Math.sin(angle(p, d - half));
-          dx[at + d] = dy[at + d]! * Math.cos(angle(p, d)) + fromRotated;
-        }
-      }
-    return dx;
-  };
+  const invFreq = Array.from({ length: R / 2 }, (_, j) => base ** (-(2 * j) / R));
+  const ropeShape = { positions: P, heads: H, headDim: Dh, rotary: R, invFreq };
+  const attention = { positions: P, heads: H, kvHeads: H, headDim: Dh };
 
   // ---- forward ----
   interface Saved {
@@ -103,33 +87,13 @@ export function referenceGptNeoxGradients(
     const ln1 = lnForward(x, D, eps);
     const y1 = affineOf(ln1, W(`${pre}input_layernorm.weight`), W(`${pre}input_layernorm.bias`), D);
     const qkv = linear(y1, W(`${pre}attention.query_key_value.weight`), D, 3 * D, bias ? W(`${pre}attention.query_key_value.bias`) : undefined);
-    const part = (which: number): Float64Array => {
-      const t = new Float64Array(P * H * Dh);
-      for (let p = 0; p < P; p++)
-        for (let h = 0; h < H; h++) for (let d = 0; d < Dh; d++) t[(p * H + h) * Dh + d] = qkv[p * 3 * D + h * 3 * Dh + which * Dh + d]!;
-      return t;
-    };
+    const part = (which: number): Float64Array => gptNeoxQkvPart(qkv, P, H, Dh, which);
     const q = part(0),
       k = part(1),
       v = part(2);
-    const rq = rope(q),
-      rk = rope(k);
-    const A = new Float64Array(H * P * P);
-    const z = new Float64Array(P * H * Dh);
-    for (let h = 0; h < H; h++)
-      for (let i = 0; i < P; i++) {
-        const scores: number[] = [];
-        for (let j = 0; j <= i; j++) {
-          let s = 0;
-          for (let d = 0; d < Dh; d++) s += rq[(i * H + h) * Dh + d]! * rk[(j * H + h) * Dh + d]!;
-          scores.push(s / Math.sqrt(Dh));
-        }
-        const max = Math.max(...scores);
-        const exps = scores.map((s) => Math.exp(s - max));
-        const total = exps.reduce((a, b) => a + b, 0);
-        exps.forEach((e, j) => (A[(h * P + i) * P + j] = e / total));
-        for (let j = 0; j <= i; j++) for (let d = 0; d < Dh; d++) z[(i * H + h) * Dh + d]! += A[(h * P + i) * P + j]! * v[(j * H + h) * Dh + d]!;
-      }
+    const rq = rope(q, ropeShape),
+      rk = rope(k, ropeShape);
+    const { A, z } = attentionForward(rq, rk, v, attention, null, (dot) => dot / Math.sqrt(Dh));
     const attnOut = linear(z, W(`${pre}attention.dense.weight`), D, D, bias ? W(`${pre}attention.dense.bias`) : undefined);
     const mid = x.map((xi, n) => xi + attnOut[n]!);
     const mlpIn = parallel ? x : mid;
@@ -162,21 +126,7 @@ export function referenceGptNeoxGradients(
   const unembed = config['tie_word_embeddings'] === true ? W('gpt_neox.embed_in.weight') : W('embed_out.weight');
   const lnF = lnForward(x.slice((P - 1) * D, P * D), D, eps);
   const logits = linear(affineOf(lnF, W('gpt_neox.final_layer_norm.weight'), W('gpt_neox.final_layer_norm.bias'), D), unembed, D, V);
-  const max = logits.reduce((a, c) => Math.max(a, c), -Infinity);
-  const logZ = max + Math.log(logits.reduce((a, c) => a + Math.exp(c - max), 0));
-  let value = 0,
-    logProbWeight = 0;
-  const dLogits = new Float64Array(V);
-  for (const [t, c] of metric.logit) {
-    value += c * logits[t]!;
-    dLogits[t]! += c;
-  }
-  for (const [t, c] of metric.logProb) {
-    value += c * (logits[t]! - logZ);
-    dLogits[t]! += c;
-    logProbWeight += c;
-  }
-  for (let u = 0; u < V; u++) dLogits[u]! -= logProbWeight * Math.exp(logits[u]! - logZ);
+  const { value, dLogits } = metricGradient(logits, metric);
   const dFinal = new Float64Array(P * D);
   dFinal.set(lnBackward(lnF, W('gpt_neox.final_layer_norm.weight'), linearBackward(dLogits, unembed, D, V), D, frozen).dx, (P - 1) * D);
   gradients.set('final_resid', dFinal);
@@ -196,57 +146,25 @@ export function referenceGptNeoxGradients(
     const dMid = parallel ? G : G.map((g, n) => g + ln2.dx[n]!);
     const dAttnOut = dMid.map((g) => g * keep);
     const dZ = linearBackward(dAttnOut, W(`${pre}attention.dense.weight`), D, D);
-    const dA = new Float64Array(H * P * P);
-    const dRq = new Float64Array(P * H * Dh),
-      dRk = new Float64Array(P * H * Dh),
-      dV = new Float64Array(P * H * Dh);
-    for (let h = 0; h < H; h++)
-      for (let i = 0; i < P; i++) {
-        for (let j = 0; j < P; j++) {
-          let g = 0;
-          for (let e = 0; e < Dh; e++) {
-            g += dZ[(i * H + h) * Dh + e]! * s.v[(j * H + h) * Dh + e]!;
-            dV[(j * H + h) * Dh + e]! += s.A[(h * P + i) * P + j]! * dZ[(i * H + h) * Dh + e]!;
-          }
-          dA[(h * P + i) * P + j] = g;
-        }
-        if (frozen) continue;
-        let dot = 0;
-        for (let j = 0; j <= i; j++) dot += s.A[(h * P + i) * P + j]! * dA[(h * P + i) * P + j]!;
-        for (let j = 0; j <= i; j++) {
-          const dS = (s.A[(h * P + i) * P + j]! * (dA[(h * P + i) * P + j]! - dot)) / Math.sqrt(Dh);
-          for (let e = 0; e < Dh; e++) {
-            dRq[(i * H + h) * Dh + e]! += dS * s.rk[(j * H + h) * Dh + e]!;
-            dRk[(j * H + h) * Dh + e]! += dS * s.rq[(i * H + h) * Dh + e]!;
-          }
-        }
-      }
-    const dQ = ropeBackward(dRq),
-      dK = ropeBackward(dRk);
+    const { dA, dRq, dRk, dV } = attentionBackward(dZ, s, attention, frozen, (g) => g / Math.sqrt(Dh));
+    const dQ = ropeBackward(dRq, ropeShape),
+      dK = ropeBackward(dRk, ropeShape);
     const qkvW = W(`${pre}attention.query_key_value.weight`); // [head * 3 * d_head, d_model]
     const ln1w = W(`${pre}input_layernorm.weight`);
     const dY1Total = new Float64Array(P * D);
     const dResidPre = Float64Array.from(dMid);
     if (parallel) for (let n = 0; n < P * D; n++) dResidPre[n]! += ln2.dx[n]!;
-    const readerInputs = (dX: Float64Array, which: number): Float64Array => {
-      const out = new Float64Array(P * H * D);
-      for (let h = 0; h < H; h++) {
-        const dY1 = new Float64Array(P * D);
-        for (let p = 0; p < P; p++)
-          for (let i = 0; i < D; i++) {
-            let g = 0;
-            for (let e = 0; e < Dh; e++) g += dX[(p * H + h) * Dh + e]! * qkvW[(h * 3 * Dh + which * Dh + e) * D + i]!;
-            dY1[p * D + i] = g;
-          }
-        const dIn = lnBackward(s.ln1, ln1w, dY1, D, frozen).dx;
-        for (let n = 0; n < P * D; n++) {
-          dY1Total[n]! += dY1[n]!;
-          dResidPre[n]! += dIn[n]!;
-        }
-        for (let p = 0; p < P; p++) for (let i = 0; i < D; i++) out[(p * H + h) * D + i] = dIn[p * D + i]!;
-      }
-      return out;
-    };
+    const readerInputs = (dX: Float64Array, which: number): Float64Array =>
+      splitInputGradients(
+        dX,
+        H,
+        { positions: P, dModel: D, headDim: Dh },
+        qkvW,
+        (h, e) => h * 3 * Dh + which * Dh + e,
+        (dY1) => lnBackward(s.ln1, ln1w, dY1, D, frozen).dx,
+        dY1Total,
+        dResidPre,
+      );
     gradients.set(name(l, 'hook_q_input'), readerInputs(dQ, 0));
     gradients.set(name(l, 'hook_k_input'), readerInputs(dK, 1));
     gradients.set(name(l, 'hook_v_input'), readerInputs(dV, 2));
@@ -273,82 +191,7 @@ export function referenceGptNeoxGradients(
 
 /** The token embeddings of `ids`, [pos, d_model]. */
 export function referenceGptNeoxEmbeddings(tensors: Map<string, ReferenceWeightTensor>, ids: readonly number[]): Float64Array {
-  const E = tensors.get('gpt_neox.embed_in.weight')!;
-  const D = E.shape[1]!;
-  const out = new Float64Array(ids.length * D);
-  ids.forEach((id, p) => {
-    for (let i = 0; i < D; i++) out[p * D + i] = E.data[id * D + i]!;
-  });
-  return out;
-}
-
-function lnForward(x: Float64Array, D: number, eps: number): LnSaved {
-  const rows = x.length / D;
-  const n = new Float64Array(x.length),
-    s = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let mean = 0;
-    for (let i = 0; i < D; i++) mean += x[r * D + i]!;
-    mean /= D;
-    let variance = 0;
-    for (let i = 0; i < D; i++) variance += (x[r * D + i]! - mean) ** 2;
-    s[r] = Math.sqrt(variance / D + eps);
-    for (let i = 0; i < D; i++) n[r * D + i] = (x[r * D + i]! - mean) / s[r]!;
-  }
-  return { n, s };
-}
-
-function affineOf(saved: LnSaved, w: Float32Array, b: Float32Array, D: number): Float64Array {
-  return saved.n.map((v, i) => v * w[i % D]! + b[i % D]!);
-}
-
-function lnBackward(saved: LnSaved, w: Float32Array, dy: Float64Array, D: number, frozen: boolean): { dx: Float64Array; ds: Float64Array } {
-  const rows = saved.s.length;
-  const dx = new Float64Array(rows * D),
-    ds = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) {
-    let meanDn = 0,
-      meanDnN = 0;
-    for (let i = 0; i < D; i++) {
-      const dn = dy[r * D + i]! * w[i]!;
-      meanDn += dn;
-      meanDnN += dn * saved.n[r * D + i]!;
-    }
-    // y depends on s through n = (x − mean) / s: ∂y_i/∂s = −w_i n_i / s (meanDnN still holds Σ dn n here).
-    ds[r] = -meanDnN / saved.s[r]!;
-    meanDn /= D;
-    meanDnN /= D;
-    for (let i = 0; i < D; i++) {
-      const dn = dy[r * D + i]! * w[i]!;
-      dx[r * D + i] = (dn - meanDn - (frozen ? 0 : saved.n[r * D + i]! * meanDnN)) / saved.s[r]!;
-    }
-  }
-  return { dx, ds };
-}
-
-/** nn.Linear: y[r, o] = Σ_i x[r, i] W[o, i] (+ b[o]). */
-function linear(x: Float64Array, w: Float32Array, inDim: number, outDim: number, b?: Float32Array): Float64Array {
-  const rows = x.length / inDim;
-  const y = new Float64Array(rows * outDim);
-  for (let r = 0; r < rows; r++)
-    for (let o = 0; o < outDim; o++) {
-      let s = b ? b[o]! : 0;
-      for (let i = 0; i < inDim; i++) s += x[r * inDim + i]! * w[o * inDim + i]!;
-      y[r * outDim + o] = s;
-    }
-  return y;
-}
-
-function linearBackward(dy: Float64Array, w: Float32Array, inDim: number, outDim: number): Float64Array {
-  const rows = dy.length / outDim;
-  const dx = new Float64Array(rows * inDim);
-  for (let r = 0; r < rows; r++)
-    for (let o = 0; o < outDim; o++) {
-      const g = dy[r * outDim + o]!;
-      if (g === 0) continue;
-      for (let i = 0; i < inDim; i++) dx[r * inDim + i]! += g * w[o * inDim + i]!;
-    }
-  return dx;
+  return embeddingRows(tensors, 'gpt_neox.embed_in.weight', ids);
 }
 
 /** d/dx of 0.5 x (1 + erf(x / sqrt 2)): Φ(x) + x φ(x). */

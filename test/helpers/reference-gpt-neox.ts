@@ -13,6 +13,7 @@
  * forward goes on with the replaced value (TransformerLens's hooks).
  */
 import type { ReferenceHookCallback, ReferenceTensor, ReferenceWeightTensor } from './reference-gpt2.js';
+import { attentionForward, linear, rope } from './reference-backward-ops.js';
 
 export interface ReferenceGptNeoxOptions {
   /** Replaces a patchable hook's value (hook_resid_pre, attn.hook_q/k/v, attn.hook_z, hook_attn_out, hook_mlp_out) when it returns one. */
@@ -53,17 +54,6 @@ export function referenceGptNeoxForward(
     return used;
   };
 
-  // y[r, o] = sum_i x[r, i] W[o, i] (+ b[o]), nn.Linear's [out, in] weight.
-  const linear = (x: Float64Array, rows: number, w: Float32Array, inDim: number, outDim: number, b?: Float32Array): Float64Array => {
-    const y = new Float64Array(rows * outDim);
-    for (let r = 0; r < rows; r++)
-      for (let o = 0; o < outDim; o++) {
-        let s = b ? b[o]! : 0;
-        for (let i = 0; i < inDim; i++) s += x[r * inDim + i]! * w[o * inDim + i]!;
-        y[r * outDim + o] = s;
-      }
-    return y;
-  };
   const layerNorm = (x: Float64Array, prefix: string): { y: Float64Array; scale: Float64Array } => {
     const w = W(`${prefix}.weight`),
       b = W(`${prefix}.bias`);
@@ -80,21 +70,7 @@ export function referenceGptNeoxForward(
     }
     return { y, scale };
   };
-  const invFreq = Array.from({ length: R / 2 }, (_, j) => base ** (-(2 * j) / R));
-  const rope = (x: Float64Array): Float64Array => {
-    const y = x.slice();
-    const half = R / 2;
-    for (let p = 0; p < P; p++)
-      for (let h = 0; h < H; h++) {
-        const at = (p * H + h) * Dh;
-        for (let d = 0; d < R; d++) {
-          const angle = p * invFreq[d % half]!;
-          const rotated = d < half ? -x[at + d + half]! : x[at + d - half]!;
-          y[at + d] = x[at + d]! * Math.cos(angle) + rotated * Math.sin(angle);
-        }
-      }
-    return y;
-  };
+  const ropeShape = { positions: P, heads: H, headDim: Dh, rotary: R, invFreq: Array.from({ length: R / 2 }, (_, j) => base ** (-(2 * j) / R)) };
 
   let resid: Float64Array = new Float64Array(P * D);
   const E = W('gpt_neox.embed_in.weight');
@@ -107,45 +83,20 @@ export function referenceGptNeoxForward(
     resid = hook(name('hook_resid_pre'), resid.slice(), [P, D]);
     const ln1 = layerNorm(resid, `${pre}input_layernorm`);
     put(name('ln1.hook_scale'), ln1.scale, [P, 1]);
-    const qkv = linear(ln1.y, P, W(`${pre}attention.query_key_value.weight`), D, 3 * D, bias ? W(`${pre}attention.query_key_value.bias`) : undefined);
-    // HF: qkv.view(pos, head, 3 * d_head); query = [..., :d_head], key = [..., d_head:2 d_head], value the rest.
-    const part = (which: number): Float64Array => {
-      const t = new Float64Array(P * H * Dh);
-      for (let p = 0; p < P; p++)
-        for (let h = 0; h < H; h++) for (let d = 0; d < Dh; d++) t[(p * H + h) * Dh + d] = qkv[p * 3 * D + h * 3 * Dh + which * Dh + d]!;
-      return t;
-    };
+    const qkv = linear(ln1.y, W(`${pre}attention.query_key_value.weight`), D, 3 * D, bias ? W(`${pre}attention.query_key_value.bias`) : undefined);
+    const part = (which: number): Float64Array => gptNeoxQkvPart(qkv, P, H, Dh, which);
     // Patchable too (before RoPE), as path patching's receivers.
     const q = hook(name('attn.hook_q'), part(0), [P, H, Dh]),
       k = hook(name('attn.hook_k'), part(1), [P, H, Dh]),
       v = hook(name('attn.hook_v'), part(2), [P, H, Dh]);
-    const rq = rope(q),
-      rk = rope(k);
+    const rq = rope(q, ropeShape),
+      rk = rope(k, ropeShape);
     put(name('attn.hook_rot_q'), rq, [P, H, Dh]);
     put(name('attn.hook_rot_k'), rk, [P, H, Dh]);
-    const pattern = new Float64Array(H * P * P);
-    const z = new Float64Array(P * H * Dh);
-    for (let h = 0; h < H; h++)
-      for (let i = 0; i < P; i++) {
-        const scores: number[] = [];
-        for (let j = 0; j <= i; j++) {
-          let s = 0;
-          for (let d = 0; d < Dh; d++) s += rq[(i * H + h) * Dh + d]! * rk[(j * H + h) * Dh + d]!;
-          scores.push(s / Math.sqrt(Dh));
-        }
-        const max = Math.max(...scores);
-        const exps = scores.map((s) => Math.exp(s - max));
-        const total = exps.reduce((a, b) => a + b, 0);
-        exps.forEach((e, j) => (pattern[(h * P + i) * P + j] = e / total));
-        for (let d = 0; d < Dh; d++) {
-          let s = 0;
-          for (let j = 0; j <= i; j++) s += pattern[(h * P + i) * P + j]! * v[(j * H + h) * Dh + d]!;
-          z[(i * H + h) * Dh + d] = s;
-        }
-      }
+    const { A: pattern, z } = attentionForward(rq, rk, v, { positions: P, heads: H, kvHeads: H, headDim: Dh }, null, (dot) => dot / Math.sqrt(Dh));
     put(name('attn.hook_pattern'), pattern, [H, P, P]);
     const zUsed = hook(name('attn.hook_z'), z, [P, H, Dh]);
-    const attnOut = hook(name('hook_attn_out'), linear(zUsed, P, W(`${pre}attention.dense.weight`), D, D, bias ? W(`${pre}attention.dense.bias`) : undefined), [
+    const attnOut = hook(name('hook_attn_out'), linear(zUsed, W(`${pre}attention.dense.weight`), D, D, bias ? W(`${pre}attention.dense.bias`) : undefined), [
       P,
       D,
     ]);
@@ -153,19 +104,26 @@ export function referenceGptNeoxForward(
     if (!parallel) put(name('hook_resid_mid'), mid, [P, D]);
     const ln2 = layerNorm(parallel ? resid : mid, `${pre}post_attention_layernorm`);
     put(name('ln2.hook_scale'), ln2.scale, [P, 1]);
-    const hidden = linear(ln2.y, P, W(`${pre}mlp.dense_h_to_4h.weight`), D, M, W(`${pre}mlp.dense_h_to_4h.bias`));
+    const hidden = linear(ln2.y, W(`${pre}mlp.dense_h_to_4h.weight`), D, M, W(`${pre}mlp.dense_h_to_4h.bias`));
     put(name('mlp.hook_pre'), hidden, [P, M]);
     const post = hidden.map((x) => 0.5 * x * (1 + erf(x / Math.SQRT2)));
     put(name('mlp.hook_post'), post, [P, M]);
-    const mlpOut = hook(name('hook_mlp_out'), linear(post, P, W(`${pre}mlp.dense_4h_to_h.weight`), M, D, W(`${pre}mlp.dense_4h_to_h.bias`)), [P, D]);
+    const mlpOut = hook(name('hook_mlp_out'), linear(post, W(`${pre}mlp.dense_4h_to_h.weight`), M, D, W(`${pre}mlp.dense_4h_to_h.bias`)), [P, D]);
     resid = mid.map((x, i) => x + mlpOut[i]!);
     put(name('hook_resid_post'), resid.slice(), [P, D]);
   }
   const final = layerNorm(resid, 'gpt_neox.final_layer_norm');
   put('ln_final.hook_scale', final.scale, [P, 1]);
   const unembed = config['tie_word_embeddings'] === true ? E : W('embed_out.weight');
-  put('logits', linear(final.y, P, unembed, D, V), [P, V]);
+  put('logits', linear(final.y, unembed, D, V), [P, V]);
   return out;
+}
+
+/** HF's qkv.view(pos, head, 3 * d_head): query = [..., :d_head], key = [..., d_head:2 d_head], value the rest; part `which` [pos, head, d_head]. */
+export function gptNeoxQkvPart(qkv: Float64Array, P: number, H: number, Dh: number, which: number): Float64Array {
+  const t = new Float64Array(P * H * Dh);
+  for (let p = 0; p < P; p++) for (let h = 0; h < H; h++) for (let d = 0; d < Dh; d++) t[(p * H + h) * Dh + d] = qkv[(p * H + h) * 3 * Dh + which * Dh + d]!;
+  return t;
 }
 
 /**
