@@ -17,7 +17,8 @@
  * model's values: TransformerLens's defaults are fold_ln and center_writing_weights on, and
  * cfg.json's model_from_pretrained_kwargs (top level or in metadata) overrides them. Later SAELens
  * versions write {"center_writing_weights": false} there; older releases (e.g. jbloom's GPT-2 small
- * residual SAEs) have none, so their model was centred.
+ * residual SAEs) have none, so their model was centred. A model_class_name other than
+ * HookedTransformer (AutoModelForCausalLM) is the unprocessed Hugging Face model.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,7 +26,7 @@ import { EngineError } from '../errors.js';
 import { openSafetensors } from '../model/safetensors.js';
 import { SafetensorsDecoderRows } from './decoder-rows.js';
 import { PositionedFile } from './positioned-file.js';
-import type { DictionaryLayer, FeatureActivationFunction, InputNormalization, ModelProcessing } from './dictionary.js';
+import { UNPROCESSED_MODEL, type DictionaryLayer, type FeatureActivationFunction, type InputNormalization, type ModelProcessing } from './dictionary.js';
 import { assertModelWidth, resolveDictionaryHook, type DictionaryModelConfig } from './dictionary-hooks.js';
 import type { LoadDictionaryOptions } from './dictionary-options.js';
 import { isObject, optionalBoolean, optionalNumber, optionalString, parseJsonObject, positiveInt, type ConfigObject } from './json-fields.js';
@@ -119,8 +120,14 @@ function normalizationOf(cfg: ConfigObject, options: LoadDictionaryOptions, labe
   );
 }
 
-/** The processing of the model the SAE was trained on: TransformerLens's defaults, overridden by model_from_pretrained_kwargs. */
+/**
+ * The processing of the model the SAE was trained on: TransformerLens's defaults, overridden by
+ * model_from_pretrained_kwargs; none for SAELens's other model classes (model_class_name
+ * AutoModelForCausalLM loads the Hugging Face model itself).
+ */
 function processingOf(cfg: ConfigObject, label: string): ModelProcessing {
+  const modelClass = field(cfg, 'model_class_name');
+  if (typeof modelClass === 'string' && modelClass !== 'HookedTransformer' && modelClass !== 'HookedSAETransformer') return UNPROCESSED_MODEL;
   const kwargs = field(cfg, 'model_from_pretrained_kwargs');
   if (kwargs !== undefined && kwargs !== null && !isObject(kwargs))
     throw new EngineError('BAD_CONFIG', `${label}: model_from_pretrained_kwargs is ${JSON.stringify(kwargs)}, not an object.`);

@@ -40,6 +40,37 @@ async function folder(cfg: Record<string, unknown>, tensors: TensorToWrite[]): P
 const saeTensors = (): TensorToWrite[] => [tensor('W_enc', [D, N], 1), tensor('W_dec', [N, D], 2), tensor('b_enc', [N], 3), tensor('b_dec', [D], 4)];
 
 describe('SAELens configs', () => {
+  it("the model's TransformerLens processing: TransformerLens's defaults, model_from_pretrained_kwargs (top level or in metadata), none for AutoModelForCausalLM", async () => {
+    const cases: Array<[Record<string, unknown>, { centerWritingWeights: boolean; foldLn: boolean }]> = [
+      [{}, { centerWritingWeights: true, foldLn: true }],
+      [{ model_from_pretrained_kwargs: {} }, { centerWritingWeights: true, foldLn: true }],
+      [{ model_from_pretrained_kwargs: { center_writing_weights: false } }, { centerWritingWeights: false, foldLn: true }],
+      [
+        { metadata: { model_from_pretrained_kwargs: { fold_ln: false, center_writing_weights: false, center_unembed: false } } },
+        { centerWritingWeights: false, foldLn: false },
+      ],
+      [
+        { model_class_name: 'HookedTransformer', model_from_pretrained_kwargs: { fold_ln: false } },
+        { centerWritingWeights: true, foldLn: false },
+      ],
+      [{ model_class_name: 'AutoModelForCausalLM' }, { centerWritingWeights: false, foldLn: false }],
+    ];
+    for (const [extra, processing] of cases) {
+      const loaded = await loadDictionary(await folder({ d_in: D, d_sae: N, hook_name: 'blocks.0.hook_resid_pre', ...extra }, saeTensors()), MODEL);
+      try {
+        assert.deepEqual(loaded.layers[0]!.processing, processing, JSON.stringify(extra));
+      } finally {
+        loaded.dispose();
+      }
+    }
+    for (const bad of [{ model_from_pretrained_kwargs: 'fold_ln' }, { model_from_pretrained_kwargs: { center_writing_weights: 'no' } }])
+      await assert.rejects(
+        loadDictionary(await folder({ d_in: D, d_sae: N, hook_name: 'blocks.0.hook_resid_pre', ...bad }, saeTensors()), MODEL),
+        (e: Error & { code?: string }) => e.code === 'BAD_CONFIG' && /model_from_pretrained_kwargs/.test(e.message),
+        JSON.stringify(bad),
+      );
+  });
+
   it("the first releases' hook_point and hook_point_layer, boolean normalize_activations false", async () => {
     const dir = await folder(
       { d_in: D, d_sae: N, hook_point: 'blocks.2.hook_resid_pre', hook_point_layer: 2, normalize_activations: false, model_name: 'gpt2-small' },
