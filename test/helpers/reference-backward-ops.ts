@@ -366,3 +366,90 @@ export function embeddingRows(
   });
   return out;
 }
+
+/** The reverse pass of a rotary attention whose every q, k and v head reads its own copy of the block's input through its own norm. */
+export interface RotaryAttentionBackward {
+  attention: AttentionShape;
+  dModel: number;
+  ropes: { q: RopeShape; k: RopeShape };
+  frozen: boolean;
+  /** ∂m/∂logit to ∂m/∂(q_i · k_j), as attentionBackward's. */
+  scoreGradient: (g: number, h: number, i: number, j: number) => number;
+  /** q/k norms between the projections and RoPE (Qwen3, Gemma 3): RoPE's input gradients back to the projections' outputs. */
+  qkNormBackward?: (dQ: Float64Array, dK: Float64Array) => { dQ: Float64Array; dK: Float64Array };
+  /** Projection `which` (0 q, 1 k, 2 v): its weight [row, d_model] and the row of head h's dim e. */
+  projection: (which: number) => { w: Float32Array; row: (h: number, e: number) => number };
+  /** The block's input norm (ln1): dx and ds from its output's gradient. */
+  inputNormBackward: (dy: Float64Array) => { dx: Float64Array; ds: Float64Array };
+}
+
+/**
+ * From dZ [pos, head, d_head] back to the split inputs: the gradients by TransformerLens hook name within the block
+ * (attn.hook_z, hook_pattern, hook_rot_q/k, hook_q/k/v, hook_{q,k,v}_input, ln1.hook_scale). Adds every reader's
+ * input gradient to `dInput` [pos, d_model].
+ */
+export function rotaryAttentionBackward(
+  dZ: Float64Array,
+  saved: { A: Float64Array; rq: Float64Array; rk: Float64Array; v: Float64Array },
+  spec: RotaryAttentionBackward,
+  dInput: Float64Array,
+): Record<string, Float64Array> {
+  const { attention, frozen } = spec;
+  const { dA, dRq, dRk, dV } = attentionBackward(dZ, saved, attention, frozen, spec.scoreGradient);
+  let dQ = ropeBackward(dRq, spec.ropes.q),
+    dK = ropeBackward(dRk, spec.ropes.k);
+  if (spec.qkNormBackward) ({ dQ, dK } = spec.qkNormBackward(dQ, dK));
+  // Each reader's own input: its rows of the projection, then its own input norm.
+  const dNormOutTotal = new Float64Array(dInput.length);
+  const shape = { positions: attention.positions, dModel: spec.dModel, headDim: attention.headDim };
+  const readerInputs = (dX: Float64Array, which: number, heads: number): Float64Array => {
+    const { w, row } = spec.projection(which);
+    return splitInputGradients(dX, heads, shape, w, row, (dy) => spec.inputNormBackward(dy).dx, dNormOutTotal, dInput);
+  };
+  return {
+    hook_q_input: readerInputs(dQ, 0, attention.heads),
+    hook_k_input: readerInputs(dK, 1, attention.kvHeads),
+    hook_v_input: readerInputs(dV, 2, attention.kvHeads),
+    'ln1.hook_scale': spec.inputNormBackward(dNormOutTotal).ds,
+    'attn.hook_q': dQ,
+    'attn.hook_k': dK,
+    'attn.hook_v': dV,
+    'attn.hook_rot_q': dRq,
+    'attn.hook_rot_k': dRk,
+    'attn.hook_pattern': dA,
+    'attn.hook_z': dZ,
+  };
+}
+
+/** Records a block's tensors by hook name: `blocks.${layer}.${hook}`. */
+export function setLayerHooks(into: Map<string, Float64Array>, layer: number, hooks: Record<string, Float64Array>): void {
+  for (const [hook, tensor] of Object.entries(hooks)) into.set(`blocks.${layer}.${hook}`, tensor);
+}
+
+/**
+ * RoPE on q [pos, head, d_head] and k [pos, kv_head, d_head], then attentionForward: rq, rk, A, z and the hooks
+ * attn.hook_q/k/v, hook_rot_q/k, hook_pattern, hook_z.
+ */
+export function rotaryAttentionForward(
+  q: Float64Array,
+  k: Float64Array,
+  v: Float64Array,
+  ropes: { q: RopeShape; k: RopeShape },
+  attention: AttentionShape,
+  window: number | null,
+  score: (dot: number, h: number, i: number, j: number) => number,
+): { rq: Float64Array; rk: Float64Array; A: Float64Array; z: Float64Array; hooks: Record<string, Float64Array> } {
+  const rq = rope(q, ropes.q),
+    rk = rope(k, ropes.k);
+  const { A, z } = attentionForward(rq, rk, v, attention, window, score);
+  const hooks = {
+    'attn.hook_q': q,
+    'attn.hook_k': k,
+    'attn.hook_v': v,
+    'attn.hook_rot_q': rq,
+    'attn.hook_rot_k': rk,
+    'attn.hook_pattern': A,
+    'attn.hook_z': z,
+  };
+  return { rq, rk, A, z, hooks };
+}

@@ -21,8 +21,6 @@
 import type { ReferenceWeightTensor } from './reference-gpt2.js';
 import type { ReferenceBackwardOptions, ReferenceGradients, ReferenceMetric } from './reference-gpt2-backward.js';
 import {
-  attentionBackward,
-  attentionForward,
   embeddingRows,
   linear,
   linearBackward,
@@ -30,12 +28,15 @@ import {
   rmsBackward,
   rmsForward,
   rmsNormed,
-  rope,
-  ropeBackward,
-  splitInputGradients,
+  rotaryAttentionBackward,
+  rotaryAttentionForward,
+  setLayerHooks,
   type RmsSaved,
   type RopeShape,
 } from './reference-backward-ops.js';
+
+/** The attention's projections, in the order of rotaryAttentionBackward's `which`. */
+const PROJECTIONS = ['q_proj', 'k_proj', 'v_proj'];
 
 /** Runs the model from input embeddings [pos, d_model] (the scaled token embeddings) and returns the metric's gradients. */
 export function referenceGemmaGradients(
@@ -130,10 +131,8 @@ export function referenceGemmaGradients(
       kn = rmsNormed(kNorm, norm(`${pre}self_attn.k_norm.weight`));
     }
     const ropes = ropeOf(l);
-    const rq = rope(qn, ropes.q),
-      rk = rope(kn, ropes.k);
     const capped = new Float64Array(H * P * P);
-    const { A, z } = attentionForward(rq, rk, v, attention, windowOf(l), (dot, h, i, j) => {
+    const { rq, rk, A, z, hooks } = rotaryAttentionForward(qn, kn, v, ropes, attention, windowOf(l), (dot, h, i, j) => {
       if (attnCap === null) return dot * scoreScale;
       capped[(h * P + i) * P + j] = Math.tanh((dot * scoreScale) / attnCap);
       return attnCap * capped[(h * P + i) * P + j]!;
@@ -149,24 +148,22 @@ export function referenceGemmaGradients(
     const ln2Post = rmsForward(linear(post, W(`${pre}mlp.down_proj.weight`), M, D), D, eps);
     const mlpOut = rmsNormed(ln2Post, norm(`${pre}post_feedforward_layernorm.weight`));
     const next = mid.map((m, n) => m + mlpOut[n]!);
-    values.set(name(l, 'ln1.hook_scale'), ln1.s);
-    values.set(name(l, 'attn.hook_q'), q);
-    values.set(name(l, 'attn.hook_k'), k);
-    values.set(name(l, 'attn.hook_v'), v);
-    values.set(name(l, 'attn.hook_rot_q'), rq);
-    values.set(name(l, 'attn.hook_rot_k'), rk);
-    values.set(name(l, 'attn.hook_pattern'), A);
-    values.set(name(l, 'attn.hook_z'), z);
-    values.set(name(l, 'ln1_post.hook_scale'), ln1Post.s);
-    values.set(name(l, 'ln2_post.hook_scale'), ln2Post.s);
-    values.set(name(l, 'hook_attn_out'), attnOut);
-    values.set(name(l, 'hook_resid_mid'), mid);
-    values.set(name(l, 'ln2.hook_scale'), ln2.s);
-    values.set(name(l, 'mlp.hook_pre'), gate);
-    values.set(name(l, 'mlp.hook_pre_linear'), up);
-    values.set(name(l, 'mlp.hook_post'), post);
-    values.set(name(l, 'hook_mlp_out'), mlpOut);
-    values.set(name(l, 'hook_resid_post'), next);
+    setLayerHooks(values, l, {
+      ...hooks,
+      'attn.hook_q': q,
+      'attn.hook_k': k,
+      'ln1.hook_scale': ln1.s,
+      'ln1_post.hook_scale': ln1Post.s,
+      'ln2_post.hook_scale': ln2Post.s,
+      hook_attn_out: attnOut,
+      hook_resid_mid: mid,
+      'ln2.hook_scale': ln2.s,
+      'mlp.hook_pre': gate,
+      'mlp.hook_pre_linear': up,
+      'mlp.hook_post': post,
+      hook_mlp_out: mlpOut,
+      hook_resid_post: next,
+    });
     saved.push({ ln1, qNorm, kNorm, rq, rk, v, A, capped, ln1Post, ln2, ln2Post, gate, up });
     x = next;
   }
@@ -206,54 +203,48 @@ export function referenceGemmaGradients(
     const dAttnOut = dMid.map((g) => g * keep);
     const ln1Post = rmsBackward(s.ln1Post, norm(`${pre}post_attention_layernorm.weight`), dAttnOut, frozen);
     const dZ = linearBackward(ln1Post.dx, W(`${pre}self_attn.o_proj.weight`), H * Dh, D);
-    const { dA, dRq, dRk, dV } = attentionBackward(dZ, s, attention, frozen, (g, h, i, j) => {
-      const capSlope = attnCap === null ? 1 : 1 - s.capped[(h * P + i) * P + j]! ** 2;
-      return g * capSlope * scoreScale;
-    });
-    const ropes = ropeOf(l);
-    let dQ = ropeBackward(dRq, ropes.q),
-      dK = ropeBackward(dRk, ropes.k);
-    if (s.qNorm && s.kNorm) {
-      dQ = rmsBackward(s.qNorm, norm(`${pre}self_attn.q_norm.weight`), dQ, frozen).dx;
-      dK = rmsBackward(s.kNorm, norm(`${pre}self_attn.k_norm.weight`), dK, frozen).dx;
-    }
-    // Each reader's own input: its rows of q_proj / k_proj / v_proj, then its own input_layernorm.
-    const ln1w = norm(`${pre}input_layernorm.weight`);
-    const dY1Total = new Float64Array(P * D);
     const dResidPre = Float64Array.from(dMid);
-    const readerInputs = (dX: Float64Array, proj: Float32Array, heads: number): Float64Array =>
-      splitInputGradients(
-        dX,
-        heads,
-        { positions: P, dModel: D, headDim: Dh },
-        proj,
-        (h, e) => h * Dh + e,
-        (dY1) => rmsBackward(s.ln1, ln1w, dY1, frozen).dx,
-        dY1Total,
-        dResidPre,
-      );
-    gradients.set(name(l, 'hook_q_input'), readerInputs(dQ, W(`${pre}self_attn.q_proj.weight`), H));
-    gradients.set(name(l, 'hook_k_input'), readerInputs(dK, W(`${pre}self_attn.k_proj.weight`), Hkv));
-    gradients.set(name(l, 'hook_v_input'), readerInputs(dV, W(`${pre}self_attn.v_proj.weight`), Hkv));
-    gradients.set(name(l, 'ln1.hook_scale'), rmsBackward(s.ln1, ln1w, dY1Total, frozen).ds);
-    gradients.set(name(l, 'attn.hook_q'), dQ);
-    gradients.set(name(l, 'attn.hook_k'), dK);
-    gradients.set(name(l, 'attn.hook_v'), dV);
-    gradients.set(name(l, 'attn.hook_rot_q'), dRq);
-    gradients.set(name(l, 'attn.hook_rot_k'), dRk);
-    gradients.set(name(l, 'attn.hook_pattern'), dA);
-    gradients.set(name(l, 'attn.hook_z'), dZ);
-    gradients.set(name(l, 'ln1_post.hook_scale'), ln1Post.ds);
-    gradients.set(name(l, 'ln2_post.hook_scale'), ln2Post.ds);
-    gradients.set(name(l, 'hook_attn_out'), dAttnOut);
-    gradients.set(name(l, 'hook_resid_mid'), dMid);
-    gradients.set(name(l, 'ln2.hook_scale'), ln2.ds);
-    gradients.set(name(l, 'hook_mlp_in'), ln2.dx);
-    gradients.set(name(l, 'mlp.hook_pre'), dGate);
-    gradients.set(name(l, 'mlp.hook_pre_linear'), dUp);
-    gradients.set(name(l, 'mlp.hook_post'), dPost);
-    gradients.set(name(l, 'hook_mlp_out'), dMlpOut);
-    gradients.set(name(l, 'hook_resid_pre'), dResidPre);
+    const ln1w = norm(`${pre}input_layernorm.weight`);
+    const { qNorm, kNorm } = s;
+    const attentionGradients = rotaryAttentionBackward(
+      dZ,
+      s,
+      {
+        attention,
+        dModel: D,
+        ropes: ropeOf(l),
+        frozen,
+        scoreGradient: (g, h, i, j) => {
+          const capSlope = attnCap === null ? 1 : 1 - s.capped[(h * P + i) * P + j]! ** 2;
+          return g * capSlope * scoreScale;
+        },
+        ...(qNorm && kNorm
+          ? {
+              qkNormBackward: (dQ: Float64Array, dK: Float64Array) => ({
+                dQ: rmsBackward(qNorm, norm(`${pre}self_attn.q_norm.weight`), dQ, frozen).dx,
+                dK: rmsBackward(kNorm, norm(`${pre}self_attn.k_norm.weight`), dK, frozen).dx,
+              }),
+            }
+          : {}),
+        projection: (which) => ({ w: W(`${pre}self_attn.${PROJECTIONS[which]!}.weight`), row: (h, e) => h * Dh + e }),
+        inputNormBackward: (dy) => rmsBackward(s.ln1, ln1w, dy, frozen),
+      },
+      dResidPre,
+    );
+    setLayerHooks(gradients, l, {
+      ...attentionGradients,
+      'ln1_post.hook_scale': ln1Post.ds,
+      'ln2_post.hook_scale': ln2Post.ds,
+      hook_attn_out: dAttnOut,
+      hook_resid_mid: dMid,
+      'ln2.hook_scale': ln2.ds,
+      hook_mlp_in: ln2.dx,
+      'mlp.hook_pre': dGate,
+      'mlp.hook_pre_linear': dUp,
+      'mlp.hook_post': dPost,
+      hook_mlp_out: dMlpOut,
+      hook_resid_pre: dResidPre,
+    });
     G = dResidPre;
   }
   return { metric: value, values, gradients };

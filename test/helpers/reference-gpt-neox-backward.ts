@@ -22,17 +22,15 @@ import type { ReferenceBackwardOptions, ReferenceGradients, ReferenceMetric } fr
 import { erf, gptNeoxQkvPart } from './reference-gpt-neox.js';
 import {
   affineOf,
-  attentionBackward,
-  attentionForward,
   embeddingRows,
   lnBackward,
   lnForward,
   linear,
   linearBackward,
   metricGradient,
-  rope,
-  ropeBackward,
-  splitInputGradients,
+  rotaryAttentionBackward,
+  rotaryAttentionForward,
+  setLayerHooks,
   type LnSaved,
 } from './reference-backward-ops.js';
 
@@ -64,6 +62,7 @@ export function referenceGptNeoxGradients(
   };
   const invFreq = Array.from({ length: R / 2 }, (_, j) => base ** (-(2 * j) / R));
   const ropeShape = { positions: P, heads: H, headDim: Dh, rotary: R, invFreq };
+  const ropes = { q: ropeShape, k: ropeShape };
   const attention = { positions: P, heads: H, kvHeads: H, headDim: Dh };
 
   // ---- forward ----
@@ -91,9 +90,7 @@ export function referenceGptNeoxGradients(
     const q = part(0),
       k = part(1),
       v = part(2);
-    const rq = rope(q, ropeShape),
-      rk = rope(k, ropeShape);
-    const { A, z } = attentionForward(rq, rk, v, attention, null, (dot) => dot / Math.sqrt(Dh));
+    const { rq, rk, A, z, hooks } = rotaryAttentionForward(q, k, v, ropes, attention, null, (dot) => dot / Math.sqrt(Dh));
     const attnOut = linear(z, W(`${pre}attention.dense.weight`), D, D, bias ? W(`${pre}attention.dense.bias`) : undefined);
     const mid = x.map((xi, n) => xi + attnOut[n]!);
     const mlpIn = parallel ? x : mid;
@@ -103,21 +100,17 @@ export function referenceGptNeoxGradients(
     const post = hidden.map((h) => 0.5 * h * (1 + erf(h / Math.SQRT2)));
     const mlpOut = linear(post, W(`${pre}mlp.dense_4h_to_h.weight`), M, D, W(`${pre}mlp.dense_4h_to_h.bias`));
     const next = mid.map((m, n) => m + mlpOut[n]!);
-    values.set(name(l, 'ln1.hook_scale'), ln1.s);
-    values.set(name(l, 'attn.hook_q'), q);
-    values.set(name(l, 'attn.hook_k'), k);
-    values.set(name(l, 'attn.hook_v'), v);
-    values.set(name(l, 'attn.hook_rot_q'), rq);
-    values.set(name(l, 'attn.hook_rot_k'), rk);
-    values.set(name(l, 'attn.hook_pattern'), A);
-    values.set(name(l, 'attn.hook_z'), z);
-    values.set(name(l, 'hook_attn_out'), attnOut);
-    if (!parallel) values.set(name(l, 'hook_resid_mid'), mid);
-    values.set(name(l, 'ln2.hook_scale'), ln2.s);
-    values.set(name(l, 'mlp.hook_pre'), hidden);
-    values.set(name(l, 'mlp.hook_post'), post);
-    values.set(name(l, 'hook_mlp_out'), mlpOut);
-    values.set(name(l, 'hook_resid_post'), next);
+    setLayerHooks(values, l, {
+      ...hooks,
+      'ln1.hook_scale': ln1.s,
+      hook_attn_out: attnOut,
+      ...(parallel ? {} : { hook_resid_mid: mid }),
+      'ln2.hook_scale': ln2.s,
+      'mlp.hook_pre': hidden,
+      'mlp.hook_post': post,
+      hook_mlp_out: mlpOut,
+      hook_resid_post: next,
+    });
     saved.push({ ln1, rq, rk, v, A, ln2, pre: hidden });
     x = next;
   }
@@ -146,44 +139,35 @@ export function referenceGptNeoxGradients(
     const dMid = parallel ? G : G.map((g, n) => g + ln2.dx[n]!);
     const dAttnOut = dMid.map((g) => g * keep);
     const dZ = linearBackward(dAttnOut, W(`${pre}attention.dense.weight`), D, D);
-    const { dA, dRq, dRk, dV } = attentionBackward(dZ, s, attention, frozen, (g) => g / Math.sqrt(Dh));
-    const dQ = ropeBackward(dRq, ropeShape),
-      dK = ropeBackward(dRk, ropeShape);
     const qkvW = W(`${pre}attention.query_key_value.weight`); // [head * 3 * d_head, d_model]
     const ln1w = W(`${pre}input_layernorm.weight`);
-    const dY1Total = new Float64Array(P * D);
     const dResidPre = Float64Array.from(dMid);
     if (parallel) for (let n = 0; n < P * D; n++) dResidPre[n]! += ln2.dx[n]!;
-    const readerInputs = (dX: Float64Array, which: number): Float64Array =>
-      splitInputGradients(
-        dX,
-        H,
-        { positions: P, dModel: D, headDim: Dh },
-        qkvW,
-        (h, e) => h * 3 * Dh + which * Dh + e,
-        (dY1) => lnBackward(s.ln1, ln1w, dY1, D, frozen).dx,
-        dY1Total,
-        dResidPre,
-      );
-    gradients.set(name(l, 'hook_q_input'), readerInputs(dQ, 0));
-    gradients.set(name(l, 'hook_k_input'), readerInputs(dK, 1));
-    gradients.set(name(l, 'hook_v_input'), readerInputs(dV, 2));
-    gradients.set(name(l, 'ln1.hook_scale'), lnBackward(s.ln1, ln1w, dY1Total, D, frozen).ds);
-    gradients.set(name(l, 'attn.hook_q'), dQ);
-    gradients.set(name(l, 'attn.hook_k'), dK);
-    gradients.set(name(l, 'attn.hook_v'), dV);
-    gradients.set(name(l, 'attn.hook_rot_q'), dRq);
-    gradients.set(name(l, 'attn.hook_rot_k'), dRk);
-    gradients.set(name(l, 'attn.hook_pattern'), dA);
-    gradients.set(name(l, 'attn.hook_z'), dZ);
-    gradients.set(name(l, 'hook_attn_out'), dAttnOut);
-    if (!parallel) gradients.set(name(l, 'hook_resid_mid'), dMid);
-    gradients.set(name(l, 'ln2.hook_scale'), ln2.ds);
-    gradients.set(name(l, 'hook_mlp_in'), ln2.dx);
-    gradients.set(name(l, 'mlp.hook_pre'), dPre);
-    gradients.set(name(l, 'mlp.hook_post'), dPost);
-    gradients.set(name(l, 'hook_mlp_out'), dMlpOut);
-    gradients.set(name(l, 'hook_resid_pre'), dResidPre);
+    const attentionGradients = rotaryAttentionBackward(
+      dZ,
+      s,
+      {
+        attention,
+        dModel: D,
+        ropes,
+        frozen,
+        scoreGradient: (g) => g / Math.sqrt(Dh),
+        projection: (which) => ({ w: qkvW, row: (h, e) => h * 3 * Dh + which * Dh + e }),
+        inputNormBackward: (dy) => lnBackward(s.ln1, ln1w, dy, D, frozen),
+      },
+      dResidPre,
+    );
+    setLayerHooks(gradients, l, {
+      ...attentionGradients,
+      hook_attn_out: dAttnOut,
+      ...(parallel ? {} : { hook_resid_mid: dMid }),
+      'ln2.hook_scale': ln2.ds,
+      hook_mlp_in: ln2.dx,
+      'mlp.hook_pre': dPre,
+      'mlp.hook_post': dPost,
+      hook_mlp_out: dMlpOut,
+      hook_resid_pre: dResidPre,
+    });
     G = dResidPre;
   }
   return { metric: value, values, gradients };

@@ -30,8 +30,6 @@
 import type { ReferenceWeightTensor } from './reference-gpt2.js';
 import type { ReferenceBackwardOptions, ReferenceGradients, ReferenceMetric } from './reference-gpt2-backward.js';
 import {
-  attentionBackward,
-  attentionForward,
   embeddingRows,
   linear,
   linearBackward,
@@ -39,11 +37,14 @@ import {
   rmsBackward,
   rmsForward,
   rmsNormed,
-  rope,
-  ropeBackward,
-  splitInputGradients,
+  rotaryAttentionBackward,
+  rotaryAttentionForward,
+  setLayerHooks,
   type RmsSaved,
 } from './reference-backward-ops.js';
+
+/** The attention's projections, in the order of rotaryAttentionBackward's `which`. */
+const PROJECTIONS = ['q_proj', 'k_proj', 'v_proj'];
 
 /** Runs the model from input embeddings [pos, d_model] (the token embeddings) and returns the metric's gradients. */
 export function referenceLlamaGradients(
@@ -94,8 +95,8 @@ export function referenceLlamaGradients(
       }
     }
   }
-  const qRope = { positions: P, heads: H, headDim: Dh, rotary: Dh, invFreq },
-    kRope = { ...qRope, heads: Hkv };
+  const qRope = { positions: P, heads: H, headDim: Dh, rotary: Dh, invFreq };
+  const ropes = { q: qRope, k: { ...qRope, heads: Hkv } };
   const attention = { positions: P, heads: H, kvHeads: Hkv, headDim: Dh };
   const windowOf = (layer: number): number | null => {
     if (type === 'llama') return null;
@@ -142,9 +143,7 @@ export function referenceLlamaGradients(
       qn = rmsNormed(qNorm, W(`${pre}self_attn.q_norm.weight`));
       kn = rmsNormed(kNorm, W(`${pre}self_attn.k_norm.weight`));
     }
-    const rq = rope(qn, qRope),
-      rk = rope(kn, kRope);
-    const { A, z } = attentionForward(rq, rk, v, attention, windowOf(l), (dot) => dot / Math.sqrt(Dh));
+    const { rq, rk, A, z, hooks } = rotaryAttentionForward(qn, kn, v, ropes, attention, windowOf(l), (dot) => dot / Math.sqrt(Dh));
     const attnOut = linear(z, W(`${pre}self_attn.o_proj.weight`), H * Dh, D, oBias ? W(`${pre}self_attn.o_proj.bias`) : undefined);
     const mid = x.map((xi, n) => xi + attnOut[n]!);
     const ln2 = rmsForward(mid, D, eps);
@@ -154,22 +153,20 @@ export function referenceLlamaGradients(
     const post = gate.map((g, n) => silu(g) * up[n]!);
     const mlpOut = linear(post, W(`${pre}mlp.down_proj.weight`), M, D);
     const next = mid.map((m, n) => m + mlpOut[n]!);
-    values.set(name(l, 'ln1.hook_scale'), ln1.s);
-    values.set(name(l, 'attn.hook_q'), q);
-    values.set(name(l, 'attn.hook_k'), k);
-    values.set(name(l, 'attn.hook_v'), v);
-    values.set(name(l, 'attn.hook_rot_q'), rq);
-    values.set(name(l, 'attn.hook_rot_k'), rk);
-    values.set(name(l, 'attn.hook_pattern'), A);
-    values.set(name(l, 'attn.hook_z'), z);
-    values.set(name(l, 'hook_attn_out'), attnOut);
-    values.set(name(l, 'hook_resid_mid'), mid);
-    values.set(name(l, 'ln2.hook_scale'), ln2.s);
-    values.set(name(l, 'mlp.hook_pre'), gate);
-    values.set(name(l, 'mlp.hook_pre_linear'), up);
-    values.set(name(l, 'mlp.hook_post'), post);
-    values.set(name(l, 'hook_mlp_out'), mlpOut);
-    values.set(name(l, 'hook_resid_post'), next);
+    setLayerHooks(values, l, {
+      ...hooks,
+      'attn.hook_q': q,
+      'attn.hook_k': k,
+      'ln1.hook_scale': ln1.s,
+      hook_attn_out: attnOut,
+      hook_resid_mid: mid,
+      'ln2.hook_scale': ln2.s,
+      'mlp.hook_pre': gate,
+      'mlp.hook_pre_linear': up,
+      'mlp.hook_post': post,
+      hook_mlp_out: mlpOut,
+      hook_resid_post: next,
+    });
     saved.push({ ln1, qNorm, kNorm, rq, rk, v, A, ln2, gate, up });
     x = next;
   }
@@ -204,48 +201,43 @@ export function referenceLlamaGradients(
     // attention
     const dAttnOut = dMid.map((g) => g * keep);
     const dZ = linearBackward(dAttnOut, W(`${pre}self_attn.o_proj.weight`), H * Dh, D);
-    const { dA, dRq, dRk, dV } = attentionBackward(dZ, s, attention, frozen, (g) => g / Math.sqrt(Dh));
-    let dQ = ropeBackward(dRq, qRope),
-      dK = ropeBackward(dRk, kRope);
-    if (s.qNorm && s.kNorm) {
-      dQ = rmsBackward(s.qNorm, W(`${pre}self_attn.q_norm.weight`), dQ, frozen).dx;
-      dK = rmsBackward(s.kNorm, W(`${pre}self_attn.k_norm.weight`), dK, frozen).dx;
-    }
-    // Each reader's own input: its rows of q_proj / k_proj / v_proj, then its own input_layernorm.
-    const ln1w = W(`${pre}input_layernorm.weight`);
-    const dY1Total = new Float64Array(P * D);
     const dResidPre = Float64Array.from(dMid);
-    const readerInputs = (dX: Float64Array, proj: Float32Array, heads: number): Float64Array =>
-      splitInputGradients(
-        dX,
-        heads,
-        { positions: P, dModel: D, headDim: Dh },
-        proj,
-        (h, e) => h * Dh + e,
-        (dY1) => rmsBackward(s.ln1, ln1w, dY1, frozen).dx,
-        dY1Total,
-        dResidPre,
-      );
-    gradients.set(name(l, 'hook_q_input'), readerInputs(dQ, W(`${pre}self_attn.q_proj.weight`), H));
-    gradients.set(name(l, 'hook_k_input'), readerInputs(dK, W(`${pre}self_attn.k_proj.weight`), Hkv));
-    gradients.set(name(l, 'hook_v_input'), readerInputs(dV, W(`${pre}self_attn.v_proj.weight`), Hkv));
-    gradients.set(name(l, 'ln1.hook_scale'), rmsBackward(s.ln1, ln1w, dY1Total, frozen).ds);
-    gradients.set(name(l, 'attn.hook_q'), dQ);
-    gradients.set(name(l, 'attn.hook_k'), dK);
-    gradients.set(name(l, 'attn.hook_v'), dV);
-    gradients.set(name(l, 'attn.hook_rot_q'), dRq);
-    gradients.set(name(l, 'attn.hook_rot_k'), dRk);
-    gradients.set(name(l, 'attn.hook_pattern'), dA);
-    gradients.set(name(l, 'attn.hook_z'), dZ);
-    gradients.set(name(l, 'hook_attn_out'), dAttnOut);
-    gradients.set(name(l, 'hook_resid_mid'), dMid);
-    gradients.set(name(l, 'ln2.hook_scale'), ln2.ds);
-    gradients.set(name(l, 'hook_mlp_in'), ln2.dx);
-    gradients.set(name(l, 'mlp.hook_pre'), dGate);
-    gradients.set(name(l, 'mlp.hook_pre_linear'), dUp);
-    gradients.set(name(l, 'mlp.hook_post'), dPost);
-    gradients.set(name(l, 'hook_mlp_out'), dMlpOut);
-    gradients.set(name(l, 'hook_resid_pre'), dResidPre);
+    const ln1w = W(`${pre}input_layernorm.weight`);
+    const { qNorm, kNorm } = s;
+    const attentionGradients = rotaryAttentionBackward(
+      dZ,
+      s,
+      {
+        attention,
+        dModel: D,
+        ropes,
+        frozen,
+        scoreGradient: (g) => g / Math.sqrt(Dh),
+        ...(qNorm && kNorm
+          ? {
+              qkNormBackward: (dQ: Float64Array, dK: Float64Array) => ({
+                dQ: rmsBackward(qNorm, W(`${pre}self_attn.q_norm.weight`), dQ, frozen).dx,
+                dK: rmsBackward(kNorm, W(`${pre}self_attn.k_norm.weight`), dK, frozen).dx,
+              }),
+            }
+          : {}),
+        projection: (which) => ({ w: W(`${pre}self_attn.${PROJECTIONS[which]!}.weight`), row: (h, e) => h * Dh + e }),
+        inputNormBackward: (dy) => rmsBackward(s.ln1, ln1w, dy, frozen),
+      },
+      dResidPre,
+    );
+    setLayerHooks(gradients, l, {
+      ...attentionGradients,
+      hook_attn_out: dAttnOut,
+      hook_resid_mid: dMid,
+      'ln2.hook_scale': ln2.ds,
+      hook_mlp_in: ln2.dx,
+      'mlp.hook_pre': dGate,
+      'mlp.hook_pre_linear': dUp,
+      'mlp.hook_post': dPost,
+      hook_mlp_out: dMlpOut,
+      hook_resid_pre: dResidPre,
+    });
     G = dResidPre;
   }
   return { metric: value, values, gradients };
