@@ -36,11 +36,12 @@
  *        grad_mlp_in      [b, p, d_model]
  * Final graph: as gpt2-gradient-graphs.ts's, with RMSNorm for ln_final.
  */
-import { attentionScoreScale, type ModelConfig } from '../model/config.js';
+import type { ModelConfig } from '../model/config.js';
 import type { BlockWeights, ModelWeights } from '../model/weights.js';
 import { Tape, type TapeValue } from './autodiff.js';
 import type { GradientGraphOptions } from './gpt2-gradient-graphs.js';
-import type { BuiltGraph, Dim, WeightMode } from './graph-builder.js';
+import type { BuiltGraph, WeightMode } from './graph-builder.js';
+import { outputPointGradients, outputPointValues, rotaryAttention, rotaryBlockInputs, softcap, type PointValue } from './rotary-gradient-blocks.js';
 
 /** A block's hook points that have gradients: TransformerLens name within the block, graph output, shape after the batch. */
 export const LLAMA_GRADIENT_POINTS = [
@@ -79,65 +80,16 @@ export function rmsFamilyGradientPoints(config: Pick<ModelConfig, 'postNorms'>):
   return config.postNorms === true ? GEMMA_GRADIENT_POINTS : LLAMA_GRADIENT_POINTS;
 }
 
-/**
- * A hook point's value on the tape and how its hook layout comes from it: the value itself, a
- * transpose of a head-major value (whose gradient is then the transposed gradient, the transpose
- * being read by nothing), or a norm's scale over the reader slots [S, b, p, 1] (the hook's value is
- * any slot's, all being equal; its gradient the sum over the slots).
- */
-export type PointValue = { value: TapeValue } | { headMajor: TapeValue; perm: number[] } | { slots: TapeValue };
-
-/** A point's value in its hook layout [b, ...], for the forward graph (the slots' norm scale from its one shared copy, [1, b, p, 1]). */
-export function pointValue(t: Tape, point: PointValue): string {
-  if ('value' in point) return point.value.name;
-  if ('perm' in point) return t.g.op1('Transpose', [point.headMajor.name], { perm: point.perm });
-  return t.g.op1('Squeeze', [point.slots.name, t.g.constInt64([0])]);
-}
-
-/** A point's gradient in its hook layout [b, ...], after the tape's backward. */
-export function pointGradient(t: Tape, point: PointValue): string {
-  if ('value' in point) return t.gradient(point.value);
-  if ('perm' in point) return t.g.op1('Transpose', [t.gradient(point.headMajor)], { perm: point.perm });
-  return t.g.op1('ReduceSum', [t.gradient(point.slots), t.g.constInt64([0])], { keepdims: 0 });
-}
-
-/** RoPE on the last axis: x cos + rotate_half(x) sin, the tables [p, width] broadcast over [heads, b, p, width]. */
-export function rotary(t: Tape, x: TapeValue, cos: TapeValue, sin: TapeValue): TapeValue {
-  return t.add(t.mul(x, cos), t.mul(t.rotateHalf(x), sin));
-}
-
 /** The block's forward on the tape; `split` gives each reader its own input copy. */
 function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: number, split: boolean, frozen: boolean, gate: TapeValue | null) {
-  const { nHeads: H, dModel: D, dHead: Dh, dMlp: M, eps } = config;
-  const Hkv = config.nKvHeads ?? H;
-  const S = H + 2 * Hkv;
-  const residPre = t.input('resid_pre', ['b', 'p', D], true);
-  const mask = t.input('attn_mask', ['p', 'p'], false);
-  const cos = t.input('rope_cos', ['p', Dh], false);
-  const sin = t.input('rope_sin', ['p', Dh], false);
-  const gated = (x: TapeValue): TapeValue => (gate ? t.gradientGate(x, gate) : x);
-
+  const { dModel: D, dHead: Dh, dMlp: M, eps } = config;
   // Every reader slot's projection from [S, b, p, d_model] copies of the stream (one shared copy in the forward graph).
-  const lnInput = split ? t.expand(t.unsqueeze(residPre, 0), [S, 'b', 'p', D]) : t.unsqueeze(residPre, 0);
+  const { residPre, mask, cos, sin, gated, lnInput } = rotaryBlockInputs(t, config, split, gate);
   const ln1 = rmsNorm(t, lnInput, t.weight('ln1_w', w.ln1.w.data, [D]), eps, frozen);
-  let qkv = t.matmul(ln1.y, t.weight('W_slots', concat([w.W_Q.data, w.W_K.data, w.W_V.data]), [S, 1, D, Dh])); // [S, b, p, d_head]
-  if (config.qkvBias) qkv = t.add(qkv, t.weight('b_slots', concat([w.b_Q.data, w.b_K.data, w.b_V.data]), [S, 1, 1, Dh]));
-  const [q, k, v] = t.split(qkv, 0, [H, Hkv, Hkv]) as [TapeValue, TapeValue, TapeValue]; // [heads, b, p, d_head]
-
-  const qNormed = config.qkNorm ? rmsNorm(t, q, t.weight('q_norm', w.q_norm!.data, [Dh]), eps, frozen).y : q;
-  const kNormed = config.qkNorm ? rmsNorm(t, k, t.weight('k_norm', w.k_norm!.data, [Dh]), eps, frozen).y : k;
-  const rotQ = rotary(t, qNormed, cos, sin); // [head, b, p, d_head]
-  const rotK = rotary(t, kNormed, cos, sin); // [kv_head, b, p, d_head]
-
-  const keys = perQueryHead(t, rotK, H, Hkv, Dh); // [head, b, p, d_head]
-  const values = perQueryHead(t, v, H, Hkv, Dh);
-  const scaled = t.scale(t.matmul(rotQ, t.transpose(keys, [0, 1, 3, 2])), attentionScoreScale(config, layer)); // [head, b, query, key]
-  const scores = t.add(config.attnSoftcap ? softcap(t, scaled, config.attnSoftcap) : scaled, mask);
-  const softmaxed = t.softmax(scores);
-  const pattern = frozen ? t.freeze(softmaxed) : softmaxed;
-  const z = t.transpose(t.matmul(pattern, values), [1, 2, 0, 3]); // [b, p, head, d_head]
-  let attn = t.matmul(t.reshape(z, ['b', 'p', H * Dh]), t.weight('W_O', w.W_O.data, [H * Dh, D]));
-  if (config.oBias) attn = t.add(attn, t.weight('b_O', w.b_O.data, [D]));
+  const qkNorm = (x: TapeValue, which: 'q' | 'k'): TapeValue =>
+    rmsNorm(t, x, t.weight(`${which}_norm`, (which === 'q' ? w.q_norm : w.k_norm)!.data, [Dh]), eps, frozen).y;
+  const attention = rotaryAttention(t, config, w, layer, { normed: ln1.y, mask, cos, sin, frozen, ...(config.qkNorm ? { qkNorm } : {}) });
+  const attn = attention.attn;
   const ln1Post = config.postNorms ? rmsNorm(t, attn, t.weight('ln1_post_w', w.ln1_post!.w.data, [D]), eps, frozen) : null;
   const attnOut = ln1Post ? ln1Post.y : attn;
   const residMid = t.add(residPre, gated(attnOut));
@@ -152,17 +104,10 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
   const mlpOut = ln2Post ? ln2Post.y : mlp;
   const residPost = t.add(residMid, gated(mlpOut));
 
-  const byPos = [1, 2, 0, 3]; // [heads, b, p, d_head] -> [b, p, heads, d_head]
   const points: Partial<Record<LlamaGradientOutput, PointValue>> = {
     resid_pre: { value: residPre },
     ln1_scale: { slots: ln1.scale },
-    q: { headMajor: q, perm: byPos },
-    k: { headMajor: k, perm: byPos },
-    v: { headMajor: v, perm: byPos },
-    rot_q: { headMajor: rotQ, perm: byPos },
-    rot_k: { headMajor: rotK, perm: byPos },
-    pattern: { headMajor: pattern, perm: [1, 0, 2, 3] }, // [b, head, query, key]
-    z: { value: z },
+    ...attention.points,
     ...(ln1Post ? { ln1_post_scale: { value: ln1Post.scale } } : {}),
     attn_out: { value: attnOut },
     resid_mid: { value: residMid },
@@ -181,10 +126,7 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
 export function buildLlamaGradientForwardGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
   const t = new Tape(`fwd${layer}`, mode);
   const { points } = defineBlock(t, config, w, layer, false, false, null);
-  for (const { output, shape } of rmsFamilyGradientPoints(config)) {
-    if (output === 'resid_pre') continue;
-    t.g.output(t.g.op1('Identity', [pointValue(t, points[output]!)], {}, output), 'float', ['b', ...graphDims(shape, config)]);
-  }
+  outputPointValues(t, config, rmsFamilyGradientPoints(config), points);
   return t.g.build();
 }
 
@@ -197,18 +139,11 @@ export function buildLlamaGradientBackwardGraph(
   mode: WeightMode = 'inputs',
 ): BuiltGraph {
   const t = new Tape(`bwd${layer}`, mode);
-  const { dModel: D, nHeads: H } = config;
-  const S = H + 2 * (config.nKvHeads ?? H);
-  const gradOut = t.g.input('grad_resid_post', 'float', ['b', 'p', D]);
+  const gradOut = t.g.input('grad_resid_post', 'float', ['b', 'p', config.dModel]);
   const gate = t.input('grad_gate', ['b', 1, 1], false);
   const block = defineBlock(t, config, w, layer, true, options.frozen, gate);
   t.backward([[block.residPost, gradOut]]);
-  for (const { output, shape } of rmsFamilyGradientPoints(config)) {
-    if (output === 'resid_post') continue;
-    t.g.output(t.g.op1('Identity', [pointGradient(t, block.points[output]!)], {}, `grad_${output}`), 'float', ['b', ...graphDims(shape, config)]);
-  }
-  t.g.output(t.g.op1('Identity', [t.gradient(block.lnInput)], {}, 'grad_qkv_in'), 'float', [S, 'b', 'p', D]);
-  t.g.output(t.g.op1('Identity', [t.gradient(block.mlpIn)], {}, 'grad_mlp_in'), 'float', ['b', 'p', D]);
+  outputPointGradients(t, config, rmsFamilyGradientPoints(config), block);
   return t.g.build();
 }
 
@@ -243,11 +178,6 @@ function rmsNorm(t: Tape, x: TapeValue, w: TapeValue, eps: number, frozen: boole
   return { y: t.mul(t.div(x, scale), w), scale };
 }
 
-/** cap · tanh(x / cap): Gemma's soft-capping of attention scores and final logits. */
-function softcap(t: Tape, x: TapeValue, cap: number): TapeValue {
-  return t.scale(t.tanh(t.scale(x, 1 / cap)), cap);
-}
-
 /** The gated MLP's activation of its gate: silu (SwiGLU) or GELU's tanh approximation (Gemma's GeGLU). */
 function gatedActivation(t: Tape, x: TapeValue, fn: ModelConfig['actFn']): TapeValue {
   if (fn === 'silu') return t.mul(x, t.sigmoid(x));
@@ -255,35 +185,4 @@ function gatedActivation(t: Tape, x: TapeValue, fn: ModelConfig['actFn']): TapeV
   // 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
   const inner = t.scale(t.add(x, t.scale(t.mul(x, t.mul(x, x)), 0.044715)), Math.sqrt(2 / Math.PI));
   return t.mul(t.scale(x, 0.5), t.add(t.constant([1]), t.tanh(inner)));
-}
-
-/** [kv_head, b, p, d_head] repeated per query head, [head, b, p, d_head]: query head h reads kv head floor(h / group) (HF's repeat_kv). */
-function perQueryHead(t: Tape, x: TapeValue, H: number, Hkv: number, Dh: number): TapeValue {
-  if (H === Hkv) return x;
-  const repeated = t.expand(t.unsqueeze(x, 1), [Hkv, H / Hkv, 'b', 'p', Dh]); // [kv_head, group, b, p, d_head]
-  return t.reshape(repeated, [H, 'b', 'p', Dh]);
-}
-
-/** Arrays end to end (per-head weights stacked as [sum of heads, ...]). */
-export function concat(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
-}
-
-/** A gradient point's shape as graph dims. */
-export function graphDims(shape: ReadonlyArray<string | number>, config: ModelConfig): Dim[] {
-  const sizes: Record<string, Dim> = {
-    pos: 'p',
-    head: config.nHeads,
-    kv_head: config.nKvHeads ?? config.nHeads,
-    d_head: config.dHead,
-    d_model: config.dModel,
-    d_mlp: config.dMlp,
-  };
-  return shape.map((d) => (typeof d === 'number' ? d : sizes[d]!));
 }

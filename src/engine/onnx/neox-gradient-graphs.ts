@@ -16,12 +16,12 @@
  * Block graphs: as llama-gradient-graphs.ts's, with S = 3 head reader slots and RoPE's tables
  * rope_cos, rope_sin [p, rotaryDims].
  */
-import { attentionScoreScale, type ModelConfig } from '../model/config.js';
+import type { ModelConfig } from '../model/config.js';
 import type { BlockWeights } from '../model/weights.js';
 import { Tape, type TapeValue } from './autodiff.js';
 import type { GradientGraphOptions } from './gpt2-gradient-graphs.js';
 import type { BuiltGraph, WeightMode } from './graph-builder.js';
-import { concat, graphDims, pointGradient, pointValue, rotary, type PointValue } from './llama-gradient-graphs.js';
+import { outputPointGradients, outputPointValues, rotaryAttention, rotaryBlockInputs, type PointValue } from './rotary-gradient-blocks.js';
 
 /** A block's hook points that have gradients (hook_resid_mid only with the sequential residual). */
 const NEOX_POINTS = [
@@ -52,35 +52,12 @@ export function neoxGradientPoints(config: Pick<ModelConfig, 'parallelResidual'>
 }
 
 function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: number, split: boolean, frozen: boolean, gate: TapeValue | null) {
-  const { nHeads: H, dModel: D, dHead: Dh, dMlp: M, eps } = config;
-  const R = config.rotaryDims ?? Dh;
+  const { dModel: D, dMlp: M, eps } = config;
   const parallel = config.parallelResidual === true;
-  const residPre = t.input('resid_pre', ['b', 'p', D], true);
-  const mask = t.input('attn_mask', ['p', 'p'], false);
-  const cos = t.input('rope_cos', ['p', R], false);
-  const sin = t.input('rope_sin', ['p', R], false);
-  const gated = (x: TapeValue): TapeValue => (gate ? t.gradientGate(x, gate) : x);
-
   // Each head's q, k and v from [3 * head, b, p, d_model] copies of the stream.
-  const lnInput = split ? t.expand(t.unsqueeze(residPre, 0), [3 * H, 'b', 'p', D]) : t.unsqueeze(residPre, 0);
+  const { residPre, mask, cos, sin, gated, lnInput } = rotaryBlockInputs(t, config, split, gate);
   const ln1 = layerNorm(t, lnInput, w.ln1, D, eps, 'ln1', frozen);
-  let qkv = t.matmul(ln1.y, t.weight('W_slots', concat([w.W_Q.data, w.W_K.data, w.W_V.data]), [3 * H, 1, D, Dh])); // [3H, b, p, d_head]
-  if (config.qkvBias) qkv = t.add(qkv, t.weight('b_slots', concat([w.b_Q.data, w.b_K.data, w.b_V.data]), [3 * H, 1, 1, Dh]));
-  const [q, k, v] = t.split(qkv, 0, [H, H, H]) as [TapeValue, TapeValue, TapeValue]; // [head, b, p, d_head]
-  /** RoPE on the first R dimensions of each head, the others passed through. */
-  const rope = (x: TapeValue): TapeValue => {
-    if (R === Dh) return rotary(t, x, cos, sin);
-    const [turned, kept] = t.split(x, 3, [R, Dh - R]) as [TapeValue, TapeValue];
-    return t.concat([rotary(t, turned, cos, sin), kept], 3);
-  };
-  const rotQ = rope(q),
-    rotK = rope(k);
-  const scores = t.add(t.scale(t.matmul(rotQ, t.transpose(rotK, [0, 1, 3, 2])), attentionScoreScale(config, layer)), mask); // [head, b, query, key]
-  const softmaxed = t.softmax(scores);
-  const pattern = frozen ? t.freeze(softmaxed) : softmaxed;
-  const z = t.transpose(t.matmul(pattern, v), [1, 2, 0, 3]); // [b, p, head, d_head]
-  let attnOut = t.matmul(t.reshape(z, ['b', 'p', H * Dh]), t.weight('W_O', w.W_O.data, [H * Dh, D]));
-  if (config.oBias) attnOut = t.add(attnOut, t.weight('b_O', w.b_O.data, [D]));
+  const { attn: attnOut, points: attentionPoints } = rotaryAttention(t, config, w, layer, { normed: ln1.y, mask, cos, sin, frozen });
   const residMid = parallel ? null : t.add(residPre, gated(attnOut));
 
   const mlpSource = residMid ?? residPre;
@@ -91,17 +68,10 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
   const mlpOut = t.add(t.matmul(post, t.weight('W_out', w.W_out.data, [M, D])), t.weight('b_out', w.b_out.data, [D]));
   const residPost = residMid ? t.add(residMid, gated(mlpOut)) : t.add(t.add(residPre, gated(attnOut)), gated(mlpOut));
 
-  const byPos = [1, 2, 0, 3];
   const points: Partial<Record<NeoxGradientOutput, PointValue>> = {
     resid_pre: { value: residPre },
     ln1_scale: { slots: ln1.scale },
-    q: { headMajor: q, perm: byPos },
-    k: { headMajor: k, perm: byPos },
-    v: { headMajor: v, perm: byPos },
-    rot_q: { headMajor: rotQ, perm: byPos },
-    rot_k: { headMajor: rotK, perm: byPos },
-    pattern: { headMajor: pattern, perm: [1, 0, 2, 3] },
-    z: { value: z },
+    ...attentionPoints,
     attn_out: { value: attnOut },
     ...(residMid ? { resid_mid: { value: residMid } } : {}),
     ln2_scale: { value: ln2.scale },
@@ -117,10 +87,7 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
 export function buildNeoxGradientForwardGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
   const t = new Tape(`fwd${layer}`, mode);
   const { points } = defineBlock(t, config, w, layer, false, false, null);
-  for (const { output, shape } of neoxGradientPoints(config)) {
-    if (output === 'resid_pre') continue;
-    t.g.output(t.g.op1('Identity', [pointValue(t, points[output]!)], {}, output), 'float', ['b', ...graphDims(shape, config)]);
-  }
+  outputPointValues(t, config, neoxGradientPoints(config), points);
   return t.g.build();
 }
 
@@ -133,17 +100,11 @@ export function buildNeoxGradientBackwardGraph(
   mode: WeightMode = 'inputs',
 ): BuiltGraph {
   const t = new Tape(`bwd${layer}`, mode);
-  const { dModel: D, nHeads: H } = config;
-  const gradOut = t.g.input('grad_resid_post', 'float', ['b', 'p', D]);
+  const gradOut = t.g.input('grad_resid_post', 'float', ['b', 'p', config.dModel]);
   const gate = t.input('grad_gate', ['b', 1, 1], false);
   const block = defineBlock(t, config, w, layer, true, options.frozen, gate);
   t.backward([[block.residPost, gradOut]]);
-  for (const { output, shape } of neoxGradientPoints(config)) {
-    if (output === 'resid_post') continue;
-    t.g.output(t.g.op1('Identity', [pointGradient(t, block.points[output]!)], {}, `grad_${output}`), 'float', ['b', ...graphDims(shape, config)]);
-  }
-  t.g.output(t.g.op1('Identity', [t.gradient(block.lnInput)], {}, 'grad_qkv_in'), 'float', [3 * H, 'b', 'p', D]);
-  t.g.output(t.g.op1('Identity', [t.gradient(block.mlpIn)], {}, 'grad_mlp_in'), 'float', ['b', 'p', D]);
+  outputPointGradients(t, config, neoxGradientPoints(config), block);
   return t.g.build();
 }
 

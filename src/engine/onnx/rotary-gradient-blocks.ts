@@ -1,0 +1,185 @@
+/**
+ * The Tape pieces shared by the rotary families' block gradient graphs (llama-gradient-graphs.ts for the
+ * Llama family and Gemma, neox-gradient-graphs.ts for GPT-NeoX): the block's inputs, the attention with
+ * RoPE from the normalised reader slots, how a hook point's value and gradient come out in its hook layout,
+ * and the forward and backward graphs' outputs.
+ *
+ * Attention: q/k/v per reader slot from [S, b, p, d_model] (S = head + 2 kv_head: each query head, then each
+ * kv head's key, then its value), optional per-head q/k norms, RoPE on the first rotaryDims dims of each head
+ * (the rest passed through), grouped-query attention (query head h reads kv head floor(h / group)), scores
+ * scaled (attentionScoreScale) and optionally soft-capped before the additive mask, softmax, z and W_O.
+ */
+import { attentionScoreScale, type ModelConfig } from '../model/config.js';
+import type { BlockWeights } from '../model/weights.js';
+import type { Tape, TapeValue } from './autodiff.js';
+import type { Dim } from './graph-builder.js';
+
+/**
+ * A hook point's value on the tape and how its hook layout comes from it: the value itself, a
+ * transpose of a head-major value (whose gradient is then the transposed gradient, the transpose
+ * being read by nothing), or a norm's scale over the reader slots [S, b, p, 1] (the hook's value is
+ * any slot's, all being equal; its gradient the sum over the slots).
+ */
+export type PointValue = { value: TapeValue } | { headMajor: TapeValue; perm: number[] } | { slots: TapeValue };
+
+/** A gradient point: its graph output name and its shape after the batch. */
+export interface GradientPoint {
+  output: string;
+  shape: ReadonlyArray<string | number>;
+}
+
+/** A point's value in its hook layout [b, ...], for the forward graph (the slots' norm scale from its one shared copy, [1, b, p, 1]). */
+export function pointValue(t: Tape, point: PointValue): string {
+  if ('value' in point) return point.value.name;
+  if ('perm' in point) return t.g.op1('Transpose', [point.headMajor.name], { perm: point.perm });
+  return t.g.op1('Squeeze', [point.slots.name, t.g.constInt64([0])]);
+}
+
+/** A point's gradient in its hook layout [b, ...], after the tape's backward. */
+export function pointGradient(t: Tape, point: PointValue): string {
+  if ('value' in point) return t.gradient(point.value);
+  if ('perm' in point) return t.g.op1('Transpose', [t.gradient(point.headMajor)], { perm: point.perm });
+  return t.g.op1('ReduceSum', [t.gradient(point.slots), t.g.constInt64([0])], { keepdims: 0 });
+}
+
+/** RoPE on the last axis: x cos + rotate_half(x) sin, the tables [p, width] broadcast over [heads, b, p, width]. */
+export function rotary(t: Tape, x: TapeValue, cos: TapeValue, sin: TapeValue): TapeValue {
+  return t.add(t.mul(x, cos), t.mul(t.rotateHalf(x), sin));
+}
+
+/** cap · tanh(x / cap): Gemma's soft-capping of attention scores and final logits. */
+export function softcap(t: Tape, x: TapeValue, cap: number): TapeValue {
+  return t.scale(t.tanh(t.scale(x, 1 / cap)), cap);
+}
+
+/**
+ * The inputs of a rotary block graph, the gate of its residual writes (GradDrop's; none in the forward graph) and
+ * the reader slots' input: `split` gives every slot its own copy of resid_pre, [S, b, p, d_model]; else one shared
+ * copy [1, b, p, d_model].
+ */
+export function rotaryBlockInputs(t: Tape, config: ModelConfig, split: boolean, gate: TapeValue | null) {
+  const { dModel: D, nHeads: H } = config;
+  const S = H + 2 * (config.nKvHeads ?? H);
+  const R = config.rotaryDims ?? config.dHead;
+  const residPre = t.input('resid_pre', ['b', 'p', D], true);
+  const mask = t.input('attn_mask', ['p', 'p'], false);
+  const cos = t.input('rope_cos', ['p', R], false);
+  const sin = t.input('rope_sin', ['p', R], false);
+  const gated = (x: TapeValue): TapeValue => (gate ? t.gradientGate(x, gate) : x);
+  const lnInput = split ? t.expand(t.unsqueeze(residPre, 0), [S, 'b', 'p', D]) : t.unsqueeze(residPre, 0);
+  return { residPre, mask, cos, sin, gated, lnInput };
+}
+
+/** What rotaryAttention reads besides the weights. */
+export interface RotaryAttentionInputs {
+  /** The reader slots' normalised inputs, [S, b, p, d_model] (or one shared copy [1, b, p, d_model]). */
+  normed: TapeValue;
+  mask: TapeValue;
+  cos: TapeValue;
+  sin: TapeValue;
+  frozen: boolean;
+  /** Per-head q/k norms before RoPE (Qwen3, Gemma 3). */
+  qkNorm?: (x: TapeValue, which: 'q' | 'k') => TapeValue;
+}
+
+/** The rotary attention of a block (see the header), from the normalised reader slots to the output projection. */
+export function rotaryAttention(t: Tape, config: ModelConfig, w: BlockWeights, layer: number, inputs: RotaryAttentionInputs) {
+  const { nHeads: H, dModel: D, dHead: Dh } = config;
+  const Hkv = config.nKvHeads ?? H;
+  const S = H + 2 * Hkv;
+  const R = config.rotaryDims ?? Dh;
+  const { cos, sin } = inputs;
+  let qkv = t.matmul(inputs.normed, t.weight('W_slots', concat([w.W_Q.data, w.W_K.data, w.W_V.data]), [S, 1, D, Dh])); // [S, b, p, d_head]
+  if (config.qkvBias) qkv = t.add(qkv, t.weight('b_slots', concat([w.b_Q.data, w.b_K.data, w.b_V.data]), [S, 1, 1, Dh]));
+  const [q, k, v] = t.split(qkv, 0, [H, Hkv, Hkv]) as [TapeValue, TapeValue, TapeValue]; // [heads, b, p, d_head]
+  /** RoPE on the first R dimensions of each head, the others passed through. */
+  const rope = (x: TapeValue): TapeValue => {
+    if (R === Dh) return rotary(t, x, cos, sin);
+    const [turned, kept] = t.split(x, 3, [R, Dh - R]) as [TapeValue, TapeValue];
+    return t.concat([rotary(t, turned, cos, sin), kept], 3);
+  };
+  const qNormed = inputs.qkNorm ? inputs.qkNorm(q, 'q') : q;
+  const kNormed = inputs.qkNorm ? inputs.qkNorm(k, 'k') : k;
+  const rotQ = rope(qNormed); // [head, b, p, d_head]
+  const rotK = rope(kNormed); // [kv_head, b, p, d_head]
+
+  const keys = perQueryHead(t, rotK, H, Hkv, Dh); // [head, b, p, d_head]
+  const values = perQueryHead(t, v, H, Hkv, Dh);
+  const scaled = t.scale(t.matmul(rotQ, t.transpose(keys, [0, 1, 3, 2])), attentionScoreScale(config, layer)); // [head, b, query, key]
+  const scores = t.add(config.attnSoftcap ? softcap(t, scaled, config.attnSoftcap) : scaled, inputs.mask);
+  const softmaxed = t.softmax(scores);
+  const pattern = inputs.frozen ? t.freeze(softmaxed) : softmaxed;
+  const z = t.transpose(t.matmul(pattern, values), [1, 2, 0, 3]); // [b, p, head, d_head]
+  let attn = t.matmul(t.reshape(z, ['b', 'p', H * Dh]), t.weight('W_O', w.W_O.data, [H * Dh, D]));
+  if (config.oBias) attn = t.add(attn, t.weight('b_O', w.b_O.data, [D]));
+  const byPos = [1, 2, 0, 3]; // [heads, b, p, d_head] -> [b, p, heads, d_head]
+  const points = {
+    q: { headMajor: q, perm: byPos },
+    k: { headMajor: k, perm: byPos },
+    v: { headMajor: v, perm: byPos },
+    rot_q: { headMajor: rotQ, perm: byPos },
+    rot_k: { headMajor: rotK, perm: byPos },
+    pattern: { headMajor: pattern, perm: [1, 0, 2, 3] }, // [b, head, query, key]
+    z: { value: z },
+  } satisfies Record<string, PointValue>;
+  return { attn, points };
+}
+
+/** The forward graph's outputs: every point but resid_pre, in its hook layout [b, ...]. */
+export function outputPointValues(t: Tape, config: ModelConfig, list: readonly GradientPoint[], points: Partial<Record<string, PointValue>>): void {
+  for (const { output, shape } of list) {
+    if (output === 'resid_pre') continue;
+    t.g.output(t.g.op1('Identity', [pointValue(t, points[output]!)], {}, output), 'float', ['b', ...graphDims(shape, config)]);
+  }
+}
+
+/**
+ * The backward graph's outputs, after the tape's backward: `grad_<output>` of every point but resid_post, the
+ * reader slots' inputs grad_qkv_in [S, b, p, d_model] and the MLP's grad_mlp_in [b, p, d_model].
+ */
+export function outputPointGradients(
+  t: Tape,
+  config: ModelConfig,
+  list: readonly GradientPoint[],
+  block: { points: Partial<Record<string, PointValue>>; lnInput: TapeValue; mlpIn: TapeValue },
+): void {
+  const { dModel: D, nHeads: H } = config;
+  const S = H + 2 * (config.nKvHeads ?? H);
+  for (const { output, shape } of list) {
+    if (output === 'resid_post') continue;
+    t.g.output(t.g.op1('Identity', [pointGradient(t, block.points[output]!)], {}, `grad_${output}`), 'float', ['b', ...graphDims(shape, config)]);
+  }
+  t.g.output(t.g.op1('Identity', [t.gradient(block.lnInput)], {}, 'grad_qkv_in'), 'float', [S, 'b', 'p', D]);
+  t.g.output(t.g.op1('Identity', [t.gradient(block.mlpIn)], {}, 'grad_mlp_in'), 'float', ['b', 'p', D]);
+}
+
+/** [kv_head, b, p, d_head] repeated per query head, [head, b, p, d_head]: query head h reads kv head floor(h / group) (HF's repeat_kv). */
+function perQueryHead(t: Tape, x: TapeValue, H: number, Hkv: number, Dh: number): TapeValue {
+  if (H === Hkv) return x;
+  const repeated = t.expand(t.unsqueeze(x, 1), [Hkv, H / Hkv, 'b', 'p', Dh]); // [kv_head, group, b, p, d_head]
+  return t.reshape(repeated, [H, 'b', 'p', Dh]);
+}
+
+/** Arrays end to end (per-head weights stacked as [sum of heads, ...]). */
+export function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+/** A gradient point's shape as graph dims. */
+export function graphDims(shape: ReadonlyArray<string | number>, config: ModelConfig): Dim[] {
+  const sizes: Record<string, Dim> = {
+    pos: 'p',
+    head: config.nHeads,
+    kv_head: config.nKvHeads ?? config.nHeads,
+    d_head: config.dHead,
+    d_model: config.dModel,
+    d_mlp: config.dMlp,
+  };
+  return shape.map((d) => (typeof d === 'number' ? d : sizes[d]!));
+}
