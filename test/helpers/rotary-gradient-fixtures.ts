@@ -24,9 +24,9 @@ import { generateRandomGptNeox } from '../../src/engine/model/random-gpt-neox.js
 import { generateRandomLlama } from '../../src/engine/model/random-llama.js';
 import type { TensorSource } from '../../src/engine/model/tensor-source.js';
 import type { CanonicalModel } from '../../src/engine/model/weights.js';
-import type { BackwardPass, GradientModel } from '../../src/engine/runtime/gradient-model.js';
+import { defaultMetricCoefficients, type BackwardPass, type GradientModel, type MetricCoefficients } from '../../src/engine/runtime/gradient-model.js';
 import { tensor } from '../../src/engine/tensor.js';
-import type { ReferenceGradients } from './reference-gpt2-backward.js';
+import type { ReferenceBackwardOptions, ReferenceGradients, ReferenceMetric } from './reference-gpt2-backward.js';
 import type { ReferenceWeightTensor } from './reference-gpt2.js';
 
 export interface RotaryGradientFixture {
@@ -136,4 +136,52 @@ export function assertValuesMatch(model: GradientModel, layers: ReadonlyArray<ob
       }
       assert.ok(diff <= 1e-4 * Math.max(scale, 1e-3), `blocks.${l}.${hook}: off by ${diff.toExponential(2)} (largest ${scale.toExponential(2)})`);
     }
+}
+
+/** Two prompts of 8 tokens (past the sliding windows of 4 keys), each with its own metric: the gradient tests' batch. */
+export const GRADIENT_PROMPTS = [
+  [464, 3797, 3332, 319, 262, 2603, 13, 383],
+  [464, 3290, 3332, 319, 262, 2603, 13, 1110],
+];
+export const GRADIENT_METRICS: MetricCoefficients[] = [defaultMetricCoefficients(3332, 1110), { logit: [[2603, 0.5]], logProb: [[383, -2]] }];
+
+/** A family's float64 reverse pass of one prompt from its token ids (its embeddings included). */
+export type RotaryReference = (
+  fixture: RotaryGradientFixture,
+  ids: readonly number[],
+  metric: ReferenceMetric,
+  options?: ReferenceBackwardOptions,
+) => ReferenceGradients;
+
+/** Asserts that the forward graphs give every hook point of `reference` on the first prompt. */
+export async function assertForwardMatchesReference(model: GradientModel, fixture: RotaryGradientFixture, reference: RotaryReference): Promise<void> {
+  const forward = await model.forward(model.embed(GRADIENT_PROMPTS[0]!), 1);
+  assertValuesMatch(model, forward.layers, reference(fixture, GRADIENT_PROMPTS[0]!, GRADIENT_METRICS[0]!));
+}
+
+/**
+ * Runs the batch of GRADIENT_PROMPTS through the backward graphs (exact, frozen, or with row r's layer
+ * dropLayer[r] dropped) and asserts each row's metric (1e-4 relative) and gradients (assertGradientsMatch)
+ * against `reference`.
+ */
+export async function assertBackwardMatchesReference(
+  model: GradientModel,
+  fixture: RotaryGradientFixture,
+  reference: RotaryReference,
+  options: { frozen?: boolean; dropLayer?: Array<number | null> },
+): Promise<void> {
+  const { dModel: D } = model.config;
+  const P = GRADIENT_PROMPTS[0]!.length;
+  const embeddings = new Float32Array(GRADIENT_PROMPTS.length * P * D);
+  GRADIENT_PROMPTS.forEach((ids, r) => embeddings.set(model.embed(ids), r * P * D));
+  const forward = await model.forward(embeddings, GRADIENT_PROMPTS.length);
+  const pass = await model.backward({ forward, metrics: GRADIENT_METRICS, ...options });
+  GRADIENT_PROMPTS.forEach((ids, r) => {
+    const ref = reference(fixture, ids, GRADIENT_METRICS[r]!, {
+      frozen: options.frozen ?? false,
+      ...(options.dropLayer?.[r] != null ? { dropLayer: options.dropLayer[r]! } : {}),
+    });
+    assert.ok(Math.abs(pass.metric[r]! - ref.metric) <= 1e-4 * Math.max(1, Math.abs(ref.metric)), `metric ${pass.metric[r]} vs ${ref.metric}`);
+    assertGradientsMatch(model, pass, ref, r, GRADIENT_PROMPTS.length, `${fixture.label}${options.frozen ? ' (frozen)' : ''}`);
+  });
 }

@@ -10,18 +10,19 @@
  * llama-gradient-graphs.test.ts.
  */
 import { after, before, describe, test } from 'node:test';
-import assert from 'node:assert/strict';
 import { GEMMA_TYPES } from '../../../src/engine/model/adapters/gemma-config.js';
-import { defaultMetricCoefficients, GradientModel, type MetricCoefficients } from '../../../src/engine/runtime/gradient-model.js';
-import { assertGradientsMatch, assertValuesMatch, gemmaGradientFixture, type RotaryGradientFixture } from '../../helpers/rotary-gradient-fixtures.js';
+import { GradientModel } from '../../../src/engine/runtime/gradient-model.js';
+import {
+  assertBackwardMatchesReference,
+  assertForwardMatchesReference,
+  gemmaGradientFixture,
+  type RotaryGradientFixture,
+  type RotaryReference,
+} from '../../helpers/rotary-gradient-fixtures.js';
 import { referenceGemmaEmbeddings, referenceGemmaGradients } from '../../helpers/reference-gemma-backward.js';
 
-/** Two prompts of 8 tokens (past the sliding layers' window), each with its own metric. */
-const PROMPTS = [
-  [464, 3797, 3332, 319, 262, 2603, 13, 383],
-  [464, 3290, 3332, 319, 262, 2603, 13, 1110],
-];
-const METRICS: MetricCoefficients[] = [defaultMetricCoefficients(3332, 1110), { logit: [[2603, 0.5]], logProb: [[383, -2]] }];
+const reference: RotaryReference = (fixture, ids, metric, options) =>
+  referenceGemmaGradients(fixture.tensors, fixture.config, referenceGemmaEmbeddings(fixture.tensors, ids), metric, options);
 
 for (const arch of GEMMA_TYPES) {
   describe(`gradients of a tiny random ${arch}`, () => {
@@ -33,30 +34,11 @@ for (const arch of GEMMA_TYPES) {
     });
     after(() => model.dispose());
 
-    const run = async (options: { frozen?: boolean; dropLayer?: Array<number | null> }): Promise<void> => {
-      const { dModel: D } = model.config;
-      const P = PROMPTS[0]!.length;
-      const embeddings = new Float32Array(PROMPTS.length * P * D);
-      PROMPTS.forEach((ids, r) => embeddings.set(model.embed(ids), r * P * D));
-      const forward = await model.forward(embeddings, PROMPTS.length);
-      const pass = await model.backward({ forward, metrics: METRICS, ...options });
-      PROMPTS.forEach((ids, r) => {
-        const ref = referenceGemmaGradients(fixture.tensors, fixture.config, referenceGemmaEmbeddings(fixture.tensors, ids), METRICS[r]!, {
-          frozen: options.frozen ?? false,
-          ...(options.dropLayer?.[r] != null ? { dropLayer: options.dropLayer[r]! } : {}),
-        });
-        assert.ok(Math.abs(pass.metric[r]! - ref.metric) <= 1e-4 * Math.max(1, Math.abs(ref.metric)), `metric ${pass.metric[r]} vs ${ref.metric}`);
-        assertGradientsMatch(model, pass, ref, r, PROMPTS.length, `${fixture.label}${options.frozen ? ' (frozen)' : ''}`);
-      });
-    };
+    const run = (options: { frozen?: boolean; dropLayer?: Array<number | null> }): Promise<void> =>
+      assertBackwardMatchesReference(model, fixture, reference, options);
 
     test('the forward graphs give every hook point of the reference', async () => {
-      const forward = await model.forward(model.embed(PROMPTS[0]!), 1);
-      assertValuesMatch(
-        model,
-        forward.layers,
-        referenceGemmaGradients(fixture.tensors, fixture.config, referenceGemmaEmbeddings(fixture.tensors, PROMPTS[0]!), METRICS[0]!),
-      );
+      await assertForwardMatchesReference(model, fixture, reference);
     });
     test('exact gradients of every hook point and split input, a batch of rows with their own metrics', () => run({}));
     test('frozen attention patterns and norm scales (the linearised model)', () => run({ frozen: true }));
