@@ -16,6 +16,16 @@ import type { ScoredEdge } from '../../../src/protocol/circuit.js';
 import { defaultMetricCoefficients, GradientModel } from '../../../src/engine/runtime/gradient-model.js';
 import { organismGradientFixture, randomGradientFixture, type GradientFixture } from '../../helpers/gradient-fixtures.js';
 import { referenceEmbeddings, referenceGpt2Gradients, type ReferenceGradients } from '../../helpers/reference-gpt2-backward.js';
+import {
+  assertScoresClose,
+  compareEdges,
+  dots,
+  downstreamGradient,
+  eapScores,
+  neuronAtp,
+  softmax,
+  writersBefore,
+} from '../../helpers/attribution-reference.js';
 
 const TOL = 1e-4;
 
@@ -52,29 +62,8 @@ const CASES: Case[] = [
   },
 ];
 
-function assertClose(actual: readonly number[], expected: readonly number[], label: string): void {
-  assert.equal(actual.length, expected.length, `${label}: ${actual.length} scores, expected ${expected.length}`);
-  const scale = Math.max(...expected.map(Math.abs));
-  const diff = Math.max(...actual.map((a, i) => Math.abs(a - expected[i]!)));
-  // All zero (the organism's MLPs pass no gradient on these prompts): the engine's must be zero to float32 noise.
-  assert.ok(diff <= TOL * Math.max(scale, 1e-2), `${label}: off by ${diff.toExponential(2)}, largest score ${scale.toExponential(2)}`);
-}
-
-/** Σ over rows of `width` of (clean − corrupt) · grad. */
-function dots(clean: Float64Array, corrupt: Float64Array, grad: Float64Array, width: number): number[] {
-  return Array.from({ length: clean.length / width }, (_, r) => {
-    let s = 0;
-    for (let i = r * width; i < (r + 1) * width; i++) s += (clean[i]! - corrupt[i]!) * grad[i]!;
-    return s;
-  });
-}
-
-function softmax(xs: number[]): number[] {
-  const m = Math.max(...xs);
-  const e = xs.map((x) => Math.exp(x - m));
-  const t = e.reduce((a, b) => a + b, 0);
-  return e.map((x) => x / t);
-}
+// All zero (the organism's MLPs pass no gradient on these prompts): the engine's must be zero to float32 noise.
+const assertClose = (actual: readonly number[], expected: readonly number[], label: string): void => assertScoresClose(actual, expected, label, TOL, 1e-2);
 
 for (const c of CASES) {
   describe(`attribution on ${c.fixture === organismGradientFixture ? 'the organism' : 'a random GPT-2'}`, () => {
@@ -82,7 +71,7 @@ for (const c of CASES) {
     let model: GradientModel;
     let cleanRef: ReferenceGradients;
     let corruptRef: ReferenceGradients;
-    let L: number, H: number, D: number, Dh: number, P: number, M: number;
+    let L: number, H: number, D: number, Dh: number, P: number;
     const metric = defaultMetricCoefficients(c.target, c.contrast);
     const base = (method: AttributionRequest['method'], kind: AttributionRequest['kind']): AttributionRequest => ({
       cleanIds: c.clean,
@@ -98,7 +87,7 @@ for (const c of CASES) {
     before(async () => {
       fx = c.fixture();
       model = await GradientModel.create(fx.model, { threads: 1 });
-      ({ nLayers: L, nHeads: H, dModel: D, dHead: Dh, dMlp: M } = fx.model.config);
+      ({ nLayers: L, nHeads: H, dModel: D, dHead: Dh } = fx.model.config);
       P = c.clean.length;
       cleanRef = referenceGpt2Gradients(fx.checkpoint, fx.referenceConfig, referenceEmbeddings(fx.checkpoint, D, c.clean), metric);
       corruptRef = referenceGpt2Gradients(fx.checkpoint, fx.referenceConfig, referenceEmbeddings(fx.checkpoint, D, c.corrupt), metric);
@@ -158,17 +147,7 @@ for (const c of CASES) {
         );
       }
       const neurons = (await runAttribution(model, base('atp', 'neurons'))).entries as NodeScore[];
-      const expectedNeurons: number[] = [];
-      for (let l = 0; l < L; l++) {
-        const cl = vals(cleanRef, l, 'mlp.hook_post'),
-          co = vals(corruptRef, l, 'mlp.hook_post'),
-          g = grads(l, 'mlp.hook_post');
-        for (let n = 0; n < M; n++) {
-          let s = 0;
-          for (let p = 0; p < P; p++) s += (cl[p * M + n]! - co[p * M + n]!) * g[p * M + n]!;
-          expectedNeurons.push(s);
-        }
-      }
+      const expectedNeurons = neuronAtp(cleanRef, corruptRef, corruptRef, L, P);
       assertClose(
         neurons.map((e) => e.score),
         expectedNeurons,
@@ -298,58 +277,20 @@ for (const c of CASES) {
           vals(cleanRef, l, 'hook_mlp_out').map((x, i) => x - vals(corruptRef, l, 'hook_mlp_out')[i]!),
         );
       }
-      const scores = new Map<string, number>();
-      const edge = (from: string, to: string): void => {
-        const a = up.get(from)!,
-          g = downGrad(to);
-        scores.set(
-          `${from}>${to}`,
-          a.reduce((s, x, i) => s + x * g[i]!, 0),
-        );
-      };
-      const writersBefore = (layer: number, includeOwnHeads: boolean): string[] => {
-        const w = ['embed'];
-        for (let l = 0; l < layer; l++) w.push(...Array.from({ length: H }, (_, h) => `L${l}H${h}`), `mlp${l}`);
-        if (includeOwnHeads) w.push(...Array.from({ length: H }, (_, h) => `L${layer}H${h}`));
-        return w;
-      };
+      const edges: Array<[string, string]> = [];
       for (let l = 0; l < L; l++) {
-        for (const which of ['q', 'k', 'v']) for (let h = 0; h < H; h++) for (const u of writersBefore(l, false)) edge(u, `L${l}H${h}.${which}`);
-        for (const u of writersBefore(l, true)) edge(u, `mlp${l}`);
+        for (const which of ['q', 'k', 'v']) for (let h = 0; h < H; h++) for (const u of writersBefore(l, H, false)) edges.push([u, `L${l}H${h}.${which}`]);
+        for (const u of writersBefore(l, H, true)) edges.push([u, `mlp${l}`]);
       }
-      for (const u of writersBefore(L, false)) edge(u, 'logits');
-      return scores;
+      for (const u of writersBefore(L, H, false)) edges.push([u, 'logits']);
+      return eapScores(up, downGrad, edges);
     };
     /** A reference's gradient of a downstream node's input, [pos, d_model]. */
-    const downstreamGrad =
-      (ref: ReferenceGradients) =>
-      (name: string): Float64Array => {
-        if (name === 'logits') return ref.gradients.get('final_resid')!;
-        const mlp = /^mlp(\d+)$/.exec(name);
-        if (mlp) return ref.gradients.get(`blocks.${mlp[1]}.hook_mlp_in`)!;
-        const [, l, h, which] = /^L(\d+)H(\d+)\.([qkv])$/.exec(name)!;
-        const all = ref.gradients.get(`blocks.${l}.hook_${which}_input`)!; // [pos, head, d_model]
-        const out = new Float64Array(P * D);
-        for (let p = 0; p < P; p++) out.set(all.subarray((p * H + Number(h)) * D, (p * H + Number(h) + 1) * D), p * D);
-        return out;
-      };
-
-    const compareEdges = (got: ScoredEdge[], expected: Map<string, number>, label: string): void => {
-      assert.equal(got.length, expected.size, `${label}: ${got.length} edges, the definition has ${expected.size}`);
-      assertClose(
-        got.map((e) => e.score),
-        got.map((e) => {
-          const s = expected.get(`${e.from}>${e.to}`);
-          assert.ok(s !== undefined, `${label}: unexpected edge ${e.from} → ${e.to}`);
-          return s;
-        }),
-        label,
-      );
-    };
+    const downstreamGrad = (ref: ReferenceGradients) => downstreamGradient(ref, { positions: P, dModel: D, heads: H, kvHeads: H });
 
     test('EAP over every edge, and Σ over a head’s outgoing edges = its AtP', async () => {
       const got = (await runAttribution(model, base('eap', 'edges'))).entries as ScoredEdge[];
-      compareEdges(got, eapReference(downstreamGrad(corruptRef)), 'EAP');
+      compareEdges(got, eapReference(downstreamGrad(corruptRef)), 'EAP', assertClose);
       const atp = (await runAttribution(model, base('atp', 'heads'))).entries as NodeScore[];
       const scale = Math.max(...atp.map((e) => Math.abs(e.score)));
       for (const head of atp) {
@@ -377,7 +318,7 @@ for (const c of CASES) {
         for (const ref of refs) downstreamGrad(ref)(name).forEach((g, i) => (sum[i]! += g / steps));
         return sum;
       };
-      compareEdges(got, eapReference(averaged), 'EAP-IG');
+      compareEdges(got, eapReference(averaged), 'EAP-IG', assertClose);
     });
   });
 }

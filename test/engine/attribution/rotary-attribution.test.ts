@@ -23,6 +23,16 @@ import { referenceLlamaEmbeddings, referenceLlamaGradients } from '../../helpers
 import { referenceGptNeoxEmbeddings, referenceGptNeoxGradients } from '../../helpers/reference-gpt-neox-backward.js';
 import type { ReferenceBackwardOptions, ReferenceGradients, ReferenceMetric } from '../../helpers/reference-gpt2-backward.js';
 import type { ReferenceWeightTensor } from '../../helpers/reference-gpt2.js';
+import {
+  assertScoresClose,
+  compareEdges,
+  dots,
+  downstreamGradient,
+  eapScores,
+  neuronAtp,
+  softmax,
+  writersBefore,
+} from '../../helpers/attribution-reference.js';
 
 const TOL = 1e-4;
 const CLEAN = [464, 3797, 3332, 319, 262, 2603, 13, 383];
@@ -30,29 +40,7 @@ const CORRUPT = [464, 3290, 3332, 319, 262, 1110, 13, 383];
 const TARGET = 3332,
   CONTRAST = 1110;
 
-function assertClose(actual: readonly number[], expected: readonly number[], label: string): void {
-  assert.equal(actual.length, expected.length, `${label}: ${actual.length} scores, expected ${expected.length}`);
-  const scale = Math.max(...expected.map(Math.abs));
-  const diff = Math.max(...actual.map((a, i) => Math.abs(a - expected[i]!)));
-  assert.ok(scale > 0, `${label}: every expected score is 0`);
-  assert.ok(diff <= TOL * scale, `${label}: off by ${diff.toExponential(2)}, largest score ${scale.toExponential(2)}`);
-}
-
-/** Σ over rows of `width` of (clean − corrupt) · grad. */
-function dots(clean: Float64Array, corrupt: Float64Array, grad: Float64Array, width: number): number[] {
-  return Array.from({ length: clean.length / width }, (_, r) => {
-    let s = 0;
-    for (let i = r * width; i < (r + 1) * width; i++) s += (clean[i]! - corrupt[i]!) * grad[i]!;
-    return s;
-  });
-}
-
-function softmax(xs: number[]): number[] {
-  const m = Math.max(...xs);
-  const e = xs.map((x) => Math.exp(x - m));
-  const t = e.reduce((a, b) => a + b, 0);
-  return e.map((x) => x / t);
-}
+const assertClose = (actual: readonly number[], expected: readonly number[], label: string): void => assertScoresClose(actual, expected, label, TOL, null);
 
 interface Case {
   label: string;
@@ -128,7 +116,7 @@ for (const c of CASES) {
     let model: GradientModel;
     let cleanRef: ReferenceGradients;
     let corruptRef: ReferenceGradients;
-    let L: number, H: number, Hkv: number, D: number, Dh: number, P: number, M: number;
+    let L: number, H: number, Hkv: number, D: number, Dh: number, P: number;
     const metric = defaultMetricCoefficients(TARGET, CONTRAST);
     const base = (method: AttributionRequest['method'], kind: AttributionRequest['kind']): AttributionRequest => ({
       cleanIds: CLEAN,
@@ -144,7 +132,7 @@ for (const c of CASES) {
     before(async () => {
       fx = c.fixture();
       model = await GradientModel.create(fx.model, { threads: 1 });
-      ({ nLayers: L, nHeads: H, dModel: D, dHead: Dh, dMlp: M } = fx.model.config);
+      ({ nLayers: L, nHeads: H, dModel: D, dHead: Dh } = fx.model.config);
       Hkv = fx.model.config.nKvHeads ?? H;
       P = CLEAN.length;
       cleanRef = c.gradients(fx.tensors, fx.config, c.embeddings(fx.tensors, CLEAN), metric);
@@ -180,17 +168,7 @@ for (const c of CASES) {
         );
       }
       const neurons = (await runAttribution(model, base('atp', 'neurons'))).entries as NodeScore[];
-      const wantNeurons: number[] = [];
-      for (let l = 0; l < L; l++) {
-        const cl = vals(cleanRef, l, 'mlp.hook_post'),
-          co = vals(corruptRef, l, 'mlp.hook_post'),
-          g = grads(l, 'mlp.hook_post');
-        for (let n = 0; n < M; n++) {
-          let s = 0;
-          for (let p = 0; p < P; p++) s += (cl[p * M + n]! - co[p * M + n]!) * g[p * M + n]!;
-          wantNeurons.push(s);
-        }
-      }
+      const wantNeurons = neuronAtp(cleanRef, corruptRef, corruptRef, L, P);
       assertClose(
         neurons.map((e) => e.score),
         wantNeurons,
@@ -295,57 +273,20 @@ for (const c of CASES) {
           vals(cleanRef, l, 'hook_mlp_out').map((x, i) => x - vals(corruptRef, l, 'hook_mlp_out')[i]!),
         );
       }
-      const scores = new Map<string, number>();
-      const edge = (from: string, to: string): void => {
-        const a = up.get(from)!,
-          g = downGrad(to);
-        scores.set(
-          `${from}>${to}`,
-          a.reduce((s, x, i) => s + x * g[i]!, 0),
-        );
-      };
-      const writersBefore = (layer: number, ownHeads: boolean): string[] => {
-        const w = ['embed'];
-        for (let l = 0; l < layer; l++) w.push(...Array.from({ length: H }, (_, h) => `L${l}H${h}`), `mlp${l}`);
-        if (ownHeads) w.push(...Array.from({ length: H }, (_, h) => `L${layer}H${h}`));
-        return w;
-      };
+      const edges: Array<[string, string]> = [];
       for (let l = 0; l < L; l++) {
-        for (let h = 0; h < H; h++) for (const u of writersBefore(l, false)) edge(u, `L${l}H${h}.q`);
+        for (let h = 0; h < H; h++) for (const u of writersBefore(l, H, false)) edges.push([u, `L${l}H${h}.q`]);
         const kvName = Hkv === H ? 'H' : 'KV';
-        for (const which of ['k', 'v']) for (let kv = 0; kv < Hkv; kv++) for (const u of writersBefore(l, false)) edge(u, `L${l}${kvName}${kv}.${which}`);
+        for (const which of ['k', 'v'])
+          for (let kv = 0; kv < Hkv; kv++) for (const u of writersBefore(l, H, false)) edges.push([u, `L${l}${kvName}${kv}.${which}`]);
         // With the parallel residual the MLP reads resid_pre: its own layer's heads do not write before it.
-        for (const u of writersBefore(l, !c.parallel)) edge(u, `mlp${l}`);
+        for (const u of writersBefore(l, H, !c.parallel)) edges.push([u, `mlp${l}`]);
       }
-      for (const u of writersBefore(L, false)) edge(u, 'logits');
-      return scores;
+      for (const u of writersBefore(L, H, false)) edges.push([u, 'logits']);
+      return eapScores(up, downGrad, edges);
     };
     /** A reference's gradient of a downstream node's input, [pos, d_model]. */
-    const downstreamGrad =
-      (ref: ReferenceGradients) =>
-      (name: string): Float64Array => {
-        if (name === 'logits') return ref.gradients.get('final_resid')!;
-        const mlp = /^mlp(\d+)$/.exec(name);
-        if (mlp) return ref.gradients.get(`blocks.${mlp[1]}.hook_mlp_in`)!;
-        const [, l, kind, h, which] = /^L(\d+)(H|KV)(\d+)\.([qkv])$/.exec(name)!;
-        const heads = kind === 'H' ? H : Hkv;
-        const all = ref.gradients.get(`blocks.${l}.hook_${which}_input`)!; // [pos, heads, d_model]
-        const out = new Float64Array(P * D);
-        for (let p = 0; p < P; p++) out.set(all.subarray((p * heads + Number(h)) * D, (p * heads + Number(h) + 1) * D), p * D);
-        return out;
-      };
-    const compareEdges = (got: ScoredEdge[], expected: Map<string, number>, label: string): void => {
-      assert.equal(got.length, expected.size, `${label}: ${got.length} edges, the definition has ${expected.size}`);
-      assertClose(
-        got.map((e) => e.score),
-        got.map((e) => {
-          const s = expected.get(`${e.from}>${e.to}`);
-          assert.ok(s !== undefined, `${label}: unexpected edge ${e.from} → ${e.to}`);
-          return s;
-        }),
-        label,
-      );
-    };
+    const downstreamGrad = (ref: ReferenceGradients) => downstreamGradient(ref, { positions: P, dModel: D, heads: H, kvHeads: Hkv });
 
     test('EAP over every edge (key/value inputs per key/value head), and Σ over a head’s outgoing edges = its AtP', async (t) => {
       if (!c.edges) {
@@ -362,7 +303,7 @@ for (const c of CASES) {
         got.some((e) => e.from === 'L1H0' && e.to === 'mlp1'),
         !c.parallel,
       );
-      compareEdges(got, eapReference(downstreamGrad(corruptRef)), 'EAP');
+      compareEdges(got, eapReference(downstreamGrad(corruptRef)), 'EAP', assertClose);
       const atp = (await runAttribution(model, base('atp', 'heads'))).entries as NodeScore[];
       const scale = Math.max(...atp.map((e) => Math.abs(e.score)));
       for (const head of atp) {
@@ -390,7 +331,7 @@ for (const c of CASES) {
         for (const ref of refs) downstreamGrad(ref)(name).forEach((g, i) => (sum[i]! += g / steps));
         return sum;
       };
-      compareEdges(got, eapReference(averaged), 'EAP-IG');
+      compareEdges(got, eapReference(averaged), 'EAP-IG', assertClose);
     });
   });
 }
