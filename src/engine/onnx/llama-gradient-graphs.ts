@@ -41,7 +41,7 @@ import type { BlockWeights, ModelWeights } from '../model/weights.js';
 import { Tape, type TapeValue } from './autodiff.js';
 import type { GradientGraphOptions } from './gpt2-gradient-graphs.js';
 import type { BuiltGraph, WeightMode } from './graph-builder.js';
-import { outputPointGradients, outputPointValues, rotaryAttention, rotaryBlockInputs, softcap, type PointValue } from './rotary-gradient-blocks.js';
+import { buildBlockBackwardGraph, buildBlockForwardGraph, rotaryAttention, rotaryBlockInputs, softcap, type PointValue } from './rotary-gradient-blocks.js';
 
 /** A block's hook points that have gradients: TransformerLens name within the block, graph output, shape after the batch. */
 export const LLAMA_GRADIENT_POINTS = [
@@ -124,10 +124,13 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
 
 /** A block's forward: every hook point of the model's points (rmsFamilyGradientPoints) as an output. */
 export function buildLlamaGradientForwardGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
-  const t = new Tape(`fwd${layer}`, mode);
-  const { points } = defineBlock(t, config, w, layer, false, false, null);
-  outputPointValues(t, config, rmsFamilyGradientPoints(config), points);
-  return t.g.build();
+  return buildBlockForwardGraph(
+    config,
+    layer,
+    rmsFamilyGradientPoints(config),
+    (t, split, frozen, gate) => defineBlock(t, config, w, layer, split, frozen, gate),
+    mode,
+  );
 }
 
 /** A block's backward: the gradients of its input, every hook point and the readers' input copies, for a batch of output gradients. */
@@ -138,13 +141,14 @@ export function buildLlamaGradientBackwardGraph(
   options: GradientGraphOptions,
   mode: WeightMode = 'inputs',
 ): BuiltGraph {
-  const t = new Tape(`bwd${layer}`, mode);
-  const gradOut = t.g.input('grad_resid_post', 'float', ['b', 'p', config.dModel]);
-  const gate = t.input('grad_gate', ['b', 1, 1], false);
-  const block = defineBlock(t, config, w, layer, true, options.frozen, gate);
-  t.backward([[block.residPost, gradOut]]);
-  outputPointGradients(t, config, rmsFamilyGradientPoints(config), block);
-  return t.g.build();
+  return buildBlockBackwardGraph(
+    config,
+    layer,
+    rmsFamilyGradientPoints(config),
+    (t, split, frozen, gate) => defineBlock(t, config, w, layer, split, frozen, gate),
+    options,
+    mode,
+  );
 }
 
 /** ln_final (RMSNorm), the unembedding (Gemma: soft-capped) and the metric at the last position, with the metric's gradient. */

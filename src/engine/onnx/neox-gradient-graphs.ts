@@ -21,7 +21,7 @@ import type { BlockWeights } from '../model/weights.js';
 import { Tape, type TapeValue } from './autodiff.js';
 import type { GradientGraphOptions } from './gpt2-gradient-graphs.js';
 import type { BuiltGraph, WeightMode } from './graph-builder.js';
-import { outputPointGradients, outputPointValues, rotaryAttention, rotaryBlockInputs, type PointValue } from './rotary-gradient-blocks.js';
+import { buildBlockBackwardGraph, buildBlockForwardGraph, rotaryAttention, rotaryBlockInputs, type PointValue } from './rotary-gradient-blocks.js';
 
 /** A block's hook points that have gradients (hook_resid_mid only with the sequential residual). */
 const NEOX_POINTS = [
@@ -85,10 +85,13 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
 
 /** A block's forward: every hook point of the model's NeoX points as an output. */
 export function buildNeoxGradientForwardGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
-  const t = new Tape(`fwd${layer}`, mode);
-  const { points } = defineBlock(t, config, w, layer, false, false, null);
-  outputPointValues(t, config, neoxGradientPoints(config), points);
-  return t.g.build();
+  return buildBlockForwardGraph(
+    config,
+    layer,
+    neoxGradientPoints(config),
+    (t, split, frozen, gate) => defineBlock(t, config, w, layer, split, frozen, gate),
+    mode,
+  );
 }
 
 /** A block's backward: the gradients of its input, every hook point and the readers' input copies. */
@@ -99,13 +102,14 @@ export function buildNeoxGradientBackwardGraph(
   options: GradientGraphOptions,
   mode: WeightMode = 'inputs',
 ): BuiltGraph {
-  const t = new Tape(`bwd${layer}`, mode);
-  const gradOut = t.g.input('grad_resid_post', 'float', ['b', 'p', config.dModel]);
-  const gate = t.input('grad_gate', ['b', 1, 1], false);
-  const block = defineBlock(t, config, w, layer, true, options.frozen, gate);
-  t.backward([[block.residPost, gradOut]]);
-  outputPointGradients(t, config, neoxGradientPoints(config), block);
-  return t.g.build();
+  return buildBlockBackwardGraph(
+    config,
+    layer,
+    neoxGradientPoints(config),
+    (t, split, frozen, gate) => defineBlock(t, config, w, layer, split, frozen, gate),
+    options,
+    mode,
+  );
 }
 
 /** LayerNorm over the last axis: (x − mean) / scale · w + b, scale = sqrt(var + eps) (frozen: a constant of the backward pass). */

@@ -2,7 +2,7 @@
  * The Tape pieces shared by the rotary families' block gradient graphs (llama-gradient-graphs.ts for the
  * Llama family and Gemma, neox-gradient-graphs.ts for GPT-NeoX): the block's inputs, the attention with
  * RoPE from the normalised reader slots, how a hook point's value and gradient come out in its hook layout,
- * and the forward and backward graphs' outputs.
+ * and the block's forward and backward graphs with their outputs.
  *
  * Attention: q/k/v per reader slot from [S, b, p, d_model] (S = head + 2 kv_head: each query head, then each
  * kv head's key, then its value), optional per-head q/k norms, RoPE on the first rotaryDims dims of each head
@@ -11,8 +11,9 @@
  */
 import { attentionScoreScale, type ModelConfig } from '../model/config.js';
 import type { BlockWeights } from '../model/weights.js';
-import type { Tape, TapeValue } from './autodiff.js';
-import type { Dim } from './graph-builder.js';
+import { Tape, type TapeValue } from './autodiff.js';
+import type { GradientGraphOptions } from './gpt2-gradient-graphs.js';
+import type { BuiltGraph, Dim, WeightMode } from './graph-builder.js';
 
 /**
  * A hook point's value on the tape and how its hook layout comes from it: the value itself, a
@@ -125,32 +126,61 @@ export function rotaryAttention(t: Tape, config: ModelConfig, w: BlockWeights, l
   return { attn, points };
 }
 
-/** The forward graph's outputs: every point but resid_pre, in its hook layout [b, ...]. */
-export function outputPointValues(t: Tape, config: ModelConfig, list: readonly GradientPoint[], points: Partial<Record<string, PointValue>>): void {
+/** A block defined on the tape: its points, the reader slots' input, the MLP's input and its output. */
+export interface DefinedBlock {
+  points: Partial<Record<string, PointValue>>;
+  lnInput: TapeValue;
+  mlpIn: TapeValue;
+  residPost: TapeValue;
+}
+
+/** Defines a block on the tape: `split` gives each reader its own input copy; `gate` gates its residual writes (GradDrop). */
+export type BlockDefinition = (t: Tape, split: boolean, frozen: boolean, gate: TapeValue | null) => DefinedBlock;
+
+/** A block's forward graph: every point of `list` but resid_pre as an output, in its hook layout [b, ...]. */
+export function buildBlockForwardGraph(
+  config: ModelConfig,
+  layer: number,
+  list: readonly GradientPoint[],
+  define: BlockDefinition,
+  mode: WeightMode,
+): BuiltGraph {
+  const t = new Tape(`fwd${layer}`, mode);
+  const { points } = define(t, false, false, null);
   for (const { output, shape } of list) {
     if (output === 'resid_pre') continue;
     t.g.output(t.g.op1('Identity', [pointValue(t, points[output]!)], {}, output), 'float', ['b', ...graphDims(shape, config)]);
   }
+  return t.g.build();
 }
 
 /**
- * The backward graph's outputs, after the tape's backward: `grad_<output>` of every point but resid_post, the
- * reader slots' inputs grad_qkv_in [S, b, p, d_model] and the MLP's grad_mlp_in [b, p, d_model].
+ * A block's backward graph, for a batch of gradients of its output (grad_resid_post [b, p, d_model], grad_gate
+ * [b, 1, 1]): `grad_<output>` of every point of `list` but resid_post, the reader slots' inputs grad_qkv_in
+ * [S, b, p, d_model] and the MLP's grad_mlp_in [b, p, d_model].
  */
-export function outputPointGradients(
-  t: Tape,
+export function buildBlockBackwardGraph(
   config: ModelConfig,
+  layer: number,
   list: readonly GradientPoint[],
-  block: { points: Partial<Record<string, PointValue>>; lnInput: TapeValue; mlpIn: TapeValue },
-): void {
+  define: BlockDefinition,
+  options: GradientGraphOptions,
+  mode: WeightMode,
+): BuiltGraph {
+  const t = new Tape(`bwd${layer}`, mode);
   const { dModel: D, nHeads: H } = config;
   const S = H + 2 * (config.nKvHeads ?? H);
+  const gradOut = t.g.input('grad_resid_post', 'float', ['b', 'p', D]);
+  const gate = t.input('grad_gate', ['b', 1, 1], false);
+  const block = define(t, true, options.frozen, gate);
+  t.backward([[block.residPost, gradOut]]);
   for (const { output, shape } of list) {
     if (output === 'resid_post') continue;
     t.g.output(t.g.op1('Identity', [pointGradient(t, block.points[output]!)], {}, `grad_${output}`), 'float', ['b', ...graphDims(shape, config)]);
   }
   t.g.output(t.g.op1('Identity', [t.gradient(block.lnInput)], {}, 'grad_qkv_in'), 'float', [S, 'b', 'p', D]);
   t.g.output(t.g.op1('Identity', [t.gradient(block.mlpIn)], {}, 'grad_mlp_in'), 'float', ['b', 'p', D]);
+  return t.g.build();
 }
 
 /** [kv_head, b, p, d_head] repeated per query head, [head, b, p, d_head]: query head h reads kv head floor(h / group) (HF's repeat_kv). */
