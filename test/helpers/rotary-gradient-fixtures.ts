@@ -9,8 +9,10 @@
  *    sequential residual;
  *  - Gemma (model/random-gemma.ts): gemma2 with soft-caps and sliding even layers, gemma3_text with q/k
  *    norms and two RoPE bases; both with post-norms, GeGLU, head_dim ≠ d_model / heads and GQA.
- * Also the comparison of a backward pass with a reference's gradients, shared by their tests.
+ * Also the comparison of a backward pass with a reference's gradients, and the gradient-graph suite, shared by
+ * their tests.
  */
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ArchitectureAdapter } from '../../src/engine/model/adapters/adapter.js';
 import { gemmaAdapter } from '../../src/engine/model/adapters/gemma.js';
@@ -24,7 +26,7 @@ import { generateRandomGptNeox } from '../../src/engine/model/random-gpt-neox.js
 import { generateRandomLlama } from '../../src/engine/model/random-llama.js';
 import type { TensorSource } from '../../src/engine/model/tensor-source.js';
 import type { CanonicalModel } from '../../src/engine/model/weights.js';
-import { defaultMetricCoefficients, type BackwardPass, type GradientModel, type MetricCoefficients } from '../../src/engine/runtime/gradient-model.js';
+import { defaultMetricCoefficients, GradientModel, type BackwardPass, type MetricCoefficients } from '../../src/engine/runtime/gradient-model.js';
 import { tensor } from '../../src/engine/tensor.js';
 import type { ReferenceBackwardOptions, ReferenceGradients, ReferenceMetric } from './reference-gpt2-backward.js';
 import type { ReferenceWeightTensor } from './reference-gpt2.js';
@@ -183,5 +185,40 @@ export async function assertBackwardMatchesReference(
     });
     assert.ok(Math.abs(pass.metric[r]! - ref.metric) <= 1e-4 * Math.max(1, Math.abs(ref.metric)), `metric ${pass.metric[r]} vs ${ref.metric}`);
     assertGradientsMatch(model, pass, ref, r, GRADIENT_PROMPTS.length, `${fixture.label}${options.frozen ? ' (frozen)' : ''}`);
+  });
+}
+
+/** What a family's gradient-graph suite adds to the shared tests. */
+export interface RotaryGradientSuite {
+  /** The layer the first row drops in the GradDrop test. */
+  dropLayer: number;
+  /** The forward test's title after "the forward graphs give every hook point of the reference", and a check of the model before it. */
+  forward?: { title: string; check: (model: GradientModel) => void };
+}
+
+/**
+ * The gradient graphs of one tiny rotary model (run by GradientModel) against its family's float64 reference:
+ * every hook point of the forward, then exact and frozen gradients of a batch of rows with their own metrics, and
+ * GradDrop (assertForwardMatchesReference, assertBackwardMatchesReference).
+ */
+export function describeRotaryGradients(title: string, makeFixture: () => RotaryGradientFixture, reference: RotaryReference, suite: RotaryGradientSuite): void {
+  describe(title, () => {
+    let fixture: RotaryGradientFixture;
+    let model: GradientModel;
+    before(async () => {
+      fixture = makeFixture();
+      model = await GradientModel.create(fixture.model, { threads: 1 });
+    });
+    after(() => model.dispose());
+    const run = (options: { frozen?: boolean; dropLayer?: Array<number | null> }): Promise<void> =>
+      assertBackwardMatchesReference(model, fixture, reference, options);
+
+    test(`the forward graphs give every hook point of the reference${suite.forward ? ` ${suite.forward.title}` : ''}`, async () => {
+      suite.forward?.check(model);
+      await assertForwardMatchesReference(model, fixture, reference);
+    });
+    test('exact gradients of every hook point and split input, a batch of rows with their own metrics', () => run({}));
+    test('frozen attention patterns and norm scales (the linearised model)', () => run({ frozen: true }));
+    test('GradDrop: a row whose layer passes no gradient back through its attention and MLP', () => run({ dropLayer: [suite.dropLayer, null] }));
   });
 }

@@ -9,39 +9,12 @@
  * embedding scale, query_pre_attn_scalar, GeGLU and grouped-query attention. Tolerance as in
  * llama-gradient-graphs.test.ts.
  */
-import { after, before, describe, test } from 'node:test';
 import { GEMMA_TYPES } from '../../../src/engine/model/adapters/gemma-config.js';
-import { GradientModel } from '../../../src/engine/runtime/gradient-model.js';
-import {
-  assertBackwardMatchesReference,
-  assertForwardMatchesReference,
-  gemmaGradientFixture,
-  type RotaryGradientFixture,
-  type RotaryReference,
-} from '../../helpers/rotary-gradient-fixtures.js';
+import { describeRotaryGradients, gemmaGradientFixture, type RotaryReference } from '../../helpers/rotary-gradient-fixtures.js';
 import { referenceGemmaEmbeddings, referenceGemmaGradients } from '../../helpers/reference-gemma-backward.js';
 
 const reference: RotaryReference = (fixture, ids, metric, options) =>
   referenceGemmaGradients(fixture.tensors, fixture.config, referenceGemmaEmbeddings(fixture.tensors, ids), metric, options);
 
-for (const arch of GEMMA_TYPES) {
-  describe(`gradients of a tiny random ${arch}`, () => {
-    let fixture: RotaryGradientFixture;
-    let model: GradientModel;
-    before(async () => {
-      fixture = gemmaGradientFixture(arch, 7, 2);
-      model = await GradientModel.create(fixture.model, { threads: 1 });
-    });
-    after(() => model.dispose());
-
-    const run = (options: { frozen?: boolean; dropLayer?: Array<number | null> }): Promise<void> =>
-      assertBackwardMatchesReference(model, fixture, reference, options);
-
-    test('the forward graphs give every hook point of the reference', async () => {
-      await assertForwardMatchesReference(model, fixture, reference);
-    });
-    test('exact gradients of every hook point and split input, a batch of rows with their own metrics', () => run({}));
-    test('frozen attention patterns and norm scales (the linearised model)', () => run({ frozen: true }));
-    test('GradDrop: a row whose layer passes no gradient back through its attention and MLP', () => run({ dropLayer: [0, null] }));
-  });
-}
+for (const arch of GEMMA_TYPES)
+  describeRotaryGradients(`gradients of a tiny random ${arch}`, () => gemmaGradientFixture(arch, 7, 2), reference, { dropLayer: 0 });
