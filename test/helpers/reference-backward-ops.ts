@@ -453,3 +453,63 @@ export function rotaryAttentionForward(
   };
   return { rq, rk, A, z, hooks };
 }
+
+/** The tensor `name`'s data, or an Error naming the reference (`label`) and the missing tensor. */
+export function tensorLookup(tensors: Map<string, ReferenceWeightTensor>, label: string): (name: string) => Float32Array {
+  return (name) => {
+    const t = tensors.get(name);
+    if (!t) throw new Error(`${label}: no tensor ${name}`);
+    return t.data;
+  };
+}
+
+/** The sizes of an HF Llama-style config.json (Llama family, Gemma), P from the embeddings [pos, d_model]. */
+export function rmsFamilySizes(config: Record<string, unknown>, embeddings: Float64Array) {
+  const num = (key: string, fallback?: number): number => (config[key] ?? fallback) as number;
+  const D = num('hidden_size'),
+    H = num('num_attention_heads');
+  return {
+    nLayers: num('num_hidden_layers'),
+    D,
+    H,
+    Hkv: num('num_key_value_heads', H),
+    M: num('intermediate_size'),
+    V: num('vocab_size'),
+    eps: num('rms_norm_eps'),
+    Dh: (config['head_dim'] as number | null | undefined) ?? D / H,
+    P: embeddings.length / D,
+  };
+}
+
+/** Per-head RMSNorms of q [pos, head, d_head] and k (Qwen3's, Gemma 3's q_norm / k_norm), or q and k as they are without weights. */
+export function qkNormsForward(
+  q: Float64Array,
+  k: Float64Array,
+  headDim: number,
+  eps: number,
+  weights: { q: Float32Array; k: Float32Array } | null,
+): { qn: Float64Array; kn: Float64Array; qNorm: RmsSaved | null; kNorm: RmsSaved | null } {
+  if (!weights) return { qn: q, kn: k, qNorm: null, kNorm: null };
+  const qNorm = rmsForward(q, headDim, eps),
+    kNorm = rmsForward(k, headDim, eps);
+  return { qn: rmsNormed(qNorm, weights.q), kn: rmsNormed(kNorm, weights.k), qNorm, kNorm };
+}
+
+/**
+ * The reverse pass of a gated MLP down(act(gate(x)) * up(x)) from dPost = ∂m/∂(act(gate) * up) [pos, d_mlp]:
+ * dGate, dUp [pos, d_mlp] and the gradient of its input x [pos, d_model]. W_gate, W_up [d_mlp, d_model].
+ */
+export function gatedMlpBackward(
+  dPost: Float64Array,
+  saved: { gate: Float64Array; up: Float64Array },
+  weights: { gate: Float32Array; up: Float32Array },
+  act: { value: (x: number) => number; derivative: (x: number) => number },
+  dModel: number,
+  dMlp: number,
+): { dGate: Float64Array; dUp: Float64Array; dIn: Float64Array } {
+  const dGate = dPost.map((g, n) => g * saved.up[n]! * act.derivative(saved.gate[n]!));
+  const dUp = dPost.map((g, n) => g * act.value(saved.gate[n]!));
+  const dInFromUp = linearBackward(dUp, weights.up, dModel, dMlp);
+  const dIn = linearBackward(dGate, weights.gate, dModel, dMlp).map((g, n) => g + dInFromUp[n]!);
+  return { dGate, dUp, dIn };
+}

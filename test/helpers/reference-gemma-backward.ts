@@ -28,9 +28,13 @@ import {
   rmsBackward,
   rmsForward,
   rmsNormed,
+  gatedMlpBackward,
+  qkNormsForward,
+  rmsFamilySizes,
   rotaryAttentionBackward,
   rotaryAttentionForward,
   setLayerHooks,
+  tensorLookup,
   type RmsSaved,
   type RopeShape,
 } from './reference-backward-ops.js';
@@ -49,21 +53,9 @@ export function referenceGemmaGradients(
   const num = (key: string, fallback?: number): number => (config[key] ?? fallback) as number;
   const type = config['model_type'] as string;
   const optional = (key: string, fallback: number | null): number | null => (key in config ? (config[key] as number | null) : fallback);
-  const nLayers = num('num_hidden_layers'),
-    D = num('hidden_size'),
-    H = num('num_attention_heads'),
-    Hkv = num('num_key_value_heads', H),
-    M = num('intermediate_size'),
-    V = num('vocab_size'),
-    eps = num('rms_norm_eps');
-  const Dh = (config['head_dim'] as number | null | undefined) ?? D / H;
-  const P = embeddings.length / D;
+  const { nLayers, D, H, Hkv, M, V, eps, Dh, P } = rmsFamilySizes(config, embeddings);
   const frozen = options.frozen ?? false;
-  const W = (name: string): Float32Array => {
-    const t = tensors.get(name);
-    if (!t) throw new Error(`reference-gemma-backward: no tensor ${name}`);
-    return t.data;
-  };
+  const W = tensorLookup(tensors, 'reference-gemma-backward');
   /** A Gemma norm's factor 1 + w. */
   const norm = (name: string): Float32Array => Float32Array.from(W(name), (w) => 1 + w);
   const qkNorm = tensors.has('model.layers.0.self_attn.q_norm.weight');
@@ -120,16 +112,8 @@ export function referenceGemmaGradients(
     const q = linear(y1, W(`${pre}self_attn.q_proj.weight`), D, H * Dh);
     const k = linear(y1, W(`${pre}self_attn.k_proj.weight`), D, Hkv * Dh);
     const v = linear(y1, W(`${pre}self_attn.v_proj.weight`), D, Hkv * Dh);
-    let qn = q,
-      kn = k,
-      qNorm: RmsSaved | null = null,
-      kNorm: RmsSaved | null = null;
-    if (qkNorm) {
-      qNorm = rmsForward(q, Dh, eps);
-      kNorm = rmsForward(k, Dh, eps);
-      qn = rmsNormed(qNorm, norm(`${pre}self_attn.q_norm.weight`));
-      kn = rmsNormed(kNorm, norm(`${pre}self_attn.k_norm.weight`));
-    }
+    const qkWeights = qkNorm ? { q: norm(`${pre}self_attn.q_norm.weight`), k: norm(`${pre}self_attn.k_norm.weight`) } : null;
+    const { qn, kn, qNorm, kNorm } = qkNormsForward(q, k, Dh, eps, qkWeights);
     const ropes = ropeOf(l);
     const capped = new Float64Array(H * P * P);
     const { rq, rk, A, z, hooks } = rotaryAttentionForward(qn, kn, v, ropes, attention, windowOf(l), (dot, h, i, j) => {
@@ -193,10 +177,18 @@ export function referenceGemmaGradients(
     const dMlpOut = G.map((g) => g * keep);
     const ln2Post = rmsBackward(s.ln2Post, norm(`${pre}post_feedforward_layernorm.weight`), dMlpOut, frozen);
     const dPost = linearBackward(ln2Post.dx, W(`${pre}mlp.down_proj.weight`), M, D);
-    const dGate = dPost.map((g, n) => g * s.up[n]! * geluTanhDerivative(s.gate[n]!));
-    const dUp = dPost.map((g, n) => g * geluTanh(s.gate[n]!));
-    const dY2FromUp = linearBackward(dUp, W(`${pre}mlp.up_proj.weight`), D, M);
-    const dY2 = linearBackward(dGate, W(`${pre}mlp.gate_proj.weight`), D, M).map((g, n) => g + dY2FromUp[n]!);
+    const {
+      dGate,
+      dUp,
+      dIn: dY2,
+    } = gatedMlpBackward(
+      dPost,
+      s,
+      { gate: W(`${pre}mlp.gate_proj.weight`), up: W(`${pre}mlp.up_proj.weight`) },
+      { value: geluTanh, derivative: geluTanhDerivative },
+      D,
+      M,
+    );
     const ln2 = rmsBackward(s.ln2, norm(`${pre}pre_feedforward_layernorm.weight`), dY2, frozen);
     const dMid = G.map((g, n) => g + ln2.dx[n]!);
     // attention

@@ -31,6 +31,7 @@ import {
   rotaryAttentionBackward,
   rotaryAttentionForward,
   setLayerHooks,
+  tensorLookup,
   type LnSaved,
 } from './reference-backward-ops.js';
 
@@ -55,11 +56,7 @@ export function referenceGptNeoxGradients(
   const bias = config['attention_bias'] !== false;
   const frozen = options.frozen ?? false;
   const P = embeddings.length / D;
-  const W = (name: string): Float32Array => {
-    const t = tensors.get(name);
-    if (!t) throw new Error(`reference-gpt-neox-backward: no tensor ${name}`);
-    return t.data;
-  };
+  const W = tensorLookup(tensors, 'reference-gpt-neox-backward');
   const invFreq = Array.from({ length: R / 2 }, (_, j) => base ** (-(2 * j) / R));
   const ropeShape = { positions: P, heads: H, headDim: Dh, rotary: R, invFreq };
   const ropes = { q: ropeShape, k: ropeShape };

@@ -37,9 +37,13 @@ import {
   rmsBackward,
   rmsForward,
   rmsNormed,
+  gatedMlpBackward,
+  qkNormsForward,
+  rmsFamilySizes,
   rotaryAttentionBackward,
   rotaryAttentionForward,
   setLayerHooks,
+  tensorLookup,
   type RmsSaved,
 } from './reference-backward-ops.js';
 
@@ -56,21 +60,9 @@ export function referenceLlamaGradients(
 ): ReferenceGradients {
   const num = (key: string, fallback?: number): number => (config[key] ?? fallback) as number;
   const type = config['model_type'] as string;
-  const nLayers = num('num_hidden_layers'),
-    D = num('hidden_size'),
-    H = num('num_attention_heads'),
-    Hkv = num('num_key_value_heads', H),
-    M = num('intermediate_size'),
-    V = num('vocab_size'),
-    eps = num('rms_norm_eps');
-  const Dh = (config['head_dim'] as number | null | undefined) ?? D / H;
-  const P = embeddings.length / D;
+  const { nLayers, D, H, Hkv, M, V, eps, Dh, P } = rmsFamilySizes(config, embeddings);
   const frozen = options.frozen ?? false;
-  const W = (name: string): Float32Array => {
-    const t = tensors.get(name);
-    if (!t) throw new Error(`reference-llama-backward: no tensor ${name}`);
-    return t.data;
-  };
+  const W = tensorLookup(tensors, 'reference-llama-backward');
   const qkvBias = type === 'qwen2' || config['attention_bias'] === true;
   const oBias = (type === 'llama' || type === 'qwen3') && config['attention_bias'] === true;
   const qkNorm = tensors.has('model.layers.0.self_attn.q_norm.weight');
@@ -133,16 +125,8 @@ export function referenceLlamaGradients(
     const q = linear(y1, W(`${pre}self_attn.q_proj.weight`), D, H * Dh, bias('q_proj'));
     const k = linear(y1, W(`${pre}self_attn.k_proj.weight`), D, Hkv * Dh, bias('k_proj'));
     const v = linear(y1, W(`${pre}self_attn.v_proj.weight`), D, Hkv * Dh, bias('v_proj'));
-    let qn = q,
-      kn = k,
-      qNorm: RmsSaved | null = null,
-      kNorm: RmsSaved | null = null;
-    if (qkNorm) {
-      qNorm = rmsForward(q, Dh, eps);
-      kNorm = rmsForward(k, Dh, eps);
-      qn = rmsNormed(qNorm, W(`${pre}self_attn.q_norm.weight`));
-      kn = rmsNormed(kNorm, W(`${pre}self_attn.k_norm.weight`));
-    }
+    const qkWeights = qkNorm ? { q: W(`${pre}self_attn.q_norm.weight`), k: W(`${pre}self_attn.k_norm.weight`) } : null;
+    const { qn, kn, qNorm, kNorm } = qkNormsForward(q, k, Dh, eps, qkWeights);
     const { rq, rk, A, z, hooks } = rotaryAttentionForward(qn, kn, v, ropes, attention, windowOf(l), (dot) => dot / Math.sqrt(Dh));
     const attnOut = linear(z, W(`${pre}self_attn.o_proj.weight`), H * Dh, D, oBias ? W(`${pre}self_attn.o_proj.bias`) : undefined);
     const mid = x.map((xi, n) => xi + attnOut[n]!);
@@ -192,10 +176,18 @@ export function referenceLlamaGradients(
     // MLP
     const dMlpOut = G.map((g) => g * keep);
     const dPost = linearBackward(dMlpOut, W(`${pre}mlp.down_proj.weight`), M, D);
-    const dGate = dPost.map((g, n) => g * s.up[n]! * siluDerivative(s.gate[n]!));
-    const dUp = dPost.map((g, n) => g * silu(s.gate[n]!));
-    const dY2FromUp = linearBackward(dUp, W(`${pre}mlp.up_proj.weight`), D, M);
-    const dY2 = linearBackward(dGate, W(`${pre}mlp.gate_proj.weight`), D, M).map((g, n) => g + dY2FromUp[n]!);
+    const {
+      dGate,
+      dUp,
+      dIn: dY2,
+    } = gatedMlpBackward(
+      dPost,
+      s,
+      { gate: W(`${pre}mlp.gate_proj.weight`), up: W(`${pre}mlp.up_proj.weight`) },
+      { value: silu, derivative: siluDerivative },
+      D,
+      M,
+    );
     const ln2 = rmsBackward(s.ln2, W(`${pre}post_attention_layernorm.weight`), dY2, frozen);
     const dMid = G.map((g, n) => g + ln2.dx[n]!);
     // attention
