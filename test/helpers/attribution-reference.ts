@@ -5,6 +5,7 @@
  * EdgeGraph's naming (`embed`, `L3H1`, `mlp2`, `L4H0.q`, `L4KV1.k`, `logits`), and their comparisons.
  */
 import assert from 'node:assert/strict';
+import type { NodeScore } from '../../src/engine/attribution/attribution-types.js';
 import type { ScoredEdge } from '../../src/protocol/circuit.js';
 import type { ReferenceGradients } from './reference-gpt2-backward.js';
 
@@ -115,4 +116,43 @@ export function compareEdges(
     }),
     label,
   );
+}
+
+/** AtP of a residual-stream point (hook_resid_pre, hook_attn_out, hook_mlp_out) per layer and position, [layer * pos]. */
+export function streamAtp(
+  clean: ReferenceGradients,
+  corrupt: ReferenceGradients,
+  gradients: ReferenceGradients,
+  layers: number,
+  dModel: number,
+  hook: string,
+): number[] {
+  const at = (ref: Map<string, Float64Array>, l: number): Float64Array => ref.get(`blocks.${l}.${hook}`)!;
+  return Array.from({ length: layers }, (_, l) => dots(at(clean.values, l), at(corrupt.values, l), at(gradients.gradients, l), dModel)).flat();
+}
+
+/** The residual-stream node kinds of AtP and their hook points. */
+export const STREAM_KINDS = [
+  ['resid', 'hook_resid_pre'],
+  ['attn-out', 'hook_attn_out'],
+  ['mlp-out', 'hook_mlp_out'],
+] as const;
+
+/** Asserts Σ over a head's outgoing edges of EAP = the head's AtP, within `tol` of the largest AtP score. */
+export function assertEapSumsToAtp(edges: readonly ScoredEdge[], atp: readonly NodeScore[], tol: number): void {
+  const scale = Math.max(...atp.map((e) => Math.abs(e.score)));
+  for (const head of atp) {
+    const name = `L${head.layer}H${head.head}`;
+    const total = edges.filter((e) => e.from === name).reduce((s, e) => s + e.score, 0);
+    assert.ok(Math.abs(total - head.score) <= tol * scale, `${name}: Σ EAP ${total} vs AtP ${head.score}`);
+  }
+}
+
+/** The mean over `refs` (EAP-IG's interpolation steps) of each one's downstream input gradient, [pos, d_model]. */
+export function averagedGradient(refs: readonly ReferenceGradients[], gradientOf: (ref: ReferenceGradients) => (name: string) => Float64Array, size: number) {
+  return (name: string): Float64Array => {
+    const sum = new Float64Array(size);
+    for (const ref of refs) gradientOf(ref)(name).forEach((g, i) => (sum[i]! += g / refs.length));
+    return sum;
+  };
 }

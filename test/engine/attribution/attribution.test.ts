@@ -17,6 +17,10 @@ import { defaultMetricCoefficients, GradientModel } from '../../../src/engine/ru
 import { organismGradientFixture, randomGradientFixture, type GradientFixture } from '../../helpers/gradient-fixtures.js';
 import { referenceEmbeddings, referenceGpt2Gradients, type ReferenceGradients } from '../../helpers/reference-gpt2-backward.js';
 import {
+  assertEapSumsToAtp,
+  averagedGradient,
+  STREAM_KINDS,
+  streamAtp,
   assertScoresClose,
   compareEdges,
   dots,
@@ -133,16 +137,11 @@ for (const c of CASES) {
         expectedSum,
         'AtP heads',
       );
-      for (const [kind, hook] of [
-        ['resid', 'hook_resid_pre'],
-        ['attn-out', 'hook_attn_out'],
-        ['mlp-out', 'hook_mlp_out'],
-      ] as const) {
+      for (const [kind, hook] of STREAM_KINDS) {
         const got = (await runAttribution(model, base('atp', kind))).entries as NodeScore[];
-        const expected = Array.from({ length: L }, (_, l) => dots(vals(cleanRef, l, hook), vals(corruptRef, l, hook), grads(l, hook), D)).flat();
         assertClose(
           got.map((e) => e.score),
-          expected,
+          streamAtp(cleanRef, corruptRef, corruptRef, L, D, hook),
           `AtP ${kind}`,
         );
       }
@@ -292,12 +291,7 @@ for (const c of CASES) {
       const got = (await runAttribution(model, base('eap', 'edges'))).entries as ScoredEdge[];
       compareEdges(got, eapReference(downstreamGrad(corruptRef)), 'EAP', assertClose);
       const atp = (await runAttribution(model, base('atp', 'heads'))).entries as NodeScore[];
-      const scale = Math.max(...atp.map((e) => Math.abs(e.score)));
-      for (const head of atp) {
-        const name = `L${head.layer}H${head.head}`;
-        const total = got.filter((e) => e.from === name).reduce((s, e) => s + e.score, 0);
-        assert.ok(Math.abs(total - head.score) <= TOL * scale, `${name}: Σ EAP ${total} vs AtP ${head.score}`);
-      }
+      assertEapSumsToAtp(got, atp, TOL);
     });
 
     test('EAP-IG with 3 steps: gradients averaged over the interpolated inputs', async () => {
@@ -313,11 +307,7 @@ for (const c of CASES) {
           metric,
         ),
       );
-      const averaged = (name: string): Float64Array => {
-        const sum = new Float64Array(P * D);
-        for (const ref of refs) downstreamGrad(ref)(name).forEach((g, i) => (sum[i]! += g / steps));
-        return sum;
-      };
+      const averaged = averagedGradient(refs, downstreamGrad, P * D);
       compareEdges(got, eapReference(averaged), 'EAP-IG', assertClose);
     });
   });
