@@ -19,7 +19,7 @@
  */
 import type { ReferenceWeightTensor } from './reference-gpt2.js';
 import type { ReferenceBackwardOptions, ReferenceGradients, ReferenceMetric } from './reference-gpt2-backward.js';
-import { erf, gptNeoxQkvPart } from './reference-gpt-neox.js';
+import { erf, gptNeoxQkvPart, gptNeoxSizes } from './reference-gpt-neox.js';
 import {
   affineOf,
   embeddingRows,
@@ -42,18 +42,7 @@ export function referenceGptNeoxGradients(
   metric: ReferenceMetric,
   options: ReferenceBackwardOptions = {},
 ): ReferenceGradients {
-  const num = (key: string, fallback?: number): number => (config[key] ?? fallback) as number;
-  const nLayers = num('num_hidden_layers'),
-    D = num('hidden_size'),
-    H = num('num_attention_heads'),
-    M = num('intermediate_size'),
-    V = num('vocab_size'),
-    eps = num('layer_norm_eps', 1e-5);
-  const Dh = D / H;
-  const R = Math.floor(Dh * num('rotary_pct', 0.25));
-  const base = num('rotary_emb_base', 10000);
-  const parallel = config['use_parallel_residual'] !== false;
-  const bias = config['attention_bias'] !== false;
+  const { nLayers, D, H, M, V, eps, Dh, R, base, parallel, bias } = gptNeoxSizes(config);
   const frozen = options.frozen ?? false;
   const P = embeddings.length / D;
   const W = tensorLookup(tensors, 'reference-gpt-neox-backward');

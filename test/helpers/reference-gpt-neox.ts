@@ -26,18 +26,7 @@ export function referenceGptNeoxForward(
   ids: readonly number[],
   options: ReferenceGptNeoxOptions = {},
 ): Map<string, ReferenceTensor> {
-  const num = (key: string, fallback?: number): number => (config[key] ?? fallback) as number;
-  const L = num('num_hidden_layers'),
-    D = num('hidden_size'),
-    H = num('num_attention_heads'),
-    M = num('intermediate_size'),
-    V = num('vocab_size'),
-    eps = num('layer_norm_eps', 1e-5);
-  const Dh = D / H;
-  const R = Math.floor(Dh * num('rotary_pct', 0.25));
-  const base = num('rotary_emb_base', 10000);
-  const parallel = config['use_parallel_residual'] !== false;
-  const bias = config['attention_bias'] !== false;
+  const { nLayers: L, D, H, M, V, eps, Dh, R, base, parallel, bias } = gptNeoxSizes(config);
   const P = ids.length;
   const W = (name: string): Float32Array => {
     const t = weights.get(name);
@@ -117,6 +106,27 @@ export function referenceGptNeoxForward(
   const unembed = config['tie_word_embeddings'] === true ? E : W('embed_out.weight');
   put('logits', linear(final.y, unembed, D, V), [P, V]);
   return out;
+}
+
+/** The sizes and switches of a GPT-NeoX config.json: R = rotary_ndims, the RoPE base, the parallel residual, the attention biases. */
+export function gptNeoxSizes(config: Record<string, unknown>) {
+  const num = (key: string, fallback?: number): number => (config[key] ?? fallback) as number;
+  const D = num('hidden_size'),
+    H = num('num_attention_heads');
+  const Dh = D / H;
+  return {
+    nLayers: num('num_hidden_layers'),
+    D,
+    H,
+    M: num('intermediate_size'),
+    V: num('vocab_size'),
+    eps: num('layer_norm_eps', 1e-5),
+    Dh,
+    R: Math.floor(Dh * num('rotary_pct', 0.25)),
+    base: num('rotary_emb_base', 10000),
+    parallel: config['use_parallel_residual'] !== false,
+    bias: config['attention_bias'] !== false,
+  };
 }
 
 /** HF's qkv.view(pos, head, 3 * d_head): query = [..., :d_head], key = [..., d_head:2 d_head], value the rest; part `which` [pos, head, d_head]. */
