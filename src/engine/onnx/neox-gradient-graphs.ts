@@ -21,27 +21,14 @@ import type { BlockWeights } from '../model/weights.js';
 import { Tape, type TapeValue } from './autodiff.js';
 import type { GradientGraphOptions } from './gpt2-gradient-graphs.js';
 import type { BuiltGraph, WeightMode } from './graph-builder.js';
+import { LLAMA_GRADIENT_POINTS } from './llama-gradient-graphs.js';
 import { buildBlockBackwardGraph, buildBlockForwardGraph, rotaryAttention, rotaryBlockInputs, type PointValue } from './rotary-gradient-blocks.js';
 
-/** A block's hook points that have gradients (hook_resid_mid only with the sequential residual). */
-const NEOX_POINTS = [
-  { hook: 'hook_resid_pre', output: 'resid_pre', shape: ['pos', 'd_model'] },
-  { hook: 'ln1.hook_scale', output: 'ln1_scale', shape: ['pos', 1] },
-  { hook: 'attn.hook_q', output: 'q', shape: ['pos', 'head', 'd_head'] },
-  { hook: 'attn.hook_k', output: 'k', shape: ['pos', 'head', 'd_head'] },
-  { hook: 'attn.hook_v', output: 'v', shape: ['pos', 'head', 'd_head'] },
-  { hook: 'attn.hook_rot_q', output: 'rot_q', shape: ['pos', 'head', 'd_head'] },
-  { hook: 'attn.hook_rot_k', output: 'rot_k', shape: ['pos', 'head', 'd_head'] },
-  { hook: 'attn.hook_pattern', output: 'pattern', shape: ['head', 'pos', 'pos'] },
-  { hook: 'attn.hook_z', output: 'z', shape: ['pos', 'head', 'd_head'] },
-  { hook: 'hook_attn_out', output: 'attn_out', shape: ['pos', 'd_model'] },
-  { hook: 'hook_resid_mid', output: 'resid_mid', shape: ['pos', 'd_model'] },
-  { hook: 'ln2.hook_scale', output: 'ln2_scale', shape: ['pos', 1] },
-  { hook: 'mlp.hook_pre', output: 'mlp_pre', shape: ['pos', 'd_mlp'] },
-  { hook: 'mlp.hook_post', output: 'mlp_post', shape: ['pos', 'd_mlp'] },
-  { hook: 'hook_mlp_out', output: 'mlp_out', shape: ['pos', 'd_model'] },
-  { hook: 'hook_resid_post', output: 'resid_post', shape: ['pos', 'd_model'] },
-] as const;
+/**
+ * A block's hook points that have gradients: the Llama family's but the gated MLP's mlp.hook_pre_linear (the
+ * kv_head dims being the heads; hook_resid_mid only with the sequential residual).
+ */
+const NEOX_POINTS = LLAMA_GRADIENT_POINTS.filter((p) => p.output !== 'mlp_pre_linear');
 
 export type NeoxGradientOutput = (typeof NEOX_POINTS)[number]['output'];
 type NeoxGradientPoint = (typeof NEOX_POINTS)[number];
