@@ -5,7 +5,7 @@
  * EdgeGraph's naming (`embed`, `L3H1`, `mlp2`, `L4H0.q`, `L4KV1.k`, `logits`), and their comparisons.
  */
 import assert from 'node:assert/strict';
-import type { NodeScore } from '../../src/engine/attribution/attribution-types.js';
+import type { AttributionRequest, NodeScore } from '../../src/engine/attribution/attribution-types.js';
 import type { ScoredEdge } from '../../src/protocol/circuit.js';
 import type { ReferenceGradients } from './reference-gpt2-backward.js';
 
@@ -155,4 +155,34 @@ export function averagedGradient(refs: readonly ReferenceGradients[], gradientOf
     for (const ref of refs) gradientOf(ref)(name).forEach((g, i) => (sum[i]! += g / refs.length));
     return sum;
   };
+}
+
+/**
+ * Asserts the engine's AtP of resid_pre, attn_out and mlp_out (per layer and position) and of every neuron against
+ * the reference's (`score(kind)` runs the engine's AtP of that kind; `close` the test's comparison); returns the
+ * neurons' expected scores.
+ */
+export async function assertStreamAndNeuronAtp(
+  score: (kind: AttributionRequest['kind']) => Promise<NodeScore[]>,
+  clean: ReferenceGradients,
+  corrupt: ReferenceGradients,
+  shape: { layers: number; positions: number; dModel: number },
+  close: (actual: readonly number[], expected: readonly number[], label: string) => void,
+): Promise<number[]> {
+  for (const [kind, hook] of STREAM_KINDS) {
+    const got = await score(kind);
+    close(
+      got.map((e) => e.score),
+      streamAtp(clean, corrupt, corrupt, shape.layers, shape.dModel, hook),
+      `AtP ${kind}`,
+    );
+  }
+  const neurons = await score('neurons');
+  const expected = neuronAtp(clean, corrupt, corrupt, shape.layers, shape.positions);
+  close(
+    neurons.map((e) => e.score),
+    expected,
+    'AtP neurons',
+  );
+  return expected;
 }

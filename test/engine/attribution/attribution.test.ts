@@ -18,15 +18,13 @@ import { organismGradientFixture, randomGradientFixture, type GradientFixture } 
 import { referenceEmbeddings, referenceGpt2Gradients, type ReferenceGradients } from '../../helpers/reference-gpt2-backward.js';
 import {
   assertEapSumsToAtp,
+  assertStreamAndNeuronAtp,
   averagedGradient,
-  STREAM_KINDS,
-  streamAtp,
   assertScoresClose,
   compareEdges,
   dots,
   downstreamGradient,
   eapScores,
-  neuronAtp,
   softmax,
   writersBefore,
 } from '../../helpers/attribution-reference.js';
@@ -137,20 +135,12 @@ for (const c of CASES) {
         expectedSum,
         'AtP heads',
       );
-      for (const [kind, hook] of STREAM_KINDS) {
-        const got = (await runAttribution(model, base('atp', kind))).entries as NodeScore[];
-        assertClose(
-          got.map((e) => e.score),
-          streamAtp(cleanRef, corruptRef, corruptRef, L, D, hook),
-          `AtP ${kind}`,
-        );
-      }
-      const neurons = (await runAttribution(model, base('atp', 'neurons'))).entries as NodeScore[];
-      const expectedNeurons = neuronAtp(cleanRef, corruptRef, corruptRef, L, P);
-      assertClose(
-        neurons.map((e) => e.score),
-        expectedNeurons,
-        'AtP neurons',
+      const expectedNeurons = await assertStreamAndNeuronAtp(
+        async (kind) => (await runAttribution(model, base('atp', kind))).entries as NodeScore[],
+        cleanRef,
+        corruptRef,
+        { layers: L, positions: P, dModel: D },
+        assertClose,
       );
       // Heads per position and neurons from one forward and backward pass.
       const { kind: _kind, ...request } = base('atp', 'heads');

@@ -25,15 +25,13 @@ import type { ReferenceBackwardOptions, ReferenceGradients, ReferenceMetric } fr
 import type { ReferenceWeightTensor } from '../../helpers/reference-gpt2.js';
 import {
   assertEapSumsToAtp,
+  assertStreamAndNeuronAtp,
   averagedGradient,
-  STREAM_KINDS,
-  streamAtp,
   assertScoresClose,
   compareEdges,
   dots,
   downstreamGradient,
   eapScores,
-  neuronAtp,
   softmax,
   writersBefore,
 } from '../../helpers/attribution-reference.js';
@@ -158,20 +156,12 @@ for (const c of CASES) {
         expected,
         'AtP heads per position',
       );
-      for (const [kind, hook] of STREAM_KINDS) {
-        const got = (await runAttribution(model, base('atp', kind))).entries as NodeScore[];
-        assertClose(
-          got.map((e) => e.score),
-          streamAtp(cleanRef, corruptRef, corruptRef, L, D, hook),
-          `AtP ${kind}`,
-        );
-      }
-      const neurons = (await runAttribution(model, base('atp', 'neurons'))).entries as NodeScore[];
-      const wantNeurons = neuronAtp(cleanRef, corruptRef, corruptRef, L, P);
-      assertClose(
-        neurons.map((e) => e.score),
-        wantNeurons,
-        'AtP neurons',
+      await assertStreamAndNeuronAtp(
+        async (kind) => (await runAttribution(model, base('atp', kind))).entries as NodeScore[],
+        cleanRef,
+        corruptRef,
+        { layers: L, positions: P, dModel: D },
+        assertClose,
       );
     });
 
