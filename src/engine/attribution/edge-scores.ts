@@ -13,8 +13,8 @@ import { EngineError, throwIfCancelled } from '../errors.js';
 import type { ResolvedMetric } from '../analysis/target-metric.js';
 import type { EdgeGraph } from '../circuits/edge-graph.js';
 import { assertSplitInputSupported, attentionSlots } from '../onnx/split-input-graphs.js';
-import type { BackwardPass, ForwardPass, GradientModel, MetricCoefficients } from '../runtime/gradient-model.js';
-import { forwardRows } from './forward-rows.js';
+import type { BackwardPass, FinalGradient, ForwardPass, GradientModel, MetricCoefficients } from '../runtime/gradient-model.js';
+import { finalRows, forwardRows } from './forward-rows.js';
 
 /** EAP-IG's batch rows per forward and backward call. */
 const IG_CHUNK = 8;
@@ -27,6 +27,8 @@ export interface EdgeScoreInput {
   embedCorrupt: Float32Array;
   /** The forward of [clean, corrupt] (batch rows 0 and 1). */
   both: ForwardPass;
+  /** The metric of `both`'s rows and their final gradient (GradientModel.finalGradient), when known. */
+  pairFinal?: FinalGradient;
   /** EAP-IG: interpolation points whose forward ran with the pair's (forwardPair's `points`); the rest run here. */
   points?: InterpolationPoints | null;
   metric: MetricCoefficients;
@@ -165,9 +167,13 @@ export async function edgeScores(x: EdgeScoreInput): Promise<Float64Array> {
     }
     await addColumns(grads.finalResid, 1, batch, nDown - 1, nUp, weight);
   };
-  const backward = async (forward: ForwardPass, weight: number): Promise<void> =>
-    accumulate(await model.backward({ forward, metrics: [x.metric], ...(x.signal ? { signal: x.signal } : {}) }), forward.batch, weight);
-  if (x.method === 'eap') await backward(forwardRows(both, [1]), 1);
+  const backward = async (forward: ForwardPass, weight: number, final?: FinalGradient): Promise<void> =>
+    accumulate(
+      await model.backward({ forward, metrics: [x.metric], ...(final ? { final } : {}), ...(x.signal ? { signal: x.signal } : {}) }),
+      forward.batch,
+      weight,
+    );
+  if (x.method === 'eap') await backward(forwardRows(both, [1]), 1, x.pairFinal && finalRows(x.pairFinal, [1]));
   else {
     const done = new Set(x.points?.alphas ?? []);
     if (x.points) await backward(x.points.pass, 1 / x.steps);

@@ -4,7 +4,7 @@
  * interpolation points of EAP-IG). A run of consecutive rows shares the pass's arrays; other
  * selections are copied when first read (a backward pass reads a few of the hook points).
  */
-import type { BlockValues, ForwardPass } from '../runtime/gradient-model.js';
+import type { BlockValues, FinalGradient, ForwardPass } from '../runtime/gradient-model.js';
 
 export function forwardRows(pass: ForwardPass, rows: readonly number[]): ForwardPass {
   const consecutive = rows.every((r, i) => r === rows[0]! + i);
@@ -25,4 +25,12 @@ export function forwardRows(pass: ForwardPass, rows: readonly number[]): Forward
     return picked as BlockValues;
   });
   return { batch: rows.length, positions: pass.positions, layers, finalResid: pick(pass.finalResid) };
+}
+
+/** The same rows of a final gradient (GradientModel.finalGradient), for the backward pass over them. */
+export function finalRows(final: FinalGradient, rows: readonly number[]): FinalGradient {
+  const D = final.gradient.length / final.metric.length;
+  const gradient = new Float32Array(rows.length * D);
+  rows.forEach((r, i) => gradient.set(final.gradient.subarray(r * D, (r + 1) * D), i * D));
+  return { metric: Float64Array.from(rows, (r) => final.metric[r]!), gradient };
 }

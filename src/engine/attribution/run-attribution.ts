@@ -26,7 +26,7 @@ import {
   type NodeScore,
 } from './attribution-types.js';
 import { edgeScores, forwardPair } from './edge-scores.js';
-import { forwardRows } from './forward-rows.js';
+import { finalRows, forwardRows } from './forward-rows.js';
 import { layerNodeScores, type RowValues } from './node-scores.js';
 
 /** Checks a request before any run, with typed errors naming the problem. */
@@ -114,7 +114,8 @@ async function attribute(
   const igSteps = request.method === 'eap-ig' ? (request.steps ?? DEFAULT_IG_STEPS) : undefined;
   const { embedClean, embedCorrupt, both, points } = await forwardPair(model, request.cleanIds, request.corruptIds, signal, igSteps);
   throwIfCancelled(signal);
-  const [clean, corrupt] = await model.metric(both, [metric]);
+  const final = await model.finalGradient(both, [metric]);
+  const [clean, corrupt] = final.metric;
   const result = (kind: AttributionKind, entries: AttributionResult['entries']): AttributionResult => ({
     method: request.method,
     kind,
@@ -131,6 +132,7 @@ async function attribute(
       embedClean,
       embedCorrupt,
       both,
+      pairFinal: final,
       points,
       metric,
       method: request.method as 'eap' | 'eap-ig',
@@ -145,7 +147,8 @@ async function attribute(
   // The corrupted row, once, or once per dropped layer after it (GradDrop).
   const gradDrop = request.gradDrop === true;
   const batch = gradDrop ? 1 + L : 1;
-  const forward = forwardRows(both, new Array<number>(batch).fill(1));
+  const rows = new Array<number>(batch).fill(1);
+  const forward = forwardRows(both, rows);
   const byLayer: NodeScore[][][] = kinds.map(() => new Array<NodeScore[]>(L));
   const rowOf =
     (data: (output: GradientOutput) => Float32Array | undefined, r: number, b: number): RowValues =>
@@ -159,6 +162,7 @@ async function attribute(
     forward,
     metrics: [metric],
     splitInputs: false,
+    final: finalRows(final, rows),
     ...(gradDrop ? { dropLayer: [null, ...Array.from({ length: L }, (_, l) => l)] } : {}),
     ...(signal ? { signal } : {}),
     onLayer: (layer: number, grads: BlockGradients) => {

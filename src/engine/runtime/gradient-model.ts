@@ -118,11 +118,19 @@ export interface BackwardRequest {
    * them empty (length 0). Applies to the exact gradients.
    */
   splitInputs?: boolean;
+  /** The rows' metric and final gradient from finalGradient (exact gradients only), so the final graph does not run again. */
+  final?: FinalGradient;
   /** GradDrop: per batch row, the layer whose attn_out and mlp_out pass no gradient back (null: none). */
   dropLayer?: ReadonlyArray<number | null>;
   signal?: AbortSignal;
   /** Called as each layer's gradients are ready, last layer first. */
   onLayer?: (layer: number, gradients: BlockGradients) => void;
+}
+
+/** The metric of each row, [b], and its gradient with respect to the last position's residual stream after the last block, [b, d_model]. */
+export interface FinalGradient {
+  metric: Float64Array;
+  gradient: Float32Array;
 }
 
 export interface BackwardPass {
@@ -306,11 +314,11 @@ export class GradientModel {
     const set = request.frozen ? await this.frozen() : request.splitInputs === false && this.graphs.unsplit ? await this.unsplit() : this.exact;
 
     throwIfCancelled(signal);
-    const fin = await this.runFinal(set, forward, request.metrics);
-    const metric = Float64Array.from(fin['metric']!.data as Float32Array);
+    if (request.final && (request.frozen || request.final.metric.length !== b))
+      throw new EngineError('INTERNAL', 'A backward pass takes a precomputed final gradient for its own rows of exact gradients only.');
+    const { metric, gradient: lastGrad } = request.final ?? (await this.finalOf(set, forward, request.metrics));
     // Only the last position reads the metric: the gradient of the other positions' final residual is 0.
     const finalGrad = new Float32Array(b * P * D);
-    const lastGrad = fin['grad_resid']!.data as Float32Array;
     for (let r = 0; r < b; r++) finalGrad.set(lastGrad.subarray(r * D, (r + 1) * D), (r * P + P - 1) * D);
 
     const masks = layerMasks(this.config, P, 0);
@@ -357,6 +365,16 @@ export class GradientModel {
       feeds[output] = f32(data, [forward.batch, ...point.shape.map((d) => (typeof d === 'number' ? d : sizes[d]!))]);
     }
     return feeds;
+  }
+
+  /** The metric of every row of a forward pass and its gradient with respect to the last position's final residual (the final graph only). */
+  finalGradient(forward: BackwardInput, metrics: readonly MetricCoefficients[]): Promise<FinalGradient> {
+    return this.finalOf(this.exact, forward, metrics);
+  }
+
+  private async finalOf(set: BackwardSet, forward: BackwardInput, metrics: readonly MetricCoefficients[]): Promise<FinalGradient> {
+    const fin = await this.runFinal(set, forward, metrics);
+    return { metric: Float64Array.from(fin['metric']!.data as Float32Array), gradient: fin['grad_resid']!.data as Float32Array };
   }
 
   /** The metric of every row of a forward pass (the final graph only). */
