@@ -12,7 +12,7 @@ import { shortPromptName } from '../history-store.js';
 import { isPromptDocument } from '../prompt-file/prompt-documents.js';
 import { metricOf, questionOf, tokenRefOf } from '../prompt-file/prompt-request.js';
 import type { CommandContext, CommandEntry } from './command-table.js';
-import { askToken } from './patch.js';
+import { askPromptPair } from './prompt-pair-questions.js';
 import { originOf } from './prompt-entries.js';
 
 async function findCircuit(ctx: CommandContext): Promise<void> {
@@ -35,34 +35,17 @@ async function findCircuit(ctx: CommandContext): Promise<void> {
     }
   }
   const selected = editor && !editor.selection.isEmpty ? editor.document.getText(editor.selection).replace(/\s+$/, '') : (session.current?.result.prompt ?? '');
-  const clean = await vscode.window.showInputBox({
-    title: 'Find Circuit (1/4): clean prompt',
-    prompt: 'The prompt whose behaviour the circuit should explain',
-    value: selected,
-    ignoreFocusOut: true,
-    validateInput: (v) => (v.trim() === '' ? 'Enter the clean prompt.' : undefined),
-  });
-  if (clean === undefined) return;
-  const corrupt = await vscode.window.showInputBox({
-    title: 'Find Circuit (2/4): corrupted prompt',
-    prompt: 'The same prompt with the crucial part changed; it must have the same number of tokens',
-    value: clean,
-    ignoreFocusOut: true,
-    validateInput: (v) => (v.trim() === '' ? 'Enter the corrupted prompt.' : v === clean ? 'The corrupted prompt must differ from the clean one.' : undefined),
-  });
-  if (corrupt === undefined) return;
-  const target = await askToken(
-    'Find Circuit (3/4): target token',
-    'The token whose prediction the circuit carries, as a JSON string (e.g. " Mary") or a token id; empty: the clean prompt\'s top prediction',
-    true,
+  const pair = await askPromptPair(
+    {
+      command: 'Find Circuit',
+      clean: 'The prompt whose behaviour the circuit should explain',
+      target: 'The token whose prediction the circuit carries, as a JSON string (e.g. " Mary") or a token id; empty: the clean prompt\'s top prediction',
+      contrast: 'Measure the logit difference target − contrast (e.g. " John"); empty: log p(target)',
+    },
+    selected,
   );
-  if (target === null) return;
-  const contrast = await askToken(
-    'Find Circuit (4/4): contrast token (optional)',
-    'Measure the logit difference target − contrast (e.g. " John"); empty: log p(target)',
-    true,
-  );
-  if (contrast === null) return;
+  if (!pair) return;
+  const { clean, corrupt, target, contrast } = pair;
   const origin = { name: shortPromptName(clean), corrupt };
   const question: AnalysisQuestion = { prompt: clean };
   const resolvedTarget = target ?? { id: await session.topPrediction(question, origin) };

@@ -21,6 +21,7 @@ import {
 } from '../../../../protocol/attribution.js';
 import { CanvasHeatmap, type CanvasHeatmapHandle, type Cell } from '../../components/canvas-heatmap.js';
 import { useLab } from '../../components/lab-context.js';
+import { PromptPairFields } from '../../components/prompt-pair-fields.js';
 import { ViewFrame } from '../../components/view-frame.js';
 import { divergingColour, mix, type Rgb } from '../../shared/colour.js';
 import { escapeXml } from '../../shared/svg.js';
@@ -234,27 +235,10 @@ export function AttributionView() {
     >
       <div class="attribution-layout">
         <form class="patch-form" aria-label="Run attribution or path patching" onSubmit={(e) => e.preventDefault()}>
-          <label class="field wide">
-            <span>Clean prompt</span>
-            <textarea rows={2} value={clean} onInput={(e) => setClean((e.target as HTMLTextAreaElement).value)} />
-          </label>
-          <label class="field wide">
-            <span>Corrupt prompt</span>
-            <textarea
-              rows={2}
-              value={corrupt}
-              placeholder="Same length in tokens, with the key information changed"
-              onInput={(e) => setCorrupt((e.target as HTMLTextAreaElement).value)}
-            />
-          </label>
-          <label class="field">
-            <span>Target</span>
-            <input type="text" value={target} placeholder=" Mary" onInput={(e) => setTarget((e.target as HTMLInputElement).value)} />
-          </label>
-          <label class="field">
-            <span>Contrast (optional)</span>
-            <input type="text" value={contrast} placeholder=" John" onInput={(e) => setContrast((e.target as HTMLInputElement).value)} />
-          </label>
+          <PromptPairFields
+            values={{ clean, corrupt, target, contrast }}
+            onChange={(field, value) => ({ clean: setClean, corrupt: setCorrupt, target: setTarget, contrast: setContrast })[field](value)}
+          />
           <label class="field">
             <span>Attribution method</span>
             <select value={method} aria-label="Attribution method" onChange={(e) => setMethod((e.target as HTMLSelectElement).value as LabAttributionMethod)}>

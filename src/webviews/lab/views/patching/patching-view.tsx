@@ -9,6 +9,7 @@ import type { PatchKind, PatchSweepResult } from '../../../../protocol/analysis.
 import type { PatchRequest } from '../../../../protocol/engine.js';
 import { CanvasHeatmap, type CanvasHeatmapHandle, type Cell } from '../../components/canvas-heatmap.js';
 import { useLab } from '../../components/lab-context.js';
+import { PromptPairFields } from '../../components/prompt-pair-fields.js';
 import { ViewFrame } from '../../components/view-frame.js';
 import { mix, divergingColour, toHex, type Rgb } from '../../shared/colour.js';
 import { formatSigned } from '../../shared/format.js';
@@ -73,27 +74,10 @@ function PatchForm() {
 
   return (
     <form class="patch-form" onSubmit={(e) => void submit(e)} aria-label="Run an activation-patching sweep">
-      <label class="field wide">
-        <span>Clean prompt</span>
-        <textarea rows={2} value={clean} onInput={(e) => setClean((e.target as HTMLTextAreaElement).value)} />
-      </label>
-      <label class="field wide">
-        <span>Corrupt prompt</span>
-        <textarea
-          rows={2}
-          value={corrupt}
-          placeholder="Same length in tokens, with the key information changed"
-          onInput={(e) => setCorrupt((e.target as HTMLTextAreaElement).value)}
-        />
-      </label>
-      <label class="field">
-        <span>Target</span>
-        <input type="text" value={target} placeholder=" Mary" onInput={(e) => setTarget((e.target as HTMLInputElement).value)} />
-      </label>
-      <label class="field">
-        <span>Contrast (optional)</span>
-        <input type="text" value={contrast} placeholder=" John" onInput={(e) => setContrast((e.target as HTMLInputElement).value)} />
-      </label>
+      <PromptPairFields
+        values={{ clean, corrupt, target, contrast }}
+        onChange={(field, value) => ({ clean: setClean, corrupt: setCorrupt, target: setTarget, contrast: setContrast })[field](value)}
+      />
       <label class="field">
         <span>Patch</span>
         <select value={kind} onChange={(e) => setKind((e.target as HTMLSelectElement).value as Exclude<PatchKind, 'single'>)}>
