@@ -13,7 +13,6 @@
  * are typed errors before any work.
  */
 import { basename } from 'node:path';
-import { bosToPrepend, resolvePrompt } from '../analysis/prompt-input.js';
 import { Engine } from '../engine.js';
 import { EngineError } from '../errors.js';
 import { buildAttributionGraph } from '../features/attribution-graph/attribution-graph.js';
@@ -23,10 +22,9 @@ import type { AttributionGraphOptions, AttributionGraphResult } from '../feature
 import { loadDictionaryFromSpec } from '../features/dictionary-spec-loader.js';
 import type { DictionaryLoader } from '../features/feature-tools.js';
 import type { CliCommand, CliFlags } from './command.js';
-import { dictionarySpecFromArg } from './features-command.js';
-import { idsFlag, intFlag, loadOptionsFromFlags, resolveModelArg, stringFlag } from './model-arg.js';
+import { loadGraphInputs } from './graph-inputs.js';
+import { idsFlag, intFlag, stringFlag } from './model-arg.js';
 import { checkOutputFile, writeOutputFile } from './output-file.js';
-import { prependBosFlag } from './prepend-bos-flag.js';
 
 const KNOWN_FLAGS = [
   'model',
@@ -103,25 +101,9 @@ export function makeGraphCommand(loadDictionary: DictionaryLoader): CliCommand {
     usage: `graph --model M --transcoders D (--prompt TEXT|--ids 1,2,3) --out graph.json [--node-threshold 0.8] [--edge-threshold 0.98] [--max-feature-nodes 7500] [--json]   an attribution graph (circuit-tracer's JSON; at most ${MAX_GRAPH_TOKENS} tokens)`,
     async run(flags, io) {
       const { options, out } = parseGraphFlags(flags);
-      const spec = dictionarySpecFromArg(flags.get('transcoders'));
-      const loadOptions = loadOptionsFromFlags(flags);
       const engine = new Engine();
       try {
-        await engine.loadModel(resolveModelArg(flags.get('model')), loadOptions);
-        const { runner, tokenizer } = engine.model();
-        const text = stringFlag(flags, 'prompt');
-        const ids = idsFlag(flags, 'ids');
-        const prompt = resolvePrompt(tokenizer, text !== undefined ? { prompt: text } : { ids: ids! }, {
-          maxTokens: loadOptions.maxTokens ?? runner.config.nCtx,
-          nCtx: runner.config.nCtx,
-          dVocab: runner.config.dVocab,
-          prependBosId: bosToPrepend(runner.config, prependBosFlag(flags)),
-        });
-        checkGraphPrompt(prompt.ids);
-        const dictionary = await loadDictionary(spec, runner.config, {
-          offline: loadOptions.offline ?? false,
-          ...(loadOptions.cacheDir ? { cacheDir: loadOptions.cacheDir } : {}),
-        });
+        const { runner, tokenizer, prompt, dictionary } = await loadGraphInputs(flags, engine, loadDictionary);
         try {
           const tokenText = (id: number): string => tokenizer.tokenText(id);
           const run = await buildAttributionGraph(runner, dictionary, prompt.ids, tokenText, options);

@@ -13,7 +13,6 @@
  * Per logit target of the graph: the demeaned logit before and after, the change, and the graph's
  * direct and propagated predictions (graph-intervention.ts).
  */
-import { bosToPrepend, resolvePrompt } from '../analysis/prompt-input.js';
 import { Engine } from '../engine.js';
 import { EngineError } from '../errors.js';
 import { buildAttributionGraph } from '../features/attribution-graph/attribution-graph.js';
@@ -24,9 +23,8 @@ import type { DictionaryLoader } from '../features/feature-tools.js';
 import { MatmulSessions } from '../runtime/matmul-session.js';
 import type { FeatureEdit } from '../../protocol/features.js';
 import type { CliCommand, CliFlags } from './command.js';
-import { dictionarySpecFromArg } from './features-command.js';
-import { idsFlag, intFlag, loadOptionsFromFlags, resolveModelArg, stringFlag } from './model-arg.js';
-import { prependBosFlag } from './prepend-bos-flag.js';
+import { loadGraphInputs } from './graph-inputs.js';
+import { idsFlag, intFlag, stringFlag } from './model-arg.js';
 
 const KNOWN_FLAGS = [
   'model',
@@ -100,25 +98,10 @@ export function makeInterveneCommand(loadDictionary: DictionaryLoader): CliComma
       'intervene --model M --transcoders D (--prompt TEXT|--ids 1,2,3) (--ablate "L:F[@P]" | --edits "L:F[@P]=V;L:F*S") [--unfrozen] [--json]   edit graph features, compare the logits with the graph',
     async run(flags, io) {
       const { edits, freezeAttention } = parseInterveneFlags(flags);
-      const spec = dictionarySpecFromArg(flags.get('transcoders'));
-      const loadOptions = loadOptionsFromFlags(flags);
       const engine = new Engine();
       const matmul = await MatmulSessions.create();
       try {
-        await engine.loadModel(resolveModelArg(flags.get('model')), loadOptions);
-        const { runner, tokenizer } = engine.model();
-        const text = stringFlag(flags, 'prompt');
-        const prompt = resolvePrompt(tokenizer, text !== undefined ? { prompt: text } : { ids: idsFlag(flags, 'ids')! }, {
-          maxTokens: loadOptions.maxTokens ?? runner.config.nCtx,
-          nCtx: runner.config.nCtx,
-          dVocab: runner.config.dVocab,
-          prependBosId: bosToPrepend(runner.config, prependBosFlag(flags)),
-        });
-        checkGraphPrompt(prompt.ids);
-        const dictionary = await loadDictionary(spec, runner.config, {
-          offline: loadOptions.offline ?? false,
-          ...(loadOptions.cacheDir ? { cacheDir: loadOptions.cacheDir } : {}),
-        });
+        const { runner, tokenizer, prompt, dictionary } = await loadGraphInputs(flags, engine, loadDictionary);
         try {
           const tokenText = (id: number): string => tokenizer.tokenText(id);
           const graph = await buildAttributionGraph(runner, dictionary, prompt.ids, tokenText, { maxFeatureNodes: intFlag(flags, 'max-feature-nodes', 7500) });

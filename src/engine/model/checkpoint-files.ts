@@ -19,7 +19,7 @@ export interface CheckpointFiles {
   layout: WeightsLayout;
 }
 
-async function isFile(path: string): Promise<boolean> {
+export async function isFile(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isFile();
   } catch {
@@ -27,7 +27,8 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
-function missing(folder: string, file: string): EngineError {
+/** MODEL_FILE_MISSING for a file a model folder needs. */
+export function missingModelFile(folder: string, file: string): EngineError {
   return new EngineError(
     'MODEL_FILE_MISSING',
     `The model folder ${folder} has no ${file}.`,
@@ -47,11 +48,11 @@ export async function openCheckpointFiles(folder: string): Promise<CheckpointFil
     let weightBytes = 0;
     for (const shard of index.shardFiles) {
       const path = joinRelativePath(folder, shard);
-      if (!(await isFile(path))) throw missing(folder, shard);
+      if (!(await isFile(path))) throw missingModelFile(folder, shard);
       weightBytes += (await stat(path)).size;
       files.push(open(path));
     }
     return { files, weightBytes, layout };
   }
-  throw missing(folder, `${WEIGHTS_LAYOUTS[0]!.single} (nor any other weights file)`);
+  throw missingModelFile(folder, `${WEIGHTS_LAYOUTS[0]!.single} (nor any other weights file)`);
 }

@@ -14,7 +14,7 @@ import { loadTokenizer } from '../tokenizer/tokenizer.js';
 import type { PromptTokenizer } from '../tokenizer/types.js';
 import { adapterFor } from './adapters/index.js';
 import { assertFiniteTensor } from './finite-check.js';
-import { openCheckpointFiles } from './checkpoint-files.js';
+import { isFile, missingModelFile, openCheckpointFiles } from './checkpoint-files.js';
 import type { SafetensorsFile } from './safetensors.js';
 import type { TensorSource } from './tensor-source.js';
 import { assertVocabularyMatches } from './vocab-check.js';
@@ -29,22 +29,6 @@ export interface LoadedFolder {
   weightBytes: number;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function missing(folder: string, file: string): EngineError {
-  return new EngineError(
-    'MODEL_FILE_MISSING',
-    `The model folder ${folder} has no ${file}.`,
-    'A model folder needs config.json, model.safetensors (or model.safetensors.index.json with its shards) and tokenizer.json; download the model again.',
-  );
-}
-
 export async function loadModelFolder(folder: string): Promise<LoadedFolder> {
   if (
     !(await stat(folder).then(
@@ -56,8 +40,8 @@ export async function loadModelFolder(folder: string): Promise<LoadedFolder> {
   }
   const configPath = join(folder, 'config.json');
   const tokenizerPath = join(folder, 'tokenizer.json');
-  if (!(await exists(configPath))) throw missing(folder, 'config.json');
-  if (!(await exists(tokenizerPath))) throw missing(folder, 'tokenizer.json');
+  if (!(await isFile(configPath))) throw missingModelFile(folder, 'config.json');
+  if (!(await isFile(tokenizerPath))) throw missingModelFile(folder, 'tokenizer.json');
 
   let rawConfig: Record<string, unknown>;
   try {
@@ -98,7 +82,7 @@ export async function loadModelFolder(folder: string): Promise<LoadedFolder> {
 /** tokenizer_config.json, parsed, or undefined when the folder has none (or it is not JSON: it only informs the BOS default). */
 async function readTokenizerConfig(folder: string): Promise<unknown> {
   const path = join(folder, 'tokenizer_config.json');
-  if (!(await exists(path))) return undefined;
+  if (!(await isFile(path))) return undefined;
   try {
     return JSON.parse(await readFile(path, 'utf8')) as unknown;
   } catch {
