@@ -2,7 +2,8 @@
  * Sparse dictionaries in VS Code, on the organism and its built-in transcoders (features that are
  * its known mechanisms): Load Dictionary… picks them, Show Features on the induction preset opens
  * the Features view with the top features of the last position, the error share and the heatmap,
- * a steering run (ablating the first listed feature) shows the predictions before and after, and
+ * a steering run (ablating the first listed feature) shows the predictions before and after,
+ * ablating the fact feature on the factual-recall preset takes " Paris" off the top, and
  * Attribution Graph draws the graph with its scores and keyboard-reachable nodes.
  */
 import assert from 'node:assert/strict';
@@ -12,6 +13,8 @@ import { webviewFrame } from './harness/webview.js';
 import { clearNotifications, editorLine, runCommand, visibleText, waitForNotification } from './harness/workbench.js';
 
 const RUN_TIMEOUT_MS = 180_000;
+/** The factual-recall preset of test/e2e/workspace/presets.prompt. */
+const FACT = { prompt: 'The capital of France is' } as const;
 
 describeInThemes('sparse dictionaries: features and attribution graphs', 'features', (current) => {
   sessionTest("Load Dictionary… picks the organism's transcoders, and the engine checks them against the model", current, async (session) => {
@@ -57,6 +60,31 @@ describeInThemes('sparse dictionaries: features and attribution graphs', 'featur
       await session.screenshot('features-steered');
     },
   );
+
+  sessionTest('steering on the factual-recall preset: ablating the fact feature takes " Paris" off the top', current, async (session) => {
+    const { page } = session;
+    await editorLine(page, FACT.prompt).first().click();
+    await runCommand(page, 'Circuit Trace: Show Features');
+    const frame = await webviewFrame(page, '[data-view="features"]', RUN_TIMEOUT_MS);
+    await waitForViewsDrawn(frame, ['features'], RUN_TIMEOUT_MS);
+    const view = labView(frame, 'features');
+    const top = view.locator('table.feature-table').first();
+    await top.locator('caption', { hasText: '" is"' }).waitFor({ timeout: RUN_TIMEOUT_MS });
+    // Layer 0's strongest feature at " is" is MLP0's fact neuron (activation 5), labelled by the organism's transcoder.
+    const first = top.locator('tbody tr').first();
+    assert.match(visibleText(await first.innerText()), /fact: " France" then " is"/);
+    await first.locator('button.link-button').click();
+    await view.locator('label', { hasText: 'Positions' }).locator('input').fill('');
+    await view.getByRole('button', { name: /Add edit/ }).click();
+    await view.getByRole('button', { name: /Steer and predict/ }).click();
+    const table = view.locator('table[aria-label="Predictions before and after steering"]');
+    await table.waitFor({ timeout: RUN_TIMEOUT_MS });
+    const paris = visibleText(await table.locator('tbody tr', { hasText: 'Paris' }).first().innerText());
+    // Token, before, after: "87.2% (#1)", and after "–" when it left the top predictions.
+    const [, before, after] = paris.split('\t').map((cell) => cell.trim());
+    assert.match(String(before), /\(#1\)$/, `before steering " Paris" is the top prediction: ${paris}`);
+    assert.ok(after === '–' || !/\(#1\)$/.test(String(after)), `after ablating the fact feature it is not: ${paris}`);
+  });
 
   sessionTest('Attribution Graph on the induction preset draws the graph with its scores; arrow keys move between nodes', current, async (session) => {
     const { page } = session;
