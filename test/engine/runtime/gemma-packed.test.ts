@@ -20,10 +20,11 @@ import { generateRandomGemma, type RandomGemma } from '../../../src/engine/model
 import { runNaivePatchSweep, runPatchSweep } from '../../../src/engine/patching/index.js';
 import { measureLogits } from '../../../src/engine/patching/patch-metric.js';
 import { InstrumentedModel } from '../../../src/engine/runtime/instrumented-model.js';
-import type { PackedBranch, PackedRunRequest, TokenScores } from '../../../src/engine/runtime/types.js';
+import type { PackedRunRequest } from '../../../src/engine/runtime/types.js';
 import { loadGpt2TokenizerJson } from '../../../src/engine/tokenizer/gpt2-tokenizer-json.js';
 import type { PromptTokenizer } from '../../../src/engine/tokenizer/types.js';
 import type { ReferenceTensor } from '../../helpers/reference-gpt2.js';
+import { packedBranchTests } from '../../helpers/packed-branch-cases.js';
 import { referenceGemmaForward } from '../../helpers/reference-gemma.js';
 
 const CLEAN = [464, 3797, 3332, 319, 262, 2603, 13, 383, 3797, 3332];
@@ -115,52 +116,11 @@ for (const [arch, seed] of [
           return out;
         },
       }).hooks;
-    const assertScores = (actual: TokenScores, expected: { logits: number[]; probs: number[] }, what: string): void => {
-      TOKENS.forEach((_, k) => {
-        const want = expected.logits[k]!;
-        assert.ok(Math.abs(actual.logits[k]! - want) <= 1e-4 * Math.max(1, Math.abs(want)), `${what}: logit ${actual.logits[k]} vs reference ${want}`);
-        assert.ok(Math.abs(actual.probs[k]! - expected.probs[k]!) <= 1e-5, `${what}: prob ${actual.probs[k]} vs reference ${expected.probs[k]}`);
-      });
-    };
-    const run = (branches: PackedBranch[]): Promise<{ prompts: TokenScores[]; branches: TokenScores[] }> =>
-      model.runPacked({ prompts: [CLEAN, CORRUPT], branches, scoreTokens: TOKENS } satisfies PackedRunRequest);
-
-    test('dense mask: every branch equals the whole prompt run with its patch, and the prompts their plain runs', async () => {
-      const branches = [
-        // the last position, one head, joining at the last (global) layer
-        { prompt: 1, from: P - 1, layer: 1, zFrom: { prompt: 0, heads: [2] } },
-        // one position in the middle (the rows after it run too), two heads of one kv group, the sliding layer
-        { prompt: 1, from: 4, layer: 0, zFrom: { prompt: 0, heads: [0, 1], positions: [4] } },
-        // every position from the first difference on
-        { prompt: 1, from: 1, layer: 1, zFrom: { prompt: 0, heads: [3] } },
-        // the other way round, listed after a later layer's branch
-        { prompt: 0, from: 6, layer: 0, zFrom: { prompt: 1, heads: [1, 2] } },
-      ];
-      const result = await run(branches);
-      assertScores(result.prompts[0]!, referenceScores(clean), 'clean prompt');
-      assertScores(result.prompts[1]!, referenceScores(corrupt), 'corrupted prompt');
-      assertScores(result.branches[0]!, referenceScores(patchedReference(CORRUPT, clean, 1, [2], [P - 1])), 'branch 0');
-      assertScores(result.branches[1]!, referenceScores(patchedReference(CORRUPT, clean, 0, [0, 1], [4])), 'branch 1');
-      assertScores(result.branches[2]!, referenceScores(patchedReference(CORRUPT, clean, 1, [3])), 'branch 2');
-      assertScores(result.branches[3]!, referenceScores(patchedReference(CLEAN, corrupt, 0, [1, 2], [6, 7, 8, 9])), 'branch 3');
-      const moved = branches.map((b, i) => Math.abs(result.branches[i]!.logits[0]! - result.prompts[b.prompt]!.logits[0]!));
-      assert.ok(moved.filter((m) => m > 1e-2).length >= 2, `the patches move the target logit by ${moved.join(', ')}`);
-    });
-
-    test('prefix rows (every branch its prompt last position) equal the patched runs', async () => {
-      const branches = [
-        { prompt: 1, from: P - 1, layer: 0, zFrom: { prompt: 0, heads: [0, 3] } },
-        { prompt: 0, from: P - 1, layer: 1, zFrom: { prompt: 1, heads: [2] } },
-        { prompt: 1, from: P - 1, layer: 1, zFrom: { prompt: 0, heads: [1] } },
-      ];
-      const result = await run(branches);
-      assertScores(result.prompts[0]!, referenceScores(clean), 'clean prompt');
-      assertScores(result.prompts[1]!, referenceScores(corrupt), 'corrupted prompt');
-      assertScores(result.branches[0]!, referenceScores(patchedReference(CORRUPT, clean, 0, [0, 3], [P - 1])), 'branch 0');
-      assertScores(result.branches[1]!, referenceScores(patchedReference(CLEAN, corrupt, 1, [2], [P - 1])), 'branch 1');
-      assertScores(result.branches[2]!, referenceScores(patchedReference(CORRUPT, clean, 1, [1], [P - 1])), 'branch 2');
-      const moved = branches.map((b, i) => Math.abs(result.branches[i]!.logits[0]! - result.prompts[b.prompt]!.logits[0]!));
-      assert.ok(moved.filter((m) => m > 1e-3).length >= 1, `the patches move the target logit by ${moved.join(', ')}`);
+    packedBranchTests(() => ({ model, clean, corrupt, referenceScores, patchedReference }), {
+      clean: CLEAN,
+      corrupt: CORRUPT,
+      tokens: TOKENS,
+      prefixMoved: 1,
     });
 
     test('head sweeps run packed and equal the naive re-runs', async () => {
