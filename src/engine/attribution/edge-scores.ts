@@ -5,15 +5,17 @@
  * or averaged over the runs from the input embeddings corrupt + α (clean − corrupt), α = k / steps,
  * k = 1..steps (EAP-IG).
  *
- * The scores are products (MatmulSessions) of the upstream differences as rows [upstream, pos · d_model]
- * with the downstream gradients as rows [downstream, pos · d_model], one per layer's downstream nodes
- * and only with the upstream nodes before them, read at the edges of the graph.
+ * The scores are products of the upstream differences as rows [upstream, pos · d_model] with the
+ * downstream gradients as rows [downstream, pos · d_model], one per layer's downstream nodes and only
+ * with the upstream nodes before them (GradientModel.edgeProducts: inside the backward graphs where the
+ * family has edge graphs), read at the edges of the graph. The logits' column needs only the last
+ * position, the one position whose final residual has a gradient.
  */
 import { EngineError, throwIfCancelled } from '../errors.js';
 import type { ResolvedMetric } from '../analysis/target-metric.js';
 import type { EdgeGraph } from '../circuits/edge-graph.js';
 import { assertSplitInputSupported, attentionSlots } from '../onnx/split-input-graphs.js';
-import type { BackwardPass, FinalGradient, ForwardPass, GradientModel, MetricCoefficients } from '../runtime/gradient-model.js';
+import type { EdgeProductPass, FinalGradient, ForwardPass, GradientModel, MetricCoefficients } from '../runtime/gradient-model.js';
 import { finalRows, forwardRows } from './forward-rows.js';
 
 /** EAP-IG's batch rows per forward and backward call. */
@@ -145,31 +147,37 @@ export async function edgeScores(x: EdgeScoreInput): Promise<Float64Array> {
   const nDown = graph.downstream.length;
   const table = new Float64Array(nUp * nDown);
   const filled = new Int32Array(nDown); // per column: the upstream rows its products cover
-  const addColumns = async (grads: Float32Array, columns: number, batch: number, first: number, rows: number, weight: number): Promise<void> => {
-    // grads [columns, batch, pos · d_model]; products [rows, columns · batch]
-    const products = await model.products.matmulTransposed(upstream.subarray(0, rows * K), grads, rows, columns * batch, K);
-    for (let u = 0; u < rows; u++)
-      for (let c = 0; c < columns; c++) {
-        let sum = 0;
-        for (let r = 0; r < batch; r++) sum += products[u * columns * batch + c * batch + r]!;
-        table[u * nDown + first + c]! += weight * sum;
-      }
+  const { nHeads: H } = model.config;
+  const before = (l: number): number => 1 + l * (H + 1); // embed and the earlier layers' heads and MLPs
+  const addColumns = (products: Float32Array, stride: number, columns: number, first: number, rows: number, weight: number): void => {
+    for (let u = 0; u < rows; u++) for (let c = 0; c < columns; c++) table[u * nDown + first + c]! += weight * products[u * stride + c]!;
     filled.fill(rows, first, first + columns);
   };
-  const { nHeads: H } = model.config;
-  const accumulate = async (grads: BackwardPass, batch: number, weight: number): Promise<void> => {
+  const accumulate = (pass: EdgeProductPass, batch: number, weight: number): void => {
     for (let l = 0; l < L; l++) {
-      throwIfCancelled(x.signal);
       const base = l * (S + 1);
-      const before = 1 + l * (H + 1); // embed and the earlier layers' heads and MLPs
-      await addColumns(grads.layers[l]!.qkv_in, S, batch, base, before, weight); // [head + 2 kv_head, b, pos, d_model]
-      await addColumns(grads.layers[l]!.mlp_in, 1, batch, base + S, before + H, weight); // and this layer's heads
+      addColumns(pass.layers[l]!.qkv, S, S, base, before(l), weight); // [head + 2 kv_head]
+      addColumns(pass.layers[l]!.mlp, 1, 1, base + S, before(l) + H, weight); // and this layer's heads
     }
-    await addColumns(grads.finalResid, 1, batch, nDown - 1, nUp, weight);
+    // The logits read the final residual, whose gradient is zero but at the last position.
+    const last = (P - 1) * D;
+    for (let u = 0; u < nUp; u++) {
+      let sum = 0;
+      for (let r = 0; r < batch; r++) for (let i = 0; i < D; i++) sum += upstream[u * K + last + i]! * pass.finalResid[r * K + last + i]!;
+      table[u * nDown + nDown - 1]! += weight * sum;
+    }
+    filled[nDown - 1] = nUp;
   };
   const backward = async (forward: ForwardPass, weight: number, final?: FinalGradient): Promise<void> =>
     accumulate(
-      await model.backward({ forward, metrics: [x.metric], ...(final ? { final } : {}), ...(x.signal ? { signal: x.signal } : {}) }),
+      await model.edgeProducts({
+        forward,
+        metrics: [x.metric],
+        upstream,
+        rows: (l) => before(l) + H,
+        ...(final ? { final } : {}),
+        ...(x.signal ? { signal: x.signal } : {}),
+      }),
       forward.batch,
       weight,
     );

@@ -9,7 +9,9 @@
  * The backward graph gives every head's q, k and v its own copy of resid_pre, each normalised by
  * its own ln1 (TransformerLens's split q/k/v input): the gradients of those copies are the
  * gradients at the heads' q, k, v inputs that edge attribution reads, and their sum is the
- * gradient of resid_pre through the attention. The MLP likewise reads its own copy of resid_mid.
+ * gradient of resid_pre through the attention (normed-qkv-pullback.ts computes both without
+ * materialising the copies). The MLP likewise reads its own copy of resid_mid. The edge graph
+ * (buildGradientEdgeGraph) multiplies those gradients with edge attribution's upstream rows itself.
  *
  * Block graphs (b = batch rows, p = positions):
  *   in   resid_pre        [b, p, d_model]
@@ -38,6 +40,7 @@ import { attentionScoreScale, type ModelConfig } from '../model/config.js';
 import type { BlockWeights, ModelWeights } from '../model/weights.js';
 import { Tape, type TapeValue } from './autodiff.js';
 import type { BuiltGraph, WeightMode } from './graph-builder.js';
+import { normedQkv, type NormedQkv, type SplitInputs } from './normed-qkv-pullback.js';
 
 /** A block's hook points that have gradients: TransformerLens name within the block, graph output, shape after the batch. */
 export const BLOCK_GRADIENT_POINTS = [
@@ -68,6 +71,13 @@ export interface GradientGraphOptions {
    * cheaper. Families whose graphs always have them ignore it.
    */
   splitInputs?: boolean;
+  /**
+   * Final graph only: the metric is linear in the logits (no log-probabilities), given per row as a
+   * direction in the residual's space (Σ_t coefficient_t · W_U[:, t]) and an offset (the same sum of b_U),
+   * so the graph reads neither the unembedding nor the vocabulary:
+   *   in  direction [b, d_model], offset [b]   instead of logit_coef, logprob_coef
+   */
+  direction?: boolean;
 }
 
 /** The forward values a backward graph reads instead of recomputing them: the block's products with its weight matrices (biases added). */
@@ -78,7 +88,16 @@ export const BACKWARD_SAVED_OUTPUTS = ['q', 'k', 'v', 'attn_out', 'mlp_pre', 'ml
  * matrices are graph inputs (BACKWARD_SAVED_OUTPUTS, the forward graph's values) rather than
  * recomputed, and `split` gives each head's q, k, v (and the MLP) its own input copy.
  */
-function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: number, saved: boolean, split: boolean, frozen: boolean, gate: TapeValue | null) {
+function defineBlock(
+  t: Tape,
+  config: ModelConfig,
+  w: BlockWeights,
+  layer: number,
+  saved: boolean,
+  split: SplitInputs,
+  frozen: boolean,
+  gate: TapeValue | null,
+) {
   const { nHeads: H, dModel: D, dHead: Dh, dMlp: M } = config;
   const residPre = t.input('resid_pre', ['b', 'p', D], true);
   const mask = t.input('attn_mask', ['p', 'p'], false);
@@ -96,24 +115,23 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
     dims: readonly (number | string)[],
   ) => (saved ? t.savedProduct(savedInput(output, dims), x, weight) : t.add(t.matmul(x, weight), bias()));
 
-  // q, k, v of every head from [3 * head, ...] copies of the stream: [3H, b, p, d_model].
-  const lnInput = split ? broadcastCopies(t, residPre, 3 * H) : t.unsqueeze(residPre, 0);
-  const x1 = split
-    ? layerNormOfCopies(t, lnInput, w.ln1.w.data, w.ln1.b.data, D, config.eps, 'ln1', frozen)
-    : layerNorm(t, lnInput, w.ln1.w.data, w.ln1.b.data, D, config.eps, `ln1`, frozen);
-  const wQkv = t.weight('W_qkv', stackedQkv(w), [3 * H, 1, D, Dh]);
-  // [3H, b, p, d_head]; the saved q, k, v are [b, p, head, d_head] each.
-  const qkv = saved
-    ? t.savedProduct(
-        t.g.op1(
-          'Concat',
-          (['q', 'k', 'v'] as const).map((o) => t.g.op1('Transpose', [savedInput(o, ['p', H, Dh])], { perm: [2, 0, 1, 3] })),
-          { axis: 0 },
-        ),
-        x1,
-        wQkv,
-      )
-    : t.add(t.matmul(x1, wQkv), t.weight('b_qkv', stackHeads([w.b_Q.data, w.b_K.data, w.b_V.data]), [3 * H, 1, 1, Dh]));
+  // q, k, v of every head, [3H, b, p, d_head]; in a backward graph the saved products (the saved q, k, v are
+  // [b, p, head, d_head] each) with normed-qkv-pullback.ts's pullback, which also gives each head's own input gradient.
+  let normed: NormedQkv | null = null;
+  let qkv: TapeValue;
+  if (saved) {
+    const savedQkv = t.g.op1(
+      'Concat',
+      (['q', 'k', 'v'] as const).map((o) => t.g.op1('Transpose', [savedInput(o, ['p', H, Dh])], { perm: [2, 0, 1, 3] })),
+      { axis: 0 },
+    );
+    normed = normedQkv(t, residPre, w, { saved: savedQkv, heads: H, dModel: D, dHead: Dh, eps: config.eps, frozen, split });
+    qkv = normed.qkv;
+  } else {
+    const x1 = layerNorm(t, t.unsqueeze(residPre, 0), w.ln1.w.data, w.ln1.b.data, D, config.eps, 'ln1', frozen);
+    const wQkv = t.weight('W_qkv', stackedQkv(w), [3 * H, 1, D, Dh]);
+    qkv = t.add(t.matmul(x1, wQkv), t.weight('b_qkv', stackHeads([w.b_Q.data, w.b_K.data, w.b_V.data]), [3 * H, 1, 1, Dh]));
+  }
   const [q, k, v] = t.split(qkv, 0, [H, H, H]) as [TapeValue, TapeValue, TapeValue]; // [head, b, p, d_head] each
 
   const scores = t.add(t.scale(t.matmul(q, t.transpose(k, [0, 1, 3, 2])), attentionScoreScale(config, layer)), mask); // [head, b, query, key]
@@ -127,7 +145,7 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
   ]);
   const residMid = t.add(residPre, gated(attnOut));
 
-  const mlpIn = split ? t.identity(residMid) : residMid;
+  const mlpIn = split !== 'none' ? t.identity(residMid) : residMid;
   const x2 = layerNorm(t, mlpIn, w.ln2.w.data, w.ln2.b.data, D, config.eps, 'ln2', frozen);
   const pre = linear(x2, t.weight('W_in', w.W_in.data, [D, M]), () => t.weight('b_in', w.b_in.data, [M]), 'mlp_pre', ['p', M]);
   const post = activation(t, pre, config.actFn);
@@ -149,13 +167,13 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
     mlp_out: mlpOut,
     resid_post: residPost,
   };
-  return { points, lnInput, mlpIn, pattern, heads: { q, k, v } };
+  return { points, normed, mlpIn, pattern, heads: { q, k, v } };
 }
 
 /** A block's forward: every hook point of BLOCK_GRADIENT_POINTS as an output. */
 export function buildGradientForwardGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
   const t = new Tape(`fwd${layer}`, mode);
-  const { points } = defineBlock(t, config, w, layer, false, false, false, null);
+  const { points } = defineBlock(t, config, w, layer, false, 'none', false, null);
   for (const { output, shape } of BLOCK_GRADIENT_POINTS) {
     if (output === 'resid_pre') continue;
     t.g.output(t.g.op1('Identity', [points[output].name], {}, output), 'float', ['b', ...graphDims(shape, config)]);
@@ -176,7 +194,7 @@ export function buildGradientBackwardGraph(
   const gradOut = t.g.input('grad_resid_post', 'float', ['b', 'p', D]);
   const gate = t.input('grad_gate', ['b', 1, 1], false);
   const split = options.splitInputs ?? true;
-  const block = defineBlock(t, config, w, layer, true, split, options.frozen, gate);
+  const block = defineBlock(t, config, w, layer, true, split ? 'rows' : 'none', options.frozen, gate);
   t.backward([[block.points.resid_post, gradOut]]);
   for (const { output, shape } of BLOCK_GRADIENT_POINTS) {
     if (output === 'resid_post') continue;
@@ -191,9 +209,37 @@ export function buildGradientBackwardGraph(
     t.g.output(t.g.op1('Identity', [grad], {}, `grad_${output}`), 'float', ['b', ...graphDims(shape, config)]);
   }
   if (split) {
-    t.g.output(t.g.op1('Identity', [t.gradient(block.lnInput)], {}, 'grad_qkv_in'), 'float', [3 * H, 'b', 'p', D]);
+    t.g.output(t.g.op1('Identity', [block.normed!.splitInput()], {}, 'grad_qkv_in'), 'float', [3 * H, 'b', 'p', D]);
     t.g.output(t.g.op1('Identity', [t.gradient(block.mlpIn)], {}, 'grad_mlp_in'), 'float', ['b', 'p', D]);
   }
+  return t.g.build();
+}
+
+/**
+ * A block's backward for edge attribution: resid_pre's gradient, and the products of `upstream`
+ * (rows [n, p · d_model]: output differences of the nodes before the block, then of its heads) with
+ * the gradients of its heads' q, k, v inputs and of its MLP's input, each summed over the batch rows:
+ *   in   upstream         [n, p · d_model]
+ *   out  grad_resid_pre   [b, p, d_model]
+ *        edge_qkv         [n, 3 * head]     Σ_b upstream · grad of each head's q (then k, then v) input
+ *        edge_mlp         [n, 1]            Σ_b upstream · grad of the MLP's input
+ * No other gradient leaves the graph, and the split inputs' gradients never do.
+ */
+export function buildGradientEdgeGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
+  const t = new Tape(`edges${layer}`, mode);
+  const { dModel: D, nHeads: H } = config;
+  const gradOut = t.g.input('grad_resid_post', 'float', ['b', 'p', D]);
+  const gate = t.input('grad_gate', ['b', 1, 1], false);
+  const upstream = t.g.input('upstream', 'float', ['n', 'pd']);
+  const block = defineBlock(t, config, w, layer, true, 'sum', false, gate);
+  t.backward([[block.points.resid_post, gradOut]]);
+  t.g.output(t.g.op1('Identity', [t.gradient(block.points.resid_pre)], {}, 'grad_resid_pre'), 'float', ['b', 'p', D]);
+  const rowsOf = (x: string, rows: number): string => t.g.op1('Reshape', [x, t.g.constInt64([rows, -1])]);
+  t.g.op1('Gemm', [upstream, rowsOf(block.normed!.splitInput(), 3 * H)], { transB: 1 }, 'edge_qkv');
+  t.g.output('edge_qkv', 'float', ['n', 3 * H]);
+  const mlpIn = t.g.op1('ReduceSum', [t.gradient(block.mlpIn), t.g.constInt64([0])], { keepdims: 1 });
+  t.g.op1('Gemm', [upstream, rowsOf(mlpIn, 1)], { transB: 1 }, 'edge_mlp');
+  t.g.output('edge_mlp', 'float', ['n', 1]);
   return t.g.build();
 }
 
@@ -207,13 +253,8 @@ export function buildGradientFinalGraph(
   const t = new Tape('final', mode);
   const { dModel: D, dVocab: V } = config;
   const resid = t.input('resid', ['b', D], true);
-  const logitCoef = t.input('logit_coef', ['b', V], false);
-  const logprobCoef = t.input('logprob_coef', ['b', V], false);
   const y = layerNorm(t, resid, weights.ln_final.w.data, weights.ln_final.b.data, D, config.eps, 'ln_final', options.frozen);
-  const bias = weights.b_U.data.some((x) => x !== 0) ? t.weight('b_U', weights.b_U.data, [V]) : undefined;
-  const logits = t.matmulTransposed(y, t.weight('W_U_T', weights.W_U_T.data, [V, D]), bias); // [b, vocab]
-  const weighted = t.add(t.mul(logits, logitCoef), t.mul(t.logSoftmax(logits), logprobCoef));
-  const metric = t.reduceSum(weighted, [1], false); // [b]
+  const metric = options.direction ? linearMetric(t, y, D) : vocabularyMetric(t, y, weights, V);
   const ones = t.g.op1('Add', [t.g.op1('Mul', [metric.name, t.g.constFloat([0], [])]), t.g.constFloat([1], [])]);
   t.backward([[metric, ones]]);
   t.g.output(t.g.op1('Identity', [metric.name], {}, 'metric'), 'float', ['b']);
@@ -221,38 +262,22 @@ export function buildGradientFinalGraph(
   return t.g.build();
 }
 
-/**
- * n copies of x, [n, ...x], each with a gradient of its own and x's the sum of theirs, that are
- * never materialised: the value is x with a leading axis of 1. Only layerNormOfCopies reads it.
- */
-function broadcastCopies(t: Tape, x: TapeValue, n: number): TapeValue {
-  const value = t.g.op1('Unsqueeze', [x.name, t.g.constInt64([0])]);
-  return t.custom([x], [{ name: value, shape: [n, ...x.shape] }], ([g]) => [t.g.op1('ReduceSum', [g!, t.g.constInt64([0])], { keepdims: 0 })])[0]!;
+/** [b]: the metric of a linear metric's direction and offset (GradientGraphOptions.direction) at the final normalised residual y [b, d_model]. */
+export function linearMetric(t: Tape, y: TapeValue, D: number): TapeValue {
+  const direction = t.input('direction', ['b', D], false);
+  const offset = t.input('offset', ['b'], false);
+  return t.add(t.reduceSum(t.mul(y, direction), [1], false), offset);
 }
 
-/**
- * LayerNorm of broadcastCopies' copies, computed once (the copies are equal), with each copy's
- * gradient: dx = (gy − mean(gy) − x̂ · mean(gy · x̂)) / σ for gy = g · w (frozen: σ is a constant,
- * dx = (gy − mean(gy)) / σ), the generic tape's LayerNorm backward in fewer passes over the copies.
- */
-function layerNormOfCopies(t: Tape, copies: TapeValue, w: Float32Array, b: Float32Array, D: number, eps: number, name: string, frozen: boolean): TapeValue {
-  const g = t.g;
-  const lastAxis = g.constInt64([-1]);
-  const centred = g.op1('Sub', [copies.name, g.op1('ReduceMean', [copies.name, lastAxis], { keepdims: 1 })]); // [1, b, p, d_model]
-  const variance = g.op1('ReduceMean', [g.op1('Mul', [centred, centred]), lastAxis], { keepdims: 1 });
-  const inverseScale = g.op1('Reciprocal', [g.op1('Sqrt', [g.op1('Add', [variance, g.constFloat([eps], [])])])]); // [1, b, p, 1]
-  const normalized = g.op1('Mul', [centred, inverseScale]);
-  const weight = t.weight(`${name}_w`, w, [D]).name;
-  const y = g.op1('Add', [g.op1('Mul', [normalized, weight]), t.weight(`${name}_b`, b, [D]).name]);
-  return t.custom([copies], [{ name: y, shape: copies.shape }], ([grad]) => {
-    const gy = g.op1('Mul', [grad!, weight]); // [n, b, p, d_model]
-    let dx = g.op1('Sub', [gy, g.op1('ReduceMean', [gy, lastAxis], { keepdims: 1 })]);
-    if (!frozen) {
-      const along = g.op1('ReduceMean', [g.op1('Mul', [grad!, g.op1('Mul', [normalized, weight])]), lastAxis], { keepdims: 1 }); // mean(gy · x̂)
-      dx = g.op1('Sub', [dx, g.op1('Mul', [normalized, along])]);
-    }
-    return [g.op1('Mul', [dx, inverseScale])];
-  })[0]!;
+/** [b]: Σ logit_coef · logits + Σ logprob_coef · log_softmax(logits), the logits y W_U + b_U. */
+function vocabularyMetric(t: Tape, y: TapeValue, weights: Pick<ModelWeights, 'W_U_T' | 'b_U'>, V: number): TapeValue {
+  const D = y.shape[1] as number;
+  const logitCoef = t.input('logit_coef', ['b', V], false);
+  const logprobCoef = t.input('logprob_coef', ['b', V], false);
+  const bias = weights.b_U.data.some((x) => x !== 0) ? t.weight('b_U', weights.b_U.data, [V]) : undefined;
+  const logits = t.matmulTransposed(y, t.weight('W_U_T', weights.W_U_T.data, [V, D]), bias); // [b, vocab]
+  const weighted = t.add(t.mul(logits, logitCoef), t.mul(t.logSoftmax(logits), logprobCoef));
+  return t.reduceSum(weighted, [1], false);
 }
 
 /** LayerNorm over the last axis, written out so the tape differentiates it (frozen: the scale is a constant). */

@@ -39,7 +39,7 @@
 import type { ModelConfig } from '../model/config.js';
 import type { BlockWeights, ModelWeights } from '../model/weights.js';
 import { Tape, type TapeValue } from './autodiff.js';
-import type { GradientGraphOptions } from './gpt2-gradient-graphs.js';
+import { linearMetric, type GradientGraphOptions } from './gpt2-gradient-graphs.js';
 import type { BuiltGraph, WeightMode } from './graph-builder.js';
 import { buildBlockBackwardGraph, buildBlockForwardGraph, rotaryAttention, rotaryBlockInputs, softcap, type PointValue } from './rotary-gradient-blocks.js';
 
@@ -161,18 +161,25 @@ export function buildLlamaGradientFinalGraph(
   const t = new Tape('final', mode);
   const { dModel: D, dVocab: V } = config;
   const resid = t.input('resid', ['b', D], true);
-  const logitCoef = t.input('logit_coef', ['b', V], false);
-  const logprobCoef = t.input('logprob_coef', ['b', V], false);
   const { y } = rmsNorm(t, resid, t.weight('ln_final_w', weights.ln_final.w.data, [D]), config.eps, options.frozen);
-  const raw = t.matmulTransposed(y, t.weight('W_U_T', weights.W_U_T.data, [V, D])); // [b, vocab]
-  const logits = config.finalSoftcap ? softcap(t, raw, config.finalSoftcap) : raw;
-  const weighted = t.add(t.mul(logits, logitCoef), t.mul(t.logSoftmax(logits), logprobCoef));
-  const metric = t.reduceSum(weighted, [1], false); // [b]
+  if (options.direction && config.finalSoftcap) throw new Error('a soft-capped final graph has no linear metric');
+  const metric = options.direction ? linearMetric(t, y, D) : vocabularyMetric(t, y, weights, config, V);
   const ones = t.g.op1('Add', [t.g.op1('Mul', [metric.name, t.g.constFloat([0], [])]), t.g.constFloat([1], [])]);
   t.backward([[metric, ones]]);
   t.g.output(t.g.op1('Identity', [metric.name], {}, 'metric'), 'float', ['b']);
   t.g.output(t.g.op1('Identity', [t.gradient(resid)], {}, 'grad_resid'), 'float', ['b', D]);
   return t.g.build();
+}
+
+/** [b]: Σ logit_coef · logits + Σ logprob_coef · log_softmax(logits), the logits y W_U, soft-capped where the config says. */
+function vocabularyMetric(t: Tape, y: TapeValue, weights: Pick<ModelWeights, 'W_U_T'>, config: ModelConfig, V: number): TapeValue {
+  const D = y.shape[1] as number;
+  const logitCoef = t.input('logit_coef', ['b', V], false);
+  const logprobCoef = t.input('logprob_coef', ['b', V], false);
+  const raw = t.matmulTransposed(y, t.weight('W_U_T', weights.W_U_T.data, [V, D])); // [b, vocab]
+  const logits = config.finalSoftcap ? softcap(t, raw, config.finalSoftcap) : raw;
+  const weighted = t.add(t.mul(logits, logitCoef), t.mul(t.logSoftmax(logits), logprobCoef));
+  return t.reduceSum(weighted, [1], false); // [b]
 }
 
 /** RMSNorm over the last axis, x / scale * w with scale = sqrt(mean(x^2) + eps); frozen: the scale is a constant of the backward pass. */

@@ -21,6 +21,7 @@ import {
   BACKWARD_SAVED_OUTPUTS,
   BLOCK_GRADIENT_POINTS,
   buildGradientBackwardGraph,
+  buildGradientEdgeGraph,
   buildGradientFinalGraph,
   buildGradientForwardGraph,
   type BlockGradientOutput,
@@ -142,6 +143,33 @@ export interface BackwardPass {
   finalResid: Float32Array;
 }
 
+/** Edge attribution's products (GradientModel.edgeProducts): upstream rows against the gradients of a layer's split inputs. */
+export interface EdgeProductRequest {
+  forward: BackwardInput;
+  metrics: readonly MetricCoefficients[];
+  final?: FinalGradient;
+  /** Rows [n, p · d_model]: the upstream nodes' output differences, in the order the layers can read them. */
+  upstream: Float32Array;
+  /** How many of the first upstream rows layer l's products cover (at most n). */
+  rows(layer: number): number;
+  signal?: AbortSignal;
+}
+
+/** Per layer, the request's first rows(l) upstream rows times each split input's gradient summed over the batch rows. */
+export interface EdgeProducts {
+  /** [rows, head + 2 kv_head]: against each query head's input, then each key/value head's key input, then its value input. */
+  qkv: Float32Array;
+  /** [rows]: against the MLP's input. */
+  mlp: Float32Array;
+}
+
+export interface EdgeProductPass {
+  metric: Float64Array;
+  layers: EdgeProducts[];
+  /** The gradient of the residual stream after the last block, [b, p, d_model] (only the last position's is non-zero). */
+  finalResid: Float32Array;
+}
+
 interface GraphSession {
   session: ort.InferenceSession;
   weights: Record<string, ort.Tensor>;
@@ -150,6 +178,8 @@ interface GraphSession {
 interface BackwardSet {
   blocks: GraphSession[];
   final: GraphSession;
+  /** The final graph of metrics linear in the logits (GradientGraphOptions.direction); null where the logits are soft-capped. */
+  linearFinal: GraphSession | null;
 }
 
 /** How one graph family's gradient graphs are built and fed. */
@@ -164,6 +194,8 @@ interface GradientGraphs {
   unsplit?: boolean;
   /** The forward values a backward graph takes as inputs (beside resid_pre) rather than recomputing them. */
   saved?: readonly GradientOutput[];
+  /** A block's backward that gives edge attribution's products itself (buildGradientEdgeGraph's inputs and outputs). */
+  edges?(config: ModelConfig, w: BlockWeights, layer: number): BuiltGraph;
 }
 
 const GPT2_GRAPHS: GradientGraphs = {
@@ -172,6 +204,7 @@ const GPT2_GRAPHS: GradientGraphs = {
   unsplit: true,
   forward: buildGradientForwardGraph,
   backward: buildGradientBackwardGraph,
+  edges: buildGradientEdgeGraph,
   final: buildGradientFinalGraph,
   blockFeeds: () => ({}),
 };
@@ -242,6 +275,7 @@ function withBlocksInMemory(model: CanonicalModel): CanonicalModel {
 export class GradientModel {
   private frozenPromise: Promise<BackwardSet> | null = null;
   private unsplitPromise: Promise<BackwardSet> | null = null;
+  private edgesPromise: Promise<GraphSession[]> | null = null;
 
   private constructor(
     private readonly model: CanonicalModel,
@@ -308,13 +342,81 @@ export class GradientModel {
 
   /** The metric of every row and its gradient with respect to every hook point of the forward pass. */
   async backward(request: BackwardRequest): Promise<BackwardPass> {
+    const set = request.frozen ? await this.frozen() : request.splitInputs === false && this.graphs.unsplit ? await this.unsplit() : this.exact;
+    const layers: BlockGradients[] = new Array(this.config.nLayers);
+    const { metric, finalResid } = await this.runBackward(set, request, request.frozen === true, async (l, feeds) => {
+      const { session: s, weights } = set.blocks[l]!;
+      const out = await s.run({ ...feeds, ...weights });
+      const g = {
+        resid_post: feeds['grad_resid_post']!.data as Float32Array,
+        qkv_in: out['grad_qkv_in']?.data ?? new Float32Array(0),
+        mlp_in: out['grad_mlp_in']?.data ?? new Float32Array(0),
+      } as BlockGradients;
+      for (const { output } of this.points) if (output !== 'resid_post') g[output] = out[`grad_${output}`]!.data as Float32Array;
+      layers[l] = g;
+      request.onLayer?.(l, g);
+      return g.resid_pre;
+    });
+    return { metric, layers, finalResid };
+  }
+
+  /**
+   * Edge attribution's products of a backward pass: per layer the first rows(l) upstream rows times
+   * the gradients of its heads' q, k, v inputs and of its MLP's input, summed over the batch rows. A
+   * family with edge graphs (GPT-2's) computes them inside its backward; the others from the split
+   * inputs' gradients.
+   */
+  async edgeProducts(request: EdgeProductRequest): Promise<EdgeProductPass> {
+    const { dModel: D, nLayers } = this.config;
+    const K = request.forward.positions * D;
+    const upstreamRows = (l: number): ort.Tensor => {
+      const n = request.rows(l);
+      if (!Number.isInteger(n) || n < 1 || n * K > request.upstream.length)
+        throw new EngineError('INTERNAL', `Layer ${l}'s edge products ask for ${n} of ${request.upstream.length / K} upstream rows.`);
+      return f32(request.upstream.subarray(0, n * K), [n, K]);
+    };
+    const layers: EdgeProducts[] = new Array(nLayers);
+    if (this.graphs.edges) {
+      const sessions = await this.edgeSessions();
+      const { metric, finalResid } = await this.runBackward(this.exact, request, false, async (l, feeds) => {
+        const { session: s, weights } = sessions[l]!;
+        const out = await s.run({ ...feeds, upstream: upstreamRows(l), ...weights });
+        layers[l] = { qkv: out['edge_qkv']!.data as Float32Array, mlp: out['edge_mlp']!.data as Float32Array };
+        return out['grad_resid_pre']!.data as Float32Array;
+      });
+      return { metric, layers, finalResid };
+    }
+    const b = request.forward.batch;
+    const pass = await this.backward({ ...request, splitInputs: true });
+    for (let l = 0; l < nLayers; l++) {
+      throwIfCancelled(request.signal);
+      const n = request.rows(l);
+      const up = upstreamRows(l).data as Float32Array;
+      const { qkv_in: qkv, mlp_in: mlp } = pass.layers[l]!;
+      const slots = qkv.length / (b * K);
+      layers[l] = {
+        qkv: await this.products.matmulTransposed(up, sumOverRows(qkv, slots, b, K), n, slots, K),
+        mlp: await this.products.matmulTransposed(up, sumOverRows(mlp, 1, b, K), n, 1, K),
+      };
+    }
+    return { metric: pass.metric, layers, finalResid: pass.finalResid };
+  }
+
+  /**
+   * The final graph (unless the request brings its result) and the blocks' backward from the last
+   * layer down: `runLayer` runs layer l's graph on its feeds and returns the gradient of its input.
+   */
+  private async runBackward(
+    set: BackwardSet,
+    request: Pick<BackwardRequest, 'forward' | 'metrics' | 'final' | 'dropLayer' | 'signal'>,
+    frozen: boolean,
+    runLayer: (layer: number, feeds: Record<string, ort.Tensor>) => Promise<Float32Array>,
+  ): Promise<{ metric: Float64Array; finalResid: Float32Array }> {
     const { forward, signal } = request;
     const { batch: b, positions: P } = forward;
     const { dModel: D, nLayers } = this.config;
-    const set = request.frozen ? await this.frozen() : request.splitInputs === false && this.graphs.unsplit ? await this.unsplit() : this.exact;
-
     throwIfCancelled(signal);
-    if (request.final && (request.frozen || request.final.metric.length !== b))
+    if (request.final && (frozen || request.final.metric.length !== b))
       throw new EngineError('INTERNAL', 'A backward pass takes a precomputed final gradient for its own rows of exact gradients only.');
     const { metric, gradient: lastGrad } = request.final ?? (await this.finalOf(set, forward, request.metrics));
     // Only the last position reads the metric: the gradient of the other positions' final residual is 0.
@@ -322,7 +424,6 @@ export class GradientModel {
     for (let r = 0; r < b; r++) finalGrad.set(lastGrad.subarray(r * D, (r + 1) * D), (r * P + P - 1) * D);
 
     const masks = layerMasks(this.config, P, 0);
-    const layers: BlockGradients[] = new Array(nLayers);
     let grad: Float32Array = finalGrad;
     for (let l = nLayers - 1; l >= 0; l--) {
       throwIfCancelled(signal);
@@ -330,27 +431,27 @@ export class GradientModel {
       request.dropLayer?.forEach((d, r) => {
         if (d === l) gate[r] = 0;
       });
-      const { session: s, weights } = set.blocks[l]!;
-      const out = await s.run({
+      grad = await runLayer(l, {
         resid_pre: f32(forward.layers[l]!.resid_pre, [b, P, D]),
         attn_mask: masks[l]!,
         grad_resid_post: f32(grad, [b, P, D]),
         grad_gate: f32(gate, [b, 1, 1]),
         ...this.savedFeeds(forward, l),
         ...this.graphs.blockFeeds(this.config, l, P),
-        ...weights,
       });
-      const g = {
-        resid_post: grad,
-        qkv_in: out['grad_qkv_in']?.data ?? new Float32Array(0),
-        mlp_in: out['grad_mlp_in']?.data ?? new Float32Array(0),
-      } as BlockGradients;
-      for (const { output } of this.points) if (output !== 'resid_post') g[output] = out[`grad_${output}`]!.data as Float32Array;
-      layers[l] = g;
-      request.onLayer?.(l, g);
-      grad = g.resid_pre;
     }
-    return { metric, layers, finalResid: finalGrad };
+    return { metric, finalResid: finalGrad };
+  }
+
+  /** The edge graphs' sessions, built when first asked for. */
+  private edgeSessions(): Promise<GraphSession[]> {
+    this.edgesPromise ??= (async () => {
+      const sessions: GraphSession[] = [];
+      for (let l = 0; l < this.config.nLayers; l++)
+        sessions.push(await session(this.graphs.edges!(this.config, this.model.weights.blocks[l]!, l), this.options));
+      return sessions;
+    })();
+    return this.edgesPromise;
   }
 
   /** The forward values of layer l that its backward graph reads, [b, ...hook shape] each. */
@@ -383,21 +484,45 @@ export class GradientModel {
     return Float64Array.from(fin['metric']!.data as Float32Array);
   }
 
-  /** The final graph on the last position of every row: the metric and its gradient there. */
+  /**
+   * The final graph on the last position of every row: the metric and its gradient there. A metric
+   * of logits alone (a logit difference) runs as its direction in the residual's space, without the
+   * unembedding's product with the whole vocabulary.
+   */
   private async runFinal(set: BackwardSet, forward: BackwardInput, metrics: readonly MetricCoefficients[]): Promise<ort.InferenceSession.OnnxValueMapType> {
     const { batch: b, positions: P } = forward;
     const { dModel: D, dVocab: V } = this.config;
     if (metrics.length !== 1 && metrics.length !== b)
       throw new EngineError('BAD_ARGUMENT', `Give one metric or one per batch row (${b}), not ${metrics.length}.`);
+    const rowMetric = (r: number): MetricCoefficients => metrics[metrics.length === 1 ? 0 : r]!;
+    const last = new Float32Array(b * D);
+    for (let r = 0; r < b; r++) last.set(forward.finalResid.subarray((r * P + P - 1) * D, (r * P + P) * D), r * D);
+    if (set.linearFinal && metrics.every((m) => m.logProb.length === 0)) {
+      const unembed = this.weights.W_U_T.data; // [vocab, d_model]
+      const bias = this.weights.b_U.data;
+      const direction = new Float32Array(b * D);
+      const offset = new Float32Array(b);
+      const sum = new Float64Array(D);
+      for (let r = 0; r < b; r++) {
+        sum.fill(0);
+        let constant = 0;
+        for (const [token, c] of rowMetric(r).logit) {
+          const t = checkToken(token, V);
+          for (let d = 0; d < D; d++) sum[d]! += c * unembed[t * D + d]!;
+          constant += c * bias[t]!;
+        }
+        direction.set(sum, r * D);
+        offset[r] = constant;
+      }
+      return set.linearFinal.session.run({ resid: f32(last, [b, D]), direction: f32(direction, [b, D]), offset: f32(offset, [b]), ...set.linearFinal.weights });
+    }
     const logitCoef = new Float32Array(b * V);
     const logprobCoef = new Float32Array(b * V);
     for (let r = 0; r < b; r++) {
-      const m = metrics[metrics.length === 1 ? 0 : r]!;
+      const m = rowMetric(r);
       for (const [token, c] of m.logit) logitCoef[r * V + checkToken(token, V)]! += c;
       for (const [token, c] of m.logProb) logprobCoef[r * V + checkToken(token, V)]! += c;
     }
-    const last = new Float32Array(b * D);
-    for (let r = 0; r < b; r++) last.set(forward.finalResid.subarray((r * P + P - 1) * D, (r * P + P) * D), r * D);
     return set.final.session.run({
       resid: f32(last, [b, D]),
       logit_coef: f32(logitCoef, [b, V]),
@@ -419,7 +544,10 @@ export class GradientModel {
 
   async dispose(): Promise<void> {
     const sets = [this.exact, ...(await Promise.all([this.frozenPromise, this.unsplitPromise].filter((p) => p !== null)))];
-    await Promise.all([...this.forwards, ...sets.flatMap((s) => [...s.blocks, s.final])].map((g) => g.session.release()));
+    const edges = (await this.edgesPromise) ?? [];
+    await Promise.all(
+      [...this.forwards, ...edges, ...sets.flatMap((s) => [...s.blocks, s.final, ...(s.linearFinal ? [s.linearFinal] : [])])].map((g) => g.session.release()),
+    );
     await this.products.dispose();
   }
 }
@@ -444,6 +572,18 @@ function blockBytes(config: ModelConfig): number {
   return 4 * nLayers * (4 * D * D + 3 * D * M);
 }
 
+/** [slots, b, k] summed over its b rows: [slots, k] (the array itself when b is 1). */
+function sumOverRows(x: Float32Array, slots: number, b: number, k: number): Float32Array {
+  if (b === 1) return x;
+  const out = new Float32Array(slots * k);
+  for (let s = 0; s < slots; s++)
+    for (let r = 0; r < b; r++) {
+      const from = (s * b + r) * k;
+      for (let i = 0; i < k; i++) out[s * k + i]! += x[from + i]!;
+    }
+  return out;
+}
+
 function checkToken(token: number, V: number): number {
   if (!Number.isInteger(token) || token < 0 || token >= V) throw new EngineError('BAD_ARGUMENT', `Token id ${token} is outside the vocabulary of ${V}.`);
   return token;
@@ -459,7 +599,11 @@ async function backwardSet(
   const blocks: GraphSession[] = [];
   for (let l = 0; l < model.config.nLayers; l++)
     blocks.push(await session(graphs.backward(model.config, model.weights.blocks[l]!, l, { frozen, splitInputs }), options));
-  return { blocks, final: await session(graphs.final(model.config, model.weights, { frozen }), options) };
+  return {
+    blocks,
+    final: await session(graphs.final(model.config, model.weights, { frozen }), options),
+    linearFinal: model.config.finalSoftcap ? null : await session(graphs.final(model.config, model.weights, { frozen, direction: true }), options),
+  };
 }
 
 async function session(graph: BuiltGraph, options: GradientModelOptions): Promise<GraphSession> {
