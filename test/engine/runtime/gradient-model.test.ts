@@ -135,3 +135,50 @@ checkFixture(
   [defaultMetricCoefficients(3332, 1110), defaultMetricCoefficients(2603, null)],
 );
 checkFixture(organism, [[50256, 464, 3797, 3332, 319, 262, 2603, 13, 383, 3797, 3332, 319, 262]], [defaultMetricCoefficients(2603, 3797)]);
+
+describe('edge products (GradientModel.edgeProducts)', () => {
+  test('the edge graphs give the upstream rows times the split inputs’ gradients, summed over the batch rows', async () => {
+    const fixture = randomSharp();
+    const model = await GradientModel.create(fixture.model, { threads: 1 });
+    try {
+      const { dModel: D, nLayers: L } = fixture.model.config;
+      const prompts = [
+        [2, 9, 4, 1, 3],
+        [2, 9, 5, 1, 3],
+        [7, 6, 5, 4, 3],
+      ];
+      const metrics = [defaultMetricCoefficients(1, 2), defaultMetricCoefficients(4, 0), defaultMetricCoefficients(6, 9)];
+      const P = prompts[0]!.length;
+      const K = P * D;
+      const embeddings = new Float32Array(prompts.length * K);
+      prompts.forEach((ids, r) => embeddings.set(model.embed(ids), r * K));
+      const forward = await model.forward(embeddings, prompts.length);
+      const n = 7;
+      const upstream = Float32Array.from({ length: n * K }, (_, i) => Math.sin(i * 0.37) + 0.1 * Math.cos(i * 1.3));
+      const rows = (l: number): number => 3 + l * 2;
+      const products = await model.edgeProducts({ forward, metrics, upstream, rows });
+      const pass = await model.backward({ forward, metrics });
+      assert.deepEqual([...products.metric], [...pass.metric]);
+      const b = prompts.length;
+      for (let l = 0; l < L; l++) {
+        const check = (got: Float32Array, grads: Float32Array, slots: number, what: string): void => {
+          assert.equal(got.length, rows(l) * slots, `layer ${l} ${what}: ${rows(l)} rows × ${slots}`);
+          let largest = 0,
+            diff = 0;
+          for (let u = 0; u < rows(l); u++)
+            for (let s = 0; s < slots; s++) {
+              let sum = 0;
+              for (let r = 0; r < b; r++) for (let k = 0; k < K; k++) sum += upstream[u * K + k]! * grads[(s * b + r) * K + k]!;
+              largest = Math.max(largest, Math.abs(sum));
+              diff = Math.max(diff, Math.abs(got[u * slots + s]! - sum));
+            }
+          assert.ok(diff <= 1e-4 * largest, `layer ${l} ${what}: off by ${diff.toExponential(2)} of ${largest.toExponential(2)}`);
+        };
+        check(products.layers[l]!.qkv, pass.layers[l]!.qkv_in, pass.layers[l]!.qkv_in.length / (b * K), 'q/k/v inputs');
+        check(products.layers[l]!.mlp, pass.layers[l]!.mlp_in, 1, 'MLP input');
+      }
+    } finally {
+      await model.dispose();
+    }
+  });
+});
