@@ -200,32 +200,8 @@ export async function edgeScores(x: EdgeScoreInput): Promise<Float64Array> {
 }
 
 /** Rows [upstream, pos · d_model] in graph.upstream's order: embed, then per layer each head's z_h · W_O[h] and the MLP's output, clean − corrupt. */
-async function upstreamDifferences(x: EdgeScoreInput): Promise<Float32Array> {
-  const { model, both } = x;
-  const { nLayers: L, nHeads: H, dHead: Dh, dModel: D } = model.config;
-  const P = both.positions;
-  const K = P * D;
-  const out = new Float32Array(x.graph.upstream.length * K);
-  for (let i = 0; i < K; i++) out[i] = x.embedClean[i]! - x.embedCorrupt[i]!;
-  for (let l = 0; l < L; l++) {
-    throwIfCancelled(x.signal);
-    const base = 1 + l * (H + 1);
-    const z = both.layers[l]!.z; // [b, pos, head, d_head]
-    const zClean = row(z, 0, 2),
-      zCorrupt = row(z, 1, 2);
-    const dz = new Float32Array(H * P * Dh); // [head, pos, d_head]
-    for (let p = 0; p < P; p++)
-      for (let h = 0; h < H; h++) for (let e = 0; e < Dh; e++) dz[(h * P + p) * Dh + e] = zClean[(p * H + h) * Dh + e]! - zCorrupt[(p * H + h) * Dh + e]!;
-    out.set(await x.model.products.batchedMatmul(dz, model.weights.blocks[l]!.W_O.data, H, P, Dh, D), base * K); // [head, pos, d_model]
-    const mlp = both.layers[l]!.mlp_out;
-    const mClean = row(mlp, 0, 2),
-      mCorrupt = row(mlp, 1, 2);
-    for (let i = 0; i < K; i++) out[(base + H) * K + i] = mClean[i]! - mCorrupt[i]!;
-  }
-  return out;
-}
-
-function row(data: Float32Array, r: number, batch: number): Float32Array {
-  const size = data.length / batch;
-  return data.subarray(r * size, (r + 1) * size);
+function upstreamDifferences(x: EdgeScoreInput): Promise<Float32Array> {
+  const embed = new Float32Array(x.embedClean.length);
+  for (let i = 0; i < embed.length; i++) embed[i] = x.embedClean[i]! - x.embedCorrupt[i]!;
+  return x.model.outputDifferences(x.both, embed);
 }

@@ -34,6 +34,7 @@ import {
   rmsFamilyGradientPoints,
   type LlamaGradientOutput,
 } from '../onnx/llama-gradient-graphs.js';
+import { buildOutputDifferenceGraph } from '../onnx/output-difference-graph.js';
 import { buildNeoxGradientBackwardGraph, buildNeoxGradientForwardGraph, neoxGradientPoints } from '../onnx/neox-gradient-graphs.js';
 import { embed } from './embedding.js';
 import { layerMasks } from './forward-steps.js';
@@ -195,7 +196,7 @@ interface GradientGraphs {
   /** The forward values a backward graph takes as inputs (beside resid_pre) rather than recomputing them. */
   saved?: readonly GradientOutput[];
   /** A block's backward that gives edge attribution's products itself (buildGradientEdgeGraph's inputs and outputs). */
-  edges?(config: ModelConfig, w: BlockWeights, layer: number): BuiltGraph;
+  edges?(config: ModelConfig, w: BlockWeights, layer: number, mode?: WeightMode): BuiltGraph;
 }
 
 const GPT2_GRAPHS: GradientGraphs = {
@@ -276,11 +277,14 @@ export class GradientModel {
   private frozenPromise: Promise<BackwardSet> | null = null;
   private unsplitPromise: Promise<BackwardSet> | null = null;
   private edgesPromise: Promise<GraphSession[]> | null = null;
+  private differencesPromise: Promise<GraphSession> | null = null;
 
   private constructor(
     private readonly model: CanonicalModel,
     private readonly graphs: GradientGraphs,
     private readonly options: GradientModelOptions,
+    /** Whether the forward and edge graphs hold pre-packed weights (GradientModelOptions.prepack). */
+    private readonly prepack: boolean,
     private readonly forwards: GraphSession[],
     private readonly exact: BackwardSet,
     /** Matrix products for attribution's contractions. */
@@ -292,11 +296,12 @@ export class GradientModel {
     const graphs = gradientGraphsOf(canonical.config);
     const model = graphs === GPT2_GRAPHS ? canonical : withBlocksInMemory(canonical);
     const forwards: GraphSession[] = [];
-    const forwardMode: WeightMode = (options.prepackForward ?? blockBytes(model.config) <= PREPACK_FORWARD_MAX_BYTES) ? 'initializers' : 'inputs';
+    const prepack = options.prepack ?? blockBytes(model.config) <= PREPACK_MAX_BYTES;
+    const forwardMode: WeightMode = prepack ? 'initializers' : 'inputs';
     for (let l = 0; l < model.config.nLayers; l++)
       forwards.push(await session(graphs.forward(model.config, model.weights.blocks[l]!, l, forwardMode), options));
     const exact = await backwardSet(model, graphs, false, options);
-    return new GradientModel(model, graphs, options, forwards, exact, await MatmulSessions.create(options.threads));
+    return new GradientModel(model, graphs, options, prepack, forwards, exact, await MatmulSessions.create(options.threads));
   }
 
   /** The block hook points whose values and gradients the passes hold. */
@@ -443,12 +448,31 @@ export class GradientModel {
     return { metric, finalResid: finalGrad };
   }
 
+  /**
+   * Edge attribution's upstream rows [1 + layer · (head + 1), p · d_model] from a forward pass whose
+   * rows 0 and 1 are the clean and corrupted runs: `embed` (the input embeddings' difference), then
+   * per layer each head's (z_clean − z_corrupt) W_O[h] and the MLP's output difference.
+   */
+  async outputDifferences(pair: ForwardPass, embed: Float32Array): Promise<Float32Array> {
+    const { dModel: D, nHeads: H, dHead: Dh, nLayers } = this.config;
+    const P = pair.positions;
+    if (pair.batch !== 2 || embed.length !== P * D) throw new EngineError('INTERNAL', 'Output differences take a pass of two rows and one row of embeddings.');
+    this.differencesPromise ??= session(buildOutputDifferenceGraph(this.config, this.model.weights), this.options);
+    const { session: s, weights } = await this.differencesPromise;
+    const feeds: Record<string, ort.Tensor> = { embed: f32(embed, [1, P * D]), ...weights };
+    for (let l = 0; l < nLayers; l++) {
+      feeds[`z_${l}`] = f32(pair.layers[l]!.z, [2, P, H, Dh]);
+      feeds[`mlp_out_${l}`] = f32(pair.layers[l]!.mlp_out, [2, P, D]);
+    }
+    return (await s.run(feeds))['upstream']!.data as Float32Array;
+  }
+
   /** The edge graphs' sessions, built when first asked for. */
   private edgeSessions(): Promise<GraphSession[]> {
     this.edgesPromise ??= (async () => {
       const sessions: GraphSession[] = [];
       for (let l = 0; l < this.config.nLayers; l++)
-        sessions.push(await session(this.graphs.edges!(this.config, this.model.weights.blocks[l]!, l), this.options));
+        sessions.push(await session(this.graphs.edges!(this.config, this.model.weights.blocks[l]!, l, this.prepack ? 'initializers' : 'inputs'), this.options));
       return sessions;
     })();
     return this.edgesPromise;
@@ -544,7 +568,7 @@ export class GradientModel {
 
   async dispose(): Promise<void> {
     const sets = [this.exact, ...(await Promise.all([this.frozenPromise, this.unsplitPromise].filter((p) => p !== null)))];
-    const edges = (await this.edgesPromise) ?? [];
+    const edges = [...((await this.edgesPromise) ?? []), ...(this.differencesPromise ? [await this.differencesPromise] : [])];
     await Promise.all(
       [...this.forwards, ...edges, ...sets.flatMap((s) => [...s.blocks, s.final, ...(s.linearFinal ? [s.linearFinal] : [])])].map((g) => g.session.release()),
     );
@@ -556,15 +580,16 @@ export interface GradientModelOptions {
   /** Intra-op threads (default: ONNX Runtime's choice). */
   threads?: number;
   /**
-   * The forward graphs hold their own copy of the block weights, which ONNX Runtime pre-packs for
-   * its matrix products (faster than weights fed on every run, at the cost of that copy); the
-   * backward graphs still share the model's arrays. Default: when the block weights take at most
-   * PREPACK_FORWARD_MAX_BYTES (GPT-2 small, not GPT-2 medium or a 1B model).
+   * The forward graphs, and the edge graphs once edge attribution first runs, hold their own copy
+   * of the block weights, which ONNX Runtime pre-packs for its matrix products (faster than weights
+   * fed on every run, at the cost of that copy each); the other backward graphs share the model's
+   * arrays. Default: when the block weights take at most PREPACK_MAX_BYTES (GPT-2 small, not GPT-2
+   * medium or a 1B model).
    */
-  prepackForward?: boolean;
+  prepack?: boolean;
 }
 
-const PREPACK_FORWARD_MAX_BYTES = 512 * 2 ** 20;
+const PREPACK_MAX_BYTES = 512 * 2 ** 20;
 
 /** About the bytes of a model's block matrices in float32 (attention, and an MLP of up to three matrices). */
 function blockBytes(config: ModelConfig): number {
