@@ -74,9 +74,9 @@ function interpolate(embedClean: Float32Array, embedCorrupt: Float32Array, alpha
 }
 
 /**
- * The input embeddings of two prompts of one length and their forward as batch rows 0 and 1. With
- * `igSteps`, EAP-IG's interpolation points run in the same call (up to a chunk of them): the clean
- * row is the point α = 1, the others are rows after the pair.
+ * The input embeddings of two prompts of one length and their forward as a pass of two rows (clean,
+ * corrupted). With `igSteps`, EAP-IG's interpolation points run in the same call (up to a chunk of
+ * them): the clean row is the point α = 1, the others run as rows before it.
  */
 export async function forwardPair(
   model: GradientModel,
@@ -93,16 +93,19 @@ export async function forwardPair(
     );
   const embedClean = model.embed(cleanIds);
   const embedCorrupt = model.embed(corruptIds);
-  // α = 1 is the clean row; then α = 1 / steps, 2 / steps, … while the call has room.
+  // Rows α = 1 / steps, 2 / steps, … while the call has room, then the clean row (the point α = 1) and the
+  // corrupted row: the points and the pair are each consecutive rows, which their passes share rather than copy.
   const extra = igSteps === undefined ? [] : Array.from({ length: Math.min(igSteps - 1, IG_CHUNK - 1) }, (_, i) => (i + 1) / igSteps);
-  const embeddings = new Float32Array((2 + extra.length) * embedClean.length);
-  embeddings.set(embedClean);
-  embeddings.set(embedCorrupt, embedClean.length);
-  embeddings.set(interpolate(embedClean, embedCorrupt, extra), 2 * embedClean.length);
-  const all = await model.forward(embeddings, 2 + extra.length, signal);
+  const K = embedClean.length;
+  const embeddings = new Float32Array((extra.length + 2) * K);
+  embeddings.set(interpolate(embedClean, embedCorrupt, extra));
+  embeddings.set(embedClean, extra.length * K);
+  embeddings.set(embedCorrupt, (extra.length + 1) * K);
+  const all = await model.forward(embeddings, extra.length + 2, signal);
+  const pair = [extra.length, extra.length + 1];
   if (igSteps === undefined) return { embedClean, embedCorrupt, both: all, points: null };
-  const points = { pass: forwardRows(all, [0, ...extra.map((_, i) => 2 + i)]), alphas: [1, ...extra] };
-  return { embedClean, embedCorrupt, both: forwardRows(all, [0, 1]), points };
+  const points = { pass: forwardRows(all, [...extra.keys(), extra.length]), alphas: [...extra, 1] };
+  return { embedClean, embedCorrupt, both: forwardRows(all, pair), points };
 }
 
 /**
