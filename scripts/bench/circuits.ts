@@ -53,6 +53,9 @@ export async function benchCircuits(report: BenchReport): Promise<void> {
       return ms;
     };
     rows.push({ experiment: 'one forward, every hook point (the unit)', 'median ms': Number(forwardMs.toFixed(1)), '× one forward': 1 });
+    t = performance.now();
+    await attribution('eap', 'edges')();
+    const firstEapMs = performance.now() - t;
     await add('EAP, every edge (32 491)', attribution('eap', 'edges'));
     await add('EAP-IG, every edge, 5 steps', attribution('eap-ig', 'edges', { steps: 5 }));
     const atpHeads = await add('AtP, 144 heads × 16 positions', attribution('atp', 'heads', { perPosition: true }));
@@ -84,6 +87,7 @@ export async function benchCircuits(report: BenchReport): Promise<void> {
       }),
     );
     rows.push({ experiment: 'build the gradient graphs (once per model)', 'median ms': Math.round(gradientBuildMs), '× one forward': '' });
+    rows.push({ experiment: 'first EAP call (builds the edge attribution graphs, once per model)', 'median ms': Math.round(firstEapMs), '× one forward': '' });
     rows.push({ experiment: 'build the edge-patching graphs (once per model)', 'median ms': Math.round(patcherBuildMs), '× one forward': '' });
     report('Circuits, GPT-2-small-shaped model, 16 tokens', rows);
   } finally {
