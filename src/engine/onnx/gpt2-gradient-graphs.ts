@@ -40,7 +40,8 @@ import { attentionScoreScale, type ModelConfig } from '../model/config.js';
 import type { BlockWeights, ModelWeights } from '../model/weights.js';
 import { Tape, type TapeValue } from './autodiff.js';
 import type { BuiltGraph, WeightMode } from './graph-builder.js';
-import { normedQkv, type NormedQkv, type SplitInputs } from './normed-qkv-pullback.js';
+import { addEdgeGraphOutputs } from './edge-products.js';
+import { normedQkv, stackedSlots, type NormedQkv, type SlotGroup, type SplitInputs } from './normed-qkv-pullback.js';
 
 /** A block's hook points that have gradients: TransformerLens name within the block, graph output, shape after the batch. */
 export const BLOCK_GRADIENT_POINTS = [
@@ -125,11 +126,23 @@ function defineBlock(
       (['q', 'k', 'v'] as const).map((o) => t.g.op1('Transpose', [savedInput(o, ['p', H, Dh])], { perm: [2, 0, 1, 3] })),
       { axis: 0 },
     );
-    normed = normedQkv(t, residPre, w, { saved: savedQkv, heads: H, dModel: D, dHead: Dh, eps: config.eps, frozen, split });
+    const centred = t.sub(residPre, t.reduceMean(residPre, [-1]));
+    const scale = t.sqrt(t.add(t.reduceMean(t.mul(centred, centred), [-1]), t.constant([config.eps]))); // ln1's, [b, p, 1]
+    normed = normedQkv(t, residPre, frozen ? t.freeze(scale) : scale, {
+      norm: 'layer',
+      normWeight: w.ln1.w.data,
+      normBias: w.ln1.b.data,
+      groups: qkvGroups(w, H),
+      dModel: D,
+      dHead: Dh,
+      saved: savedQkv,
+      frozen,
+      split,
+    });
     qkv = normed.qkv;
   } else {
     const x1 = layerNorm(t, t.unsqueeze(residPre, 0), w.ln1.w.data, w.ln1.b.data, D, config.eps, 'ln1', frozen);
-    const wQkv = t.weight('W_qkv', stackedQkv(w), [3 * H, 1, D, Dh]);
+    const wQkv = t.weight('W_qkv', stackedSlots(qkvGroups(w, H), D, Dh), [3 * H, 1, D, Dh]);
     qkv = t.add(t.matmul(x1, wQkv), t.weight('b_qkv', stackHeads([w.b_Q.data, w.b_K.data, w.b_V.data]), [3 * H, 1, 1, Dh]));
   }
   const [q, k, v] = t.split(qkv, 0, [H, H, H]) as [TapeValue, TapeValue, TapeValue]; // [head, b, p, d_head] each
@@ -230,16 +243,15 @@ export function buildGradientEdgeGraph(config: ModelConfig, w: BlockWeights, lay
   const { dModel: D, nHeads: H } = config;
   const gradOut = t.g.input('grad_resid_post', 'float', ['b', 'p', D]);
   const gate = t.input('grad_gate', ['b', 1, 1], false);
-  const upstream = t.g.input('upstream', 'float', ['n', 'pd']);
   const block = defineBlock(t, config, w, layer, true, 'sum', false, gate);
   t.backward([[block.points.resid_post, gradOut]]);
-  t.g.output(t.g.op1('Identity', [t.gradient(block.points.resid_pre)], {}, 'grad_resid_pre'), 'float', ['b', 'p', D]);
-  const rowsOf = (x: string, rows: number): string => t.g.op1('Reshape', [x, t.g.constInt64([rows, -1])]);
-  t.g.op1('Gemm', [upstream, rowsOf(block.normed!.splitInput(), 3 * H)], { transB: 1 }, 'edge_qkv');
-  t.g.output('edge_qkv', 'float', ['n', 3 * H]);
-  const mlpIn = t.g.op1('ReduceSum', [t.gradient(block.mlpIn), t.g.constInt64([0])], { keepdims: 1 });
-  t.g.op1('Gemm', [upstream, rowsOf(mlpIn, 1)], { transB: 1 }, 'edge_mlp');
-  t.g.output('edge_mlp', 'float', ['n', 1]);
+  addEdgeGraphOutputs(t, {
+    slots: 3 * H,
+    dModel: D,
+    slotInputs: block.normed!.splitInput(),
+    mlpInput: t.gradient(block.mlpIn),
+    residPre: t.gradient(block.points.resid_pre),
+  });
   return t.g.build();
 }
 
@@ -302,13 +314,9 @@ function activation(t: Tape, x: TapeValue, fn: ModelConfig['actFn']): TapeValue 
   }
 }
 
-/** A block's W_Q, W_K, W_V stacked, one array shared by every graph of the block that takes it as an input. */
-const stackedQkvOf = new WeakMap<BlockWeights, Float32Array>();
-
-function stackedQkv(w: BlockWeights): Float32Array {
-  let stacked = stackedQkvOf.get(w);
-  if (stacked === undefined) stackedQkvOf.set(w, (stacked = stackHeads([w.W_Q.data, w.W_K.data, w.W_V.data])));
-  return stacked;
+/** A block's q, k and v heads as reader slot groups (normed-qkv-pullback.ts). */
+function qkvGroups(w: BlockWeights, H: number): SlotGroup[] {
+  return [w.W_Q, w.W_K, w.W_V].map((matrix, i) => ({ W: matrix.data, b: [w.b_Q, w.b_K, w.b_V][i]!.data, heads: H }));
 }
 
 /** [head, ...] arrays of q, k and v stacked as [3 * head, ...]. */

@@ -41,7 +41,17 @@ import type { BlockWeights, ModelWeights } from '../model/weights.js';
 import { Tape, type TapeValue } from './autodiff.js';
 import { linearMetric, type GradientGraphOptions } from './gpt2-gradient-graphs.js';
 import type { BuiltGraph, WeightMode } from './graph-builder.js';
-import { buildBlockBackwardGraph, buildBlockForwardGraph, rotaryAttention, rotaryBlockInputs, softcap, type PointValue } from './rotary-gradient-blocks.js';
+import type { SplitInputs } from './normed-qkv-pullback.js';
+import {
+  buildBlockBackwardGraph,
+  buildBlockEdgeGraph,
+  buildBlockForwardGraph,
+  rotaryAttention,
+  rotaryBlockInputs,
+  rotarySlots,
+  softcap,
+  type PointValue,
+} from './rotary-gradient-blocks.js';
 
 /** A block's hook points that have gradients: TransformerLens name within the block, graph output, shape after the batch. */
 export const LLAMA_GRADIENT_POINTS = [
@@ -81,20 +91,20 @@ export function rmsFamilyGradientPoints(config: Pick<ModelConfig, 'postNorms'>):
 }
 
 /** The block's forward on the tape; `split` gives each reader its own input copy. */
-function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: number, split: boolean, frozen: boolean, gate: TapeValue | null) {
+function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: number, split: SplitInputs | null, frozen: boolean, gate: TapeValue | null) {
   const { dModel: D, dHead: Dh, dMlp: M, eps } = config;
-  // Every reader slot's projection from [S, b, p, d_model] copies of the stream (one shared copy in the forward graph).
-  const { residPre, mask, cos, sin, gated, lnInput } = rotaryBlockInputs(t, config, split, gate);
-  const ln1 = rmsNorm(t, lnInput, t.weight('ln1_w', w.ln1.w.data, [D]), eps, frozen);
+  const { residPre, mask, cos, sin, gated } = rotaryBlockInputs(t, config, gate);
+  // Every reader slot's product from ln1 (RMSNorm); in a backward graph each slot reads its own copy of the stream.
+  const slots = rotarySlots(t, config, w, residPre, { norm: 'rms', weight: w.ln1.w.data, bias: null }, split, frozen);
   const qkNorm = (x: TapeValue, which: 'q' | 'k'): TapeValue =>
     rmsNorm(t, x, t.weight(`${which}_norm`, (which === 'q' ? w.q_norm : w.k_norm)!.data, [Dh]), eps, frozen).y;
-  const attention = rotaryAttention(t, config, w, layer, { normed: ln1.y, mask, cos, sin, frozen, ...(config.qkNorm ? { qkNorm } : {}) });
+  const attention = rotaryAttention(t, config, w, layer, { qkv: slots.qkv, mask, cos, sin, frozen, ...(config.qkNorm ? { qkNorm } : {}) });
   const attn = attention.attn;
   const ln1Post = config.postNorms ? rmsNorm(t, attn, t.weight('ln1_post_w', w.ln1_post!.w.data, [D]), eps, frozen) : null;
   const attnOut = ln1Post ? ln1Post.y : attn;
   const residMid = t.add(residPre, gated(attnOut));
 
-  const mlpIn = split ? t.identity(residMid) : residMid;
+  const mlpIn = split !== null && split !== 'none' ? t.identity(residMid) : residMid;
   const ln2 = rmsNorm(t, mlpIn, t.weight('ln2_w', w.ln2.w.data, [D]), eps, frozen);
   const gateProj = t.matmul(ln2.y, t.weight('W_gate', w.W_gate!.data, [D, M]));
   const up = t.matmul(ln2.y, t.weight('W_in', w.W_in.data, [D, M]));
@@ -106,7 +116,7 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
 
   const points: Partial<Record<LlamaGradientOutput, PointValue>> = {
     resid_pre: { value: residPre },
-    ln1_scale: { slots: ln1.scale },
+    ln1_scale: slots.scale,
     ...attention.points,
     ...(ln1Post ? { ln1_post_scale: { value: ln1Post.scale } } : {}),
     attn_out: { value: attnOut },
@@ -119,7 +129,7 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
     mlp_out: { value: mlpOut },
     resid_post: { value: residPost },
   };
-  return { points, lnInput, mlpIn, residPost };
+  return { points, residPre, normed: slots.normed, mlpIn, residPost };
 }
 
 /** A block's forward: every hook point of the model's points (rmsFamilyGradientPoints) as an output. */
@@ -149,6 +159,11 @@ export function buildLlamaGradientBackwardGraph(
     options,
     mode,
   );
+}
+
+/** A block's edge graph (edge-products.ts). */
+export function buildLlamaGradientEdgeGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
+  return buildBlockEdgeGraph(config, layer, (t, split, frozen, gate) => defineBlock(t, config, w, layer, split, frozen, gate), mode);
 }
 
 /** ln_final (RMSNorm), the unembedding (Gemma: soft-capped) and the metric at the last position, with the metric's gradient. */

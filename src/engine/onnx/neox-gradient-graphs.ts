@@ -22,7 +22,16 @@ import { Tape, type TapeValue } from './autodiff.js';
 import type { GradientGraphOptions } from './gpt2-gradient-graphs.js';
 import type { BuiltGraph, WeightMode } from './graph-builder.js';
 import { LLAMA_GRADIENT_POINTS } from './llama-gradient-graphs.js';
-import { buildBlockBackwardGraph, buildBlockForwardGraph, rotaryAttention, rotaryBlockInputs, type PointValue } from './rotary-gradient-blocks.js';
+import type { SplitInputs } from './normed-qkv-pullback.js';
+import {
+  buildBlockBackwardGraph,
+  buildBlockEdgeGraph,
+  buildBlockForwardGraph,
+  rotaryAttention,
+  rotaryBlockInputs,
+  rotarySlots,
+  type PointValue,
+} from './rotary-gradient-blocks.js';
 
 /**
  * A block's hook points that have gradients: the Llama family's but the gated MLP's mlp.hook_pre_linear (the
@@ -38,17 +47,17 @@ export function neoxGradientPoints(config: Pick<ModelConfig, 'parallelResidual'>
   return config.parallelResidual === true ? NEOX_POINTS.filter((p) => p.output !== 'resid_mid') : NEOX_POINTS;
 }
 
-function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: number, split: boolean, frozen: boolean, gate: TapeValue | null) {
+function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: number, split: SplitInputs | null, frozen: boolean, gate: TapeValue | null) {
   const { dModel: D, dMlp: M, eps } = config;
   const parallel = config.parallelResidual === true;
-  // Each head's q, k and v from [3 * head, b, p, d_model] copies of the stream.
-  const { residPre, mask, cos, sin, gated, lnInput } = rotaryBlockInputs(t, config, split, gate);
-  const ln1 = layerNorm(t, lnInput, w.ln1, D, eps, 'ln1', frozen);
-  const { attn: attnOut, points: attentionPoints } = rotaryAttention(t, config, w, layer, { normed: ln1.y, mask, cos, sin, frozen });
+  const { residPre, mask, cos, sin, gated } = rotaryBlockInputs(t, config, gate);
+  // Each head's q, k and v from ln1 (LayerNorm); in a backward graph each reads its own copy of the stream.
+  const slots = rotarySlots(t, config, w, residPre, { norm: 'layer', weight: w.ln1.w.data, bias: w.ln1.b.data }, split, frozen);
+  const { attn: attnOut, points: attentionPoints } = rotaryAttention(t, config, w, layer, { qkv: slots.qkv, mask, cos, sin, frozen });
   const residMid = parallel ? null : t.add(residPre, gated(attnOut));
 
   const mlpSource = residMid ?? residPre;
-  const mlpIn = split ? t.identity(mlpSource) : mlpSource;
+  const mlpIn = split !== null && split !== 'none' ? t.identity(mlpSource) : mlpSource;
   const ln2 = layerNorm(t, mlpIn, w.ln2, D, eps, 'ln2', frozen);
   const pre = t.add(t.matmul(ln2.y, t.weight('W_in', w.W_in.data, [D, M])), t.weight('b_in', w.b_in.data, [M]));
   const post = t.mul(t.scale(pre, 0.5), t.add(t.constant([1]), t.erf(t.scale(pre, Math.SQRT1_2)))); // exact GELU
@@ -57,7 +66,7 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
 
   const points: Partial<Record<NeoxGradientOutput, PointValue>> = {
     resid_pre: { value: residPre },
-    ln1_scale: { slots: ln1.scale },
+    ln1_scale: slots.scale,
     ...attentionPoints,
     attn_out: { value: attnOut },
     ...(residMid ? { resid_mid: { value: residMid } } : {}),
@@ -67,7 +76,7 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
     mlp_out: { value: mlpOut },
     resid_post: { value: residPost },
   };
-  return { points, lnInput, mlpIn, residPost };
+  return { points, residPre, normed: slots.normed, mlpIn, residPost };
 }
 
 /** A block's forward: every hook point of the model's NeoX points as an output. */
@@ -105,4 +114,9 @@ function layerNorm(t: Tape, x: TapeValue, ln: BlockWeights['ln1'], D: number, ep
   const computed = t.sqrt(t.add(t.reduceMean(t.mul(centred, centred), [-1]), t.constant([eps])));
   const scale = frozen ? t.freeze(computed) : computed;
   return { y: t.add(t.mul(t.div(centred, scale), t.weight(`${name}_w`, ln.w.data, [D])), t.weight(`${name}_b`, ln.b.data, [D])), scale };
+}
+
+/** A block's edge graph (edge-products.ts). */
+export function buildNeoxGradientEdgeGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
+  return buildBlockEdgeGraph(config, layer, (t, split, frozen, gate) => defineBlock(t, config, w, layer, split, frozen, gate), mode);
 }

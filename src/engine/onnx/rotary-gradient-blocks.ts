@@ -14,6 +14,8 @@ import type { BlockWeights } from '../model/weights.js';
 import { Tape, type TapeValue } from './autodiff.js';
 import type { GradientGraphOptions } from './gpt2-gradient-graphs.js';
 import type { BuiltGraph, Dim, WeightMode } from './graph-builder.js';
+import { addEdgeGraphOutputs } from './edge-products.js';
+import { normedQkv, stackedSlots, type NormedQkv, type SlotGroup, type SplitInputs } from './normed-qkv-pullback.js';
 
 /**
  * A hook point's value on the tape and how its hook layout comes from it: the value itself, a
@@ -53,28 +55,76 @@ export function softcap(t: Tape, x: TapeValue, cap: number): TapeValue {
   return t.scale(t.tanh(t.scale(x, 1 / cap)), cap);
 }
 
-/**
- * The inputs of a rotary block graph, the gate of its residual writes (GradDrop's; none in the forward graph) and
- * the reader slots' input: `split` gives every slot its own copy of resid_pre, [S, b, p, d_model]; else one shared
- * copy [1, b, p, d_model].
- */
-export function rotaryBlockInputs(t: Tape, config: ModelConfig, split: boolean, gate: TapeValue | null) {
-  const { dModel: D, nHeads: H } = config;
-  const S = H + 2 * (config.nKvHeads ?? H);
+/** The inputs of a rotary block graph and the gate of its residual writes (GradDrop's; none in the forward graph). */
+export function rotaryBlockInputs(t: Tape, config: ModelConfig, gate: TapeValue | null) {
+  const { dModel: D } = config;
   const R = config.rotaryDims ?? config.dHead;
   const residPre = t.input('resid_pre', ['b', 'p', D], true);
   const mask = t.input('attn_mask', ['p', 'p'], false);
   const cos = t.input('rope_cos', ['p', R], false);
   const sin = t.input('rope_sin', ['p', R], false);
   const gated = (x: TapeValue): TapeValue => (gate ? t.gradientGate(x, gate) : x);
-  const lnInput = split ? t.expand(t.unsqueeze(residPre, 0), [S, 'b', 'p', D]) : t.unsqueeze(residPre, 0);
-  return { residPre, mask, cos, sin, gated, lnInput };
+  return { residPre, mask, cos, sin, gated };
+}
+
+/** A block's q, k and v heads as reader slot groups (normed-qkv-pullback.ts), biases where the config has them. */
+export function slotGroups(config: ModelConfig, w: BlockWeights): SlotGroup[] {
+  const H = config.nHeads;
+  const Hkv = config.nKvHeads ?? H;
+  return [
+    { W: w.W_Q.data, b: config.qkvBias ? w.b_Q.data : null, heads: H },
+    { W: w.W_K.data, b: config.qkvBias ? w.b_K.data : null, heads: Hkv },
+    { W: w.W_V.data, b: config.qkvBias ? w.b_V.data : null, heads: Hkv },
+  ];
+}
+
+/**
+ * The reader slots' products [S, b, p, d_head] from ln1: in a forward graph (`split` null) from ln1's
+ * output on one shared copy of the stream; in a backward graph from normedQkv's node, whose pullback
+ * gives the slots' own input gradients (`normed.splitInput()`). ln1's scale is the hook point
+ * ln1.hook_scale: [1, b, p, 1] forward ({ slots }), [b, p, 1] backward ({ value }).
+ */
+export function rotarySlots(
+  t: Tape,
+  config: ModelConfig,
+  w: BlockWeights,
+  residPre: TapeValue,
+  ln1: { norm: 'layer' | 'rms'; weight: Float32Array; bias: Float32Array | null },
+  split: SplitInputs | null,
+  frozen: boolean,
+): { qkv: TapeValue; scale: PointValue; normed: NormedQkv | null } {
+  const { dModel: D, dHead: Dh, eps } = config;
+  const groups = slotGroups(config, w);
+  const S = groups.reduce((n, group) => n + group.heads, 0);
+  const x = split === null ? t.unsqueeze(residPre, 0) : residPre;
+  const centred = ln1.norm === 'layer' ? t.sub(x, t.reduceMean(x, [-1])) : x;
+  const computed = t.sqrt(t.add(t.reduceMean(t.mul(centred, centred), [-1]), t.constant([eps])));
+  const scale = frozen ? t.freeze(computed) : computed;
+  if (split !== null) {
+    const normed = normedQkv(t, residPre, scale, {
+      norm: ln1.norm,
+      normWeight: ln1.weight,
+      normBias: ln1.bias,
+      groups,
+      dModel: D,
+      dHead: Dh,
+      saved: null,
+      frozen,
+      split,
+    });
+    return { qkv: normed.qkv, scale: { value: scale }, normed };
+  }
+  const weighted = t.mul(t.div(centred, scale), t.weight('ln1_w', ln1.weight, [D]));
+  const y = ln1.bias ? t.add(weighted, t.weight('ln1_b', ln1.bias, [D])) : weighted;
+  let qkv = t.matmul(y, t.weight('W_slots', stackedSlots(groups, D, Dh), [S, 1, D, Dh])); // [S, b, p, d_head]
+  if (config.qkvBias) qkv = t.add(qkv, t.weight('b_slots', concat([w.b_Q.data, w.b_K.data, w.b_V.data]), [S, 1, 1, Dh]));
+  return { qkv, scale: { slots: scale }, normed: null };
 }
 
 /** What rotaryAttention reads besides the weights. */
 export interface RotaryAttentionInputs {
-  /** The reader slots' normalised inputs, [S, b, p, d_model] (or one shared copy [1, b, p, d_model]). */
-  normed: TapeValue;
+  /** The reader slots' products [S, b, p, d_head] (rotarySlots). */
+  qkv: TapeValue;
   mask: TapeValue;
   cos: TapeValue;
   sin: TapeValue;
@@ -87,12 +137,9 @@ export interface RotaryAttentionInputs {
 export function rotaryAttention(t: Tape, config: ModelConfig, w: BlockWeights, layer: number, inputs: RotaryAttentionInputs) {
   const { nHeads: H, dModel: D, dHead: Dh } = config;
   const Hkv = config.nKvHeads ?? H;
-  const S = H + 2 * Hkv;
   const R = config.rotaryDims ?? Dh;
   const { cos, sin } = inputs;
-  let qkv = t.matmul(inputs.normed, t.weight('W_slots', concat([w.W_Q.data, w.W_K.data, w.W_V.data]), [S, 1, D, Dh])); // [S, b, p, d_head]
-  if (config.qkvBias) qkv = t.add(qkv, t.weight('b_slots', concat([w.b_Q.data, w.b_K.data, w.b_V.data]), [S, 1, 1, Dh]));
-  const [q, k, v] = t.split(qkv, 0, [H, Hkv, Hkv]) as [TapeValue, TapeValue, TapeValue]; // [heads, b, p, d_head]
+  const [q, k, v] = t.split(inputs.qkv, 0, [H, Hkv, Hkv]) as [TapeValue, TapeValue, TapeValue]; // [heads, b, p, d_head]
   /** RoPE on the first R dimensions of each head, the others passed through. */
   const rope = (x: TapeValue): TapeValue => {
     if (R === Dh) return rotary(t, x, cos, sin);
@@ -126,16 +173,20 @@ export function rotaryAttention(t: Tape, config: ModelConfig, w: BlockWeights, l
   return { attn, points };
 }
 
-/** A block defined on the tape: its points, the reader slots' input, the MLP's input and its output. */
+/** A block defined on the tape: its points, the reader slots' products' node (backward graphs), the MLP's input and the block's output. */
 export interface DefinedBlock {
   points: Partial<Record<string, PointValue>>;
-  lnInput: TapeValue;
+  residPre: TapeValue;
+  normed: NormedQkv | null;
   mlpIn: TapeValue;
   residPost: TapeValue;
 }
 
-/** Defines a block on the tape: `split` gives each reader its own input copy; `gate` gates its residual writes (GradDrop). */
-export type BlockDefinition = (t: Tape, split: boolean, frozen: boolean, gate: TapeValue | null) => DefinedBlock;
+/**
+ * Defines a block on the tape: `split` null for a forward graph, else which split-input gradients the
+ * backward gives (each reader slot's and the MLP's own input copy); `gate` gates its residual writes (GradDrop).
+ */
+export type BlockDefinition = (t: Tape, split: SplitInputs | null, frozen: boolean, gate: TapeValue | null) => DefinedBlock;
 
 /** A block's forward graph: every point of `list` but resid_pre as an output, in its hook layout [b, ...]. */
 export function buildBlockForwardGraph(
@@ -146,7 +197,7 @@ export function buildBlockForwardGraph(
   mode: WeightMode,
 ): BuiltGraph {
   const t = new Tape(`fwd${layer}`, mode);
-  const { points } = define(t, false, false, null);
+  const { points } = define(t, null, false, null);
   for (const { output, shape } of list) {
     if (output === 'resid_pre') continue;
     t.g.output(t.g.op1('Identity', [pointValue(t, points[output]!)], {}, output), 'float', ['b', ...graphDims(shape, config)]);
@@ -156,8 +207,8 @@ export function buildBlockForwardGraph(
 
 /**
  * A block's backward graph, for a batch of gradients of its output (grad_resid_post [b, p, d_model], grad_gate
- * [b, 1, 1]): `grad_<output>` of every point of `list` but resid_post, the reader slots' inputs grad_qkv_in
- * [S, b, p, d_model] and the MLP's grad_mlp_in [b, p, d_model].
+ * [b, 1, 1]): `grad_<output>` of every point of `list` but resid_post and, unless options.splitInputs is false,
+ * the reader slots' inputs grad_qkv_in [S, b, p, d_model] and the MLP's grad_mlp_in [b, p, d_model].
  */
 export function buildBlockBackwardGraph(
   config: ModelConfig,
@@ -168,19 +219,45 @@ export function buildBlockBackwardGraph(
   mode: WeightMode,
 ): BuiltGraph {
   const t = new Tape(`bwd${layer}`, mode);
-  const { dModel: D, nHeads: H } = config;
-  const S = H + 2 * (config.nKvHeads ?? H);
+  const { dModel: D } = config;
+  const S = slotCount(config);
+  const split = options.splitInputs ?? true;
   const gradOut = t.g.input('grad_resid_post', 'float', ['b', 'p', D]);
   const gate = t.input('grad_gate', ['b', 1, 1], false);
-  const block = define(t, true, options.frozen, gate);
+  const block = define(t, split ? 'rows' : 'none', options.frozen, gate);
   t.backward([[block.residPost, gradOut]]);
   for (const { output, shape } of list) {
     if (output === 'resid_post') continue;
     t.g.output(t.g.op1('Identity', [pointGradient(t, block.points[output]!)], {}, `grad_${output}`), 'float', ['b', ...graphDims(shape, config)]);
   }
-  t.g.output(t.g.op1('Identity', [t.gradient(block.lnInput)], {}, 'grad_qkv_in'), 'float', [S, 'b', 'p', D]);
-  t.g.output(t.g.op1('Identity', [t.gradient(block.mlpIn)], {}, 'grad_mlp_in'), 'float', ['b', 'p', D]);
+  if (split) {
+    t.g.output(t.g.op1('Identity', [block.normed!.splitInput()], {}, 'grad_qkv_in'), 'float', [S, 'b', 'p', D]);
+    t.g.output(t.g.op1('Identity', [t.gradient(block.mlpIn)], {}, 'grad_mlp_in'), 'float', ['b', 'p', D]);
+  }
   return t.g.build();
+}
+
+/** A block's edge graph (edge-products.ts): resid_pre's gradient and the upstream rows' products with its split inputs' gradients summed over the rows. */
+export function buildBlockEdgeGraph(config: ModelConfig, layer: number, define: BlockDefinition, mode: WeightMode): BuiltGraph {
+  const t = new Tape(`edges${layer}`, mode);
+  const { dModel: D } = config;
+  const gradOut = t.g.input('grad_resid_post', 'float', ['b', 'p', D]);
+  const gate = t.input('grad_gate', ['b', 1, 1], false);
+  const block = define(t, 'sum', false, gate);
+  t.backward([[block.residPost, gradOut]]);
+  addEdgeGraphOutputs(t, {
+    slots: slotCount(config),
+    dModel: D,
+    slotInputs: block.normed!.splitInput(),
+    mlpInput: t.gradient(block.mlpIn),
+    residPre: t.gradient(block.residPre),
+  });
+  return t.g.build();
+}
+
+/** Reader slots: each query head, then each key/value head's key, then its value. */
+function slotCount(config: ModelConfig): number {
+  return config.nHeads + 2 * (config.nKvHeads ?? config.nHeads);
 }
 
 /** [kv_head, b, p, d_head] repeated per query head, [head, b, p, d_head]: query head h reads kv head floor(h / group) (HF's repeat_kv). */

@@ -29,13 +29,14 @@ import {
 } from '../onnx/gpt2-gradient-graphs.js';
 import {
   buildLlamaGradientBackwardGraph,
+  buildLlamaGradientEdgeGraph,
   buildLlamaGradientFinalGraph,
   buildLlamaGradientForwardGraph,
   rmsFamilyGradientPoints,
   type LlamaGradientOutput,
 } from '../onnx/llama-gradient-graphs.js';
 import { buildOutputDifferenceGraph } from '../onnx/output-difference-graph.js';
-import { buildNeoxGradientBackwardGraph, buildNeoxGradientForwardGraph, neoxGradientPoints } from '../onnx/neox-gradient-graphs.js';
+import { buildNeoxGradientBackwardGraph, buildNeoxGradientEdgeGraph, buildNeoxGradientForwardGraph, neoxGradientPoints } from '../onnx/neox-gradient-graphs.js';
 import { embed } from './embedding.js';
 import { layerMasks } from './forward-steps.js';
 import { planHooks } from './hook-plan.js';
@@ -116,7 +117,7 @@ export interface BackwardRequest {
   frozen?: boolean;
   /**
    * Whether the gradients of the split inputs (qkv_in, mlp_in) are wanted (default true). Without
-   * them a family whose graphs can leave them out (GPT-2's) runs a cheaper backward and returns
+   * them the backward is cheaper and returns
    * them empty (length 0). Applies to the exact gradients.
    */
   splitInputs?: boolean;
@@ -191,18 +192,15 @@ interface GradientGraphs {
   final(config: ModelConfig, weights: ModelWeights, options: GradientGraphOptions): BuiltGraph;
   /** Inputs of a block's graphs beside the stream, the mask and the gradients (RoPE's tables), for `P` positions. */
   blockFeeds(config: ModelConfig, layer: number, P: number): Record<string, ort.Tensor>;
-  /** Whether its backward graphs can leave out the split inputs' gradients (GradientGraphOptions.splitInputs). */
-  unsplit?: boolean;
   /** The forward values a backward graph takes as inputs (beside resid_pre) rather than recomputing them. */
   saved?: readonly GradientOutput[];
-  /** A block's backward that gives edge attribution's products itself (buildGradientEdgeGraph's inputs and outputs). */
-  edges?(config: ModelConfig, w: BlockWeights, layer: number, mode?: WeightMode): BuiltGraph;
+  /** A block's backward that gives edge attribution's products itself (edge-products.ts's inputs and outputs). */
+  edges(config: ModelConfig, w: BlockWeights, layer: number, mode?: WeightMode): BuiltGraph;
 }
 
 const GPT2_GRAPHS: GradientGraphs = {
   points: () => BLOCK_GRADIENT_POINTS,
   saved: BACKWARD_SAVED_OUTPUTS,
-  unsplit: true,
   forward: buildGradientForwardGraph,
   backward: buildGradientBackwardGraph,
   edges: buildGradientEdgeGraph,
@@ -215,6 +213,7 @@ const LLAMA_GRAPHS: GradientGraphs = {
   points: rmsFamilyGradientPoints,
   forward: buildLlamaGradientForwardGraph,
   backward: buildLlamaGradientBackwardGraph,
+  edges: buildLlamaGradientEdgeGraph,
   final: buildLlamaGradientFinalGraph,
   blockFeeds: ropeFeeds,
 };
@@ -224,6 +223,7 @@ const NEOX_GRAPHS: GradientGraphs = {
   points: neoxGradientPoints,
   forward: buildNeoxGradientForwardGraph,
   backward: buildNeoxGradientBackwardGraph,
+  edges: buildNeoxGradientEdgeGraph,
   final: buildGradientFinalGraph,
   blockFeeds: ropeFeeds,
 };
@@ -347,7 +347,7 @@ export class GradientModel {
 
   /** The metric of every row and its gradient with respect to every hook point of the forward pass. */
   async backward(request: BackwardRequest): Promise<BackwardPass> {
-    const set = request.frozen ? await this.frozen() : request.splitInputs === false && this.graphs.unsplit ? await this.unsplit() : this.exact;
+    const set = request.frozen ? await this.frozen() : request.splitInputs === false ? await this.unsplit() : this.exact;
     const layers: BlockGradients[] = new Array(this.config.nLayers);
     const { metric, finalResid } = await this.runBackward(set, request, request.frozen === true, async (l, feeds) => {
       const { session: s, weights } = set.blocks[l]!;
@@ -367,9 +367,8 @@ export class GradientModel {
 
   /**
    * Edge attribution's products of a backward pass: per layer the first rows(l) upstream rows times
-   * the gradients of its heads' q, k, v inputs and of its MLP's input, summed over the batch rows. A
-   * family with edge graphs (GPT-2's) computes them inside its backward; the others from the split
-   * inputs' gradients.
+   * the gradients of its heads' q, k, v inputs and of its MLP's input, summed over the batch rows,
+   * computed inside the family's edge graphs (the split inputs' gradients never leave them).
    */
   async edgeProducts(request: EdgeProductRequest): Promise<EdgeProductPass> {
     const { dModel: D, nLayers } = this.config;
@@ -381,30 +380,14 @@ export class GradientModel {
       return f32(request.upstream.subarray(0, n * K), [n, K]);
     };
     const layers: EdgeProducts[] = new Array(nLayers);
-    if (this.graphs.edges) {
-      const sessions = await this.edgeSessions();
-      const { metric, finalResid } = await this.runBackward(this.exact, request, false, async (l, feeds) => {
-        const { session: s, weights } = sessions[l]!;
-        const out = await s.run({ ...feeds, upstream: upstreamRows(l), ...weights });
-        layers[l] = { qkv: out['edge_qkv']!.data as Float32Array, mlp: out['edge_mlp']!.data as Float32Array };
-        return out['grad_resid_pre']!.data as Float32Array;
-      });
-      return { metric, layers, finalResid };
-    }
-    const b = request.forward.batch;
-    const pass = await this.backward({ ...request, splitInputs: true });
-    for (let l = 0; l < nLayers; l++) {
-      throwIfCancelled(request.signal);
-      const n = request.rows(l);
-      const up = upstreamRows(l).data as Float32Array;
-      const { qkv_in: qkv, mlp_in: mlp } = pass.layers[l]!;
-      const slots = qkv.length / (b * K);
-      layers[l] = {
-        qkv: await this.products.matmulTransposed(up, sumOverRows(qkv, slots, b, K), n, slots, K),
-        mlp: await this.products.matmulTransposed(up, sumOverRows(mlp, 1, b, K), n, 1, K),
-      };
-    }
-    return { metric: pass.metric, layers, finalResid: pass.finalResid };
+    const sessions = await this.edgeSessions();
+    const { metric, finalResid } = await this.runBackward(this.exact, request, false, async (l, feeds) => {
+      const { session: s, weights } = sessions[l]!;
+      const out = await s.run({ ...feeds, upstream: upstreamRows(l), ...weights });
+      layers[l] = { qkv: out['edge_qkv']!.data as Float32Array, mlp: out['edge_mlp']!.data as Float32Array };
+      return out['grad_resid_pre']!.data as Float32Array;
+    });
+    return { metric, layers, finalResid };
   }
 
   /**
@@ -472,7 +455,7 @@ export class GradientModel {
     this.edgesPromise ??= (async () => {
       const sessions: GraphSession[] = [];
       for (let l = 0; l < this.config.nLayers; l++)
-        sessions.push(await session(this.graphs.edges!(this.config, this.model.weights.blocks[l]!, l, this.prepack ? 'initializers' : 'inputs'), this.options));
+        sessions.push(await session(this.graphs.edges(this.config, this.model.weights.blocks[l]!, l, this.prepack ? 'initializers' : 'inputs'), this.options));
       return sessions;
     })();
     return this.edgesPromise;
@@ -595,18 +578,6 @@ const PREPACK_MAX_BYTES = 512 * 2 ** 20;
 function blockBytes(config: ModelConfig): number {
   const { nLayers, dModel: D, dMlp: M } = config;
   return 4 * nLayers * (4 * D * D + 3 * D * M);
-}
-
-/** [slots, b, k] summed over its b rows: [slots, k] (the array itself when b is 1). */
-function sumOverRows(x: Float32Array, slots: number, b: number, k: number): Float32Array {
-  if (b === 1) return x;
-  const out = new Float32Array(slots * k);
-  for (let s = 0; s < slots; s++)
-    for (let r = 0; r < b; r++) {
-      const from = (s * b + r) * k;
-      for (let i = 0; i < k; i++) out[s * k + i]! += x[from + i]!;
-    }
-  return out;
 }
 
 function checkToken(token: number, V: number): number {
