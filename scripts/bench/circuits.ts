@@ -9,7 +9,9 @@
  *
  * Standalone: `node --import tsx scripts/bench/circuits.ts` (BENCH_RUNS sets the runs).
  */
-import { basename } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { runAttribution, runNodeAttributions } from '../../src/engine/attribution/run-attribution.js';
 import type { AttributionRequest } from '../../src/engine/attribution/attribution-types.js';
 import { discoverCircuit } from '../../src/engine/circuits/discover-circuit.js';
@@ -21,6 +23,7 @@ import { GradientModel } from '../../src/engine/runtime/gradient-model.js';
 import { InstrumentedModel } from '../../src/engine/runtime/instrumented-model.js';
 import { loadGpt2TokenizerJson } from '../../src/engine/tokenizer/gpt2-tokenizer-json.js';
 import { loadTokenizer } from '../../src/engine/tokenizer/tokenizer.js';
+import { GPT2_SMALL_SIZE, loadLlamaFolder, writeRandomLlamaFolder } from './llama.js';
 import { markdownTable, timeMedian, type BenchReport, type BenchRow } from './stats.js';
 
 const TOKENS = 16;
@@ -94,6 +97,40 @@ export async function benchCircuits(report: BenchReport): Promise<void> {
     await patcher.dispose();
     await gradients.dispose();
     await runner.dispose();
+  }
+  await benchLlamaGradients(report);
+}
+
+/** EAP, EAP-IG and AtP on the Llama shape at GPT-2 small's size (grouped-query attention, SwiGLU), in multiples of its own forward. */
+async function benchLlamaGradients(report: BenchReport): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'ct-bench-circuits-llama-'));
+  try {
+    await writeRandomLlamaFolder(dir, GPT2_SMALL_SIZE, 1234, 'F32');
+    const model = loadLlamaFolder(dir, GPT2_SMALL_SIZE.nLayers + 1);
+    const runner = await InstrumentedModel.create(model, { device: 'cpu' });
+    const gradients = await GradientModel.create(model);
+    try {
+      const clean = Array.from({ length: TOKENS }, (_, i) => (i * 7919 + 13) % 50000);
+      const corrupt = clean.map((id, i) => (i === 4 || i === 11 ? (id + 4099) % 50000 : id));
+      const request = { cleanIds: clean, corruptIds: corrupt, targetId: clean[3]!, contrastId: clean[5]! };
+      const forwardMs = await timeMedian(() => runner.forward(clean, { hooks: 'all' }), RUNS * 2);
+      const rows: BenchRow[] = [{ experiment: 'one forward, every hook point (the unit)', 'median ms': Number(forwardMs.toFixed(1)), '× one forward': 1 }];
+      const add = async (experiment: string, fn: () => Promise<unknown>): Promise<void> => {
+        const ms = await timeMedian(fn, RUNS, 1);
+        rows.push({ experiment, 'median ms': Math.round(ms), '× one forward': Number((ms / forwardMs).toFixed(1)) });
+      };
+      await add('EAP, every edge', () => runAttribution(gradients, { ...request, method: 'eap', kind: 'edges' }));
+      await add('EAP-IG, every edge, 5 steps', () => runAttribution(gradients, { ...request, method: 'eap-ig', kind: 'edges', steps: 5 }));
+      await add('AtP, heads × positions and neurons (one forward and backward)', () =>
+        runNodeAttributions(gradients, { ...request, method: 'atp', perPosition: true }, ['heads', 'neurons']),
+      );
+      report("Circuits, Llama shape at GPT-2 small's size (12 layers, 12 query / 4 key-value heads, SwiGLU 2048), 16 tokens", rows);
+    } finally {
+      await gradients.dispose();
+      await runner.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

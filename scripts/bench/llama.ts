@@ -52,7 +52,7 @@ interface LlamaShape {
 }
 
 /** Llama-shaped, GPT-2 small's size. */
-const GPT2_SMALL_SIZE: LlamaShape = {
+export const GPT2_SMALL_SIZE: LlamaShape = {
   nLayers: 12,
   dModel: 768,
   nHeads: 12,
@@ -102,7 +102,7 @@ function forwardFlop(s: LlamaShape, n: number): number {
  * (plus one for the embedding and the final norm), each shard's tensors generated just before it is
  * written, so that one layer's arrays are alive at a time.
  */
-async function writeRandomLlamaFolder(dir: string, s: LlamaShape, seed: number, dtype: WritableDtype): Promise<void> {
+export async function writeRandomLlamaFolder(dir: string, s: LlamaShape, seed: number, dtype: WritableDtype): Promise<void> {
   const { nLayers, dModel: D, nHeads: H, nKvHeads: Hkv, dHead: Dh, dMlp: M, dVocab: V } = s;
   const config = {
     architectures: ['LlamaForCausalLM'],
@@ -160,7 +160,7 @@ async function writeRandomLlamaFolder(dir: string, s: LlamaShape, seed: number, 
 }
 
 /** The folder's model through the Llama adapter (the loader's path less its tokenizer, which a random 128k vocabulary has none of). */
-function loadLlamaFolder(dir: string, shards: number): CanonicalModel {
+export function loadLlamaFolder(dir: string, shards: number): CanonicalModel {
   const files = Array.from({ length: shards }, (_, i) => openSafetensors(join(dir, shardFileName(i, shards))));
   const rawConfig = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
   return adapterFor('llama').adapt(rawConfig, tensorSource(files));
