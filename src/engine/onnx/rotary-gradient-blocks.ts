@@ -4,8 +4,9 @@
  * RoPE from the normalised reader slots, how a hook point's value and gradient come out in its hook layout,
  * and the block's forward and backward graphs with their outputs.
  *
- * Attention: q/k/v per reader slot from [S, b, p, d_model] (S = head + 2 kv_head: each query head, then each
- * kv head's key, then its value), optional per-head q/k norms, RoPE on the first rotaryDims dims of each head
+ * Attention: q/k/v per reader slot, [S, b, p, d_head] (S = head + 2 kv_head: each query head, then each kv
+ * head's key, then its value; in a backward graph each slot reads its own copy of the stream through
+ * normed-qkv-pullback.ts's node, never materialised), optional per-head q/k norms, RoPE on the first rotaryDims dims of each head
  * (the rest passed through), grouped-query attention (query head h reads kv head floor(h / group)), scores
  * scaled (attentionScoreScale) and optionally soft-capped before the additive mask, softmax, z and W_O.
  */
