@@ -213,12 +213,31 @@ function missing(source: HubSource, what: string): EngineError {
 
 /**
  * Fetches the dictionary in `source` into the hub cache and returns the local folder (inside the
- * snapshot) that holds it. Errors: MODEL_NOT_FOUND, MODEL_FILE_MISSING, DOWNLOAD_FAILED,
- * CHECKSUM_MISMATCH, OFFLINE, CANCELLED, BAD_ARGUMENT.
+ * snapshot) that holds it and its subfolder in the repo. A folder that holds no dictionary itself
+ * but exactly one in a folder below it (a Gemma Scope repo's layer/width/L0 tree with one leaf, a
+ * release with one hook) stands for that one; with several below, the error names them. Errors:
+ * MODEL_NOT_FOUND, MODEL_FILE_MISSING, DOWNLOAD_FAILED, CHECKSUM_MISMATCH, OFFLINE, CANCELLED,
+ * BAD_ARGUMENT.
  */
-export async function fetchHubDictionary(source: HubSource, options: LoadDictionaryOptions): Promise<string> {
+export async function fetchHubDictionary(source: HubSource, options: LoadDictionaryOptions): Promise<{ folder: string; subfolder: string }> {
   const at = await openRepo(source.repo, source.revision, options);
-  const files = await listFolder(at, source.subfolder);
+  let files = await listFolder(at, source.subfolder);
+  if (!holdsDictionary(files.keys())) {
+    const below = (await dictionaryFolders(at, source.subfolder)).filter((f) => f !== source.subfolder);
+    if (below.length > 1) {
+      const where = `${source.repo}${source.subfolder ? `/${source.subfolder}` : ''}`;
+      const shown = below.slice(0, MAX_LISTED_FOLDERS).join(', ');
+      throw new EngineError(
+        'MODEL_FILE_MISSING',
+        `${where}@${source.revision} holds no dictionary itself but ${below.length} in its folders: ${shown}${below.length > MAX_LISTED_FOLDERS ? ', …' : ''}.`,
+        `Name one, e.g. ${source.repo}/${below[0]}.`,
+      );
+    }
+    if (below.length === 1) {
+      source = { ...source, subfolder: below[0]! };
+      files = await listFolder(at, source.subfolder);
+    }
+  }
   const folder = join(at.snapshot, ...source.subfolder.split('/').filter((s) => s !== ''));
   const wanted: HubFile[] = [];
   const take = (name: string): HubFile => {
@@ -257,7 +276,58 @@ export async function fetchHubDictionary(source: HubSource, options: LoadDiction
   for (const name of LABEL_FILE_NAMES) if (files.has(name)) take(name);
   for (const file of wanted) await fetchFile(at, file);
   if (at.context) await writeRef(at.context.cacheDir, at.repo, at.revision, at.commit);
-  return folder;
+  return { folder, subfolder: source.subfolder };
+}
+
+/** How many dictionary folders an error lists. */
+const MAX_LISTED_FOLDERS = 12;
+
+/** Whether a folder's file names include a dictionary's config (SAELens, Gemma Scope, circuit-tracer). */
+function holdsDictionary(names: Iterable<string>): boolean {
+  for (const name of names) if (name === SAELENS_CONFIG || name === GEMMA_SCOPE_PARAMS || /\.ya?ml$/i.test(name)) return true;
+  return false;
+}
+
+/** The folders at or below `folder` (repo paths, sorted) whose files include a dictionary's config. */
+async function dictionaryFolders(at: RepoAtCommit, folder: string): Promise<string[]> {
+  const paths: string[] = [];
+  if (!at.context) {
+    try {
+      const base = join(at.snapshot, folder);
+      for (const entry of readdirSync(base, { recursive: true, encoding: 'utf8' }))
+        paths.push([folder, entry.split('\\').join('/')].filter((p) => p !== '').join('/'));
+    } catch {
+      // nothing cached under the folder
+    }
+  } else {
+    const context = at.context;
+    try {
+      for await (const entry of listFiles({
+        repo: at.repo,
+        revision: at.commit,
+        recursive: true,
+        hubUrl: context.endpoint,
+        fetch: context.fetch,
+        ...(folder !== '' ? { path: folder } : {}),
+        ...(at.accessToken ? { accessToken: at.accessToken } : {}),
+      }))
+        if (entry.type === 'file') paths.push(entry.path);
+    } catch (error) {
+      throw toEngineError(error, context.errors);
+    }
+  }
+  const prefix = folder === '' ? '' : `${folder}/`;
+  const byFolder = new Map<string, string[]>();
+  for (const path of paths) {
+    if (!path.startsWith(prefix)) continue;
+    const cut = path.lastIndexOf('/');
+    const dir = cut < 0 ? '' : path.slice(0, cut);
+    byFolder.set(dir, [...(byFolder.get(dir) ?? []), path.slice(cut + 1)]);
+  }
+  return [...byFolder]
+    .filter(([, names]) => holdsDictionary(names))
+    .map(([dir]) => dir)
+    .sort();
 }
 
 /** One file of the repo described by its path (paths-info), for files outside the listed folder. */

@@ -301,7 +301,7 @@ export async function loadDictionary(source: string, model: DictionaryModelConfi
       'Give a local folder, or owner/name[/subfolder][@revision].',
     );
   }
-  const folder = await fetchHubDictionary(hub, options);
-  const id = `${hub.repo}${hub.subfolder ? `/${hub.subfolder}` : ''}${hub.revision === 'main' ? '' : `@${hub.revision}`}`;
+  const { folder, subfolder } = await fetchHubDictionary(hub, options);
+  const id = `${hub.repo}${subfolder ? `/${subfolder}` : ''}${hub.revision === 'main' ? '' : `@${hub.revision}`}`;
   return loadDictionaryFromPath(folder, model, options, remote, id);
 }

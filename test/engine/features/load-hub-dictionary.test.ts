@@ -193,6 +193,23 @@ describe('dictionaries from the hub', () => {
     await assert.rejects(loadDictionary('./no/such/folder', MODEL, options), (e: Error & { code?: string }) => e.code === 'MODEL_NOT_FOUND');
   });
 
+  it('a folder with one dictionary below it stands for that one, online and offline; with several the error names them', async () => {
+    const cacheDir = freshCache();
+    const options = { cacheDir, endpoint: hub.endpoint, offline: false };
+    const gs = await compare(`${REPO}/gs`, 'gs', options);
+    assert.equal(gs.id, `${REPO}/gs/layer_1/width_12/average_l0_1`);
+    gs.dispose();
+    const offline = await compare(`${REPO}/gs/layer_1`, 'gs', { ...options, offline: true });
+    assert.equal(offline.id, `${REPO}/gs/layer_1/width_12/average_l0_1`);
+    offline.dispose();
+    await assert.rejects(loadDictionary(REPO, MODEL, options), (e: Error & { code?: string; hint?: string }) => {
+      assert.equal(e.code, 'MODEL_FILE_MISSING');
+      assert.match(e.message, /holds no dictionary itself but 4 in its folders: clt, gs\/layer_1\/width_12\/average_l0_1, sae, tc\./);
+      assert.match(e.hint ?? '', new RegExp(`Name one, e\\.g\\. ${REPO}/clt`));
+      return true;
+    });
+  });
+
   it('a download cut short or corrupted leaves no file where the loader looks, and a retry completes it', async () => {
     const cacheDir = freshCache();
     const options = { cacheDir, endpoint: hub.endpoint, offline: false };
