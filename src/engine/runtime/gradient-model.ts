@@ -1,8 +1,10 @@
 /**
  * Gradients of a metric with respect to every hook point of a run, on ONNX Runtime: the gradient
  * graphs of onnx/gpt2-gradient-graphs.ts (GPT-2, GPT-Neo), onnx/llama-gradient-graphs.ts (Llama,
- * Mistral, Qwen2, Qwen3, Gemma) or onnx/neox-gradient-graphs.ts (GPT-NeoX, Pythia): a forward and a backward
- * graph per block and a final graph, built when the model is created, one session each. The weights reach the sessions as
+ * Mistral, Qwen2, Qwen3, Gemma) or onnx/neox-gradient-graphs.ts (GPT-NeoX, Pythia): a forward graph
+ * per block and the final graphs, built when the model is created, and per block a backward graph of
+ * each kind (exact with per-row split inputs, exact without them, frozen, edge attribution's), built
+ * when first asked for; one session each. The weights reach the sessions as
  * inputs from the canonical model's arrays (WeightMode 'inputs'), so the forward and backward
  * sessions share one copy of them and the frozen (linearised) backward graphs can be built later,
  * when first asked for.
@@ -177,11 +179,16 @@ interface GraphSession {
   weights: Record<string, ort.Tensor>;
 }
 
-interface BackwardSet {
-  blocks: GraphSession[];
+/** The final graphs of exact or of frozen gradients. */
+interface FinalSessions {
   final: GraphSession;
   /** The final graph of metrics linear in the logits (GradientGraphOptions.direction); null where the logits are soft-capped. */
   linearFinal: GraphSession | null;
+}
+
+interface BackwardSet {
+  blocks: GraphSession[];
+  finals: FinalSessions;
 }
 
 /** How one graph family's gradient graphs are built and fed. */
@@ -274,6 +281,7 @@ function withBlocksInMemory(model: CanonicalModel): CanonicalModel {
 }
 
 export class GradientModel {
+  private exactPromise: Promise<BackwardSet> | null = null;
   private frozenPromise: Promise<BackwardSet> | null = null;
   private unsplitPromise: Promise<BackwardSet> | null = null;
   private edgesPromise: Promise<GraphSession[]> | null = null;
@@ -286,7 +294,8 @@ export class GradientModel {
     /** Whether the forward and edge graphs hold pre-packed weights (GradientModelOptions.prepack). */
     private readonly prepack: boolean,
     private readonly forwards: GraphSession[],
-    private readonly exact: BackwardSet,
+    /** The exact gradients' final graphs (the block graphs of each kind are built when first asked for). */
+    private readonly finals: FinalSessions,
     /** Matrix products for attribution's contractions. */
     readonly products: MatmulSessions,
   ) {}
@@ -300,8 +309,8 @@ export class GradientModel {
     const forwardMode: WeightMode = prepack ? 'initializers' : 'inputs';
     for (let l = 0; l < model.config.nLayers; l++)
       forwards.push(await session(graphs.forward(model.config, model.weights.blocks[l]!, l, forwardMode), options));
-    const exact = await backwardSet(model, graphs, false, options);
-    return new GradientModel(model, graphs, options, prepack, forwards, exact, await MatmulSessions.create(options.threads));
+    const finals = await finalSessions(model, graphs, false, options);
+    return new GradientModel(model, graphs, options, prepack, forwards, finals, await MatmulSessions.create(options.threads));
   }
 
   /** The block hook points whose values and gradients the passes hold. */
@@ -347,9 +356,9 @@ export class GradientModel {
 
   /** The metric of every row and its gradient with respect to every hook point of the forward pass. */
   async backward(request: BackwardRequest): Promise<BackwardPass> {
-    const set = request.frozen ? await this.frozen() : request.splitInputs === false ? await this.unsplit() : this.exact;
+    const set = request.frozen ? await this.frozen() : request.splitInputs === false ? await this.unsplit() : await this.exact();
     const layers: BlockGradients[] = new Array(this.config.nLayers);
-    const { metric, finalResid } = await this.runBackward(set, request, request.frozen === true, async (l, feeds) => {
+    const { metric, finalResid } = await this.runBackward(set.finals, request, request.frozen === true, async (l, feeds) => {
       const { session: s, weights } = set.blocks[l]!;
       const out = await s.run({ ...feeds, ...weights });
       const g = {
@@ -381,7 +390,7 @@ export class GradientModel {
     };
     const layers: EdgeProducts[] = new Array(nLayers);
     const sessions = await this.edgeSessions();
-    const { metric, finalResid } = await this.runBackward(this.exact, request, false, async (l, feeds) => {
+    const { metric, finalResid } = await this.runBackward(this.finals, request, false, async (l, feeds) => {
       const { session: s, weights } = sessions[l]!;
       const out = await s.run({ ...feeds, upstream: upstreamRows(l), ...weights });
       layers[l] = { qkv: out['edge_qkv']!.data as Float32Array, mlp: out['edge_mlp']!.data as Float32Array };
@@ -395,7 +404,7 @@ export class GradientModel {
    * layer down: `runLayer` runs layer l's graph on its feeds and returns the gradient of its input.
    */
   private async runBackward(
-    set: BackwardSet,
+    finals: FinalSessions,
     request: Pick<BackwardRequest, 'forward' | 'metrics' | 'final' | 'dropLayer' | 'signal'>,
     frozen: boolean,
     runLayer: (layer: number, feeds: Record<string, ort.Tensor>) => Promise<Float32Array>,
@@ -406,7 +415,7 @@ export class GradientModel {
     throwIfCancelled(signal);
     if (request.final && (frozen || request.final.metric.length !== b))
       throw new EngineError('INTERNAL', 'A backward pass takes a precomputed final gradient for its own rows of exact gradients only.');
-    const { metric, gradient: lastGrad } = request.final ?? (await this.finalOf(set, forward, request.metrics));
+    const { metric, gradient: lastGrad } = request.final ?? (await this.finalOf(finals, forward, request.metrics));
     // Only the last position reads the metric: the gradient of the other positions' final residual is 0.
     const finalGrad = new Float32Array(b * P * D);
     for (let r = 0; r < b; r++) finalGrad.set(lastGrad.subarray(r * D, (r + 1) * D), (r * P + P - 1) * D);
@@ -477,17 +486,17 @@ export class GradientModel {
 
   /** The metric of every row of a forward pass and its gradient with respect to the last position's final residual (the final graph only). */
   finalGradient(forward: BackwardInput, metrics: readonly MetricCoefficients[]): Promise<FinalGradient> {
-    return this.finalOf(this.exact, forward, metrics);
+    return this.finalOf(this.finals, forward, metrics);
   }
 
-  private async finalOf(set: BackwardSet, forward: BackwardInput, metrics: readonly MetricCoefficients[]): Promise<FinalGradient> {
-    const fin = await this.runFinal(set, forward, metrics);
+  private async finalOf(finals: FinalSessions, forward: BackwardInput, metrics: readonly MetricCoefficients[]): Promise<FinalGradient> {
+    const fin = await this.runFinal(finals, forward, metrics);
     return { metric: Float64Array.from(fin['metric']!.data as Float32Array), gradient: fin['grad_resid']!.data as Float32Array };
   }
 
   /** The metric of every row of a forward pass (the final graph only). */
   async metric(forward: BackwardInput, metrics: readonly MetricCoefficients[]): Promise<Float64Array> {
-    const fin = await this.runFinal(this.exact, forward, metrics);
+    const fin = await this.runFinal(this.finals, forward, metrics);
     return Float64Array.from(fin['metric']!.data as Float32Array);
   }
 
@@ -496,7 +505,7 @@ export class GradientModel {
    * of logits alone (a logit difference) runs as its direction in the residual's space, without the
    * unembedding's product with the whole vocabulary.
    */
-  private async runFinal(set: BackwardSet, forward: BackwardInput, metrics: readonly MetricCoefficients[]): Promise<ort.InferenceSession.OnnxValueMapType> {
+  private async runFinal(set: FinalSessions, forward: BackwardInput, metrics: readonly MetricCoefficients[]): Promise<ort.InferenceSession.OnnxValueMapType> {
     const { batch: b, positions: P } = forward;
     const { dModel: D, dVocab: V } = this.config;
     if (metrics.length !== 1 && metrics.length !== b)
@@ -538,23 +547,31 @@ export class GradientModel {
     });
   }
 
+  /** The exact backward graphs with the split inputs' gradients per row, built when first asked for. */
+  private exact(): Promise<BackwardSet> {
+    this.exactPromise ??= backwardSet(this.model, this.graphs, this.finals, { frozen: false, splitInputs: true }, this.options);
+    return this.exactPromise;
+  }
+
+  /** The frozen (linearised) backward graphs and their own final graphs, built when first asked for. */
   private frozen(): Promise<BackwardSet> {
-    this.frozenPromise ??= backwardSet(this.model, this.graphs, true, this.options);
+    this.frozenPromise ??= (async () =>
+      backwardSet(this.model, this.graphs, await finalSessions(this.model, this.graphs, true, this.options), { frozen: true }, this.options))();
     return this.frozenPromise;
   }
 
   /** The exact backward graphs without the split inputs' gradients, built when first asked for. */
   private unsplit(): Promise<BackwardSet> {
-    this.unsplitPromise ??= backwardSet(this.model, this.graphs, false, this.options, false);
+    this.unsplitPromise ??= backwardSet(this.model, this.graphs, this.finals, { frozen: false, splitInputs: false }, this.options);
     return this.unsplitPromise;
   }
 
   async dispose(): Promise<void> {
-    const sets = [this.exact, ...(await Promise.all([this.frozenPromise, this.unsplitPromise].filter((p) => p !== null)))];
+    const sets = await Promise.all([this.exactPromise, this.frozenPromise, this.unsplitPromise].filter((p) => p !== null));
     const edges = [...((await this.edgesPromise) ?? []), ...(this.differencesPromise ? [await this.differencesPromise] : [])];
-    await Promise.all(
-      [...this.forwards, ...edges, ...sets.flatMap((s) => [...s.blocks, s.final, ...(s.linearFinal ? [s.linearFinal] : [])])].map((g) => g.session.release()),
-    );
+    const finals = [this.finals, ...sets.map((s) => s.finals)].flatMap((f) => [f.final, ...(f.linearFinal ? [f.linearFinal] : [])]);
+    const all = new Set([...this.forwards, ...edges, ...sets.flatMap((s) => s.blocks), ...finals]);
+    await Promise.all([...all].map((g) => g.session.release()));
     await this.products.dispose();
   }
 }
@@ -585,18 +602,22 @@ function checkToken(token: number, V: number): number {
   return token;
 }
 
+/** The block graphs of one kind of backward (GradientGraphOptions), with the final graphs they run after. */
 async function backwardSet(
   model: CanonicalModel,
   graphs: GradientGraphs,
-  frozen: boolean,
+  finals: FinalSessions,
+  kind: GradientGraphOptions,
   options: GradientModelOptions,
-  splitInputs = true,
 ): Promise<BackwardSet> {
   const blocks: GraphSession[] = [];
-  for (let l = 0; l < model.config.nLayers; l++)
-    blocks.push(await session(graphs.backward(model.config, model.weights.blocks[l]!, l, { frozen, splitInputs }), options));
+  for (let l = 0; l < model.config.nLayers; l++) blocks.push(await session(graphs.backward(model.config, model.weights.blocks[l]!, l, kind), options));
+  return { blocks, finals };
+}
+
+/** The final graphs of exact or frozen gradients. */
+async function finalSessions(model: CanonicalModel, graphs: GradientGraphs, frozen: boolean, options: GradientModelOptions): Promise<FinalSessions> {
   return {
-    blocks,
     final: await session(graphs.final(model.config, model.weights, { frozen }), options),
     linearFinal: model.config.finalSoftcap ? null : await session(graphs.final(model.config, model.weights, { frozen, direction: true }), options),
   };
