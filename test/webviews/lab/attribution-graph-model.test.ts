@@ -39,16 +39,16 @@ test('rows: logits on top, then the layers from the last to the first, embedding
     0,
   );
   assert.equal(at('1_4_2').row, 1);
-  assert.equal(at('0_1_2').row, 1, 'the error node of layer 1');
+  assert.equal(at('1_-1_2').row, 1, 'the error node of layer 1');
   assert.equal(at('0_5_2').row, 2);
   assert.equal(at('E_1000_1').row, 3);
   assert.ok(at('E_50256_0').x < at('E_1000_1').x && at('E_1000_1').x < at('E_1001_2').x, 'positions left to right');
   assert.ok(at('3_319_2').y < at('1_4_2').y && at('1_4_2').y < at('0_5_2').y && at('0_5_2').y < at('E_1001_2').y, 'logits above, embeddings below');
   // One cell, several nodes: side by side within the column, features by index, the error node last.
   assert.ok(at('0_3_2').x < at('0_5_2').x);
-  assert.ok(at('1_4_2').x < at('0_1_2').x);
+  assert.ok(at('1_4_2').x < at('1_-1_2').x);
   const column = (id: string) => Math.floor((at(id).x - layout.left) / layout.columnWidth);
-  for (const id of ['0_3_2', '0_5_2', '1_4_2', '0_1_2', '3_319_2', '3_866_2']) assert.equal(column(id), 2, id);
+  for (const id of ['0_3_2', '0_5_2', '1_4_2', '1_-1_2', '3_319_2', '3_866_2']) assert.equal(column(id), 2, id);
   assert.deepEqual(layout.rowOrder[2], ['0_2_1', '0_3_2', '0_5_2']);
 });
 
@@ -78,7 +78,7 @@ test('keyboard: arrows move along a row and to the nearest node above or below; 
 test('node descriptions and strongest links', () => {
   const byId = (id: string) => graph.nodes.find((n) => n.id === id)!;
   assert.equal(describeNode(byId('0_2_1'), graph.tokens), 'feature L0 #2 at 1 " cat", activation 2.500: animals');
-  assert.equal(describeNode(byId('0_1_2'), graph.tokens), 'reconstruction error of layer 1 at 2 " sat"');
+  assert.equal(describeNode(byId('1_-1_2'), graph.tokens), 'reconstruction error of layer 1 at 2 " sat"');
   assert.equal(describeNode(byId('E_1001_2'), graph.tokens), 'embedding of " sat" at 2');
   assert.equal(describeNode(byId('3_866_2'), graph.tokens), 'Output " down" (p=0.200)');
   const links = nodeLinks(graph, '1_4_2', 2);

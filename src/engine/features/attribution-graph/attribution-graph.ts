@@ -57,7 +57,7 @@ function describeNode(run: Omit<AttributionGraphRun, 'result'>, i: number, dicti
   if (e < layout.errors) {
     const l = Math.floor(e / P);
     const p = e % P;
-    return { id: `0_${l}_${p}`, kind: 'error', layer: l, position: p, index: null, activation: null, influence, probability: null, label: '' };
+    return { id: `${l}_-1_${p}`, kind: 'error', layer: l, position: p, index: null, activation: null, influence, probability: null, label: '' };
   }
   const t = e - layout.errors;
   if (t < layout.tokens) {

@@ -1,7 +1,10 @@
 /**
  * An attribution graph in circuit-tracer's graph JSON (frontend/graph_models.py's Model, as
  * create_graph_files writes it for its local server and Neuronpedia): metadata, qParams, nodes and
- * links. Every field of its Node model is written, defaults included, as pydantic's dump does.
+ * links. Every field of its Node model is written, defaults included, as pydantic's dump does, in
+ * its current form (schema_version 1): a feature's `feature` is the Cantor pairing of its layer and
+ * index (one number per feature of the whole transcoder set), and an error node is
+ * `{layer}_-1_{pos}` (feature −1), so that it never shares an id with a feature.
  */
 import type { AttributionGraphResult, GraphNode } from './types.js';
 
@@ -27,7 +30,15 @@ export interface CircuitTracerNode {
 }
 
 export interface CircuitTracerGraph {
-  metadata: { slug: string; scan: string; transcoder_list: string[]; prompt_tokens: string[]; prompt: string; node_threshold: number | null };
+  metadata: {
+    slug: string;
+    scan: string;
+    transcoder_list: string[];
+    prompt_tokens: string[];
+    prompt: string;
+    node_threshold: number | null;
+    schema_version: number;
+  };
   qParams: { pinnedIds: string[]; supernodes: string[][]; linkType: string; clickedId: string; sg_pos: string };
   nodes: CircuitTracerNode[];
   links: Array<{ source: string; target: string; weight: number }>;
@@ -43,6 +54,11 @@ export interface GraphJsonOptions {
   nLayers: number;
 }
 
+/** One number per (layer, feature) pair: (l + i)(l + i + 1) / 2 + i. */
+export function cantorPairing(layer: number, index: number): number {
+  return ((layer + index) * (layer + index + 1)) / 2 + index;
+}
+
 function jsonNode(node: GraphNode, nLayers: number, isTarget: boolean): CircuitTracerNode {
   const base = { token_prob: 0, is_target_logit: false, run_idx: 0, reverse_ctx_idx: 0, clerp: '', influence: node.influence, activation: null };
   switch (node.kind) {
@@ -50,7 +66,7 @@ function jsonNode(node: GraphNode, nLayers: number, isTarget: boolean): CircuitT
       return {
         ...base,
         node_id: node.id,
-        feature: node.index!,
+        feature: cantorPairing(node.layer!, node.index!),
         layer: String(node.layer),
         ctx_idx: node.position,
         feature_type: 'cross layer transcoder',
@@ -66,7 +82,7 @@ function jsonNode(node: GraphNode, nLayers: number, isTarget: boolean): CircuitT
         layer: String(node.layer),
         ctx_idx: node.position,
         feature_type: 'mlp reconstruction error',
-        jsNodeId: `${node.layer}_${node.position}-0`,
+        jsNodeId: `${node.layer}_-1-${node.position}`,
       };
     case 'token':
       return {
@@ -105,6 +121,7 @@ export function toCircuitTracerJson(graph: AttributionGraphResult, options: Grap
       prompt_tokens: graph.tokens.map(displayToken),
       prompt: options.prompt,
       node_threshold: graph.nodeThreshold,
+      schema_version: 1,
     },
     qParams: { pinnedIds: [], supernodes: [], linkType: 'both', clickedId: '', sg_pos: '' },
     nodes: graph.nodes.map((n) => jsonNode(n, options.nLayers, n.kind === 'logit' && n.index === firstLogit)),

@@ -82,7 +82,8 @@ test('intervene ablates graph features and prints the logits against the graphâ€
   assert.equal(graph.code, 0, graph.err);
   const nodes = (JSON.parse(readFileSync(file, 'utf8')) as { nodes: Array<Record<string, unknown>> }).nodes;
   const feature = nodes.find((n) => n['feature_type'] === 'cross layer transcoder')!;
-  const edit = `${String(feature['layer'])}:${String(feature['feature'])}@${String(feature['ctx_idx'])}`;
+  const [layer, index, position] = String(feature['node_id']).split('_'); // {layer}_{index}_{pos}; `feature` is circuit-tracer's pairing of the two
+  const edit = `${layer}:${index}@${position}`;
   const r = await cli(['intervene', '--model', modelDir, '--transcoders', dictionaryDir, '--ids', '50256,464,3797,3332,319,262', '--ablate', edit, '--json']);
   assert.equal(r.code, 0, r.err);
   const out = JSON.parse(r.out) as {

@@ -49,7 +49,8 @@ describe('attribution graph exports and bad input (tiny GPT-2)', () => {
     const parsed = JSON.parse(JSON.stringify(json)) as Record<string, unknown>;
     assert.deepEqual(Object.keys(parsed).sort(), ['links', 'metadata', 'nodes', 'qParams']);
     const metadata = parsed['metadata'] as Record<string, unknown>;
-    assert.deepEqual(Object.keys(metadata).sort(), ['node_threshold', 'prompt', 'prompt_tokens', 'scan', 'slug', 'transcoder_list']);
+    assert.deepEqual(Object.keys(metadata).sort(), ['node_threshold', 'prompt', 'prompt_tokens', 'scan', 'schema_version', 'slug', 'transcoder_list']);
+    assert.equal(metadata['schema_version'], 1);
     assert.equal(metadata['slug'], 'test-graph');
     assert.equal(metadata['node_threshold'], 0.9);
     assert.deepEqual(metadata['prompt_tokens'], ['t50256', 'The⏎', 't3797', 't3332', 't319', 't262']);
@@ -75,14 +76,20 @@ describe('attribution graph exports and bad input (tiny GPT-2)', () => {
       assert.ok(node['activation'] === null || typeof node['activation'] === 'number');
       const id = String(node['node_id']);
       switch (node['feature_type']) {
-        case 'cross layer transcoder':
+        case 'cross layer transcoder': {
+          const [layer, index, position] = id.split('_').map(Number) as [number, number, number];
           assert.match(id, /^\d+_\d+_\d+$/);
-          assert.equal(id, `${String(node['layer'])}_${String(node['feature'])}_${String(node['ctx_idx'])}`);
-          assert.equal(node['jsNodeId'], `${String(node['layer'])}_${String(node['feature'])}-0`);
+          assert.equal(String(layer), node['layer']);
+          assert.equal(position, node['ctx_idx']);
+          // circuit-tracer's Cantor pairing of layer and index, written out.
+          assert.equal(node['feature'], ((layer + index) * (layer + index + 1)) / 2 + index);
+          assert.equal(node['jsNodeId'], `${layer}_${index}-0`);
           assert.equal(typeof node['activation'], 'number');
           break;
+        }
         case 'mlp reconstruction error':
-          assert.equal(id, `0_${String(node['layer'])}_${String(node['ctx_idx'])}`);
+          assert.equal(id, `${String(node['layer'])}_-1_${String(node['ctx_idx'])}`);
+          assert.equal(node['jsNodeId'], `${String(node['layer'])}_-1-${String(node['ctx_idx'])}`);
           assert.equal(node['feature'], -1);
           break;
         case 'embedding':
