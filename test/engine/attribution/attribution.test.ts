@@ -284,8 +284,7 @@ for (const c of CASES) {
       assertEapSumsToAtp(got, atp, TOL);
     });
 
-    test('EAP-IG with 3 steps: gradients averaged over the interpolated inputs', async () => {
-      const steps = 3;
+    const eapIg = async (steps: number): Promise<void> => {
       const got = (await runAttribution(model, { ...base('eap-ig', 'edges'), steps })).entries as ScoredEdge[];
       const embC = referenceEmbeddings(fx.checkpoint, D, c.clean),
         embX = referenceEmbeddings(fx.checkpoint, D, c.corrupt);
@@ -298,8 +297,11 @@ for (const c of CASES) {
         ),
       );
       const averaged = averagedGradient(refs, downstreamGrad, P * D);
-      compareEdges(got, eapReference(averaged), 'EAP-IG', assertClose);
-    });
+      compareEdges(got, eapReference(averaged), `EAP-IG (${steps} steps)`, assertClose);
+    };
+    test('EAP-IG with 3 steps: gradients averaged over the interpolated inputs', () => eapIg(3));
+    // More points than the clean and corrupted prompts' forward call takes: the rest run in a call of their own.
+    test('EAP-IG with 11 steps: the points beyond the first forward call', () => eapIg(11));
   });
 }
 
