@@ -42,7 +42,6 @@ import { buildNeoxGradientBackwardGraph, buildNeoxGradientEdgeGraph, buildNeoxGr
 import { embed } from './embedding.js';
 import { layerMasks } from './forward-steps.js';
 import { planHooks } from './hook-plan.js';
-import { MatmulSessions } from './matmul-session.js';
 import { f32 } from './ort-tensors.js';
 import { checkIds } from './prompt-checks.js';
 import { sessionOptions } from './sessions.js';
@@ -296,8 +295,6 @@ export class GradientModel {
     private readonly forwards: GraphSession[],
     /** The exact gradients' final graphs (the block graphs of each kind are built when first asked for). */
     private readonly finals: FinalSessions,
-    /** Matrix products for attribution's contractions. */
-    readonly products: MatmulSessions,
   ) {}
 
   /** Builds the gradient graphs of a model of any supported architecture. */
@@ -310,7 +307,7 @@ export class GradientModel {
     for (let l = 0; l < model.config.nLayers; l++)
       forwards.push(await session(graphs.forward(model.config, model.weights.blocks[l]!, l, forwardMode), options));
     const finals = await finalSessions(model, graphs, false, options);
-    return new GradientModel(model, graphs, options, prepack, forwards, finals, await MatmulSessions.create(options.threads));
+    return new GradientModel(model, graphs, options, prepack, forwards, finals);
   }
 
   /** The block hook points whose values and gradients the passes hold. */
@@ -572,7 +569,6 @@ export class GradientModel {
     const finals = [this.finals, ...sets.map((s) => s.finals)].flatMap((f) => [f.final, ...(f.linearFinal ? [f.linearFinal] : [])]);
     const all = new Set([...this.forwards, ...edges, ...sets.flatMap((s) => s.blocks), ...finals]);
     await Promise.all([...all].map((g) => g.session.release()));
-    await this.products.dispose();
   }
 }
 

@@ -1,8 +1,8 @@
 /**
- * Matrix products on ONNX Runtime, for the large contractions of attribution (every upstream
- * node's output difference against every downstream node's gradient): one small session with a
- * batched MatMul and one with a Gemm against a transposed right operand, so neither operand is
- * copied or transposed in JavaScript.
+ * Matrix products on ONNX Runtime, for the features' large contractions (encoders against the
+ * stream, decoder directions against the unembedding): one small session with a batched MatMul and
+ * one with a Gemm against a transposed right operand, so neither operand is copied or transposed in
+ * JavaScript.
  */
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '../onnx/graph-builder.js';
