@@ -20,7 +20,7 @@ describeInThemes('sparse dictionaries: features and attribution graphs', 'featur
   sessionTest("Load Dictionary… picks the organism's transcoders, and the engine checks them against the model", current, async (session) => {
     const { page } = session;
     await openPresets(page);
-    await runCommand(page, 'Circuit Trace: Load Dictionary…');
+    await runCommand(page, 'Circuit Trace: Load Dictionary…', 'Circuit Trace: Load Dictionary');
     await page.locator('.quick-input-widget .monaco-list-row').first().waitFor();
     await page.keyboard.type('organism');
     await page.keyboard.press('Enter');

@@ -56,13 +56,19 @@ async function openCommandPalette(page: Page): Promise<void> {
   }
 }
 
-/** Runs a command from the palette (F1) by its full title, e.g. "Circuit Trace: Analyze Selection". */
-export async function runCommand(page: Page, title: string): Promise<void> {
+/**
+ * Runs a command from the palette (F1) by its full title, e.g. "Circuit Trace: Analyze Selection". A
+ * command that opens a quick pick of its own names its title (`opensQuickPick`), which is waited for
+ * instead of the palette closing: the widget can be the palette's one moment and the command's the
+ * next, never hidden in between.
+ */
+export async function runCommand(page: Page, title: string, opensQuickPick?: string): Promise<void> {
   await openCommandPalette(page);
   await page.keyboard.type(title);
   const row = await quickInputRow(page, title);
   await row.click();
-  await page.locator(QUICK_INPUT).waitFor({ state: 'hidden' });
+  if (opensQuickPick === undefined) await page.locator(QUICK_INPUT).waitFor({ state: 'hidden' });
+  else await page.locator(`${QUICK_INPUT} .quick-input-title`, { hasText: opensQuickPick }).waitFor();
 }
 
 /** Command titles the palette offers for a query (for checking what the extension contributes). */
