@@ -10,7 +10,7 @@
  * transcoder files; params.npz (Gemma Scope); and a Neuronpedia labels file when there is one.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { listFiles, modelInfo, pathsInfo, type ListFileEntry, type PathInfo } from '@huggingface/hub';
 import { EngineError, throwIfCancelled } from '../errors.js';
 import { fetchFileIntoSnapshot, type BlobDownloadContext, type HubFile } from '../model/hub/blob-download.js';
@@ -142,18 +142,24 @@ async function openRepo(repo: string, revision: string, options: LoadDictionaryO
 /** The files directly inside `folder` of the repo, by name. */
 async function listFolder(at: RepoAtCommit, folder: string): Promise<Map<string, HubFile>> {
   const prefix = folder === '' ? '' : `${folder}/`;
-  const files = new Map<string, HubFile>();
+  return new Map((await repoFiles(at, folder, false)).map((file) => [file.path.slice(prefix.length), file]));
+}
+
+/** The files inside `folder` of the repo (at any depth with `recursive`), by repo path; offline, those in the snapshot. */
+async function repoFiles(at: RepoAtCommit, folder: string, recursive: boolean): Promise<HubFile[]> {
+  const prefix = folder === '' ? '' : `${folder}/`;
+  const files: HubFile[] = [];
   if (!at.context) {
     let names: string[] = [];
     try {
-      names = readdirSync(join(at.snapshot, folder));
+      names = readdirSync(join(at.snapshot, folder), { recursive, encoding: 'utf8' });
     } catch {
       // nothing cached under the folder
     }
     for (const name of names) {
-      const path = join(at.snapshot, folder, name);
       try {
-        if (statSync(path).isFile()) files.set(name, { path: prefix + name, size: statSync(path).size });
+        const stat = statSync(join(at.snapshot, folder, name));
+        if (stat.isFile()) files.push({ path: prefix + name.split(sep).join('/'), size: stat.size });
       } catch {
         // a dangling link is no file
       }
@@ -165,14 +171,14 @@ async function listFolder(at: RepoAtCommit, folder: string): Promise<Map<string,
     for await (const entry of listFiles({
       repo: at.repo,
       revision: at.commit,
+      recursive,
       hubUrl: context.endpoint,
       fetch: context.fetch,
       ...(folder !== '' ? { path: folder } : {}),
       ...(at.accessToken ? { accessToken: at.accessToken } : {}),
     })) {
       if (entry.type !== 'file' || !entry.path.startsWith(prefix)) continue;
-      const name = entry.path.slice(prefix.length);
-      if (!name.includes('/')) files.set(name, toHubFile(entry));
+      if (recursive || !entry.path.slice(prefix.length).includes('/')) files.push(toHubFile(entry));
     }
   } catch (error) {
     throw toEngineError(error, context.errors);
@@ -290,36 +296,8 @@ function holdsDictionary(names: Iterable<string>): boolean {
 
 /** The folders at or below `folder` (repo paths, sorted) whose files include a dictionary's config. */
 async function dictionaryFolders(at: RepoAtCommit, folder: string): Promise<string[]> {
-  const paths: string[] = [];
-  if (!at.context) {
-    try {
-      const base = join(at.snapshot, folder);
-      for (const entry of readdirSync(base, { recursive: true, encoding: 'utf8' }))
-        paths.push([folder, entry.split('\\').join('/')].filter((p) => p !== '').join('/'));
-    } catch {
-      // nothing cached under the folder
-    }
-  } else {
-    const context = at.context;
-    try {
-      for await (const entry of listFiles({
-        repo: at.repo,
-        revision: at.commit,
-        recursive: true,
-        hubUrl: context.endpoint,
-        fetch: context.fetch,
-        ...(folder !== '' ? { path: folder } : {}),
-        ...(at.accessToken ? { accessToken: at.accessToken } : {}),
-      }))
-        if (entry.type === 'file') paths.push(entry.path);
-    } catch (error) {
-      throw toEngineError(error, context.errors);
-    }
-  }
-  const prefix = folder === '' ? '' : `${folder}/`;
   const byFolder = new Map<string, string[]>();
-  for (const path of paths) {
-    if (!path.startsWith(prefix)) continue;
+  for (const { path } of await repoFiles(at, folder, true)) {
     const cut = path.lastIndexOf('/');
     const dir = cut < 0 ? '' : path.slice(0, cut);
     byFolder.set(dir, [...(byFolder.get(dir) ?? []), path.slice(cut + 1)]);

@@ -42,16 +42,7 @@ import { Tape, type TapeValue } from './autodiff.js';
 import { linearMetric, type GradientGraphOptions } from './gpt2-gradient-graphs.js';
 import type { BuiltGraph, WeightMode } from './graph-builder.js';
 import type { SplitInputs } from './normed-qkv-pullback.js';
-import {
-  buildBlockBackwardGraph,
-  buildBlockEdgeGraph,
-  buildBlockForwardGraph,
-  rotaryAttention,
-  rotaryBlockInputs,
-  rotarySlots,
-  softcap,
-  type PointValue,
-} from './rotary-gradient-blocks.js';
+import { rotaryAttention, rotaryBlockGraphs, rotaryBlockInputs, rotarySlots, softcap, type PointValue } from './rotary-gradient-blocks.js';
 
 /** A block's hook points that have gradients: TransformerLens name within the block, graph output, shape after the batch. */
 export const LLAMA_GRADIENT_POINTS = [
@@ -132,39 +123,8 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
   return { points, residPre, normed: slots.normed, mlpIn, residPost };
 }
 
-/** A block's forward: every hook point of the model's points (rmsFamilyGradientPoints) as an output. */
-export function buildLlamaGradientForwardGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
-  return buildBlockForwardGraph(
-    config,
-    layer,
-    rmsFamilyGradientPoints(config),
-    (t, split, frozen, gate) => defineBlock(t, config, w, layer, split, frozen, gate),
-    mode,
-  );
-}
-
-/** A block's backward: the gradients of its input, every hook point and the readers' input copies, for a batch of output gradients. */
-export function buildLlamaGradientBackwardGraph(
-  config: ModelConfig,
-  w: BlockWeights,
-  layer: number,
-  options: GradientGraphOptions,
-  mode: WeightMode = 'inputs',
-): BuiltGraph {
-  return buildBlockBackwardGraph(
-    config,
-    layer,
-    rmsFamilyGradientPoints(config),
-    (t, split, frozen, gate) => defineBlock(t, config, w, layer, split, frozen, gate),
-    options,
-    mode,
-  );
-}
-
-/** A block's edge graph (edge-products.ts). */
-export function buildLlamaGradientEdgeGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
-  return buildBlockEdgeGraph(config, layer, (t, split, frozen, gate) => defineBlock(t, config, w, layer, split, frozen, gate), mode);
-}
+/** The Llama family's and Gemma's block graphs: forward (every hook point of rmsFamilyGradientPoints), backward and edges. */
+export const LLAMA_BLOCK_GRAPHS = rotaryBlockGraphs(rmsFamilyGradientPoints, defineBlock);
 
 /** ln_final (RMSNorm), the unembedding (Gemma: soft-capped) and the metric at the last position, with the metric's gradient. */
 export function buildLlamaGradientFinalGraph(

@@ -19,19 +19,9 @@
 import type { ModelConfig } from '../model/config.js';
 import type { BlockWeights } from '../model/weights.js';
 import { Tape, type TapeValue } from './autodiff.js';
-import type { GradientGraphOptions } from './gpt2-gradient-graphs.js';
-import type { BuiltGraph, WeightMode } from './graph-builder.js';
 import { LLAMA_GRADIENT_POINTS } from './llama-gradient-graphs.js';
 import type { SplitInputs } from './normed-qkv-pullback.js';
-import {
-  buildBlockBackwardGraph,
-  buildBlockEdgeGraph,
-  buildBlockForwardGraph,
-  rotaryAttention,
-  rotaryBlockInputs,
-  rotarySlots,
-  type PointValue,
-} from './rotary-gradient-blocks.js';
+import { rotaryAttention, rotaryBlockGraphs, rotaryBlockInputs, rotarySlots, type PointValue } from './rotary-gradient-blocks.js';
 
 /**
  * A block's hook points that have gradients: the Llama family's but the gated MLP's mlp.hook_pre_linear (the
@@ -79,34 +69,8 @@ function defineBlock(t: Tape, config: ModelConfig, w: BlockWeights, layer: numbe
   return { points, residPre, normed: slots.normed, mlpIn, residPost };
 }
 
-/** A block's forward: every hook point of the model's NeoX points as an output. */
-export function buildNeoxGradientForwardGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
-  return buildBlockForwardGraph(
-    config,
-    layer,
-    neoxGradientPoints(config),
-    (t, split, frozen, gate) => defineBlock(t, config, w, layer, split, frozen, gate),
-    mode,
-  );
-}
-
-/** A block's backward: the gradients of its input, every hook point and the readers' input copies. */
-export function buildNeoxGradientBackwardGraph(
-  config: ModelConfig,
-  w: BlockWeights,
-  layer: number,
-  options: GradientGraphOptions,
-  mode: WeightMode = 'inputs',
-): BuiltGraph {
-  return buildBlockBackwardGraph(
-    config,
-    layer,
-    neoxGradientPoints(config),
-    (t, split, frozen, gate) => defineBlock(t, config, w, layer, split, frozen, gate),
-    options,
-    mode,
-  );
-}
+/** GPT-NeoX's block graphs: forward (every hook point of neoxGradientPoints), backward and edges. */
+export const NEOX_BLOCK_GRAPHS = rotaryBlockGraphs(neoxGradientPoints, defineBlock);
 
 /** LayerNorm over the last axis: (x − mean) / scale · w + b, scale = sqrt(var + eps) (frozen: a constant of the backward pass). */
 function layerNorm(t: Tape, x: TapeValue, ln: BlockWeights['ln1'], D: number, eps: number, name: string, frozen: boolean): { y: TapeValue; scale: TapeValue } {
@@ -114,9 +78,4 @@ function layerNorm(t: Tape, x: TapeValue, ln: BlockWeights['ln1'], D: number, ep
   const computed = t.sqrt(t.add(t.reduceMean(t.mul(centred, centred), [-1]), t.constant([eps])));
   const scale = frozen ? t.freeze(computed) : computed;
   return { y: t.add(t.mul(t.div(centred, scale), t.weight(`${name}_w`, ln.w.data, [D])), t.weight(`${name}_b`, ln.b.data, [D])), scale };
-}
-
-/** A block's edge graph (edge-products.ts). */
-export function buildNeoxGradientEdgeGraph(config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph {
-  return buildBlockEdgeGraph(config, layer, (t, split, frozen, gate) => defineBlock(t, config, w, layer, split, frozen, gate), mode);
 }

@@ -256,6 +256,33 @@ export function buildBlockEdgeGraph(config: ModelConfig, layer: number, define: 
   return t.g.build();
 }
 
+/** A rotary family's block on the tape for one block's weights (llama-gradient-graphs.ts's, neox-gradient-graphs.ts's defineBlock). */
+export type FamilyBlock = (
+  t: Tape,
+  config: ModelConfig,
+  w: BlockWeights,
+  layer: number,
+  split: SplitInputs | null,
+  frozen: boolean,
+  gate: TapeValue | null,
+) => DefinedBlock;
+
+/** A rotary family's block graphs (forward, backward, edges), from its gradient points and its block definition. */
+export function rotaryBlockGraphs(points: (config: ModelConfig) => readonly GradientPoint[], define: FamilyBlock) {
+  const bound =
+    (config: ModelConfig, w: BlockWeights, layer: number): BlockDefinition =>
+    (t, split, frozen, gate) =>
+      define(t, config, w, layer, split, frozen, gate);
+  return {
+    forward: (config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph =>
+      buildBlockForwardGraph(config, layer, points(config), bound(config, w, layer), mode),
+    backward: (config: ModelConfig, w: BlockWeights, layer: number, options: GradientGraphOptions, mode: WeightMode = 'inputs'): BuiltGraph =>
+      buildBlockBackwardGraph(config, layer, points(config), bound(config, w, layer), options, mode),
+    edges: (config: ModelConfig, w: BlockWeights, layer: number, mode: WeightMode = 'inputs'): BuiltGraph =>
+      buildBlockEdgeGraph(config, layer, bound(config, w, layer), mode),
+  };
+}
+
 /** Reader slots: each query head, then each key/value head's key, then its value. */
 function slotCount(config: ModelConfig): number {
   return config.nHeads + 2 * (config.nKvHeads ?? config.nHeads);

@@ -29,16 +29,9 @@ import {
   type BlockGradientOutput,
   type GradientGraphOptions,
 } from '../onnx/gpt2-gradient-graphs.js';
-import {
-  buildLlamaGradientBackwardGraph,
-  buildLlamaGradientEdgeGraph,
-  buildLlamaGradientFinalGraph,
-  buildLlamaGradientForwardGraph,
-  rmsFamilyGradientPoints,
-  type LlamaGradientOutput,
-} from '../onnx/llama-gradient-graphs.js';
+import { buildLlamaGradientFinalGraph, LLAMA_BLOCK_GRAPHS, rmsFamilyGradientPoints, type LlamaGradientOutput } from '../onnx/llama-gradient-graphs.js';
 import { buildOutputDifferenceGraph } from '../onnx/output-difference-graph.js';
-import { buildNeoxGradientBackwardGraph, buildNeoxGradientEdgeGraph, buildNeoxGradientForwardGraph, neoxGradientPoints } from '../onnx/neox-gradient-graphs.js';
+import { NEOX_BLOCK_GRAPHS, neoxGradientPoints } from '../onnx/neox-gradient-graphs.js';
 import { embed } from './embedding.js';
 import { layerMasks } from './forward-steps.js';
 import { planHooks } from './hook-plan.js';
@@ -217,9 +210,7 @@ const GPT2_GRAPHS: GradientGraphs = {
 /** The Llama family and Gemma (which adds its post-norms, soft-caps and GeGLU from its config). */
 const LLAMA_GRAPHS: GradientGraphs = {
   points: rmsFamilyGradientPoints,
-  forward: buildLlamaGradientForwardGraph,
-  backward: buildLlamaGradientBackwardGraph,
-  edges: buildLlamaGradientEdgeGraph,
+  ...LLAMA_BLOCK_GRAPHS,
   final: buildLlamaGradientFinalGraph,
   blockFeeds: ropeFeeds,
 };
@@ -227,9 +218,7 @@ const LLAMA_GRAPHS: GradientGraphs = {
 /** GPT-NeoX: its own blocks (partial RoPE, parallel or sequential residual); its final LayerNorm and unembedding are GPT-2's. */
 const NEOX_GRAPHS: GradientGraphs = {
   points: neoxGradientPoints,
-  forward: buildNeoxGradientForwardGraph,
-  backward: buildNeoxGradientBackwardGraph,
-  edges: buildNeoxGradientEdgeGraph,
+  ...NEOX_BLOCK_GRAPHS,
   final: buildGradientFinalGraph,
   blockFeeds: ropeFeeds,
 };
